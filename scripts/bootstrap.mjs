@@ -1,0 +1,25 @@
+#!/usr/bin/env node
+// Makes a fresh clone runnable: npm dependencies, the pinned Temporal CLI and, on a test machine,
+// libvirtd + QEMU. Idempotent; each step is skipped when already satisfied.
+import { existsSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ensureLibvirtHost } from './lib/libvirt-host.mjs';
+import { ensureTemporalCli } from './lib/temporal-cli.mjs';
+import { log, run } from './lib/run.mjs';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+function ensureNodeModules() {
+  const stamp = join(root, 'node_modules', '.package-lock.json');
+  const lock = join(root, 'package-lock.json');
+  if (existsSync(stamp) && statSync(stamp).mtimeMs >= statSync(lock).mtimeMs) return;
+  log('installing npm dependencies');
+  run('npm', ['ci', '--no-audit', '--no-fund'], { cwd: root });
+}
+
+const steps = process.argv.slice(2);
+ensureNodeModules();
+const cli = ensureTemporalCli(root);
+log(`Temporal CLI: ${cli}`);
+if (process.env.SNAP_SKIP_LIBVIRT !== '1' && (steps.includes('--test') || steps.includes('--start'))) ensureLibvirtHost();
