@@ -1,0 +1,95 @@
+// The activity contracts the snapshotInstance workflow schedules. The workflow imports this file for
+// its types only; the factories in this folder implement them on the control and host workers.
+import type { PowerState, TaskState } from '../store/instance-states';
+import type { SnapshotMode } from '../workflows/snapshot-contract';
+
+export interface SnapshotInstanceInfo {
+  uuid: string;
+  /** libvirt domain name */
+  domainName: string;
+  host: string;
+  projectId: string;
+  powerState: PowerState;
+  imageRef: string | null;
+}
+
+export interface SnapshotImageRef {
+  imageId: string;
+  status: string;
+}
+
+export interface UploadedImage {
+  imageId: string;
+  status: string;
+  size: number;
+  checksum: string;
+}
+
+export type SnapshotNotification = 'snapshot.start' | 'snapshot.end';
+
+/** Activities on `snapshot-control`: instance store, image records, notifications. */
+export interface ControlActivities {
+  /** Nova's compute API `_create_image` for runs started without an image (ops, Temporal UI). */
+  createSnapshotImage(input: { instanceUuid: string; name: string; metadata: Record<string, string> }): Promise<SnapshotImageRef>;
+  /** Compare-and-set of task_state; returns the instance as stored after the change. */
+  setTaskState(input: { instanceUuid: string; taskState: TaskState; expected: TaskState[] }): Promise<SnapshotInstanceInfo>;
+  savePowerState(input: { instanceUuid: string; powerState: PowerState }): Promise<void>;
+  notifySnapshot(input: { instanceUuid: string; imageId: string; event: SnapshotNotification }): Promise<void>;
+  /** Compensation: the image goes away unless its bytes are complete (active). */
+  deleteImageUnlessActive(input: { imageId: string }): Promise<{ deleted: boolean; status: string | null }>;
+  /** Compensation: task_state back to None unless the instance is being deleted or gone. */
+  resetTaskState(input: { instanceUuid: string }): Promise<void>;
+}
+
+export interface DomainDescription {
+  powerState: PowerState;
+  /** the root disk (vda, else the first disk) */
+  diskPath: string;
+  diskTarget: string;
+  sourceFormat: string;
+  /** format the image will be written in (configured, else the source's; lvm/rbd → raw) */
+  imageFormat: 'qcow2' | 'raw';
+  /** the disk's backing file, when it has one (Nova's instance disks are overlays) */
+  backingPath: string | null;
+  backingFormat: string | null;
+  virtualSize: number;
+  virtType: string;
+  /** libvirt/QEMU new enough, source not lvm/rbd, no ephemeral encryption, not disabled */
+  liveCapable: boolean;
+}
+
+export interface ExtractedSnapshot {
+  path: string;
+  size: number;
+  format: 'qcow2' | 'raw';
+}
+
+/** Activities on `snapshot-host-<host>`: everything that touches libvirt or the extracted file. */
+export interface HostActivities {
+  getDomainPowerState(input: { domainName: string; instanceUuid: string }): Promise<PowerState>;
+  describeDomain(input: { domainName: string; instanceUuid: string }): Promise<DomainDescription>;
+  /** blockJobAbort probe: false when the domain refuses block jobs (VIR_ERR_CONFIG_UNSUPPORTED). */
+  probeLiveSnapshot(input: { domainName: string; diskTarget: string }): Promise<boolean>;
+  /** Cold path: detach PCI host devices and SR-IOV ports from the live domain, then managedSave. */
+  prepareColdSnapshot(input: { domainName: string; powerState: PowerState }): Promise<{ detachedDevices: number }>;
+  extractSnapshot(input: {
+    domainName: string;
+    workDirKey: string;
+    mode: SnapshotMode;
+    description: DomainDescription;
+  }): Promise<ExtractedSnapshot>;
+  /** Recreate the domain in its prior power state and re-attach devices; idempotent, retried forever. */
+  restoreGuest(input: { domainName: string; priorPowerState: PowerState }): Promise<{ recreated: boolean; reattached: number }>;
+  uploadSnapshot(input: { imageId: string; path: string; format: 'qcow2' | 'raw' }): Promise<UploadedImage>;
+  removeSnapshotWorkDir(input: { workDirKey: string }): Promise<void>;
+}
+
+/** Error types (ApplicationFailure.type) the workflow branches on. */
+export const ErrorTypes = {
+  InstanceNotFound: 'InstanceNotFound',
+  UnexpectedDeletingTaskState: 'UnexpectedDeletingTaskState',
+  UnexpectedTaskState: 'UnexpectedTaskState',
+  InstanceNotRunning: 'InstanceNotRunning',
+  ImageNotFound: 'ImageNotFound',
+  InvalidInput: 'InvalidSnapshotInput',
+} as const;

@@ -1,0 +1,1 @@
+export { snapshotInstance } from './snapshot-instance';

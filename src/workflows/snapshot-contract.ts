@@ -1,0 +1,86 @@
+// What callers of the snapshotInstance workflow (API, ops, CLI, Temporal UI) and the workflow share:
+// the input, the result, the progress query, the queues and the step names. Deterministic-safe.
+import { defineQuery, defineSignal } from '@temporalio/workflow';
+import { z } from 'zod';
+
+export const CONTROL_TASK_QUEUE = 'snapshot-control';
+export const WORKFLOW_TYPE = 'snapshotInstance';
+
+/** A host name becomes part of a task queue name and of log lines: keep it to DNS-ish characters. */
+export const HostNameSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'a host name of letters, digits, dot, dash, underscore');
+
+export function hostTaskQueue(host: string): string {
+  return `snapshot-host-${HostNameSchema.parse(host)}`;
+}
+
+export function snapshotWorkflowId(instanceUuid: string): string {
+  return `snapshot-${instanceUuid}`;
+}
+
+export const MetadataSchema = z
+  .record(z.string().min(1).max(255), z.string().max(255))
+  .refine((m) => Object.keys(m).length <= 128, 'at most 128 metadata items');
+
+export const SnapshotInputSchema = z
+  .object({
+    instanceUuid: z.string().uuid(),
+    name: z.string().min(1).max(255),
+    metadata: MetadataSchema.optional(),
+    imageId: z.string().uuid().optional(),
+  })
+  .strict();
+export type SnapshotInput = z.infer<typeof SnapshotInputSchema>;
+
+export const SNAPSHOT_STEPS = [
+  'starting',
+  'create_image',
+  'task_state_image_snapshot',
+  'power_state',
+  'notify_start',
+  'lookup_domain',
+  'choose_mode',
+  'prepare_cold',
+  'task_state_pending_upload',
+  'extract',
+  'restore_guest',
+  'task_state_uploading',
+  'upload',
+  'task_state_none',
+  'notify_end',
+  'compensating',
+  'done',
+  'failed',
+] as const;
+export type SnapshotStep = (typeof SNAPSHOT_STEPS)[number];
+
+export type SnapshotMode = 'live' | 'cold';
+
+export interface SnapshotResult {
+  imageId: string;
+  status: string;
+  size: number;
+  checksum: string;
+  mode: SnapshotMode;
+  /** milliseconds spent in each step, by step name */
+  steps: Partial<Record<SnapshotStep, number>>;
+}
+
+export interface SnapshotProgress {
+  step: SnapshotStep;
+  imageId?: string;
+  host?: string;
+  mode?: SnapshotMode;
+  bytesDone: number;
+  bytesTotal: number;
+  steps: Partial<Record<SnapshotStep, number>>;
+  error?: string;
+}
+
+export const progressQuery = defineQuery<SnapshotProgress>('progress');
+
+/** Sent by the upload activity (throttled) so that the progress query can show bytes. */
+export interface TransferProgress {
+  bytesDone: number;
+  bytesTotal: number;
+}
+export const transferProgressSignal = defineSignal<[TransferProgress]>('transferProgress');
