@@ -1,0 +1,10 @@
+// Public surface of the instance store.
+export * from './instance-states';
+export * from './instance-model';
+export * from './inventory';
+export * from './instance-store';
+export * from './store-config';
+export * from './store-connection';
+export * from './store-errors';
+export * from './store-migrations';
+export type { StoreDatabase, InstancesTable } from './store-schema';

@@ -1,0 +1,77 @@
+// The instance as the rest of the system sees it (camelCase, typed states) and the mapping from
+// database rows, validated so that a hand-edited or corrupt row fails loudly instead of leaking
+// an impossible state into a workflow.
+import { z } from 'zod';
+import {
+  DiskFormatSchema,
+  PowerStateSchema,
+  TaskStateSchema,
+  VmStateSchema,
+  type DiskFormat,
+  type PowerState,
+  type TaskState,
+  type VmState,
+} from './instance-states';
+import type { InstanceRow } from './store-schema';
+
+export interface InstanceDisk {
+  path: string;
+  format: DiskFormat;
+}
+
+export interface Instance {
+  uuid: string;
+  /** libvirt domain name */
+  name: string;
+  host: string;
+  projectId: string;
+  vmState: VmState;
+  powerState: PowerState;
+  taskState: TaskState;
+  imageRef: string | null;
+  rootDisk: InstanceDisk | null;
+  createdAt: string;
+  updatedAt: string;
+  deletedAt: string | null;
+  deleted: boolean;
+}
+
+const RowSchema = z.object({
+  uuid: z.string(),
+  name: z.string(),
+  host: z.string(),
+  project_id: z.string(),
+  vm_state: VmStateSchema,
+  power_state: PowerStateSchema,
+  task_state: TaskStateSchema,
+  image_ref: z.string().nullable(),
+  root_disk_path: z.string().nullable(),
+  root_disk_format: DiskFormatSchema.nullable(),
+  created_at: z.string(),
+  updated_at: z.string(),
+  deleted_at: z.string().nullable(),
+  // pg returns integer columns as numbers, SQLite too; coerce guards against bigint drivers.
+  deleted: z.coerce.number(),
+});
+
+export function instanceFromRow(row: InstanceRow): Instance {
+  const r = RowSchema.parse(row);
+  return {
+    uuid: r.uuid,
+    name: r.name,
+    host: r.host,
+    projectId: r.project_id,
+    vmState: r.vm_state,
+    powerState: r.power_state,
+    taskState: r.task_state,
+    imageRef: r.image_ref,
+    rootDisk:
+      r.root_disk_path !== null && r.root_disk_format !== null
+        ? { path: r.root_disk_path, format: r.root_disk_format }
+        : null,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+    deletedAt: r.deleted_at,
+    deleted: r.deleted !== 0,
+  };
+}

@@ -1,0 +1,73 @@
+// Schema migrations compiled into the code (not read from disk), so a bundled or relocated build
+// migrates the same way as a checkout.
+import { Migrator, NO_MIGRATIONS, type Kysely, type Migration, type MigrationProvider, type MigrationResultSet } from 'kysely';
+
+// Kysely<unknown>-typed migrations: they must not depend on the current table types, which
+// describe the latest schema rather than the one each migration starts from.
+const migrations: Record<string, Migration> = {
+  '0001_create_instances': {
+    async up(db: Kysely<unknown>): Promise<void> {
+      await db.schema
+        .createTable('instances')
+        .addColumn('uuid', 'text', (c) => c.primaryKey())
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('host', 'text', (c) => c.notNull())
+        .addColumn('project_id', 'text', (c) => c.notNull())
+        .addColumn('vm_state', 'text', (c) => c.notNull())
+        .addColumn('power_state', 'integer', (c) => c.notNull())
+        .addColumn('task_state', 'text')
+        .addColumn('image_ref', 'text')
+        .addColumn('root_disk_path', 'text')
+        .addColumn('root_disk_format', 'text')
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .addColumn('deleted_at', 'text')
+        .addColumn('deleted', 'integer', (c) => c.notNull().defaultTo(0))
+        .execute();
+      await db.schema.createIndex('instances_project_id_idx').on('instances').column('project_id').execute();
+      await db.schema.createIndex('instances_host_idx').on('instances').column('host').execute();
+    },
+    async down(db: Kysely<unknown>): Promise<void> {
+      await db.schema.dropTable('instances').execute();
+    },
+  },
+};
+
+class InCodeMigrationProvider implements MigrationProvider {
+  async getMigrations(): Promise<Record<string, Migration>> {
+    return migrations;
+  }
+}
+
+export const STORE_MIGRATION_NAMES: readonly string[] = Object.keys(migrations).sort();
+
+export class StoreMigrationFailed extends Error {
+  override readonly name = 'StoreMigrationFailed';
+}
+
+function unwrap(result: MigrationResultSet): void {
+  if (result.error !== undefined) {
+    const failed = result.results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
+    throw new StoreMigrationFailed(`instance store migration ${failed} failed`, { cause: result.error });
+  }
+}
+
+function migratorFor(db: Kysely<unknown>): Migrator {
+  return new Migrator({ db, provider: new InCodeMigrationProvider() });
+}
+
+/** Applies all pending migrations; safe to call on every start-up and from several processes. */
+export async function migrateStoreToLatest<T>(db: Kysely<T>): Promise<void> {
+  unwrap(await migratorFor(db as unknown as Kysely<unknown>).migrateToLatest());
+}
+
+/** Rolls back every migration (tests and disaster recovery only). */
+export async function migrateStoreToEmpty<T>(db: Kysely<T>): Promise<void> {
+  unwrap(await migratorFor(db as unknown as Kysely<unknown>).migrateTo(NO_MIGRATIONS));
+}
+
+/** Names of the migrations already applied, in order. */
+export async function appliedStoreMigrations<T>(db: Kysely<T>): Promise<string[]> {
+  const all = await migratorFor(db as unknown as Kysely<unknown>).getMigrations();
+  return all.filter((m) => m.executedAt !== undefined).map((m) => m.name);
+}

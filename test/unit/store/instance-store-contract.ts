@@ -1,0 +1,339 @@
+// The instance-store behaviour every backing database must show. Registered by one test file per
+// dialect (SQLite here in unit, PostgreSQL in integration) so both run the identical assertions.
+import fc from 'fast-check';
+import { sql } from 'kysely';
+import { randomUUID } from 'node:crypto';
+import {
+  InstanceNotFound,
+  InstanceStore,
+  InvalidStoreInput,
+  POWER_STATE_NOSTATE,
+  POWER_STATE_PAUSED,
+  POWER_STATE_RUNNING,
+  POWER_STATE_SHUTDOWN,
+  STORE_MIGRATION_NAMES,
+  TASK_STATES,
+  UnexpectedDeletingTaskState,
+  UnexpectedTaskState,
+  appliedStoreMigrations,
+  migrateStoreToEmpty,
+  migrateStoreToLatest,
+  openStoreDatabase,
+  type InventoryDomain,
+  type StoreConfigInput,
+  type StoreDb,
+  type TaskState,
+} from '../../../src/store';
+
+export interface StoreContractTarget {
+  /** Called once before the suite; returns a config pointing at an empty database. */
+  setUp(): Promise<StoreConfigInput>;
+  tearDown(): Promise<void>;
+}
+
+const ALL_TASK_STATES: readonly TaskState[] = [null, ...TASK_STATES];
+
+export function describeInstanceStoreContract(dialect: string, target: StoreContractTarget): void {
+  describe(`InstanceStore on ${dialect}`, () => {
+    let config: StoreConfigInput;
+    let db: StoreDb;
+    let store: InstanceStore;
+    let clockMs = Date.parse('2030-01-01T00:00:00.000Z');
+    const clock = (): Date => new Date(clockMs);
+
+    beforeAll(async () => {
+      config = await target.setUp();
+      db = openStoreDatabase(config);
+      await migrateStoreToLatest(db);
+      store = new InstanceStore(db, clock);
+    });
+
+    afterAll(async () => {
+      await db?.destroy();
+      await target.tearDown();
+    });
+
+    beforeEach(async () => {
+      await db.deleteFrom('instances').execute();
+      clockMs += 60_000;
+    });
+
+    function domain(overrides: Partial<InventoryDomain> = {}): InventoryDomain {
+      return {
+        uuid: randomUUID(),
+        name: 'instance-0000001',
+        host: 'compute-1',
+        projectId: 'project-a',
+        powerState: POWER_STATE_RUNNING,
+        disks: [{ path: 'vms/one/disk.qcow2', format: 'qcow2', target: 'vda' }],
+        imageRef: 'base-image',
+        ...overrides,
+      };
+    }
+
+    async function seed(taskState: TaskState, overrides: Partial<InventoryDomain> = {}): Promise<string> {
+      const [inst] = await store.upsertFromInventory([domain(overrides)]);
+      if (inst === undefined) throw new Error('seed failed');
+      if (taskState === 'deleting') await store.markDeleting(inst.uuid);
+      else if (taskState !== null) await store.setTaskStateOrThrow(inst.uuid, [null], taskState);
+      return inst.uuid;
+    }
+
+    describe('migrations', () => {
+      it('records every in-code migration and re-running is a no-op', async () => {
+        expect(await appliedStoreMigrations(db)).toEqual([...STORE_MIGRATION_NAMES]);
+        await migrateStoreToLatest(db);
+        expect(await appliedStoreMigrations(db)).toEqual([...STORE_MIGRATION_NAMES]);
+      });
+
+      it('migrates down to nothing and back up again', async () => {
+        await migrateStoreToEmpty(db);
+        expect(await appliedStoreMigrations(db)).toEqual([]);
+        await expect(sql`select count(*) from instances`.execute(db)).rejects.toThrow();
+        await migrateStoreToLatest(db);
+        expect(await store.listByHost('compute-1')).toEqual([]);
+      });
+
+      it('InstanceStore.open migrates a fresh handle and sees existing rows', async () => {
+        const uuid = await seed(null);
+        const other = await InstanceStore.open(config);
+        try {
+          expect((await other.getOrThrow(uuid)).uuid).toBe(uuid);
+        } finally {
+          await other.close();
+        }
+      });
+    });
+
+    describe('compareAndSetTaskState', () => {
+      it('moves from the single expected state', async () => {
+        const uuid = await seed('image_snapshot_pending');
+        const r = await store.compareAndSetTaskState(uuid, ['image_snapshot_pending'], 'image_snapshot');
+        expect(r.ok).toBe(true);
+        expect((await store.getOrThrow(uuid)).taskState).toBe('image_snapshot');
+      });
+
+      it('matches any member of the expected list, including null', async () => {
+        const fromNull = await seed(null);
+        const fromUploading = await seed('image_uploading');
+        const expected: TaskState[] = [null, 'image_uploading'];
+        expect((await store.compareAndSetTaskState(fromNull, expected, 'image_snapshot_pending')).ok).toBe(true);
+        expect((await store.compareAndSetTaskState(fromUploading, expected, null)).ok).toBe(true);
+        expect((await store.getOrThrow(fromNull)).taskState).toBe('image_snapshot_pending');
+        expect((await store.getOrThrow(fromUploading)).taskState).toBeNull();
+      });
+
+      it('returns the updated instance with a fresh updated_at', async () => {
+        const uuid = await seed(null);
+        clockMs += 1000;
+        const r = await store.compareAndSetTaskState(uuid, [null], 'image_snapshot_pending');
+        if (!r.ok) throw r.error;
+        expect(r.instance.taskState).toBe('image_snapshot_pending');
+        expect(r.instance.updatedAt).toBe(new Date(clockMs).toISOString());
+      });
+
+      it('reports the actual state on a miss and changes nothing', async () => {
+        const uuid = await seed('image_uploading');
+        const before = await store.getOrThrow(uuid);
+        clockMs += 1000;
+        const r = await store.compareAndSetTaskState(uuid, ['image_snapshot', null], 'image_pending_upload');
+        expect(r.ok).toBe(false);
+        if (r.ok) return;
+        expect(r.error).toBeInstanceOf(UnexpectedTaskState);
+        expect(r.error).not.toBeInstanceOf(UnexpectedDeletingTaskState);
+        expect((r.error as UnexpectedTaskState).actual).toBe('image_uploading');
+        expect((r.error as UnexpectedTaskState).expected).toEqual(['image_snapshot', null]);
+        expect(await store.getOrThrow(uuid)).toEqual(before);
+      });
+
+      it('treats null as unexpected unless listed', async () => {
+        const uuid = await seed(null);
+        const r = await store.compareAndSetTaskState(uuid, ['image_snapshot'], 'image_pending_upload');
+        expect(r.ok).toBe(false);
+        if (!r.ok) expect((r.error as UnexpectedTaskState).actual).toBeNull();
+        expect((await store.getOrThrow(uuid)).taskState).toBeNull();
+      });
+
+      it('reports UnexpectedDeletingTaskState when the instance is being deleted', async () => {
+        const uuid = await seed('deleting');
+        const r = await store.compareAndSetTaskState(uuid, ['image_snapshot'], 'image_pending_upload');
+        expect(r.ok).toBe(false);
+        if (r.ok) return;
+        expect(r.error).toBeInstanceOf(UnexpectedDeletingTaskState);
+        expect(r.error).toBeInstanceOf(UnexpectedTaskState);
+        expect((await store.getOrThrow(uuid)).taskState).toBe('deleting');
+      });
+
+      it('reports InstanceNotFound for unknown, malformed and soft-deleted uuids', async () => {
+        const deleted = await seed(null);
+        await store.markDeleted(deleted);
+        for (const uuid of [randomUUID(), 'not-a-uuid', deleted]) {
+          const r = await store.compareAndSetTaskState(uuid, [null], 'image_snapshot_pending');
+          expect(r.ok).toBe(false);
+          if (!r.ok) expect(r.error).toBeInstanceOf(InstanceNotFound);
+        }
+        expect((await store.getOrThrow(deleted, { includeDeleted: true })).taskState).toBeNull();
+      });
+
+      it('rejects an empty expected list and unknown states as programming errors', async () => {
+        const uuid = await seed(null);
+        await expect(store.compareAndSetTaskState(uuid, [], 'image_snapshot')).rejects.toBeInstanceOf(InvalidStoreInput);
+        await expect(
+          store.compareAndSetTaskState(uuid, [null], 'rebooting' as unknown as TaskState),
+        ).rejects.toBeInstanceOf(InvalidStoreInput);
+        expect((await store.getOrThrow(uuid)).taskState).toBeNull();
+      });
+
+      it('setTaskStateOrThrow throws the typed error', async () => {
+        const uuid = await seed('image_snapshot');
+        await expect(store.setTaskStateOrThrow(uuid, [null], 'image_snapshot_pending')).rejects.toBeInstanceOf(UnexpectedTaskState);
+        await expect(store.setTaskStateOrThrow(randomUUID(), [null], 'image_snapshot')).rejects.toBeInstanceOf(InstanceNotFound);
+        expect((await store.setTaskStateOrThrow(uuid, ['image_snapshot'], 'image_pending_upload')).taskState).toBe('image_pending_upload');
+      });
+
+      it('lets exactly one of 50 concurrent attempts from the same state win', async () => {
+        const uuid = await seed('image_snapshot_pending');
+        const results = await Promise.all(
+          Array.from({ length: 50 }, () => store.compareAndSetTaskState(uuid, ['image_snapshot_pending'], 'image_snapshot')),
+        );
+        expect(results.filter((r) => r.ok)).toHaveLength(1);
+        const losers = results.filter((r) => !r.ok);
+        expect(losers).toHaveLength(49);
+        for (const r of losers) {
+          if (!r.ok) expect((r.error as UnexpectedTaskState).actual).toBe('image_snapshot');
+        }
+      });
+
+      it('succeeds exactly when the current state is expected (property)', async () => {
+        const uuid = await seed(null);
+        const stateArb = fc.constantFrom(...ALL_TASK_STATES);
+        await fc.assert(
+          fc.asyncProperty(stateArb, fc.uniqueArray(stateArb, { minLength: 1 }), stateArb, async (current, expected, next) => {
+            await db.updateTable('instances').set({ task_state: current }).where('uuid', '=', uuid).execute();
+            const r = await store.compareAndSetTaskState(uuid, expected, next);
+            const stored = (await store.getOrThrow(uuid)).taskState;
+            if (expected.includes(current)) {
+              expect(r.ok).toBe(true);
+              expect(stored).toBe(next);
+            } else {
+              expect(r.ok).toBe(false);
+              expect(stored).toBe(current);
+              if (!r.ok) expect(r.error instanceof UnexpectedDeletingTaskState).toBe(current === 'deleting');
+            }
+          }),
+          { numRuns: 60 },
+        );
+      });
+    });
+
+    describe('upsertFromInventory', () => {
+      it('inserts new domains with vm_state derived from power state and no task', async () => {
+        const d = domain({ powerState: POWER_STATE_SHUTDOWN });
+        const [inst] = await store.upsertFromInventory([d]);
+        expect(inst).toMatchObject({
+          uuid: d.uuid,
+          name: d.name,
+          host: 'compute-1',
+          projectId: 'project-a',
+          vmState: 'stopped',
+          powerState: POWER_STATE_SHUTDOWN,
+          taskState: null,
+          imageRef: 'base-image',
+          rootDisk: { path: 'vms/one/disk.qcow2', format: 'qcow2' },
+          deleted: false,
+        });
+      });
+
+      it('refreshes observed fields of a known instance but never task_state, project or image', async () => {
+        const d = domain();
+        const uuid = await seed(null, d);
+        await store.setTaskStateOrThrow(uuid, [null], 'image_uploading');
+        const created = (await store.getOrThrow(uuid)).createdAt;
+        clockMs += 5000;
+        const [after] = await store.upsertFromInventory([
+          {
+            ...d,
+            name: 'renamed',
+            host: 'compute-2',
+            projectId: 'project-b',
+            imageRef: 'other-image',
+            powerState: POWER_STATE_PAUSED,
+            disks: [
+              { path: 'vms/one/data.raw', format: 'raw', target: 'vdb' },
+              { path: 'vms/one/root.raw', format: 'raw', target: 'vda' },
+            ],
+          },
+        ]);
+        expect(after).toMatchObject({
+          name: 'renamed',
+          host: 'compute-2',
+          projectId: 'project-a',
+          imageRef: 'base-image',
+          powerState: POWER_STATE_PAUSED,
+          vmState: 'paused',
+          taskState: 'image_uploading',
+          rootDisk: { path: 'vms/one/root.raw', format: 'raw' },
+          createdAt: created,
+          updatedAt: new Date(clockMs).toISOString(),
+        });
+        expect(await store.getOrThrow(uuid)).toEqual(after);
+      });
+
+      it('keeps vm_state when the host reports NOSTATE', async () => {
+        const d = domain({ powerState: POWER_STATE_PAUSED });
+        await store.upsertFromInventory([d]);
+        const [after] = await store.upsertFromInventory([{ ...d, powerState: POWER_STATE_NOSTATE }]);
+        expect(after).toMatchObject({ vmState: 'paused', powerState: POWER_STATE_NOSTATE });
+      });
+
+      it('does not resurrect a soft-deleted instance', async () => {
+        const d = domain();
+        const uuid = await seed(null, d);
+        await store.markDeleted(uuid);
+        expect(await store.upsertFromInventory([{ ...d, host: 'compute-9' }])).toEqual([]);
+        const row = await store.getOrThrow(uuid, { includeDeleted: true });
+        expect(row).toMatchObject({ deleted: true, vmState: 'deleted', host: 'compute-1' });
+      });
+
+      it('rejects an invalid report without writing any of it', async () => {
+        const good = domain();
+        const bad = { ...domain(), disks: [{ path: 'x', format: 'vmdk' }] } as unknown as InventoryDomain;
+        await expect(store.upsertFromInventory([good, bad])).rejects.toBeInstanceOf(InvalidStoreInput);
+        expect(await store.get(good.uuid)).toBeUndefined();
+      });
+    });
+
+    describe('reads and lifecycle', () => {
+      it('lists live instances by project and by host', async () => {
+        const a1 = await seed(null, { projectId: 'p1', host: 'h1' });
+        const a2 = await seed(null, { projectId: 'p1', host: 'h2' });
+        const b1 = await seed(null, { projectId: 'p2', host: 'h1' });
+        const gone = await seed(null, { projectId: 'p1', host: 'h1' });
+        await store.markDeleted(gone);
+        const ids = (xs: { uuid: string }[]): string[] => xs.map((x) => x.uuid).sort();
+        expect(ids(await store.listByProject('p1'))).toEqual([a1, a2].sort());
+        expect(ids(await store.listByHost('h1'))).toEqual([a1, b1].sort());
+        expect(await store.listByProject('nobody')).toEqual([]);
+      });
+
+      it('marks deleting, then deleted, hiding the row from default reads', async () => {
+        const uuid = await seed('image_uploading');
+        expect((await store.markDeleting(uuid)).taskState).toBe('deleting');
+        const deleted = await store.markDeleted(uuid);
+        expect(deleted).toMatchObject({ vmState: 'deleted', taskState: null, powerState: POWER_STATE_NOSTATE, deleted: true });
+        expect(deleted.deletedAt).toBe(new Date(clockMs).toISOString());
+        expect(await store.get(uuid)).toBeUndefined();
+        await expect(store.markDeleting(uuid)).rejects.toBeInstanceOf(InstanceNotFound);
+        await expect(store.markDeleted(uuid)).rejects.toBeInstanceOf(InstanceNotFound);
+      });
+
+      it('sets power state without touching task_state', async () => {
+        const uuid = await seed('image_snapshot');
+        const after = await store.setPowerState(uuid, POWER_STATE_SHUTDOWN);
+        expect(after).toMatchObject({ powerState: POWER_STATE_SHUTDOWN, taskState: 'image_snapshot' });
+        await expect(store.setPowerState(randomUUID(), POWER_STATE_RUNNING)).rejects.toBeInstanceOf(InstanceNotFound);
+        await expect(store.setPowerState(uuid, 2 as unknown as typeof POWER_STATE_RUNNING)).rejects.toBeInstanceOf(InvalidStoreInput);
+      });
+    });
+  });
+}
