@@ -37,7 +37,10 @@ export interface ControlActivities {
   notifySnapshot(input: { instanceUuid: string; imageId: string; event: SnapshotNotification }): Promise<void>;
   /** Compensation: the image goes away unless its bytes are complete (active). */
   deleteImageUnlessActive(input: { imageId: string }): Promise<{ deleted: boolean; status: string | null }>;
-  /** Compensation: task_state back to None unless the instance is being deleted or gone. */
+  /**
+   * Compensation (Nova's reverts_task_state): task_state back to None, but only from one of the
+   * snapshot states — never over 'deleting' or another operation's task.
+   */
   resetTaskState(input: { instanceUuid: string }): Promise<void>;
 }
 

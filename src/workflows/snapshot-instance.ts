@@ -97,11 +97,12 @@ async function runSnapshot(input: SnapshotInput, progress: Progress, saga: Saga)
   saga.add('delete image unless active', () => control.deleteImageUnlessActive({ imageId: image }));
 
   // Started by the API the instance is image_snapshot_pending; started by ops it has no task yet.
+  // The reset is registered first: the API's image_snapshot_pending must not outlive a failed run.
+  saga.add('reset task_state', () => control.resetTaskState({ instanceUuid }));
   const expected = input.imageId === undefined ? [null] : ['image_snapshot_pending' as const];
   const instance = await progress.step('task_state_image_snapshot', () =>
     control.setTaskState({ instanceUuid, taskState: 'image_snapshot', expected }),
   );
-  saga.add('reset task_state', () => control.resetTaskState({ instanceUuid }));
   progress.state.host = instance.host;
   upsertSearchAttributes([{ key: ComputeHostKey, value: instance.host }]);
   const host = hostActivities(instance.host);

@@ -1,0 +1,229 @@
+// An in-memory cloud for workflow-branch tests: stub activities move this state the way the real
+// ones move libvirt, the store and the image service, so that tests assert outcomes (guest state,
+// image status, task_state, leftover work dirs), not just call lists.
+import { ApplicationFailure } from '@temporalio/activity';
+import type { ControlActivities, HostActivities, DomainDescription } from '../../../src/activities/activity-types';
+import { POWER_STATE_PAUSED, POWER_STATE_RUNNING, POWER_STATE_SHUTDOWN, type PowerState, type TaskState } from '../../../src/store/instance-states';
+
+export type GuestState = 'running' | 'paused' | 'shutoff' | 'saved' | 'gone';
+export type ActivityName = keyof ControlActivities | keyof HostActivities;
+
+export interface FakeInstanceOptions {
+  uuid: string;
+  guest: Exclude<GuestState, 'saved' | 'gone'>;
+  taskState?: TaskState;
+  liveCapable?: boolean;
+  probeLive?: boolean;
+  virtType?: string;
+  devices?: number;
+  /** an activity that waits (heartbeating) until the test calls release() */
+  holdAt?: ActivityName;
+  /** activity name (optionally `name#n` for its n-th call) → how it fails */
+  failures?: Partial<Record<string, 'fatal' | 'transient' | 'vanish'>>;
+}
+
+export class FakeInstance {
+  taskState: TaskState;
+  guest: GuestState;
+  devicesAttached: number;
+  imageStatus: 'queued' | 'saving' | 'active' | 'killed' | 'deleted' | null = null;
+  imageId: string | null = null;
+  readonly workDirs = new Set<string>();
+  readonly calls: string[] = [];
+  readonly notifications: string[] = [];
+  private readonly counts = new Map<string, number>();
+  private released = false;
+  /** resolves when the held activity is entered */
+  readonly held: Promise<void>;
+  private markHeld: () => void = () => undefined;
+
+  constructor(readonly options: FakeInstanceOptions) {
+    this.taskState = options.taskState === undefined ? 'image_snapshot_pending' : options.taskState;
+    this.guest = options.guest;
+    this.devicesAttached = options.devices ?? 2;
+    this.held = new Promise((resolve) => (this.markHeld = resolve));
+  }
+
+  release(): void {
+    this.released = true;
+  }
+
+  async holdIfAsked(name: ActivityName): Promise<void> {
+    if (this.options.holdAt !== name) return;
+    this.markHeld();
+    while (!this.released) await new Promise((r) => setTimeout(r, 50));
+  }
+
+  get domainName(): string {
+    return `dom-${this.options.uuid}`;
+  }
+
+  /** Records the call and throws what the test injected for it. */
+  enter(name: ActivityName): void {
+    const n = (this.counts.get(name) ?? 0) + 1;
+    this.counts.set(name, n);
+    this.calls.push(name);
+    const failure = this.options.failures?.[`${name}#${n}`] ?? this.options.failures?.[name];
+    if (failure === 'fatal') throw ApplicationFailure.nonRetryable(`injected failure in ${name}`, 'InjectedFailure');
+    if (failure === 'transient' && n === 1) throw ApplicationFailure.retryable(`injected transient failure in ${name}`, 'InjectedTransient');
+    if (failure === 'vanish') {
+      this.guest = 'gone';
+      this.taskState = 'deleting';
+      throw ApplicationFailure.nonRetryable(`Instance ${this.options.uuid} could not be found.`, 'InstanceNotFound');
+    }
+  }
+
+  powerState(): PowerState {
+    if (this.guest === 'running') return POWER_STATE_RUNNING;
+    if (this.guest === 'paused') return POWER_STATE_PAUSED;
+    return POWER_STATE_SHUTDOWN;
+  }
+}
+
+export class FakeCloud {
+  private readonly byUuid = new Map<string, FakeInstance>();
+  private readonly byDomain = new Map<string, FakeInstance>();
+  private readonly byImage = new Map<string, FakeInstance>();
+  private imageSerial = 0;
+
+  add(options: FakeInstanceOptions): FakeInstance {
+    const instance = new FakeInstance(options);
+    this.byUuid.set(options.uuid, instance);
+    this.byDomain.set(instance.domainName, instance);
+    return instance;
+  }
+
+  /** What the compute API does before starting the workflow: a queued image record. */
+  createImageFor(instance: FakeInstance): string {
+    const id = `00000000-0000-4000-8000-${String(++this.imageSerial).padStart(12, '0')}`;
+    instance.imageId = id;
+    instance.imageStatus = 'queued';
+    this.byImage.set(id, instance);
+    return id;
+  }
+
+  private uuid(uuid: string): FakeInstance {
+    const found = this.byUuid.get(uuid);
+    if (!found) throw ApplicationFailure.nonRetryable(`no fake instance ${uuid}`, 'InstanceNotFound');
+    return found;
+  }
+
+  private domain(name: string): FakeInstance {
+    const found = this.byDomain.get(name);
+    if (!found) throw ApplicationFailure.nonRetryable(`no fake domain ${name}`, 'InstanceNotRunning');
+    return found;
+  }
+
+  private image(id: string): FakeInstance {
+    const found = this.byImage.get(id);
+    if (!found) throw ApplicationFailure.nonRetryable(`no fake image ${id}`, 'ImageNotFound');
+    return found;
+  }
+
+  controlActivities(): ControlActivities {
+    return {
+      createSnapshotImage: async ({ instanceUuid }) => {
+        const inst = this.uuid(instanceUuid);
+        inst.enter('createSnapshotImage');
+        const imageId = this.createImageFor(inst);
+        return { imageId, status: 'queued' };
+      },
+      setTaskState: async ({ instanceUuid, taskState, expected }) => {
+        const inst = this.uuid(instanceUuid);
+        inst.enter('setTaskState');
+        if (inst.guest === 'gone' || inst.taskState === 'deleting') throw ApplicationFailure.nonRetryable('being deleted', 'UnexpectedDeletingTaskState');
+        if (!expected.includes(inst.taskState)) throw ApplicationFailure.nonRetryable(`task_state is ${String(inst.taskState)}`, 'UnexpectedTaskState');
+        inst.taskState = taskState;
+        return { uuid: instanceUuid, domainName: inst.domainName, host: 'stubhost', projectId: 'p1', powerState: inst.powerState(), imageRef: null };
+      },
+      savePowerState: async ({ instanceUuid }) => this.uuid(instanceUuid).enter('savePowerState'),
+      notifySnapshot: async ({ instanceUuid, event }) => {
+        const inst = this.uuid(instanceUuid);
+        inst.enter('notifySnapshot');
+        inst.notifications.push(event);
+      },
+      deleteImageUnlessActive: async ({ imageId }) => {
+        const inst = this.image(imageId);
+        inst.calls.push('deleteImageUnlessActive');
+        if (inst.imageStatus === 'active') return { deleted: false, status: 'active' };
+        inst.imageStatus = 'deleted';
+        return { deleted: true, status: 'deleted' };
+      },
+      resetTaskState: async ({ instanceUuid }) => {
+        const inst = this.uuid(instanceUuid);
+        inst.calls.push('resetTaskState');
+        if (inst.taskState !== null && inst.taskState.startsWith('image_')) inst.taskState = null;
+      },
+    };
+  }
+
+  hostActivities(): HostActivities {
+    return {
+      getDomainPowerState: async ({ domainName }) => {
+        const inst = this.domain(domainName);
+        inst.enter('getDomainPowerState');
+        return inst.powerState();
+      },
+      describeDomain: async ({ domainName }) => {
+        const inst = this.domain(domainName);
+        inst.enter('describeDomain');
+        const description: DomainDescription = {
+          powerState: inst.powerState(),
+          diskPath: `/fake/${domainName}/disk`,
+          diskTarget: 'vda',
+          sourceFormat: 'qcow2',
+          imageFormat: 'qcow2',
+          backingPath: '/fake/base',
+          backingFormat: 'qcow2',
+          virtualSize: 1 << 20,
+          virtType: inst.options.virtType ?? 'kvm',
+          liveCapable: inst.options.liveCapable ?? true,
+        };
+        return description;
+      },
+      probeLiveSnapshot: async ({ domainName }) => {
+        const inst = this.domain(domainName);
+        inst.enter('probeLiveSnapshot');
+        return inst.options.probeLive ?? true;
+      },
+      prepareColdSnapshot: async ({ domainName }) => {
+        const inst = this.domain(domainName);
+        inst.enter('prepareColdSnapshot');
+        const detached = inst.devicesAttached;
+        inst.devicesAttached = 0;
+        inst.guest = 'saved';
+        return { detachedDevices: detached };
+      },
+      extractSnapshot: async ({ domainName, workDirKey, description }) => {
+        const inst = this.domain(domainName);
+        inst.workDirs.add(workDirKey);
+        inst.enter('extractSnapshot');
+        return { path: `/fake/snapshots/${workDirKey}/out`, size: description.virtualSize, format: description.imageFormat };
+      },
+      restoreGuest: async ({ domainName, priorPowerState }) => {
+        const inst = this.domain(domainName);
+        inst.enter('restoreGuest');
+        const reattached = (inst.options.devices ?? 2) - inst.devicesAttached;
+        if (inst.guest === 'saved') inst.guest = priorPowerState === POWER_STATE_PAUSED ? 'paused' : 'running';
+        inst.devicesAttached = inst.options.devices ?? 2;
+        return { recreated: true, reattached };
+      },
+      uploadSnapshot: async ({ imageId }) => {
+        const inst = this.image(imageId);
+        inst.imageStatus = 'saving';
+        try {
+          inst.enter('uploadSnapshot');
+          await inst.holdIfAsked('uploadSnapshot');
+        } catch (err) {
+          inst.imageStatus = 'killed';
+          throw err;
+        }
+        inst.imageStatus = 'active';
+        return { imageId, status: 'active', size: 1 << 20, checksum: 'fake-md5' };
+      },
+      removeSnapshotWorkDir: async ({ workDirKey }) => {
+        for (const inst of this.byUuid.values()) inst.workDirs.delete(workDirKey);
+      },
+    };
+  }
+}
