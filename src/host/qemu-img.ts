@@ -102,16 +102,22 @@ export interface ImageInfo {
   format: string;
   virtualSize: number;
   backingFilename: string | null;
+  /** absolute path of the backing file, as qemu-img resolved it */
+  fullBackingFilename: string | null;
+  backingFormat: string | null;
 }
 
 export async function imageInfo(file: string, opts: { forceShare?: boolean } = {}): Promise<ImageInfo> {
   const args = ['info', '--output=json'];
   if (opts.forceShare) args.push('-U');
   args.push(assertSafePath(file));
-  const j = JSON.parse(await runOk('qemu-img', args)) as { format?: unknown; 'virtual-size'?: unknown; 'backing-filename'?: unknown };
+  const j = JSON.parse(await runOk('qemu-img', args)) as Record<string, unknown>;
+  const text = (key: string): string | null => (typeof j[key] === 'string' ? j[key] : null);
   return {
     format: String(j.format),
     virtualSize: Number(j['virtual-size']),
-    backingFilename: typeof j['backing-filename'] === 'string' ? j['backing-filename'] : null,
+    backingFilename: text('backing-filename'),
+    fullBackingFilename: text('full-backing-filename'),
+    backingFormat: text('backing-filename-format'),
   };
 }
