@@ -1,74 +1,24 @@
 // The public client: one method per libvirt API call the snapshot path needs, each a thin,
 // typed wrapper around one RPC procedure. Behaviour (errors, flags) is libvirt's, unaltered.
-import { z } from 'zod';
 import { LibvirtUsageError } from './errors';
 import { EventRouter, SUPPORTED_EVENT_IDS, type DomainEventCallback } from './events';
 import {
   AuthType,
-  DomainState,
+  type DomainState,
   REMOTE_AUTH_TYPE_LIST_MAX,
   Procedure,
   REMOTE_DOMAIN_BLOCK_COPY_PARAMETERS_MAX,
   REMOTE_DOMAIN_FSFREEZE_MOUNTPOINTS_MAX,
   REMOTE_DOMAIN_LIST_MAX,
-  TypedParamType,
   VIR_CONNECT_RO,
-  VIR_DOMAIN_BLOCK_COPY_BANDWIDTH,
-  VIR_DOMAIN_BLOCK_COPY_BUF_SIZE,
-  VIR_DOMAIN_BLOCK_COPY_GRANULARITY,
   VIR_DRV_FEATURE_PROGRAM_KEEPALIVE,
-  type BlockJobType,
 } from './protocol';
+import { ConnectOptionsSchema, blockCopyTypedParams, type BlockCopyParameters, type BlockJobInfo, type ConnectOptions, type DomainInfo } from './api-types';
 import { RpcConnection, type CallOptions } from './rpc';
 import { describeTarget, openTransport } from './transport';
-import { DOMAIN_MIN_BYTES, readDomain, readString, uuidToBytes, writeDomain, writeOptString, writeString, writeTypedParam, type Domain, type TypedParam } from './types';
+import { DOMAIN_MIN_BYTES, readDomain, readString, uuidToBytes, writeDomain, writeOptString, writeString, writeTypedParam, type Domain } from './types';
 import { parseUri, resolveTarget } from './uri';
 import { XdrReader, XdrWriter } from './xdr';
-
-export const ConnectOptionsSchema = z
-  .object({
-    /** Overrides the socket libvirt's rules would pick (unix transports only). */
-    socketPath: z.string().min(1).optional(),
-    /** Open read-only (VIR_CONNECT_RO), using the -ro socket for system URIs. */
-    readonly: z.boolean().default(false),
-    /** Deadline for establishing the socket. */
-    connectTimeoutMs: z.number().int().positive().default(10_000),
-    /** Default per-call deadline; individual calls can override it. */
-    callTimeoutMs: z.number().int().positive().default(60_000),
-    /** Ping after this much silence; 0 disables keepalive. libvirt's default is 5 s. */
-    keepaliveIntervalMs: z.number().int().nonnegative().default(5_000),
-    /** Silent intervals before the connection is declared lost. libvirt's default is 5. */
-    keepaliveCount: z.number().int().positive().default(5),
-  })
-  .strict();
-
-export type ConnectOptions = z.input<typeof ConnectOptionsSchema>;
-export type { CallOptions };
-
-export interface DomainInfo {
-  state: DomainState;
-  /** KiB */
-  maxMem: number;
-  /** KiB */
-  memory: number;
-  nrVirtCpu: number;
-  /** Nanoseconds of CPU time; bigint because it outgrows 2^53 on long-lived guests. */
-  cpuTime: bigint;
-}
-
-export interface BlockJobInfo {
-  type: BlockJobType;
-  bandwidth: number;
-  cur: number;
-  end: number;
-}
-
-export interface BlockCopyParameters {
-  /** Bytes per second (libvirt's "bandwidth" typed parameter). */
-  bandwidth?: bigint;
-  granularity?: number;
-  bufSize?: bigint;
-}
 
 function writeNothing(): void {}
 
@@ -323,10 +273,7 @@ export class Libvirt {
   }
 
   domainBlockCopy(dom: Domain, disk: string, destXml: string, params: BlockCopyParameters = {}, flags = 0, opts?: CallOptions): Promise<void> {
-    const typed: TypedParam[] = [];
-    if (params.bandwidth !== undefined) typed.push({ field: VIR_DOMAIN_BLOCK_COPY_BANDWIDTH, type: TypedParamType.ULLong, value: params.bandwidth });
-    if (params.granularity !== undefined) typed.push({ field: VIR_DOMAIN_BLOCK_COPY_GRANULARITY, type: TypedParamType.UInt, value: params.granularity });
-    if (params.bufSize !== undefined) typed.push({ field: VIR_DOMAIN_BLOCK_COPY_BUF_SIZE, type: TypedParamType.ULLong, value: params.bufSize });
+    const typed = blockCopyTypedParams(params);
     return this.simple(
       Procedure.DomainBlockCopy,
       (w) => {

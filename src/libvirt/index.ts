@@ -1,7 +1,9 @@
 // Public surface of the project's libvirt client.
 export * from './errors';
 export * from './protocol';
-export { Libvirt, ConnectOptionsSchema, type ConnectOptions, type CallOptions, type DomainInfo, type BlockJobInfo, type BlockCopyParameters } from './client';
+export { Libvirt } from './client';
+export { ConnectOptionsSchema, type ConnectOptions, type DomainInfo, type BlockJobInfo, type BlockCopyParameters } from './api-types';
+export type { CallOptions } from './rpc';
 export { waitForBlockJob, type WaitForBlockJobOptions, type BlockJobOutcome } from './blockjob';
 export type { DomainEvent, LifecycleEvent, BlockJobEvent, DomainEventCallback } from './events';
 export type { Domain, TypedParam } from './types';
