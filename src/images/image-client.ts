@@ -1,0 +1,195 @@
+// The image API the rest of the system codes against, and its HTTP implementation for our
+// service or a real Glance v2 endpoint. Uploads and downloads stream; nothing is buffered whole.
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
+import { Readable, Transform } from 'node:stream';
+import { z } from 'zod';
+import { imageFromView, type Image } from './glance-image-view';
+import { ImageNotFound, ImageServiceUnavailable, ImageUploadFailed, errorMessage } from './image-errors';
+import { errorFromResponse, exchange, isConnectFailure, isTransportUnavailable, readSmallBody, type HttpExchange } from './http-transport';
+
+export type { Image } from './glance-image-view';
+
+export interface CreateImageRequest {
+  /** Client-chosen id makes creation idempotent across retries (a repeat answers ImageConflict). */
+  id?: string;
+  name: string;
+  container_format?: string;
+  disk_format?: string;
+  visibility?: 'public' | 'private' | 'shared' | 'community';
+  min_disk?: number;
+  min_ram?: number;
+  tags?: string[];
+  /** Custom properties, sent as extra top-level keys like Glance expects. */
+  properties?: Record<string, string>;
+}
+
+export interface ImageListFilter {
+  owner?: string;
+  status?: string;
+  name?: string;
+}
+
+export interface UploadOptions {
+  /** Called with the cumulative number of bytes handed to the network. */
+  onProgress?: (bytesDone: number) => void;
+  signal?: AbortSignal;
+}
+
+export interface ImageClient {
+  create(meta: CreateImageRequest): Promise<Image>;
+  get(id: string): Promise<Image>;
+  list(filter?: ImageListFilter): Promise<Image[]>;
+  delete(id: string): Promise<void>;
+  upload(id: string, source: Readable | string, options?: UploadOptions): Promise<void>;
+  download(id: string, options?: { signal?: AbortSignal }): Promise<Readable>;
+}
+
+export interface GlanceHttpClientOptions {
+  /** Socket idle timeout; uploads of huge images are fine as long as bytes keep flowing. */
+  idleTimeoutMs?: number;
+}
+
+const ListPageSchema = z.object({ images: z.array(z.unknown()), next: z.string().optional() });
+const ImageIdSchema = z.string().uuid();
+
+export class GlanceHttpClient implements ImageClient {
+  private readonly base: URL;
+  private readonly idleTimeoutMs: number;
+
+  constructor(
+    baseUrl: string,
+    private readonly token?: string,
+    options: GlanceHttpClientOptions = {},
+  ) {
+    this.base = new URL(baseUrl.endsWith('/') ? baseUrl : `${baseUrl}/`);
+    this.idleTimeoutMs = options.idleTimeoutMs ?? 60_000;
+  }
+
+  async create(meta: CreateImageRequest): Promise<Image> {
+    const { properties, ...known } = meta;
+    const body = Buffer.from(JSON.stringify({ ...properties, ...known }));
+    const res = await this.send({ method: 'POST', path: 'v2/images', headers: { 'Content-Type': 'application/json' }, body });
+    return this.expectJson(res, 201, meta.id, imageFromView);
+  }
+
+  async get(id: string): Promise<Image> {
+    const res = await this.send({ method: 'GET', path: `v2/images/${checkedId(id)}` });
+    return this.expectJson(res, 200, id, imageFromView);
+  }
+
+  /** Follows Glance's `next` links so callers get every matching image regardless of page size. */
+  async list(filter: ImageListFilter = {}): Promise<Image[]> {
+    const query = new URLSearchParams();
+    for (const [key, value] of Object.entries(filter)) if (typeof value === 'string') query.set(key, value);
+    let path: string | undefined = `v2/images${query.size > 0 ? `?${query.toString()}` : ''}`;
+    const out: Image[] = [];
+    while (path !== undefined) {
+      const res = await this.send({ method: 'GET', path });
+      const page = await this.expectJson(res, 200, undefined, (json) => ListPageSchema.parse(json));
+      out.push(...page.images.map(imageFromView));
+      path = page.next?.replace(/^\//, '');
+    }
+    return out;
+  }
+
+  async delete(id: string): Promise<void> {
+    const res = await this.send({ method: 'DELETE', path: `v2/images/${checkedId(id)}` });
+    if (res.statusCode !== 204 && res.statusCode !== 200) throw await errorFromResponse(res, id);
+    res.resume();
+  }
+
+  /**
+   * Streams the data with backpressure. Connection refused before anything is sent surfaces as
+   * ImageServiceUnavailable; a failure once bytes flow is ImageUploadFailed (the server kills the image).
+   */
+  async upload(id: string, source: Readable | string, options: UploadOptions = {}): Promise<void> {
+    const headers: OutgoingHttpHeaders = { 'Content-Type': 'application/octet-stream' };
+    let input: Readable;
+    if (typeof source === 'string') {
+      headers['Content-Length'] = (await stat(source)).size;
+      input = createReadStream(source);
+    } else {
+      input = source;
+    }
+    let done = 0;
+    const counter = new Transform({
+      transform(chunk: Buffer, _enc, callback) {
+        done += chunk.length;
+        options.onProgress?.(done);
+        callback(null, chunk);
+      },
+    });
+    input.on('error', (err) => counter.destroy(err));
+    const body = input.pipe(counter);
+    let res: IncomingMessage;
+    try {
+      res = await this.send({ method: 'PUT', path: `v2/images/${checkedId(id)}/file`, headers, body, signal: options.signal });
+    } catch (err) {
+      input.destroy();
+      // Only a failed connect is known to have left the image untouched (still queued) and so
+      // safe to retry; any later failure may have killed it server-side.
+      if (err instanceof ImageServiceUnavailable && isConnectFailure(err.cause)) throw err;
+      const reason = options.signal?.aborted === true ? 'upload aborted' : `upload interrupted after ${done} bytes`;
+      throw new ImageUploadFailed(`${reason}: ${errorMessage(err)}`, 0, { cause: err });
+    }
+    if (res.statusCode === 204 || res.statusCode === 200) {
+      res.resume();
+      return;
+    }
+    input.destroy();
+    const error = await errorFromResponse(res, id);
+    if (error instanceof ImageNotFound || (res.statusCode ?? 0) === 409) throw error;
+    throw new ImageUploadFailed(`image upload rejected: ${error.message}`, error.status, { cause: error });
+  }
+
+  /** The image data as a stream (empty when the image has no data yet, like Glance's 204). */
+  async download(id: string, options: { signal?: AbortSignal } = {}): Promise<Readable> {
+    const res = await this.send({ method: 'GET', path: `v2/images/${checkedId(id)}/file`, signal: options.signal });
+    if (res.statusCode === 204) {
+      res.resume();
+      return Readable.from([]);
+    }
+    if (res.statusCode !== 200) throw await errorFromResponse(res, id);
+    return res;
+  }
+
+  private async send(
+    req: { method: string; path: string; headers?: OutgoingHttpHeaders; body?: HttpExchange['body']; signal?: AbortSignal }
+  ): Promise<IncomingMessage> {
+    const headers: OutgoingHttpHeaders = { Accept: 'application/json', ...req.headers };
+    if (this.token !== undefined) headers['X-Auth-Token'] = this.token;
+    try {
+      return await exchange({
+        method: req.method,
+        url: new URL(req.path, this.base),
+        headers,
+        body: req.body,
+        signal: req.signal,
+        idleTimeoutMs: this.idleTimeoutMs,
+      });
+    } catch (err) {
+      if (isTransportUnavailable(err)) {
+        throw new ImageServiceUnavailable(`image service at ${this.base.origin} unavailable: ${errorMessage(err)}`, { cause: err });
+      }
+      throw err;
+    }
+  }
+
+  private async expectJson<T>(res: IncomingMessage, status: number, id: string | undefined, parse: (json: unknown) => T): Promise<T> {
+    if (res.statusCode !== status) throw await errorFromResponse(res, id);
+    const text = await readSmallBody(res);
+    try {
+      return parse(JSON.parse(text));
+    } catch (err) {
+      throw new ImageServiceUnavailable(`image service sent an unexpected response: ${errorMessage(err)}`, { cause: err });
+    }
+  }
+}
+
+/** Ids go into URL paths; a non-UUID could retarget the request, so it never leaves the client. */
+function checkedId(id: string): string {
+  if (!ImageIdSchema.safeParse(id).success) throw new ImageNotFound(id, `Invalid image id ${JSON.stringify(id)}`);
+  return id;
+}

@@ -1,0 +1,84 @@
+// Typed image-service failures shared by the server (which maps them to HTTP statuses) and the
+// client (which maps HTTP statuses back to them), so both ends speak one vocabulary.
+
+export abstract class ImageError extends Error {
+  /** HTTP status the server answers with for this failure. */
+  abstract readonly status: number;
+  /** Whether repeating the same call later can succeed (Temporal activity retry policy input). */
+  abstract readonly retryable: boolean;
+}
+
+export class ImageNotFound extends ImageError {
+  override readonly name = 'ImageNotFound';
+  readonly status = 404;
+  readonly retryable = false;
+  constructor(readonly imageId: string, message = `No image found with ID ${imageId}`) {
+    super(message);
+  }
+}
+
+/** The image exists but is in a state that forbids the call (e.g. a second upload). */
+export class ImageConflict extends ImageError {
+  override readonly name = 'ImageConflict';
+  readonly status = 409;
+  readonly retryable = false;
+}
+
+/** Connection refused/reset, timeouts and 5xx: nothing was decided, try again later. */
+export class ImageServiceUnavailable extends ImageError {
+  override readonly name = 'ImageServiceUnavailable';
+  readonly status = 503;
+  readonly retryable = true;
+}
+
+/**
+ * Image data did not arrive intact. The image is killed server-side, so retrying the same upload
+ * cannot work: create a new image instead.
+ */
+export class ImageUploadFailed extends ImageError {
+  override readonly name = 'ImageUploadFailed';
+  readonly retryable = false;
+  constructor(
+    message: string,
+    readonly status: number = 500,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** Image bigger than the configured cap, or the backend's disk is full (Glance answers 413 for both). */
+export class ImageTooLarge extends ImageError {
+  override readonly name = 'ImageTooLarge';
+  readonly status = 413;
+  readonly retryable = false;
+}
+
+/** Image deleted while its data was being uploaded. */
+export class ImageGone extends ImageError {
+  override readonly name = 'ImageGone';
+  readonly status = 410;
+  readonly retryable = false;
+}
+
+/** Any other 4xx: malformed request, forbidden attribute, bad token. Carries the HTTP status. */
+export class ImageRequestRejected extends ImageError {
+  override readonly name = 'ImageRequestRejected';
+  readonly retryable = false;
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export const badRequest = (message: string): ImageRequestRejected => new ImageRequestRejected(400, message);
+export const unauthorized = (message: string): ImageRequestRejected => new ImageRequestRejected(401, message);
+export const forbidden = (message: string): ImageRequestRejected => new ImageRequestRejected(403, message);
+
+/** Message of any thrown value; duck-typed because errors from other realms fail instanceof Error. */
+export function errorMessage(err: unknown): string {
+  const message = (err as { message?: unknown } | null)?.message;
+  return typeof message === 'string' ? message : String(err);
+}

@@ -1,0 +1,165 @@
+// The Glance-v2-shaped HTTP front of ImageService on plain node:http. Routing, auth and status
+// codes live here; image semantics live in ImageService.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { pipeline } from 'node:stream/promises';
+import { z } from 'zod';
+import { toGlanceView } from './glance-image-view';
+import { UNAUTHENTICATED_ADMIN, contextFor, type Authenticator, type RequestContext } from './image-auth';
+import { ImageRequestRejected, badRequest, unauthorized } from './image-errors';
+import { IMAGE_STATUSES } from './image-record';
+import type { ImageService } from './image-service';
+import { readJsonBody, sendError, sendJson } from './http-io';
+
+export interface ImageHttpServerOptions {
+  service: ImageService;
+  authenticate?: Authenticator;
+  /** Largest accepted JSON body; Glance metadata is small, so anything bigger is refused with 413. */
+  maxJsonBytes?: number;
+  onError?: (err: unknown, req: IncomingMessage) => void;
+}
+
+const ListQuerySchema = z.object({
+  owner: z.string().min(1).optional(),
+  status: z.enum(IMAGE_STATUSES).optional(),
+  name: z.string().optional(),
+  marker: z.string().uuid().optional(),
+  limit: z.coerce.number().int().min(1).max(1000).default(25),
+});
+
+const IMAGE_PATH = /^\/v2\/images\/([^/]+)$/;
+const IMAGE_FILE_PATH = /^\/v2\/images\/([^/]+)\/file$/;
+
+export class ImageHttpServer {
+  private readonly server: Server;
+  private readonly maxJsonBytes: number;
+
+  constructor(private readonly options: ImageHttpServerOptions) {
+    this.maxJsonBytes = options.maxJsonBytes ?? 64 * 1024;
+    this.server = createServer((req, res) => {
+      this.handle(req, res).catch((err: unknown) => {
+        options.onError?.(err, req);
+        sendError(req, res, err);
+      });
+    });
+  }
+
+  /** Starts listening; port 0 picks a free port. Resolves with the bound address. */
+  async listen(port: number, host = '127.0.0.1'): Promise<AddressInfo> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, host, () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
+    return this.server.address() as AddressInfo;
+  }
+
+  /** Stops accepting connections, lets in-flight requests finish, then closes idle sockets. */
+  async close(): Promise<void> {
+    const closed = new Promise<void>((resolve, reject) => this.server.close((err) => (err ? reject(err) : resolve())));
+    // Keep-alive sockets turn idle only when their current request ends; sweep until all are gone
+    // so shutdown does not wait for the clients' keep-alive timeouts.
+    const sweep = setInterval(() => this.server.closeIdleConnections(), 50);
+    this.server.closeIdleConnections();
+    try {
+      await closed;
+    } finally {
+      clearInterval(sweep);
+    }
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://image-service');
+    const method = req.method ?? 'GET';
+    if (url.pathname === '/healthcheck' && method === 'GET') {
+      res.writeHead(200, { 'Content-Type': 'text/plain' }).end('OK');
+      return;
+    }
+    const ctx = await this.authenticate(req);
+    if (url.pathname === '/v2/images') {
+      if (method === 'POST') return this.create(ctx, req, res);
+      if (method === 'GET') return this.list(ctx, url, res);
+      throw methodNotAllowed('GET, POST');
+    }
+    const file = IMAGE_FILE_PATH.exec(url.pathname);
+    if (file?.[1] !== undefined) {
+      const id = decodeURIComponent(file[1]);
+      if (method === 'PUT') return this.upload(ctx, id, req, res);
+      if (method === 'GET') return this.download(ctx, id, res);
+      throw methodNotAllowed('GET, PUT');
+    }
+    const image = IMAGE_PATH.exec(url.pathname);
+    if (image?.[1] !== undefined) {
+      const id = decodeURIComponent(image[1]);
+      if (method === 'GET') return sendJson(res, 200, toGlanceView(this.options.service.get(ctx, id)));
+      if (method === 'DELETE') {
+        await this.options.service.delete(ctx, id);
+        res.writeHead(204).end();
+        return;
+      }
+      throw methodNotAllowed('GET, DELETE');
+    }
+    throw new ImageRequestRejected(404, `The resource could not be found: ${url.pathname}`);
+  }
+
+  private async authenticate(req: IncomingMessage): Promise<RequestContext> {
+    const authenticate = this.options.authenticate;
+    if (authenticate === undefined) return UNAUTHENTICATED_ADMIN;
+    const token = req.headers['x-auth-token'];
+    if (typeof token !== 'string' || token.length === 0) throw unauthorized('This server could not verify that you are authorized to access the document you requested.');
+    const identity = await authenticate(token);
+    if (identity === null) throw unauthorized('Authentication required: the token is invalid or expired.');
+    return contextFor(identity);
+  }
+
+  private async create(ctx: RequestContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const body = await readJsonBody(req, this.maxJsonBytes);
+    const record = await this.options.service.create(ctx, body);
+    sendJson(res, 201, toGlanceView(record), { Location: `/v2/images/${record.id}` });
+  }
+
+  private list(ctx: RequestContext, url: URL, res: ServerResponse): void {
+    const parsed = ListQuerySchema.safeParse(Object.fromEntries(url.searchParams));
+    if (!parsed.success) throw badRequest(`Invalid query: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+    const { marker, limit, ...filter } = parsed.data;
+    const page = this.options.service.list(ctx, filter, { limit, marker });
+    const body: Record<string, unknown> = { images: page.images.map(toGlanceView), first: '/v2/images', schema: '/v2/schemas/images' };
+    if (page.nextMarker !== undefined) {
+      const next = new URLSearchParams(url.searchParams);
+      next.set('marker', page.nextMarker);
+      body.next = `/v2/images?${next.toString()}`;
+    }
+    sendJson(res, 200, body);
+  }
+
+  private async upload(ctx: RequestContext, id: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const type = req.headers['content-type'] ?? '';
+    if (!/^application\/octet-stream\b/i.test(type)) {
+      throw new ImageRequestRejected(415, `Unsupported Content-Type '${type}'; image data must be application/octet-stream`);
+    }
+    const lengthHeader = req.headers['content-length'];
+    const declared = lengthHeader === undefined ? undefined : Number(lengthHeader);
+    await this.options.service.upload(ctx, id, req, Number.isFinite(declared) ? declared : undefined);
+    res.writeHead(204).end();
+  }
+
+  private async download(ctx: RequestContext, id: string, res: ServerResponse): Promise<void> {
+    const { record, data } = this.options.service.openData(ctx, id);
+    if (data === null) {
+      res.writeHead(204).end();
+      return;
+    }
+    const headers: Record<string, string | number> = { 'Content-Type': 'application/octet-stream' };
+    if (record.size !== null) headers['Content-Length'] = record.size;
+    if (record.checksum !== null) headers['Content-MD5'] = record.checksum;
+    res.writeHead(200, headers);
+    // pipeline destroys both ends on failure, so a client disconnect also closes the file.
+    await pipeline(data, res);
+  }
+}
+
+function methodNotAllowed(allow: string): ImageRequestRejected {
+  return new ImageRequestRejected(405, `Method not allowed; use one of ${allow}`);
+}

@@ -1,0 +1,87 @@
+// The persisted image record and the Glance v2 request body that creates one. The record is what
+// survives restarts; its zod schema guards the files read back from disk.
+import { z } from 'zod';
+
+export const IMAGE_STATUSES = ['queued', 'saving', 'active', 'killed', 'deleted'] as const;
+export type ImageStatus = (typeof IMAGE_STATUSES)[number];
+
+// Glance v2's allowed values (glance/api/v2/images.py get_base_properties).
+export const CONTAINER_FORMATS = ['ami', 'ari', 'aki', 'bare', 'ovf', 'ova', 'docker', 'compressed'] as const;
+export const DISK_FORMATS = ['ami', 'ari', 'aki', 'vhd', 'vhdx', 'vmdk', 'raw', 'qcow2', 'vdi', 'iso', 'ploop'] as const;
+export const VISIBILITIES = ['public', 'private', 'shared', 'community'] as const;
+
+export const ImageIdSchema = z.string().uuid();
+
+export const ImageRecordSchema = z.object({
+  id: ImageIdSchema,
+  name: z.string().nullable(),
+  status: z.enum(IMAGE_STATUSES),
+  container_format: z.enum(CONTAINER_FORMATS).nullable(),
+  disk_format: z.enum(DISK_FORMATS).nullable(),
+  visibility: z.enum(VISIBILITIES),
+  owner: z.string().nullable(),
+  size: z.number().int().nonnegative().nullable(),
+  checksum: z.string().nullable(),
+  os_hash_algo: z.string().nullable(),
+  os_hash_value: z.string().nullable(),
+  min_disk: z.number().int().nonnegative(),
+  min_ram: z.number().int().nonnegative(),
+  protected: z.boolean(),
+  tags: z.array(z.string()),
+  properties: z.record(z.string()),
+  created_at: z.string(),
+  updated_at: z.string(),
+});
+export type ImageRecord = z.infer<typeof ImageRecordSchema>;
+
+/**
+ * Attributes Glance computes itself; naming one in a create body is refused (403 in Glance) rather
+ * than silently stored as a custom property that would shadow the real value.
+ */
+export const READ_ONLY_ATTRIBUTES: ReadonlySet<string> = new Set([
+  'status',
+  'size',
+  'virtual_size',
+  'checksum',
+  'os_hash_algo',
+  'os_hash_value',
+  'created_at',
+  'updated_at',
+  'self',
+  'file',
+  'schema',
+  'direct_url',
+  'locations',
+  'deleted',
+  'deleted_at',
+  'properties',
+]);
+
+const KNOWN_CREATE_FIELDS = {
+  id: ImageIdSchema.optional(),
+  name: z.string().max(255).nullable().optional(),
+  container_format: z.enum(CONTAINER_FORMATS).nullable().optional(),
+  disk_format: z.enum(DISK_FORMATS).nullable().optional(),
+  visibility: z.enum(VISIBILITIES).optional(),
+  owner: z.string().min(1).max(255).nullable().optional(),
+  min_disk: z.number().int().nonnegative().optional(),
+  min_ram: z.number().int().nonnegative().optional(),
+  protected: z.boolean().optional(),
+  tags: z.array(z.string().max(255)).max(128).optional(),
+};
+
+/** Create body: the known fields plus any extra top-level string keys, which become properties (as in Glance). */
+export const CreateImageBodySchema = z
+  .object(KNOWN_CREATE_FIELDS)
+  .catchall(z.string().max(65535, 'custom property values are limited to 65535 characters'));
+
+export type CreateImageBody = z.infer<typeof CreateImageBodySchema>;
+
+/** The extra top-level keys of a create body: Glance's custom properties. */
+export function customPropertiesOf(body: CreateImageBody): Record<string, string> {
+  const properties: Record<string, string> = {};
+  for (const [key, value] of Object.entries(body)) {
+    if (!(key in KNOWN_CREATE_FIELDS) && typeof value === 'string') properties[key] = value;
+  }
+  return properties;
+}

@@ -1,0 +1,23 @@
+// Environment of the standalone image service process, validated once at start-up.
+import { z } from 'zod';
+
+export const DEFAULT_MAX_IMAGE_BYTES = 1024 ** 4; // Glance's default image_size_cap: 1 TiB
+
+export const ImageServerEnvSchema = z.object({
+  SNAP_IMAGE_HOST: z.string().min(1).default('127.0.0.1'),
+  SNAP_IMAGE_PORT: z.coerce.number().int().min(0).max(65535).default(9292),
+  SNAP_IMAGE_DIR: z.string().min(1).default('.data/images'),
+  SNAP_IMAGE_MAX_BYTES: z.coerce.number().int().positive().default(DEFAULT_MAX_IMAGE_BYTES),
+});
+
+export interface ImageServerConfig {
+  host: string;
+  port: number;
+  dataDir: string;
+  maxImageBytes: number;
+}
+
+export function imageServerConfigFromEnv(env: NodeJS.ProcessEnv): ImageServerConfig {
+  const e = ImageServerEnvSchema.parse(env);
+  return { host: e.SNAP_IMAGE_HOST, port: e.SNAP_IMAGE_PORT, dataDir: e.SNAP_IMAGE_DIR, maxImageBytes: e.SNAP_IMAGE_MAX_BYTES };
+}

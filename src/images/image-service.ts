@@ -1,0 +1,193 @@
+// Glance v2 image semantics independent of HTTP: status machine queued → saving → active (or
+// killed), visibility by project, crash recovery at open. The HTTP layer only translates.
+import { randomUUID } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import { canSee, type RequestContext } from './image-auth';
+import { LocalImageBlobStore } from './image-blob-store';
+import { ImageConflict, ImageGone, ImageNotFound, ImageTooLarge, badRequest, forbidden } from './image-errors';
+import { CreateImageBodySchema, ImageIdSchema, READ_ONLY_ATTRIBUTES, customPropertiesOf, type ImageRecord, type ImageStatus } from './image-record';
+import { ImageRecordRepository, type RepositoryWarning } from './image-record-repository';
+import { join } from 'node:path';
+
+export interface ImageServiceOptions {
+  dataDir: string;
+  /** Upper bound for one image's data (Glance's image_size_cap). */
+  maxImageBytes: number;
+  now?: () => Date;
+  warn?: RepositoryWarning;
+}
+
+export interface ImageListFilter {
+  owner?: string;
+  status?: ImageStatus;
+  name?: string;
+}
+
+export interface ImageListPage {
+  images: ImageRecord[];
+  /** Id to pass as marker for the next page, when there is one. */
+  nextMarker?: string;
+}
+
+export interface RecoveryReport {
+  removedStagingFiles: string[];
+  killedImageIds: string[];
+}
+
+export class ImageService {
+  private constructor(
+    private readonly records: ImageRecordRepository,
+    private readonly blobs: LocalImageBlobStore,
+    private readonly maxImageBytes: number,
+    private readonly now: () => Date,
+    readonly recovery: RecoveryReport,
+  ) {}
+
+  /** Loads records and repairs what a crash may have left: partial uploads are removed and their images killed. */
+  static async open(options: ImageServiceOptions): Promise<ImageService> {
+    const warn = options.warn ?? (() => undefined);
+    const records = await ImageRecordRepository.load(join(options.dataDir, 'records'), warn);
+    const blobs = await LocalImageBlobStore.open(options.dataDir);
+    const now = options.now ?? (() => new Date());
+    const removedStagingFiles = await blobs.clearStaging();
+    const killedImageIds: string[] = [];
+    for (const record of records.all()) {
+      const storedSize = await blobs.sizeOf(record.id);
+      // saving after a restart means the upload died with the old process; an active image whose
+      // file is missing or of the wrong size cannot be served correctly either.
+      const broken = record.status === 'saving' || (record.status === 'active' && storedSize !== record.size);
+      if (broken) {
+        await blobs.remove(record.id);
+        await records.put({ ...record, status: 'killed', updated_at: now().toISOString() });
+        killedImageIds.push(record.id);
+      } else if ((record.status === 'deleted' || record.status === 'killed' || record.status === 'queued') && storedSize !== undefined) {
+        await blobs.remove(record.id);
+      }
+    }
+    return new ImageService(records, blobs, options.maxImageBytes, now, { removedStagingFiles, killedImageIds });
+  }
+
+  async create(ctx: RequestContext, body: unknown): Promise<ImageRecord> {
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) throw badRequest('Request body must be a JSON object');
+    for (const key of Object.keys(body)) {
+      if (READ_ONLY_ATTRIBUTES.has(key)) throw forbidden(`Attribute '${key}' is read-only.`);
+      if (key.startsWith('os_glance')) throw forbidden(`Attribute '${key}' is reserved.`);
+    }
+    const parsed = CreateImageBodySchema.safeParse(body);
+    if (!parsed.success) throw badRequest(`Invalid image: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ')}`);
+    const b = parsed.data;
+    if (b.owner !== undefined && !ctx.isAdmin) throw forbidden("Attribute 'owner' can only be set by an administrator.");
+    if (b.visibility === 'public' && !ctx.isAdmin) throw forbidden('Only administrators may create public images.');
+
+    const id = b.id ?? randomUUID();
+    if (this.records.get(id) !== undefined) throw new ImageConflict(`Image with identifier ${id} already exists!`);
+    const ts = this.timestamp();
+    const record: ImageRecord = {
+      id,
+      name: b.name ?? null,
+      status: 'queued',
+      container_format: b.container_format ?? null,
+      disk_format: b.disk_format ?? null,
+      visibility: b.visibility ?? 'shared',
+      owner: b.owner !== undefined ? b.owner : ctx.projectId,
+      size: null,
+      checksum: null,
+      os_hash_algo: null,
+      os_hash_value: null,
+      min_disk: b.min_disk ?? 0,
+      min_ram: b.min_ram ?? 0,
+      protected: b.protected ?? false,
+      tags: b.tags ?? [],
+      properties: customPropertiesOf(b),
+      created_at: ts,
+      updated_at: ts,
+    };
+    await this.records.put(record);
+    return record;
+  }
+
+  get(ctx: RequestContext, id: string): ImageRecord {
+    const record = ImageIdSchema.safeParse(id).success ? this.records.get(id) : undefined;
+    if (record === undefined || record.status === 'deleted' || !canSee(ctx, record.owner)) throw new ImageNotFound(id);
+    return record;
+  }
+
+  /** Newest first (Glance's default created_at desc, id desc), marker/limit paginated. */
+  list(ctx: RequestContext, filter: ImageListFilter, page: { limit: number; marker?: string }): ImageListPage {
+    const visible = this.records
+      .all()
+      .filter((r) => r.status !== 'deleted' && canSee(ctx, r.owner))
+      .filter((r) => filter.owner === undefined || r.owner === filter.owner)
+      .filter((r) => filter.status === undefined || r.status === filter.status)
+      .filter((r) => filter.name === undefined || r.name === filter.name)
+      .sort((a, b) => (a.created_at === b.created_at ? b.id.localeCompare(a.id) : b.created_at.localeCompare(a.created_at)));
+    let start = 0;
+    if (page.marker !== undefined) {
+      const idx = visible.findIndex((r) => r.id === page.marker);
+      if (idx < 0) throw badRequest(`Invalid marker. Image ${page.marker} could not be found.`);
+      start = idx + 1;
+    }
+    const images = visible.slice(start, start + page.limit);
+    const last = images[images.length - 1];
+    return start + page.limit < visible.length && last !== undefined ? { images, nextMarker: last.id } : { images };
+  }
+
+  async delete(ctx: RequestContext, id: string): Promise<void> {
+    const record = this.get(ctx, id);
+    if (record.protected) throw forbidden(`Image ${id} is protected and cannot be deleted.`);
+    // Status first: an upload in flight checks it on completion and discards its data.
+    await this.records.put({ ...record, status: 'deleted', updated_at: this.timestamp() });
+    await this.blobs.remove(id);
+  }
+
+  /**
+   * Accepts image data once, for a queued image. The queued → saving claim happens synchronously
+   * before any await, so of two concurrent uploads exactly one proceeds and the other gets 409.
+   */
+  async upload(ctx: RequestContext, id: string, source: Readable, declaredLength?: number): Promise<ImageRecord> {
+    const record = this.get(ctx, id);
+    if (record.status !== 'queued') throw new ImageConflict(`Image status transition from ${record.status} to saving is not allowed`);
+    if (declaredLength !== undefined && declaredLength > this.maxImageBytes) {
+      throw new ImageTooLarge(`Image exceeds the storage quota of ${this.maxImageBytes} bytes`);
+    }
+    const saving: ImageRecord = { ...record, status: 'saving', updated_at: this.timestamp() };
+    const durable = this.records.put(saving);
+    try {
+      await durable;
+      const data = await this.blobs.receive(id, source, this.maxImageBytes);
+      if (this.records.get(id)?.status !== 'saving') {
+        await this.blobs.remove(id);
+        throw new ImageGone(`Image ${id} could not be found after upload. The image may have been deleted during the upload.`);
+      }
+      const active: ImageRecord = {
+        ...saving,
+        status: 'active',
+        size: data.size,
+        checksum: data.md5,
+        os_hash_algo: 'sha512',
+        os_hash_value: data.sha512,
+        updated_at: this.timestamp(),
+      };
+      await this.records.put(active);
+      return active;
+    } catch (err) {
+      const current = this.records.get(id);
+      if (current?.status === 'saving') await this.records.put({ ...current, status: 'killed', updated_at: this.timestamp() });
+      throw err;
+    }
+  }
+
+  /** The image's data stream, or null when it has none yet (Glance answers 204). */
+  openData(ctx: RequestContext, id: string): { record: ImageRecord; data: Readable | null } {
+    const record = this.get(ctx, id);
+    return { record, data: record.status === 'active' ? this.blobs.openRead(id) : null };
+  }
+
+  async close(): Promise<void> {
+    await this.records.flush();
+  }
+
+  private timestamp(): string {
+    return this.now().toISOString();
+  }
+}

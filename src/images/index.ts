@@ -1,0 +1,10 @@
+// Public surface of the image service and client.
+export * from './glance-image-view';
+export * from './image-auth';
+export * from './image-client';
+export * from './image-errors';
+export * from './image-record';
+export * from './image-server';
+export * from './image-server-config';
+export { ImageHttpServer, type ImageHttpServerOptions } from './image-http-server';
+export { ImageService, type ImageServiceOptions, type ImageListPage, type RecoveryReport } from './image-service';
