@@ -1,17 +1,13 @@
 // The private temp dir each snapshot extracts into, under the configured snapshots directory
 // (Nova's utils.tempdir(dir=CONF.libvirt.snapshots_directory)). Its name comes from the workflow
 // run, so a retried or resumed attempt finds — and first wipes — what an earlier one left.
-import { chmod, mkdir, readdir, rm, statfs } from 'node:fs/promises';
+import { chmod, mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { assertSafePath } from './qemu-img';
 
 const WorkDirKeySchema = z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, 'a workflow run id (UUID)');
 const PREFIX = 'snap-';
-
-export class InsufficientSpace extends Error {
-  override readonly name = 'InsufficientSpace';
-}
 
 export class SnapshotWorkDirs {
   constructor(readonly root: string) {
@@ -43,16 +39,6 @@ export class SnapshotWorkDirs {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
       throw err;
-    }
-  }
-
-  /** Refuses up front when the extract cannot fit, rather than failing half-way with ENOSPC. */
-  async ensureSpace(bytesNeeded: number): Promise<void> {
-    await mkdir(this.root, { recursive: true, mode: 0o711 });
-    const fs = await statfs(this.root);
-    const available = Number(fs.bavail) * Number(fs.bsize);
-    if (available < bytesNeeded) {
-      throw new InsufficientSpace(`snapshots directory has ${available} bytes free, the snapshot needs up to ${bytesNeeded}`);
     }
   }
 }

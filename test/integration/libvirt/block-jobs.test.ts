@@ -10,6 +10,7 @@ import {
   VIR_DOMAIN_BLOCK_REBASE_REUSE_EXT,
   VIR_DOMAIN_BLOCK_REBASE_SHALLOW,
   VIR_ERR_INVALID_ARG,
+  VIR_ERR_OPERATION_INVALID,
   waitForBlockJob,
 } from '../../../src/libvirt';
 import { BASE_PATTERN, OVERLAY_PATTERN } from '../../../src/host/instance-layout';
@@ -40,6 +41,7 @@ describe('libvirt client: block jobs', () => {
       .domainBlockCopy(instance.domain, 'vda', destXml(delta), {}, VIR_DOMAIN_BLOCK_COPY_SHALLOW | VIR_DOMAIN_BLOCK_COPY_REUSE_EXT)
       .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(LibvirtError);
+    expect((err as LibvirtError).code).toBe(VIR_ERR_OPERATION_INVALID);
     expect((err as LibvirtError).message).toMatch(/domain is not transient/);
     // blockRebase has no TRANSIENT_JOB flag, so Nova's older COPY call hits the same wall.
     const err2 = await client

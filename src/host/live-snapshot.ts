@@ -1,0 +1,122 @@
+// Nova's _live_snapshot with libvirt's transient-job block copy instead of undefining the domain:
+// mirror the root disk into a qcow2 delta over the same backing file, end the mirror once it is in
+// sync (abort without pivot: the guest keeps its disk), then flatten the delta. The guest never stops.
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  LibvirtError,
+  VIR_DOMAIN_BLOCK_COPY_REUSE_EXT,
+  VIR_DOMAIN_BLOCK_COPY_SHALLOW,
+  VIR_DOMAIN_BLOCK_COPY_TRANSIENT_JOB,
+  waitForBlockJob,
+  type Domain,
+  type Libvirt,
+} from '../libvirt';
+import { assertSafePath } from './qemu-img';
+import { convertImage, type ImageFormat } from './qemu-img-convert';
+import { runTool } from './tool-process';
+
+export interface LiveSnapshotSource {
+  diskTarget: string;
+  diskPath: string;
+  backingPath: string | null;
+  backingFormat: string | null;
+  virtualSize: number;
+}
+
+export interface LiveSnapshotOptions {
+  workDir: string;
+  outputPath: string;
+  outputFormat: ImageFormat;
+  /** how long the mirror may take to reach sync */
+  mirrorTimeoutMs: number;
+  signal?: AbortSignal;
+  onProgress?: (phase: 'mirror' | 'convert', fraction: number) => void;
+}
+
+export class LiveSnapshotFailed extends Error {
+  override readonly name = 'LiveSnapshotFailed';
+}
+
+function xmlAttr(value: string): string {
+  return value.replace(/&/g, '&amp;').replace(/'/g, '&apos;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+}
+
+/** Ends any block job on the disk; "no active job" is the normal answer (Nova's idempotent abort). */
+export async function abortBlockJobQuietly(client: Libvirt, dom: Domain, disk: string): Promise<void> {
+  await client.domainBlockJobAbort(dom, disk, 0).catch((err: unknown) => {
+    if (!(err instanceof LibvirtError)) throw err;
+  });
+}
+
+async function createDelta(source: LiveSnapshotSource, deltaPath: string): Promise<void> {
+  const args = ['create', '-q', '-f', 'qcow2'];
+  if (source.backingPath) args.push('-b', assertSafePath(source.backingPath), '-F', source.backingFormat ?? 'qcow2');
+  args.push(assertSafePath(deltaPath), String(source.virtualSize));
+  await runTool('qemu-img', args);
+}
+
+/** Returns whether the guest's filesystems were frozen while the mirror was cut (else crash-consistent). */
+export async function liveSnapshot(client: Libvirt, dom: Domain, source: LiveSnapshotSource, options: LiveSnapshotOptions): Promise<{ quiesced: boolean }> {
+  const deltaPath = join(options.workDir, 'snapshot.delta');
+  await abortBlockJobQuietly(client, dom, source.diskTarget);
+  await createDelta(source, deltaPath);
+  const shallow = source.backingPath ? VIR_DOMAIN_BLOCK_COPY_SHALLOW : 0;
+  const destXml = `<disk type='file'><driver type='qcow2'/><source file='${xmlAttr(deltaPath)}'/></disk>`;
+  let jobActive = false;
+  let frozen = false;
+  try {
+    await client.domainBlockCopy(dom, source.diskTarget, destXml, {}, shallow | VIR_DOMAIN_BLOCK_COPY_REUSE_EXT | VIR_DOMAIN_BLOCK_COPY_TRANSIENT_JOB);
+    jobActive = true;
+    const progress = setInterval(() => {
+      void client
+        .domainGetBlockJobInfo(dom, source.diskTarget)
+        .then((info) => info && info.end > 0 && options.onProgress?.('mirror', info.cur / info.end))
+        .catch(() => undefined);
+    }, 1000);
+    let outcome;
+    try {
+      outcome = await waitForBlockJob(client, dom, source.diskTarget, { timeoutMs: options.mirrorTimeoutMs });
+    } finally {
+      clearInterval(progress);
+    }
+    if (outcome.state !== 'ready') throw new LiveSnapshotFailed(`block copy of ${source.diskTarget} ended ${outcome.state} before it was in sync`);
+    options.signal?.throwIfAborted();
+    // Freeze only for the instant the mirror is cut; no guest agent means a crash-consistent copy.
+    frozen = await client.domainFSFreeze(dom).then(
+      () => true,
+      () => false,
+    );
+    await client.domainBlockJobAbort(dom, source.diskTarget, 0);
+    jobActive = false;
+    if (frozen) await thaw(client, dom);
+    const quiesced = frozen;
+    frozen = false;
+    await convertImage(deltaPath, options.outputPath, {
+      sourceFormat: 'qcow2',
+      outputFormat: options.outputFormat,
+      signal: options.signal,
+      onProgress: (f) => options.onProgress?.('convert', f),
+    });
+    return { quiesced };
+  } finally {
+    if (frozen) await thaw(client, dom).catch(() => undefined);
+    if (jobActive) await abortBlockJobQuietly(client, dom, source.diskTarget);
+    await rm(deltaPath, { force: true });
+  }
+}
+
+/** A guest left frozen is worse than a failed snapshot (LP#1754360): thaw is retried a few times. */
+async function thaw(client: Libvirt, dom: Domain): Promise<void> {
+  let lastError: unknown;
+  for (let attempt = 0; attempt < 5; attempt++) {
+    try {
+      await client.domainFSThaw(dom);
+      return;
+    } catch (err) {
+      lastError = err;
+      await new Promise((r) => setTimeout(r, 200 * 2 ** attempt));
+    }
+  }
+  throw lastError;
+}
