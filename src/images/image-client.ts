@@ -18,6 +18,8 @@ export interface CreateImageRequest {
   container_format?: string;
   disk_format?: string;
   visibility?: 'public' | 'private' | 'shared' | 'community';
+  /** Admin only: create on behalf of another project. */
+  owner?: string;
   min_disk?: number;
   min_ram?: number;
   tags?: string[];

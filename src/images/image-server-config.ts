@@ -18,6 +18,10 @@ export interface ImageServerConfig {
 }
 
 export function imageServerConfigFromEnv(env: NodeJS.ProcessEnv): ImageServerConfig {
-  const e = ImageServerEnvSchema.parse(env);
+  const parsed = ImageServerEnvSchema.safeParse(env);
+  if (!parsed.success) {
+    throw new Error(`invalid image service environment: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  }
+  const e = parsed.data;
   return { host: e.SNAP_IMAGE_HOST, port: e.SNAP_IMAGE_PORT, dataDir: e.SNAP_IMAGE_DIR, maxImageBytes: e.SNAP_IMAGE_MAX_BYTES };
 }
