@@ -49,8 +49,13 @@ export interface ImageClient {
 }
 
 export interface GlanceHttpClientOptions {
-  /** Socket idle timeout; uploads of huge images are fine as long as bytes keep flowing. */
+  /** Socket idle timeout for metadata calls and downloads (default 60 s). */
   idleTimeoutMs?: number;
+  /**
+   * Idle timeout for uploads (default 15 min): after the last byte the server fsyncs the whole
+   * image before answering, which on a slow disk can take minutes with no traffic.
+   */
+  uploadIdleTimeoutMs?: number;
 }
 
 const ListPageSchema = z.object({ images: z.array(z.unknown()), next: z.string().optional() });
@@ -59,6 +64,7 @@ const ImageIdSchema = z.string().uuid();
 export class GlanceHttpClient implements ImageClient {
   private readonly base: URL;
   private readonly idleTimeoutMs: number;
+  private readonly uploadIdleTimeoutMs: number;
 
   constructor(
     baseUrl: string,
@@ -67,6 +73,7 @@ export class GlanceHttpClient implements ImageClient {
   ) {
     this.base = new URL(baseUrl.endsWith('/') ? baseUrl : `${baseUrl}/`);
     this.idleTimeoutMs = options.idleTimeoutMs ?? 60_000;
+    this.uploadIdleTimeoutMs = options.uploadIdleTimeoutMs ?? 15 * 60_000;
   }
 
   async create(meta: CreateImageRequest): Promise<Image> {
@@ -127,7 +134,14 @@ export class GlanceHttpClient implements ImageClient {
     const body = input.pipe(counter);
     let res: IncomingMessage;
     try {
-      res = await this.send({ method: 'PUT', path: `v2/images/${checkedId(id)}/file`, headers, body, signal: options.signal });
+      res = await this.send({
+        method: 'PUT',
+        path: `v2/images/${checkedId(id)}/file`,
+        headers,
+        body,
+        signal: options.signal,
+        idleTimeoutMs: this.uploadIdleTimeoutMs,
+      });
     } catch (err) {
       input.destroy();
       // Only a failed connect is known to have left the image untouched (still queued) and so
@@ -158,7 +172,7 @@ export class GlanceHttpClient implements ImageClient {
   }
 
   private async send(
-    req: { method: string; path: string; headers?: OutgoingHttpHeaders; body?: HttpExchange['body']; signal?: AbortSignal }
+    req: { method: string; path: string; headers?: OutgoingHttpHeaders; body?: HttpExchange['body']; signal?: AbortSignal; idleTimeoutMs?: number },
   ): Promise<IncomingMessage> {
     const headers: OutgoingHttpHeaders = { Accept: 'application/json', ...req.headers };
     if (this.token !== undefined) headers['X-Auth-Token'] = this.token;
@@ -169,7 +183,7 @@ export class GlanceHttpClient implements ImageClient {
         headers,
         body: req.body,
         signal: req.signal,
-        idleTimeoutMs: this.idleTimeoutMs,
+        idleTimeoutMs: req.idleTimeoutMs ?? this.idleTimeoutMs,
       });
     } catch (err) {
       if (isTransportUnavailable(err)) {

@@ -6,7 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import { z } from 'zod';
 import { toGlanceView } from './glance-image-view';
 import { UNAUTHENTICATED_ADMIN, contextFor, type Authenticator, type RequestContext } from './image-auth';
-import { ImageRequestRejected, badRequest, unauthorized } from './image-errors';
+import { ImageError, ImageRequestRejected, badRequest, unauthorized } from './image-errors';
 import { IMAGE_STATUSES } from './image-record';
 import type { ImageService } from './image-service';
 import { readJsonBody, sendError, sendJson } from './http-io';
@@ -17,6 +17,8 @@ export interface ImageHttpServerOptions {
   /** Largest accepted JSON body; Glance metadata is small, so anything bigger is refused with 413. */
   maxJsonBytes?: number;
   onError?: (err: unknown, req: IncomingMessage) => void;
+  /** Drop a connection after this long without traffic (default 5 minutes). */
+  idleTimeoutMs?: number;
 }
 
 const ListQuerySchema = z.object({
@@ -38,10 +40,15 @@ export class ImageHttpServer {
     this.maxJsonBytes = options.maxJsonBytes ?? 64 * 1024;
     this.server = createServer((req, res) => {
       this.handle(req, res).catch((err: unknown) => {
-        options.onError?.(err, req);
+        // Client mistakes (4xx) are answered, not reported; only server-side failures are.
+        if (!(err instanceof ImageError) || err.status >= 500) options.onError?.(err, req);
         sendError(req, res, err);
       });
     });
+    // Node's default 5-minute whole-request limit would cut off large image uploads; instead a
+    // socket is dropped only after this long without any bytes moving.
+    this.server.requestTimeout = 0;
+    this.server.timeout = options.idleTimeoutMs ?? 5 * 60_000;
   }
 
   /** Starts listening; port 0 picks a free port. Resolves with the bound address. */
