@@ -204,6 +204,19 @@ export function describeInstanceStoreContract(dialect: string, target: StoreCont
         }
       });
 
+      it('lets exactly one win when the attempts come from separate connections', async () => {
+        const uuid = await seed(null);
+        const handles = await Promise.all(Array.from({ length: 5 }, () => InstanceStore.open(config)));
+        try {
+          const results = await Promise.all(
+            handles.flatMap((h) => Array.from({ length: 10 }, () => h.compareAndSetTaskState(uuid, [null], 'image_snapshot_pending'))),
+          );
+          expect(results.filter((r) => r.ok)).toHaveLength(1);
+        } finally {
+          await Promise.all(handles.map((h) => h.close()));
+        }
+      });
+
       it('succeeds exactly when the current state is expected (property)', async () => {
         const uuid = await seed(null);
         const stateArb = fc.constantFrom(...ALL_TASK_STATES);
