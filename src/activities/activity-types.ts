@@ -1,6 +1,7 @@
 // The activity contracts the snapshotInstance workflow schedules. The workflow imports this file for
 // its types only; the factories in this folder implement them on the control and host workers.
 import type { PowerState, TaskState } from '../store/instance-states';
+import type { InventoryDomain } from '../store/inventory';
 import type { SnapshotMode } from '../workflows/snapshot-contract';
 
 export interface SnapshotInstanceInfo {
@@ -42,6 +43,8 @@ export interface ControlActivities {
    * snapshot states — never over 'deleting' or another operation's task.
    */
   resetTaskState(input: { instanceUuid: string }): Promise<void>;
+  /** A host's domain report (the reportInventory workflow): new instances appear, known ones update. */
+  recordInventory(input: { host: string; domains: InventoryDomain[] }): Promise<{ instances: number }>;
 }
 
 export interface DomainDescription {
@@ -65,6 +68,8 @@ export interface ExtractedSnapshot {
   path: string;
   size: number;
   format: 'qcow2' | 'raw';
+  /** live only: whether the guest agent froze the filesystems (else the image is crash-consistent) */
+  quiesced: boolean;
 }
 
 /** Activities on `snapshot-host-<host>`: everything that touches libvirt or the extracted file. */

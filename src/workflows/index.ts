@@ -1,1 +1,2 @@
 export { snapshotInstance } from './snapshot-instance';
+export { reportInventory } from './report-inventory';

@@ -61,6 +61,8 @@ export interface SnapshotResult {
   size: number;
   checksum: string;
   mode: SnapshotMode;
+  /** live snapshots: false when no guest agent froze the filesystems (crash-consistent image) */
+  quiesced: boolean;
   /** milliseconds spent in each step, by step name */
   steps: Partial<Record<SnapshotStep, number>>;
 }

@@ -119,11 +119,11 @@ async function runSnapshot(input: SnapshotInput, progress: Progress, saga: Saga)
   const mode = await progress.step('choose_mode', () => chooseMode(host, instance.domainName, description, powerState));
   progress.state.mode = mode;
 
-  const uploaded = await extractAndUpload({ instance, imageId: image, description, mode, powerState, host, progress, saga });
+  const { uploaded, quiesced } = await extractAndUpload({ instance, imageId: image, description, mode, powerState, host, progress, saga });
 
   await progress.step('task_state_none', () => control.setTaskState({ instanceUuid, taskState: null, expected: ['image_uploading'] }));
   await progress.step('notify_end', () => control.notifySnapshot({ instanceUuid, imageId: image, event: 'snapshot.end' }));
-  return { imageId: image, status: uploaded.status, size: uploaded.size, checksum: uploaded.checksum, mode, steps: progress.state.steps };
+  return { imageId: image, status: uploaded.status, size: uploaded.size, checksum: uploaded.checksum, mode, quiesced, steps: progress.state.steps };
 }
 
 /** Live when the host can (version, source type, encryption, config), the guest runs, and the block-job probe passes. */
@@ -146,7 +146,7 @@ interface ExtractContext {
   saga: Saga;
 }
 
-async function extractAndUpload(ctx: ExtractContext): Promise<UploadedImage> {
+async function extractAndUpload(ctx: ExtractContext): Promise<{ uploaded: UploadedImage; quiesced: boolean }> {
   const { instance, description, mode, powerState, host, progress, saga } = ctx;
   const instanceUuid = instance.uuid;
   const domainName = instance.domainName;
@@ -182,5 +182,5 @@ async function extractAndUpload(ctx: ExtractContext): Promise<UploadedImage> {
   const uploaded = await progress.step('upload', () => host.upload.uploadSnapshot({ imageId: ctx.imageId, path: extracted.path, format: extracted.format }));
   progress.state.bytesDone = uploaded.size;
   await host.restore.removeSnapshotWorkDir({ workDirKey });
-  return uploaded;
+  return { uploaded, quiesced: extracted.quiesced };
 }

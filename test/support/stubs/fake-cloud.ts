@@ -154,6 +154,7 @@ export class FakeCloud {
         inst.calls.push('resetTaskState');
         if (inst.taskState !== null && inst.taskState.startsWith('image_')) inst.taskState = null;
       },
+      recordInventory: async ({ domains }) => ({ instances: domains.length }),
     };
   }
 
@@ -198,7 +199,7 @@ export class FakeCloud {
         const inst = this.domain(domainName);
         inst.workDirs.add(workDirKey);
         inst.enter('extractSnapshot');
-        return { path: `/fake/snapshots/${workDirKey}/out`, size: description.virtualSize, format: description.imageFormat };
+        return { path: `/fake/snapshots/${workDirKey}/out`, size: description.virtualSize, format: description.imageFormat, quiesced: false };
       },
       restoreGuest: async ({ domainName, priorPowerState }) => {
         const inst = this.domain(domainName);

@@ -1,0 +1,137 @@
+// The host worker's activities: thin adapters from the workflow's steps to the host services
+// (libvirt session, work dirs, qemu-img, image upload). Built by a factory that receives its
+// dependencies, in the temporalio/samples-typescript style.
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Context } from '@temporalio/activity';
+import type { ImageClient } from '../images';
+import { describeDomain, probeLiveSnapshot } from '../host/domain-inspection';
+import type { HostConfig } from '../host/host-config';
+import type { LibvirtSession } from '../host/libvirt-session';
+import { liveSnapshot } from '../host/live-snapshot';
+import { novaPowerState } from '../host/power-state';
+import { convertImage } from '../host/qemu-img-convert';
+import { restoreGuestState, saveGuestForColdSnapshot } from '../host/cold-snapshot';
+import type { SnapshotWorkDirs } from '../host/snapshot-workdir';
+import type { TestBarrier } from '../host/test-barrier';
+import { translateFailures } from './activity-failures';
+import { Semaphore, withHeartbeat } from './activity-support';
+import type { HostActivities } from './activity-types';
+
+export interface TransferReporter {
+  /** forwards upload progress to the workflow's progress query (throttled by the implementation) */
+  report(workflowId: string, runId: string, bytesDone: number, bytesTotal: number): void;
+}
+
+export interface HostActivityDeps {
+  config: HostConfig;
+  session: LibvirtSession;
+  workDirs: SnapshotWorkDirs;
+  images: ImageClient;
+  transfer?: TransferReporter;
+  barrier?: TestBarrier;
+}
+
+export function createHostActivities(deps: HostActivityDeps): HostActivities {
+  const { config, session, workDirs, images } = deps;
+  const extracts = new Semaphore(config.maxConcurrentExtracts);
+  const uploads = new Semaphore(config.maxConcurrentUploads);
+  const hold = async (step: string) => deps.barrier?.hold(step);
+  const lookup = async (name: string) => {
+    const client = await session.client();
+    return { client, dom: await client.domainLookupByName(name) };
+  };
+
+  const activities: HostActivities = {
+    async getDomainPowerState({ domainName }) {
+      await hold('power_state');
+      const { client, dom } = await lookup(domainName);
+      return novaPowerState((await client.domainGetState(dom)).state);
+    },
+
+    async describeDomain({ domainName }) {
+      await hold('lookup_domain');
+      const { client, dom } = await lookup(domainName);
+      return describeDomain(client, dom, config);
+    },
+
+    async probeLiveSnapshot({ domainName, diskTarget }) {
+      await hold('choose_mode');
+      const { client, dom } = await lookup(domainName);
+      return probeLiveSnapshot(client, dom, diskTarget);
+    },
+
+    async prepareColdSnapshot({ domainName }) {
+      return withHeartbeat(async () => {
+        await hold('prepare_cold');
+        const { client, dom } = await lookup(domainName);
+        const { detachedDevices } = await saveGuestForColdSnapshot(client, dom);
+        return { detachedDevices };
+      });
+    },
+
+    async extractSnapshot({ domainName, workDirKey, mode, description }) {
+      return extracts.run(() =>
+        withHeartbeat(async (report, signal) => {
+          const dir = await workDirs.create(workDirKey, mode === 'live');
+          await hold('extract');
+          const outputPath = join(dir, `snapshot.${description.imageFormat}`);
+          const { client, dom } = await lookup(domainName);
+          let quiesced = false;
+          if (mode === 'live') {
+            ({ quiesced } = await liveSnapshot(client, dom, description, {
+              workDir: dir,
+              outputPath,
+              outputFormat: description.imageFormat,
+              mirrorTimeoutMs: 60 * 60_000,
+              signal,
+              onProgress: (phase, fraction) => report({ phase, fraction }),
+            }));
+          } else {
+            await convertImage(description.diskPath, outputPath, {
+              sourceFormat: description.sourceFormat,
+              outputFormat: description.imageFormat,
+              signal,
+              onProgress: (fraction) => report({ phase: 'convert', fraction }),
+            });
+          }
+          const { size } = await stat(outputPath);
+          return { path: outputPath, size, format: description.imageFormat, quiesced };
+        }),
+      );
+    },
+
+    async restoreGuest({ domainName, priorPowerState }) {
+      return withHeartbeat(async () => {
+        await hold('restore_guest');
+        const client = await session.client();
+        const outcome = await restoreGuestState(client, domainName, priorPowerState);
+        return { recreated: outcome.recreated, reattached: outcome.reattached };
+      });
+    },
+
+    async uploadSnapshot({ imageId, path }) {
+      const run = Context.current().info.workflowExecution;
+      return uploads.run(() =>
+        withHeartbeat(async (report, signal) => {
+          await hold('upload');
+          const { size: total } = await stat(path);
+          await images.upload(imageId, path, {
+            signal,
+            onProgress: (bytesDone) => {
+              report({ bytesDone, total });
+              if (run) deps.transfer?.report(run.workflowId, run.runId, bytesDone, total);
+            },
+          });
+          const image = await images.get(imageId);
+          return { imageId, status: image.status, size: image.size ?? total, checksum: image.checksum ?? '' };
+        }),
+      );
+    },
+
+    async removeSnapshotWorkDir({ workDirKey }) {
+      await workDirs.remove(workDirKey);
+    },
+  };
+  return translateFailures(activities);
+}

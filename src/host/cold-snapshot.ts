@@ -1,0 +1,65 @@
+// The cold path's guest handling (Nova's LibvirtDriver.snapshot around managedSave): detach PCI
+// host devices and SR-IOV ports, managedSave; afterwards recreate the domain in its prior power
+// state and re-attach. Both halves are idempotent so a retried or resumed activity converges.
+import {
+  DomainState,
+  LibvirtError,
+  VIR_DOMAIN_AFFECT_LIVE,
+  VIR_DOMAIN_START_PAUSED,
+  VIR_DOMAIN_XML_INACTIVE,
+  VIR_ERR_NO_DOMAIN,
+  type Domain,
+  type Libvirt,
+} from '../libvirt';
+import { POWER_STATE_PAUSED, POWER_STATE_RUNNING, type PowerState } from '../store/instance-states';
+import { missingPassthrough, parseDomainXml, type DomainFacts } from './domain-xml';
+
+async function facts(client: Libvirt, dom: Domain, inactive: boolean): Promise<DomainFacts> {
+  return parseDomainXml(await client.domainGetXMLDesc(dom, inactive ? VIR_DOMAIN_XML_INACTIVE : 0));
+}
+
+/** Detaches passthrough devices (PCI first, then SR-IOV ports, as Nova does) and managed-saves. */
+export async function saveGuestForColdSnapshot(client: Libvirt, dom: Domain): Promise<{ detachedDevices: number; alreadySaved: boolean }> {
+  const { state } = await client.domainGetState(dom);
+  if (state === DomainState.Shutoff && (await client.domainHasManagedSaveImage(dom))) {
+    return { detachedDevices: 0, alreadySaved: true };
+  }
+  const live = await facts(client, dom, false);
+  const ordered = [...live.passthrough.filter((d) => d.kind === 'hostdev'), ...live.passthrough.filter((d) => d.kind === 'sriov-port')];
+  for (const device of ordered) await client.domainDetachDeviceFlags(dom, device.xml, VIR_DOMAIN_AFFECT_LIVE);
+  await client.domainManagedSave(dom, 0);
+  return { detachedDevices: ordered.length, alreadySaved: false };
+}
+
+export interface RestoreOutcome {
+  recreated: boolean;
+  reattached: number;
+  /** the domain no longer exists: the instance was deleted, nothing to restore */
+  gone: boolean;
+}
+
+/**
+ * Brings the guest back as it was before the snapshot: running or paused (from its managed-save
+ * image when there is one), with every passthrough device of its persistent definition attached.
+ */
+export async function restoreGuestState(client: Libvirt, domainName: string, prior: PowerState): Promise<RestoreOutcome> {
+  let dom: Domain;
+  try {
+    dom = await client.domainLookupByName(domainName);
+  } catch (err) {
+    if (err instanceof LibvirtError && err.code === VIR_ERR_NO_DOMAIN) return { recreated: false, reattached: 0, gone: true };
+    throw err;
+  }
+  const wanted = prior === POWER_STATE_RUNNING || prior === POWER_STATE_PAUSED;
+  let recreated = false;
+  const { state } = await client.domainGetState(dom);
+  if (wanted && (state === DomainState.Shutoff || state === DomainState.Shutdown || state === DomainState.Crashed)) {
+    dom = await client.domainCreateWithFlags(dom, prior === POWER_STATE_PAUSED ? VIR_DOMAIN_START_PAUSED : 0);
+    recreated = true;
+  }
+  if (!wanted) return { recreated, reattached: 0, gone: false };
+  const missing = missingPassthrough(await facts(client, dom, true), await facts(client, dom, false));
+  const ordered = [...missing.filter((d) => d.kind === 'hostdev'), ...missing.filter((d) => d.kind === 'sriov-port')];
+  for (const device of ordered) await client.domainAttachDeviceFlags(dom, device.xml, VIR_DOMAIN_AFFECT_LIVE);
+  return { recreated, reattached: ordered.length, gone: false };
+}

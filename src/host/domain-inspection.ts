@@ -1,0 +1,70 @@
+// Step 4 of Nova's LibvirtDriver.snapshot: look the domain up, find its root disk and formats,
+// decide the image format, and whether this host could snapshot it live.
+import type { DomainDescription } from '../activities/activity-types';
+import type { Domain, Libvirt } from '../libvirt';
+import { LibvirtError, VIR_ERR_CONFIG_UNSUPPORTED, VIR_ERR_NO_SUPPORT } from '../libvirt';
+import { parseDomainXml, rootDisk } from './domain-xml';
+import type { HostConfig } from './host-config';
+import { novaPowerState } from './power-state';
+import { imageInfo } from './qemu-img';
+
+// Nova's MIN_LIBVIRT_LIVESNAPSHOT_VERSION / MIN_QEMU_LIVESNAPSHOT_VERSION (1.3.0 / 1.3.0), as libvirt encodes versions.
+const MIN_LIBVIRT_LIVE = 1_003_000;
+const MIN_QEMU_LIVE = 1_003_000;
+
+function sourceFormatOf(disk: { sourceType: string; driverType: string | null; source: string | null }): string {
+  if (disk.sourceType === 'network') return 'rbd';
+  if (disk.sourceType === 'block' && disk.source?.startsWith('/dev/mapper/')) return 'lvm';
+  return disk.driverType ?? 'raw';
+}
+
+export async function describeDomain(client: Libvirt, dom: Domain, config: HostConfig): Promise<DomainDescription> {
+  const [{ state }, xml, libVersion, hvVersion] = await Promise.all([
+    client.domainGetState(dom),
+    client.domainGetXMLDesc(dom, 0),
+    client.connectGetLibVersion(),
+    client.connectGetVersion(),
+  ]);
+  const facts = parseDomainXml(xml);
+  const disk = rootDisk(facts);
+  const sourceFormat = sourceFormatOf(disk);
+  const fileBacked = sourceFormat === 'qcow2' || sourceFormat === 'raw';
+  // A running QEMU holds the disk locked; -U reads the header anyway.
+  const info = fileBacked && disk.source ? await imageInfo(disk.source, { forceShare: true }) : null;
+  const configured = config.snapshotImageFormat;
+  const imageFormat: 'qcow2' | 'raw' = configured ?? (sourceFormat === 'qcow2' ? 'qcow2' : 'raw');
+  return {
+    powerState: novaPowerState(state),
+    diskPath: disk.source ?? '',
+    diskTarget: disk.target,
+    sourceFormat,
+    imageFormat,
+    backingPath: info?.fullBackingFilename ?? info?.backingFilename ?? null,
+    backingFormat: info?.backingFormat ?? null,
+    virtualSize: info?.virtualSize ?? 0,
+    virtType: facts.virtType,
+    liveCapable:
+      fileBacked &&
+      libVersion >= MIN_LIBVIRT_LIVE &&
+      hvVersion >= MIN_QEMU_LIVE &&
+      !config.ephemeralEncryption &&
+      !config.disableLiveSnapshot,
+  };
+}
+
+/**
+ * Nova's probe: blockJobAbort on the root disk ends any stale job and tells whether this domain's
+ * hypervisor supports block jobs at all. CONFIG_UNSUPPORTED rules live out, as in the seed; so
+ * does NO_SUPPORT (a driver without block jobs at all, e.g. test:///), which the seed predates.
+ * Other errors (typically "no active block job") are ignored.
+ */
+export async function probeLiveSnapshot(client: Libvirt, dom: Domain, diskTarget: string): Promise<boolean> {
+  try {
+    await client.domainBlockJobAbort(dom, diskTarget, 0);
+    return true;
+  } catch (err) {
+    if (err instanceof LibvirtError && (err.code === VIR_ERR_CONFIG_UNSUPPORTED || err.code === VIR_ERR_NO_SUPPORT)) return false;
+    if (err instanceof LibvirtError) return true;
+    throw err;
+  }
+}

@@ -1,0 +1,81 @@
+// The host worker's configuration, from the environment (validated; a bad value stops the worker
+// at start with a message naming the variable).
+import { hostname } from 'node:os';
+import { join, resolve } from 'node:path';
+import { z } from 'zod';
+import { HostNameSchema } from '../workflows/snapshot-contract';
+
+const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
+const count = (fallback: number) => z.coerce.number().int().min(1).max(64).default(fallback);
+
+export const HostEnvSchema = z.object({
+  SNAP_HOST: HostNameSchema.optional(),
+  SNAP_LIBVIRT_URI: z.string().min(1).default('qemu:///system'),
+  SNAP_LIBVIRT_SOCKET: z.string().min(1).optional(),
+  SNAP_DATA_DIR: z.string().min(1).optional(),
+  /** Nova's [libvirt] snapshots_directory */
+  SNAP_SNAPSHOTS_DIR: z.string().min(1).optional(),
+  /** Nova's [libvirt] snapshot_image_format: empty = the source's format */
+  SNAP_SNAPSHOT_IMAGE_FORMAT: z.enum(['qcow2', 'raw']).optional(),
+  /** Nova's [workarounds] disable_libvirt_livesnapshot */
+  SNAP_DISABLE_LIVE_SNAPSHOT: bool.default('false'),
+  /** Nova's [ephemeral_storage_encryption] enabled: forces cold snapshots */
+  SNAP_EPHEMERAL_ENCRYPTION: bool.default('false'),
+  SNAP_IMAGE_URL: z.string().url().default('http://127.0.0.1:9292'),
+  /** a service token for the image API (long uploads must not depend on a user token) */
+  SNAP_IMAGE_TOKEN: z.string().min(1).optional(),
+  /** Nova's max_concurrent_snapshots */
+  SNAP_MAX_CONCURRENT_SNAPSHOTS: count(5),
+  SNAP_MAX_CONCURRENT_EXTRACTS: count(2),
+  SNAP_MAX_CONCURRENT_UPLOADS: count(2),
+  SNAP_INVENTORY_INTERVAL_S: z.coerce.number().int().min(5).max(86_400).default(60),
+  SNAP_DEFAULT_PROJECT: z.string().min(1).max(255).default('demo'),
+  /** test-only: a directory of barrier files that hold steps open (off when unset) */
+  SNAP_TEST_BARRIER_DIR: z.string().min(1).optional(),
+});
+
+export interface HostConfig {
+  host: string;
+  libvirtUri: string;
+  libvirtSocket?: string;
+  snapshotsDir: string;
+  snapshotImageFormat?: 'qcow2' | 'raw';
+  disableLiveSnapshot: boolean;
+  ephemeralEncryption: boolean;
+  imageUrl: string;
+  imageToken?: string;
+  maxConcurrentSnapshots: number;
+  maxConcurrentExtracts: number;
+  maxConcurrentUploads: number;
+  inventoryIntervalMs: number;
+  defaultProject: string;
+  testBarrierDir?: string;
+}
+
+function defaultHostName(): string {
+  const short = hostname().split('.')[0] ?? 'localhost';
+  const parsed = HostNameSchema.safeParse(short);
+  return parsed.success ? parsed.data : 'localhost';
+}
+
+export function loadHostConfig(env: NodeJS.ProcessEnv = process.env, projectRoot = process.cwd()): HostConfig {
+  const e = HostEnvSchema.parse(env);
+  const dataDir = resolve(projectRoot, e.SNAP_DATA_DIR ?? '.data');
+  return {
+    host: e.SNAP_HOST ?? defaultHostName(),
+    libvirtUri: e.SNAP_LIBVIRT_URI,
+    libvirtSocket: e.SNAP_LIBVIRT_SOCKET,
+    snapshotsDir: resolve(projectRoot, e.SNAP_SNAPSHOTS_DIR ?? join(dataDir, 'snapshots')),
+    snapshotImageFormat: e.SNAP_SNAPSHOT_IMAGE_FORMAT,
+    disableLiveSnapshot: e.SNAP_DISABLE_LIVE_SNAPSHOT,
+    ephemeralEncryption: e.SNAP_EPHEMERAL_ENCRYPTION,
+    imageUrl: e.SNAP_IMAGE_URL,
+    imageToken: e.SNAP_IMAGE_TOKEN,
+    maxConcurrentSnapshots: e.SNAP_MAX_CONCURRENT_SNAPSHOTS,
+    maxConcurrentExtracts: e.SNAP_MAX_CONCURRENT_EXTRACTS,
+    maxConcurrentUploads: e.SNAP_MAX_CONCURRENT_UPLOADS,
+    inventoryIntervalMs: e.SNAP_INVENTORY_INTERVAL_S * 1000,
+    defaultProject: e.SNAP_DEFAULT_PROJECT,
+    testBarrierDir: e.SNAP_TEST_BARRIER_DIR,
+  };
+}

@@ -1,0 +1,28 @@
+// Test-only (SNAP_TEST_BARRIER_DIR, off by default): holds a step open so that a fault test can
+// land its fault inside the step rather than beside it. Files, not memory, because the tests kill
+// and restart the processes that wait here.
+import { access, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { z } from 'zod';
+
+const StepSchema = z.string().regex(/^[a-z_]{1,40}$/);
+
+export class TestBarrier {
+  constructor(private readonly dir: string) {}
+
+  /** Marks `<step>.reached`, then waits while `<step>.hold` exists. */
+  async hold(step: string): Promise<void> {
+    const name = StepSchema.parse(step);
+    await writeFile(join(this.dir, `${name}.reached`), `${process.pid}\n`);
+    while (await exists(join(this.dir, `${name}.hold`))) await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await access(path);
+    return true;
+  } catch {
+    return false;
+  }
+}

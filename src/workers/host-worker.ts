@@ -1,0 +1,69 @@
+// One per hypervisor: polls `snapshot-host-<host>` and runs every activity that touches libvirt or
+// the extracted file, and reports the host's domains to the control side.
+import type { Client } from '@temporalio/client';
+import { Worker, type NativeConnection } from '@temporalio/worker';
+import type { Logger } from 'pino';
+import { createHostActivities } from '../activities/host-activities';
+import type { HostConfig } from '../host/host-config';
+import { LibvirtSession } from '../host/libvirt-session';
+import { SnapshotWorkDirs } from '../host/snapshot-workdir';
+import { TestBarrier } from '../host/test-barrier';
+import { GlanceHttpClient, type ImageClient } from '../images';
+import { hostTaskQueue } from '../workflows/snapshot-contract';
+import { startInventoryReporter } from './inventory-reporter';
+import { signallingTransferReporter } from './transfer-reporter';
+
+export interface HostWorkerOptions {
+  config: HostConfig;
+  connection: NativeConnection;
+  client: Client;
+  log: Logger;
+  images?: ImageClient;
+}
+
+export interface HostWorker {
+  worker: Worker;
+  session: LibvirtSession;
+  workDirs: SnapshotWorkDirs;
+  reportInventory(): Promise<number>;
+  /** runs until shutdown() or a shutdown signal; closes the libvirt session after draining */
+  run(): Promise<void>;
+  shutdown(): void;
+}
+
+export async function createHostWorker(options: HostWorkerOptions): Promise<HostWorker> {
+  const { config, log } = options;
+  const session = new LibvirtSession(config.libvirtUri, config.libvirtSocket ? { socketPath: config.libvirtSocket } : {});
+  const workDirs = new SnapshotWorkDirs(config.snapshotsDir);
+  const activities = createHostActivities({
+    config,
+    session,
+    workDirs,
+    images: options.images ?? new GlanceHttpClient(config.imageUrl, config.imageToken),
+    transfer: signallingTransferReporter(options.client),
+    barrier: config.testBarrierDir ? new TestBarrier(config.testBarrierDir) : undefined,
+  });
+  const worker = await Worker.create({
+    connection: options.connection,
+    taskQueue: hostTaskQueue(config.host),
+    activities,
+    // restore and inspection steps must not queue behind the heavy ones, which have their own limits
+    maxConcurrentActivityTaskExecutions: config.maxConcurrentSnapshots * 2,
+  });
+  const inventory = startInventoryReporter({ client: options.client, session, host: config.host, defaultProject: config.defaultProject, intervalMs: config.inventoryIntervalMs, log });
+  return {
+    worker,
+    session,
+    workDirs,
+    reportInventory: inventory.reportNow,
+    async run() {
+      try {
+        await worker.run();
+      } finally {
+        inventory.stop();
+        await session.close();
+      }
+    },
+    shutdown: () => worker.shutdown(),
+  };
+}

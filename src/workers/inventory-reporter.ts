@@ -1,0 +1,38 @@
+import type { Client } from '@temporalio/client';
+import type { Logger } from 'pino';
+import { scanDomains } from '../host/domain-inventory';
+import type { LibvirtSession } from '../host/libvirt-session';
+import { CONTROL_TASK_QUEUE } from '../workflows/snapshot-contract';
+import { inventoryWorkflowId, REPORT_INVENTORY_WORKFLOW } from '../workflows/report-inventory';
+
+export interface InventoryReporterOptions {
+  client: Client;
+  session: LibvirtSession;
+  host: string;
+  defaultProject: string;
+  intervalMs: number;
+  log: Logger;
+}
+
+/** Reports the host's domains now and then periodically; a failed round is logged and retried next time. */
+export function startInventoryReporter(options: InventoryReporterOptions): { reportNow(): Promise<number>; stop(): void } {
+  const reportNow = async (): Promise<number> => {
+    const domains = await scanDomains(await options.session.client(), options.host, options.defaultProject);
+    return options.client.workflow.execute(REPORT_INVENTORY_WORKFLOW, {
+      taskQueue: CONTROL_TASK_QUEUE,
+      workflowId: inventoryWorkflowId(options.host),
+      args: [options.host, domains],
+      workflowIdConflictPolicy: 'USE_EXISTING',
+      workflowExecutionTimeout: '5 minutes',
+    });
+  };
+  const round = () =>
+    reportNow().then(
+      (n) => options.log.debug({ host: options.host, instances: n }, 'inventory reported'),
+      (err: unknown) => options.log.warn({ host: options.host, err }, 'inventory report failed; retrying next round'),
+    );
+  void round();
+  const timer = setInterval(() => void round(), options.intervalMs);
+  timer.unref();
+  return { reportNow, stop: () => clearInterval(timer) };
+}
