@@ -141,12 +141,14 @@ export class ImageService {
   }
 
   /**
-   * Accepts image data once, for a queued image. The queued → saving claim happens synchronously
-   * before any await, so of two concurrent uploads exactly one proceeds and the other gets 409.
+   * Accepts image data for a queued image, or again for a killed one: a snapshot's upload that
+   * broke (worker killed, connection lost) is retried from the start, which Glance v2 itself does
+   * not allow. The queued/killed → saving claim happens synchronously before any await, so of two
+   * concurrent uploads exactly one proceeds and the other gets 409.
    */
   async upload(ctx: RequestContext, id: string, source: Readable, declaredLength?: number): Promise<ImageRecord> {
     const record = this.get(ctx, id);
-    if (record.status !== 'queued') throw new ImageConflict(`Image status transition from ${record.status} to saving is not allowed`);
+    if (record.status !== 'queued' && record.status !== 'killed') throw new ImageConflict(`Image status transition from ${record.status} to saving is not allowed`);
     if (declaredLength !== undefined && declaredLength > this.maxImageBytes) {
       throw new ImageTooLarge(`Image exceeds the storage quota of ${this.maxImageBytes} bytes`);
     }

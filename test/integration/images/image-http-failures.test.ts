@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 // Upload failures: client aborts, size cap, deletion mid-upload. In every case no image may end
 // up active with partial data and no staged bytes may be left behind.
 import { randomBytes } from 'node:crypto';
@@ -46,7 +47,11 @@ describe('failed uploads', () => {
     expect(await listDir(join(fx.dir, 'files'))).toEqual([]);
     expect(await client.list({ status: 'active' })).toEqual([]);
     expect((await hashStream(await client.download(image.id))).size).toBe(0);
-    // A killed image cannot be revived by uploading again.
+    // A retried upload starts over: the killed image takes the complete bytes and becomes active.
+    await client.upload(image.id, Readable.from([Buffer.from('retried bytes')]));
+    const revived = await client.get(image.id);
+    expect(revived).toMatchObject({ status: 'active', size: 13, checksum: createHash('md5').update('retried bytes').digest('hex') });
+    // An active image's bytes are final.
     await expect(client.upload(image.id, Readable.from([Buffer.from('x')]))).rejects.toBeInstanceOf(ImageConflict);
   });
 
