@@ -5,6 +5,7 @@ import { existsSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ensureLibvirtHost } from './lib/libvirt-host.mjs';
+import { ensurePostgresBinaries } from './lib/postgres-host.mjs';
 import { ensureTemporalCli } from './lib/temporal-cli.mjs';
 import { log, run } from './lib/run.mjs';
 
@@ -23,3 +24,4 @@ ensureNodeModules();
 const cli = ensureTemporalCli(root);
 log(`Temporal CLI: ${cli}`);
 if (process.env.SNAP_SKIP_LIBVIRT !== '1' && (steps.includes('--test') || steps.includes('--start'))) ensureLibvirtHost();
+if (steps.includes('--test')) ensurePostgresBinaries();

@@ -1,7 +1,7 @@
 // Brings up libvirtd + QEMU on a test machine. A host whose libvirtd already answers is a real
 // hypervisor host: nothing on it is installed, configured or started.
 import { existsSync, readFileSync, writeFileSync, copyFileSync } from 'node:fs';
-import { log, onPath, probe, run } from './run.mjs';
+import { aptInstall, log, onPath, probe, run } from './run.mjs';
 
 const PACKAGES = ['libvirt-daemon-system', 'libvirt-daemon-driver-qemu', 'libvirt-clients', 'qemu-system-x86', 'qemu-utils'];
 const QEMU_CONF = '/etc/libvirt/qemu.conf';
@@ -28,10 +28,7 @@ function isRoot() {
 function installPackages() {
   const missing = ['virsh', 'libvirtd', 'virtlogd', 'qemu-img', 'qemu-io', 'qemu-system-x86_64'].filter((c) => !onPath(c) && !existsSync(`/usr/sbin/${c}`));
   if (missing.length === 0) return;
-  if (!isRoot() || !onPath('apt-get')) throw new Error(`libvirt/QEMU missing (${missing.join(', ')}) and cannot be installed here: install ${PACKAGES.join(' ')}`);
-  log(`installing ${PACKAGES.join(' ')}`);
-  run('apt-get', ['update', '-q'], { stdio: ['ignore', 'ignore', 'inherit'] });
-  run('apt-get', ['install', '-y', '-q', ...PACKAGES], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  aptInstall(PACKAGES, `libvirt/QEMU missing (${missing.join(', ')})`);
 }
 
 function configureQemu() {

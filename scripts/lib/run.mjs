@@ -20,3 +20,17 @@ export function onPath(cmd) {
 export function log(message) {
   process.stderr.write(`[bootstrap] ${message}\n`);
 }
+
+let aptUpdated = false;
+
+/** apt-get install as root on a test machine; refuses clearly elsewhere. */
+export function aptInstall(packages, why) {
+  if (typeof process.getuid !== 'function' || process.getuid() !== 0 || !onPath('apt-get')) {
+    throw new Error(`${why}: install ${packages.join(' ')}`);
+  }
+  const quiet = { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } };
+  if (!aptUpdated) run('apt-get', ['update', '-q'], quiet);
+  aptUpdated = true;
+  log(`installing ${packages.join(' ')}`);
+  run('apt-get', ['install', '-y', '-q', ...packages], quiet);
+}
