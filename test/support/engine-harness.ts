@@ -1,0 +1,106 @@
+// The whole engine in one test process: real Temporal (globalSetup), a real SQLite instance store,
+// the real image service over HTTP, the real control and host workers against the real libvirtd.
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Client } from '@temporalio/client';
+import type { NativeConnection, Worker } from '@temporalio/worker';
+import pino from 'pino';
+import { loadHostConfig, type HostConfig } from '../../src/host/host-config';
+import { GlanceHttpClient, startImageServer, type ImageClient, type RunningImageServer } from '../../src/images';
+import { InstanceStore, POWER_STATE_RUNNING, type Instance, type PowerState } from '../../src/store';
+import { connectClient, connectWorker } from '../../src/temporal/connect';
+import { createControlWorker } from '../../src/workers/control-worker';
+import { createHostWorker, type HostWorker } from '../../src/workers/host-worker';
+import { CONTROL_TASK_QUEUE, snapshotWorkflowId, WORKFLOW_TYPE, type SnapshotResult } from '../../src/workflows/snapshot-contract';
+import type { InstanceFixture } from './instance-fixture';
+
+export interface Engine {
+  client: Client;
+  store: InstanceStore;
+  images: ImageClient;
+  imageServer: RunningImageServer;
+  host: HostWorker;
+  hostConfig: HostConfig;
+  dir: string;
+  /** registers the fixture's domain as an instance (what the host's inventory report does) */
+  register(fixture: InstanceFixture, powerState?: PowerState): Promise<Instance>;
+  /** Nova's compute API: queued image + task_state image_snapshot_pending, then the workflow */
+  startSnapshot(instanceUuid: string, name?: string): Promise<{ imageId: string; result: Promise<SnapshotResult> }>;
+  stop(): Promise<void>;
+}
+
+export interface EngineOptions {
+  hostEnv?: Record<string, string>;
+  wrapImages?: (images: ImageClient) => ImageClient;
+}
+
+export async function startEngine(options: EngineOptions = {}): Promise<Engine> {
+  const dir = await mkdtemp(join(tmpdir(), 'snap-engine-'));
+  const log = pino({ level: 'warn' });
+  const hostName = `e2e-${randomBytes(3).toString('hex')}`;
+  const hostConfig = loadHostConfig({ SNAP_HOST: hostName, SNAP_DATA_DIR: dir, SNAP_INVENTORY_INTERVAL_S: '3600', ...options.hostEnv });
+  const imageServer = await startImageServer({ port: 0, dataDir: join(dir, 'images'), maxImageBytes: 4 * 1024 ** 3 });
+  const images = new GlanceHttpClient(imageServer.url);
+  const store = await InstanceStore.open({ kind: 'sqlite', path: join(dir, 'instances.sqlite') });
+  const client = await connectClient();
+  const connection: NativeConnection = await connectWorker();
+  const control: Worker = await createControlWorker({
+    connection,
+    store,
+    images,
+    log,
+    createImageRecord: async (instance, name, metadata) => {
+      const image = await images.create({ name, properties: { ...metadata, image_type: 'snapshot', instance_uuid: instance.uuid } });
+      return { imageId: image.id, status: image.status };
+    },
+  });
+  const host = await createHostWorker({ config: hostConfig, connection, client, log, images: options.wrapImages?.(images) ?? images });
+  const running = Promise.all([control.run(), host.run()]);
+
+  return {
+    client,
+    store,
+    images,
+    imageServer,
+    host,
+    hostConfig,
+    dir,
+    async register(fixture, powerState = POWER_STATE_RUNNING) {
+      const [instance] = await store.upsertFromInventory([
+        {
+          uuid: fixture.instance.domain.uuid,
+          name: fixture.instance.name,
+          host: hostName,
+          projectId: 'demo',
+          powerState,
+          disks: [{ path: fixture.instance.overlayPath, format: 'qcow2', target: 'vda' }],
+          imageRef: null,
+        },
+      ]);
+      if (!instance) throw new Error('inventory upsert returned nothing');
+      return instance;
+    },
+    async startSnapshot(instanceUuid, name = 'e2e-snapshot') {
+      const image = await images.create({ name, properties: { image_type: 'snapshot', instance_uuid: instanceUuid } });
+      await store.setTaskStateOrThrow(instanceUuid, [null], 'image_snapshot_pending');
+      const handle = await client.workflow.start(WORKFLOW_TYPE, {
+        taskQueue: CONTROL_TASK_QUEUE,
+        workflowId: snapshotWorkflowId(instanceUuid),
+        args: [{ instanceUuid, name, imageId: image.id }],
+      });
+      return { imageId: image.id, result: handle.result() };
+    },
+    async stop() {
+      control.shutdown();
+      host.shutdown();
+      await running;
+      await connection.close();
+      await client.connection.close();
+      await store.close();
+      await imageServer.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
