@@ -1,0 +1,48 @@
+// Environment of the compute API process, validated once at start-up.
+import { resolve, join } from 'node:path';
+import { z } from 'zod';
+import type { StoreConfigInput } from '../store';
+
+export const ApiEnvSchema = z.object({
+  SNAP_API_HOST: z.string().min(1).default('127.0.0.1'),
+  SNAP_API_PORT: z.coerce.number().int().min(0).max(65535).default(8774),
+  /** Image service base URL (Glance v2 shaped). */
+  SNAP_IMAGE_URL: z.string().url().default('http://127.0.0.1:9292'),
+  /** Temporal Web UI base used in the links of ops answers. */
+  SNAP_TEMPORAL_UI_URL: z.string().url().default('http://127.0.0.1:8233'),
+  SNAP_DATA_DIR: z.string().min(1).default('.data'),
+  /** SQLite file of the instance store (default <SNAP_DATA_DIR>/instances.sqlite)… */
+  SNAP_STORE_SQLITE: z.string().min(1).optional(),
+  /** …or a PostgreSQL connection string, which wins when set. */
+  SNAP_STORE_POSTGRES_URL: z.string().min(1).optional(),
+  /** Nova's metadata_items quota for createImage metadata. */
+  SNAP_IMAGE_METADATA_QUOTA: z.coerce.number().int().min(0).max(10_000).default(128),
+});
+
+export interface ApiConfig {
+  host: string;
+  port: number;
+  imageUrl: string;
+  temporalUiUrl: string;
+  dataDir: string;
+  store: StoreConfigInput;
+  metadataQuota: number;
+}
+
+export function apiConfigFromEnv(env: NodeJS.ProcessEnv = process.env): ApiConfig {
+  const e = ApiEnvSchema.parse(env);
+  const dataDir = resolve(e.SNAP_DATA_DIR);
+  const store: StoreConfigInput =
+    e.SNAP_STORE_POSTGRES_URL !== undefined
+      ? { kind: 'postgres', connectionString: e.SNAP_STORE_POSTGRES_URL }
+      : { kind: 'sqlite', path: resolve(e.SNAP_STORE_SQLITE ?? join(dataDir, 'instances.sqlite')) };
+  return {
+    host: e.SNAP_API_HOST,
+    port: e.SNAP_API_PORT,
+    imageUrl: e.SNAP_IMAGE_URL.replace(/\/$/, ''),
+    temporalUiUrl: e.SNAP_TEMPORAL_UI_URL.replace(/\/$/, ''),
+    dataDir,
+    store,
+    metadataQuota: e.SNAP_IMAGE_METADATA_QUOTA,
+  };
+}

@@ -1,0 +1,119 @@
+// Request and response shapes of the compute and ops APIs. Handlers validate with these and the
+// OpenAPI document is generated from them, so the two cannot drift apart.
+import { z } from 'zod';
+import { HostNameSchema } from '../workflows/snapshot-contract';
+
+// ---- requests -------------------------------------------------------------------------------
+
+/** Nova's parameter_types.metadata key pattern (image metadata keys). */
+export const MetadataKeySchema = z.string().regex(/^[a-zA-Z0-9-_:. ]{1,255}$/, 'metadata keys are 1-255 of letters, digits, - _ : . and space');
+export const MetadataValueSchema = z.string().max(255);
+/** The item-count quota is configurable, so it is checked after the schema (Nova answers 403 for it). */
+export const ImageMetadataSchema = z.record(MetadataKeySchema, MetadataValueSchema);
+
+/** Nova's parameter_types.name: 1-255 characters, no leading or trailing whitespace. */
+export const ImageNameSchema = z
+  .string()
+  .min(1)
+  .max(255)
+  .regex(/^\S(?:[\s\S]*\S)?$/, 'no leading or trailing whitespace');
+
+export const CreateImageActionSchema = z
+  .object({
+    createImage: z.object({ name: ImageNameSchema, metadata: ImageMetadataSchema.optional() }).strict(),
+  })
+  .strict()
+  .describe('Server action createImage (snapshot)');
+export type CreateImageAction = z.infer<typeof CreateImageActionSchema>;
+
+export const ServerIdSchema = z.string().uuid();
+export const WorkflowIdSchema = z.string().regex(/^snapshot-[0-9a-fA-F-]{36}$/, 'a snapshot workflow id (snapshot-<instance uuid>)');
+
+export const SNAPSHOT_STATES = ['running', 'failed', 'completed'] as const;
+export const OpsSnapshotsQuerySchema = z
+  .object({
+    state: z.enum(SNAPSHOT_STATES).optional(),
+    instance: ServerIdSchema.optional(),
+    host: HostNameSchema.optional(),
+    limit: z.coerce.number().int().min(1).max(1000).default(100),
+  })
+  .strict();
+export type OpsSnapshotsQuery = z.infer<typeof OpsSnapshotsQuerySchema>;
+
+export const ServersQuerySchema = z
+  .object({
+    /** Admins only, as in Nova: list every project's servers. */
+    all_tenants: z.enum(['1', 'true', 'True', '0', 'false', 'False']).optional(),
+  })
+  .passthrough();
+
+// ---- responses -------------------------------------------------------------------------------
+
+export const LinkSchema = z.object({ rel: z.string(), href: z.string() });
+
+export const ServerSummarySchema = z.object({ id: z.string(), name: z.string(), links: z.array(LinkSchema) });
+
+export const ServerDetailSchema = ServerSummarySchema.extend({
+  status: z.string(),
+  tenant_id: z.string(),
+  image: z.union([z.object({ id: z.string(), links: z.array(LinkSchema) }), z.literal('')]),
+  created: z.string(),
+  updated: z.string(),
+  metadata: z.record(z.string()),
+  'OS-EXT-STS:task_state': z.string().nullable(),
+  'OS-EXT-STS:vm_state': z.string(),
+  'OS-EXT-STS:power_state': z.number().int(),
+  'OS-EXT-SRV-ATTR:host': z.string().optional().describe('admins only'),
+  'OS-EXT-SRV-ATTR:instance_name': z.string().optional().describe('admins only'),
+});
+export type ServerDetail = z.infer<typeof ServerDetailSchema>;
+
+export const ServersResponseSchema = z.object({ servers: z.array(ServerSummarySchema) });
+export const ServersDetailResponseSchema = z.object({ servers: z.array(ServerDetailSchema) });
+export const ServerResponseSchema = z.object({ server: ServerDetailSchema });
+export const CreateImageResponseSchema = z.object({ image_id: z.string().uuid() }).describe('microversion 2.45 and later; empty body before');
+
+export const FaultSchema = z
+  .record(z.object({ code: z.number().int(), message: z.string() }))
+  .describe('Nova fault: {"badRequest"|"itemNotFound"|"conflictingRequest"|...: {code, message}}');
+
+export const SnapshotProgressSchema = z.object({
+  step: z.string(),
+  bytesDone: z.number(),
+  bytesTotal: z.number(),
+  mode: z.enum(['live', 'cold']).optional(),
+  host: z.string().optional(),
+  imageId: z.string().optional(),
+  steps: z.record(z.number()),
+  error: z.string().optional(),
+});
+
+export const SnapshotRunSchema = z.object({
+  workflowId: z.string(),
+  runId: z.string(),
+  state: z.enum(['running', 'failed', 'completed', 'other']),
+  status: z.string().describe('Temporal execution status'),
+  instanceUuid: z.string().nullable(),
+  host: z.string().nullable(),
+  imageId: z.string().nullable(),
+  step: z.string().nullable(),
+  startTime: z.string(),
+  closeTime: z.string().nullable(),
+  temporalUiUrl: z.string(),
+});
+export type SnapshotRun = z.infer<typeof SnapshotRunSchema>;
+
+export const SnapshotRunDetailSchema = SnapshotRunSchema.extend({
+  name: z.string().nullable(),
+  progress: SnapshotProgressSchema.nullable(),
+  error: z.string().nullable(),
+  result: z.object({ imageId: z.string(), status: z.string(), size: z.number(), mode: z.string() }).nullable(),
+});
+export type SnapshotRunDetail = z.infer<typeof SnapshotRunDetailSchema>;
+
+export const SnapshotsResponseSchema = z.object({ snapshots: z.array(SnapshotRunSchema) });
+export const SnapshotResponseSchema = z.object({ snapshot: SnapshotRunDetailSchema });
+export const RetryResponseSchema = z.object({ snapshot: SnapshotRunSchema.pick({ workflowId: true, runId: true, temporalUiUrl: true }).extend({ imageId: z.string(), instanceUuid: z.string() }) });
+export const HostsResponseSchema = z.object({
+  hosts: z.array(z.object({ host: z.string(), servers: z.number().int(), busy: z.number().int().describe('servers with a task_state set') })),
+});

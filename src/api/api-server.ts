@@ -1,0 +1,123 @@
+// startApi: opens the store, wires services, listens. Used by main.ts, by the `npm start`
+// orchestrator and by tests (port 0, injected Temporal client and authenticator).
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Client } from '@temporalio/client';
+import { Counter } from 'prom-client';
+import type { Logger } from 'pino';
+import type { TokenAuthenticator } from '../auth';
+import { GlanceHttpClient } from '../images';
+import { createLogger, createSnapshotMetrics, type SnapshotMetrics } from '../observability';
+import { InstanceStore, openStoreDatabase, type StoreConfigInput } from '../store';
+import { connectClient } from '../temporal/connect';
+import { createRouter } from './api-router';
+import { DEFAULT_MAX_BODY_BYTES } from './http-io';
+import { buildOpenApiDocument } from './openapi';
+import type { ApiServices } from './request-context';
+import { SnapshotRuns } from './snapshot-runs';
+import { SnapshotStarter } from './snapshot-starter';
+
+export interface StartApiOptions {
+  /** Default 127.0.0.1. */
+  host?: string;
+  /** Default 8774; 0 = any free port. */
+  port?: number;
+  store: StoreConfigInput;
+  /** Image service base URL, e.g. http://127.0.0.1:9292 */
+  imageUrl: string;
+  auth: TokenAuthenticator;
+  /** A connected client; when absent one is made from TEMPORAL_* env and closed on close(). */
+  temporal?: Client;
+  /** Temporal Web UI base for run links. Default http://127.0.0.1:8233 */
+  temporalUiUrl?: string;
+  /** createImage metadata item quota (Nova's metadata_items). Default 128. */
+  metadataQuota?: number;
+  maxBodyBytes?: number;
+  logger?: Logger;
+  metrics?: SnapshotMetrics;
+}
+
+export interface RunningApi {
+  /** e.g. http://127.0.0.1:8774 */
+  url: string;
+  port: number;
+  store: InstanceStore;
+  metrics: SnapshotMetrics;
+  /** Stops accepting requests, finishes in-flight ones, closes the store (and the Temporal client it made). */
+  close(): Promise<void>;
+}
+
+export async function startApi(options: StartApiOptions): Promise<RunningApi> {
+  const log = options.logger ?? createLogger({ name: 'compute-api' });
+  const metrics = options.metrics ?? createSnapshotMetrics({ labels: { component: 'compute-api' } });
+  const requests = new Counter({
+    name: 'compute_api_requests_total',
+    help: 'Compute API requests by route and status',
+    labelNames: ['route', 'method', 'status'] as const,
+    registers: [metrics.registry],
+  });
+  const ownsTemporal = options.temporal === undefined;
+  const temporal = options.temporal ?? (await connectClient());
+  const store = await InstanceStore.open(options.store);
+  const db = openStoreDatabase(options.store);
+  const imageUrl = options.imageUrl.replace(/\/$/, '');
+  const host = options.host ?? '127.0.0.1';
+
+  const services: ApiServices = {
+    store,
+    db,
+    starter: new SnapshotStarter({ store, temporal, metadataQuota: options.metadataQuota ?? 128, log }),
+    runs: new SnapshotRuns({ client: temporal, uiBaseUrl: options.temporalUiUrl ?? 'http://127.0.0.1:8233' }),
+    imagesFor: (token) => new GlanceHttpClient(imageUrl, token),
+    baseUrl: '',
+    imageUrl,
+    maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
+    log,
+  };
+  let openapi: unknown;
+  const server = createServer(
+    createRouter({
+      services,
+      auth: options.auth,
+      registry: metrics.registry,
+      openapi: () => (openapi ??= buildOpenApiDocument(services.baseUrl)),
+      observe: (route, method, status) => requests.inc({ route, method, status: String(status) }),
+    }),
+  );
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(options.port ?? 8774, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  } catch (err) {
+    await Promise.allSettled([store.close(), db.destroy(), ownsTemporal ? temporal.connection.close() : Promise.resolve()]);
+    throw err;
+  }
+  const address = server.address() as AddressInfo;
+  const url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
+  services.baseUrl = url;
+  log.info({ url, image_url: imageUrl }, 'compute API listening');
+
+  let closing: Promise<void> | undefined;
+  return {
+    url,
+    port: address.port,
+    store,
+    metrics,
+    close() {
+      closing ??= (async () => {
+        await new Promise<void>((resolve, reject) => {
+          server.close((err) => (err ? reject(err) : resolve()));
+          server.closeIdleConnections();
+        });
+        await store.close();
+        await db.destroy();
+        if (ownsTemporal) await temporal.connection.close();
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,72 @@
+// Nova's compute API _create_image for snapshots: a queued, private image record carrying the
+// instance's base-image properties, the user's metadata and the snapshot markers. Shared by the
+// API's createImage path and the control worker's createSnapshotImage activity (runs started
+// without an image, e.g. from the Temporal UI), so both make the same record.
+import { ImageNotFound, type CreateImageRequest, type Image, type ImageClient } from '../images';
+import type { Instance } from '../store';
+
+/**
+ * Keys a user's metadata may not use: they are Glance core attributes, which the image service
+ * would interpret (or refuse) instead of storing as properties.
+ */
+export const RESERVED_IMAGE_KEYS: ReadonlySet<string> = new Set([
+  'id', 'name', 'status', 'container_format', 'disk_format', 'visibility', 'owner', 'size', 'virtual_size', 'checksum',
+  'os_hash_algo', 'os_hash_value', 'created_at', 'updated_at', 'min_disk', 'min_ram', 'protected', 'tags', 'self', 'file',
+  'schema', 'direct_url', 'locations', 'deleted', 'deleted_at', 'properties',
+]);
+
+/** Base-image properties that describe that image's own storage, not the snapshot (Nova's non-inheritable props). */
+const NOT_INHERITED = new Set(['image_type', 'instance_uuid', 'base_image_ref', 'image_location', 'image_state', 'owner_id', 'user_id', 'block_device_mapping', 'bdm_v2', 'root_device_name']);
+
+export function isReservedImageKey(key: string): boolean {
+  return RESERVED_IMAGE_KEYS.has(key) || key.startsWith('os_glance');
+}
+
+export interface SnapshotImageOptions {
+  /** Owner project of the new image; default: the project of the token behind `images` (Nova's behaviour). */
+  owner?: string;
+}
+
+/**
+ * Creates the record. `images` acts as the caller; a base image the caller cannot see (deleted,
+ * foreign) is skipped, as Nova keeps the base properties in system_metadata and never needs it.
+ * Image service failures propagate as the image client's typed errors.
+ */
+export async function createSnapshotImageRecord(
+  images: ImageClient,
+  instance: Instance,
+  name: string,
+  metadata: Record<string, string>,
+  options: SnapshotImageOptions = {},
+): Promise<Image> {
+  const base = instance.imageRef === null ? undefined : await baseImage(images, instance.imageRef);
+  const inherited: Record<string, string> = {};
+  for (const [key, value] of Object.entries(base?.properties ?? {})) {
+    if (!NOT_INHERITED.has(key) && !isReservedImageKey(key)) inherited[key] = value;
+  }
+  const userMetadata: Record<string, string> = {};
+  for (const [key, value] of Object.entries(metadata)) if (!isReservedImageKey(key)) userMetadata[key] = value;
+  const properties: Record<string, string> = {
+    ...inherited,
+    ...userMetadata,
+    // Markers last: they identify the snapshot and must not be spoofed by user metadata.
+    image_type: 'snapshot',
+    instance_uuid: instance.uuid,
+    base_image_ref: instance.imageRef ?? '',
+  };
+  // `owner` travels as a top-level Glance attribute; only an admin token may set it.
+  if (options.owner !== undefined) properties.owner = options.owner;
+  const meta: CreateImageRequest = { name, visibility: 'private', properties };
+  if (base?.container_format) meta.container_format = base.container_format;
+  if (base?.disk_format) meta.disk_format = base.disk_format;
+  return images.create(meta);
+}
+
+async function baseImage(images: ImageClient, id: string): Promise<Image | undefined> {
+  try {
+    return await images.get(id);
+  } catch (err) {
+    if (err instanceof ImageNotFound) return undefined;
+    throw err;
+  }
+}

@@ -1,0 +1,127 @@
+// Nova's compute API snapshot() as one unit: state checks, queued image record, task_state CAS
+// None → image_snapshot_pending, then the workflow start (Nova's RPC cast). Every refusal after the
+// image exists deletes it again, and a failed start also puts task_state back, so a refused
+// request leaves nothing behind.
+import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
+import type { Logger } from 'pino';
+import { ImageNotFound, type Image, type ImageClient } from '../images';
+import { InstanceNotFound, UnexpectedTaskState, type Instance, type InstanceStore, type VmState } from '../store';
+import { ComputeHostKey, ImageIdKey, InstanceUuidKey } from '../temporal/search-attributes';
+import { CONTROL_TASK_QUEUE, SnapshotInputSchema, WORKFLOW_TYPE, snapshotWorkflowId, type SnapshotInput } from '../workflows/snapshot-contract';
+import { createSnapshotImageRecord, isReservedImageKey } from './snapshot-image';
+import { ApiError, conflict, forbidden, invalidState, serverNotFound, serviceUnavailable } from './api-errors';
+
+/** vm_states Nova's snapshot() accepts (@check_instance_state(vm_state=[ACTIVE, STOPPED, PAUSED, SUSPENDED])). */
+export const SNAPSHOT_VM_STATES: readonly VmState[] = ['active', 'stopped', 'paused', 'suspended'];
+
+export interface SnapshotRequest {
+  instance: Instance;
+  name: string;
+  metadata: Record<string, string>;
+  /** Image client acting as the caller (the image is owned by the caller's project, as in Nova). */
+  images: ImageClient;
+  /** Set by ops retries so the new image belongs to the instance's project rather than the admin's. */
+  owner?: string;
+}
+
+export interface StartedSnapshot {
+  imageId: string;
+  workflowId: string;
+  runId: string;
+}
+
+export interface SnapshotStarterDeps {
+  store: InstanceStore;
+  temporal: Client;
+  metadataQuota: number;
+  log: Logger;
+}
+
+export function checkMetadata(metadata: Record<string, string>, quota: number): void {
+  if (Object.keys(metadata).length > quota) throw forbidden('Image metadata limit exceeded');
+  for (const key of Object.keys(metadata)) {
+    if (isReservedImageKey(key)) throw new ApiError(400, `Invalid metadata key: '${key}' is a reserved image attribute`);
+  }
+}
+
+export function checkSnapshotState(instance: Instance): void {
+  if (!SNAPSHOT_VM_STATES.includes(instance.vmState)) throw invalidState('createImage', instance.uuid, 'vm_state', instance.vmState);
+  if (instance.taskState !== null) throw invalidState('createImage', instance.uuid, 'task_state', instance.taskState);
+}
+
+export class SnapshotStarter {
+  constructor(private readonly deps: SnapshotStarterDeps) {}
+
+  async start(request: SnapshotRequest): Promise<StartedSnapshot> {
+    const { instance } = request;
+    checkMetadata(request.metadata, this.deps.metadataQuota);
+    checkSnapshotState(instance);
+    const image = await this.createImageRecord(request);
+    const log = this.deps.log.child({ instance_uuid: instance.uuid, image_id: image.id });
+
+    const cas = await this.deps.store.compareAndSetTaskState(instance.uuid, [null], 'image_snapshot_pending');
+    if (!cas.ok) {
+      await this.deleteImage(request.images, image.id, log);
+      if (cas.error instanceof InstanceNotFound) throw serverNotFound(instance.uuid);
+      const actual = cas.error instanceof UnexpectedTaskState ? cas.error.actual : null;
+      throw invalidState('createImage', instance.uuid, 'task_state', actual);
+    }
+
+    const input: SnapshotInput = SnapshotInputSchema.parse({ instanceUuid: instance.uuid, name: request.name, metadata: request.metadata, imageId: image.id });
+    const workflowId = snapshotWorkflowId(instance.uuid);
+    try {
+      const handle = await this.deps.temporal.workflow.start(WORKFLOW_TYPE, {
+        taskQueue: CONTROL_TASK_QUEUE,
+        workflowId,
+        args: [input],
+        // One snapshot per instance at a time; a new run is allowed once the previous one closed.
+        workflowIdConflictPolicy: 'FAIL',
+        workflowIdReusePolicy: 'ALLOW_DUPLICATE',
+        typedSearchAttributes: [
+          { key: InstanceUuidKey, value: instance.uuid },
+          { key: ComputeHostKey, value: instance.host },
+          { key: ImageIdKey, value: image.id },
+        ],
+      });
+      log.info({ workflow_id: workflowId, run_id: handle.firstExecutionRunId, step: 'starting' }, 'snapshot workflow started');
+      return { imageId: image.id, workflowId, runId: handle.firstExecutionRunId };
+    } catch (err) {
+      await this.undo(request, image.id, log);
+      if (err instanceof WorkflowExecutionAlreadyStartedError) {
+        throw conflict(`Cannot 'createImage' instance ${instance.uuid} while snapshot workflow ${workflowId} is still running`);
+      }
+      log.error({ err, workflow_id: workflowId }, 'snapshot workflow could not be started');
+      throw serviceUnavailable('The snapshot service is unavailable: the workflow could not be started. Nothing was changed; try again later.');
+    }
+  }
+
+  private async createImageRecord(request: SnapshotRequest): Promise<Image> {
+    try {
+      return await createSnapshotImageRecord(request.images, request.instance, request.name, request.metadata, { owner: request.owner });
+    } catch (err) {
+      throw imageServiceError(err);
+    }
+  }
+
+  private async undo(request: SnapshotRequest, imageId: string, log: Logger): Promise<void> {
+    await this.deleteImage(request.images, imageId, log);
+    const reset = await this.deps.store.compareAndSetTaskState(request.instance.uuid, ['image_snapshot_pending'], null);
+    if (!reset.ok) log.warn({ err: reset.error }, 'task_state was not image_snapshot_pending during undo; left as is');
+  }
+
+  private async deleteImage(images: ImageClient, imageId: string, log: Logger): Promise<void> {
+    try {
+      await images.delete(imageId);
+    } catch (err) {
+      if (err instanceof ImageNotFound) return;
+      // The record stays queued; the operator sees it in the log and in the image list.
+      log.error({ err }, 'could not delete the image of a refused snapshot request');
+    }
+  }
+}
+
+function imageServiceError(err: unknown): ApiError {
+  if (err instanceof ApiError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return serviceUnavailable(`The image service could not create the snapshot image: ${message}`);
+}

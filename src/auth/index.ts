@@ -1,0 +1,4 @@
+// Public surface of project-scoped token auth, shared by the compute API, the image service and the workers.
+export * from './auth-config';
+export * from './authenticator';
+export * from './token-file';

@@ -1,0 +1,104 @@
+// The embedded token table: created on first start with one admin and one demo-project token,
+// kept under the data dir (mode 0600) so restarts keep the same tokens.
+import { randomBytes } from 'node:crypto';
+import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import {
+  AuthEnvSchema,
+  DEFAULT_ADMIN_PROJECT,
+  DEFAULT_DEMO_PROJECT,
+  TokenConfigSchema,
+  type TokenConfig,
+  type TokenEntry,
+} from './auth-config';
+
+export class TokenFileInvalid extends Error {
+  override readonly name = 'TokenFileInvalid';
+}
+
+export interface LoadTokensOptions {
+  /** Path of the token table file. */
+  file: string;
+  /** When set, the admin entry carries this token (SNAP_ADMIN_TOKEN). */
+  adminToken?: string;
+}
+
+export interface LoadedTokens {
+  config: TokenConfig;
+  file: string;
+  /** True when this call generated the file (the caller prints the tokens then). */
+  created: boolean;
+}
+
+export function generateToken(): string {
+  return randomBytes(24).toString('base64url');
+}
+
+export function defaultTokenConfig(adminToken?: string): TokenConfig {
+  return {
+    tokens: [
+      { token: adminToken ?? generateToken(), projectId: DEFAULT_ADMIN_PROJECT, roles: ['admin', 'member'], name: 'admin' },
+      { token: generateToken(), projectId: DEFAULT_DEMO_PROJECT, roles: ['member'], name: 'demo' },
+    ],
+  };
+}
+
+/** Reads the token file, creating it with default tokens when it does not exist yet. */
+export async function loadOrCreateTokens(options: LoadTokensOptions): Promise<LoadedTokens> {
+  const file = resolve(options.file);
+  let text: string | undefined;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  if (text === undefined) {
+    const config = defaultTokenConfig(options.adminToken);
+    await writeTokenFile(file, config);
+    return { config, file, created: true };
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw new TokenFileInvalid(`token file ${file} is not JSON: ${(err as Error).message}`);
+  }
+  const parsed = TokenConfigSchema.safeParse(json);
+  if (!parsed.success) {
+    throw new TokenFileInvalid(`token file ${file} is invalid: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  }
+  return { config: withAdminToken(parsed.data, options.adminToken), file, created: false };
+}
+
+/** SNAP_ADMIN_TOKEN wins over the stored admin token without rewriting the file. */
+function withAdminToken(config: TokenConfig, adminToken: string | undefined): TokenConfig {
+  if (adminToken === undefined) return config;
+  const others = config.tokens.filter((t) => t.token !== adminToken);
+  const index = others.findIndex((t) => t.roles.includes('admin'));
+  const admin: TokenEntry = { token: adminToken, projectId: DEFAULT_ADMIN_PROJECT, roles: ['admin', 'member'], name: 'admin' };
+  if (index < 0) return { tokens: [admin, ...others] };
+  const current = others[index];
+  const tokens = [...others];
+  tokens[index] = { ...admin, projectId: current?.projectId ?? DEFAULT_ADMIN_PROJECT, name: current?.name ?? 'admin' };
+  return { tokens };
+}
+
+async function writeTokenFile(file: string, config: TokenConfig): Promise<void> {
+  await mkdir(dirname(file), { recursive: true });
+  // Write then rename: a crash mid-write must not leave a half file that fails the next start.
+  const tmp = `${file}.${process.pid}.tmp`;
+  await writeFile(tmp, `${JSON.stringify(config, null, 2)}\n`, { mode: 0o600 });
+  await chmod(tmp, 0o600);
+  await rename(tmp, file);
+}
+
+/** Token file location and admin override from the environment (SNAP_DATA_DIR, SNAP_TOKENS_FILE, SNAP_ADMIN_TOKEN). */
+export function tokenOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): LoadTokensOptions {
+  const e = AuthEnvSchema.parse(env);
+  return { file: e.SNAP_TOKENS_FILE ?? join(e.SNAP_DATA_DIR, 'tokens.json'), adminToken: e.SNAP_ADMIN_TOKEN };
+}
+
+/** One line per token, for the operator on first start. */
+export function describeTokens(config: TokenConfig): string {
+  return config.tokens.map((t) => `${t.name ?? t.projectId}: project=${t.projectId} roles=${t.roles.join(',')} token=${t.token}`).join('\n');
+}

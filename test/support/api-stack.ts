@@ -1,0 +1,137 @@
+// The whole API stack for integration tests, all real except libvirt: the Temporal dev server
+// from globalSetup, a SQLite instance store file, the image service on an ephemeral port with
+// the same token authenticator, the real workflow on workers with api-stub-activities, and
+// startApi on an ephemeral port.
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Client } from '@temporalio/client';
+import { Worker, type NativeConnection } from '@temporalio/worker';
+import { startApi, type RunningApi } from '../../src/api';
+import { createAuthenticator, imageServiceAuthenticator, type TokenAuthenticator } from '../../src/auth';
+import { GlanceHttpClient, startImageServer, type Image, type RunningImageServer } from '../../src/images';
+import { createLogger } from '../../src/observability';
+import { InstanceStore, POWER_STATE_CRASHED, POWER_STATE_RUNNING, POWER_STATE_SHUTDOWN, type Instance, type PowerState } from '../../src/store';
+import { connectClient, connectWorker } from '../../src/temporal/connect';
+import { CONTROL_TASK_QUEUE, hostTaskQueue } from '../../src/workflows/snapshot-contract';
+import { ApiStubCloud, domainNameFor } from './api-stub-activities';
+
+export const TOKENS = {
+  admin: 'admin-token-0123456789abcdef',
+  demo: 'demo-token-0123456789abcdef',
+  other: 'other-token-0123456789abcdef',
+} as const;
+
+export interface ApiStack {
+  api: RunningApi;
+  images: RunningImageServer;
+  /** A second handle on the same SQLite file, for seeding and for asserting stored state. */
+  store: InstanceStore;
+  auth: TokenAuthenticator;
+  temporal: Client;
+  cloud: ApiStubCloud;
+  host: string;
+  dir: string;
+  /** Image client acting as `token`. */
+  imageClient(token?: string): GlanceHttpClient;
+  addInstance(options?: { projectId?: string; powerState?: PowerState; imageRef?: string | null; host?: string }): Promise<Instance>;
+  /** All non-deleted images whose instance_uuid property is `uuid`, as the admin sees them. */
+  imagesOf(uuid: string): Promise<Image[]>;
+  stop(): Promise<void>;
+}
+
+export interface ApiStackOptions {
+  /** Start workers (needed when workflows must run); off for tests that only need the HTTP surface. */
+  workers?: boolean;
+  metadataQuota?: number;
+}
+
+export async function startApiStack(options: ApiStackOptions = {}): Promise<ApiStack> {
+  const dir = await mkdtemp(join(tmpdir(), 'api-stack-'));
+  const host = `apihost-${randomUUID().slice(0, 8)}`;
+  const auth = createAuthenticator({
+    tokens: [
+      { token: TOKENS.admin, projectId: 'admin', roles: ['admin', 'member'] },
+      { token: TOKENS.demo, projectId: 'demo', roles: ['member'] },
+      { token: TOKENS.other, projectId: 'other', roles: ['member'] },
+    ],
+  });
+  const images = await startImageServer({ port: 0, dataDir: join(dir, 'images'), maxImageBytes: 1024 ** 3, authenticate: imageServiceAuthenticator(auth) });
+  const storeConfig = { kind: 'sqlite' as const, path: join(dir, 'instances.sqlite') };
+  const store = await InstanceStore.open(storeConfig);
+  const temporal = await connectClient();
+  const log = createLogger({ name: 'api-test', level: process.env.SNAP_TEST_LOG === '1' ? 'debug' : 'silent' });
+  const cloud = new ApiStubCloud({ store, imageUrl: images.url, adminToken: TOKENS.admin, workDir: join(dir, 'work'), log });
+
+  let stopWorkers = async (): Promise<void> => undefined;
+  if (options.workers !== false) {
+    const connection: NativeConnection = await connectWorker();
+    const control = await Worker.create({
+      connection,
+      taskQueue: CONTROL_TASK_QUEUE,
+      workflowsPath: require.resolve('../../src/workflows'),
+      activities: cloud.controlActivities(),
+    });
+    const hostWorker = await Worker.create({ connection, taskQueue: hostTaskQueue(host), activities: cloud.hostActivities() });
+    const running = Promise.all([control.run(), hostWorker.run()]);
+    stopWorkers = async () => {
+      control.shutdown();
+      hostWorker.shutdown();
+      await running;
+      await connection.close();
+    };
+  }
+
+  const api = await startApi({
+    port: 0,
+    store: storeConfig,
+    imageUrl: images.url,
+    auth,
+    temporal,
+    metadataQuota: options.metadataQuota,
+    logger: log,
+  });
+
+  const imageClient = (token: string = TOKENS.admin): GlanceHttpClient => new GlanceHttpClient(images.url, token);
+  return {
+    api,
+    images,
+    store,
+    auth,
+    temporal,
+    cloud,
+    host,
+    dir,
+    imageClient,
+    async addInstance(o = {}) {
+      const uuid = randomUUID();
+      const [inst] = await store.upsertFromInventory([
+        {
+          uuid,
+          name: domainNameFor(uuid),
+          host: o.host ?? host,
+          projectId: o.projectId ?? 'demo',
+          powerState: o.powerState ?? POWER_STATE_RUNNING,
+          disks: [{ path: `/fake/${uuid}/disk`, format: 'qcow2', target: 'vda' }],
+          imageRef: o.imageRef === undefined ? null : o.imageRef,
+        },
+      ]);
+      if (inst === undefined) throw new Error('instance was not stored');
+      return inst;
+    },
+    async imagesOf(uuid) {
+      return (await imageClient().list()).filter((i) => i.properties.instance_uuid === uuid);
+    },
+    async stop() {
+      await api.close().catch(() => undefined);
+      await stopWorkers();
+      await temporal.connection.close();
+      await store.close();
+      await images.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export { POWER_STATE_CRASHED, POWER_STATE_RUNNING, POWER_STATE_SHUTDOWN };

@@ -1,0 +1,150 @@
+// Snapshot activities for API tests: the REAL control activities on the instance store and image
+// service the API uses; host steps fake libvirt (no guest) but upload real bytes, so a finished
+// snapshot is an active image whose content the test can check. Upload failures and holds are
+// injectable per instance.
+import { createHash } from 'node:crypto';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ApplicationFailure } from '@temporalio/activity';
+import type { ControlActivities, DomainDescription, HostActivities } from '../../src/activities/activity-types';
+import type { Logger } from 'pino';
+import { createControlActivities } from '../../src/activities/control-activities';
+import { createSnapshotImageRecord } from '../../src/api/snapshot-image';
+import { GlanceHttpClient } from '../../src/images';
+import type { Instance, InstanceStore } from '../../src/store';
+
+/** The bytes the fake host "extracts" for an instance: deterministic, so tests can compare. */
+export function diskBytesFor(instanceUuid: string, size = 96 * 1024): Buffer {
+  const out = Buffer.alloc(size);
+  let block = createHash('sha256').update(instanceUuid).digest();
+  for (let offset = 0; offset < size; offset += block.length) {
+    block.copy(out, offset);
+    block = createHash('sha256').update(block).digest();
+  }
+  return out;
+}
+
+/** Test instances are named `api-<uuid>` so the fake host can map a domain back to its instance. */
+export function domainNameFor(instanceUuid: string): string {
+  return `api-${instanceUuid}`;
+}
+
+export function instanceUuidOfDomain(domainName: string): string {
+  return domainName.replace(/^api-/, '');
+}
+
+export interface StubCloudOptions {
+  store: InstanceStore;
+  imageUrl: string;
+  adminToken: string;
+  workDir: string;
+  log: Logger;
+}
+
+export class ApiStubCloud {
+  /** Instances whose next uploads fail (non-retryable), and how many more times. */
+  private readonly uploadFailures = new Map<string, number>();
+  /** Instances whose upload waits until released. */
+  private readonly holds = new Map<string, { release: () => void; released: Promise<void>; entered: () => void; reached: Promise<void> }>();
+  readonly notifications: string[] = [];
+  private readonly images: GlanceHttpClient;
+
+  constructor(private readonly options: StubCloudOptions) {
+    this.images = new GlanceHttpClient(options.imageUrl, options.adminToken);
+  }
+
+  failUploads(instanceUuid: string, times = 1): void {
+    this.uploadFailures.set(instanceUuid, times);
+  }
+
+  /** Makes the upload of `instanceUuid` wait; returns a promise for "upload reached" and a release function. */
+  holdUpload(instanceUuid: string): { reached: Promise<void>; release: () => void } {
+    let release = (): void => undefined;
+    let entered = (): void => undefined;
+    const released = new Promise<void>((r) => (release = r));
+    const reached = new Promise<void>((r) => (entered = r));
+    this.holds.set(instanceUuid, { release, released, entered, reached });
+    return { reached, release };
+  }
+
+  private async instance(uuid: string): Promise<Instance> {
+    const found = await this.options.store.get(uuid);
+    if (found === undefined) throw ApplicationFailure.nonRetryable(`Instance ${uuid} could not be found.`, 'InstanceNotFound');
+    return found;
+  }
+
+  /** The real control activities (store, image records, compensations), acting with the admin token. */
+  controlActivities(): ControlActivities {
+    return createControlActivities({
+      store: this.options.store,
+      images: this.images,
+      createImageRecord: async (instance, name, metadata) => {
+        const image = await createSnapshotImageRecord(this.images, instance, name, metadata, { owner: instance.projectId });
+        return { imageId: image.id, status: image.status };
+      },
+      log: this.options.log,
+    });
+  }
+
+  hostActivities(): HostActivities {
+    const byDomain = async (domainName: string, instanceUuid?: string): Promise<Instance> => {
+      if (instanceUuid !== undefined) return this.instance(instanceUuid);
+      throw ApplicationFailure.nonRetryable(`no instance for domain ${domainName}`, 'InstanceNotRunning');
+    };
+    const workDir = (key: string): string => join(this.options.workDir, key);
+    return {
+      getDomainPowerState: async ({ domainName, instanceUuid }) => (await byDomain(domainName, instanceUuid)).powerState,
+      describeDomain: async ({ domainName, instanceUuid }) => {
+        const inst = await byDomain(domainName, instanceUuid);
+        const description: DomainDescription = {
+          powerState: inst.powerState,
+          diskPath: `/fake/${domainName}/disk`,
+          diskTarget: 'vda',
+          sourceFormat: 'raw',
+          imageFormat: 'raw',
+          backingPath: null,
+          backingFormat: null,
+          virtualSize: diskBytesFor(inst.uuid).length,
+          virtType: 'kvm',
+          liveCapable: true,
+        };
+        return description;
+      },
+      probeLiveSnapshot: async () => true,
+      prepareColdSnapshot: async () => ({ detachedDevices: 0 }),
+      extractSnapshot: async ({ domainName, workDirKey, description }) => {
+        const inst = await this.instanceByDomain(domainName);
+        await mkdir(workDir(workDirKey), { recursive: true });
+        const path = join(workDir(workDirKey), 'snapshot.raw');
+        await writeFile(path, diskBytesFor(inst.uuid, description.virtualSize));
+        return { path, size: description.virtualSize, format: 'raw', quiesced: false };
+      },
+      restoreGuest: async () => ({ recreated: true, reattached: 0 }),
+      uploadSnapshot: async ({ imageId, path }) => {
+        const image = await this.images.get(imageId);
+        const instanceUuid = image.properties.instance_uuid ?? '';
+        const hold = this.holds.get(instanceUuid);
+        if (hold !== undefined) {
+          hold.entered();
+          await hold.released;
+          this.holds.delete(instanceUuid);
+        }
+        const failures = this.uploadFailures.get(instanceUuid) ?? 0;
+        if (failures > 0) {
+          this.uploadFailures.set(instanceUuid, failures - 1);
+          throw ApplicationFailure.nonRetryable(`injected upload failure for image ${imageId}`, 'InjectedFailure');
+        }
+        await this.images.upload(imageId, path);
+        const uploaded = await this.images.get(imageId);
+        return { imageId, status: uploaded.status, size: uploaded.size ?? 0, checksum: uploaded.checksum ?? '' };
+      },
+      removeSnapshotWorkDir: async ({ workDirKey }) => {
+        await rm(workDir(workDirKey), { recursive: true, force: true });
+      },
+    };
+  }
+
+  private async instanceByDomain(domainName: string): Promise<Instance> {
+    return this.instance(instanceUuidOfDomain(domainName));
+  }
+}
