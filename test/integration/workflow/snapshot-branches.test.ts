@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ComputeHostKey, ImageIdKey, SnapshotStepKey } from '../../../src/temporal/search-attributes';
 import { snapshotWorkflowId, CONTROL_TASK_QUEUE, progressQuery, type SnapshotResult } from '../../../src/workflows/snapshot-contract';
+import { recordHistory } from '../../support/histories';
 import type { FakeInstance, FakeInstanceOptions } from '../../support/stubs/fake-cloud';
 import { startStubEnvironment, type StubEnvironment } from '../../support/stubs/stub-workers';
 
@@ -13,20 +14,23 @@ afterAll(async () => {
   await env?.stop();
 });
 
-async function snapshot(options: Omit<FakeInstanceOptions, 'uuid'>, viaApi = true): Promise<{ inst: FakeInstance; result?: SnapshotResult; error?: Error }> {
+async function snapshot(options: Omit<FakeInstanceOptions, 'uuid'>, viaApi = true, history?: string): Promise<{ inst: FakeInstance; result?: SnapshotResult; error?: Error }> {
   const uuid = randomUUID();
   const inst = env.cloud.add({ uuid, ...options, taskState: viaApi ? 'image_snapshot_pending' : null });
   const imageId = viaApi ? env.cloud.createImageFor(inst) : undefined;
+  const handle = await env.client.workflow.start('snapshotInstance', {
+    taskQueue: CONTROL_TASK_QUEUE,
+    workflowId: snapshotWorkflowId(uuid),
+    args: [{ instanceUuid: uuid, name: 'snap', ...(imageId ? { imageId } : {}) }],
+  });
   try {
-    const result = await env.client.workflow.execute('snapshotInstance', {
-      taskQueue: CONTROL_TASK_QUEUE,
-      workflowId: snapshotWorkflowId(uuid),
-      args: [{ instanceUuid: uuid, name: 'snap', ...(imageId ? { imageId } : {}) }],
-    });
+    const result = await handle.result();
     return { inst, result };
   } catch (error) {
     if (!(error instanceof WorkflowFailedError)) throw error;
     return { inst, error };
+  } finally {
+    if (history) await recordHistory(handle, history);
   }
 }
 
@@ -39,7 +43,7 @@ function expectClean(inst: FakeInstance, prior: string): void {
 
 describe('snapshotInstance branches (stubbed activities, real Temporal)', () => {
   it('live snapshot of a running guest never saves or recreates it', async () => {
-    const { inst, result } = await snapshot({ guest: 'running' });
+    const { inst, result } = await snapshot({ guest: 'running' }, true, 'live');
     expect(result).toMatchObject({ mode: 'live', status: 'active' });
     expect(inst.calls).not.toContain('prepareColdSnapshot');
     expect(inst.calls).not.toContain('restoreGuest');
@@ -50,7 +54,7 @@ describe('snapshotInstance branches (stubbed activities, real Temporal)', () => 
   });
 
   it('cold from running: detach + managedSave, extract, then recreate running and re-attach', async () => {
-    const { inst, result } = await snapshot({ guest: 'running', liveCapable: false });
+    const { inst, result } = await snapshot({ guest: 'running', liveCapable: false }, true, 'cold-running');
     expect(result?.mode).toBe('cold');
     const order = inst.calls.filter((c) => ['prepareColdSnapshot', 'extractSnapshot', 'restoreGuest', 'uploadSnapshot'].includes(c));
     expect(order).toEqual(['prepareColdSnapshot', 'extractSnapshot', 'restoreGuest', 'uploadSnapshot']);
@@ -59,14 +63,14 @@ describe('snapshotInstance branches (stubbed activities, real Temporal)', () => 
   });
 
   it('cold from paused comes back paused', async () => {
-    const { inst, result } = await snapshot({ guest: 'paused' });
+    const { inst, result } = await snapshot({ guest: 'paused' }, true, 'cold-paused');
     expect(result?.mode).toBe('cold');
     expect(inst.calls).toContain('restoreGuest');
     expectClean(inst, 'paused');
   });
 
   it('a shut-off guest is snapshotted cold without managedSave or recreate', async () => {
-    const { inst, result } = await snapshot({ guest: 'shutoff' });
+    const { inst, result } = await snapshot({ guest: 'shutoff' }, true, 'shut-off');
     expect(result?.mode).toBe('cold');
     expect(inst.calls).not.toContain('probeLiveSnapshot');
     expect(inst.calls).not.toContain('prepareColdSnapshot');
@@ -91,7 +95,7 @@ describe('snapshotInstance branches (stubbed activities, real Temporal)', () => 
   });
 
   it('started by ops without an image: the first activity creates it', async () => {
-    const { inst, result } = await snapshot({ guest: 'running' }, false);
+    const { inst, result } = await snapshot({ guest: 'running' }, false, 'ops-started');
     expect(inst.calls[0]).toBe('createSnapshotImage');
     expect(result?.imageId).toBe(inst.imageId);
     expect(inst.imageStatus).toBe('active');
@@ -99,14 +103,14 @@ describe('snapshotInstance branches (stubbed activities, real Temporal)', () => 
   });
 
   it('a transient restore failure is retried until the guest is back', async () => {
-    const { inst, result } = await snapshot({ guest: 'running', liveCapable: false, failures: { restoreGuest: 'transient' } });
+    const { inst, result } = await snapshot({ guest: 'running', liveCapable: false, failures: { restoreGuest: 'transient' } }, true, 'restore-retried');
     expect(result?.status).toBe('active');
     expect(inst.calls.filter((c) => c === 'restoreGuest')).toHaveLength(2);
     expectClean(inst, 'running');
   });
 
   it('the instance vanishing mid-way deletes the image and ends failed', async () => {
-    const { inst, error } = await snapshot({ guest: 'running', failures: { describeDomain: 'vanish' } });
+    const { inst, error } = await snapshot({ guest: 'running', failures: { describeDomain: 'vanish' } }, true, 'instance-vanished');
     expect(error).toBeInstanceOf(WorkflowFailedError);
     expect(inst.imageStatus).toBe('deleted');
     expect(inst.taskState).toBe('deleting');
@@ -130,7 +134,8 @@ describe('snapshotInstance branches (stubbed activities, real Temporal)', () => 
     { step: 'uploadSnapshot', guest: 'paused', liveCapable: false },
   ];
   it.each(failingSteps)('failure in $step ($guest, liveCapable=$liveCapable) → image deleted, task_state None, guest restored', async ({ step, guest, liveCapable }) => {
-    const { inst, error } = await snapshot({ guest, liveCapable, failures: { [step]: 'fatal' } });
+    const history = step === 'uploadSnapshot' && guest === 'paused' ? 'upload-failure' : undefined;
+    const { inst, error } = await snapshot({ guest, liveCapable, failures: { [step]: 'fatal' } }, true, history);
     expect(error).toBeInstanceOf(WorkflowFailedError);
     expect(inst.imageStatus).toBe('deleted');
     expectClean(inst, guest);
