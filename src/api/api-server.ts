@@ -33,6 +33,8 @@ export interface StartApiOptions {
   /** createImage metadata item quota (Nova's metadata_items). Default 128. */
   metadataQuota?: number;
   maxBodyBytes?: number;
+  /** How long createImage waits for Temporal to accept the workflow before answering 503. Default 10 s. */
+  workflowStartTimeoutMs?: number;
   logger?: Logger;
   metrics?: SnapshotMetrics;
 }
@@ -66,7 +68,7 @@ export async function startApi(options: StartApiOptions): Promise<RunningApi> {
   const services: ApiServices = {
     store,
     db,
-    starter: new SnapshotStarter({ store, temporal, metadataQuota: options.metadataQuota ?? 128, log }),
+    starter: new SnapshotStarter({ store, temporal, metadataQuota: options.metadataQuota ?? 128, startTimeoutMs: options.workflowStartTimeoutMs, log }),
     runs: new SnapshotRuns({ client: temporal, uiBaseUrl: options.temporalUiUrl ?? 'http://127.0.0.1:8233' }),
     imagesFor: (token) => new GlanceHttpClient(imageUrl, token),
     baseUrl: '',

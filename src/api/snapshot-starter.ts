@@ -34,6 +34,8 @@ export interface SnapshotStarterDeps {
   store: InstanceStore;
   temporal: Client;
   metadataQuota: number;
+  /** Upper bound on the workflow start call; the client keeps retrying an unreachable server until then. */
+  startTimeoutMs?: number;
   log: Logger;
 }
 
@@ -70,7 +72,8 @@ export class SnapshotStarter {
     const input: SnapshotInput = SnapshotInputSchema.parse({ instanceUuid: instance.uuid, name: request.name, metadata: request.metadata, imageId: image.id });
     const workflowId = snapshotWorkflowId(instance.uuid);
     try {
-      const handle = await this.deps.temporal.workflow.start(WORKFLOW_TYPE, {
+      const deadline = Date.now() + (this.deps.startTimeoutMs ?? 10_000);
+      const handle = await this.deps.temporal.withDeadline(deadline, () => this.deps.temporal.workflow.start(WORKFLOW_TYPE, {
         taskQueue: CONTROL_TASK_QUEUE,
         workflowId,
         args: [input],
@@ -82,7 +85,7 @@ export class SnapshotStarter {
           { key: ComputeHostKey, value: instance.host },
           { key: ImageIdKey, value: image.id },
         ],
-      });
+      }));
       log.info({ workflow_id: workflowId, run_id: handle.firstExecutionRunId, step: 'starting' }, 'snapshot workflow started');
       return { imageId: image.id, workflowId, runId: handle.firstExecutionRunId };
     } catch (err) {
