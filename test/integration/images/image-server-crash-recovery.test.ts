@@ -21,7 +21,7 @@ interface Child {
 function startServerProcess(dataDir: string): Promise<Child> {
   const proc = spawn(process.execPath, ['--import', 'tsx', join('src', 'images', 'server-main.ts')], {
     cwd: repoRoot,
-    env: { ...process.env, SNAP_IMAGE_PORT: '0', SNAP_IMAGE_DIR: dataDir },
+    env: { ...process.env, SNAP_IMAGE_PORT: '0', SNAP_IMAGE_DIR: dataDir, SNAP_IMAGE_AUTH: 'none' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   return new Promise((resolvePromise, reject) => {

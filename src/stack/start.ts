@@ -1,0 +1,120 @@
+// `npm start`: the whole stack in the foreground — Temporal server + Web UI, image service, control
+// worker, host worker, compute API (and a demo instance on an empty host). Ctrl-C stops all of it.
+import { mkdir } from 'node:fs/promises';
+import { createConnection } from 'node:net';
+import { join, resolve } from 'node:path';
+import { z } from 'zod';
+import { describeTokens, loadOrCreateTokens, tokenOptionsFromEnv } from '../auth';
+import { PROJECT_ROOT, startDevServer, type DevServer } from '../temporal/dev-server';
+import { startService, stopServices, type RunningService } from './child-services';
+import { ensureDemoInstance, stopDemoInstance, type DemoInstance } from './demo-instance';
+
+const StackEnvSchema = z.object({
+  SNAP_DATA_DIR: z.string().min(1).default('.data'),
+  SNAP_LIBVIRT_URI: z.string().min(1).default('qemu:///system'),
+  SNAP_TEMPORAL_PORT: z.coerce.number().int().min(1).max(65535).default(7233),
+  SNAP_TEMPORAL_UI_PORT: z.coerce.number().int().min(1).max(65535).default(8233),
+  SNAP_API_PORT: z.coerce.number().int().min(1).max(65535).default(8774),
+  SNAP_IMAGE_PORT: z.coerce.number().int().min(1).max(65535).default(9292),
+  SNAP_DEMO_INSTANCE: z.enum(['true', 'false']).default('true'),
+});
+
+function portOpen(port: number): Promise<boolean> {
+  return new Promise((done) => {
+    const socket = createConnection({ host: '127.0.0.1', port });
+    socket.once('connect', () => {
+      socket.destroy();
+      done(true);
+    });
+    socket.once('error', () => done(false));
+  });
+}
+
+async function waitForPort(name: string, port: number, timeoutMs = 120_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await portOpen(port))) {
+    if (Date.now() > deadline) throw new Error(`${name} did not listen on 127.0.0.1:${port} within ${timeoutMs / 1000}s`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+async function main(): Promise<void> {
+  const env = StackEnvSchema.parse(process.env);
+  const dataDir = resolve(PROJECT_ROOT, env.SNAP_DATA_DIR);
+  for (const [name, port] of [['Temporal', env.SNAP_TEMPORAL_PORT], ['compute API', env.SNAP_API_PORT], ['image service', env.SNAP_IMAGE_PORT]] as const) {
+    if (await portOpen(port)) throw new Error(`port ${port} (${name}) is already in use: is another stack running?`);
+  }
+  await mkdir(join(dataDir, 'temporal'), { recursive: true });
+  const tokens = await loadOrCreateTokens(tokenOptionsFromEnv({ ...process.env, SNAP_DATA_DIR: dataDir }));
+  const admin = tokens.config.tokens.find((t) => t.roles.includes('admin'));
+  if (!admin) throw new Error(`no admin token in ${tokens.file}`);
+
+  let temporal: DevServer | undefined;
+  let demo: DemoInstance | null = null;
+  const services: RunningService[] = [];
+  let stopping = false;
+  const shutdown = async (code: number): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    process.stdout.write('\nstopping the stack…\n');
+    await stopServices(services);
+    await temporal?.stop();
+    if (demo) await stopDemoInstance(env.SNAP_LIBVIRT_URI, demo).catch((err: unknown) => process.stderr.write(`demo instance: ${String(err)}\n`));
+    process.exit(code);
+  };
+  process.on('SIGINT', () => void shutdown(0));
+  process.on('SIGTERM', () => void shutdown(0));
+
+  try {
+    temporal = await startDevServer({ port: env.SNAP_TEMPORAL_PORT, uiPort: env.SNAP_TEMPORAL_UI_PORT, dbFile: join(dataDir, 'temporal', 'temporal.db') });
+    if (env.SNAP_DEMO_INSTANCE === 'true') demo = await ensureDemoInstance(env.SNAP_LIBVIRT_URI, dataDir);
+    const childEnv: NodeJS.ProcessEnv = {
+      SNAP_DATA_DIR: dataDir,
+      SNAP_EXIT_WITH_PARENT: '1',
+      TEMPORAL_ADDRESS: temporal.address,
+      SNAP_IMAGE_URL: `http://127.0.0.1:${env.SNAP_IMAGE_PORT}`,
+      SNAP_IMAGE_PORT: String(env.SNAP_IMAGE_PORT),
+      SNAP_IMAGE_DIR: join(dataDir, 'images'),
+      SNAP_IMAGE_TOKEN: admin.token,
+      SNAP_API_PORT: String(env.SNAP_API_PORT),
+      SNAP_TEMPORAL_UI_URL: temporal.uiUrl,
+      SNAP_INVENTORY_INTERVAL_S: process.env.SNAP_INVENTORY_INTERVAL_S ?? '15',
+    };
+    const tsx = (file: string) => ({ command: process.execPath, args: ['--import', 'tsx', join('src', file)], env: childEnv });
+    const onExit = (name: string, code: number | null) => {
+      if (!stopping) {
+        process.stderr.write(`${name} exited unexpectedly (${String(code)}); stopping the stack\n`);
+        void shutdown(1);
+      }
+    };
+    for (const [name, file] of [
+      ['image-service', join('images', 'server-main.ts')],
+      ['control-worker', join('workers', 'control-worker-main.ts')],
+      ['host-worker', join('workers', 'host-worker-main.ts')],
+      ['compute-api', join('api', 'main.ts')],
+    ] as const) {
+      services.push(startService({ name, ...tsx(file) }, PROJECT_ROOT, onExit));
+    }
+    await waitForPort('image service', env.SNAP_IMAGE_PORT);
+    await waitForPort('compute API', env.SNAP_API_PORT);
+    process.stdout.write(
+      [
+        '',
+        'durable VM snapshots: the stack is up (Ctrl-C stops all of it)',
+        `  Temporal gRPC   ${temporal.address}`,
+        `  Temporal Web UI ${temporal.uiUrl ?? '(headless)'}`,
+        `  compute API     http://127.0.0.1:${env.SNAP_API_PORT}/v2.1`,
+        `  image service   http://127.0.0.1:${env.SNAP_IMAGE_PORT}/v2/images`,
+        `  tokens          ${tokens.file}`,
+        tokens.created ? describeTokens(tokens.config).replace(/^/gm, '    ') : '',
+        demo ? `  demo instance   ${demo.name} (${demo.uuid})` : '  demo instance   none (this host already has domains)',
+        '',
+      ].join('\n'),
+    );
+  } catch (err) {
+    process.stderr.write(`npm start failed: ${err instanceof Error ? err.message : String(err)}\n`);
+    await shutdown(1);
+  }
+}
+
+void main();

@@ -1,0 +1,54 @@
+// `tsx src/workers/control-worker-main.ts`: workflows and control activities on snapshot-control.
+// Env: TEMPORAL_* (src/temporal/connection-config.ts), SNAP_STORE_* / SNAP_DATA_DIR (instance
+// store), SNAP_IMAGE_URL and SNAP_IMAGE_TOKEN (an admin/service token for the image API).
+import { DefaultLogger, Runtime } from '@temporalio/worker';
+import { z } from 'zod';
+import { createSnapshotImageRecord } from '../api/snapshot-image';
+import { GlanceHttpClient } from '../images';
+import { createLogger, logLevelFromEnv } from '../observability';
+import { InstanceStore, storeConfigFromEnv } from '../store';
+import { connectWorker } from '../temporal/connect';
+import { createControlWorker } from './control-worker';
+import { runMain } from './process-lifecycle';
+
+const ControlEnvSchema = z.object({
+  SNAP_IMAGE_URL: z.string().url().default('http://127.0.0.1:9292'),
+  SNAP_IMAGE_TOKEN: z.string().min(1).optional(),
+});
+
+const log = createLogger({ name: 'control-worker', level: logLevelFromEnv() });
+
+runMain(
+  'control-worker',
+  async () => {
+    // Signals are handled by runMain so that the store closes after the worker drains.
+    // SDK chatter (webpack output, state changes) below WARN stays out of the service logs.
+    Runtime.install({ shutdownSignals: [], logger: new DefaultLogger('WARN') });
+    const env = ControlEnvSchema.parse(process.env);
+    const store = await InstanceStore.open(storeConfigFromEnv());
+    const images = new GlanceHttpClient(env.SNAP_IMAGE_URL, env.SNAP_IMAGE_TOKEN);
+    const connection = await connectWorker();
+    const worker = await createControlWorker({
+      connection,
+      store,
+      images,
+      log,
+      // Runs started without an image (Temporal UI, CLI): the image belongs to the instance's project.
+      createImageRecord: async (instance, name, metadata) => {
+        const image = await createSnapshotImageRecord(images, instance, name, metadata, { owner: instance.projectId });
+        return { imageId: image.id, status: image.status };
+      },
+    });
+    const running = worker.run();
+    log.info({ taskQueue: worker.options.taskQueue }, 'control worker polling');
+    return {
+      async stop() {
+        worker.shutdown();
+        await running;
+        await connection.close();
+        await store.close();
+      },
+    };
+  },
+  log,
+);
