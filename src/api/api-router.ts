@@ -67,7 +67,12 @@ export function createRouter(options: RouterOptions): (req: IncomingMessage, res
     const requestId = `req-${randomUUID()}`;
     const base: Record<string, string> = { 'x-compute-request-id': requestId, 'x-openstack-request-id': requestId };
     let routeName = 'unmatched';
-    res.on('finish', () => options.observe(routeName, req.method ?? 'GET', res.statusCode));
+    const started = process.hrtime.bigint();
+    res.on('finish', () => {
+      options.observe(routeName, req.method ?? 'GET', res.statusCode);
+      const ms = Number(process.hrtime.bigint() - started) / 1e6;
+      services.log.info({ request_id: requestId, method: req.method, route: routeName, status: res.statusCode, ms: Math.round(ms * 10) / 10 }, 'request');
+    });
     dispatch(req, res, base, (name) => (routeName = name)).catch((err: unknown) => {
       if (!(err instanceof ApiError)) services.log.error({ err, request_id: requestId, path: req.url }, 'request failed');
       sendFault(req, res, err, base);

@@ -31,7 +31,8 @@ export interface LoadedTokens {
 }
 
 export function generateToken(): string {
-  return randomBytes(24).toString('base64url');
+  // Hex: no leading '-' or '_' that a shell or an argv parser could take for an option.
+  return randomBytes(24).toString('hex');
 }
 
 export function defaultTokenConfig(adminToken?: string): TokenConfig {
