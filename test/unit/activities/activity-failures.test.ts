@@ -1,0 +1,36 @@
+import { ApplicationFailure } from '@temporalio/common';
+import { toActivityFailure } from '../../../src/activities/activity-failures';
+import { ErrorTypes } from '../../../src/activities/activity-types';
+import { ToolFailed } from '../../../src/host/tool-process';
+import { ImageNotFound, ImageServiceUnavailable } from '../../../src/images';
+import { LibvirtConnectionError, LibvirtError, VIR_ERR_NO_DOMAIN, VIR_ERR_OPERATION_FAILED } from '../../../src/libvirt';
+import { InstanceNotFound, UnexpectedDeletingTaskState, UnexpectedTaskState } from '../../../src/store';
+
+function libvirtError(code: number): LibvirtError {
+  return new LibvirtError({ code, domain: 10, message: 'msg', level: 2, str1: null, str2: null, str3: null, int1: 0, int2: 0 }, 'DomainLookupByName');
+}
+
+function failure(err: unknown): { type: string | undefined | null; nonRetryable: boolean | null | undefined } | 'passthrough' {
+  const out = toActivityFailure(err);
+  if (out === err) return 'passthrough';
+  const f = out as ApplicationFailure;
+  return { type: f.type, nonRetryable: f.nonRetryable };
+}
+
+describe('toActivityFailure', () => {
+  it('makes gone instances, gone images, bad input and full disks non-retryable with the type the workflow branches on', () => {
+    expect(failure(new InstanceNotFound('u'))).toEqual({ type: ErrorTypes.InstanceNotFound, nonRetryable: true });
+    expect(failure(new UnexpectedDeletingTaskState('u', [null]))).toEqual({ type: ErrorTypes.UnexpectedDeletingTaskState, nonRetryable: true });
+    expect(failure(new UnexpectedTaskState('u', [null], 'image_uploading'))).toEqual({ type: ErrorTypes.UnexpectedTaskState, nonRetryable: true });
+    expect(failure(libvirtError(VIR_ERR_NO_DOMAIN))).toEqual({ type: ErrorTypes.InstanceNotRunning, nonRetryable: true });
+    expect(failure(new ImageNotFound('i'))).toEqual({ type: ErrorTypes.ImageNotFound, nonRetryable: true });
+    expect(failure(new ToolFailed('qemu-img', 1, 'No space left on device'))).toEqual({ type: 'InsufficientSpace', nonRetryable: true });
+  });
+
+  it('leaves transient failures retryable', () => {
+    expect(failure(new LibvirtConnectionError('lost'))).toBe('passthrough');
+    expect(failure(libvirtError(VIR_ERR_OPERATION_FAILED))).toBe('passthrough');
+    expect(failure(new ImageServiceUnavailable('503'))).toBe('passthrough');
+    expect(failure(new ToolFailed('qemu-img', 1, 'Could not open'))).toBe('passthrough');
+  });
+});

@@ -1,0 +1,44 @@
+import { loadHostConfig } from '../../../src/host/host-config';
+import { DomainState } from '../../../src/libvirt';
+import { novaPowerState } from '../../../src/host/power-state';
+import { POWER_STATE_CRASHED, POWER_STATE_NOSTATE, POWER_STATE_PAUSED, POWER_STATE_RUNNING, POWER_STATE_SHUTDOWN, POWER_STATE_SUSPENDED } from '../../../src/store';
+
+describe('loadHostConfig', () => {
+  it('defaults to the system daemon, a project-local snapshots dir and live snapshots on', () => {
+    const config = loadHostConfig({ SNAP_HOST: 'compute-1' }, '/srv/snap');
+    expect(config).toMatchObject({
+      host: 'compute-1',
+      libvirtUri: 'qemu:///system',
+      snapshotsDir: '/srv/snap/.data/snapshots',
+      disableLiveSnapshot: false,
+      ephemeralEncryption: false,
+      maxConcurrentSnapshots: 5,
+      imageUrl: 'http://127.0.0.1:9292',
+    });
+    expect(config.testBarrierDir).toBeUndefined();
+  });
+
+  it('reads the Nova-equivalent switches', () => {
+    const config = loadHostConfig({ SNAP_HOST: 'h', SNAP_DISABLE_LIVE_SNAPSHOT: 'true', SNAP_SNAPSHOT_IMAGE_FORMAT: 'raw', SNAP_SNAPSHOTS_DIR: '/var/snap' }, '/x');
+    expect(config).toMatchObject({ disableLiveSnapshot: true, snapshotImageFormat: 'raw', snapshotsDir: '/var/snap' });
+  });
+
+  it('rejects a host name that cannot be part of a task queue, and bad numbers', () => {
+    expect(() => loadHostConfig({ SNAP_HOST: 'bad host/../x' })).toThrow(/SNAP_HOST|host name/);
+    expect(() => loadHostConfig({ SNAP_HOST: 'h', SNAP_MAX_CONCURRENT_UPLOADS: '0' })).toThrow();
+    expect(() => loadHostConfig({ SNAP_HOST: 'h', SNAP_SNAPSHOT_IMAGE_FORMAT: 'vmdk' })).toThrow();
+  });
+});
+
+describe('novaPowerState', () => {
+  it("maps libvirt's domain states as Nova's LIBVIRT_POWER_STATE does", () => {
+    expect(novaPowerState(DomainState.Running)).toBe(POWER_STATE_RUNNING);
+    expect(novaPowerState(DomainState.Blocked)).toBe(POWER_STATE_RUNNING);
+    expect(novaPowerState(DomainState.Paused)).toBe(POWER_STATE_PAUSED);
+    expect(novaPowerState(DomainState.Shutdown)).toBe(POWER_STATE_SHUTDOWN);
+    expect(novaPowerState(DomainState.Shutoff)).toBe(POWER_STATE_SHUTDOWN);
+    expect(novaPowerState(DomainState.Crashed)).toBe(POWER_STATE_CRASHED);
+    expect(novaPowerState(DomainState.PMSuspended)).toBe(POWER_STATE_SUSPENDED);
+    expect(novaPowerState(DomainState.NoState)).toBe(POWER_STATE_NOSTATE);
+  });
+});
