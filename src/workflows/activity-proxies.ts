@@ -1,9 +1,10 @@
 // Timeouts and retries per activity. The host may be away for a long time (a dead host agent is
 // waited for, not given up on), so host activities have no schedule-to-start limit once the guest
 // has been touched, and restoring the guest is retried for as long as it takes.
-import { proxyActivities, type ActivityOptions } from '@temporalio/workflow';
+import { ApplicationFailure, proxyActivities, type ActivityOptions } from '@temporalio/workflow';
 import type { ControlActivities, HostActivities } from '../activities/activity-types';
-import { CONTROL_TASK_QUEUE, hostTaskQueue } from './snapshot-contract';
+import { ErrorTypes } from '../activities/activity-types';
+import { CONTROL_TASK_QUEUE, HostNameSchema, hostTaskQueue } from './snapshot-contract';
 
 const backoff = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1 minute' } as const;
 
@@ -23,6 +24,8 @@ export interface HostActivityProxies {
 }
 
 export function hostActivities(host: string): HostActivityProxies {
+  // A thrown non-Temporal error would fail the workflow task over and over; a bad host fails the run.
+  if (!HostNameSchema.safeParse(host).success) throw ApplicationFailure.nonRetryable(`instance host ${JSON.stringify(host)} is not a valid host name`, ErrorTypes.InvalidInput);
   const taskQueue = hostTaskQueue(host);
   const onHost = (options: Omit<ActivityOptions, 'taskQueue'>): ActivityOptions => ({ taskQueue, ...options });
   return {

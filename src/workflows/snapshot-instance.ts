@@ -9,7 +9,7 @@ import {
   log,
   ActivityFailure,
 } from '@temporalio/workflow';
-import { ErrorTypes, type DomainDescription, type SnapshotInstanceInfo, type UploadedImage } from '../activities/activity-types';
+import { ErrorTypes, type DomainDescription, type ExtractedSnapshot, type SnapshotInstanceInfo, type UploadedImage } from '../activities/activity-types';
 import { POWER_STATE_PAUSED, POWER_STATE_RUNNING, type PowerState } from '../store/instance-states';
 import { ComputeHostKey, ImageIdKey, InstanceUuidKey, SnapshotStepKey } from '../temporal/search-attributes';
 import { controlActivities as control, hostActivities, type HostActivityProxies } from './activity-proxies';
@@ -156,7 +156,7 @@ async function extractAndUpload(ctx: ExtractContext): Promise<{ uploaded: Upload
   const restore = () => host.restore.restoreGuest({ domainName, priorPowerState: powerState });
   let restored = false;
 
-  let extracted;
+  let extracted: ExtractedSnapshot;
   try {
     if (touchesGuest) {
       // Registered before the call: a managedSave that happened in an attempt that then crashed must still be undone.

@@ -158,6 +158,14 @@ describe('snapshotInstance branches (stubbed activities, real Temporal)', () => 
     await first.result();
   });
 
+  it('fails the run (not the workflow task) when the store holds a host name unfit for a queue', async () => {
+    const { inst, error } = await snapshot({ guest: 'running', host: 'bad host/..' });
+    expect(error).toBeInstanceOf(WorkflowFailedError);
+    expect(inst.imageStatus).toBe('deleted');
+    expect(inst.taskState).toBeNull();
+    expect(inst.calls).not.toContain('getDomainPowerState');
+  });
+
   it('rejects bad input without touching anything', async () => {
     const handle = await env.client.workflow.start('snapshotInstance', {
       taskQueue: CONTROL_TASK_QUEUE,

@@ -16,6 +16,8 @@ export interface FakeInstanceOptions {
   probeLive?: boolean;
   virtType?: string;
   devices?: number;
+  /** the host the store reports (default: the stub host the test workers poll for) */
+  host?: string;
   /** an activity that waits (heartbeating) until the test calls release() */
   holdAt?: ActivityName;
   /** activity name (optionally `name#n` for its n-th call) → how it fails */
@@ -134,7 +136,7 @@ export class FakeCloud {
         if (inst.guest === 'gone' || inst.taskState === 'deleting') throw ApplicationFailure.nonRetryable('being deleted', 'UnexpectedDeletingTaskState');
         if (!expected.includes(inst.taskState)) throw ApplicationFailure.nonRetryable(`task_state is ${String(inst.taskState)}`, 'UnexpectedTaskState');
         inst.taskState = taskState;
-        return { uuid: instanceUuid, domainName: inst.domainName, host: 'stubhost', projectId: 'p1', powerState: inst.powerState(), imageRef: null };
+        return { uuid: instanceUuid, domainName: inst.domainName, host: inst.options.host ?? 'stubhost', projectId: 'p1', powerState: inst.powerState(), imageRef: null };
       },
       savePowerState: async ({ instanceUuid }) => this.uuid(instanceUuid).enter('savePowerState'),
       notifySnapshot: async ({ instanceUuid, event }) => {
