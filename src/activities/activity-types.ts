@@ -26,7 +26,7 @@ export interface UploadedImage {
   checksum: string;
 }
 
-export type SnapshotNotification = 'snapshot.start' | 'snapshot.end';
+export type SnapshotNotification = 'snapshot.start' | 'snapshot.end' | 'snapshot.error';
 
 /** Activities on `snapshot-control`: instance store, image records, notifications. */
 export interface ControlActivities {
@@ -35,7 +35,16 @@ export interface ControlActivities {
   /** Compare-and-set of task_state; returns the instance as stored after the change. */
   setTaskState(input: { instanceUuid: string; taskState: TaskState; expected: TaskState[] }): Promise<SnapshotInstanceInfo>;
   savePowerState(input: { instanceUuid: string; powerState: PowerState }): Promise<void>;
-  notifySnapshot(input: { instanceUuid: string; imageId: string; event: SnapshotNotification }): Promise<void>;
+  /** Nova's instance.snapshot start/end/error notifications; end and error also feed the metrics. */
+  notifySnapshot(input: {
+    instanceUuid: string;
+    imageId?: string;
+    event: SnapshotNotification;
+    mode?: SnapshotMode;
+    durationMs?: number;
+    step?: string;
+    error?: string;
+  }): Promise<void>;
   /** Compensation: the image goes away unless its bytes are complete (active). */
   deleteImageUnlessActive(input: { imageId: string }): Promise<{ deleted: boolean; status: string | null }>;
   /**

@@ -8,6 +8,8 @@ import {
   workflowInfo,
   log,
   ActivityFailure,
+  CancellationScope,
+  patched,
 } from '@temporalio/workflow';
 import { ErrorTypes, type DomainDescription, type ExtractedSnapshot, type SnapshotInstanceInfo, type UploadedImage } from '../activities/activity-types';
 import { POWER_STATE_PAUSED, POWER_STATE_RUNNING, type PowerState } from '../store/instance-states';
@@ -74,6 +76,15 @@ export async function snapshotInstance(rawInput: SnapshotInput): Promise<Snapsho
   } catch (err) {
     const vanished = VANISHED.has(failureType(err) ?? '');
     progress.state.error = vanished ? 'Instance disappeared during snapshot' : err instanceof Error ? err.message : String(err);
+    const failedStep = progress.state.step;
+    // Added after the first histories were recorded: runs started before it replay without it.
+    if (patched('snapshot-error-notification')) {
+      await CancellationScope.nonCancellable(() =>
+        control
+          .notifySnapshot({ instanceUuid: input.instanceUuid, imageId: progress.state.imageId, event: 'snapshot.error', step: failedStep, error: progress.state.error })
+          .catch(() => undefined),
+      );
+    }
     progress.enter('compensating');
     const failures = await saga.compensate();
     progress.enter('failed');
@@ -84,6 +95,7 @@ export async function snapshotInstance(rawInput: SnapshotInput): Promise<Snapsho
 
 async function runSnapshot(input: SnapshotInput, progress: Progress, saga: Saga): Promise<SnapshotResult> {
   const { instanceUuid } = input;
+  const startedAt = Date.now();
   let imageId = input.imageId;
   if (imageId === undefined) {
     const created = await progress.step('create_image', () =>
@@ -122,7 +134,9 @@ async function runSnapshot(input: SnapshotInput, progress: Progress, saga: Saga)
   const { uploaded, quiesced } = await extractAndUpload({ instance, imageId: image, description, mode, powerState, host, progress, saga });
 
   await progress.step('task_state_none', () => control.setTaskState({ instanceUuid, taskState: null, expected: ['image_uploading'] }));
-  await progress.step('notify_end', () => control.notifySnapshot({ instanceUuid, imageId: image, event: 'snapshot.end' }));
+  await progress.step('notify_end', () =>
+    control.notifySnapshot({ instanceUuid, imageId: image, event: 'snapshot.end', mode, durationMs: Date.now() - startedAt }),
+  );
   return { imageId: image, status: uploaded.status, size: uploaded.size, checksum: uploaded.checksum, mode, quiesced, steps: progress.state.steps };
 }
 

@@ -110,7 +110,7 @@ describe('snapshotInstance branches (stubbed activities, real Temporal)', () => 
   });
 
   it('the instance vanishing mid-way deletes the image and ends failed', async () => {
-    const { inst, error } = await snapshot({ guest: 'running', failures: { describeDomain: 'vanish' } }, true, 'instance-vanished');
+    const { inst, error } = await snapshot({ guest: 'running', failures: { describeDomain: 'vanish' } }, true, 'instance-vanished-error-notified');
     expect(error).toBeInstanceOf(WorkflowFailedError);
     expect(inst.imageStatus).toBe('deleted');
     expect(inst.taskState).toBe('deleting');
@@ -134,7 +134,7 @@ describe('snapshotInstance branches (stubbed activities, real Temporal)', () => 
     { step: 'uploadSnapshot', guest: 'paused', liveCapable: false },
   ];
   it.each(failingSteps)('failure in $step ($guest, liveCapable=$liveCapable) → image deleted, task_state None, guest restored', async ({ step, guest, liveCapable }) => {
-    const history = step === 'uploadSnapshot' && guest === 'paused' ? 'upload-failure' : undefined;
+    const history = step === 'uploadSnapshot' && guest === 'paused' ? 'upload-failure-error-notified' : undefined;
     const { inst, error } = await snapshot({ guest, liveCapable, failures: { [step]: 'fatal' } }, true, history);
     expect(error).toBeInstanceOf(WorkflowFailedError);
     expect(inst.imageStatus).toBe('deleted');
