@@ -1,13 +1,21 @@
 // The private temp dir each snapshot extracts into, under the configured snapshots directory
 // (Nova's utils.tempdir(dir=CONF.libvirt.snapshots_directory)). Its name comes from the workflow
 // run, so a retried or resumed attempt finds — and first wipes — what an earlier one left.
-import { chmod, mkdir, readdir, rm } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { assertSafePath } from './qemu-img';
 
 const WorkDirKeySchema = z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, 'a workflow run id (UUID)');
 const PREFIX = 'snap-';
+/**
+ * Inside each work dir: which workflow run owns it. The dir name carries only the run id, and
+ * Temporal cannot describe a run without its workflow id, so the host worker's start-up sweep
+ * reads this to ask whether the owner is closed (see src/reconciler/workdir-sweeper.ts).
+ */
+const OWNER_FILE = '.owner.json';
+const OwnerSchema = z.object({ workflowId: z.string().min(1).max(1000), runId: WorkDirKeySchema });
+export type WorkDirOwner = z.infer<typeof OwnerSchema>;
 
 export class SnapshotWorkDirs {
   constructor(readonly root: string) {
@@ -26,6 +34,31 @@ export class SnapshotWorkDirs {
     await mkdir(dir, { mode: 0o700 });
     if (live) await chmod(dir, 0o701);
     return dir;
+  }
+
+  /** Records the owning run; written right after create(), before anything slow happens. */
+  async writeOwner(key: string, workflowId: string): Promise<void> {
+    const owner = OwnerSchema.parse({ workflowId, runId: key });
+    await writeFile(join(this.pathFor(key), OWNER_FILE), `${JSON.stringify(owner)}\n`, { mode: 0o600 });
+  }
+
+  /** The owner recorded by writeOwner, or undefined when absent or unreadable (a crash before it was written). */
+  async readOwner(key: string): Promise<WorkDirOwner | undefined> {
+    try {
+      const parsed = OwnerSchema.safeParse(JSON.parse(await readFile(join(this.pathFor(key), OWNER_FILE), 'utf8')));
+      return parsed.success && parsed.data.runId === key ? parsed.data : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Last modification of the work dir itself (ms since epoch), undefined when it is gone. */
+  async modifiedAt(key: string): Promise<number | undefined> {
+    try {
+      return (await stat(this.pathFor(key))).mtimeMs;
+    } catch {
+      return undefined;
+    }
   }
 
   async remove(key: string): Promise<void> {

@@ -113,6 +113,42 @@ export class InstanceStore {
     return { ok: false, error: new UnexpectedTaskState(uuid, expectedStates, current.taskState) };
   }
 
+  /**
+   * CAS guarded by the row version too: task_state goes from `seen.taskState` to `next` only if
+   * the row was not written since `seen.updatedAt`. The reconciler uses it so that a value it read
+   * a while ago (a crashed API's image_snapshot_pending) cannot clobber the same value set again
+   * by a new request in between (ABA). Returns whether the row changed.
+   */
+  async compareAndSetTaskStateUnchangedSince(uuid: string, seen: { taskState: NonNullable<TaskState>; updatedAt: string }, next: TaskState): Promise<boolean> {
+    const seenState = parseOrThrow(TaskStateSchema, seen.taskState, 'seen task state');
+    const nextState = parseOrThrow(TaskStateSchema, next, 'next task state');
+    if (!UuidSchema.safeParse(uuid).success || seenState === null) return false;
+    const row = await this.db
+      .updateTable('instances')
+      .set({ task_state: nextState, updated_at: this.timestamp() })
+      .where('uuid', '=', uuid)
+      .where('deleted', '=', 0)
+      .where('task_state', '=', seenState)
+      .where('updated_at', '=', seen.updatedAt)
+      .returning('uuid')
+      .executeTakeFirst();
+    return row !== undefined;
+  }
+
+  /** Live instances whose task_state is one of `states` (the reconciler's candidates). */
+  async listByTaskState(states: readonly NonNullable<TaskState>[]): Promise<Instance[]> {
+    if (states.length === 0) return [];
+    const rows = await this.db
+      .selectFrom('instances')
+      .selectAll()
+      .where('deleted', '=', 0)
+      .where('task_state', 'in', [...states])
+      .orderBy('updated_at')
+      .orderBy('uuid')
+      .execute();
+    return rows.map(instanceFromRow);
+  }
+
   /** compareAndSetTaskState for callers that prefer exceptions. */
   async setTaskStateOrThrow(uuid: string, expected: readonly TaskState[], next: TaskState): Promise<Instance> {
     const result = await this.compareAndSetTaskState(uuid, expected, next);

@@ -1,19 +1,23 @@
 // `tsx src/workers/control-worker-main.ts`: workflows and control activities on snapshot-control.
 // Env: TEMPORAL_* (src/temporal/connection-config.ts), SNAP_STORE_* / SNAP_DATA_DIR (instance
-// store), SNAP_IMAGE_URL and SNAP_IMAGE_TOKEN (an admin/service token for the image API).
+// store), SNAP_IMAGE_URL and SNAP_IMAGE_TOKEN (an admin/service token for the image API),
+// SNAP_RECONCILE_* (src/reconciler/reconcile-config.ts: the interrupted-snapshot clean-up).
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { z } from 'zod';
 import { createSnapshotImageRecord } from '../api/snapshot-image';
 import { GlanceHttpClient } from '../images';
 import { createLogger, logLevelFromEnv } from '../observability';
+import { reconcileConfigFromEnv, SnapshotReconciler, startReconcileLoop, type ReconcileLoop } from '../reconciler';
 import { InstanceStore, storeConfigFromEnv } from '../store';
-import { connectWorker } from '../temporal/connect';
+import { connectClient, connectWorker } from '../temporal/connect';
 import { createControlWorker } from './control-worker';
 import { runMain } from './process-lifecycle';
 
 const ControlEnvSchema = z.object({
   SNAP_IMAGE_URL: z.string().url().default('http://127.0.0.1:9292'),
   SNAP_IMAGE_TOKEN: z.string().min(1).optional(),
+  /** test-only: barrier files that hold setTaskState open (off when unset) */
+  SNAP_TEST_BARRIER_DIR: z.string().min(1).optional(),
 });
 
 const log = createLogger({ name: 'control-worker', level: logLevelFromEnv() });
@@ -25,6 +29,7 @@ runMain(
     // SDK chatter (webpack output, state changes) below WARN stays out of the service logs.
     Runtime.install({ shutdownSignals: [], logger: new DefaultLogger('WARN') });
     const env = ControlEnvSchema.parse(process.env);
+    const reconcile = reconcileConfigFromEnv();
     const store = await InstanceStore.open(storeConfigFromEnv());
     const images = new GlanceHttpClient(env.SNAP_IMAGE_URL, env.SNAP_IMAGE_TOKEN);
     const connection = await connectWorker();
@@ -33,6 +38,7 @@ runMain(
       store,
       images,
       log,
+      testBarrierDir: env.SNAP_TEST_BARRIER_DIR,
       // Runs started without an image (Temporal UI, CLI): the image belongs to the instance's project.
       createImageRecord: async (instance, name, metadata) => {
         const image = await createSnapshotImageRecord(images, instance, name, metadata, { owner: instance.projectId });
@@ -41,11 +47,20 @@ runMain(
     });
     const running = worker.run();
     log.info({ taskQueue: worker.options.taskQueue }, 'control worker polling');
+    // Once now and then periodically: what a crash left with no workflow (see src/reconciler/).
+    const client = await connectClient();
+    let loop: ReconcileLoop | undefined;
+    if (reconcile.enabled) {
+      const reconciler = new SnapshotReconciler({ client, store, images, graceMs: reconcile.graceMs, log });
+      loop = startReconcileLoop({ reconciler, intervalMs: reconcile.intervalMs, log });
+    }
     return {
       async stop() {
+        await loop?.stop();
         worker.shutdown();
         await running;
         await connection.close();
+        await client.connection.close();
         await store.close();
       },
     };

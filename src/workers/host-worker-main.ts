@@ -3,6 +3,7 @@
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { loadHostConfig } from '../host/host-config';
 import { createLogger, logLevelFromEnv } from '../observability';
+import { sweepClosedWorkDirs } from '../reconciler/workdir-sweeper';
 import { connectClient, connectWorker } from '../temporal/connect';
 import { createHostWorker } from './host-worker';
 import { runMain } from './process-lifecycle';
@@ -18,6 +19,9 @@ runMain(
     const client = await connectClient();
     const connection = await connectWorker();
     const host = await createHostWorker({ config, connection, client, log });
+    // Before polling: work dirs of runs that closed while no host worker was here to remove them.
+    const swept = await sweepClosedWorkDirs({ client, workDirs: host.workDirs, log });
+    if (swept.removed.length + swept.kept.length > 0) log.info({ removed: swept.removed.length, kept: swept.kept.length }, 'snapshot work dirs swept at start-up');
     const running = host.run();
     log.info({ host: config.host, taskQueue: host.worker.options.taskQueue, libvirt: config.libvirtUri }, 'host worker polling');
     return {

@@ -1,0 +1,5 @@
+export * from './reconcile-config';
+export * from './reconcile-loop';
+export * from './open-snapshots';
+export * from './snapshot-reconciler';
+export * from './workdir-sweeper';

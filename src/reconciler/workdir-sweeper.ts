@@ -1,0 +1,71 @@
+// Host worker start-up: removes snapshot work dirs (`snap-<runId>` under the snapshots directory)
+// whose workflow run is closed. A run that is still open keeps its dir: its extract activity will
+// be retried and wipes the dir itself, or its upload still needs the file. Nova leaves these
+// behind forever (a full snapshots_directory is a classic failure).
+//
+// The dir name carries only the run id and Temporal describes a run only with its workflow id, so
+// the extract activity writes the owner's workflow id into the dir (SnapshotWorkDirs.writeOwner).
+// A dir without that marker (the process died between mkdir and the marker write) is looked up in
+// visibility by RunId; one that visibility does not know either is removed only once it is older
+// than `orphanAfterMs`, because visibility lags behind a run that has just started.
+import type { Client } from '@temporalio/client';
+import type { Logger } from 'pino';
+import type { SnapshotWorkDirs } from '../host/snapshot-workdir';
+import { workflowIsOpen } from './open-snapshots';
+
+export interface SweepOptions {
+  client: Client;
+  workDirs: SnapshotWorkDirs;
+  log: Logger;
+  /** age after which an unmarked dir unknown to visibility counts as abandoned (default 1 h) */
+  orphanAfterMs?: number;
+  now?: () => number;
+}
+
+export interface SweepReport {
+  removed: string[];
+  kept: string[];
+}
+
+type Verdict = 'open' | 'closed' | 'unknown';
+const RUN_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export async function sweepClosedWorkDirs(options: SweepOptions): Promise<SweepReport> {
+  const { client, workDirs, log } = options;
+  const now = options.now ?? Date.now;
+  const orphanAfterMs = options.orphanAfterMs ?? 60 * 60_000;
+  const report: SweepReport = { removed: [], kept: [] };
+  for (const key of await workDirs.list()) {
+    // Not a run id: not ours to judge (and never interpolated into a visibility query).
+    if (!RUN_ID.test(key)) continue;
+    try {
+      let verdict = await ownerVerdict(client, workDirs, key);
+      if (verdict === 'unknown') {
+        const modified = await workDirs.modifiedAt(key);
+        verdict = modified !== undefined && now() - modified >= orphanAfterMs ? 'closed' : 'open';
+      }
+      if (verdict === 'open') {
+        report.kept.push(key);
+        continue;
+      }
+      await workDirs.remove(key);
+      report.removed.push(key);
+      log.info({ run_id: key }, 'removed the work dir of a closed snapshot run');
+    } catch (err) {
+      // Temporal unreachable at start-up: keep the dir; the next start-up (or the run) handles it.
+      report.kept.push(key);
+      log.warn({ err, run_id: key }, 'could not tell whether a work dir is abandoned; kept it');
+    }
+  }
+  return report;
+}
+
+async function ownerVerdict(client: Client, workDirs: SnapshotWorkDirs, runId: string): Promise<Verdict> {
+  const owner = await workDirs.readOwner(runId);
+  if (owner !== undefined) return (await workflowIsOpen(client, owner.workflowId, owner.runId)) ? 'open' : 'closed';
+  // runId matched RUN_ID above, so it is safe inside the query string.
+  for await (const run of client.workflow.list({ query: `RunId = '${runId}'` })) {
+    return (await workflowIsOpen(client, run.workflowId, run.runId)) ? 'open' : 'closed';
+  }
+  return 'unknown';
+}
