@@ -1,7 +1,7 @@
 // Environment of the compute API process, validated once at start-up.
-import { resolve, join } from 'node:path';
+import { resolve } from 'node:path';
 import { z } from 'zod';
-import type { StoreConfigInput } from '../store';
+import { storeConfigFromEnv, type StoreConfigInput } from '../store';
 
 export const ApiEnvSchema = z.object({
   SNAP_API_HOST: z.string().min(1).default('127.0.0.1'),
@@ -11,10 +11,6 @@ export const ApiEnvSchema = z.object({
   /** Temporal Web UI base used in the links of ops answers. */
   SNAP_TEMPORAL_UI_URL: z.string().url().default('http://127.0.0.1:8233'),
   SNAP_DATA_DIR: z.string().min(1).default('.data'),
-  /** SQLite file of the instance store (default <SNAP_DATA_DIR>/instances.sqlite)… */
-  SNAP_STORE_SQLITE: z.string().min(1).optional(),
-  /** …or a PostgreSQL connection string, which wins when set. */
-  SNAP_STORE_POSTGRES_URL: z.string().min(1).optional(),
   /** Nova's metadata_items quota for createImage metadata. */
   SNAP_IMAGE_METADATA_QUOTA: z.coerce.number().int().min(0).max(10_000).default(128),
 });
@@ -32,10 +28,8 @@ export interface ApiConfig {
 export function apiConfigFromEnv(env: NodeJS.ProcessEnv = process.env): ApiConfig {
   const e = ApiEnvSchema.parse(env);
   const dataDir = resolve(e.SNAP_DATA_DIR);
-  const store: StoreConfigInput =
-    e.SNAP_STORE_POSTGRES_URL !== undefined
-      ? { kind: 'postgres', connectionString: e.SNAP_STORE_POSTGRES_URL }
-      : { kind: 'sqlite', path: resolve(e.SNAP_STORE_SQLITE ?? join(dataDir, 'instances.sqlite')) };
+  // SNAP_STORE_SQLITE / SNAP_STORE_POSTGRES_URL, read the same way by every process that opens the store
+  const store = storeConfigFromEnv(env);
   return {
     host: e.SNAP_API_HOST,
     port: e.SNAP_API_PORT,
