@@ -12,6 +12,7 @@ import { imagesIdentical } from '../src/host/qemu-img';
 import type { SnapshotResult, SnapshotStep } from '../src/workflows/snapshot-contract';
 import { startEngine, type Engine } from '../test/support/engine-harness';
 import { downloadImage } from '../test/support/image-bytes';
+import { parseArgs } from './support/args';
 import { bareConvertAndCopy, novaStyleConvertUpload } from './support/baselines';
 import { onCleanup, runBench } from './support/cleanup';
 import { createFilledGuest, GUEST_DISK_BYTES, type FilledGuest } from './support/filled-guest';
@@ -20,15 +21,6 @@ import { median, mib, printTable, ratio, seconds, timed, type Row } from './supp
 import { startBenchTemporal } from './support/temporal';
 
 const ArgsSchema = z.object({ reps: z.coerce.number().int().min(1).max(20).default(3) });
-
-function parseArgs(argv: readonly string[]): z.infer<typeof ArgsSchema> {
-  const raw: Record<string, string> = {};
-  for (let i = 0; i < argv.length; i++) {
-    const m = /^--(\w+)$/.exec(argv[i] ?? '');
-    if (m?.[1] && argv[i + 1] !== undefined) raw[m[1]] = argv[++i] ?? '';
-  }
-  return ArgsSchema.parse(raw);
-}
 
 interface Sample {
   ms: number;
@@ -154,7 +146,7 @@ function report(samples: Map<Method, Sample[]>, guest: FilledGuest, reps: number
 }
 
 runBench('bench:snapshot', async () => {
-  const args = parseArgs(process.argv.slice(2));
+  const args = parseArgs(ArgsSchema);
   printTable('Machine', await machineFacts());
   await startBenchTemporal();
   const workDir = await mkdtemp(join(tmpdir(), 'snap-bench-work-'));
