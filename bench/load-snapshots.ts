@@ -16,7 +16,7 @@ import { downloadImage } from '../test/support/image-bytes';
 import { createInstanceFixture, DEFAULT_TEST_URI, type InstanceFixture } from '../test/support/instance-fixture';
 import { parseArgs } from './support/args';
 import { onCleanup, runBench } from './support/cleanup';
-import { fetchRunTiming, type RunTiming } from './support/history-timing';
+import { fetchRunTiming, largestGaps, type RunTiming } from './support/history-timing';
 import { machineFacts } from './support/machine';
 import { mapPool } from './support/pool';
 import { median, printTable, quantile, seconds, timed, type Row } from './support/table';
@@ -119,6 +119,9 @@ runBench('bench:load:snapshots', async () => {
     },
   ]);
   printTable('Where each snapshot’s time went (from its workflow history; server event times)', timingRows(timings));
+  const slowest = instances.reduce((a, b, i) => ((timings[i]?.orchestrationMs ?? 0) > (timings[instances.indexOf(a)]?.orchestrationMs ?? 0) ? b : a));
+  const gaps = await largestGaps(engine.client, snapshotWorkflowId(slowest.uuid), 8);
+  printTable('Longest pauses between history events, run with the most orchestration time', gaps.map((g) => ({ from: g.from, to: g.to, ms: g.ms.toFixed(0) })));
   for (const f of failed.slice(0, 5)) process.stderr.write(`failed: ${f.status === 'rejected' ? String(f.reason) : ''}\n`);
   if (active !== results.length || identical !== done.length) throw new Error(`${results.length - active} snapshots not active, ${done.length - identical} images differ`);
 });

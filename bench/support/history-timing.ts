@@ -60,3 +60,27 @@ export function timingFromHistory(history: History): RunTiming {
 export async function fetchRunTiming(client: Client, workflowId: string): Promise<RunTiming> {
   return timingFromHistory(await client.workflow.getHandle(workflowId).fetchHistory());
 }
+
+/** The event kind, from whichever `…EventAttributes` field is set (no proto enum import needed). */
+function eventKind(event: HistoryEvent): string {
+  const key = Object.keys(event).find((k) => k.endsWith('EventAttributes') && (event as Record<string, unknown>)[k] != null);
+  return key ? key.replace(/EventAttributes$/, '') : 'unknown';
+}
+
+export interface HistoryGap {
+  from: string;
+  to: string;
+  ms: number;
+}
+
+/** The `n` longest pauses between consecutive history events: where a slow run waited. */
+export async function largestGaps(client: Client, workflowId: string, n: number): Promise<HistoryGap[]> {
+  const events = (await client.workflow.getHandle(workflowId).fetchHistory()).events ?? [];
+  const gaps: HistoryGap[] = [];
+  for (let i = 1; i < events.length; i++) {
+    const prev = events[i - 1];
+    const cur = events[i];
+    if (prev && cur) gaps.push({ from: eventKind(prev), to: eventKind(cur), ms: eventMs(cur) - eventMs(prev) });
+  }
+  return gaps.sort((a, b) => b.ms - a.ms).slice(0, n);
+}
