@@ -1,8 +1,11 @@
 // The control worker's activities: instance store, image records and notifications (Nova's
 // compute manager side of the snapshot that does not touch the hypervisor).
+import { Context } from '@temporalio/activity';
 import type { Logger } from 'pino';
+import type { SnapshotMetrics } from '../observability/metrics';
 import { ImageNotFound, type ImageClient } from '../images';
-import { InventoryDomainSchema, type Instance, type InstanceStore, type TaskState } from '../store';
+import type { TestBarrier } from '../host/test-barrier';
+import { InventoryDomainSchema, UnexpectedDeletingTaskState, UnexpectedTaskState, type Instance, type InstanceStore, type TaskState } from '../store';
 import { translateFailures } from './activity-failures';
 import type { ControlActivities, SnapshotImageRef, SnapshotInstanceInfo } from './activity-types';
 
@@ -16,6 +19,15 @@ export interface ControlActivityDeps {
   /** Nova's compute API _create_image, shared with the API's createImage path */
   createImageRecord(instance: Instance, name: string, metadata: Record<string, string>): Promise<SnapshotImageRef>;
   log: Logger;
+  /** test-only (SNAP_TEST_BARRIER_DIR): holds setTaskState open so a fault test lands inside it */
+  barrier?: TestBarrier;
+  metrics?: SnapshotMetrics;
+}
+
+/** Only on a retry (attempt > 1): on a first attempt the same state would be someone else's. */
+function isOwnCommittedWrite(error: Error, target: TaskState): boolean {
+  if (!(error instanceof UnexpectedTaskState) || error instanceof UnexpectedDeletingTaskState) return false;
+  return error.actual === target && Context.current().info.attempt > 1;
 }
 
 function snapshotInfo(instance: Instance): SnapshotInstanceInfo {
@@ -38,16 +50,33 @@ export function createControlActivities(deps: ControlActivityDeps): ControlActiv
     },
 
     async setTaskState({ instanceUuid, taskState, expected }) {
-      return snapshotInfo(await store.setTaskStateOrThrow(instanceUuid, expected, taskState));
+      const result = await store.compareAndSetTaskState(instanceUuid, expected, taskState);
+      let instance: Instance;
+      if (result.ok) instance = result.instance;
+      else if (isOwnCommittedWrite(result.error, taskState)) {
+        // A retry after a worker died between the commit and the report (kill -9, lost connection):
+        // the row already holds this very step's state, so the step is done. Without this the retry
+        // failed the snapshot with UnexpectedTaskState and threw away a resumable run.
+        instance = await store.getOrThrow(instanceUuid);
+        log.info({ instance_uuid: instanceUuid, task_state: taskState }, 'task_state already set by an earlier attempt');
+      } else throw result.error;
+      // Held after the write: a fault here is the hard case, the store committed but the activity
+      // never reported it, so the retry must find its own write and accept it.
+      await deps.barrier?.hold(`task_state_${taskState ?? 'none'}`);
+      return snapshotInfo(instance);
     },
 
     async savePowerState({ instanceUuid, powerState }) {
       await store.setPowerState(instanceUuid, powerState);
     },
 
-    async notifySnapshot({ instanceUuid, imageId, event }) {
+    async notifySnapshot({ instanceUuid, imageId, event, mode, durationMs, step, error }) {
       // Nova's _notify_about_instance_usage: one structured event per transition, for log shippers.
-      log.info({ event_type: `compute.instance.${event}`, instance_uuid: instanceUuid, image_id: imageId }, event);
+      const fields = { event_type: `compute.instance.${event}`, instance_uuid: instanceUuid, image_id: imageId, mode, duration_ms: durationMs, step, error };
+      if (event === 'snapshot.error') log.warn(fields, event);
+      else log.info(fields, event);
+      if (event === 'snapshot.end' && mode !== undefined && durationMs !== undefined) deps.metrics?.observeSnapshot(mode, durationMs / 1000);
+      if (event === 'snapshot.error') deps.metrics?.countFailure(step ?? 'unknown');
     },
 
     async deleteImageUnlessActive({ imageId }) {

@@ -16,6 +16,8 @@ import { runMain } from './process-lifecycle';
 const ControlEnvSchema = z.object({
   SNAP_IMAGE_URL: z.string().url().default('http://127.0.0.1:9292'),
   SNAP_IMAGE_TOKEN: z.string().min(1).optional(),
+  /** test-only: barrier files that hold setTaskState open (off when unset) */
+  SNAP_TEST_BARRIER_DIR: z.string().min(1).optional(),
 });
 
 const log = createLogger({ name: 'control-worker', level: logLevelFromEnv() });
@@ -36,6 +38,7 @@ runMain(
       store,
       images,
       log,
+      testBarrierDir: env.SNAP_TEST_BARRIER_DIR,
       // Runs started without an image (Temporal UI, CLI): the image belongs to the instance's project.
       createImageRecord: async (instance, name, metadata) => {
         const image = await createSnapshotImageRecord(images, instance, name, metadata, { owner: instance.projectId });

@@ -3,6 +3,7 @@
 import { Worker, type NativeConnection } from '@temporalio/worker';
 import type { Logger } from 'pino';
 import { createControlActivities, type ControlActivityDeps } from '../activities/control-activities';
+import { TestBarrier } from '../host/test-barrier';
 import type { ImageClient } from '../images';
 import type { InstanceStore } from '../store';
 import { CONTROL_TASK_QUEUE } from '../workflows/snapshot-contract';
@@ -14,6 +15,8 @@ export interface ControlWorkerOptions {
   createImageRecord: ControlActivityDeps['createImageRecord'];
   log: Logger;
   taskQueue?: string;
+  /** test-only: a SNAP_TEST_BARRIER_DIR that holds setTaskState open (off when unset) */
+  testBarrierDir?: string;
 }
 
 export async function createControlWorker(options: ControlWorkerOptions): Promise<Worker> {
@@ -21,6 +24,12 @@ export async function createControlWorker(options: ControlWorkerOptions): Promis
     connection: options.connection,
     taskQueue: options.taskQueue ?? CONTROL_TASK_QUEUE,
     workflowsPath: require.resolve('../workflows'),
-    activities: createControlActivities({ store: options.store, images: options.images, createImageRecord: options.createImageRecord, log: options.log }),
+    activities: createControlActivities({
+      store: options.store,
+      images: options.images,
+      createImageRecord: options.createImageRecord,
+      log: options.log,
+      barrier: options.testBarrierDir ? new TestBarrier(options.testBarrierDir) : undefined,
+    }),
   });
 }

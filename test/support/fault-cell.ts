@@ -1,0 +1,183 @@
+// One cell of the fault matrix: a fresh instance in the cell's mode, the step held open by the
+// test barrier, the fault injected while it is held, then the end state checked. Every wait has a
+// deadline; the instance, the hold file and any mount are removed whatever happens.
+import { access, rm, unlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { removeInstance } from '../../src/host/instance-layout';
+import { Libvirt, VIR_DOMAIN_START_PAUSED } from '../../src/libvirt';
+import { POWER_STATE_PAUSED, POWER_STATE_RUNNING } from '../../src/store';
+import { checkEndState } from './fault-checks';
+import { deleteInstance, mountFullTmpfs, restartLibvirtd } from './fault-host-ops';
+import { expectedOutcome, LONG_ABSENCE_MS, notApplicable, STEP_BARRIER, type Fault, type Mode, type Step } from './fault-matrix';
+import type { FaultStack } from './fault-stack';
+import { createInstanceFixture, type InstanceFixture } from './instance-fixture';
+
+export interface Cell {
+  mode: Mode;
+  step: Step;
+  fault: Fault;
+}
+
+export interface CellResult extends Cell {
+  /** n/a: not run; completed / failed: the workflow's end; stuck: still open at the deadline; error: the harness broke */
+  outcome: 'n/a' | 'completed' | 'failed' | 'stuck' | 'error';
+  /** the outcome is the expected one and no end-state rule was broken */
+  ok: boolean;
+  violations: string[];
+  /** fault injected → workflow closed */
+  recoverMs?: number;
+  totalMs?: number;
+  note?: string;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function waitForFile(path: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      await access(path);
+      return;
+    } catch {
+      if (Date.now() > deadline) throw new Error(`step never reached (${path} did not appear within ${timeoutMs} ms)`);
+      await sleep(100);
+    }
+  }
+}
+
+async function release(hold: string): Promise<void> {
+  await unlink(hold).catch(() => undefined);
+}
+
+/** Injects the fault while the step is held, and lets the step go at the moment the fault calls for. */
+async function inject(stack: FaultStack, cell: Cell, fixture: InstanceFixture, hold: string): Promise<void> {
+  switch (cell.fault) {
+    case 'host-kill':
+    case 'host-kill-long':
+      await stack.hostWorker.kill();
+      await release(hold);
+      await sleep(cell.fault === 'host-kill' ? 3_000 : (LONG_ABSENCE_MS[cell.step] ?? 3_000));
+      await stack.hostWorker.start();
+      return;
+    case 'control-kill':
+      await stack.controlWorker.kill();
+      await release(hold);
+      await sleep(3_000);
+      await stack.controlWorker.start();
+      return;
+    case 'temporal-restart':
+      await stack.killTemporal();
+      await sleep(2_000);
+      await stack.startTemporal();
+      await release(hold);
+      return;
+    case 'libvirtd-restart':
+      if (cell.step === 'extract') {
+        // the extract's libvirt and qemu-img work is in flight while the daemon goes away
+        await release(hold);
+        await sleep(300);
+        await restartLibvirtd(fixture.client.uri);
+      } else {
+        await restartLibvirtd(fixture.client.uri);
+        await release(hold);
+      }
+      return;
+    case 'instance-deleted':
+      await deleteInstance(stack.store, fixture);
+      await release(hold);
+      return;
+    case 'image-down':
+      await stack.imageService.kill();
+      await release(hold);
+      await sleep(3_000);
+      await stack.imageService.start();
+      return;
+    case 'image-5xx':
+      stack.proxy.mode = 'fail-uploads';
+      await release(hold);
+      return;
+    case 'disk-full':
+      await release(hold);
+      return;
+  }
+}
+
+async function removeFixture(fixture: InstanceFixture): Promise<void> {
+  const client = await Libvirt.connect(fixture.client.uri);
+  try {
+    await removeInstance(client, fixture.instance);
+  } finally {
+    await client.close();
+    await fixture.client.close().catch(() => undefined);
+    await rm(fixture.dir, { recursive: true, force: true });
+  }
+}
+
+export interface CellOptions {
+  /** how long the workflow may take to close after the fault */
+  closeTimeoutMs?: number;
+}
+
+export async function runCell(stack: FaultStack, cell: Cell, options: CellOptions = {}): Promise<CellResult> {
+  const why = notApplicable(cell.mode, cell.step, cell.fault);
+  if (why !== null) return { ...cell, outcome: 'n/a', ok: true, violations: [], note: why };
+  await stack.ensureUp();
+  await stack.setLiveDisabled(cell.mode === 'cold-running');
+  const barrier = STEP_BARRIER[cell.step];
+  const hold = join(stack.barrierDir, `${barrier}.hold`);
+  const reached = join(stack.barrierDir, `${barrier}.reached`);
+  await rm(reached, { force: true });
+  const paused = cell.mode === 'cold-paused';
+  const fixture = await createInstanceFixture({ prefix: 'snapfault', startFlags: paused ? VIR_DOMAIN_START_PAUSED : undefined });
+  let unmount: (() => Promise<void>) | null = null;
+  const started = Date.now();
+  try {
+    const instance = await stack.register(fixture, paused ? POWER_STATE_PAUSED : POWER_STATE_RUNNING);
+    // A nearly full tmpfs: 4 MiB with 64 KiB free, far less than the extracted image needs.
+    if (cell.fault === 'disk-full') unmount = await mountFullTmpfs(stack.snapshotsDir, 4096, 64);
+    await writeFile(hold, '');
+    const snap = await stack.startSnapshot(instance.uuid);
+    const handle = stack.client.workflow.getHandle(snap.workflowId);
+    await waitForFile(reached, 180_000);
+    const faultAt = Date.now();
+    await inject(stack, cell, fixture, hold);
+
+    const closeTimeoutMs = options.closeTimeoutMs ?? 8 * 60_000;
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<'stuck'>((resolve) => {
+      timer = setTimeout(() => resolve('stuck'), closeTimeoutMs);
+    });
+    const ended = await Promise.race([handle.result().then(() => 'completed' as const, () => 'failed' as const), deadline]);
+    clearTimeout(timer);
+    const recoverMs = Date.now() - faultAt;
+    stack.proxy.mode = 'pass';
+    if (ended === 'stuck') {
+      await handle.terminate('fault matrix: still open at the deadline').catch(() => undefined);
+      return { ...cell, outcome: 'stuck', ok: false, violations: [`workflow still open ${closeTimeoutMs / 1000}s after the fault`], recoverMs, totalMs: Date.now() - started };
+    }
+    const violations = await checkEndState(stack, fixture, {
+      imageId: snap.imageId,
+      workflowId: snap.workflowId,
+      completed: ended === 'completed',
+      priorPowerState: paused ? POWER_STATE_PAUSED : POWER_STATE_RUNNING,
+      instanceDeleted: cell.fault === 'instance-deleted',
+    });
+    const expected = expectedOutcome(cell.fault, cell.step);
+    if (expected !== 'either' && expected !== ended) violations.unshift(`ended ${ended}, must end ${expected}`);
+    return { ...cell, outcome: ended, ok: violations.length === 0, violations, recoverMs, totalMs: Date.now() - started };
+  } catch (err) {
+    return { ...cell, outcome: 'error', ok: false, violations: [err instanceof Error ? err.message : String(err)], totalMs: Date.now() - started };
+  } finally {
+    stack.proxy.mode = 'pass';
+    await release(hold);
+    if (unmount) await unmount().catch((err: unknown) => process.stderr.write(`umount ${stack.snapshotsDir}: ${String(err)}\n`));
+    await removeFixture(fixture).catch((err: unknown) => process.stderr.write(`fixture cleanup: ${String(err)}\n`));
+  }
+}
+
+/** One line per cell for logs and test failure messages. */
+export function describeCell(r: CellResult): string {
+  const time = r.recoverMs === undefined ? '' : ` in ${(r.recoverMs / 1000).toFixed(1)}s`;
+  const extra = r.violations.length > 0 ? `: ${r.violations.join('; ')}` : r.note ? ` (${r.note})` : '';
+  return `${r.fault} × ${r.step} × ${r.mode} → ${r.outcome}${time}${r.ok ? '' : ' VIOLATION'}${extra}`;
+}

@@ -1,0 +1,108 @@
+// The fault matrix's vocabulary: modes, steps (each the barrier that holds it open), faults, which
+// cells make sense, and what each fault must end in. Shared by the full run (test/faults) and the
+// core subset in npm test.
+export const MODES = ['live', 'cold-running', 'cold-paused'] as const;
+export type Mode = (typeof MODES)[number];
+
+export const STEPS = ['task_state', 'lookup_domain', 'probe', 'managed_save', 'extract', 'restore_guest', 'upload', 'final_task_state'] as const;
+export type Step = (typeof STEPS)[number];
+
+/** The barrier name each step holds at (src/host/test-barrier.ts, control setTaskState). */
+export const STEP_BARRIER: Record<Step, string> = {
+  task_state: 'task_state_image_snapshot',
+  lookup_domain: 'lookup_domain',
+  probe: 'choose_mode',
+  managed_save: 'prepare_cold',
+  extract: 'extract',
+  restore_guest: 'restore_guest',
+  upload: 'upload',
+  final_task_state: 'task_state_none',
+};
+
+export const STEP_LABEL: Record<Step, string> = {
+  task_state: 'task state',
+  lookup_domain: 'domain lookup',
+  probe: 'block-job probe',
+  managed_save: 'detach+managedSave',
+  extract: 'extract',
+  restore_guest: 'recreate+re-attach',
+  upload: 'upload',
+  final_task_state: 'final task state',
+};
+
+export const FAULTS = [
+  'host-kill',
+  'host-kill-long',
+  'control-kill',
+  'temporal-restart',
+  'libvirtd-restart',
+  'instance-deleted',
+  'image-down',
+  'image-5xx',
+  'disk-full',
+] as const;
+export type Fault = (typeof FAULTS)[number];
+
+export const FAULT_LABEL: Record<Fault, string> = {
+  'host-kill': '1 host worker kill -9, back in 3 s',
+  'host-kill-long': '1b host worker away > start-to-close',
+  'control-kill': '2 control worker kill -9',
+  'temporal-restart': '3 Temporal server kill -9 + restart',
+  'libvirtd-restart': '4 libvirtd restart',
+  'instance-deleted': '5 instance deleted',
+  'image-down': '6a image service kill -9, back in 3 s',
+  'image-5xx': '6b image service answering 503',
+  'disk-full': '7 snapshots dir full',
+};
+
+/**
+ * How long a "long" host-worker absence lasts, per step, and only where it is bounded and
+ * reasonable: the inspection steps have a 2 min start-to-close (their schedule-to-start of 30 min
+ * then holds the retry for the returning worker); the extract has a 2 h start-to-close but a 30 s
+ * heartbeat timeout, which is what actually bounds a dead attempt, so it is away 45 s.
+ */
+export const LONG_ABSENCE_MS: Partial<Record<Step, number>> = {
+  lookup_domain: 135_000,
+  probe: 135_000,
+  extract: 45_000,
+};
+
+/** Steps that call libvirt: a libvirtd restart elsewhere would only disturb the shared daemon for nothing. */
+const LIBVIRT_STEPS: readonly Step[] = ['lookup_domain', 'probe', 'managed_save', 'extract', 'restore_guest'];
+
+/** null when the cell applies, else why it is n/a. */
+export function notApplicable(mode: Mode, step: Step, fault: Fault): string | null {
+  if (step === 'probe' && mode !== 'live') return 'no block-job probe in cold mode';
+  if ((step === 'managed_save' || step === 'restore_guest') && mode === 'live') return 'live mode does not stop the guest';
+  if ((fault === 'image-down' || fault === 'image-5xx') && step !== 'upload') return 'image data only moves in upload';
+  if (fault === 'disk-full' && step !== 'extract') return 'only the extract writes to the snapshots dir';
+  if (fault === 'libvirtd-restart' && !LIBVIRT_STEPS.includes(step)) return 'step does not use libvirt';
+  if (fault === 'host-kill-long') {
+    if (LONG_ABSENCE_MS[step] === undefined) return 'no bounded start-to-close worth waiting out';
+    // one mode per step keeps the long waits to a few cells
+    if ((step === 'extract') !== (mode === 'cold-running')) return 'run in one mode only';
+    if (step !== 'extract' && mode !== 'live') return 'run in one mode only';
+  }
+  return null;
+}
+
+export type Expected = 'completed' | 'failed' | 'either';
+
+/** Faults 1–4 and a short image-service outage must resume; the rest end failed-and-compensated. */
+export function expectedOutcome(fault: Fault, step: Step): Expected {
+  switch (fault) {
+    case 'host-kill':
+    case 'host-kill-long':
+    case 'control-kill':
+    case 'temporal-restart':
+    case 'libvirtd-restart':
+    case 'image-down':
+      return 'completed';
+    case 'image-5xx':
+    case 'disk-full':
+      return 'failed';
+    case 'instance-deleted':
+      // deleted after the last task_state write, the snapshot has already finished
+      return step === 'final_task_state' ? 'completed' : 'failed';
+  }
+}

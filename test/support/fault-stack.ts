@@ -1,0 +1,210 @@
+// The engine as separate processes, each one killable with SIGKILL and restartable: a Temporal dev
+// server of its own (free port, temp database, restarted on the same port and database), the image
+// service, a control worker and a host worker (test barrier on, its own snapshots dir), sharing
+// one SQLite instance store with the test. Nothing here touches `npm start`'s .data.
+import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { createConnection } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Client } from '@temporalio/client';
+import { GlanceHttpClient, type ImageClient } from '../../src/images';
+import { InstanceStore, POWER_STATE_RUNNING, type Instance, type PowerState } from '../../src/store';
+import { connectClient } from '../../src/temporal/connect';
+import { PROJECT_ROOT, startDevServer, type DevServer } from '../../src/temporal/dev-server';
+import { CONTROL_TASK_QUEUE, snapshotWorkflowId, WORKFLOW_TYPE } from '../../src/workflows/snapshot-contract';
+import { FaultProcess } from './fault-process';
+import { startFaultProxy, type FaultProxy } from './fault-proxy';
+import { freePort } from './free-port';
+import { DEFAULT_TEST_URI, type InstanceFixture } from './instance-fixture';
+
+export interface StartedSnapshot {
+  imageId: string;
+  workflowId: string;
+}
+
+export interface FaultStack {
+  dir: string;
+  host: string;
+  barrierDir: string;
+  snapshotsDir: string;
+  store: InstanceStore;
+  images: ImageClient;
+  proxy: FaultProxy;
+  client: Client;
+  imageService: FaultProcess;
+  controlWorker: FaultProcess;
+  hostWorker: FaultProcess;
+  /** live snapshots disabled on the host worker (Nova's disable_libvirt_livesnapshot) */
+  readonly liveDisabled: boolean;
+  /** restarts the host worker with live snapshots enabled or disabled (no-op when already so) */
+  setLiveDisabled(disabled: boolean): Promise<void>;
+  /** kill -9 of the Temporal server, then a fresh one on the same port and database */
+  killTemporal(): Promise<void>;
+  startTemporal(): Promise<void>;
+  /** starts whatever an earlier, failed cell left down */
+  ensureUp(): Promise<void>;
+  register(fixture: InstanceFixture, powerState?: PowerState): Promise<Instance>;
+  /** Nova's compute API: queued image + task_state image_snapshot_pending, then the workflow */
+  startSnapshot(instanceUuid: string): Promise<StartedSnapshot>;
+  stop(): Promise<void>;
+}
+
+function portAnswers(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createConnection({ host: '127.0.0.1', port });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+export async function startFaultStack(options: { liveDisabled?: boolean } = {}): Promise<FaultStack> {
+  const dir = await mkdtemp(join(tmpdir(), 'snap-faults-'));
+  const barrierDir = join(dir, 'barrier');
+  const snapshotsDir = join(dir, 'snapshots');
+  await mkdir(barrierDir);
+  await mkdir(snapshotsDir, { mode: 0o711 });
+  const host = `fault-${randomBytes(3).toString('hex')}`;
+  const temporalPort = await freePort();
+  const imagePort = await freePort();
+  const dbFile = join(dir, 'temporal.db');
+  const storeFile = join(dir, 'instances.sqlite');
+  const cleanups: (() => Promise<void>)[] = [async () => rm(dir, { recursive: true, force: true })];
+  const stopAll = async () => {
+    for (const cleanup of cleanups.reverse()) await cleanup().catch((err: unknown) => process.stderr.write(`fault stack cleanup: ${String(err)}\n`));
+  };
+
+  try {
+    let temporal: DevServer | null = null;
+    const startTemporal = async () => {
+      temporal = await startDevServer({ port: temporalPort, dbFile });
+    };
+    await startTemporal();
+    cleanups.push(async () => {
+      if (temporal?.process.pid !== undefined && temporal.process.exitCode === null) temporal.process.kill('SIGKILL');
+    });
+    const temporalAddress = `127.0.0.1:${temporalPort}`;
+    const baseEnv: NodeJS.ProcessEnv = {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      SNAP_EXIT_WITH_PARENT: '1',
+      SNAP_LOG_LEVEL: 'info',
+      SNAP_DATA_DIR: dir,
+      TEMPORAL_ADDRESS: temporalAddress,
+    };
+    const tsx = (file: string) => ({ command: process.execPath, args: ['--import', 'tsx', join('src', file)], cwd: PROJECT_ROOT });
+    const logFile = join(dir, 'services.log');
+
+    const imageService = new FaultProcess({
+      name: 'image-service',
+      ...tsx(join('images', 'server-main.ts')),
+      env: { ...baseEnv, SNAP_IMAGE_AUTH: 'none', SNAP_IMAGE_PORT: String(imagePort), SNAP_IMAGE_DIR: join(dir, 'images') },
+      ready: () => portAnswers(imagePort),
+      logFile,
+    });
+    cleanups.push(() => imageService.close());
+    await imageService.start();
+    const proxy = await startFaultProxy(imagePort);
+    cleanups.push(() => proxy.close());
+
+    const controlWorker = new FaultProcess({
+      name: 'control-worker',
+      ...tsx(join('workers', 'control-worker-main.ts')),
+      env: { ...baseEnv, SNAP_STORE_SQLITE: storeFile, SNAP_IMAGE_URL: `http://127.0.0.1:${imagePort}`, SNAP_TEST_BARRIER_DIR: barrierDir },
+      readyLine: /control worker polling/,
+      logFile,
+      readyTimeoutMs: 180_000,
+    });
+    cleanups.push(() => controlWorker.close());
+    let liveDisabled = options.liveDisabled ?? false;
+    const hostEnv = (): NodeJS.ProcessEnv => ({
+      ...baseEnv,
+      SNAP_HOST: host,
+      SNAP_LIBVIRT_URI: DEFAULT_TEST_URI,
+      SNAP_SNAPSHOTS_DIR: snapshotsDir,
+      SNAP_IMAGE_URL: proxy.url,
+      SNAP_TEST_BARRIER_DIR: barrierDir,
+      SNAP_DISABLE_LIVE_SNAPSHOT: String(liveDisabled),
+      SNAP_INVENTORY_INTERVAL_S: '86400',
+    });
+    const hostSpec = () => ({ name: 'host-worker', ...tsx(join('workers', 'host-worker-main.ts')), env: hostEnv(), readyLine: /host worker polling/, logFile });
+    let hostWorker = new FaultProcess(hostSpec());
+    cleanups.push(() => hostWorker.close());
+    // The store first: its migrations run once here, not raced by two processes opening it.
+    const store = await InstanceStore.open({ kind: 'sqlite', path: storeFile });
+    cleanups.push(() => store.close());
+    await Promise.all([controlWorker.start(), hostWorker.start()]);
+    const client = await connectClient({ address: temporalAddress, namespace: 'default' });
+    cleanups.push(() => client.connection.close());
+    const images = new GlanceHttpClient(`http://127.0.0.1:${imagePort}`);
+
+    return {
+      dir,
+      host,
+      barrierDir,
+      snapshotsDir,
+      store,
+      images,
+      proxy,
+      client,
+      imageService,
+      controlWorker,
+      get hostWorker() {
+        return hostWorker;
+      },
+      get liveDisabled() {
+        return liveDisabled;
+      },
+      async setLiveDisabled(disabled) {
+        if (disabled === liveDisabled && hostWorker.running) return;
+        liveDisabled = disabled;
+        await hostWorker.close();
+        hostWorker = new FaultProcess(hostSpec());
+        await hostWorker.start();
+      },
+      async killTemporal() {
+        const server = temporal;
+        if (!server || server.process.pid === undefined) return;
+        const gone = new Promise<void>((resolve) => server.process.once('exit', () => resolve()));
+        if (server.process.exitCode === null) server.process.kill('SIGKILL');
+        await gone;
+      },
+      startTemporal,
+      async ensureUp() {
+        const server: DevServer | null = temporal;
+        if (server === null || server.process.exitCode !== null || server.process.signalCode !== null) await startTemporal();
+        for (const p of [imageService, controlWorker, hostWorker]) if (!p.running) await p.start();
+        proxy.mode = 'pass';
+      },
+      async register(fixture, powerState = POWER_STATE_RUNNING) {
+        const [instance] = await store.upsertFromInventory([
+          {
+            uuid: fixture.instance.domain.uuid,
+            name: fixture.instance.name,
+            host,
+            projectId: 'demo',
+            powerState,
+            disks: [{ path: fixture.instance.overlayPath, format: 'qcow2', target: 'vda' }],
+            imageRef: null,
+          },
+        ]);
+        if (!instance) throw new Error('inventory upsert returned nothing');
+        return instance;
+      },
+      async startSnapshot(instanceUuid) {
+        const image = await images.create({ name: 'fault-snapshot', properties: { image_type: 'snapshot', instance_uuid: instanceUuid } });
+        await store.setTaskStateOrThrow(instanceUuid, [null], 'image_snapshot_pending');
+        const workflowId = snapshotWorkflowId(instanceUuid);
+        await client.workflow.start(WORKFLOW_TYPE, { taskQueue: CONTROL_TASK_QUEUE, workflowId, args: [{ instanceUuid, name: 'fault-snapshot', imageId: image.id }] });
+        return { imageId: image.id, workflowId };
+      },
+      stop: stopAll,
+    };
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+}
