@@ -5,6 +5,7 @@ import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Context } from '@temporalio/activity';
 import type { ImageClient } from '../images';
+import type { SnapshotMetrics } from '../observability/metrics';
 import { describeDomain, probeLiveSnapshot } from '../host/domain-inspection';
 import type { HostConfig } from '../host/host-config';
 import type { LibvirtSession } from '../host/libvirt-session';
@@ -30,6 +31,7 @@ export interface HostActivityDeps {
   images: ImageClient;
   transfer?: TransferReporter;
   barrier?: TestBarrier;
+  metrics?: SnapshotMetrics;
 }
 
 export function createHostActivities(deps: HostActivityDeps): HostActivities {
@@ -119,9 +121,12 @@ export function createHostActivities(deps: HostActivityDeps): HostActivities {
         withHeartbeat(async (report, signal) => {
           await hold('upload');
           const { size: total } = await stat(path);
+          let counted = 0;
           await images.upload(imageId, path, {
             signal,
             onProgress: (bytesDone) => {
+              deps.metrics?.addUploadedBytes(bytesDone - counted);
+              counted = Math.max(counted, bytesDone);
               report({ bytesDone, total });
               if (run) deps.transfer?.report(run.workflowId, run.runId, bytesDone, total);
             },

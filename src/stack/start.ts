@@ -16,6 +16,8 @@ const StackEnvSchema = z.object({
   SNAP_TEMPORAL_UI_PORT: z.coerce.number().int().min(1).max(65535).default(8233),
   SNAP_API_PORT: z.coerce.number().int().min(1).max(65535).default(8774),
   SNAP_IMAGE_PORT: z.coerce.number().int().min(1).max(65535).default(9292),
+  SNAP_CONTROL_METRICS_PORT: z.coerce.number().int().min(1).max(65535).default(9464),
+  SNAP_HOST_METRICS_PORT: z.coerce.number().int().min(1).max(65535).default(9465),
   SNAP_DEMO_INSTANCE: z.enum(['true', 'false']).default('true'),
 });
 
@@ -80,20 +82,20 @@ async function main(): Promise<void> {
       SNAP_TEMPORAL_UI_URL: temporal.uiUrl,
       SNAP_INVENTORY_INTERVAL_S: process.env.SNAP_INVENTORY_INTERVAL_S ?? '15',
     };
-    const tsx = (file: string) => ({ command: process.execPath, args: ['--import', 'tsx', join('src', file)], env: childEnv });
+    const tsx = (file: string, env: NodeJS.ProcessEnv = {}) => ({ command: process.execPath, args: ['--import', 'tsx', join('src', file)], env: { ...childEnv, ...env } });
     const onExit = (name: string, code: number | null) => {
       if (!stopping) {
         process.stderr.write(`${name} exited unexpectedly (${String(code)}); stopping the stack\n`);
         void shutdown(1);
       }
     };
-    for (const [name, file] of [
-      ['image-service', join('images', 'server-main.ts')],
-      ['control-worker', join('workers', 'control-worker-main.ts')],
-      ['host-worker', join('workers', 'host-worker-main.ts')],
-      ['compute-api', join('api', 'main.ts')],
+    for (const [name, file, extraEnv] of [
+      ['image-service', join('images', 'server-main.ts'), {}],
+      ['control-worker', join('workers', 'control-worker-main.ts'), { SNAP_METRICS_PORT: String(env.SNAP_CONTROL_METRICS_PORT) }],
+      ['host-worker', join('workers', 'host-worker-main.ts'), { SNAP_METRICS_PORT: String(env.SNAP_HOST_METRICS_PORT) }],
+      ['compute-api', join('api', 'main.ts'), {}],
     ] as const) {
-      services.push(startService({ name, ...tsx(file) }, PROJECT_ROOT, onExit));
+      services.push(startService({ name, ...tsx(file, extraEnv) }, PROJECT_ROOT, onExit));
     }
     await waitForPort('image service', env.SNAP_IMAGE_PORT);
     await waitForPort('compute API', env.SNAP_API_PORT);
@@ -105,6 +107,7 @@ async function main(): Promise<void> {
         `  Temporal Web UI ${temporal.uiUrl ?? '(headless)'}`,
         `  compute API     http://127.0.0.1:${env.SNAP_API_PORT}/v2.1`,
         `  image service   http://127.0.0.1:${env.SNAP_IMAGE_PORT}/v2/images`,
+        `  metrics         http://127.0.0.1:${env.SNAP_API_PORT}/metrics (API), :${env.SNAP_CONTROL_METRICS_PORT}/metrics (control worker), :${env.SNAP_HOST_METRICS_PORT}/metrics (host worker)`,
         `  tokens          ${tokens.file}`,
         tokens.created ? describeTokens(tokens.config).replace(/^/gm, '    ') : '',
         demo ? `  demo instance   ${demo.name} (${demo.uuid})` : '  demo instance   none (this host already has domains)',

@@ -11,6 +11,7 @@ import { reconcileConfigFromEnv, SnapshotReconciler, startReconcileLoop, type Re
 import { InstanceStore, storeConfigFromEnv } from '../store';
 import { connectClient, connectWorker } from '../temporal/connect';
 import { createControlWorker } from './control-worker';
+import { startWorkerMetrics } from './worker-metrics';
 import { runMain } from './process-lifecycle';
 
 const ControlEnvSchema = z.object({
@@ -33,7 +34,9 @@ runMain(
     const store = await InstanceStore.open(storeConfigFromEnv());
     const images = new GlanceHttpClient(env.SNAP_IMAGE_URL, env.SNAP_IMAGE_TOKEN);
     const connection = await connectWorker();
+    const { metrics, server: metricsServer } = await startWorkerMetrics('control-worker');
     const worker = await createControlWorker({
+      metrics,
       connection,
       store,
       images,
@@ -62,6 +65,7 @@ runMain(
         await connection.close();
         await client.connection.close();
         await store.close();
+        await metricsServer?.close();
       },
     };
   },

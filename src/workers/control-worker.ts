@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { createControlActivities, type ControlActivityDeps } from '../activities/control-activities';
 import { TestBarrier } from '../host/test-barrier';
 import type { ImageClient } from '../images';
+import type { SnapshotMetrics } from '../observability';
 import type { InstanceStore } from '../store';
 import { CONTROL_TASK_QUEUE } from '../workflows/snapshot-contract';
 
@@ -17,6 +18,7 @@ export interface ControlWorkerOptions {
   taskQueue?: string;
   /** test-only: a SNAP_TEST_BARRIER_DIR that holds setTaskState open (off when unset) */
   testBarrierDir?: string;
+  metrics?: SnapshotMetrics;
 }
 
 export async function createControlWorker(options: ControlWorkerOptions): Promise<Worker> {
@@ -30,6 +32,7 @@ export async function createControlWorker(options: ControlWorkerOptions): Promis
       createImageRecord: options.createImageRecord,
       log: options.log,
       barrier: options.testBarrierDir ? new TestBarrier(options.testBarrierDir) : undefined,
+      metrics: options.metrics,
     }),
   });
 }

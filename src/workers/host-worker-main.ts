@@ -7,6 +7,7 @@ import { sweepClosedWorkDirs } from '../reconciler/workdir-sweeper';
 import { connectClient, connectWorker } from '../temporal/connect';
 import { createHostWorker } from './host-worker';
 import { runMain } from './process-lifecycle';
+import { startWorkerMetrics } from './worker-metrics';
 
 const log = createLogger({ name: 'host-worker', level: logLevelFromEnv() });
 
@@ -18,7 +19,8 @@ runMain(
     const config = loadHostConfig();
     const client = await connectClient();
     const connection = await connectWorker();
-    const host = await createHostWorker({ config, connection, client, log });
+    const { metrics, server: metricsServer } = await startWorkerMetrics('host-worker', { host: config.host });
+    const host = await createHostWorker({ config, connection, client, log, metrics });
     // Before polling: work dirs of runs that closed while no host worker was here to remove them.
     const swept = await sweepClosedWorkDirs({ client, workDirs: host.workDirs, log });
     if (swept.removed.length + swept.kept.length > 0) log.info({ removed: swept.removed.length, kept: swept.kept.length }, 'snapshot work dirs swept at start-up');
@@ -30,6 +32,7 @@ runMain(
         await running;
         await connection.close();
         await client.connection.close();
+        await metricsServer?.close();
       },
     };
   },

@@ -9,6 +9,7 @@ import { LibvirtSession } from '../host/libvirt-session';
 import { SnapshotWorkDirs } from '../host/snapshot-workdir';
 import { TestBarrier } from '../host/test-barrier';
 import { GlanceHttpClient, type ImageClient } from '../images';
+import type { SnapshotMetrics } from '../observability';
 import { hostTaskQueue } from '../workflows/snapshot-contract';
 import { startInventoryReporter } from './inventory-reporter';
 import { signallingTransferReporter } from './transfer-reporter';
@@ -19,6 +20,7 @@ export interface HostWorkerOptions {
   client: Client;
   log: Logger;
   images?: ImageClient;
+  metrics?: SnapshotMetrics;
 }
 
 export interface HostWorker {
@@ -42,6 +44,7 @@ export async function createHostWorker(options: HostWorkerOptions): Promise<Host
     images: options.images ?? new GlanceHttpClient(config.imageUrl, config.imageToken),
     transfer: signallingTransferReporter(options.client),
     barrier: config.testBarrierDir ? new TestBarrier(config.testBarrierDir) : undefined,
+    metrics: options.metrics,
   });
   const worker = await Worker.create({
     connection: options.connection,

@@ -10,7 +10,7 @@ const ROOT = join(__dirname, '..', '..');
 export interface StackProcess {
   child: ChildProcess;
   output: () => string;
-  ports: { temporal: number; ui: number; api: number; image: number };
+  ports: { temporal: number; ui: number; api: number; image: number; controlMetrics: number; hostMetrics: number };
   /** pids of the orchestrator's direct children while the stack is up */
   childPids(): number[];
   waitForOutput(pattern: RegExp, timeoutMs?: number): Promise<void>;
@@ -42,7 +42,7 @@ export function alive(pid: number): boolean {
 }
 
 export async function startStackProcess(dataDir: string, env: Record<string, string> = {}): Promise<StackProcess> {
-  const ports = { temporal: await freePort(), ui: await freePort(), api: await freePort(), image: await freePort() };
+  const ports = { temporal: await freePort(), ui: await freePort(), api: await freePort(), image: await freePort(), controlMetrics: await freePort(), hostMetrics: await freePort() };
   const child = spawn(process.execPath, ['--import', 'tsx', join('src', 'stack', 'start.ts')], {
     cwd: ROOT,
     env: {
@@ -53,6 +53,8 @@ export async function startStackProcess(dataDir: string, env: Record<string, str
       SNAP_TEMPORAL_UI_PORT: String(ports.ui),
       SNAP_API_PORT: String(ports.api),
       SNAP_IMAGE_PORT: String(ports.image),
+      SNAP_CONTROL_METRICS_PORT: String(ports.controlMetrics),
+      SNAP_HOST_METRICS_PORT: String(ports.hostMetrics),
       SNAP_INVENTORY_INTERVAL_S: '5',
       SNAP_LOG_LEVEL: 'warn',
       ...env,

@@ -71,6 +71,16 @@ describe('npm start', () => {
     const server = z.object({ server: z.object({ 'OS-EXT-STS:task_state': z.null() }) });
     await until('task_state None', async () => (server.safeParse((await call(api, { path: `/v2.1/servers/${uuid}`, token: demo.token })).json).success ? true : undefined));
 
+    // The workers' Prometheus endpoints saw the run: a live snapshot's duration and its bytes.
+    // (snapshot.end follows the final task_state write, so poll for it)
+    const liveRuns = /snapshot_duration_seconds_count\{[^}]*mode="live"[^}]*\} 1/;
+    await until('the live snapshot in the control worker metrics', async () =>
+      liveRuns.test(await (await fetch(`http://127.0.0.1:${stack.ports.controlMetrics}/metrics`)).text()) ? true : undefined,
+    );
+    const host = await (await fetch(`http://127.0.0.1:${stack.ports.hostMetrics}/metrics`)).text();
+    const uploaded = Number(/snapshot_bytes_uploaded_total\{[^}]*\} (\d+)/.exec(host)?.[1]);
+    expect(uploaded).toBe((await images.get(imageId)).size);
+
     expect(await stack.interrupt()).toBe(0);
     expect(pids.filter(alive)).toEqual([]);
   });
