@@ -4,12 +4,14 @@
 // means 100 instances (small 64 MiB guests, 16 MiB disks). All must end active with images
 // identical to their disks (qemu-img compare); reports total time and, from each run's history,
 // the orchestration overhead (workflow time minus the sum of activity execution times).
-// Run: npm run bench:load:snapshots [-- --instances 100 --extracts 2 --uploads 2 --snapshots 5]
+// Run: npm run bench:load:snapshots [-- --instances 100 --extracts 2 --uploads 2 --snapshots 5 --guests shutoff|running]
 import os from 'node:os';
 import { rm } from 'node:fs/promises';
 import { z } from 'zod';
 import { Libvirt } from '../src/libvirt';
+import { removeInstance } from '../src/host/instance-layout';
 import { imagesIdentical } from '../src/host/qemu-img';
+import { POWER_STATE_RUNNING, POWER_STATE_SHUTDOWN } from '../src/store';
 import { snapshotWorkflowId } from '../src/workflows/snapshot-contract';
 import { startEngine } from '../test/support/engine-harness';
 import { downloadImage } from '../test/support/image-bytes';
@@ -28,17 +30,39 @@ const ArgsSchema = z.object({
   extracts: limit.default(2),
   uploads: limit.default(2),
   snapshots: limit.default(5),
+  /**
+   * shutoff (default): defined, not running — snapshots are cold without managedSave, so the run
+   * measures the engine rather than 100 idle QEMUs competing for the CPUs (on a 2-core machine 100
+   * running guests alone saturate it). running: live snapshots of running guests.
+   */
+  guests: z.enum(['shutoff', 'running']).default('shutoff'),
 });
 
 /** Roughly what one idle 64 MiB guest costs (QEMU + guest RAM); refuse to start what will not fit. */
 const BYTES_PER_GUEST = 160 * 1024 ** 2;
 
-async function createGuests(client: Libvirt, count: number): Promise<InstanceFixture[]> {
-  return mapPool(Array.from({ length: count }, (_, i) => i), 4, async () => {
-    const fixture = await createInstanceFixture({ client, memoryMiB: 64, prefix: 'snapload' });
-    onCleanup(`guest ${fixture.instance.name}`, () => fixture.cleanup());
-    return fixture;
+/**
+ * Guests share one connection while they are made; their cleanup opens a fresh one, because under
+ * this load the shared connection can be the thing that died (libvirtd keepalive timeout), and a
+ * bench must not leave 100 domains behind because of it.
+ */
+async function createGuests(client: Libvirt, count: number, start: boolean): Promise<InstanceFixture[]> {
+  const guests: InstanceFixture[] = [];
+  onCleanup('guests', async () => {
+    const fresh = await Libvirt.connect(DEFAULT_TEST_URI);
+    try {
+      await mapPool(guests, 4, async (g) => {
+        await removeInstance(fresh, g.instance).catch((e: unknown) => process.stderr.write(`remove ${g.instance.name}: ${String(e)}\n`));
+        await rm(g.dir, { recursive: true, force: true });
+      });
+    } finally {
+      await fresh.close();
+    }
   });
+  await mapPool(Array.from({ length: count }, (_, i) => i), 4, async () => {
+    guests.push(await createInstanceFixture({ client, memoryMiB: 64, prefix: 'snapload', start }));
+  });
+  return guests;
 }
 
 function ms(values: readonly number[], q: number): string {
@@ -68,14 +92,14 @@ runBench('bench:load:snapshots', async () => {
   const client = await Libvirt.connect(DEFAULT_TEST_URI);
   onCleanup('libvirt connection', () => client.close());
 
-  process.stderr.write(`bench:load:snapshots: starting ${args.instances} guests…\n`);
-  const setup = await timed(() => createGuests(client, args.instances));
+  process.stderr.write(`bench:load:snapshots: creating ${args.instances} guests (${args.guests})…\n`);
+  const setup = await timed(() => createGuests(client, args.instances, args.guests === 'running'));
   const guests = setup.value;
   const engine = await startEngine({
     hostEnv: { SNAP_MAX_CONCURRENT_EXTRACTS: String(args.extracts), SNAP_MAX_CONCURRENT_UPLOADS: String(args.uploads), SNAP_MAX_CONCURRENT_SNAPSHOTS: String(args.snapshots) },
   });
   onCleanup('engine', () => engine.stop());
-  const instances = await mapPool(guests, 8, (g) => engine.register(g));
+  const instances = await mapPool(guests, 8, (g) => engine.register(g, args.guests === 'running' ? POWER_STATE_RUNNING : POWER_STATE_SHUTDOWN));
 
   process.stderr.write(`bench:load:snapshots: ${instances.length} snapshots at once…\n`);
   const freeBefore = os.freemem();
@@ -104,7 +128,7 @@ runBench('bench:load:snapshots', async () => {
   const timings = await mapPool(instances, 8, (i) => fetchRunTiming(engine.client, snapshotWorkflowId(i.uuid)));
   const modes = new Set(done.map((r) => r.mode));
 
-  printTable(`${args.instances} snapshots in flight at once on one host (per-host limits: ${args.snapshots} snapshots / ${args.extracts} extracts / ${args.uploads} uploads)`, [
+  printTable(`${args.instances} snapshots in flight at once on one host, guests ${args.guests} (per-host limits: ${args.snapshots} snapshots / ${args.extracts} extracts / ${args.uploads} uploads)`, [
     {
       instances: String(instances.length),
       'guest setup s': seconds(setup.ms),
