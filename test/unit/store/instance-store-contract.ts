@@ -89,7 +89,9 @@ export function describeInstanceStoreContract(dialect: string, target: StoreCont
       it('migrates down to nothing and back up again', async () => {
         await migrateStoreToEmpty(db);
         expect(await appliedStoreMigrations(db)).toEqual([]);
-        await expect(sql`select count(*) from instances`.execute(db)).rejects.toThrow();
+        // Matched by message, not class: better-sqlite3's native part keeps the SqliteError class of the
+        // first jest sandbox that loaded it, so in later test files it is not an Error of this realm.
+        await expect(sql`select count(*) from instances`.execute(db)).rejects.toHaveProperty('message', expect.stringMatching(/no such table|does not exist/));
         await migrateStoreToLatest(db);
         expect(await store.listByHost('compute-1')).toEqual([]);
       });
