@@ -1,9 +1,9 @@
 // `npm start`: the whole stack in the foreground — Temporal server + Web UI, image service, control
 // worker, host worker, compute API (and a demo instance on an empty host). Ctrl-C stops all of it.
 import { mkdir } from 'node:fs/promises';
-import { createConnection } from 'node:net';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
+import { portAnswers, waitForPort } from '../net/port-probe';
 import { describeTokens, loadOrCreateTokens, tokenOptionsFromEnv } from '../auth';
 import { PROJECT_ROOT, startDevServer, type DevServer } from '../temporal/dev-server';
 import { startService, stopServices, type RunningService } from './child-services';
@@ -21,30 +21,11 @@ const StackEnvSchema = z.object({
   SNAP_DEMO_INSTANCE: z.enum(['true', 'false']).default('true'),
 });
 
-function portOpen(port: number): Promise<boolean> {
-  return new Promise((done) => {
-    const socket = createConnection({ host: '127.0.0.1', port });
-    socket.once('connect', () => {
-      socket.destroy();
-      done(true);
-    });
-    socket.once('error', () => done(false));
-  });
-}
-
-async function waitForPort(name: string, port: number, timeoutMs = 120_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await portOpen(port))) {
-    if (Date.now() > deadline) throw new Error(`${name} did not listen on 127.0.0.1:${port} within ${timeoutMs / 1000}s`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
-
 async function main(): Promise<void> {
   const env = StackEnvSchema.parse(process.env);
   const dataDir = resolve(PROJECT_ROOT, env.SNAP_DATA_DIR);
   for (const [name, port] of [['Temporal', env.SNAP_TEMPORAL_PORT], ['compute API', env.SNAP_API_PORT], ['image service', env.SNAP_IMAGE_PORT]] as const) {
-    if (await portOpen(port)) throw new Error(`port ${port} (${name}) is already in use: is another stack running?`);
+    if (await portAnswers(port)) throw new Error(`port ${port} (${name}) is already in use: is another stack running?`);
   }
   await mkdir(join(dataDir, 'temporal'), { recursive: true });
   const tokens = await loadOrCreateTokens(tokenOptionsFromEnv({ ...process.env, SNAP_DATA_DIR: dataDir }));

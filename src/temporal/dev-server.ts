@@ -1,8 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { waitForPort } from '../net/port-probe';
 import { CUSTOM_SEARCH_ATTRIBUTES } from './search-attributes';
 
 export const PROJECT_ROOT = join(__dirname, '..', '..');
@@ -44,27 +44,6 @@ export function devServerArgs(options: DevServerOptions): string[] {
   return args;
 }
 
-function portOpen(host: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = createConnection({ host, port });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}
-
-async function waitForPort(host: string, port: number, child: ChildProcess, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`temporal server exited early with code ${child.exitCode}`);
-    if (await portOpen(host, port)) return;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`temporal server did not listen on ${host}:${port} within ${timeoutMs} ms`);
-}
-
 export async function startDevServer(options: DevServerOptions): Promise<DevServer> {
   const ip = options.ip ?? '127.0.0.1';
   const child = spawn(options.cli ?? temporalCliPath(), devServerArgs(options), { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -72,7 +51,7 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
   child.stdout?.on('data', (chunk: Buffer) => log(chunk.toString()));
   child.stderr?.on('data', (chunk: Buffer) => log(chunk.toString()));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  await waitForPort(ip, options.port, child, 60_000);
+  await waitForPort('temporal server', options.port, { host: ip, timeoutMs: 60_000, stillStarting: () => child.exitCode === null });
   return {
     address: `${ip}:${options.port}`,
     uiUrl: options.uiPort === undefined ? undefined : `http://${ip}:${options.uiPort}`,
