@@ -80,6 +80,8 @@ it('killed between "image + task_state" and "workflow started": orphans stay unt
     return counts.every((c) => c === 1) ? true : undefined;
   }, 'all requests past image creation and the task_state CAS', 8_000);
   await stack.api.kill();
+  // Thaw only once the proxy has seen the dead API's connections close, so their held bytes are dropped.
+  await eventually(async () => (stack.proxy.connections() === 0 ? true : undefined), 'the killed API to disconnect', 5_000);
   stack.proxy.thaw();
   const answers = await Promise.all(inFlight);
   expect(answers.every((a) => a instanceof Error)).toBe(true);
@@ -105,16 +107,18 @@ it('killed at random under 40 concurrent createImage requests: every instance en
   const instances = await stack.addInstances(40);
   const answers: (HttpAnswer | Error)[] = new Array<HttpAnswer | Error>(instances.length);
   let answered = 0;
-  const firstAnswers = new Promise<void>((resolve) => {
+  // Killed as soon as one request was accepted (the others are still in flight then); under load
+  // the first answers can be refusals, which would leave nothing accepted to check.
+  const firstAccepted = new Promise<void>((resolve) => {
     instances.forEach((inst, i) => {
       void request(inst.uuid).then((a) => {
         answers[i] = a;
         answered += 1;
-        if (answered >= 3) resolve();
+        if ((!(a instanceof Error) && a.status === 202) || answered === instances.length) resolve();
       });
     });
   });
-  await firstAnswers;
+  await firstAccepted;
   await stack.api.kill();
   await eventually(async () => (answers.filter((a) => a !== undefined).length === instances.length ? true : undefined), 'every request to end', 10_000);
   const accepted = acceptedOf(answers, instances);
