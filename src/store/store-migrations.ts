@@ -56,9 +56,22 @@ function migratorFor(db: Kysely<unknown>): Migrator {
   return new Migrator({ db, provider: new InCodeMigrationProvider() });
 }
 
-/** Applies all pending migrations; safe to call on every start-up and from several processes. */
+/**
+ * Applies all pending migrations; safe to call on every start-up and from several processes.
+ * PostgreSQL serialises migrators with an advisory lock; SQLite has none, so when the API and a
+ * control worker open a fresh file together one of them loses the race ("already exists"): it
+ * then finds the migrations applied by the other and succeeds, or tries again.
+ */
 export async function migrateStoreToLatest<T>(db: Kysely<T>): Promise<void> {
-  unwrap(await migratorFor(db as unknown as Kysely<unknown>).migrateToLatest());
+  const migrator = migratorFor(db as unknown as Kysely<unknown>);
+  for (let attempt = 1; ; attempt++) {
+    const result = await migrator.migrateToLatest();
+    if (result.error === undefined) return;
+    const applied: string[] = await appliedStoreMigrations(db).catch(() => []);
+    if (STORE_MIGRATION_NAMES.every((name) => applied.includes(name))) return;
+    if (attempt >= 5) unwrap(result);
+    await new Promise((r) => setTimeout(r, 50 * attempt));
+  }
 }
 
 /** Rolls back every migration (tests and disaster recovery only). */
