@@ -15,6 +15,7 @@ import { createControlWorker } from '../../src/workers/control-worker';
 import { createHostWorker, type HostWorker } from '../../src/workers/host-worker';
 import { CONTROL_TASK_QUEUE, snapshotWorkflowId, WORKFLOW_TYPE, type SnapshotResult } from '../../src/workflows/snapshot-contract';
 import type { InstanceFixture } from './instance-fixture';
+import { fixtureInventoryDomain } from './fixture-inventory';
 
 export interface Engine {
   client: Client;
@@ -68,17 +69,7 @@ export async function startEngine(options: EngineOptions = {}): Promise<Engine> 
     hostConfig,
     dir,
     async register(fixture, powerState = POWER_STATE_RUNNING) {
-      const [instance] = await store.upsertFromInventory([
-        {
-          uuid: fixture.instance.domain.uuid,
-          name: fixture.instance.name,
-          host: hostName,
-          projectId: 'demo',
-          powerState,
-          disks: [{ path: fixture.instance.overlayPath, format: 'qcow2', target: 'vda' }],
-          imageRef: null,
-        },
-      ]);
+      const [instance] = await store.upsertFromInventory([fixtureInventoryDomain(fixture, hostName, powerState)]);
       if (!instance) throw new Error('inventory upsert returned nothing');
       return instance;
     },

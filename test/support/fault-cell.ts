@@ -1,7 +1,7 @@
 // One cell of the fault matrix: a fresh instance in the cell's mode, the step held open by the
 // test barrier, the fault injected while it is held, then the end state checked. Every wait has a
 // deadline; the instance, the hold file and any mount are removed whatever happens.
-import { access, rm, unlink, writeFile } from 'node:fs/promises';
+import { rm, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { removeInstance } from '../../src/host/instance-layout';
 import { Libvirt, VIR_DOMAIN_START_PAUSED } from '../../src/libvirt';
@@ -11,6 +11,7 @@ import { deleteInstance, mountFullTmpfs, restartLibvirtd } from './fault-host-op
 import { expectedOutcome, LONG_ABSENCE_MS, notApplicable, STEP_BARRIER, type Fault, type Mode, type Step } from './fault-matrix';
 import type { FaultStack } from './fault-stack';
 import { createInstanceFixture, type InstanceFixture } from './instance-fixture';
+import { waitForFile } from './wait-for-file';
 
 export interface Cell {
   mode: Mode;
@@ -32,18 +33,6 @@ export interface CellResult extends Cell {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function waitForFile(path: string, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      await access(path);
-      return;
-    } catch {
-      if (Date.now() > deadline) throw new Error(`step never reached (${path} did not appear within ${timeoutMs} ms)`);
-      await sleep(100);
-    }
-  }
-}
 
 async function release(hold: string): Promise<void> {
   await unlink(hold).catch(() => undefined);

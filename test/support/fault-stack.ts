@@ -17,6 +17,7 @@ import { FaultProcess } from './fault-process';
 import { startFaultProxy, type FaultProxy } from './fault-proxy';
 import { freePort } from './free-port';
 import { DEFAULT_TEST_URI, type InstanceFixture } from './instance-fixture';
+import { fixtureInventoryDomain } from './fixture-inventory';
 
 export interface StartedSnapshot {
   imageId: string;
@@ -180,17 +181,7 @@ export async function startFaultStack(options: { liveDisabled?: boolean } = {}):
         proxy.mode = 'pass';
       },
       async register(fixture, powerState = POWER_STATE_RUNNING) {
-        const [instance] = await store.upsertFromInventory([
-          {
-            uuid: fixture.instance.domain.uuid,
-            name: fixture.instance.name,
-            host,
-            projectId: 'demo',
-            powerState,
-            disks: [{ path: fixture.instance.overlayPath, format: 'qcow2', target: 'vda' }],
-            imageRef: null,
-          },
-        ]);
+        const [instance] = await store.upsertFromInventory([fixtureInventoryDomain(fixture, host, powerState)]);
         if (!instance) throw new Error('inventory upsert returned nothing');
         return instance;
       },

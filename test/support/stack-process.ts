@@ -32,10 +32,11 @@ export function childPidsOf(parent: number): number[] {
   return pids;
 }
 
+/** A process that still runs; a zombie waiting for the init process to reap it does not. */
 export function alive(pid: number): boolean {
   try {
-    process.kill(pid, 0);
-    return true;
+    const state = /^State:\s+(\S)/m.exec(readFileSync(join('/proc', String(pid), 'status'), 'utf8'))?.[1];
+    return state !== undefined && state !== 'Z' && state !== 'X';
   } catch {
     return false;
   }

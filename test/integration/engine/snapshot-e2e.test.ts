@@ -1,6 +1,6 @@
 // End to end with the real libvirt fixture: every mode produces an active image whose bytes match
 // the instance disk, and the guest is back in its prior power state with nothing left behind.
-import { access, mkdtemp, rm, unlink, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WorkflowFailedError } from '@temporalio/client';
@@ -10,6 +10,7 @@ import { POWER_STATE_PAUSED, POWER_STATE_SHUTDOWN, type PowerState } from '../..
 import { ImageServiceUnavailable, type ImageClient } from '../../../src/images';
 import { startEngine, type Engine } from '../../support/engine-harness';
 import { downloadImage } from '../../support/image-bytes';
+import { waitForFile } from '../../support/wait-for-file';
 import { createInstanceFixture, type FixtureOptions, type InstanceFixture } from '../../support/instance-fixture';
 
 async function snapshotFixture(engine: Engine, fixtureOptions: FixtureOptions, powerState?: PowerState) {
@@ -194,16 +195,3 @@ describe('the instance deleted mid-snapshot', () => {
     }
   });
 });
-
-async function waitForFile(path: string, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      await access(path);
-      return;
-    } catch {
-      if (Date.now() > deadline) throw new Error(`${path} did not appear within ${timeoutMs} ms`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-}

@@ -1,0 +1,15 @@
+import { POWER_STATE_RUNNING, type InventoryDomain, type PowerState } from '../../src/store';
+import type { InstanceFixture } from './instance-fixture';
+
+/** What a host's inventory report says about a fixture guest (project `demo`, qcow2 overlay as vda). */
+export function fixtureInventoryDomain(fixture: InstanceFixture, host: string, powerState: PowerState = POWER_STATE_RUNNING): InventoryDomain {
+  return {
+    uuid: fixture.instance.domain.uuid,
+    name: fixture.instance.name,
+    host,
+    projectId: 'demo',
+    powerState,
+    disks: [{ path: fixture.instance.overlayPath, format: 'qcow2', target: 'vda' }],
+    imageRef: null,
+  };
+}
