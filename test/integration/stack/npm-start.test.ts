@@ -1,5 +1,6 @@
 // What `npm start` promises: the whole stack comes up on its ports, a createImage through the API
 // ends in an active image byte-identical to the instance disk, and Ctrl-C leaves no process behind.
+import { spawnSync } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +12,7 @@ import { downloadImage } from '../../support/image-bytes';
 import { createInstanceFixture, type InstanceFixture } from '../../support/instance-fixture';
 import { alive, startStackProcess, type StackProcess } from '../../support/stack-process';
 
+const ROOT = join(__dirname, '..', '..', '..');
 const Tokens = z.object({ tokens: z.array(z.object({ token: z.string(), projectId: z.string(), roles: z.array(z.string()) })) });
 
 async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 90_000): Promise<T> {
@@ -71,15 +73,27 @@ describe('npm start', () => {
     const server = z.object({ server: z.object({ 'OS-EXT-STS:task_state': z.null() }) });
     await until('task_state None', async () => (server.safeParse((await call(api, { path: `/v2.1/servers/${uuid}`, token: demo.token })).json).success ? true : undefined));
 
+    // The same through snapctl, the package's built binary, by server name, waiting for the end.
+    const snapctl = spawnSync(process.execPath, [join(ROOT, 'dist', 'cli', 'snapctl.js'), 'snapshot', fixture.instance.name, '--name', 's2', '--wait'], {
+      encoding: 'utf8',
+      env: { PATH: process.env.PATH ?? '', SNAP_TOKEN: demo.token, SNAP_API_URL: api, SNAP_IMAGE_URL: `http://127.0.0.1:${stack.ports.image}` },
+      timeout: 120_000,
+    });
+    expect(snapctl.status).toBe(0);
+    const second = /is active: image ([0-9a-f-]{36})/.exec(snapctl.stdout)?.[1];
+    if (!second) throw new Error(`snapctl said: ${snapctl.stdout}${snapctl.stderr}`);
+    const secondFile = await downloadImage(images, second, fixture.dir);
+    expect(await imagesIdentical(secondFile, fixture.instance.overlayPath, { forceShare: true })).toBe(true);
+
     // The workers' Prometheus endpoints saw the run: a live snapshot's duration and its bytes.
     // (snapshot.end follows the final task_state write, so poll for it)
-    const liveRuns = /snapshot_duration_seconds_count\{[^}]*mode="live"[^}]*\} 1/;
+    const liveRuns = /snapshot_duration_seconds_count\{[^}]*mode="live"[^}]*\} 2/;
     await until('the live snapshot in the control worker metrics', async () =>
       liveRuns.test(await (await fetch(`http://127.0.0.1:${stack.ports.controlMetrics}/metrics`)).text()) ? true : undefined,
     );
     const host = await (await fetch(`http://127.0.0.1:${stack.ports.hostMetrics}/metrics`)).text();
     const uploaded = Number(/snapshot_bytes_uploaded_total\{[^}]*\} (\d+)/.exec(host)?.[1]);
-    expect(uploaded).toBe((await images.get(imageId)).size);
+    expect(uploaded).toBe(((await images.get(imageId)).size ?? 0) + ((await images.get(second)).size ?? 0));
 
     expect(await stack.interrupt()).toBe(0);
     expect(pids.filter(alive)).toEqual([]);
