@@ -1,5 +1,6 @@
 // Bounded JSON request bodies and JSON/empty responses on plain node:http.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { BodyTooLarge, isJsonContentType, readBoundedBody } from '../net/http-body';
 import { ApiError, badRequest, faultBody, INTERNAL_ERROR_MESSAGE } from './api-errors';
 
 /** Nova's default [oslo_middleware] max_request_body_size. */
@@ -12,20 +13,14 @@ export const DEFAULT_MAX_BODY_BYTES = 114_688;
  */
 export async function readJsonBody(req: IncomingMessage, limit: number): Promise<unknown> {
   const type = req.headers['content-type'];
-  if (type !== undefined && !/^\s*application\/(?:[\w.+-]+\+)?json\s*(?:;.*)?$/i.test(type)) {
-    throw new ApiError(415, 'Unsupported Content-Type');
+  if (type !== undefined && !isJsonContentType(type)) throw new ApiError(415, 'Unsupported Content-Type');
+  let text: string;
+  try {
+    text = (await readBoundedBody(req, limit)).toString('utf8');
+  } catch (err) {
+    if (err instanceof BodyTooLarge) throw new ApiError(413, 'Request is too large.');
+    throw err;
   }
-  const declared = Number(req.headers['content-length'] ?? NaN);
-  if (Number.isFinite(declared) && declared > limit) throw new ApiError(413, 'Request is too large.');
-  const chunks: Buffer[] = [];
-  let total = 0;
-  for await (const chunk of req.iterator({ destroyOnReturn: false })) {
-    const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array);
-    total += buf.length;
-    if (total > limit) throw new ApiError(413, 'Request is too large.');
-    chunks.push(buf);
-  }
-  const text = Buffer.concat(chunks).toString('utf8');
   if (text.trim().length === 0) throw badRequest('Malformed request body');
   try {
     return JSON.parse(text) as unknown;

@@ -1,24 +1,21 @@
 // Small node:http helpers: bounded JSON bodies and uniform JSON error responses.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { BodyTooLarge, isJsonContentType, readBoundedBody } from '../net/http-body';
 import { ImageError, ImageRequestRejected, badRequest } from './image-errors';
 
 /** Reads and parses a JSON body, refusing (413) anything larger than `limit` bytes before buffering it. */
 export async function readJsonBody(req: IncomingMessage, limit: number): Promise<unknown> {
   const type = req.headers['content-type'];
-  if (type !== undefined && !/^application\/(.+\+)?json\b/i.test(type)) {
+  if (type !== undefined && !isJsonContentType(type)) {
     throw new ImageRequestRejected(415, `Unsupported Content-Type ${type}; expected application/json`);
   }
-  const declared = Number(req.headers['content-length'] ?? NaN);
-  if (Number.isFinite(declared) && declared > limit) throw new ImageRequestRejected(413, `Request body exceeds ${limit} bytes`);
-  const chunks: Buffer[] = [];
-  let total = 0;
-  for await (const chunk of req.iterator({ destroyOnReturn: false })) {
-    const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array);
-    total += buf.length;
-    if (total > limit) throw new ImageRequestRejected(413, `Request body exceeds ${limit} bytes`);
-    chunks.push(buf);
+  let text: string;
+  try {
+    text = (await readBoundedBody(req, limit)).toString('utf8');
+  } catch (err) {
+    if (err instanceof BodyTooLarge) throw new ImageRequestRejected(413, err.message);
+    throw err;
   }
-  const text = Buffer.concat(chunks).toString('utf8');
   try {
     return JSON.parse(text) as unknown;
   } catch {
