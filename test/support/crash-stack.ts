@@ -19,12 +19,12 @@ import { CONTROL_TASK_QUEUE, hostTaskQueue } from '../../src/workflows/snapshot-
 import { ApiStubCloud, domainNameFor } from './api-stub-activities';
 import { freePort } from './free-port';
 import { startFreezableProxy, type FreezableProxy } from './freezable-proxy';
-import { answersHttp, ServiceProcess } from './service-process';
+import { answersHttp, TestProcess, tsxEntry } from './test-process';
 
 export const CRASH_TOKENS = { admin: 'crash-admin-0123456789abcdef', demo: 'crash-demo-0123456789abcdef' } as const;
 
 export interface CrashStack {
-  api: ServiceProcess;
+  api: TestProcess;
   apiUrl: string;
   proxy: FreezableProxy;
   store: InstanceStore;
@@ -75,9 +75,9 @@ export async function startCrashStack(): Promise<CrashStack> {
     cleanups.push(() => proxy.close());
     const port = await freePort();
     const apiUrl = `http://127.0.0.1:${port}`;
-    const api = new ServiceProcess({
+    const api = new TestProcess({
       name: 'compute-api',
-      entry: join('src', 'api', 'main.ts'),
+      ...tsxEntry(join('src', 'api', 'main.ts')),
       env: {
         ...process.env,
         TEMPORAL_ADDRESS: proxy.address,

@@ -13,7 +13,7 @@ import { InstanceStore, POWER_STATE_RUNNING, type Instance, type PowerState } fr
 import { connectClient } from '../../src/temporal/connect';
 import { PROJECT_ROOT, startDevServer, type DevServer } from '../../src/temporal/dev-server';
 import { CONTROL_TASK_QUEUE, snapshotWorkflowId, WORKFLOW_TYPE } from '../../src/workflows/snapshot-contract';
-import { FaultProcess } from './fault-process';
+import { TestProcess } from './test-process';
 import { startFaultProxy, type FaultProxy } from './fault-proxy';
 import { freePort } from './free-port';
 import { DEFAULT_TEST_URI, type InstanceFixture } from './instance-fixture';
@@ -33,9 +33,9 @@ export interface FaultStack {
   images: ImageClient;
   proxy: FaultProxy;
   client: Client;
-  imageService: FaultProcess;
-  controlWorker: FaultProcess;
-  hostWorker: FaultProcess;
+  imageService: TestProcess;
+  controlWorker: TestProcess;
+  hostWorker: TestProcess;
   /** live snapshots disabled on the host worker (Nova's disable_libvirt_livesnapshot) */
   readonly liveDisabled: boolean;
   /** restarts the host worker with live snapshots enabled or disabled (no-op when already so) */
@@ -99,7 +99,7 @@ export async function startFaultStack(options: { liveDisabled?: boolean } = {}):
     const tsx = (file: string) => ({ command: process.execPath, args: ['--import', 'tsx', join('src', file)], cwd: PROJECT_ROOT });
     const logFile = join(dir, 'services.log');
 
-    const imageService = new FaultProcess({
+    const imageService = new TestProcess({
       name: 'image-service',
       ...tsx(join('images', 'server-main.ts')),
       env: { ...baseEnv, SNAP_IMAGE_AUTH: 'none', SNAP_IMAGE_PORT: String(imagePort), SNAP_IMAGE_DIR: join(dir, 'images') },
@@ -111,7 +111,7 @@ export async function startFaultStack(options: { liveDisabled?: boolean } = {}):
     const proxy = await startFaultProxy(imagePort);
     cleanups.push(() => proxy.close());
 
-    const controlWorker = new FaultProcess({
+    const controlWorker = new TestProcess({
       name: 'control-worker',
       ...tsx(join('workers', 'control-worker-main.ts')),
       env: { ...baseEnv, SNAP_STORE_SQLITE: storeFile, SNAP_IMAGE_URL: `http://127.0.0.1:${imagePort}`, SNAP_TEST_BARRIER_DIR: barrierDir },
@@ -132,7 +132,7 @@ export async function startFaultStack(options: { liveDisabled?: boolean } = {}):
       SNAP_INVENTORY_INTERVAL_S: '86400',
     });
     const hostSpec = () => ({ name: 'host-worker', ...tsx(join('workers', 'host-worker-main.ts')), env: hostEnv(), readyLine: /host worker polling/, logFile });
-    let hostWorker = new FaultProcess(hostSpec());
+    let hostWorker = new TestProcess(hostSpec());
     cleanups.push(() => hostWorker.close());
     // The store first: its migrations run once here, not raced by two processes opening it.
     const store = await InstanceStore.open({ kind: 'sqlite', path: storeFile });
@@ -163,7 +163,7 @@ export async function startFaultStack(options: { liveDisabled?: boolean } = {}):
         if (disabled === liveDisabled && hostWorker.running) return;
         liveDisabled = disabled;
         await hostWorker.close();
-        hostWorker = new FaultProcess(hostSpec());
+        hostWorker = new TestProcess(hostSpec());
         await hostWorker.start();
       },
       async killTemporal() {

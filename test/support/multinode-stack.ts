@@ -17,19 +17,19 @@ import { freePort } from './free-port';
 import { createInstanceFixture, type InstanceFixture } from './instance-fixture';
 import { startTestPostgres } from './postgres';
 import { startSecondLibvirtd } from './second-libvirtd';
-import { answersHttp, ServiceProcess } from './service-process';
+import { answersHttp, TestProcess, tsxEntry } from './test-process';
 
 export const MN_TOKENS = { admin: 'mn-admin-0123456789abcdef', demo: 'mn-demo-0123456789abcdef' } as const;
 
 export interface MultinodeHost {
   name: string;
-  worker: ServiceProcess;
+  worker: TestProcess;
   instances: Instance[];
 }
 
 export interface MultinodeStack {
-  apis: { url: string; proc: ServiceProcess }[];
-  controls: ServiceProcess[];
+  apis: { url: string; proc: TestProcess }[];
+  controls: TestProcess[];
   hosts: MultinodeHost[];
   store: InstanceStore;
   temporal: Client;
@@ -71,27 +71,27 @@ export async function startMultinodeStack(options: MultinodeOptions): Promise<Mu
     cleanups.push(() => temporal.connection.close());
 
     const common = { ...process.env, SNAP_STORE_POSTGRES_URL: pg.connectionString, SNAP_IMAGE_URL: images.url, SNAP_IMAGE_TOKEN: MN_TOKENS.admin, SNAP_LOG_LEVEL: 'info', SNAP_DATA_DIR: dir };
-    const started = async (proc: ServiceProcess): Promise<ServiceProcess> => {
+    const started = async (proc: TestProcess): Promise<TestProcess> => {
       cleanups.push(() => proc.kill());
       await proc.start();
       return proc;
     };
-    const controls: ServiceProcess[] = [];
+    const controls: TestProcess[] = [];
     for (const n of [1, 2]) {
-      controls.push(await started(new ServiceProcess({
+      controls.push(await started(new TestProcess({
         name: `control-${n}`,
-        entry: join('src', 'workers', 'control-worker-main.ts'),
+        ...tsxEntry(join('src', 'workers', 'control-worker-main.ts')),
         env: { ...common, SNAP_RECONCILE_GRACE_S: String(options.reconcileGraceS), SNAP_RECONCILE_INTERVAL_S: String(options.reconcileIntervalS) },
         ready: (out) => out.includes('control worker polling'),
       })));
     }
-    const apis: { url: string; proc: ServiceProcess }[] = [];
+    const apis: { url: string; proc: TestProcess }[] = [];
     for (const n of [1, 2]) {
       const port = await freePort();
       const url = `http://127.0.0.1:${port}`;
-      const proc = await started(new ServiceProcess({
+      const proc = await started(new TestProcess({
         name: `api-${n}`,
-        entry: join('src', 'api', 'main.ts'),
+        ...tsxEntry(join('src', 'api', 'main.ts')),
         env: { ...common, SNAP_API_PORT: String(port), SNAP_TOKENS_FILE: tokensFile, SNAP_LOG_LEVEL: 'warn' },
         ready: () => answersHttp(`${url}/`),
       }));
@@ -122,9 +122,9 @@ export async function startMultinodeStack(options: MultinodeOptions): Promise<Mu
         disks: [{ path: f.instance.overlayPath, format: 'qcow2' as const, target: 'vda' }],
         imageRef: null,
       })));
-      const worker = await started(new ServiceProcess({
+      const worker = await started(new TestProcess({
         name: `host-${spec.name}`,
-        entry: join('src', 'workers', 'host-worker-main.ts'),
+        ...tsxEntry(join('src', 'workers', 'host-worker-main.ts')),
         env: { ...common, ...spec.env, SNAP_HOST: spec.name, SNAP_SNAPSHOTS_DIR: join(dir, `snapshots-${spec.name}`), SNAP_INVENTORY_INTERVAL_S: '3600', SNAP_DEFAULT_PROJECT: 'demo' },
         ready: (out) => out.includes('host worker polling'),
       }));

@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { access, appendFile, cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { REPO_ROOT } from './service-process';
+import { REPO_ROOT } from './test-process';
 
 export interface SecondLibvirtd {
   socketPath: string;
