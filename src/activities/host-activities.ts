@@ -115,12 +115,14 @@ export function createHostActivities(deps: HostActivityDeps): HostActivities {
       });
     },
 
-    async uploadSnapshot({ imageId, path }) {
+    async uploadSnapshot({ imageId, path, format }) {
       const run = Context.current().info.workflowExecution;
       return uploads.run(() =>
         withHeartbeat(async (report, signal) => {
           await hold('upload');
           const { size: total } = await stat(path);
+          // Nova's image update: the record describes the bytes actually written (qcow2 or raw, bare).
+          await images.setFormats(imageId, { disk_format: format, container_format: 'bare' });
           let counted = 0;
           await images.upload(imageId, path, {
             signal,

@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { imageFromView, type Image } from './glance-image-view';
 import { ImageNotFound, ImageServiceUnavailable, ImageUploadFailed, errorMessage } from './image-errors';
 import { errorFromResponse, exchange, isConnectFailure, isTransportUnavailable, readSmallBody, type HttpExchange } from './http-transport';
+import { JSON_PATCH_MEDIA_TYPE, type ImageFormats } from './image-record';
 
 export type { Image } from './glance-image-view';
 
@@ -44,6 +45,8 @@ export interface ImageClient {
   get(id: string): Promise<Image>;
   list(filter?: ImageListFilter): Promise<Image[]>;
   delete(id: string): Promise<void>;
+  /** Glance PATCH replace of the formats, before the image has data (the snapshot's real format). */
+  setFormats(id: string, formats: ImageFormats): Promise<Image>;
   upload(id: string, source: Readable | string, options?: UploadOptions): Promise<void>;
   download(id: string, options?: { signal?: AbortSignal }): Promise<Readable>;
 }
@@ -101,6 +104,15 @@ export class GlanceHttpClient implements ImageClient {
       path = page.next?.replace(/^\//, '');
     }
     return out;
+  }
+
+  async setFormats(id: string, formats: ImageFormats): Promise<Image> {
+    const ops = Object.entries(formats)
+      .filter(([, value]) => value !== undefined)
+      .map(([key, value]) => ({ op: 'replace', path: `/${key}`, value }));
+    const body = Buffer.from(JSON.stringify(ops));
+    const res = await this.send({ method: 'PATCH', path: `v2/images/${checkedId(id)}`, headers: { 'Content-Type': JSON_PATCH_MEDIA_TYPE }, body });
+    return this.expectJson(res, 200, id, imageFromView);
   }
 
   async delete(id: string): Promise<void> {

@@ -7,7 +7,8 @@ import { z } from 'zod';
 import { toGlanceView } from './glance-image-view';
 import { UNAUTHENTICATED_ADMIN, contextFor, type Authenticator, type RequestContext } from './image-auth';
 import { ImageError, ImageRequestRejected, badRequest, unauthorized } from './image-errors';
-import { IMAGE_STATUSES } from './image-record';
+import { IMAGE_STATUSES, JSON_PATCH_MEDIA_TYPE, formatsFromPatch } from './image-record';
+import { BodyTooLarge, readBoundedBody } from '../net/http-body';
 import type { ImageService } from './image-service';
 import { readJsonBody, sendError, sendJson } from './http-io';
 
@@ -106,7 +107,8 @@ export class ImageHttpServer {
         res.writeHead(204).end();
         return;
       }
-      throw methodNotAllowed('GET, DELETE');
+      if (method === 'PATCH') return this.patch(ctx, id, req, res);
+      throw methodNotAllowed('GET, DELETE, PATCH');
     }
     throw new ImageRequestRejected(404, `The resource could not be found: ${url.pathname}`);
   }
@@ -119,6 +121,28 @@ export class ImageHttpServer {
     const identity = await authenticate(token);
     if (identity === null) throw unauthorized('Authentication required: the token is invalid or expired.');
     return contextFor(identity);
+  }
+
+  /** Glance's JSON-patch update, limited to replacing the formats of an image without data. */
+  private async patch(ctx: RequestContext, id: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
+    if (type !== JSON_PATCH_MEDIA_TYPE) throw new ImageRequestRejected(415, `Unsupported Content-Type ${String(req.headers['content-type'])}; expected ${JSON_PATCH_MEDIA_TYPE}`);
+    let text: string;
+    try {
+      text = (await readBoundedBody(req, this.maxJsonBytes)).toString('utf8');
+    } catch (err) {
+      if (err instanceof BodyTooLarge) throw new ImageRequestRejected(413, err.message);
+      throw err;
+    }
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      throw badRequest('Request body is not valid JSON');
+    }
+    const formats = formatsFromPatch(body);
+    if (typeof formats === 'string') throw badRequest(`Only replacing /disk_format and /container_format is supported: ${formats}`);
+    sendJson(res, 200, toGlanceView(await this.options.service.setFormats(ctx, id, formats)));
   }
 
   private async create(ctx: RequestContext, req: IncomingMessage, res: ServerResponse): Promise<void> {

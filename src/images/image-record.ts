@@ -85,3 +85,33 @@ export function customPropertiesOf(body: CreateImageBody): Record<string, string
   }
   return properties;
 }
+
+/** What the snapshot path may still change on an image without data (Glance PATCH replace). */
+export interface ImageFormats {
+  disk_format?: (typeof DISK_FORMATS)[number];
+  container_format?: (typeof CONTAINER_FORMATS)[number];
+}
+
+export const JSON_PATCH_MEDIA_TYPE = 'application/openstack-images-v2.1-json-patch';
+
+const FormatPatchSchema = z
+  .array(
+    z.discriminatedUnion('path', [
+      z.object({ op: z.enum(['replace', 'add']), path: z.literal('/disk_format'), value: z.enum(DISK_FORMATS) }).strict(),
+      z.object({ op: z.enum(['replace', 'add']), path: z.literal('/container_format'), value: z.enum(CONTAINER_FORMATS) }).strict(),
+    ]),
+  )
+  .min(1)
+  .max(2);
+
+/** Parses a Glance JSON patch limited to the two format attributes; other paths are refused. */
+export function formatsFromPatch(body: unknown): ImageFormats | string {
+  const parsed = FormatPatchSchema.safeParse(body);
+  if (!parsed.success) return parsed.error.issues.map((i) => `${i.path.join('.') || 'patch'}: ${i.message}`).join('; ');
+  const formats: ImageFormats = {};
+  for (const op of parsed.data) {
+    if (op.path === '/disk_format') formats.disk_format = op.value;
+    else formats.container_format = op.value;
+  }
+  return formats;
+}

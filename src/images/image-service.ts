@@ -5,7 +5,7 @@ import type { Readable } from 'node:stream';
 import { canSee, type RequestContext } from './image-auth';
 import { LocalImageBlobStore } from './image-blob-store';
 import { ImageConflict, ImageGone, ImageNotFound, ImageTooLarge, badRequest, forbidden } from './image-errors';
-import { CreateImageBodySchema, ImageIdSchema, READ_ONLY_ATTRIBUTES, customPropertiesOf, type ImageRecord, type ImageStatus } from './image-record';
+import { CreateImageBodySchema, ImageIdSchema, READ_ONLY_ATTRIBUTES, customPropertiesOf, type ImageFormats, type ImageRecord, type ImageStatus } from './image-record';
 import { ImageRecordRepository, type RepositoryWarning } from './image-record-repository';
 import { join } from 'node:path';
 
@@ -104,6 +104,25 @@ export class ImageService {
     };
     await this.records.put(record);
     return record;
+  }
+
+  /**
+   * Glance's PATCH replace of /disk_format and /container_format, allowed (as in Glance) only
+   * before the image has data: the snapshot path sets the format it actually wrote.
+   */
+  async setFormats(ctx: RequestContext, id: string, formats: ImageFormats): Promise<ImageRecord> {
+    const record = this.get(ctx, id);
+    if (record.status !== 'queued' && record.status !== 'killed') {
+      throw new ImageConflict(`Attribute disk_format/container_format can be only replaced for a queued image (status is ${record.status}).`);
+    }
+    const updated: ImageRecord = {
+      ...record,
+      disk_format: formats.disk_format ?? record.disk_format,
+      container_format: formats.container_format ?? record.container_format,
+      updated_at: this.timestamp(),
+    };
+    await this.records.put(updated);
+    return updated;
   }
 
   get(ctx: RequestContext, id: string): ImageRecord {

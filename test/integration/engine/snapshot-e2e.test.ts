@@ -42,7 +42,7 @@ async function snapshotFixture(engine: Engine, fixtureOptions: FixtureOptions, p
 
 async function expectImageMatchesDisk(engine: Engine, imageId: string, fixture: InstanceFixture): Promise<void> {
   const image = await engine.images.get(imageId);
-  expect(image.status).toBe('active');
+  expect(image).toMatchObject({ status: 'active', disk_format: 'qcow2', container_format: 'bare' });
   const file = await downloadImage(engine.images, imageId, fixture.dir);
   expect(await imagesIdentical(file, fixture.instance.overlayPath, { forceShare: true })).toBe(true);
 }
@@ -131,8 +131,8 @@ describe('failures end in a defined state', () => {
     engine = await startEngine({
       hostEnv: { SNAP_DISABLE_LIVE_SNAPSHOT: 'true' },
       wrapImages: (images): ImageClient => ({
-        ...images,
         create: (m) => images.create(m),
+        setFormats: (id, f) => images.setFormats(id, f),
         get: (id) => images.get(id),
         list: (f) => images.list(f),
         delete: (id) => images.delete(id),

@@ -102,7 +102,7 @@ describe('image lifecycle', () => {
     expect((await raw(fx.server.url, 'GET', `/v2/images/${randomUUID()}`)).status).toBe(404);
     expect((await raw(fx.server.url, 'GET', '/v2/images/..%2F..%2Fetc')).status).toBe(404);
     expect((await raw(fx.server.url, 'GET', '/v2/nothing')).status).toBe(404);
-    expect((await raw(fx.server.url, 'PATCH', `/v2/images/${randomUUID()}`)).status).toBe(405);
+    expect((await raw(fx.server.url, 'POST', `/v2/images/${randomUUID()}`)).status).toBe(405);
     await expect(client.get('not-a-uuid')).rejects.toBeInstanceOf(ImageNotFound);
     await expect(client.upload(randomUUID(), Readable.from([Buffer.from('x')]))).rejects.toBeInstanceOf(ImageNotFound);
     const image = await client.create({ name: 'typed' });
