@@ -57,12 +57,3 @@ export function ensureLibvirtHost() {
   waitFor(() => libvirtAnswers(), 'libvirtd');
   log('libvirtd is up');
 }
-
-export function kvmUsable() {
-  try {
-    const fd = probe('sh', ['-c', 'exec 3<>/dev/kvm', 'sh']);
-    return fd.ok;
-  } catch {
-    return false;
-  }
-}

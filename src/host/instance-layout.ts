@@ -6,6 +6,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { LibvirtError, VIR_DOMAIN_UNDEFINE_MANAGED_SAVE, VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA, VIR_ERR_NO_DOMAIN, VIR_ERR_OPERATION_INVALID, type Domain, type Libvirt } from '../libvirt';
 import { assertSafePath, createQcow2, writePattern, type Pattern } from './qemu-img';
+import { xmlEscape } from './xml-escape';
 
 export const INSTANCE_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/;
 
@@ -77,10 +78,6 @@ export function planInstance(spec: InstanceSpec): InstanceLayout {
     diskSizeBytes,
     domainType,
   };
-}
-
-function xmlEscape(s: string): string {
-  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/'/g, '&apos;').replace(/"/g, '&quot;');
 }
 
 /**

@@ -15,6 +15,7 @@ import {
 import { assertSafePath } from './qemu-img';
 import { convertImage, type ImageFormat } from './qemu-img-convert';
 import { runTool } from './tool-process';
+import { xmlEscape } from './xml-escape';
 
 export interface LiveSnapshotSource {
   diskTarget: string;
@@ -38,10 +39,6 @@ export class LiveSnapshotFailed extends Error {
   override readonly name = 'LiveSnapshotFailed';
 }
 
-function xmlAttr(value: string): string {
-  return value.replace(/&/g, '&amp;').replace(/'/g, '&apos;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
-}
-
 /** Ends any block job on the disk; "no active job" is the normal answer (Nova's idempotent abort). */
 export async function abortBlockJobQuietly(client: Libvirt, dom: Domain, disk: string): Promise<void> {
   await client.domainBlockJobAbort(dom, disk, 0).catch((err: unknown) => {
@@ -62,7 +59,7 @@ export async function liveSnapshot(client: Libvirt, dom: Domain, source: LiveSna
   await abortBlockJobQuietly(client, dom, source.diskTarget);
   await createDelta(source, deltaPath);
   const shallow = source.backingPath ? VIR_DOMAIN_BLOCK_COPY_SHALLOW : 0;
-  const destXml = `<disk type='file'><driver type='qcow2'/><source file='${xmlAttr(deltaPath)}'/></disk>`;
+  const destXml = `<disk type='file'><driver type='qcow2'/><source file='${xmlEscape(deltaPath)}'/></disk>`;
   let jobActive = false;
   let frozen = false;
   try {
