@@ -2,6 +2,7 @@
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { storeConfigFromEnv, type StoreConfigInput } from '../store';
+import { DataDirSchema } from '../config/data-dir';
 
 export const ApiEnvSchema = z.object({
   SNAP_API_HOST: z.string().min(1).default('127.0.0.1'),
@@ -10,7 +11,7 @@ export const ApiEnvSchema = z.object({
   SNAP_IMAGE_URL: z.string().url().default('http://127.0.0.1:9292'),
   /** Temporal Web UI base used in the links of ops answers. */
   SNAP_TEMPORAL_UI_URL: z.string().url().default('http://127.0.0.1:8233'),
-  SNAP_DATA_DIR: z.string().min(1).default('.data'),
+  SNAP_DATA_DIR: DataDirSchema,
   /** Nova's metadata_items quota for createImage metadata. */
   SNAP_IMAGE_METADATA_QUOTA: z.coerce.number().int().min(0).max(10_000).default(128),
 });

@@ -1,6 +1,7 @@
 // The token table and the environment that locates it, validated with zod because both come from
 // outside the process (a file an operator may hand-edit, and environment variables).
 import { z } from 'zod';
+import { DataDirSchema } from '../config/data-dir';
 
 export const ROLES = ['member', 'admin'] as const;
 export const RoleSchema = z.enum(ROLES);
@@ -37,7 +38,7 @@ export const DEFAULT_DEMO_PROJECT = 'demo';
 
 export const AuthEnvSchema = z.object({
   /** Gitignored directory for generated state (tokens, SQLite file, images). */
-  SNAP_DATA_DIR: z.string().min(1).default('.data'),
+  SNAP_DATA_DIR: DataDirSchema,
   /** Fixes the admin token instead of the generated one (CI, scripted setups). */
   SNAP_ADMIN_TOKEN: TokenSchema.optional(),
   /** Token table path; defaults to <SNAP_DATA_DIR>/tokens.json. */

@@ -4,6 +4,7 @@ import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { HostNameSchema } from '../workflows/snapshot-contract';
+import { DataDirSchema } from '../config/data-dir';
 
 const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
 const count = (fallback: number) => z.coerce.number().int().min(1).max(64).default(fallback);
@@ -12,7 +13,7 @@ export const HostEnvSchema = z.object({
   SNAP_HOST: HostNameSchema.optional(),
   SNAP_LIBVIRT_URI: z.string().min(1).default('qemu:///system'),
   SNAP_LIBVIRT_SOCKET: z.string().min(1).optional(),
-  SNAP_DATA_DIR: z.string().min(1).optional(),
+  SNAP_DATA_DIR: DataDirSchema,
   /** Nova's [libvirt] snapshots_directory */
   SNAP_SNAPSHOTS_DIR: z.string().min(1).optional(),
   /** Nova's [libvirt] snapshot_image_format: empty = the source's format */
@@ -60,7 +61,7 @@ function defaultHostName(): string {
 
 export function loadHostConfig(env: NodeJS.ProcessEnv = process.env, projectRoot = process.cwd()): HostConfig {
   const e = HostEnvSchema.parse(env);
-  const dataDir = resolve(projectRoot, e.SNAP_DATA_DIR ?? '.data');
+  const dataDir = resolve(projectRoot, e.SNAP_DATA_DIR);
   return {
     host: e.SNAP_HOST ?? defaultHostName(),
     libvirtUri: e.SNAP_LIBVIRT_URI,

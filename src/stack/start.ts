@@ -8,9 +8,10 @@ import { describeTokens, loadOrCreateTokens, tokenOptionsFromEnv } from '../auth
 import { PROJECT_ROOT, startDevServer, type DevServer } from '../temporal/dev-server';
 import { startService, stopServices, type RunningService } from './child-services';
 import { ensureDemoInstance, stopDemoInstance, type DemoInstance } from './demo-instance';
+import { DataDirSchema } from '../config/data-dir';
 
 const StackEnvSchema = z.object({
-  SNAP_DATA_DIR: z.string().min(1).default('.data'),
+  SNAP_DATA_DIR: DataDirSchema,
   SNAP_LIBVIRT_URI: z.string().min(1).default('qemu:///system'),
   SNAP_TEMPORAL_PORT: z.coerce.number().int().min(1).max(65535).default(7233),
   SNAP_TEMPORAL_UI_PORT: z.coerce.number().int().min(1).max(65535).default(8233),

@@ -4,9 +4,10 @@
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import type { StoreConfigInput } from './store-config';
+import { DataDirSchema } from '../config/data-dir';
 
 export const StoreEnvSchema = z.object({
-  SNAP_DATA_DIR: z.string().min(1).default('.data'),
+  SNAP_DATA_DIR: DataDirSchema,
   SNAP_STORE_SQLITE: z.string().min(1).optional(),
   SNAP_STORE_POSTGRES_URL: z.string().min(1).optional(),
 });
