@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { Libvirt } from '../src/libvirt';
-import { createInstance, removeInstance } from '../src/host/instance-layout';
+import { createInstance, removeInstance } from '../src/testing/instance-lifecycle';
 
 const execFileAsync = promisify(execFile);
 

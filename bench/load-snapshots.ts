@@ -9,7 +9,7 @@ import os from 'node:os';
 import { rm } from 'node:fs/promises';
 import { z } from 'zod';
 import { Libvirt } from '../src/libvirt';
-import { removeInstance } from '../src/host/instance-layout';
+import { removeInstance } from '../src/testing/instance-lifecycle';
 import { imagesIdentical } from '../src/host/qemu-img';
 import { POWER_STATE_RUNNING, POWER_STATE_SHUTDOWN } from '../src/store';
 import { snapshotWorkflowId } from '../src/workflows/snapshot-contract';

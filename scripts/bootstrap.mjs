@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { ensureLibvirtHost } from './lib/libvirt-host.mjs';
 import { ensurePostgresBinaries } from './lib/postgres-host.mjs';
 import { ensureTemporalCli } from './lib/temporal-cli.mjs';
+import { ensureTestGuest } from './lib/test-guest.mjs';
 import { log, run } from './lib/run.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -23,5 +24,8 @@ const steps = process.argv.slice(2);
 ensureNodeModules();
 const cli = ensureTemporalCli(root);
 log(`Temporal CLI: ${cli}`);
-if (process.env.SNAP_SKIP_LIBVIRT !== '1' && (steps.includes('--test') || steps.includes('--start'))) ensureLibvirtHost();
+const needsLibvirt = process.env.SNAP_SKIP_LIBVIRT !== '1' && (steps.includes('--test') || steps.includes('--start'));
+if (needsLibvirt) ensureLibvirtHost();
+// The snapshot tests and the demo instance boot a real Linux guest (built once, then cached).
+if (steps.includes('--test') || steps.includes('--start')) ensureTestGuest(root, { probeKvm: needsLibvirt });
 if (steps.includes('--test')) ensurePostgresBinaries();

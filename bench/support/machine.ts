@@ -3,7 +3,7 @@ import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import { promisify } from 'node:util';
-import { kvmUsable } from '../../src/host/instance-layout';
+import { kvmUsable } from '../../src/testing/instance-layout';
 import type { Row } from './table';
 
 const execFileAsync = promisify(execFile);

@@ -42,6 +42,9 @@ export interface ControlActivities {
     event: SnapshotNotification;
     mode?: SnapshotMode;
     durationMs?: number;
+    /** snapshot.end: whether the image is quiesced, and the freeze window */
+    quiesced?: boolean;
+    freezeWindowMs?: number | null;
     step?: string;
     error?: string;
   }): Promise<void>;
@@ -79,6 +82,10 @@ export interface ExtractedSnapshot {
   format: 'qcow2' | 'raw';
   /** live only: whether the guest agent froze the filesystems (else the image is crash-consistent) */
   quiesced: boolean;
+  /** live only: freeze → thaw in ms, null when nothing was frozen */
+  freezeWindowMs: number | null;
+  /** why a live copy is crash-consistent (no agent, agent timeout or error) */
+  quiesceError?: string;
 }
 
 /** Activities on `snapshot-host-<host>`: everything that touches libvirt or the extracted file. */

@@ -70,9 +70,9 @@ export function createControlActivities(deps: ControlActivityDeps): ControlActiv
       await store.setPowerState(instanceUuid, powerState);
     },
 
-    async notifySnapshot({ instanceUuid, imageId, event, mode, durationMs, step, error }) {
+    async notifySnapshot({ instanceUuid, imageId, event, mode, durationMs, quiesced, freezeWindowMs, step, error }) {
       // Nova's _notify_about_instance_usage: one structured event per transition, for log shippers.
-      const fields = { event_type: `compute.instance.${event}`, instance_uuid: instanceUuid, image_id: imageId, mode, duration_ms: durationMs, step, error };
+      const fields = { event_type: `compute.instance.${event}`, instance_uuid: instanceUuid, image_id: imageId, mode, duration_ms: durationMs, quiesced, freeze_window_ms: freezeWindowMs, step, error };
       if (event === 'snapshot.error') log.warn(fields, event);
       else log.info(fields, event);
       if (event === 'snapshot.end' && mode !== undefined && durationMs !== undefined) deps.metrics?.observeSnapshot(mode, durationMs / 1000);

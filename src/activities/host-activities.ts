@@ -10,6 +10,7 @@ import { describeDomain, probeLiveSnapshot } from '../host/domain-inspection';
 import type { HostConfig } from '../host/host-config';
 import type { LibvirtSession } from '../host/libvirt-session';
 import { liveSnapshot } from '../host/live-snapshot';
+import type { QuiesceOutcome } from '../host/quiesce';
 import { novaPowerState } from '../host/power-state';
 import { convertImage } from '../host/qemu-img-convert';
 import { restoreGuestState, saveGuestForColdSnapshot } from '../host/cold-snapshot';
@@ -82,16 +83,18 @@ export function createHostActivities(deps: HostActivityDeps): HostActivities {
           await hold('extract');
           const outputPath = join(dir, `snapshot.${description.imageFormat}`);
           const { client, dom } = await lookup(domainName);
-          let quiesced = false;
+          let quiesce: QuiesceOutcome = { quiesced: false, freezeWindowMs: null };
           if (mode === 'live') {
-            ({ quiesced } = await liveSnapshot(client, dom, description, {
+            quiesce = await liveSnapshot(client, dom, description, {
               workDir: dir,
               outputPath,
               outputFormat: description.imageFormat,
               mirrorTimeoutMs: 60 * 60_000,
+              quiesceTimeoutMs: config.quiesceTimeoutMs,
+              log: (message, fields) => Context.current().log.warn(message, { ...fields, domain: domainName }),
               signal,
               onProgress: (phase, fraction) => report({ phase, fraction }),
-            }));
+            });
           } else {
             await convertImage(description.diskPath, outputPath, {
               sourceFormat: description.sourceFormat,
@@ -101,7 +104,7 @@ export function createHostActivities(deps: HostActivityDeps): HostActivities {
             });
           }
           const { size } = await stat(outputPath);
-          return { path: outputPath, size, format: description.imageFormat, quiesced };
+          return { path: outputPath, size, format: description.imageFormat, ...quiesce };
         }),
       );
     },

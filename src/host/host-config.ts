@@ -31,6 +31,8 @@ export const HostEnvSchema = z.object({
   SNAP_MAX_CONCURRENT_UPLOADS: count(2),
   SNAP_INVENTORY_INTERVAL_S: z.coerce.number().int().min(5).max(86_400).default(60),
   SNAP_DEFAULT_PROJECT: z.string().min(1).max(255).default('demo'),
+  /** bound on the guest agent's filesystem freeze (and each thaw) of a live snapshot */
+  SNAP_QUIESCE_TIMEOUT_S: z.coerce.number().min(1).max(300).default(10),
   /** test-only: a directory of barrier files that hold steps open (off when unset) */
   SNAP_TEST_BARRIER_DIR: z.string().min(1).optional(),
 });
@@ -50,6 +52,7 @@ export interface HostConfig {
   maxConcurrentUploads: number;
   inventoryIntervalMs: number;
   defaultProject: string;
+  quiesceTimeoutMs: number;
   testBarrierDir?: string;
 }
 
@@ -77,6 +80,7 @@ export function loadHostConfig(env: NodeJS.ProcessEnv = process.env, projectRoot
     maxConcurrentUploads: e.SNAP_MAX_CONCURRENT_UPLOADS,
     inventoryIntervalMs: e.SNAP_INVENTORY_INTERVAL_S * 1000,
     defaultProject: e.SNAP_DEFAULT_PROJECT,
+    quiesceTimeoutMs: e.SNAP_QUIESCE_TIMEOUT_S * 1000,
     testBarrierDir: e.SNAP_TEST_BARRIER_DIR,
   };
 }

@@ -14,6 +14,7 @@ import {
 } from '../libvirt';
 import { assertSafePath } from './qemu-img';
 import { convertImage, type ImageFormat } from './qemu-img-convert';
+import { withQuiescedGuest, type QuiesceOutcome } from './quiesce';
 import { runTool } from './tool-process';
 import { xmlEscape } from './xml-escape';
 
@@ -31,6 +32,9 @@ export interface LiveSnapshotOptions {
   outputFormat: ImageFormat;
   /** how long the mirror may take to reach sync */
   mirrorTimeoutMs: number;
+  /** bound on the guest agent's freeze and thaw */
+  quiesceTimeoutMs: number;
+  log?: (message: string, fields: Record<string, unknown>) => void;
   signal?: AbortSignal;
   onProgress?: (phase: 'mirror' | 'convert', fraction: number) => void;
 }
@@ -54,14 +58,13 @@ async function createDelta(source: LiveSnapshotSource, deltaPath: string): Promi
 }
 
 /** Returns whether the guest's filesystems were frozen while the mirror was cut (else crash-consistent). */
-export async function liveSnapshot(client: Libvirt, dom: Domain, source: LiveSnapshotSource, options: LiveSnapshotOptions): Promise<{ quiesced: boolean }> {
+export async function liveSnapshot(client: Libvirt, dom: Domain, source: LiveSnapshotSource, options: LiveSnapshotOptions): Promise<QuiesceOutcome> {
   const deltaPath = join(options.workDir, 'snapshot.delta');
   await abortBlockJobQuietly(client, dom, source.diskTarget);
   await createDelta(source, deltaPath);
   const shallow = source.backingPath ? VIR_DOMAIN_BLOCK_COPY_SHALLOW : 0;
   const destXml = `<disk type='file'><driver type='qcow2'/><source file='${xmlEscape(deltaPath)}'/></disk>`;
   let jobActive = false;
-  let frozen = false;
   try {
     await client.domainBlockCopy(dom, source.diskTarget, destXml, {}, shallow | VIR_DOMAIN_BLOCK_COPY_REUSE_EXT | VIR_DOMAIN_BLOCK_COPY_TRANSIENT_JOB);
     jobActive = true;
@@ -79,41 +82,20 @@ export async function liveSnapshot(client: Libvirt, dom: Domain, source: LiveSna
     }
     if (outcome.state !== 'ready') throw new LiveSnapshotFailed(`block copy of ${source.diskTarget} ended ${outcome.state} before it was in sync`);
     options.signal?.throwIfAborted();
-    // Freeze only for the instant the mirror is cut; no guest agent means a crash-consistent copy.
-    frozen = await client.domainFSFreeze(dom).then(
-      () => true,
-      () => false,
-    );
-    await client.domainBlockJobAbort(dom, source.diskTarget, 0);
-    jobActive = false;
-    if (frozen) await thaw(client, dom);
-    const quiesced = frozen;
-    frozen = false;
+    // Frozen only for the instant the mirror is cut.
+    const { quiesce } = await withQuiescedGuest(client, dom, { timeoutMs: options.quiesceTimeoutMs, log: options.log }, async () => {
+      await client.domainBlockJobAbort(dom, source.diskTarget, 0);
+      jobActive = false;
+    });
     await convertImage(deltaPath, options.outputPath, {
       sourceFormat: 'qcow2',
       outputFormat: options.outputFormat,
       signal: options.signal,
       onProgress: (f) => options.onProgress?.('convert', f),
     });
-    return { quiesced };
+    return quiesce;
   } finally {
-    if (frozen) await thaw(client, dom).catch(() => undefined);
     if (jobActive) await abortBlockJobQuietly(client, dom, source.diskTarget);
     await rm(deltaPath, { force: true });
   }
-}
-
-/** A guest left frozen is worse than a failed snapshot (LP#1754360): thaw is retried a few times. */
-async function thaw(client: Libvirt, dom: Domain): Promise<void> {
-  let lastError: unknown;
-  for (let attempt = 0; attempt < 5; attempt++) {
-    try {
-      await client.domainFSThaw(dom);
-      return;
-    } catch (err) {
-      lastError = err;
-      await new Promise((r) => setTimeout(r, 200 * 2 ** attempt));
-    }
-  }
-  throw lastError;
 }

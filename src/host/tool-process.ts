@@ -22,21 +22,36 @@ export interface ToolOptions {
   signal?: AbortSignal;
   /** called with each chunk of stdout (qemu-img -p writes its percentage there) */
   onStdout?: (text: string) => void;
+  /** working directory of the tool (apt-get download writes into it) */
+  cwd?: string;
 }
 
 export function runTool(tool: string, args: readonly string[], options: ToolOptions = {}): Promise<void> {
+  return runToolOutput(tool, args, options).then(() => undefined);
+}
+
+/** Like runTool, and resolves with what the tool wrote to stdout (capped at `maxStdoutBytes`, default 16 MiB). */
+export function runToolOutput(tool: string, args: readonly string[], options: ToolOptions & { maxStdoutBytes?: number } = {}): Promise<{ stdout: string; stderr: string }> {
+  const maxStdout = options.maxStdoutBytes ?? 16 * 1024 * 1024;
   return new Promise((resolve, reject) => {
     if (options.signal?.aborted) {
       reject(options.signal.reason instanceof Error ? options.signal.reason : new Error('aborted'));
       return;
     }
-    const child = spawn(tool, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(tool, args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: options.cwd });
     let stderr = '';
+    const stdout: Buffer[] = [];
+    let stdoutBytes = 0;
     const onAbort = (): void => {
       child.kill('SIGKILL');
     };
     options.signal?.addEventListener('abort', onAbort, { once: true });
-    child.stdout.on('data', (chunk: Buffer) => options.onStdout?.(chunk.toString()));
+    child.stdout.on('data', (chunk: Buffer) => {
+      options.onStdout?.(chunk.toString());
+      stdoutBytes += chunk.length;
+      if (stdoutBytes <= maxStdout) stdout.push(chunk);
+      else child.kill('SIGKILL');
+    });
     child.stderr.on('data', (chunk: Buffer) => {
       stderr = (stderr + chunk.toString()).slice(-16_384);
     });
@@ -47,7 +62,8 @@ export function runTool(tool: string, args: readonly string[], options: ToolOpti
     child.once('close', (code) => {
       options.signal?.removeEventListener('abort', onAbort);
       if (options.signal?.aborted) reject(options.signal.reason instanceof Error ? options.signal.reason : new Error(`${tool} aborted`));
-      else if (code === 0) resolve();
+      else if (stdoutBytes > maxStdout) reject(new ToolFailed(tool, code, `stdout exceeded ${maxStdout} bytes`));
+      else if (code === 0) resolve({ stdout: Buffer.concat(stdout).toString('utf8'), stderr });
       else reject(new ToolFailed(tool, code, stderr));
     });
   });

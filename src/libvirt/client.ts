@@ -3,22 +3,21 @@
 import { LibvirtUsageError } from './errors';
 import { EventRouter, SUPPORTED_EVENT_IDS, type DomainEventCallback } from './events';
 import {
-  AuthType,
   type DomainState,
-  REMOTE_AUTH_TYPE_LIST_MAX,
   Procedure,
+  QEMU_RPC,
+  QemuProcedure,
   REMOTE_DOMAIN_BLOCK_COPY_PARAMETERS_MAX,
   REMOTE_DOMAIN_FSFREEZE_MOUNTPOINTS_MAX,
   REMOTE_DOMAIN_LIST_MAX,
-  VIR_CONNECT_RO,
-  VIR_DRV_FEATURE_PROGRAM_KEEPALIVE,
+  type RpcProgram,
 } from './protocol';
-import { ConnectOptionsSchema, blockCopyTypedParams, type BlockCopyParameters, type BlockJobInfo, type ConnectOptions, type DomainInfo } from './api-types';
-import { RpcConnection, type CallOptions } from './rpc';
-import { describeTarget, openTransport } from './transport';
-import { DOMAIN_MIN_BYTES, readDomain, readString, uuidToBytes, writeDomain, writeOptString, writeString, writeTypedParam, type Domain } from './types';
-import { parseUri, resolveTarget } from './uri';
-import { XdrReader, XdrWriter } from './xdr';
+import { agentCallOptions, checkAgentTimeout } from './agent-call';
+import { blockCopyTypedParams, type BlockCopyParameters, type BlockJobInfo, type ConnectOptions, type DomainInfo } from './api-types';
+import type { RpcConnection, CallOptions } from './rpc';
+import { invoke, openSession } from './session';
+import { DOMAIN_MIN_BYTES, readDomain, readOptString, readString, uuidToBytes, writeDomain, writeOptString, writeString, writeTypedParam, type Domain } from './types';
+import { XdrReader, type XdrWriter } from './xdr';
 
 function writeNothing(): void {}
 
@@ -33,40 +32,7 @@ export class Libvirt {
   }
 
   static async connect(uri: string, options: ConnectOptions = {}): Promise<Libvirt> {
-    const parsed_ = ConnectOptionsSchema.safeParse(options);
-    if (!parsed_.success) throw new LibvirtUsageError(`invalid connect options: ${parsed_.error.message}`);
-    const opts = parsed_.data;
-    const parsed = parseUri(uri);
-    const target = resolveTarget(parsed, { socketPath: opts.socketPath, readonly: opts.readonly });
-    const socket = await openTransport(target, opts.connectTimeoutMs);
-    const rpc = new RpcConnection(socket, opts, describeTarget(target));
-    const client = new Libvirt(rpc, uri);
-    try {
-      await client.authenticate();
-      await client.simple(Procedure.ConnectOpen, (w) => {
-        writeOptString(w, parsed.daemonUri);
-        w.uint32(opts.readonly ? VIR_CONNECT_RO : 0);
-      });
-      if (opts.keepaliveIntervalMs > 0 && (await client.connectSupportsFeature(VIR_DRV_FEATURE_PROGRAM_KEEPALIVE))) rpc.startKeepalive();
-    } catch (e) {
-      rpc.close('connect failed');
-      throw e;
-    }
-    return client;
-  }
-
-  /**
-   * The daemon refuses every call until the client has asked for the auth list; for root on a
-   * polkit-protected unix socket, that request alone (plus AUTH_POLKIT) grants access.
-   */
-  private async authenticate(): Promise<void> {
-    const types = await this.invoke(Procedure.AuthList, undefined, (r) => r.array(REMOTE_AUTH_TYPE_LIST_MAX, 4, (x) => x.int32()));
-    if (types.length === 0 || types.includes(AuthType.None)) return;
-    if (types.includes(AuthType.Polkit)) {
-      await this.invoke(Procedure.AuthPolkit, undefined, (r) => r.int32());
-      return;
-    }
-    throw new LibvirtUsageError(`the daemon requires authentication this client does not implement (auth types ${types.join(', ')}; SASL is unsupported)`);
+    return new Libvirt(await openSession(uri, options), uri);
   }
 
   /** True once the connection is gone (closed, lost, or poisoned by a bad frame). */
@@ -88,11 +54,8 @@ export class Libvirt {
     this.rpc.close();
   }
 
-  private async invoke<T>(proc: Procedure, write: ((w: XdrWriter) => void) | undefined, read: (r: XdrReader) => T, opts?: CallOptions): Promise<T> {
-    const r = await this.rpc.call(proc, write, opts);
-    const value = read(r);
-    r.end();
-    return value;
+  private invoke<T>(proc: number, write: ((w: XdrWriter) => void) | undefined, read: (r: XdrReader) => T, opts?: CallOptions, program?: RpcProgram): Promise<T> {
+    return invoke(this.rpc, proc, write, read, opts, program);
   }
 
   private simple(proc: Procedure, write?: (w: XdrWriter) => void, opts?: CallOptions): Promise<void> {
@@ -344,6 +307,37 @@ export class Libvirt {
       (r) => r.int32(),
       opts,
     );
+  }
+
+  // ---- guest agent ----
+
+  /**
+   * Passes one guest-agent JSON command through libvirt (libvirt-qemu's virDomainQemuAgentCommand)
+   * and returns the agent's JSON reply as text; null when there is none (VIR_DOMAIN_QEMU_AGENT_COMMAND_NOWAIT).
+   * `timeoutSeconds` is the agent's deadline inside libvirt (VIR_DOMAIN_QEMU_AGENT_COMMAND_*, or seconds).
+   * Without opts.timeoutMs the RPC deadline is derived from it, so the reply is not given up on first.
+   * Both agent calls are async so that a rejected timeout arrives as a rejection, like a daemon error.
+   */
+  async domainQemuAgentCommand(dom: Domain, command: string, timeoutSeconds: number, flags = 0, opts?: CallOptions): Promise<string | null> {
+    checkAgentTimeout(timeoutSeconds);
+    const args = (w: XdrWriter): void => {
+      writeDomain(w, dom);
+      writeString(w, command);
+      w.int32(timeoutSeconds);
+      w.uint32(flags);
+    };
+    return this.invoke(QemuProcedure.DomainAgentCommand, args, readOptString, opts?.timeoutMs !== undefined ? opts : agentCallOptions(timeoutSeconds), QEMU_RPC);
+  }
+
+  /** Bounds every agent call libvirt makes for this domain (fsfreeze, fsthaw, ...): VIR_DOMAIN_AGENT_RESPONSE_TIMEOUT_* or seconds. */
+  async domainAgentSetResponseTimeout(dom: Domain, timeoutSeconds: number, flags = 0, opts?: CallOptions): Promise<void> {
+    checkAgentTimeout(timeoutSeconds);
+    const args = (w: XdrWriter): void => {
+      writeDomain(w, dom);
+      w.int32(timeoutSeconds);
+      w.uint32(flags);
+    };
+    return this.invoke(Procedure.DomainAgentSetResponseTimeout, args, (r) => void r.int32(), opts);
   }
 
   // ---- events ----

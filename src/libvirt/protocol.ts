@@ -1,8 +1,12 @@
-// Numbers from libvirt's wire contract (src/remote/remote_protocol.x, src/rpc/virkeepaliveprotocol.x)
-// and the public flag enums from include/libvirt/libvirt-domain.h. These are ABI: never renumber.
+// Numbers from libvirt's wire contract (src/remote/remote_protocol.x, src/remote/qemu_protocol.x,
+// src/rpc/virkeepaliveprotocol.x) and the public flag enums from include/libvirt/libvirt-domain.h
+// and libvirt-qemu.h. These are ABI: never renumber.
 
 export const REMOTE_PROGRAM = 0x20008086;
 export const REMOTE_PROTOCOL_VERSION = 1;
+/** libvirt-qemu's program: QEMU-specific calls (guest agent pass-through) on the same socket. */
+export const QEMU_PROGRAM = 0x20008087;
+export const QEMU_PROTOCOL_VERSION = 1;
 export const KEEPALIVE_PROGRAM = 0x6b656570;
 export const KEEPALIVE_PROTOCOL_VERSION = 1;
 
@@ -57,11 +61,38 @@ export enum Procedure {
   DomainFSThaw = 336,
   DomainEventBlockJob2 = 339,
   DomainBlockCopy = 345,
+  DomainAgentSetResponseTimeout = 420,
 }
 
 export function procedureName(proc: number): string {
   return Procedure[proc] ?? `procedure ${proc}`;
 }
+
+/** QEMU_PROC_* numbers (qemu_protocol.x) for the procedures this client speaks. */
+export enum QemuProcedure {
+  DomainAgentCommand = 3,
+}
+
+/**
+ * A program the client calls, with the version it speaks. Each call names one, and its reply must
+ * come back under the same one: the procedure numbers of different programs overlap.
+ */
+export interface RpcProgram {
+  readonly program: number;
+  readonly version: number;
+  procedureName(proc: number): string;
+}
+
+export const REMOTE_RPC: RpcProgram = { program: REMOTE_PROGRAM, version: REMOTE_PROTOCOL_VERSION, procedureName };
+
+export const QEMU_RPC: RpcProgram = {
+  program: QEMU_PROGRAM,
+  version: QEMU_PROTOCOL_VERSION,
+  procedureName: (proc) => (QemuProcedure[proc] !== undefined ? `Qemu${QemuProcedure[proc]}` : `qemu procedure ${proc}`),
+};
+
+/** Programs whose calls this client makes; a packet from any other program is a protocol error. */
+export const CALLABLE_PROGRAMS: readonly RpcProgram[] = [REMOTE_RPC, QEMU_RPC];
 
 /** remote_auth_type */
 export enum AuthType {
@@ -122,6 +153,21 @@ export const VIR_CONNECT_LIST_DOMAINS_MANAGEDSAVE = 256;
 export const VIR_DOMAIN_AFFECT_CURRENT = 0;
 export const VIR_DOMAIN_AFFECT_LIVE = 1;
 export const VIR_DOMAIN_AFFECT_CONFIG = 2;
+
+/**
+ * virDomainQemuAgentCommandTimeoutValues: the `timeout` of virDomainQemuAgentCommand, in seconds,
+ * or one of these. DEFAULT is libvirt's 5 s; BLOCK waits for as long as the agent takes.
+ */
+export const VIR_DOMAIN_QEMU_AGENT_COMMAND_MIN = -2;
+export const VIR_DOMAIN_QEMU_AGENT_COMMAND_BLOCK = -2;
+export const VIR_DOMAIN_QEMU_AGENT_COMMAND_DEFAULT = -1;
+export const VIR_DOMAIN_QEMU_AGENT_COMMAND_NOWAIT = 0;
+export const VIR_DOMAIN_QEMU_AGENT_COMMAND_SHUTDOWN = 60;
+
+/** virDomainAgentResponseTimeoutValues: the per-domain timeout libvirt applies to its own agent calls (fsfreeze, ...). */
+export const VIR_DOMAIN_AGENT_RESPONSE_TIMEOUT_BLOCK = -2;
+export const VIR_DOMAIN_AGENT_RESPONSE_TIMEOUT_DEFAULT = -1;
+export const VIR_DOMAIN_AGENT_RESPONSE_TIMEOUT_NOWAIT = 0;
 
 /** virDomainBlockJobType */
 export enum BlockJobType {

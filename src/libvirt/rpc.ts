@@ -1,9 +1,10 @@
-// One libvirt RPC connection: many calls in flight, matched to replies by serial. Every call has
-// a deadline, and keepalive turns a silent peer into a typed error, so nothing awaits forever.
+// One libvirt RPC connection: many calls in flight, matched to replies by serial. A call names its
+// program (REMOTE unless said otherwise) and its reply must come back under that program. Every
+// call has a deadline, and keepalive turns a silent peer into a typed error, so nothing awaits forever.
 import type net from 'node:net';
 import { LibvirtConnectionError, LibvirtError, LibvirtProtocolError, LibvirtTimeoutError } from './errors';
 import { FrameDecoder, MessageStatus, MessageType, encodePacket, type Packet } from './frame';
-import { KEEPALIVE_PROGRAM, KEEPALIVE_PROTOCOL_VERSION, KeepaliveProcedure, REMOTE_PROGRAM, REMOTE_PROTOCOL_VERSION, procedureName } from './protocol';
+import { CALLABLE_PROGRAMS, KEEPALIVE_PROGRAM, KEEPALIVE_PROTOCOL_VERSION, KeepaliveProcedure, REMOTE_RPC, type RpcProgram } from './protocol';
 import { readRemoteError } from './types';
 import { XdrReader, type XdrWriter } from './xdr';
 
@@ -23,6 +24,7 @@ export interface CallOptions {
 export type EventListener = (procedure: number, payload: Buffer) => void;
 
 interface Pending {
+  program: RpcProgram;
   procedure: number;
   timer: NodeJS.Timeout;
   resolve: (payload: Buffer) => void;
@@ -70,14 +72,14 @@ export class RpcConnection {
     this.closeCallbacks.push(cb);
   }
 
-  call(procedure: number, writeArgs?: (w: XdrWriter) => void, options: CallOptions = {}): Promise<XdrReader> {
+  call(procedure: number, writeArgs?: (w: XdrWriter) => void, options: CallOptions = {}, program: RpcProgram = REMOTE_RPC): Promise<XdrReader> {
     if (this.closedWith) return Promise.reject(new LibvirtConnectionError(`connection to ${this.peer} is closed: ${this.closedWith.message}`, { cause: this.closedWith }));
     this.serial = (this.serial + 1) >>> 0;
     const serial = this.serial;
     let packet: Buffer;
     try {
       packet = encodePacket(
-        { program: REMOTE_PROGRAM, version: REMOTE_PROTOCOL_VERSION, procedure, type: MessageType.Call, serial, status: MessageStatus.Ok },
+        { program: program.program, version: program.version, procedure, type: MessageType.Call, serial, status: MessageStatus.Ok },
         writeArgs,
       );
     } catch (e) {
@@ -87,9 +89,9 @@ export class RpcConnection {
     return new Promise<Buffer>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(serial);
-        reject(new LibvirtTimeoutError(procedureName(procedure), timeoutMs));
+        reject(new LibvirtTimeoutError(program.procedureName(procedure), timeoutMs));
       }, timeoutMs);
-      this.pending.set(serial, { procedure, timer, resolve, reject });
+      this.pending.set(serial, { program, procedure, timer, resolve, reject });
       this.socket.write(packet);
     }).then((payload) => new XdrReader(payload));
   }
@@ -151,16 +153,26 @@ export class RpcConnection {
       if (header.procedure === KeepaliveProcedure.Ping) this.sendKeepalive(KeepaliveProcedure.Pong);
       return;
     }
-    if (header.program !== REMOTE_PROGRAM || header.version !== REMOTE_PROTOCOL_VERSION) {
-      throw new LibvirtProtocolError(`unexpected program 0x${header.program.toString(16)} version ${header.version} from ${this.peer}`);
+    // Checked before the serial lookup, so a stray packet from a program we never call fails the
+    // connection even when it carries the serial of a call that already timed out.
+    if (!CALLABLE_PROGRAMS.some((p) => p.program === header.program && p.version === header.version)) {
+      throw new LibvirtProtocolError(`unexpected program ${describeProgram(header.program, header.version)} from ${this.peer}`);
     }
     if (header.type === MessageType.Message) {
+      // Listeners decode REMOTE event procedures; this client registers no events of other programs.
+      if (header.program !== REMOTE_RPC.program) return;
       for (const l of this.listeners) l(header.procedure, payload);
       return;
     }
     if (header.type !== MessageType.Reply) return; // streams are not used by this client
     const call = this.pending.get(header.serial);
     if (!call) return; // a reply to a call that already timed out
+    if (call.program.program !== header.program || call.program.version !== header.version) {
+      throw new LibvirtProtocolError(
+        `reply for serial ${header.serial} comes from program ${describeProgram(header.program, header.version)}, ` +
+          `but the call went to ${describeProgram(call.program.program, call.program.version)}`,
+      );
+    }
     if (call.procedure !== header.procedure) {
       throw new LibvirtProtocolError(`reply for serial ${header.serial} names procedure ${header.procedure}, expected ${call.procedure}`);
     }
@@ -173,7 +185,7 @@ export class RpcConnection {
     try {
       const r = new XdrReader(payload);
       const fields = readRemoteError(r);
-      call.reject(new LibvirtError(fields, procedureName(call.procedure)));
+      call.reject(new LibvirtError(fields, call.program.procedureName(call.procedure)));
     } catch (e) {
       call.reject(e instanceof Error ? e : new LibvirtProtocolError(String(e)));
     }
@@ -190,4 +202,8 @@ export class RpcConnection {
     }
     for (const cb of this.closeCallbacks) cb(err);
   }
+}
+
+function describeProgram(program: number, version: number): string {
+  return `0x${program.toString(16)} version ${version}`;
 }

@@ -1,7 +1,7 @@
 // `npm start` on a host with no domains defines one small demo instance (Nova's disk layout: base
 // + overlay with known content) so the main job can be tried at once. It is kept between runs.
 import { join } from 'node:path';
-import { createInstance } from '../host/instance-layout';
+import { createInstance } from '../testing/instance-lifecycle';
 import { DomainState, Libvirt, LibvirtError, VIR_ERR_NO_DOMAIN, VIR_ERR_OPERATION_INVALID } from '../libvirt';
 
 export const DEMO_INSTANCE_NAME = 'demo-instance';

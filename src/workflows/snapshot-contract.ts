@@ -63,6 +63,10 @@ export interface SnapshotResult {
   mode: SnapshotMode;
   /** live snapshots: false when no guest agent froze the filesystems (crash-consistent image) */
   quiesced: boolean;
+  /** live snapshots: how long the guest's filesystems were frozen (ms), null when they were not */
+  freezeWindowMs?: number | null;
+  /** live snapshots: why the image is crash-consistent (no agent, agent timeout or error) */
+  quiesceError?: string;
   /** milliseconds spent in each step, by step name */
   steps: Partial<Record<SnapshotStep, number>>;
 }

@@ -131,13 +131,13 @@ async function runSnapshot(input: SnapshotInput, progress: Progress, saga: Saga)
   const mode = await progress.step('choose_mode', () => chooseMode(host, instance.domainName, description, powerState));
   progress.state.mode = mode;
 
-  const { uploaded, quiesced } = await extractAndUpload({ instance, imageId: image, description, mode, powerState, host, progress, saga });
+  const { uploaded, quiesce } = await extractAndUpload({ instance, imageId: image, description, mode, powerState, host, progress, saga });
 
   await progress.step('task_state_none', () => control.setTaskState({ instanceUuid, taskState: null, expected: ['image_uploading'] }));
   await progress.step('notify_end', () =>
-    control.notifySnapshot({ instanceUuid, imageId: image, event: 'snapshot.end', mode, durationMs: Date.now() - startedAt }),
+    control.notifySnapshot({ instanceUuid, imageId: image, event: 'snapshot.end', mode, durationMs: Date.now() - startedAt, ...quiesce }),
   );
-  return { imageId: image, status: uploaded.status, size: uploaded.size, checksum: uploaded.checksum, mode, quiesced, steps: progress.state.steps };
+  return { imageId: image, status: uploaded.status, size: uploaded.size, checksum: uploaded.checksum, mode, ...quiesce, steps: progress.state.steps };
 }
 
 /** Live when the host can (version, source type, encryption, config), the guest runs, and the block-job probe passes. */
@@ -160,7 +160,9 @@ interface ExtractContext {
   saga: Saga;
 }
 
-async function extractAndUpload(ctx: ExtractContext): Promise<{ uploaded: UploadedImage; quiesced: boolean }> {
+type QuiesceFacts = Pick<ExtractedSnapshot, 'quiesced' | 'freezeWindowMs' | 'quiesceError'>;
+
+async function extractAndUpload(ctx: ExtractContext): Promise<{ uploaded: UploadedImage; quiesce: QuiesceFacts }> {
   const { instance, description, mode, powerState, host, progress, saga } = ctx;
   const instanceUuid = instance.uuid;
   const domainName = instance.domainName;
@@ -196,5 +198,8 @@ async function extractAndUpload(ctx: ExtractContext): Promise<{ uploaded: Upload
   const uploaded = await progress.step('upload', () => host.upload.uploadSnapshot({ imageId: ctx.imageId, path: extracted.path, format: extracted.format }));
   progress.state.bytesDone = uploaded.size;
   await host.restore.removeSnapshotWorkDir({ workDirKey });
-  return { uploaded, quiesced: extracted.quiesced };
+  // Histories recorded before the freeze window was reported carry no freezeWindowMs.
+  const quiesce: QuiesceFacts = { quiesced: extracted.quiesced, freezeWindowMs: extracted.freezeWindowMs ?? null };
+  if (extracted.quiesceError !== undefined) quiesce.quiesceError = extracted.quiesceError;
+  return { uploaded, quiesce };
 }

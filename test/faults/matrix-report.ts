@@ -3,7 +3,7 @@
 import { execFile } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
 import { promisify } from 'node:util';
-import { kvmUsable } from '../../src/host/instance-layout';
+import { kvmUsable } from '../../src/testing/instance-layout';
 import type { CellResult } from '../support/fault-cell';
 import { FAULT_LABEL, FAULTS, MODES, STEP_LABEL, STEPS } from '../support/fault-matrix';
 

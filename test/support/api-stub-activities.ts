@@ -117,7 +117,7 @@ export class ApiStubCloud {
         await mkdir(workDir(workDirKey), { recursive: true });
         const path = join(workDir(workDirKey), 'snapshot.raw');
         await writeFile(path, diskBytesFor(inst.uuid, description.virtualSize));
-        return { path, size: description.virtualSize, format: 'raw', quiesced: false };
+        return { path, size: description.virtualSize, format: 'raw', quiesced: false, freezeWindowMs: null };
       },
       restoreGuest: async () => ({ recreated: true, reattached: 0 }),
       uploadSnapshot: async ({ imageId, path }) => {

@@ -25,6 +25,8 @@ export interface Engine {
   host: HostWorker;
   hostConfig: HostConfig;
   dir: string;
+  /** the control worker's log records (with `captureLogs`): notifications such as snapshot.end */
+  logs: Record<string, unknown>[];
   /** registers the fixture's domain as an instance (what the host's inventory report does) */
   register(fixture: InstanceFixture, powerState?: PowerState): Promise<Instance>;
   /** Nova's compute API: queued image + task_state image_snapshot_pending, then the workflow */
@@ -35,11 +37,16 @@ export interface Engine {
 export interface EngineOptions {
   hostEnv?: Record<string, string>;
   wrapImages?: (images: ImageClient) => ImageClient;
+  /** keep the control worker's info-level log records in `logs` */
+  captureLogs?: boolean;
 }
 
 export async function startEngine(options: EngineOptions = {}): Promise<Engine> {
   const dir = await mkdtemp(join(tmpdir(), 'snap-engine-'));
-  const log = pino({ level: 'warn' });
+  const logs: Record<string, unknown>[] = [];
+  const log = options.captureLogs
+    ? pino({ level: 'info' }, { write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>) })
+    : pino({ level: 'warn' });
   const hostName = `e2e-${randomBytes(3).toString('hex')}`;
   const hostConfig = loadHostConfig({ SNAP_HOST: hostName, SNAP_DATA_DIR: dir, SNAP_INVENTORY_INTERVAL_S: '3600', ...options.hostEnv });
   const imageServer = await startImageServer({ port: 0, dataDir: join(dir, 'images'), maxImageBytes: 4 * 1024 ** 3 });
@@ -68,6 +75,7 @@ export async function startEngine(options: EngineOptions = {}): Promise<Engine> 
     host,
     hostConfig,
     dir,
+    logs,
     async register(fixture, powerState = POWER_STATE_RUNNING) {
       const [instance] = await store.upsertFromInventory([fixtureInventoryDomain(fixture, hostName, powerState)]);
       if (!instance) throw new Error('inventory upsert returned nothing');

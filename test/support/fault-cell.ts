@@ -3,7 +3,7 @@
 // deadline; the instance, the hold file and any mount are removed whatever happens.
 import { rm, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { removeInstance } from '../../src/host/instance-layout';
+import { removeInstance } from '../../src/testing/instance-lifecycle';
 import { Libvirt, VIR_DOMAIN_START_PAUSED } from '../../src/libvirt';
 import { POWER_STATE_PAUSED, POWER_STATE_RUNNING } from '../../src/store';
 import { checkEndState } from './fault-checks';

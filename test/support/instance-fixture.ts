@@ -5,7 +5,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Libvirt, type ConnectOptions } from '../../src/libvirt';
-import { createInstance, removeInstance, type Instance, type InstanceSpec } from '../../src/host/instance-layout';
+import { linuxGuestSpec, waitForGuestReady, type LinuxGuestOptions } from './linux-guest';
+import type { InstanceSpec } from '../../src/testing/instance-layout';
+import { createInstance, removeInstance, type Instance } from '../../src/testing/instance-lifecycle';
 
 export const DEFAULT_TEST_URI = process.env.LIBVIRT_TEST_URI ?? 'qemu:///system';
 
@@ -21,7 +23,11 @@ export interface InstanceFixture {
   cleanup(): Promise<void>;
 }
 
-export interface FixtureOptions extends Partial<Omit<InstanceSpec, 'name' | 'dir'>> {
+export interface FixtureOptions extends Partial<Omit<InstanceSpec, 'name' | 'dir' | 'linux'>> {
+  /** A real Linux guest (workload, agent, rate); started ones are waited for until init reports ready. */
+  linux?: LinuxGuestOptions;
+  /** Linux guests: suspend once booted (a paused guest with a running kernel, not one paused before boot). */
+  pauseWhenReady?: boolean;
   /** Reuse a connection instead of opening one (it is then left open by cleanup). */
   client?: Libvirt;
   uri?: string;
@@ -36,14 +42,22 @@ export async function createInstanceFixture(opts: FixtureOptions = {}): Promise<
   const client = opts.client ?? (await Libvirt.connect(opts.uri ?? DEFAULT_TEST_URI, opts.connectOptions));
   const dir = await mkdtemp(path.join(os.tmpdir(), 'snaptest-'));
   const name = uniqueDomainName(opts.prefix);
-  let instance: Instance;
+  let created: Instance | null = null;
   try {
-    instance = await createInstance(client, { name, dir, memoryMiB: opts.memoryMiB, diskSizeBytes: opts.diskSizeBytes, domainType: opts.domainType }, { start: opts.start, startFlags: opts.startFlags });
+    const guest = opts.linux ? await linuxGuestSpec(client, opts.linux) : null;
+    const spec: InstanceSpec = { name, dir, memoryMiB: opts.memoryMiB, diskSizeBytes: opts.diskSizeBytes, domainType: opts.domainType ?? guest?.domainType, linux: guest?.linux };
+    created = await createInstance(client, spec, { start: opts.start, startFlags: opts.startFlags });
+    if (guest && opts.start !== false && !opts.startFlags) {
+      await waitForGuestReady(created.consolePath);
+      if (opts.pauseWhenReady) await client.domainSuspend(created.domain);
+    }
   } catch (e) {
+    if (created) await removeInstance(client, created).catch(() => undefined);
     await rm(dir, { recursive: true, force: true });
     if (ownClient) await client.close();
     throw e;
   }
+  const instance = created;
   let cleaned = false;
   return {
     client,

@@ -13,7 +13,7 @@ import {
   VIR_ERR_OPERATION_INVALID,
   waitForBlockJob,
 } from '../../../src/libvirt';
-import { BASE_PATTERN, OVERLAY_PATTERN } from '../../../src/host/instance-layout';
+import { BASE_PATTERN, OVERLAY_PATTERN } from '../../../src/testing/instance-layout';
 import { createQcow2, hasPattern, imageInfo, imagesIdentical } from '../../../src/host/qemu-img';
 import { useInstanceFixture } from '../../support/instance-fixture';
 

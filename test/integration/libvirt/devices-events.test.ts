@@ -13,7 +13,7 @@ import {
   VIR_ERR_ARGUMENT_UNSUPPORTED,
   type DomainEvent,
 } from '../../../src/libvirt';
-import { buildDiskXml } from '../../../src/host/instance-layout';
+import { buildDiskXml } from '../../../src/testing/instance-layout';
 import { createQcow2 } from '../../../src/host/qemu-img';
 import { useInstanceFixture } from '../../support/instance-fixture';
 

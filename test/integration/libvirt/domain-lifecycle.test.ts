@@ -13,7 +13,7 @@ import {
 } from '../../../src/libvirt';
 import { buildDomainXml, hasPatternSafe } from './helpers';
 import { DEFAULT_TEST_URI, useInstanceFixture } from '../../support/instance-fixture';
-import { BASE_PATTERN, OVERLAY_PATTERN } from '../../../src/host/instance-layout';
+import { BASE_PATTERN, OVERLAY_PATTERN } from '../../../src/testing/instance-layout';
 
 describe('libvirt client: connection calls', () => {
   let client: Libvirt;

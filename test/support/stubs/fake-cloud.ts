@@ -201,7 +201,7 @@ export class FakeCloud {
         const inst = this.domain(domainName);
         inst.workDirs.add(workDirKey);
         inst.enter('extractSnapshot');
-        return { path: `/fake/snapshots/${workDirKey}/out`, size: description.virtualSize, format: description.imageFormat, quiesced: false };
+        return { path: `/fake/snapshots/${workDirKey}/out`, size: description.virtualSize, format: description.imageFormat, quiesced: false, freezeWindowMs: null };
       },
       restoreGuest: async ({ domainName, priorPowerState }) => {
         const inst = this.domain(domainName);

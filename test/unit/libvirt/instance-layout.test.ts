@@ -1,5 +1,5 @@
 // Validation of everything that reaches a path, a command line or domain XML.
-import { buildDiskXml, buildDomainXml, planInstance, validateInstanceName } from '../../../src/host/instance-layout';
+import { buildDiskXml, buildDomainXml, planInstance, validateInstanceName } from '../../../src/testing/instance-layout';
 import { assertSafePath } from '../../../src/host/qemu-img';
 
 describe('instance layout validation', () => {

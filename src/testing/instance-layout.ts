@@ -1,0 +1,190 @@
+// A test or demo instance laid out the way Nova lays one out on a compute host: a qcow2 base image
+// (the Glance image cache) and a qcow2 overlay backed by it (the instance disk), attached as virtio
+// vda. Two kinds: a real Linux guest (Debian's kernel booted directly, an ext4 data disk, a guest
+// agent and a write workload), and an OS-less guest whose QEMU just runs, for protocol tests that
+// need no kernel and cost no CPU.
+import { closeSync, openSync, constants as fsConstants } from 'node:fs';
+import path from 'node:path';
+import { assertSafePath, type Pattern } from '../host/qemu-img';
+import { xmlEscape } from '../host/xml-escape';
+import type { GuestArtifacts } from './guest/guest-builder';
+
+export const INSTANCE_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/;
+
+/** OS-less guests only: one pattern only the base holds, one only the overlay holds. */
+export const BASE_PATTERN: Pattern = { byte: 0xab, offset: 0, length: 64 * 1024 };
+export const OVERLAY_PATTERN: Pattern = { byte: 0xcd, offset: 1024 * 1024, length: 64 * 1024 };
+
+export const WORKLOADS = ['log', 'blocks', 'idle'] as const;
+export type Workload = (typeof WORKLOADS)[number];
+
+export class InstanceLayoutError extends Error {
+  override readonly name = 'InstanceLayoutError';
+}
+
+export interface LinuxGuestSpec {
+  artifacts: GuestArtifacts;
+  /** what the guest writes from boot on; default 'log' */
+  workload?: Workload;
+  /** start qemu-ga in the guest (the channel is always there); default true */
+  agent?: boolean;
+  /** workload throttle, KiB/s; default 1024 */
+  rateKiB?: number;
+}
+
+export interface InstanceSpec {
+  /** Domain name; also names the disk files. [A-Za-z0-9][A-Za-z0-9_-]{0,62} */
+  name: string;
+  /** Absolute directory the disks go into; created if missing. */
+  dir: string;
+  /** OS-less 64..128 (default 96); Linux 96..512 (default 160). */
+  memoryMiB?: number;
+  /** Virtual disk size; default 16 MiB OS-less, 64 MiB Linux. */
+  diskSizeBytes?: number;
+  /** Default: kvm when /dev/kvm is usable, else qemu (TCG); for Linux guests, the KVM probe's answer. */
+  domainType?: 'kvm' | 'qemu';
+  /** A real Linux guest; absent, the guest runs no OS. */
+  linux?: LinuxGuestSpec;
+}
+
+export interface LinuxGuestLayout {
+  kernelPath: string;
+  initrdPath: string;
+  workload: Workload;
+  agent: boolean;
+  rateKiB: number;
+}
+
+export interface InstanceLayout {
+  name: string;
+  dir: string;
+  basePath: string;
+  overlayPath: string;
+  /** the serial console, appended to across restarts (Linux guests) */
+  consolePath: string;
+  memoryMiB: number;
+  diskSizeBytes: number;
+  domainType: 'kvm' | 'qemu';
+  linux: LinuxGuestLayout | null;
+}
+
+export function kvmUsable(): boolean {
+  try {
+    closeSync(openSync('/dev/kvm', fsConstants.O_RDWR));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function validateInstanceName(name: string): string {
+  if (typeof name !== 'string' || !INSTANCE_NAME_RE.test(name)) throw new InstanceLayoutError(`invalid instance name: ${JSON.stringify(name)}`);
+  return name;
+}
+
+function intInRange(value: number, min: number, max: number, what: string): number {
+  if (!Number.isSafeInteger(value) || value < min || value > max) throw new InstanceLayoutError(`${what} must be ${min}..${max}, got ${value}`);
+  return value;
+}
+
+function planLinux(spec: LinuxGuestSpec): LinuxGuestLayout {
+  const workload = spec.workload ?? 'log';
+  if (!WORKLOADS.includes(workload)) throw new InstanceLayoutError(`unknown workload ${JSON.stringify(workload)}`);
+  return {
+    kernelPath: assertSafePath(spec.artifacts.kernelPath),
+    initrdPath: assertSafePath(spec.artifacts.initrdPath),
+    workload,
+    agent: spec.agent ?? true,
+    rateKiB: intInRange(spec.rateKiB ?? 1024, 1, 1024 * 1024, 'rateKiB'),
+  };
+}
+
+export function planInstance(spec: InstanceSpec): InstanceLayout {
+  const name = validateInstanceName(spec.name);
+  const dir = assertSafePath(spec.dir);
+  const linux = spec.linux ? planLinux(spec.linux) : null;
+  const memoryMiB = linux ? intInRange(spec.memoryMiB ?? 160, 96, 512, 'memoryMiB') : intInRange(spec.memoryMiB ?? 96, 64, 128, 'memoryMiB');
+  const minDisk = linux ? 16 * 1024 * 1024 : OVERLAY_PATTERN.offset + OVERLAY_PATTERN.length;
+  const diskSizeBytes = intInRange(spec.diskSizeBytes ?? (linux ? 64 : 16) * 1024 * 1024, minDisk, 8 * 1024 ** 3, 'diskSizeBytes');
+  const domainType = spec.domainType ?? (kvmUsable() && !linux ? 'kvm' : 'qemu');
+  if (domainType !== 'kvm' && domainType !== 'qemu') throw new InstanceLayoutError(`invalid domain type ${String(domainType)}`);
+  return {
+    name,
+    dir,
+    basePath: path.join(dir, `${name}-base.qcow2`),
+    overlayPath: path.join(dir, `${name}-disk.qcow2`),
+    consolePath: path.join(dir, `${name}-console.log`),
+    memoryMiB,
+    diskSizeBytes,
+    domainType,
+    linux,
+  };
+}
+
+/** The kernel command line: the serial console, and the workload init starts. */
+export function guestCommandLine(linux: LinuxGuestLayout): string {
+  return ['console=ttyS0', 'loglevel=4', 'panic=-1', 'mitigations=off', `snap.workload=${linux.workload}`, `snap.agent=${linux.agent ? 'on' : 'off'}`, `snap.rate=${linux.rateKiB}`].join(' ');
+}
+
+function osXml(layout: InstanceLayout): string {
+  if (!layout.linux) return `<type arch='x86_64' machine='q35'>hvm</type>\n    <boot dev='hd'/>`;
+  return [
+    `<type arch='x86_64' machine='q35'>hvm</type>`,
+    `<kernel>${xmlEscape(layout.linux.kernelPath)}</kernel>`,
+    `<initrd>${xmlEscape(layout.linux.initrdPath)}</initrd>`,
+    `<cmdline>${xmlEscape(guestCommandLine(layout.linux))}</cmdline>`,
+  ].join('\n    ');
+}
+
+/**
+ * q35 with spare pcie-root-ports so disks can be hot-plugged. ICH9 ACPI hot-plug is switched off
+ * so the ports use native PCIe hot-plug: with ACPI hot-plug, unplug waits for a guest OS to eject
+ * the device, and the OS-less guest has none, so detach would time out and leave the disk attached.
+ * Linux guests get a serial console in a file and the guest agent's channel (libvirt picks its socket).
+ */
+export function buildDomainXml(layout: InstanceLayout): string {
+  const ports = [1, 2, 3, 4, 5, 6].map((i) => `    <controller type='pci' index='${i}' model='pcie-root-port'/>`).join('\n');
+  const linuxDevices = layout.linux
+    ? `
+    <serial type='file'>
+      <source path='${xmlEscape(assertSafePath(layout.consolePath))}' append='on'/>
+      <target port='0'/>
+    </serial>
+    <channel type='unix'>
+      <target type='virtio' name='org.qemu.guest_agent.0'/>
+    </channel>`
+    : '';
+  return `<domain type='${layout.domainType}' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>
+  <name>${xmlEscape(layout.name)}</name>
+  <memory unit='MiB'>${layout.memoryMiB}</memory>
+  <vcpu>1</vcpu>
+  <os>
+    ${osXml(layout)}
+  </os>
+  <features><acpi/><apic/></features>
+  <on_poweroff>destroy</on_poweroff>
+  <on_reboot>restart</on_reboot>
+  <on_crash>destroy</on_crash>
+  <devices>
+    <disk type='file' device='disk'>
+      <driver name='qemu' type='qcow2' cache='none'/>
+      <source file='${xmlEscape(layout.overlayPath)}'/>
+      <target dev='vda' bus='virtio'/>
+    </disk>
+    <controller type='pci' index='0' model='pcie-root'/>
+${ports}${linuxDevices}
+    <memballoon model='none'/>
+  </devices>
+  <qemu:commandline>
+    <qemu:arg value='-global'/>
+    <qemu:arg value='ICH9-LPC.acpi-pci-hotplug-with-bridge-support=off'/>
+  </qemu:commandline>
+</domain>
+`;
+}
+
+/** Disk XML for a hot-plugged virtio disk (used by attach/detach). */
+export function buildDiskXml(file: string, target: string): string {
+  if (!/^vd[a-z]{1,2}$/.test(target)) throw new InstanceLayoutError(`invalid virtio target ${JSON.stringify(target)}`);
+  return `<disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='${xmlEscape(assertSafePath(file))}'/><target dev='${target}' bus='virtio'/></disk>`;
+}

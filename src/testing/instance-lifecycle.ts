@@ -1,0 +1,91 @@
+// Creating and removing test/demo instances: the disks (Nova's base + overlay), the domain, and
+// everything a half-created or already-removed instance may have left.
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { LibvirtError, VIR_DOMAIN_UNDEFINE_MANAGED_SAVE, VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA, VIR_ERR_NO_DOMAIN, VIR_ERR_OPERATION_INVALID, type Domain, type Libvirt } from '../libvirt';
+import { assertSafePath, createQcow2, writePattern } from '../host/qemu-img';
+import { runTool } from '../host/tool-process';
+import { BASE_PATTERN, OVERLAY_PATTERN, buildDomainXml, planInstance, validateInstanceName, type InstanceLayout, type InstanceSpec } from './instance-layout';
+
+export interface Instance extends InstanceLayout {
+  domain: Domain;
+}
+
+/**
+ * The Linux guest's base image: an ext4 filesystem made on a raw file (lazy init off, so the guest
+ * kernel does not zero inode tables behind the workload's back), then converted into qcow2.
+ */
+async function createExt4Base(layout: InstanceLayout): Promise<void> {
+  const scratch = await mkdtemp(path.join(layout.dir, `.${layout.name}-mkfs-`));
+  try {
+    const content = path.join(scratch, 'content');
+    await mkdir(content);
+    await writeFile(path.join(content, 'base.txt'), `base image of ${layout.name}\n`);
+    const raw = path.join(scratch, 'base.raw');
+    const sizeKiB = Math.floor(layout.diskSizeBytes / 1024);
+    await runTool('mkfs.ext4', ['-q', '-F', '-L', 'snapdata', '-E', 'lazy_itable_init=0,lazy_journal_init=0', '-d', content, raw, `${sizeKiB}k`]);
+    await runTool('qemu-img', ['convert', '-q', '-f', 'raw', '-O', 'qcow2', raw, assertSafePath(layout.basePath)]);
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+  }
+}
+
+/** OS-less: base with BASE_PATTERN, overlay with OVERLAY_PATTERN. Linux: ext4 base, empty overlay. */
+export async function createInstanceDisks(layout: InstanceLayout): Promise<void> {
+  await mkdir(layout.dir, { recursive: true, mode: 0o755 });
+  if (layout.linux) {
+    await createExt4Base(layout);
+    await createQcow2(layout.overlayPath, { backing: layout.basePath });
+    return;
+  }
+  await createQcow2(layout.basePath, { sizeBytes: layout.diskSizeBytes });
+  await writePattern(layout.basePath, BASE_PATTERN);
+  await createQcow2(layout.overlayPath, { backing: layout.basePath });
+  await writePattern(layout.overlayPath, OVERLAY_PATTERN);
+}
+
+/** Lays out the disks, defines the domain and (unless `start` is false) starts it. */
+export async function createInstance(client: Libvirt, spec: InstanceSpec, opts: { start?: boolean; startFlags?: number } = {}): Promise<Instance> {
+  const layout = planInstance(spec);
+  await createInstanceDisks(layout);
+  let domain: Domain;
+  try {
+    domain = await client.domainDefineXML(buildDomainXml(layout));
+    if (opts.start !== false) domain = await client.domainCreateWithFlags(domain, opts.startFlags ?? 0);
+  } catch (e) {
+    await removeInstance(client, layout).catch(() => undefined);
+    throw e;
+  }
+  return { ...layout, domain };
+}
+
+function ignore(e: unknown, ...codes: number[]): void {
+  if (e instanceof LibvirtError && codes.includes(e.code)) return;
+  throw e;
+}
+
+/**
+ * Destroys (if running) and undefines the domain, managed-save image included, then deletes the
+ * disk files and the console log. Safe to call on a half-created or already-removed instance.
+ */
+export async function removeInstance(
+  client: Libvirt,
+  layout: Pick<InstanceLayout, 'name' | 'basePath' | 'overlayPath'> & { consolePath?: string },
+  extraFiles: readonly string[] = [],
+): Promise<void> {
+  validateInstanceName(layout.name);
+  let domain: Domain | null = null;
+  try {
+    domain = await client.domainLookupByName(layout.name);
+  } catch (e) {
+    ignore(e, VIR_ERR_NO_DOMAIN);
+  }
+  if (domain) {
+    await client.domainDestroy(domain).catch((e: unknown) => ignore(e, VIR_ERR_OPERATION_INVALID, VIR_ERR_NO_DOMAIN));
+    await client
+      .domainUndefineFlags(domain, VIR_DOMAIN_UNDEFINE_MANAGED_SAVE | VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA)
+      .catch((e: unknown) => ignore(e, VIR_ERR_NO_DOMAIN));
+  }
+  const files = [layout.overlayPath, layout.basePath, ...(layout.consolePath ? [layout.consolePath] : []), ...extraFiles];
+  for (const f of files) await rm(assertSafePath(f), { force: true });
+}

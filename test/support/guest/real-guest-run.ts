@@ -1,0 +1,88 @@
+// One snapshot of a real writing guest through the whole engine, and what its image holds: the
+// filesystem checked with e2fsck after the journal replay a booting guest would do, and the
+// workload's own verifier over the file it writes.
+import type { DomainState } from '../../../src/libvirt';
+import type { SnapshotResult } from '../../../src/workflows/snapshot-contract';
+import type { PowerState } from '../../../src/store';
+import { withGuestImage } from '../../../src/testing/guest/guest-image-reader';
+import { readConsole } from '../../../src/testing/guest/guest-console';
+import { lastFsynced, verifyAppendLog, verifyBlockFile, type AppendLogSummary, type BlockFileSummary } from '../../../src/testing/guest/workload-verifiers';
+import type { Engine } from '../engine-harness';
+import { downloadImage } from '../image-bytes';
+import { createInstanceFixture, type FixtureOptions, type InstanceFixture } from '../instance-fixture';
+import { waitForConsole } from '../../../src/testing/guest/guest-console';
+
+export const BLOCK_BYTES = 64 * 1024;
+
+export interface RealGuestRun {
+  fixture: InstanceFixture;
+  imageId: string;
+  result?: SnapshotResult;
+  error?: unknown;
+  state: DomainState;
+  /** the workload's last fsynced record/sequence before the snapshot started */
+  fsyncedBefore: number;
+  startedAt: number;
+  finishedAt: number;
+}
+
+/** Waits until the workload has made `count` fsyncs durable (so the image must hold something). */
+export async function waitForFsynced(consolePath: string, mode: 'log' | 'blocks', atLeast: number, timeoutMs = 60_000): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const n = lastFsynced(await readConsole(consolePath), mode);
+    if (n >= atLeast) return n;
+    if (Date.now() > deadline) throw new Error(`workload ${mode} reached fsynced=${n}, not ${atLeast}, within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+export async function createRealGuest(options: FixtureOptions): Promise<InstanceFixture> {
+  const fixture = await createInstanceFixture(options);
+  const workload = options.linux?.workload ?? 'log';
+  try {
+    if (workload !== 'idle' && options.start !== false && !options.pauseWhenReady) await waitForFsynced(fixture.instance.consolePath, workload, 1);
+    if (workload === 'idle' && options.start !== false && !options.pauseWhenReady) await waitForConsole(fixture.instance.consolePath, /SNAPGUEST ready/, { timeoutMs: 60_000 });
+  } catch (err) {
+    await fixture.cleanup();
+    throw err;
+  }
+  return fixture;
+}
+
+export async function snapshotRealGuest(engine: Engine, fixture: InstanceFixture, powerState?: PowerState): Promise<RealGuestRun> {
+  const mode = fixture.instance.linux?.workload ?? 'idle';
+  const instance = await engine.register(fixture, powerState);
+  const fsyncedBefore = mode === 'idle' ? 0 : lastFsynced(await readConsole(fixture.instance.consolePath), mode);
+  const startedAt = Date.now();
+  const { imageId, result } = await engine.startSnapshot(instance.uuid);
+  const outcome = await result.then(
+    (r) => ({ result: r, error: undefined }),
+    (error: unknown) => ({ result: undefined, error }),
+  );
+  const finishedAt = Date.now();
+  const dom = await fixture.client.domainLookupByName(fixture.instance.name);
+  const { state } = await fixture.client.domainGetState(dom);
+  return { fixture, imageId, ...outcome, state, fsyncedBefore, startedAt, finishedAt };
+}
+
+export interface ImageContents {
+  fsckClean: boolean;
+  fsckOutput: string;
+  journalReplayed: boolean;
+  log?: AppendLogSummary;
+  blocks?: BlockFileSummary;
+}
+
+/** Downloads the image and checks it: fsck, then the workload's verifier (throws on a torn or short copy). */
+export async function verifySnapshotImage(engine: Engine, run: RealGuestRun): Promise<ImageContents> {
+  const file = await downloadImage(engine.images, run.imageId, run.fixture.dir);
+  const workload = run.fixture.instance.linux?.workload ?? 'idle';
+  return withGuestImage(file, run.fixture.dir, async (img) => {
+    const fsck = await img.fsck();
+    const contents: ImageContents = { fsckClean: fsck.clean, fsckOutput: fsck.output, journalReplayed: img.journalReplayed };
+    if (workload === 'log') contents.log = verifyAppendLog(await img.readFile('log'), { minRecords: run.fsyncedBefore });
+    if (workload === 'blocks') contents.blocks = verifyBlockFile(await img.readFile('blocks'), { blockBytes: BLOCK_BYTES, minSequence: run.fsyncedBefore });
+    return contents;
+  });
+}
