@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { imagesIdentical } from '../src/host/qemu-img';
-import type { SnapshotResult, SnapshotStep } from '../src/workflows/snapshot-contract';
+import type { SnapshotResult, SnapshotStep } from '../src/contract';
 import { startEngine, type Engine } from '../test/support/engine-harness';
 import { downloadImage } from '../test/support/image-bytes';
 import { parseArgs } from './support/args';

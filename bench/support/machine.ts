@@ -4,6 +4,8 @@ import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import { promisify } from 'node:util';
 import { kvmUsable } from '../../src/testing/instance-layout';
+import { cachedGuest } from '../../src/testing/guest/guest-builder';
+import { describeGuestHypervisor } from '../../src/testing/guest/kvm-probe';
 import type { Row } from './table';
 
 const execFileAsync = promisify(execFile);
@@ -40,6 +42,7 @@ export async function machineFacts(): Promise<Row[]> {
     { fact: 'memory', value: `${(os.totalmem() / 1024 ** 3).toFixed(1)} GiB total, ${(os.freemem() / 1024 ** 3).toFixed(1)} GiB free` },
     { fact: 'load average (1/5/15 min)', value: os.loadavg().map((l) => l.toFixed(2)).join(' / ') },
     { fact: 'KVM', value: kvmUsable() ? 'yes (/dev/kvm)' : 'no (TCG)' },
+    { fact: 'test guests', value: await describeGuestHypervisor(await cachedGuest()) },
     { fact: 'libvirt; QEMU', value: await hypervisorVersions() },
     { fact: 'qemu-img', value: await firstLine('qemu-img', ['--version']) },
     { fact: 'node', value: process.version },

@@ -6,9 +6,7 @@
 import type { Client } from '@temporalio/client';
 import type { InstanceStore } from '../../src/store';
 import { InstanceUuidKey } from '../../src/temporal/search-attributes';
-import { WORKFLOW_TYPE } from '../../src/workflows/snapshot-contract';
-
-const SNAPSHOT_TASK_STATES = ['image_snapshot_pending', 'image_snapshot', 'image_pending_upload', 'image_uploading'] as const;
+import { SNAPSHOT_TASK_STATES, WORKFLOW_TYPE } from '../../src/contract';
 
 export interface SampleStats {
   samples: number;

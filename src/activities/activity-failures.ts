@@ -1,28 +1,41 @@
-// Translates the typed errors of the services into what Temporal retries or not. Non-retryable:
-// the instance or image is gone, the input is bad, the disk is full. Everything else (a lost
-// libvirt connection, a busy image service, a tool killed with its worker) is retried with backoff.
+// Translates the typed errors of the services into what Temporal retries or not. Each error class
+// says itself whether a repeat can succeed (its `retryable` field); this is the one place that
+// reads it. Non-retryable: the instance or image is gone, the input is bad, the disk is full, the
+// source cannot be extracted. Everything else (a lost libvirt connection, a busy image service, a
+// tool killed with its worker, an error with no verdict) is retried with backoff.
 import { ApplicationFailure } from '@temporalio/activity';
-import { ErrorTypes } from './activity-types';
+import { ErrorTypes } from '../contract';
 import { DomainXmlError } from '../host/domain-xml';
 import { HostPathError } from '../host/qemu-img';
+import { UnsupportedSourceFormat } from '../host/qemu-img-convert';
 import { ToolFailed } from '../host/tool-process';
 import { ImageNotFound, ImageGone, ImageTooLarge, ImageRequestRejected } from '../images';
-import { LibvirtError, LibvirtUsageError, VIR_ERR_NO_DOMAIN } from '../libvirt';
+import { isLibvirtError, LibvirtUsageError, VIR_ERR_NO_DOMAIN } from '../libvirt';
 import { InstanceNotFound, UnexpectedDeletingTaskState, UnexpectedTaskState } from '../store';
 
+/** The error's own verdict that repeating the call cannot succeed. */
+function isFinal(err: unknown): err is Error {
+  return err instanceof Error && (err as { retryable?: unknown }).retryable === false;
+}
+
+/** The ApplicationFailure type the workflow branches on; the class name where it does not branch. */
+function failureType(err: Error): string {
+  if (err instanceof InstanceNotFound) return ErrorTypes.InstanceNotFound;
+  if (err instanceof UnexpectedDeletingTaskState) return ErrorTypes.UnexpectedDeletingTaskState;
+  if (err instanceof UnexpectedTaskState) return ErrorTypes.UnexpectedTaskState;
+  if (isLibvirtError(err, VIR_ERR_NO_DOMAIN)) return ErrorTypes.InstanceNotRunning;
+  if (err instanceof ImageNotFound || err instanceof ImageGone) return ErrorTypes.ImageNotFound;
+  if (err instanceof ImageTooLarge || err instanceof ImageRequestRejected) return 'ImageRejected';
+  if (err instanceof ToolFailed && err.noSpace) return 'InsufficientSpace';
+  if (err instanceof HostPathError || err instanceof DomainXmlError || err instanceof LibvirtUsageError || err instanceof UnsupportedSourceFormat) {
+    return ErrorTypes.InvalidInput;
+  }
+  return err.name;
+}
+
 export function toActivityFailure(err: unknown): unknown {
-  if (err instanceof ApplicationFailure) return err;
-  const message = err instanceof Error ? err.message : String(err);
-  const fatal = (type: string) => ApplicationFailure.create({ message, type, nonRetryable: true, cause: err instanceof Error ? err : undefined });
-  if (err instanceof InstanceNotFound) return fatal(ErrorTypes.InstanceNotFound);
-  if (err instanceof UnexpectedDeletingTaskState) return fatal(ErrorTypes.UnexpectedDeletingTaskState);
-  if (err instanceof UnexpectedTaskState) return fatal(ErrorTypes.UnexpectedTaskState);
-  if (err instanceof LibvirtError && err.code === VIR_ERR_NO_DOMAIN) return fatal(ErrorTypes.InstanceNotRunning);
-  if (err instanceof ImageNotFound || err instanceof ImageGone) return fatal(ErrorTypes.ImageNotFound);
-  if (err instanceof ImageTooLarge || err instanceof ImageRequestRejected) return fatal('ImageRejected');
-  if (err instanceof ToolFailed && err.noSpace) return fatal('InsufficientSpace');
-  if (err instanceof HostPathError || err instanceof DomainXmlError || err instanceof LibvirtUsageError) return fatal(ErrorTypes.InvalidInput);
-  return err;
+  if (err instanceof ApplicationFailure || !isFinal(err)) return err;
+  return ApplicationFailure.create({ message: err.message, type: failureType(err), nonRetryable: true, cause: err });
 }
 
 /** Wraps every activity of a factory so that its errors are translated in one place. */

@@ -4,13 +4,9 @@ import { Context } from '@temporalio/activity';
 import type { Logger } from 'pino';
 import type { SnapshotMetrics } from '../observability/metrics';
 import { ImageNotFound, type ImageClient } from '../images';
-import type { TestBarrier } from '../host/test-barrier';
-import { InventoryDomainSchema, UnexpectedDeletingTaskState, UnexpectedTaskState, type Instance, type InstanceStore, type TaskState } from '../store';
+import { UnexpectedDeletingTaskState, UnexpectedTaskState, type Instance, type InstanceStore } from '../store';
+import { InventoryDomainSchema, SNAPSHOT_TASK_STATES, type ControlActivities, type SnapshotImageRef, type SnapshotInstanceInfo, type TaskState } from '../contract';
 import { translateFailures } from './activity-failures';
-import type { ControlActivities, SnapshotImageRef, SnapshotInstanceInfo } from './activity-types';
-
-/** The task states a snapshot sets; the compensation resets only these (Nova's reverts_task_state). */
-export const SNAPSHOT_TASK_STATES: readonly TaskState[] = ['image_snapshot_pending', 'image_snapshot', 'image_pending_upload', 'image_uploading'];
 
 export interface ControlActivityDeps {
   store: InstanceStore;
@@ -19,8 +15,6 @@ export interface ControlActivityDeps {
   /** Nova's compute API _create_image, shared with the API's createImage path */
   createImageRecord(instance: Instance, name: string, metadata: Record<string, string>): Promise<SnapshotImageRef>;
   log: Logger;
-  /** test-only (SNAP_TEST_BARRIER_DIR): holds setTaskState open so a fault test lands inside it */
-  barrier?: TestBarrier;
   metrics?: SnapshotMetrics;
 }
 
@@ -60,9 +54,6 @@ export function createControlActivities(deps: ControlActivityDeps): ControlActiv
         instance = await store.getOrThrow(instanceUuid);
         log.info({ instance_uuid: instanceUuid, task_state: taskState }, 'task_state already set by an earlier attempt');
       } else throw result.error;
-      // Held after the write: a fault here is the hard case, the store committed but the activity
-      // never reported it, so the retry must find its own write and accept it.
-      await deps.barrier?.hold(`task_state_${taskState ?? 'none'}`);
       return snapshotInfo(instance);
     },
 

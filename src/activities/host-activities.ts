@@ -15,10 +15,9 @@ import { novaPowerState } from '../host/power-state';
 import { convertImage } from '../host/qemu-img-convert';
 import { restoreGuestState, saveGuestForColdSnapshot } from '../host/cold-snapshot';
 import type { SnapshotWorkDirs } from '../host/snapshot-workdir';
-import type { TestBarrier } from '../host/test-barrier';
 import { translateFailures } from './activity-failures';
 import { Semaphore, withHeartbeat } from './activity-support';
-import type { HostActivities } from './activity-types';
+import type { HostActivities } from '../contract';
 
 export interface TransferReporter {
   /** forwards upload progress to the workflow's progress query (throttled by the implementation) */
@@ -31,7 +30,6 @@ export interface HostActivityDeps {
   workDirs: SnapshotWorkDirs;
   images: ImageClient;
   transfer?: TransferReporter;
-  barrier?: TestBarrier;
   metrics?: SnapshotMetrics;
 }
 
@@ -39,7 +37,6 @@ export function createHostActivities(deps: HostActivityDeps): HostActivities {
   const { config, session, workDirs, images } = deps;
   const extracts = new Semaphore(config.maxConcurrentExtracts);
   const uploads = new Semaphore(config.maxConcurrentUploads);
-  const hold = async (step: string) => deps.barrier?.hold(step);
   const lookup = async (name: string) => {
     const client = await session.client();
     return { client, dom: await client.domainLookupByName(name) };
@@ -47,26 +44,22 @@ export function createHostActivities(deps: HostActivityDeps): HostActivities {
 
   const activities: HostActivities = {
     async getDomainPowerState({ domainName }) {
-      await hold('power_state');
       const { client, dom } = await lookup(domainName);
       return novaPowerState((await client.domainGetState(dom)).state);
     },
 
     async describeDomain({ domainName }) {
-      await hold('lookup_domain');
       const { client, dom } = await lookup(domainName);
       return describeDomain(client, dom, config);
     },
 
     async probeLiveSnapshot({ domainName, diskTarget }) {
-      await hold('choose_mode');
       const { client, dom } = await lookup(domainName);
       return probeLiveSnapshot(client, dom, diskTarget);
     },
 
     async prepareColdSnapshot({ domainName }) {
       return withHeartbeat(async () => {
-        await hold('prepare_cold');
         const { client, dom } = await lookup(domainName);
         const { detachedDevices } = await saveGuestForColdSnapshot(client, dom);
         return { detachedDevices };
@@ -80,7 +73,6 @@ export function createHostActivities(deps: HostActivityDeps): HostActivities {
           // Lets a restarted host worker tell an abandoned work dir from one whose run is still open.
           const owner = Context.current().info.workflowExecution;
           if (owner) await workDirs.writeOwner(workDirKey, owner.workflowId);
-          await hold('extract');
           const outputPath = join(dir, `snapshot.${description.imageFormat}`);
           const { client, dom } = await lookup(domainName);
           let quiesce: QuiesceOutcome = { quiesced: false, freezeWindowMs: null };
@@ -111,7 +103,6 @@ export function createHostActivities(deps: HostActivityDeps): HostActivities {
 
     async restoreGuest({ domainName, priorPowerState }) {
       return withHeartbeat(async () => {
-        await hold('restore_guest');
         const client = await session.client();
         const outcome = await restoreGuestState(client, domainName, priorPowerState);
         return { recreated: outcome.recreated, reattached: outcome.reattached };
@@ -122,7 +113,6 @@ export function createHostActivities(deps: HostActivityDeps): HostActivities {
       const run = Context.current().info.workflowExecution;
       return uploads.run(() =>
         withHeartbeat(async (report, signal) => {
-          await hold('upload');
           const { size: total } = await stat(path);
           // Nova's image update: the record describes the bytes actually written (qcow2 or raw, bare).
           await images.setFormats(imageId, { disk_format: format, container_format: 'bare' });

@@ -3,12 +3,12 @@ import { resolve } from 'node:path';
 import { z } from 'zod';
 import { storeConfigFromEnv, type StoreConfigInput } from '../store';
 import { DataDirSchema } from '../config/data-dir';
+import { ImageUrlSchema, parseEnv } from '../config/env';
 
 export const ApiEnvSchema = z.object({
   SNAP_API_HOST: z.string().min(1).default('127.0.0.1'),
   SNAP_API_PORT: z.coerce.number().int().min(0).max(65535).default(8774),
-  /** Image service base URL (Glance v2 shaped). */
-  SNAP_IMAGE_URL: z.string().url().default('http://127.0.0.1:9292'),
+  SNAP_IMAGE_URL: ImageUrlSchema,
   /** Temporal Web UI base used in the links of ops answers. */
   SNAP_TEMPORAL_UI_URL: z.string().url().default('http://127.0.0.1:8233'),
   SNAP_DATA_DIR: DataDirSchema,
@@ -27,14 +27,14 @@ export interface ApiConfig {
 }
 
 export function apiConfigFromEnv(env: NodeJS.ProcessEnv = process.env): ApiConfig {
-  const e = ApiEnvSchema.parse(env);
+  const e = parseEnv(ApiEnvSchema, env, 'compute API');
   const dataDir = resolve(e.SNAP_DATA_DIR);
   // SNAP_STORE_SQLITE / SNAP_STORE_POSTGRES_URL, read the same way by every process that opens the store
   const store = storeConfigFromEnv(env);
   return {
     host: e.SNAP_API_HOST,
     port: e.SNAP_API_PORT,
-    imageUrl: e.SNAP_IMAGE_URL.replace(/\/$/, ''),
+    imageUrl: e.SNAP_IMAGE_URL,
     temporalUiUrl: e.SNAP_TEMPORAL_UI_URL.replace(/\/$/, ''),
     dataDir,
     store,

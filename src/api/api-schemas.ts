@@ -1,22 +1,46 @@
 // Request and response shapes of the compute and ops APIs. Handlers validate with these and the
 // OpenAPI document is generated from them, so the two cannot drift apart.
 import { z } from 'zod';
-import { HostNameSchema } from '../workflows/snapshot-contract';
+import { HostNameSchema } from '../contract';
 
 // ---- requests -------------------------------------------------------------------------------
 
-/** Nova's parameter_types.metadata key pattern (image metadata keys). */
+/** Nova's jsonschema counts characters (code points); zod's max counts UTF-16 units. */
+const atMostCharacters = (max: number) => (value: string) => [...value].length <= max;
+
+/**
+ * Nova's parameter_types.metadata: keys match its pattern, values are any string of up to 255
+ * characters (Nova does not restrict their characters). Python's `$` also matches before a final
+ * newline, so Nova lets "key\n" through; JavaScript's does not, and such a key is refused here.
+ */
 export const MetadataKeySchema = z.string().regex(/^[a-zA-Z0-9-_:. ]{1,255}$/, 'metadata keys are 1-255 of letters, digits, - _ : . and space');
-export const MetadataValueSchema = z.string().max(255);
+export const MetadataValueSchema = z.string().refine(atMostCharacters(255), 'String must contain at most 255 character(s)');
 /** The item-count quota is configurable, so it is checked after the schema (Nova answers 403 for it). */
 export const ImageMetadataSchema = z.record(MetadataKeySchema, MetadataValueSchema);
 
-/** Nova's parameter_types.name: 1-255 characters, no leading or trailing whitespace. */
+/**
+ * Nova's valid_name_regex: every character printable (no category C, no line or paragraph
+ * separator), none above U+FFFF (Nova builds its class from the Basic Multilingual Plane only),
+ * and no space separator (Zs) first or last. Unlike Python's `$`, this one refuses a final newline.
+ */
+const NOVA_NAME_RE = /^(?!\p{Zs})[^\p{C}\p{Zl}\p{Zp}\u{10000}-\u{10FFFF}]*(?<!\p{Zs})$/u;
+
+/** Nova's InvalidName text, answered as the whole fault message instead of a field detail. */
+export const INVALID_NAME_MESSAGE = "An invalid 'name' value was provided. The name must be: printable characters. Can not start or end with whitespace.";
+
+/** Issue param marking a message that is already Nova's whole fault text. */
+export const WHOLE_FAULT_PARAM = 'wholeFaultMessage';
+
+/**
+ * Nova's parameter_types.name: 1-255 characters of the format above. The length is in UTF-16
+ * units; it equals Nova's character count for every name the format accepts.
+ */
 export const ImageNameSchema = z
   .string()
   .min(1)
   .max(255)
-  .regex(/^\S(?:[\s\S]*\S)?$/, 'no leading or trailing whitespace');
+  .refine((name) => NOVA_NAME_RE.test(name), { message: INVALID_NAME_MESSAGE, params: { [WHOLE_FAULT_PARAM]: true } })
+  .describe('printable characters, no leading or trailing whitespace');
 
 export const CreateImageActionSchema = z
   .object({

@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import type { TokenAuthenticator } from '../auth';
 import { GlanceHttpClient } from '../images';
 import { createLogger, createSnapshotMetrics, type SnapshotMetrics } from '../observability';
-import { InstanceStore, openStoreDatabase, type StoreConfigInput } from '../store';
+import { InstanceStore, type StoreConfigInput } from '../store';
 import { connectClient } from '../temporal/connect';
 import { createRouter } from './api-router';
 import { DEFAULT_MAX_BODY_BYTES } from './http-io';
@@ -61,13 +61,11 @@ export async function startApi(options: StartApiOptions): Promise<RunningApi> {
   const ownsTemporal = options.temporal === undefined;
   const temporal = options.temporal ?? (await connectClient());
   const store = await InstanceStore.open(options.store);
-  const db = openStoreDatabase(options.store);
   const imageUrl = options.imageUrl.replace(/\/$/, '');
   const host = options.host ?? '127.0.0.1';
 
   const services: ApiServices = {
     store,
-    db,
     starter: new SnapshotStarter({ store, temporal, metadataQuota: options.metadataQuota ?? 128, startTimeoutMs: options.workflowStartTimeoutMs, log }),
     runs: new SnapshotRuns({ client: temporal, uiBaseUrl: options.temporalUiUrl ?? 'http://127.0.0.1:8233' }),
     imagesFor: (token) => new GlanceHttpClient(imageUrl, token),
@@ -95,7 +93,7 @@ export async function startApi(options: StartApiOptions): Promise<RunningApi> {
       });
     });
   } catch (err) {
-    await Promise.allSettled([store.close(), db.destroy(), ownsTemporal ? temporal.connection.close() : Promise.resolve()]);
+    await Promise.allSettled([store.close(), ownsTemporal ? temporal.connection.close() : Promise.resolve()]);
     throw err;
   }
   const address = server.address() as AddressInfo;
@@ -116,7 +114,6 @@ export async function startApi(options: StartApiOptions): Promise<RunningApi> {
           server.closeIdleConnections();
         });
         await store.close();
-        await db.destroy();
         if (ownsTemporal) await temporal.connection.close();
       })();
       return closing;

@@ -2,22 +2,23 @@
 // progress view (what `snapctl snapshot --wait` polls; /ops needs admin).
 import type { ZodError } from 'zod';
 import { ApiError, badRequest, forbidden, notFound } from './api-errors';
-import { CreateImageActionSchema, ServerIdSchema, ServersQuerySchema } from './api-schemas';
-import { readJsonBody, sendEmpty, sendJson } from './http-io';
-import { listAllInstances } from './instance-queries';
+import { CreateImageActionSchema, ServerIdSchema, ServersQuerySchema, WHOLE_FAULT_PARAM } from './api-schemas';
+import { readJsonBody } from '../net/http-body';
+import { NOVA_BODY_REFUSALS, sendEmpty, sendJson } from './http-io';
 import { IMAGE_ID_BODY_VERSION, atLeast } from './microversion';
 import { visibleInstance, type RequestContext } from './request-context';
 import { serverDetail, serverSummary, type ViewContext } from './server-view';
-import { snapshotWorkflowId } from '../workflows/snapshot-contract';
+import { snapshotWorkflowId } from '../contract';
 
 function viewContext(ctx: RequestContext): ViewContext {
   return { baseUrl: ctx.services.baseUrl, imageUrl: ctx.services.imageUrl, isAdmin: ctx.identity.isAdmin };
 }
 
-/** Nova's jsonschema validation message shape. */
+/** Nova's jsonschema validation message shape; a format check's own fault text (InvalidName) as it is. */
 export function validationMessage(error: ZodError, body: unknown): string {
   const issue = error.issues[0];
   if (issue === undefined) return 'Invalid input';
+  if (issue.code === 'custom' && issue.params?.[WHOLE_FAULT_PARAM] === true) return issue.message;
   const path = issue.path.join('.');
   let value: unknown = body;
   for (const key of issue.path) value = typeof value === 'object' && value !== null ? (value as Record<string | number, unknown>)[key] : undefined;
@@ -36,7 +37,7 @@ async function listed(ctx: RequestContext) {
   if (!query.success) throw badRequest(validationMessage(query.error, Object.fromEntries(ctx.url.searchParams)));
   const all = query.data.all_tenants !== undefined && ['1', 'true', 'True'].includes(query.data.all_tenants);
   if (all && !ctx.identity.isAdmin) throw forbidden('Policy doesn\'t allow os_compute_api:servers:index:get_all_tenants to be performed.');
-  return all ? listAllInstances(ctx.services.db) : ctx.services.store.listByProject(ctx.identity.projectId);
+  return all ? ctx.services.store.listAll() : ctx.services.store.listByProject(ctx.identity.projectId);
 }
 
 export async function listServers(ctx: RequestContext): Promise<void> {
@@ -58,7 +59,7 @@ export async function showServer(ctx: RequestContext, rawId: string): Promise<vo
 
 /** POST /v2.1/servers/{id}/action — only createImage is implemented here. */
 export async function serverAction(ctx: RequestContext, rawId: string): Promise<void> {
-  const body = await readJsonBody(ctx.req, ctx.services.maxBodyBytes);
+  const body = await readJsonBody(ctx.req, ctx.services.maxBodyBytes, NOVA_BODY_REFUSALS);
   if (typeof body !== 'object' || body === null || Array.isArray(body)) throw badRequest('Malformed request body');
   const actions = Object.keys(body);
   if (!actions.includes('createImage')) {

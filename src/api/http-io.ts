@@ -1,33 +1,17 @@
-// Bounded JSON request bodies and JSON/empty responses on plain node:http.
+// Nova-shaped HTTP answers on plain node:http: its refusals of a JSON body, JSON/empty responses, fault bodies.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { BodyTooLarge, isJsonContentType, readBoundedBody } from '../net/http-body';
+import type { JsonBodyRefusals } from '../net/http-body';
 import { ApiError, badRequest, faultBody, INTERNAL_ERROR_MESSAGE } from './api-errors';
 
 /** Nova's default [oslo_middleware] max_request_body_size. */
 export const DEFAULT_MAX_BODY_BYTES = 114_688;
 
-/**
- * Reads a JSON body. 415 for a non-JSON Content-Type, 413 before buffering more than `limit`
- * bytes, 400 for malformed JSON. A missing Content-Type is accepted (curl -d sends form type,
- * but some clients send none).
- */
-export async function readJsonBody(req: IncomingMessage, limit: number): Promise<unknown> {
-  const type = req.headers['content-type'];
-  if (type !== undefined && !isJsonContentType(type)) throw new ApiError(415, 'Unsupported Content-Type');
-  let text: string;
-  try {
-    text = (await readBoundedBody(req, limit)).toString('utf8');
-  } catch (err) {
-    if (err instanceof BodyTooLarge) throw new ApiError(413, 'Request is too large.');
-    throw err;
-  }
-  if (text.trim().length === 0) throw badRequest('Malformed request body');
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    throw badRequest('Malformed request body');
-  }
-}
+/** Nova's answers to a refused JSON body: 415, 413 and 400 with its own texts. */
+export const NOVA_BODY_REFUSALS: JsonBodyRefusals = {
+  unsupportedType: () => new ApiError(415, 'Unsupported Content-Type'),
+  tooLarge: () => new ApiError(413, 'Request is too large.'),
+  malformed: () => badRequest('Malformed request body'),
+};
 
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const payload = JSON.stringify(body);

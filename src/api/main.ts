@@ -3,7 +3,7 @@
 // Shutdown (SIGTERM/SIGINT, or the parent's pipe closing under `npm start`) finishes in-flight requests.
 import { createAuthenticator, describeTokens, loadOrCreateTokens, tokenOptionsFromEnv } from '../auth';
 import { createLogger, logLevelFromEnv } from '../observability';
-import { runMain } from '../workers/process-lifecycle';
+import { runMain } from '../process/run-main';
 import { apiConfigFromEnv } from './api-config';
 import { startApi } from './api-server';
 

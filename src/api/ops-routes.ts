@@ -4,7 +4,6 @@ import { ImageNotFound } from '../images';
 import { conflict, badRequest, notFound } from './api-errors';
 import { OpsSnapshotsQuerySchema, WorkflowIdSchema } from './api-schemas';
 import { sendJson } from './http-io';
-import { listHosts } from './instance-queries';
 import type { RequestContext } from './request-context';
 import { validationMessage } from './compute-routes';
 
@@ -68,5 +67,5 @@ async function removeLeftoverImage(ctx: RequestContext, imageId: string): Promis
 }
 
 export async function listKnownHosts(ctx: RequestContext): Promise<void> {
-  sendJson(ctx.res, 200, { hosts: await listHosts(ctx.services.db) }, ctx.headers);
+  sendJson(ctx.res, 200, { hosts: await ctx.services.store.listHosts() }, ctx.headers);
 }

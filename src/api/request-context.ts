@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { Identity } from '../auth';
 import type { ImageClient } from '../images';
-import type { Instance, InstanceStore, StoreDb } from '../store';
+import type { Instance, InstanceStore } from '../store';
 import { serverNotFound } from './api-errors';
 import type { Microversion } from './microversion';
 import type { SnapshotRuns } from './snapshot-runs';
@@ -11,8 +11,6 @@ import type { SnapshotStarter } from './snapshot-starter';
 
 export interface ApiServices {
   store: InstanceStore;
-  /** Read-only handle for the queries the store does not offer (admin listing, hosts). */
-  db: StoreDb;
   starter: SnapshotStarter;
   runs: SnapshotRuns;
   /** An image client acting with the caller's token (images belong to the caller's project). */

@@ -4,7 +4,7 @@
 import { WorkflowNotFoundError, type Client, type WorkflowExecutionDescription, type WorkflowExecutionInfo, type WorkflowHandle } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { ComputeHostKey, ImageIdKey, InstanceUuidKey, SnapshotStepKey } from '../temporal/search-attributes';
-import { SnapshotInputSchema, WORKFLOW_TYPE, progressQuery, type SnapshotInput, type SnapshotProgress } from '../workflows/snapshot-contract';
+import { progressQuery, SnapshotInputSchema, WORKFLOW_TYPE, type SnapshotInput, type SnapshotProgress } from '../contract';
 import { z } from 'zod';
 import { notFound } from './api-errors';
 import type { OpsSnapshotsQuery, SnapshotRun, SnapshotRunDetail } from './api-schemas';

@@ -4,11 +4,10 @@
 // request leaves nothing behind.
 import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
 import type { Logger } from 'pino';
-import { ImageNotFound, type Image, type ImageClient } from '../images';
-import { InstanceNotFound, UnexpectedTaskState, type Instance, type InstanceStore, type VmState } from '../store';
+import { createSnapshotImageRecord, ImageNotFound, isReservedImageKey, type Image, type ImageClient } from '../images';
+import { InstanceNotFound, UnexpectedTaskState, type Instance, type InstanceStore } from '../store';
+import { CONTROL_TASK_QUEUE, SnapshotInputSchema, snapshotWorkflowId, WORKFLOW_TYPE, type SnapshotInput, type VmState } from '../contract';
 import { ComputeHostKey, ImageIdKey, InstanceUuidKey } from '../temporal/search-attributes';
-import { CONTROL_TASK_QUEUE, SnapshotInputSchema, WORKFLOW_TYPE, snapshotWorkflowId, type SnapshotInput } from '../workflows/snapshot-contract';
-import { createSnapshotImageRecord, isReservedImageKey } from './snapshot-image';
 import { ApiError, conflict, forbidden, invalidState, serverNotFound, serviceUnavailable } from './api-errors';
 
 /** vm_states Nova's snapshot() accepts (@check_instance_state(vm_state=[ACTIVE, STOPPED, PAUSED, SUSPENDED])). */

@@ -1,7 +1,7 @@
 // Token → identity. Tokens are compared through their SHA-256 digests so that the lookup time does
 // not depend on how many leading characters of a guess match a real token.
 import { createHash } from 'node:crypto';
-import type { AuthIdentity, Authenticator } from '../images/image-auth';
+import type { Authenticator, AuthIdentity } from './identity';
 import { TokenConfigSchema, type Role, type TokenConfig } from './auth-config';
 
 export interface Identity extends AuthIdentity {

@@ -11,6 +11,7 @@ import {
   type TokenConfig,
   type TokenEntry,
 } from './auth-config';
+import { parseOrThrow } from '../config/validation';
 
 export class TokenFileInvalid extends Error {
   override readonly name = 'TokenFileInvalid';
@@ -64,11 +65,8 @@ export async function loadOrCreateTokens(options: LoadTokensOptions): Promise<Lo
   } catch (err) {
     throw new TokenFileInvalid(`token file ${file} is not JSON: ${(err as Error).message}`);
   }
-  const parsed = TokenConfigSchema.safeParse(json);
-  if (!parsed.success) {
-    throw new TokenFileInvalid(`token file ${file} is invalid: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
-  }
-  return { config: withAdminToken(parsed.data, options.adminToken), file, created: false };
+  const config = parseOrThrow(TokenConfigSchema, json, (issues) => new TokenFileInvalid(`token file ${file} is invalid: ${issues}`));
+  return { config: withAdminToken(config, options.adminToken), file, created: false };
 }
 
 /** SNAP_ADMIN_TOKEN wins over the stored admin token without rewriting the file. */

@@ -1,5 +1,7 @@
 // The compute API as snapctl uses it: JSON over fetch, Nova fault bodies turned into CliErrors with
 // the exit code of their class, connection failures into the network exit code.
+import type { z } from 'zod';
+import { parseOrThrow } from '../config/validation';
 import { CliError, ExitCode, exitCodeForStatus } from './cli-errors';
 
 export interface ApiAnswer {
@@ -13,6 +15,11 @@ function faultMessage(json: unknown): string | undefined {
     if (typeof value === 'object' && value !== null && 'message' in value && typeof value.message === 'string') return value.message;
   }
   return undefined;
+}
+
+/** An answer body checked against the shape snapctl reads; another shape is a server-side fault. */
+export function parseAnswer<S extends z.ZodTypeAny>(schema: S, json: unknown): z.output<S> {
+  return parseOrThrow(schema, json, (issues) => new CliError(ExitCode.server, `unexpected answer from the API: ${issues}`));
 }
 
 export class ComputeApiClient {

@@ -1,12 +1,14 @@
 // Where snapctl talks to and as whom: environment variables, validated.
 import { z } from 'zod';
+import { ImageUrlSchema } from '../config/env';
+import { parseOrThrow } from '../config/validation';
 import { CliError, ExitCode } from './cli-errors';
 
 export const CliEnvSchema = z.object({
   /** X-Auth-Token for the compute and image APIs (printed by the API on first start, stored in .data/tokens.json). */
   SNAP_TOKEN: z.string().min(1).optional(),
   SNAP_API_URL: z.string().url().default('http://127.0.0.1:8774'),
-  SNAP_IMAGE_URL: z.string().url().default('http://127.0.0.1:9292'),
+  SNAP_IMAGE_URL: ImageUrlSchema,
 });
 
 export interface CliConfig {
@@ -16,12 +18,9 @@ export interface CliConfig {
 }
 
 export function cliConfigFromEnv(env: NodeJS.ProcessEnv): CliConfig {
-  const parsed = CliEnvSchema.safeParse(env);
-  if (!parsed.success) {
-    throw new CliError(ExitCode.usage, `invalid environment: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
-  }
-  if (parsed.data.SNAP_TOKEN === undefined) {
+  const e = parseOrThrow(CliEnvSchema, env, (issues) => new CliError(ExitCode.usage, `invalid environment: ${issues}`));
+  if (e.SNAP_TOKEN === undefined) {
     throw new CliError(ExitCode.auth, 'no token: set SNAP_TOKEN (the API prints the admin and demo tokens on first start; they are kept in .data/tokens.json)');
   }
-  return { token: parsed.data.SNAP_TOKEN, apiUrl: parsed.data.SNAP_API_URL.replace(/\/$/, ''), imageUrl: parsed.data.SNAP_IMAGE_URL.replace(/\/$/, '') };
+  return { token: e.SNAP_TOKEN, apiUrl: e.SNAP_API_URL.replace(/\/$/, ''), imageUrl: e.SNAP_IMAGE_URL };
 }

@@ -2,7 +2,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { ServerDetailSchema, SnapshotRunDetailSchema, type ServerDetail, type SnapshotRunDetail } from '../api/api-schemas';
-import type { ComputeApiClient } from './api-client';
+import { parseAnswer, type ComputeApiClient } from './api-client';
 import { CliError, ExitCode, usageError } from './cli-errors';
 import { emit, keyValues, table, type Output } from './output';
 import { ProgressPrinter } from './progress-bar';
@@ -13,14 +13,8 @@ const ServerSchema = z.object({ server: ServerDetailSchema });
 const ImageIdBodySchema = z.object({ image_id: z.string() });
 const ProgressBodySchema = z.object({ snapshot: SnapshotRunDetailSchema });
 
-function parse<T>(schema: z.ZodType<T, z.ZodTypeDef, unknown>, json: unknown): T {
-  const r = schema.safeParse(json);
-  if (!r.success) throw new CliError(ExitCode.server, `unexpected answer from the API: ${r.error.issues[0]?.message ?? 'invalid'}`);
-  return r.data;
-}
-
 async function servers(api: ComputeApiClient): Promise<ServerDetail[]> {
-  return parse(ServersSchema, await api.get('/v2.1/servers/detail')).servers;
+  return parseAnswer(ServersSchema, await api.get('/v2.1/servers/detail')).servers;
 }
 
 /** A server by uuid, or by name when the name is unique in the token's project (as the nova CLI does). */
@@ -54,7 +48,7 @@ export async function listServersCommand(api: ComputeApiClient, out: Output): Pr
 
 export async function showServerCommand(api: ComputeApiClient, out: Output, ref: string): Promise<void> {
   const id = await resolveServer(api, ref);
-  const { server } = parse(ServerSchema, await api.get(`/v2.1/servers/${encodeURIComponent(id)}`));
+  const { server } = parseAnswer(ServerSchema, await api.get(`/v2.1/servers/${encodeURIComponent(id)}`));
   emit(out, { server }, () => keyValues(Object.entries(server).filter(([k]) => k !== 'links')));
 }
 
@@ -69,7 +63,7 @@ export interface SnapshotOptions {
 export async function snapshotCommand(api: ComputeApiClient, out: Output, ref: string, options: SnapshotOptions): Promise<void> {
   const id = await resolveServer(api, ref);
   const answer = await api.request('POST', `/v2.1/servers/${encodeURIComponent(id)}/action`, { createImage: { name: options.name, metadata: options.metadata } }, { 'OpenStack-API-Version': 'compute 2.45' });
-  const imageId = parse(ImageIdBodySchema, answer.json).image_id;
+  const imageId = parseAnswer(ImageIdBodySchema, answer.json).image_id;
   if (!options.wait) {
     emit(out, { image_id: imageId, server_id: id }, () => `Snapshot of ${id} accepted: image ${imageId}\n`);
     return;
@@ -105,7 +99,7 @@ async function waitForSnapshot(api: ComputeApiClient, serverId: string, imageId:
 
 async function currentRun(api: ComputeApiClient, serverId: string): Promise<SnapshotRunDetail | undefined> {
   try {
-    return parse(ProgressBodySchema, await api.get(`/v2.1/servers/${encodeURIComponent(serverId)}/snapshot-progress`)).snapshot;
+    return parseAnswer(ProgressBodySchema, await api.get(`/v2.1/servers/${encodeURIComponent(serverId)}/snapshot-progress`)).snapshot;
   } catch (err) {
     // Right after the 202 the run may not be visible yet.
     if (err instanceof CliError && err.exitCode === ExitCode.notFound) return undefined;

@@ -1,15 +1,7 @@
 // snapctl snapshots / retry / hosts: the admin-only ops endpoints.
-import { z } from 'zod';
 import { HostsResponseSchema, RetryResponseSchema, SnapshotsResponseSchema } from '../api/api-schemas';
-import type { ComputeApiClient } from './api-client';
-import { CliError, ExitCode } from './cli-errors';
+import { parseAnswer, type ComputeApiClient } from './api-client';
 import { emit, table, type Output } from './output';
-
-function parse<T>(schema: z.ZodType<T, z.ZodTypeDef, unknown>, json: unknown): T {
-  const r = schema.safeParse(json);
-  if (!r.success) throw new CliError(ExitCode.server, `unexpected answer from the API: ${r.error.issues[0]?.message ?? 'invalid'}`);
-  return r.data;
-}
 
 export interface SnapshotsFilter {
   state?: 'running' | 'failed' | 'completed';
@@ -20,7 +12,7 @@ export interface SnapshotsFilter {
 export async function listSnapshotsCommand(api: ComputeApiClient, out: Output, filter: SnapshotsFilter): Promise<void> {
   const query = new URLSearchParams();
   for (const [k, v] of Object.entries(filter)) if (typeof v === 'string') query.set(k, v);
-  const { snapshots } = parse(SnapshotsResponseSchema, await api.get(`/ops/snapshots${query.size > 0 ? `?${query.toString()}` : ''}`));
+  const { snapshots } = parseAnswer(SnapshotsResponseSchema, await api.get(`/ops/snapshots${query.size > 0 ? `?${query.toString()}` : ''}`));
   emit(out, { snapshots }, () =>
     table(
       ['WORKFLOW', 'STATE', 'STEP', 'HOST', 'IMAGE', 'STARTED', 'TEMPORAL UI'],
@@ -31,11 +23,11 @@ export async function listSnapshotsCommand(api: ComputeApiClient, out: Output, f
 
 export async function retryCommand(api: ComputeApiClient, out: Output, workflowId: string): Promise<void> {
   const answer = await api.request('POST', `/ops/snapshots/${encodeURIComponent(workflowId)}/retry`);
-  const { snapshot } = parse(RetryResponseSchema, answer.json);
+  const { snapshot } = parseAnswer(RetryResponseSchema, answer.json);
   emit(out, { snapshot }, () => `Retrying ${snapshot.workflowId}: run ${snapshot.runId}, new image ${snapshot.imageId}\n${snapshot.temporalUiUrl}\n`);
 }
 
 export async function listHostsCommand(api: ComputeApiClient, out: Output): Promise<void> {
-  const { hosts } = parse(HostsResponseSchema, await api.get('/ops/hosts'));
+  const { hosts } = parseAnswer(HostsResponseSchema, await api.get('/ops/hosts'));
   emit(out, { hosts }, () => table(['HOST', 'SERVERS', 'BUSY'], hosts.map((h) => [h.host, h.servers, h.busy])));
 }

@@ -3,7 +3,7 @@
 // state and re-attach. Both halves are idempotent so a retried or resumed activity converges.
 import {
   DomainState,
-  LibvirtError,
+  isLibvirtError,
   VIR_DOMAIN_AFFECT_LIVE,
   VIR_DOMAIN_START_PAUSED,
   VIR_DOMAIN_XML_INACTIVE,
@@ -11,11 +11,16 @@ import {
   type Domain,
   type Libvirt,
 } from '../libvirt';
-import { POWER_STATE_PAUSED, POWER_STATE_RUNNING, type PowerState } from '../store/instance-states';
-import { missingPassthrough, parseDomainXml, type DomainFacts } from './domain-xml';
+import { POWER_STATE_PAUSED, POWER_STATE_RUNNING, type PowerState } from '../contract';
+import { missingPassthrough, parseDomainXml, type DomainFacts, type PassthroughDevice } from './domain-xml';
 
 async function facts(client: Libvirt, dom: Domain, inactive: boolean): Promise<DomainFacts> {
   return parseDomainXml(await client.domainGetXMLDesc(dom, inactive ? VIR_DOMAIN_XML_INACTIVE : 0));
+}
+
+/** Nova's order for detaching and re-attaching: PCI host devices first, then SR-IOV ports. */
+function inNovaOrder(devices: readonly PassthroughDevice[]): PassthroughDevice[] {
+  return [...devices.filter((d) => d.kind === 'hostdev'), ...devices.filter((d) => d.kind === 'sriov-port')];
 }
 
 /** Detaches passthrough devices (PCI first, then SR-IOV ports, as Nova does) and managed-saves. */
@@ -25,7 +30,7 @@ export async function saveGuestForColdSnapshot(client: Libvirt, dom: Domain): Pr
     return { detachedDevices: 0, alreadySaved: true };
   }
   const live = await facts(client, dom, false);
-  const ordered = [...live.passthrough.filter((d) => d.kind === 'hostdev'), ...live.passthrough.filter((d) => d.kind === 'sriov-port')];
+  const ordered = inNovaOrder(live.passthrough);
   for (const device of ordered) await client.domainDetachDeviceFlags(dom, device.xml, VIR_DOMAIN_AFFECT_LIVE);
   await client.domainManagedSave(dom, 0);
   return { detachedDevices: ordered.length, alreadySaved: false };
@@ -47,7 +52,7 @@ export async function restoreGuestState(client: Libvirt, domainName: string, pri
   try {
     dom = await client.domainLookupByName(domainName);
   } catch (err) {
-    if (err instanceof LibvirtError && err.code === VIR_ERR_NO_DOMAIN) return { recreated: false, reattached: 0, gone: true };
+    if (isLibvirtError(err, VIR_ERR_NO_DOMAIN)) return { recreated: false, reattached: 0, gone: true };
     throw err;
   }
   const wanted = prior === POWER_STATE_RUNNING || prior === POWER_STATE_PAUSED;
@@ -59,7 +64,7 @@ export async function restoreGuestState(client: Libvirt, domainName: string, pri
   }
   if (!wanted) return { recreated, reattached: 0, gone: false };
   const missing = missingPassthrough(await facts(client, dom, true), await facts(client, dom, false));
-  const ordered = [...missing.filter((d) => d.kind === 'hostdev'), ...missing.filter((d) => d.kind === 'sriov-port')];
+  const ordered = inNovaOrder(missing);
   for (const device of ordered) await client.domainAttachDeviceFlags(dom, device.xml, VIR_DOMAIN_AFFECT_LIVE);
   return { recreated, reattached: ordered.length, gone: false };
 }

@@ -1,8 +1,8 @@
 // Step 4 of Nova's LibvirtDriver.snapshot: look the domain up, find its root disk and formats,
 // decide the image format, and whether this host could snapshot it live.
-import type { DomainDescription } from '../activities/activity-types';
+import type { DomainDescription } from '../contract';
 import type { Domain, Libvirt } from '../libvirt';
-import { LibvirtError, VIR_ERR_CONFIG_UNSUPPORTED, VIR_ERR_NO_SUPPORT } from '../libvirt';
+import { isLibvirtError, VIR_ERR_CONFIG_UNSUPPORTED, VIR_ERR_NO_SUPPORT } from '../libvirt';
 import { parseDomainXml, rootDisk } from './domain-xml';
 import type { HostConfig } from './host-config';
 import { novaPowerState } from './power-state';
@@ -63,8 +63,8 @@ export async function probeLiveSnapshot(client: Libvirt, dom: Domain, diskTarget
     await client.domainBlockJobAbort(dom, diskTarget, 0);
     return true;
   } catch (err) {
-    if (err instanceof LibvirtError && (err.code === VIR_ERR_CONFIG_UNSUPPORTED || err.code === VIR_ERR_NO_SUPPORT)) return false;
-    if (err instanceof LibvirtError) return true;
+    if (isLibvirtError(err, VIR_ERR_CONFIG_UNSUPPORTED, VIR_ERR_NO_SUPPORT)) return false;
+    if (isLibvirtError(err)) return true;
     throw err;
   }
 }

@@ -2,8 +2,8 @@
 // usable without registering anything: project and base image from Nova's domain metadata when
 // present, else the configured default project.
 import { XMLParser } from 'fast-xml-parser';
-import { LibvirtError, VIR_ERR_NO_DOMAIN, type DomainState, type Libvirt } from '../libvirt';
-import type { InventoryDisk, InventoryDomain } from '../store/inventory';
+import { isLibvirtError, VIR_ERR_NO_DOMAIN, type DomainState, type Libvirt } from '../libvirt';
+import type { InventoryDisk, InventoryDomain } from '../contract';
 import { parseDomainXml } from './domain-xml';
 import { novaPowerState } from './power-state';
 
@@ -46,7 +46,7 @@ export async function scanDomains(client: Libvirt, host: string, defaultProject:
       [{ state }, xml] = await Promise.all([client.domainGetState(dom), client.domainGetXMLDesc(dom, 0)]);
     } catch (err) {
       // undefined between the listing and the look: it is simply not part of this report
-      if (err instanceof LibvirtError && err.code === VIR_ERR_NO_DOMAIN) continue;
+      if (isLibvirtError(err, VIR_ERR_NO_DOMAIN)) continue;
       throw err;
     }
     const facts = parseDomainXml(xml);

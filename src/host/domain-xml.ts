@@ -65,6 +65,8 @@ export interface DomainFacts {
 
 export class DomainXmlError extends Error {
   override readonly name = 'DomainXmlError';
+  /** the domain's definition does not change by asking again */
+  readonly retryable = false;
 }
 
 function attr(node: Record<string, unknown>, name: string): string | undefined {

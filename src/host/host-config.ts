@@ -3,10 +3,9 @@
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
-import { HostNameSchema } from '../workflows/snapshot-contract';
+import { HostNameSchema } from '../contract';
 import { DataDirSchema } from '../config/data-dir';
-
-const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
+import { EnvBooleanSchema, ImageUrlSchema, parseEnv } from '../config/env';
 const count = (fallback: number) => z.coerce.number().int().min(1).max(64).default(fallback);
 
 export const HostEnvSchema = z.object({
@@ -19,10 +18,10 @@ export const HostEnvSchema = z.object({
   /** Nova's [libvirt] snapshot_image_format: empty = the source's format */
   SNAP_SNAPSHOT_IMAGE_FORMAT: z.enum(['qcow2', 'raw']).optional(),
   /** Nova's [workarounds] disable_libvirt_livesnapshot */
-  SNAP_DISABLE_LIVE_SNAPSHOT: bool.default('false'),
+  SNAP_DISABLE_LIVE_SNAPSHOT: EnvBooleanSchema.default('false'),
   /** Nova's [ephemeral_storage_encryption] enabled: forces cold snapshots */
-  SNAP_EPHEMERAL_ENCRYPTION: bool.default('false'),
-  SNAP_IMAGE_URL: z.string().url().default('http://127.0.0.1:9292'),
+  SNAP_EPHEMERAL_ENCRYPTION: EnvBooleanSchema.default('false'),
+  SNAP_IMAGE_URL: ImageUrlSchema,
   /** a service token for the image API (long uploads must not depend on a user token) */
   SNAP_IMAGE_TOKEN: z.string().min(1).optional(),
   /** Nova's max_concurrent_snapshots */
@@ -33,8 +32,6 @@ export const HostEnvSchema = z.object({
   SNAP_DEFAULT_PROJECT: z.string().min(1).max(255).default('demo'),
   /** bound on the guest agent's filesystem freeze (and each thaw) of a live snapshot */
   SNAP_QUIESCE_TIMEOUT_S: z.coerce.number().min(1).max(300).default(10),
-  /** test-only: a directory of barrier files that hold steps open (off when unset) */
-  SNAP_TEST_BARRIER_DIR: z.string().min(1).optional(),
 });
 
 export interface HostConfig {
@@ -53,7 +50,6 @@ export interface HostConfig {
   inventoryIntervalMs: number;
   defaultProject: string;
   quiesceTimeoutMs: number;
-  testBarrierDir?: string;
 }
 
 function defaultHostName(): string {
@@ -63,7 +59,7 @@ function defaultHostName(): string {
 }
 
 export function loadHostConfig(env: NodeJS.ProcessEnv = process.env, projectRoot = process.cwd()): HostConfig {
-  const e = HostEnvSchema.parse(env);
+  const e = parseEnv(HostEnvSchema, env, 'host worker');
   const dataDir = resolve(projectRoot, e.SNAP_DATA_DIR);
   return {
     host: e.SNAP_HOST ?? defaultHostName(),
@@ -81,6 +77,5 @@ export function loadHostConfig(env: NodeJS.ProcessEnv = process.env, projectRoot
     inventoryIntervalMs: e.SNAP_INVENTORY_INTERVAL_S * 1000,
     defaultProject: e.SNAP_DEFAULT_PROJECT,
     quiesceTimeoutMs: e.SNAP_QUIESCE_TIMEOUT_S * 1000,
-    testBarrierDir: e.SNAP_TEST_BARRIER_DIR,
   };
 }

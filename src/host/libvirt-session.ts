@@ -9,6 +9,8 @@ export class LibvirtSession {
   constructor(
     readonly uri: string,
     private readonly options: ConnectOptions = {},
+    /** an event the client could not decode (it is dropped; block-job waits fall back to polling) */
+    private readonly onEventError?: (err: Error) => void,
   ) {}
 
   async client(): Promise<Libvirt> {
@@ -16,7 +18,10 @@ export class LibvirtSession {
       const existing = await this.current.catch(() => null);
       if (existing && !existing.closed) return existing;
     }
-    const opening = Libvirt.connect(this.uri, this.options);
+    const opening = Libvirt.connect(this.uri, this.options).then((client) => {
+      if (this.onEventError) client.onEventError(this.onEventError);
+      return client;
+    });
     this.current = opening;
     opening.catch(() => {
       if (this.current === opening) this.current = null;

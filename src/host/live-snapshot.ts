@@ -12,10 +12,9 @@ import {
   type Domain,
   type Libvirt,
 } from '../libvirt';
-import { assertSafePath } from './qemu-img';
+import { createQcow2 } from './qemu-img';
 import { convertImage, type ImageFormat } from './qemu-img-convert';
 import { withQuiescedGuest, type QuiesceOutcome } from './quiesce';
-import { runTool } from './tool-process';
 import { xmlEscape } from './xml-escape';
 
 export interface LiveSnapshotSource {
@@ -50,18 +49,12 @@ export async function abortBlockJobQuietly(client: Libvirt, dom: Domain, disk: s
   });
 }
 
-async function createDelta(source: LiveSnapshotSource, deltaPath: string): Promise<void> {
-  const args = ['create', '-q', '-f', 'qcow2'];
-  if (source.backingPath) args.push('-b', assertSafePath(source.backingPath), '-F', source.backingFormat ?? 'qcow2');
-  args.push(assertSafePath(deltaPath), String(source.virtualSize));
-  await runTool('qemu-img', args);
-}
-
 /** Returns whether the guest's filesystems were frozen while the mirror was cut (else crash-consistent). */
 export async function liveSnapshot(client: Libvirt, dom: Domain, source: LiveSnapshotSource, options: LiveSnapshotOptions): Promise<QuiesceOutcome> {
   const deltaPath = join(options.workDir, 'snapshot.delta');
   await abortBlockJobQuietly(client, dom, source.diskTarget);
-  await createDelta(source, deltaPath);
+  // The delta sits on the same backing file (a shallow copy) and has the disk's virtual size.
+  await createQcow2(deltaPath, { sizeBytes: source.virtualSize, backing: source.backingPath || undefined, backingFormat: source.backingFormat || undefined, signal: options.signal });
   const shallow = source.backingPath ? VIR_DOMAIN_BLOCK_COPY_SHALLOW : 0;
   const destXml = `<disk type='file'><driver type='qcow2'/><source file='${xmlEscape(deltaPath)}'/></disk>`;
   let jobActive = false;

@@ -8,7 +8,7 @@ import {
   POWER_STATE_SHUTDOWN,
   POWER_STATE_SUSPENDED,
   type PowerState,
-} from '../store/instance-states';
+} from '../contract';
 
 export function novaPowerState(state: DomainState): PowerState {
   switch (state) {

@@ -1,16 +1,16 @@
 // Thin wrappers over qemu-img / qemu-io. Arguments are argv arrays built from validated paths and
 // numbers only: no shell ever sees them.
-import { execFile } from 'node:child_process';
 import path from 'node:path';
-import { promisify } from 'node:util';
-
-const execFileAsync = promisify(execFile);
+import { z } from 'zod';
+import { parseToolJson, runTool, runToolOutput, ToolFailed } from './tool-process';
 
 /** Absolute, normalised, and limited to characters that are safe in argv and in domain XML. */
 const SAFE_PATH_RE = /^\/[A-Za-z0-9._/-]*$/;
 
 export class HostPathError extends Error {
   override readonly name = 'HostPathError';
+  /** the path is refused by its spelling: the same path is refused again */
+  readonly retryable = false;
 }
 
 export function assertSafePath(p: string): string {
@@ -20,33 +20,20 @@ export function assertSafePath(p: string): string {
   return p;
 }
 
-export interface ToolResult {
-  code: number;
-  stdout: string;
-  stderr: string;
+export interface Qcow2Options {
+  /** virtual size; without it the image follows its backing file's */
+  sizeBytes?: number;
+  /** an overlay on this file */
+  backing?: string;
+  /** format of `backing` (default qcow2) */
+  backingFormat?: string;
+  signal?: AbortSignal;
 }
 
-async function run(tool: string, args: string[]): Promise<ToolResult> {
-  try {
-    const { stdout, stderr } = await execFileAsync(tool, args, { encoding: 'utf8', maxBuffer: 16 * 1024 * 1024 });
-    return { code: 0, stdout, stderr };
-  } catch (e) {
-    const err = e as NodeJS.ErrnoException & { code?: number | string; stdout?: string; stderr?: string };
-    if (typeof err.code !== 'number') throw new Error(`cannot run ${tool}: ${err.message}`, { cause: e });
-    return { code: err.code, stdout: err.stdout ?? '', stderr: err.stderr ?? '' };
-  }
-}
-
-async function runOk(tool: string, args: string[]): Promise<string> {
-  const r = await run(tool, args);
-  if (r.code !== 0) throw new Error(`${tool} ${args.join(' ')} exited with ${r.code}: ${r.stderr.trim()}`);
-  return r.stdout;
-}
-
-/** Creates a qcow2 image; with `backing`, an overlay whose virtual size follows the backing file. */
-export async function createQcow2(file: string, opts: { sizeBytes?: number; backing?: string }): Promise<void> {
+/** Creates a qcow2 image: a blank one of `sizeBytes`, or an overlay on `backing`. */
+export async function createQcow2(file: string, opts: Qcow2Options): Promise<void> {
   const args = ['create', '-q', '-f', 'qcow2'];
-  if (opts.backing !== undefined) args.push('-b', assertSafePath(opts.backing), '-F', 'qcow2');
+  if (opts.backing !== undefined) args.push('-b', assertSafePath(opts.backing), '-F', opts.backingFormat ?? 'qcow2');
   args.push(assertSafePath(file));
   if (opts.sizeBytes !== undefined) {
     if (!Number.isSafeInteger(opts.sizeBytes) || opts.sizeBytes <= 0) throw new RangeError(`bad image size ${opts.sizeBytes}`);
@@ -54,7 +41,7 @@ export async function createQcow2(file: string, opts: { sizeBytes?: number; back
   } else if (opts.backing === undefined) {
     throw new RangeError('a qcow2 image without backing file needs a size');
   }
-  await runOk('qemu-img', args);
+  await runTool('qemu-img', args, { signal: opts.signal });
 }
 
 export interface Pattern {
@@ -71,7 +58,7 @@ function patternArgs(op: 'write' | 'read', p: Pattern): string {
 }
 
 export async function writePattern(file: string, p: Pattern): Promise<void> {
-  await runOk('qemu-io', ['-f', 'qcow2', '-c', patternArgs('write', p), assertSafePath(file)]);
+  await runTool('qemu-io', ['-f', 'qcow2', '-c', patternArgs('write', p), assertSafePath(file)]);
 }
 
 /**
@@ -82,9 +69,11 @@ export async function hasPattern(file: string, p: Pattern, opts: { forceShare?: 
   const args = ['-f', 'qcow2', '-r'];
   if (opts.forceShare) args.push('-U');
   args.push('-c', patternArgs('read', p), assertSafePath(file));
-  const r = await run('qemu-io', args);
-  if (r.code !== 0 && !/Pattern verification failed/.test(r.stdout + r.stderr)) throw new Error(`qemu-io failed: ${r.stderr.trim()}`);
-  return r.code === 0 && !/Pattern verification failed/.test(r.stdout + r.stderr);
+  // qemu-io reports a mismatch in its output, with exit 0 or 1 depending on its version.
+  const r = await runToolOutput('qemu-io', args, { okExitCodes: [0, 1] });
+  const mismatch = /Pattern verification failed/.test(r.stdout + r.stderr);
+  if (r.exitCode !== 0 && !mismatch) throw new ToolFailed('qemu-io', r.exitCode, r.stderr);
+  return r.exitCode === 0 && !mismatch;
 }
 
 /** `qemu-img compare`: true when both images present identical guest-visible content. */
@@ -92,11 +81,19 @@ export async function imagesIdentical(a: string, b: string, opts: { forceShare?:
   const args = ['compare', '-q'];
   if (opts.forceShare) args.push('-U');
   args.push('-f', 'qcow2', '-F', 'qcow2', assertSafePath(a), assertSafePath(b));
-  const r = await run('qemu-img', args);
-  if (r.code === 0) return true;
-  if (r.code === 1) return false;
-  throw new Error(`qemu-img compare failed (${r.code}): ${r.stderr.trim()}`);
+  // exit 1 is the answer "they differ"; 2 and up are failures to compare
+  const r = await runToolOutput('qemu-img', args, { okExitCodes: [0, 1] });
+  return r.exitCode === 0;
 }
+
+// What we read of `qemu-img info --output=json`; the rest of its keys vary by format and version.
+const QemuImgInfoSchema = z.object({
+  format: z.string().min(1),
+  'virtual-size': z.number().int().nonnegative(),
+  'backing-filename': z.string().optional(),
+  'full-backing-filename': z.string().optional(),
+  'backing-filename-format': z.string().optional(),
+});
 
 export interface ImageInfo {
   format: string;
@@ -111,13 +108,13 @@ export async function imageInfo(file: string, opts: { forceShare?: boolean } = {
   const args = ['info', '--output=json'];
   if (opts.forceShare) args.push('-U');
   args.push(assertSafePath(file));
-  const j = JSON.parse(await runOk('qemu-img', args)) as Record<string, unknown>;
-  const text = (key: string): string | null => (typeof j[key] === 'string' ? j[key] : null);
+  const { stdout } = await runToolOutput('qemu-img', args);
+  const info = parseToolJson('qemu-img info', QemuImgInfoSchema, stdout);
   return {
-    format: String(j.format),
-    virtualSize: Number(j['virtual-size']),
-    backingFilename: text('backing-filename'),
-    fullBackingFilename: text('full-backing-filename'),
-    backingFormat: text('backing-filename-format'),
+    format: info.format,
+    virtualSize: info['virtual-size'],
+    backingFilename: info['backing-filename'] ?? null,
+    fullBackingFilename: info['full-backing-filename'] ?? null,
+    backingFormat: info['backing-filename-format'] ?? null,
   };
 }

@@ -1,27 +1,14 @@
-// Small node:http helpers: bounded JSON bodies and uniform JSON error responses.
+// Glance-shaped HTTP answers on plain node:http: its refusals of a JSON body, JSON responses, error bodies.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { BodyTooLarge, isJsonContentType, readBoundedBody } from '../net/http-body';
+import type { JsonBodyRefusals } from '../net/http-body';
 import { ImageError, ImageRequestRejected, badRequest } from './image-errors';
 
-/** Reads and parses a JSON body, refusing (413) anything larger than `limit` bytes before buffering it. */
-export async function readJsonBody(req: IncomingMessage, limit: number): Promise<unknown> {
-  const type = req.headers['content-type'];
-  if (type !== undefined && !isJsonContentType(type)) {
-    throw new ImageRequestRejected(415, `Unsupported Content-Type ${type}; expected application/json`);
-  }
-  let text: string;
-  try {
-    text = (await readBoundedBody(req, limit)).toString('utf8');
-  } catch (err) {
-    if (err instanceof BodyTooLarge) throw new ImageRequestRejected(413, err.message);
-    throw err;
-  }
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    throw badRequest('Request body is not valid JSON');
-  }
-}
+/** Glance's answers to a refused JSON body: 415, 413 and 400 with its own texts. */
+export const GLANCE_BODY_REFUSALS: JsonBodyRefusals = {
+  unsupportedType: (type) => new ImageRequestRejected(415, `Unsupported Content-Type ${type}; expected application/json`),
+  tooLarge: (err) => new ImageRequestRejected(413, err.message),
+  malformed: () => badRequest('Request body is not valid JSON'),
+};
 
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const payload = JSON.stringify(body);

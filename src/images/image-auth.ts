@@ -1,13 +1,7 @@
-// The auth hook: the service never interprets tokens itself; whoever embeds it passes an
-// authenticate function (Keystone, static token table, ...). Without one, everything is allowed
-// so tests and single-user setups need no credentials.
-
-export interface AuthIdentity {
-  projectId: string;
-  roles: readonly string[];
-}
-
-export type Authenticator = (token: string) => AuthIdentity | null | Promise<AuthIdentity | null>;
+// The image service's view of its caller: what a request may see, from the identity the embedder's
+// authenticator (src/auth) returns. Without an authenticator everything is allowed, so tests and
+// single-user setups need no credentials.
+import type { AuthIdentity } from '../auth';
 
 /** Who is calling. projectId is null only for the unauthenticated (no authenticator) mode. */
 export interface RequestContext {

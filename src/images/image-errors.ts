@@ -4,7 +4,7 @@
 export abstract class ImageError extends Error {
   /** HTTP status the server answers with for this failure. */
   abstract readonly status: number;
-  /** Whether repeating the same call later can succeed (Temporal activity retry policy input). */
+  /** Whether repeating the same call later can succeed; what the activities' retry decision reads. */
   abstract readonly retryable: boolean;
 }
 
@@ -21,7 +21,8 @@ export class ImageNotFound extends ImageError {
 export class ImageConflict extends ImageError {
   override readonly name = 'ImageConflict';
   readonly status = 409;
-  readonly retryable = false;
+  /** the state may pass: an earlier attempt's upload still ending, or the image killed meanwhile */
+  readonly retryable = true;
 }
 
 /** Connection refused/reset, timeouts and 5xx: nothing was decided, try again later. */
@@ -32,12 +33,12 @@ export class ImageServiceUnavailable extends ImageError {
 }
 
 /**
- * Image data did not arrive intact. The image is killed server-side, so retrying the same upload
- * cannot work: create a new image instead.
+ * Image data did not arrive intact. The image is killed server-side, and a killed image accepts
+ * its data again, so the upload is retried from the first byte.
  */
 export class ImageUploadFailed extends ImageError {
   override readonly name = 'ImageUploadFailed';
-  readonly retryable = false;
+  readonly retryable = true;
   constructor(
     message: string,
     readonly status: number = 500,

@@ -5,12 +5,14 @@ import type { AddressInfo } from 'node:net';
 import { pipeline } from 'node:stream/promises';
 import { z } from 'zod';
 import { toGlanceView } from './glance-image-view';
-import { UNAUTHENTICATED_ADMIN, contextFor, type Authenticator, type RequestContext } from './image-auth';
+import { UNAUTHENTICATED_ADMIN, contextFor, type RequestContext } from './image-auth';
+import type { Authenticator } from '../auth';
 import { ImageError, ImageRequestRejected, badRequest, unauthorized } from './image-errors';
 import { IMAGE_STATUSES, JSON_PATCH_MEDIA_TYPE, formatsFromPatch } from './image-record';
-import { BodyTooLarge, readBoundedBody } from '../net/http-body';
+import { BodyTooLarge, readBoundedBody, readJsonBody } from '../net/http-body';
 import type { ImageService } from './image-service';
-import { readJsonBody, sendError, sendJson } from './http-io';
+import { GLANCE_BODY_REFUSALS, sendError, sendJson } from './http-io';
+import { issueText } from '../config/validation';
 
 export interface ImageHttpServerOptions {
   service: ImageService;
@@ -146,14 +148,14 @@ export class ImageHttpServer {
   }
 
   private async create(ctx: RequestContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const body = await readJsonBody(req, this.maxJsonBytes);
+    const body = await readJsonBody(req, this.maxJsonBytes, GLANCE_BODY_REFUSALS);
     const record = await this.options.service.create(ctx, body);
     sendJson(res, 201, toGlanceView(record), { Location: `/v2/images/${record.id}` });
   }
 
   private list(ctx: RequestContext, url: URL, res: ServerResponse): void {
     const parsed = ListQuerySchema.safeParse(Object.fromEntries(url.searchParams));
-    if (!parsed.success) throw badRequest(`Invalid query: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+    if (!parsed.success) throw badRequest(`Invalid query: ${issueText(parsed.error)}`);
     const { marker, limit, ...filter } = parsed.data;
     const page = this.options.service.list(ctx, filter, { limit, marker });
     const body: Record<string, unknown> = { images: page.images.map(toGlanceView), first: '/v2/images', schema: '/v2/schemas/images' };

@@ -1,6 +1,7 @@
 // The persisted image record and the Glance v2 request body that creates one. The record is what
 // survives restarts; its zod schema guards the files read back from disk.
 import { z } from 'zod';
+import { issueText } from '../config/validation';
 
 export const IMAGE_STATUSES = ['queued', 'saving', 'active', 'killed', 'deleted'] as const;
 export type ImageStatus = (typeof IMAGE_STATUSES)[number];
@@ -107,7 +108,7 @@ const FormatPatchSchema = z
 /** Parses a Glance JSON patch limited to the two format attributes; other paths are refused. */
 export function formatsFromPatch(body: unknown): ImageFormats | string {
   const parsed = FormatPatchSchema.safeParse(body);
-  if (!parsed.success) return parsed.error.issues.map((i) => `${i.path.join('.') || 'patch'}: ${i.message}`).join('; ');
+  if (!parsed.success) return issueText(parsed.error, 'patch');
   const formats: ImageFormats = {};
   for (const op of parsed.data) {
     if (op.path === '/disk_format') formats.disk_format = op.value;

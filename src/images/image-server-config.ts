@@ -1,5 +1,6 @@
 // Environment of the standalone image service process, validated once at start-up.
 import { z } from 'zod';
+import { parseEnv } from '../config/env';
 
 export const DEFAULT_MAX_IMAGE_BYTES = 1024 ** 4; // Glance's default image_size_cap: 1 TiB
 
@@ -18,10 +19,6 @@ export interface ImageServerConfig {
 }
 
 export function imageServerConfigFromEnv(env: NodeJS.ProcessEnv): ImageServerConfig {
-  const parsed = ImageServerEnvSchema.safeParse(env);
-  if (!parsed.success) {
-    throw new Error(`invalid image service environment: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
-  }
-  const e = parsed.data;
+  const e = parseEnv(ImageServerEnvSchema, env, 'image service');
   return { host: e.SNAP_IMAGE_HOST, port: e.SNAP_IMAGE_PORT, dataDir: e.SNAP_IMAGE_DIR, maxImageBytes: e.SNAP_IMAGE_MAX_BYTES };
 }

@@ -1,6 +1,6 @@
 // Assembles service + HTTP front into one start/stop unit, for server-main and for tests.
 import type { AddressInfo } from 'node:net';
-import type { Authenticator } from './image-auth';
+import type { Authenticator } from '../auth';
 import { ImageHttpServer } from './image-http-server';
 import { ImageService, type RecoveryReport } from './image-service';
 import type { RepositoryWarning } from './image-record-repository';

@@ -8,6 +8,7 @@ import { ImageConflict, ImageGone, ImageNotFound, ImageTooLarge, badRequest, for
 import { CreateImageBodySchema, ImageIdSchema, READ_ONLY_ATTRIBUTES, customPropertiesOf, type ImageFormats, type ImageRecord, type ImageStatus } from './image-record';
 import { ImageRecordRepository, type RepositoryWarning } from './image-record-repository';
 import { join } from 'node:path';
+import { parseOrThrow } from '../config/validation';
 
 export interface ImageServiceOptions {
   dataDir: string;
@@ -73,9 +74,7 @@ export class ImageService {
       if (READ_ONLY_ATTRIBUTES.has(key)) throw forbidden(`Attribute '${key}' is read-only.`);
       if (key.startsWith('os_glance')) throw forbidden(`Attribute '${key}' is reserved.`);
     }
-    const parsed = CreateImageBodySchema.safeParse(body);
-    if (!parsed.success) throw badRequest(`Invalid image: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ')}`);
-    const b = parsed.data;
+    const b = parseOrThrow(CreateImageBodySchema, body, (issues) => badRequest(`Invalid image: ${issues}`), 'body');
     if (b.owner !== undefined && !ctx.isAdmin) throw forbidden("Attribute 'owner' can only be set by an administrator.");
     if (b.visibility === 'public' && !ctx.isAdmin) throw forbidden('Only administrators may create public images.');
 

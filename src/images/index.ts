@@ -6,5 +6,6 @@ export * from './image-errors';
 export * from './image-record';
 export * from './image-server';
 export * from './image-server-config';
+export * from './snapshot-image-record';
 export { ImageHttpServer, type ImageHttpServerOptions } from './image-http-server';
 export { ImageService, type ImageServiceOptions, type ImageListPage, type RecoveryReport } from './image-service';

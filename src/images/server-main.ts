@@ -4,7 +4,7 @@
 import { z } from 'zod';
 import { createAuthenticator, imageServiceAuthenticator, loadOrCreateTokens, tokenOptionsFromEnv } from '../auth';
 import { createLogger, logLevelFromEnv } from '../observability';
-import { runMain } from '../workers/process-lifecycle';
+import { runMain } from '../process/run-main';
 import { imageServerConfigFromEnv } from './image-server-config';
 import { startImageServer } from './image-server';
 

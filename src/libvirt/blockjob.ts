@@ -1,7 +1,7 @@
 // Waiting for a block job to reach a terminal or ready state. Events are the fast path; polling
 // virDomainGetBlockJobInfo runs alongside as the fallback, because an event can be missed (the
 // job finished before registration, or the driver, like test:///, sends none).
-import { LibvirtError, LibvirtTimeoutError, VIR_ERR_NO_SUPPORT } from './errors';
+import { isLibvirtError, LibvirtTimeoutError, VIR_ERR_NO_SUPPORT } from './errors';
 import type { BlockJobEvent } from './events';
 import type { Libvirt } from './client';
 import { BlockJobStatus, DomainEventId } from './protocol';
@@ -52,7 +52,7 @@ export async function waitForBlockJob(client: Libvirt, dom: Domain, disk: string
         else finish({ state: 'canceled', via: 'event' });
       });
     } catch (e) {
-      if (!(e instanceof LibvirtError && e.code === VIR_ERR_NO_SUPPORT)) throw e;
+      if (!isLibvirtError(e, VIR_ERR_NO_SUPPORT)) throw e;
     }
   }
 

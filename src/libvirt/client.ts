@@ -13,6 +13,9 @@ import {
   type RpcProgram,
 } from './protocol';
 import { agentCallOptions, checkAgentTimeout } from './agent-call';
+import { DomainBackups } from './backup';
+import { DomainCheckpoints } from './checkpoints';
+import { DomainJobs } from './jobs';
 import { blockCopyTypedParams, type BlockCopyParameters, type BlockJobInfo, type ConnectOptions, type DomainInfo } from './api-types';
 import type { RpcConnection, CallOptions } from './rpc';
 import { invoke, openSession } from './session';
@@ -23,12 +26,21 @@ function writeNothing(): void {}
 
 export class Libvirt {
   private readonly events = new EventRouter();
+  /** Backup jobs (virDomainBackupBegin, virDomainBackupGetXMLDesc), in backup.ts. */
+  readonly backup: DomainBackups;
+  /** Checkpoints (virDomainCheckpoint*, virDomainListAllCheckpoints), in checkpoints.ts. */
+  readonly checkpoints: DomainCheckpoints;
+  /** The domain's job (virDomainGetJobInfo/Stats, virDomainAbortJob), in jobs.ts: how a backup is watched and ended. */
+  readonly jobs: DomainJobs;
 
   private constructor(
     private readonly rpc: RpcConnection,
     readonly uri: string,
   ) {
     rpc.onEvent((proc, payload) => this.events.deliver(proc, new XdrReader(payload)));
+    this.backup = new DomainBackups(rpc);
+    this.checkpoints = new DomainCheckpoints(rpc);
+    this.jobs = new DomainJobs(rpc);
   }
 
   static async connect(uri: string, options: ConnectOptions = {}): Promise<Libvirt> {

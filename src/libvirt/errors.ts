@@ -31,6 +31,11 @@ export const VIR_ERR_ACCESS_DENIED = 88;
 export const VIR_ERR_NO_SERVER = 95;
 export const VIR_ERR_AGENT_UNSYNCED = 97;
 export const VIR_ERR_DEVICE_MISSING = 99;
+export const VIR_ERR_INVALID_DOMAIN_CHECKPOINT = 102;
+export const VIR_ERR_NO_DOMAIN_CHECKPOINT = 103;
+export const VIR_ERR_NO_DOMAIN_BACKUP = 104;
+/** a checkpoint's bitmaps cannot be trusted (QEMU saw it in use at a crash): take a full backup */
+export const VIR_ERR_CHECKPOINT_INCONSISTENT = 109;
 
 /** virErrorDomain values (where in libvirt the error was raised). */
 export const VIR_FROM_NONE = 0;
@@ -68,8 +73,11 @@ export class LibvirtError extends Error {
   readonly str1: string | null;
   readonly str2: string | null;
   readonly str3: string | null;
-  /** libvirt errors are answers, not transport failures: repeating the same call gets the same answer. */
-  readonly retryable = false;
+  /**
+   * Whether asking again can get another answer. "No such domain" stays so (the instance is gone);
+   * the rest (a busy domain, a state-change lock held, an operation failed) can pass.
+   */
+  readonly retryable: boolean;
 
   constructor(
     fields: RemoteErrorFields,
@@ -82,6 +90,7 @@ export class LibvirtError extends Error {
     this.str1 = fields.str1;
     this.str2 = fields.str2;
     this.str3 = fields.str3;
+    this.retryable = fields.code !== VIR_ERR_NO_DOMAIN;
   }
 }
 
@@ -111,7 +120,8 @@ export class LibvirtTimeoutError extends Error {
 /** The peer sent bytes that do not form a valid libvirt RPC message; the connection is dropped. */
 export class LibvirtProtocolError extends Error {
   override readonly name = 'LibvirtProtocolError';
-  readonly retryable = false;
+  /** the connection is dropped with it; the call may succeed on the next one */
+  readonly retryable = true;
 }
 
 /** Options or arguments rejected before anything was sent. */
@@ -120,6 +130,7 @@ export class LibvirtUsageError extends Error {
   readonly retryable = false;
 }
 
-export function isLibvirtError(e: unknown, code?: number): e is LibvirtError {
-  return e instanceof LibvirtError && (code === undefined || e.code === code);
+/** A libvirt answer with one of `codes` (virErrorNumber), or any libvirt answer when none are given. */
+export function isLibvirtError(e: unknown, ...codes: readonly number[]): e is LibvirtError {
+  return e instanceof LibvirtError && (codes.length === 0 || codes.includes(e.code));
 }

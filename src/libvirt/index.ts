@@ -1,7 +1,11 @@
 // Public surface of the project's libvirt client.
 export * from './errors';
 export * from './protocol';
+export * from './backup-protocol';
 export { Libvirt } from './client';
+export type { DomainBackups } from './backup';
+export type { DomainCheckpoints, DomainCheckpoint } from './checkpoints';
+export { isBackupJobRunning, isJobActive, type DomainJobs, type DomainJobInfo, type DomainJobStats } from './jobs';
 export { ConnectOptionsSchema, type ConnectOptions, type DomainInfo, type BlockJobInfo, type BlockCopyParameters } from './api-types';
 export type { CallOptions } from './rpc';
 export { waitForBlockJob, type WaitForBlockJobOptions, type BlockJobOutcome } from './blockjob';

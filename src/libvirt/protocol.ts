@@ -20,6 +20,8 @@ export const REMOTE_STRING_MAX = 4194304;
 export const REMOTE_DOMAIN_LIST_MAX = 16384;
 export const REMOTE_DOMAIN_BLOCK_COPY_PARAMETERS_MAX = 16;
 export const REMOTE_DOMAIN_FSFREEZE_MOUNTPOINTS_MAX = 256;
+export const REMOTE_DOMAIN_JOB_STATS_MAX = 64;
+export const REMOTE_DOMAIN_CHECKPOINT_LIST_MAX = 16384;
 export const VIR_UUID_BUFLEN = 16;
 
 /** REMOTE_PROC_* numbers for the procedures this client speaks. */
@@ -43,6 +45,8 @@ export enum Procedure {
   ConnectGetLibVersion = 157,
   DomainAttachDeviceFlags = 160,
   DomainDetachDeviceFlags = 161,
+  DomainGetJobInfo = 163,
+  DomainAbortJob = 164,
   DomainManagedSave = 182,
   DomainHasManagedSaveImage = 183,
   DomainCreateWithFlags = 196,
@@ -53,6 +57,7 @@ export enum Procedure {
   DomainEventBlockJob = 241,
   DomainBlockRebase = 266,
   ConnectListAllDomains = 273,
+  DomainGetJobStats = 298,
   ConnectDomainEventCallbackRegisterAny = 316,
   ConnectDomainEventCallbackDeregisterAny = 317,
   DomainEventCallbackLifecycle = 318,
@@ -61,7 +66,18 @@ export enum Procedure {
   DomainFSThaw = 336,
   DomainEventBlockJob2 = 339,
   DomainBlockCopy = 345,
+  DomainCheckpointCreateXML = 411,
+  DomainCheckpointGetXMLDesc = 412,
+  DomainListAllCheckpoints = 413,
+  DomainCheckpointListAllChildren = 414,
+  DomainCheckpointLookupByName = 415,
+  DomainCheckpointGetParent = 416,
+  DomainCheckpointDelete = 417,
   DomainAgentSetResponseTimeout = 420,
+  DomainBackupBegin = 421,
+  DomainBackupGetXMLDesc = 422,
+  /** libvirt >= 8.5; older daemons answer it with VIR_ERR_NO_SUPPORT */
+  DomainAbortJobFlags = 442,
 }
 
 export function procedureName(proc: number): string {

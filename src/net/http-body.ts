@@ -27,3 +27,32 @@ export async function readBoundedBody(req: IncomingMessage, limit: number): Prom
   }
   return Buffer.concat(chunks);
 }
+
+/** How a service words each refusal of a JSON body, in its own fault shape (Nova's, Glance's). */
+export interface JsonBodyRefusals {
+  unsupportedType(type: string): Error;
+  tooLarge(err: BodyTooLarge): Error;
+  malformed(): Error;
+}
+
+/**
+ * Reads and parses a JSON body: refused for a non-JSON Content-Type, beyond `limit` bytes (before
+ * buffering them) and for text that is not JSON (an empty body included). A missing Content-Type
+ * is accepted: some clients send none.
+ */
+export async function readJsonBody(req: IncomingMessage, limit: number, refuse: JsonBodyRefusals): Promise<unknown> {
+  const type = req.headers['content-type'];
+  if (type !== undefined && !isJsonContentType(type)) throw refuse.unsupportedType(type);
+  let text: string;
+  try {
+    text = (await readBoundedBody(req, limit)).toString('utf8');
+  } catch (err) {
+    if (err instanceof BodyTooLarge) throw refuse.tooLarge(err);
+    throw err;
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    throw refuse.malformed();
+  }
+}

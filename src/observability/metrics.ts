@@ -1,7 +1,7 @@
 // Prometheus metrics of the snapshot path. Each process owns one registry (no global default
 // registry, so tests and several components in one process do not collide on metric names).
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { SnapshotMode } from '../workflows/snapshot-contract';
+import type { SnapshotMode } from '../contract';
 
 export interface SnapshotMetrics {
   registry: Registry;

@@ -5,7 +5,7 @@
 // indexed yet is still seen).
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { ImageIdKey, InstanceUuidKey } from '../temporal/search-attributes';
-import { WORKFLOW_TYPE, snapshotWorkflowId } from '../workflows/snapshot-contract';
+import { snapshotWorkflowId, WORKFLOW_TYPE } from '../contract';
 
 export interface OpenSnapshotIndex {
   instanceUuids: ReadonlySet<string>;

@@ -1,6 +1,8 @@
 // The reconciler's settings from the environment, validated at control-worker start so a bad value
 // stops the process with a message naming the variable instead of silently never reconciling.
 import { z } from 'zod';
+import { EnvBooleanSchema } from '../config/env';
+import { parseOrThrow } from '../config/validation';
 
 export const ReconcileEnvSchema = z.object({
   /** Seconds between passes (one pass also runs right after start-up). */
@@ -12,7 +14,7 @@ export const ReconcileEnvSchema = z.object({
    */
   SNAP_RECONCILE_GRACE_S: z.coerce.number().int().min(0).max(7 * 86_400).default(300),
   /** `false` turns the periodic pass off (e.g. when an operator runs it elsewhere). */
-  SNAP_RECONCILE_ENABLED: z.enum(['true', 'false', '1', '0']).default('true').transform((v) => v === 'true' || v === '1'),
+  SNAP_RECONCILE_ENABLED: EnvBooleanSchema.default('true'),
 });
 
 export interface ReconcileConfig {
@@ -22,15 +24,11 @@ export interface ReconcileConfig {
 }
 
 export function reconcileConfigFromEnv(env: NodeJS.ProcessEnv = process.env): ReconcileConfig {
-  const parsed = ReconcileEnvSchema.safeParse(env);
-  if (!parsed.success) {
-    const issues = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
-    throw new InvalidReconcileConfig(`invalid reconciler configuration: ${issues}`);
-  }
+  const e = parseOrThrow(ReconcileEnvSchema, env, (issues) => new InvalidReconcileConfig(`invalid reconciler configuration: ${issues}`));
   return {
-    intervalMs: parsed.data.SNAP_RECONCILE_INTERVAL_S * 1000,
-    graceMs: parsed.data.SNAP_RECONCILE_GRACE_S * 1000,
-    enabled: parsed.data.SNAP_RECONCILE_ENABLED,
+    intervalMs: e.SNAP_RECONCILE_INTERVAL_S * 1000,
+    graceMs: e.SNAP_RECONCILE_GRACE_S * 1000,
+    enabled: e.SNAP_RECONCILE_ENABLED,
   };
 }
 

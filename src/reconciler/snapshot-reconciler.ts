@@ -14,11 +14,10 @@
 import type { Client } from '@temporalio/client';
 import type { Logger } from 'pino';
 import { ImageNotFound, type Image, type ImageClient } from '../images';
-import type { Instance, InstanceStore, TaskState } from '../store';
+import type { Instance, InstanceStore } from '../store';
+import { SNAPSHOT_TASK_STATES } from '../contract';
 import { listOpenSnapshots, snapshotRunIsOpen, type OpenSnapshotIndex } from './open-snapshots';
 
-/** The task states a snapshot sets (the same list the workflow's compensation resets). */
-export const RECONCILED_TASK_STATES: readonly NonNullable<TaskState>[] = ['image_snapshot_pending', 'image_snapshot', 'image_pending_upload', 'image_uploading'];
 /** Image statuses that mean "not finished": an interrupted snapshot leaves one of these. */
 export const UNFINISHED_IMAGE_STATUSES: ReadonlySet<string> = new Set(['queued', 'saving', 'killed']);
 
@@ -57,7 +56,7 @@ export class SnapshotReconciler {
     // Candidates are read BEFORE the visibility listing: a run started after the listing was
     // taken set its task_state / image before it started, i.e. is younger than the grace period
     // or is caught by the describe of gate 3.
-    const instances = await this.deps.store.listByTaskState(RECONCILED_TASK_STATES);
+    const instances = await this.deps.store.listByTaskState(SNAPSHOT_TASK_STATES);
     const images = (await this.deps.images.list()).filter(isUnfinishedSnapshotImage);
     if (instances.length === 0 && images.length === 0) return this.finish(report, started);
     const open = await listOpenSnapshots(this.deps.client);

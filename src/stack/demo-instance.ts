@@ -1,31 +1,70 @@
-// `npm start` on a host with no domains defines one small demo instance (Nova's disk layout: base
-// + overlay with known content) so the main job can be tried at once. It is kept between runs.
+// `npm start` on a host with no domains defines one demo instance so the main job can be tried at
+// once: a real Linux guest (the test guest of src/testing/guest) on Nova's disk layout (base +
+// overlay), whose block writer keeps changing its ext4 disk, so a snapshot of it is a real, busy
+// filesystem. It is kept between runs; one from an older guest build is replaced.
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { createInstance } from '../testing/instance-lifecycle';
-import { DomainState, Libvirt, LibvirtError, VIR_ERR_NO_DOMAIN, VIR_ERR_OPERATION_INVALID } from '../libvirt';
+import { DomainState, Libvirt, LibvirtError, VIR_DOMAIN_XML_INACTIVE, VIR_ERR_NO_DOMAIN, VIR_ERR_OPERATION_INVALID, type Domain } from '../libvirt';
+import { cachedGuest, ensureGuest, type GuestArtifacts } from '../testing/guest/guest-builder';
+import { linuxGuestDomainType } from '../testing/guest/kvm-probe';
+import { planInstance, type InstanceSpec } from '../testing/instance-layout';
+import { createInstance, removeInstance } from '../testing/instance-lifecycle';
 
 export const DEMO_INSTANCE_NAME = 'demo-instance';
 
 export interface DemoInstance {
   name: string;
   uuid: string;
+  /** the guest's serial console (what its init and workload print) */
+  consolePath: string;
   /** true when this run started the guest (and so shuts it off again on exit) */
   startedByUs: boolean;
 }
 
-export async function ensureDemoInstance(uri: string, dataDir: string): Promise<DemoInstance | null> {
+export interface DemoOptions {
+  name?: string;
+  /** define it even when the host has other domains (tests); by default a busy host gets none */
+  besideOtherDomains?: boolean;
+}
+
+async function demoSpec(client: Libvirt, dataDir: string, name: string): Promise<InstanceSpec> {
+  const artifacts: GuestArtifacts = (await cachedGuest()) ?? (await ensureGuest());
+  return {
+    name,
+    dir: join(dataDir, 'demo'),
+    diskSizeBytes: 256 * 1024 * 1024,
+    domainType: await linuxGuestDomainType(client, artifacts),
+    linux: { artifacts, workload: 'blocks', rateKiB: 256 },
+  };
+}
+
+/** The demo domain boots the current guest build: its kernel and initramfs still exist. */
+async function bootsCurrentGuest(client: Libvirt, dom: Domain, spec: InstanceSpec): Promise<boolean> {
+  const xml = await client.domainGetXMLDesc(dom, VIR_DOMAIN_XML_INACTIVE);
+  const kernel = /<kernel>([^<]+)<\/kernel>/.exec(xml)?.[1];
+  return kernel !== undefined && kernel === spec.linux?.artifacts.kernelPath && existsSync(kernel);
+}
+
+export async function ensureDemoInstance(uri: string, dataDir: string, options: DemoOptions = {}): Promise<DemoInstance | null> {
+  const name = options.name ?? DEMO_INSTANCE_NAME;
   const client = await Libvirt.connect(uri);
   try {
     const domains = await client.connectListAllDomains(0);
-    const existing = domains.find((d) => d.name === DEMO_INSTANCE_NAME);
-    if (!existing && domains.length > 0) return null;
+    let existing = domains.find((d) => d.name === name);
+    if (!existing && domains.length > 0 && !options.besideOtherDomains) return null;
+    const spec = await demoSpec(client, dataDir, name);
+    const layout = planInstance(spec);
+    if (existing && !(await bootsCurrentGuest(client, existing, spec))) {
+      await removeInstance(client, layout);
+      existing = undefined;
+    }
     if (!existing) {
-      const created = await createInstance(client, { name: DEMO_INSTANCE_NAME, dir: join(dataDir, 'demo') });
-      return { name: created.name, uuid: created.domain.uuid, startedByUs: true };
+      const created = await createInstance(client, spec);
+      return { name: created.name, uuid: created.domain.uuid, consolePath: layout.consolePath, startedByUs: true };
     }
     const { state } = await client.domainGetState(existing);
     if (state === DomainState.Shutoff) await client.domainCreateWithFlags(existing, 0);
-    return { name: existing.name, uuid: existing.uuid, startedByUs: state === DomainState.Shutoff };
+    return { name: existing.name, uuid: existing.uuid, consolePath: layout.consolePath, startedByUs: state === DomainState.Shutoff };
   } finally {
     await client.close();
   }

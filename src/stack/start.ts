@@ -6,8 +6,9 @@ import { z } from 'zod';
 import { portAnswers, waitForPort } from '../net/port-probe';
 import { describeTokens, loadOrCreateTokens, tokenOptionsFromEnv } from '../auth';
 import { PROJECT_ROOT, startDevServer, type DevServer } from '../temporal/dev-server';
-import { startService, stopServices, type RunningService } from './child-services';
-import { ensureDemoInstance, stopDemoInstance, type DemoInstance } from './demo-instance';
+import { SupervisedService, stopServices } from './child-services';
+import { DEMO_INSTANCE_NAME, ensureDemoInstance, stopDemoInstance, type DemoInstance } from './demo-instance';
+import { INSTANCE_NAME_RE } from '../testing/instance-layout';
 import { DataDirSchema } from '../config/data-dir';
 
 const StackEnvSchema = z.object({
@@ -19,7 +20,9 @@ const StackEnvSchema = z.object({
   SNAP_IMAGE_PORT: z.coerce.number().int().min(1).max(65535).default(9292),
   SNAP_CONTROL_METRICS_PORT: z.coerce.number().int().min(1).max(65535).default(9464),
   SNAP_HOST_METRICS_PORT: z.coerce.number().int().min(1).max(65535).default(9465),
-  SNAP_DEMO_INSTANCE: z.enum(['true', 'false']).default('true'),
+  /** true: a demo guest on a host with no domains; always: even beside other domains; false: none */
+  SNAP_DEMO_INSTANCE: z.enum(['true', 'false', 'always']).default('true'),
+  SNAP_DEMO_NAME: z.string().regex(INSTANCE_NAME_RE, 'a domain name of letters, digits, dash, underscore').default(DEMO_INSTANCE_NAME),
 });
 
 async function main(): Promise<void> {
@@ -35,7 +38,7 @@ async function main(): Promise<void> {
 
   let temporal: DevServer | undefined;
   let demo: DemoInstance | null = null;
-  const services: RunningService[] = [];
+  const services: SupervisedService[] = [];
   let stopping = false;
   const shutdown = async (code: number): Promise<void> => {
     if (stopping) return;
@@ -51,7 +54,9 @@ async function main(): Promise<void> {
 
   try {
     temporal = await startDevServer({ port: env.SNAP_TEMPORAL_PORT, uiPort: env.SNAP_TEMPORAL_UI_PORT, dbFile: join(dataDir, 'temporal', 'temporal.db') });
-    if (env.SNAP_DEMO_INSTANCE === 'true') demo = await ensureDemoInstance(env.SNAP_LIBVIRT_URI, dataDir);
+    if (env.SNAP_DEMO_INSTANCE !== 'false') {
+      demo = await ensureDemoInstance(env.SNAP_LIBVIRT_URI, dataDir, { name: env.SNAP_DEMO_NAME, besideOtherDomains: env.SNAP_DEMO_INSTANCE === 'always' });
+    }
     const childEnv: NodeJS.ProcessEnv = {
       SNAP_DATA_DIR: dataDir,
       SNAP_EXIT_WITH_PARENT: '1',
@@ -65,11 +70,8 @@ async function main(): Promise<void> {
       SNAP_INVENTORY_INTERVAL_S: process.env.SNAP_INVENTORY_INTERVAL_S ?? '15',
     };
     const tsx = (file: string, env: NodeJS.ProcessEnv = {}) => ({ command: process.execPath, args: ['--import', 'tsx', join('src', file)], env: { ...childEnv, ...env } });
-    const onExit = (name: string, code: number | null) => {
-      if (!stopping) {
-        process.stderr.write(`${name} exited unexpectedly (${String(code)}); stopping the stack\n`);
-        void shutdown(1);
-      }
+    const say = (line: string): void => {
+      process.stdout.write(`${line}\n`);
     };
     for (const [name, file, extraEnv] of [
       ['image-service', join('images', 'server-main.ts'), {}],
@@ -77,7 +79,9 @@ async function main(): Promise<void> {
       ['host-worker', join('workers', 'host-worker-main.ts'), { SNAP_METRICS_PORT: String(env.SNAP_HOST_METRICS_PORT) }],
       ['compute-api', join('api', 'main.ts'), {}],
     ] as const) {
-      services.push(startService({ name, ...tsx(file, extraEnv) }, PROJECT_ROOT, onExit));
+      const service = new SupervisedService({ name, ...tsx(file, extraEnv) }, PROJECT_ROOT, say);
+      service.start();
+      services.push(service);
     }
     await waitForPort('image service', env.SNAP_IMAGE_PORT);
     await waitForPort('compute API', env.SNAP_API_PORT);
@@ -92,7 +96,8 @@ async function main(): Promise<void> {
         `  metrics         http://127.0.0.1:${env.SNAP_API_PORT}/metrics (API), :${env.SNAP_CONTROL_METRICS_PORT}/metrics (control worker), :${env.SNAP_HOST_METRICS_PORT}/metrics (host worker)`,
         `  tokens          ${tokens.file}`,
         tokens.created ? describeTokens(tokens.config).replace(/^/gm, '    ') : '',
-        demo ? `  demo instance   ${demo.name} (${demo.uuid})` : '  demo instance   none (this host already has domains)',
+        demo ? `  demo instance   ${demo.name} (${demo.uuid}), a Linux guest writing blocks to its disk` : '  demo instance   none (this host already has domains)',
+        demo ? `  guest console   ${demo.consolePath}` : '',
         '',
       ].join('\n'),
     );

@@ -1,7 +1,6 @@
 // Public surface of the instance store.
-export * from './instance-states';
 export * from './instance-model';
-export * from './inventory';
+export * from './inventory-mapping';
 export * from './instance-store';
 export * from './store-config';
 export * from './store-connection';

@@ -11,7 +11,7 @@ import {
   type PowerState,
   type TaskState,
   type VmState,
-} from './instance-states';
+} from '../contract';
 import type { InstanceRow } from './store-schema';
 
 export interface InstanceDisk {
@@ -34,6 +34,14 @@ export interface Instance {
   updatedAt: string;
   deletedAt: string | null;
   deleted: boolean;
+}
+
+/** A host as the live instances show it (the ops hosts listing). */
+export interface HostSummary {
+  host: string;
+  servers: number;
+  /** instances with a task in progress */
+  busy: number;
 }
 
 const RowSchema = z.object({

@@ -2,13 +2,22 @@
 // SQLite and PostgreSQL; every state change is a single SQL statement so concurrent workers
 // (Temporal activities on several hosts) cannot interleave a read and a write.
 import { z } from 'zod';
-import { POWER_STATE_NOSTATE, PowerStateSchema, TaskStateSchema, vmStateForPowerState, type PowerState, type TaskState } from './instance-states';
-import { instanceFromRow, type Instance } from './instance-model';
-import { InventoryDomainSchema, pickRootDisk, type InventoryDomain } from './inventory';
+import {
+  InventoryDomainSchema,
+  POWER_STATE_NOSTATE,
+  PowerStateSchema,
+  TaskStateSchema,
+  type InventoryDomain,
+  type PowerState,
+  type TaskState,
+} from '../contract';
+import { pickRootDisk, vmStateForPowerState } from './inventory-mapping';
+import { instanceFromRow, type HostSummary, type Instance } from './instance-model';
 import { openStoreDatabase, type StoreDb } from './store-connection';
 import type { StoreConfigInput } from './store-config';
 import { InstanceNotFound, InvalidStoreInput, UnexpectedDeletingTaskState, UnexpectedTaskState, type TaskStateCasError } from './store-errors';
 import { migrateStoreToLatest } from './store-migrations';
+import { parseOrThrow as parseWith } from '../config/validation';
 
 export type TaskStateCasResult = { ok: true; instance: Instance } | { ok: false; error: TaskStateCasError };
 
@@ -78,6 +87,25 @@ export class InstanceStore {
       .orderBy('uuid')
       .execute();
     return rows.map(instanceFromRow);
+  }
+
+  /** Every live instance of every project (the admin's all_tenants listing). */
+  async listAll(): Promise<Instance[]> {
+    const rows = await this.db.selectFrom('instances').selectAll().where('deleted', '=', 0).orderBy('created_at').orderBy('uuid').execute();
+    return rows.map(instanceFromRow);
+  }
+
+  /** Hosts known from the live instances, with how many instances each runs and how many have a task in progress. */
+  async listHosts(): Promise<HostSummary[]> {
+    const rows = await this.db
+      .selectFrom('instances')
+      .select((eb) => ['host', eb.fn.countAll<number>().as('servers'), eb.fn.count<number>('task_state').as('busy')])
+      .where('deleted', '=', 0)
+      .groupBy('host')
+      .orderBy('host')
+      .execute();
+    // PostgreSQL answers count() as a bigint string.
+    return rows.map((r) => ({ host: r.host, servers: Number(r.servers), busy: Number(r.busy) }));
   }
 
   /**
@@ -253,7 +281,5 @@ export class InstanceStore {
 }
 
 function parseOrThrow<T>(schema: z.ZodType<T, z.ZodTypeDef, unknown>, value: unknown, what: string): T {
-  const r = schema.safeParse(value);
-  if (!r.success) throw new InvalidStoreInput(`invalid ${what}: ${r.error.issues.map((i) => `${i.path.join('.')} ${i.message}`).join('; ')}`);
-  return r.data;
+  return parseWith(schema, value, (issues) => new InvalidStoreInput(`invalid ${what}: ${issues}`));
 }

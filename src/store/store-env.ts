@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import type { StoreConfigInput } from './store-config';
 import { DataDirSchema } from '../config/data-dir';
+import { parseEnv } from '../config/env';
 
 export const StoreEnvSchema = z.object({
   SNAP_DATA_DIR: DataDirSchema,
@@ -13,7 +14,7 @@ export const StoreEnvSchema = z.object({
 });
 
 export function storeConfigFromEnv(env: NodeJS.ProcessEnv = process.env): StoreConfigInput {
-  const e = StoreEnvSchema.parse(env);
+  const e = parseEnv(StoreEnvSchema, env, 'instance store');
   if (e.SNAP_STORE_POSTGRES_URL !== undefined) return { kind: 'postgres', connectionString: e.SNAP_STORE_POSTGRES_URL };
   return { kind: 'sqlite', path: resolve(e.SNAP_STORE_SQLITE ?? join(e.SNAP_DATA_DIR, 'instances.sqlite')) };
 }

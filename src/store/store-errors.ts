@@ -1,9 +1,11 @@
 // Typed failures of instance-store operations, named after their Nova counterparts so that code
 // ported from Nova reads the same (InstanceNotFound, UnexpectedTaskStateError, ...).
-import type { TaskState } from './instance-states';
+import type { TaskState } from '../contract';
 
 export class InstanceNotFound extends Error {
   override readonly name = 'InstanceNotFound';
+  /** a deleted instance does not come back */
+  readonly retryable = false;
   constructor(readonly instanceUuid: string) {
     super(`Instance ${instanceUuid} could not be found.`);
   }
@@ -11,6 +13,8 @@ export class InstanceNotFound extends Error {
 
 export class UnexpectedTaskState extends Error {
   override readonly name: string = 'UnexpectedTaskState';
+  /** another task owns the instance: Nova gives up rather than wait for it */
+  readonly retryable = false;
   constructor(
     readonly instanceUuid: string,
     readonly expected: readonly TaskState[],

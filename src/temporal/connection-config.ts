@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { EnvBooleanSchema, parseEnv } from '../config/env';
 
 // Where workers and clients find Temporal: the local dev server by default, any self-hosted
 // cluster or Temporal Cloud through these variables (documented in temporal/README.md).
@@ -11,7 +12,8 @@ export const TemporalEnvSchema = z
     TEMPORAL_TLS_KEY: z.string().min(1).optional(),
     TEMPORAL_TLS_CA: z.string().min(1).optional(),
     TEMPORAL_TLS_SERVER_NAME: z.string().min(1).optional(),
-    TEMPORAL_TLS: z.enum(['true', 'false']).optional(),
+    /** unset: TLS when a certificate, CA or API key asks for it */
+    TEMPORAL_TLS: EnvBooleanSchema.optional(),
     TEMPORAL_API_KEY: z.string().min(1).optional(),
   })
   .refine((env) => Boolean(env.TEMPORAL_TLS_CERT) === Boolean(env.TEMPORAL_TLS_KEY), {
@@ -32,10 +34,8 @@ export interface TemporalConnectionSettings {
 }
 
 export function loadTemporalSettings(env: NodeJS.ProcessEnv = process.env): TemporalConnectionSettings {
-  const parsed = TemporalEnvSchema.parse(env);
-  const wantsTls =
-    parsed.TEMPORAL_TLS === 'true' ||
-    (parsed.TEMPORAL_TLS !== 'false' && Boolean(parsed.TEMPORAL_TLS_CERT || parsed.TEMPORAL_TLS_CA || parsed.TEMPORAL_API_KEY));
+  const parsed = parseEnv(TemporalEnvSchema, env, 'Temporal connection');
+  const wantsTls = parsed.TEMPORAL_TLS ?? Boolean(parsed.TEMPORAL_TLS_CERT || parsed.TEMPORAL_TLS_CA || parsed.TEMPORAL_API_KEY);
   const settings: TemporalConnectionSettings = { address: parsed.TEMPORAL_ADDRESS, namespace: parsed.TEMPORAL_NAMESPACE };
   if (parsed.TEMPORAL_API_KEY) settings.apiKey = parsed.TEMPORAL_API_KEY;
   if (wantsTls) {

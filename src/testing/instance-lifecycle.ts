@@ -2,7 +2,7 @@
 // everything a half-created or already-removed instance may have left.
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { LibvirtError, VIR_DOMAIN_UNDEFINE_MANAGED_SAVE, VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA, VIR_ERR_NO_DOMAIN, VIR_ERR_OPERATION_INVALID, type Domain, type Libvirt } from '../libvirt';
+import { isLibvirtError, VIR_DOMAIN_UNDEFINE_MANAGED_SAVE, VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA, VIR_ERR_NO_DOMAIN, VIR_ERR_OPERATION_INVALID, type Domain, type Libvirt } from '../libvirt';
 import { assertSafePath, createQcow2, writePattern } from '../host/qemu-img';
 import { runTool } from '../host/tool-process';
 import { BASE_PATTERN, OVERLAY_PATTERN, buildDomainXml, planInstance, validateInstanceName, type InstanceLayout, type InstanceSpec } from './instance-layout';
@@ -60,7 +60,7 @@ export async function createInstance(client: Libvirt, spec: InstanceSpec, opts: 
 }
 
 function ignore(e: unknown, ...codes: number[]): void {
-  if (e instanceof LibvirtError && codes.includes(e.code)) return;
+  if (isLibvirtError(e, ...codes)) return;
   throw e;
 }
 

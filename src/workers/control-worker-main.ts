@@ -4,21 +4,20 @@
 // SNAP_RECONCILE_* (src/reconciler/reconcile-config.ts: the interrupted-snapshot clean-up).
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { z } from 'zod';
-import { createSnapshotImageRecord } from '../api/snapshot-image';
-import { GlanceHttpClient } from '../images';
+import { ImageUrlSchema, parseEnv } from '../config/env';
+import { createSnapshotImageRecord, GlanceHttpClient } from '../images';
 import { createLogger, logLevelFromEnv } from '../observability';
 import { reconcileConfigFromEnv, SnapshotReconciler, startReconcileLoop, type ReconcileLoop } from '../reconciler';
+import { runMain } from '../process/run-main';
 import { InstanceStore, storeConfigFromEnv } from '../store';
 import { connectClient, connectWorker } from '../temporal/connect';
+import { testBarrierFromEnv } from '../testing/test-barrier';
 import { createControlWorker } from './control-worker';
 import { startWorkerMetrics } from './worker-metrics';
-import { runMain } from './process-lifecycle';
 
 const ControlEnvSchema = z.object({
-  SNAP_IMAGE_URL: z.string().url().default('http://127.0.0.1:9292'),
+  SNAP_IMAGE_URL: ImageUrlSchema,
   SNAP_IMAGE_TOKEN: z.string().min(1).optional(),
-  /** test-only: barrier files that hold setTaskState open (off when unset) */
-  SNAP_TEST_BARRIER_DIR: z.string().min(1).optional(),
 });
 
 const log = createLogger({ name: 'control-worker', level: logLevelFromEnv() });
@@ -29,7 +28,7 @@ runMain(
     // Signals are handled by runMain so that the store closes after the worker drains.
     // SDK chatter (webpack output, state changes) below WARN stays out of the service logs.
     Runtime.install({ shutdownSignals: [], logger: new DefaultLogger('WARN') });
-    const env = ControlEnvSchema.parse(process.env);
+    const env = parseEnv(ControlEnvSchema, process.env, 'control worker');
     const reconcile = reconcileConfigFromEnv();
     const store = await InstanceStore.open(storeConfigFromEnv());
     const images = new GlanceHttpClient(env.SNAP_IMAGE_URL, env.SNAP_IMAGE_TOKEN);
@@ -41,7 +40,7 @@ runMain(
       store,
       images,
       log,
-      testBarrierDir: env.SNAP_TEST_BARRIER_DIR,
+      testBarrier: testBarrierFromEnv(),
       // Runs started without an image (Temporal UI, CLI): the image belongs to the instance's project.
       createImageRecord: async (instance, name, metadata) => {
         const image = await createSnapshotImageRecord(images, instance, name, metadata, { owner: instance.projectId });

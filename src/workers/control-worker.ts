@@ -3,11 +3,12 @@
 import { Worker, type NativeConnection } from '@temporalio/worker';
 import type { Logger } from 'pino';
 import { createControlActivities, type ControlActivityDeps } from '../activities/control-activities';
-import { TestBarrier } from '../host/test-barrier';
 import type { ImageClient } from '../images';
 import type { SnapshotMetrics } from '../observability';
 import type { InstanceStore } from '../store';
-import { CONTROL_TASK_QUEUE } from '../workflows/snapshot-contract';
+import { CONTROL_TASK_QUEUE } from '../contract';
+import { holdControlActivitiesAtBarriers } from '../testing/step-barriers';
+import type { TestBarrier } from '../testing/test-barrier';
 
 export interface ControlWorkerOptions {
   connection: NativeConnection;
@@ -16,23 +17,23 @@ export interface ControlWorkerOptions {
   createImageRecord: ControlActivityDeps['createImageRecord'];
   log: Logger;
   taskQueue?: string;
-  /** test-only: a SNAP_TEST_BARRIER_DIR that holds setTaskState open (off when unset) */
-  testBarrierDir?: string;
+  /** test-only (SNAP_TEST_BARRIER_DIR): holds setTaskState open so a fault test lands inside it */
+  testBarrier?: TestBarrier;
   metrics?: SnapshotMetrics;
 }
 
 export async function createControlWorker(options: ControlWorkerOptions): Promise<Worker> {
+  const activities = createControlActivities({
+    store: options.store,
+    images: options.images,
+    createImageRecord: options.createImageRecord,
+    log: options.log,
+    metrics: options.metrics,
+  });
   return Worker.create({
     connection: options.connection,
     taskQueue: options.taskQueue ?? CONTROL_TASK_QUEUE,
     workflowsPath: require.resolve('../workflows'),
-    activities: createControlActivities({
-      store: options.store,
-      images: options.images,
-      createImageRecord: options.createImageRecord,
-      log: options.log,
-      barrier: options.testBarrierDir ? new TestBarrier(options.testBarrierDir) : undefined,
-      metrics: options.metrics,
-    }),
+    activities: options.testBarrier ? holdControlActivitiesAtBarriers(activities, options.testBarrier) : activities,
   });
 }

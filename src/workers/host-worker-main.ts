@@ -3,10 +3,11 @@
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { loadHostConfig } from '../host/host-config';
 import { createLogger, logLevelFromEnv } from '../observability';
+import { runMain } from '../process/run-main';
 import { sweepClosedWorkDirs } from '../reconciler/workdir-sweeper';
 import { connectClient, connectWorker } from '../temporal/connect';
+import { testBarrierFromEnv } from '../testing/test-barrier';
 import { createHostWorker } from './host-worker';
-import { runMain } from './process-lifecycle';
 import { startWorkerMetrics } from './worker-metrics';
 
 const log = createLogger({ name: 'host-worker', level: logLevelFromEnv() });
@@ -20,7 +21,7 @@ runMain(
     const client = await connectClient();
     const connection = await connectWorker();
     const { metrics, server: metricsServer } = await startWorkerMetrics('host-worker', { host: config.host });
-    const host = await createHostWorker({ config, connection, client, log, metrics });
+    const host = await createHostWorker({ config, connection, client, log, metrics, testBarrier: testBarrierFromEnv() });
     // Before polling: work dirs of runs that closed while no host worker was here to remove them.
     const swept = await sweepClosedWorkDirs({ client, workDirs: host.workDirs, log });
     if (swept.removed.length + swept.kept.length > 0) log.info({ removed: swept.removed.length, kept: swept.kept.length }, 'snapshot work dirs swept at start-up');

@@ -7,10 +7,11 @@ import { createHostActivities } from '../activities/host-activities';
 import type { HostConfig } from '../host/host-config';
 import { LibvirtSession } from '../host/libvirt-session';
 import { SnapshotWorkDirs } from '../host/snapshot-workdir';
-import { TestBarrier } from '../host/test-barrier';
 import { GlanceHttpClient, type ImageClient } from '../images';
 import type { SnapshotMetrics } from '../observability';
-import { hostTaskQueue } from '../workflows/snapshot-contract';
+import { hostTaskQueue } from '../contract';
+import { holdHostActivitiesAtBarriers } from '../testing/step-barriers';
+import type { TestBarrier } from '../testing/test-barrier';
 import { startInventoryReporter } from './inventory-reporter';
 import { signallingTransferReporter } from './transfer-reporter';
 
@@ -21,6 +22,8 @@ export interface HostWorkerOptions {
   log: Logger;
   images?: ImageClient;
   metrics?: SnapshotMetrics;
+  /** test-only (SNAP_TEST_BARRIER_DIR): holds each step open so a fault test lands inside it */
+  testBarrier?: TestBarrier;
 }
 
 export interface HostWorker {
@@ -35,7 +38,9 @@ export interface HostWorker {
 
 export async function createHostWorker(options: HostWorkerOptions): Promise<HostWorker> {
   const { config, log } = options;
-  const session = new LibvirtSession(config.libvirtUri, config.libvirtSocket ? { socketPath: config.libvirtSocket } : {});
+  const session = new LibvirtSession(config.libvirtUri, config.libvirtSocket ? { socketPath: config.libvirtSocket } : {}, (err) =>
+    log.warn({ err, libvirt: config.libvirtUri }, 'libvirt event dropped: it could not be decoded'),
+  );
   const workDirs = new SnapshotWorkDirs(config.snapshotsDir);
   const activities = createHostActivities({
     config,
@@ -43,13 +48,12 @@ export async function createHostWorker(options: HostWorkerOptions): Promise<Host
     workDirs,
     images: options.images ?? new GlanceHttpClient(config.imageUrl, config.imageToken),
     transfer: signallingTransferReporter(options.client),
-    barrier: config.testBarrierDir ? new TestBarrier(config.testBarrierDir) : undefined,
     metrics: options.metrics,
   });
   const worker = await Worker.create({
     connection: options.connection,
     taskQueue: hostTaskQueue(config.host),
-    activities,
+    activities: options.testBarrier ? holdHostActivitiesAtBarriers(activities, options.testBarrier) : activities,
     // restore and inspection steps must not queue behind the heavy ones, which have their own limits
     maxConcurrentActivityTaskExecutions: config.maxConcurrentSnapshots * 2,
   });

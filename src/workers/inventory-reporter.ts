@@ -2,8 +2,7 @@ import type { Client } from '@temporalio/client';
 import type { Logger } from 'pino';
 import { scanDomains } from '../host/domain-inventory';
 import type { LibvirtSession } from '../host/libvirt-session';
-import { CONTROL_TASK_QUEUE } from '../workflows/snapshot-contract';
-import { inventoryWorkflowId, REPORT_INVENTORY_WORKFLOW } from '../workflows/report-inventory';
+import { CONTROL_TASK_QUEUE, inventoryWorkflowId, REPORT_INVENTORY_WORKFLOW } from '../contract';
 
 export interface InventoryReporterOptions {
   client: Client;

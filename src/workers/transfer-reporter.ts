@@ -1,6 +1,6 @@
 import type { Client } from '@temporalio/client';
 import type { TransferReporter } from '../activities/host-activities';
-import { transferProgressSignal } from '../workflows/snapshot-contract';
+import { transferProgressSignal } from '../contract';
 
 /**
  * Upload progress for the workflow's progress query, as a signal at most once per interval per run

@@ -2,9 +2,7 @@
 // waited for, not given up on), so host activities have no schedule-to-start limit once the guest
 // has been touched, and restoring the guest is retried for as long as it takes.
 import { ApplicationFailure, proxyActivities, type ActivityOptions } from '@temporalio/workflow';
-import type { ControlActivities, HostActivities } from '../activities/activity-types';
-import { ErrorTypes } from '../activities/activity-types';
-import { CONTROL_TASK_QUEUE, HostNameSchema, hostTaskQueue } from './snapshot-contract';
+import { CONTROL_TASK_QUEUE, ErrorTypes, HostNameSchema, hostTaskQueue, type ControlActivities, type HostActivities } from '../contract';
 
 const backoff = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1 minute' } as const;
 

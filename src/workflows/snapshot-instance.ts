@@ -11,21 +11,28 @@ import {
   CancellationScope,
   patched,
 } from '@temporalio/workflow';
-import { ErrorTypes, type DomainDescription, type ExtractedSnapshot, type SnapshotInstanceInfo, type UploadedImage } from '../activities/activity-types';
-import { POWER_STATE_PAUSED, POWER_STATE_RUNNING, type PowerState } from '../store/instance-states';
-import { ComputeHostKey, ImageIdKey, InstanceUuidKey, SnapshotStepKey } from '../temporal/search-attributes';
-import { controlActivities as control, hostActivities, type HostActivityProxies } from './activity-proxies';
-import { Saga } from './saga';
 import {
+  ErrorTypes,
+  POWER_STATE_PAUSED,
+  POWER_STATE_RUNNING,
   progressQuery,
   SnapshotInputSchema,
   transferProgressSignal,
+  type DomainDescription,
+  type ExtractedSnapshot,
+  type PowerState,
   type SnapshotInput,
+  type SnapshotInstanceInfo,
   type SnapshotMode,
   type SnapshotProgress,
   type SnapshotResult,
   type SnapshotStep,
-} from './snapshot-contract';
+  type UploadedImage,
+} from '../contract';
+import { ComputeHostKey, ImageIdKey, InstanceUuidKey, SnapshotStepKey } from '../temporal/search-attributes';
+import { controlActivities as control, hostActivities, type HostActivityProxies } from './activity-proxies';
+import { Saga } from './saga';
+import { issueText } from '../config/validation';
 
 const VANISHED = new Set<string>([ErrorTypes.InstanceNotFound, ErrorTypes.UnexpectedDeletingTaskState, ErrorTypes.InstanceNotRunning]);
 
@@ -57,7 +64,7 @@ class Progress {
 export async function snapshotInstance(rawInput: SnapshotInput): Promise<SnapshotResult> {
   const parsed = SnapshotInputSchema.safeParse(rawInput);
   if (!parsed.success) {
-    throw ApplicationFailure.nonRetryable(`invalid snapshot input: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`, ErrorTypes.InvalidInput);
+    throw ApplicationFailure.nonRetryable(`invalid snapshot input: ${issueText(parsed.error)}`, ErrorTypes.InvalidInput);
   }
   const input = parsed.data;
   const progress = new Progress();

@@ -3,7 +3,8 @@
 import { execFile } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
 import { promisify } from 'node:util';
-import { kvmUsable } from '../../src/testing/instance-layout';
+import { cachedGuest } from '../../src/testing/guest/guest-builder';
+import { describeGuestHypervisor } from '../../src/testing/guest/kvm-probe';
 import type { CellResult } from '../support/fault-cell';
 import { FAULT_LABEL, FAULTS, MODES, STEP_LABEL, STEPS } from '../support/fault-matrix';
 
@@ -48,7 +49,7 @@ export async function machineFacts(): Promise<string> {
   return [
     `- CPUs: ${cpus().length} × ${cpus()[0]?.model ?? '?'}`,
     `- memory: ${(totalmem() / 1024 ** 3).toFixed(1)} GiB`,
-    `- guests: ${kvmUsable() ? 'KVM' : 'TCG (no usable /dev/kvm)'}`,
+    `- guests: real Linux guests writing an append log (cold-paused: paused after booting); ${await describeGuestHypervisor(await cachedGuest())}`,
     `- ${await versionLine('libvirtd', ['--version'])}`,
     `- ${await versionLine('qemu-system-x86_64', ['--version'])}`,
     `- Node ${process.version}`,

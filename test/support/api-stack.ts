@@ -12,9 +12,16 @@ import { startApi, type RunningApi } from '../../src/api';
 import { createAuthenticator, imageServiceAuthenticator, type TokenAuthenticator } from '../../src/auth';
 import { GlanceHttpClient, startImageServer, type Image, type RunningImageServer } from '../../src/images';
 import { createLogger } from '../../src/observability';
-import { InstanceStore, POWER_STATE_CRASHED, POWER_STATE_RUNNING, POWER_STATE_SHUTDOWN, type Instance, type PowerState } from '../../src/store';
+import { InstanceStore, type Instance } from '../../src/store';
+import {
+  CONTROL_TASK_QUEUE,
+  hostTaskQueue,
+  POWER_STATE_CRASHED,
+  POWER_STATE_RUNNING,
+  POWER_STATE_SHUTDOWN,
+  type PowerState,
+} from '../../src/contract';
 import { connectClient, connectWorker } from '../../src/temporal/connect';
-import { CONTROL_TASK_QUEUE, hostTaskQueue } from '../../src/workflows/snapshot-contract';
 import { ApiStubCloud, domainNameFor } from './api-stub-activities';
 
 export const TOKENS = {

@@ -6,11 +6,10 @@ import { createHash } from 'node:crypto';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ApplicationFailure } from '@temporalio/activity';
-import type { ControlActivities, DomainDescription, HostActivities } from '../../src/activities/activity-types';
+import type { ControlActivities, DomainDescription, HostActivities } from '../../src/contract';
 import type { Logger } from 'pino';
 import { createControlActivities } from '../../src/activities/control-activities';
-import { createSnapshotImageRecord } from '../../src/api/snapshot-image';
-import { GlanceHttpClient } from '../../src/images';
+import { createSnapshotImageRecord, GlanceHttpClient } from '../../src/images';
 import type { Instance, InstanceStore } from '../../src/store';
 
 /** The bytes the fake host "extracts" for an instance: deterministic, so tests can compare. */

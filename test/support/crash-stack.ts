@@ -13,9 +13,9 @@ import { createAuthenticator, imageServiceAuthenticator, type TokenConfig } from
 import { GlanceHttpClient, startImageServer, type Image, type RunningImageServer } from '../../src/images';
 import { createLogger } from '../../src/observability';
 import { SnapshotReconciler } from '../../src/reconciler';
-import { InstanceStore, POWER_STATE_RUNNING, type Instance, type InventoryDomain } from '../../src/store';
+import { InstanceStore, type Instance } from '../../src/store';
+import { CONTROL_TASK_QUEUE, hostTaskQueue, POWER_STATE_RUNNING, type InventoryDomain } from '../../src/contract';
 import { connectClient, connectWorker } from '../../src/temporal/connect';
-import { CONTROL_TASK_QUEUE, hostTaskQueue } from '../../src/workflows/snapshot-contract';
 import { ApiStubCloud, domainNameFor } from './api-stub-activities';
 import { freePort } from './free-port';
 import { startFreezableProxy, type FreezableProxy } from './freezable-proxy';

@@ -9,11 +9,12 @@ import type { NativeConnection, Worker } from '@temporalio/worker';
 import pino from 'pino';
 import { loadHostConfig, type HostConfig } from '../../src/host/host-config';
 import { GlanceHttpClient, startImageServer, type ImageClient, type RunningImageServer } from '../../src/images';
-import { InstanceStore, POWER_STATE_RUNNING, type Instance, type PowerState } from '../../src/store';
+import { InstanceStore, type Instance } from '../../src/store';
+import { CONTROL_TASK_QUEUE, POWER_STATE_RUNNING, snapshotWorkflowId, WORKFLOW_TYPE, type PowerState, type SnapshotResult } from '../../src/contract';
 import { connectClient, connectWorker } from '../../src/temporal/connect';
+import { testBarrierFromEnv } from '../../src/testing/test-barrier';
 import { createControlWorker } from '../../src/workers/control-worker';
 import { createHostWorker, type HostWorker } from '../../src/workers/host-worker';
-import { CONTROL_TASK_QUEUE, snapshotWorkflowId, WORKFLOW_TYPE, type SnapshotResult } from '../../src/workflows/snapshot-contract';
 import type { InstanceFixture } from './instance-fixture';
 import { fixtureInventoryDomain } from './fixture-inventory';
 
@@ -35,6 +36,7 @@ export interface Engine {
 }
 
 export interface EngineOptions {
+  /** the host worker's environment (SNAP_TEST_BARRIER_DIR included, as for host-worker-main) */
   hostEnv?: Record<string, string>;
   wrapImages?: (images: ImageClient) => ImageClient;
   /** keep the control worker's info-level log records in `logs` */
@@ -64,7 +66,14 @@ export async function startEngine(options: EngineOptions = {}): Promise<Engine> 
       return { imageId: image.id, status: image.status };
     },
   });
-  const host = await createHostWorker({ config: hostConfig, connection, client, log, images: options.wrapImages?.(images) ?? images });
+  const host = await createHostWorker({
+    config: hostConfig,
+    connection,
+    client,
+    log,
+    images: options.wrapImages?.(images) ?? images,
+    testBarrier: testBarrierFromEnv(options.hostEnv ?? {}),
+  });
   const running = Promise.all([control.run(), host.run()]);
 
   return {

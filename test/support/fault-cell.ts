@@ -4,13 +4,14 @@
 import { rm, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { removeInstance } from '../../src/testing/instance-lifecycle';
-import { Libvirt, VIR_DOMAIN_START_PAUSED } from '../../src/libvirt';
-import { POWER_STATE_PAUSED, POWER_STATE_RUNNING } from '../../src/store';
+import { Libvirt } from '../../src/libvirt';
+import { POWER_STATE_PAUSED, POWER_STATE_RUNNING } from '../../src/contract';
 import { checkEndState } from './fault-checks';
 import { deleteInstance, mountFullTmpfs, restartLibvirtd } from './fault-host-ops';
 import { expectedOutcome, LONG_ABSENCE_MS, notApplicable, STEP_BARRIER, type Fault, type Mode, type Step } from './fault-matrix';
 import type { FaultStack } from './fault-stack';
-import { createInstanceFixture, type InstanceFixture } from './instance-fixture';
+import type { InstanceFixture } from './instance-fixture';
+import { createRealGuest, fsyncedNow } from './guest/real-guest-run';
 import { waitForFile } from './wait-for-file';
 
 export interface Cell {
@@ -117,7 +118,8 @@ export async function runCell(stack: FaultStack, cell: Cell, options: CellOption
   const reached = join(stack.barrierDir, `${barrier}.reached`);
   await rm(reached, { force: true });
   const paused = cell.mode === 'cold-paused';
-  const fixture = await createInstanceFixture({ prefix: 'snapfault', startFlags: paused ? VIR_DOMAIN_START_PAUSED : undefined });
+  // A real guest appending to its log; the paused one was paused with its kernel running.
+  const fixture = await createRealGuest({ prefix: 'snapfault', linux: { workload: 'log', rateKiB: 512 }, pauseWhenReady: paused });
   let unmount: (() => Promise<void>) | null = null;
   const started = Date.now();
   try {
@@ -125,6 +127,7 @@ export async function runCell(stack: FaultStack, cell: Cell, options: CellOption
     // A nearly full tmpfs: 4 MiB with 64 KiB free, far less than the extracted image needs.
     if (cell.fault === 'disk-full') unmount = await mountFullTmpfs(stack.snapshotsDir, 4096, 64);
     await writeFile(hold, '');
+    const fsyncedBefore = await fsyncedNow(fixture);
     const snap = await stack.startSnapshot(instance.uuid);
     const handle = stack.client.workflow.getHandle(snap.workflowId);
     await waitForFile(reached, 180_000);
@@ -150,6 +153,7 @@ export async function runCell(stack: FaultStack, cell: Cell, options: CellOption
       completed: ended === 'completed',
       priorPowerState: paused ? POWER_STATE_PAUSED : POWER_STATE_RUNNING,
       instanceDeleted: cell.fault === 'instance-deleted',
+      fsyncedBefore,
     });
     const expected = expectedOutcome(cell.fault, cell.step);
     if (expected !== 'either' && expected !== ended) violations.unshift(`ended ${ended}, must end ${expected}`);

@@ -1,12 +1,13 @@
 // What every fault cell must end in, checked against the real services rather than the workflow's
 // word: images, task_state, the guest's power state, managed-save image, block job, the snapshots
 // dir, and open workflows. Each broken rule becomes one readable violation string.
-import { readdir } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
 import { DomainState, Libvirt, LibvirtError, VIR_ERR_NO_DOMAIN } from '../../src/libvirt';
 import { imagesIdentical } from '../../src/host/qemu-img';
-import { POWER_STATE_PAUSED, type PowerState } from '../../src/store';
+import { POWER_STATE_PAUSED, type PowerState } from '../../src/contract';
 import type { FaultStack } from './fault-stack';
 import { downloadImage } from './image-bytes';
+import { guestOf, verifyGuestImage } from './guest/real-guest-run';
 import type { InstanceFixture } from './instance-fixture';
 
 export const FILLER_NAME = '.fault-filler';
@@ -18,6 +19,8 @@ export interface EndStateExpectation {
   priorPowerState: PowerState;
   /** the instance was deleted by the test: task_state stays 'deleting', the domain stays gone */
   instanceDeleted: boolean;
+  /** what the guest's workload had made durable when the snapshot started */
+  fsyncedBefore: number;
 }
 
 async function domainFacts(client: Libvirt, name: string) {
@@ -45,6 +48,26 @@ async function openSnapshotWorkflows(stack: FaultStack): Promise<string[]> {
     await new Promise((r) => setTimeout(r, 250));
   }
   return open;
+}
+
+/**
+ * A guest that writes on after its snapshot cannot be compared with its disk: its image must be a
+ * clean filesystem on which the workload verifies. A paused guest wrote nothing since: identical too.
+ */
+async function imageViolations(stack: FaultStack, fixture: InstanceFixture, expect: EndStateExpectation): Promise<string[]> {
+  const violations: string[] = [];
+  try {
+    const contents = await verifyGuestImage(stack.images, expect.imageId, guestOf(fixture), expect.fsyncedBefore);
+    if (!contents.fsckClean) violations.push(`image filesystem not clean: ${contents.fsckOutput.split('\n').slice(0, 3).join(' | ')}`);
+  } catch (err) {
+    violations.push(`image content: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  if (expect.priorPowerState === POWER_STATE_PAUSED) {
+    const file = await downloadImage(stack.images, expect.imageId, fixture.dir);
+    if (!(await imagesIdentical(file, fixture.instance.overlayPath, { forceShare: true }))) violations.push('image bytes differ from the paused disk');
+    await rm(file, { force: true });
+  }
+  return violations;
 }
 
 export async function checkEndState(stack: FaultStack, fixture: InstanceFixture, expect: EndStateExpectation): Promise<string[]> {
@@ -77,10 +100,7 @@ export async function checkEndState(stack: FaultStack, fixture: InstanceFixture,
   if (expect.completed && !expect.instanceDeleted) {
     const image = await stack.images.get(expect.imageId);
     if (image.status !== 'active') violations.push(`completed but image ${image.status}`);
-    else {
-      const file = await downloadImage(stack.images, expect.imageId, fixture.dir);
-      if (!(await imagesIdentical(file, fixture.instance.overlayPath, { forceShare: true }))) violations.push('image bytes differ from the disk');
-    }
+    else violations.push(...(await imageViolations(stack, fixture, expect)));
   }
 
   const left = (await readdir(stack.snapshotsDir)).filter((n) => n !== FILLER_NAME && n !== 'lost+found');

@@ -7,7 +7,7 @@ export type Mode = (typeof MODES)[number];
 export const STEPS = ['task_state', 'lookup_domain', 'probe', 'managed_save', 'extract', 'restore_guest', 'upload', 'final_task_state'] as const;
 export type Step = (typeof STEPS)[number];
 
-/** The barrier name each step holds at (src/host/test-barrier.ts, control setTaskState). */
+/** The barrier name each step holds at (src/testing/step-barriers.ts). */
 export const STEP_BARRIER: Record<Step, string> = {
   task_state: 'task_state_image_snapshot',
   lookup_domain: 'lookup_domain',

@@ -1,4 +1,4 @@
-import { POWER_STATE_RUNNING, type InventoryDomain, type PowerState } from '../../src/store';
+import { POWER_STATE_RUNNING, type InventoryDomain, type PowerState } from '../../src/contract';
 import type { InstanceFixture } from './instance-fixture';
 
 /** What a host's inventory report says about a fixture guest (project `demo`, qcow2 overlay as vda). */

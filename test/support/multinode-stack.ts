@@ -11,7 +11,8 @@ import type { Client } from '@temporalio/client';
 import type { TokenConfig } from '../../src/auth';
 import { createAuthenticator, imageServiceAuthenticator } from '../../src/auth';
 import { GlanceHttpClient, startImageServer } from '../../src/images';
-import { InstanceStore, POWER_STATE_RUNNING, type Instance } from '../../src/store';
+import { InstanceStore, type Instance } from '../../src/store';
+import { POWER_STATE_RUNNING } from '../../src/contract';
 import { connectClient } from '../../src/temporal/connect';
 import { freePort } from './free-port';
 import { createInstanceFixture, type InstanceFixture } from './instance-fixture';
@@ -109,7 +110,7 @@ export async function startMultinodeStack(options: MultinodeOptions): Promise<Mu
     for (const spec of hostSpecs) {
       const fixtures: InstanceFixture[] = [];
       for (let i = 0; i < options.instancesPerHost; i += 1) {
-        const f = await createInstanceFixture({ uri: 'qemu:///system', connectOptions: spec.connect, prefix: spec.name });
+        const f = await createInstanceFixture({ uri: 'qemu:///system', connectOptions: spec.connect, prefix: spec.name, linux: { workload: 'idle' } });
         cleanups.push(() => f.cleanup());
         fixtures.push(f);
       }

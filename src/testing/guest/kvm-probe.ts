@@ -58,3 +58,11 @@ export async function linuxGuestDomainType(client: Libvirt, guest: GuestArtifact
   await writeFile(probeFile(guest), `${JSON.stringify(result)}\n`);
   return result.usable ? 'kvm' : 'qemu';
 }
+
+/** One line for reports: how the Linux test guests run on this host, from the cached probe. */
+export async function describeGuestHypervisor(guest: GuestArtifacts | null): Promise<string> {
+  if (!kvmUsable()) return 'Linux guests under TCG (no usable /dev/kvm)';
+  const probe = guest ? await cachedKvmProbe(guest) : null;
+  if (!probe) return 'Linux guests: KVM probe not run yet';
+  return probe.usable ? `Linux guests under KVM (booted in ${probe.bootMs ?? '?'} ms)` : 'Linux guests under TCG (/dev/kvm opens, but a real kernel does not boot under it)';
+}

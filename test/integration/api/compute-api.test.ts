@@ -1,7 +1,7 @@
 // The compute API over real HTTP: auth, project isolation, server views, createImage with every
 // status code and Nova's bodies, and the snapshot it starts running to an active image.
 import { createHash } from 'node:crypto';
-import { snapshotWorkflowId } from '../../../src/workflows/snapshot-contract';
+import { snapshotWorkflowId } from '../../../src/contract';
 import { call, createImage, type HttpAnswer } from '../../support/api-http';
 import { POWER_STATE_CRASHED, POWER_STATE_SHUTDOWN, TOKENS, startApiStack, type ApiStack } from '../../support/api-stack';
 import { diskBytesFor } from '../../support/api-stub-activities';
@@ -138,10 +138,22 @@ describe('createImage', () => {
     ];
     for (const body of bad) {
       const answer = await createImage(url, TOKENS.demo, inst.uuid, body);
-      expect(fault(answer, 'badRequest', 400)).toMatch(/Invalid/);
+      // "Invalid input for field/attribute …", or Nova's InvalidName text ("An invalid 'name' value …")
+      expect(fault(answer, 'badRequest', 400)).toMatch(/invalid/i);
     }
     fault(await call(url, { method: 'POST', path: `/v2.1/servers/${inst.uuid}/action`, token: TOKENS.demo, body: { reboot: { type: 'SOFT' } } }), 'badRequest', 400);
     fault(await call(url, { method: 'POST', path: `/v2.1/servers/${inst.uuid}/action`, token: TOKENS.demo, body: '{"createImage":', headers: { 'Content-Type': 'application/json' } }), 'badRequest', 400);
+    await expectUntouched(inst.uuid);
+  });
+
+  it("400 with Nova's InvalidName text for a name holding a control character, changing nothing", async () => {
+    const inst = await stack.addInstance();
+    for (const name of ['snap\u0000shot', 'snap\nshot', 'snap\u001b[2J', 'trailing\u00a0']) {
+      const m = fault(await createImage(url, TOKENS.demo, inst.uuid, { name }), 'badRequest', 400);
+      expect(m).toBe("An invalid 'name' value was provided. The name must be: printable characters. Can not start or end with whitespace.");
+    }
+    const key = fault(await createImage(url, TOKENS.demo, inst.uuid, { name: 'ok', metadata: { 'k\u0000': 'v' } }), 'badRequest', 400);
+    expect(key).toMatch(/^Invalid input for field\/attribute createImage\.metadata/);
     await expectUntouched(inst.uuid);
   });
 

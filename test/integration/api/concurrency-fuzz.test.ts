@@ -3,7 +3,7 @@
 // (never a 5xx) and change nothing: no image, no task_state, no workflow.
 import { WorkflowNotFoundError } from '@temporalio/client';
 import fc from 'fast-check';
-import { snapshotWorkflowId } from '../../../src/workflows/snapshot-contract';
+import { snapshotWorkflowId } from '../../../src/contract';
 import { call, createImage, type HttpAnswer } from '../../support/api-http';
 import { POWER_STATE_CRASHED, TOKENS, startApiStack, type ApiStack } from '../../support/api-stack';
 

@@ -6,7 +6,7 @@ import { WorkflowFailedError } from '@temporalio/client';
 import { Client, Connection } from '@temporalio/client';
 import { startApi } from '../../../src/api';
 import { createLogger } from '../../../src/observability';
-import { snapshotWorkflowId } from '../../../src/workflows/snapshot-contract';
+import { snapshotWorkflowId } from '../../../src/contract';
 import { call, createImage, eventually } from '../../support/api-http';
 import { TOKENS, startApiStack, type ApiStack } from '../../support/api-stack';
 import { diskBytesFor } from '../../support/api-stub-activities';

@@ -2,7 +2,7 @@
 // bytes match the disk, listings, ops as admin, and one exit code per error class.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { snapshotWorkflowId } from '../../../src/workflows/snapshot-contract';
+import { snapshotWorkflowId } from '../../../src/contract';
 import { eventually } from '../../support/api-http';
 import { TOKENS, startApiStack, type ApiStack } from '../../support/api-stack';
 import { buildSnapctl, type BuiltSnapctl, type SnapctlResult } from '../../support/api-snapctl';

@@ -5,7 +5,7 @@
 // and a random one (many concurrent requests, the API killed after the first answers).
 import { WorkflowNotFoundError } from '@temporalio/client';
 import type { Instance } from '../../../src/store';
-import { snapshotWorkflowId } from '../../../src/workflows/snapshot-contract';
+import { snapshotWorkflowId } from '../../../src/contract';
 import { createImage, eventually, type HttpAnswer } from '../../support/api-http';
 import { CRASH_TOKENS, startCrashStack, type CrashStack } from '../../support/crash-stack';
 

@@ -1,20 +1,25 @@
-// End to end with the real libvirt fixture: every mode produces an active image whose bytes match
-// the instance disk, and the guest is back in its prior power state with nothing left behind.
+// End to end with real idle Linux guests (their disks do not change, so an image must match its
+// disk byte for byte): every mode produces an active image identical to the instance disk, and the
+// guest is back in its prior power state with nothing left behind. Writing guests are in
+// test/integration/guest/.
 import { mkdtemp, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WorkflowFailedError } from '@temporalio/client';
-import { DomainState, VIR_DOMAIN_START_PAUSED, VIR_DOMAIN_UNDEFINE_MANAGED_SAVE } from '../../../src/libvirt';
+import { DomainState, VIR_DOMAIN_UNDEFINE_MANAGED_SAVE } from '../../../src/libvirt';
 import { imagesIdentical } from '../../../src/host/qemu-img';
-import { POWER_STATE_PAUSED, POWER_STATE_SHUTDOWN, type PowerState } from '../../../src/store';
+import { POWER_STATE_PAUSED, POWER_STATE_SHUTDOWN, type PowerState } from '../../../src/contract';
 import { ImageServiceUnavailable, type ImageClient } from '../../../src/images';
 import { startEngine, type Engine } from '../../support/engine-harness';
 import { downloadImage } from '../../support/image-bytes';
 import { waitForFile } from '../../support/wait-for-file';
-import { createInstanceFixture, type FixtureOptions, type InstanceFixture } from '../../support/instance-fixture';
+import type { FixtureOptions, InstanceFixture } from '../../support/instance-fixture';
+import { createRealGuest } from '../../support/guest/real-guest-run';
+
+const IDLE = { linux: { workload: 'idle' as const } };
 
 async function snapshotFixture(engine: Engine, fixtureOptions: FixtureOptions, powerState?: PowerState) {
-  const fixture = await createInstanceFixture(fixtureOptions);
+  const fixture = await createRealGuest({ ...IDLE, ...fixtureOptions });
   try {
     const instance = await engine.register(fixture, powerState);
     const { imageId, result } = await engine.startSnapshot(instance.uuid);
@@ -72,7 +77,7 @@ describe('snapshotInstance end to end (real libvirt, real image service)', () =>
   });
 
   it('cold from paused: managedSave, convert, recreated paused', async () => {
-    const run = await snapshotFixture(engine, { startFlags: VIR_DOMAIN_START_PAUSED }, POWER_STATE_PAUSED);
+    const run = await snapshotFixture(engine, { pauseWhenReady: true }, POWER_STATE_PAUSED);
     try {
       expect(run.error).toBeUndefined();
       expect(run.result?.mode).toBe('cold');
@@ -175,7 +180,7 @@ describe('the instance deleted mid-snapshot', () => {
   });
 
   it('deletes the image and leaves the deleting instance alone', async () => {
-    const fixture = await createInstanceFixture({});
+    const fixture = await createRealGuest(IDLE);
     try {
       const instance = await engine.register(fixture);
       await writeFile(join(barrierDir, 'extract.hold'), '');

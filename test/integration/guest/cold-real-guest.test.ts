@@ -2,7 +2,7 @@
 // kernel (same boot_id, the writer's counter goes on, no second boot), a paused one comes back
 // paused, a shut-off one stays off; every image is a clean ext4 whose workload verifies.
 import { DomainState } from '../../../src/libvirt';
-import { POWER_STATE_PAUSED, POWER_STATE_SHUTDOWN } from '../../../src/store';
+import { POWER_STATE_PAUSED, POWER_STATE_SHUTDOWN } from '../../../src/contract';
 import { imagesIdentical } from '../../../src/host/qemu-img';
 import { guestExec } from '../../../src/testing/guest/guest-agent';
 import { bootIds, readConsole } from '../../../src/testing/guest/guest-console';

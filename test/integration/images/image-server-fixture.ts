@@ -4,7 +4,8 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { startImageServer, type Authenticator, type RunningImageServer } from '../../../src/images';
+import { startImageServer, type RunningImageServer } from '../../../src/images';
+import type { Authenticator } from '../../../src/auth';
 
 export interface ImageServerFixture {
   dir: string;

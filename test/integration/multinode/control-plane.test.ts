@@ -6,7 +6,7 @@
 // 202), and every host activity of a run was scheduled on its own host's queue.
 // Scale with SNAP_MULTINODE_INSTANCES_PER_HOST / SNAP_MULTINODE_ROUNDS (`npm run multinode`).
 import { z } from 'zod';
-import { hostTaskQueue, snapshotWorkflowId } from '../../../src/workflows/snapshot-contract';
+import { hostTaskQueue, snapshotWorkflowId } from '../../../src/contract';
 import { ImageIdKey } from '../../../src/temporal/search-attributes';
 import { createImage, eventually } from '../../support/api-http';
 import { MN_TOKENS, startMultinodeStack, type MultinodeStack } from '../../support/multinode-stack';

@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { createLogger } from '../../../src/observability';
 import { SnapshotReconciler, type ReconcileReport } from '../../../src/reconciler';
-import { snapshotWorkflowId } from '../../../src/workflows/snapshot-contract';
+import { snapshotWorkflowId } from '../../../src/contract';
 import { createImage, eventually } from '../../support/api-http';
 import { TOKENS, startApiStack, type ApiStack } from '../../support/api-stack';
 

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { SnapshotWorkDirs } from '../../../src/host/snapshot-workdir';
 import { createLogger } from '../../../src/observability';
 import { sweepClosedWorkDirs } from '../../../src/reconciler';
-import { snapshotWorkflowId } from '../../../src/workflows/snapshot-contract';
+import { snapshotWorkflowId } from '../../../src/contract';
 import { createImage, eventually } from '../../support/api-http';
 import { TOKENS, startApiStack, type ApiStack } from '../../support/api-stack';
 

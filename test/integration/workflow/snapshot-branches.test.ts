@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ComputeHostKey, ImageIdKey, SnapshotStepKey } from '../../../src/temporal/search-attributes';
-import { snapshotWorkflowId, CONTROL_TASK_QUEUE, progressQuery, type SnapshotResult } from '../../../src/workflows/snapshot-contract';
+import { CONTROL_TASK_QUEUE, progressQuery, snapshotWorkflowId, type SnapshotResult } from '../../../src/contract';
 import { recordHistory } from '../../support/histories';
 import type { FakeInstance, FakeInstanceOptions } from '../../support/stubs/fake-cloud';
 import { startStubEnvironment, type StubEnvironment } from '../../support/stubs/stub-workers';

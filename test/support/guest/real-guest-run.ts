@@ -1,16 +1,17 @@
 // One snapshot of a real writing guest through the whole engine, and what its image holds: the
 // filesystem checked with e2fsck after the journal replay a booting guest would do, and the
 // workload's own verifier over the file it writes.
+import { rm } from 'node:fs/promises';
+import type { ImageClient } from '../../../src/images';
 import type { DomainState } from '../../../src/libvirt';
-import type { SnapshotResult } from '../../../src/workflows/snapshot-contract';
-import type { PowerState } from '../../../src/store';
+import type { PowerState, SnapshotResult } from '../../../src/contract';
+import type { Workload } from '../../../src/testing/instance-layout';
 import { withGuestImage } from '../../../src/testing/guest/guest-image-reader';
-import { readConsole } from '../../../src/testing/guest/guest-console';
+import { readConsole, waitForConsole } from '../../../src/testing/guest/guest-console';
 import { lastFsynced, verifyAppendLog, verifyBlockFile, type AppendLogSummary, type BlockFileSummary } from '../../../src/testing/guest/workload-verifiers';
 import type { Engine } from '../engine-harness';
 import { downloadImage } from '../image-bytes';
 import { createInstanceFixture, type FixtureOptions, type InstanceFixture } from '../instance-fixture';
-import { waitForConsole } from '../../../src/testing/guest/guest-console';
 
 export const BLOCK_BYTES = 64 * 1024;
 
@@ -37,12 +38,16 @@ export async function waitForFsynced(consolePath: string, mode: 'log' | 'blocks'
   }
 }
 
+/** A started guest whose workload has made something durable; `pauseWhenReady` pauses it after that. */
 export async function createRealGuest(options: FixtureOptions): Promise<InstanceFixture> {
-  const fixture = await createInstanceFixture(options);
+  const fixture = await createInstanceFixture({ ...options, pauseWhenReady: false });
   const workload = options.linux?.workload ?? 'log';
   try {
-    if (workload !== 'idle' && options.start !== false && !options.pauseWhenReady) await waitForFsynced(fixture.instance.consolePath, workload, 1);
-    if (workload === 'idle' && options.start !== false && !options.pauseWhenReady) await waitForConsole(fixture.instance.consolePath, /SNAPGUEST ready/, { timeoutMs: 60_000 });
+    if (options.start !== false) {
+      if (workload === 'idle') await waitForConsole(fixture.instance.consolePath, /SNAPGUEST ready/, { timeoutMs: 60_000 });
+      else await waitForFsynced(fixture.instance.consolePath, workload, 1);
+      if (options.pauseWhenReady) await fixture.client.domainSuspend(fixture.instance.domain);
+    }
   } catch (err) {
     await fixture.cleanup();
     throw err;
@@ -51,9 +56,8 @@ export async function createRealGuest(options: FixtureOptions): Promise<Instance
 }
 
 export async function snapshotRealGuest(engine: Engine, fixture: InstanceFixture, powerState?: PowerState): Promise<RealGuestRun> {
-  const mode = fixture.instance.linux?.workload ?? 'idle';
   const instance = await engine.register(fixture, powerState);
-  const fsyncedBefore = mode === 'idle' ? 0 : lastFsynced(await readConsole(fixture.instance.consolePath), mode);
+  const fsyncedBefore = await fsyncedNow(fixture);
   const startedAt = Date.now();
   const { imageId, result } = await engine.startSnapshot(instance.uuid);
   const outcome = await result.then(
@@ -74,15 +78,36 @@ export interface ImageContents {
   blocks?: BlockFileSummary;
 }
 
-/** Downloads the image and checks it: fsck, then the workload's verifier (throws on a torn or short copy). */
-export async function verifySnapshotImage(engine: Engine, run: RealGuestRun): Promise<ImageContents> {
-  const file = await downloadImage(engine.images, run.imageId, run.fixture.dir);
-  const workload = run.fixture.instance.linux?.workload ?? 'idle';
-  return withGuestImage(file, run.fixture.dir, async (img) => {
-    const fsck = await img.fsck();
-    const contents: ImageContents = { fsckClean: fsck.clean, fsckOutput: fsck.output, journalReplayed: img.journalReplayed };
-    if (workload === 'log') contents.log = verifyAppendLog(await img.readFile('log'), { minRecords: run.fsyncedBefore });
-    if (workload === 'blocks') contents.blocks = verifyBlockFile(await img.readFile('blocks'), { blockBytes: BLOCK_BYTES, minSequence: run.fsyncedBefore });
-    return contents;
-  });
+/**
+ * Downloads the image and checks it: fsck, then the workload's verifier, which throws on a torn
+ * or short copy (`fsyncedBefore`: what the workload had made durable when the snapshot started).
+ */
+export async function verifyGuestImage(images: ImageClient, imageId: string, guest: { workload: Workload; scratchDir: string }, fsyncedBefore: number): Promise<ImageContents> {
+  const file = await downloadImage(images, imageId, guest.scratchDir);
+  const workload = guest.workload;
+  try {
+    return await withGuestImage(file, guest.scratchDir, async (img) => {
+      const fsck = await img.fsck();
+      const contents: ImageContents = { fsckClean: fsck.clean, fsckOutput: fsck.output, journalReplayed: img.journalReplayed };
+      if (workload === 'log') contents.log = verifyAppendLog(await img.readFile('log'), { minRecords: fsyncedBefore });
+      if (workload === 'blocks') contents.blocks = verifyBlockFile(await img.readFile('blocks'), { blockBytes: BLOCK_BYTES, minSequence: fsyncedBefore });
+      return contents;
+    });
+  } finally {
+    await rm(file, { force: true });
+  }
+}
+
+export function guestOf(fixture: InstanceFixture): { workload: Workload; scratchDir: string } {
+  return { workload: fixture.instance.linux?.workload ?? 'idle', scratchDir: fixture.dir };
+}
+
+export function verifySnapshotImage(engine: Engine, run: RealGuestRun): Promise<ImageContents> {
+  return verifyGuestImage(engine.images, run.imageId, guestOf(run.fixture), run.fsyncedBefore);
+}
+
+/** The workload's last durable record/sequence as the console shows it now (0 for an idle guest). */
+export async function fsyncedNow(fixture: InstanceFixture): Promise<number> {
+  const workload = fixture.instance.linux?.workload ?? 'idle';
+  return workload === 'idle' ? 0 : lastFsynced(await readConsole(fixture.instance.consolePath), workload);
 }

@@ -2,8 +2,16 @@
 // ones move libvirt, the store and the image service, so that tests assert outcomes (guest state,
 // image status, task_state, leftover work dirs), not just call lists.
 import { ApplicationFailure } from '@temporalio/activity';
-import type { ControlActivities, HostActivities, DomainDescription } from '../../../src/activities/activity-types';
-import { POWER_STATE_PAUSED, POWER_STATE_RUNNING, POWER_STATE_SHUTDOWN, type PowerState, type TaskState } from '../../../src/store/instance-states';
+import {
+  POWER_STATE_PAUSED,
+  POWER_STATE_RUNNING,
+  POWER_STATE_SHUTDOWN,
+  type ControlActivities,
+  type DomainDescription,
+  type HostActivities,
+  type PowerState,
+  type TaskState,
+} from '../../../src/contract';
 
 export type GuestState = 'running' | 'paused' | 'shutoff' | 'saved' | 'gone';
 export type ActivityName = keyof ControlActivities | keyof HostActivities;

@@ -1,7 +1,7 @@
 import type { Client } from '@temporalio/client';
 import { Worker, type NativeConnection } from '@temporalio/worker';
 import { connectClient, connectWorker } from '../../../src/temporal/connect';
-import { CONTROL_TASK_QUEUE, hostTaskQueue } from '../../../src/workflows/snapshot-contract';
+import { CONTROL_TASK_QUEUE, hostTaskQueue } from '../../../src/contract';
 import { FakeCloud } from './fake-cloud';
 
 export const STUB_HOST = 'stubhost';

@@ -1,8 +1,9 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { toActivityFailure } from '../../../src/activities/activity-failures';
-import { ErrorTypes } from '../../../src/activities/activity-types';
-import { ToolFailed } from '../../../src/host/tool-process';
-import { ImageNotFound, ImageServiceUnavailable } from '../../../src/images';
+import { ErrorTypes } from '../../../src/contract';
+import { UnsupportedSourceFormat } from '../../../src/host/qemu-img-convert';
+import { ToolFailed, ToolOutputInvalid } from '../../../src/host/tool-process';
+import { ImageConflict, ImageNotFound, ImageServiceUnavailable, ImageUploadFailed } from '../../../src/images';
 import { LibvirtConnectionError, LibvirtError, VIR_ERR_NO_DOMAIN, VIR_ERR_OPERATION_FAILED } from '../../../src/libvirt';
 import { InstanceNotFound, UnexpectedDeletingTaskState, UnexpectedTaskState } from '../../../src/store';
 
@@ -32,5 +33,21 @@ describe('toActivityFailure', () => {
     expect(failure(libvirtError(VIR_ERR_OPERATION_FAILED))).toBe('passthrough');
     expect(failure(new ImageServiceUnavailable('503'))).toBe('passthrough');
     expect(failure(new ToolFailed('qemu-img', 1, 'Could not open'))).toBe('passthrough');
+  });
+
+  it('refuses an lvm or rbd source once, as bad input, instead of retrying the same refusal', () => {
+    expect(failure(new UnsupportedSourceFormat('rbd'))).toEqual({ type: ErrorTypes.InvalidInput, nonRetryable: true });
+    expect(failure(new ToolOutputInvalid('qemu-img info', 'virtual-size: Required'))).toEqual({ type: 'ToolOutputInvalid', nonRetryable: true });
+  });
+
+  it("follows each error's own retryable verdict, and retries an error that has none", () => {
+    for (const err of [new ImageUploadFailed('interrupted'), new ImageConflict('saving'), new ImageServiceUnavailable('503'), new LibvirtConnectionError('lost')]) {
+      expect(err.retryable).toBe(true);
+      expect(failure(err)).toBe('passthrough');
+    }
+    expect(libvirtError(VIR_ERR_NO_DOMAIN).retryable).toBe(false);
+    expect(libvirtError(VIR_ERR_OPERATION_FAILED).retryable).toBe(true);
+    expect(new ToolFailed('qemu-img', 1, 'No space left on device').retryable).toBe(false);
+    expect(failure(new Error('no verdict'))).toBe('passthrough');
   });
 });

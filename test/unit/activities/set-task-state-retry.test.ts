@@ -9,9 +9,9 @@ import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import pino from 'pino';
 import { createControlActivities } from '../../../src/activities/control-activities';
-import type { ControlActivities, SnapshotInstanceInfo } from '../../../src/activities/activity-types';
+import { POWER_STATE_RUNNING, type ControlActivities, type SnapshotInstanceInfo } from '../../../src/contract';
 import type { ImageClient } from '../../../src/images';
-import { InstanceStore, POWER_STATE_RUNNING } from '../../../src/store';
+import { InstanceStore } from '../../../src/store';
 
 describe('setTaskState on a retry after a committed write', () => {
   let dir: string;

@@ -1,7 +1,14 @@
 import { loadHostConfig } from '../../../src/host/host-config';
 import { DomainState } from '../../../src/libvirt';
 import { novaPowerState } from '../../../src/host/power-state';
-import { POWER_STATE_CRASHED, POWER_STATE_NOSTATE, POWER_STATE_PAUSED, POWER_STATE_RUNNING, POWER_STATE_SHUTDOWN, POWER_STATE_SUSPENDED } from '../../../src/store';
+import {
+  POWER_STATE_CRASHED,
+  POWER_STATE_NOSTATE,
+  POWER_STATE_PAUSED,
+  POWER_STATE_RUNNING,
+  POWER_STATE_SHUTDOWN,
+  POWER_STATE_SUSPENDED,
+} from '../../../src/contract';
 
 describe('loadHostConfig', () => {
   it('defaults to the system daemon, a project-local snapshots dir and live snapshots on', () => {
@@ -15,7 +22,6 @@ describe('loadHostConfig', () => {
       maxConcurrentSnapshots: 5,
       imageUrl: 'http://127.0.0.1:9292',
     });
-    expect(config.testBarrierDir).toBeUndefined();
   });
 
   it('reads the Nova-equivalent switches', () => {

@@ -1,4 +1,5 @@
-import { parseQemuImgProgress, runTool, ToolFailed } from '../../../src/host/tool-process';
+import { z } from 'zod';
+import { parseQemuImgProgress, parseToolJson, runTool, runToolOutput, ToolFailed, ToolOutputInvalid } from '../../../src/host/tool-process';
 
 describe('runTool', () => {
   it('resolves on exit 0 and rejects with the exit code and stderr otherwise', async () => {
@@ -20,6 +21,26 @@ describe('runTool', () => {
 
   it('reports a missing binary as a ToolFailed', async () => {
     await expect(runTool('definitely-not-a-tool-here', [])).rejects.toBeInstanceOf(ToolFailed);
+  });
+});
+
+describe('runToolOutput', () => {
+  it('returns an exit code the caller takes as an answer, and fails on any other', async () => {
+    await expect(runToolOutput('sh', ['-c', 'echo out; exit 1'], { okExitCodes: [0, 1] })).resolves.toEqual({ stdout: 'out\n', stderr: '', exitCode: 1 });
+    await expect(runToolOutput('sh', ['-c', 'exit 0'])).resolves.toMatchObject({ exitCode: 0 });
+    const err = await runToolOutput('sh', ['-c', 'echo broken >&2; exit 2'], { okExitCodes: [0, 1] }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ToolFailed);
+    expect(err).toMatchObject({ exitCode: 2, stderr: 'broken\n' });
+  });
+});
+
+describe('parseToolJson', () => {
+  const Info = z.object({ 'virtual-size': z.number().int() });
+  it('returns what the schema reads, and a ToolOutputInvalid for anything else (never a NaN)', () => {
+    expect(parseToolJson('qemu-img info', Info, '{"virtual-size": 1048576, "format": "qcow2"}')).toEqual({ 'virtual-size': 1048576 });
+    expect(() => parseToolJson('qemu-img info', Info, '{"format": "qcow2"}')).toThrow(ToolOutputInvalid);
+    expect(() => parseToolJson('qemu-img info', Info, '{"virtual-size": "big"}')).toThrow(/virtual-size/);
+    expect(() => parseToolJson('qemu-img info', Info, 'not json')).toThrow(ToolOutputInvalid);
   });
 });
 

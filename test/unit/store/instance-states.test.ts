@@ -1,3 +1,4 @@
+import { pickRootDisk, StoreConfigSchema, vmStateForPowerState } from '../../../src/store';
 import {
   POWER_STATE_CRASHED,
   POWER_STATE_NOSTATE,
@@ -5,10 +6,7 @@ import {
   POWER_STATE_RUNNING,
   POWER_STATE_SHUTDOWN,
   POWER_STATE_SUSPENDED,
-  StoreConfigSchema,
-  pickRootDisk,
-  vmStateForPowerState,
-} from '../../../src/store';
+} from '../../../src/contract';
 
 describe('power state constants', () => {
   it('use Nova numbering', () => {

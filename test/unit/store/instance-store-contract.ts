@@ -4,26 +4,28 @@ import fc from 'fast-check';
 import { sql } from 'kysely';
 import { randomUUID } from 'node:crypto';
 import {
+  appliedStoreMigrations,
   InstanceNotFound,
   InstanceStore,
   InvalidStoreInput,
+  migrateStoreToEmpty,
+  migrateStoreToLatest,
+  openStoreDatabase,
+  STORE_MIGRATION_NAMES,
+  UnexpectedDeletingTaskState,
+  UnexpectedTaskState,
+  type StoreConfigInput,
+  type StoreDb,
+} from '../../../src/store';
+import {
   POWER_STATE_NOSTATE,
   POWER_STATE_PAUSED,
   POWER_STATE_RUNNING,
   POWER_STATE_SHUTDOWN,
-  STORE_MIGRATION_NAMES,
   TASK_STATES,
-  UnexpectedDeletingTaskState,
-  UnexpectedTaskState,
-  appliedStoreMigrations,
-  migrateStoreToEmpty,
-  migrateStoreToLatest,
-  openStoreDatabase,
   type InventoryDomain,
-  type StoreConfigInput,
-  type StoreDb,
   type TaskState,
-} from '../../../src/store';
+} from '../../../src/contract';
 
 export interface StoreContractTarget {
   /** Called once before the suite; returns a config pointing at an empty database. */
@@ -329,6 +331,28 @@ export function describeInstanceStoreContract(dialect: string, target: StoreCont
         expect(ids(await store.listByProject('p1'))).toEqual([a1, a2].sort());
         expect(ids(await store.listByHost('h1'))).toEqual([a1, b1].sort());
         expect(await store.listByProject('nobody')).toEqual([]);
+      });
+
+      it('lists every live instance of every project, oldest first', async () => {
+        const first = await seed(null, { projectId: 'p1' });
+        clockMs += 1_000;
+        const second = await seed(null, { projectId: 'p2' });
+        const gone = await seed(null, { projectId: 'p1' });
+        await store.markDeleted(gone);
+        expect((await store.listAll()).map((i) => i.uuid)).toEqual([first, second]);
+      });
+
+      it('summarises hosts: live instances and those with a task in progress', async () => {
+        await seed(null, { host: 'h2' });
+        await seed('image_uploading', { host: 'h2' });
+        await seed('deleting', { host: 'h2' });
+        await seed(null, { host: 'h1' });
+        const gone = await seed('image_snapshot', { host: 'h3' });
+        await store.markDeleted(gone);
+        expect(await store.listHosts()).toEqual([
+          { host: 'h1', servers: 1, busy: 0 },
+          { host: 'h2', servers: 3, busy: 2 },
+        ]);
       });
 
       it('marks deleting, then deleted, hiding the row from default reads', async () => {

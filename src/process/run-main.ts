@@ -1,3 +1,5 @@
+// How every service process starts and stops (compute API, image service, control and host
+// workers): one room below them all, since none of them owns the others' lifecycle.
 import type { Logger } from 'pino';
 
 /**

@@ -23,10 +23,3 @@ export const InventoryDomainSchema = z.object({
 
 export type InventoryDisk = z.infer<typeof InventoryDiskSchema>;
 export type InventoryDomain = z.infer<typeof InventoryDomainSchema>;
-
-const ROOT_TARGETS = ['vda', 'sda', 'hda', 'xvda'];
-
-/** The root disk: the one on a conventional first-disk target, else the first disk listed (libvirt lists boot disks first). */
-export function pickRootDisk(disks: readonly InventoryDisk[]): InventoryDisk | undefined {
-  return disks.find((d) => d.target !== undefined && ROOT_TARGETS.includes(d.target)) ?? disks[0];
-}

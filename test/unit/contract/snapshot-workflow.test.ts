@@ -1,4 +1,4 @@
-import { hostTaskQueue, SnapshotInputSchema, snapshotWorkflowId } from '../../../src/workflows/snapshot-contract';
+import { hostTaskQueue, SnapshotInputSchema, snapshotWorkflowId } from '../../../src/contract';
 
 describe('snapshot contract', () => {
   const uuid = '6a7393e6-45ec-4777-8160-b9139e60b64d';

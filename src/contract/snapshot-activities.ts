@@ -1,8 +1,8 @@
-// The activity contracts the snapshotInstance workflow schedules. The workflow imports this file for
-// its types only; the factories in this folder implement them on the control and host workers.
-import type { PowerState, TaskState } from '../store/instance-states';
-import type { InventoryDomain } from '../store/inventory';
-import type { SnapshotMode } from '../workflows/snapshot-contract';
+// The activity contracts the workflows schedule. The workflows import this file for its types only;
+// the factories in src/activities/ implement them on the control and host workers.
+import type { PowerState, TaskState } from './instance-states';
+import type { InventoryDomain } from './inventory';
+import type { SnapshotMode } from './snapshot-workflow';
 
 export interface SnapshotInstanceInfo {
   uuid: string;
@@ -107,13 +107,3 @@ export interface HostActivities {
   uploadSnapshot(input: { imageId: string; path: string; format: 'qcow2' | 'raw' }): Promise<UploadedImage>;
   removeSnapshotWorkDir(input: { workDirKey: string }): Promise<void>;
 }
-
-/** Error types (ApplicationFailure.type) the workflow branches on. */
-export const ErrorTypes = {
-  InstanceNotFound: 'InstanceNotFound',
-  UnexpectedDeletingTaskState: 'UnexpectedDeletingTaskState',
-  UnexpectedTaskState: 'UnexpectedTaskState',
-  InstanceNotRunning: 'InstanceNotRunning',
-  ImageNotFound: 'ImageNotFound',
-  InvalidInput: 'InvalidSnapshotInput',
-} as const;

@@ -1,21 +1,7 @@
 // What callers of the snapshotInstance workflow (API, ops, CLI, Temporal UI) and the workflow share:
-// the input, the result, the progress query, the queues and the step names. Deterministic-safe.
+// the input, the result, the step names and the progress query. Deterministic-safe.
 import { defineQuery, defineSignal } from '@temporalio/workflow';
 import { z } from 'zod';
-
-export const CONTROL_TASK_QUEUE = 'snapshot-control';
-export const WORKFLOW_TYPE = 'snapshotInstance';
-
-/** A host name becomes part of a task queue name and of log lines: keep it to DNS-ish characters. */
-export const HostNameSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'a host name of letters, digits, dot, dash, underscore');
-
-export function hostTaskQueue(host: string): string {
-  return `snapshot-host-${HostNameSchema.parse(host)}`;
-}
-
-export function snapshotWorkflowId(instanceUuid: string): string {
-  return `snapshot-${instanceUuid}`;
-}
 
 export const MetadataSchema = z
   .record(z.string().min(1).max(255), z.string().max(255))

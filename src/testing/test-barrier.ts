@@ -4,8 +4,14 @@
 import { access, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { parseEnv } from '../config/env';
 
 const StepSchema = z.string().regex(/^[a-z_]{1,40}$/);
+
+const BarrierEnvSchema = z.object({
+  /** a directory of `<step>.hold` / `<step>.reached` files; unset = no barrier at all */
+  SNAP_TEST_BARRIER_DIR: z.string().min(1).optional(),
+});
 
 export class TestBarrier {
   constructor(private readonly dir: string) {}
@@ -16,6 +22,12 @@ export class TestBarrier {
     await writeFile(join(this.dir, `${name}.reached`), `${process.pid}\n`);
     while (await exists(join(this.dir, `${name}.hold`))) await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/** The barrier the environment asks for, or undefined when SNAP_TEST_BARRIER_DIR is unset. */
+export function testBarrierFromEnv(env: NodeJS.ProcessEnv = process.env): TestBarrier | undefined {
+  const dir = parseEnv(BarrierEnvSchema, env, 'test barrier').SNAP_TEST_BARRIER_DIR;
+  return dir === undefined ? undefined : new TestBarrier(dir);
 }
 
 async function exists(path: string): Promise<boolean> {

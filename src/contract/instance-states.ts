@@ -43,27 +43,9 @@ export const TASK_STATES = [
 export type TaskState = (typeof TASK_STATES)[number] | null;
 export const TaskStateSchema = z.enum(TASK_STATES).nullable();
 
+/** The task states a snapshot sets: its compensation and the reconciler reset only these (Nova's reverts_task_state). */
+export const SNAPSHOT_TASK_STATES: readonly NonNullable<TaskState>[] = ['image_snapshot_pending', 'image_snapshot', 'image_pending_upload', 'image_uploading'];
+
 export const DISK_FORMATS = ['qcow2', 'raw'] as const;
 export type DiskFormat = (typeof DISK_FORMATS)[number];
 export const DiskFormatSchema = z.enum(DISK_FORMATS);
-
-/**
- * The vm_state a host's observed power state implies. NOSTATE yields undefined because "the
- * hypervisor could not tell" must not overwrite what we already know about the instance.
- */
-export function vmStateForPowerState(power: PowerState): VmState | undefined {
-  switch (power) {
-    case POWER_STATE_RUNNING:
-      return 'active';
-    case POWER_STATE_PAUSED:
-      return 'paused';
-    case POWER_STATE_SHUTDOWN:
-      return 'stopped';
-    case POWER_STATE_SUSPENDED:
-      return 'suspended';
-    case POWER_STATE_CRASHED:
-      return 'error';
-    case POWER_STATE_NOSTATE:
-      return undefined;
-  }
-}

@@ -2,8 +2,9 @@
 // instance's base-image properties, the user's metadata and the snapshot markers. Shared by the
 // API's createImage path and the control worker's createSnapshotImage activity (runs started
 // without an image, e.g. from the Temporal UI), so both make the same record.
-import { ImageNotFound, type CreateImageRequest, type Image, type ImageClient } from '../images';
-import type { Instance } from '../store';
+import type { Image } from './glance-image-view';
+import type { CreateImageRequest, ImageClient } from './image-client';
+import { ImageNotFound } from './image-errors';
 
 /**
  * Keys a user's metadata may not use: they are Glance core attributes, which the image service
@@ -22,6 +23,13 @@ export function isReservedImageKey(key: string): boolean {
   return RESERVED_IMAGE_KEYS.has(key) || key.startsWith('os_glance');
 }
 
+/** The instance being snapshotted, as far as its image record needs it. */
+export interface SnapshotSource {
+  uuid: string;
+  /** the base image the instance was built from, null when unknown */
+  imageRef: string | null;
+}
+
 export interface SnapshotImageOptions {
   /** Owner project of the new image; default: the project of the token behind `images` (Nova's behaviour). */
   owner?: string;
@@ -34,7 +42,7 @@ export interface SnapshotImageOptions {
  */
 export async function createSnapshotImageRecord(
   images: ImageClient,
-  instance: Instance,
+  instance: SnapshotSource,
   name: string,
   metadata: Record<string, string>,
   options: SnapshotImageOptions = {},

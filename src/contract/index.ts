@@ -1,0 +1,7 @@
+// Public surface of the shared vocabulary. Imports nothing of the project, so every room may use it.
+export * from './error-types';
+export * from './instance-states';
+export * from './inventory';
+export * from './snapshot-activities';
+export * from './snapshot-workflow';
+export * from './temporal-names';

@@ -1,0 +1,66 @@
+// Validation of everything that reaches a path, a command line or domain XML.
+import { buildDiskXml, buildDomainXml, planInstance, validateInstanceName } from '../../../src/testing/instance-layout';
+import { assertSafePath } from '../../../src/host/qemu-img';
+
+describe('instance layout validation', () => {
+  it('accepts plain names and rejects anything that could escape a path or XML', () => {
+    expect(validateInstanceName('snaptest-0a1b2c3d')).toBe('snaptest-0a1b2c3d');
+    for (const bad of ['', '-x', '../etc', 'a/b', "a'b", 'a b', 'a<b', 'x'.repeat(64), 'a\nb']) {
+      expect(() => validateInstanceName(bad)).toThrow(/invalid instance name/);
+    }
+  });
+
+  it('accepts only absolute canonical paths of safe characters', () => {
+    expect(assertSafePath('/tmp/snaptest-x/disk.qcow2')).toBe('/tmp/snaptest-x/disk.qcow2');
+    for (const bad of ['relative/x', '/tmp/../etc/passwd', '/tmp//x', "/tmp/a'b", '/tmp/a b', '/tmp/$(id)', '/tmp/x;rm', '/tmp/-x/./y']) {
+      expect(() => assertSafePath(bad)).toThrow(/unsafe or non-canonical path/);
+    }
+  });
+
+  it('plans Nova-style files and a q35 domain with hot-plug ports and virtio vda', () => {
+    const layout = planInstance({ name: 'snaptest-abc', dir: '/tmp/snap', domainType: 'qemu', memoryMiB: 64 });
+    expect(layout.basePath).toBe('/tmp/snap/snaptest-abc-base.qcow2');
+    expect(layout.overlayPath).toBe('/tmp/snap/snaptest-abc-disk.qcow2');
+    const xml = buildDomainXml(layout);
+    expect(xml).toMatch(/^<domain type='qemu'/);
+    expect(xml).toContain("<memory unit='MiB'>64</memory>");
+    expect(xml).toContain("machine='q35'");
+    expect(xml.match(/model='pcie-root-port'/g)?.length).toBeGreaterThanOrEqual(4);
+    expect(xml).toContain("<source file='/tmp/snap/snaptest-abc-disk.qcow2'/>");
+    expect(xml).toContain("<target dev='vda' bus='virtio'/>");
+    expect(() => planInstance({ name: 'x', dir: '/tmp', memoryMiB: 512 })).toThrow(/64\.\.128/);
+    expect(() => buildDiskXml('/tmp/x.qcow2', 'sda')).toThrow(/invalid virtio target/);
+  });
+});
+
+describe('Linux guest layout', () => {
+  const artifacts = {
+    dir: '/tmp/guest',
+    kernelPath: '/tmp/guest/vmlinuz',
+    initrdPath: '/tmp/guest/initrd.img',
+    manifest: { key: '0123456789abcdef', kernelRelease: '6.1.0-cloud-amd64', packages: [], initrdSha256: '0'.repeat(64), builtAt: '2026-12-02T00:00:00Z' },
+  };
+
+  it('boots the kernel directly with the workload on the command line, a console file and the agent channel', () => {
+    const layout = planInstance({ name: 'snaptest-linux', dir: '/tmp/snap', domainType: 'qemu', linux: { artifacts, workload: 'blocks', agent: false, rateKiB: 256 } });
+    expect(layout.memoryMiB).toBe(160);
+    expect(layout.diskSizeBytes).toBe(64 * 1024 * 1024);
+    expect(layout.consolePath).toBe('/tmp/snap/snaptest-linux-console.log');
+    const xml = buildDomainXml(layout);
+    expect(xml).toContain('<kernel>/tmp/guest/vmlinuz</kernel>');
+    expect(xml).toContain('<initrd>/tmp/guest/initrd.img</initrd>');
+    expect(xml).toMatch(/<cmdline>console=ttyS0 .*snap\.workload=blocks snap\.agent=off snap\.rate=256<\/cmdline>/);
+    expect(xml).toContain("<source path='/tmp/snap/snaptest-linux-console.log' append='on'/>");
+    expect(xml).toContain("<target type='virtio' name='org.qemu.guest_agent.0'/>");
+    expect(xml).not.toContain("<boot dev='hd'/>");
+  });
+
+  it('defaults to TCG for Linux guests unless told the KVM probe passed, and refuses bad workload settings', () => {
+    expect(planInstance({ name: 'snaptest-l', dir: '/tmp/snap', linux: { artifacts } }).domainType).toBe('qemu');
+    expect(planInstance({ name: 'snaptest-l', dir: '/tmp/snap', domainType: 'kvm', linux: { artifacts } }).domainType).toBe('kvm');
+    expect(() => planInstance({ name: 'snaptest-l', dir: '/tmp/snap', linux: { artifacts, rateKiB: 0 } })).toThrow(/rateKiB/);
+    expect(() => planInstance({ name: 'snaptest-l', dir: '/tmp/snap', linux: { artifacts, workload: 'fork-bomb' as 'log' } })).toThrow(/unknown workload/);
+    expect(() => planInstance({ name: 'snaptest-l', dir: '/tmp/snap', linux: { artifacts: { ...artifacts, kernelPath: '/tmp/a b' } } })).toThrow(/unsafe/);
+    expect(() => planInstance({ name: 'snaptest-l', dir: '/tmp/snap', linux: { artifacts }, memoryMiB: 64 })).toThrow(/96\.\.512/);
+  });
+});
