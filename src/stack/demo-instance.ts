@@ -4,7 +4,7 @@
 // filesystem. It is kept between runs; one from an older guest build is replaced.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { DomainState, Libvirt, LibvirtError, VIR_DOMAIN_XML_INACTIVE, VIR_ERR_NO_DOMAIN, VIR_ERR_OPERATION_INVALID, type Domain } from '../libvirt';
+import { DomainState, Libvirt, isLibvirtError, VIR_DOMAIN_XML_INACTIVE, VIR_ERR_NO_DOMAIN, VIR_ERR_OPERATION_INVALID, type Domain } from '../libvirt';
 import { cachedGuest, ensureGuest, type GuestArtifacts } from '../testing/guest/guest-builder';
 import { linuxGuestDomainType } from '../testing/guest/kvm-probe';
 import { planInstance, type InstanceSpec } from '../testing/instance-layout';
@@ -78,7 +78,7 @@ export async function stopDemoInstance(uri: string, demo: DemoInstance): Promise
     await client.domainDestroy(await client.domainLookupByName(demo.name));
   } catch (err) {
     // already gone or already off: nothing to stop
-    if (!(err instanceof LibvirtError && (err.code === VIR_ERR_NO_DOMAIN || err.code === VIR_ERR_OPERATION_INVALID))) throw err;
+    if (!isLibvirtError(err, VIR_ERR_NO_DOMAIN, VIR_ERR_OPERATION_INVALID)) throw err;
   } finally {
     await client.close();
   }

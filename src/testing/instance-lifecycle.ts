@@ -2,7 +2,7 @@
 // everything a half-created or already-removed instance may have left.
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { isLibvirtError, VIR_DOMAIN_UNDEFINE_MANAGED_SAVE, VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA, VIR_ERR_NO_DOMAIN, VIR_ERR_OPERATION_INVALID, type Domain, type Libvirt } from '../libvirt';
+import { isLibvirtError, VIR_DOMAIN_UNDEFINE_MANAGED_SAVE, VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA, VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA, VIR_ERR_NO_DOMAIN, VIR_ERR_OPERATION_INVALID, type Domain, type Libvirt } from '../libvirt';
 import { assertSafePath, createQcow2, writePattern } from '../host/qemu-img';
 import { runTool } from '../host/tool-process';
 import { BASE_PATTERN, OVERLAY_PATTERN, buildDomainXml, planInstance, validateInstanceName, type InstanceLayout, type InstanceSpec } from './instance-layout';
@@ -83,7 +83,7 @@ export async function removeInstance(
   if (domain) {
     await client.domainDestroy(domain).catch((e: unknown) => ignore(e, VIR_ERR_OPERATION_INVALID, VIR_ERR_NO_DOMAIN));
     await client
-      .domainUndefineFlags(domain, VIR_DOMAIN_UNDEFINE_MANAGED_SAVE | VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA)
+      .domainUndefineFlags(domain, VIR_DOMAIN_UNDEFINE_MANAGED_SAVE | VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA | VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA)
       .catch((e: unknown) => ignore(e, VIR_ERR_NO_DOMAIN));
   }
   const files = [layout.overlayPath, layout.basePath, ...(layout.consolePath ? [layout.consolePath] : []), ...extraFiles];
