@@ -1,23 +1,31 @@
-// The benchmark guest: a 1 GiB virtual disk laid out as Nova lays one out (qcow2 base + overlay)
-// with 256 MiB of data written by qemu-io before the guest starts — a quarter of it in the base
-// (the image cache) and the rest in the overlay (the guest's own writes), in 2 MiB extents spread
-// over the whole disk so that neither convert nor block copy sees one contiguous run.
+// The benchmark guest: a virtual disk laid out as Nova lays one out (qcow2 base + overlay) with
+// data written by qemu-io before the guest starts — a quarter of it in the base (the image cache)
+// and the rest in the overlay (the guest's own writes), in 2 MiB extents spread over the whole
+// disk so that neither convert, block copy nor the backup export sees one contiguous run.
 import { writePattern } from '../../src/host/qemu-img';
 import { createInstanceFixture, type InstanceFixture } from '../../test/support/instance-fixture';
 import { onCleanup } from './cleanup';
 
 const MiB = 1024 ** 2;
-export const GUEST_DISK_BYTES = 1024 * MiB;
 const EXTENT = 2 * MiB;
-/** 16 slots of 64 MiB: 2 base extents + 6 overlay extents each = 16 × 16 MiB = 256 MiB. */
 const SLOT = 64 * MiB;
-const BASE_PER_SLOT = 2;
-const OVERLAY_PER_SLOT = 6;
+/** slot 0 holds the layout's own 64 KiB markers at 0 and 1 MiB */
+const SLOT_START = 2 * MiB;
 
 export interface FilledGuest {
   fixture: InstanceFixture;
+  diskBytes: number;
   writtenBytes: number;
   baseBytes: number;
+}
+
+export interface FilledGuestOptions {
+  /** virtual disk size, a multiple of 64 MiB (default 1 GiB) */
+  diskBytes?: number;
+  /** data written, at most half the disk (default 256 MiB) */
+  writtenBytes?: number;
+  memoryMiB?: number;
+  prefix?: string;
 }
 
 /** A distinct non-zero byte per extent, so no two extents (and no extent and zeroes) compare equal. */
@@ -25,26 +33,32 @@ function patternByte(index: number): number {
   return ((index * 37) % 254) + 1;
 }
 
-export async function createFilledGuest(options: { memoryMiB?: number; prefix?: string } = {}): Promise<FilledGuest> {
+export async function createFilledGuest(options: FilledGuestOptions = {}): Promise<FilledGuest> {
+  const diskBytes = options.diskBytes ?? 1024 * MiB;
+  const wanted = options.writtenBytes ?? 256 * MiB;
+  const slots = diskBytes / SLOT;
+  const perSlot = Math.round(wanted / slots / EXTENT);
+  if (!Number.isInteger(slots) || perSlot < 1 || perSlot * EXTENT > (SLOT - SLOT_START) / 2) {
+    throw new Error(`cannot spread ${wanted} bytes over a ${diskBytes}-byte disk in 2 MiB extents`);
+  }
   // defined but not started: qemu-io needs the write lock QEMU would hold
-  const fixture = await createInstanceFixture({ diskSizeBytes: GUEST_DISK_BYTES, memoryMiB: options.memoryMiB ?? 64, start: false, prefix: options.prefix ?? 'snapbench' });
+  const fixture = await createInstanceFixture({ diskSizeBytes: diskBytes, memoryMiB: options.memoryMiB ?? 64, start: false, prefix: options.prefix ?? 'snapbench' });
   onCleanup(`guest ${fixture.instance.name}`, () => fixture.cleanup());
   const { basePath, overlayPath } = fixture.instance;
+  const basePerSlot = Math.max(1, Math.floor(perSlot / 4));
+  const spacing = Math.floor((SLOT - SLOT_START) / perSlot / MiB) * MiB;
   let index = 0;
   let baseBytes = 0;
   let writtenBytes = 0;
-  for (let slot = 0; slot * SLOT < GUEST_DISK_BYTES; slot++) {
-    // base extents at +4 MiB (clear of the layout's own 64 KiB markers at 0 and 1 MiB)
-    for (let i = 0; i < BASE_PER_SLOT; i++) {
-      await writePattern(basePath, { byte: patternByte(index++), offset: slot * SLOT + 4 * MiB + i * 2 * EXTENT, length: EXTENT });
-      baseBytes += EXTENT;
+  for (let slot = 0; slot < slots; slot++) {
+    for (let k = 0; k < perSlot; k++) {
+      const inBase = k < basePerSlot;
+      await writePattern(inBase ? basePath : overlayPath, { byte: patternByte(index++), offset: slot * SLOT + SLOT_START + k * spacing, length: EXTENT });
+      if (inBase) baseBytes += EXTENT;
+      writtenBytes += EXTENT;
     }
-    for (let i = 0; i < OVERLAY_PER_SLOT; i++) {
-      await writePattern(overlayPath, { byte: patternByte(index++), offset: slot * SLOT + 16 * MiB + i * 2 * EXTENT, length: EXTENT });
-    }
-    writtenBytes += (BASE_PER_SLOT + OVERLAY_PER_SLOT) * EXTENT;
   }
   const { client } = fixture;
   fixture.instance.domain = await client.domainCreateWithFlags(fixture.instance.domain, 0);
-  return { fixture, writtenBytes, baseBytes };
+  return { fixture, diskBytes, writtenBytes, baseBytes };
 }

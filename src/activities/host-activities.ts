@@ -18,6 +18,7 @@ import type { SnapshotWorkDirs } from '../host/snapshot-workdir';
 import { translateFailures } from './activity-failures';
 import { Semaphore, withHeartbeat } from './activity-support';
 import type { HostActivities } from '../contract';
+import { createOnePassActivities } from './one-pass-activities';
 
 export interface TransferReporter {
   /** forwards upload progress to the workflow's progress query (throttled by the implementation) */
@@ -135,6 +136,8 @@ export function createHostActivities(deps: HostActivityDeps): HostActivities {
     async removeSnapshotWorkDir({ workDirKey }) {
       await workDirs.remove(workDirKey);
     },
+
+    ...createOnePassActivities(deps, { extracts, uploads }),
   };
   return translateFailures(activities);
 }

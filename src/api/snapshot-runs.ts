@@ -86,7 +86,7 @@ export class SnapshotRuns {
     const history = await handle.fetchHistory();
     const input = inputFromHistory(history);
     const closed = closingEvent(history);
-    const progress = summary.state === 'running' ? await this.progress(workflowId, description.runId) : null;
+    const progress = summary.state === 'running' ? withStreamProgress(await this.progress(workflowId, description.runId), description) : null;
     const detail: SnapshotRunDetail = {
       ...summary,
       name: input?.name ?? null,
@@ -137,6 +137,22 @@ export class SnapshotRuns {
       temporalUiUrl: this.uiUrl(info.workflowId, info.runId),
     };
   }
+}
+
+// What the one-pass stream heartbeats (src/activities/one-pass-activities.ts): bytes the image service committed.
+const StreamHeartbeatSchema = z.object({ acknowledged: z.number().int().nonnegative(), total: z.number().int().nonnegative() });
+
+/** Bytes of a running stream come from its heartbeat, not from signals that would lengthen the history. */
+function withStreamProgress(progress: SnapshotProgress | null, description: WorkflowExecutionDescription): SnapshotProgress | null {
+  if (progress === null || progress.step !== 'upload') return progress;
+  for (const pending of description.raw.pendingActivities ?? []) {
+    if (pending.activityType?.name !== 'streamSnapshot') continue;
+    const payload = pending.heartbeatDetails?.payloads?.[0];
+    if (payload === undefined || payload === null) continue;
+    const parsed = StreamHeartbeatSchema.safeParse(defaultPayloadConverter.fromPayload(payload));
+    if (parsed.success) return { ...progress, bytesDone: parsed.data.acknowledged, bytesTotal: parsed.data.total };
+  }
+  return progress;
 }
 
 function inputFromHistory(history: History): SnapshotInput | undefined {

@@ -2,7 +2,7 @@
 // the factories in src/activities/ implement them on the control and host workers.
 import type { PowerState, TaskState } from './instance-states';
 import type { InventoryDomain } from './inventory';
-import type { SnapshotMode } from './snapshot-workflow';
+import type { SnapshotDataPath, SnapshotMode } from './snapshot-workflow';
 
 export interface SnapshotInstanceInfo {
   uuid: string;
@@ -74,6 +74,40 @@ export interface DomainDescription {
   virtType: string;
   /** libvirt/QEMU new enough, source not lvm/rbd, no ephemeral encryption, not disabled */
   liveCapable: boolean;
+  /**
+   * libvirt and QEMU have the backup API and the disk is a file: the one-pass data path. Absent in
+   * descriptions recorded before it existed, which replay on the block-copy path.
+   */
+  backupCapable?: boolean;
+}
+
+/** The point-in-time export a one-pass snapshot streams from (see src/host/snapshot-export.ts). */
+export interface SnapshotExport {
+  /** names the export's point in time; a new export gets a new id */
+  exportId: string;
+  dataPath: Extract<SnapshotDataPath, 'backup-job' | 'qemu-nbd'>;
+  socketPath: string;
+  exportName: string;
+  virtualSize: number;
+  /** bytes of the image the writer will produce from this export */
+  imageSize: number;
+  quiesced: boolean;
+  freezeWindowMs: number | null;
+  quiesceError?: string;
+}
+
+export interface StreamedImage extends UploadedImage {
+  dataPath: SnapshotExport['dataPath'];
+  /** the export streamed (a new one when the recorded one was gone) */
+  exportId: string;
+  /** the committed offset this attempt resumed from (0: from the start) */
+  resumedFrom: number;
+  bytesSent: number;
+  logicalDigest: string;
+  /** quiesce facts of the export actually streamed */
+  quiesced: boolean;
+  freezeWindowMs: number | null;
+  quiesceError?: string;
 }
 
 export interface ExtractedSnapshot {
@@ -105,5 +139,11 @@ export interface HostActivities {
   /** Recreate the domain in its prior power state and re-attach devices; idempotent, retried forever. */
   restoreGuest(input: { domainName: string; priorPowerState: PowerState }): Promise<{ recreated: boolean; reattached: number }>;
   uploadSnapshot(input: { imageId: string; path: string; format: 'qcow2' | 'raw' }): Promise<UploadedImage>;
+  /** One pass, step 1 (the seed's extract): the point-in-time export, found again when it is still served. */
+  openSnapshotExport(input: { domainName: string; workDirKey: string; mode: SnapshotMode; description: DomainDescription }): Promise<SnapshotExport>;
+  /** One pass, step 2 (the seed's upload): export → image writer → resumable upload → verified commit. */
+  streamSnapshot(input: { domainName: string; workDirKey: string; mode: SnapshotMode; description: DomainDescription; imageId: string }): Promise<StreamedImage>;
+  /** Ends the export (our backup job, our qemu-nbd) and removes the run's work dir; idempotent, also the compensation. */
+  closeSnapshotExport(input: { domainName: string; workDirKey: string }): Promise<void>;
   removeSnapshotWorkDir(input: { workDirKey: string }): Promise<void>;
 }

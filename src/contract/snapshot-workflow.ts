@@ -31,6 +31,7 @@ export const SNAPSHOT_STEPS = [
   'restore_guest',
   'task_state_uploading',
   'upload',
+  'close_export',
   'task_state_none',
   'notify_end',
   'compensating',
@@ -40,6 +41,13 @@ export const SNAPSHOT_STEPS = [
 export type SnapshotStep = (typeof SNAPSHOT_STEPS)[number];
 
 export type SnapshotMode = 'live' | 'cold';
+
+/**
+ * How the bytes went: one pass from a libvirt backup job (live) or a read-only qemu-nbd of the
+ * stopped disk (cold) into the image service; or, where libvirt or QEMU lack the backup API, a
+ * block-copy mirror (live) or qemu-img convert (cold) into a file that is then uploaded.
+ */
+export type SnapshotDataPath = 'backup-job' | 'qemu-nbd' | 'block-copy' | 'convert';
 
 export interface SnapshotResult {
   imageId: string;
@@ -53,6 +61,14 @@ export interface SnapshotResult {
   freezeWindowMs?: number | null;
   /** live snapshots: why the image is crash-consistent (no agent, agent timeout or error) */
   quiesceError?: string;
+  /** which data path ran (absent in results of runs from before the one-pass path) */
+  dataPath?: SnapshotDataPath;
+  /** one pass: the image data resumed from this committed offset instead of byte 0 */
+  resumedFrom?: number;
+  /** one pass: SHA-256 over the guest-visible disk's 1 MiB blocks, also the image's snapshot_logical_digest */
+  logicalDigest?: string;
+  /** the image the run started with was deleted (a replayed run): the snapshot went into a new one */
+  replacedImageId?: string;
   /** milliseconds spent in each step, by step name */
   steps: Partial<Record<SnapshotStep, number>>;
 }

@@ -11,6 +11,10 @@ import { imageInfo } from './qemu-img';
 // Nova's MIN_LIBVIRT_LIVESNAPSHOT_VERSION / MIN_QEMU_LIVESNAPSHOT_VERSION (1.3.0 / 1.3.0), as libvirt encodes versions.
 const MIN_LIBVIRT_LIVE = 1_003_000;
 const MIN_QEMU_LIVE = 1_003_000;
+// The backup API (pull mode over NBD) is on by default from libvirt 7.2.0, on QEMU's -blockdev (QEMU 4.2+);
+// below either, snapshots take the block-copy path.
+const MIN_LIBVIRT_BACKUP = 7_002_000;
+const MIN_QEMU_BACKUP = 4_002_000;
 
 function sourceFormatOf(disk: { sourceType: string; driverType: string | null; source: string | null }): string {
   if (disk.sourceType === 'network') return 'rbd';
@@ -49,6 +53,7 @@ export async function describeDomain(client: Libvirt, dom: Domain, config: HostC
       hvVersion >= MIN_QEMU_LIVE &&
       !config.ephemeralEncryption &&
       !config.disableLiveSnapshot,
+    backupCapable: fileBacked && libVersion >= MIN_LIBVIRT_BACKUP && hvVersion >= MIN_QEMU_BACKUP && !config.ephemeralEncryption && !config.disableBackupApi,
   };
 }
 

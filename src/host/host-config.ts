@@ -19,6 +19,8 @@ export const HostEnvSchema = z.object({
   SNAP_SNAPSHOT_IMAGE_FORMAT: z.enum(['qcow2', 'raw']).optional(),
   /** Nova's [workarounds] disable_libvirt_livesnapshot */
   SNAP_DISABLE_LIVE_SNAPSHOT: EnvBooleanSchema.default('false'),
+  /** keeps the block-copy + convert + upload path even where libvirt has the backup API (for comparisons) */
+  SNAP_DISABLE_BACKUP_API: EnvBooleanSchema.default('false'),
   /** Nova's [ephemeral_storage_encryption] enabled: forces cold snapshots */
   SNAP_EPHEMERAL_ENCRYPTION: EnvBooleanSchema.default('false'),
   SNAP_IMAGE_URL: ImageUrlSchema,
@@ -32,6 +34,8 @@ export const HostEnvSchema = z.object({
   SNAP_DEFAULT_PROJECT: z.string().min(1).max(255).default('demo'),
   /** bound on the guest agent's filesystem freeze (and each thaw) of a live snapshot */
   SNAP_QUIESCE_TIMEOUT_S: z.coerce.number().min(1).max(300).default(10),
+  /** Proxmox's bwlimit: MiB/s shared by all the host's snapshot streams together; 0 = unlimited */
+  SNAP_STREAM_BWLIMIT_MIBS: z.coerce.number().int().min(0).max(100_000).default(0),
 });
 
 export interface HostConfig {
@@ -41,6 +45,7 @@ export interface HostConfig {
   snapshotsDir: string;
   snapshotImageFormat?: 'qcow2' | 'raw';
   disableLiveSnapshot: boolean;
+  disableBackupApi: boolean;
   ephemeralEncryption: boolean;
   imageUrl: string;
   imageToken?: string;
@@ -50,6 +55,8 @@ export interface HostConfig {
   inventoryIntervalMs: number;
   defaultProject: string;
   quiesceTimeoutMs: number;
+  /** one BandwidthLimit (src/host/bandwidth-limit.ts) per host worker; 0 = unlimited */
+  streamBandwidthBytesPerSecond: number;
 }
 
 function defaultHostName(): string {
@@ -68,6 +75,7 @@ export function loadHostConfig(env: NodeJS.ProcessEnv = process.env, projectRoot
     snapshotsDir: resolve(projectRoot, e.SNAP_SNAPSHOTS_DIR ?? join(dataDir, 'snapshots')),
     snapshotImageFormat: e.SNAP_SNAPSHOT_IMAGE_FORMAT,
     disableLiveSnapshot: e.SNAP_DISABLE_LIVE_SNAPSHOT,
+    disableBackupApi: e.SNAP_DISABLE_BACKUP_API,
     ephemeralEncryption: e.SNAP_EPHEMERAL_ENCRYPTION,
     imageUrl: e.SNAP_IMAGE_URL,
     imageToken: e.SNAP_IMAGE_TOKEN,
@@ -77,5 +85,6 @@ export function loadHostConfig(env: NodeJS.ProcessEnv = process.env, projectRoot
     inventoryIntervalMs: e.SNAP_INVENTORY_INTERVAL_S * 1000,
     defaultProject: e.SNAP_DEFAULT_PROJECT,
     quiesceTimeoutMs: e.SNAP_QUIESCE_TIMEOUT_S * 1000,
+    streamBandwidthBytesPerSecond: e.SNAP_STREAM_BWLIMIT_MIBS * 1024 * 1024,
   };
 }

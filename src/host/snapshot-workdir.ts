@@ -36,6 +36,18 @@ export class SnapshotWorkDirs {
     return dir;
   }
 
+  /**
+   * The dir as it is, made when missing: a one-pass step re-attaches to the export recorded inside,
+   * so it must not wipe it. Modes as for create().
+   */
+  async ensure(key: string, live: boolean): Promise<string> {
+    const dir = this.pathFor(key);
+    await mkdir(this.root, { recursive: true, mode: 0o711 });
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    await chmod(dir, live ? 0o701 : 0o700);
+    return dir;
+  }
+
   /** Records the owning run; written right after create(), before anything slow happens. */
   async writeOwner(key: string, workflowId: string): Promise<void> {
     const owner = OwnerSchema.parse({ workflowId, runId: key });

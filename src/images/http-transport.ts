@@ -4,6 +4,7 @@ import { request as httpRequest, type IncomingMessage, type OutgoingHttpHeaders 
 import { request as httpsRequest } from 'node:https';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { z } from 'zod';
 import {
   ImageConflict,
   ImageError,
@@ -26,6 +27,27 @@ export interface HttpExchange {
 
 // Errors that mean "the service is not there right now", before it could act on anything.
 const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EPIPE']);
+
+/** One request as the client's methods describe it; the client adds base URL, auth and defaults. */
+export interface ImageRequest {
+  method: string;
+  /** relative to the service's base URL, e.g. `v2/images/<id>` */
+  path: string;
+  headers?: OutgoingHttpHeaders;
+  body?: HttpExchange['body'];
+  signal?: AbortSignal;
+  idleTimeoutMs?: number;
+}
+
+export type SendImageRequest = (req: ImageRequest) => Promise<IncomingMessage>;
+
+const UuidSchema = z.string().uuid();
+
+/** Ids go into URL paths; a non-UUID could retarget the request, so it never leaves the client. */
+export function checkedId(id: string): string {
+  if (!UuidSchema.safeParse(id).success) throw new ImageNotFound(id, `Invalid image id ${JSON.stringify(id)}`);
+  return id;
+}
 
 /** Sends the request (streaming a Readable body with backpressure) and resolves with the response head. */
 export function exchange(x: HttpExchange): Promise<IncomingMessage> {

@@ -1,16 +1,20 @@
 // The image API the rest of the system codes against, and its HTTP implementation for our
 // service or a real Glance v2 endpoint. Uploads and downloads stream; nothing is buffered whole.
+// The resumable upload extension's calls are implemented in resumable-client.ts.
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
-import { Readable, Transform } from 'node:stream';
+import { Readable } from 'node:stream';
 import { z } from 'zod';
 import { imageFromView, type Image } from './glance-image-view';
 import { ImageNotFound, ImageServiceUnavailable, ImageUploadFailed, errorMessage } from './image-errors';
-import { errorFromResponse, exchange, isConnectFailure, isTransportUnavailable, readSmallBody, type HttpExchange } from './http-transport';
+import { checkedId, errorFromResponse, exchange, isConnectFailure, isTransportUnavailable, readSmallBody, type ImageRequest } from './http-transport';
 import { JSON_PATCH_MEDIA_TYPE, type ImageFormats } from './image-record';
+import { ResumableUploadClient, type AppendOptions, type StagedCommit, type StagedUpload } from './resumable-client';
+import { meteredBody, type ByteSource } from './upload-body';
 
 export type { Image } from './glance-image-view';
+export type { AppendOptions, StagedCommit, StagedUpload } from './resumable-client';
 
 export interface CreateImageRequest {
   /** Client-chosen id makes creation idempotent across retries (a repeat answers ImageConflict). */
@@ -38,6 +42,11 @@ export interface UploadOptions {
   /** Called with the cumulative number of bytes handed to the network. */
   onProgress?: (bytesDone: number) => void;
   signal?: AbortSignal;
+  /**
+   * Sent as Content-Length (a file path's size is used when omitted); the source must yield
+   * exactly this many bytes. Without it a stream or generator is sent chunked.
+   */
+  length?: number;
 }
 
 export interface ImageClient {
@@ -47,8 +56,26 @@ export interface ImageClient {
   delete(id: string): Promise<void>;
   /** Glance PATCH replace of the formats, before the image has data (the snapshot's real format). */
   setFormats(id: string, formats: ImageFormats): Promise<Image>;
-  upload(id: string, source: Readable | string, options?: UploadOptions): Promise<void>;
+  /** Glance's plain PUT of the whole data: a file path, a stream, or an async iterable of buffers (e.g. a generator). */
+  upload(id: string, source: Readable | string | AsyncIterable<Buffer>, options?: UploadOptions): Promise<void>;
   download(id: string, options?: { signal?: AbortSignal }): Promise<Readable>;
+  /**
+   * Opens or re-opens a resumable upload; null when the server has no resumable extension
+   * (404/405/501 on the route, e.g. a real Glance). Throws ImageConflict (409) when a session
+   * with another size/token exists.
+   */
+  openStagedUpload(id: string, size: number, token: string): Promise<StagedUpload | null>;
+  /** Current session or null when none. */
+  stagedUpload(id: string): Promise<StagedUpload | null>;
+  /**
+   * Appends body at offset; resolves with the server's new committed offset. On 409 offset
+   * mismatch throws StagedOffsetMismatch (with `committedOffset`).
+   */
+  appendStaged(id: string, offset: number, body: AsyncIterable<Buffer> | Readable, options?: AppendOptions): Promise<number>;
+  /** Commits (server verifies); resolves with the active image. */
+  commitStaged(id: string, commit: StagedCommit): Promise<Image>;
+  /** Discards the session (no error when none). */
+  discardStaged(id: string): Promise<void>;
 }
 
 export interface GlanceHttpClientOptions {
@@ -62,12 +89,12 @@ export interface GlanceHttpClientOptions {
 }
 
 const ListPageSchema = z.object({ images: z.array(z.unknown()), next: z.string().optional() });
-const ImageIdSchema = z.string().uuid();
 
 export class GlanceHttpClient implements ImageClient {
   private readonly base: URL;
   private readonly idleTimeoutMs: number;
   private readonly uploadIdleTimeoutMs: number;
+  private readonly staged: ResumableUploadClient;
 
   constructor(
     baseUrl: string,
@@ -77,6 +104,7 @@ export class GlanceHttpClient implements ImageClient {
     this.base = new URL(baseUrl.endsWith('/') ? baseUrl : `${baseUrl}/`);
     this.idleTimeoutMs = options.idleTimeoutMs ?? 60_000;
     this.uploadIdleTimeoutMs = options.uploadIdleTimeoutMs ?? 15 * 60_000;
+    this.staged = new ResumableUploadClient((req) => this.send(req), this.uploadIdleTimeoutMs);
   }
 
   async create(meta: CreateImageRequest): Promise<Image> {
@@ -125,48 +153,41 @@ export class GlanceHttpClient implements ImageClient {
    * Streams the data with backpressure. Connection refused before anything is sent surfaces as
    * ImageServiceUnavailable; a failure once bytes flow is ImageUploadFailed (the server kills the image).
    */
-  async upload(id: string, source: Readable | string, options: UploadOptions = {}): Promise<void> {
+  async upload(id: string, source: Readable | string | AsyncIterable<Buffer>, options: UploadOptions = {}): Promise<void> {
     const headers: OutgoingHttpHeaders = { 'Content-Type': 'application/octet-stream' };
-    let input: Readable;
+    let length = options.length;
+    let input: ByteSource;
     if (typeof source === 'string') {
-      headers['Content-Length'] = (await stat(source)).size;
+      length ??= (await stat(source)).size;
       input = createReadStream(source);
     } else {
       input = source;
     }
-    let done = 0;
-    const counter = new Transform({
-      transform(chunk: Buffer, _enc, callback) {
-        done += chunk.length;
-        options.onProgress?.(done);
-        callback(null, chunk);
-      },
-    });
-    input.on('error', (err) => counter.destroy(err));
-    const body = input.pipe(counter);
+    if (length !== undefined) headers['Content-Length'] = length;
+    const metered = meteredBody(input, { length, onProgress: options.onProgress });
     let res: IncomingMessage;
     try {
       res = await this.send({
         method: 'PUT',
         path: `v2/images/${checkedId(id)}/file`,
         headers,
-        body,
+        body: metered.body,
         signal: options.signal,
         idleTimeoutMs: this.uploadIdleTimeoutMs,
       });
     } catch (err) {
-      input.destroy();
+      metered.destroy();
       // Only a failed connect is known to have left the image untouched (still queued) and so
       // safe to retry; any later failure may have killed it server-side.
       if (err instanceof ImageServiceUnavailable && isConnectFailure(err.cause)) throw err;
-      const reason = options.signal?.aborted === true ? 'upload aborted' : `upload interrupted after ${done} bytes`;
+      const reason = options.signal?.aborted === true ? 'upload aborted' : `upload interrupted after ${metered.sent()} bytes`;
       throw new ImageUploadFailed(`${reason}: ${errorMessage(err)}`, 0, { cause: err });
     }
     if (res.statusCode === 204 || res.statusCode === 200) {
       res.resume();
       return;
     }
-    input.destroy();
+    metered.destroy();
     const error = await errorFromResponse(res, id);
     if (error instanceof ImageNotFound || (res.statusCode ?? 0) === 409) throw error;
     throw new ImageUploadFailed(`image upload rejected: ${error.message}`, error.status, { cause: error });
@@ -183,9 +204,27 @@ export class GlanceHttpClient implements ImageClient {
     return res;
   }
 
-  private async send(
-    req: { method: string; path: string; headers?: OutgoingHttpHeaders; body?: HttpExchange['body']; signal?: AbortSignal; idleTimeoutMs?: number },
-  ): Promise<IncomingMessage> {
+  openStagedUpload(id: string, size: number, token: string): Promise<StagedUpload | null> {
+    return this.staged.open(id, size, token);
+  }
+
+  stagedUpload(id: string): Promise<StagedUpload | null> {
+    return this.staged.state(id);
+  }
+
+  appendStaged(id: string, offset: number, body: AsyncIterable<Buffer> | Readable, options: AppendOptions = {}): Promise<number> {
+    return this.staged.append(id, offset, body, options);
+  }
+
+  commitStaged(id: string, commit: StagedCommit): Promise<Image> {
+    return this.staged.commit(id, commit);
+  }
+
+  discardStaged(id: string): Promise<void> {
+    return this.staged.discard(id);
+  }
+
+  private async send(req: ImageRequest): Promise<IncomingMessage> {
     const headers: OutgoingHttpHeaders = { Accept: 'application/json', ...req.headers };
     if (this.token !== undefined) headers['X-Auth-Token'] = this.token;
     try {
@@ -214,10 +253,4 @@ export class GlanceHttpClient implements ImageClient {
       throw new ImageServiceUnavailable(`image service sent an unexpected response: ${errorMessage(err)}`, { cause: err });
     }
   }
-}
-
-/** Ids go into URL paths; a non-UUID could retarget the request, so it never leaves the client. */
-function checkedId(id: string): string {
-  if (!ImageIdSchema.safeParse(id).success) throw new ImageNotFound(id, `Invalid image id ${JSON.stringify(id)}`);
-  return id;
 }

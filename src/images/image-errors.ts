@@ -62,6 +62,42 @@ export class ImageGone extends ImageError {
   readonly retryable = false;
 }
 
+/**
+ * A resumable append (PATCH) named an offset other than the committed length; nothing was
+ * written. The client resumes from `committedOffset` (also sent as the Upload-Offset header).
+ */
+export class StagedOffsetMismatch extends ImageError {
+  override readonly name = 'StagedOffsetMismatch';
+  readonly status = 409;
+  readonly retryable = true;
+  constructor(
+    readonly committedOffset: number,
+    message = `Upload-Offset does not match the committed offset ${committedOffset}`,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * The md5/sha512 a client sent at commit differ from the bytes the service holds. The image is
+ * killed and the staged bytes dropped; a killed image accepts a new upload from the first byte.
+ */
+export class ImageChecksumMismatch extends ImageError {
+  override readonly name = 'ImageChecksumMismatch';
+  readonly status = 400;
+  readonly retryable = true;
+}
+
+/**
+ * Verify-after-commit re-read the published bytes and they hash differently from what was
+ * received: the storage did not keep them. The image is killed; its upload can start over.
+ */
+export class ImageVerificationFailed extends ImageError {
+  override readonly name = 'ImageVerificationFailed';
+  readonly status = 500;
+  readonly retryable = true;
+}
+
 /** Any other 4xx: malformed request, forbidden attribute, bad token. Carries the HTTP status. */
 export class ImageRequestRejected extends ImageError {
   override readonly name = 'ImageRequestRejected';

@@ -1,5 +1,6 @@
 // The Glance-v2-shaped HTTP front of ImageService on plain node:http. Routing, auth and status
-// codes live here; image semantics live in ImageService.
+// codes live here; image semantics live in ImageService. The resumable upload extension's routes
+// are in resumable-http.ts.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pipeline } from 'node:stream/promises';
@@ -13,6 +14,7 @@ import { BodyTooLarge, readBoundedBody, readJsonBody } from '../net/http-body';
 import type { ImageService } from './image-service';
 import { GLANCE_BODY_REFUSALS, sendError, sendJson } from './http-io';
 import { issueText } from '../config/validation';
+import { routeResumable } from './resumable-http';
 
 export interface ImageHttpServerOptions {
   service: ImageService;
@@ -93,6 +95,7 @@ export class ImageHttpServer {
       if (method === 'GET') return this.list(ctx, url, res);
       throw methodNotAllowed('GET, POST');
     }
+    if (await routeResumable(url.pathname, method, { service: this.options.service, ctx, req, res, maxJsonBytes: this.maxJsonBytes })) return;
     const file = IMAGE_FILE_PATH.exec(url.pathname);
     if (file?.[1] !== undefined) {
       const id = decodeURIComponent(file[1]);

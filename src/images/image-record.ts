@@ -3,7 +3,9 @@
 import { z } from 'zod';
 import { issueText } from '../config/validation';
 
-export const IMAGE_STATUSES = ['queued', 'saving', 'active', 'killed', 'deleted'] as const;
+// `uploading` is Glance's status of an image whose data is staged but not yet final (its
+// interoperable import); here it marks an open resumable upload (resumable-uploads.ts).
+export const IMAGE_STATUSES = ['queued', 'saving', 'uploading', 'active', 'killed', 'deleted'] as const;
 export type ImageStatus = (typeof IMAGE_STATUSES)[number];
 
 // Glance v2's allowed values (glance/api/v2/images.py get_base_properties).
@@ -58,6 +60,9 @@ export const READ_ONLY_ATTRIBUTES: ReadonlySet<string> = new Set([
   'properties',
 ]);
 
+/** Custom property values, as create accepts them. */
+export const PropertyValueSchema = z.string().max(65535, 'custom property values are limited to 65535 characters');
+
 const KNOWN_CREATE_FIELDS = {
   id: ImageIdSchema.optional(),
   name: z.string().max(255).nullable().optional(),
@@ -74,7 +79,7 @@ const KNOWN_CREATE_FIELDS = {
 /** Create body: the known fields plus any extra top-level string keys, which become properties (as in Glance). */
 export const CreateImageBodySchema = z
   .object(KNOWN_CREATE_FIELDS)
-  .catchall(z.string().max(65535, 'custom property values are limited to 65535 characters'));
+  .catchall(PropertyValueSchema);
 
 export type CreateImageBody = z.infer<typeof CreateImageBodySchema>;
 
@@ -82,9 +87,20 @@ export type CreateImageBody = z.infer<typeof CreateImageBodySchema>;
 export function customPropertiesOf(body: CreateImageBody): Record<string, string> {
   const properties: Record<string, string> = {};
   for (const [key, value] of Object.entries(body)) {
-    if (!(key in KNOWN_CREATE_FIELDS) && typeof value === 'string') properties[key] = value;
+    if (!Object.hasOwn(KNOWN_CREATE_FIELDS, key) && typeof value === 'string') properties[key] = value;
   }
   return properties;
+}
+
+/**
+ * Why `key` may not be a custom property (create's own rule): read-only or reserved attributes are
+ * refused; undefined when the key is free. Core attributes (name, visibility…) are not properties either.
+ */
+export function propertyKeyRefusal(key: string): string | undefined {
+  if (READ_ONLY_ATTRIBUTES.has(key)) return `Attribute '${key}' is read-only.`;
+  if (key.startsWith('os_glance')) return `Attribute '${key}' is reserved.`;
+  if (Object.hasOwn(KNOWN_CREATE_FIELDS, key)) return `Attribute '${key}' is a core attribute, not a custom property.`;
+  return undefined;
 }
 
 /** What the snapshot path may still change on an image without data (Glance PATCH replace). */

@@ -1,6 +1,6 @@
 // Environment of the standalone image service process, validated once at start-up.
 import { z } from 'zod';
-import { parseEnv } from '../config/env';
+import { EnvBooleanSchema, parseEnv } from '../config/env';
 
 export const DEFAULT_MAX_IMAGE_BYTES = 1024 ** 4; // Glance's default image_size_cap: 1 TiB
 
@@ -9,6 +9,8 @@ export const ImageServerEnvSchema = z.object({
   SNAP_IMAGE_PORT: z.coerce.number().int().min(0).max(65535).default(9292),
   SNAP_IMAGE_DIR: z.string().min(1).default('.data/images'),
   SNAP_IMAGE_MAX_BYTES: z.coerce.number().int().positive().default(DEFAULT_MAX_IMAGE_BYTES),
+  /** Verify-after-commit: re-read and re-hash every image's bytes once published, before it turns active. */
+  SNAP_IMAGE_VERIFY: EnvBooleanSchema.default('true'),
 });
 
 export interface ImageServerConfig {
@@ -16,9 +18,10 @@ export interface ImageServerConfig {
   port: number;
   dataDir: string;
   maxImageBytes: number;
+  verifyAfterCommit: boolean;
 }
 
 export function imageServerConfigFromEnv(env: NodeJS.ProcessEnv): ImageServerConfig {
   const e = parseEnv(ImageServerEnvSchema, env, 'image service');
-  return { host: e.SNAP_IMAGE_HOST, port: e.SNAP_IMAGE_PORT, dataDir: e.SNAP_IMAGE_DIR, maxImageBytes: e.SNAP_IMAGE_MAX_BYTES };
+  return { host: e.SNAP_IMAGE_HOST, port: e.SNAP_IMAGE_PORT, dataDir: e.SNAP_IMAGE_DIR, maxImageBytes: e.SNAP_IMAGE_MAX_BYTES, verifyAfterCommit: e.SNAP_IMAGE_VERIFY };
 }

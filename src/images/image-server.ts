@@ -11,6 +11,8 @@ export interface StartImageServerOptions {
   port: number;
   dataDir: string;
   maxImageBytes: number;
+  /** Verify-after-commit (default true): see ImageServiceOptions. */
+  verifyAfterCommit?: boolean;
   authenticate?: Authenticator;
   maxJsonBytes?: number;
   warn?: RepositoryWarning;
@@ -27,7 +29,12 @@ export interface RunningImageServer {
 }
 
 export async function startImageServer(options: StartImageServerOptions): Promise<RunningImageServer> {
-  const service = await ImageService.open({ dataDir: options.dataDir, maxImageBytes: options.maxImageBytes, warn: options.warn });
+  const service = await ImageService.open({
+    dataDir: options.dataDir,
+    maxImageBytes: options.maxImageBytes,
+    verifyAfterCommit: options.verifyAfterCommit,
+    warn: options.warn,
+  });
   const http = new ImageHttpServer({
     service,
     authenticate: options.authenticate,

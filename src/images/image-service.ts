@@ -1,14 +1,17 @@
 // Glance v2 image semantics independent of HTTP: status machine queued → saving → active (or
-// killed), visibility by project, crash recovery at open. The HTTP layer only translates.
+// killed), visibility by project, crash recovery at open. The HTTP layer only translates. The
+// resumable upload extension (queued → uploading → active) lives in resumable-uploads.ts.
 import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { canSee, type RequestContext } from './image-auth';
 import { LocalImageBlobStore } from './image-blob-store';
-import { ImageConflict, ImageGone, ImageNotFound, ImageTooLarge, badRequest, forbidden } from './image-errors';
+import { ImageConflict, ImageGone, ImageNotFound, ImageTooLarge, ImageVerificationFailed, badRequest, forbidden } from './image-errors';
 import { CreateImageBodySchema, ImageIdSchema, READ_ONLY_ATTRIBUTES, customPropertiesOf, type ImageFormats, type ImageRecord, type ImageStatus } from './image-record';
 import { ImageRecordRepository, type RepositoryWarning } from './image-record-repository';
 import { join } from 'node:path';
 import { parseOrThrow } from '../config/validation';
+import { ResumableUploads } from './resumable-uploads';
+import { StagedUploadFiles } from './staged-upload-files';
 
 export interface ImageServiceOptions {
   dataDir: string;
@@ -16,6 +19,12 @@ export interface ImageServiceOptions {
   maxImageBytes: number;
   now?: () => Date;
   warn?: RepositoryWarning;
+  /**
+   * Re-read an image's bytes once they are published (plain PUT and resumable commit) and check
+   * size, md5 and sha512 against what was received before the image turns active; a mismatch
+   * kills it. Default true; SNAP_IMAGE_VERIFY for the standalone server.
+   */
+  verifyAfterCommit?: boolean;
 }
 
 export interface ImageListFilter {
@@ -33,22 +42,51 @@ export interface ImageListPage {
 export interface RecoveryReport {
   removedStagingFiles: string[];
   killedImageIds: string[];
+  /** uploading images whose resumable session survived the restart */
+  resumedUploadIds: string[];
+  /** resumable session files removed: broken ones, and those of images no longer uploading */
+  removedUploadSessionIds: string[];
 }
 
 export class ImageService {
+  /** The resumable upload extension: open / append / commit / discard of staged uploads. */
+  readonly resumable: ResumableUploads;
+  private readonly verify: boolean;
+  private recoveryReport: RecoveryReport = { removedStagingFiles: [], killedImageIds: [], resumedUploadIds: [], removedUploadSessionIds: [] };
+
   private constructor(
     private readonly records: ImageRecordRepository,
     private readonly blobs: LocalImageBlobStore,
+    files: StagedUploadFiles,
     private readonly maxImageBytes: number,
     private readonly now: () => Date,
-    readonly recovery: RecoveryReport,
-  ) {}
+    options: ImageServiceOptions,
+  ) {
+    this.verify = options.verifyAfterCommit ?? true;
+    this.resumable = new ResumableUploads({
+      records,
+      blobs,
+      files,
+      lookup: (ctx, id) => this.get(ctx, id),
+      maxImageBytes,
+      verify: this.verify,
+      timestamp: () => this.timestamp(),
+    });
+  }
 
-  /** Loads records and repairs what a crash may have left: partial uploads are removed and their images killed. */
+  get recovery(): RecoveryReport {
+    return this.recoveryReport;
+  }
+
+  /**
+   * Loads records and repairs what a crash may have left: partial uploads are removed and their
+   * images killed; resumable sessions of uploading images are kept, other sessions removed.
+   */
   static async open(options: ImageServiceOptions): Promise<ImageService> {
     const warn = options.warn ?? (() => undefined);
     const records = await ImageRecordRepository.load(join(options.dataDir, 'records'), warn);
     const blobs = await LocalImageBlobStore.open(options.dataDir);
+    const files = await StagedUploadFiles.open(join(options.dataDir, 'resumable'));
     const now = options.now ?? (() => new Date());
     const removedStagingFiles = await blobs.clearStaging();
     const killedImageIds: string[] = [];
@@ -65,7 +103,15 @@ export class ImageService {
         await blobs.remove(record.id);
       }
     }
-    return new ImageService(records, blobs, options.maxImageBytes, now, { removedStagingFiles, killedImageIds });
+    const service = new ImageService(records, blobs, files, options.maxImageBytes, now, options);
+    const resumable = await service.resumable.recover(warn);
+    service.recoveryReport = {
+      removedStagingFiles,
+      killedImageIds: [...killedImageIds, ...resumable.killedImageIds],
+      resumedUploadIds: resumable.resumedUploadIds,
+      removedUploadSessionIds: resumable.removedSessionIds,
+    };
+    return service;
   }
 
   async create(ctx: RequestContext, body: unknown): Promise<ImageRecord> {
@@ -156,6 +202,7 @@ export class ImageService {
     // Status first: an upload in flight checks it on completion and discards its data.
     await this.records.put({ ...record, status: 'deleted', updated_at: this.timestamp() });
     await this.blobs.remove(id);
+    await this.resumable.forget(id);
   }
 
   /**
@@ -175,6 +222,7 @@ export class ImageService {
     try {
       await durable;
       const data = await this.blobs.receive(id, source, this.maxImageBytes);
+      if (this.verify) await this.verifyStored(id, data);
       if (this.records.get(id)?.status !== 'saving') {
         await this.blobs.remove(id);
         throw new ImageGone(`Image ${id} could not be found after upload. The image may have been deleted during the upload.`);
@@ -201,6 +249,16 @@ export class ImageService {
   openData(ctx: RequestContext, id: string): { record: ImageRecord; data: Readable | null } {
     const record = this.get(ctx, id);
     return { record, data: record.status === 'active' ? this.blobs.openRead(id) : null };
+  }
+
+  /** Verify-after-commit of a plain upload: the published file re-read must hash as received. */
+  private async verifyStored(id: string, received: { size: number; md5: string; sha512: string }): Promise<void> {
+    const stored = await this.blobs.digest(id);
+    if (stored.size === received.size && stored.md5 === received.md5 && stored.sha512 === received.sha512) return;
+    await this.blobs.remove(id);
+    throw new ImageVerificationFailed(
+      `Verification of image ${id} failed: the stored data (${stored.size} bytes, md5 ${stored.md5}) differs from the received data (${received.size} bytes, md5 ${received.md5}); the image is killed`,
+    );
   }
 
   async close(): Promise<void> {

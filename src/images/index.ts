@@ -9,3 +9,5 @@ export * from './image-server-config';
 export * from './snapshot-image-record';
 export { ImageHttpServer, type ImageHttpServerOptions } from './image-http-server';
 export { ImageService, type ImageServiceOptions, type ImageListPage, type RecoveryReport } from './image-service';
+export { ResumableUploads, type ResumableRecovery } from './resumable-uploads';
+export * from './resumable-wire';

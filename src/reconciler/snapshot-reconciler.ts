@@ -19,7 +19,7 @@ import { SNAPSHOT_TASK_STATES } from '../contract';
 import { listOpenSnapshots, snapshotRunIsOpen, type OpenSnapshotIndex } from './open-snapshots';
 
 /** Image statuses that mean "not finished": an interrupted snapshot leaves one of these. */
-export const UNFINISHED_IMAGE_STATUSES: ReadonlySet<string> = new Set(['queued', 'saving', 'killed']);
+export const UNFINISHED_IMAGE_STATUSES: ReadonlySet<string> = new Set(['queued', 'saving', 'uploading', 'killed']);
 
 export interface ReconcilerDeps {
   client: Client;

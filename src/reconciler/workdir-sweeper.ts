@@ -8,8 +8,14 @@
 // A dir without that marker (the process died between mkdir and the marker write) is looked up in
 // visibility by RunId; one that visibility does not know either is removed only once it is older
 // than `orphanAfterMs`, because visibility lags behind a run that has just started.
+//
+// A closed run's export outlives its worker too (a qemu-nbd daemon, a libvirt backup job serving
+// on a socket in the dir), so with a `releaser` the sweep ends those before removing the dir, and
+// then aborts the backup jobs still serving from a closed or vanished run's dir. Whatever cannot
+// be released (libvirt unreachable) keeps its dir for the next start-up.
 import type { Client } from '@temporalio/client';
 import type { Logger } from 'pino';
+import type { AbortedBackupJob, ExportReleaser } from '../host/orphan-exports';
 import type { SnapshotWorkDirs } from '../host/snapshot-workdir';
 import { workflowIsOpen } from './open-snapshots';
 
@@ -20,11 +26,16 @@ export interface SweepOptions {
   /** age after which an unmarked dir unknown to visibility counts as abandoned (default 1 h) */
   orphanAfterMs?: number;
   now?: () => number;
+  /** ends a closed run's exports before its dir goes (src/host/orphan-exports.ts); without it dirs are only removed */
+  releaser?: ExportReleaser;
 }
 
 export interface SweepReport {
   removed: string[];
   kept: string[];
+  /** run ids whose qemu-nbd export was stopped */
+  stoppedExports: string[];
+  abortedJobs: AbortedBackupJob[];
 }
 
 type Verdict = 'open' | 'closed' | 'unknown';
@@ -34,7 +45,7 @@ export async function sweepClosedWorkDirs(options: SweepOptions): Promise<SweepR
   const { client, workDirs, log } = options;
   const now = options.now ?? Date.now;
   const orphanAfterMs = options.orphanAfterMs ?? 60 * 60_000;
-  const report: SweepReport = { removed: [], kept: [] };
+  const report: SweepReport = { removed: [], kept: [], stoppedExports: [], abortedJobs: [] };
   for (const key of await workDirs.list()) {
     // Not a run id: not ours to judge (and never interpolated into a visibility query).
     if (!RUN_ID.test(key)) continue;
@@ -48,16 +59,40 @@ export async function sweepClosedWorkDirs(options: SweepOptions): Promise<SweepR
         report.kept.push(key);
         continue;
       }
+      if (options.releaser !== undefined) {
+        const released = await options.releaser.releaseDir(workDirs.pathFor(key));
+        if (released.stoppedExport) report.stoppedExports.push(key);
+        report.abortedJobs.push(...released.abortedJobs);
+      }
       await workDirs.remove(key);
       report.removed.push(key);
       log.info({ run_id: key }, 'removed the work dir of a closed snapshot run');
     } catch (err) {
-      // Temporal unreachable at start-up: keep the dir; the next start-up (or the run) handles it.
+      // Temporal or libvirt unreachable at start-up: keep the dir; the next start-up (or the run) handles it.
       report.kept.push(key);
-      log.warn({ err, run_id: key }, 'could not tell whether a work dir is abandoned; kept it');
+      log.warn({ err, run_id: key }, 'could not tell whether a work dir is abandoned, or release what it holds; kept it');
     }
   }
+  if (options.releaser !== undefined) await abortVanishedRunJobs(options.releaser, workDirs, report, log);
   return report;
+}
+
+/**
+ * Jobs serving from a `snap-<runId>` dir that this sweep removed, or that is gone (removed by hand,
+ * or wiped with the jobs still running): nobody reads them. A dir kept above, or made since the
+ * listing, is an open run's.
+ */
+async function abortVanishedRunJobs(releaser: ExportReleaser, workDirs: SnapshotWorkDirs, report: SweepReport, log: Logger): Promise<void> {
+  const removed = new Set(report.removed);
+  const kept = new Set(report.kept);
+  const isClosed = async (runId: string): Promise<boolean> => removed.has(runId) || (!kept.has(runId) && (await workDirs.modifiedAt(runId)) === undefined);
+  try {
+    const aborted = await releaser.abortJobsUnder(workDirs.root, isClosed);
+    report.abortedJobs.push(...aborted);
+    for (const job of aborted) log.info({ domain: job.domain, socket: job.socketPath }, 'aborted a backup job left by a closed snapshot run');
+  } catch (err) {
+    log.warn({ err }, 'could not look for backup jobs left by closed snapshot runs');
+  }
 }
 
 async function ownerVerdict(client: Client, workDirs: SnapshotWorkDirs, runId: string): Promise<Verdict> {

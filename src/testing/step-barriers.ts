@@ -24,6 +24,10 @@ export function holdHostActivitiesAtBarriers(activities: HostActivities, barrier
     extractSnapshot: first('extract', activities.extractSnapshot),
     restoreGuest: first('restore_guest', activities.restoreGuest),
     uploadSnapshot: first('upload', activities.uploadSnapshot),
+    // The one-pass path's steps under the same names: the export is the extract, the stream the upload.
+    openSnapshotExport: first('extract', activities.openSnapshotExport),
+    streamSnapshot: first('upload', activities.streamSnapshot),
+    closeSnapshotExport: first('close_export', activities.closeSnapshotExport),
   };
 }
 

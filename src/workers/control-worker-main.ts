@@ -12,7 +12,9 @@ import { runMain } from '../process/run-main';
 import { InstanceStore, storeConfigFromEnv } from '../store';
 import { connectClient, connectWorker } from '../temporal/connect';
 import { testBarrierFromEnv } from '../testing/test-barrier';
+import { WORKFLOW_TYPE } from '../contract';
 import { createControlWorker } from './control-worker';
+import { retryOrphanedActivities } from './orphaned-activities';
 import { startWorkerMetrics } from './worker-metrics';
 
 const ControlEnvSchema = z.object({
@@ -34,7 +36,7 @@ runMain(
     const images = new GlanceHttpClient(env.SNAP_IMAGE_URL, env.SNAP_IMAGE_TOKEN);
     const connection = await connectWorker();
     const { metrics, server: metricsServer } = await startWorkerMetrics('control-worker');
-    const worker = await createControlWorker({
+    const control = await createControlWorker({
       metrics,
       connection,
       store,
@@ -47,10 +49,22 @@ runMain(
         return { imageId: image.id, status: image.status };
       },
     });
+    const worker = control.worker;
     const running = worker.run();
     log.info({ taskQueue: worker.options.taskQueue }, 'control worker polling');
     // Once now and then periodically: what a crash left with no workflow (see src/reconciler/).
     const client = await connectClient();
+    const orphans = await retryOrphanedActivities({
+      client,
+      log,
+      identity: control.identity,
+      activityTypes: control.activityTypes,
+      query: `WorkflowType = '${WORKFLOW_TYPE}' AND ExecutionStatus = 'Running'`,
+    }).catch((err: unknown) => {
+      log.warn({ err }, 'could not look for activities a dead control worker held');
+      return 0;
+    });
+    if (orphans > 0) log.info({ retried: orphans }, 'activities of a dead control worker handed back for retry');
     let loop: ReconcileLoop | undefined;
     if (reconcile.enabled) {
       const reconciler = new SnapshotReconciler({ client, store, images, graceMs: reconcile.graceMs, log });

@@ -7,6 +7,7 @@ import type { ImageClient } from '../images';
 import type { SnapshotMetrics } from '../observability';
 import type { InstanceStore } from '../store';
 import { CONTROL_TASK_QUEUE } from '../contract';
+import { workerIdentity } from './orphaned-activities';
 import { holdControlActivitiesAtBarriers } from '../testing/step-barriers';
 import type { TestBarrier } from '../testing/test-barrier';
 
@@ -20,9 +21,17 @@ export interface ControlWorkerOptions {
   /** test-only (SNAP_TEST_BARRIER_DIR): holds setTaskState open so a fault test lands inside it */
   testBarrier?: TestBarrier;
   metrics?: SnapshotMetrics;
+  /** the Temporal worker identity (default workerIdentity('control-worker')) */
+  identity?: string;
 }
 
-export async function createControlWorker(options: ControlWorkerOptions): Promise<Worker> {
+export interface ControlWorker {
+  worker: Worker;
+  identity: string;
+  activityTypes: ReadonlySet<string>;
+}
+
+export async function createControlWorker(options: ControlWorkerOptions): Promise<ControlWorker> {
   const activities = createControlActivities({
     store: options.store,
     images: options.images,
@@ -30,10 +39,15 @@ export async function createControlWorker(options: ControlWorkerOptions): Promis
     log: options.log,
     metrics: options.metrics,
   });
-  return Worker.create({
+  const identity = options.identity ?? workerIdentity('control-worker');
+  const worker = await Worker.create({
     connection: options.connection,
+    identity,
     taskQueue: options.taskQueue ?? CONTROL_TASK_QUEUE,
     workflowsPath: require.resolve('../workflows'),
     activities: options.testBarrier ? holdControlActivitiesAtBarriers(activities, options.testBarrier) : activities,
+    // A killed worker's sticky queue is abandoned quickly: its runs move to the normal queue.
+    stickyQueueScheduleToStartTimeout: '3s',
   });
+  return { worker, identity, activityTypes: new Set(Object.keys(activities)) };
 }

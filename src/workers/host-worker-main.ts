@@ -2,12 +2,15 @@
 // Env: TEMPORAL_* and the SNAP_* host settings of src/host/host-config.ts.
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { loadHostConfig } from '../host/host-config';
+import { LibvirtExportReleaser } from '../host/orphan-exports';
 import { createLogger, logLevelFromEnv } from '../observability';
 import { runMain } from '../process/run-main';
 import { sweepClosedWorkDirs } from '../reconciler/workdir-sweeper';
 import { connectClient, connectWorker } from '../temporal/connect';
 import { testBarrierFromEnv } from '../testing/test-barrier';
+import { WORKFLOW_TYPE } from '../contract';
 import { createHostWorker } from './host-worker';
+import { retryOrphanedActivities } from './orphaned-activities';
 import { startWorkerMetrics } from './worker-metrics';
 
 const log = createLogger({ name: 'host-worker', level: logLevelFromEnv() });
@@ -22,10 +25,27 @@ runMain(
     const connection = await connectWorker();
     const { metrics, server: metricsServer } = await startWorkerMetrics('host-worker', { host: config.host });
     const host = await createHostWorker({ config, connection, client, log, metrics, testBarrier: testBarrierFromEnv() });
-    // Before polling: work dirs of runs that closed while no host worker was here to remove them.
-    const swept = await sweepClosedWorkDirs({ client, workDirs: host.workDirs, log });
-    if (swept.removed.length + swept.kept.length > 0) log.info({ removed: swept.removed.length, kept: swept.kept.length }, 'snapshot work dirs swept at start-up');
+    // Before polling: work dirs of runs that closed while no host worker was here to remove them,
+    // with the qemu-nbd exports and backup jobs they still hold.
+    const releaser = new LibvirtExportReleaser(host.session, { log });
+    const swept = await sweepClosedWorkDirs({ client, workDirs: host.workDirs, log, releaser });
+    if (swept.removed.length + swept.kept.length + swept.abortedJobs.length > 0) {
+      log.info({ removed: swept.removed.length, kept: swept.kept.length, stopped_exports: swept.stoppedExports.length, aborted_jobs: swept.abortedJobs.length }, 'snapshot work dirs swept at start-up');
+    }
     const running = host.run();
+    // Polling first, so that the retries this hands back find a worker at once.
+    const orphans = await retryOrphanedActivities({
+      client,
+      log,
+      identity: host.identity,
+      activityTypes: host.activityTypes,
+      // config.host passed HostNameSchema: safe inside the query.
+      query: `WorkflowType = '${WORKFLOW_TYPE}' AND ExecutionStatus = 'Running' AND ComputeHost = '${config.host}'`,
+    }).catch((err: unknown) => {
+      log.warn({ err }, 'could not look for activities a dead host worker held');
+      return 0;
+    });
+    if (orphans > 0) log.info({ retried: orphans }, 'activities of a dead host worker handed back for retry');
     log.info({ host: config.host, taskQueue: host.worker.options.taskQueue, libvirt: config.libvirtUri }, 'host worker polling');
     return {
       async stop() {

@@ -14,6 +14,7 @@ import { holdHostActivitiesAtBarriers } from '../testing/step-barriers';
 import type { TestBarrier } from '../testing/test-barrier';
 import { startInventoryReporter } from './inventory-reporter';
 import { signallingTransferReporter } from './transfer-reporter';
+import { workerIdentity } from './orphaned-activities';
 
 export interface HostWorkerOptions {
   config: HostConfig;
@@ -24,12 +25,17 @@ export interface HostWorkerOptions {
   metrics?: SnapshotMetrics;
   /** test-only (SNAP_TEST_BARRIER_DIR): holds each step open so a fault test lands inside it */
   testBarrier?: TestBarrier;
+  /** the Temporal worker identity (default workerIdentity('host-worker')) */
+  identity?: string;
 }
 
 export interface HostWorker {
   worker: Worker;
   session: LibvirtSession;
   workDirs: SnapshotWorkDirs;
+  identity: string;
+  /** the activity types this worker runs */
+  activityTypes: ReadonlySet<string>;
   reportInventory(): Promise<number>;
   /** runs until shutdown() or a shutdown signal; closes the libvirt session after draining */
   run(): Promise<void>;
@@ -50,8 +56,10 @@ export async function createHostWorker(options: HostWorkerOptions): Promise<Host
     transfer: signallingTransferReporter(options.client),
     metrics: options.metrics,
   });
+  const identity = options.identity ?? workerIdentity('host-worker');
   const worker = await Worker.create({
     connection: options.connection,
+    identity,
     taskQueue: hostTaskQueue(config.host),
     activities: options.testBarrier ? holdHostActivitiesAtBarriers(activities, options.testBarrier) : activities,
     // restore and inspection steps must not queue behind the heavy ones, which have their own limits
@@ -62,6 +70,8 @@ export async function createHostWorker(options: HostWorkerOptions): Promise<Host
     worker,
     session,
     workDirs,
+    identity,
+    activityTypes: new Set(Object.keys(activities)),
     reportInventory: inventory.reportNow,
     async run() {
       try {

@@ -7,7 +7,6 @@ import {
   upsertSearchAttributes,
   workflowInfo,
   log,
-  ActivityFailure,
   CancellationScope,
   patched,
 } from '@temporalio/workflow';
@@ -22,44 +21,19 @@ import {
   type ExtractedSnapshot,
   type PowerState,
   type SnapshotInput,
-  type SnapshotInstanceInfo,
   type SnapshotMode,
-  type SnapshotProgress,
   type SnapshotResult,
-  type SnapshotStep,
-  type UploadedImage,
 } from '../contract';
-import { ComputeHostKey, ImageIdKey, InstanceUuidKey, SnapshotStepKey } from '../temporal/search-attributes';
-import { controlActivities as control, hostActivities, type HostActivityProxies } from './activity-proxies';
+import { ComputeHostKey, ImageIdKey, InstanceUuidKey } from '../temporal/search-attributes';
+import { failureType } from './failure-type';
+import { Progress } from './progress';
+import { streamOnePass, type ExtractContext, type ExtractOutcome, type QuiesceFacts } from './one-pass';
+import { controlActivities, hostActivities, localControlActivities, type ControlProxies, type HostActivityProxies } from './activity-proxies';
 import { Saga } from './saga';
 import { issueText } from '../config/validation';
 
 const VANISHED = new Set<string>([ErrorTypes.InstanceNotFound, ErrorTypes.UnexpectedDeletingTaskState, ErrorTypes.InstanceNotRunning]);
 
-function failureType(err: unknown): string | undefined {
-  const cause = err instanceof ActivityFailure ? err.cause : err;
-  return cause instanceof ApplicationFailure ? (cause.type ?? undefined) : undefined;
-}
-
-class Progress {
-  readonly state: SnapshotProgress = { step: 'starting', bytesDone: 0, bytesTotal: 0, steps: {} };
-
-  /** Runs one step: the search attribute and the query show it while it runs, its duration is kept. */
-  async step<T>(step: SnapshotStep, run: () => Promise<T>): Promise<T> {
-    this.enter(step);
-    const started = Date.now();
-    try {
-      return await run();
-    } finally {
-      this.state.steps[step] = (this.state.steps[step] ?? 0) + (Date.now() - started);
-    }
-  }
-
-  enter(step: SnapshotStep): void {
-    this.state.step = step;
-    upsertSearchAttributes([{ key: SnapshotStepKey, value: step }]);
-  }
-}
 
 export async function snapshotInstance(rawInput: SnapshotInput): Promise<SnapshotResult> {
   const parsed = SnapshotInputSchema.safeParse(rawInput);
@@ -67,17 +41,22 @@ export async function snapshotInstance(rawInput: SnapshotInput): Promise<Snapsho
     throw ApplicationFailure.nonRetryable(`invalid snapshot input: ${issueText(parsed.error)}`, ErrorTypes.InvalidInput);
   }
   const input = parsed.data;
-  const progress = new Progress();
+  // Runs recorded before the short history (local control steps, inspection in parallel, the
+  // search attribute at phases only) replay the long one.
+  const short = patched('short-history');
+  const control: ControlProxies = short ? localControlActivities : controlActivities;
+  const progress = new Progress(short);
   setHandler(progressQuery, () => progress.state);
   setHandler(transferProgressSignal, (p) => {
     progress.state.bytesDone = p.bytesDone;
     progress.state.bytesTotal = p.bytesTotal;
   });
-  upsertSearchAttributes([{ key: InstanceUuidKey, value: input.instanceUuid }]);
+  const knownImage = short && input.imageId !== undefined ? [{ key: ImageIdKey, value: input.imageId }] : [];
+  upsertKeywords(short, [{ key: InstanceUuidKey, value: input.instanceUuid }, ...knownImage]);
 
   const saga = new Saga();
   try {
-    const result = await runSnapshot(input, progress, saga);
+    const result = await runSnapshot(input, { progress, saga, control, short, imageIdUpserted: knownImage.length > 0 });
     progress.enter('done');
     return result;
   } catch (err) {
@@ -100,7 +79,26 @@ export async function snapshotInstance(rawInput: SnapshotInput): Promise<Snapsho
   }
 }
 
-async function runSnapshot(input: SnapshotInput, progress: Progress, saga: Saga): Promise<SnapshotResult> {
+/**
+ * Upserts keyword search attributes. In the short history only those whose value changes: the API
+ * starts runs with the instance, host and image already set, and each upsert is a history event.
+ */
+function upsertKeywords(onlyChanged: boolean, pairs: { key: typeof InstanceUuidKey; value: string }[]): void {
+  const current = workflowInfo().typedSearchAttributes;
+  const changed = onlyChanged ? pairs.filter((p) => current.get(p.key) !== p.value) : pairs;
+  if (changed.length > 0) upsertSearchAttributes(changed);
+}
+
+interface RunContext {
+  progress: Progress;
+  saga: Saga;
+  control: ControlProxies;
+  short: boolean;
+  imageIdUpserted: boolean;
+}
+
+async function runSnapshot(input: SnapshotInput, run: RunContext): Promise<SnapshotResult> {
+  const { progress, saga, control } = run;
   const { instanceUuid } = input;
   const startedAt = Date.now();
   let imageId = input.imageId;
@@ -112,39 +110,59 @@ async function runSnapshot(input: SnapshotInput, progress: Progress, saga: Saga)
   }
   const image = imageId;
   progress.state.imageId = image;
-  upsertSearchAttributes([{ key: ImageIdKey, value: image }]);
+  if (!run.imageIdUpserted) upsertSearchAttributes([{ key: ImageIdKey, value: image }]);
   saga.add('delete image unless active', () => control.deleteImageUnlessActive({ imageId: image }));
 
   // Started by the API the instance is image_snapshot_pending; started by ops it has no task yet.
   // The reset is registered first: the API's image_snapshot_pending must not outlive a failed run.
   saga.add('reset task_state', () => control.resetTaskState({ instanceUuid }));
-  const expected = input.imageId === undefined ? [null] : ['image_snapshot_pending' as const];
+  // null too for the API's runs: a run reset after its compensations finds task_state reset, and re-claims it.
+  const expected = input.imageId === undefined ? [null] : ['image_snapshot_pending' as const, null];
   const instance = await progress.step('task_state_image_snapshot', () =>
     control.setTaskState({ instanceUuid, taskState: 'image_snapshot', expected }),
   );
   progress.state.host = instance.host;
-  upsertSearchAttributes([{ key: ComputeHostKey, value: instance.host }]);
+  upsertKeywords(run.short, [{ key: ComputeHostKey, value: instance.host }]);
   const host = hostActivities(instance.host);
 
-  const powerState = await progress.step('power_state', async () => {
-    const current = await host.inspect.getDomainPowerState({ domainName: instance.domainName, instanceUuid });
-    await control.savePowerState({ instanceUuid, powerState: current });
-    if (current !== POWER_STATE_RUNNING) log.warn('trying to snapshot a non-running instance', { state: current, expected: POWER_STATE_RUNNING });
-    return current;
-  });
-  await progress.step('notify_start', () => control.notifySnapshot({ instanceUuid, imageId: image, event: 'snapshot.start' }));
-
-  const description = await progress.step('lookup_domain', () => host.inspect.describeDomain({ domainName: instance.domainName, instanceUuid }));
+  const readPowerState = () =>
+    progress.step('power_state', async () => {
+      const current = await host.inspect.getDomainPowerState({ domainName: instance.domainName, instanceUuid });
+      await control.savePowerState({ instanceUuid, powerState: current });
+      if (current !== POWER_STATE_RUNNING) log.warn('trying to snapshot a non-running instance', { state: current, expected: POWER_STATE_RUNNING });
+      return current;
+    });
+  const notifyStart = () => progress.step('notify_start', () => control.notifySnapshot({ instanceUuid, imageId: image, event: 'snapshot.start' }));
+  const lookupDomain = () => progress.step('lookup_domain', () => host.inspect.describeDomain({ domainName: instance.domainName, instanceUuid }));
+  let powerState: PowerState;
+  let description: DomainDescription;
+  if (run.short) {
+    // Both only read the host; side by side they cost one round trip.
+    [powerState, description] = await Promise.all([readPowerState(), lookupDomain()]);
+    await notifyStart();
+  } else {
+    powerState = await readPowerState();
+    await notifyStart();
+    description = await lookupDomain();
+  }
   const mode = await progress.step('choose_mode', () => chooseMode(host, instance.domainName, description, powerState));
   progress.state.mode = mode;
 
-  const { uploaded, quiesce } = await extractAndUpload({ instance, imageId: image, description, mode, powerState, host, progress, saga });
+  const ctx: ExtractContext = { instance, imageId: image, description, mode, powerState, host, control, progress, saga, name: input.name, metadata: input.metadata ?? {} };
+  // Descriptions recorded before the one-pass path have no backupCapable, and replay on block copy.
+  const onePass = description.backupCapable === true && description.virtType !== 'lxc';
+  const { uploaded, quiesce, dataPath, resumedFrom, logicalDigest, replacedImageId } = onePass ? await streamOnePass(ctx) : await extractAndUpload(ctx);
+  const finalImage = uploaded.imageId;
 
-  await progress.step('task_state_none', () => control.setTaskState({ instanceUuid, taskState: null, expected: ['image_uploading'] }));
+  await progress.step('task_state_none', () => control.setTaskState({ instanceUuid, taskState: null, expected: ['image_uploading', null] }));
   await progress.step('notify_end', () =>
-    control.notifySnapshot({ instanceUuid, imageId: image, event: 'snapshot.end', mode, durationMs: Date.now() - startedAt, ...quiesce }),
+    control.notifySnapshot({ instanceUuid, imageId: finalImage, event: 'snapshot.end', mode, durationMs: Date.now() - startedAt, ...quiesce }),
   );
-  return { imageId: image, status: uploaded.status, size: uploaded.size, checksum: uploaded.checksum, mode, ...quiesce, steps: progress.state.steps };
+  const result: SnapshotResult = { imageId: finalImage, status: uploaded.status, size: uploaded.size, checksum: uploaded.checksum, mode, ...quiesce, dataPath, steps: progress.state.steps };
+  if (resumedFrom !== undefined) result.resumedFrom = resumedFrom;
+  if (logicalDigest !== undefined) result.logicalDigest = logicalDigest;
+  if (replacedImageId !== undefined) result.replacedImageId = replacedImageId;
+  return result;
 }
 
 /** Live when the host can (version, source type, encryption, config), the guest runs, and the block-job probe passes. */
@@ -156,21 +174,8 @@ async function chooseMode(host: HostActivityProxies, domainName: string, descrip
   return probe ? 'live' : 'cold';
 }
 
-interface ExtractContext {
-  instance: SnapshotInstanceInfo;
-  imageId: string;
-  description: DomainDescription;
-  mode: SnapshotMode;
-  powerState: PowerState;
-  host: HostActivityProxies;
-  progress: Progress;
-  saga: Saga;
-}
-
-type QuiesceFacts = Pick<ExtractedSnapshot, 'quiesced' | 'freezeWindowMs' | 'quiesceError'>;
-
-async function extractAndUpload(ctx: ExtractContext): Promise<{ uploaded: UploadedImage; quiesce: QuiesceFacts }> {
-  const { instance, description, mode, powerState, host, progress, saga } = ctx;
+async function extractAndUpload(ctx: ExtractContext): Promise<ExtractOutcome> {
+  const { instance, description, mode, powerState, host, control, progress, saga } = ctx;
   const instanceUuid = instance.uuid;
   const domainName = instance.domainName;
   const workDirKey = workflowInfo().runId;
@@ -208,5 +213,5 @@ async function extractAndUpload(ctx: ExtractContext): Promise<{ uploaded: Upload
   // Histories recorded before the freeze window was reported carry no freezeWindowMs.
   const quiesce: QuiesceFacts = { quiesced: extracted.quiesced, freezeWindowMs: extracted.freezeWindowMs ?? null };
   if (extracted.quiesceError !== undefined) quiesce.quiesceError = extracted.quiesceError;
-  return { uploaded, quiesce };
+  return { uploaded, quiesce, dataPath: ctx.mode === 'live' ? 'block-copy' : 'convert' };
 }

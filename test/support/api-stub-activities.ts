@@ -140,10 +140,18 @@ export class ApiStubCloud {
       removeSnapshotWorkDir: async ({ workDirKey }) => {
         await rm(workDir(workDirKey), { recursive: true, force: true });
       },
+      // describeDomain reports no backupCapable: these runs take the file path above.
+      openSnapshotExport: async () => notOnePass(),
+      streamSnapshot: async () => notOnePass(),
+      closeSnapshotExport: async () => undefined,
     };
   }
 
   private async instanceByDomain(domainName: string): Promise<Instance> {
     return this.instance(instanceUuidOfDomain(domainName));
   }
+}
+
+function notOnePass(): never {
+  throw ApplicationFailure.nonRetryable('the API stubs have no one-pass data path', 'InvalidInput');
 }

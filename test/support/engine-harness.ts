@@ -5,7 +5,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Client } from '@temporalio/client';
-import type { NativeConnection, Worker } from '@temporalio/worker';
+import type { NativeConnection } from '@temporalio/worker';
 import pino from 'pino';
 import { loadHostConfig, type HostConfig } from '../../src/host/host-config';
 import { GlanceHttpClient, startImageServer, type ImageClient, type RunningImageServer } from '../../src/images';
@@ -56,7 +56,7 @@ export async function startEngine(options: EngineOptions = {}): Promise<Engine> 
   const store = await InstanceStore.open({ kind: 'sqlite', path: join(dir, 'instances.sqlite') });
   const client = await connectClient();
   const connection: NativeConnection = await connectWorker();
-  const control: Worker = await createControlWorker({
+  const { worker: control } = await createControlWorker({
     connection,
     store,
     images,

@@ -14,11 +14,18 @@ export interface FaultProxy {
 }
 
 const UPLOAD = /^\/v2\/images\/[^/]+\/file$/;
+/** the resumable upload's appends (src/images/README.md) */
+const APPEND = /^\/v2\/images\/[^/]+\/resumable$/;
+
+function isUpload(req: IncomingMessage): boolean {
+  const url = req.url ?? '';
+  return (req.method === 'PUT' && UPLOAD.test(url)) || (req.method === 'PATCH' && APPEND.test(url));
+}
 
 export async function startFaultProxy(targetPort: number): Promise<FaultProxy> {
   const state = { mode: 'pass' as ProxyMode, rejected: 0 };
   const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    if (state.mode === 'fail-uploads' && req.method === 'PUT' && UPLOAD.test(req.url ?? '')) {
+    if (state.mode === 'fail-uploads' && isUpload(req)) {
       state.rejected++;
       req.resume();
       res.writeHead(503, { 'Content-Type': 'application/json', Connection: 'close' });

@@ -62,7 +62,7 @@ function portAnswers(port: number): Promise<boolean> {
   });
 }
 
-export async function startFaultStack(options: { liveDisabled?: boolean } = {}): Promise<FaultStack> {
+export async function startFaultStack(options: { liveDisabled?: boolean; hostEnv?: NodeJS.ProcessEnv } = {}): Promise<FaultStack> {
   const dir = await mkdtemp(join(tmpdir(), 'snap-faults-'));
   const barrierDir = join(dir, 'barrier');
   const snapshotsDir = join(dir, 'snapshots');
@@ -130,6 +130,7 @@ export async function startFaultStack(options: { liveDisabled?: boolean } = {}):
       SNAP_TEST_BARRIER_DIR: barrierDir,
       SNAP_DISABLE_LIVE_SNAPSHOT: String(liveDisabled),
       SNAP_INVENTORY_INTERVAL_S: '86400',
+      ...options.hostEnv,
     });
     const hostSpec = () => ({ name: 'host-worker', ...tsx(join('workers', 'host-worker-main.ts')), env: hostEnv(), readyLine: /host worker polling/, logFile });
     let hostWorker = new TestProcess(hostSpec());

@@ -145,6 +145,11 @@ describe('failures end in a defined state', () => {
         delete: (id) => images.delete(id),
         download: (id, o) => images.download(id, o),
         upload: (id, source, o) => (failUploads ? Promise.reject(new ImageServiceUnavailable('injected: image service answering 503')) : images.upload(id, source, o)),
+        openStagedUpload: (id, size, token) => images.openStagedUpload(id, size, token),
+        stagedUpload: (id) => images.stagedUpload(id),
+        appendStaged: (id, offset, body, o) => (failUploads ? Promise.reject(new ImageServiceUnavailable('injected: image service answering 503')) : images.appendStaged(id, offset, body, o)),
+        commitStaged: (id, c) => images.commitStaged(id, c),
+        discardStaged: (id) => images.discardStaged(id),
       }),
     });
   });

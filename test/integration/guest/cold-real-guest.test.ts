@@ -31,7 +31,8 @@ describe('cold snapshots of real guests', () => {
       const bootBefore = (await guestExec(fixture.client, dom, '/bin/cat', ['/proc/sys/kernel/random/boot_id'], { timeoutMs: 20_000 })).stdout.trim();
       const run = await snapshotRealGuest(engine, fixture);
       expect(run.error).toBeUndefined();
-      expect(run.result).toMatchObject({ mode: 'cold', status: 'active' });
+      // One pass: the saved guest's disk read through a read-only qemu-nbd, streamed into the image service.
+      expect(run.result).toMatchObject({ mode: 'cold', status: 'active', dataPath: 'qemu-nbd' });
       expect(run.state).toBe(DomainState.Running);
       expect(await fixture.client.domainHasManagedSaveImage(dom)).toBe(false);
 
@@ -46,6 +47,7 @@ describe('cold snapshots of real guests', () => {
 
       const image = await verifySnapshotImage(engine, run);
       expect(image.fsckClean).toBe(true);
+      expect(image.logicalDigest?.downloaded).toBe(image.logicalDigest?.stored);
       expect(image.log?.records).toBeGreaterThanOrEqual(Math.max(1, run.fsyncedBefore));
     } finally {
       await fixture.cleanup();
@@ -74,7 +76,7 @@ describe('cold snapshots of real guests', () => {
       await fixture.client.domainDestroy(fixture.instance.domain);
       const run = await snapshotRealGuest(engine, fixture, POWER_STATE_SHUTDOWN);
       expect(run.error).toBeUndefined();
-      expect(run.result?.mode).toBe('cold');
+      expect(run.result).toMatchObject({ mode: 'cold', dataPath: 'qemu-nbd' });
       expect(run.state).toBe(DomainState.Shutoff);
       const file = await downloadImage(engine.images, run.imageId, fixture.dir);
       expect(await imagesIdentical(file, fixture.instance.overlayPath)).toBe(true);

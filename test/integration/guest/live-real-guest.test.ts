@@ -27,7 +27,8 @@ describe('live snapshots of writing real guests', () => {
     try {
       const run = await snapshotRealGuest(engine, fixture);
       expect(run.error).toBeUndefined();
-      expect(run.result).toMatchObject({ mode: 'live', status: 'active', quiesced: true });
+      // One pass: a libvirt backup job read over NBD, streamed into the image service.
+      expect(run.result).toMatchObject({ mode: 'live', status: 'active', quiesced: true, dataPath: 'backup-job', resumedFrom: 0 });
       expect(run.result?.freezeWindowMs).toEqual(expect.any(Number));
       expect(run.result?.freezeWindowMs).toBeGreaterThanOrEqual(0);
       expect(run.result?.quiesceError).toBeUndefined();
@@ -35,6 +36,9 @@ describe('live snapshots of writing real guests', () => {
       expect(run.state).toBe(DomainState.Running);
       const image = await verifySnapshotImage(engine, run);
       expect(image.fsckClean).toBe(true);
+      // What the stream hashed from the disk is what a download holds.
+      expect(image.logicalDigest?.downloaded).toBe(image.logicalDigest?.stored);
+      expect(image.logicalDigest?.stored).toBe(`sha256-1m-blocks:${run.result?.logicalDigest ?? ''}`);
       // A frozen ext4 has its journal flushed: nothing to replay.
       expect(image.journalReplayed).toBe(false);
       expect(image.log?.records).toBeGreaterThanOrEqual(Math.max(1, run.fsyncedBefore));
@@ -50,9 +54,10 @@ describe('live snapshots of writing real guests', () => {
     try {
       const run = await snapshotRealGuest(engine, fixture);
       expect(run.error).toBeUndefined();
-      expect(run.result).toMatchObject({ mode: 'live', status: 'active', quiesced: true });
+      expect(run.result).toMatchObject({ mode: 'live', status: 'active', quiesced: true, dataPath: 'backup-job' });
       const image = await verifySnapshotImage(engine, run);
       expect(image.fsckClean).toBe(true);
+      expect(image.logicalDigest?.downloaded).toBe(image.logicalDigest?.stored);
       expect(image.blocks?.written).toBeGreaterThan(0);
       expect(image.blocks?.maxSequence).toBeGreaterThanOrEqual(run.fsyncedBefore);
     } finally {

@@ -1,49 +1,14 @@
 // Kills the standalone image service process (SIGKILL) in the middle of an upload and checks that
 // the restarted service removes the staged partial file and marks the image killed.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { GlanceHttpClient, ImageUploadFailed } from '../../../src/images';
 import { listDir } from './image-server-fixture';
-
-const repoRoot = resolve(__dirname, '../../..');
-
-interface Child {
-  proc: ChildProcess;
-  url: string;
-  recovery: { removedStagingFiles: string[]; killedImageIds: string[] };
-}
-
-/** Starts server-main.ts as its own process and waits for its "listening" log line. */
-function startServerProcess(dataDir: string): Promise<Child> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', join('src', 'images', 'server-main.ts')], {
-    cwd: repoRoot,
-    env: { ...process.env, SNAP_IMAGE_PORT: '0', SNAP_IMAGE_DIR: dataDir, SNAP_IMAGE_AUTH: 'none' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  return new Promise((resolvePromise, reject) => {
-    let out = '';
-    let err = '';
-    proc.stderr?.on('data', (d: Buffer) => (err += d.toString()));
-    proc.stdout?.on('data', (d: Buffer) => {
-      out += d.toString();
-      for (const line of out.split('\n')) {
-        if (!line.includes('image service listening')) continue;
-        const parsed = JSON.parse(line) as { url: string; recovery: Child['recovery'] };
-        resolvePromise({ proc, url: parsed.url, recovery: parsed.recovery });
-      }
-    });
-    proc.once('exit', (code) => reject(new Error(`image service exited early (${String(code)}): ${err}${out}`)));
-  });
-}
-
-function exited(proc: ChildProcess): Promise<number | null> {
-  if (proc.exitCode !== null || proc.signalCode !== null) return Promise.resolve(proc.exitCode);
-  return new Promise((r) => proc.once('exit', (code) => r(code)));
-}
+import { exited, killAll, repoRoot, startServerProcess } from './image-server-process';
 
 let dir: string;
 const children: ChildProcess[] = [];
@@ -52,12 +17,7 @@ beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'image-crash-'));
 });
 afterEach(async () => {
-  for (const c of children.splice(0)) {
-    if (c.exitCode === null && c.signalCode === null) {
-      c.kill('SIGKILL');
-      await exited(c);
-    }
-  }
+  await killAll(children);
   await rm(dir, { recursive: true, force: true });
 });
 

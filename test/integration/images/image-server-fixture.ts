@@ -3,8 +3,8 @@ import { createHash } from 'node:crypto';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
-import { startImageServer, type RunningImageServer } from '../../../src/images';
+import { Readable } from 'node:stream';
+import { ImageConflict, StagedOffsetMismatch, startImageServer, type ImageClient, type RunningImageServer } from '../../../src/images';
 import type { Authenticator } from '../../../src/auth';
 
 export interface ImageServerFixture {
@@ -75,4 +75,35 @@ export async function raw(
     json = undefined;
   }
   return { status: res.status, json, text, headers: res.headers };
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export async function waitFor(check: () => Promise<boolean>, what: string): Promise<void> {
+  for (let i = 0; i < 400; i += 1) {
+    if (await check()) return;
+    await sleep(25);
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+/**
+ * What a caller does after a broken append: ask the committed offset and send the rest. While the
+ * server is still winding the broken request down it answers 409 (busy, or the offset moved on).
+ */
+export async function finishUpload(images: ImageClient, id: string, bytes: Buffer): Promise<{ resumedAt: number }> {
+  for (let attempt = 0; attempt < 200; attempt += 1) {
+    const state = await images.stagedUpload(id);
+    if (state === null) throw new Error(`image ${id} has no resumable upload`);
+    try {
+      const rest = bytes.subarray(state.offset);
+      const committed = await images.appendStaged(id, state.offset, Readable.from([rest]), { length: rest.length });
+      if (committed !== bytes.length) throw new Error(`append ended at ${committed} of ${bytes.length} bytes`);
+      return { resumedAt: state.offset };
+    } catch (err) {
+      if (!(err instanceof StagedOffsetMismatch) && !(err instanceof ImageConflict)) throw err;
+      await sleep(25);
+    }
+  }
+  throw new Error('upload never resumed');
 }

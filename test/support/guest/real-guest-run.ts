@@ -1,7 +1,13 @@
 // One snapshot of a real writing guest through the whole engine, and what its image holds: the
 // filesystem checked with e2fsck after the journal replay a booting guest would do, and the
 // workload's own verifier over the file it writes.
+import { createReadStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { LOGICAL_DIGEST_PROPERTY } from '../../../src/host/image-stream';
+import { parseToolJson, runToolOutput } from '../../../src/host/tool-process';
+import { LOGICAL_DIGEST_ALGORITHM, logicalDigestOf } from '../../../src/qcow2';
 import type { ImageClient } from '../../../src/images';
 import type { DomainState } from '../../../src/libvirt';
 import type { PowerState, SnapshotResult } from '../../../src/contract';
@@ -76,6 +82,22 @@ export interface ImageContents {
   journalReplayed: boolean;
   log?: AppendLogSummary;
   blocks?: BlockFileSummary;
+  /** one-pass images: the digest stored at commit, and the one of the downloaded image's raw disk */
+  logicalDigest?: { stored: string; downloaded: string };
+}
+
+const VirtualSizeJson = z.object({ 'virtual-size': z.number().int().nonnegative() }).passthrough();
+
+/** The logical digest of an image file's guest-visible disk, before anything (a journal replay) touches it. */
+async function logicalDigestOfFile(file: string, scratchDir: string): Promise<string> {
+  const raw = join(scratchDir, 'digest.raw');
+  try {
+    await runToolOutput('qemu-img', ['convert', '-q', '-O', 'raw', file, raw]);
+    const info = parseToolJson('qemu-img', VirtualSizeJson, (await runToolOutput('qemu-img', ['info', '--output=json', '-f', 'raw', raw])).stdout);
+    return `${LOGICAL_DIGEST_ALGORITHM}:${await logicalDigestOf(createReadStream(raw, { highWaterMark: 4 << 20 }), info['virtual-size'])}`;
+  } finally {
+    await rm(raw, { force: true });
+  }
 }
 
 /**
@@ -86,9 +108,12 @@ export async function verifyGuestImage(images: ImageClient, imageId: string, gue
   const file = await downloadImage(images, imageId, guest.scratchDir);
   const workload = guest.workload;
   try {
+    const stored = (await images.get(imageId)).properties[LOGICAL_DIGEST_PROPERTY];
+    const logicalDigest = stored === undefined ? undefined : { stored, downloaded: await logicalDigestOfFile(file, guest.scratchDir) };
     return await withGuestImage(file, guest.scratchDir, async (img) => {
       const fsck = await img.fsck();
       const contents: ImageContents = { fsckClean: fsck.clean, fsckOutput: fsck.output, journalReplayed: img.journalReplayed };
+      if (logicalDigest !== undefined) contents.logicalDigest = logicalDigest;
       if (workload === 'log') contents.log = verifyAppendLog(await img.readFile('log'), { minRecords: fsyncedBefore });
       if (workload === 'blocks') contents.blocks = verifyBlockFile(await img.readFile('blocks'), { blockBytes: BLOCK_BYTES, minSequence: fsyncedBefore });
       return contents;

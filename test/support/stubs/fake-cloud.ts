@@ -21,6 +21,8 @@ export interface FakeInstanceOptions {
   guest: Exclude<GuestState, 'saved' | 'gone'>;
   taskState?: TaskState;
   liveCapable?: boolean;
+  /** the one-pass data path (libvirt's backup API); off: the block-copy path */
+  onePass?: boolean;
   probeLive?: boolean;
   virtType?: string;
   devices?: number;
@@ -29,7 +31,7 @@ export interface FakeInstanceOptions {
   /** an activity that waits (heartbeating) until the test calls release() */
   holdAt?: ActivityName;
   /** activity name (optionally `name#n` for its n-th call) → how it fails */
-  failures?: Partial<Record<string, 'fatal' | 'transient' | 'vanish'>>;
+  failures?: Partial<Record<string, 'fatal' | 'transient' | 'vanish' | 'image-deleted'>>;
 }
 
 export class FakeInstance {
@@ -39,6 +41,8 @@ export class FakeInstance {
   imageStatus: 'queued' | 'saving' | 'active' | 'killed' | 'deleted' | null = null;
   imageId: string | null = null;
   readonly workDirs = new Set<string>();
+  /** the one-pass export is open (a backup job or qemu-nbd would be running) */
+  exportOpen = false;
   readonly calls: string[] = [];
   readonly notifications: string[] = [];
   private readonly counts = new Map<string, number>();
@@ -76,6 +80,11 @@ export class FakeInstance {
     const failure = this.options.failures?.[`${name}#${n}`] ?? this.options.failures?.[name];
     if (failure === 'fatal') throw ApplicationFailure.nonRetryable(`injected failure in ${name}`, 'InjectedFailure');
     if (failure === 'transient' && n === 1) throw ApplicationFailure.retryable(`injected transient failure in ${name}`, 'InjectedTransient');
+    if (failure === 'image-deleted') {
+      // What a reset run meets after its compensations: the image it started with was deleted.
+      this.imageStatus = 'deleted';
+      throw ApplicationFailure.nonRetryable(`image ${String(this.imageId)} was deleted`, 'ImageNotFound');
+    }
     if (failure === 'vanish') {
       this.guest = 'gone';
       this.taskState = 'deleting';
@@ -189,6 +198,7 @@ export class FakeCloud {
           virtualSize: 1 << 20,
           virtType: inst.options.virtType ?? 'kvm',
           liveCapable: inst.options.liveCapable ?? true,
+          ...(inst.options.onePass === true ? { backupCapable: true } : {}),
         };
         return description;
       },
@@ -234,6 +244,36 @@ export class FakeCloud {
       },
       removeSnapshotWorkDir: async ({ workDirKey }) => {
         for (const inst of this.byUuid.values()) inst.workDirs.delete(workDirKey);
+      },
+      openSnapshotExport: async ({ domainName, workDirKey, mode }) => {
+        const inst = this.domain(domainName);
+        inst.workDirs.add(workDirKey);
+        inst.enter('openSnapshotExport');
+        inst.exportOpen = true;
+        return { exportId: `export-${workDirKey}`, dataPath: mode === 'live' ? 'backup-job' : 'qemu-nbd', socketPath: `/fake/snapshots/${workDirKey}/export.sock`, exportName: 'vda', virtualSize: 1 << 20, imageSize: 1 << 20, quiesced: mode === 'live', freezeWindowMs: mode === 'live' ? 3 : null };
+      },
+      streamSnapshot: async ({ domainName, imageId, mode }) => {
+        const inst = this.domain(domainName);
+        const image = this.image(imageId);
+        if (image.imageId !== imageId || image.imageStatus === 'deleted') throw ApplicationFailure.nonRetryable(`image ${imageId} is gone`, 'ImageNotFound');
+        inst.imageStatus = 'saving';
+        try {
+          inst.enter('streamSnapshot');
+          await inst.holdIfAsked('streamSnapshot');
+        } catch (err) {
+          inst.imageStatus = 'killed';
+          throw err;
+        }
+        inst.imageStatus = 'active';
+        const dataPath = mode === 'live' ? 'backup-job' : 'qemu-nbd';
+        return { imageId, status: 'active', size: 1 << 20, checksum: 'fake-md5', dataPath, exportId: 'export', resumedFrom: 0, bytesSent: 1 << 20, logicalDigest: 'fake-digest', quiesced: mode === 'live', freezeWindowMs: mode === 'live' ? 3 : null };
+      },
+      closeSnapshotExport: async ({ domainName, workDirKey }) => {
+        for (const each of this.byUuid.values()) each.workDirs.delete(workDirKey);
+        const inst = this.byDomain.get(domainName);
+        if (!inst) return;
+        inst.calls.push('closeSnapshotExport');
+        inst.exportOpen = false;
       },
     };
   }

@@ -29,6 +29,12 @@ describe('loadHostConfig', () => {
     expect(config).toMatchObject({ disableLiveSnapshot: true, snapshotImageFormat: 'raw', snapshotsDir: '/var/snap' });
   });
 
+  it('reads the stream bandwidth limit in MiB/s, 0 (the default) meaning unlimited', () => {
+    expect(loadHostConfig({ SNAP_HOST: 'h' }).streamBandwidthBytesPerSecond).toBe(0);
+    expect(loadHostConfig({ SNAP_HOST: 'h', SNAP_STREAM_BWLIMIT_MIBS: '40' }).streamBandwidthBytesPerSecond).toBe(40 * 1024 * 1024);
+    for (const bad of ['-1', '1.5', 'fast', '100001']) expect(() => loadHostConfig({ SNAP_HOST: 'h', SNAP_STREAM_BWLIMIT_MIBS: bad })).toThrow(/SNAP_STREAM_BWLIMIT_MIBS/);
+  });
+
   it('rejects a host name that cannot be part of a task queue, and bad numbers', () => {
     expect(() => loadHostConfig({ SNAP_HOST: 'bad host/../x' })).toThrow(/SNAP_HOST|host name/);
     expect(() => loadHostConfig({ SNAP_HOST: 'h', SNAP_MAX_CONCURRENT_UPLOADS: '0' })).toThrow();

@@ -78,7 +78,10 @@ it('uses the JSON message, or plain text from a real Glance', async () => {
 });
 
 it('validates the server environment with defaults', () => {
-  expect(imageServerConfigFromEnv({})).toEqual({ host: '127.0.0.1', port: 9292, dataDir: '.data/images', maxImageBytes: 1024 ** 4 });
+  expect(imageServerConfigFromEnv({})).toEqual({ host: '127.0.0.1', port: 9292, dataDir: '.data/images', maxImageBytes: 1024 ** 4, verifyAfterCommit: true });
+  expect(imageServerConfigFromEnv({ SNAP_IMAGE_VERIFY: 'false' }).verifyAfterCommit).toBe(false);
+  expect(imageServerConfigFromEnv({ SNAP_IMAGE_VERIFY: '1' }).verifyAfterCommit).toBe(true);
+  expect(() => imageServerConfigFromEnv({ SNAP_IMAGE_VERIFY: 'off' })).toThrow(/SNAP_IMAGE_VERIFY/);
   expect(imageServerConfigFromEnv({ SNAP_IMAGE_PORT: '0', SNAP_IMAGE_DIR: 'd' })).toMatchObject({ port: 0, dataDir: 'd' });
   expect(() => imageServerConfigFromEnv({ SNAP_IMAGE_PORT: 'http' })).toThrow(/SNAP_IMAGE_PORT/);
   expect(() => imageServerConfigFromEnv({ SNAP_IMAGE_PORT: '70000' })).toThrow(/SNAP_IMAGE_PORT/);

@@ -1,0 +1,145 @@
+// The one-pass data path's host activities: open the point-in-time export, stream it into the
+// image service, close it. Each re-derives what it needs from the work dir and libvirt, so that a
+// retry on a new host worker, or a Temporal reset after the compensations ran, finds or remakes
+// the export and resumes or restarts the upload.
+import { Context } from '@temporalio/activity';
+import type { HostActivities, SnapshotExport, StreamedImage } from '../contract';
+import type { Image } from '../images';
+import { isLibvirtError, VIR_ERR_NO_DOMAIN } from '../libvirt';
+import { planImage } from '../qcow2';
+import { BandwidthLimit } from '../host/bandwidth-limit';
+import { LOGICAL_DIGEST_PROPERTY, streamImage } from '../host/image-stream';
+import { closeExport, ensureExport, type ExportContext, type LiveExport } from '../host/snapshot-export';
+import type { HostActivityDeps } from './host-activities';
+import { Semaphore, withHeartbeat } from './activity-support';
+
+type OnePassActivities = Pick<HostActivities, 'openSnapshotExport' | 'streamSnapshot' | 'closeSnapshotExport'>;
+
+export interface OnePassLimits {
+  extracts: Semaphore;
+  uploads: Semaphore;
+}
+
+function describeExport(opened: LiveExport, format: 'qcow2' | 'raw'): SnapshotExport {
+  const { record, map } = opened;
+  const facts: SnapshotExport = {
+    exportId: record.exportId,
+    dataPath: record.kind,
+    socketPath: record.socketPath,
+    exportName: record.exportName,
+    virtualSize: map.virtualSize,
+    imageSize: planImage(map, { format }).size,
+    quiesced: record.quiesced,
+    freezeWindowMs: record.freezeWindowMs,
+  };
+  if (record.quiesceError !== undefined) facts.quiesceError = record.quiesceError;
+  return facts;
+}
+
+/** The result of a stream whose image is already active, from what the commit stored with it. */
+function committedResult(imageId: string, image: Image): StreamedImage | null {
+  const digest = image.properties[LOGICAL_DIGEST_PROPERTY]?.split(':')[1];
+  const dataPath = image.properties.snapshot_data_path;
+  if (digest === undefined || (dataPath !== 'backup-job' && dataPath !== 'qemu-nbd')) return null;
+  return {
+    imageId,
+    status: image.status,
+    size: image.size ?? 0,
+    checksum: image.checksum ?? '',
+    dataPath,
+    exportId: image.properties.snapshot_export_id ?? '',
+    resumedFrom: image.size ?? 0,
+    bytesSent: 0,
+    logicalDigest: digest,
+    quiesced: image.properties.snapshot_quiesced === 'true',
+    freezeWindowMs: null,
+  };
+}
+
+export function createOnePassActivities(deps: HostActivityDeps, limits: OnePassLimits): OnePassActivities {
+  const { config, session, workDirs, images } = deps;
+  // One limit for every stream of this host (Proxmox's bwlimit).
+  const bandwidth = new BandwidthLimit(config.streamBandwidthBytesPerSecond);
+
+  const exportContext = async (input: { domainName: string; workDirKey: string; mode: 'live' | 'cold'; description: ExportContext['description'] }): Promise<ExportContext> => {
+    const workDir = await workDirs.ensure(input.workDirKey, input.mode === 'live');
+    // Lets a restarted host worker tell an abandoned work dir from one whose run is still open.
+    const owner = Context.current().info.workflowExecution;
+    if (owner) await workDirs.writeOwner(input.workDirKey, owner.workflowId);
+    const client = await session.client();
+    const dom = await client.domainLookupByName(input.domainName);
+    const log = (message: string, fields: Record<string, unknown>) => Context.current().log.warn(message, { ...fields, domain: input.domainName });
+    return { client, dom, workDir, mode: input.mode, description: input.description, quiesceTimeoutMs: config.quiesceTimeoutMs, log };
+  };
+
+  return {
+    async openSnapshotExport(input) {
+      return limits.extracts.run(() =>
+        withHeartbeat(async () => describeExport(await ensureExport(await exportContext(input)), input.description.imageFormat)),
+      );
+    },
+
+    async streamSnapshot(input) {
+      return limits.uploads.run(() =>
+        withHeartbeat(async (report, signal) => {
+          const format = input.description.imageFormat;
+          const before = await images.get(input.imageId);
+          // An attempt whose commit landed but whose completion was lost: the image is done.
+          const committed = before.status === 'active' ? committedResult(input.imageId, before) : null;
+          if (committed !== null) return committed;
+          const opened = await ensureExport(await exportContext(input));
+          const { record, map } = opened;
+          // Nova's image update: the record describes the bytes actually written (qcow2 or raw, bare).
+          if (before.disk_format !== format || before.container_format !== 'bare') {
+            await images.setFormats(input.imageId, { disk_format: format, container_format: 'bare' });
+          }
+          let counted = 0;
+          const outcome = await streamImage({
+            images,
+            imageId: input.imageId,
+            format,
+            socketPath: record.socketPath,
+            exportName: record.exportName,
+            map,
+            exportId: record.exportId,
+            limit: bandwidth,
+            signal,
+            properties: { snapshot_data_path: record.kind, snapshot_export_id: record.exportId, snapshot_quiesced: String(record.quiesced) },
+            onProgress: ({ acknowledged, sent, total }) => {
+              deps.metrics?.addUploadedBytes(Math.max(0, sent - counted));
+              counted = Math.max(counted, sent);
+              // The API reads bytes from this heartbeat: a signal per tick would lengthen the history.
+              report({ exportId: record.exportId, dataPath: record.kind, socketPath: record.socketPath, acknowledged, sent, total });
+            },
+          });
+          const image = outcome.image;
+          return {
+            imageId: input.imageId,
+            status: image.status,
+            size: image.size ?? outcome.size,
+            checksum: image.checksum ?? '',
+            dataPath: record.kind,
+            exportId: record.exportId,
+            resumedFrom: outcome.resumedFrom,
+            bytesSent: outcome.bytesSent,
+            logicalDigest: outcome.logicalDigest,
+            quiesced: record.quiesced,
+            freezeWindowMs: record.freezeWindowMs,
+            ...(record.quiesceError !== undefined ? { quiesceError: record.quiesceError } : {}),
+          };
+        }),
+      );
+    },
+
+    async closeSnapshotExport({ domainName, workDirKey }) {
+      const client = await session.client();
+      const dom = await client.domainLookupByName(domainName).catch((err: unknown) => {
+        // A deleted instance took its job with it; a qemu-nbd may still need stopping.
+        if (isLibvirtError(err, VIR_ERR_NO_DOMAIN)) return null;
+        throw err;
+      });
+      await closeExport(client, dom, workDirs.pathFor(workDirKey));
+      await workDirs.remove(workDirKey);
+    },
+  };
+}

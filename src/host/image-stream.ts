@@ -1,0 +1,262 @@
+// One pass from the point-in-time export to a committed image: NBD reads of the guest's data, laid
+// out by the streaming writer (qcow2 or raw) and sent to the image service's resumable upload in
+// segments, each acknowledged with the service's committed length. Nothing touches the host's disk.
+// Because the image's bytes at any offset are a function of the allocation map and the guest data,
+// a stream that breaks (connection, service restart, a new host worker) goes on from the committed
+// length; a service without the extension gets a clean restart from byte 0 and never a partial image.
+import { ImageConflict, ImageGone, ImageServiceUnavailable, ImageUploadFailed, StagedOffsetMismatch, type Image, type ImageClient } from '../images';
+import { NbdClient } from '../nbd';
+import { emitFrom, LOGICAL_DIGEST_ALGORITHM, LogicalDigest, planImage, type AllocationMap, type ImageFormat, type ImagePlan } from '../qcow2';
+import type { BandwidthLimit } from './bandwidth-limit';
+
+const MiB = 1024 * 1024;
+/** the most that a kill can make us send twice, and how often the service acknowledges */
+export const DEFAULT_SEGMENT_BYTES = 64 * MiB;
+const CATCH_UP_READ = 4 * MiB;
+
+export class ExportChanged extends Error {
+  override readonly name = 'ExportChanged';
+  /** a new export (and a new map) makes it right */
+  readonly retryable = true;
+}
+
+export interface StreamProgress {
+  /** bytes the image service has committed */
+  acknowledged: number;
+  /** bytes handed to the network, acknowledged or not */
+  sent: number;
+  total: number;
+}
+
+export interface StreamImageOptions {
+  images: ImageClient;
+  imageId: string;
+  format: ImageFormat;
+  socketPath: string;
+  exportName: string;
+  map: AllocationMap;
+  /** names the export (its point in time): staged bytes of another export are discarded */
+  exportId: string;
+  limit?: BandwidthLimit;
+  signal?: AbortSignal;
+  segmentBytes?: number;
+  /** custom properties set at commit, next to the logical digest */
+  properties?: Record<string, string>;
+  onProgress?: (progress: StreamProgress) => void;
+  /** breaks in a row without progress survived inside one call before giving up to the activity's retry */
+  maxBreaks?: number;
+}
+
+export interface StreamOutcome {
+  image: Image;
+  /** image size (what the service stores) */
+  size: number;
+  /** where this call started: > 0 when it resumed staged bytes */
+  resumedFrom: number;
+  /** bytes sent by this call, resent ones included */
+  bytesSent: number;
+  resumable: boolean;
+  logicalDigest: string;
+}
+
+export const LOGICAL_DIGEST_PROPERTY = 'snapshot_logical_digest';
+
+export async function streamImage(options: StreamImageOptions): Promise<StreamOutcome> {
+  const plan = planImage(options.map, { format: options.format });
+  const nbd = await NbdClient.connect({ socketPath: options.socketPath, exportName: options.exportName, metaContexts: [] });
+  try {
+    if (nbd.exportSize !== options.map.virtualSize) {
+      throw new ExportChanged(`export ${options.exportName} has ${nbd.exportSize} bytes, its map ${options.map.virtualSize}`);
+    }
+    const source = new GuestSource(nbd, options.map);
+    const session = await openSession(options, plan.size);
+    if (session === null) return await plainUpload(options, plan, source);
+    return await resumableUpload(options, plan, source, session.offset);
+  } finally {
+    await nbd.close().catch(() => nbd.destroy());
+  }
+}
+
+async function openSession(options: StreamImageOptions, size: number): Promise<{ offset: number } | null> {
+  try {
+    return await options.images.openStagedUpload(options.imageId, size, options.exportId);
+  } catch (err) {
+    // Staged bytes of another export (an earlier point in time) or another layout: start again.
+    if (!(err instanceof ImageConflict)) throw err;
+    await options.images.discardStaged(options.imageId);
+    return options.images.openStagedUpload(options.imageId, size, options.exportId);
+  }
+}
+
+async function resumableUpload(options: StreamImageOptions, plan: ImagePlan, source: GuestSource, startAt: number): Promise<StreamOutcome> {
+  const { images, imageId } = options;
+  const segmentBytes = options.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
+  const maxBreaks = options.maxBreaks ?? 3;
+  let offset = startAt;
+  let bytesSent = 0;
+  let breaks = 0;
+  options.onProgress?.({ acknowledged: offset, sent: offset, total: plan.size });
+  while (offset < plan.size) {
+    // One pass of the writer per attempt, cut into segments the service acknowledges one by one.
+    const cutter = new SegmentCutter(limited(emitFrom(plan, offset, (at, len) => source.read(at, len)), options));
+    try {
+      while (offset < plan.size) {
+        const from = offset;
+        const length = Math.min(segmentBytes, plan.size - from);
+        offset = await images.appendStaged(imageId, from, cutter.next(length), {
+          length,
+          signal: options.signal,
+          onProgress: (sent) => options.onProgress?.({ acknowledged: from, sent: from + sent, total: plan.size }),
+        });
+        bytesSent += length;
+        options.onProgress?.({ acknowledged: offset, sent: offset, total: plan.size });
+      }
+    } catch (err) {
+      options.signal?.throwIfAborted();
+      if (++breaks > maxBreaks || !isStreamBreak(err)) throw err;
+      // The service may still be finishing the broken request (it answers busy meanwhile); its
+      // committed length is then read again before the stream goes on from there.
+      await new Promise((r) => setTimeout(r, 300 * breaks));
+      const staged = await images.stagedUpload(imageId);
+      if (staged === null) throw err;
+      bytesSent += Math.max(0, staged.offset - offset);
+      // Only breaks that bring no progress count: a long stream over a flaky link goes on.
+      if (staged.offset > offset) breaks = 0;
+      offset = staged.offset;
+    } finally {
+      await cutter.close();
+    }
+  }
+  const logicalDigest = await source.digest();
+  const image = await images.commitStaged(imageId, { properties: { ...options.properties, [LOGICAL_DIGEST_PROPERTY]: `${LOGICAL_DIGEST_ALGORITHM}:${logicalDigest}` } });
+  return { image, size: plan.size, resumedFrom: startAt, bytesSent, resumable: true, logicalDigest };
+}
+
+/** A break the stream can go on after: the connection, the service, a busy or moved offset. Not a refusal of the image. */
+function isStreamBreak(err: unknown): boolean {
+  if (err instanceof StagedOffsetMismatch || err instanceof ImageServiceUnavailable || err instanceof ImageUploadFailed) return true;
+  return err instanceof ImageConflict && !(err instanceof ImageGone);
+}
+
+/** Cuts one byte stream into consecutive segments of given lengths, without copying. */
+class SegmentCutter {
+  private readonly iterator: AsyncIterator<Buffer>;
+  private rest: Buffer | null = null;
+
+  constructor(source: AsyncIterable<Buffer>) {
+    this.iterator = source[Symbol.asyncIterator]();
+  }
+
+  async *next(length: number): AsyncGenerator<Buffer> {
+    let left = length;
+    while (left > 0) {
+      let chunk = this.rest;
+      this.rest = null;
+      if (chunk === null) {
+        const step = await this.iterator.next();
+        if (step.done === true) return;
+        chunk = step.value;
+      }
+      if (chunk.length > left) {
+        this.rest = chunk.subarray(left);
+        chunk = chunk.subarray(0, left);
+      }
+      left -= chunk.length;
+      yield chunk;
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.iterator.return?.(undefined);
+  }
+}
+
+/** A service without the extension (a real Glance): one PUT of the whole image, from byte 0. */
+async function plainUpload(options: StreamImageOptions, plan: ImagePlan, source: GuestSource): Promise<StreamOutcome> {
+  let sent = 0;
+  await options.images.upload(options.imageId, limited(emitFrom(plan, 0, (at, len) => source.read(at, len)), options), {
+    length: plan.size,
+    signal: options.signal,
+    onProgress: (bytes) => {
+      sent = bytes;
+      options.onProgress?.({ acknowledged: 0, sent: bytes, total: plan.size });
+    },
+  });
+  const logicalDigest = await source.digest();
+  const image = await options.images.get(options.imageId);
+  return { image, size: plan.size, resumedFrom: 0, bytesSent: sent, resumable: false, logicalDigest };
+}
+
+async function* limited(chunks: AsyncIterable<Buffer>, options: StreamImageOptions): AsyncGenerator<Buffer> {
+  for await (const chunk of chunks) {
+    if (options.limit) await options.limit.take(chunk.length, options.signal);
+    yield chunk;
+  }
+}
+
+/**
+ * The guest's data through NBD, fed to the logical digest in disk order. A stream that starts (or
+ * restarts) past data the digest has not seen reads that data for the digest alone.
+ */
+class GuestSource {
+  private readonly digestState: LogicalDigest;
+  private digestedTo = 0;
+  /** first extent that may still hold data the digest has not seen */
+  private nextExtent = 0;
+  private chain: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly nbd: NbdClient,
+    private readonly map: AllocationMap,
+  ) {
+    this.digestState = new LogicalDigest(map.virtualSize);
+  }
+
+  read(offset: number, length: number): Promise<Buffer> {
+    const read = this.nbd.read(offset, length);
+    const fed = this.chain.then(async () => {
+      const bytes = await read;
+      await this.catchUp(offset);
+      this.feed(offset, bytes);
+      return bytes;
+    });
+    this.chain = fed.then(
+      () => undefined,
+      () => undefined,
+    );
+    return fed;
+  }
+
+  async digest(): Promise<string> {
+    await this.chain;
+    await this.catchUp(this.map.virtualSize);
+    return this.digestState.digest();
+  }
+
+  private feed(offset: number, bytes: Buffer): void {
+    const end = offset + bytes.length;
+    if (end <= this.digestedTo) return;
+    const from = Math.max(offset, this.digestedTo);
+    this.digestState.update(from, bytes.subarray(from - offset));
+    this.digestedTo = end;
+  }
+
+  /** Reads, for the digest only, the data in [digestedTo, to) that the stream will not. */
+  private async catchUp(to: number): Promise<void> {
+    const extents = this.map.extents;
+    for (; this.nextExtent < extents.length; this.nextExtent++) {
+      const extent = extents[this.nextExtent] as (typeof extents)[number];
+      if (extent.offset >= to) break;
+      const extentEnd = extent.offset + extent.length;
+      if (extent.kind === 'data') {
+        const end = Math.min(extentEnd, to);
+        for (let at = Math.max(extent.offset, this.digestedTo); at < end; at += CATCH_UP_READ) {
+          this.feed(at, await this.nbd.read(at, Math.min(CATCH_UP_READ, end - at)));
+        }
+      }
+      // Only partly behind us: the next call goes on inside it.
+      if (extentEnd > to) break;
+    }
+    this.digestedTo = Math.max(this.digestedTo, to);
+  }
+}

@@ -1,0 +1,140 @@
+// Releases what a snapshot run's export holds on this host once nobody will read it: the cold
+// path's qemu-nbd daemon, and the live path's libvirt pull-backup job. Both outlive the host worker
+// that started them (that is what lets a retried step re-attach), so a run that closed while no
+// worker was there leaves them behind; a backup job left running blocks every other job on the
+// domain, managedSave among them, and keeps its copy-before-write scratch file growing.
+//
+// A job is recognised as a run's by where it serves: its NBD socket lies in the run's work dir
+// (exportPaths(workDir).socketPath). Jobs whose socket lies anywhere else are never touched.
+import { existsSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import path from 'node:path';
+import type { Logger } from 'pino';
+import { isLibvirtError, VIR_CONNECT_LIST_DOMAINS_ACTIVE, VIR_ERR_NO_DOMAIN, VIR_ERR_NO_DOMAIN_BACKUP, VIR_ERR_OPERATION_INVALID, type Domain, type Libvirt } from '../libvirt';
+import { BackupXmlError, parseBackupXml } from './backup-xml';
+import { exportPaths, isInside, workDirRunIdOf } from './export-paths';
+import { stopReadOnlyExport } from './nbd-export';
+
+export interface AbortedBackupJob {
+  domain: string;
+  socketPath: string;
+}
+
+export interface ReleaseReport {
+  /** a qemu-nbd export was running and was stopped */
+  stoppedExport: boolean;
+  abortedJobs: AbortedBackupJob[];
+}
+
+/** What the start-up sweep needs to free a work dir before removing it; a fake in tests. */
+export interface ExportReleaser {
+  /** Stops the dir's qemu-nbd and aborts every backup job serving a socket inside `dir`. */
+  releaseDir(dir: string): Promise<ReleaseReport>;
+  /**
+   * Aborts every backup job serving a socket inside a `snap-<runId>` dir under `root` for which
+   * `isClosed(runId)` answers true (the dir may be gone already).
+   */
+  abortJobsUnder(root: string, isClosed: (runId: string) => Promise<boolean>): Promise<AbortedBackupJob[]>;
+}
+
+interface RunningBackup {
+  dom: Domain;
+  socketPath: string;
+  scratchFiles: string[];
+}
+
+export interface LibvirtExportReleaserOptions {
+  log?: Logger;
+  /** how long to wait for QEMU to remove the socket after the abort (default 5 s) */
+  socketGoneTimeoutMs?: number;
+}
+
+/** The ExportReleaser of a host worker: qemu-nbd through its pid file, jobs through libvirt. */
+export class LibvirtExportReleaser implements ExportReleaser {
+  constructor(
+    /** the host worker's LibvirtSession (or anything that hands out a connected client) */
+    private readonly session: { client(): Promise<Libvirt> },
+    private readonly options: LibvirtExportReleaserOptions = {},
+  ) {}
+
+  async releaseDir(dir: string): Promise<ReleaseReport> {
+    const { stopped } = await stopReadOnlyExport(exportPaths(dir));
+    const abortedJobs: AbortedBackupJob[] = [];
+    for (const job of await this.runningBackups()) {
+      if (isInside(dir, job.socketPath) && (await this.abort(job, dir))) abortedJobs.push({ domain: job.dom.name, socketPath: job.socketPath });
+    }
+    return { stoppedExport: stopped, abortedJobs };
+  }
+
+  async abortJobsUnder(root: string, isClosed: (runId: string) => Promise<boolean>): Promise<AbortedBackupJob[]> {
+    const aborted: AbortedBackupJob[] = [];
+    for (const job of await this.runningBackups()) {
+      const runId = workDirRunIdOf(root, job.socketPath);
+      if (runId === undefined || !(await isClosed(runId))) continue;
+      const workDir = path.join(path.normalize(root), `snap-${runId}`);
+      if (await this.abort(job, workDir)) aborted.push({ domain: job.dom.name, socketPath: job.socketPath });
+    }
+    return aborted;
+  }
+
+  /** The backup job of every running domain that has one and serves on a unix socket. */
+  private async runningBackups(): Promise<RunningBackup[]> {
+    const client = await this.session.client();
+    const found: RunningBackup[] = [];
+    // Only a running domain can hold a job.
+    for (const dom of await client.connectListAllDomains(VIR_CONNECT_LIST_DOMAINS_ACTIVE)) {
+      const job = await this.backupOf(client, dom);
+      if (job !== null) found.push(job);
+    }
+    return found;
+  }
+
+  private async backupOf(client: Libvirt, dom: Domain): Promise<RunningBackup | null> {
+    let xml: string;
+    try {
+      xml = await client.backup.getXMLDesc(dom);
+    } catch (err) {
+      // No job, the domain stopped or was undefined since the listing: nothing to release.
+      if (isLibvirtError(err, VIR_ERR_NO_DOMAIN_BACKUP, VIR_ERR_OPERATION_INVALID, VIR_ERR_NO_DOMAIN)) return null;
+      throw err;
+    }
+    try {
+      const job = parseBackupXml(xml);
+      if (job.socketPath === null) return null;
+      return { dom, socketPath: job.socketPath, scratchFiles: job.disks.flatMap((d) => (d.scratch === null ? [] : [d.scratch])) };
+    } catch (err) {
+      // A job we cannot read is not one we can tell is ours: it stays.
+      if (!(err instanceof BackupXmlError)) throw err;
+      this.options.log?.warn({ err, domain: dom.name }, 'backup job description unreadable; left running');
+      return null;
+    }
+  }
+
+  /**
+   * Aborts the job when the domain still runs this one (it may have ended, and another begun,
+   * since the listing); waits for QEMU to remove the socket, then removes whatever the job left in
+   * `workDir`. False when there was no job to abort any more.
+   */
+  private async abort(job: RunningBackup, workDir: string): Promise<boolean> {
+    const client = await this.session.client();
+    const current = await this.backupOf(client, job.dom);
+    if (current === null || current.socketPath !== job.socketPath) return false;
+    try {
+      await client.jobs.abort(job.dom);
+    } catch (err) {
+      // Ended between the look and the abort: the normal answers of a job already gone.
+      if (isLibvirtError(err, VIR_ERR_OPERATION_INVALID, VIR_ERR_NO_DOMAIN_BACKUP, VIR_ERR_NO_DOMAIN)) return false;
+      throw err;
+    }
+    this.options.log?.info({ domain: job.dom.name, socket: job.socketPath }, 'aborted the backup job of a closed snapshot run');
+    await waitUntilGone(job.socketPath, this.options.socketGoneTimeoutMs ?? 5_000);
+    // libvirt deletes the scratch files it made on abort; one made with REUSE_EXTERNAL stays.
+    for (const file of [job.socketPath, ...current.scratchFiles]) if (isInside(workDir, file)) await rm(file, { force: true });
+    return true;
+  }
+}
+
+async function waitUntilGone(file: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (existsSync(file) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+}

@@ -1,0 +1,96 @@
+// The point-in-time export a snapshot streams from, whatever the mode: a libvirt backup job for a
+// running guest (live), a read-only qemu-nbd of the stopped disk chain (cold, shut off). Each step
+// that needs the export re-derives it: it finds the one its work dir records, still served, or
+// makes a new one (a new point in time, so the map and any staged bytes of the old one are void).
+import { mkdir } from 'node:fs/promises';
+import { DomainState, type Domain, type Libvirt } from '../libvirt';
+import { allocationMap, NbdClient } from '../nbd';
+import type { DomainDescription, SnapshotMode } from '../contract';
+import { beginBackupExport, endBackupExport, findBackupExport } from './backup-export';
+import { exportPaths } from './export-paths';
+import { decodeMap, encodeMap, newExportId, readExportRecord, removeExportRecord, writeExportRecord, type ExportRecord } from './export-record';
+import { findReadOnlyExport, startReadOnlyExport, stopReadOnlyExport } from './nbd-export';
+import type { AllocationMap } from '../qcow2';
+
+/** A cold snapshot's disk is only consistent while the guest is down; a reset run can find it running again. */
+export class ColdSourceRunning extends Error {
+  override readonly name = 'ColdSourceRunning';
+  readonly retryable = false;
+}
+
+export interface ExportContext {
+  client: Libvirt;
+  dom: Domain;
+  workDir: string;
+  mode: SnapshotMode;
+  description: DomainDescription;
+  quiesceTimeoutMs: number;
+  log?: (message: string, fields: Record<string, unknown>) => void;
+}
+
+export interface LiveExport {
+  record: ExportRecord;
+  map: AllocationMap;
+  /** true when an export this work dir recorded was gone and a new one was made */
+  reopened: boolean;
+}
+
+/** The recorded export when it is still served, else a new one. */
+export async function ensureExport(ctx: ExportContext): Promise<LiveExport> {
+  const recorded = await readExportRecord(ctx.workDir);
+  if (recorded !== undefined && recorded.map !== null && (await isServed(ctx, recorded))) {
+    return { record: recorded, map: decodeMap(recorded.map), reopened: false };
+  }
+  const opened = await openExport(ctx);
+  return { ...opened, reopened: recorded !== undefined };
+}
+
+async function isServed(ctx: ExportContext, record: ExportRecord): Promise<boolean> {
+  const paths = exportPaths(ctx.workDir);
+  if (record.socketPath !== paths.socketPath) return false;
+  if (record.kind === 'backup-job') return (await findBackupExport(ctx.client, ctx.dom, ctx.workDir)) !== null;
+  return (await findReadOnlyExport({ socketPath: paths.socketPath, pidFile: paths.pidFile })) !== undefined;
+}
+
+async function openExport(ctx: ExportContext): Promise<{ record: ExportRecord; map: AllocationMap }> {
+  const { client, dom, workDir, description } = ctx;
+  await closeExport(ctx.client, ctx.dom, workDir);
+  await mkdir(workDir, { recursive: true });
+  const paths = exportPaths(workDir);
+  const openedAt = Date.now();
+  let record: Omit<ExportRecord, 'map'>;
+  if (ctx.mode === 'live') {
+    const { job, quiesce } = await beginBackupExport(client, dom, workDir, { diskTarget: description.diskTarget, quiesceTimeoutMs: ctx.quiesceTimeoutMs, log: ctx.log });
+    record = { exportId: newExportId(), kind: 'backup-job', socketPath: job.socketPath, exportName: job.exportName, diskTarget: description.diskTarget, openedAt, ...quiesce, freezeWindowMs: quiesce.freezeWindowMs };
+  } else {
+    const { state } = await client.domainGetState(dom);
+    if (state === DomainState.Running || state === DomainState.Paused || state === DomainState.Blocked || state === DomainState.PMSuspended) {
+      throw new ColdSourceRunning(`domain ${dom.name} is running: a cold snapshot reads its disk only while it is down`);
+    }
+    const format = description.sourceFormat === 'qcow2' ? 'qcow2' : 'raw';
+    await startReadOnlyExport({ diskPath: description.diskPath, format, socketPath: paths.socketPath, pidFile: paths.pidFile, exportName: description.diskTarget });
+    record = { exportId: newExportId(), kind: 'qemu-nbd', socketPath: paths.socketPath, exportName: description.diskTarget, diskTarget: description.diskTarget, openedAt, quiesced: false, freezeWindowMs: null };
+  }
+  const map = await readAllocationMap(record.socketPath, record.exportName);
+  const full: ExportRecord = { ...record, map: encodeMap(map) };
+  await writeExportRecord(workDir, full);
+  return { record: full, map };
+}
+
+async function readAllocationMap(socketPath: string, exportName: string): Promise<AllocationMap> {
+  const nbd = await NbdClient.connect({ socketPath, exportName });
+  try {
+    const extents = await allocationMap(nbd);
+    return { virtualSize: nbd.exportSize, extents };
+  } finally {
+    await nbd.close().catch(() => nbd.destroy());
+  }
+}
+
+/** Ends whatever export this work dir holds (our backup job, our qemu-nbd); idempotent. */
+export async function closeExport(client: Libvirt, dom: Domain | null, workDir: string): Promise<void> {
+  const paths = exportPaths(workDir);
+  if (dom !== null) await endBackupExport(client, dom, workDir);
+  await stopReadOnlyExport({ socketPath: paths.socketPath, pidFile: paths.pidFile });
+  await removeExportRecord(workDir).catch(() => undefined);
+}

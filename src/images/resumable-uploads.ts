@@ -1,0 +1,293 @@
+// Resumable uploads of image data (the extension documented in src/images/README.md): a session
+// is opened for a queued or killed image (→ uploading), takes appends at its committed offset,
+// survives restarts, and is committed into the blob store (→ active), killed on a checksum or
+// verification mismatch, or discarded (→ queued). One request holds a session at a time.
+import type { Readable } from 'node:stream';
+import { parseOrThrow } from '../config/validation';
+import type { RequestContext } from './image-auth';
+import type { LocalImageBlobStore, ReceivedImageData } from './image-blob-store';
+import {
+  ImageChecksumMismatch,
+  ImageConflict,
+  ImageError,
+  ImageGone,
+  ImageNotFound,
+  ImageTooLarge,
+  ImageUploadFailed,
+  ImageVerificationFailed,
+  StagedOffsetMismatch,
+  badRequest,
+  errorMessage,
+  forbidden,
+} from './image-errors';
+import { propertyKeyRefusal, type ImageRecord, type ImageStatus } from './image-record';
+import type { ImageRecordRepository, RepositoryWarning } from './image-record-repository';
+import { CommitStagedBodySchema, OpenStagedBodySchema, type StagedUploadState } from './resumable-wire';
+import { newHashes, type StagedHashes, type StagedSessionMeta, type StagedUploadFiles } from './staged-upload-files';
+
+interface Session {
+  meta: StagedSessionMeta;
+  /** Committed bytes: written whole and fsynced. */
+  offset: number;
+  /** Digests of the committed bytes; undefined after a restart until rebuilt from the file. */
+  hashes?: StagedHashes;
+  /** A request (open, append, commit, discard) holds the session; others get 409. */
+  busy: boolean;
+  /** Aborted when the image is deleted while a request holds the session; that holder cleans up. */
+  doomed: AbortController;
+}
+
+export interface ResumableUploadsDeps {
+  records: ImageRecordRepository;
+  blobs: LocalImageBlobStore;
+  files: StagedUploadFiles;
+  /** The visibility-checked image lookup (ImageService.get): 404 for images the caller cannot see. */
+  lookup: (ctx: RequestContext, id: string) => ImageRecord;
+  maxImageBytes: number;
+  /** Re-read the published bytes and check both digests before the image turns active. */
+  verify: boolean;
+  timestamp: () => string;
+}
+
+export interface ResumableRecovery {
+  /** uploading images whose session survived: they stay uploading and resumable */
+  resumedUploadIds: string[];
+  /** uploading images without an intact session: killed */
+  killedImageIds: string[];
+  /** session files removed: broken ones, and those of images not uploading (deleted, killed, active, missing) */
+  removedSessionIds: string[];
+}
+
+export class ResumableUploads {
+  private readonly sessions = new Map<string, Session>();
+
+  constructor(private readonly deps: ResumableUploadsDeps) {}
+
+  /** At open, after the image records are loaded: keeps what can be resumed, repairs the rest. */
+  async recover(warn: RepositoryWarning): Promise<ResumableRecovery> {
+    const { sessions: onDisk, removedIds } = await this.deps.files.scan(warn);
+    const report: ResumableRecovery = { resumedUploadIds: [], killedImageIds: [], removedSessionIds: [...removedIds] };
+    for (const record of this.deps.records.all()) {
+      if (record.status !== 'uploading') continue;
+      // An uploading image has no published data; a file there is from a commit cut short.
+      await this.deps.blobs.remove(record.id);
+      const found = onDisk.get(record.id);
+      onDisk.delete(record.id);
+      if (found !== undefined) {
+        this.sessions.set(record.id, { meta: found.meta, offset: found.committed, busy: false, doomed: new AbortController() });
+        report.resumedUploadIds.push(record.id);
+      } else {
+        await this.deps.records.put({ ...record, status: 'killed', updated_at: this.deps.timestamp() });
+        report.killedImageIds.push(record.id);
+      }
+    }
+    for (const id of onDisk.keys()) {
+      await this.deps.files.remove(id);
+      report.removedSessionIds.push(id);
+    }
+    return report;
+  }
+
+  /** Opens a session (created: true) or answers the existing one when size and token match. */
+  async open(ctx: RequestContext, id: string, body: unknown): Promise<{ state: StagedUploadState; created: boolean }> {
+    const record = this.deps.lookup(ctx, id);
+    const b = parseOrThrow(OpenStagedBodySchema, body, (issues) => badRequest(`Invalid resumable upload: ${issues}`), 'body');
+    const existing = this.sessions.get(id);
+    if (existing !== undefined) {
+      if (existing.meta.size === b.size && existing.meta.token === b.token) return { state: stateOf(existing), created: false };
+      throw new ImageConflict(
+        `Image ${id} has a resumable upload of ${existing.meta.size} bytes under another token or size; DELETE /v2/images/${id}/resumable discards it`,
+      );
+    }
+    if (record.status !== 'queued' && record.status !== 'killed') throw new ImageConflict(`Image status transition from ${record.status} to uploading is not allowed`);
+    if (b.size > this.deps.maxImageBytes) throw new ImageTooLarge(`Image exceeds the storage quota of ${this.deps.maxImageBytes} bytes`);
+    // Claimed before any await: a concurrent open sees the session, a plain PUT sees `uploading`.
+    const session: Session = { meta: { imageId: id, size: b.size, token: b.token }, offset: 0, hashes: newHashes(), busy: true, doomed: new AbortController() };
+    this.sessions.set(id, session);
+    const uploading: ImageRecord = { ...record, status: 'uploading', updated_at: this.deps.timestamp() };
+    try {
+      await Promise.all([this.deps.files.create(session.meta), this.deps.records.put(uploading)]);
+    } catch (err) {
+      await this.end(id, session, record.status).catch(() => undefined);
+      session.busy = false;
+      throw err;
+    }
+    await this.release(id, session);
+    return { state: stateOf(session), created: true };
+  }
+
+  state(ctx: RequestContext, id: string): StagedUploadState {
+    this.deps.lookup(ctx, id);
+    return stateOf(this.require(id));
+  }
+
+  /**
+   * Appends `source` at `offset`, which must be the committed length (else StagedOffsetMismatch,
+   * nothing read). Bytes past the session's size are refused (413) and not kept; every byte
+   * written before a failure or a dropped connection is kept, fsynced and counted.
+   */
+  async append(ctx: RequestContext, id: string, offset: number, source: Readable, declaredLength?: number): Promise<StagedUploadState> {
+    this.deps.lookup(ctx, id);
+    const session = this.claim(id);
+    const { size } = session.meta;
+    try {
+      if (offset !== session.offset) throw new StagedOffsetMismatch(session.offset, `Upload-Offset ${offset} does not match the committed offset ${session.offset} of image ${id}`);
+      if (declaredLength !== undefined && offset + declaredLength > size) {
+        throw new ImageTooLarge(`Upload-Offset ${offset} plus Content-Length ${declaredLength} exceeds the upload's size of ${size} bytes`);
+      }
+    } catch (err) {
+      session.busy = false;
+      throw err;
+    }
+    let failure: unknown;
+    try {
+      session.hashes ??= await this.deps.files.hashPrefix(id, session.offset);
+      const outcome = await this.deps.files.append(id, session.offset, source, { limit: size, hashes: session.hashes, signal: session.doomed.signal });
+      session.offset = outcome.committed;
+      failure = outcome.error;
+      if (!outcome.durable) {
+        // fsync failed: what the disk holds is unknown, so the session cannot be trusted any more.
+        await this.end(id, session, 'killed');
+        failure = new ImageUploadFailed(`Staged data of image ${id} could not be made durable (${errorMessage(outcome.error)}); the image is killed`, 500, { cause: outcome.error });
+      }
+    } finally {
+      await this.release(id, session);
+    }
+    if (failure !== undefined) throw classifyAppendError(failure);
+    return stateOf(session);
+  }
+
+  /**
+   * Publishes a complete session as the image's data: client digests checked (mismatch → killed,
+   * ImageChecksumMismatch), the file moved into the blob store, re-read and checked when
+   * verification is on (mismatch → killed, ImageVerificationFailed), then active.
+   */
+  async commit(ctx: RequestContext, id: string, body: unknown): Promise<ImageRecord> {
+    this.deps.lookup(ctx, id);
+    const b = parseOrThrow(CommitStagedBodySchema, body, (issues) => badRequest(`Invalid commit: ${issues}`), 'body');
+    for (const key of Object.keys(b.properties ?? {})) {
+      const refusal = propertyKeyRefusal(key);
+      if (refusal !== undefined) throw forbidden(refusal);
+    }
+    const session = this.claim(id);
+    try {
+      if (session.offset !== session.meta.size) {
+        throw new ImageConflict(`Upload of image ${id} is incomplete: ${session.offset} of ${session.meta.size} bytes committed`);
+      }
+      session.hashes ??= await this.deps.files.hashPrefix(id, session.offset);
+      const received: ReceivedImageData = { size: session.offset, md5: session.hashes.md5.copy().digest('hex'), sha512: session.hashes.sha512.copy().digest('hex') };
+      const differing = [b.md5 !== undefined && b.md5.toLowerCase() !== received.md5 ? 'md5' : '', b.sha512 !== undefined && b.sha512.toLowerCase() !== received.sha512 ? 'sha512' : ''].filter(Boolean);
+      if (differing.length > 0) {
+        await this.end(id, session, 'killed');
+        throw new ImageChecksumMismatch(`The staged data of image ${id} does not match the client's ${differing.join(' and ')}; the image is killed and its staged data removed`);
+      }
+      if (session.doomed.signal.aborted) throw deletedDuringUpload(id);
+      return await this.publish(id, session, received, b.properties ?? {});
+    } finally {
+      await this.release(id, session);
+    }
+  }
+
+  /** Discards the session and its bytes; the image goes back to queued. */
+  async discard(ctx: RequestContext, id: string): Promise<void> {
+    this.deps.lookup(ctx, id);
+    const session = this.claim(id);
+    try {
+      await this.end(id, session, 'queued');
+    } finally {
+      await this.release(id, session);
+    }
+  }
+
+  /** The image was deleted: its session goes now, or when the request holding it ends. */
+  async forget(id: string): Promise<void> {
+    const session = this.sessions.get(id);
+    if (session === undefined) return;
+    if (session.busy) {
+      session.doomed.abort();
+      return;
+    }
+    this.sessions.delete(id);
+    await this.deps.files.remove(id);
+  }
+
+  private async publish(id: string, session: Session, received: ReceivedImageData, properties: Record<string, string>): Promise<ImageRecord> {
+    const { blobs, files, records } = this.deps;
+    try {
+      await blobs.publish(id, files.dataPath(id));
+      await files.removeMeta(id);
+      if (this.deps.verify) {
+        const stored = await blobs.digest(id);
+        if (stored.size !== received.size || stored.md5 !== received.md5 || stored.sha512 !== received.sha512) {
+          throw new ImageVerificationFailed(
+            `Verification of image ${id} failed: the stored data (${stored.size} bytes, md5 ${stored.md5}) differs from the received data (${received.size} bytes, md5 ${received.md5}); the image is killed`,
+          );
+        }
+      }
+      const current = records.get(id);
+      if (current?.status !== 'uploading') throw deletedDuringUpload(id);
+      const active: ImageRecord = {
+        ...current,
+        status: 'active',
+        size: received.size,
+        checksum: received.md5,
+        os_hash_algo: 'sha512',
+        os_hash_value: received.sha512,
+        properties: { ...current.properties, ...properties },
+        updated_at: this.deps.timestamp(),
+      };
+      await records.put(active);
+      return active;
+    } catch (err) {
+      // Past this point the staged file may be gone (moved): the session cannot be resumed.
+      await blobs.remove(id).catch(() => undefined);
+      await this.end(id, session, 'killed').catch(() => undefined);
+      throw err;
+    } finally {
+      if (this.sessions.get(id) === session) this.sessions.delete(id);
+    }
+  }
+
+  /** The session, held by the caller: 404 when there is none, 409 while another request holds it. */
+  private claim(id: string): Session {
+    const session = this.require(id);
+    if (session.busy) throw new ImageConflict(`Another request on the resumable upload of image ${id} is in progress`);
+    session.busy = true;
+    return session;
+  }
+
+  private require(id: string): Session {
+    const session = this.sessions.get(id);
+    if (session === undefined) throw new ImageNotFound(id, `Image ${id} has no resumable upload`);
+    return session;
+  }
+
+  /** Ends the session: files removed, an uploading image moved to `status`. */
+  private async end(id: string, session: Session, status: ImageStatus): Promise<void> {
+    if (this.sessions.get(id) === session) this.sessions.delete(id);
+    await this.deps.files.remove(id);
+    const current = this.deps.records.get(id);
+    if (current?.status === 'uploading') await this.deps.records.put({ ...current, status, updated_at: this.deps.timestamp() });
+  }
+
+  /** Lets go of the session; when the image was deleted meanwhile, removes it and answers 410. */
+  private async release(id: string, session: Session): Promise<void> {
+    session.busy = false;
+    if (!session.doomed.signal.aborted) return;
+    if (this.sessions.get(id) === session) this.sessions.delete(id);
+    await this.deps.files.remove(id);
+    throw deletedDuringUpload(id);
+  }
+}
+
+const deletedDuringUpload = (id: string): ImageGone =>
+  new ImageGone(`Image ${id} could not be found after upload. The image may have been deleted during the upload.`);
+
+const stateOf = (s: Session): StagedUploadState => ({ offset: s.offset, size: s.meta.size, token: s.meta.token });
+
+function classifyAppendError(err: unknown): Error {
+  if (err instanceof ImageError) return err;
+  const code = (err as NodeJS.ErrnoException | null)?.code;
+  if (code === 'ENOSPC' || code === 'EDQUOT') return new ImageTooLarge('Image storage media is full', { cause: err });
+  return new ImageUploadFailed(`Image data upload did not complete: ${errorMessage(err)}`, 400, { cause: err });
+}

@@ -1,0 +1,209 @@
+// On-disk state of resumable uploads under <dataDir>/resumable, apart from staging/ (which is
+// wiped at every open): <id>.data holds the committed bytes, <id>.json (written atomically) the
+// session's size and token. The committed length is the data file's size once fsynced: an append
+// truncates a torn tail and fsyncs before it reports, so that size only ever counts whole writes.
+import { createHash, type Hash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdir, open, readFile, readdir, rm, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { z } from 'zod';
+import { TEMP_SUFFIX, fsyncDirectory, writeFileAtomic } from './atomic-file';
+import { ImageTooLarge } from './image-errors';
+import { ImageIdSchema } from './image-record';
+import type { RepositoryWarning } from './image-record-repository';
+import { UploadTokenSchema } from './resumable-wire';
+
+const SessionMetaSchema = z
+  .object({
+    imageId: ImageIdSchema,
+    size: z.number().int().nonnegative(),
+    token: UploadTokenSchema,
+  })
+  .strict();
+export type StagedSessionMeta = z.infer<typeof SessionMetaSchema>;
+
+/** Running digests of the committed bytes. Node's Hash cannot be serialized, so after a restart they are rebuilt from the file. */
+export interface StagedHashes {
+  md5: Hash;
+  sha512: Hash;
+}
+
+export const newHashes = (): StagedHashes => ({ md5: createHash('md5'), sha512: createHash('sha512') });
+
+export interface AppendOutcome {
+  /** Bytes on disk after the append: the old length plus every byte written whole. */
+  committed: number;
+  /** Why the append stopped early (source error, abort, bytes past the size), if it did. */
+  error?: unknown;
+  /** False when the final truncate/fsync failed: the committed length cannot be trusted. */
+  durable: boolean;
+}
+
+export class StagedUploadFiles {
+  private constructor(private readonly dir: string) {}
+
+  static async open(dir: string): Promise<StagedUploadFiles> {
+    await mkdir(dir, { recursive: true });
+    return new StagedUploadFiles(dir);
+  }
+
+  /**
+   * Every intact session on disk with its committed length. Files that do not form one (no meta,
+   * unreadable meta, no data, data longer than the size, interrupted atomic writes) are removed.
+   */
+  async scan(warn: RepositoryWarning): Promise<{ sessions: Map<string, { meta: StagedSessionMeta; committed: number }>; removedIds: string[] }> {
+    const found = new Map<string, { meta: StagedSessionMeta; committed: number }>();
+    const removedIds: string[] = [];
+    const entries = await readdir(this.dir);
+    const ids = new Set<string>();
+    for (const entry of entries) {
+      const match = /^([^.]+)\.(json|data)$/.exec(entry);
+      if (match?.[1] !== undefined && ImageIdSchema.safeParse(match[1]).success) ids.add(match[1]);
+      else await rm(join(this.dir, entry), { force: true, recursive: true });
+    }
+    for (const id of ids) {
+      const meta = await this.readMeta(id, warn);
+      const committed = meta === undefined ? undefined : await syncedSize(this.dataPath(id));
+      if (meta !== undefined && committed !== undefined && committed <= meta.size) found.set(id, { meta, committed });
+      else {
+        await this.remove(id);
+        removedIds.push(id);
+      }
+    }
+    if (entries.some((e) => e.endsWith(TEMP_SUFFIX))) await fsyncDirectory(this.dir);
+    return { sessions: found, removedIds };
+  }
+
+  /** A new empty session: data file first, then the meta that makes it a session. */
+  async create(meta: StagedSessionMeta): Promise<void> {
+    const id = ImageIdSchema.parse(meta.imageId);
+    const handle = await open(this.dataPath(id), 'w', 0o600);
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await writeFileAtomic(this.metaPath(id), JSON.stringify(SessionMetaSchema.parse(meta)));
+  }
+
+  /** Removes both files (meta first: without it the data is garbage to scan). */
+  async remove(id: string): Promise<void> {
+    await rm(this.metaPath(id), { force: true });
+    await rm(this.dataPath(id), { force: true });
+    await fsyncDirectory(this.dir);
+  }
+
+  /** Removes only the meta file, once the data file has been moved elsewhere (published). */
+  async removeMeta(id: string): Promise<void> {
+    await rm(this.metaPath(id), { force: true });
+    await fsyncDirectory(this.dir);
+  }
+
+  dataPath(id: string): string {
+    return join(this.dir, `${ImageIdSchema.parse(id)}.data`);
+  }
+
+  /**
+   * Writes `source` at `from`, never past `limit` bytes in total (the rest is refused with
+   * ImageTooLarge), updating `hashes` with each byte written. Whatever stops it, the bytes
+   * written whole are kept, fsynced, and counted in `committed`.
+   */
+  async append(id: string, from: number, source: Readable, options: { limit: number; hashes: StagedHashes; signal: AbortSignal }): Promise<AppendOutcome> {
+    const handle = await open(this.dataPath(id), 'r+');
+    let position = from;
+    let error: unknown;
+    try {
+      // destroyOnReturn false: on an early stop the caller still owns the request and answers it.
+      for await (const chunk of source.iterator({ destroyOnReturn: false })) {
+        if (options.signal.aborted) throw new Error('append aborted: the image was deleted');
+        const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array);
+        const room = options.limit - position;
+        const part = buf.length > room ? buf.subarray(0, room) : buf;
+        if (part.length > 0) {
+          await writeAll(handle, part, position);
+          options.hashes.md5.update(part);
+          options.hashes.sha512.update(part);
+          position += part.length;
+        }
+        if (part.length < buf.length) throw new ImageTooLarge(`Upload exceeds its declared size of ${options.limit} bytes; bytes past it were not kept`);
+      }
+    } catch (err) {
+      error = err;
+    }
+    let durable = true;
+    try {
+      // A write that failed half-way may have left a torn tail past `position`.
+      await handle.truncate(position);
+      await handle.sync();
+    } catch (err) {
+      error ??= err;
+      durable = false;
+    } finally {
+      await handle.close().catch(() => undefined);
+    }
+    return error === undefined ? { committed: position, durable } : { committed: position, error, durable };
+  }
+
+  /** Digests of the first `length` staged bytes, read back from disk (the restart path). */
+  async hashPrefix(id: string, length: number): Promise<StagedHashes> {
+    const hashes = newHashes();
+    if (length === 0) return hashes;
+    let read = 0;
+    for await (const chunk of createReadStream(this.dataPath(id), { start: 0, end: length - 1 })) {
+      const buf = chunk as Buffer;
+      read += buf.length;
+      hashes.md5.update(buf);
+      hashes.sha512.update(buf);
+    }
+    if (read !== length) throw new Error(`staged data of image ${id} holds ${read} bytes, expected ${length}`);
+    return hashes;
+  }
+
+  private async readMeta(id: string, warn: RepositoryWarning): Promise<StagedSessionMeta | undefined> {
+    let text: string;
+    try {
+      text = await readFile(this.metaPath(id), 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
+    try {
+      const meta = SessionMetaSchema.parse(JSON.parse(text));
+      if (meta.imageId !== id) throw new Error(`session for ${meta.imageId} stored as ${id}`);
+      return meta;
+    } catch (err) {
+      warn({ imageId: id, err }, 'discarding unreadable resumable upload session');
+      return undefined;
+    }
+  }
+
+  private metaPath(id: string): string {
+    return join(this.dir, `${ImageIdSchema.parse(id)}.json`);
+  }
+}
+
+async function writeAll(handle: FileHandle, buf: Buffer, position: number): Promise<void> {
+  let done = 0;
+  while (done < buf.length) {
+    const { bytesWritten } = await handle.write(buf, done, buf.length - done, position + done);
+    done += bytesWritten;
+  }
+}
+
+/** Size of a file after fsyncing it (what survives a power loss from here on), undefined when absent. */
+async function syncedSize(path: string): Promise<number | undefined> {
+  let handle: FileHandle;
+  try {
+    handle = await open(path, 'r+');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+  try {
+    await handle.sync();
+    return (await handle.stat()).size;
+  } finally {
+    await handle.close();
+  }
+}

@@ -1,0 +1,117 @@
+// The one-pass data path (issue: one pass from guest disk to image): the seed's extract becomes the
+// point-in-time export (a backup job for a running guest, a read-only NBD export of the stopped
+// disk), its upload becomes the stream from that export into the image service, and a closing step
+// ends the export. A cold guest stays down until its disk has been read, then comes back.
+// Each step re-derives its preconditions, so a run reset after its compensations still completes.
+import { upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import {
+  ErrorTypes,
+  POWER_STATE_PAUSED,
+  POWER_STATE_RUNNING,
+  type DomainDescription,
+  type ExtractedSnapshot,
+  type PowerState,
+  type SnapshotDataPath,
+  type SnapshotInstanceInfo,
+  type SnapshotMode,
+  type StreamedImage,
+  type UploadedImage,
+} from '../contract';
+import { ImageIdKey } from '../temporal/search-attributes';
+import type { ControlProxies, HostActivityProxies } from './activity-proxies';
+import { failureType } from './failure-type';
+import type { Progress } from './progress';
+import type { Saga } from './saga';
+
+export interface ExtractContext {
+  instance: SnapshotInstanceInfo;
+  imageId: string;
+  description: DomainDescription;
+  mode: SnapshotMode;
+  powerState: PowerState;
+  host: HostActivityProxies;
+  control: ControlProxies;
+  progress: Progress;
+  saga: Saga;
+  /** for a replacement image, should the run's image have been deleted */
+  name: string;
+  metadata: Record<string, string>;
+}
+
+export type QuiesceFacts = Pick<ExtractedSnapshot, 'quiesced' | 'freezeWindowMs' | 'quiesceError'>;
+
+export interface ExtractOutcome {
+  uploaded: UploadedImage;
+  quiesce: QuiesceFacts;
+  dataPath: SnapshotDataPath;
+  resumedFrom?: number;
+  logicalDigest?: string;
+  replacedImageId?: string;
+}
+
+export async function streamOnePass(ctx: ExtractContext): Promise<ExtractOutcome> {
+  const { instance, description, mode, powerState, host, control, progress, saga } = ctx;
+  const instanceUuid = instance.uuid;
+  const domainName = instance.domainName;
+  const workDirKey = workflowInfo().runId;
+  const exportInput = { domainName, workDirKey, mode, description };
+  const touchesGuest = mode === 'cold' && (powerState === POWER_STATE_RUNNING || powerState === POWER_STATE_PAUSED);
+  const restore = () => host.restore.restoreGuest({ domainName, priorPowerState: powerState });
+  const close = () => host.restore.closeSnapshotExport({ domainName, workDirKey });
+  let restored = false;
+  let closed = false;
+
+  let streamed: StreamedImage;
+  let replacedImageId: string | undefined;
+  try {
+    if (touchesGuest) {
+      // Registered before the call: a managedSave that happened in an attempt that then crashed must still be undone.
+      saga.add('restore guest', async () => (restored ? undefined : restore()));
+    }
+    // After the restore, so that it runs first: ends the export, then removes the work dir.
+    saga.add('close export', close);
+    if (touchesGuest) {
+      await progress.step('prepare_cold', () => host.prepare.prepareColdSnapshot({ domainName, powerState }));
+    }
+    await progress.step('task_state_pending_upload', () =>
+      control.setTaskState({ instanceUuid, taskState: 'image_pending_upload', expected: ['image_snapshot', null] }),
+    );
+    const opened = await progress.step('extract', () => host.extract.openSnapshotExport(exportInput));
+    progress.state.bytesTotal = opened.imageSize;
+    await progress.step('task_state_uploading', () =>
+      control.setTaskState({ instanceUuid, taskState: 'image_uploading', expected: ['image_pending_upload', null] }),
+    );
+    let imageId = ctx.imageId;
+    streamed = await progress.step('upload', async () => {
+      try {
+        return await host.upload.streamSnapshot({ ...exportInput, imageId });
+      } catch (err) {
+        if (failureType(err) !== ErrorTypes.ImageNotFound) throw err;
+        // The run's image was deleted (a replayed run whose compensation deleted it): a new one.
+        const created = await control.createSnapshotImage({ instanceUuid, name: ctx.name, metadata: ctx.metadata });
+        replacedImageId = imageId;
+        imageId = created.imageId;
+        const replacement = imageId;
+        saga.add('delete replacement image unless active', () => control.deleteImageUnlessActive({ imageId: replacement }));
+        progress.state.imageId = replacement;
+        upsertSearchAttributes([{ key: ImageIdKey, value: replacement }]);
+        return host.upload.streamSnapshot({ ...exportInput, imageId: replacement });
+      }
+    });
+    progress.state.bytesDone = streamed.size;
+    await progress.step('close_export', close);
+    closed = true;
+  } finally {
+    // Nova's `finally:` around the extract: the guest comes back whatever happened above, once
+    // nothing holds its disk open (QEMU would refuse the disk's write lock).
+    if (touchesGuest) {
+      if (!closed) await progress.step('close_export', close);
+      await progress.step('restore_guest', restore);
+      restored = true;
+    }
+  }
+  const quiesce: QuiesceFacts = { quiesced: streamed.quiesced, freezeWindowMs: streamed.freezeWindowMs };
+  if (streamed.quiesceError !== undefined) quiesce.quiesceError = streamed.quiesceError;
+  const uploaded: UploadedImage = { imageId: streamed.imageId, status: streamed.status, size: streamed.size, checksum: streamed.checksum };
+  return { uploaded, quiesce, dataPath: streamed.dataPath, resumedFrom: streamed.resumedFrom, logicalDigest: streamed.logicalDigest, ...(replacedImageId !== undefined ? { replacedImageId } : {}) };
+}

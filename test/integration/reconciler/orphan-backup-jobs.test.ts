@@ -1,0 +1,129 @@
+// The start-up sweep against real libvirt backup jobs on an OS-less guest (a pull backup needs no
+// OS): a job serving from a closed run's work dir is aborted before the dir goes, one serving
+// from a run dir that is gone already is aborted too, and one serving from an open run's dir (or
+// from outside the snapshots dir) keeps running. One domain runs one backup job at a time, so the
+// cases take turns.
+import type { Client } from '@temporalio/client';
+import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { buildPullBackupXml } from '../../../src/host/backup-xml';
+import { exportPaths } from '../../../src/host/export-paths';
+import { LibvirtExportReleaser } from '../../../src/host/orphan-exports';
+import { SnapshotWorkDirs } from '../../../src/host/snapshot-workdir';
+import { DomainJobType, isBackupJobRunning, isLibvirtError, VIR_ERR_OPERATION_INVALID } from '../../../src/libvirt';
+import { createLogger } from '../../../src/observability';
+import { sweepClosedWorkDirs } from '../../../src/reconciler';
+import { connectClient } from '../../../src/temporal/connect';
+import { createInstanceFixture, type InstanceFixture } from '../../support/instance-fixture';
+
+const log = createLogger({ name: 'orphan-jobs-test', level: 'silent' });
+
+let fixture: InstanceFixture;
+let temporal: Client;
+let root: string;
+let workDirs: SnapshotWorkDirs;
+let releaser: LibvirtExportReleaser;
+
+beforeAll(async () => {
+  fixture = await createInstanceFixture({ prefix: 'snaptest-orphan' });
+  temporal = await connectClient();
+  root = await mkdtemp(path.join(os.tmpdir(), 'orphan-jobs-'));
+  workDirs = new SnapshotWorkDirs(root);
+  releaser = new LibvirtExportReleaser({ client: async () => fixture.client }, { log });
+});
+
+afterEach(async () => {
+  await fixture.client.jobs.abort(fixture.instance.domain).catch((e: unknown) => {
+    if (!isLibvirtError(e, VIR_ERR_OPERATION_INVALID)) throw e;
+  });
+});
+
+afterAll(async () => {
+  await fixture?.cleanup();
+  await temporal?.connection.close();
+  if (root) await rm(root, { recursive: true, force: true });
+});
+
+/** A pull backup of vda served on `socketPath`, its scratch file beside it. */
+async function beginBackup(socketPath: string, scratchFile: string): Promise<void> {
+  await fixture.client.backup.begin(fixture.instance.domain, buildPullBackupXml({ socketPath, disks: [{ target: 'vda', scratchFile }] }));
+  expect(isBackupJobRunning(await fixture.client.jobs.getStats(fixture.instance.domain))).toBe(true);
+  expect(existsSync(socketPath)).toBe(true);
+}
+
+async function jobType(): Promise<DomainJobType> {
+  return (await fixture.client.jobs.getStats(fixture.instance.domain)).type;
+}
+
+/** A work dir whose owner marker names a workflow Temporal has never seen: a closed run. */
+async function closedRunDir(): Promise<{ runId: string; dir: string }> {
+  const runId = randomUUID();
+  const dir = await workDirs.create(runId, true);
+  await workDirs.writeOwner(runId, `orphan-test-${runId}`);
+  return { runId, dir };
+}
+
+it("aborts the backup job serving from a closed run's work dir, then removes the dir", async () => {
+  const { runId, dir } = await closedRunDir();
+  const paths = exportPaths(dir);
+  await beginBackup(paths.socketPath, paths.scratchFile('vda'));
+
+  const report = await sweepClosedWorkDirs({ client: temporal, workDirs, log, releaser });
+  expect(report.removed).toEqual([runId]);
+  expect(report.abortedJobs).toEqual([{ domain: fixture.instance.name, socketPath: paths.socketPath }]);
+  expect(await jobType()).toBe(DomainJobType.None);
+  expect(existsSync(paths.socketPath)).toBe(false);
+  expect(existsSync(dir)).toBe(false);
+});
+
+it('aborts a job whose run dir is gone already', async () => {
+  const { runId, dir } = await closedRunDir();
+  const paths = exportPaths(dir);
+  await beginBackup(paths.socketPath, paths.scratchFile('vda'));
+  // Removed by hand (or wiped by an earlier sweep without a releaser): QEMU still serves the job.
+  await rm(dir, { recursive: true, force: true });
+  expect(isBackupJobRunning(await fixture.client.jobs.getStats(fixture.instance.domain))).toBe(true);
+
+  const report = await sweepClosedWorkDirs({ client: temporal, workDirs, log, releaser });
+  expect(report.removed).toEqual([]);
+  expect(report.abortedJobs).toEqual([{ domain: fixture.instance.name, socketPath: paths.socketPath }]);
+  expect(await jobType()).toBe(DomainJobType.None);
+  expect(await workDirs.list()).not.toContain(runId);
+});
+
+it("leaves running the job of an open run's dir, and one serving from outside the snapshots dir", async () => {
+  // A fresh dir without an owner marker that visibility does not know: kept, as a run just starting.
+  const runId = randomUUID();
+  const dir = await workDirs.create(runId, true);
+  const paths = exportPaths(dir);
+  await beginBackup(paths.socketPath, paths.scratchFile('vda'));
+  const report = await sweepClosedWorkDirs({ client: temporal, workDirs, log, releaser });
+  expect(report).toMatchObject({ removed: [], kept: [runId], abortedJobs: [] });
+  expect(isBackupJobRunning(await fixture.client.jobs.getStats(fixture.instance.domain))).toBe(true);
+  expect(existsSync(paths.socketPath)).toBe(true);
+  await fixture.client.jobs.abort(fixture.instance.domain);
+  await workDirs.remove(runId);
+
+  // An operator's job elsewhere on the host is never ours to end.
+  const elsewhere = path.join(fixture.dir, 'operator.sock');
+  await beginBackup(elsewhere, path.join(fixture.dir, 'operator.scratch'));
+  expect((await sweepClosedWorkDirs({ client: temporal, workDirs, log, releaser })).abortedJobs).toEqual([]);
+  expect(isBackupJobRunning(await fixture.client.jobs.getStats(fixture.instance.domain))).toBe(true);
+});
+
+it('keeps a closed run\'s dir when what it holds cannot be released (libvirt unreachable), and still answers', async () => {
+  const { runId, dir } = await closedRunDir();
+  const unreachable = {
+    releaseDir: jest.fn(() => Promise.reject(new Error('libvirt unreachable'))),
+    abortJobsUnder: jest.fn(() => Promise.reject(new Error('libvirt unreachable'))),
+  };
+  const report = await sweepClosedWorkDirs({ client: temporal, workDirs, log, releaser: unreachable });
+  expect(report).toMatchObject({ removed: [], kept: [runId], abortedJobs: [] });
+  expect(unreachable.releaseDir).toHaveBeenCalledWith(dir);
+  expect(existsSync(dir)).toBe(true);
+  // The next start-up, with libvirt back, releases and removes it.
+  expect((await sweepClosedWorkDirs({ client: temporal, workDirs, log, releaser })).removed).toEqual([runId]);
+});

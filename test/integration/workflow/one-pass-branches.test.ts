@@ -1,0 +1,114 @@
+// The one-pass data path's branches in the workflow (stubbed host activities, real Temporal): the
+// export is opened, streamed and closed on every path, a cold guest stays down until its disk was
+// read, compensations close the export, and a deleted image is replaced rather than failing the run.
+import { randomUUID } from 'node:crypto';
+import { WorkflowFailedError } from '@temporalio/client';
+import { CONTROL_TASK_QUEUE, snapshotWorkflowId, type SnapshotResult } from '../../../src/contract';
+import { ComputeHostKey, ImageIdKey, InstanceUuidKey } from '../../../src/temporal/search-attributes';
+import { recordHistory } from '../../support/histories';
+import type { FakeInstance, FakeInstanceOptions } from '../../support/stubs/fake-cloud';
+import { startStubEnvironment, type StubEnvironment } from '../../support/stubs/stub-workers';
+
+let env: StubEnvironment;
+beforeAll(async () => {
+  env = await startStubEnvironment();
+});
+afterAll(async () => {
+  await env?.stop();
+});
+
+interface Run {
+  inst: FakeInstance;
+  result?: SnapshotResult;
+  error?: Error;
+  events: number;
+}
+
+async function snapshot(options: Omit<FakeInstanceOptions, 'uuid' | 'onePass'>, history?: string): Promise<Run> {
+  const uuid = randomUUID();
+  const inst = env.cloud.add({ uuid, ...options, onePass: true, taskState: 'image_snapshot_pending' });
+  const imageId = env.cloud.createImageFor(inst);
+  const handle = await env.client.workflow.start('snapshotInstance', {
+    taskQueue: CONTROL_TASK_QUEUE,
+    workflowId: snapshotWorkflowId(uuid),
+    args: [{ instanceUuid: uuid, name: 'snap', imageId }],
+    // As the compute API starts it (src/api/snapshot-starter.ts).
+    typedSearchAttributes: [
+      { key: InstanceUuidKey, value: uuid },
+      { key: ComputeHostKey, value: 'stubhost' },
+      { key: ImageIdKey, value: imageId },
+    ],
+  });
+  let result: SnapshotResult | undefined;
+  let error: Error | undefined;
+  try {
+    result = await handle.result();
+  } catch (err) {
+    if (!(err instanceof WorkflowFailedError)) throw err;
+    error = err;
+  }
+  if (history) await recordHistory(handle, history);
+  const hist = (await handle.fetchHistory()).events ?? [];
+  const events = hist.length;
+  if (process.env.DEBUG_EVENTS) console.log(hist.map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name ?? String(e.eventType)).join(' '));
+  return { inst, result, error, events };
+}
+
+const DATA_STEPS = ['prepareColdSnapshot', 'openSnapshotExport', 'streamSnapshot', 'restoreGuest', 'extractSnapshot', 'uploadSnapshot'];
+
+function expectClean(inst: FakeInstance, prior: string): void {
+  expect(inst.taskState).toBeNull();
+  expect(inst.guest).toBe(prior);
+  expect(inst.exportOpen).toBe(false);
+  expect(inst.workDirs.size).toBe(0);
+}
+
+describe('snapshotInstance on the one-pass data path', () => {
+  it('live: backup-job export streamed once, no block copy, no file; the history stays short', async () => {
+    const { inst, result, events } = await snapshot({ guest: 'running' }, 'one-pass-live');
+    expect(result).toMatchObject({ mode: 'live', status: 'active', dataPath: 'backup-job', quiesced: true, freezeWindowMs: 3, resumedFrom: 0, logicalDigest: 'fake-digest' });
+    expect(result?.steps).toHaveProperty('close_export');
+    expect(inst.calls.filter((c) => DATA_STEPS.includes(c))).toEqual(['openSnapshotExport', 'streamSnapshot']);
+    expect(inst.imageStatus).toBe('active');
+    expectClean(inst, 'running');
+    // 103 events before the one-pass path; the target for a small live snapshot is 50.
+    expect(events).toBeLessThanOrEqual(50);
+  });
+
+  it('cold from running: the guest stays saved while its disk streams, then comes back running', async () => {
+    const { inst, result } = await snapshot({ guest: 'running', liveCapable: false }, 'one-pass-cold-running');
+    expect(result).toMatchObject({ mode: 'cold', dataPath: 'qemu-nbd', quiesced: false });
+    expect(inst.calls.filter((c) => DATA_STEPS.includes(c))).toEqual(['prepareColdSnapshot', 'openSnapshotExport', 'streamSnapshot', 'restoreGuest']);
+    expectClean(inst, 'running');
+  });
+
+  it('shut off: read through qemu-nbd, never saved or recreated', async () => {
+    const { inst, result } = await snapshot({ guest: 'shutoff' });
+    expect(result).toMatchObject({ mode: 'cold', dataPath: 'qemu-nbd' });
+    expect(inst.calls).not.toContain('prepareColdSnapshot');
+    expect(inst.calls).not.toContain('restoreGuest');
+    expectClean(inst, 'shutoff');
+  });
+
+  it('an image deleted under the run (a reset after compensation) is replaced and reported', async () => {
+    const { inst, result } = await snapshot({ guest: 'running', failures: { 'streamSnapshot#1': 'image-deleted' } });
+    expect(result?.status).toBe('active');
+    expect(result?.replacedImageId).toBeDefined();
+    expect(result?.imageId).not.toBe(result?.replacedImageId);
+    expect(result?.imageId).toBe(inst.imageId);
+    expect(inst.calls.filter((c) => c === 'createSnapshotImage')).toHaveLength(1);
+    expectClean(inst, 'running');
+  });
+
+  it.each([
+    { guest: 'running' as const, liveCapable: true },
+    { guest: 'running' as const, liveCapable: false },
+    { guest: 'paused' as const, liveCapable: true },
+  ])('a stream that fails for good closes the export and deletes the image ($guest, live-capable $liveCapable)', async ({ guest, liveCapable }) => {
+    const { inst, error } = await snapshot({ guest, liveCapable, failures: { streamSnapshot: 'fatal' } });
+    expect(error).toBeInstanceOf(WorkflowFailedError);
+    expect(inst.imageStatus).toBe('deleted');
+    expect(inst.calls).toContain('closeSnapshotExport');
+    expectClean(inst, guest);
+  });
+});
