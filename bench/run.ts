@@ -1,11 +1,12 @@
 // bench — every benchmark in sequence, each in its own process: the libvirt client, the snapshot
-// end to end, then the two load benches. Each prints its own tables; a summary closes the run.
+// end to end, the stream's memory and resume, then the two load benches. Each prints its own tables; a summary closes the run.
 // Run: npm run bench
 import { runSequence } from './support/sequence';
 
 void runSequence('bench (all)', [
   { name: 'libvirt client', file: 'libvirt-client.ts' },
   { name: 'bench:snapshot', file: 'snapshot-e2e.ts' },
+  { name: 'bench:stream', file: 'stream-resume.ts' },
   { name: 'bench:load:snapshots', file: 'load-snapshots.ts' },
   { name: 'bench:load:api', file: 'load-api.ts' },
 ]);

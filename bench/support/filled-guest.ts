@@ -22,7 +22,7 @@ export interface FilledGuest {
 export interface FilledGuestOptions {
   /** virtual disk size, a multiple of 64 MiB (default 1 GiB) */
   diskBytes?: number;
-  /** data written, at most half the disk (default 256 MiB) */
+  /** data written, up to about half the disk (default 256 MiB) */
   writtenBytes?: number;
   memoryMiB?: number;
   prefix?: string;
@@ -38,7 +38,8 @@ export async function createFilledGuest(options: FilledGuestOptions = {}): Promi
   const wanted = options.writtenBytes ?? 256 * MiB;
   const slots = diskBytes / SLOT;
   const perSlot = Math.round(wanted / slots / EXTENT);
-  if (!Number.isInteger(slots) || perSlot < 1 || perSlot * EXTENT > (SLOT - SLOT_START) / 2) {
+  // extents must not touch: at most one every 3 MiB
+  if (!Number.isInteger(slots) || perSlot < 1 || perSlot * (EXTENT + MiB) > SLOT - SLOT_START) {
     throw new Error(`cannot spread ${wanted} bytes over a ${diskBytes}-byte disk in 2 MiB extents`);
   }
   // defined but not started: qemu-io needs the write lock QEMU would hold

@@ -57,14 +57,14 @@ export const FAULT_LABEL: Record<Fault, string> = {
 
 /**
  * How long a "long" host-worker absence lasts, per step, and only where it is bounded and
- * reasonable: the inspection steps have a 2 min start-to-close (their schedule-to-start of 30 min
- * then holds the retry for the returning worker); the extract has a 2 h start-to-close but a 30 s
- * heartbeat timeout, which is what actually bounds a dead attempt, so it is away 45 s.
+ * reasonable: the inspection steps have a 20 s start-to-close (their schedule-to-start of 30 min
+ * then holds the retry for the returning worker); the extract has a 2 h start-to-close but a 15 s
+ * heartbeat timeout, which is what actually bounds a dead attempt, so it is away 25 s.
  */
 export const LONG_ABSENCE_MS: Partial<Record<Step, number>> = {
-  lookup_domain: 135_000,
-  probe: 135_000,
-  extract: 45_000,
+  lookup_domain: 30_000,
+  probe: 30_000,
+  extract: 25_000,
 };
 
 /** Steps that call libvirt: a libvirtd restart elsewhere would only disturb the shared daemon for nothing. */
@@ -76,6 +76,7 @@ export function notApplicable(mode: Mode, step: Step, fault: Fault): string | nu
   if ((step === 'managed_save' || step === 'restore_guest') && mode === 'live') return 'live mode does not stop the guest';
   if ((fault === 'image-down' || fault === 'image-5xx') && step !== 'upload') return 'image data only moves in upload';
   if (fault === 'disk-full' && step !== 'extract') return 'only the extract writes to the snapshots dir';
+  if (fault === 'disk-full' && mode !== 'live') return 'the one-pass cold path writes nothing to the snapshots dir';
   if (fault === 'libvirtd-restart' && !LIBVIRT_STEPS.includes(step)) return 'step does not use libvirt';
   if (fault === 'host-kill-long') {
     if (LONG_ABSENCE_MS[step] === undefined) return 'no bounded start-to-close worth waiting out';
