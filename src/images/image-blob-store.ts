@@ -8,6 +8,7 @@ import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { fsyncDirectory } from './atomic-file';
+import { fileDigests } from './file-digests';
 import { ImageTooLarge, ImageUploadFailed, errorMessage } from './image-errors';
 import { ImageIdSchema } from './image-record';
 
@@ -82,18 +83,9 @@ export class LocalImageBlobStore {
     await fsyncDirectory(this.filesDir);
   }
 
-  /** Re-reads the stored data and hashes it: what verify-after-commit compares with the received digests. */
-  async digest(id: string): Promise<ReceivedImageData> {
-    const md5 = createHash('md5');
-    const sha512 = createHash('sha512');
-    let size = 0;
-    for await (const chunk of this.openRead(id)) {
-      const buf = chunk as Buffer;
-      size += buf.length;
-      md5.update(buf);
-      sha512.update(buf);
-    }
-    return { size, md5: md5.digest('hex'), sha512: sha512.digest('hex') };
+  /** Re-reads the stored data and hashes it (off the event loop): what verify-after-commit compares with the received digests. */
+  digest(id: string): Promise<ReceivedImageData> {
+    return fileDigests(this.pathFor(id));
   }
 
   async remove(id: string): Promise<void> {

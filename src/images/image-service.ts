@@ -10,6 +10,7 @@ import { CreateImageBodySchema, ImageIdSchema, READ_ONLY_ATTRIBUTES, customPrope
 import { ImageRecordRepository, type RepositoryWarning } from './image-record-repository';
 import { join } from 'node:path';
 import { parseOrThrow } from '../config/validation';
+import { HashPool } from './hash-pool';
 import { ResumableUploads } from './resumable-uploads';
 import { StagedUploadFiles } from './staged-upload-files';
 
@@ -52,6 +53,7 @@ export class ImageService {
   /** The resumable upload extension: open / append / commit / discard of staged uploads. */
   readonly resumable: ResumableUploads;
   private readonly verify: boolean;
+  private readonly hashes = new HashPool();
   private recoveryReport: RecoveryReport = { removedStagingFiles: [], killedImageIds: [], resumedUploadIds: [], removedUploadSessionIds: [] };
 
   private constructor(
@@ -64,6 +66,7 @@ export class ImageService {
   ) {
     this.verify = options.verifyAfterCommit ?? true;
     this.resumable = new ResumableUploads({
+      hashes: this.hashes,
       records,
       blobs,
       files,
@@ -263,6 +266,7 @@ export class ImageService {
 
   async close(): Promise<void> {
     await this.records.flush();
+    await this.hashes.stop();
   }
 
   private timestamp(): string {

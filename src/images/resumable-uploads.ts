@@ -23,7 +23,8 @@ import {
 import { propertyKeyRefusal, type ImageRecord, type ImageStatus } from './image-record';
 import type { ImageRecordRepository, RepositoryWarning } from './image-record-repository';
 import { CommitStagedBodySchema, OpenStagedBodySchema, type StagedUploadState } from './resumable-wire';
-import { newHashes, type StagedHashes, type StagedSessionMeta, type StagedUploadFiles } from './staged-upload-files';
+import type { HashPool } from './hash-pool';
+import type { StagedHashes, StagedSessionMeta, StagedUploadFiles } from './staged-upload-files';
 
 interface Session {
   meta: StagedSessionMeta;
@@ -44,6 +45,8 @@ export interface ResumableUploadsDeps {
   /** The visibility-checked image lookup (ImageService.get): 404 for images the caller cannot see. */
   lookup: (ctx: RequestContext, id: string) => ImageRecord;
   maxImageBytes: number;
+  /** where the running digests of every session are computed, off the event loop */
+  hashes: HashPool;
   /** Re-read the published bytes and check both digests before the image turns active. */
   verify: boolean;
   timestamp: () => string;
@@ -102,7 +105,7 @@ export class ResumableUploads {
     if (record.status !== 'queued' && record.status !== 'killed') throw new ImageConflict(`Image status transition from ${record.status} to uploading is not allowed`);
     if (b.size > this.deps.maxImageBytes) throw new ImageTooLarge(`Image exceeds the storage quota of ${this.deps.maxImageBytes} bytes`);
     // Claimed before any await: a concurrent open sees the session, a plain PUT sees `uploading`.
-    const session: Session = { meta: { imageId: id, size: b.size, token: b.token }, offset: 0, hashes: newHashes(), busy: true, doomed: new AbortController() };
+    const session: Session = { meta: { imageId: id, size: b.size, token: b.token }, offset: 0, hashes: this.deps.hashes.open(), busy: true, doomed: new AbortController() };
     this.sessions.set(id, session);
     const uploading: ImageRecord = { ...record, status: 'uploading', updated_at: this.deps.timestamp() };
     try {
@@ -141,7 +144,7 @@ export class ResumableUploads {
     }
     let failure: unknown;
     try {
-      session.hashes ??= await this.deps.files.hashPrefix(id, session.offset);
+      session.hashes ??= await this.deps.files.hashPrefix(id, session.offset, this.deps.hashes.open());
       const outcome = await this.deps.files.append(id, session.offset, source, { limit: size, hashes: session.hashes, signal: session.doomed.signal });
       session.offset = outcome.committed;
       failure = outcome.error;
@@ -174,8 +177,8 @@ export class ResumableUploads {
       if (session.offset !== session.meta.size) {
         throw new ImageConflict(`Upload of image ${id} is incomplete: ${session.offset} of ${session.meta.size} bytes committed`);
       }
-      session.hashes ??= await this.deps.files.hashPrefix(id, session.offset);
-      const received: ReceivedImageData = { size: session.offset, md5: session.hashes.md5.copy().digest('hex'), sha512: session.hashes.sha512.copy().digest('hex') };
+      session.hashes ??= await this.deps.files.hashPrefix(id, session.offset, this.deps.hashes.open());
+      const received: ReceivedImageData = { size: session.offset, ...(await session.hashes.digests()) };
       const differing = [b.md5 !== undefined && b.md5.toLowerCase() !== received.md5 ? 'md5' : '', b.sha512 !== undefined && b.sha512.toLowerCase() !== received.sha512 ? 'sha512' : ''].filter(Boolean);
       if (differing.length > 0) {
         await this.end(id, session, 'killed');
@@ -207,7 +210,7 @@ export class ResumableUploads {
       session.doomed.abort();
       return;
     }
-    this.sessions.delete(id);
+    this.drop(id);
     await this.deps.files.remove(id);
   }
 
@@ -244,8 +247,14 @@ export class ResumableUploads {
       await this.end(id, session, 'killed').catch(() => undefined);
       throw err;
     } finally {
-      if (this.sessions.get(id) === session) this.sessions.delete(id);
+      if (this.sessions.get(id) === session) this.drop(id);
     }
+  }
+
+  /** Forgets the session and frees its running digests. */
+  private drop(id: string): void {
+    this.sessions.get(id)?.hashes?.close();
+    this.sessions.delete(id);
   }
 
   /** The session, held by the caller: 404 when there is none, 409 while another request holds it. */
@@ -264,7 +273,7 @@ export class ResumableUploads {
 
   /** Ends the session: files removed, an uploading image moved to `status`. */
   private async end(id: string, session: Session, status: ImageStatus): Promise<void> {
-    if (this.sessions.get(id) === session) this.sessions.delete(id);
+    if (this.sessions.get(id) === session) this.drop(id);
     await this.deps.files.remove(id);
     const current = this.deps.records.get(id);
     if (current?.status === 'uploading') await this.deps.records.put({ ...current, status, updated_at: this.deps.timestamp() });
@@ -274,7 +283,7 @@ export class ResumableUploads {
   private async release(id: string, session: Session): Promise<void> {
     session.busy = false;
     if (!session.doomed.signal.aborted) return;
-    if (this.sessions.get(id) === session) this.sessions.delete(id);
+    if (this.sessions.get(id) === session) this.drop(id);
     await this.deps.files.remove(id);
     throw deletedDuringUpload(id);
   }

@@ -2,7 +2,6 @@
 // wiped at every open): <id>.data holds the committed bytes, <id>.json (written atomically) the
 // session's size and token. The committed length is the data file's size once fsynced: an append
 // truncates a torn tail and fsyncs before it reports, so that size only ever counts whole writes.
-import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, open, readFile, readdir, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -12,6 +11,7 @@ import { TEMP_SUFFIX, fsyncDirectory, writeFileAtomic } from './atomic-file';
 import { ImageTooLarge } from './image-errors';
 import { ImageIdSchema } from './image-record';
 import type { RepositoryWarning } from './image-record-repository';
+import type { StreamHashes } from './hash-pool';
 import { UploadTokenSchema } from './resumable-wire';
 
 const SessionMetaSchema = z
@@ -24,12 +24,7 @@ const SessionMetaSchema = z
 export type StagedSessionMeta = z.infer<typeof SessionMetaSchema>;
 
 /** Running digests of the committed bytes. Node's Hash cannot be serialized, so after a restart they are rebuilt from the file. */
-export interface StagedHashes {
-  md5: Hash;
-  sha512: Hash;
-}
-
-export const newHashes = (): StagedHashes => ({ md5: createHash('md5'), sha512: createHash('sha512') });
+export type StagedHashes = StreamHashes;
 
 export interface AppendOutcome {
   /** Bytes on disk after the append: the old length plus every byte written whole. */
@@ -113,23 +108,44 @@ export class StagedUploadFiles {
     const handle = await open(this.dataPath(id), 'r+');
     let position = from;
     let error: unknown;
+    // HTTP bodies arrive in 16–64 KiB pieces: gathered into larger writes (and hash updates), the
+    // file and the hash threads see a few hundred operations per 256 MiB instead of thousands.
+    const pending: Buffer[] = [];
+    let pendingBytes = 0;
+    const flush = async (): Promise<void> => {
+      if (pendingBytes === 0) return;
+      const block = pending.length === 1 ? (pending[0] as Buffer) : Buffer.concat(pending, pendingBytes);
+      pending.length = 0;
+      pendingBytes = 0;
+      // Written first, so that the digests never count a byte the file does not hold; the hash
+      // threads then work on a copy while the next block arrives.
+      await writeAll(handle, block, position);
+      position += block.length;
+      await options.hashes.update(block);
+    };
     try {
       // destroyOnReturn false: on an early stop the caller still owns the request and answers it.
       for await (const chunk of source.iterator({ destroyOnReturn: false })) {
         if (options.signal.aborted) throw new Error('append aborted: the image was deleted');
         const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array);
-        const room = options.limit - position;
+        const room = options.limit - position - pendingBytes;
         const part = buf.length > room ? buf.subarray(0, room) : buf;
         if (part.length > 0) {
-          await writeAll(handle, part, position);
-          options.hashes.md5.update(part);
-          options.hashes.sha512.update(part);
-          position += part.length;
+          pending.push(part);
+          pendingBytes += part.length;
+          // Also whenever nothing more is waiting: a slow sender's bytes reach the disk at once.
+          if (pendingBytes >= WRITE_BLOCK || source.readableLength === 0) await flush();
         }
         if (part.length < buf.length) throw new ImageTooLarge(`Upload exceeds its declared size of ${options.limit} bytes; bytes past it were not kept`);
       }
     } catch (err) {
       error = err;
+    }
+    // Bytes that arrived whole are kept whatever stopped the body (a dropped connection above all).
+    try {
+      await flush();
+    } catch (err) {
+      error ??= err;
     }
     let durable = true;
     try {
@@ -145,16 +161,14 @@ export class StagedUploadFiles {
     return error === undefined ? { committed: position, durable } : { committed: position, error, durable };
   }
 
-  /** Digests of the first `length` staged bytes, read back from disk (the restart path). */
-  async hashPrefix(id: string, length: number): Promise<StagedHashes> {
-    const hashes = newHashes();
+  /** Feeds the first `length` staged bytes, read back from disk, into fresh `hashes` (the restart path). */
+  async hashPrefix(id: string, length: number, hashes: StagedHashes): Promise<StagedHashes> {
     if (length === 0) return hashes;
     let read = 0;
-    for await (const chunk of createReadStream(this.dataPath(id), { start: 0, end: length - 1 })) {
+    for await (const chunk of createReadStream(this.dataPath(id), { start: 0, end: length - 1, highWaterMark: 4 * 1024 * 1024 })) {
       const buf = chunk as Buffer;
       read += buf.length;
-      hashes.md5.update(buf);
-      hashes.sha512.update(buf);
+      await hashes.update(buf);
     }
     if (read !== length) throw new Error(`staged data of image ${id} holds ${read} bytes, expected ${length}`);
     return hashes;
@@ -182,6 +196,8 @@ export class StagedUploadFiles {
     return join(this.dir, `${ImageIdSchema.parse(id)}.json`);
   }
 }
+
+const WRITE_BLOCK = 4 * 1024 * 1024;
 
 async function writeAll(handle: FileHandle, buf: Buffer, position: number): Promise<void> {
   let done = 0;
