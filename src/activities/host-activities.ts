@@ -4,35 +4,19 @@
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Context } from '@temporalio/activity';
-import type { ImageClient } from '../images';
-import type { SnapshotMetrics } from '../observability/metrics';
 import { describeDomain, probeLiveSnapshot } from '../host/domain-inspection';
-import type { HostConfig } from '../host/host-config';
-import type { LibvirtSession } from '../host/libvirt-session';
 import { liveSnapshot } from '../host/live-snapshot';
 import type { QuiesceOutcome } from '../host/quiesce';
 import { novaPowerState } from '../host/power-state';
 import { convertImage } from '../host/qemu-img-convert';
 import { restoreGuestState, saveGuestForColdSnapshot } from '../host/cold-snapshot';
-import type { SnapshotWorkDirs } from '../host/snapshot-workdir';
 import { translateFailures } from './activity-failures';
 import { Semaphore, withHeartbeat } from './activity-support';
 import type { HostActivities } from '../contract';
 import { createOnePassActivities } from './one-pass-activities';
+import type { HostActivityDeps } from './host-activity-deps';
 
-export interface TransferReporter {
-  /** forwards upload progress to the workflow's progress query (throttled by the implementation) */
-  report(workflowId: string, runId: string, bytesDone: number, bytesTotal: number): void;
-}
-
-export interface HostActivityDeps {
-  config: HostConfig;
-  session: LibvirtSession;
-  workDirs: SnapshotWorkDirs;
-  images: ImageClient;
-  transfer?: TransferReporter;
-  metrics?: SnapshotMetrics;
-}
+export type { HostActivityDeps, TransferReporter } from './host-activity-deps';
 
 export function createHostActivities(deps: HostActivityDeps): HostActivities {
   const { config, session, workDirs, images } = deps;

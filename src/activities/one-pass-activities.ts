@@ -10,7 +10,7 @@ import { planImage } from '../qcow2';
 import { BandwidthLimit } from '../host/bandwidth-limit';
 import { LOGICAL_DIGEST_PROPERTY, streamImage } from '../host/image-stream';
 import { closeExport, ensureExport, type ExportContext, type LiveExport } from '../host/snapshot-export';
-import type { HostActivityDeps } from './host-activities';
+import type { HostActivityDeps } from './host-activity-deps';
 import { Semaphore, withHeartbeat } from './activity-support';
 
 type OnePassActivities = Pick<HostActivities, 'openSnapshotExport' | 'streamSnapshot' | 'closeSnapshotExport'>;
