@@ -21,7 +21,11 @@ export interface ControlActivityDeps {
 /** Only on a retry (attempt > 1): on a first attempt the same state would be someone else's. */
 function isOwnCommittedWrite(error: Error, target: TaskState): boolean {
   if (!(error instanceof UnexpectedTaskState) || error instanceof UnexpectedDeletingTaskState) return false;
-  return error.actual === target && Context.current().info.attempt > 1;
+  const { attempt, isLocal } = Context.current().info;
+  // A local activity whose worker died is run again from attempt 1 by the workflow task's retry,
+  // so its attempt cannot tell a repeat; another run cannot have written the state either, since
+  // one snapshot run per instance is open at a time (workflow id snapshot-<uuid>).
+  return error.actual === target && (attempt > 1 || isLocal);
 }
 
 function snapshotInfo(instance: Instance): SnapshotInstanceInfo {

@@ -39,8 +39,8 @@ describe('setTaskState on a retry after a committed write', () => {
     await store.setTaskStateOrThrow(uuid, [null], 'image_snapshot_pending');
   });
 
-  const call = (attempt: number, taskState: 'image_snapshot' | null, expected: ('image_snapshot_pending' | 'image_uploading')[]): Promise<SnapshotInstanceInfo> =>
-    new MockActivityEnvironment({ attempt }).run(activities.setTaskState, { instanceUuid: uuid, taskState, expected });
+  const call = (attempt: number, taskState: 'image_snapshot' | null, expected: ('image_snapshot_pending' | 'image_uploading')[], isLocal = false): Promise<SnapshotInstanceInfo> =>
+    new MockActivityEnvironment({ attempt, isLocal }).run(activities.setTaskState, { instanceUuid: uuid, taskState, expected });
 
   it('attempt 2 finds its own image_snapshot already written and succeeds', async () => {
     await call(1, 'image_snapshot', ['image_snapshot_pending']);
@@ -58,6 +58,11 @@ describe('setTaskState on a retry after a committed write', () => {
   it('a first attempt that finds the target state already set still fails (not its own write)', async () => {
     await store.setTaskStateOrThrow(uuid, ['image_snapshot_pending'], 'image_snapshot');
     await expect(call(1, 'image_snapshot', ['image_snapshot_pending'])).rejects.toMatchObject({ type: 'UnexpectedTaskState' });
+  });
+
+  it('a local activity run again after its worker died (attempt 1 once more) accepts its own write', async () => {
+    await call(1, 'image_snapshot', ['image_snapshot_pending']);
+    await expect(call(1, 'image_snapshot', ['image_snapshot_pending'], true)).resolves.toMatchObject({ uuid });
   });
 
   it('a retry never accepts deleting', async () => {
