@@ -5,9 +5,9 @@
 // host worker, and a retried step re-attaches to it by its socket path.
 import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
-import { isLibvirtError, VIR_ERR_NO_DOMAIN_BACKUP, VIR_ERR_OPERATION_INVALID, type Domain, type Libvirt } from '../libvirt';
+import { isLibvirtError, VIR_ERR_NO_DOMAIN, VIR_ERR_NO_DOMAIN_BACKUP, VIR_ERR_OPERATION_INVALID, type Domain, type Libvirt } from '../libvirt';
 import { buildPullBackupXml, parseBackupXml } from './backup-xml';
-import { exportPaths } from './export-paths';
+import { exportPaths, isInside } from './export-paths';
 import { withQuiescedGuest, type QuiesceOutcome } from './quiesce';
 
 /** Another backup job holds the domain (one per domain): an orphan the sweep will abort, or an operator's. */
@@ -17,23 +17,54 @@ export class BackupJobBusy extends Error {
 }
 
 export interface BackupJobRef {
-  socketPath: string;
+  /** the NBD server's unix socket, null when the job serves over TCP */
+  socketPath: string | null;
   exportName: string;
-  scratchFile: string | null;
+  /** every scratch file (or device) of the job's disks */
+  scratchFiles: string[];
 }
 
-/** The domain's backup job, or null when it has none. */
+/**
+ * The domain's backup job, or null when it has none (no job, or the domain stopped or went since
+ * it was looked up). A description libvirt sends that we cannot read throws BackupXmlError.
+ */
 export async function currentBackupJob(client: Libvirt, dom: Domain): Promise<BackupJobRef | null> {
   let xml: string;
   try {
     xml = await client.backup.getXMLDesc(dom);
   } catch (err) {
-    if (isLibvirtError(err, VIR_ERR_NO_DOMAIN_BACKUP)) return null;
+    if (isLibvirtError(err, VIR_ERR_NO_DOMAIN_BACKUP, VIR_ERR_OPERATION_INVALID, VIR_ERR_NO_DOMAIN)) return null;
     throw err;
   }
   const job = parseBackupXml(xml);
   const disk = job.disks.find((d) => d.backup);
-  return { socketPath: job.socketPath ?? '', exportName: disk?.exportName ?? disk?.target ?? '', scratchFile: disk?.scratch ?? null };
+  return {
+    socketPath: job.socketPath,
+    exportName: disk?.exportName ?? disk?.target ?? '',
+    scratchFiles: job.disks.flatMap((d) => (d.scratch === null ? [] : [d.scratch])),
+  };
+}
+
+/**
+ * Aborts the domain's job if it still serves on `socketPath` (it may have ended, and another begun,
+ * since it was looked at), waits for QEMU to remove the socket, then removes the socket and any
+ * scratch file left inside `workDir` (libvirt deletes the scratch files it made; one made with
+ * REUSE_EXTERNAL stays). False when there was no such job any more.
+ */
+export async function abortBackupJob(client: Libvirt, dom: Domain, socketPath: string, workDir: string, socketGoneTimeoutMs = 5_000): Promise<boolean> {
+  const job = await currentBackupJob(client, dom);
+  if (job === null || job.socketPath !== socketPath) return false;
+  try {
+    await client.jobs.abort(dom);
+  } catch (err) {
+    // Ended between the look and the abort: the normal answers of a job already gone.
+    if (isLibvirtError(err, VIR_ERR_OPERATION_INVALID, VIR_ERR_NO_DOMAIN_BACKUP, VIR_ERR_NO_DOMAIN)) return false;
+    throw err;
+  }
+  const deadline = Date.now() + socketGoneTimeoutMs;
+  while (existsSync(socketPath) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+  for (const file of [socketPath, ...job.scratchFiles]) if (isInside(workDir, file)) await rm(file, { force: true });
+  return true;
 }
 
 /** Our job when the domain runs one on this work dir's socket and QEMU still serves it. */
@@ -55,7 +86,7 @@ export async function beginBackupExport(client: Libvirt, dom: Domain, workDir: s
   const existing = await currentBackupJob(client, dom);
   if (existing !== null) {
     if (existing.socketPath !== paths.socketPath) {
-      throw new BackupJobBusy(`domain ${dom.name} already runs a backup job serving ${existing.socketPath || 'no socket'}; one job per domain`);
+      throw new BackupJobBusy(`domain ${dom.name} already runs a backup job serving ${existing.socketPath ?? 'over TCP'}; one job per domain`);
     }
     // Ours, but of an attempt whose record was lost: its point in time is unknown, so it goes.
     await endBackupExport(client, dom, workDir);
@@ -64,33 +95,10 @@ export async function beginBackupExport(client: Libvirt, dom: Domain, workDir: s
   await rm(scratchFile, { force: true });
   const xml = buildPullBackupXml({ socketPath: paths.socketPath, disks: [{ target: options.diskTarget, scratchFile }] });
   const { quiesce } = await withQuiescedGuest(client, dom, { timeoutMs: options.quiesceTimeoutMs, log: options.log }, () => client.backup.begin(dom, xml));
-  return { job: { socketPath: paths.socketPath, exportName: options.diskTarget, scratchFile }, quiesce };
+  return { job: { socketPath: paths.socketPath, exportName: options.diskTarget, scratchFiles: [scratchFile] }, quiesce };
 }
 
-/**
- * Ends our job (never another's) and waits until QEMU has removed its socket and libvirt its
- * scratch file; removes the scratch file itself when libvirt did not. Idempotent.
- */
+/** Ends our job (never another's) and what it left in the work dir; idempotent. */
 export async function endBackupExport(client: Libvirt, dom: Domain, workDir: string): Promise<{ aborted: boolean }> {
-  const paths = exportPaths(workDir);
-  const job = await currentBackupJob(client, dom);
-  let aborted = false;
-  if (job !== null && job.socketPath === paths.socketPath) {
-    try {
-      await client.jobs.abort(dom);
-      aborted = true;
-    } catch (err) {
-      // The job ended between the look and the abort.
-      if (!isLibvirtError(err, VIR_ERR_OPERATION_INVALID)) throw err;
-    }
-    await waitUntilGone(paths.socketPath, 5_000);
-    if (job.scratchFile !== null && job.scratchFile.startsWith(`${workDir}/`)) await rm(job.scratchFile, { force: true });
-  }
-  return { aborted };
-}
-
-async function waitUntilGone(file: string, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (existsSync(file) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
-  await rm(file, { force: true });
+  return { aborted: await abortBackupJob(client, dom, exportPaths(workDir).socketPath, workDir) };
 }

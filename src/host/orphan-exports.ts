@@ -6,12 +6,11 @@
 //
 // A job is recognised as a run's by where it serves: its NBD socket lies in the run's work dir
 // (exportPaths(workDir).socketPath). Jobs whose socket lies anywhere else are never touched.
-import { existsSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { isLibvirtError, VIR_CONNECT_LIST_DOMAINS_ACTIVE, VIR_ERR_NO_DOMAIN, VIR_ERR_NO_DOMAIN_BACKUP, VIR_ERR_OPERATION_INVALID, type Domain, type Libvirt } from '../libvirt';
-import { BackupXmlError, parseBackupXml } from './backup-xml';
+import { VIR_CONNECT_LIST_DOMAINS_ACTIVE, type Domain, type Libvirt } from '../libvirt';
+import { abortBackupJob, currentBackupJob } from './backup-export';
+import { BackupXmlError } from './backup-xml';
 import { exportPaths, isInside, workDirRunIdOf } from './export-paths';
 import { stopReadOnlyExport } from './nbd-export';
 
@@ -40,7 +39,6 @@ export interface ExportReleaser {
 interface RunningBackup {
   dom: Domain;
   socketPath: string;
-  scratchFiles: string[];
 }
 
 export interface LibvirtExportReleaserOptions {
@@ -90,18 +88,9 @@ export class LibvirtExportReleaser implements ExportReleaser {
   }
 
   private async backupOf(client: Libvirt, dom: Domain): Promise<RunningBackup | null> {
-    let xml: string;
     try {
-      xml = await client.backup.getXMLDesc(dom);
-    } catch (err) {
-      // No job, the domain stopped or was undefined since the listing: nothing to release.
-      if (isLibvirtError(err, VIR_ERR_NO_DOMAIN_BACKUP, VIR_ERR_OPERATION_INVALID, VIR_ERR_NO_DOMAIN)) return null;
-      throw err;
-    }
-    try {
-      const job = parseBackupXml(xml);
-      if (job.socketPath === null) return null;
-      return { dom, socketPath: job.socketPath, scratchFiles: job.disks.flatMap((d) => (d.scratch === null ? [] : [d.scratch])) };
+      const job = await currentBackupJob(client, dom);
+      return job === null || job.socketPath === null ? null : { dom, socketPath: job.socketPath };
     } catch (err) {
       // A job we cannot read is not one we can tell is ours: it stays.
       if (!(err instanceof BackupXmlError)) throw err;
@@ -110,31 +99,10 @@ export class LibvirtExportReleaser implements ExportReleaser {
     }
   }
 
-  /**
-   * Aborts the job when the domain still runs this one (it may have ended, and another begun,
-   * since the listing); waits for QEMU to remove the socket, then removes whatever the job left in
-   * `workDir`. False when there was no job to abort any more.
-   */
+  /** Aborts the job when the domain still runs this one, and removes what it left in `workDir`. */
   private async abort(job: RunningBackup, workDir: string): Promise<boolean> {
-    const client = await this.session.client();
-    const current = await this.backupOf(client, job.dom);
-    if (current === null || current.socketPath !== job.socketPath) return false;
-    try {
-      await client.jobs.abort(job.dom);
-    } catch (err) {
-      // Ended between the look and the abort: the normal answers of a job already gone.
-      if (isLibvirtError(err, VIR_ERR_OPERATION_INVALID, VIR_ERR_NO_DOMAIN_BACKUP, VIR_ERR_NO_DOMAIN)) return false;
-      throw err;
-    }
-    this.options.log?.info({ domain: job.dom.name, socket: job.socketPath }, 'aborted the backup job of a closed snapshot run');
-    await waitUntilGone(job.socketPath, this.options.socketGoneTimeoutMs ?? 5_000);
-    // libvirt deletes the scratch files it made on abort; one made with REUSE_EXTERNAL stays.
-    for (const file of [job.socketPath, ...current.scratchFiles]) if (isInside(workDir, file)) await rm(file, { force: true });
-    return true;
+    const aborted = await abortBackupJob(await this.session.client(), job.dom, job.socketPath, workDir, this.options.socketGoneTimeoutMs);
+    if (aborted) this.options.log?.info({ domain: job.dom.name, socket: job.socketPath }, 'aborted the backup job of a closed snapshot run');
+    return aborted;
   }
-}
-
-async function waitUntilGone(file: string, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (existsSync(file) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
 }

@@ -61,7 +61,7 @@ async function openExport(ctx: ExportContext): Promise<{ record: ExportRecord; m
   let record: Omit<ExportRecord, 'map'>;
   if (ctx.mode === 'live') {
     const { job, quiesce } = await beginBackupExport(client, dom, workDir, { diskTarget: description.diskTarget, quiesceTimeoutMs: ctx.quiesceTimeoutMs, log: ctx.log });
-    record = { exportId: newExportId(), kind: 'backup-job', socketPath: job.socketPath, exportName: job.exportName, diskTarget: description.diskTarget, openedAt, ...quiesce, freezeWindowMs: quiesce.freezeWindowMs };
+    record = { exportId: newExportId(), kind: 'backup-job', socketPath: paths.socketPath, exportName: job.exportName, diskTarget: description.diskTarget, openedAt, ...quiesce, freezeWindowMs: quiesce.freezeWindowMs };
   } else {
     const { state } = await client.domainGetState(dom);
     if (state === DomainState.Running || state === DomainState.Paused || state === DomainState.Blocked || state === DomainState.PMSuspended) {

@@ -7,19 +7,18 @@ import { hostname } from 'node:os';
 import type { Client } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Logger } from 'pino';
-import { z } from 'zod';
 
 /** `<role>:<pid>@<machine>`: what the sweep parses back to tell whether a holder is alive. */
 export function workerIdentity(role: string, pid = process.pid, machine = hostname()): string {
   return `${role}:${pid}@${machine}`;
 }
 
-const IdentitySchema = z.string().regex(/^([a-z0-9-]+):(\d+)@(.+)$/);
+const IDENTITY_RE = /^([a-z0-9-]+):(\d+)@(.+)$/;
 
 function parseIdentity(identity: string): { role: string; pid: number; machine: string } | null {
-  if (!IdentitySchema.safeParse(identity).success) return null;
-  const m = /^([a-z0-9-]+):(\d+)@(.+)$/.exec(identity) as RegExpExecArray;
-  return { role: m[1] as string, pid: Number(m[2]), machine: m[3] as string };
+  const m = IDENTITY_RE.exec(identity);
+  if (m?.[1] === undefined || m[2] === undefined || m[3] === undefined) return null;
+  return { role: m[1], pid: Number(m[2]), machine: m[3] };
 }
 
 function isRunning(pid: number): boolean {
