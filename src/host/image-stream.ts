@@ -4,6 +4,7 @@
 // Because the image's bytes at any offset are a function of the allocation map and the guest data,
 // a stream that breaks (connection, service restart, a new host worker) goes on from the committed
 // length; a service without the extension gets a clean restart from byte 0 and never a partial image.
+import { createHash, type Hash } from 'node:crypto';
 import { ImageConflict, ImageGone, ImageServiceUnavailable, ImageUploadFailed, StagedOffsetMismatch, type Image, type ImageClient } from '../images';
 import { NbdClient } from '../nbd';
 import { emitFrom, LOGICAL_DIGEST_ALGORITHM, LogicalDigest, planImage, type AllocationMap, type ImageFormat, type ImagePlan } from '../qcow2';
@@ -171,10 +172,16 @@ class SegmentCutter {
   }
 }
 
-/** A service without the extension (a real Glance): one PUT of the whole image, from byte 0. */
+/**
+ * A service without the extension (a real Glance): one PUT of the whole image, from byte 0. Glance
+ * marks the image active as soon as its own write ends, so the bytes are checked right after: the
+ * size and md5 it reports must be those of what was sent. An image that fails is deleted, which
+ * the workflow answers with a new image, so a wrong image never stays active.
+ */
 async function plainUpload(options: StreamImageOptions, plan: ImagePlan, source: GuestSource): Promise<StreamOutcome> {
   let sent = 0;
-  await options.images.upload(options.imageId, limited(emitFrom(plan, 0, (at, len) => source.read(at, len)), options), {
+  const md5 = createHash('md5');
+  await options.images.upload(options.imageId, hashed(limited(emitFrom(plan, 0, (at, len) => source.read(at, len)), options), md5), {
     length: plan.size,
     signal: options.signal,
     onProgress: (bytes) => {
@@ -184,7 +191,22 @@ async function plainUpload(options: StreamImageOptions, plan: ImagePlan, source:
   });
   const logicalDigest = await source.digest();
   const image = await options.images.get(options.imageId);
+  const expected = md5.digest('hex');
+  if (image.status !== 'active' || image.size !== plan.size || image.checksum !== expected) {
+    await options.images.delete(options.imageId).catch(() => undefined);
+    throw new ImageGone(
+      `Image ${options.imageId} failed verification after upload (status ${image.status}, size ${String(image.size)} of ${plan.size}, ` +
+        `md5 ${String(image.checksum)} of ${expected}) and was deleted.`,
+    );
+  }
   return { image, size: plan.size, resumedFrom: 0, bytesSent: sent, resumable: false, logicalDigest };
+}
+
+async function* hashed(chunks: AsyncIterable<Buffer>, hash: Hash): AsyncGenerator<Buffer> {
+  for await (const chunk of chunks) {
+    hash.update(chunk);
+    yield chunk;
+  }
 }
 
 async function* limited(chunks: AsyncIterable<Buffer>, options: StreamImageOptions): AsyncGenerator<Buffer> {

@@ -12,7 +12,7 @@ import { LOGICAL_DIGEST_PROPERTY, streamImage, type StreamImageOptions } from '.
 import { startReadOnlyExport, stopReadOnlyExport } from '../../../src/host/nbd-export';
 import { createQcow2, imagesIdentical, writePattern } from '../../../src/host/qemu-img';
 import { runTool, runToolOutput } from '../../../src/host/tool-process';
-import { GlanceHttpClient, type ImageClient } from '../../../src/images';
+import { GlanceHttpClient, ImageGone, ImageNotFound, type Image, type ImageClient } from '../../../src/images';
 import { allocationMap, NbdClient } from '../../../src/nbd';
 import { LOGICAL_DIGEST_ALGORITHM, logicalDigestOf, type AllocationMap } from '../../../src/qcow2';
 import { downloadImage } from '../../support/image-bytes';
@@ -147,6 +147,14 @@ describe('streamImage: export → writer → resumable upload', () => {
     expect(out).toMatchObject({ resumable: false, resumedFrom: 0 });
     expect(out.image.status).toBe('active');
     await expectIdentical(image.id);
+  });
+
+  it('deletes a plainly uploaded image whose reported md5 is not that of the bytes sent', async () => {
+    const image = await images.create({ name: 'stream-plain-mismatch' });
+    const wrongChecksum = async (id: string): Promise<Image> => ({ ...(await images.get(id)), checksum: '0'.repeat(32) });
+    const plain = Object.assign(Object.create(images) as ImageClient, { openStagedUpload: async () => null, get: wrongChecksum });
+    await expect(streamImage(options(image.id, { images: plain }))).rejects.toBeInstanceOf(ImageGone);
+    await expect(images.get(image.id)).rejects.toBeInstanceOf(ImageNotFound);
   });
 
   it('keeps to the per-host bandwidth limit', async () => {
