@@ -10,6 +10,19 @@ export const InventoryDiskSchema = z.object({
   target: z.string().min(1).optional(),
 });
 
+/**
+ * The guest's size as Nova's server view shows it: Nova's own flavor record from the domain's
+ * metadata on a Nova host, else the domain's vCPUs and memory with no name and no disk sizes.
+ */
+export const InventoryFlavorSchema = z.object({
+  name: z.string().max(255).nullable(),
+  vcpus: z.number().int().nonnegative(),
+  memoryMiB: z.number().int().nonnegative(),
+  diskGiB: z.number().int().nonnegative(),
+  swapMiB: z.number().int().nonnegative(),
+  ephemeralGiB: z.number().int().nonnegative(),
+});
+
 export const InventoryDomainSchema = z.object({
   uuid: z.string().uuid(),
   name: z.string().min(1),
@@ -19,7 +32,11 @@ export const InventoryDomainSchema = z.object({
   disks: z.array(InventoryDiskSchema),
   /** Only used when the instance is first seen; an existing image_ref is never rewritten. */
   imageRef: z.string().min(1).nullable().optional(),
+  /** The owning user from Nova's domain metadata, when the host runs Nova. */
+  userId: z.string().min(1).max(255).nullable().optional(),
+  flavor: InventoryFlavorSchema.nullable().optional(),
 });
 
+export type InventoryFlavor = z.infer<typeof InventoryFlavorSchema>;
 export type InventoryDisk = z.infer<typeof InventoryDiskSchema>;
 export type InventoryDomain = z.infer<typeof InventoryDomainSchema>;

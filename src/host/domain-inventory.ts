@@ -1,9 +1,10 @@
 // What a host reports about its domains so that an existing libvirt host, Nova-managed or not, is
 // usable without registering anything: project and base image from Nova's domain metadata when
-// present, else the configured default project.
+// present, else the configured default project; the size from Nova's flavor record, else the
+// domain's own vCPUs and memory.
 import { XMLParser } from 'fast-xml-parser';
 import { isLibvirtError, VIR_ERR_NO_DOMAIN, type DomainState, type Libvirt } from '../libvirt';
-import type { InventoryDisk, InventoryDomain } from '../contract';
+import type { InventoryDisk, InventoryDomain, InventoryFlavor } from '../contract';
 import { parseDomainXml } from './domain-xml';
 import { novaPowerState } from './power-state';
 
@@ -11,6 +12,7 @@ const metadataParser = new XMLParser({ ignoreAttributes: false, attributeNamePre
 
 export interface NovaOwnership {
   projectId: string | null;
+  userId: string | null;
   imageRef: string | null;
 }
 
@@ -23,17 +25,60 @@ function field(node: unknown, ...path: string[]): unknown {
   return current;
 }
 
-/** Reads `<nova:owner><nova:project uuid=…>` and `<nova:root type='image' uuid=…>` from `<metadata>`. */
+function text(value: unknown): string | null {
+  return typeof value === 'string' && value.length > 0 ? value : null;
+}
+
+/** A count from an element that may carry attributes (`<vcpu placement='static'>2</vcpu>`). */
+function count(node: unknown): number | null {
+  const value = typeof node === 'object' && node !== null ? field(node, '#text') : node;
+  const n = typeof value === 'number' ? value : typeof value === 'string' ? Number(value) : NaN;
+  return Number.isSafeInteger(n) && n >= 0 ? n : null;
+}
+
+const KIB_PER_UNIT: Record<string, number> = { b: 1 / 1024, bytes: 1 / 1024, k: 1, kib: 1, kb: 1000 / 1024, m: 1024, mib: 1024, mb: 1e6 / 1024, g: 1024 ** 2, gib: 1024 ** 2, gb: 1e9 / 1024 };
+
+/** Reads `<nova:owner>` (project, user) and `<nova:root type='image' uuid=…>` from `<metadata>`. */
 export function novaOwnership(xml: string): NovaOwnership {
-  const doc: unknown = metadataParser.parse(xml);
+  return ownershipOf(metadataParser.parse(xml));
+}
+
+function ownershipOf(doc: unknown): NovaOwnership {
   const instance = field(doc, 'domain', 'metadata', 'instance');
-  const project = field(instance, 'owner', 'project', '@_uuid');
   const root = field(instance, 'root');
-  const rootUuid = field(root, '@_type') === 'image' ? field(root, '@_uuid') : undefined;
   return {
-    projectId: typeof project === 'string' && project.length > 0 ? project : null,
-    imageRef: typeof rootUuid === 'string' && rootUuid.length > 0 ? rootUuid : null,
+    projectId: text(field(instance, 'owner', 'project', '@_uuid')),
+    userId: text(field(instance, 'owner', 'user', '@_uuid')),
+    imageRef: field(root, '@_type') === 'image' ? text(field(root, '@_uuid')) : null,
   };
+}
+
+/** Nova's `<nova:flavor name=…>` record when present, else the domain's own vCPUs and memory. */
+export function domainFlavor(xml: string): InventoryFlavor | null {
+  return flavorOf(metadataParser.parse(xml));
+}
+
+function flavorOf(doc: unknown): InventoryFlavor | null {
+  const nova = field(doc, 'domain', 'metadata', 'instance', 'flavor');
+  const novaVcpus = count(field(nova, 'vcpus'));
+  const novaMemory = count(field(nova, 'memory'));
+  if (novaVcpus !== null && novaMemory !== null) {
+    return {
+      name: text(field(nova, '@_name')),
+      vcpus: novaVcpus,
+      memoryMiB: novaMemory,
+      diskGiB: count(field(nova, 'disk')) ?? 0,
+      swapMiB: count(field(nova, 'swap')) ?? 0,
+      ephemeralGiB: count(field(nova, 'ephemeral')) ?? 0,
+    };
+  }
+  const vcpus = count(field(doc, 'domain', 'vcpu'));
+  const memory = field(doc, 'domain', 'memory');
+  const amount = count(memory);
+  const unit = String(field(memory, '@_unit') ?? 'KiB').toLowerCase();
+  const kibPerUnit = KIB_PER_UNIT[unit];
+  if (vcpus === null || amount === null || kibPerUnit === undefined) return null;
+  return { name: null, vcpus, memoryMiB: Math.floor((amount * kibPerUnit) / 1024), diskGiB: 0, swapMiB: 0, ephemeralGiB: 0 };
 }
 
 export async function scanDomains(client: Libvirt, host: string, defaultProject: string): Promise<InventoryDomain[]> {
@@ -53,8 +98,19 @@ export async function scanDomains(client: Libvirt, host: string, defaultProject:
     const disks: InventoryDisk[] = facts.disks
       .filter((d) => d.device === 'disk' && d.source !== null && (d.driverType === 'qcow2' || d.driverType === 'raw'))
       .map((d) => ({ path: d.source as string, format: d.driverType as 'qcow2' | 'raw', target: d.target }));
-    const owner = novaOwnership(xml);
-    found.push({ uuid: dom.uuid, name: dom.name, host, projectId: owner.projectId ?? defaultProject, powerState: novaPowerState(state), disks, imageRef: owner.imageRef });
+    const doc: unknown = metadataParser.parse(xml);
+    const owner = ownershipOf(doc);
+    found.push({
+      uuid: dom.uuid,
+      name: dom.name,
+      host,
+      projectId: owner.projectId ?? defaultProject,
+      userId: owner.userId,
+      powerState: novaPowerState(state),
+      disks,
+      imageRef: owner.imageRef,
+      flavor: flavorOf(doc),
+    });
   }
   return found;
 }

@@ -4,10 +4,12 @@
 import { z } from 'zod';
 import {
   DiskFormatSchema,
+  InventoryFlavorSchema,
   PowerStateSchema,
   TaskStateSchema,
   VmStateSchema,
   type DiskFormat,
+  type InventoryFlavor,
   type PowerState,
   type TaskState,
   type VmState,
@@ -34,6 +36,8 @@ export interface Instance {
   updatedAt: string;
   deletedAt: string | null;
   deleted: boolean;
+  userId: string | null;
+  flavor: InventoryFlavor | null;
 }
 
 /** A host as the live instances show it (the ops hosts listing). */
@@ -58,6 +62,17 @@ const RowSchema = z.object({
   created_at: z.string(),
   updated_at: z.string(),
   deleted_at: z.string().nullable(),
+  user_id: z.string().nullable(),
+  flavor: z
+    .string()
+    .nullable()
+    .transform((text, ctx) => {
+      if (text === null) return null;
+      const parsed = InventoryFlavorSchema.safeParse(safeJson(text));
+      if (parsed.success) return parsed.data;
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'flavor is not a valid flavor record' });
+      return z.NEVER;
+    }),
   // pg returns integer columns as numbers, SQLite too; coerce guards against bigint drivers.
   deleted: z.coerce.number(),
 });
@@ -81,5 +96,15 @@ export function instanceFromRow(row: InstanceRow): Instance {
     updatedAt: r.updated_at,
     deletedAt: r.deleted_at,
     deleted: r.deleted !== 0,
+    userId: r.user_id,
+    flavor: r.flavor,
   };
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
 }

@@ -214,6 +214,8 @@ export class InstanceStore {
             created_at: ts,
             updated_at: ts,
             deleted_at: null,
+            user_id: d.userId ?? null,
+            flavor: d.flavor == null ? null : JSON.stringify(d.flavor),
           })
           .onConflict((oc) =>
             oc
@@ -226,6 +228,9 @@ export class InstanceStore {
                 vm_state: observedVmState === undefined ? eb.ref('instances.vm_state') : eb.ref('excluded.vm_state'),
                 root_disk_path: eb.ref('excluded.root_disk_path'),
                 root_disk_format: eb.ref('excluded.root_disk_format'),
+                // A resize changes the flavor; a report without Nova metadata keeps the user known.
+                flavor: eb.ref('excluded.flavor'),
+                user_id: eb.fn.coalesce('excluded.user_id', 'instances.user_id'),
                 updated_at: eb.ref('excluded.updated_at'),
               }))
               .where('instances.deleted', '=', 0),

@@ -31,6 +31,17 @@ const migrations: Record<string, Migration> = {
       await db.schema.dropTable('instances').execute();
     },
   },
+  // Nova's server view shows the owning user and the flavor; both come from the host's report.
+  '0002_instance_user_and_flavor': {
+    async up(db: Kysely<unknown>): Promise<void> {
+      await db.schema.alterTable('instances').addColumn('user_id', 'text').execute();
+      await db.schema.alterTable('instances').addColumn('flavor', 'text').execute();
+    },
+    async down(db: Kysely<unknown>): Promise<void> {
+      await db.schema.alterTable('instances').dropColumn('flavor').execute();
+      await db.schema.alterTable('instances').dropColumn('user_id').execute();
+    },
+  },
 };
 
 class InCodeMigrationProvider implements MigrationProvider {

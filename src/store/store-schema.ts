@@ -16,6 +16,10 @@ export interface InstancesTable {
   created_at: string;
   updated_at: string;
   deleted_at: string | null;
+  /** the owning user, when the host's Nova metadata names one */
+  user_id: string | null;
+  /** the InventoryFlavor as JSON text */
+  flavor: string | null;
   /** Nova-style soft delete: 0 live, 1 deleted. */
   deleted: Generated<number>;
 }

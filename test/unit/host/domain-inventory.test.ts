@@ -1,18 +1,38 @@
-import { novaOwnership } from '../../../src/host/domain-inventory';
+import { domainFlavor, novaOwnership } from '../../../src/host/domain-inventory';
+
+const novaDomain = `<domain type='kvm'><name>instance-00000001</name><vcpu placement='static'>4</vcpu><memory unit='KiB'>8388608</memory><metadata>
+  <nova:instance xmlns:nova="http://openstack.org/xmlns/libvirt/nova/1.1">
+    <nova:flavor name="m1.small"><nova:memory>2048</nova:memory><nova:disk>20</nova:disk><nova:swap>512</nova:swap><nova:ephemeral>0</nova:ephemeral><nova:vcpus>1</nova:vcpus></nova:flavor>
+    <nova:owner><nova:user uuid="u1">admin</nova:user><nova:project uuid="9f1c2b">demo</nova:project></nova:owner>
+    <nova:root type="image" uuid="b8e5d3a0-1111-4222-8333-444455556666"/>
+  </nova:instance></metadata></domain>`;
 
 describe('novaOwnership', () => {
-  it("reads Nova's owner project and root image from the domain metadata", () => {
-    const xml = `<domain type='kvm'><name>instance-00000001</name><metadata>
-      <nova:instance xmlns:nova="http://openstack.org/xmlns/libvirt/nova/1.1">
-        <nova:owner><nova:user uuid="u1">admin</nova:user><nova:project uuid="9f1c2b">demo</nova:project></nova:owner>
-        <nova:root type="image" uuid="b8e5d3a0-1111-4222-8333-444455556666"/>
-      </nova:instance></metadata></domain>`;
-    expect(novaOwnership(xml)).toEqual({ projectId: '9f1c2b', imageRef: 'b8e5d3a0-1111-4222-8333-444455556666' });
+  it("reads Nova's owner project, user and root image from the domain metadata", () => {
+    expect(novaOwnership(novaDomain)).toEqual({ projectId: '9f1c2b', userId: 'u1', imageRef: 'b8e5d3a0-1111-4222-8333-444455556666' });
   });
 
   it('gives nulls for a domain Nova did not define, and ignores a volume root', () => {
-    expect(novaOwnership(`<domain type='kvm'><name>plain</name></domain>`)).toEqual({ projectId: null, imageRef: null });
+    expect(novaOwnership(`<domain type='kvm'><name>plain</name></domain>`)).toEqual({ projectId: null, userId: null, imageRef: null });
     const volumeRoot = `<domain><metadata><nova:instance xmlns:nova="x"><nova:root type="volume" uuid="v1"/></nova:instance></metadata></domain>`;
     expect(novaOwnership(volumeRoot).imageRef).toBeNull();
+  });
+});
+
+describe('domainFlavor', () => {
+  it("takes Nova's flavor record over the domain's own sizes", () => {
+    expect(domainFlavor(novaDomain)).toEqual({ name: 'm1.small', vcpus: 1, memoryMiB: 2048, diskGiB: 20, swapMiB: 512, ephemeralGiB: 0 });
+  });
+
+  it("falls back to the domain's vCPUs and memory, in any of libvirt's units", () => {
+    const plain = (memory: string) => `<domain type='kvm'><name>plain</name><vcpu>2</vcpu>${memory}</domain>`;
+    expect(domainFlavor(plain(`<memory unit='KiB'>1048576</memory>`))).toEqual({ name: null, vcpus: 2, memoryMiB: 1024, diskGiB: 0, swapMiB: 0, ephemeralGiB: 0 });
+    expect(domainFlavor(plain(`<memory unit='GiB'>3</memory>`))?.memoryMiB).toBe(3072);
+    expect(domainFlavor(plain(`<memory>524288</memory>`))?.memoryMiB).toBe(512);
+  });
+
+  it('gives null when the domain states no sizes or an unknown unit', () => {
+    expect(domainFlavor(`<domain><name>x</name></domain>`)).toBeNull();
+    expect(domainFlavor(`<domain><vcpu>1</vcpu><memory unit='parsec'>1</memory></domain>`)).toBeNull();
   });
 });

@@ -296,6 +296,17 @@ export function describeInstanceStoreContract(dialect: string, target: StoreCont
         expect(await store.getOrThrow(uuid)).toEqual(after);
       });
 
+      it("records the owner's user and the flavor, refreshes the flavor and keeps a known user", async () => {
+        const small = { name: 'm1.small', vcpus: 1, memoryMiB: 2048, diskGiB: 20, swapMiB: 0, ephemeralGiB: 0 };
+        const d = domain({ userId: 'user-1', flavor: small });
+        const [first] = await store.upsertFromInventory([d]);
+        expect(first).toMatchObject({ userId: 'user-1', flavor: small });
+        const resized = { ...small, name: 'm1.large', vcpus: 4 };
+        const [after] = await store.upsertFromInventory([{ ...d, userId: null, flavor: resized }]);
+        expect(after).toMatchObject({ userId: 'user-1', flavor: resized });
+        expect(await store.getOrThrow(d.uuid)).toEqual(after);
+      });
+
       it('keeps vm_state when the host reports NOSTATE', async () => {
         const d = domain({ powerState: POWER_STATE_PAUSED });
         await store.upsertFromInventory([d]);
