@@ -1,5 +1,8 @@
 // Nova's fault bodies: `{"<faultName>": {"code": N, "message": "..."}}`, with the names Nova's
-// wsgi Fault uses per status (nova/api/openstack/wsgi.py Fault._fault_names).
+// wsgi Fault uses per status (nova/api/openstack/wsgi.py Fault._fault_names), and its wording of
+// a request that fails its schema.
+import type { ZodIssue } from 'zod';
+import { WHOLE_FAULT_PARAM } from './api-schemas';
 
 const FAULT_NAMES: Record<number, string> = {
   400: 'badRequest',
@@ -52,3 +55,14 @@ export const invalidState = (action: string, uuid: string, attr: 'task_state' | 
 
 export const INTERNAL_ERROR_MESSAGE =
   'Unexpected API Error. Please report this at the project issue tracker and attach the API log if possible.';
+
+/** Nova's jsonschema validation message for `issue` found in `input`; a format check's own fault text (InvalidName) as it is. */
+export function validationMessage(issue: ZodIssue | undefined, input: unknown): string {
+  if (issue === undefined) return 'Invalid input';
+  if (issue.code === 'custom' && issue.params?.[WHOLE_FAULT_PARAM] === true) return issue.message;
+  const path = issue.path.join('.');
+  let value: unknown = input;
+  for (const key of issue.path) value = typeof value === 'object' && value !== null ? (value as Record<string | number, unknown>)[key] : undefined;
+  const shown = value === undefined ? '' : (JSON.stringify(value) ?? '').slice(0, 100);
+  return `Invalid input for field/attribute ${path || 'body'}. Value: ${shown}. ${issue.message}`;
+}

@@ -1,7 +1,5 @@
 // startApi: opens the store, wires services, listens. Used by main.ts, by the `npm start`
 // orchestrator and by tests (port 0, injected Temporal client and authenticator).
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { Client } from '@temporalio/client';
 import { Counter } from 'prom-client';
 import type { Logger } from 'pino';
@@ -10,9 +8,9 @@ import { GlanceHttpClient } from '../images';
 import { createLogger, createSnapshotMetrics, type SnapshotMetrics } from '../observability';
 import { InstanceStore, type StoreConfigInput } from '../store';
 import { connectClient } from '../temporal/connect';
-import { createRouter } from './api-router';
+import { createApiApp } from './api-app';
+import { listenHttpApp } from '../http';
 import { DEFAULT_MAX_BODY_BYTES } from './http-io';
-import { buildOpenApiDocument } from './openapi';
 import type { ApiServices } from './request-context';
 import { SnapshotRuns } from './snapshot-runs';
 import { SnapshotStarter } from './snapshot-starter';
@@ -71,48 +69,38 @@ export async function startApi(options: StartApiOptions): Promise<RunningApi> {
     imagesFor: (token) => new GlanceHttpClient(imageUrl, token),
     baseUrl: '',
     imageUrl,
-    maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
     log,
   };
-  let openapi: unknown;
-  const server = createServer(
-    createRouter({
+  let listening: { url: string; port: number };
+  let app: Awaited<ReturnType<typeof createApiApp>> | undefined;
+  try {
+    app = await createApiApp({
       services,
       auth: options.auth,
       registry: metrics.registry,
-      openapi: () => (openapi ??= buildOpenApiDocument(services.baseUrl)),
+      maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
       observe: (route, method, status) => requests.inc({ route, method, status: String(status) }),
-    }),
-  );
-  try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(options.port ?? 8774, host, () => {
-        server.off('error', reject);
-        resolve();
-      });
     });
+    const { address, url } = await listenHttpApp(app, options.port ?? 8774, host);
+    listening = { url, port: address.port };
   } catch (err) {
-    await Promise.allSettled([store.close(), ownsTemporal ? temporal.connection.close() : Promise.resolve()]);
+    await Promise.allSettled([app?.close(), store.close(), ownsTemporal ? temporal.connection.close() : Promise.resolve()]);
     throw err;
   }
-  const address = server.address() as AddressInfo;
-  const url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
+  const { url } = listening;
+  const server = app;
   services.baseUrl = url;
   log.info({ url, image_url: imageUrl }, 'compute API listening');
 
   let closing: Promise<void> | undefined;
   return {
     url,
-    port: address.port,
+    port: listening.port,
     store,
     metrics,
     close() {
       closing ??= (async () => {
-        await new Promise<void>((resolve, reject) => {
-          server.close((err) => (err ? reject(err) : resolve()));
-          server.closeIdleConnections();
-        });
+        await server.close();
         await store.close();
         if (ownsTemporal) await temporal.connection.close();
       })();

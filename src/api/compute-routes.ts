@@ -1,91 +1,131 @@
-// /v2.1/servers… handlers: listing, show, the createImage action and a project-scoped snapshot
+// /v2.1/servers… routes: listing, show, the createImage action and a project-scoped snapshot
 // progress view (what `snapctl snapshot --wait` polls; /ops needs admin).
-import type { ZodError } from 'zod';
-import { ApiError, badRequest, forbidden, notFound } from './api-errors';
-import { CreateImageActionSchema, ServerIdSchema, ServersQuerySchema, WHOLE_FAULT_PARAM } from './api-schemas';
-import { readJsonBody } from '../net/http-body';
-import { NOVA_BODY_REFUSALS, sendEmpty, sendJson } from './http-io';
-import { IMAGE_ID_BODY_VERSION, atLeast } from './microversion';
-import { visibleInstance, type RequestContext } from './request-context';
-import { serverDetail, serverSummary, type ViewContext } from './server-view';
+import { z } from 'zod';
 import { snapshotWorkflowId } from '../contract';
+import { ApiError, badRequest, forbidden, notFound } from './api-errors';
+import {
+  CreateImageActionSchema,
+  CreateImageResponseSchema,
+  ServerIdSchema,
+  ServerResponseSchema,
+  ServersDetailResponseSchema,
+  ServersQuerySchema,
+  ServersResponseSchema,
+  SnapshotResponseSchema,
+} from './api-schemas';
+import { IMAGE_ID_BODY_VERSION, atLeast } from './microversion';
+import { faultResponse, UNAUTHORIZED_RESPONSE } from './openapi';
+import { defineRoute, visibleInstance, type ApiRoute, type RequestContext } from './request-context';
+import { serverDetail, serverSummary, type ViewContext } from './server-view';
+
+const ServerParamsSchema = z.object({ server_id: z.string().describe('server uuid') });
 
 function viewContext(ctx: RequestContext): ViewContext {
   return { baseUrl: ctx.services.baseUrl, imageUrl: ctx.services.imageUrl, isAdmin: ctx.identity.isAdmin };
 }
 
-/** Nova's jsonschema validation message shape; a format check's own fault text (InvalidName) as it is. */
-export function validationMessage(error: ZodError, body: unknown): string {
-  const issue = error.issues[0];
-  if (issue === undefined) return 'Invalid input';
-  if (issue.code === 'custom' && issue.params?.[WHOLE_FAULT_PARAM] === true) return issue.message;
-  const path = issue.path.join('.');
-  let value: unknown = body;
-  for (const key of issue.path) value = typeof value === 'object' && value !== null ? (value as Record<string | number, unknown>)[key] : undefined;
-  const shown = value === undefined ? '' : (JSON.stringify(value) ?? '').slice(0, 100);
-  return `Invalid input for field/attribute ${path || 'body'}. Value: ${shown}. ${issue.message}`;
-}
-
-function serverId(raw: string): string {
+function serverId(ctx: RequestContext): string {
+  const raw = ctx.params.server_id ?? '';
   // Nova answers 404 for an id that cannot be a server (the DB lookup finds nothing).
   if (!ServerIdSchema.safeParse(raw).success) throw notFound(`Instance ${raw.slice(0, 64)} could not be found.`);
   return raw;
 }
 
-async function listed(ctx: RequestContext) {
-  const query = ServersQuerySchema.safeParse(Object.fromEntries(ctx.url.searchParams));
-  if (!query.success) throw badRequest(validationMessage(query.error, Object.fromEntries(ctx.url.searchParams)));
-  const all = query.data.all_tenants !== undefined && ['1', 'true', 'True'].includes(query.data.all_tenants);
+async function listed(ctx: RequestContext<undefined, z.infer<typeof ServersQuerySchema>>) {
+  const all = ctx.query.all_tenants !== undefined && ['1', 'true', 'True'].includes(ctx.query.all_tenants);
   if (all && !ctx.identity.isAdmin) throw forbidden('Policy doesn\'t allow os_compute_api:servers:index:get_all_tenants to be performed.');
   return all ? ctx.services.store.listAll() : ctx.services.store.listByProject(ctx.identity.projectId);
 }
 
-export async function listServers(ctx: RequestContext): Promise<void> {
-  const view = viewContext(ctx);
-  const instances = await listed(ctx);
-  sendJson(ctx.res, 200, { servers: instances.map((i) => serverSummary(view, i)) }, ctx.headers);
-}
-
-export async function listServersDetail(ctx: RequestContext): Promise<void> {
-  const view = viewContext(ctx);
-  const instances = await listed(ctx);
-  sendJson(ctx.res, 200, { servers: instances.map((i) => serverDetail(view, i)) }, ctx.headers);
-}
-
-export async function showServer(ctx: RequestContext, rawId: string): Promise<void> {
-  const instance = await visibleInstance(ctx, serverId(rawId));
-  sendJson(ctx.res, 200, { server: serverDetail(viewContext(ctx), instance) }, ctx.headers);
-}
-
-/** POST /v2.1/servers/{id}/action — only createImage is implemented here. */
-export async function serverAction(ctx: RequestContext, rawId: string): Promise<void> {
-  const body = await readJsonBody(ctx.req, ctx.services.maxBodyBytes, NOVA_BODY_REFUSALS);
+/** Nova dispatches on the action's name first: anything but createImage is "no such action". */
+function refuseOtherActions(body: unknown): void {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) throw badRequest('Malformed request body');
   const actions = Object.keys(body);
   if (!actions.includes('createImage')) {
     const name = actions[0];
     throw badRequest(name === undefined ? 'Malformed request body' : `There is no such action: ${name.slice(0, 64)}`);
   }
-  const parsed = CreateImageActionSchema.safeParse(body);
-  if (!parsed.success) throw badRequest(validationMessage(parsed.error, body));
-  const { name, metadata } = parsed.data.createImage;
-
-  const instance = await visibleInstance(ctx, serverId(rawId));
-  const started = await ctx.services.starter.start({ instance, name, metadata: metadata ?? {}, images: ctx.services.imagesFor(ctx.token) });
-  ctx.log.info({ instance_uuid: instance.uuid, workflow_id: started.workflowId, image_id: started.imageId }, 'createImage accepted');
-  const headers = { ...ctx.headers, Location: `${ctx.services.imageUrl}/v2/images/${started.imageId}` };
-  if (atLeast(ctx.version, IMAGE_ID_BODY_VERSION)) sendJson(ctx.res, 202, { image_id: started.imageId }, headers);
-  else sendEmpty(ctx.res, 202, headers);
 }
+
+/** GET /v2.1/servers and /v2.1/servers/detail: the same listing, in the summary or the detail view. */
+function serverList(url: string, summary: string, response: typeof ServersResponseSchema | typeof ServersDetailResponseSchema, view: typeof serverSummary | typeof serverDetail): ApiRoute {
+  return defineRoute<undefined, z.infer<typeof ServersQuerySchema>>({
+    method: 'GET',
+    url,
+    adminOnly: false,
+    versioned: true,
+    schema: { summary, querystring: ServersQuerySchema, response: { 200: response, ...UNAUTHORIZED_RESPONSE, 403: faultResponse('all_tenants without admin') } },
+    async handle(ctx) {
+      const viewed = viewContext(ctx);
+      return { status: 200, body: { servers: (await listed(ctx)).map((i) => view(viewed, i)) } };
+    },
+  });
+}
+
+const listServers = serverList('/v2.1/servers', 'List servers of the token\'s project (all_tenants=1 for admins)', ServersResponseSchema, serverSummary);
+const listServersDetail = serverList('/v2.1/servers/detail', 'List servers with details', ServersDetailResponseSchema, serverDetail);
+
+const showServer = defineRoute({
+  method: 'GET',
+  url: '/v2.1/servers/:server_id',
+  adminOnly: false,
+  versioned: true,
+  schema: { summary: 'Show a server', params: ServerParamsSchema, response: { 200: ServerResponseSchema, ...UNAUTHORIZED_RESPONSE, 404: faultResponse('unknown server or another project\'s') } },
+  async handle(ctx) {
+    const instance = await visibleInstance(ctx, serverId(ctx));
+    return { status: 200, body: { server: serverDetail(viewContext(ctx), instance) } };
+  },
+});
+
+/** POST /v2.1/servers/{id}/action — only createImage is implemented here. */
+const serverAction = defineRoute<z.infer<typeof CreateImageActionSchema>>({
+  method: 'POST',
+  url: '/v2.1/servers/:server_id/action',
+  adminOnly: false,
+  versioned: true,
+  precheck: refuseOtherActions,
+  schema: {
+    summary: 'createImage: snapshot a server',
+    params: ServerParamsSchema,
+    body: CreateImageActionSchema,
+    response: {
+      202: CreateImageResponseSchema.describe('accepted; Location header points at the image. Body {"image_id"} from 2.45, empty before'),
+      400: faultResponse('invalid body'),
+      ...UNAUTHORIZED_RESPONSE,
+      403: faultResponse('image metadata quota exceeded'),
+      404: faultResponse('unknown server or another project\'s'),
+      409: faultResponse('task_state set or vm_state not active/stopped/paused/suspended'),
+      413: faultResponse('body too large'),
+      415: faultResponse('not application/json'),
+      503: faultResponse('image service or Temporal unavailable; nothing was changed'),
+    },
+  },
+  async handle(ctx) {
+    const { name, metadata } = ctx.body.createImage;
+    const instance = await visibleInstance(ctx, serverId(ctx));
+    const started = await ctx.services.starter.start({ instance, name, metadata: metadata ?? {}, images: ctx.services.imagesFor(ctx.token) });
+    ctx.log.info({ instance_uuid: instance.uuid, workflow_id: started.workflowId, image_id: started.imageId }, 'createImage accepted');
+    const headers = { Location: `${ctx.services.imageUrl}/v2/images/${started.imageId}` };
+    return atLeast(ctx.version, IMAGE_ID_BODY_VERSION) ? { status: 202, body: { image_id: started.imageId }, headers } : { status: 202, headers };
+  },
+});
 
 /** GET /v2.1/servers/{id}/snapshot-progress — the latest snapshot run of a server the caller can see. */
-export async function snapshotProgress(ctx: RequestContext, rawId: string): Promise<void> {
-  const instance = await visibleInstance(ctx, serverId(rawId));
-  try {
-    const snapshot = await ctx.services.runs.detail(snapshotWorkflowId(instance.uuid), { hideHost: !ctx.identity.isAdmin });
-    sendJson(ctx.res, 200, { snapshot }, ctx.headers);
-  } catch (err) {
-    if (err instanceof ApiError && err.status === 404) throw notFound(`No snapshot of instance ${instance.uuid} has been started.`);
-    throw err;
-  }
-}
+const snapshotProgress = defineRoute({
+  method: 'GET',
+  url: '/v2.1/servers/:server_id/snapshot-progress',
+  adminOnly: false,
+  versioned: true,
+  schema: { summary: 'Latest snapshot run of a server (project-scoped)', params: ServerParamsSchema, response: { 200: SnapshotResponseSchema, ...UNAUTHORIZED_RESPONSE, 404: faultResponse('no such server or never snapshotted') } },
+  async handle(ctx) {
+    const instance = await visibleInstance(ctx, serverId(ctx));
+    try {
+      return { status: 200, body: { snapshot: await ctx.services.runs.detail(snapshotWorkflowId(instance.uuid), { hideHost: !ctx.identity.isAdmin }) } };
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 404) throw notFound(`No snapshot of instance ${instance.uuid} has been started.`);
+      throw err;
+    }
+  },
+});
+
+export const COMPUTE_ROUTES: readonly ApiRoute[] = [listServers, listServersDetail, showServer, serverAction, snapshotProgress];

@@ -1,40 +1,47 @@
-// Nova-shaped HTTP answers on plain node:http: its refusals of a JSON body, JSON/empty responses, fault bodies.
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { JsonBodyRefusals } from '../net/http-body';
-import { ApiError, badRequest, faultBody, INTERNAL_ERROR_MESSAGE } from './api-errors';
+// Nova's rules for a request body: JSON only (a missing Content-Type too, since some clients send
+// none), refused before it is read when its type is wrong, and Nova's own texts for each refusal.
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { frameworkRefusal } from '../http';
+import { isJsonContentType } from '../net/http-body';
+import { ApiError, badRequest } from './api-errors';
 
 /** Nova's default [oslo_middleware] max_request_body_size. */
 export const DEFAULT_MAX_BODY_BYTES = 114_688;
 
-/** Nova's answers to a refused JSON body: 415, 413 and 400 with its own texts. */
-export const NOVA_BODY_REFUSALS: JsonBodyRefusals = {
-  unsupportedType: () => new ApiError(415, 'Unsupported Content-Type'),
-  tooLarge: () => new ApiError(413, 'Request is too large.'),
-  malformed: () => badRequest('Malformed request body'),
-};
+const unsupportedType = () => new ApiError(415, 'Unsupported Content-Type');
+const malformed = () => badRequest('Malformed request body');
 
-export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  const payload = JSON.stringify(body);
-  res.writeHead(status, { ...headers, 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(payload) });
-  res.end(payload);
+/** Every body is parsed as JSON; the type was checked by refuseNonJsonBody. */
+export function parseBodiesAsJson(app: FastifyInstance): void {
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'string' }, (_request, text, done) => {
+    try {
+      done(null, JSON.parse(String(text)) as unknown);
+    } catch {
+      done(malformed(), undefined);
+    }
+  });
 }
 
-export function sendEmpty(res: ServerResponse, status: number, headers: Record<string, string> = {}): void {
-  res.writeHead(status, { ...headers, 'Content-Length': 0 });
-  res.end();
+/** A route's preParsing hook: 415 before a byte of a non-JSON body is read. */
+export async function refuseNonJsonBody(request: FastifyRequest, _reply: FastifyReply): Promise<void> {
+  const type = request.headers['content-type'];
+  if (type !== undefined && !isJsonContentType(type)) throw unsupportedType();
 }
 
-/**
- * Nova's fault body for `err`. When the request body was not read to the end the connection is
- * closed, since its remaining bytes would be taken for the next request.
- */
-export function sendFault(req: IncomingMessage, res: ServerResponse, err: unknown, headers: Record<string, string> = {}): void {
-  if (res.headersSent) {
-    res.destroy();
-    return;
+/** Nova's fault for what Fastify refused before a handler ran; undefined when it is not such a refusal. */
+export function novaRefusal(err: unknown): ApiError | undefined {
+  switch (frameworkRefusal(err)) {
+    case 'unsupported-type':
+      return unsupportedType();
+    case 'too-large':
+      return new ApiError(413, 'Request is too large.');
+    case 'malformed':
+    case 'invalid':
+      return malformed();
+    case 'not-found':
+      return new ApiError(404, 'The resource could not be found.');
+    default:
+      return undefined;
   }
-  const status = err instanceof ApiError ? err.status : 500;
-  const message = err instanceof ApiError ? err.message : INTERNAL_ERROR_MESSAGE;
-  const extra = err instanceof ApiError ? err.headers : {};
-  sendJson(res, status, faultBody(status, message), { ...headers, ...extra, ...(req.complete ? {} : { Connection: 'close' }) });
 }

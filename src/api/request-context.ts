@@ -1,6 +1,8 @@
-// What every handler receives: the parsed request, the caller and the shared services.
-import type { IncomingMessage, ServerResponse } from 'node:http';
+// What every handler receives (the caller, the negotiated version, the validated request, the
+// shared services) and what it answers; and the route table's shape, schemas included, from which
+// the app registers routes and the OpenAPI document is drawn.
 import type { Logger } from 'pino';
+import type { ZodType, ZodTypeAny, ZodTypeDef } from 'zod';
 import type { Identity } from '../auth';
 import type { ImageClient } from '../images';
 import type { Instance, InstanceStore } from '../store';
@@ -17,25 +19,65 @@ export interface ApiServices {
   imagesFor(token: string): ImageClient;
   baseUrl: string;
   imageUrl: string;
-  maxBodyBytes: number;
   log: Logger;
 }
 
-export interface RequestContext {
-  req: IncomingMessage;
-  res: ServerResponse;
-  url: URL;
+export interface RequestContext<Body = unknown, Query = unknown> {
   identity: Identity;
   token: string;
   version: Microversion;
-  /** Headers every answer carries (request id, microversion). */
-  headers: Record<string, string>;
+  /** Path parameters, decoded. */
+  params: Record<string, string>;
+  /** The body and query string as their route schemas parsed them. */
+  body: Body;
+  query: Query;
   services: ApiServices;
   log: Logger;
 }
 
+/** A handler's answer; the app adds the request id and microversion headers. No body means an empty one. */
+export interface ApiAnswer {
+  status: number;
+  body?: unknown;
+  headers?: Record<string, string>;
+}
+
+export interface ApiRouteSchema {
+  summary: string;
+  params?: ZodTypeAny;
+  querystring?: ZodTypeAny;
+  body?: ZodTypeAny;
+  /** Documentation only: answers are serialized as they are (see api-app.ts). */
+  response: Record<number, ZodTypeAny>;
+}
+
+export interface ApiRoute {
+  method: 'GET' | 'POST';
+  /** Fastify's pattern, e.g. /v2.1/servers/:server_id */
+  url: string;
+  adminOnly: boolean;
+  /** Compute routes negotiate a microversion; ops routes do not. */
+  versioned: boolean;
+  schema: ApiRouteSchema;
+  /** Runs on the raw body before its schema's verdict (Nova names an unknown action before validating). */
+  precheck?: (body: unknown) => void;
+  // Method syntax on purpose: the app calls it only after the route's schemas accepted the request,
+  // so a handler typed with those schemas' outputs is sound here.
+  handle(ctx: RequestContext): Promise<ApiAnswer>;
+}
+
+type Parsed<T> = ZodType<T, ZodTypeDef, unknown>;
+
+/** A route whose handler sees its body and query typed by their schemas. */
+export function defineRoute<Body = undefined, Query = undefined>(route: Omit<ApiRoute, 'handle' | 'schema'> & {
+  schema: Omit<ApiRouteSchema, 'body' | 'querystring'> & { body?: Parsed<Body>; querystring?: Parsed<Query> };
+  handle(ctx: RequestContext<Body, Query>): Promise<ApiAnswer>;
+}): ApiRoute {
+  return route;
+}
+
 /** The instance if the caller may see it: its own project's, or any for admins. Otherwise 404, as in Nova. */
-export async function visibleInstance(ctx: RequestContext, id: string): Promise<Instance> {
+export async function visibleInstance(ctx: Pick<RequestContext, 'services' | 'identity'>, id: string): Promise<Instance> {
   const instance = await ctx.services.store.get(id);
   if (instance === undefined || (!ctx.identity.isAdmin && instance.projectId !== ctx.identity.projectId)) throw serverNotFound(id);
   return instance;

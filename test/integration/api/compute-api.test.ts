@@ -205,7 +205,21 @@ describe('documents', () => {
     expect(json.openapi).toMatch(/^3\./);
     const body = json.paths['/v2.1/servers/{server_id}/action']?.post?.requestBody?.content['application/json']?.schema;
     expect(body).toMatchObject({ type: 'object', required: ['createImage'], properties: { createImage: { required: ['name'], properties: { name: { maxLength: 255, minLength: 1 } } } } });
-    expect(Object.keys(json.paths)).toEqual(expect.arrayContaining(['/ops/snapshots', '/ops/snapshots/{workflow_id}/retry', '/ops/hosts']));
+    expect(Object.keys(json.paths)).toEqual(expect.arrayContaining(['/', '/v2.1', '/ops/snapshots', '/ops/snapshots/{workflow_id}/retry', '/ops/hosts']));
+  });
+
+  it('serves the version document without a token, with Nova\'s fields', async () => {
+    for (const path of ['/', '/v2.1', '/v2.1/']) {
+      const doc = await call(url, { path });
+      expect(doc.status).toBe(200);
+      expect(doc.json).toEqual({ versions: [{ id: 'v2.1', status: 'CURRENT', version: '2.96', min_version: '2.1', updated: '2013-07-23T11:33:21Z', links: [{ rel: 'self', href: `${url}/v2.1/` }] }] });
+    }
+  });
+
+  it('authenticates before it reads a body: 401 for a malformed body on any path, then 404 with a token', async () => {
+    fault(await call(url, { method: 'POST', path: '/v2.1/flavors', body: '{', headers: { 'Content-Type': 'application/json' } }), 'unauthorized', 401);
+    fault(await call(url, { method: 'POST', path: '/v2.1/servers/x/action', body: '{', headers: { 'Content-Type': 'application/json' } }), 'unauthorized', 401);
+    fault(await call(url, { method: 'POST', path: '/v2.1/flavors', token: TOKENS.demo, body: '{', headers: { 'Content-Type': 'application/json' } }), 'itemNotFound', 404);
   });
 
   it('serves Prometheus metrics including the snapshot families and request counts', async () => {

@@ -1,6 +1,6 @@
 // Nova's parameter_types.name and .metadata, as createImage applies them (Nova answers 400).
 import { CreateImageActionSchema, ImageNameSchema, INVALID_NAME_MESSAGE } from '../../../src/api/api-schemas';
-import { validationMessage } from '../../../src/api/compute-routes';
+import { validationMessage } from '../../../src/api/api-errors';
 
 const nameOk = (name: string) => ImageNameSchema.safeParse(name).success;
 const metadataOk = (metadata: Record<string, string>) => CreateImageActionSchema.safeParse({ createImage: { name: 's', metadata } }).success;
@@ -32,11 +32,11 @@ describe("Nova's name format", () => {
     const body = { createImage: { name: 'a\u0000b' } };
     const bad = CreateImageActionSchema.safeParse(body);
     expect(bad.success).toBe(false);
-    if (!bad.success) expect(validationMessage(bad.error, body)).toBe(INVALID_NAME_MESSAGE);
+    if (!bad.success) expect(validationMessage(bad.error.issues[0], body)).toBe(INVALID_NAME_MESSAGE);
     const long = { createImage: { name: 'x'.repeat(256) } };
     const tooLong = CreateImageActionSchema.safeParse(long);
     expect(tooLong.success).toBe(false);
-    if (!tooLong.success) expect(validationMessage(tooLong.error, long)).toMatch(/^Invalid input for field\/attribute createImage\.name\. /);
+    if (!tooLong.success) expect(validationMessage(tooLong.error.issues[0], long)).toMatch(/^Invalid input for field\/attribute createImage\.name\. /);
   });
 });
 

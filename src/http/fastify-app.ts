@@ -1,0 +1,62 @@
+// The Fastify settings both HTTP services share (compute API, image service): zod schemas through
+// the type provider, no Fastify logger (each service logs its own request line with pino), no
+// whole-request deadline (image uploads run for minutes; an idle socket is dropped instead), and
+// the refusals Fastify makes before a handler runs, sorted so each service words them its own way.
+import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import type { AddressInfo } from 'node:net';
+import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+
+export interface HttpAppOptions {
+  /** Largest body Fastify's own parsers buffer; streamed bodies (image data) are not bound by it. */
+  bodyLimit: number;
+  /** Drop a connection after this long without traffic. Default 5 minutes. */
+  idleTimeoutMs?: number;
+}
+
+export function createHttpApp(options: HttpAppOptions) {
+  const app = Fastify({
+    logger: false,
+    bodyLimit: options.bodyLimit,
+    requestTimeout: 0,
+    connectionTimeout: options.idleTimeoutMs ?? 5 * 60_000,
+    // Keep-alive sockets would hold close() until the clients' own timeouts.
+    forceCloseConnections: 'idle',
+    return503OnClosing: true,
+    // Trailing slashes are accepted as Nova and Glance accept them.
+    routerOptions: { ignoreTrailingSlash: true },
+  }).withTypeProvider<ZodTypeProvider>();
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  return app;
+}
+
+/** Listens; port 0 picks a free port. Resolves with the bound address and its base URL. */
+export async function listenHttpApp(app: FastifyInstance, port: number, host: string): Promise<{ address: AddressInfo; url: string }> {
+  await app.listen({ port, host });
+  const address = app.server.address() as AddressInfo;
+  const url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
+  return { address, url };
+}
+
+/** What Fastify refused before any handler ran, in words a service maps onto its own faults. */
+export type FrameworkRefusal = 'unsupported-type' | 'too-large' | 'malformed' | 'invalid' | 'not-found';
+
+export function frameworkRefusal(err: unknown): FrameworkRefusal | undefined {
+  const code = (err as Partial<FastifyError> | null)?.code;
+  if ((err as { validation?: unknown } | null)?.validation !== undefined) return 'invalid';
+  switch (code) {
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return 'unsupported-type';
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return 'too-large';
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return 'malformed';
+    case 'FST_ERR_NOT_FOUND':
+      return 'not-found';
+    default:
+      // Fastify's JSON parser passes JSON.parse's SyntaxError on, with status 400.
+      return err instanceof SyntaxError ? 'malformed' : undefined;
+  }
+}
