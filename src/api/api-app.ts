@@ -3,11 +3,11 @@
 // request and query validated by the routes' zod schemas, and Nova's fault bodies for every refusal.
 import { randomUUID } from 'node:crypto';
 import swagger from '@fastify/swagger';
-import type { FastifyReply, FastifyRequest, HTTPMethods } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import type { Registry } from 'prom-client';
 import type { Identity, TokenAuthenticator } from '../auth';
-import { createHttpApp } from '../http';
+import { createHttpApp, methodsByUrl, otherMethods } from '../http';
 import { ApiError, badRequest, faultBody, forbidden, INTERNAL_ERROR_MESSAGE, notFound, unauthorized, validationMessage } from './api-errors';
 import { COMPUTE_ROUTES } from './compute-routes';
 import { novaRefusal, parseBodiesAsJson, refuseNonJsonBody } from './http-io';
@@ -32,7 +32,6 @@ interface Caller {
 }
 
 const pathNotFound = () => notFound('The resource could not be found.');
-const ALL_METHODS: HTTPMethods[] = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'];
 
 function versionDocument(baseUrl: string): unknown {
   return {
@@ -135,13 +134,9 @@ export async function createApiApp(options: ApiAppOptions) {
   }
 
   // Any other method on a known path: Nova's 405, after authentication as for every API path.
-  const byUrl = new Map<string, ApiRoute[]>();
-  for (const route of [...COMPUTE_ROUTES, ...OPS_ROUTES]) byUrl.set(route.url, [...(byUrl.get(route.url) ?? []), route]);
-  for (const [url, routes] of byUrl) {
-    const taken = new Set<string>(routes.map((r) => r.method));
-    const others = ALL_METHODS.filter((m) => !taken.has(m) && !(m === 'HEAD' && taken.has('GET')));
+  for (const [url, taken] of methodsByUrl([...COMPUTE_ROUTES, ...OPS_ROUTES])) {
     app.route({
-      method: others,
+      method: otherMethods(taken),
       url,
       schema: { hide: true },
       onRequest: admitAnyCaller,

@@ -40,7 +40,7 @@ export function createAuthenticator(input: TokenConfig): TokenAuthenticator {
   };
 }
 
-/** Adapter for ImageHttpServer's `authenticate` option: same tokens for compute and image APIs. */
+/** Adapter for the image service's `authenticate` option: same tokens for compute and image APIs. */
 export function imageServiceAuthenticator(auth: TokenAuthenticator): Authenticator {
   return (token) => auth.authenticate(token);
 }

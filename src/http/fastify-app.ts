@@ -2,7 +2,7 @@
 // the type provider, no Fastify logger (each service logs its own request line with pino), no
 // whole-request deadline (image uploads run for minutes; an idle socket is dropped instead), and
 // the refusals Fastify makes before a handler runs, sorted so each service words them its own way.
-import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyError, type FastifyInstance, type HTTPMethods } from 'fastify';
 import type { AddressInfo } from 'node:net';
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 
@@ -60,3 +60,21 @@ export function frameworkRefusal(err: unknown): FrameworkRefusal | undefined {
       return err instanceof SyntaxError ? 'malformed' : undefined;
   }
 }
+
+const ALL_METHODS: readonly HTTPMethods[] = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'];
+
+/** The methods a path does not serve, for its 405 route; HEAD comes with GET (Fastify answers it). */
+export function otherMethods(taken: Iterable<string>): HTTPMethods[] {
+  const served = new Set(taken);
+  return ALL_METHODS.filter((m) => !served.has(m) && !(m === 'HEAD' && served.has('GET')));
+}
+
+/** Route patterns grouped with the methods registered on each, for the 405 routes. */
+export function methodsByUrl(routes: Iterable<{ url: string; method: string }>): Map<string, string[]> {
+  const byUrl = new Map<string, string[]>();
+  for (const route of routes) byUrl.set(route.url, [...(byUrl.get(route.url) ?? []), route.method]);
+  return byUrl;
+}
+
+/** An app or a scope of one, with the zod type provider. */
+export type HttpApp = ReturnType<typeof createHttpApp>;

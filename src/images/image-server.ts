@@ -1,7 +1,8 @@
 // Assembles service + HTTP front into one start/stop unit, for server-main and for tests.
 import type { AddressInfo } from 'node:net';
 import type { Authenticator } from '../auth';
-import { ImageHttpServer } from './image-http-server';
+import { listenHttpApp } from '../http';
+import { createImageHttpApp } from './image-http-app';
 import { ImageService, type RecoveryReport } from './image-service';
 import type { RepositoryWarning } from './image-record-repository';
 
@@ -35,16 +36,23 @@ export async function startImageServer(options: StartImageServerOptions): Promis
     verifyAfterCommit: options.verifyAfterCommit,
     warn: options.warn,
   });
-  const http = new ImageHttpServer({
+  let url = '';
+  const http = await createImageHttpApp({
     service,
     authenticate: options.authenticate,
     maxJsonBytes: options.maxJsonBytes,
     onError: options.onRequestError,
+    baseUrl: () => url,
   });
-  const address = await http.listen(options.port, options.host ?? '127.0.0.1');
-  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  let address: AddressInfo;
+  try {
+    ({ address, url } = await listenHttpApp(http, options.port, options.host ?? '127.0.0.1'));
+  } catch (err) {
+    await service.close();
+    throw err;
+  }
   return {
-    url: `http://${host}:${address.port}`,
+    url,
     address,
     recovery: service.recovery,
     service,

@@ -7,7 +7,7 @@ export * from './image-record';
 export * from './image-server';
 export * from './image-server-config';
 export * from './snapshot-image-record';
-export { ImageHttpServer, type ImageHttpServerOptions } from './image-http-server';
+export { createImageHttpApp, type ImageHttpAppOptions } from './image-http-app';
 export { ImageService, type ImageServiceOptions, type ImageListPage, type RecoveryReport } from './image-service';
 export { ResumableUploads, type ResumableRecovery } from './resumable-uploads';
 export * from './resumable-wire';

@@ -66,3 +66,25 @@ it('answers 401 without a token or with an unknown one, changing nothing', async
   expect(await admin.list()).toEqual([]);
   expect((await raw(fx.server.url, 'GET', '/healthcheck')).status).toBe(200);
 });
+
+it("serves Glance's version document without a token: 300 at /, 200 at /versions, links to this service's v2", async () => {
+  for (const [path, status] of [['/', 300], ['/versions', 200]] as const) {
+    const doc = await raw(fx.server.url, 'GET', path);
+    expect(doc.status).toBe(status);
+    expect(doc.headers.get('content-type')).toMatch(/^application\/json/);
+    const versions = (doc.json as { versions: { id: string; status: string; links: { rel: string; href: string }[] }[] }).versions;
+    expect(versions[0]).toEqual({ id: 'v2.5', status: 'CURRENT', links: [{ rel: 'self', href: `${fx.server.url}/v2/` }] });
+    expect(versions.slice(1).every((v) => v.status === 'SUPPORTED' && /^v2\.\d$/.test(v.id))).toBe(true);
+  }
+});
+
+it('authenticates before anything else: 401 for unknown paths and wrong methods without a token, 404 and 405 with one', async () => {
+  expect((await raw(fx.server.url, 'GET', '/v2/nothing-here')).status).toBe(401);
+  expect((await raw(fx.server.url, 'PUT', '/v2/images')).status).toBe(401);
+  const missing = await raw(fx.server.url, 'POST', '/v2/nothing-here', { body: '{', headers: { 'X-Auth-Token': 'token-a', 'Content-Type': 'application/json' } });
+  expect(missing.status).toBe(404);
+  expect(missing.json).toMatchObject({ error: { code: 404, title: 'Not Found' } });
+  const wrong = await raw(fx.server.url, 'PUT', '/v2/images', { headers: { 'X-Auth-Token': 'token-a' } });
+  expect(wrong.status).toBe(405);
+  expect(wrong.json).toMatchObject({ error: { code: 405, message: 'Method not allowed; use one of GET, POST' } });
+});
