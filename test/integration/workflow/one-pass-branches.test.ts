@@ -22,7 +22,12 @@ interface Run {
   result?: SnapshotResult;
   error?: Error;
   events: number;
+  /** Events other than workflow tasks, whose number depends on how activity completions batch. */
+  commandEvents: number;
 }
+
+// WORKFLOW_TASK_SCHEDULED, _STARTED, _COMPLETED, _TIMED_OUT, _FAILED
+const WORKFLOW_TASK_EVENTS = new Set([5, 6, 7, 8, 9]);
 
 async function snapshot(options: Omit<FakeInstanceOptions, 'uuid' | 'onePass'>, history?: string): Promise<Run> {
   const uuid = randomUUID();
@@ -50,8 +55,9 @@ async function snapshot(options: Omit<FakeInstanceOptions, 'uuid' | 'onePass'>, 
   if (history) await recordHistory(handle, history);
   const hist = (await handle.fetchHistory()).events ?? [];
   const events = hist.length;
+  const commandEvents = hist.filter((e) => !WORKFLOW_TASK_EVENTS.has(Number(e.eventType))).length;
   if (process.env.DEBUG_EVENTS) console.log(hist.map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name ?? String(e.eventType)).join(' '));
-  return { inst, result, error, events };
+  return { inst, result, error, events, commandEvents };
 }
 
 const DATA_STEPS = ['prepareColdSnapshot', 'openSnapshotExport', 'streamSnapshot', 'restoreGuest', 'extractSnapshot', 'uploadSnapshot'];
@@ -65,14 +71,17 @@ function expectClean(inst: FakeInstance, prior: string): void {
 
 describe('snapshotInstance on the one-pass data path', () => {
   it('live: backup-job export streamed once, no block copy, no file; the history stays short', async () => {
-    const { inst, result, events } = await snapshot({ guest: 'running' }, 'one-pass-live');
+    const { inst, result, events, commandEvents } = await snapshot({ guest: 'running' }, 'one-pass-live');
     expect(result).toMatchObject({ mode: 'live', status: 'active', dataPath: 'backup-job', quiesced: true, freezeWindowMs: 3, resumedFrom: 0, logicalDigest: 'fake-digest' });
     expect(result?.steps).toHaveProperty('close_export');
     expect(inst.calls.filter((c) => DATA_STEPS.includes(c))).toEqual(['openSnapshotExport', 'streamSnapshot']);
     expect(inst.imageStatus).toBe('active');
     expectClean(inst, 'running');
-    // 103 events before the one-pass path; the target for a small live snapshot is 50.
-    expect(events).toBeLessThanOrEqual(50);
+    // 103 events before the one-pass path; the target for a small live snapshot is 50. How many
+    // workflow tasks it takes (6 or 7, 3 events each) depends on how activity completions batch on
+    // a busy machine, so the bound is on the other events, which the workflow's code alone decides.
+    expect(commandEvents).toBeLessThanOrEqual(31);
+    expect(events).toBeLessThanOrEqual(31 + 3 * 7);
   });
 
   it('cold from running: the guest stays saved while its disk streams, then comes back running', async () => {
