@@ -1,11 +1,12 @@
 #!/usr/bin/env node
 // Makes a fresh clone runnable: npm dependencies, the pinned Temporal CLI and, on a test machine,
-// libvirtd + QEMU. Idempotent; each step is skipped when already satisfied.
+// libvirtd + QEMU, the test guest and the test tools from PyPI (cached virtualenvs). Idempotent; each step is skipped when already satisfied.
 import { existsSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ensureLibvirtHost } from './lib/libvirt-host.mjs';
 import { ensurePostgresBinaries } from './lib/postgres-host.mjs';
+import { ensurePythonVenv } from './lib/python-venv.mjs';
 import { ensureTemporalCli } from './lib/temporal-cli.mjs';
 import { ensureTestGuest } from './lib/test-guest.mjs';
 import { log, run } from './lib/run.mjs';
@@ -29,3 +30,5 @@ if (needsLibvirt) ensureLibvirtHost();
 // The snapshot tests and the demo instance boot a real Linux guest (built once, then cached).
 if (steps.includes('--test') || steps.includes('--start')) ensureTestGuest(root, { probeKvm: needsLibvirt });
 if (steps.includes('--test')) ensurePostgresBinaries();
+// Tempest's response schemas check the compute API's views in the integration suite.
+if (steps.includes('--test')) ensurePythonVenv(root, 'tempest', join(root, 'openstack', 'tempest.txt'));

@@ -33,18 +33,31 @@ interface Caller {
 
 const pathNotFound = () => notFound('The resource could not be found.');
 
-function versionDocument(baseUrl: string): unknown {
+function v21(baseUrl: string) {
   return {
-    versions: [
-      {
-        id: 'v2.1',
-        status: 'CURRENT',
-        version: formatVersion(MAX_VERSION),
-        min_version: formatVersion(MIN_VERSION),
-        updated: '2013-07-23T11:33:21Z',
-        links: [{ rel: 'self', href: `${baseUrl}/v2.1/` }],
-      },
-    ],
+    id: 'v2.1',
+    status: 'CURRENT',
+    version: formatVersion(MAX_VERSION),
+    min_version: formatVersion(MIN_VERSION),
+    updated: '2013-07-23T11:33:21Z',
+    links: [{ rel: 'self', href: `${baseUrl}/v2.1/` }],
+  };
+}
+
+/** GET /: every version (Nova's list_versions). */
+function versionsDocument(baseUrl: string): unknown {
+  return { versions: [v21(baseUrl)] };
+}
+
+/** GET /v2.1: the one version, with Nova's describedby link and media type. */
+function versionDocument(baseUrl: string): unknown {
+  const version = v21(baseUrl);
+  return {
+    version: {
+      ...version,
+      links: [...version.links, { rel: 'describedby', type: 'text/html', href: 'http://docs.openstack.org/' }],
+      'media-types': [{ base: 'application/json', type: 'application/vnd.openstack.compute+json;version=2.1' }],
+    },
   };
 }
 
@@ -147,7 +160,7 @@ export async function createApiApp(options: ApiAppOptions) {
   }
 
   const publicRoute = { security: [] as { token: string[] }[] };
-  app.get('/', { schema: { summary: 'Compute API versions', ...publicRoute } }, async (_request, reply) => answer(reply, { status: 200, body: versionDocument(services.baseUrl) }));
+  app.get('/', { schema: { summary: 'Compute API versions', ...publicRoute } }, async (_request, reply) => answer(reply, { status: 200, body: versionsDocument(services.baseUrl) }));
   app.get('/v2.1', { schema: { summary: 'The v2.1 version', ...publicRoute } }, async (_request, reply) => answer(reply, { status: 200, body: versionDocument(services.baseUrl) }));
   app.get(OPENAPI_PATH, { schema: { hide: true } }, async (_request, reply) =>
     answer(reply, { status: 200, body: { ...app.swagger(), servers: [{ url: services.baseUrl }] } }),

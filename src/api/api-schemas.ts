@@ -77,18 +77,41 @@ export const LinkSchema = z.object({ rel: z.string(), href: z.string() });
 
 export const ServerSummarySchema = z.object({ id: z.string(), name: z.string(), links: z.array(LinkSchema) });
 
+const EmbeddedFlavorSchema = z.object({
+  original_name: z.string(),
+  vcpus: z.number().int(),
+  ram: z.number().int().describe('MiB'),
+  disk: z.number().int().describe('GiB'),
+  ephemeral: z.number().int().describe('GiB'),
+  swap: z.number().int().describe('MiB'),
+});
+
 export const ServerDetailSchema = ServerSummarySchema.extend({
   status: z.string(),
   tenant_id: z.string(),
+  user_id: z.string(),
+  hostId: z.string().describe("sha224 of project and host, as Nova's generate_hostid"),
   image: z.union([z.object({ id: z.string(), links: z.array(LinkSchema) }), z.literal('')]),
+  flavor: z.union([EmbeddedFlavorSchema, z.object({ id: z.string(), links: z.array(LinkSchema) })]).describe('embedded from 2.47; before, {id, links} with the flavor name as id (a domain records no flavor id)'),
   created: z.string(),
   updated: z.string(),
   metadata: z.record(z.string()),
+  addresses: z.record(z.array(z.object({ version: z.number().int(), addr: z.string() }))),
+  accessIPv4: z.string(),
+  accessIPv6: z.string(),
+  'os-extended-volumes:volumes_attached': z.array(z.object({ id: z.string() })),
   'OS-EXT-STS:task_state': z.string().nullable(),
   'OS-EXT-STS:vm_state': z.string(),
   'OS-EXT-STS:power_state': z.number().int(),
   'OS-EXT-SRV-ATTR:host': z.string().optional().describe('admins only'),
   'OS-EXT-SRV-ATTR:instance_name': z.string().optional().describe('admins only'),
+  locked: z.boolean().optional().describe('2.9 and later'),
+  description: z.string().nullable().optional().describe('2.19 and later'),
+  tags: z.array(z.string()).optional().describe('2.26 and later'),
+  trusted_image_certificates: z.array(z.string()).nullable().optional().describe('2.63 and later'),
+  server_groups: z.array(z.string()).optional().describe('2.71 and later'),
+  locked_reason: z.string().nullable().optional().describe('2.73 and later'),
+  pinned_availability_zone: z.string().nullable().optional().describe('2.96 and later'),
 });
 export type ServerDetail = z.infer<typeof ServerDetailSchema>;
 

@@ -21,7 +21,7 @@ import { serverDetail, serverSummary, type ViewContext } from './server-view';
 const ServerParamsSchema = z.object({ server_id: z.string().describe('server uuid') });
 
 function viewContext(ctx: RequestContext): ViewContext {
-  return { baseUrl: ctx.services.baseUrl, imageUrl: ctx.services.imageUrl, isAdmin: ctx.identity.isAdmin };
+  return { baseUrl: ctx.services.baseUrl, imageUrl: ctx.services.imageUrl, isAdmin: ctx.identity.isAdmin, version: ctx.version };
 }
 
 function serverId(ctx: RequestContext): string {
@@ -57,7 +57,7 @@ function serverList(url: string, summary: string, response: typeof ServersRespon
     schema: { summary, querystring: ServersQuerySchema, response: { 200: response, ...UNAUTHORIZED_RESPONSE, 403: faultResponse('all_tenants without admin') } },
     async handle(ctx) {
       const viewed = viewContext(ctx);
-      return { status: 200, body: { servers: (await listed(ctx)).map((i) => view(viewed, i)) } };
+      return { status: 200, body: { servers: (await listed(ctx)).map((i) => view(viewed, i, false)) } };
     },
   });
 }
@@ -73,7 +73,7 @@ const showServer = defineRoute({
   schema: { summary: 'Show a server', params: ServerParamsSchema, response: { 200: ServerResponseSchema, ...UNAUTHORIZED_RESPONSE, 404: faultResponse('unknown server or another project\'s') } },
   async handle(ctx) {
     const instance = await visibleInstance(ctx, serverId(ctx));
-    return { status: 200, body: { server: serverDetail(viewContext(ctx), instance) } };
+    return { status: 200, body: { server: serverDetail(viewContext(ctx), instance, true) } };
   },
 });
 

@@ -1,7 +1,11 @@
-// Nova's server view builder for the fields this system knows: status from vm_state/task_state
-// (nova/api/openstack/common.py status_from_state), OS-EXT-STS:* always, OS-EXT-SRV-ATTR:* for admins.
+// Nova's server view builder (nova/api/openstack/compute/views/servers.py), whole for the fields
+// Tempest's response schemas require at each microversion. What this system knows comes from the
+// instance store; what has no meaning here takes Nova's own empty or default form (no addresses,
+// no tags, not locked), never an invented value.
+import { createHash } from 'node:crypto';
 import type { Instance } from '../store';
 import type { ServerDetail } from './api-schemas';
+import { atLeast, type Microversion } from './microversion';
 
 const STATUS_BY_VM_STATE: Record<Instance['vmState'], string> = {
   active: 'ACTIVE',
@@ -11,6 +15,16 @@ const STATUS_BY_VM_STATE: Record<Instance['vmState'], string> = {
   error: 'ERROR',
   deleted: 'DELETED',
 };
+
+/** Microversions that add a field to the server view. */
+const LOCKED = { major: 2, minor: 9 };
+const DESCRIPTION = { major: 2, minor: 19 };
+const TAGS = { major: 2, minor: 26 };
+const EMBEDDED_FLAVOR = { major: 2, minor: 47 };
+const TRUSTED_CERTS = { major: 2, minor: 63 };
+const SERVER_GROUPS = { major: 2, minor: 71 };
+const LOCKED_REASON = { major: 2, minor: 73 };
+const PINNED_AZ = { major: 2, minor: 96 };
 
 export function serverStatus(instance: Pick<Instance, 'vmState' | 'taskState'>): string {
   // Nova shows a server being deleted as ACTIVE/...; only the vm_state decides here, as for snapshots.
@@ -22,28 +36,64 @@ export interface ViewContext {
   baseUrl: string;
   imageUrl: string;
   isAdmin: boolean;
+  version: Microversion;
 }
 
-function serverLinks(ctx: ViewContext, instance: Instance): { rel: string; href: string }[] {
+type Link = { rel: string; href: string };
+
+/** Nova's utils.generate_hostid: the host as one project sees it, so projects cannot map hosts together. */
+export function hostId(projectId: string, host: string): string {
+  return host === '' ? '' : createHash('sha224').update(projectId + host).digest('hex');
+}
+
+/** Nova's timestamps carry whole seconds. */
+function novaTime(iso: string): string {
+  return iso.replace(/\.\d+Z$/, 'Z');
+}
+
+function serverLinks(ctx: ViewContext, instance: Instance): Link[] {
   return [
     { rel: 'self', href: `${ctx.baseUrl}/v2.1/servers/${instance.uuid}` },
     { rel: 'bookmark', href: `${ctx.baseUrl}/servers/${instance.uuid}` },
   ];
 }
 
-export function serverSummary(ctx: ViewContext, instance: Instance): { id: string; name: string; links: { rel: string; href: string }[] } {
+/**
+ * The flavor as Nova shows it: embedded from 2.47 (from the domain's Nova metadata, else its vCPUs and
+ * memory); before, a reference by flavor id. Nova's domain metadata records the flavor's name but not
+ * its id, so the reference carries the name ('' when the domain has no Nova metadata).
+ */
+function flavorView(ctx: ViewContext, instance: Instance): ServerDetail['flavor'] {
+  const f = instance.flavor;
+  if (!atLeast(ctx.version, EMBEDDED_FLAVOR)) {
+    const id = f?.name ?? '';
+    return { id, links: [{ rel: 'bookmark', href: `${ctx.baseUrl}/flavors/${encodeURIComponent(id)}` }] };
+  }
+  return { original_name: f?.name ?? '', vcpus: f?.vcpus ?? 0, ram: f?.memoryMiB ?? 0, disk: f?.diskGiB ?? 0, ephemeral: f?.ephemeralGiB ?? 0, swap: f?.swapMiB ?? 0 };
+}
+
+export function serverSummary(ctx: ViewContext, instance: Instance): { id: string; name: string; links: Link[] } {
   return { id: instance.uuid, name: instance.name, links: serverLinks(ctx, instance) };
 }
 
-export function serverDetail(ctx: ViewContext, instance: Instance): ServerDetail {
+/** `one`: GET /servers/{id}, which alone shows server_groups (Nova's show view, not its detail list). */
+export function serverDetail(ctx: ViewContext, instance: Instance, one = false): ServerDetail {
+  const v = ctx.version;
   const detail: ServerDetail = {
     ...serverSummary(ctx, instance),
     status: serverStatus(instance),
     tenant_id: instance.projectId,
-    image: instance.imageRef === null ? '' : { id: instance.imageRef, links: [{ rel: 'bookmark', href: `${ctx.imageUrl}/v2/images/${instance.imageRef}` }] },
-    created: instance.createdAt,
-    updated: instance.updatedAt,
+    user_id: instance.userId ?? '',
     metadata: {},
+    hostId: hostId(instance.projectId, instance.host),
+    image: instance.imageRef === null ? '' : { id: instance.imageRef, links: [{ rel: 'bookmark', href: `${ctx.imageUrl}/v2/images/${instance.imageRef}` }] },
+    flavor: flavorView(ctx, instance),
+    created: novaTime(instance.createdAt),
+    updated: novaTime(instance.updatedAt),
+    addresses: {},
+    accessIPv4: '',
+    accessIPv6: '',
+    'os-extended-volumes:volumes_attached': [],
     'OS-EXT-STS:task_state': instance.taskState,
     'OS-EXT-STS:vm_state': instance.vmState,
     'OS-EXT-STS:power_state': instance.powerState,
@@ -52,5 +102,12 @@ export function serverDetail(ctx: ViewContext, instance: Instance): ServerDetail
     detail['OS-EXT-SRV-ATTR:host'] = instance.host;
     detail['OS-EXT-SRV-ATTR:instance_name'] = instance.name;
   }
+  if (atLeast(v, LOCKED)) detail.locked = false;
+  if (atLeast(v, DESCRIPTION)) detail.description = null;
+  if (atLeast(v, TAGS)) detail.tags = [];
+  if (atLeast(v, TRUSTED_CERTS)) detail.trusted_image_certificates = null;
+  if (one && atLeast(v, SERVER_GROUPS)) detail.server_groups = [];
+  if (atLeast(v, LOCKED_REASON)) detail.locked_reason = null;
+  if (atLeast(v, PINNED_AZ)) detail.pinned_availability_zone = null;
   return detail;
 }

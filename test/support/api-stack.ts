@@ -12,6 +12,7 @@ import { startApi, type RunningApi } from '../../src/api';
 import { createAuthenticator, imageServiceAuthenticator, type TokenAuthenticator } from '../../src/auth';
 import { GlanceHttpClient, startImageServer, type Image, type RunningImageServer } from '../../src/images';
 import { createLogger } from '../../src/observability';
+import type { InventoryFlavor } from '../../src/contract';
 import { InstanceStore, type Instance } from '../../src/store';
 import {
   CONTROL_TASK_QUEUE,
@@ -42,7 +43,7 @@ export interface ApiStack {
   dir: string;
   /** Image client acting as `token`. */
   imageClient(token?: string): GlanceHttpClient;
-  addInstance(options?: { projectId?: string; powerState?: PowerState; imageRef?: string | null; host?: string }): Promise<Instance>;
+  addInstance(options?: { projectId?: string; powerState?: PowerState; imageRef?: string | null; host?: string; userId?: string; flavor?: InventoryFlavor }): Promise<Instance>;
   /** All non-deleted images whose instance_uuid property is `uuid`, as the admin sees them. */
   imagesOf(uuid: string): Promise<Image[]>;
   stop(): Promise<void>;
@@ -122,6 +123,8 @@ export async function startApiStack(options: ApiStackOptions = {}): Promise<ApiS
           powerState: o.powerState ?? POWER_STATE_RUNNING,
           disks: [{ path: `/fake/${uuid}/disk`, format: 'qcow2', target: 'vda' }],
           imageRef: o.imageRef === undefined ? null : o.imageRef,
+          ...(o.userId === undefined ? {} : { userId: o.userId }),
+          ...(o.flavor === undefined ? {} : { flavor: o.flavor }),
         },
       ]);
       if (inst === undefined) throw new Error('instance was not stored');

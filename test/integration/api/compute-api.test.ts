@@ -209,10 +209,14 @@ describe('documents', () => {
   });
 
   it('serves the version document without a token, with Nova\'s fields', async () => {
-    for (const path of ['/', '/v2.1', '/v2.1/']) {
-      const doc = await call(url, { path });
-      expect(doc.status).toBe(200);
-      expect(doc.json).toEqual({ versions: [{ id: 'v2.1', status: 'CURRENT', version: '2.96', min_version: '2.1', updated: '2013-07-23T11:33:21Z', links: [{ rel: 'self', href: `${url}/v2.1/` }] }] });
+    const v21 = { id: 'v2.1', status: 'CURRENT', version: '2.96', min_version: '2.1', updated: '2013-07-23T11:33:21Z' };
+    const root = await call(url, { path: '/' });
+    expect(root.status).toBe(200);
+    expect(root.json).toEqual({ versions: [{ ...v21, links: [{ rel: 'self', href: `${url}/v2.1/` }] }] });
+    for (const path of ['/v2.1', '/v2.1/']) {
+      const one = await call(url, { path });
+      expect(one.status).toBe(200);
+      expect(one.json).toMatchObject({ version: { ...v21, 'media-types': [{ base: 'application/json' }] } });
     }
   });
 
