@@ -1,8 +1,8 @@
 // Nova's rules for a request body: JSON only (a missing Content-Type too, since some clients send
 // none), refused before it is read when its type is wrong, and Nova's own texts for each refusal.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { frameworkRefusal } from '../http';
-import { isJsonContentType } from '../net/http-body';
+import { frameworkRefusal, isJsonContentType } from '../http';
+
 import { ApiError, badRequest } from './api-errors';
 
 /** Nova's default [oslo_middleware] max_request_body_size. */
