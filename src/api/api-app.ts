@@ -6,9 +6,9 @@ import swagger from '@fastify/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import type { Registry } from 'prom-client';
-import type { Identity, TokenAuthenticator } from '../auth';
+import type { Identity, IdentitySource } from '../auth';
 import { createHttpApp, methodsByUrl, otherMethods } from '../http';
-import { ApiError, badRequest, faultBody, forbidden, INTERNAL_ERROR_MESSAGE, notFound, unauthorized, validationMessage } from './api-errors';
+import { ApiError, badRequest, faultBody, forbidden, INTERNAL_ERROR_MESSAGE, notFound, serviceUnavailable, unauthorized, validationMessage } from './api-errors';
 import { COMPUTE_ROUTES } from './compute-routes';
 import { novaRefusal, parseBodiesAsJson, refuseNonJsonBody } from './http-io';
 import { formatVersion, MAX_VERSION, MIN_VERSION, negotiateVersion, versionHeaders, type Microversion } from './microversion';
@@ -18,7 +18,7 @@ import type { ApiAnswer, ApiRoute, ApiServices } from './request-context';
 
 export interface ApiAppOptions {
   services: ApiServices;
-  auth: TokenAuthenticator;
+  auth: IdentitySource;
   registry: Registry;
   maxBodyBytes: number;
   /** Called once per answered request, for the request metric. */
@@ -97,11 +97,21 @@ export async function createApiApp(options: ApiAppOptions) {
       .send(JSON.stringify(faultBody(status, known?.message ?? INTERNAL_ERROR_MESSAGE)));
   });
 
+  async function identityFor(token: string): Promise<Identity | null> {
+    try {
+      return await options.auth.authenticate(token);
+    } catch (err) {
+      services.log.error({ err }, 'the identity service could not validate a token');
+      // keystonemiddleware's answer when Keystone cannot be asked: 503, never a guess either way.
+      throw serviceUnavailable('The identity service is unavailable: the token could not be validated.');
+    }
+  }
+
   /** X-Auth-Token, the admin rule and the microversion, all before a body is read. */
   function admit(route: Pick<ApiRoute, 'adminOnly' | 'versioned'>) {
     return async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
       const token = request.headers['x-auth-token'];
-      const identity = typeof token === 'string' ? options.auth.authenticate(token) : null;
+      const identity = typeof token === 'string' ? await identityFor(token) : null;
       if (identity === null || typeof token !== 'string') throw unauthorized();
       if (route.adminOnly && !identity.isAdmin) throw forbidden('Policy does not allow this operation: admin role required.');
       const version = route.versioned ? negotiateVersion(request.headers) : MIN_VERSION;

@@ -3,7 +3,7 @@
 import type { Client } from '@temporalio/client';
 import { Counter } from 'prom-client';
 import type { Logger } from 'pino';
-import type { TokenAuthenticator } from '../auth';
+import type { IdentitySource } from '../auth';
 import { GlanceHttpClient } from '../images';
 import { createLogger, createSnapshotMetrics, type SnapshotMetrics } from '../observability';
 import { InstanceStore, type StoreConfigInput } from '../store';
@@ -23,7 +23,8 @@ export interface StartApiOptions {
   store: StoreConfigInput;
   /** Image service base URL, e.g. http://127.0.0.1:9292 */
   imageUrl: string;
-  auth: TokenAuthenticator;
+  /** The token file's table, or Keystone. */
+  auth: IdentitySource;
   /** A connected client; when absent one is made from TEMPORAL_* env and closed on close(). */
   temporal?: Client;
   /** Temporal Web UI base for run links. Default http://127.0.0.1:8233 */

@@ -1,7 +1,8 @@
 // Compute API process: `tsx src/api/main.ts`. Configured by SNAP_API_* / SNAP_* / TEMPORAL_* env
-// (see api-config.ts, auth-config.ts and README.md); prints the tokens when it generated them.
+// (see api-config.ts, auth-config.ts, keystone-config.ts and README.md); prints the tokens when it
+// generated them.
 // Shutdown (SIGTERM/SIGINT, or the parent's pipe closing under `npm start`) finishes in-flight requests.
-import { createAuthenticator, describeTokens, loadOrCreateTokens, tokenOptionsFromEnv } from '../auth';
+import { describeTokens, identitySourceFromEnv } from '../auth';
 import { createLogger, logLevelFromEnv } from '../observability';
 import { runMain } from '../process/run-main';
 import { apiConfigFromEnv } from './api-config';
@@ -13,11 +14,12 @@ runMain(
   'compute API',
   async () => {
     const config = apiConfigFromEnv();
-    const tokens = await loadOrCreateTokens(tokenOptionsFromEnv());
-    if (tokens.created) {
+    const identity = await identitySourceFromEnv();
+    if (identity.mode === 'tokens' && identity.tokens.created) {
       // Printed once, on the run that generated them; afterwards they are in the token file.
-      process.stdout.write(`Generated API tokens (stored in ${tokens.file}):\n${describeTokens(tokens.config)}\n`);
+      process.stdout.write(`Generated API tokens (stored in ${identity.tokens.file}):\n${describeTokens(identity.tokens.config)}\n`);
     }
+    if (identity.mode === 'keystone') log.info({ keystone: identity.url }, 'validating Keystone tokens');
     const api = await startApi({
       host: config.host,
       port: config.port,
@@ -25,7 +27,7 @@ runMain(
       imageUrl: config.imageUrl,
       temporalUiUrl: config.temporalUiUrl,
       metadataQuota: config.metadataQuota,
-      auth: createAuthenticator(tokens.config),
+      auth: identity.source,
       logger: log,
     });
     return { stop: () => api.close() };

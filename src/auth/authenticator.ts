@@ -8,10 +8,17 @@ export interface Identity extends AuthIdentity {
   projectId: string;
   roles: readonly Role[];
   isAdmin: boolean;
+  /** Keystone's user id; the static token table has none. */
+  userId?: string;
 }
 
-export interface TokenAuthenticator {
-  /** The identity for a token, or null for a missing/unknown one (→ 401). Usable as the image service hook. */
+/** What the compute API asks: the static token table answers at once, Keystone after a round trip. */
+export interface IdentitySource {
+  /** The identity for a token, or null for a missing/unknown one (→ 401). Throws when it cannot be decided (→ 503). */
+  authenticate(token: string | undefined): Identity | null | Promise<Identity | null>;
+}
+
+export interface TokenAuthenticator extends IdentitySource {
   authenticate: (token: string | undefined) => Identity | null;
   /** A token carrying the admin role, for service-to-service calls (workers, ops retries). */
   adminToken(): string;
@@ -41,6 +48,6 @@ export function createAuthenticator(input: TokenConfig): TokenAuthenticator {
 }
 
 /** Adapter for the image service's `authenticate` option: same tokens for compute and image APIs. */
-export function imageServiceAuthenticator(auth: TokenAuthenticator): Authenticator {
+export function imageServiceAuthenticator(auth: IdentitySource): Authenticator {
   return (token) => auth.authenticate(token);
 }

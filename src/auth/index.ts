@@ -3,3 +3,7 @@ export * from './auth-config';
 export * from './authenticator';
 export * from './identity';
 export * from './token-file';
+export * from './keystone-authenticator';
+export * from './keystone-config';
+export { KeystoneProtocolError, KeystoneUnavailable, type KeystoneEndpoint, type ServiceCredentials } from './keystone-client';
+export * from './identity-source';

@@ -98,7 +98,8 @@ export class GlanceHttpClient implements ImageClient {
 
   constructor(
     baseUrl: string,
-    private readonly token?: string,
+    /** A fixed token, or where to get a current one for each request (a Keystone service user's). */
+    private readonly token?: string | (() => Promise<string>),
     options: GlanceHttpClientOptions = {},
   ) {
     this.base = new URL(baseUrl.endsWith('/') ? baseUrl : `${baseUrl}/`);
@@ -226,7 +227,7 @@ export class GlanceHttpClient implements ImageClient {
 
   private async send(req: ImageRequest): Promise<IncomingMessage> {
     const headers: OutgoingHttpHeaders = { Accept: 'application/json', ...req.headers };
-    if (this.token !== undefined) headers['X-Auth-Token'] = this.token;
+    if (this.token !== undefined) headers['X-Auth-Token'] = typeof this.token === 'string' ? this.token : await this.token();
     try {
       return await exchange({
         method: req.method,

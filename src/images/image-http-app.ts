@@ -9,7 +9,7 @@ import { issueText } from '../config/validation';
 import { createHttpApp, methodsByUrl, otherMethods, type HttpApp } from '../http';
 import { toGlanceView } from './glance-image-view';
 import { UNAUTHENTICATED_ADMIN, contextFor, type RequestContext } from './image-auth';
-import { ImageRequestRejected, badRequest, unauthorized } from './image-errors';
+import { ImageRequestRejected, ImageServiceUnavailable, badRequest, unauthorized } from './image-errors';
 import { IMAGE_STATUSES, JSON_PATCH_MEDIA_TYPE, formatsFromPatch } from './image-record';
 import type { ImageService } from './image-service';
 import { imageVersions, VERSION_URLS } from './image-versions';
@@ -163,7 +163,12 @@ async function authenticate(authenticator: Authenticator | undefined, request: F
   if (authenticator === undefined) return UNAUTHENTICATED_ADMIN;
   const token = request.headers['x-auth-token'];
   if (typeof token !== 'string' || token.length === 0) throw unauthorized('This server could not verify that you are authorized to access the document you requested.');
-  const identity = await authenticator(token);
+  let identity: Awaited<ReturnType<Authenticator>>;
+  try {
+    identity = await authenticator(token);
+  } catch (err) {
+    throw new ImageServiceUnavailable(`The identity service could not validate the token: ${err instanceof Error ? err.message : String(err)}`);
+  }
   if (identity === null) throw unauthorized('Authentication required: the token is invalid or expired.');
   return contextFor(identity);
 }

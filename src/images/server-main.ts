@@ -1,8 +1,8 @@
 // Standalone image service process: `tsx src/images/server-main.ts`. Configured by SNAP_IMAGE_*
-// environment variables; the same project tokens as the compute API (src/auth) guard it, unless
-// SNAP_IMAGE_AUTH=none (a test bench with no tokens at all).
+// environment variables; the same identity source as the compute API (src/auth: the token file, or
+// Keystone) guards it, unless SNAP_IMAGE_AUTH=none (a test bench with no tokens at all).
 import { z } from 'zod';
-import { createAuthenticator, imageServiceAuthenticator, loadOrCreateTokens, tokenOptionsFromEnv } from '../auth';
+import { identitySourceFromEnv, imageServiceAuthenticator } from '../auth';
 import { createLogger, logLevelFromEnv } from '../observability';
 import { runMain } from '../process/run-main';
 import { imageServerConfigFromEnv } from './image-server-config';
@@ -15,7 +15,7 @@ runMain(
   async () => {
     const config = imageServerConfigFromEnv(process.env);
     const authMode = z.enum(['tokens', 'none']).default('tokens').parse(process.env.SNAP_IMAGE_AUTH);
-    const authenticate = authMode === 'none' ? undefined : imageServiceAuthenticator(createAuthenticator((await loadOrCreateTokens(tokenOptionsFromEnv())).config));
+    const authenticate = authMode === 'none' ? undefined : imageServiceAuthenticator((await identitySourceFromEnv()).source);
     const server = await startImageServer({
       ...config,
       authenticate,

@@ -6,6 +6,7 @@ import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { z } from 'zod';
 import { ImageUrlSchema, parseEnv } from '../config/env';
 import { createSnapshotImageRecord, GlanceHttpClient } from '../images';
+import { serviceTokenSource } from '../auth';
 import { createLogger, logLevelFromEnv } from '../observability';
 import { reconcileConfigFromEnv, SnapshotReconciler, startReconcileLoop, type ReconcileLoop } from '../reconciler';
 import { runMain } from '../process/run-main';
@@ -33,7 +34,7 @@ runMain(
     const env = parseEnv(ControlEnvSchema, process.env, 'control worker');
     const reconcile = reconcileConfigFromEnv();
     const store = await InstanceStore.open(storeConfigFromEnv());
-    const images = new GlanceHttpClient(env.SNAP_IMAGE_URL, env.SNAP_IMAGE_TOKEN);
+    const images = new GlanceHttpClient(env.SNAP_IMAGE_URL, serviceTokenSource(env.SNAP_IMAGE_TOKEN));
     const connection = await connectWorker();
     const { metrics, server: metricsServer } = await startWorkerMetrics('control-worker');
     const control = await createControlWorker({

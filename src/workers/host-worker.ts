@@ -8,6 +8,7 @@ import type { HostConfig } from '../host/host-config';
 import { LibvirtSession } from '../host/libvirt-session';
 import { SnapshotWorkDirs } from '../host/snapshot-workdir';
 import { GlanceHttpClient, type ImageClient } from '../images';
+import { serviceTokenSource } from '../auth';
 import type { SnapshotMetrics } from '../observability';
 import { hostTaskQueue } from '../contract';
 import { holdHostActivitiesAtBarriers } from '../testing/step-barriers';
@@ -52,7 +53,7 @@ export async function createHostWorker(options: HostWorkerOptions): Promise<Host
     config,
     session,
     workDirs,
-    images: options.images ?? new GlanceHttpClient(config.imageUrl, config.imageToken),
+    images: options.images ?? new GlanceHttpClient(config.imageUrl, serviceTokenSource(config.imageToken)),
     transfer: signallingTransferReporter(options.client),
     metrics: options.metrics,
   });
