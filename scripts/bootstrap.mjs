@@ -30,5 +30,8 @@ if (needsLibvirt) ensureLibvirtHost();
 // The snapshot tests and the demo instance boot a real Linux guest (built once, then cached).
 if (steps.includes('--test') || steps.includes('--start')) ensureTestGuest(root, { probeKvm: needsLibvirt });
 if (steps.includes('--test')) ensurePostgresBinaries();
-// Tempest's response schemas check the compute API's views in the integration suite.
-if (steps.includes('--test')) ensurePythonVenv(root, 'tempest', join(root, 'openstack', 'tempest.txt'));
+// OpenStack's own tools drive the integration suite: Tempest's response schemas check the server
+// views, a real Keystone issues the tokens and python-openstackclient makes the calls.
+if (steps.includes('--test')) {
+  for (const name of ['tempest', 'keystone', 'openstackclient']) ensurePythonVenv(root, name, join(root, 'openstack', `${name}.txt`));
+}

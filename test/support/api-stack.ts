@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { Client } from '@temporalio/client';
 import { Worker, type NativeConnection } from '@temporalio/worker';
 import { startApi, type RunningApi } from '../../src/api';
-import { createAuthenticator, imageServiceAuthenticator, type TokenAuthenticator } from '../../src/auth';
+import { createAuthenticator, imageServiceAuthenticator, type IdentitySource } from '../../src/auth';
 import { GlanceHttpClient, startImageServer, type Image, type RunningImageServer } from '../../src/images';
 import { createLogger } from '../../src/observability';
 import type { InventoryFlavor } from '../../src/contract';
@@ -36,7 +36,7 @@ export interface ApiStack {
   images: RunningImageServer;
   /** A second handle on the same SQLite file, for seeding and for asserting stored state. */
   store: InstanceStore;
-  auth: TokenAuthenticator;
+  auth: IdentitySource;
   temporal: Client;
   cloud: ApiStubCloud;
   host: string;
@@ -53,12 +53,14 @@ export interface ApiStackOptions {
   /** Start workers (needed when workflows must run); off for tests that only need the HTTP surface. */
   workers?: boolean;
   metadataQuota?: number;
+  /** Another identity source than the fixed TOKENS (a real Keystone), and the token the workers send to the image service. */
+  identity?: { source: IdentitySource; serviceToken: string };
 }
 
 export async function startApiStack(options: ApiStackOptions = {}): Promise<ApiStack> {
   const dir = await mkdtemp(join(tmpdir(), 'api-stack-'));
   const host = `apihost-${randomUUID().slice(0, 8)}`;
-  const auth = createAuthenticator({
+  const auth: IdentitySource = options.identity?.source ?? createAuthenticator({
     tokens: [
       { token: TOKENS.admin, projectId: 'admin', roles: ['admin', 'member'] },
       { token: TOKENS.demo, projectId: 'demo', roles: ['member'] },
@@ -70,7 +72,7 @@ export async function startApiStack(options: ApiStackOptions = {}): Promise<ApiS
   const store = await InstanceStore.open(storeConfig);
   const temporal = await connectClient();
   const log = createLogger({ name: 'api-test', level: process.env.SNAP_TEST_LOG === '1' ? 'debug' : 'silent' });
-  const cloud = new ApiStubCloud({ store, imageUrl: images.url, adminToken: TOKENS.admin, workDir: join(dir, 'work'), log });
+  const cloud = new ApiStubCloud({ store, imageUrl: images.url, adminToken: options.identity?.serviceToken ?? TOKENS.admin, workDir: join(dir, 'work'), log });
 
   let stopWorkers = async (): Promise<void> => undefined;
   if (options.workers !== false) {
@@ -101,7 +103,7 @@ export async function startApiStack(options: ApiStackOptions = {}): Promise<ApiS
     logger: log,
   });
 
-  const imageClient = (token: string = TOKENS.admin): GlanceHttpClient => new GlanceHttpClient(images.url, token);
+  const imageClient = (token: string = options.identity?.serviceToken ?? TOKENS.admin): GlanceHttpClient => new GlanceHttpClient(images.url, token);
   return {
     api,
     images,
