@@ -31,7 +31,8 @@ if (needsLibvirt) ensureLibvirtHost();
 if (steps.includes('--test') || steps.includes('--start')) ensureTestGuest(root, { probeKvm: needsLibvirt });
 if (steps.includes('--test')) ensurePostgresBinaries();
 // OpenStack's own tools drive the integration suite: Tempest's response schemas check the server
-// views, a real Keystone issues the tokens and python-openstackclient makes the calls.
+// views, a real Keystone issues the tokens, a real Glance stores images, python-openstackclient
+// makes the calls.
 if (steps.includes('--test')) {
-  for (const name of ['tempest', 'keystone', 'openstackclient']) ensurePythonVenv(root, name, join(root, 'openstack', `${name}.txt`));
+  for (const name of ['tempest', 'keystone', 'glance', 'openstackclient']) ensurePythonVenv(root, name, join(root, 'openstack', `${name}.txt`));
 }

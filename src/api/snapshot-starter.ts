@@ -21,6 +21,8 @@ export interface SnapshotRequest {
   images: ImageClient;
   /** Set by ops retries so the new image belongs to the instance's project rather than the admin's. */
   owner?: string;
+  /** The requesting user (Keystone's), for the image's `user_id` property. */
+  userId?: string;
 }
 
 export interface StartedSnapshot {
@@ -99,7 +101,7 @@ export class SnapshotStarter {
 
   private async createImageRecord(request: SnapshotRequest): Promise<Image> {
     try {
-      return await createSnapshotImageRecord(request.images, request.instance, request.name, request.metadata, { owner: request.owner });
+      return await createSnapshotImageRecord(request.images, request.instance, request.name, request.metadata, { owner: request.owner, userId: request.userId });
     } catch (err) {
       throw imageServiceError(err);
     }

@@ -33,6 +33,8 @@ export interface SnapshotSource {
 export interface SnapshotImageOptions {
   /** Owner project of the new image; default: the project of the token behind `images` (Nova's behaviour). */
   owner?: string;
+  /** The requesting user, recorded as Nova's `user_id` property; left out when the identity has none (the token file). */
+  userId?: string;
 }
 
 /**
@@ -61,6 +63,7 @@ export async function createSnapshotImageRecord(
     image_type: 'snapshot',
     instance_uuid: instance.uuid,
     base_image_ref: instance.imageRef ?? '',
+    ...(options.userId === undefined ? {} : { user_id: options.userId }),
   };
   // `owner` travels as a top-level Glance attribute; only an admin token may set it.
   if (options.owner !== undefined) properties.owner = options.owner;

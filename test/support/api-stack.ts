@@ -33,7 +33,8 @@ export const TOKENS = {
 
 export interface ApiStack {
   api: RunningApi;
-  images: RunningImageServer;
+  /** The embedded image service, or the real Glance the stack was pointed at. */
+  images: Pick<RunningImageServer, 'url' | 'close'>;
   /** A second handle on the same SQLite file, for seeding and for asserting stored state. */
   store: InstanceStore;
   auth: IdentitySource;
@@ -55,6 +56,8 @@ export interface ApiStackOptions {
   metadataQuota?: number;
   /** Another identity source than the fixed TOKENS (a real Keystone), and the token the workers send to the image service. */
   identity?: { source: IdentitySource; serviceToken: string };
+  /** A Glance v2 endpoint to use instead of starting the embedded image service. */
+  imageBackendUrl?: string;
 }
 
 export async function startApiStack(options: ApiStackOptions = {}): Promise<ApiStack> {
@@ -67,7 +70,10 @@ export async function startApiStack(options: ApiStackOptions = {}): Promise<ApiS
       { token: TOKENS.other, projectId: 'other', roles: ['member'] },
     ],
   });
-  const images = await startImageServer({ port: 0, dataDir: join(dir, 'images'), maxImageBytes: 1024 ** 3, authenticate: imageServiceAuthenticator(auth) });
+  const images: ApiStack['images'] =
+    options.imageBackendUrl === undefined
+      ? await startImageServer({ port: 0, dataDir: join(dir, 'images'), maxImageBytes: 1024 ** 3, authenticate: imageServiceAuthenticator(auth) })
+      : { url: options.imageBackendUrl, close: async () => undefined };
   const storeConfig = { kind: 'sqlite' as const, path: join(dir, 'instances.sqlite') };
   const store = await InstanceStore.open(storeConfig);
   const temporal = await connectClient();

@@ -133,6 +133,8 @@ export class ApiStubCloud {
           this.uploadFailures.set(instanceUuid, failures - 1);
           throw ApplicationFailure.nonRetryable(`injected upload failure for image ${imageId}`, 'InjectedFailure');
         }
+        // As the real uploadSnapshot: formats first (Glance refuses data without them), then the bytes.
+        await this.images.setFormats(imageId, { disk_format: 'raw', container_format: 'bare' });
         await this.images.upload(imageId, path);
         const uploaded = await this.images.get(imageId);
         return { imageId, status: uploaded.status, size: uploaded.size ?? 0, checksum: uploaded.checksum ?? '' };

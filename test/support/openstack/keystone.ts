@@ -2,13 +2,13 @@
 // a mkdtemp dir, `keystone-manage db_sync / fernet_setup / credential_setup / bootstrap`, served by
 // gunicorn on a free loopback port; plus the admin calls the tests need (projects, users, roles,
 // catalog endpoints) over Keystone's own v3 API.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { freePort } from '../free-port';
+import { startWsgiService } from './wsgi-service';
 
 const ROOT = join(__dirname, '..', '..', '..');
 const VENV_BIN = join(ROOT, '.tools', 'venvs', 'keystone', 'bin');
@@ -35,16 +35,6 @@ export interface RunningKeystone {
   stop(): Promise<void>;
 }
 
-function runTool(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { env, stdio: ['ignore', 'ignore', 'pipe'] });
-    const err: Buffer[] = [];
-    child.stderr.on('data', (d: Buffer) => err.push(d));
-    child.once('error', reject);
-    child.once('close', (code) => (code === 0 ? resolve() : reject(new Error(`${cmd} ${args[2] ?? ''} exited ${String(code)}: ${Buffer.concat(err).toString('utf8').slice(-1500)}`))));
-  });
-}
-
 const IdSchema = (key: string) => z.object({ [key]: z.object({ id: z.string() }) });
 
 export async function startKeystone(): Promise<RunningKeystone> {
@@ -68,31 +58,21 @@ export async function startKeystone(): Promise<RunningKeystone> {
   const env = { ...process.env, OS_KEYSTONE_CONFIG_FILES: conf };
   const manage = join(VENV_BIN, 'keystone-manage');
   const owner = userInfo().username;
-  let server: ChildProcess | undefined;
-  const stop = async (): Promise<void> => {
-    if (server !== undefined && server.exitCode === null) {
-      const exited = new Promise((resolve) => server?.once('exit', resolve));
-      server.kill('SIGTERM');
-      await exited;
-    }
-    await rm(dir, { recursive: true, force: true });
-  };
-  try {
-    await runTool(manage, ['--config-file', conf, 'db_sync'], env);
-    await runTool(manage, ['--config-file', conf, 'fernet_setup', '--keystone-user', owner, '--keystone-group', owner], env);
-    await runTool(manage, ['--config-file', conf, 'credential_setup', '--keystone-user', owner, '--keystone-group', owner], env);
-    await runTool(manage, ['--config-file', conf, 'bootstrap', '--bootstrap-password', ADMIN_PASSWORD, '--bootstrap-public-url', url, '--bootstrap-region-id', 'RegionOne'], env);
-    server = spawn(join(VENV_BIN, 'gunicorn'), ['--bind', `127.0.0.1:${port}`, '--workers', '2', '--chdir', __dirname, 'keystone_wsgi:application'], { env, stdio: 'ignore' });
-    for (let i = 0; ; i += 1) {
-      const up = await fetch(url).then((r) => r.ok, () => false);
-      if (up) break;
-      if (i > 120 || server.exitCode !== null) throw new Error(`Keystone did not answer at ${url}`);
-      await new Promise((r) => setTimeout(r, 250));
-    }
-  } catch (err) {
-    await stop();
-    throw err;
-  }
+  const { stop } = await startWsgiService({
+    name: 'Keystone',
+    venvBin: VENV_BIN,
+    app: 'keystone_wsgi:application',
+    port,
+    env,
+    readyUrl: url,
+    dir,
+    setup: [
+      [manage, ['--config-file', conf, 'db_sync']],
+      [manage, ['--config-file', conf, 'fernet_setup', '--keystone-user', owner, '--keystone-group', owner]],
+      [manage, ['--config-file', conf, 'credential_setup', '--keystone-user', owner, '--keystone-group', owner]],
+      [manage, ['--config-file', conf, 'bootstrap', '--bootstrap-password', ADMIN_PASSWORD, '--bootstrap-public-url', url, '--bootstrap-region-id', 'RegionOne']],
+    ],
+  });
 
   async function passwordToken(username: string, password: string, project: string): Promise<string> {
     const res = await fetch(`${url}/auth/tokens?nocatalog`, {
