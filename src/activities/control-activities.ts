@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import type { SnapshotMetrics } from '../observability/metrics';
 import { ImageNotFound, type ImageClient } from '../images';
 import { UnexpectedDeletingTaskState, UnexpectedTaskState, type Instance, type InstanceStore } from '../store';
-import { InventoryDomainSchema, SNAPSHOT_TASK_STATES, type ControlActivities, type SnapshotImageRef, type SnapshotInstanceInfo, type TaskState } from '../contract';
+import { InventoryDomainSchema, SNAPSHOT_TASK_STATES, type ControlActivities, type SnapshotImageRef, type SnapshotInstanceInfo, type SnapshotNotification, type TaskState } from '../contract';
 import { translateFailures } from './activity-failures';
 
 export interface ControlActivityDeps {
@@ -72,6 +72,7 @@ export function createControlActivities(deps: ControlActivityDeps): ControlActiv
       else log.info(fields, event);
       if (event === 'snapshot.end' && mode !== undefined && durationMs !== undefined) deps.metrics?.observeSnapshot(mode, durationMs / 1000);
       if (event === 'snapshot.error') deps.metrics?.countFailure(step ?? 'unknown');
+      if (imageId !== undefined) await recordActionEvent(store, { instanceUuid, imageId, event, step, error });
     },
 
     async deleteImageUnlessActive({ imageId }) {
@@ -98,4 +99,19 @@ export function createControlActivities(deps: ControlActivityDeps): ControlActiv
     },
   };
   return translateFailures(activities);
+}
+
+/** The createImage action's compute_snapshot_instance event (os-instance-actions), from the notification. */
+async function recordActionEvent(
+  store: InstanceStore,
+  n: { instanceUuid: string; imageId: string; event: SnapshotNotification; step?: string; error?: string },
+): Promise<void> {
+  if (n.event === 'snapshot.start') {
+    const instance = await store.get(n.instanceUuid, { includeDeleted: true });
+    await store.actions.startSnapshotEvent(n.imageId, instance?.host ?? null);
+  } else if (n.event === 'snapshot.end') {
+    await store.actions.finishSnapshotEvent(n.imageId, { result: 'Success' });
+  } else {
+    await store.actions.finishSnapshotEvent(n.imageId, { result: 'Error', traceback: `snapshot failed at step ${n.step ?? 'unknown'}: ${n.error ?? 'no error text'}` });
+  }
 }

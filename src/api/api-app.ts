@@ -10,6 +10,7 @@ import type { Identity, IdentitySource } from '../auth';
 import { createHttpApp, methodsByUrl, otherMethods } from '../http';
 import { ApiError, badRequest, faultBody, forbidden, INTERNAL_ERROR_MESSAGE, notFound, serviceUnavailable, unauthorized, validationMessage } from './api-errors';
 import { COMPUTE_ROUTES } from './compute-routes';
+import { INSTANCE_ACTION_ROUTES } from './instance-action-routes';
 import { novaRefusal, parseBodiesAsJson, refuseNonJsonBody } from './http-io';
 import { formatVersion, MAX_VERSION, MIN_VERSION, negotiateVersion, versionHeaders, type Microversion } from './microversion';
 import { OPENAPI_PATH, swaggerOptions } from './openapi';
@@ -31,6 +32,7 @@ interface Caller {
   version: Microversion;
 }
 
+const ROUTES = [...COMPUTE_ROUTES, ...INSTANCE_ACTION_ROUTES, ...OPS_ROUTES];
 const pathNotFound = () => notFound('The resource could not be found.');
 
 function v21(baseUrl: string) {
@@ -125,7 +127,7 @@ export async function createApiApp(options: ApiAppOptions) {
     return result.body === undefined ? reply.send() : reply.type('application/json').send(JSON.stringify(result.body));
   }
 
-  for (const route of [...COMPUTE_ROUTES, ...OPS_ROUTES]) {
+  for (const route of ROUTES) {
     app.route({
       method: route.method,
       url: route.url,
@@ -145,6 +147,7 @@ export async function createApiApp(options: ApiAppOptions) {
         }
         const result = await route.handle({
           ...caller,
+          requestId: String(reply.getHeader('x-compute-request-id')),
           params: request.params as Record<string, string>,
           body: request.body,
           query: request.query,
@@ -157,7 +160,7 @@ export async function createApiApp(options: ApiAppOptions) {
   }
 
   // Any other method on a known path: Nova's 405, after authentication as for every API path.
-  for (const [url, taken] of methodsByUrl([...COMPUTE_ROUTES, ...OPS_ROUTES])) {
+  for (const [url, taken] of methodsByUrl(ROUTES)) {
     app.route({
       method: otherMethods(taken),
       url,

@@ -103,7 +103,7 @@ const serverAction = defineRoute<z.infer<typeof CreateImageActionSchema>>({
   async handle(ctx) {
     const { name, metadata } = ctx.body.createImage;
     const instance = await visibleInstance(ctx, serverId(ctx));
-    const started = await ctx.services.starter.start({ instance, name, metadata: metadata ?? {}, images: ctx.services.imagesFor(ctx.token), userId: ctx.identity.userId });
+    const started = await ctx.services.starter.start({ instance, name, metadata: metadata ?? {}, images: ctx.services.imagesFor(ctx.token), userId: ctx.identity.userId, requestId: ctx.requestId, projectId: ctx.identity.projectId });
     ctx.log.info({ instance_uuid: instance.uuid, workflow_id: started.workflowId, image_id: started.imageId }, 'createImage accepted');
     const headers = { Location: `${ctx.services.imageUrl}/v2/images/${started.imageId}` };
     return atLeast(ctx.version, IMAGE_ID_BODY_VERSION) ? { status: 202, body: { image_id: started.imageId }, headers } : { status: 202, headers };

@@ -23,6 +23,8 @@ export interface ApiServices {
 }
 
 export interface RequestContext<Body = unknown, Query = unknown> {
+  /** x-compute-request-id of this request (Nova's request_id) */
+  requestId: string;
   identity: Identity;
   token: string;
   version: Microversion;

@@ -47,7 +47,7 @@ export function hostId(projectId: string, host: string): string {
 }
 
 /** Nova's timestamps carry whole seconds. */
-function novaTime(iso: string): string {
+export function novaTime(iso: string): string {
   return iso.replace(/\.\d+Z$/, 'Z');
 }
 

@@ -21,8 +21,12 @@ export interface SnapshotRequest {
   images: ImageClient;
   /** Set by ops retries so the new image belongs to the instance's project rather than the admin's. */
   owner?: string;
-  /** The requesting user (Keystone's), for the image's `user_id` property. */
+  /** The requesting user (Keystone's), for the image's `user_id` property and the instance action. */
   userId?: string;
+  /** The API request id: the instance action's key, as in Nova. */
+  requestId: string;
+  /** The project the action is recorded for (the caller's). */
+  projectId: string;
 }
 
 export interface StartedSnapshot {
@@ -70,6 +74,8 @@ export class SnapshotStarter {
       throw invalidState('createImage', instance.uuid, 'task_state', actual);
     }
 
+    // Nova's _record_action_start, before the cast: the workflow's events land under it.
+    await this.deps.store.actions.record({ requestId: request.requestId, instanceUuid: instance.uuid, action: 'createImage', imageId: image.id, userId: request.userId, projectId: request.projectId });
     const input: SnapshotInput = SnapshotInputSchema.parse({ instanceUuid: instance.uuid, name: request.name, metadata: request.metadata, imageId: image.id });
     const workflowId = snapshotWorkflowId(instance.uuid);
     try {
@@ -109,6 +115,7 @@ export class SnapshotStarter {
 
   private async undo(request: SnapshotRequest, imageId: string, log: Logger): Promise<void> {
     await this.deleteImage(request.images, imageId, log);
+    await this.deps.store.actions.remove(request.requestId).catch((err: unknown) => log.warn({ err }, 'could not take back the instance action'));
     const reset = await this.deps.store.compareAndSetTaskState(request.instance.uuid, ['image_snapshot_pending'], null);
     if (!reset.ok) log.warn({ err: reset.error }, 'task_state was not image_snapshot_pending during undo; left as is');
   }

@@ -8,3 +8,4 @@ export * from './store-errors';
 export * from './store-migrations';
 export type { StoreDatabase, InstancesTable } from './store-schema';
 export * from './store-env';
+export * from './instance-action-store';

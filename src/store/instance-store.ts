@@ -17,6 +17,7 @@ import { openStoreDatabase, type StoreDb } from './store-connection';
 import type { StoreConfigInput } from './store-config';
 import { InstanceNotFound, InvalidStoreInput, UnexpectedDeletingTaskState, UnexpectedTaskState, type TaskStateCasError } from './store-errors';
 import { migrateStoreToLatest } from './store-migrations';
+import { InstanceActionStore } from './instance-action-store';
 import { parseOrThrow as parseWith } from '../config/validation';
 
 export type TaskStateCasResult = { ok: true; instance: Instance } | { ok: false; error: TaskStateCasError };
@@ -30,10 +31,15 @@ export interface GetInstanceOptions {
 }
 
 export class InstanceStore {
+  /** Nova's instance actions and their events, in the same database. */
+  readonly actions: InstanceActionStore;
+
   constructor(
     private readonly db: StoreDb,
     private readonly now: () => Date = () => new Date(),
-  ) {}
+  ) {
+    this.actions = new InstanceActionStore(db, now);
+  }
 
   /** Opens the configured database and brings its schema up to date. */
   static async open(config: StoreConfigInput, now?: () => Date): Promise<InstanceStore> {

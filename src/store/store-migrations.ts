@@ -42,6 +42,41 @@ const migrations: Record<string, Migration> = {
       await db.schema.alterTable('instances').dropColumn('user_id').execute();
     },
   },
+  // Nova's instance actions: one row per createImage request, its events below it.
+  '0003_instance_actions': {
+    async up(db: Kysely<unknown>): Promise<void> {
+      await db.schema
+        .createTable('instance_actions')
+        .addColumn('request_id', 'text', (c) => c.primaryKey())
+        .addColumn('instance_uuid', 'text', (c) => c.notNull())
+        .addColumn('action', 'text', (c) => c.notNull())
+        .addColumn('image_id', 'text')
+        .addColumn('user_id', 'text')
+        .addColumn('project_id', 'text', (c) => c.notNull())
+        .addColumn('start_time', 'text', (c) => c.notNull())
+        .addColumn('finish_time', 'text')
+        .addColumn('message', 'text')
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('instance_actions_instance_idx').on('instance_actions').column('instance_uuid').execute();
+      await db.schema.createIndex('instance_actions_image_idx').on('instance_actions').column('image_id').execute();
+      await db.schema
+        .createTable('instance_action_events')
+        .addColumn('request_id', 'text', (c) => c.notNull())
+        .addColumn('event', 'text', (c) => c.notNull())
+        .addColumn('host', 'text')
+        .addColumn('start_time', 'text', (c) => c.notNull())
+        .addColumn('finish_time', 'text')
+        .addColumn('result', 'text')
+        .addColumn('traceback', 'text')
+        .addPrimaryKeyConstraint('instance_action_events_pk', ['request_id', 'event'])
+        .execute();
+    },
+    async down(db: Kysely<unknown>): Promise<void> {
+      await db.schema.dropTable('instance_action_events').execute();
+      await db.schema.dropTable('instance_actions').execute();
+    },
+  },
 };
 
 class InCodeMigrationProvider implements MigrationProvider {

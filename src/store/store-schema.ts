@@ -24,8 +24,35 @@ export interface InstancesTable {
   deleted: Generated<number>;
 }
 
+export interface InstanceActionsTable {
+  request_id: string;
+  instance_uuid: string;
+  action: string;
+  /** the snapshot image the action made, by which the workflow's events find it */
+  image_id: string | null;
+  user_id: string | null;
+  project_id: string;
+  start_time: string;
+  finish_time: string | null;
+  /** Nova's: null, or 'Error' once an event failed */
+  message: string | null;
+  updated_at: string;
+}
+
+export interface InstanceActionEventsTable {
+  request_id: string;
+  event: string;
+  host: string | null;
+  start_time: string;
+  finish_time: string | null;
+  result: string | null;
+  traceback: string | null;
+}
+
 export interface StoreDatabase {
   instances: InstancesTable;
+  instance_actions: InstanceActionsTable;
+  instance_action_events: InstanceActionEventsTable;
 }
 
 export type InstanceRow = Selectable<InstancesTable>;

@@ -25,7 +25,7 @@ import {
   type SnapshotResult,
 } from '../contract';
 import { ComputeHostKey, ImageIdKey, InstanceUuidKey } from '../temporal/search-attributes';
-import { failureType } from './failure-type';
+import { failureText, failureType } from './failure-type';
 import { Progress } from './progress';
 import { streamOnePass, type ExtractContext, type ExtractOutcome, type QuiesceFacts } from './one-pass';
 import { controlActivities, hostActivities, localControlActivities, type ControlProxies, type HostActivityProxies } from './activity-proxies';
@@ -61,7 +61,7 @@ export async function snapshotInstance(rawInput: SnapshotInput): Promise<Snapsho
     return result;
   } catch (err) {
     const vanished = VANISHED.has(failureType(err) ?? '');
-    progress.state.error = vanished ? 'Instance disappeared during snapshot' : err instanceof Error ? err.message : String(err);
+    progress.state.error = vanished ? 'Instance disappeared during snapshot' : failureText(err);
     const failedStep = progress.state.step;
     // Added after the first histories were recorded: runs started before it replay without it.
     if (patched('snapshot-error-notification')) {

@@ -76,7 +76,7 @@ it('accepts Keystone tokens with project scope and admin from the role; refuses 
   expect((await call(stack.images.url, { path: '/v2/images', token: 'gAAAAAforged-token' })).status).toBe(401);
 });
 
-it('openstack server list / show / image create --wait / image list, show, save, delete', async () => {
+it('openstack server list / show / image create --wait / server event list, show / image list, show, save, delete', async () => {
   const inst = await stack.addInstance({ projectId: demo.projectId, userId: demo.userId, flavor: { name: 'm1.small', vcpus: 1, memoryMiB: 2048, diskGiB: 20, swapMiB: 0, ephemeralGiB: 0 } });
   const servers = (await cli('demo', ['server', 'list', '-f', 'json'])) as { ID: string; Name: string; Status: string }[];
   expect(servers).toEqual(expect.arrayContaining([expect.objectContaining({ ID: inst.uuid, Status: 'ACTIVE' })]));
@@ -87,6 +87,12 @@ it('openstack server list / show / image create --wait / image list, show, save,
   expect(created).toMatchObject({ name: 'osc-snap', status: 'active' });
   const imageId = String(created.id);
   await stack.temporal.workflow.getHandle(snapshotWorkflowId(inst.uuid)).result();
+
+  const events = (await cli('demo', ['server', 'event', 'list', inst.uuid, '-f', 'json'])) as { 'Request ID': string; Action: string }[];
+  expect(events).toEqual([expect.objectContaining({ Action: 'createImage', 'Request ID': expect.stringMatching(/^req-/) })]);
+  const event = (await cli('demo', ['server', 'event', 'show', inst.uuid, events[0]?.['Request ID'] ?? '', '-f', 'json'])) as Record<string, unknown>;
+  expect(event).toMatchObject({ action: 'createImage', project_id: demo.projectId, user_id: demo.userId });
+  expect(JSON.stringify(event.events)).toMatch(/compute_snapshot_instance.*Success|Success.*compute_snapshot_instance/);
 
   const images = (await cli('demo', ['image', 'list', '-f', 'json'])) as { ID: string; Name: string; Status: string }[];
   expect(images).toEqual(expect.arrayContaining([{ ID: imageId, Name: 'osc-snap', Status: 'active' }]));

@@ -1,6 +1,7 @@
 // The instance-store behaviour every backing database must show. Registered by one test file per
 // dialect (SQLite here in unit, PostgreSQL in integration) so both run the identical assertions.
 import fc from 'fast-check';
+import { describeInstanceActionCases } from './instance-actions-cases';
 import { sql } from 'kysely';
 import { randomUUID } from 'node:crypto';
 import {
@@ -80,6 +81,8 @@ export function describeInstanceStoreContract(dialect: string, target: StoreCont
       else if (taskState !== null) await store.setTaskStateOrThrow(inst.uuid, [null], taskState);
       return inst.uuid;
     }
+
+    describeInstanceActionCases(() => ({ store, tick: () => (clockMs += 1000) }));
 
     describe('migrations', () => {
       it('records every in-code migration and re-running is a no-op', async () => {
