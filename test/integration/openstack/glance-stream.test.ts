@@ -1,0 +1,133 @@
+// The one-pass stream into a real Glance (PyPI glance behind a real Keystone, as the workers see it
+// with the Keystone service user): Glance has no resumable upload, so the stream is one plain PUT
+// from byte 0 with the formats set first; a PUT broken mid-way never leaves an active image, and
+// the retry (a new call, as the activity's next attempt) starts from byte 0 into a whole image.
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { KeystoneAuthenticator } from '../../../src/auth';
+import { streamImage, type StreamImageOptions } from '../../../src/host/image-stream';
+import { startReadOnlyExport, stopReadOnlyExport } from '../../../src/host/nbd-export';
+import { createQcow2, imagesIdentical, writePattern } from '../../../src/host/qemu-img';
+import { runTool } from '../../../src/host/tool-process';
+import { GlanceHttpClient, type ImageClient } from '../../../src/images';
+import { allocationMap, NbdClient } from '../../../src/nbd';
+import type { AllocationMap } from '../../../src/qcow2';
+import { downloadImage } from '../../support/image-bytes';
+import { startGlance, type RunningGlance } from '../../support/openstack/glance';
+import { startKeystone, type RunningKeystone } from '../../support/openstack/keystone';
+
+jest.setTimeout(180_000);
+
+const MiB = 1024 * 1024;
+const SIZE = 48 * MiB;
+
+let dir: string;
+let overlay: string;
+let keystone: RunningKeystone;
+let glance: RunningGlance;
+let images: GlanceHttpClient;
+let map: AllocationMap;
+const loc = () => ({ socketPath: path.join(dir, 'export.sock'), pidFile: path.join(dir, 'qemu-nbd.pid') });
+
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), 'glance-stream-'));
+  const base = path.join(dir, 'base.qcow2');
+  overlay = path.join(dir, 'disk.qcow2');
+  await createQcow2(base, { sizeBytes: SIZE });
+  for (let i = 0; i < 4; i++) await writePattern(base, { byte: 0x20 + i, offset: i * 8 * MiB, length: 3 * MiB });
+  await createQcow2(overlay, { backing: base });
+  for (let i = 0; i < 4; i++) await writePattern(overlay, { byte: 0x70 + i, offset: i * 8 * MiB + 2 * MiB, length: 2 * MiB + 4096 });
+  await startReadOnlyExport({ diskPath: overlay, format: 'qcow2', exportName: 'vda', ...loc() });
+  const nbd = await NbdClient.connect({ socketPath: loc().socketPath, exportName: 'vda' });
+  map = { virtualSize: nbd.exportSize, extents: await allocationMap(nbd) };
+  await nbd.close();
+
+  keystone = await startKeystone();
+  glance = await startGlance(keystone);
+  const service = await keystone.createUser('snapshots', 'service', ['admin', 'service']);
+  const auth = new KeystoneAuthenticator({
+    endpoint: { url: keystone.url, timeoutMs: 10_000 },
+    credentials: { kind: 'password', username: service.username, password: service.password, userDomain: 'Default', project: 'service', projectDomain: 'Default' },
+  });
+  images = new GlanceHttpClient(glance.url, () => auth.serviceToken());
+});
+
+afterAll(async () => {
+  await stopReadOnlyExport(loc()).catch(() => undefined);
+  await glance?.stop();
+  await keystone?.stop();
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+function options(imageId: string, client: ImageClient = images): StreamImageOptions {
+  return { images: client, imageId, format: 'qcow2', exportName: 'vda', socketPath: loc().socketPath, map, exportId: 'export-a' };
+}
+
+/** The client with its plain PUT's body broken after `cutAfter` bytes. */
+function cutting(cutAfter: number): ImageClient {
+  return Object.assign(Object.create(images) as ImageClient, {
+    upload: (id: string, body: AsyncIterable<Buffer>, o?: Parameters<ImageClient['upload']>[2]) => {
+      async function* cut(): AsyncGenerator<Buffer> {
+        let sent = 0;
+        for await (const chunk of body) {
+          if (sent + chunk.length > cutAfter) throw new Error('injected: the connection broke');
+          sent += chunk.length;
+          yield chunk;
+        }
+      }
+      return images.upload(id, cut(), o);
+    },
+  });
+}
+
+async function expectIdentical(imageId: string): Promise<void> {
+  const file = await downloadImage(images, imageId, dir);
+  try {
+    expect(await imagesIdentical(file, overlay)).toBe(true);
+    await runTool('qemu-img', ['check', '-q', file]);
+  } finally {
+    await rm(file, { force: true });
+  }
+}
+
+it('streams one plain PUT from byte 0, formats first, into an active image identical to the disk', async () => {
+  const image = await images.create({ name: 'glance-stream', visibility: 'private', properties: { image_type: 'snapshot' } });
+  await images.setFormats(image.id, { disk_format: 'qcow2', container_format: 'bare' });
+  const out = await streamImage(options(image.id));
+  expect(out).toMatchObject({ resumable: false, resumedFrom: 0 });
+  expect(out.image).toMatchObject({ status: 'active', disk_format: 'qcow2', container_format: 'bare' });
+  await expectIdentical(image.id);
+});
+
+it('a PUT broken mid-way leaves no active image, and the retry starts over from byte 0 into a whole one', async () => {
+  const image = await images.create({ name: 'glance-stream-broken', visibility: 'private' });
+  await images.setFormats(image.id, { disk_format: 'qcow2', container_format: 'bare' });
+  const seen = new Set<string>();
+  let watching = true;
+  const watcher = (async () => {
+    while (watching) {
+      seen.add((await images.get(image.id)).status);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  })();
+  await expect(streamImage(options(image.id, cutting(5 * MiB)))).rejects.toThrow();
+  // Glance answers `saving` until it has handled the broken request, then puts the image back to
+  // `queued`; the activity's next attempt (after its backoff) finds it so.
+  let after = await images.get(image.id);
+  for (let i = 0; i < 100 && after.status === 'saving'; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    after = await images.get(image.id);
+  }
+  watching = false;
+  await watcher;
+  expect(after.status).toBe('queued');
+  expect(seen.has('active')).toBe(false);
+
+  // What the activity's next attempt does on a queued image: formats again, then the whole stream.
+  await images.setFormats(image.id, { disk_format: 'qcow2', container_format: 'bare' });
+  const out = await streamImage(options(image.id));
+  expect(out).toMatchObject({ resumable: false, resumedFrom: 0 });
+  expect(out.image.status).toBe('active');
+  await expectIdentical(image.id);
+});
