@@ -9,12 +9,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { BandwidthLimit } from '../../../src/host/bandwidth-limit';
 import { LOGICAL_DIGEST_PROPERTY, streamImage, type StreamImageOptions } from '../../../src/host/image-stream';
-import { startReadOnlyExport, stopReadOnlyExport } from '../../../src/host/nbd-export';
-import { createQcow2, imagesIdentical, writePattern } from '../../../src/host/qemu-img';
+import { imagesIdentical } from '../../../src/host/qemu-img';
 import { runTool, runToolOutput } from '../../../src/host/tool-process';
 import { GlanceHttpClient, ImageGone, ImageNotFound, type Image, type ImageClient } from '../../../src/images';
-import { allocationMap, NbdClient } from '../../../src/nbd';
 import { LOGICAL_DIGEST_ALGORITHM, logicalDigestOf, type AllocationMap } from '../../../src/qcow2';
+import { exportChain, type ExportedChain } from '../../support/exported-chain';
 import { downloadImage } from '../../support/image-bytes';
 import { startFixture, type ImageServerFixture } from '../images/image-server-fixture';
 
@@ -27,20 +26,13 @@ let fixture: ImageServerFixture;
 let images: GlanceHttpClient;
 let map: AllocationMap;
 let diskDigest: string;
-const loc = () => ({ socketPath: path.join(dir, 'export.sock'), pidFile: path.join(dir, 'qemu-nbd.pid') });
+let chain: ExportedChain;
 
 beforeAll(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'image-stream-'));
-  const base = path.join(dir, 'base.qcow2');
-  overlay = path.join(dir, 'disk.qcow2');
-  await createQcow2(base, { sizeBytes: SIZE });
-  for (let i = 0; i < 6; i++) await writePattern(base, { byte: 0x10 + i, offset: i * 8 * MiB, length: 2 * MiB });
-  await createQcow2(overlay, { backing: base });
-  for (let i = 0; i < 6; i++) await writePattern(overlay, { byte: 0x60 + i, offset: i * 8 * MiB + 3 * MiB, length: 2 * MiB + 4096 });
-  await startReadOnlyExport({ diskPath: overlay, format: 'qcow2', exportName: 'vda', ...loc() });
-  const nbd = await NbdClient.connect({ socketPath: loc().socketPath, exportName: 'vda' });
-  map = { virtualSize: nbd.exportSize, extents: await allocationMap(nbd) };
-  await nbd.close();
+  chain = await exportChain(dir, SIZE, 6);
+  overlay = chain.overlay;
+  map = chain.map;
   const raw = path.join(dir, 'flat.raw');
   await runTool('qemu-img', ['convert', '-q', '-f', 'qcow2', '-O', 'raw', overlay, raw]);
   diskDigest = `${LOGICAL_DIGEST_ALGORITHM}:${await logicalDigestOf(createReadStream(raw), SIZE)}`;
@@ -50,13 +42,13 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await stopReadOnlyExport(loc()).catch(() => undefined);
+  await chain?.stop();
   await fixture?.cleanup();
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
 function options(imageId: string, over: Partial<StreamImageOptions> = {}): StreamImageOptions {
-  return { images, imageId, format: 'qcow2', exportName: 'vda', socketPath: loc().socketPath, map, exportId: 'export-a', ...over };
+  return { images, imageId, format: 'qcow2', exportName: 'vda', socketPath: chain.socketPath, map, exportId: 'export-a', ...over };
 }
 
 /** The committed length once the service has finished with the broken request (it answers busy meanwhile). */

@@ -7,12 +7,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { KeystoneAuthenticator } from '../../../src/auth';
 import { streamImage, type StreamImageOptions } from '../../../src/host/image-stream';
-import { startReadOnlyExport, stopReadOnlyExport } from '../../../src/host/nbd-export';
-import { createQcow2, imagesIdentical, writePattern } from '../../../src/host/qemu-img';
+import { imagesIdentical } from '../../../src/host/qemu-img';
 import { runTool } from '../../../src/host/tool-process';
 import { GlanceHttpClient, type ImageClient } from '../../../src/images';
-import { allocationMap, NbdClient } from '../../../src/nbd';
 import type { AllocationMap } from '../../../src/qcow2';
+import { exportChain, type ExportedChain } from '../../support/exported-chain';
 import { downloadImage } from '../../support/image-bytes';
 import { startGlance, type RunningGlance } from '../../support/openstack/glance';
 import { startKeystone, type RunningKeystone } from '../../support/openstack/keystone';
@@ -28,20 +27,13 @@ let keystone: RunningKeystone;
 let glance: RunningGlance;
 let images: GlanceHttpClient;
 let map: AllocationMap;
-const loc = () => ({ socketPath: path.join(dir, 'export.sock'), pidFile: path.join(dir, 'qemu-nbd.pid') });
+let chain: ExportedChain;
 
 beforeAll(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'glance-stream-'));
-  const base = path.join(dir, 'base.qcow2');
-  overlay = path.join(dir, 'disk.qcow2');
-  await createQcow2(base, { sizeBytes: SIZE });
-  for (let i = 0; i < 4; i++) await writePattern(base, { byte: 0x20 + i, offset: i * 8 * MiB, length: 3 * MiB });
-  await createQcow2(overlay, { backing: base });
-  for (let i = 0; i < 4; i++) await writePattern(overlay, { byte: 0x70 + i, offset: i * 8 * MiB + 2 * MiB, length: 2 * MiB + 4096 });
-  await startReadOnlyExport({ diskPath: overlay, format: 'qcow2', exportName: 'vda', ...loc() });
-  const nbd = await NbdClient.connect({ socketPath: loc().socketPath, exportName: 'vda' });
-  map = { virtualSize: nbd.exportSize, extents: await allocationMap(nbd) };
-  await nbd.close();
+  chain = await exportChain(dir, SIZE, 4);
+  overlay = chain.overlay;
+  map = chain.map;
 
   keystone = await startKeystone();
   glance = await startGlance(keystone);
@@ -54,14 +46,14 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await stopReadOnlyExport(loc()).catch(() => undefined);
+  await chain?.stop();
   await glance?.stop();
   await keystone?.stop();
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
 function options(imageId: string, client: ImageClient = images): StreamImageOptions {
-  return { images: client, imageId, format: 'qcow2', exportName: 'vda', socketPath: loc().socketPath, map, exportId: 'export-a' };
+  return { images: client, imageId, format: 'qcow2', exportName: 'vda', socketPath: chain.socketPath, map, exportId: 'export-a' };
 }
 
 /** The client with its plain PUT's body broken after `cutAfter` bytes. */
