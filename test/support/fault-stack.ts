@@ -18,6 +18,9 @@ import { startFaultProxy, type FaultProxy } from './fault-proxy';
 import { freePort } from './free-port';
 import { DEFAULT_TEST_URI, type InstanceFixture } from './instance-fixture';
 import { fixtureInventoryDomain } from './fixture-inventory';
+import { KeystoneAuthenticator } from '../../src/auth';
+import { startGlance } from './openstack/glance';
+import { startKeystone } from './openstack/keystone';
 
 export interface StartedSnapshot {
   imageId: string;
@@ -33,7 +36,8 @@ export interface FaultStack {
   images: ImageClient;
   proxy: FaultProxy;
   client: Client;
-  imageService: TestProcess;
+  /** the embedded image service's process; a real Glance stays up (its image-down cells do not apply) */
+  imageService: Pick<TestProcess, 'running' | 'start' | 'kill' | 'close'>;
   controlWorker: TestProcess;
   hostWorker: TestProcess;
   /** live snapshots disabled on the host worker (Nova's disable_libvirt_livesnapshot) */
@@ -62,7 +66,14 @@ function portAnswers(port: number): Promise<boolean> {
   });
 }
 
-export async function startFaultStack(options: { liveDisabled?: boolean; hostEnv?: NodeJS.ProcessEnv } = {}): Promise<FaultStack> {
+export interface FaultStackOptions {
+  liveDisabled?: boolean;
+  hostEnv?: NodeJS.ProcessEnv;
+  /** A real Glance behind a real Keystone instead of the embedded image service; the workers then upload as the Keystone service user. */
+  imageBackend?: 'embedded' | 'glance';
+}
+
+export async function startFaultStack(options: FaultStackOptions = {}): Promise<FaultStack> {
   const dir = await mkdtemp(join(tmpdir(), 'snap-faults-'));
   const barrierDir = join(dir, 'barrier');
   const snapshotsDir = join(dir, 'snapshots');
@@ -70,7 +81,6 @@ export async function startFaultStack(options: { liveDisabled?: boolean; hostEnv
   await mkdir(snapshotsDir, { mode: 0o711 });
   const host = `fault-${randomBytes(3).toString('hex')}`;
   const temporalPort = await freePort();
-  const imagePort = await freePort();
   const dbFile = join(dir, 'temporal.db');
   const storeFile = join(dir, 'instances.sqlite');
   const cleanups: (() => Promise<void>)[] = [async () => rm(dir, { recursive: true, force: true })];
@@ -99,22 +109,16 @@ export async function startFaultStack(options: { liveDisabled?: boolean; hostEnv
     const tsx = (file: string) => ({ command: process.execPath, args: ['--import', 'tsx', join('src', file)], cwd: PROJECT_ROOT });
     const logFile = join(dir, 'services.log');
 
-    const imageService = new TestProcess({
-      name: 'image-service',
-      ...tsx(join('images', 'server-main.ts')),
-      env: { ...baseEnv, SNAP_IMAGE_AUTH: 'none', SNAP_IMAGE_PORT: String(imagePort), SNAP_IMAGE_DIR: join(dir, 'images') },
-      ready: () => portAnswers(imagePort),
-      logFile,
-    });
-    cleanups.push(() => imageService.close());
-    await imageService.start();
-    const proxy = await startFaultProxy(imagePort);
+    const backend = options.imageBackend === 'glance' ? await startGlanceBackend(cleanups) : await startEmbeddedBackend(tsx, baseEnv, dir, logFile, cleanups);
+    const { imageService, imageUrl } = backend;
+    const proxy = await startFaultProxy(backend.port);
     cleanups.push(() => proxy.close());
+    Object.assign(baseEnv, backend.workerEnv);
 
     const controlWorker = new TestProcess({
       name: 'control-worker',
       ...tsx(join('workers', 'control-worker-main.ts')),
-      env: { ...baseEnv, SNAP_STORE_SQLITE: storeFile, SNAP_IMAGE_URL: `http://127.0.0.1:${imagePort}`, SNAP_TEST_BARRIER_DIR: barrierDir },
+      env: { ...baseEnv, SNAP_STORE_SQLITE: storeFile, SNAP_IMAGE_URL: imageUrl, SNAP_TEST_BARRIER_DIR: barrierDir },
       readyLine: /control worker polling/,
       logFile,
       readyTimeoutMs: 180_000,
@@ -141,7 +145,7 @@ export async function startFaultStack(options: { liveDisabled?: boolean; hostEnv
     await Promise.all([controlWorker.start(), hostWorker.start()]);
     const client = await connectClient({ address: temporalAddress, namespace: 'default' });
     cleanups.push(() => client.connection.close());
-    const images = new GlanceHttpClient(`http://127.0.0.1:${imagePort}`);
+    const images = backend.images;
 
     return {
       dir,
@@ -199,4 +203,57 @@ export async function startFaultStack(options: { liveDisabled?: boolean; hostEnv
     await stopAll();
     throw err;
   }
+}
+
+interface ImageBackend {
+  imageService: FaultStack['imageService'];
+  imageUrl: string;
+  port: number;
+  images: ImageClient;
+  /** what the workers need to reach it (Keystone's service user for Glance) */
+  workerEnv: NodeJS.ProcessEnv;
+}
+
+type Tsx = (file: string) => { command: string; args: string[]; cwd: string };
+
+async function startEmbeddedBackend(tsx: Tsx, baseEnv: NodeJS.ProcessEnv, dir: string, logFile: string, cleanups: (() => Promise<void>)[]): Promise<ImageBackend> {
+  const port = await freePort();
+  const imageService = new TestProcess({
+    name: 'image-service',
+    ...tsx(join('images', 'server-main.ts')),
+    env: { ...baseEnv, SNAP_IMAGE_AUTH: 'none', SNAP_IMAGE_PORT: String(port), SNAP_IMAGE_DIR: join(dir, 'images') },
+    ready: () => portAnswers(port),
+    logFile,
+  });
+  cleanups.push(() => imageService.close());
+  await imageService.start();
+  const imageUrl = `http://127.0.0.1:${port}`;
+  return { imageService, imageUrl, port, images: new GlanceHttpClient(imageUrl), workerEnv: {} };
+}
+
+async function startGlanceBackend(cleanups: (() => Promise<void>)[]): Promise<ImageBackend> {
+  const keystone = await startKeystone();
+  cleanups.push(() => keystone.stop());
+  const glance = await startGlance(keystone);
+  cleanups.push(() => glance.stop());
+  const service = await keystone.createUser('snapshots', 'service', ['admin', 'service']);
+  const auth = new KeystoneAuthenticator({
+    endpoint: { url: keystone.url, timeoutMs: 10_000 },
+    credentials: { kind: 'password', username: service.username, password: service.password, userDomain: 'Default', project: 'service', projectDomain: 'Default' },
+  });
+  const imageService = {
+    running: true,
+    start: async () => undefined,
+    kill: async () => {
+      throw new Error('image-down cells need the embedded image service');
+    },
+    close: async () => undefined,
+  };
+  return {
+    imageService,
+    imageUrl: glance.url,
+    port: Number(new URL(glance.url).port),
+    images: new GlanceHttpClient(glance.url, () => auth.serviceToken()),
+    workerEnv: { SNAP_KEYSTONE_URL: keystone.url, SNAP_KEYSTONE_USERNAME: service.username, SNAP_KEYSTONE_PASSWORD: service.password, SNAP_KEYSTONE_PROJECT: 'service' },
+  };
 }
