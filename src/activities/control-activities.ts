@@ -65,9 +65,10 @@ export function createControlActivities(deps: ControlActivityDeps): ControlActiv
       await store.setPowerState(instanceUuid, powerState);
     },
 
-    async notifySnapshot({ instanceUuid, imageId, event, mode, durationMs, quiesced, freezeWindowMs, step, error }) {
+    async notifySnapshot({ instanceUuid, imageId, event, mode, durationMs, quiesced, freezeWindowMs, chain, step, error }) {
       // Nova's _notify_about_instance_usage: one structured event per transition, for log shippers.
-      const fields = { event_type: `compute.instance.${event}`, instance_uuid: instanceUuid, image_id: imageId, mode, duration_ms: durationMs, quiesced, freeze_window_ms: freezeWindowMs, step, error };
+      const chainFields = chain === undefined ? {} : { kind: chain.kind, full_reason: chain.fullReason, parent_image_id: chain.parentImageId, changed_bytes: chain.changedBytes };
+      const fields = { event_type: `compute.instance.${event}`, instance_uuid: instanceUuid, image_id: imageId, mode, duration_ms: durationMs, quiesced, freeze_window_ms: freezeWindowMs, ...chainFields, step, error };
       if (event === 'snapshot.error') log.warn(fields, event);
       else log.info(fields, event);
       if (event === 'snapshot.end' && mode !== undefined && durationMs !== undefined) deps.metrics?.observeSnapshot(mode, durationMs / 1000);
@@ -91,6 +92,34 @@ export function createControlActivities(deps: ControlActivityDeps): ControlActiv
     async resetTaskState({ instanceUuid }) {
       const result = await store.compareAndSetTaskState(instanceUuid, SNAPSHOT_TASK_STATES, null);
       if (!result.ok) log.info({ instance_uuid: instanceUuid, reason: result.error.message }, 'task_state left as is');
+    },
+
+    async planChain({ instanceUuid }) {
+      if (!(await images.composes())) {
+        return { composes: false, parent: null, reason: 'the image backend cannot compose images (a real Glance): every snapshot is full' };
+      }
+      const candidates = await store.chain.candidates(instanceUuid);
+      if (candidates.length === 0) {
+        const known = await store.chain.list(instanceUuid);
+        return { composes: true, parent: null, reason: known.length === 0 ? 'the first snapshot of this instance' : 'no earlier snapshot left a checkpoint to build on' };
+      }
+      const refusals: string[] = [];
+      for (const parent of candidates) {
+        const status = await images.get(parent.imageId).then(
+          (image) => image.status,
+          (err: unknown) => {
+            if (err instanceof ImageNotFound) return 'deleted';
+            throw err;
+          },
+        );
+        if (status === 'active') return { composes: true, parent, reason: null };
+        refusals.push(`parent image ${parent.imageId} is ${status}`);
+      }
+      return { composes: true, parent: null, reason: refusals.join('; ') };
+    },
+
+    async recordChain(input) {
+      await store.chain.record(input);
     },
 
     async recordInventory({ host, domains }) {

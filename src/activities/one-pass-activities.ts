@@ -3,17 +3,18 @@
 // retry on a new host worker, or a Temporal reset after the compensations ran, finds or remakes
 // the export and resumes or restarts the upload.
 import { Context } from '@temporalio/activity';
-import type { HostActivities, SnapshotExport, StreamedImage } from '../contract';
-import type { Image } from '../images';
+import type { ChainPlan, HostActivities, SnapshotChainFacts, SnapshotExport, StreamedImage } from '../contract';
+import { LOGICAL_DIGEST_PROPERTY, piecesLength, sentPieces, type Image } from '../images';
 import { isLibvirtError, VIR_ERR_NO_DOMAIN } from '../libvirt';
 import { planImage } from '../qcow2';
 import { BandwidthLimit } from '../host/bandwidth-limit';
-import { LOGICAL_DIGEST_PROPERTY, streamImage } from '../host/image-stream';
+import { layoutOf, streamImage, type IncrementalSource } from '../host/image-stream';
+import { messageOf, retainCheckpoints } from '../host/checkpoint-chain';
 import { closeExport, ensureExport, type ExportContext, type LiveExport } from '../host/snapshot-export';
 import type { HostActivityDeps } from './host-activity-deps';
 import { Semaphore, withHeartbeat } from './activity-support';
 
-type OnePassActivities = Pick<HostActivities, 'openSnapshotExport' | 'streamSnapshot' | 'closeSnapshotExport'>;
+type OnePassActivities = Pick<HostActivities, 'openSnapshotExport' | 'streamSnapshot' | 'closeSnapshotExport' | 'retainCheckpoints'>;
 
 export interface OnePassLimits {
   extracts: Semaphore;
@@ -33,7 +34,33 @@ function describeExport(opened: LiveExport, format: 'qcow2' | 'raw'): SnapshotEx
     freezeWindowMs: record.freezeWindowMs,
   };
   if (record.quiesceError !== undefined) facts.quiesceError = record.quiesceError;
-  return facts;
+  return { ...facts, ...chainFacts(opened) };
+}
+
+/** Full or incremental as the export's job began, and the guest data the stream will carry. */
+function chainFacts(opened: LiveExport): Partial<SnapshotChainFacts> {
+  const chain = opened.record.chain;
+  if (chain === undefined) return {};
+  const { changed: _changed, ...facts } = chain;
+  const layout = layoutOf({ format: 'raw', map: opened.map, ...(incrementalOf(opened) !== undefined ? { incremental: incrementalOf(opened) } : {}) });
+  return { ...facts, changedBytes: piecesLength(sentPieces(layout)) };
+}
+
+function incrementalOf(opened: LiveExport): IncrementalSource | undefined {
+  const chain = opened.record.chain;
+  if (chain?.kind !== 'incremental' || chain.parentImageId === undefined) return undefined;
+  return { parentImageId: chain.parentImageId, changed: chain.changed ?? [] };
+}
+
+/** What the image says of its place in the chain (visible to anyone who can see the image). */
+function chainProperties(opened: LiveExport): Record<string, string> {
+  const chain = opened.record.chain;
+  if (chain === undefined) return {};
+  return {
+    snapshot_kind: chain.kind,
+    ...(chain.parentImageId !== undefined ? { snapshot_parent_image: chain.parentImageId } : {}),
+    ...(chain.fullReason !== undefined ? { snapshot_full_reason: chain.fullReason.slice(0, 255) } : {}),
+  };
 }
 
 /** The result of a stream whose image is already active, from what the commit stored with it. */
@@ -53,7 +80,16 @@ function committedResult(imageId: string, image: Image): StreamedImage | null {
     logicalDigest: digest,
     quiesced: image.properties.snapshot_quiesced === 'true',
     freezeWindowMs: null,
+    ...committedChain(image.properties),
   };
+}
+
+function committedChain(properties: Record<string, string>): Partial<SnapshotChainFacts> {
+  const kind = properties.snapshot_kind;
+  if (kind !== 'full' && kind !== 'incremental') return {};
+  const parent = properties.snapshot_parent_image;
+  const reason = properties.snapshot_full_reason;
+  return { kind, ...(parent !== undefined ? { parentImageId: parent } : {}), ...(reason !== undefined ? { fullReason: reason } : {}) };
 }
 
 export function createOnePassActivities(deps: HostActivityDeps, limits: OnePassLimits): OnePassActivities {
@@ -61,7 +97,7 @@ export function createOnePassActivities(deps: HostActivityDeps, limits: OnePassL
   // One limit for every stream of this host (Proxmox's bwlimit).
   const bandwidth = new BandwidthLimit(config.streamBandwidthBytesPerSecond);
 
-  const exportContext = async (input: { domainName: string; workDirKey: string; mode: 'live' | 'cold'; description: ExportContext['description'] }): Promise<ExportContext> => {
+  const exportContext = async (input: { domainName: string; workDirKey: string; mode: 'live' | 'cold'; description: ExportContext['description']; chain?: ChainPlan }): Promise<ExportContext> => {
     const workDir = await workDirs.ensure(input.workDirKey, input.mode === 'live');
     // Lets a restarted host worker tell an abandoned work dir from one whose run is still open.
     const owner = Context.current().info.workflowExecution;
@@ -69,7 +105,7 @@ export function createOnePassActivities(deps: HostActivityDeps, limits: OnePassL
     const client = await session.client();
     const dom = await client.domainLookupByName(input.domainName);
     const log = (message: string, fields: Record<string, unknown>) => Context.current().log.warn(message, { ...fields, domain: input.domainName });
-    return { client, dom, workDir, mode: input.mode, description: input.description, quiesceTimeoutMs: config.quiesceTimeoutMs, log };
+    return { client, dom, workDir, mode: input.mode, description: input.description, quiesceTimeoutMs: config.quiesceTimeoutMs, log, ...(input.chain !== undefined ? { chain: input.chain } : {}) };
   };
 
   return {
@@ -104,7 +140,8 @@ export function createOnePassActivities(deps: HostActivityDeps, limits: OnePassL
             exportId: record.exportId,
             limit: bandwidth,
             signal,
-            properties: { snapshot_data_path: record.kind, snapshot_export_id: record.exportId, snapshot_quiesced: String(record.quiesced) },
+            properties: { snapshot_data_path: record.kind, snapshot_export_id: record.exportId, snapshot_quiesced: String(record.quiesced), ...chainProperties(opened) },
+            ...(incrementalOf(opened) !== undefined ? { incremental: incrementalOf(opened) } : {}),
             onProgress: ({ acknowledged, sent, total }) => {
               deps.metrics?.addUploadedBytes(Math.max(0, sent - counted));
               counted = Math.max(counted, sent);
@@ -126,9 +163,22 @@ export function createOnePassActivities(deps: HostActivityDeps, limits: OnePassL
             quiesced: record.quiesced,
             freezeWindowMs: record.freezeWindowMs,
             ...(record.quiesceError !== undefined ? { quiesceError: record.quiesceError } : {}),
+            ...chainFacts(opened),
           };
         }),
       );
+    },
+
+    async retainCheckpoints({ domainName, keep }) {
+      const client = await session.client();
+      try {
+        const dom = await client.domainLookupByName(domainName);
+        return await retainCheckpoints(client, dom, keep);
+      } catch (err) {
+        // The snapshot is done; a checkpoint left over is deleted by the next one's retention.
+        Context.current().log.warn('checkpoint retention failed', { domain: domainName, keep, error: messageOf(err) });
+        return { checkpointXml: null, deleted: [], error: messageOf(err) };
+      }
     },
 
     async closeSnapshotExport({ domainName, workDirKey }) {

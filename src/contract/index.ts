@@ -3,5 +3,6 @@ export * from './error-types';
 export * from './instance-states';
 export * from './inventory';
 export * from './snapshot-activities';
+export * from './snapshot-chain';
 export * from './snapshot-workflow';
 export * from './temporal-names';

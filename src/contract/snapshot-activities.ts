@@ -2,6 +2,7 @@
 // the factories in src/activities/ implement them on the control and host workers.
 import type { PowerState, TaskState } from './instance-states';
 import type { InventoryDomain } from './inventory';
+import type { ChainPlan, ChainRecordInput, SnapshotChainFacts } from './snapshot-chain';
 import type { SnapshotDataPath, SnapshotMode } from './snapshot-workflow';
 
 export interface SnapshotInstanceInfo {
@@ -45,9 +46,15 @@ export interface ControlActivities {
     /** snapshot.end: whether the image is quiesced, and the freeze window */
     quiesced?: boolean;
     freezeWindowMs?: number | null;
+    /** snapshot.end: full or incremental, and why */
+    chain?: SnapshotChainFacts;
     step?: string;
     error?: string;
   }): Promise<void>;
+  /** Before a live one-pass snapshot: the newest recorded snapshot whose image is active, or why none. */
+  planChain(input: { instanceUuid: string }): Promise<ChainPlan>;
+  /** After the export closed: the snapshot joins the instance's chain; older checkpoints are retired. */
+  recordChain(input: ChainRecordInput): Promise<void>;
   /** Compensation: the image goes away unless its bytes are complete (active). */
   deleteImageUnlessActive(input: { imageId: string }): Promise<{ deleted: boolean; status: string | null }>;
   /**
@@ -82,7 +89,7 @@ export interface DomainDescription {
 }
 
 /** The point-in-time export a one-pass snapshot streams from (see src/host/snapshot-export.ts). */
-export interface SnapshotExport {
+export interface SnapshotExport extends Partial<SnapshotChainFacts> {
   /** names the export's point in time; a new export gets a new id */
   exportId: string;
   dataPath: Extract<SnapshotDataPath, 'backup-job' | 'qemu-nbd'>;
@@ -96,7 +103,7 @@ export interface SnapshotExport {
   quiesceError?: string;
 }
 
-export interface StreamedImage extends UploadedImage {
+export interface StreamedImage extends UploadedImage, Partial<SnapshotChainFacts> {
   dataPath: SnapshotExport['dataPath'];
   /** the export streamed (a new one when the recorded one was gone) */
   exportId: string;
@@ -140,10 +147,15 @@ export interface HostActivities {
   restoreGuest(input: { domainName: string; priorPowerState: PowerState }): Promise<{ recreated: boolean; reattached: number }>;
   uploadSnapshot(input: { imageId: string; path: string; format: 'qcow2' | 'raw' }): Promise<UploadedImage>;
   /** One pass, step 1 (the seed's extract): the point-in-time export, found again when it is still served. */
-  openSnapshotExport(input: { domainName: string; workDirKey: string; mode: SnapshotMode; description: DomainDescription }): Promise<SnapshotExport>;
+  openSnapshotExport(input: { domainName: string; workDirKey: string; mode: SnapshotMode; description: DomainDescription; chain?: ChainPlan }): Promise<SnapshotExport>;
   /** One pass, step 2 (the seed's upload): export → image writer → resumable upload → verified commit. */
   streamSnapshot(input: { domainName: string; workDirKey: string; mode: SnapshotMode; description: DomainDescription; imageId: string }): Promise<StreamedImage>;
   /** Ends the export (our backup job, our qemu-nbd) and removes the run's work dir; idempotent, also the compensation. */
   closeSnapshotExport(input: { domainName: string; workDirKey: string }): Promise<void>;
   removeSnapshotWorkDir(input: { workDirKey: string }): Promise<void>;
+  /**
+   * Retention: deletes the domain's other checkpoints of ours (their bitmaps merge away), keeps
+   * `keep` and answers its description for the store. Never fails the snapshot: an error is reported.
+   */
+  retainCheckpoints(input: { domainName: string; keep: string }): Promise<{ checkpointXml: string | null; deleted: string[]; error?: string }>;
 }

@@ -2,6 +2,7 @@
 // the input, the result, the step names and the progress query. Deterministic-safe.
 import { defineQuery, defineSignal } from '@temporalio/workflow';
 import { z } from 'zod';
+import type { SnapshotKind } from './snapshot-chain';
 
 export const MetadataSchema = z
   .record(z.string().min(1).max(255), z.string().max(255))
@@ -27,11 +28,14 @@ export const SNAPSHOT_STEPS = [
   'choose_mode',
   'prepare_cold',
   'task_state_pending_upload',
+  'plan_chain',
   'extract',
   'restore_guest',
   'task_state_uploading',
   'upload',
   'close_export',
+  'retain_checkpoints',
+  'record_chain',
   'task_state_none',
   'notify_end',
   'compensating',
@@ -71,6 +75,12 @@ export interface SnapshotResult {
   replacedImageId?: string;
   /** milliseconds spent in each step, by step name */
   steps: Partial<Record<SnapshotStep, number>>;
+  /** one pass: full or incremental, the full one's reason, the incremental's parent image */
+  kind?: SnapshotKind;
+  fullReason?: string;
+  parentImageId?: string;
+  /** bytes of guest data sent: all data for a full snapshot, the changed extents for an incremental */
+  changedBytes?: number;
 }
 
 export interface SnapshotProgress {

@@ -6,9 +6,12 @@
 import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { isLibvirtError, VIR_ERR_NO_DOMAIN, VIR_ERR_NO_DOMAIN_BACKUP, VIR_ERR_OPERATION_INVALID, type Domain, type Libvirt } from '../libvirt';
-import { buildPullBackupXml, parseBackupXml } from './backup-xml';
+import { buildCheckpointXml, buildPullBackupXml, parseBackupXml } from './backup-xml';
 import { exportPaths, isInside } from './export-paths';
 import { withQuiescedGuest, type QuiesceOutcome } from './quiesce';
+
+/** The name an incremental job's export advertises its changes under: qemu:dirty-bitmap:<this>. */
+export const EXPORT_BITMAP = 'snap-changes';
 
 /** Another backup job holds the domain (one per domain): an orphan the sweep will abort, or an operator's. */
 export class BackupJobBusy extends Error {
@@ -77,6 +80,10 @@ export async function findBackupExport(client: Libvirt, dom: Domain, workDir: st
 export interface BeginBackupOptions {
   diskTarget: string;
   quiesceTimeoutMs: number;
+  /** a checkpoint taken at the same instant (the next snapshot's starting point) */
+  checkpoint?: string;
+  /** an incremental: the checkpoint whose changes since are exported as the dirty bitmap EXPORT_BITMAP */
+  incrementalFrom?: string;
   log?: (message: string, fields: Record<string, unknown>) => void;
 }
 
@@ -93,8 +100,11 @@ export async function beginBackupExport(client: Libvirt, dom: Domain, workDir: s
   }
   const scratchFile = paths.scratchFile(options.diskTarget);
   await rm(scratchFile, { force: true });
-  const xml = buildPullBackupXml({ socketPath: paths.socketPath, disks: [{ target: options.diskTarget, scratchFile }] });
-  const { quiesce } = await withQuiescedGuest(client, dom, { timeoutMs: options.quiesceTimeoutMs, log: options.log }, () => client.backup.begin(dom, xml));
+  const incremental = options.incrementalFrom !== undefined ? { incrementalFrom: options.incrementalFrom } : {};
+  const bitmap = options.incrementalFrom !== undefined ? { exportBitmap: EXPORT_BITMAP } : {};
+  const xml = buildPullBackupXml({ socketPath: paths.socketPath, ...incremental, disks: [{ target: options.diskTarget, scratchFile, ...bitmap }] });
+  const checkpointXml = options.checkpoint === undefined ? null : buildCheckpointXml({ name: options.checkpoint, disks: [{ target: options.diskTarget }] });
+  const { quiesce } = await withQuiescedGuest(client, dom, { timeoutMs: options.quiesceTimeoutMs, log: options.log }, () => client.backup.begin(dom, xml, checkpointXml));
   return { job: { socketPath: paths.socketPath, exportName: options.diskTarget, scratchFiles: [scratchFile] }, quiesce };
 }
 

@@ -8,15 +8,13 @@ import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { writeFileAtomic } from '../images/atomic-file';
-import type { AllocationMap, ExtentKind } from '../qcow2';
+import { EncodedMapSchema, RangeListSchema } from '../images';
 
 const RECORD_FILE = 'export.json';
 
 export const ExportKindSchema = z.enum(['backup-job', 'qemu-nbd']);
 export type ExportKind = z.infer<typeof ExportKindSchema>;
 
-const KIND_CODES: Record<ExtentKind, 'd' | 'z' | 'h'> = { data: 'd', zero: 'z', hole: 'h' };
-const CODE_KINDS = { d: 'data', z: 'zero', h: 'hole' } as const satisfies Record<string, ExtentKind>;
 
 const ExportRecordSchema = z.object({
   exportId: z.string().uuid(),
@@ -28,13 +26,20 @@ const ExportRecordSchema = z.object({
   quiesced: z.boolean(),
   freezeWindowMs: z.number().nonnegative().nullable(),
   quiesceError: z.string().optional(),
-  /** [offset, length, d|z|h] triples: compact for the millions of extents of a fragmented disk */
-  map: z
+  map: EncodedMapSchema.nullable(),
+  /** full or incremental, as decided when the job began; absent in records of jobs before checkpoints */
+  chain: z
     .object({
-      virtualSize: z.number().int().nonnegative(),
-      extents: z.array(z.tuple([z.number().int().nonnegative(), z.number().int().positive(), z.enum(['d', 'z', 'h'])])),
+      kind: z.enum(['full', 'incremental']),
+      fullReason: z.string().optional(),
+      parentImageId: z.string().uuid().optional(),
+      /** the checkpoint taken with this job */
+      checkpoint: z.string().optional(),
+      diskIdentity: z.string().optional(),
+      /** an incremental: the ranges the dirty bitmap marks changed since the parent's checkpoint */
+      changed: RangeListSchema.optional(),
     })
-    .nullable(),
+    .optional(),
 });
 export type ExportRecord = z.infer<typeof ExportRecordSchema>;
 
@@ -42,13 +47,6 @@ export function newExportId(): string {
   return randomUUID();
 }
 
-export function encodeMap(map: AllocationMap): NonNullable<ExportRecord['map']> {
-  return { virtualSize: map.virtualSize, extents: map.extents.map((e) => [e.offset, e.length, KIND_CODES[e.kind]]) };
-}
-
-export function decodeMap(map: NonNullable<ExportRecord['map']>): AllocationMap {
-  return { virtualSize: map.virtualSize, extents: map.extents.map(([offset, length, code]) => ({ offset, length, kind: CODE_KINDS[code] })) };
-}
 
 export async function writeExportRecord(workDir: string, record: ExportRecord): Promise<void> {
   await writeFileAtomic(join(workDir, RECORD_FILE), `${JSON.stringify(ExportRecordSchema.parse(record))}\n`);

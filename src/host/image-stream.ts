@@ -1,11 +1,12 @@
-// One pass from the point-in-time export to a committed image: NBD reads of the guest's data, laid
-// out by the streaming writer (qcow2 or raw) and sent to the image service's resumable upload in
-// segments, each acknowledged with the service's committed length. Nothing touches the host's disk.
-// Because the image's bytes at any offset are a function of the allocation map and the guest data,
-// a stream that breaks (connection, service restart, a new host worker) goes on from the committed
-// length; a service without the extension gets a clean restart from byte 0 and never a partial image.
+// One pass from the point-in-time export to a committed image: NBD reads of the guest's data, sent
+// to a composing image service as a logical upload (the data extents, or only the changed ones over
+// a parent image), in segments each acknowledged with the service's committed length; the service
+// lays the image out with the same writer. Nothing touches the host's disk. Because the staged bytes
+// at any offset are a function of the layout and the guest data, a stream that breaks (connection,
+// service restart, a new host worker) goes on from the committed length. A service that cannot
+// compose (a real Glance) gets the image itself, laid out here, in one PUT from byte 0.
 import { createHash, type Hash } from 'node:crypto';
-import { ImageConflict, ImageGone, ImageServiceUnavailable, ImageUploadFailed, StagedOffsetMismatch, type Image, type ImageClient } from '../images';
+import { encodeMap, ImageConflict, ImageGone, ImageServiceUnavailable, ImageUploadFailed, LOGICAL_DIGEST_PROPERTY, piecesLength, sentPieces, StagedOffsetMismatch, type Image, type ImageClient, type LogicalLayout, type Piece } from '../images';
 import { NbdClient } from '../nbd';
 import { emitFrom, LOGICAL_DIGEST_ALGORITHM, LogicalDigest, planImage, type AllocationMap, type ImageFormat, type ImagePlan } from '../qcow2';
 import type { BandwidthLimit } from './bandwidth-limit';
@@ -14,6 +15,8 @@ const MiB = 1024 * 1024;
 /** the most that a kill can make us send twice, and how often the service acknowledges */
 export const DEFAULT_SEGMENT_BYTES = 64 * MiB;
 const CATCH_UP_READ = 4 * MiB;
+const PIECE_READ = 2 * MiB;
+const READS_AHEAD = 4;
 
 export class ExportChanged extends Error {
   override readonly name = 'ExportChanged';
@@ -46,6 +49,8 @@ export interface StreamImageOptions {
   onProgress?: (progress: StreamProgress) => void;
   /** breaks in a row without progress survived inside one call before giving up to the activity's retry */
   maxBreaks?: number;
+  /** send only the changed extents, composed over this parent (a composing service only) */
+  incremental?: IncrementalSource;
 }
 
 export interface StreamOutcome {
@@ -58,59 +63,85 @@ export interface StreamOutcome {
   bytesSent: number;
   resumable: boolean;
   logicalDigest: string;
+  /** guest data bytes the stream carries in all (the changed extents for an incremental) */
+  changedBytes: number;
 }
 
-export const LOGICAL_DIGEST_PROPERTY = 'snapshot_logical_digest';
+/** An incremental: the parent image, and the ranges that may differ from it. */
+export interface IncrementalSource {
+  parentImageId: string;
+  changed: readonly (readonly [number, number])[];
+}
 
 export async function streamImage(options: StreamImageOptions): Promise<StreamOutcome> {
-  const plan = planImage(options.map, { format: options.format });
   const nbd = await NbdClient.connect({ socketPath: options.socketPath, exportName: options.exportName, metaContexts: [] });
   try {
     if (nbd.exportSize !== options.map.virtualSize) {
       throw new ExportChanged(`export ${options.exportName} has ${nbd.exportSize} bytes, its map ${options.map.virtualSize}`);
     }
     const source = new GuestSource(nbd, options.map);
-    const session = await openSession(options, plan.size);
-    if (session === null) return await plainUpload(options, plan, source);
-    return await resumableUpload(options, plan, source, session.offset);
+    if (await options.images.composes()) return await logicalUpload(options, source, nbd);
+    if (options.incremental !== undefined) throw new ImageConflict('the image service cannot compose images: an incremental snapshot cannot be uploaded to it');
+    return await plainUpload(options, planImage(options.map, { format: options.format }), source);
   } finally {
     await nbd.close().catch(() => nbd.destroy());
   }
 }
 
-async function openSession(options: StreamImageOptions, size: number): Promise<{ offset: number } | null> {
-  try {
-    return await options.images.openStagedUpload(options.imageId, size, options.exportId);
-  } catch (err) {
-    // Staged bytes of another export (an earlier point in time) or another layout: start again.
-    if (!(err instanceof ImageConflict)) throw err;
-    await options.images.discardStaged(options.imageId);
-    return options.images.openStagedUpload(options.imageId, size, options.exportId);
-  }
+export function layoutOf(options: Pick<StreamImageOptions, 'format' | 'map' | 'incremental'>): LogicalLayout {
+  const inc = options.incremental;
+  return { format: options.format, map: encodeMap(options.map), ...(inc !== undefined ? { parent: inc.parentImageId, changed: inc.changed.map(([o, l]): [number, number] => [o, l]) } : {}) };
 }
 
-async function resumableUpload(options: StreamImageOptions, plan: ImagePlan, source: GuestSource, startAt: number): Promise<StreamOutcome> {
+async function openSession(options: StreamImageOptions, size: number, layout: LogicalLayout): Promise<{ offset: number }> {
+  const open = () => options.images.openStagedUpload(options.imageId, size, options.exportId, layout);
+  let session;
+  try {
+    session = await open();
+  } catch (err) {
+    // Staged bytes of another export (an earlier point in time) or another layout: start again.
+    if (!(err instanceof ImageConflict) || err instanceof ImageGone) throw err;
+    await options.images.discardStaged(options.imageId);
+    session = await open();
+  }
+  if (session === null) throw new ImageConflict('the image service composes images but has no resumable upload');
+  return session;
+}
+
+/**
+ * A composing service: the guest data the layout names is staged (resumably, in segments the
+ * service acknowledges), and the service composes the image at commit, over the parent's chunks
+ * for an incremental. A full stream also sends the disk's logical digest, which the service checks
+ * against what it composed.
+ */
+async function logicalUpload(options: StreamImageOptions, source: GuestSource, nbd: NbdClient): Promise<StreamOutcome> {
   const { images, imageId } = options;
+  const layout = layoutOf(options);
+  const pieces = sentPieces(layout);
+  const size = piecesLength(pieces);
+  const startAt = (await openSession(options, size, layout)).offset;
+  const full = options.incremental === undefined;
+  // An incremental reads only the changed extents; the digest of the whole disk is the service's to make.
+  const read = full ? (at: number, len: number) => source.read(at, len) : (at: number, len: number) => nbd.read(at, len);
   const segmentBytes = options.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
   const maxBreaks = options.maxBreaks ?? 3;
   let offset = startAt;
   let bytesSent = 0;
   let breaks = 0;
-  options.onProgress?.({ acknowledged: offset, sent: offset, total: plan.size });
-  while (offset < plan.size) {
-    // One pass of the writer per attempt, cut into segments the service acknowledges one by one.
-    const cutter = new SegmentCutter(limited(emitFrom(plan, offset, (at, len) => source.read(at, len)), options));
+  options.onProgress?.({ acknowledged: offset, sent: offset, total: size });
+  while (offset < size) {
+    const cutter = new SegmentCutter(limited(pieceBytes(pieces, offset, read), options));
     try {
-      while (offset < plan.size) {
+      while (offset < size) {
         const from = offset;
-        const length = Math.min(segmentBytes, plan.size - from);
+        const length = Math.min(segmentBytes, size - from);
         offset = await images.appendStaged(imageId, from, cutter.next(length), {
           length,
           signal: options.signal,
-          onProgress: (sent) => options.onProgress?.({ acknowledged: from, sent: from + sent, total: plan.size }),
+          onProgress: (sent) => options.onProgress?.({ acknowledged: from, sent: from + sent, total: size }),
         });
         bytesSent += length;
-        options.onProgress?.({ acknowledged: offset, sent: offset, total: plan.size });
+        options.onProgress?.({ acknowledged: offset, sent: offset, total: size });
       }
     } catch (err) {
       options.signal?.throwIfAborted();
@@ -128,9 +159,28 @@ async function resumableUpload(options: StreamImageOptions, plan: ImagePlan, sou
       await cutter.close();
     }
   }
-  const logicalDigest = await source.digest();
-  const image = await images.commitStaged(imageId, { properties: { ...options.properties, [LOGICAL_DIGEST_PROPERTY]: `${LOGICAL_DIGEST_ALGORITHM}:${logicalDigest}` } });
-  return { image, size: plan.size, resumedFrom: startAt, bytesSent, resumable: true, logicalDigest };
+  const claimed: Record<string, string> = full ? { [LOGICAL_DIGEST_PROPERTY]: `${LOGICAL_DIGEST_ALGORITHM}:${await source.digest()}` } : {};
+  const image = await images.commitStaged(imageId, { properties: { ...options.properties, ...claimed } });
+  const logicalDigest = image.properties[LOGICAL_DIGEST_PROPERTY]?.split(':')[1] ?? '';
+  return { image, size: image.size ?? 0, resumedFrom: startAt, bytesSent, resumable: true, logicalDigest, changedBytes: size };
+}
+
+/** The staged stream from staged offset `from`: the pieces' guest data, read ahead a few reads at a time. */
+async function* pieceBytes(pieces: readonly Piece[], from: number, read: (offset: number, length: number) => Promise<Buffer>): AsyncGenerator<Buffer> {
+  const reads: Promise<Buffer>[] = [];
+  let staged = 0;
+  for (const piece of pieces) {
+    const end = staged + piece.length;
+    for (let at = Math.max(from, staged); at < end; at += PIECE_READ) {
+      const pending = read(piece.offset + (at - staged), Math.min(PIECE_READ, end - at));
+      // A consumer that stops early never awaits the reads ahead: not an unhandled rejection.
+      pending.catch(() => undefined);
+      reads.push(pending);
+      if (reads.length >= READS_AHEAD) yield await (reads.shift() as Promise<Buffer>);
+    }
+    staged = end;
+  }
+  while (reads.length > 0) yield await (reads.shift() as Promise<Buffer>);
 }
 
 /** A break the stream can go on after: the connection, the service, a busy or moved offset. Not a refusal of the image. */
@@ -199,7 +249,7 @@ async function plainUpload(options: StreamImageOptions, plan: ImagePlan, source:
         `md5 ${String(image.checksum)} of ${expected}) and was deleted.`,
     );
   }
-  return { image, size: plan.size, resumedFrom: 0, bytesSent: sent, resumable: false, logicalDigest };
+  return { image, size: plan.size, resumedFrom: 0, bytesSent: sent, resumable: false, logicalDigest, changedBytes: options.map.extents.reduce((n, e) => n + (e.kind === 'data' ? e.length : 0), 0) };
 }
 
 async function* hashed(chunks: AsyncIterable<Buffer>, hash: Hash): AsyncGenerator<Buffer> {

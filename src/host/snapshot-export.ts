@@ -4,11 +4,14 @@
 // makes a new one (a new point in time, so the map and any staged bytes of the old one are void).
 import { mkdir } from 'node:fs/promises';
 import { DomainState, type Domain, type Libvirt } from '../libvirt';
-import { allocationMap, NbdClient } from '../nbd';
-import type { DomainDescription, SnapshotMode } from '../contract';
-import { beginBackupExport, endBackupExport, findBackupExport } from './backup-export';
+import { allocationMap, BASE_ALLOCATION, dirtyBitmapContext, dirtyRanges, NbdClient, type Range } from '../nbd';
+import type { ChainPlan, DomainDescription, SnapshotMode } from '../contract';
+import { decodeMap, encodeMap } from '../images';
+import { beginBackupExport, endBackupExport, EXPORT_BITMAP, findBackupExport, type BackupJobRef } from './backup-export';
+import { checkChainStart, checkpointNameFor, diskIdentity, isUnusableCheckpoint, messageOf } from './checkpoint-chain';
+import type { QuiesceOutcome } from './quiesce';
 import { exportPaths } from './export-paths';
-import { decodeMap, encodeMap, newExportId, readExportRecord, removeExportRecord, writeExportRecord, type ExportRecord } from './export-record';
+import { newExportId, readExportRecord, removeExportRecord, writeExportRecord, type ExportRecord } from './export-record';
 import { findReadOnlyExport, startReadOnlyExport, stopReadOnlyExport } from './nbd-export';
 import type { AllocationMap } from '../qcow2';
 
@@ -26,6 +29,8 @@ export interface ExportContext {
   description: DomainDescription;
   quiesceTimeoutMs: number;
   log?: (message: string, fields: Record<string, unknown>) => void;
+  /** live: the chain to build on, as the control side planned it (absent: no checkpoint at all) */
+  chain?: ChainPlan;
 }
 
 export interface LiveExport {
@@ -60,8 +65,9 @@ async function openExport(ctx: ExportContext): Promise<{ record: ExportRecord; m
   const openedAt = Date.now();
   let record: Omit<ExportRecord, 'map'>;
   if (ctx.mode === 'live') {
-    const { job, quiesce } = await beginBackupExport(client, dom, workDir, { diskTarget: description.diskTarget, quiesceTimeoutMs: ctx.quiesceTimeoutMs, log: ctx.log });
-    record = { exportId: newExportId(), kind: 'backup-job', socketPath: paths.socketPath, exportName: job.exportName, diskTarget: description.diskTarget, openedAt, ...quiesce, freezeWindowMs: quiesce.freezeWindowMs };
+    const exportId = newExportId();
+    const { job, quiesce, chain } = await beginLiveExport(ctx, exportId);
+    record = { exportId, kind: 'backup-job', socketPath: paths.socketPath, exportName: job.exportName, diskTarget: description.diskTarget, openedAt, ...quiesce, freezeWindowMs: quiesce.freezeWindowMs, chain };
   } else {
     const { state } = await client.domainGetState(dom);
     if (state === DomainState.Running || state === DomainState.Paused || state === DomainState.Blocked || state === DomainState.PMSuspended) {
@@ -71,17 +77,51 @@ async function openExport(ctx: ExportContext): Promise<{ record: ExportRecord; m
     await startReadOnlyExport({ diskPath: description.diskPath, format, socketPath: paths.socketPath, pidFile: paths.pidFile, exportName: description.diskTarget });
     record = { exportId: newExportId(), kind: 'qemu-nbd', socketPath: paths.socketPath, exportName: description.diskTarget, diskTarget: description.diskTarget, openedAt, quiesced: false, freezeWindowMs: null };
   }
-  const map = await readAllocationMap(record.socketPath, record.exportName);
-  const full: ExportRecord = { ...record, map: encodeMap(map) };
+  const incremental = record.chain?.kind === 'incremental';
+  const { map, changed } = await readExportMaps(record.socketPath, record.exportName, incremental);
+  const chain = record.chain === undefined ? undefined : { ...record.chain, ...(changed !== undefined ? { changed: changed.map((r): [number, number] => [r.offset, r.length]) } : {}) };
+  const full: ExportRecord = { ...record, map: encodeMap(map), ...(chain !== undefined ? { chain } : {}) };
   await writeExportRecord(workDir, full);
   return { record: full, map };
 }
 
-async function readAllocationMap(socketPath: string, exportName: string): Promise<AllocationMap> {
-  const nbd = await NbdClient.connect({ socketPath, exportName });
+type ChainFacts = NonNullable<ExportRecord['chain']>;
+
+/**
+ * The backup job of a live export, with a checkpoint when the plan asks for chains: incremental
+ * from the parent's checkpoint when every check passes, else full with the reason.
+ */
+async function beginLiveExport(ctx: ExportContext, exportId: string): Promise<{ job: BackupJobRef; quiesce: QuiesceOutcome; chain?: ChainFacts }> {
+  const { client, dom, workDir, description, chain: plan } = ctx;
+  const base = { diskTarget: description.diskTarget, quiesceTimeoutMs: ctx.quiesceTimeoutMs, log: ctx.log };
+  if (plan === undefined) return beginBackupExport(client, dom, workDir, base);
+  if (!plan.composes) return { ...(await beginBackupExport(client, dom, workDir, base)), chain: { kind: 'full', fullReason: plan.reason ?? 'the image backend cannot compose images' } };
+  const identity = await diskIdentity(description.diskPath);
+  const checkpoint = checkpointNameFor(exportId);
+  const start = await checkChainStart(client, dom, description, plan, identity);
+  let fullReason = start.from === null ? start.reason : '';
+  if (start.from !== null) {
+    try {
+      const begun = await beginBackupExport(client, dom, workDir, { ...base, checkpoint, incrementalFrom: start.from });
+      return { ...begun, chain: { kind: 'incremental', parentImageId: start.parentImageId, checkpoint, diskIdentity: identity } };
+    } catch (err) {
+      if (!isUnusableCheckpoint(err)) throw err;
+      fullReason = `checkpoint ${start.from} cannot be used: ${messageOf(err)}`;
+      ctx.log?.('incremental backup refused, taking a full one', { checkpoint: start.from, reason: fullReason });
+    }
+  }
+  const begun = await beginBackupExport(client, dom, workDir, { ...base, checkpoint });
+  return { ...begun, chain: { kind: 'full', fullReason, checkpoint, diskIdentity: identity } };
+}
+
+/** The export's allocation map and, for an incremental, the ranges its dirty bitmap marks. */
+async function readExportMaps(socketPath: string, exportName: string, incremental: boolean): Promise<{ map: AllocationMap; changed?: Range[] }> {
+  const bitmap = dirtyBitmapContext(EXPORT_BITMAP);
+  const nbd = await NbdClient.connect({ socketPath, exportName, metaContexts: incremental ? [BASE_ALLOCATION, bitmap] : [BASE_ALLOCATION] });
   try {
     const extents = await allocationMap(nbd);
-    return { virtualSize: nbd.exportSize, extents };
+    const map = { virtualSize: nbd.exportSize, extents };
+    return incremental ? { map, changed: await dirtyRanges(nbd, bitmap) } : { map };
   } finally {
     await nbd.close().catch(() => nbd.destroy());
   }

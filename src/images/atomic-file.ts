@@ -6,8 +6,13 @@ import { basename, dirname, join } from 'node:path';
 
 export const TEMP_SUFFIX = '.tmp';
 
-export async function fsyncDirectory(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
+export function fsyncDirectory(dir: string): Promise<void> {
+  return fsyncPath(dir);
+}
+
+/** fsync of a file or a directory by its path. */
+export async function fsyncPath(path: string): Promise<void> {
+  const handle = await open(path, 'r');
   try {
     await handle.sync();
   } finally {

@@ -12,6 +12,7 @@ import { checkedId, errorFromResponse, exchange, isConnectFailure, isTransportUn
 import { JSON_PATCH_MEDIA_TYPE, type ImageFormats } from './image-record';
 import { ResumableUploadClient, type AppendOptions, type StagedCommit, type StagedUpload } from './resumable-client';
 import { meteredBody, type ByteSource } from './upload-body';
+import { STORE_CAPABILITIES_URL, StoreCapabilitiesSchema, type LogicalLayout } from './logical-layout';
 
 export type { Image } from './glance-image-view';
 export type { AppendOptions, StagedCommit, StagedUpload } from './resumable-client';
@@ -64,7 +65,12 @@ export interface ImageClient {
    * (404/405/501 on the route, e.g. a real Glance). Throws ImageConflict (409) when a session
    * with another size/token exists.
    */
-  openStagedUpload(id: string, size: number, token: string): Promise<StagedUpload | null>;
+  openStagedUpload(id: string, size: number, token: string, layout?: LogicalLayout): Promise<StagedUpload | null>;
+  /**
+   * Whether the service composes logical uploads (stores chunks, takes incrementals over a parent
+   * image): ours does, a real Glance does not. Asked once per client.
+   */
+  composes(): Promise<boolean>;
   /** Current session or null when none. */
   stagedUpload(id: string): Promise<StagedUpload | null>;
   /**
@@ -95,6 +101,7 @@ export class GlanceHttpClient implements ImageClient {
   private readonly idleTimeoutMs: number;
   private readonly uploadIdleTimeoutMs: number;
   private readonly staged: ResumableUploadClient;
+  private capabilities: Promise<boolean> | undefined;
 
   constructor(
     baseUrl: string,
@@ -205,8 +212,26 @@ export class GlanceHttpClient implements ImageClient {
     return res;
   }
 
-  openStagedUpload(id: string, size: number, token: string): Promise<StagedUpload | null> {
-    return this.staged.open(id, size, token);
+  openStagedUpload(id: string, size: number, token: string, layout?: LogicalLayout): Promise<StagedUpload | null> {
+    return this.staged.open(id, size, token, layout);
+  }
+
+  composes(): Promise<boolean> {
+    this.capabilities ??= this.askCapabilities().catch((err: unknown) => {
+      // Not cached: the service may just be down for a moment.
+      this.capabilities = undefined;
+      throw err;
+    });
+    return this.capabilities;
+  }
+
+  private async askCapabilities(): Promise<boolean> {
+    const res = await this.send({ method: 'GET', path: STORE_CAPABILITIES_URL.slice(1) });
+    if (res.statusCode === 404) {
+      res.resume();
+      return false;
+    }
+    return (await this.expectJson(res, 200, undefined, (json) => StoreCapabilitiesSchema.parse(json))).compose;
   }
 
   stagedUpload(id: string): Promise<StagedUpload | null> {

@@ -14,6 +14,8 @@ import { IMAGE_STATUSES, JSON_PATCH_MEDIA_TYPE, formatsFromPatch } from './image
 import type { ImageService } from './image-service';
 import { imageVersions, VERSION_URLS } from './image-versions';
 import { INTERNAL_ERROR, JSON_TYPE, declaredLength, glanceErrorBody, imageErrorOf, jsonBody, mediaType, parseJsonBodies, requireContentType, requireJson, streamBodies } from './http-io';
+import { CHUNK_BYTES } from './image-index';
+import { STORE_CAPABILITIES_URL, type StoreCapabilities } from './logical-layout';
 import { RESUMABLE_COMMIT_URL, RESUMABLE_URL, resumableBodilessRoutes, resumableJsonRoutes, resumableStreamRoutes } from './resumable-http';
 
 export interface ImageHttpAppOptions {
@@ -41,7 +43,7 @@ const IMAGE_URL = '/v2/images/:image_id';
 const IMAGE_FILE_URL = '/v2/images/:image_id/file';
 /** Routes every path has, with the methods each serves: the rest answer 405. */
 const SERVED = [
-  ...[['GET', IMAGES_URL], ['POST', IMAGES_URL], ['GET', IMAGE_URL], ['DELETE', IMAGE_URL], ['PATCH', IMAGE_URL], ['GET', IMAGE_FILE_URL], ['PUT', IMAGE_FILE_URL]],
+  ...[['GET', IMAGES_URL], ['POST', IMAGES_URL], ['GET', IMAGE_URL], ['DELETE', IMAGE_URL], ['PATCH', IMAGE_URL], ['GET', IMAGE_FILE_URL], ['PUT', IMAGE_FILE_URL], ['GET', STORE_CAPABILITIES_URL]],
   ...[['POST', RESUMABLE_URL], ['HEAD', RESUMABLE_URL], ['GET', RESUMABLE_URL], ['PATCH', RESUMABLE_URL], ['DELETE', RESUMABLE_URL], ['POST', RESUMABLE_COMMIT_URL]],
 ].map(([method, url]) => ({ method: method ?? '', url: url ?? '' }));
 const PUBLIC_URLS = new Set(['/healthcheck', ...VERSION_URLS]);
@@ -109,7 +111,7 @@ export async function createImageHttpApp(options: ImageHttpAppOptions): Promise<
     return reply.code(204).send();
   });
   app.get<{ Params: { image_id: string } }>(IMAGE_FILE_URL, async (request, reply) => {
-    const { record, data } = service.openData(caller(request), request.params.image_id);
+    const { record, data } = await service.openData(caller(request), request.params.image_id);
     if (data === null) return reply.code(204).send();
     reply.type('application/octet-stream');
     if (record.size !== null) reply.header('Content-Length', record.size);
@@ -117,6 +119,8 @@ export async function createImageHttpApp(options: ImageHttpAppOptions): Promise<
     // Fastify destroys the file stream when the client goes away.
     return reply.send(data);
   });
+  // The composing store's capability: logical uploads (incrementals over a parent) are composed here.
+  app.get(STORE_CAPABILITIES_URL, async (_request, reply) => reply.type(JSON_TYPE).send(storeCapabilities()));
   resumableBodilessRoutes(app, x);
 
   await app.register(async (scope: HttpApp) => {
@@ -173,3 +177,7 @@ async function authenticate(authenticator: Authenticator | undefined, request: F
   return contextFor(identity);
 }
 
+
+function storeCapabilities(): StoreCapabilities {
+  return { compose: true, chunk_bytes: CHUNK_BYTES };
+}

@@ -11,6 +11,7 @@ import { ImageRecordRepository, type RepositoryWarning } from './image-record-re
 import { join } from 'node:path';
 import { parseOrThrow } from '../config/validation';
 import { HashPool } from './hash-pool';
+import { ComposedImages } from './composed-images';
 import { ResumableUploads } from './resumable-uploads';
 import { StagedUploadFiles } from './staged-upload-files';
 
@@ -47,6 +48,10 @@ export interface RecoveryReport {
   resumedUploadIds: string[];
   /** resumable session files removed: broken ones, and those of images no longer uploading */
   removedUploadSessionIds: string[];
+  /** indexes of images not active, removed */
+  removedIndexIds: string[];
+  /** chunks no index named any more, removed */
+  removedChunks: number;
 }
 
 export class ImageService {
@@ -54,11 +59,12 @@ export class ImageService {
   readonly resumable: ResumableUploads;
   private readonly verify: boolean;
   private readonly hashes = new HashPool();
-  private recoveryReport: RecoveryReport = { removedStagingFiles: [], killedImageIds: [], resumedUploadIds: [], removedUploadSessionIds: [] };
+  private recoveryReport: RecoveryReport = { removedStagingFiles: [], killedImageIds: [], resumedUploadIds: [], removedUploadSessionIds: [], removedIndexIds: [], removedChunks: 0 };
 
   private constructor(
     private readonly records: ImageRecordRepository,
     private readonly blobs: LocalImageBlobStore,
+    private readonly composed: ComposedImages,
     files: StagedUploadFiles,
     private readonly maxImageBytes: number,
     private readonly now: () => Date,
@@ -69,6 +75,7 @@ export class ImageService {
       hashes: this.hashes,
       records,
       blobs,
+      composed,
       files,
       lookup: (ctx, id) => this.get(ctx, id),
       maxImageBytes,
@@ -89,12 +96,13 @@ export class ImageService {
     const warn = options.warn ?? (() => undefined);
     const records = await ImageRecordRepository.load(join(options.dataDir, 'records'), warn);
     const blobs = await LocalImageBlobStore.open(options.dataDir);
+    const composed = await ComposedImages.open(join(options.dataDir, 'chunks'), join(options.dataDir, 'indexes'));
     const files = await StagedUploadFiles.open(join(options.dataDir, 'resumable'));
     const now = options.now ?? (() => new Date());
     const removedStagingFiles = await blobs.clearStaging();
     const killedImageIds: string[] = [];
     for (const record of records.all()) {
-      const storedSize = await blobs.sizeOf(record.id);
+      const storedSize = (await blobs.sizeOf(record.id)) ?? (await composed.sizeOf(record.id));
       // saving after a restart means the upload died with the old process; an active image whose
       // file is missing or of the wrong size cannot be served correctly either.
       const broken = record.status === 'saving' || (record.status === 'active' && storedSize !== record.size);
@@ -106,13 +114,17 @@ export class ImageService {
         await blobs.remove(record.id);
       }
     }
-    const service = new ImageService(records, blobs, files, options.maxImageBytes, now, options);
+    const service = new ImageService(records, blobs, composed, files, options.maxImageBytes, now, options);
     const resumable = await service.resumable.recover(warn);
+    // Indexes of images that are not active (a deletion or a commit cut short), then their chunks.
+    const collected = await service.collectChunks();
     service.recoveryReport = {
       removedStagingFiles,
       killedImageIds: [...killedImageIds, ...resumable.killedImageIds],
       resumedUploadIds: resumable.resumedUploadIds,
       removedUploadSessionIds: resumable.removedSessionIds,
+      removedIndexIds: collected.removedIndexes,
+      removedChunks: collected.removedChunks,
     };
     return service;
   }
@@ -206,6 +218,17 @@ export class ImageService {
     await this.records.put({ ...record, status: 'deleted', updated_at: this.timestamp() });
     await this.blobs.remove(id);
     await this.resumable.forget(id);
+    if (await this.composed.has(id)) await this.collectChunks();
+  }
+
+  /** Removes the indexes of images that are not active and every chunk no other index names. */
+  collectChunks(): ReturnType<ComposedImages['collect']> {
+    return this.composed.collect((id) => this.records.get(id)?.status === 'active');
+  }
+
+  /** What the chunk store holds (bytes of chunk files), for operators and benchmarks. */
+  chunkStats(): Promise<{ chunks: number; bytes: number }> {
+    return this.composed.chunks.storedBytes();
   }
 
   /**
@@ -249,9 +272,10 @@ export class ImageService {
   }
 
   /** The image's data stream, or null when it has none yet (Glance answers 204). */
-  openData(ctx: RequestContext, id: string): { record: ImageRecord; data: Readable | null } {
+  async openData(ctx: RequestContext, id: string): Promise<{ record: ImageRecord; data: Readable | null }> {
     const record = this.get(ctx, id);
-    return { record, data: record.status === 'active' ? this.blobs.openRead(id) : null };
+    if (record.status !== 'active') return { record, data: null };
+    return { record, data: (await this.composed.openData(id)) ?? this.blobs.openRead(id) };
   }
 
   /** Verify-after-commit of a plain upload: the published file re-read must hash as received. */

@@ -11,3 +11,4 @@ export { createImageHttpApp, type ImageHttpAppOptions } from './image-http-app';
 export { ImageService, type ImageServiceOptions, type ImageListPage, type RecoveryReport } from './image-service';
 export { ResumableUploads, type ResumableRecovery } from './resumable-uploads';
 export * from './resumable-wire';
+export * from './logical-layout';

@@ -26,6 +26,7 @@ import {
   parseOffsetHeader,
 } from './resumable-wire';
 import { meteredBody, type ByteSource } from './upload-body';
+import type { LogicalLayout } from './logical-layout';
 
 /** A resumable upload session as the server reports it: `offset` bytes of `size` are committed. */
 export interface StagedUpload {
@@ -59,8 +60,8 @@ export class ResumableUploadClient {
     private readonly uploadIdleTimeoutMs: number,
   ) {}
 
-  async open(id: string, size: number, token: string): Promise<StagedUpload | null> {
-    const body = parseOrThrow(OpenStagedBodySchema, { size, token }, (issues) => badRequest(`Invalid resumable upload: ${issues}`));
+  async open(id: string, size: number, token: string, layout?: LogicalLayout): Promise<StagedUpload | null> {
+    const body = parseOrThrow(OpenStagedBodySchema, { size, token, ...(layout !== undefined ? { layout } : {}) }, (issues) => badRequest(`Invalid resumable upload: ${issues}`));
     const res = await this.send({ method: 'POST', path: pathOf(id), headers: JSON_TYPE, body: Buffer.from(JSON.stringify(body)) });
     if (res.statusCode === 200 || res.statusCode === 201) return parseState(res);
     if (NO_EXTENSION.has(res.statusCode ?? 0) && !fromExtension(res)) return ignore(res, null);

@@ -24,6 +24,8 @@ import { propertyKeyRefusal, type ImageRecord, type ImageStatus } from './image-
 import type { ImageRecordRepository, RepositoryWarning } from './image-record-repository';
 import { CommitStagedBodySchema, OpenStagedBodySchema, type StagedUploadState } from './resumable-wire';
 import type { HashPool } from './hash-pool';
+import type { ComposedImages } from './composed-images';
+import { LOGICAL_DIGEST_PROPERTY, piecesLength, sentPieces, type LogicalLayout } from './logical-layout';
 import type { StagedHashes, StagedSessionMeta, StagedUploadFiles } from './staged-upload-files';
 
 interface Session {
@@ -41,6 +43,8 @@ interface Session {
 export interface ResumableUploadsDeps {
   records: ImageRecordRepository;
   blobs: LocalImageBlobStore;
+  /** where logical uploads are composed into chunks */
+  composed: ComposedImages;
   files: StagedUploadFiles;
   /** The visibility-checked image lookup (ImageService.get): 404 for images the caller cannot see. */
   lookup: (ctx: RequestContext, id: string) => ImageRecord;
@@ -72,8 +76,9 @@ export class ResumableUploads {
     const report: ResumableRecovery = { resumedUploadIds: [], killedImageIds: [], removedSessionIds: [...removedIds] };
     for (const record of this.deps.records.all()) {
       if (record.status !== 'uploading') continue;
-      // An uploading image has no published data; a file there is from a commit cut short.
+      // An uploading image has no published data; a file or index there is from a commit cut short.
       await this.deps.blobs.remove(record.id);
+      await this.deps.composed.removeIndex(record.id);
       const found = onDisk.get(record.id);
       onDisk.delete(record.id);
       if (found !== undefined) {
@@ -104,8 +109,10 @@ export class ResumableUploads {
     }
     if (record.status !== 'queued' && record.status !== 'killed') throw new ImageConflict(`Image status transition from ${record.status} to uploading is not allowed`);
     if (b.size > this.deps.maxImageBytes) throw new ImageTooLarge(`Image exceeds the storage quota of ${this.deps.maxImageBytes} bytes`);
+    if (b.layout !== undefined) await this.checkLayout(ctx, b.layout, b.size);
+    if (this.sessions.has(id)) throw new ImageConflict(`Another request on the resumable upload of image ${id} is in progress`);
     // Claimed before any await: a concurrent open sees the session, a plain PUT sees `uploading`.
-    const session: Session = { meta: { imageId: id, size: b.size, token: b.token }, offset: 0, hashes: this.deps.hashes.open(), busy: true, doomed: new AbortController() };
+    const session: Session = { meta: { imageId: id, size: b.size, token: b.token, ...(b.layout !== undefined ? { layout: b.layout } : {}) }, offset: 0, hashes: this.deps.hashes.open(), busy: true, doomed: new AbortController() };
     this.sessions.set(id, session);
     const uploading: ImageRecord = { ...record, status: 'uploading', updated_at: this.deps.timestamp() };
     try {
@@ -185,6 +192,8 @@ export class ResumableUploads {
         throw new ImageChecksumMismatch(`The staged data of image ${id} does not match the client's ${differing.join(' and ')}; the image is killed and its staged data removed`);
       }
       if (session.doomed.signal.aborted) throw deletedDuringUpload(id);
+      const layout = session.meta.layout;
+      if (layout !== undefined) return await this.publishComposed(id, session, layout, b.properties ?? {});
       return await this.publish(id, session, received, b.properties ?? {});
     } finally {
       await this.release(id, session);
@@ -215,7 +224,7 @@ export class ResumableUploads {
   }
 
   private async publish(id: string, session: Session, received: ReceivedImageData, properties: Record<string, string>): Promise<ImageRecord> {
-    const { blobs, files, records } = this.deps;
+    const { blobs, files } = this.deps;
     try {
       await blobs.publish(id, files.dataPath(id));
       await files.removeMeta(id);
@@ -227,20 +236,7 @@ export class ResumableUploads {
           );
         }
       }
-      const current = records.get(id);
-      if (current?.status !== 'uploading') throw deletedDuringUpload(id);
-      const active: ImageRecord = {
-        ...current,
-        status: 'active',
-        size: received.size,
-        checksum: received.md5,
-        os_hash_algo: 'sha512',
-        os_hash_value: received.sha512,
-        properties: { ...current.properties, ...properties },
-        updated_at: this.deps.timestamp(),
-      };
-      await records.put(active);
-      return active;
+      return await this.activate(id, received, properties);
     } catch (err) {
       // Past this point the staged file may be gone (moved): the session cannot be resumed.
       await blobs.remove(id).catch(() => undefined);
@@ -249,6 +245,59 @@ export class ResumableUploads {
     } finally {
       if (this.sessions.get(id) === session) this.drop(id);
     }
+  }
+
+  /** A logical upload's layout: its size is what it sends; an incremental's parent is active, composed, the same disk. */
+  private async checkLayout(ctx: RequestContext, layout: LogicalLayout, size: number): Promise<void> {
+    const sent = piecesLength(sentPieces(layout));
+    if (sent !== size) throw badRequest(`Invalid resumable upload: the layout sends ${sent} bytes, size says ${size}`);
+    if (layout.parent === undefined) return;
+    const parent = this.deps.lookup(ctx, layout.parent);
+    if (parent.status !== 'active') throw new ImageConflict(`Image ${layout.parent} is ${parent.status}: an incremental upload needs an active parent`);
+    await this.deps.composed.requireParent(layout.parent, layout.map.virtualSize);
+  }
+
+  /**
+   * Commits a logical upload: chunks and index composed (and, with verification on, every new
+   * chunk re-read against its name), the served bytes' digests fixed, then active. A logical
+   * digest the client sent must be the composed disk's.
+   */
+  private async publishComposed(id: string, session: Session, layout: LogicalLayout, properties: Record<string, string>): Promise<ImageRecord> {
+    const { composed, files } = this.deps;
+    try {
+      const out = await composed.commit({ id, layout, stagedPath: files.dataPath(id), hashes: this.deps.hashes.open(), verify: this.deps.verify });
+      const claimed = properties[LOGICAL_DIGEST_PROPERTY];
+      if (claimed !== undefined && claimed !== out.logicalDigest) {
+        throw new ImageVerificationFailed(`Verification of image ${id} failed: the composed disk's digest ${out.logicalDigest} is not the sender's ${claimed}; the image is killed`);
+      }
+      const active = await this.activate(id, out, { ...properties, [LOGICAL_DIGEST_PROPERTY]: out.logicalDigest });
+      await files.remove(id);
+      return active;
+    } catch (err) {
+      await composed.removeIndex(id).catch(() => undefined);
+      await this.end(id, session, 'killed').catch(() => undefined);
+      throw err;
+    } finally {
+      if (this.sessions.get(id) === session) this.drop(id);
+    }
+  }
+
+  /** The uploading image turns active with the digests of its bytes; ImageGone when it was deleted meanwhile. */
+  private async activate(id: string, digests: ReceivedImageData, properties: Record<string, string>): Promise<ImageRecord> {
+    const current = this.deps.records.get(id);
+    if (current?.status !== 'uploading') throw deletedDuringUpload(id);
+    const active: ImageRecord = {
+      ...current,
+      status: 'active',
+      size: digests.size,
+      checksum: digests.md5,
+      os_hash_algo: 'sha512',
+      os_hash_value: digests.sha512,
+      properties: { ...current.properties, ...properties },
+      updated_at: this.deps.timestamp(),
+    };
+    await this.deps.records.put(active);
+    return active;
   }
 
   /** Forgets the session and frees its running digests. */

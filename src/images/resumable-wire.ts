@@ -2,6 +2,7 @@
 // server (resumable-http.ts) and the client (resumable-client.ts) so both parse the same shapes.
 import { z } from 'zod';
 import { PropertyValueSchema } from './image-record';
+import { LogicalLayoutSchema } from './logical-layout';
 
 /** Content-Type of a PATCH body: raw bytes that continue the staged data at Upload-Offset (as in tus). */
 export const OFFSET_OCTET_STREAM = 'application/offset+octet-stream';
@@ -29,6 +30,8 @@ export const OpenStagedBodySchema = z
   .object({
     size: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
     token: UploadTokenSchema,
+    /** a logical upload (guest data, composed at commit); `size` is then the sent pieces' length */
+    layout: LogicalLayoutSchema.optional(),
   })
   .strict();
 export type OpenStagedBody = z.infer<typeof OpenStagedBodySchema>;

@@ -12,6 +12,7 @@ import { ImageTooLarge } from './image-errors';
 import { ImageIdSchema } from './image-record';
 import type { RepositoryWarning } from './image-record-repository';
 import type { StreamHashes } from './hash-pool';
+import { LogicalLayoutSchema } from './logical-layout';
 import { UploadTokenSchema } from './resumable-wire';
 
 const SessionMetaSchema = z
@@ -19,6 +20,8 @@ const SessionMetaSchema = z
     imageId: ImageIdSchema,
     size: z.number().int().nonnegative(),
     token: UploadTokenSchema,
+    /** a logical upload: the staged bytes are guest data, composed into chunks at commit */
+    layout: LogicalLayoutSchema.optional(),
   })
   .strict();
 export type StagedSessionMeta = z.infer<typeof SessionMetaSchema>;

@@ -9,3 +9,4 @@ export * from './store-migrations';
 export type { StoreDatabase, InstancesTable } from './store-schema';
 export * from './store-env';
 export * from './instance-action-store';
+export * from './snapshot-chain-store';

@@ -1,6 +1,7 @@
 // Instance persistence with Nova's task_state compare-and-set. One class, one Kysely code path for
 // SQLite and PostgreSQL; every state change is a single SQL statement so concurrent workers
 // (Temporal activities on several hosts) cannot interleave a read and a write.
+import { SnapshotChainStore } from './snapshot-chain-store';
 import { z } from 'zod';
 import {
   InventoryDomainSchema,
@@ -33,12 +34,15 @@ export interface GetInstanceOptions {
 export class InstanceStore {
   /** Nova's instance actions and their events, in the same database. */
   readonly actions: InstanceActionStore;
+  /** Each instance's snapshot chain (incremental snapshots), in the same database. */
+  readonly chain: SnapshotChainStore;
 
   constructor(
     private readonly db: StoreDb,
     private readonly now: () => Date = () => new Date(),
   ) {
     this.actions = new InstanceActionStore(db, now);
+    this.chain = new SnapshotChainStore(db, now);
   }
 
   /** Opens the configured database and brings its schema up to date. */

@@ -77,6 +77,31 @@ const migrations: Record<string, Migration> = {
       await db.schema.dropTable('instance_actions').execute();
     },
   },
+  // Incremental snapshots: the chain of checkpoints and the images they belong to.
+  '0004_snapshot_chain': {
+    async up(db: Kysely<unknown>): Promise<void> {
+      await db.schema
+        .createTable('snapshot_chain')
+        .addColumn('image_id', 'text', (c) => c.primaryKey())
+        .addColumn('instance_uuid', 'text', (c) => c.notNull())
+        .addColumn('host', 'text', (c) => c.notNull())
+        .addColumn('kind', 'text', (c) => c.notNull())
+        .addColumn('full_reason', 'text')
+        .addColumn('parent_image_id', 'text')
+        .addColumn('checkpoint', 'text')
+        .addColumn('checkpoint_xml', 'text')
+        .addColumn('disk_identity', 'text')
+        .addColumn('virtual_size', 'bigint', (c) => c.notNull())
+        .addColumn('changed_bytes', 'bigint')
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('retired', 'integer', (c) => c.notNull().defaultTo(0))
+        .execute();
+      await db.schema.createIndex('snapshot_chain_instance_idx').on('snapshot_chain').columns(['instance_uuid', 'created_at']).execute();
+    },
+    async down(db: Kysely<unknown>): Promise<void> {
+      await db.schema.dropTable('snapshot_chain').execute();
+    },
+  },
 };
 
 class InCodeMigrationProvider implements MigrationProvider {

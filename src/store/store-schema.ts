@@ -49,10 +49,31 @@ export interface InstanceActionEventsTable {
   traceback: string | null;
 }
 
+/** One row per one-pass snapshot that took a checkpoint, or that was full for a stated reason. */
+export interface SnapshotChainTable {
+  image_id: string;
+  instance_uuid: string;
+  host: string;
+  /** 'full' | 'incremental' */
+  kind: string;
+  full_reason: string | null;
+  parent_image_id: string | null;
+  /** the libvirt checkpoint taken with it, and libvirt's description of it (for redefine) */
+  checkpoint: string | null;
+  checkpoint_xml: string | null;
+  disk_identity: string | null;
+  virtual_size: number;
+  changed_bytes: number | null;
+  created_at: string;
+  /** 0 while the checkpoint is the one the next snapshot may build on; 1 once retention deleted it */
+  retired: Generated<number>;
+}
+
 export interface StoreDatabase {
   instances: InstancesTable;
   instance_actions: InstanceActionsTable;
   instance_action_events: InstanceActionEventsTable;
+  snapshot_chain: SnapshotChainTable;
 }
 
 export type InstanceRow = Selectable<InstancesTable>;

@@ -3,14 +3,16 @@
 // disk), its upload becomes the stream from that export into the image service, and a closing step
 // ends the export. A cold guest stays down until its disk has been read, then comes back.
 // Each step re-derives its preconditions, so a run reset after its compensations still completes.
-import { upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { patched, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import {
   ErrorTypes,
   POWER_STATE_PAUSED,
   POWER_STATE_RUNNING,
   type DomainDescription,
   type ExtractedSnapshot,
+  type ChainPlan,
   type PowerState,
+  type SnapshotChainFacts,
   type SnapshotDataPath,
   type SnapshotInstanceInfo,
   type SnapshotMode,
@@ -47,14 +49,21 @@ export interface ExtractOutcome {
   resumedFrom?: number;
   logicalDigest?: string;
   replacedImageId?: string;
+  /** full or incremental and why (runs from before incremental snapshots have none) */
+  chain?: SnapshotChainFacts;
 }
+
+const COLD_REASON = 'a cold snapshot reads the stopped disk whole: no backup job, so no checkpoint to read changes from';
 
 export async function streamOnePass(ctx: ExtractContext): Promise<ExtractOutcome> {
   const { instance, description, mode, powerState, host, control, progress, saga } = ctx;
   const instanceUuid = instance.uuid;
   const domainName = instance.domainName;
   const workDirKey = workflowInfo().runId;
-  const exportInput = { domainName, workDirKey, mode, description };
+  // Added with incremental snapshots: runs recorded before it replay without a chain.
+  const chained = patched('incremental-chain');
+  let plan: ChainPlan | undefined;
+  const exportInput = () => ({ domainName, workDirKey, mode, description, ...(plan !== undefined ? { chain: plan } : {}) });
   const touchesGuest = mode === 'cold' && (powerState === POWER_STATE_RUNNING || powerState === POWER_STATE_PAUSED);
   const restore = () => host.restore.restoreGuest({ domainName, priorPowerState: powerState });
   const close = () => host.restore.closeSnapshotExport({ domainName, workDirKey });
@@ -76,7 +85,8 @@ export async function streamOnePass(ctx: ExtractContext): Promise<ExtractOutcome
     await progress.step('task_state_pending_upload', () =>
       control.setTaskState({ instanceUuid, taskState: 'image_pending_upload', expected: ['image_snapshot', null] }),
     );
-    const opened = await progress.step('extract', () => host.extract.openSnapshotExport(exportInput));
+    if (chained && mode === 'live') plan = await progress.step('plan_chain', () => control.planChain({ instanceUuid }));
+    const opened = await progress.step('extract', () => host.extract.openSnapshotExport(exportInput()));
     progress.state.bytesTotal = opened.imageSize;
     await progress.step('task_state_uploading', () =>
       control.setTaskState({ instanceUuid, taskState: 'image_uploading', expected: ['image_pending_upload', null] }),
@@ -84,7 +94,7 @@ export async function streamOnePass(ctx: ExtractContext): Promise<ExtractOutcome
     let imageId = ctx.imageId;
     streamed = await progress.step('upload', async () => {
       try {
-        return await host.upload.streamSnapshot({ ...exportInput, imageId });
+        return await host.upload.streamSnapshot({ ...exportInput(), imageId });
       } catch (err) {
         if (failureType(err) !== ErrorTypes.ImageNotFound) throw err;
         // The run's image was deleted (a replayed run whose compensation deleted it): a new one.
@@ -95,7 +105,7 @@ export async function streamOnePass(ctx: ExtractContext): Promise<ExtractOutcome
         saga.add('delete replacement image unless active', () => control.deleteImageUnlessActive({ imageId: replacement }));
         progress.state.imageId = replacement;
         upsertSearchAttributes([{ key: ImageIdKey, value: replacement }]);
-        return host.upload.streamSnapshot({ ...exportInput, imageId: replacement });
+        return host.upload.streamSnapshot({ ...exportInput(), imageId: replacement });
       }
     });
     progress.state.bytesDone = streamed.size;
@@ -110,8 +120,43 @@ export async function streamOnePass(ctx: ExtractContext): Promise<ExtractOutcome
       restored = true;
     }
   }
+  const chain = chained ? await recordChain(ctx, streamed) : undefined;
   const quiesce: QuiesceFacts = { quiesced: streamed.quiesced, freezeWindowMs: streamed.freezeWindowMs };
   if (streamed.quiesceError !== undefined) quiesce.quiesceError = streamed.quiesceError;
   const uploaded: UploadedImage = { imageId: streamed.imageId, status: streamed.status, size: streamed.size, checksum: streamed.checksum };
-  return { uploaded, quiesce, dataPath: streamed.dataPath, resumedFrom: streamed.resumedFrom, logicalDigest: streamed.logicalDigest, ...(replacedImageId !== undefined ? { replacedImageId } : {}) };
+  return {
+    uploaded,
+    quiesce,
+    dataPath: streamed.dataPath,
+    resumedFrom: streamed.resumedFrom,
+    logicalDigest: streamed.logicalDigest,
+    ...(replacedImageId !== undefined ? { replacedImageId } : {}),
+    ...(chain !== undefined ? { chain } : {}),
+  };
+}
+
+/**
+ * After the export closed: older checkpoints go (retention), and the snapshot joins the instance's
+ * chain with what it was and why, so the next one knows what it may build on.
+ */
+async function recordChain(ctx: ExtractContext, streamed: StreamedImage): Promise<SnapshotChainFacts> {
+  const { instance, description, host, control, progress } = ctx;
+  const facts: SnapshotChainFacts = {
+    kind: streamed.kind ?? 'full',
+    ...(streamed.kind === undefined ? { fullReason: COLD_REASON } : {}),
+    ...(streamed.fullReason !== undefined ? { fullReason: streamed.fullReason } : {}),
+    ...(streamed.parentImageId !== undefined ? { parentImageId: streamed.parentImageId } : {}),
+    ...(streamed.checkpoint !== undefined ? { checkpoint: streamed.checkpoint } : {}),
+    ...(streamed.diskIdentity !== undefined ? { diskIdentity: streamed.diskIdentity } : {}),
+    ...(streamed.changedBytes !== undefined ? { changedBytes: streamed.changedBytes } : {}),
+  };
+  let checkpointXml: string | null = null;
+  const keep = facts.checkpoint;
+  if (keep !== undefined) {
+    checkpointXml = (await progress.step('retain_checkpoints', () => host.restore.retainCheckpoints({ domainName: instance.domainName, keep }))).checkpointXml;
+  }
+  await progress.step('record_chain', () =>
+    control.recordChain({ ...facts, instanceUuid: instance.uuid, imageId: streamed.imageId, host: instance.host, virtualSize: description.virtualSize, checkpointXml }),
+  );
+  return facts;
 }

@@ -151,17 +151,23 @@ async function runSnapshot(input: SnapshotInput, run: RunContext): Promise<Snaps
   const ctx: ExtractContext = { instance, imageId: image, description, mode, powerState, host, control, progress, saga, name: input.name, metadata: input.metadata ?? {} };
   // Descriptions recorded before the one-pass path have no backupCapable, and replay on block copy.
   const onePass = description.backupCapable === true && description.virtType !== 'lxc';
-  const { uploaded, quiesce, dataPath, resumedFrom, logicalDigest, replacedImageId } = onePass ? await streamOnePass(ctx) : await extractAndUpload(ctx);
+  const { uploaded, quiesce, dataPath, resumedFrom, logicalDigest, replacedImageId, chain } = onePass ? await streamOnePass(ctx) : await extractAndUpload(ctx);
   const finalImage = uploaded.imageId;
 
   await progress.step('task_state_none', () => control.setTaskState({ instanceUuid, taskState: null, expected: ['image_uploading', null] }));
   await progress.step('notify_end', () =>
-    control.notifySnapshot({ instanceUuid, imageId: finalImage, event: 'snapshot.end', mode, durationMs: Date.now() - startedAt, ...quiesce }),
+    control.notifySnapshot({ instanceUuid, imageId: finalImage, event: 'snapshot.end', mode, durationMs: Date.now() - startedAt, ...quiesce, ...(chain !== undefined ? { chain } : {}) }),
   );
   const result: SnapshotResult = { imageId: finalImage, status: uploaded.status, size: uploaded.size, checksum: uploaded.checksum, mode, ...quiesce, dataPath, steps: progress.state.steps };
   if (resumedFrom !== undefined) result.resumedFrom = resumedFrom;
   if (logicalDigest !== undefined) result.logicalDigest = logicalDigest;
   if (replacedImageId !== undefined) result.replacedImageId = replacedImageId;
+  if (chain !== undefined) {
+    result.kind = chain.kind;
+    if (chain.fullReason !== undefined) result.fullReason = chain.fullReason;
+    if (chain.parentImageId !== undefined) result.parentImageId = chain.parentImageId;
+    if (chain.changedBytes !== undefined) result.changedBytes = chain.changedBytes;
+  }
   return result;
 }
 

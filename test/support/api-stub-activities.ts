@@ -146,6 +146,7 @@ export class ApiStubCloud {
       openSnapshotExport: async () => notOnePass(),
       streamSnapshot: async () => notOnePass(),
       closeSnapshotExport: async () => undefined,
+      retainCheckpoints: async () => ({ checkpointXml: null, deleted: [] }),
     };
   }
 

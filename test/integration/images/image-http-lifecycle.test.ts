@@ -137,7 +137,7 @@ describe('image lifecycle', () => {
     expect((await after.get(image.id)).properties).toEqual(snapshotMeta.properties);
     expect((await after.get(queued.id)).status).toBe('queued');
     expect(await hashStream(await after.download(image.id))).toEqual(hashBytes(Buffer.from('persisted bytes')));
-    expect(server.recovery).toEqual({ removedStagingFiles: [], killedImageIds: [], resumedUploadIds: [], removedUploadSessionIds: [] });
+    expect(server.recovery).toEqual({ removedStagingFiles: [], killedImageIds: [], resumedUploadIds: [], removedUploadSessionIds: [], removedIndexIds: [], removedChunks: 0 });
   });
 });
 

@@ -174,6 +174,8 @@ export class FakeCloud {
         if (inst.taskState !== null && inst.taskState.startsWith('image_')) inst.taskState = null;
       },
       recordInventory: async ({ domains }) => ({ instances: domains.length }),
+      planChain: async () => ({ composes: true, parent: null, reason: 'the first snapshot of this instance' }),
+      recordChain: async () => undefined,
     };
   }
 
@@ -275,6 +277,7 @@ export class FakeCloud {
         inst.calls.push('closeSnapshotExport');
         inst.exportOpen = false;
       },
+      retainCheckpoints: async () => ({ checkpointXml: null, deleted: [] }),
     };
   }
 }

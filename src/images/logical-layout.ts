@@ -1,0 +1,103 @@
+// The layout of a logical upload (the composing store's extension, see README.md): instead of an
+// image file, the sender stages the guest data of the disk's point in time, and says how it is
+// laid out. Shared by the host (which sends it) and the service (which composes the image from it):
+// both derive the same list of sent pieces from it, so the staged offset means the same on both.
+import { z } from 'zod';
+import type { AllocationMap, ExtentKind } from '../qcow2';
+import { ImageIdSchema } from './image-record';
+
+const KIND_CODES: Record<ExtentKind, 'd' | 'z' | 'h'> = { data: 'd', zero: 'z', hole: 'h' };
+const CODE_KINDS = { d: 'data', z: 'zero', h: 'hole' } as const satisfies Record<string, ExtentKind>;
+
+/** The image property holding the disk's logical digest (`sha256-1m-blocks:<hex>`, qcow2/logical-digest.ts). */
+export const LOGICAL_DIGEST_PROPERTY = 'snapshot_logical_digest';
+
+const Offset = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
+
+/** [offset, length, d|z|h] triples: compact for the millions of extents of a fragmented disk. */
+export const EncodedMapSchema = z.object({
+  virtualSize: Offset,
+  extents: z.array(z.tuple([Offset, z.number().int().positive(), z.enum(['d', 'z', 'h'])])),
+});
+export type EncodedMap = z.infer<typeof EncodedMapSchema>;
+
+export function encodeMap(map: AllocationMap): EncodedMap {
+  return { virtualSize: map.virtualSize, extents: map.extents.map((e) => [e.offset, e.length, KIND_CODES[e.kind]]) };
+}
+
+export function decodeMap(map: EncodedMap): AllocationMap {
+  return { virtualSize: map.virtualSize, extents: map.extents.map(([offset, length, code]) => ({ offset, length, kind: CODE_KINDS[code] })) };
+}
+
+export const RangeListSchema = z.array(z.tuple([Offset, z.number().int().positive()]));
+
+export const LogicalLayoutSchema = z
+  .object({
+    /** how the image is served: the same one-pass writer as the host's */
+    format: z.enum(['qcow2', 'raw']),
+    /** the whole disk's allocation at the point in time */
+    map: EncodedMapSchema,
+    /** an incremental: the image whose content the disk had outside `changed` */
+    parent: ImageIdSchema.optional(),
+    /** with a parent: the ranges that may differ from it (a dirty bitmap's), ascending, disjoint */
+    changed: RangeListSchema.optional(),
+  })
+  .strict()
+  .superRefine((layout, ctx) => {
+    if ((layout.parent === undefined) !== (layout.changed === undefined)) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'parent and changed go together' });
+    }
+    if (!rangesInOrder(layout.map.extents.map(([o, l]) => [o, l]), layout.map.virtualSize, true)) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['map'], message: 'extents must cover the disk in order' });
+    }
+    if (layout.changed !== undefined && !rangesInOrder(layout.changed, layout.map.virtualSize, false)) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['changed'], message: 'changed ranges must be ascending, disjoint and inside the disk' });
+    }
+  });
+export type LogicalLayout = z.infer<typeof LogicalLayoutSchema>;
+
+function rangesInOrder(ranges: readonly (readonly [number, number])[], end: number, covering: boolean): boolean {
+  let at = 0;
+  for (const [offset, length] of ranges) {
+    if (covering ? offset !== at : offset < at) return false;
+    at = offset + length;
+  }
+  return at <= end && (!covering || at === end);
+}
+
+export interface Piece {
+  offset: number;
+  length: number;
+}
+
+/**
+ * The guest data the sender stages, in disk order: the data extents of the map, cut to the changed
+ * ranges for an incremental. Zero and hole extents are never sent; the service knows them from the map.
+ */
+export function sentPieces(layout: LogicalLayout): Piece[] {
+  const data = layout.map.extents.filter(([, , kind]) => kind === 'd').map(([offset, length]) => ({ offset, length }));
+  if (layout.changed === undefined) return data;
+  const out: Piece[] = [];
+  let i = 0;
+  for (const [offset, length] of layout.changed) {
+    const end = offset + length;
+    while (i < data.length && (data[i] as Piece).offset + (data[i] as Piece).length <= offset) i++;
+    for (let j = i; j < data.length && (data[j] as Piece).offset < end; j++) {
+      const d = data[j] as Piece;
+      const from = Math.max(d.offset, offset);
+      const to = Math.min(d.offset + d.length, end);
+      if (to > from) out.push({ offset: from, length: to - from });
+    }
+  }
+  return out;
+}
+
+export function piecesLength(pieces: readonly Piece[]): number {
+  return pieces.reduce((sum, p) => sum + p.length, 0);
+}
+
+/** GET here answers what the store can do; a real Glance answers 404. */
+export const STORE_CAPABILITIES_URL = '/v2/snapshot-store';
+
+export const StoreCapabilitiesSchema = z.object({ compose: z.boolean(), chunk_bytes: z.number().int().positive() }).passthrough();
+export type StoreCapabilities = z.infer<typeof StoreCapabilitiesSchema>;
