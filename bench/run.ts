@@ -7,6 +7,7 @@ void runSequence('bench (all)', [
   { name: 'libvirt client', file: 'libvirt-client.ts' },
   { name: 'bench:snapshot', file: 'snapshot-e2e.ts' },
   { name: 'bench:stream', file: 'stream-resume.ts' },
+  { name: 'bench:incremental', file: 'incremental.ts' },
   { name: 'bench:load:snapshots', file: 'load-snapshots.ts' },
   { name: 'bench:load:api', file: 'load-api.ts' },
 ]);

@@ -58,6 +58,7 @@ function chainProperties(opened: LiveExport): Record<string, string> {
   if (chain === undefined) return {};
   return {
     snapshot_kind: chain.kind,
+    snapshot_changed_bytes: String(chainFacts(opened).changedBytes ?? 0),
     ...(chain.parentImageId !== undefined ? { snapshot_parent_image: chain.parentImageId } : {}),
     ...(chain.fullReason !== undefined ? { snapshot_full_reason: chain.fullReason.slice(0, 255) } : {}),
   };

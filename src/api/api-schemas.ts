@@ -150,11 +150,23 @@ export const SnapshotRunSchema = z.object({
 });
 export type SnapshotRun = z.infer<typeof SnapshotRunSchema>;
 
+/** What a completed run made: the image, and whether it is full or incremental and why. */
+export const SnapshotRunResultSchema = z.object({
+  imageId: z.string(),
+  status: z.string(),
+  size: z.number(),
+  mode: z.string(),
+  kind: z.enum(['full', 'incremental']).optional(),
+  fullReason: z.string().optional(),
+  parentImageId: z.string().optional(),
+  changedBytes: z.number().optional(),
+});
+
 export const SnapshotRunDetailSchema = SnapshotRunSchema.extend({
   name: z.string().nullable(),
   progress: SnapshotProgressSchema.nullable(),
   error: z.string().nullable(),
-  result: z.object({ imageId: z.string(), status: z.string(), size: z.number(), mode: z.string() }).nullable(),
+  result: SnapshotRunResultSchema.nullable(),
 });
 export type SnapshotRunDetail = z.infer<typeof SnapshotRunDetailSchema>;
 

@@ -7,7 +7,7 @@ import { ComputeHostKey, ImageIdKey, InstanceUuidKey, SnapshotStepKey } from '..
 import { progressQuery, SnapshotInputSchema, WORKFLOW_TYPE, type SnapshotInput, type SnapshotProgress } from '../contract';
 import { z } from 'zod';
 import { notFound } from './api-errors';
-import type { OpsSnapshotsQuery, SnapshotRun, SnapshotRunDetail } from './api-schemas';
+import { SnapshotRunResultSchema, type OpsSnapshotsQuery, type SnapshotRun, type SnapshotRunDetail } from './api-schemas';
 
 const FAILED_STATUSES = ['FAILED', 'TERMINATED', 'TIMED_OUT', 'CANCELLED'];
 // Visibility query spelling of the same statuses.
@@ -24,7 +24,6 @@ type HistoryEvent = NonNullable<History['events']>[number];
 type Failure = NonNullable<HistoryEvent['workflowExecutionFailedEventAttributes']>['failure'];
 type RunInfo = Pick<WorkflowExecutionInfo, 'workflowId' | 'runId' | 'status' | 'typedSearchAttributes' | 'startTime' | 'closeTime'>;
 
-const SnapshotResultSchema = z.object({ imageId: z.string(), status: z.string(), size: z.number(), mode: z.string() });
 
 export function runState(statusName: string): SnapshotRun['state'] {
   if (statusName === 'RUNNING') return 'running';
@@ -189,6 +188,6 @@ function closingEvent(history: History): Closing {
   if (last.workflowExecutionCanceledEventAttributes) return { error: 'the snapshot workflow was cancelled', result: null };
   const payload = last.workflowExecutionCompletedEventAttributes?.result?.payloads?.[0];
   if (payload === undefined || payload === null) return { error: null, result: null };
-  const parsed = SnapshotResultSchema.safeParse(defaultPayloadConverter.fromPayload(payload));
+  const parsed = SnapshotRunResultSchema.safeParse(defaultPayloadConverter.fromPayload(payload));
   return { error: null, result: parsed.success ? parsed.data : null };
 }

@@ -72,7 +72,14 @@ export async function snapshotCommand(api: ComputeApiClient, out: Output, ref: s
   if (final.state !== 'completed') {
     throw new CliError(ExitCode.snapshotFailed, `snapshot ${imageId} of ${id} failed: ${final.error ?? final.status}`);
   }
-  emit(out, { image_id: imageId, server_id: id, snapshot: final }, () => `Snapshot of ${id} is active: image ${imageId}${final.result ? ` (${final.result.size} bytes, ${final.result.mode})` : ''}\n`);
+  emit(out, { image_id: imageId, server_id: id, snapshot: final }, () => `Snapshot of ${id} is active: image ${imageId}${final.result ? ` (${final.result.size} bytes, ${final.result.mode}${chainText(final.result)})` : ''}\n`);
+}
+
+/** ", incremental over <parent>" or ", full: <why>" for results that say. */
+function chainText(result: NonNullable<SnapshotRunDetail['result']>): string {
+  if (result.kind === 'incremental') return `, incremental over ${result.parentImageId ?? '?'}: ${result.changedBytes ?? 0} bytes changed`;
+  if (result.kind === 'full') return `, full${result.fullReason !== undefined ? `: ${result.fullReason}` : ''}`;
+  return '';
 }
 
 /** Polls the owner-visible progress endpoint until the run that made `imageId` closes. */

@@ -21,7 +21,7 @@ export function imageCliError(err: unknown, imageUrl: string): unknown {
 
 export async function listImagesCommand(images: GlanceHttpClient, out: Output): Promise<void> {
   const list = await images.list();
-  emit(out, { images: list }, () => table(['ID', 'NAME', 'STATUS', 'SIZE', 'OWNER', 'INSTANCE'], list.map((i) => [i.id, i.name, i.status, i.size, i.owner, i.properties.instance_uuid])));
+  emit(out, { images: list }, () => table(['ID', 'NAME', 'STATUS', 'SIZE', 'OWNER', 'INSTANCE', 'KIND'], list.map((i) => [i.id, i.name, i.status, i.size, i.owner, i.properties.instance_uuid, i.properties.snapshot_kind])));
 }
 
 export async function showImageCommand(images: GlanceHttpClient, out: Output, id: string): Promise<void> {

@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { Libvirt, type ConnectOptions } from '../../src/libvirt';
+import { Libvirt, LibvirtConnectionError, type ConnectOptions } from '../../src/libvirt';
 import { linuxGuestSpec, waitForGuestReady, type LinuxGuestOptions } from './linux-guest';
 import type { InstanceSpec } from '../../src/testing/instance-layout';
 import { createInstance, removeInstance, type Instance } from '../../src/testing/instance-lifecycle';
@@ -67,7 +67,16 @@ export async function createInstanceFixture(opts: FixtureOptions = {}): Promise<
       if (cleaned) return;
       cleaned = true;
       try {
-        await removeInstance(client, instance);
+        await removeInstance(client, instance).catch(async (err: unknown) => {
+          // The connection died with a libvirtd restart the test made: a fresh one removes the guest.
+          if (!(err instanceof LibvirtConnectionError)) throw err;
+          const fresh = await Libvirt.connect(client.uri);
+          try {
+            await removeInstance(fresh, instance);
+          } finally {
+            await fresh.close();
+          }
+        });
       } finally {
         await rm(dir, { recursive: true, force: true });
         if (ownClient) await client.close();

@@ -122,6 +122,8 @@ describe('npm start', () => {
     const third = /is active: image ([0-9a-f-]{36})/.exec(snapctl.stdout)?.[1];
     if (!third) throw new Error(`snapctl said: ${snapctl.stdout}${snapctl.stderr}`);
     expect((await verifyGuestImage(images, third, guest, fsyncedBefore3)).fsckClean).toBe(true);
+    // The third builds on the second's checkpoint: only what the guest changed since went.
+    expect(snapctl.stdout).toContain(`incremental over ${second}`);
 
     // The workers' Prometheus endpoints saw the runs: three live snapshots, and the bytes the
     // restarted host worker uploaded (the killed one's counter died with it).
@@ -131,7 +133,9 @@ describe('npm start', () => {
     );
     const host = await (await fetch(`http://127.0.0.1:${stack.ports.hostMetrics}/metrics`)).text();
     const uploaded = Number(/snapshot_bytes_uploaded_total\{[^}]*\} (\d+)/.exec(host)?.[1]);
-    expect(uploaded).toBe(((await images.get(second)).size ?? 0) + ((await images.get(third)).size ?? 0));
+    // Guest data sent, as each image records it (the changed extents for an incremental).
+    const sent = async (id: string): Promise<number> => Number((await images.get(id)).properties.snapshot_changed_bytes);
+    expect(uploaded).toBe((await sent(second)) + (await sent(third)));
 
     const pidsAtEnd = stack.childPids();
     expect(await stack.interrupt()).toBe(0);
