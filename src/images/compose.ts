@@ -5,7 +5,7 @@
 // the disk now reads zero, the sent bytes on top), cut into chunks, and only chunks the store does
 // not hold yet are written.
 import { createHash } from 'node:crypto';
-import { LOGICAL_DIGEST_BLOCK } from '../qcow2';
+import { LOGICAL_DIGEST_BLOCK, zeroBlockHash } from '../qcow2';
 import { CHUNK_HASH_BYTES, chunkHash, type ChunkStore } from './chunk-store';
 import { CHUNK_BYTES, CHUNKS_PER_BLOCK, blockCount, chunkCount, setSlotHash, slotHash, type ImageIndex } from './image-index';
 import { sentPieces, type LogicalLayout, type Piece } from './logical-layout';
@@ -28,6 +28,7 @@ export interface Composed {
 }
 
 const ZERO_CHUNK = Buffer.alloc(CHUNK_BYTES);
+
 
 /** A sent piece with where its bytes sit in the staged data. */
 interface StagedPiece extends Piece {
@@ -65,9 +66,15 @@ export async function composeChunks(input: ComposeInput): Promise<Composed> {
       parent.blocks.copy(blocks, b * CHUNK_HASH_BYTES, b * CHUNK_HASH_BYTES, (b + 1) * CHUNK_HASH_BYTES);
       continue;
     }
+    const sent = overlapping(pieces, p, start, end);
+    if (parent === null && sent.length === 0) {
+      // Nothing of a full upload lands here: a block of zeros, no chunk, its hash known.
+      zeroBlockHash(end - start).copy(blocks, b * CHUNK_HASH_BYTES);
+      continue;
+    }
     const content = parent === null ? Buffer.alloc(end - start) : await parentBlock(parent, chunks, b, end - start);
     for (const r of changes) content.fill(0, Math.max(r.offset, start) - start, Math.min(end0(r), end) - start);
-    for (const piece of overlapping(pieces, p, start, end) as StagedPiece[]) {
+    for (const piece of sent) {
       const from = Math.max(piece.offset, start);
       const to = Math.min(end0(piece), end);
       (await input.readStaged(piece.staged + (from - piece.offset), to - from)).copy(content, from - start);

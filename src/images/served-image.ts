@@ -16,17 +16,19 @@ export function servedPlan(index: Pick<ImageIndex, 'header'>): ImagePlan {
 export function chunkReader(index: Pick<ImageIndex, 'chunks'>, chunks: ChunkStore): (offset: number, length: number) => Promise<Buffer> {
   return async (offset, length) => {
     const out = Buffer.alloc(length);
+    const reads: Promise<void>[] = [];
     for (let at = offset; at < offset + length; ) {
       const slot = Math.floor(at / CHUNK_BYTES);
       const slotStart = slot * CHUNK_BYTES;
       const take = Math.min(slotStart + CHUNK_BYTES, offset + length) - at;
       const hash = slotHash(index.chunks, slot);
-      if (hash !== null) {
-        const bytes = await chunks.read(hash);
-        bytes.copy(out, at - offset, at - slotStart, at - slotStart + take);
-      }
+      const into = at - offset;
+      const from = at - slotStart;
+      // The chunks of one read side by side: each is its own file.
+      if (hash !== null) reads.push(chunks.read(hash).then((bytes) => void bytes.copy(out, into, from, from + take)));
       at += take;
     }
+    await Promise.all(reads);
     return out;
   };
 }

@@ -33,4 +33,4 @@ export function planImage(map: AllocationMap, options: ImageOptions): ImagePlan 
   if (options.format === 'raw') return planRaw(map);
   throw new Qcow2LayoutError('bad-option', `image format must be qcow2 or raw, got ${String(options.format)}`);
 }
-export { LOGICAL_DIGEST_ALGORITHM, LOGICAL_DIGEST_BLOCK, LogicalDigest, logicalDigestOf } from './logical-digest';
+export { LOGICAL_DIGEST_ALGORITHM, LOGICAL_DIGEST_BLOCK, LogicalDigest, logicalDigestOf, zeroBlockHash } from './logical-digest';

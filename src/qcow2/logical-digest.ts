@@ -13,7 +13,8 @@ export const LOGICAL_DIGEST_ALGORITHM = 'sha256-1m-blocks';
 
 const zeroBlockHashes = new Map<number, Buffer>();
 
-function zeroBlockHash(length: number): Buffer {
+/** SHA-256 of `length` zero bytes (cached): a zero block's hash in the digest. */
+export function zeroBlockHash(length: number): Buffer {
   let hash = zeroBlockHashes.get(length);
   if (hash === undefined) {
     hash = createHash('sha256').update(Buffer.alloc(length)).digest();

@@ -87,7 +87,8 @@ export async function streamOnePass(ctx: ExtractContext): Promise<ExtractOutcome
     );
     if (chained && mode === 'live') plan = await progress.step('plan_chain', () => control.planChain({ instanceUuid }));
     const opened = await progress.step('extract', () => host.extract.openSnapshotExport(exportInput()));
-    progress.state.bytesTotal = opened.imageSize;
+    // What the stream carries: the guest data (the changed extents of an incremental) to a composing store.
+    progress.state.bytesTotal = opened.changedBytes ?? opened.imageSize;
     await progress.step('task_state_uploading', () =>
       control.setTaskState({ instanceUuid, taskState: 'image_uploading', expected: ['image_pending_upload', null] }),
     );
@@ -108,7 +109,7 @@ export async function streamOnePass(ctx: ExtractContext): Promise<ExtractOutcome
         return host.upload.streamSnapshot({ ...exportInput(), imageId: replacement });
       }
     });
-    progress.state.bytesDone = streamed.size;
+    progress.state.bytesDone = streamed.changedBytes ?? streamed.size;
     await progress.step('close_export', close);
     closed = true;
   } finally {
