@@ -28,6 +28,8 @@ describe('incremental snapshots through reboots, restarts and crashes', () => {
   let fixture: InstanceFixture;
   let uuid: string;
   const taken: SnapshotResult[] = [];
+  /** the connection opened after the libvirtd restart (the fixture's own died with the daemon) */
+  let reconnected: Libvirt | undefined;
 
   beforeAll(async () => {
     engine = await startEngine({ captureLogs: true });
@@ -38,6 +40,7 @@ describe('incremental snapshots through reboots, restarts and crashes', () => {
     try {
       await fixture?.cleanup();
     } finally {
+      await reconnected?.close();
       await engine?.stop();
     }
   }, 120_000);
@@ -100,7 +103,8 @@ describe('incremental snapshots through reboots, restarts and crashes', () => {
   it('a libvirtd restart: incremental', async () => {
     await restartLibvirtd(fixture.client.uri);
     // The fixture's connection died with the daemon.
-    fixture.client = await Libvirt.connect(fixture.client.uri);
+    reconnected = await Libvirt.connect(fixture.client.uri);
+    fixture.client = reconnected;
     const before = last();
     expect(await snapshotAfterWrites('s6', 2)).toMatchObject({ kind: 'incremental', parentImageId: before.imageId });
   }, 240_000);

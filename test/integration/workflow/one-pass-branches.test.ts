@@ -73,15 +73,21 @@ describe('snapshotInstance on the one-pass data path', () => {
   it('live: backup-job export streamed once, no block copy, no file; the history stays short', async () => {
     const { inst, result, events, commandEvents } = await snapshot({ guest: 'running' }, 'one-pass-live');
     expect(result).toMatchObject({ mode: 'live', status: 'active', dataPath: 'backup-job', quiesced: true, freezeWindowMs: 3, resumedFrom: 0, logicalDigest: 'fake-digest' });
+    expect(result).toMatchObject({ kind: 'full', fullReason: 'the first snapshot of this instance', changedBytes: 1 << 20 });
     expect(result?.steps).toHaveProperty('close_export');
+    expect(result?.steps).toHaveProperty('plan_chain');
+    expect(result?.steps).toHaveProperty('record_chain');
+    expect(inst.calls).toContain('retainCheckpoints');
     expect(inst.calls.filter((c) => DATA_STEPS.includes(c))).toEqual(['openSnapshotExport', 'streamSnapshot']);
     expect(inst.imageStatus).toBe('active');
     expectClean(inst, 'running');
     // 103 events before the one-pass path; the target for a small live snapshot is 50. How many
     // workflow tasks it takes (6 or 7, 3 events each) depends on how activity completions batch on
     // a busy machine, so the bound is on the other events, which the workflow's code alone decides.
-    expect(commandEvents).toBeLessThanOrEqual(31);
-    expect(events).toBeLessThanOrEqual(31 + 3 * 7);
+    // Incremental snapshots added 7 (measured): the patch marker, plan_chain's and record_chain's
+    // markers and retain_checkpoints' activity events among them.
+    expect(commandEvents).toBeLessThanOrEqual(38);
+    expect(events).toBeLessThanOrEqual(38 + 3 * 7);
   });
 
   it('cold from running: the guest stays saved while its disk streams, then comes back running', async () => {

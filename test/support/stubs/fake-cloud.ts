@@ -268,7 +268,8 @@ export class FakeCloud {
         }
         inst.imageStatus = 'active';
         const dataPath = mode === 'live' ? 'backup-job' : 'qemu-nbd';
-        return { imageId, status: 'active', size: 1 << 20, checksum: 'fake-md5', dataPath, exportId: 'export', resumedFrom: 0, bytesSent: 1 << 20, logicalDigest: 'fake-digest', quiesced: mode === 'live', freezeWindowMs: mode === 'live' ? 3 : null };
+        const chain = mode === 'live' ? { kind: 'full' as const, fullReason: 'the first snapshot of this instance', checkpoint: 'snap-fake', changedBytes: 1 << 20 } : {};
+        return { imageId, status: 'active', size: 1 << 20, checksum: 'fake-md5', dataPath, exportId: 'export', resumedFrom: 0, bytesSent: 1 << 20, logicalDigest: 'fake-digest', quiesced: mode === 'live', freezeWindowMs: mode === 'live' ? 3 : null, ...chain };
       },
       closeSnapshotExport: async ({ domainName, workDirKey }) => {
         for (const each of this.byUuid.values()) each.workDirs.delete(workDirKey);
@@ -277,7 +278,10 @@ export class FakeCloud {
         inst.calls.push('closeSnapshotExport');
         inst.exportOpen = false;
       },
-      retainCheckpoints: async () => ({ checkpointXml: null, deleted: [] }),
+      retainCheckpoints: async ({ domainName }) => {
+        this.byDomain.get(domainName)?.calls.push('retainCheckpoints');
+        return { checkpointXml: null, deleted: [] };
+      },
     };
   }
 }
