@@ -8,9 +8,9 @@ import { LOGICAL_DIGEST_PROPERTY, piecesLength, sentPieces, type Image } from '.
 import { isLibvirtError, VIR_ERR_NO_DOMAIN } from '../libvirt';
 import { planImage } from '../qcow2';
 import { BandwidthLimit } from '../host/bandwidth-limit';
-import { layoutOf, streamImage, type IncrementalSource } from '../host/image-stream';
+import { layoutOf, ParentUnusable, streamImage, type IncrementalSource } from '../host/image-stream';
 import { messageOf, retainCheckpoints } from '../host/checkpoint-chain';
-import { closeExport, ensureExport, type ExportContext, type LiveExport } from '../host/snapshot-export';
+import { closeExport, demoteToFull, ensureExport, type ExportContext, type LiveExport } from '../host/snapshot-export';
 import type { HostActivityDeps } from './host-activity-deps';
 import { Semaphore, withHeartbeat } from './activity-support';
 
@@ -124,32 +124,47 @@ export function createOnePassActivities(deps: HostActivityDeps, limits: OnePassL
           // An attempt whose commit landed but whose completion was lost: the image is done.
           const committed = before.status === 'active' ? committedResult(input.imageId, before) : null;
           if (committed !== null) return committed;
-          const opened = await ensureExport(await exportContext(input));
-          const { record, map } = opened;
+          const ctx = await exportContext(input);
+          let opened = await ensureExport(ctx);
           // Nova's image update: the record describes the bytes actually written (qcow2 or raw, bare).
           if (before.disk_format !== format || before.container_format !== 'bare') {
             await images.setFormats(input.imageId, { disk_format: format, container_format: 'bare' });
           }
           let counted = 0;
-          const outcome = await streamImage({
-            images,
-            imageId: input.imageId,
-            format,
-            socketPath: record.socketPath,
-            exportName: record.exportName,
-            map,
-            exportId: record.exportId,
-            limit: bandwidth,
-            signal,
-            properties: { snapshot_data_path: record.kind, snapshot_export_id: record.exportId, snapshot_quiesced: String(record.quiesced), ...chainProperties(opened) },
-            ...(incrementalOf(opened) !== undefined ? { incremental: incrementalOf(opened) } : {}),
-            onProgress: ({ acknowledged, sent, total }) => {
-              deps.metrics?.addUploadedBytes(Math.max(0, sent - counted));
-              counted = Math.max(counted, sent);
-              // The API reads bytes from this heartbeat: a signal per tick would lengthen the history.
-              report({ exportId: record.exportId, dataPath: record.kind, socketPath: record.socketPath, acknowledged, sent, total });
-            },
-          });
+          const stream = (from: LiveExport) => {
+            const { record, map } = from;
+            return streamImage({
+              images,
+              imageId: input.imageId,
+              format,
+              socketPath: record.socketPath,
+              exportName: record.exportName,
+              map,
+              // An incremental's staged bytes are not a full one's of the same export.
+              exportId: incrementalOf(from) !== undefined ? `${record.exportId}:incremental` : record.exportId,
+              limit: bandwidth,
+              signal,
+              properties: { snapshot_data_path: record.kind, snapshot_export_id: record.exportId, snapshot_quiesced: String(record.quiesced), ...chainProperties(from) },
+              ...(incrementalOf(from) !== undefined ? { incremental: incrementalOf(from) } : {}),
+              onProgress: ({ acknowledged, sent, total }) => {
+                deps.metrics?.addUploadedBytes(Math.max(0, sent - counted));
+                counted = Math.max(counted, sent);
+                // The API reads bytes from this heartbeat: a signal per tick would lengthen the history.
+                report({ exportId: record.exportId, dataPath: record.kind, socketPath: record.socketPath, acknowledged, sent, total });
+              },
+            });
+          };
+          let outcome;
+          try {
+            outcome = await stream(opened);
+          } catch (err) {
+            if (!(err instanceof ParentUnusable)) throw err;
+            // The parent went between the plan and the commit: the same point in time, sent whole.
+            opened = await demoteToFull(ctx.workDir, opened, `${err.message} by the time the incremental was sent: this snapshot was sent whole`);
+            counted = 0;
+            outcome = await stream(opened);
+          }
+          const { record } = opened;
           const image = outcome.image;
           return {
             imageId: input.imageId,

@@ -6,7 +6,7 @@
 // service restart, a new host worker) goes on from the committed length. A service that cannot
 // compose (a real Glance) gets the image itself, laid out here, in one PUT from byte 0.
 import { createHash, type Hash } from 'node:crypto';
-import { encodeMap, ImageConflict, ImageGone, ImageServiceUnavailable, ImageUploadFailed, LOGICAL_DIGEST_PROPERTY, piecesLength, sentPieces, StagedOffsetMismatch, type Image, type ImageClient, type LogicalLayout, type Piece } from '../images';
+import { encodeMap, ImageConflict, ImageGone, ImageNotFound, ImageServiceUnavailable, ImageUploadFailed, LOGICAL_DIGEST_PROPERTY, piecesLength, sentPieces, StagedOffsetMismatch, type Image, type ImageClient, type LogicalLayout, type Piece } from '../images';
 import { NbdClient } from '../nbd';
 import { emitFrom, LOGICAL_DIGEST_ALGORITHM, LogicalDigest, planImage, type AllocationMap, type ImageFormat, type ImagePlan } from '../qcow2';
 import type { BandwidthLimit } from './bandwidth-limit';
@@ -22,6 +22,28 @@ export class ExportChanged extends Error {
   override readonly name = 'ExportChanged';
   /** a new export (and a new map) makes it right */
   readonly retryable = true;
+}
+
+/** An incremental's parent image is no longer there to compose on: the stream must go whole. */
+export class ParentUnusable extends Error {
+  override readonly name = 'ParentUnusable';
+}
+
+async function requireActiveParent(images: ImageClient, parentId: string): Promise<void> {
+  const status = await images.get(parentId).then(
+    (image) => image.status,
+    (err: unknown) => {
+      if (err instanceof ImageNotFound) return 'deleted';
+      throw err;
+    },
+  );
+  if (status !== 'active') throw new ParentUnusable(`parent image ${parentId} is ${status}`);
+}
+
+/** An ImageConflict of an incremental is the parent's going when the parent is gone. */
+async function parentOrRethrow(options: StreamImageOptions, err: unknown): Promise<never> {
+  if (options.incremental !== undefined && err instanceof ImageConflict) await requireActiveParent(options.images, options.incremental.parentImageId);
+  throw err;
 }
 
 export interface StreamProgress {
@@ -119,7 +141,8 @@ async function logicalUpload(options: StreamImageOptions, source: GuestSource, n
   const layout = layoutOf(options);
   const pieces = sentPieces(layout);
   const size = piecesLength(pieces);
-  const startAt = (await openSession(options, size, layout)).offset;
+  if (options.incremental !== undefined) await requireActiveParent(images, options.incremental.parentImageId);
+  const startAt = (await openSession(options, size, layout).catch((err: unknown) => parentOrRethrow(options, err))).offset;
   const full = options.incremental === undefined;
   // An incremental reads only the changed extents; the digest of the whole disk is the service's to make.
   const read = full ? (at: number, len: number) => source.read(at, len) : (at: number, len: number) => nbd.read(at, len);
@@ -160,7 +183,7 @@ async function logicalUpload(options: StreamImageOptions, source: GuestSource, n
     }
   }
   const claimed: Record<string, string> = full ? { [LOGICAL_DIGEST_PROPERTY]: `${LOGICAL_DIGEST_ALGORITHM}:${await source.digest()}` } : {};
-  const image = await images.commitStaged(imageId, { properties: { ...options.properties, ...claimed } });
+  const image = await images.commitStaged(imageId, { properties: { ...options.properties, ...claimed } }).catch((err: unknown) => parentOrRethrow(options, err));
   const logicalDigest = image.properties[LOGICAL_DIGEST_PROPERTY]?.split(':')[1] ?? '';
   return { image, size: image.size ?? 0, resumedFrom: startAt, bytesSent, resumable: true, logicalDigest, changedBytes: size };
 }

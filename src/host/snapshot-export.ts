@@ -134,3 +134,15 @@ export async function closeExport(client: Libvirt, dom: Domain | null, workDir: 
   await stopReadOnlyExport({ socketPath: paths.socketPath, pidFile: paths.pidFile });
   await removeExportRecord(workDir).catch(() => undefined);
 }
+
+/**
+ * The export's stream goes whole after all (its incremental's parent went away): the record says
+ * full, with the reason, and keeps the checkpoint, which the next snapshot may build on.
+ */
+export async function demoteToFull(workDir: string, opened: LiveExport, reason: string): Promise<LiveExport> {
+  const chain = opened.record.chain;
+  if (chain?.kind !== 'incremental') return opened;
+  const record: ExportRecord = { ...opened.record, chain: { kind: 'full', fullReason: reason, ...(chain.checkpoint !== undefined ? { checkpoint: chain.checkpoint } : {}), ...(chain.diskIdentity !== undefined ? { diskIdentity: chain.diskIdentity } : {}) } };
+  await writeExportRecord(workDir, record);
+  return { ...opened, record };
+}

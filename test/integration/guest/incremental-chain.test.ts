@@ -2,6 +2,9 @@
 // event in turn: each snapshot is incremental when it may be, full with its reason when it must be,
 // and always the guest's disk at its point in time (qemu-img compare with a frozen copy, e2fsck).
 // The host worker killed in the middle of an incremental is in incremental-resume.test.ts.
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { POWER_STATE_RUNNING, type SnapshotResult } from '../../../src/contract';
 import { LOGICAL_DIGEST_PROPERTY } from '../../../src/images';
 import { Libvirt } from '../../../src/libvirt';
@@ -20,6 +23,7 @@ import {
 } from '../../support/guest/chain-checks';
 import { createRealGuest, snapshotRealGuest, verifySnapshotImage } from '../../support/guest/real-guest-run';
 import type { InstanceFixture } from '../../support/instance-fixture';
+import { waitForFile } from '../../support/wait-for-file';
 
 const MiB = 1024 * 1024;
 
@@ -31,8 +35,11 @@ describe('incremental snapshots through reboots, restarts and crashes', () => {
   /** the connection opened after the libvirtd restart (the fixture's own died with the daemon) */
   let reconnected: Libvirt | undefined;
 
+  let barrierDir: string;
+
   beforeAll(async () => {
-    engine = await startEngine({ captureLogs: true });
+    barrierDir = await mkdtemp(join(tmpdir(), 'snapchain-barriers-'));
+    engine = await startEngine({ captureLogs: true, hostEnv: { SNAP_TEST_BARRIER_DIR: barrierDir } });
     fixture = await createRealGuest({ prefix: 'snapchain', diskSizeBytes: 128 * MiB, linux: { workload: 'idle' } });
     uuid = (await engine.register(fixture, POWER_STATE_RUNNING)).uuid;
   }, 240_000);
@@ -42,6 +49,7 @@ describe('incremental snapshots through reboots, restarts and crashes', () => {
     } finally {
       await reconnected?.close();
       await engine?.stop();
+      await rm(barrierDir, { recursive: true, force: true });
     }
   }, 120_000);
 
@@ -144,6 +152,23 @@ describe('incremental snapshots through reboots, restarts and crashes', () => {
     // Its child images are untouched by the deletion: the first incremental still downloads whole.
     expect((await engine.images.get((taken[1] as SnapshotResult).imageId)).status).toBe('active');
   }, 240_000);
+
+  it('the parent image deleted while the incremental is under way: the same point in time sent whole, full with the reason', async () => {
+    await snapshotAfterWrites('s9b', 2); // an incremental over s9, whose parent this run deletes
+    const parent = last().imageId;
+    // The barrier marks every step it passes: only this run's mark counts.
+    await rm(join(barrierDir, 'upload.reached'), { force: true });
+    await writeFile(join(barrierDir, 'upload.hold'), '');
+    const running = snapshotAfterWrites('s9c', 2);
+    await waitForFile(join(barrierDir, 'upload.reached'), 120_000);
+    await engine.images.delete(parent);
+    await rm(join(barrierDir, 'upload.hold'), { force: true });
+    const result = await running;
+    expect(result.kind).toBe('full');
+    expect(result.fullReason).toBe(`parent image ${parent} is deleted by the time the incremental was sent: this snapshot was sent whole`);
+    // Its checkpoint stays the chain's: the next one builds on it.
+    expect(await snapshotAfterWrites('s9d', 2)).toMatchObject({ kind: 'incremental', parentImageId: result.imageId });
+  }, 300_000);
 
   it('kill -9 of QEMU: the bitmap is inconsistent, full with the reason; the one after is incremental again', async () => {
     await killQemuAndStart(fixture);
