@@ -18,7 +18,6 @@ import { startFaultProxy, type FaultProxy } from './fault-proxy';
 import { freePort } from './free-port';
 import { DEFAULT_TEST_URI, type InstanceFixture } from './instance-fixture';
 import { fixtureInventoryDomain } from './fixture-inventory';
-import { KeystoneAuthenticator } from '../../src/auth';
 import { startGlance } from './openstack/glance';
 import { startKeystone } from './openstack/keystone';
 
@@ -237,10 +236,7 @@ async function startGlanceBackend(cleanups: (() => Promise<void>)[]): Promise<Im
   const glance = await startGlance(keystone);
   cleanups.push(() => glance.stop());
   const service = await keystone.createUser('snapshots', 'service', ['admin', 'service']);
-  const auth = new KeystoneAuthenticator({
-    endpoint: { url: keystone.url, timeoutMs: 10_000 },
-    credentials: { kind: 'password', username: service.username, password: service.password, userDomain: 'Default', project: 'service', projectDomain: 'Default' },
-  });
+  const auth = keystone.authenticatorFor(service);
   const imageService = {
     running: true,
     start: async () => undefined,

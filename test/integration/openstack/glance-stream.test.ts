@@ -5,7 +5,6 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { KeystoneAuthenticator } from '../../../src/auth';
 import { streamImage, type StreamImageOptions } from '../../../src/host/image-stream';
 import { imagesIdentical } from '../../../src/host/qemu-img';
 import { runTool } from '../../../src/host/tool-process';
@@ -38,10 +37,7 @@ beforeAll(async () => {
   keystone = await startKeystone();
   glance = await startGlance(keystone);
   const service = await keystone.createUser('snapshots', 'service', ['admin', 'service']);
-  const auth = new KeystoneAuthenticator({
-    endpoint: { url: keystone.url, timeoutMs: 10_000 },
-    credentials: { kind: 'password', username: service.username, password: service.password, userDomain: 'Default', project: 'service', projectDomain: 'Default' },
-  });
+  const auth = keystone.authenticatorFor(service);
   images = new GlanceHttpClient(glance.url, () => auth.serviceToken());
 });
 

@@ -7,7 +7,6 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
-import { KeystoneAuthenticator } from '../../../src/auth';
 import { snapshotWorkflowId } from '../../../src/contract';
 import { call } from '../../support/api-http';
 import { startApiStack, type ApiStack } from '../../support/api-stack';
@@ -32,10 +31,7 @@ beforeAll(async () => {
   const service = await keystone.createUser('snapshots', 'service', ['admin', 'service']);
   demo = await keystone.createUser('demo', 'demo', ['member']);
   other = await keystone.createUser('other', 'other', ['member']);
-  const source = new KeystoneAuthenticator({
-    endpoint: { url: keystone.url, timeoutMs: 10_000 },
-    credentials: { kind: 'password', username: service.username, password: service.password, userDomain: 'Default', project: 'service', projectDomain: 'Default' },
-  });
+  const source = keystone.authenticatorFor(service);
   if (backend === 'glance') glance = await startGlance(keystone);
   stack = await startApiStack({ identity: { source, serviceToken: await source.serviceToken() }, imageBackendUrl: glance?.url });
   await keystone.registerEndpoint('compute', 'nova', `${stack.api.url}/v2.1`);

@@ -7,6 +7,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { KeystoneAuthenticator } from '../../../src/auth';
 import { freePort } from '../free-port';
 import { startWsgiService } from './wsgi-service';
 
@@ -32,6 +33,8 @@ export interface RunningKeystone {
   createUser(username: string, project: string, roles: readonly string[]): Promise<KeystoneUser>;
   /** A catalog entry: service of `type` with a public endpoint at `url`. */
   registerEndpoint(type: string, name: string, url: string): Promise<void>;
+  /** Our Keystone authenticator acting as `user` (a service user: its token for the image backend). */
+  authenticatorFor(user: KeystoneUser): KeystoneAuthenticator;
   stop(): Promise<void>;
 }
 
@@ -124,6 +127,12 @@ export async function startKeystone(): Promise<RunningKeystone> {
     async registerEndpoint(type, name, endpointUrl) {
       const service = await admin('POST', 'services', IdSchema('service'), { service: { type, name } });
       await admin('POST', 'endpoints', IdSchema('endpoint'), { endpoint: { service_id: (service.service as { id: string }).id, interface: 'public', url: endpointUrl, region_id: 'RegionOne' } });
+    },
+    authenticatorFor(user) {
+      return new KeystoneAuthenticator({
+        endpoint: { url, timeoutMs: 10_000 },
+        credentials: { kind: 'password', username: user.username, password: user.password, userDomain: 'Default', project: user.project, projectDomain: 'Default' },
+      });
     },
     stop,
   };
