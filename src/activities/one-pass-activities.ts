@@ -4,12 +4,12 @@
 // the export and resumes or restarts the upload.
 import { Context } from '@temporalio/activity';
 import type { ChainPlan, HostActivities, SnapshotChainFacts, SnapshotExport, StreamedImage } from '../contract';
-import { LOGICAL_DIGEST_PROPERTY, piecesLength, sentPieces, type Image } from '../images';
+import { errorMessage, LOGICAL_DIGEST_PROPERTY, piecesLength, sentPieces, type Image } from '../images';
 import { isLibvirtError, VIR_ERR_NO_DOMAIN } from '../libvirt';
 import { planImage } from '../qcow2';
 import { BandwidthLimit } from '../host/bandwidth-limit';
 import { layoutOf, ParentUnusable, streamImage, type IncrementalSource } from '../host/image-stream';
-import { messageOf, retainCheckpoints } from '../host/checkpoint-chain';
+import { retainCheckpoints } from '../host/checkpoint-chain';
 import { closeExport, demoteToFull, ensureExport, type ExportContext, type LiveExport } from '../host/snapshot-export';
 import type { HostActivityDeps } from './host-activity-deps';
 import { Semaphore, withHeartbeat } from './activity-support';
@@ -192,8 +192,8 @@ export function createOnePassActivities(deps: HostActivityDeps, limits: OnePassL
         return await retainCheckpoints(client, dom, keep);
       } catch (err) {
         // The snapshot is done; a checkpoint left over is deleted by the next one's retention.
-        Context.current().log.warn('checkpoint retention failed', { domain: domainName, keep, error: messageOf(err) });
-        return { checkpointXml: null, deleted: [], error: messageOf(err) };
+        Context.current().log.warn('checkpoint retention failed', { domain: domainName, keep, error: errorMessage(err) });
+        return { checkpointXml: null, deleted: [], error: errorMessage(err) };
       }
     },
 

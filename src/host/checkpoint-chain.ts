@@ -18,6 +18,7 @@ import {
   type Libvirt,
 } from '../libvirt';
 import type { ChainPlan, DomainDescription } from '../contract';
+import { errorMessage } from '../images';
 
 /** Our checkpoints' names: one per export, so a retried job never collides with an earlier one. */
 export const CHECKPOINT_PREFIX = 'snap-';
@@ -56,7 +57,7 @@ export async function checkChainStart(client: Libvirt, dom: Domain, description:
       // VALIDATE: libvirt refuses unless the disk still carries the checkpoint's bitmap.
       await client.checkpoints.createXML(dom, parent.checkpointXml, VIR_DOMAIN_CHECKPOINT_CREATE_REDEFINE | VIR_DOMAIN_CHECKPOINT_CREATE_REDEFINE_VALIDATE);
     } catch (redefineErr) {
-      return { from: null, reason: `checkpoint ${parent.checkpoint} is gone from libvirt and could not be redefined: ${messageOf(redefineErr)}` };
+      return { from: null, reason: `checkpoint ${parent.checkpoint} is gone from libvirt and could not be redefined: ${errorMessage(redefineErr)}` };
     }
   }
   return { from: parent.checkpoint, parentImageId: parent.imageId };
@@ -69,11 +70,7 @@ export async function checkChainStart(client: Libvirt, dom: Domain, description:
  */
 export function isUnusableCheckpoint(err: unknown): boolean {
   if (isLibvirtError(err, VIR_ERR_CHECKPOINT_INCONSISTENT, VIR_ERR_NO_DOMAIN_CHECKPOINT, VIR_ERR_INVALID_DOMAIN_CHECKPOINT)) return true;
-  return isLibvirtError(err, VIR_ERR_OPERATION_FAILED) && /bitmap|checkpoint/i.test(messageOf(err));
-}
-
-export function messageOf(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
+  return isLibvirtError(err, VIR_ERR_OPERATION_FAILED) && /bitmap|checkpoint/i.test(errorMessage(err));
 }
 
 /** Retention: every checkpoint of ours but `keep` is deleted (bitmaps merged away), parents first. */

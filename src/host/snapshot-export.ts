@@ -6,9 +6,9 @@ import { mkdir } from 'node:fs/promises';
 import { DomainState, type Domain, type Libvirt } from '../libvirt';
 import { allocationMap, BASE_ALLOCATION, dirtyBitmapContext, dirtyRanges, NbdClient, type Range } from '../nbd';
 import type { ChainPlan, DomainDescription, SnapshotMode } from '../contract';
-import { decodeMap, encodeMap } from '../images';
+import { decodeMap, encodeMap, errorMessage } from '../images';
 import { beginBackupExport, endBackupExport, EXPORT_BITMAP, findBackupExport, type BackupJobRef } from './backup-export';
-import { checkChainStart, checkpointNameFor, diskIdentity, isUnusableCheckpoint, messageOf } from './checkpoint-chain';
+import { checkChainStart, checkpointNameFor, diskIdentity, isUnusableCheckpoint } from './checkpoint-chain';
 import type { QuiesceOutcome } from './quiesce';
 import { exportPaths } from './export-paths';
 import { newExportId, readExportRecord, removeExportRecord, writeExportRecord, type ExportRecord } from './export-record';
@@ -106,7 +106,7 @@ async function beginLiveExport(ctx: ExportContext, exportId: string): Promise<{ 
       return { ...begun, chain: { kind: 'incremental', parentImageId: start.parentImageId, checkpoint, diskIdentity: identity } };
     } catch (err) {
       if (!isUnusableCheckpoint(err)) throw err;
-      fullReason = `checkpoint ${start.from} cannot be used: ${messageOf(err)}`;
+      fullReason = `checkpoint ${start.from} cannot be used: ${errorMessage(err)}`;
       ctx.log?.('incremental backup refused, taking a full one', { checkpoint: start.from, reason: fullReason });
     }
   }
