@@ -3,7 +3,7 @@
 import { Context } from '@temporalio/activity';
 import type { Logger } from 'pino';
 import type { SnapshotMetrics } from '../observability/metrics';
-import { ImageNotFound, type ImageClient } from '../images';
+import { ImageNotFound, imageStatus, type ImageClient } from '../images';
 import { UnexpectedDeletingTaskState, UnexpectedTaskState, type Instance, type InstanceStore } from '../store';
 import { InventoryDomainSchema, SNAPSHOT_TASK_STATES, type ControlActivities, type SnapshotImageRef, type SnapshotInstanceInfo, type SnapshotNotification, type TaskState } from '../contract';
 import { translateFailures } from './activity-failures';
@@ -105,13 +105,7 @@ export function createControlActivities(deps: ControlActivityDeps): ControlActiv
       }
       const refusals: string[] = [];
       for (const parent of candidates) {
-        const status = await images.get(parent.imageId).then(
-          (image) => image.status,
-          (err: unknown) => {
-            if (err instanceof ImageNotFound) return 'deleted';
-            throw err;
-          },
-        );
+        const status = await imageStatus(images, parent.imageId);
         if (status === 'active') return { composes: true, parent, reason: null };
         refusals.push(`parent image ${parent.imageId} is ${status}`);
       }

@@ -84,6 +84,16 @@ export interface ImageClient {
   discardStaged(id: string): Promise<void>;
 }
 
+/** The image's status, or 'deleted' when the service no longer has it (Glance answers 404 for a deleted image). */
+export async function imageStatus(images: Pick<ImageClient, 'get'>, id: string): Promise<string> {
+  try {
+    return (await images.get(id)).status;
+  } catch (err) {
+    if (err instanceof ImageNotFound) return 'deleted';
+    throw err;
+  }
+}
+
 export interface GlanceHttpClientOptions {
   /** Socket idle timeout for metadata calls and downloads (default 60 s). */
   idleTimeoutMs?: number;
