@@ -42,7 +42,8 @@ function chainFacts(opened: LiveExport): Partial<SnapshotChainFacts> {
   const chain = opened.record.chain;
   if (chain === undefined) return {};
   const { changed: _changed, ...facts } = chain;
-  const layout = layoutOf({ format: 'raw', map: opened.map, ...(incrementalOf(opened) !== undefined ? { incremental: incrementalOf(opened) } : {}) });
+  const incremental = incrementalOf(opened);
+  const layout = layoutOf({ format: 'raw', map: opened.map, ...(incremental !== undefined ? { incremental } : {}) });
   return { ...facts, changedBytes: piecesLength(sentPieces(layout)) };
 }
 
@@ -53,14 +54,13 @@ function incrementalOf(opened: LiveExport): IncrementalSource | undefined {
 }
 
 /** What the image says of its place in the chain (visible to anyone who can see the image). */
-function chainProperties(opened: LiveExport): Record<string, string> {
-  const chain = opened.record.chain;
-  if (chain === undefined) return {};
+function chainProperties(facts: Partial<SnapshotChainFacts>): Record<string, string> {
+  if (facts.kind === undefined) return {};
   return {
-    snapshot_kind: chain.kind,
-    snapshot_changed_bytes: String(chainFacts(opened).changedBytes ?? 0),
-    ...(chain.parentImageId !== undefined ? { snapshot_parent_image: chain.parentImageId } : {}),
-    ...(chain.fullReason !== undefined ? { snapshot_full_reason: chain.fullReason.slice(0, 255) } : {}),
+    snapshot_kind: facts.kind,
+    snapshot_changed_bytes: String(facts.changedBytes ?? 0),
+    ...(facts.parentImageId !== undefined ? { snapshot_parent_image: facts.parentImageId } : {}),
+    ...(facts.fullReason !== undefined ? { snapshot_full_reason: facts.fullReason.slice(0, 255) } : {}),
   };
 }
 
@@ -131,9 +131,12 @@ export function createOnePassActivities(deps: HostActivityDeps, limits: OnePassL
             await images.setFormats(input.imageId, { disk_format: format, container_format: 'bare' });
           }
           let counted = 0;
-          const stream = (from: LiveExport) => {
+          // The chain's facts once per export: each is a pass over the whole allocation map.
+          const stream = async (from: LiveExport) => {
             const { record, map } = from;
-            return streamImage({
+            const facts = chainFacts(from);
+            const incremental = incrementalOf(from);
+            const outcome = await streamImage({
               images,
               imageId: input.imageId,
               format,
@@ -141,11 +144,11 @@ export function createOnePassActivities(deps: HostActivityDeps, limits: OnePassL
               exportName: record.exportName,
               map,
               // An incremental's staged bytes are not a full one's of the same export.
-              exportId: incrementalOf(from) !== undefined ? `${record.exportId}:incremental` : record.exportId,
+              exportId: incremental !== undefined ? `${record.exportId}:incremental` : record.exportId,
               limit: bandwidth,
               signal,
-              properties: { snapshot_data_path: record.kind, snapshot_export_id: record.exportId, snapshot_quiesced: String(record.quiesced), ...chainProperties(from) },
-              ...(incrementalOf(from) !== undefined ? { incremental: incrementalOf(from) } : {}),
+              properties: { snapshot_data_path: record.kind, snapshot_export_id: record.exportId, snapshot_quiesced: String(record.quiesced), ...chainProperties(facts) },
+              ...(incremental !== undefined ? { incremental } : {}),
               onProgress: ({ acknowledged, sent, total }) => {
                 deps.metrics?.addUploadedBytes(Math.max(0, sent - counted));
                 counted = Math.max(counted, sent);
@@ -153,17 +156,19 @@ export function createOnePassActivities(deps: HostActivityDeps, limits: OnePassL
                 report({ exportId: record.exportId, dataPath: record.kind, socketPath: record.socketPath, acknowledged, sent, total });
               },
             });
+            return { outcome, facts };
           };
-          let outcome;
+          let streamed;
           try {
-            outcome = await stream(opened);
+            streamed = await stream(opened);
           } catch (err) {
             if (!(err instanceof ParentUnusable)) throw err;
             // The parent went between the plan and the commit: the same point in time, sent whole.
             opened = await demoteToFull(ctx.workDir, opened, `${err.message} by the time the incremental was sent: this snapshot was sent whole`);
             counted = 0;
-            outcome = await stream(opened);
+            streamed = await stream(opened);
           }
+          const { outcome, facts } = streamed;
           const { record } = opened;
           const image = outcome.image;
           return {
@@ -179,7 +184,7 @@ export function createOnePassActivities(deps: HostActivityDeps, limits: OnePassL
             quiesced: record.quiesced,
             freezeWindowMs: record.freezeWindowMs,
             ...(record.quiesceError !== undefined ? { quiesceError: record.quiesceError } : {}),
-            ...chainFacts(opened),
+            ...facts,
           };
         }),
       );
