@@ -47,10 +47,6 @@ export class ComposedImages {
     return new ComposedImages(await ChunkStore.open(chunksDir), await ImageIndexes.open(indexesDir));
   }
 
-  index(id: string): Promise<ImageIndex | undefined> {
-    return this.indexes.read(id);
-  }
-
   /** The parent an incremental names, if it can be composed on: ImageConflict otherwise. */
   async requireParent(parentId: string, virtualSize: number): Promise<ImageIndex> {
     const parent = await this.indexes.read(parentId);
@@ -107,13 +103,13 @@ export class ComposedImages {
   }
 
   async has(id: string): Promise<boolean> {
-    return (await this.indexes.read(id)) !== undefined;
+    return (await this.indexes.header(id)) !== undefined;
   }
 
   /** Served size of a composed image, or undefined when the image has no index. */
   async sizeOf(id: string): Promise<number | undefined> {
     try {
-      return (await this.indexes.read(id))?.header.size;
+      return (await this.indexes.header(id))?.size;
     } catch (err) {
       // A torn index (a crash mid-write cannot make one, a damaged disk can) holds no image.
       if (err instanceof ImageIndexError) return undefined;

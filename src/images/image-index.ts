@@ -5,7 +5,7 @@
 // or absent. Layout: magic, u32 header length, JSON header, chunk hashes, block hashes (32 bytes
 // each; 32 zero bytes for a chunk of zeros, which is not stored).
 import { createHash } from 'node:crypto';
-import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { LOGICAL_DIGEST_BLOCK } from '../qcow2';
@@ -78,10 +78,11 @@ export function encodeIndex(index: ImageIndex): Buffer {
   return Buffer.concat([MAGIC, length, header, index.chunks, index.blocks]);
 }
 
-export function decodeIndex(bytes: Buffer): ImageIndex {
+function decodeHeader(bytes: Buffer): { header: IndexHeader; start: number } {
   if (bytes.length < MAGIC.length + 4 || !bytes.subarray(0, MAGIC.length).equals(MAGIC)) throw new ImageIndexError('not an image index');
   const headerLength = bytes.readUInt32BE(MAGIC.length);
   const start = MAGIC.length + 4;
+  if (bytes.length < start + headerLength) throw new ImageIndexError('image index header is cut short');
   let json: unknown;
   try {
     json = JSON.parse(bytes.subarray(start, start + headerLength).toString('utf8'));
@@ -90,11 +91,15 @@ export function decodeIndex(bytes: Buffer): ImageIndex {
   }
   const parsed = IndexHeaderSchema.safeParse(json);
   if (!parsed.success) throw new ImageIndexError(`image index header: ${parsed.error.message}`);
-  const header = parsed.data;
-  const chunksEnd = start + headerLength + chunkCount(header.virtualSize) * CHUNK_HASH_BYTES;
+  return { header: parsed.data, start: start + headerLength };
+}
+
+export function decodeIndex(bytes: Buffer): ImageIndex {
+  const { header, start } = decodeHeader(bytes);
+  const chunksEnd = start + chunkCount(header.virtualSize) * CHUNK_HASH_BYTES;
   const blocksEnd = chunksEnd + blockCount(header.virtualSize) * CHUNK_HASH_BYTES;
   if (bytes.length !== blocksEnd) throw new ImageIndexError(`image index holds ${bytes.length} bytes, its header says ${blocksEnd}`);
-  return { header, chunks: bytes.subarray(start + headerLength, chunksEnd), blocks: bytes.subarray(chunksEnd, blocksEnd) };
+  return { header, chunks: bytes.subarray(start, chunksEnd), blocks: bytes.subarray(chunksEnd, blocksEnd) };
 }
 
 /** The indexes directory: one file per composed image, named by its validated id. */
@@ -116,6 +121,36 @@ export class ImageIndexes {
       throw err;
     }
     return decodeIndex(bytes);
+  }
+
+  /**
+   * The image's index header only, or undefined when it has none: what a size or an existence
+   * check needs, without reading the chunk table (32 MiB per TiB of disk).
+   */
+  async header(id: string): Promise<IndexHeader | undefined> {
+    let handle;
+    try {
+      handle = await open(this.pathOf(id), 'r');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
+    try {
+      const { size } = await handle.stat();
+      const prefix = Buffer.alloc(MAGIC.length + 4);
+      await handle.read(prefix, 0, prefix.length, 0);
+      const length = prefix.subarray(0, MAGIC.length).equals(MAGIC) ? prefix.readUInt32BE(MAGIC.length) : 0;
+      // Bounded by the file before anything is allocated: a damaged length cannot ask for more.
+      const bytes = Buffer.alloc(Math.min(prefix.length + length, size));
+      const { bytesRead } = await handle.read(bytes, 0, bytes.length, 0);
+      const { header, start } = decodeHeader(bytes.subarray(0, bytesRead));
+      // The same whole-file check as decodeIndex: a header alone does not make an index.
+      const expected = start + (chunkCount(header.virtualSize) + blockCount(header.virtualSize)) * CHUNK_HASH_BYTES;
+      if (size !== expected) throw new ImageIndexError(`image index holds ${size} bytes, its header says ${expected}`);
+      return header;
+    } finally {
+      await handle.close();
+    }
   }
 
   write(id: string, index: ImageIndex): Promise<void> {
