@@ -3,10 +3,10 @@
 import type { DomainDescription } from '../contract';
 import type { Domain, Libvirt } from '../libvirt';
 import { isLibvirtError, VIR_ERR_CONFIG_UNSUPPORTED, VIR_ERR_NO_SUPPORT } from '../libvirt';
+import { fileDiskChain, type ChainRoots } from './disk-chain';
 import { parseDomainXml, rootDisk } from './domain-xml';
 import type { HostConfig } from './host-config';
 import { novaPowerState } from './power-state';
-import { imageInfo } from './qemu-img';
 
 // Nova's MIN_LIBVIRT_LIVESNAPSHOT_VERSION / MIN_QEMU_LIVESNAPSHOT_VERSION (1.3.0 / 1.3.0), as libvirt encodes versions.
 const MIN_LIBVIRT_LIVE = 1_003_000;
@@ -22,7 +22,14 @@ function sourceFormatOf(disk: { sourceType: string; driverType: string | null; s
   return disk.driverType ?? 'raw';
 }
 
-export async function describeDomain(client: Libvirt, dom: Domain, config: HostConfig): Promise<DomainDescription> {
+export type DescribeConfig = Pick<HostConfig, 'snapshotImageFormat' | 'ephemeralEncryption' | 'disableLiveSnapshot' | 'disableBackupApi'> & ChainRoots;
+
+/**
+ * What the snapshot needs to know of the domain, all of it from libvirt: the disk's format from its
+ * XML, its backing chain from its `<backingStore>` (src/host/disk-chain.ts), its size from
+ * virDomainGetBlockInfo. Nothing here probes the disk, whose bytes are the guest's.
+ */
+export async function describeDomain(client: Libvirt, dom: Domain, config: DescribeConfig): Promise<DomainDescription> {
   const [{ state }, xml, libVersion, hvVersion] = await Promise.all([
     client.domainGetState(dom),
     client.domainGetXMLDesc(dom, 0),
@@ -33,8 +40,8 @@ export async function describeDomain(client: Libvirt, dom: Domain, config: HostC
   const disk = rootDisk(facts);
   const sourceFormat = sourceFormatOf(disk);
   const fileBacked = sourceFormat === 'qcow2' || sourceFormat === 'raw';
-  // A running QEMU holds the disk locked; -U reads the header anyway.
-  const info = fileBacked && disk.source ? await imageInfo(disk.source, { forceShare: true }) : null;
+  const chain = fileBacked ? await fileDiskChain(disk, config) : null;
+  const blockInfo = fileBacked ? await client.domainGetBlockInfo(dom, disk.target) : null;
   const configured = config.snapshotImageFormat;
   const imageFormat: 'qcow2' | 'raw' = configured ?? (sourceFormat === 'qcow2' ? 'qcow2' : 'raw');
   return {
@@ -43,9 +50,8 @@ export async function describeDomain(client: Libvirt, dom: Domain, config: HostC
     diskTarget: disk.target,
     sourceFormat,
     imageFormat,
-    backingPath: info?.fullBackingFilename ?? info?.backingFilename ?? null,
-    backingFormat: info?.backingFormat ?? null,
-    virtualSize: info?.virtualSize ?? 0,
+    backingChain: chain?.backing ?? [],
+    virtualSize: blockInfo?.capacity ?? 0,
     virtType: facts.virtType,
     liveCapable:
       fileBacked &&

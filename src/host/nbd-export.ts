@@ -12,7 +12,8 @@ import { connect } from 'node:net';
 import path from 'node:path';
 import { z } from 'zod';
 import { issueText } from '../config/validation';
-import { assertSafePath } from './qemu-img';
+import type { DiskLayer } from '../contract';
+import { assertSafePath, blockdevSpec } from './qemu-img';
 import { runTool, ToolFailed } from './tool-process';
 
 export type NbdExportErrorCode = 'invalid-spec' | 'busy' | 'start-failed' | 'not-verified' | 'stop-failed';
@@ -36,9 +37,11 @@ const EXPORT_NAME_RE = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}$/;
 /** sun_path is 108 bytes with the NUL: qemu-nbd cannot listen on a longer path. */
 const UNIX_SOCKET_PATH_MAX = 107;
 
+const LayerSchema = z.object({ path: z.string(), format: z.enum(['qcow2', 'raw']) });
 const StartSpecSchema = z.object({
   diskPath: z.string(),
-  format: z.enum(['qcow2', 'raw']),
+  format: LayerSchema.shape.format,
+  backing: z.array(LayerSchema),
   socketPath: z.string(),
   pidFile: z.string(),
   exportName: z.string().regex(EXPORT_NAME_RE, 'an export name of [A-Za-z0-9._-], at most 64 characters, not starting with a dot'),
@@ -50,8 +53,10 @@ const StartSpecSchema = z.object({
 
 export interface ReadOnlyExportSpec {
   diskPath: string;
-  /** always passed as --format: the image is never probed (a raw disk could pose as qcow2) */
-  format: 'qcow2' | 'raw';
+  /** always stated: the image is never probed (a raw disk could pose as qcow2) */
+  format: DiskLayer['format'];
+  /** the layers below the disk, nearest first, as libvirt records them ([] for none): no backing name is taken from a header */
+  backing: readonly DiskLayer[];
   socketPath: string;
   pidFile: string;
   exportName: string;
@@ -80,6 +85,32 @@ function checkedLocation(loc: ExportLocation): ExportLocation {
 }
 
 /**
+ * What qemu-nbd opens: every layer and its format spelt out (blockdevSpec), nothing else: no
+ * --format probe of the disk, no backing name taken from a header.
+ */
+export function exportedImage(s: Pick<ReadOnlyExportSpec, 'diskPath' | 'format' | 'backing'>): string {
+  try {
+    return blockdevSpec([{ path: s.diskPath, format: s.format }, ...s.backing]);
+  } catch (err) {
+    throw new NbdExportError('invalid-spec', err instanceof Error ? err.message : String(err), false, { cause: err });
+  }
+}
+
+export function readOnlyExportArgs(image: string, s: Pick<ReadOnlyExportSpec, 'exportName'> & { maxClients: number }, loc: ExportLocation, cache: 'none' | 'writeback'): string[] {
+  return [
+    '--read-only',
+    '--persistent',
+    `--shared=${s.maxClients}`,
+    `--export-name=${s.exportName}`,
+    `--socket=${loc.socketPath}`,
+    `--pid-file=${loc.pidFile}`,
+    `--cache=${cache}`,
+    '--fork',
+    image,
+  ];
+}
+
+/**
  * Starts `qemu-nbd --read-only --persistent --fork` on `socketPath` and returns the daemon's pid.
  * Refuses (code 'busy') when a qemu-nbd already serves this socket or anything else answers on it:
  * qemu-nbd would unlink the path and take it over, cutting off the other server's clients.
@@ -89,28 +120,12 @@ export async function startReadOnlyExport(spec: ReadOnlyExportSpec): Promise<{ p
   if (!parsed.success) throw new NbdExportError('invalid-spec', `invalid read-only export: ${issueText(parsed.error)}`, false);
   const s = parsed.data;
   const loc = checkedLocation({ socketPath: s.socketPath, pidFile: s.pidFile });
-  try {
-    assertSafePath(s.diskPath);
-  } catch (err) {
-    throw new NbdExportError('invalid-spec', err instanceof Error ? err.message : String(err), false, { cause: err });
-  }
+  const image = exportedImage(s);
   const running = await findReadOnlyExport(loc);
   if (running !== undefined) throw new NbdExportError('busy', `qemu-nbd (pid ${running}) already serves ${loc.socketPath}`, true);
   if (await socketAnswers(loc.socketPath)) throw new NbdExportError('busy', `something else already listens on ${loc.socketPath}`, true);
 
-  const cache = s.cache ?? (await pickCacheMode(s.diskPath));
-  const args = [
-    '--read-only',
-    '--persistent',
-    `--shared=${s.maxClients}`,
-    `--format=${s.format}`,
-    `--export-name=${s.exportName}`,
-    `--socket=${loc.socketPath}`,
-    `--pid-file=${loc.pidFile}`,
-    `--cache=${cache}`,
-    '--fork',
-    s.diskPath,
-  ];
+  const args = readOnlyExportArgs(image, s, loc, s.cache ?? (await pickCacheMode(s.diskPath)));
   try {
     // --fork: the parent exits 0 once the daemon listens, non-zero with the daemon's error otherwise.
     await runTool('qemu-nbd', args, { signal: spec.signal });

@@ -12,6 +12,7 @@ import { checkChainStart, checkpointNameFor, diskIdentity, isUnusableCheckpoint 
 import type { QuiesceOutcome } from './quiesce';
 import { exportPaths } from './export-paths';
 import { newExportId, readExportRecord, removeExportRecord, writeExportRecord, type ExportRecord } from './export-record';
+import { describedChain } from './disk-chain';
 import { findReadOnlyExport, startReadOnlyExport, stopReadOnlyExport } from './nbd-export';
 import type { AllocationMap } from '../qcow2';
 
@@ -73,8 +74,8 @@ async function openExport(ctx: ExportContext): Promise<{ record: ExportRecord; m
     if (state === DomainState.Running || state === DomainState.Paused || state === DomainState.Blocked || state === DomainState.PMSuspended) {
       throw new ColdSourceRunning(`domain ${dom.name} is running: a cold snapshot reads its disk only while it is down`);
     }
-    const format = description.sourceFormat === 'qcow2' ? 'qcow2' : 'raw';
-    await startReadOnlyExport({ diskPath: description.diskPath, format, socketPath: paths.socketPath, pidFile: paths.pidFile, exportName: description.diskTarget });
+    const { top, backing } = describedChain(description);
+    await startReadOnlyExport({ diskPath: top.path, format: top.format, backing, socketPath: paths.socketPath, pidFile: paths.pidFile, exportName: description.diskTarget });
     record = { exportId: newExportId(), kind: 'qemu-nbd', socketPath: paths.socketPath, exportName: description.diskTarget, diskTarget: description.diskTarget, openedAt, quiesced: false, freezeWindowMs: null };
   }
   const incremental = record.chain?.kind === 'incremental';

@@ -1,7 +1,7 @@
 import { POWER_STATE_RUNNING, type InventoryDomain, type PowerState } from '../../src/contract';
 import type { InstanceFixture } from './instance-fixture';
 
-/** What a host's inventory report says about a fixture guest (project `demo`, qcow2 overlay as vda). */
+/** What a host's inventory report says about a fixture guest (project `demo`, its disk as vda). */
 export function fixtureInventoryDomain(fixture: InstanceFixture, host: string, powerState: PowerState = POWER_STATE_RUNNING): InventoryDomain {
   return {
     uuid: fixture.instance.domain.uuid,
@@ -9,7 +9,7 @@ export function fixtureInventoryDomain(fixture: InstanceFixture, host: string, p
     host,
     projectId: 'demo',
     powerState,
-    disks: [{ path: fixture.instance.overlayPath, format: 'qcow2', target: 'vda' }],
+    disks: [{ path: fixture.instance.overlayPath, format: fixture.instance.diskFormat, target: 'vda' }],
     imageRef: null,
   };
 }
