@@ -97,6 +97,8 @@ async function beginLiveExport(ctx: ExportContext, exportId: string): Promise<{ 
   const base = { diskTarget: description.diskTarget, quiesceTimeoutMs: ctx.quiesceTimeoutMs, log: ctx.log };
   if (plan === undefined) return beginBackupExport(client, dom, workDir, base);
   if (!plan.composes) return { ...(await beginBackupExport(client, dom, workDir, base)), chain: { kind: 'full', fullReason: plan.reason ?? 'the image backend cannot compose images' } };
+  // libvirt keeps a checkpoint as a persistent dirty bitmap in the image, which only qcow2 has.
+  if (description.sourceFormat !== 'qcow2') return { ...(await beginBackupExport(client, dom, workDir, base)), chain: { kind: 'full', fullReason: `a ${description.sourceFormat} disk cannot hold a checkpoint` } };
   const identity = await diskIdentity(description.diskPath);
   const checkpoint = checkpointNameFor(exportId);
   const start = await checkChainStart(client, dom, description, plan, identity);
