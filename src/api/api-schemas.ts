@@ -165,9 +165,10 @@ export const SnapshotRunResultSchema = z.object({
 });
 
 export const SnapshotRunDetailSchema = SnapshotRunSchema.extend({
+  temporalUiUrl: z.string().nullable().describe('null for members: an internal URL'),
   name: z.string().nullable(),
   progress: SnapshotProgressSchema.nullable(),
-  error: z.string().nullable(),
+  error: z.string().nullable().describe('admins: the failure text; members: its type and a fixed sentence'),
   result: SnapshotRunResultSchema.nullable(),
 });
 export type SnapshotRunDetail = z.infer<typeof SnapshotRunDetailSchema>;
