@@ -161,14 +161,18 @@ function inputFromHistory(history: History): SnapshotInput | undefined {
   return parsed.success ? parsed.data : undefined;
 }
 
-/** The innermost failure message with its chain, e.g. "Activity task failed: injected failure in uploadSnapshot". */
-export function failureMessage(failure: Failure): string | null {
-  const parts: string[] = [];
+/** A failure and its causes, outermost first, at most 10 deep. */
+function* failureChain(failure: Failure): Generator<NonNullable<Failure>> {
   let current = failure;
-  while (current !== null && current !== undefined && parts.length < 10) {
-    if (current.message) parts.push(current.message);
+  for (let depth = 0; current !== null && current !== undefined && depth < 10; depth++) {
+    yield current;
     current = current.cause;
   }
+}
+
+/** The innermost failure message with its chain, e.g. "Activity task failed: injected failure in uploadSnapshot". */
+export function failureMessage(failure: Failure): string | null {
+  const parts = [...failureChain(failure)].flatMap((f) => (f.message ? [f.message] : []));
   return parts.length === 0 ? null : parts.join(': ');
 }
 
@@ -192,12 +196,7 @@ function memberView(detail: SnapshotRunDetail, failureType: string | undefined):
 
 /** The first ApplicationFailure type in the chain: the activity's (or the workflow's own) verdict. */
 function failureTypeOf(failure: Failure): string | undefined {
-  let current = failure;
-  for (let depth = 0; current !== null && current !== undefined && depth < 10; depth++) {
-    const type = current.applicationFailureInfo?.type;
-    if (type) return type;
-    current = current.cause;
-  }
+  for (const f of failureChain(failure)) if (f.applicationFailureInfo?.type) return f.applicationFailureInfo.type;
   return undefined;
 }
 
