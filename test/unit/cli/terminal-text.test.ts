@@ -5,6 +5,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ExitCode } from '../../../src/cli/cli-errors';
 import { failureReport, run } from '../../../src/cli/snapctl';
+import { renderProgress } from '../../../src/cli/progress-bar';
 import { printable, printableJson } from '../../../src/cli/terminal-text';
 import { toGlanceView, type ImageRecord } from '../../../src/images';
 
@@ -15,6 +16,12 @@ const CONTROL = /\p{Cc}/u;
 it('escapes every control character as \\xNN and leaves printable text alone', () => {
   expect(printable(HOSTILE)).toBe('\\x1b]0;owned\\x07\\x1b[2J\\x1b[31mred\\x0d\\x0aFAKE ROW\\x9b31m\\x7f\\x00end');
   expect(printable('é 日本 \u00a0 \u{1F600} ~')).toBe('é 日本 \u00a0 \u{1F600} ~');
+});
+
+it('draws the progress line with the server\'s step and mode escaped', () => {
+  const drawn = renderProgress({ step: HOSTILE, bytesDone: 1, bytesTotal: 2, mode: '\u001b[2J' }, 4);
+  expect(drawn).toBe(`[##--] ${printable(HOSTILE)} (\\x1b[2J) 1 B/2 B 50%`);
+  expect(CONTROL.test(drawn)).toBe(false);
 });
 
 it('prints --json that parses back to the same value, with no control character but its line breaks', () => {
