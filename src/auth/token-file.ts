@@ -1,11 +1,10 @@
 // The embedded token table: created on first start with one admin and one demo-project token,
-// kept under the data dir (mode 0600) so restarts keep the same tokens. The file holds every
-// project's credentials: one that others could read, or that another user owns and could have
-// written, is refused at start rather than trusted.
+// kept under the data dir (mode 0600) so restarts keep the same tokens.
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import { mkdir, open, type FileHandle } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
+import { writeFileAtomic } from '../fs/atomic-file';
 import {
   AuthEnvSchema,
   DEFAULT_ADMIN_PROJECT,
@@ -15,7 +14,6 @@ import {
   type TokenEntry,
 } from './auth-config';
 import { parseOrThrow } from '../config/validation';
-import { writeFileAtomic } from '../fs/atomic-file';
 
 export class TokenFileInvalid extends Error {
   override readonly name = 'TokenFileInvalid';
@@ -82,8 +80,10 @@ function withAdminToken(config: TokenConfig, adminToken: string | undefined): To
 }
 
 /**
- * The file's text, undefined when it does not exist. Mode and owner are read from the opened
- * descriptor, so what is checked is what is read, even when the path is swapped in between.
+ * The file's text, undefined when it does not exist. It holds every project's credentials: one
+ * that others could read, or that another user owns and could have written, is refused rather
+ * than trusted. Mode and owner are read from the opened descriptor, so what is checked is what is
+ * read, even when the path is swapped in between.
  */
 async function readPrivateFile(file: string): Promise<string | undefined> {
   let handle: FileHandle;
