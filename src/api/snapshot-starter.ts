@@ -63,7 +63,7 @@ export class SnapshotStarter {
     const { instance } = request;
     checkMetadata(request.metadata, this.deps.metadataQuota);
     checkSnapshotState(instance);
-    const image = await this.createImageRecord(request);
+    const image = await this.createImageRecord(request, this.deps.log.child({ instance_uuid: instance.uuid }));
     const log = this.deps.log.child({ instance_uuid: instance.uuid, image_id: image.id });
 
     const cas = await this.deps.store.compareAndSetTaskState(instance.uuid, [null], 'image_snapshot_pending');
@@ -105,10 +105,12 @@ export class SnapshotStarter {
     }
   }
 
-  private async createImageRecord(request: SnapshotRequest): Promise<Image> {
+  /** The image service's words (its URL, its errors) go to the log; the caller reads a fixed sentence. */
+  private async createImageRecord(request: SnapshotRequest, log: Logger): Promise<Image> {
     try {
       return await createSnapshotImageRecord(request.images, request.instance, request.name, request.metadata, { owner: request.owner, userId: request.userId });
     } catch (err) {
+      if (!(err instanceof ApiError)) log.error({ err }, 'the image service could not create the snapshot image');
       throw imageServiceError(err);
     }
   }
@@ -133,6 +135,5 @@ export class SnapshotStarter {
 
 function imageServiceError(err: unknown): ApiError {
   if (err instanceof ApiError) return err;
-  const message = err instanceof Error ? err.message : String(err);
-  return serviceUnavailable(`The image service could not create the snapshot image: ${message}`);
+  return serviceUnavailable('The image service could not create the snapshot image. Nothing was changed; try again later.');
 }

@@ -7,7 +7,7 @@ import { createReadStream } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { fsyncDirectory } from './atomic-file';
+import { fsyncDirectory } from '../fs/atomic-file';
 import { fileDigests } from './file-digests';
 import { ImageTooLarge, ImageUploadFailed, errorMessage } from './image-errors';
 import { ImageIdSchema } from './image-record';

@@ -9,7 +9,7 @@ import { mkdir, open, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { LOGICAL_DIGEST_BLOCK } from '../qcow2';
-import { writeFileAtomic } from './atomic-file';
+import { writeFileAtomic } from '../fs/atomic-file';
 import { CHUNK_HASH_BYTES } from './chunk-store';
 import { ImageIdSchema } from './image-record';
 import { EncodedMapSchema } from './logical-layout';

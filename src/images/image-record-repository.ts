@@ -2,7 +2,7 @@
 // (the service owns its data dir exclusively) and every change is written through atomically.
 import { mkdir, readFile, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { TEMP_SUFFIX, writeFileAtomic } from './atomic-file';
+import { TEMP_SUFFIX, writeFileAtomic } from '../fs/atomic-file';
 import { ImageIdSchema, ImageRecordSchema, type ImageRecord } from './image-record';
 
 export interface RepositoryWarning {

@@ -2,6 +2,7 @@
 // survives restarts; its zod schema guards the files read back from disk.
 import { z } from 'zod';
 import { issueText } from '../config/validation';
+import { hasControlCharacter, NO_CONTROL_CHARACTERS_MESSAGE, withoutControlCharacters } from '../contract';
 
 // `uploading` is Glance's status of an image whose data is staged but not yet final (its
 // interoperable import); here it marks an open resumable upload (resumable-uploads.ts).
@@ -61,11 +62,13 @@ export const READ_ONLY_ATTRIBUTES: ReadonlySet<string> = new Set([
 ]);
 
 /** Custom property values, as create accepts them. */
-export const PropertyValueSchema = z.string().max(65535, 'custom property values are limited to 65535 characters');
+export const PropertyValueSchema = withoutControlCharacters(z.string().max(65535, 'custom property values are limited to 65535 characters'));
+/** Custom property names: the record's keys, checked like the values. */
+export const PropertyKeySchema = withoutControlCharacters(z.string());
 
 const KNOWN_CREATE_FIELDS = {
   id: ImageIdSchema.optional(),
-  name: z.string().max(255).nullable().optional(),
+  name: withoutControlCharacters(z.string().max(255)).nullable().optional(),
   container_format: z.enum(CONTAINER_FORMATS).nullable().optional(),
   disk_format: z.enum(DISK_FORMATS).nullable().optional(),
   visibility: z.enum(VISIBILITIES).optional(),
@@ -79,7 +82,8 @@ const KNOWN_CREATE_FIELDS = {
 /** Create body: the known fields plus any extra top-level string keys, which become properties (as in Glance). */
 export const CreateImageBodySchema = z
   .object(KNOWN_CREATE_FIELDS)
-  .catchall(PropertyValueSchema);
+  .catchall(PropertyValueSchema)
+  .refine((body) => !Object.keys(body).some(hasControlCharacter), { message: `property names ${NO_CONTROL_CHARACTERS_MESSAGE}` });
 
 export type CreateImageBody = z.infer<typeof CreateImageBodySchema>;
 

@@ -36,6 +36,18 @@ it('rejects bad bodies with the Glance status codes and stores nothing', async (
   expect(service.list(UNAUTHENTICATED_ADMIN, {}, { limit: 10 }).images).toEqual([]);
 });
 
+it('refuses control characters in names, property names and property values with 400, storing nothing', async () => {
+  for (const body of [{ name: 'a\u001b[31mb' }, { name: 'a\nb' }, { name: 'a\u009bb' }, { 'k\u0000': 'v' }, { 'k\u007f': 'v' }, { k: 'v\u0085' }, { k: '\u001b]0;x\u0007' }]) {
+    const err = await service.create(member, body).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ImageRequestRejected);
+    expect((err as ImageRequestRejected).status).toBe(400);
+    expect((err as Error).message).toMatch(/control characters/);
+  }
+  expect(service.list(UNAUTHENTICATED_ADMIN, {}, { limit: 10 }).images).toEqual([]);
+  const ok = await service.create(member, { name: 'é 日本 \u00a0', k: 'v w' });
+  expect(ok).toMatchObject({ name: 'é 日本 \u00a0', properties: { k: 'v w' } });
+});
+
 it('hides other projects’ images as not found', async () => {
   const r = await service.create(member, { name: 'mine' });
   expect(() => service.get(other, r.id)).toThrow(ImageNotFound);
