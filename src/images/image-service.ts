@@ -58,7 +58,8 @@ export class ImageService {
   /** The resumable upload extension: open / append / commit / discard of staged uploads. */
   readonly resumable: ResumableUploads;
   private readonly verify: boolean;
-  private readonly hashes = new HashPool();
+  /** md5/sha512 of uploads, off the event loop (public for tests that kill its threads). */
+  readonly hashes = new HashPool();
   private recoveryReport: RecoveryReport = { removedStagingFiles: [], killedImageIds: [], resumedUploadIds: [], removedUploadSessionIds: [], removedIndexIds: [], removedChunks: 0 };
 
   private constructor(

@@ -151,7 +151,7 @@ export class ResumableUploads {
     }
     let failure: unknown;
     try {
-      session.hashes ??= await this.deps.files.hashPrefix(id, session.offset, this.deps.hashes.open());
+      session.hashes = await this.runningHashes(id, session);
       const outcome = await this.deps.files.append(id, session.offset, source, { limit: size, hashes: session.hashes, signal: session.doomed.signal });
       session.offset = outcome.committed;
       failure = outcome.error;
@@ -184,7 +184,7 @@ export class ResumableUploads {
       if (session.offset !== session.meta.size) {
         throw new ImageConflict(`Upload of image ${id} is incomplete: ${session.offset} of ${session.meta.size} bytes committed`);
       }
-      session.hashes ??= await this.deps.files.hashPrefix(id, session.offset, this.deps.hashes.open());
+      session.hashes = await this.runningHashes(id, session);
       const received: ReceivedImageData = { size: session.offset, ...(await session.hashes.digests()) };
       const differing = [b.md5 !== undefined && b.md5.toLowerCase() !== received.md5 ? 'md5' : '', b.sha512 !== undefined && b.sha512.toLowerCase() !== received.sha512 ? 'sha512' : ''].filter(Boolean);
       if (differing.length > 0) {
@@ -298,6 +298,25 @@ export class ResumableUploads {
     };
     await this.deps.records.put(active);
     return active;
+  }
+
+  /**
+   * The session's running digests: rebuilt from the committed bytes on disk after a restart, or
+   * when a hash thread died under them (their state went with it).
+   */
+  private async runningHashes(id: string, session: Session): Promise<StagedHashes> {
+    if (session.hashes?.failed === true) {
+      session.hashes.close();
+      session.hashes = undefined;
+    }
+    if (session.hashes !== undefined) return session.hashes;
+    const fresh = this.deps.hashes.open();
+    try {
+      return await this.deps.files.hashPrefix(id, session.offset, fresh);
+    } catch (err) {
+      fresh.close();
+      throw err;
+    }
   }
 
   /** Forgets the session and frees its running digests. */
