@@ -10,7 +10,7 @@ import { createHttpApp, methodsByUrl, otherMethods, type HttpApp } from '../http
 import { toGlanceView } from './glance-image-view';
 import { UNAUTHENTICATED_ADMIN, contextFor, type RequestContext } from './image-auth';
 import { ImageRequestRejected, ImageServiceUnavailable, badRequest, unauthorized } from './image-errors';
-import { IMAGE_STATUSES, JSON_PATCH_MEDIA_TYPE, formatsFromPatch } from './image-record';
+import { IMAGE_STATUSES, JSON_PATCH_MEDIA_TYPE, imagePatchFrom } from './image-record';
 import type { ImageService } from './image-service';
 import { imageVersions, VERSION_URLS } from './image-versions';
 import { INTERNAL_ERROR, JSON_TYPE, declaredLength, glanceErrorBody, imageErrorOf, jsonBody, mediaType, parseJsonBodies, requireContentType, requireJson, streamBodies } from './http-io';
@@ -133,11 +133,11 @@ export async function createImageHttpApp(options: ImageHttpAppOptions): Promise<
   });
   await app.register(async (scope: HttpApp) => {
     parseJsonBodies(scope, maxJsonBytes);
-    /** Glance's JSON-patch update, limited to replacing the formats of an image without data. */
+    /** Glance's JSON-patch update, limited to the formats of an image without data and `protected`. */
     scope.patch<{ Params: { image_id: string } }>(IMAGE_URL, { preParsing: requireJsonPatch }, async (request: ImageRequest, reply) => {
-      const formats = formatsFromPatch(jsonBody(request));
-      if (typeof formats === 'string') throw badRequest(`Only replacing /disk_format and /container_format is supported: ${formats}`);
-      return reply.type(JSON_TYPE).send(toGlanceView(await service.setFormats(caller(request), request.params.image_id, formats)));
+      const patch = imagePatchFrom(jsonBody(request));
+      if (typeof patch === 'string') throw badRequest(`Only replacing /disk_format, /container_format and /protected is supported: ${patch}`);
+      return reply.type(JSON_TYPE).send(toGlanceView(await service.update(caller(request), request.params.image_id, patch)));
     });
   });
   await app.register(async (scope: HttpApp) => {

@@ -6,7 +6,7 @@ import type { Readable } from 'node:stream';
 import { canSee, type RequestContext } from './image-auth';
 import { LocalImageBlobStore } from './image-blob-store';
 import { ImageConflict, ImageGone, ImageNotFound, ImageTooLarge, ImageVerificationFailed, badRequest, forbidden } from './image-errors';
-import { CreateImageBodySchema, ImageIdSchema, READ_ONLY_ATTRIBUTES, customPropertiesOf, type ImageFormats, type ImageRecord, type ImageStatus } from './image-record';
+import { CreateImageBodySchema, ImageIdSchema, READ_ONLY_ATTRIBUTES, customPropertiesOf, type ImagePatch, type ImageRecord, type ImageStatus } from './image-record';
 import { ImageRecordRepository, type RepositoryWarning } from './image-record-repository';
 import { join } from 'node:path';
 import { parseOrThrow } from '../config/validation';
@@ -168,18 +168,21 @@ export class ImageService {
   }
 
   /**
-   * Glance's PATCH replace of /disk_format and /container_format, allowed (as in Glance) only
-   * before the image has data: the snapshot path sets the format it actually wrote.
+   * Glance's PATCH replace. /disk_format and /container_format only before the image has data
+   * (the snapshot path sets the format it actually wrote); /protected at any time, by whoever may
+   * see the image: its owner or an admin (Glance's modify_image).
    */
-  async setFormats(ctx: RequestContext, id: string, formats: ImageFormats): Promise<ImageRecord> {
+  async update(ctx: RequestContext, id: string, patch: ImagePatch): Promise<ImageRecord> {
     const record = this.get(ctx, id);
-    if (record.status !== 'queued' && record.status !== 'killed') {
+    const formats = patch.disk_format !== undefined || patch.container_format !== undefined;
+    if (formats && record.status !== 'queued' && record.status !== 'killed') {
       throw new ImageConflict(`Attribute disk_format/container_format can be only replaced for a queued image (status is ${record.status}).`);
     }
     const updated: ImageRecord = {
       ...record,
-      disk_format: formats.disk_format ?? record.disk_format,
-      container_format: formats.container_format ?? record.container_format,
+      disk_format: patch.disk_format ?? record.disk_format,
+      container_format: patch.container_format ?? record.container_format,
+      protected: patch.protected ?? record.protected,
       updated_at: this.timestamp(),
     };
     await this.records.put(updated);
@@ -250,12 +253,14 @@ export class ImageService {
       await durable;
       const data = await this.blobs.receive(id, source, this.maxImageBytes);
       if (this.verify) await this.verifyStored(id, data);
-      if (this.records.get(id)?.status !== 'saving') {
+      const current = this.records.get(id);
+      if (current?.status !== 'saving') {
         await this.blobs.remove(id);
         throw new ImageGone(`Image ${id} could not be found after upload. The image may have been deleted during the upload.`);
       }
+      // The current record, not the one the upload started from: `protected` may change meanwhile.
       const active: ImageRecord = {
-        ...saving,
+        ...current,
         status: 'active',
         size: data.size,
         checksum: data.md5,
