@@ -5,6 +5,7 @@ import { listenHttpApp } from '../http';
 import { createImageHttpApp } from './image-http-app';
 import { ImageService, type RecoveryReport } from './image-service';
 import type { RepositoryWarning } from './image-record-repository';
+import type { ImageQuotaLimits } from './quotas';
 
 export interface StartImageServerOptions {
   host?: string;
@@ -14,6 +15,10 @@ export interface StartImageServerOptions {
   maxImageBytes: number;
   /** Verify-after-commit (default true): see ImageServiceOptions. */
   verifyAfterCommit?: boolean;
+  /** See ImageServiceOptions.deletedRetentionMs. */
+  deletedRetentionMs?: number;
+  /** Per-project limits; default unlimited. See ImageServiceOptions.quotas. */
+  quotas?: ImageQuotaLimits;
   authenticate?: Authenticator;
   maxJsonBytes?: number;
   warn?: RepositoryWarning;
@@ -34,6 +39,8 @@ export async function startImageServer(options: StartImageServerOptions): Promis
     dataDir: options.dataDir,
     maxImageBytes: options.maxImageBytes,
     verifyAfterCommit: options.verifyAfterCommit,
+    deletedRetentionMs: options.deletedRetentionMs,
+    quotas: options.quotas,
     warn: options.warn,
   });
   let url = '';

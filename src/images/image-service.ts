@@ -14,6 +14,7 @@ import { HashPool } from './hash-pool';
 import { ComposedImages } from './composed-images';
 import { ResumableUploads } from './resumable-uploads';
 import { StagedUploadFiles } from './staged-upload-files';
+import { ImageQuotas, UNLIMITED_QUOTAS, type ImageQuotaLimits } from './quotas';
 
 export interface ImageServiceOptions {
   dataDir: string;
@@ -27,7 +28,18 @@ export interface ImageServiceOptions {
    * kills it. Default true; SNAP_IMAGE_VERIFY for the standalone server.
    */
   verifyAfterCommit?: boolean;
+  /**
+   * How long a deleted image's record is kept (its id stays taken, a GET answers 404) before it
+   * is purged from memory and disk, at open and by a timer. Default DEFAULT_DELETED_RETENTION_MS.
+   */
+  deletedRetentionMs?: number;
+  /** Per-project limits (Glance's unified limits names); default unlimited. */
+  quotas?: ImageQuotaLimits;
 }
+
+/** Glance keeps deleted rows until an operator purges them; here a week, then they go by themselves. */
+export const DEFAULT_DELETED_RETENTION_MS = 7 * 24 * 3600_000;
+const PURGE_INTERVAL_MS = 10 * 60_000;
 
 export interface ImageListFilter {
   owner?: string;
@@ -58,6 +70,9 @@ export class ImageService {
   /** The resumable upload extension: open / append / commit / discard of staged uploads. */
   readonly resumable: ResumableUploads;
   private readonly verify: boolean;
+  private readonly quotas: ImageQuotas;
+  private readonly deletedRetentionMs: number;
+  private purgeTimer: NodeJS.Timeout | undefined;
   /** md5/sha512 of uploads, off the event loop (public for tests that kill its threads). */
   readonly hashes = new HashPool();
   private recoveryReport: RecoveryReport = { removedStagingFiles: [], killedImageIds: [], resumedUploadIds: [], removedUploadSessionIds: [], removedIndexIds: [], removedChunks: 0 };
@@ -72,7 +87,10 @@ export class ImageService {
     options: ImageServiceOptions,
   ) {
     this.verify = options.verifyAfterCommit ?? true;
+    this.deletedRetentionMs = options.deletedRetentionMs ?? DEFAULT_DELETED_RETENTION_MS;
+    this.quotas = new ImageQuotas(options.quotas ?? UNLIMITED_QUOTAS, { records: () => records.all(), stagedBytes: (id) => this.resumable.stagedBytes(id) });
     this.resumable = new ResumableUploads({
+      quotas: this.quotas,
       hashes: this.hashes,
       records,
       blobs,
@@ -119,6 +137,9 @@ export class ImageService {
     const resumable = await service.resumable.recover(warn);
     // Indexes of images that are not active (a deletion or a commit cut short), then their chunks.
     const collected = await service.collectChunks();
+    await service.purgeDeleted();
+    service.purgeTimer = setInterval(() => void service.purgeDeleted().catch((err: unknown) => warn({ err }, 'purging deleted image records failed')), Math.min(PURGE_INTERVAL_MS, Math.max(service.deletedRetentionMs, 1000)));
+    service.purgeTimer.unref();
     service.recoveryReport = {
       removedStagingFiles,
       killedImageIds: [...killedImageIds, ...resumable.killedImageIds],
@@ -142,6 +163,8 @@ export class ImageService {
 
     const id = b.id ?? randomUUID();
     if (this.records.get(id) !== undefined) throw new ImageConflict(`Image with identifier ${id} already exists!`);
+    const owner = b.owner !== undefined ? b.owner : ctx.projectId;
+    this.quotas.enforce(owner, 'image_count_total', 1);
     const ts = this.timestamp();
     const record: ImageRecord = {
       id,
@@ -150,7 +173,7 @@ export class ImageService {
       container_format: b.container_format ?? null,
       disk_format: b.disk_format ?? null,
       visibility: b.visibility ?? 'shared',
-      owner: b.owner !== undefined ? b.owner : ctx.projectId,
+      owner,
       size: null,
       checksum: null,
       os_hash_algo: null,
@@ -225,6 +248,17 @@ export class ImageService {
     if (await this.composed.has(id)) await this.collectChunks();
   }
 
+  /**
+   * Removes the records of images deleted longer than the retention ago, from memory and disk.
+   * Their data went at the deletion (or the start-up repair after it); the id is free again.
+   */
+  async purgeDeleted(): Promise<string[]> {
+    const cutoff = this.now().getTime() - this.deletedRetentionMs;
+    const expired = this.records.all().filter((r) => r.status === 'deleted' && Date.parse(r.updated_at) <= cutoff);
+    for (const record of expired) await this.records.remove(record.id);
+    return expired.map((r) => r.id);
+  }
+
   /** Removes the indexes of images that are not active and every chunk no other index names. */
   collectChunks(): ReturnType<ComposedImages['collect']> {
     return this.composed.collect((id) => this.records.get(id)?.status === 'active');
@@ -247,6 +281,9 @@ export class ImageService {
     if (declaredLength !== undefined && declaredLength > this.maxImageBytes) {
       throw new ImageTooLarge(`Image exceeds the storage quota of ${this.maxImageBytes} bytes`);
     }
+    // Glance's upload checks, on the project that owns the image; nothing changed when refused.
+    this.quotas.enforce(record.owner, 'image_size_total', 0);
+    this.quotas.enforce(record.owner, 'image_count_uploading', 0, id);
     const saving: ImageRecord = { ...record, status: 'saving', updated_at: this.timestamp() };
     const durable = this.records.put(saving);
     try {
@@ -295,6 +332,7 @@ export class ImageService {
   }
 
   async close(): Promise<void> {
+    clearInterval(this.purgeTimer);
     await this.records.flush();
     await this.hashes.stop();
   }
