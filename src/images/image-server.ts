@@ -6,6 +6,7 @@ import { createImageHttpApp } from './image-http-app';
 import { ImageService, type RecoveryReport } from './image-service';
 import type { RepositoryWarning } from './image-record-repository';
 import type { ImageQuotaLimits } from './quotas';
+import type { UploadLimits } from './upload-limits';
 
 export interface StartImageServerOptions {
   host?: string;
@@ -21,6 +22,12 @@ export interface StartImageServerOptions {
   quotas?: ImageQuotaLimits;
   authenticate?: Authenticator;
   maxJsonBytes?: number;
+  /** Connection idle, whole-request and keep-alive timeouts: see ImageHttpAppOptions. */
+  idleTimeoutMs?: number;
+  requestTimeoutMs?: number;
+  keepAliveTimeoutMs?: number;
+  /** Concurrent data requests and the body idle timeout: see ImageHttpAppOptions. */
+  uploadLimits?: UploadLimits;
   warn?: RepositoryWarning;
   onRequestError?: (err: unknown) => void;
 }
@@ -48,6 +55,10 @@ export async function startImageServer(options: StartImageServerOptions): Promis
     service,
     authenticate: options.authenticate,
     maxJsonBytes: options.maxJsonBytes,
+    idleTimeoutMs: options.idleTimeoutMs,
+    requestTimeoutMs: options.requestTimeoutMs,
+    keepAliveTimeoutMs: options.keepAliveTimeoutMs,
+    uploadLimits: options.uploadLimits,
     onError: options.onRequestError,
     baseUrl: () => url,
   });

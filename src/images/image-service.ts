@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { canSee, type RequestContext } from './image-auth';
 import { LocalImageBlobStore } from './image-blob-store';
-import { ImageConflict, ImageGone, ImageNotFound, ImageTooLarge, ImageVerificationFailed, badRequest, forbidden } from './image-errors';
+import { ImageConflict, ImageGone, ImageNotFound, ImageTooLarge, ImageVerificationFailed, UploadIdleTimeout, badRequest, forbidden } from './image-errors';
 import { CreateImageBodySchema, ImageIdSchema, READ_ONLY_ATTRIBUTES, customPropertiesOf, type ImagePatch, type ImageRecord, type ImageStatus } from './image-record';
 import { ImageRecordRepository, type RepositoryWarning } from './image-record-repository';
 import { join } from 'node:path';
@@ -308,8 +308,10 @@ export class ImageService {
       await this.records.put(active);
       return active;
     } catch (err) {
+      // A client that fell silent is cut and leaves the image as it was; data that broke kills it.
       const current = this.records.get(id);
-      if (current?.status === 'saving') await this.records.put({ ...current, status: 'killed', updated_at: this.timestamp() });
+      const status = err instanceof UploadIdleTimeout ? record.status : 'killed';
+      if (current?.status === 'saving') await this.records.put({ ...current, status, updated_at: this.timestamp() });
       throw err;
     }
   }
