@@ -3,7 +3,7 @@
 // and the bounds on data uploads.
 import { z } from 'zod';
 import { parseEnv } from '../config/env';
-import { QuotaLimitSchema, type ImageQuotaLimits } from './quotas';
+import { ProjectQuotaOverridesSchema, QuotaLimitSchema, type ImageQuotaLimits, type ProjectQuotaOverrides } from './quotas';
 import type { UploadLimits } from './upload-limits';
 
 const Millis = z.coerce.number().int().min(1).max(24 * 3600_000);
@@ -21,6 +21,19 @@ export const ImageLimitsEnvSchema = z.object({
   SNAP_IMAGE_QUOTA_IMAGE_STAGE_TOTAL: QuotaLimitSchema.default(-1),
   /** Images receiving data at once: plain uploads and open resumable sessions. */
   SNAP_IMAGE_QUOTA_IMAGE_COUNT_UPLOADING: QuotaLimitSchema.default(16),
+  /** JSON: {"<project id>": {"image_count_total": 50, ...}}, limits that differ for those projects. */
+  SNAP_IMAGE_QUOTA_PROJECT_OVERRIDES: z
+    .string()
+    .default('{}')
+    .transform((text, ctx) => {
+      try {
+        return JSON.parse(text) as unknown;
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'must be a JSON object' });
+        return z.NEVER;
+      }
+    })
+    .pipe(ProjectQuotaOverridesSchema),
   /** A connection with no traffic at all for this long is closed. */
   SNAP_IMAGE_CONNECTION_TIMEOUT_MS: Millis.default(300_000),
   /** Longest a client may take to send one whole request, body included (a plain PUT of a whole image too). */
@@ -36,6 +49,7 @@ export const ImageLimitsEnvSchema = z.object({
 export interface ImageLimitsConfig {
   deletedRetentionMs: number;
   quotas: ImageQuotaLimits;
+  quotaOverrides: ProjectQuotaOverrides;
   idleTimeoutMs: number;
   requestTimeoutMs: number;
   keepAliveTimeoutMs: number;
@@ -52,6 +66,7 @@ export function imageLimitsFromEnv(env: NodeJS.ProcessEnv): ImageLimitsConfig {
       image_stage_total: e.SNAP_IMAGE_QUOTA_IMAGE_STAGE_TOTAL,
       image_count_uploading: e.SNAP_IMAGE_QUOTA_IMAGE_COUNT_UPLOADING,
     },
+    quotaOverrides: e.SNAP_IMAGE_QUOTA_PROJECT_OVERRIDES,
     idleTimeoutMs: e.SNAP_IMAGE_CONNECTION_TIMEOUT_MS,
     requestTimeoutMs: e.SNAP_IMAGE_REQUEST_TIMEOUT_MS,
     keepAliveTimeoutMs: e.SNAP_IMAGE_KEEP_ALIVE_TIMEOUT_MS,

@@ -5,7 +5,7 @@ import { listenHttpApp } from '../http';
 import { createImageHttpApp } from './image-http-app';
 import { ImageService, type RecoveryReport } from './image-service';
 import type { RepositoryWarning } from './image-record-repository';
-import type { ImageQuotaLimits } from './quotas';
+import type { ImageQuotaLimits, ProjectQuotaOverrides } from './quotas';
 import type { UploadLimits } from './upload-limits';
 
 export interface StartImageServerOptions {
@@ -20,6 +20,7 @@ export interface StartImageServerOptions {
   deletedRetentionMs?: number;
   /** Per-project limits; default unlimited. See ImageServiceOptions.quotas. */
   quotas?: ImageQuotaLimits;
+  quotaOverrides?: ProjectQuotaOverrides;
   authenticate?: Authenticator;
   maxJsonBytes?: number;
   /** Connection idle, whole-request and keep-alive timeouts: see ImageHttpAppOptions. */
@@ -48,6 +49,7 @@ export async function startImageServer(options: StartImageServerOptions): Promis
     verifyAfterCommit: options.verifyAfterCommit,
     deletedRetentionMs: options.deletedRetentionMs,
     quotas: options.quotas,
+    quotaOverrides: options.quotaOverrides,
     warn: options.warn,
   });
   let url = '';

@@ -14,7 +14,7 @@ import { HashPool } from './hash-pool';
 import { ComposedImages } from './composed-images';
 import { ResumableUploads } from './resumable-uploads';
 import { StagedUploadFiles } from './staged-upload-files';
-import { ImageQuotas, UNLIMITED_QUOTAS, type ImageQuotaLimits } from './quotas';
+import { ImageQuotas, UNLIMITED_QUOTAS, type ImageQuotaLimits, type ProjectQuotaOverrides } from './quotas';
 
 export interface ImageServiceOptions {
   dataDir: string;
@@ -35,6 +35,8 @@ export interface ImageServiceOptions {
   deletedRetentionMs?: number;
   /** Per-project limits (Glance's unified limits names); default unlimited. */
   quotas?: ImageQuotaLimits;
+  /** Limits of named projects that differ from `quotas`. */
+  quotaOverrides?: ProjectQuotaOverrides;
 }
 
 /** Glance keeps deleted rows until an operator purges them; here a week, then they go by themselves. */
@@ -88,7 +90,7 @@ export class ImageService {
   ) {
     this.verify = options.verifyAfterCommit ?? true;
     this.deletedRetentionMs = options.deletedRetentionMs ?? DEFAULT_DELETED_RETENTION_MS;
-    this.quotas = new ImageQuotas(options.quotas ?? UNLIMITED_QUOTAS, { records: () => records.all(), stagedBytes: (id) => this.resumable.stagedBytes(id) });
+    this.quotas = new ImageQuotas(options.quotas ?? UNLIMITED_QUOTAS, { records: () => records.all(), stagedBytes: (id) => this.resumable.stagedBytes(id) }, options.quotaOverrides);
     this.resumable = new ResumableUploads({
       quotas: this.quotas,
       hashes: this.hashes,

@@ -14,6 +14,15 @@ export type ImageQuotaLimits = Record<ImageQuota, number>;
 
 export const QuotaLimitSchema = z.coerce.number().int().min(-1);
 
+/** Limits of named projects that differ from the defaults (what Glance reads from Keystone per project). */
+export type ProjectQuotaOverrides = Record<string, Partial<ImageQuotaLimits>>;
+
+const OverrideSchema = z.number().int().min(-1).optional();
+export const ProjectQuotaOverridesSchema = z.record(
+  z.string().min(1).max(255),
+  z.object({ image_size_total: OverrideSchema, image_stage_total: OverrideSchema, image_count_total: OverrideSchema, image_count_uploading: OverrideSchema }).strict(),
+);
+
 export const UNLIMITED_QUOTAS: ImageQuotaLimits = { image_size_total: -1, image_stage_total: -1, image_count_total: -1, image_count_uploading: -1 };
 
 const MiB = 1024 * 1024;
@@ -54,6 +63,7 @@ export class ImageQuotas {
   constructor(
     private readonly limits: ImageQuotaLimits,
     private readonly sources: ImageQuotaSources,
+    private readonly overrides: ProjectQuotaOverrides = {},
   ) {}
 
   /**
@@ -62,8 +72,9 @@ export class ImageQuotas {
    * Glance's. Images without an owner (admin without a project) are not limited.
    */
   enforce(projectId: string | null, quota: ImageQuota, delta: number, counting?: string): void {
-    const limit = this.limits[quota];
-    if (projectId === null || limit < 0) return;
+    if (projectId === null) return;
+    const limit = this.overrides[projectId]?.[quota] ?? this.limits[quota];
+    if (limit < 0) return;
     const usage = this.usage(projectId, quota, counting);
     if (usage + delta > limit) throw new ImageQuotaExceeded(projectId, quota, limit, usage, delta);
   }

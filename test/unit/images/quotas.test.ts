@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { ImageService, startImageServer, type RequestContext } from '../../../src/images';
 import { imageLimitsFromEnv } from '../../../src/images/image-limits-config';
-import { ImageQuotaExceeded, UNLIMITED_QUOTAS, type ImageQuotaLimits } from '../../../src/images/quotas';
+import { ImageQuotaExceeded, UNLIMITED_QUOTAS, type ImageQuotaLimits, type ProjectQuotaOverrides } from '../../../src/images/quotas';
 
 const MiB = 1024 * 1024;
 const p1: RequestContext = { projectId: 'p1', isAdmin: false };
@@ -14,8 +14,8 @@ const p2: RequestContext = { projectId: 'p2', isAdmin: false };
 let dir: string;
 let service: ImageService | undefined;
 
-async function open(quotas: Partial<ImageQuotaLimits>): Promise<ImageService> {
-  service = await ImageService.open({ dataDir: dir, maxImageBytes: 16 * MiB, quotas: { ...UNLIMITED_QUOTAS, ...quotas } });
+async function open(quotas: Partial<ImageQuotaLimits>, quotaOverrides?: ProjectQuotaOverrides): Promise<ImageService> {
+  service = await ImageService.open({ dataDir: dir, maxImageBytes: 16 * MiB, quotas: { ...UNLIMITED_QUOTAS, ...quotas }, quotaOverrides });
   return service;
 }
 const refusal = async (p: Promise<unknown>): Promise<ImageQuotaExceeded> => {
@@ -124,4 +124,18 @@ it('reads per-project defaults from the environment: -1 unlimited, anything else
   expect(() => imageLimitsFromEnv({ SNAP_IMAGE_QUOTA_IMAGE_COUNT_UPLOADING: '-2' })).toThrow(/SNAP_IMAGE_QUOTA_IMAGE_COUNT_UPLOADING/);
   expect(() => imageLimitsFromEnv({ SNAP_IMAGE_QUOTA_IMAGE_STAGE_TOTAL: 'lots' })).toThrow(/SNAP_IMAGE_QUOTA_IMAGE_STAGE_TOTAL/);
   expect(imageLimitsFromEnv({ SNAP_IMAGE_DELETED_RETENTION_DAYS: '0.5' }).deletedRetentionMs).toBe(12 * 3600_000);
+});
+
+it('applies the limits of a named project over the defaults, read from the environment as JSON', async () => {
+  const { quotaOverrides } = imageLimitsFromEnv({ SNAP_IMAGE_QUOTA_PROJECT_OVERRIDES: '{"p1": {"image_count_total": 1}, "p2": {"image_count_total": -1}}' });
+  const images = await open({ image_count_total: 2 }, quotaOverrides);
+  await images.create(p1, { name: 'a' });
+  expect((await refusal(images.create(p1, { name: 'b' }))).limit).toBe(1);
+  for (let i = 0; i < 3; i += 1) await images.create(p2, { name: `p2-${i}` });
+  const p3: RequestContext = { projectId: 'p3', isAdmin: false };
+  await images.create(p3, { name: 'a' });
+  await images.create(p3, { name: 'b' });
+  await refusal(images.create(p3, { name: 'c' }));
+  expect(() => imageLimitsFromEnv({ SNAP_IMAGE_QUOTA_PROJECT_OVERRIDES: '{"p1": {"images": 1}}' })).toThrow(/SNAP_IMAGE_QUOTA_PROJECT_OVERRIDES/);
+  expect(() => imageLimitsFromEnv({ SNAP_IMAGE_QUOTA_PROJECT_OVERRIDES: 'p1=1' })).toThrow(/SNAP_IMAGE_QUOTA_PROJECT_OVERRIDES/);
 });
