@@ -4,7 +4,7 @@
 // request leaves nothing behind.
 import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
 import type { Logger } from 'pino';
-import { createSnapshotImageRecord, ImageNotFound, isReservedImageKey, type Image, type ImageClient } from '../images';
+import { createSnapshotImageRecord, ImageNotFound, ImageTooLarge, isReservedImageKey, type Image, type ImageClient } from '../images';
 import { InstanceNotFound, UnexpectedTaskState, type Instance, type InstanceStore } from '../store';
 import { CONTROL_TASK_QUEUE, SnapshotInputSchema, snapshotWorkflowId, WORKFLOW_TYPE, type SnapshotInput, type VmState } from '../contract';
 import { ComputeHostKey, ImageIdKey, InstanceUuidKey } from '../temporal/search-attributes';
@@ -135,5 +135,8 @@ export class SnapshotStarter {
 
 function imageServiceError(err: unknown): ApiError {
   if (err instanceof ApiError) return err;
+  // The image service's 413 at create is a project quota (Glance's image_count_total); Nova's
+  // createImage answers it as OverQuota: 403, and no snapshot starts.
+  if (err instanceof ImageTooLarge) return forbidden("Quota exceeded for resources: ['images']");
   return serviceUnavailable('The image service could not create the snapshot image. Nothing was changed; try again later.');
 }

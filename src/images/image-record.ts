@@ -113,26 +113,34 @@ export interface ImageFormats {
   container_format?: (typeof CONTAINER_FORMATS)[number];
 }
 
+/** What a PATCH may change: the formats (before the image has data) and `protected` (any time). */
+export interface ImagePatch extends ImageFormats {
+  protected?: boolean;
+}
+
 export const JSON_PATCH_MEDIA_TYPE = 'application/openstack-images-v2.1-json-patch';
 
-const FormatPatchSchema = z
+const PATCH_OPS = z.enum(['replace', 'add']);
+const ImagePatchSchema = z
   .array(
     z.discriminatedUnion('path', [
-      z.object({ op: z.enum(['replace', 'add']), path: z.literal('/disk_format'), value: z.enum(DISK_FORMATS) }).strict(),
-      z.object({ op: z.enum(['replace', 'add']), path: z.literal('/container_format'), value: z.enum(CONTAINER_FORMATS) }).strict(),
+      z.object({ op: PATCH_OPS, path: z.literal('/disk_format'), value: z.enum(DISK_FORMATS) }).strict(),
+      z.object({ op: PATCH_OPS, path: z.literal('/container_format'), value: z.enum(CONTAINER_FORMATS) }).strict(),
+      z.object({ op: PATCH_OPS, path: z.literal('/protected'), value: z.boolean() }).strict(),
     ]),
   )
   .min(1)
-  .max(2);
+  .max(3);
 
-/** Parses a Glance JSON patch limited to the two format attributes; other paths are refused. */
-export function formatsFromPatch(body: unknown): ImageFormats | string {
-  const parsed = FormatPatchSchema.safeParse(body);
+/** Parses a Glance JSON patch limited to the format attributes and `protected`; other paths are refused. */
+export function imagePatchFrom(body: unknown): ImagePatch | string {
+  const parsed = ImagePatchSchema.safeParse(body);
   if (!parsed.success) return issueText(parsed.error, 'patch');
-  const formats: ImageFormats = {};
+  const patch: ImagePatch = {};
   for (const op of parsed.data) {
-    if (op.path === '/disk_format') formats.disk_format = op.value;
-    else formats.container_format = op.value;
+    if (op.path === '/disk_format') patch.disk_format = op.value;
+    else if (op.path === '/container_format') patch.container_format = op.value;
+    else patch.protected = op.value;
   }
-  return formats;
+  return patch;
 }

@@ -2,7 +2,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import { ImageConflict, ImageNotFound, ImageRequestRejected, ImageService, UNAUTHENTICATED_ADMIN, type RequestContext } from '../../../src/images';
 
 let dir: string;
@@ -61,6 +61,33 @@ it('refuses to delete a protected image', async () => {
   const r = await service.create(member, { name: 'keep', protected: true });
   expect(await statusOf(service.delete(member, r.id))).toBe(403);
   expect(service.get(member, r.id).status).toBe('queued');
+});
+
+it('lets the owner or an admin clear protected, refuses a protected delete to everyone, and lets an admin delete any image', async () => {
+  const admin: RequestContext = { projectId: 'ops', isAdmin: true };
+  const mine = await service.create(member, { name: 'keep', protected: true });
+  await service.upload(member, mine.id, Readable.from([Buffer.from('abc')]));
+  expect(await statusOf(service.delete(admin, mine.id))).toBe(403);
+  await expect(service.update(other, mine.id, { protected: false })).rejects.toBeInstanceOf(ImageNotFound);
+  expect(service.get(member, mine.id).protected).toBe(true);
+  expect(await service.update(member, mine.id, { protected: false })).toMatchObject({ status: 'active', protected: false });
+  await service.delete(member, mine.id);
+  expect(() => service.get(member, mine.id)).toThrow(ImageNotFound);
+
+  const theirs = await service.create(other, { name: 'theirs', protected: true });
+  await service.update(admin, theirs.id, { protected: false });
+  await service.delete(admin, theirs.id);
+  expect(() => service.get(other, theirs.id)).toThrow(ImageNotFound);
+});
+
+it('keeps a protected flag set while the upload runs', async () => {
+  const r = await service.create(member, { name: 'late' });
+  const body = new PassThrough();
+  const upload = service.upload(member, r.id, body);
+  await service.update(member, r.id, { protected: true });
+  body.end(Buffer.from('abc'));
+  expect(await upload).toMatchObject({ status: 'active', protected: true });
+  expect(service.get(member, r.id).protected).toBe(true);
 });
 
 it('claims queued → saving synchronously so a concurrent second upload conflicts', async () => {

@@ -231,7 +231,7 @@ describe('status machine', () => {
     const put = await failure(service.upload(admin, id, source(Buffer.from('xyz'))));
     expect(put).toBeInstanceOf(ImageConflict);
     expect((put as Error).message).toContain('from uploading');
-    await expect(service.setFormats(admin, id, { disk_format: 'qcow2' })).rejects.toBeInstanceOf(ImageConflict);
+    await expect(service.update(admin, id, { disk_format: 'qcow2' })).rejects.toBeInstanceOf(ImageConflict);
     await service.resumable.discard(admin, id);
     expect(service.get(admin, id).status).toBe('queued');
     expect(await sessionFiles()).toEqual([]);
