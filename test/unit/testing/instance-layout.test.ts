@@ -34,13 +34,14 @@ describe('instance layout validation', () => {
   });
 });
 
+const artifacts: GuestArtifacts = {
+  dir: '/tmp/guest',
+  kernelPath: '/tmp/guest/vmlinuz',
+  initrdPath: '/tmp/guest/initrd.img',
+  manifest: { key: '0123456789abcdef', kernelRelease: '6.1.0-cloud-amd64', packages: [], initrdSha256: '0'.repeat(64), builtAt: '2026-12-02T00:00:00Z' },
+};
+
 describe('Linux guest layout', () => {
-  const artifacts = {
-    dir: '/tmp/guest',
-    kernelPath: '/tmp/guest/vmlinuz',
-    initrdPath: '/tmp/guest/initrd.img',
-    manifest: { key: '0123456789abcdef', kernelRelease: '6.1.0-cloud-amd64', packages: [], initrdSha256: '0'.repeat(64), builtAt: '2026-12-02T00:00:00Z' },
-  };
 
   it('boots the kernel directly with the workload on the command line, a console file and the agent channel', () => {
     const layout = planInstance({ name: 'snaptest-linux', dir: '/tmp/snap', domainType: 'qemu', linux: { artifacts, workload: 'blocks', agent: false, rateKiB: 256 } });
@@ -72,12 +73,6 @@ describe('raw disk layout', () => {
     expect(layout).toMatchObject({ diskFormat: 'raw', overlayPath: '/tmp/snap/snaptest-raw-disk.raw' });
     expect(buildDomainXml(layout)).toContain("<driver name='qemu' type='raw' cache='none'/>");
     expect(planInstance({ name: 'snaptest-q', dir: '/tmp/snap', domainType: 'qemu' }).diskFormat).toBe('qcow2');
-    const artifacts: GuestArtifacts = {
-      dir: '/tmp/guest',
-      kernelPath: '/tmp/guest/vmlinuz',
-      initrdPath: '/tmp/guest/initrd.img',
-      manifest: { key: '0123456789abcdef', kernelRelease: '6.1.0-cloud-amd64', packages: [], initrdSha256: '0'.repeat(64), builtAt: '2026-12-02T00:00:00Z' },
-    };
     expect(() => planInstance({ name: 'snaptest-l', dir: '/tmp/snap', diskFormat: 'raw', linux: { artifacts } })).toThrow(/not laid out for Linux guests/);
   });
 });
