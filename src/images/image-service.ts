@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { canSee, type RequestContext } from './image-auth';
 import { LocalImageBlobStore } from './image-blob-store';
-import { ImageConflict, ImageGone, ImageNotFound, ImageTooLarge, ImageVerificationFailed, badRequest, forbidden } from './image-errors';
+import { ImageConflict, ImageGone, ImageNotFound, ImageTooLarge, ImageVerificationFailed, badRequest, errorMessage, forbidden } from './image-errors';
 import { CreateImageBodySchema, ImageIdSchema, READ_ONLY_ATTRIBUTES, customPropertiesOf, type ImageFormats, type ImageRecord, type ImageStatus } from './image-record';
 import { ImageRecordRepository, type RepositoryWarning } from './image-record-repository';
 import { join } from 'node:path';
@@ -58,6 +58,7 @@ export class ImageService {
   /** The resumable upload extension: open / append / commit / discard of staged uploads. */
   readonly resumable: ResumableUploads;
   private readonly verify: boolean;
+  private readonly warn: RepositoryWarning;
   private readonly hashes = new HashPool();
   private recoveryReport: RecoveryReport = { removedStagingFiles: [], killedImageIds: [], resumedUploadIds: [], removedUploadSessionIds: [], removedIndexIds: [], removedChunks: 0 };
 
@@ -66,11 +67,13 @@ export class ImageService {
     private readonly blobs: LocalImageBlobStore,
     private readonly composed: ComposedImages,
     files: StagedUploadFiles,
-    private readonly maxImageBytes: number,
+    /** Glance's image_size_cap: plain, resumable and logical uploads alike, and what a layout may describe */
+    readonly maxImageBytes: number,
     private readonly now: () => Date,
     options: ImageServiceOptions,
   ) {
     this.verify = options.verifyAfterCommit ?? true;
+    this.warn = options.warn ?? (() => undefined);
     this.resumable = new ResumableUploads({
       hashes: this.hashes,
       records,
@@ -96,9 +99,20 @@ export class ImageService {
     const warn = options.warn ?? (() => undefined);
     const records = await ImageRecordRepository.load(join(options.dataDir, 'records'), warn);
     const blobs = await LocalImageBlobStore.open(options.dataDir);
-    const composed = await ComposedImages.open(join(options.dataDir, 'chunks'), join(options.dataDir, 'indexes'));
-    const files = await StagedUploadFiles.open(join(options.dataDir, 'resumable'));
     const now = options.now ?? (() => new Date());
+    const composed = await ComposedImages.open({
+      chunksDir: join(options.dataDir, 'chunks'),
+      indexesDir: join(options.dataDir, 'indexes'),
+      quarantineDir: join(options.dataDir, 'quarantine', 'indexes'),
+      maxImageBytes: options.maxImageBytes,
+      onQuarantine: async (id, reason) => {
+        warn({ imageId: id, reason }, 'image index cannot be read: quarantined; the image has no data any more');
+        // Its data is gone: an active image that cannot be served is killed.
+        const record = records.get(id);
+        if (record?.status === 'active') await records.put({ ...record, status: 'killed', updated_at: now().toISOString() });
+      },
+    });
+    const files = await StagedUploadFiles.open(join(options.dataDir, 'resumable'));
     const removedStagingFiles = await blobs.clearStaging();
     const killedImageIds: string[] = [];
     for (const record of records.all()) {
@@ -218,7 +232,13 @@ export class ImageService {
     await this.records.put({ ...record, status: 'deleted', updated_at: this.timestamp() });
     await this.blobs.remove(id);
     await this.resumable.forget(id);
-    if (await this.composed.has(id)) await this.collectChunks();
+    // The image is deleted once its record says so; its chunks are housekeeping, which the next
+    // collection (another delete, or the next start) finishes if this one fails.
+    try {
+      if (await this.composed.has(id)) await this.collectChunks();
+    } catch (err) {
+      this.warn({ imageId: id, err: errorMessage(err) }, 'chunk collection after a delete failed; the next one finishes it');
+    }
   }
 
   /** Removes the indexes of images that are not active and every chunk no other index names. */
@@ -275,7 +295,12 @@ export class ImageService {
   async openData(ctx: RequestContext, id: string): Promise<{ record: ImageRecord; data: Readable | null }> {
     const record = this.get(ctx, id);
     if (record.status !== 'active') return { record, data: null };
-    return { record, data: (await this.composed.openData(id)) ?? this.blobs.openRead(id) };
+    const composed = await this.composed.openData(id);
+    if (composed !== null) return { record, data: composed };
+    // An index found unreadable just now was quarantined and its image killed: no data to serve.
+    const current = this.get(ctx, id);
+    if (current.status !== 'active') return { record: current, data: null };
+    return { record, data: this.blobs.openRead(id) };
   }
 
   /** Verify-after-commit of a plain upload: the published file re-read must hash as received. */

@@ -3,7 +3,7 @@
 // laid out. Shared by the host (which sends it) and the service (which composes the image from it):
 // both derive the same list of sent pieces from it, so the staged offset means the same on both.
 import { z } from 'zod';
-import type { AllocationMap, ExtentKind } from '../qcow2';
+import { planImage, type AllocationMap, type ExtentKind, type ImagePlan } from '../qcow2';
 import { ImageIdSchema } from './image-record';
 
 const KIND_CODES: Record<ExtentKind, 'd' | 'z' | 'h'> = { data: 'd', zero: 'z', hole: 'h' };
@@ -27,6 +27,11 @@ export function encodeMap(map: AllocationMap): EncodedMap {
 
 export function decodeMap(map: EncodedMap): AllocationMap {
   return { virtualSize: map.virtualSize, extents: map.extents.map(([offset, length, code]) => ({ offset, length, kind: CODE_KINDS[code] })) };
+}
+
+/** The plan of the image a layout (or the index composed from it) is served as: the host's writer's. */
+export function servedPlan(of: { map: EncodedMap; format: 'qcow2' | 'raw' }): ImagePlan {
+  return planImage(decodeMap(of.map), { format: of.format });
 }
 
 export const RangeListSchema = z.array(z.tuple([Offset, z.number().int().positive()]));
