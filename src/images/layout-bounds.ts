@@ -4,10 +4,8 @@
 // The bounds derive from one setting, the image size cap (Glance's image_size_cap).
 import { MiB, Qcow2LayoutError, SECTOR_SIZE } from '../qcow2';
 import { ImageTooLarge, badRequest } from './image-errors';
-import { servedPlan, type LogicalLayout } from './logical-layout';
+import { LAYOUT_ENTRIES_ANY_SERVICE_TAKES, servedPlan, type LogicalLayout } from './logical-layout';
 
-/** Fewest extents (plus changed ranges) any cap allows: a well-fragmented small disk still snapshots. */
-const MIN_LAYOUT_ENTRIES = 65_536;
 /** One extent per 4 MiB of the cap on average: 262,144 for Glance's default 1 TiB. */
 const CAP_BYTES_PER_ENTRY = 4 * MiB;
 /** The longest JSON an entry can take: `[9007199254740991,9007199254740991,"d"],`. */
@@ -17,7 +15,7 @@ const OPEN_BODY_SLACK = 64 * 1024;
 
 /** Extents plus changed ranges one layout may carry under the image size cap. */
 export function maxLayoutEntries(maxImageBytes: number): number {
-  return Math.max(MIN_LAYOUT_ENTRIES, Math.floor(maxImageBytes / CAP_BYTES_PER_ENTRY));
+  return Math.max(LAYOUT_ENTRIES_ANY_SERVICE_TAKES, Math.floor(maxImageBytes / CAP_BYTES_PER_ENTRY));
 }
 
 /** Body limit of the route that takes a layout: the largest layout the cap allows, and no more. */

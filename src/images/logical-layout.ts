@@ -83,6 +83,60 @@ function rangesInOrder(ranges: readonly (readonly [number, number])[], end: numb
   return at <= end && (!covering || at === end);
 }
 
+/** Extents plus changed ranges every composing service takes, whatever its image size cap. */
+export const LAYOUT_ENTRIES_ANY_SERVICE_TAKES = 65_536;
+const FIRST_GRAIN = 4096;
+
+/**
+ * The layout within `maxEntries` extents plus changed ranges. A guest can fragment its own disk
+ * past any limit; such a disk is described coarser: its data extents (and changed ranges) rounded
+ * out to a grain doubled until they fit, so the holes and zeros they swallow are sent as data (they
+ * read as zeros: the same disk, more bytes). A pure function of the layout: a resumed stream
+ * derives the same one.
+ */
+export function fitLayout(layout: LogicalLayout, maxEntries = LAYOUT_ENTRIES_ANY_SERVICE_TAKES): LogicalLayout {
+  const { virtualSize, extents } = layout.map;
+  const changed = layout.changed;
+  if (extents.length + (changed?.length ?? 0) <= maxEntries) return layout;
+  const budget = changed === undefined ? maxEntries : Math.floor(maxEntries / 2);
+  const out: LogicalLayout = { ...layout };
+  if (extents.length > budget) {
+    // Data runs plus the gaps around them: at most twice the runs, and one.
+    const data = coarsen(extents.filter(([, , kind]) => kind === 'd').map(([o, l]): [number, number] => [o, l]), virtualSize, Math.floor((budget - 1) / 2));
+    out.map = { virtualSize, extents: withGaps(data, virtualSize) };
+  }
+  if (changed !== undefined && changed.length > budget) out.changed = coarsen(changed, virtualSize, budget);
+  return out;
+}
+
+/** Ranges rounded out to the smallest grain (from 4 KiB, doubling) at which at most `max` remain. */
+function coarsen(ranges: readonly (readonly [number, number])[], end: number, max: number): [number, number][] {
+  for (let grain = FIRST_GRAIN; ; grain *= 2) {
+    const out: [number, number][] = [];
+    for (const [offset, length] of ranges) {
+      const from = Math.floor(offset / grain) * grain;
+      const to = Math.min(end, Math.ceil((offset + length) / grain) * grain);
+      const last = out[out.length - 1];
+      if (last !== undefined && last[0] + last[1] >= from) last[1] = Math.max(last[1], to - last[0]);
+      else out.push([from, to - from]);
+    }
+    if (out.length <= Math.max(1, max) || grain >= end) return out;
+  }
+}
+
+/** Data runs as extents covering the disk, the gaps between them holes. */
+function withGaps(data: readonly [number, number][], end: number): [number, number, Code][] {
+  const out: [number, number, Code][] = [];
+  let at = 0;
+  for (const [offset, length] of data) {
+    if (offset > at) out.push([at, offset - at, 'h']);
+    out.push([offset, length, 'd']);
+    at = offset + length;
+  }
+  if (at < end) out.push([at, end - at, 'h']);
+  return out;
+}
+
 export interface Piece {
   offset: number;
   length: number;

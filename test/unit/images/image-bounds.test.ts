@@ -7,7 +7,7 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { GlanceHttpClient, encodeMap, piecesLength, sentPieces, startImageServer, type LogicalLayout, type RunningImageServer } from '../../../src/images';
+import { GlanceHttpClient, encodeMap, fitLayout, piecesLength, sentPieces, startImageServer, type LogicalLayout, type RunningImageServer } from '../../../src/images';
 import { emit, planImage, type AllocationMap, type Extent } from '../../../src/qcow2';
 
 const MiB = 1024 * 1024;
@@ -122,5 +122,20 @@ describe('a fragmented disk still snapshots', () => {
     for await (const b of await images.download(id)) got.push(b as Buffer);
     expect(Buffer.concat(got).equals(Buffer.concat(expected))).toBe(true);
     expect(active.size).toBe(Buffer.concat(expected).length);
+  }, 60_000);
+
+  it('a disk fragmented past what any service takes (140,000 extents) goes coarser, as the host sends it, and downloads whole', async () => {
+    const s = await start(256 * MiB);
+    const images = new GlanceHttpClient(s.url);
+    const { disk, map } = fragmented(140_000);
+    const layout = fitLayout({ format: 'raw', map: encodeMap(map) });
+    const staged = Buffer.concat(sentPieces(layout).map((p) => disk.subarray(p.offset, p.offset + p.length)));
+    const id = (await images.create({ name: 'shredded', disk_format: 'raw', container_format: 'bare' })).id;
+    await images.openStagedUpload(id, staged.length, 'export-1', layout);
+    await images.appendStaged(id, 0, Readable.from([staged]), { length: staged.length });
+    await images.commitStaged(id, {});
+    const got: Buffer[] = [];
+    for await (const b of await images.download(id)) got.push(b as Buffer);
+    expect(Buffer.concat(got).equals(disk)).toBe(true);
   }, 60_000);
 });
