@@ -229,7 +229,8 @@ export class ImageIndexes {
     const text = Buffer.alloc(headerLength);
     await handle.read(text, 0, headerLength, prefix.length);
     const header = parseHeader(text);
-    if (header.virtualSize > this.options.maxImageBytes) throw new ImageIndexError(`image index of a ${header.virtualSize}-byte disk, above the image size cap of ${this.options.maxImageBytes} bytes`);
+    const largest = Math.max(header.virtualSize, header.size);
+    if (largest > this.options.maxImageBytes) throw new ImageIndexError(`image index of a ${header.virtualSize}-byte disk served as ${header.size} bytes, above the image size cap of ${this.options.maxImageBytes} bytes`);
     const start = prefix.length + headerLength;
     const expected = start + tablesBytes(header.virtualSize);
     if (size !== expected) throw new ImageIndexError(`image index holds ${size} bytes, its header says ${expected}`);
