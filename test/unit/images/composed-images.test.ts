@@ -85,6 +85,28 @@ describe('the composing store', () => {
     expect((await download(s, parent)).equals(disk)).toBe(true);
   });
 
+  it('an incremental where the guest discarded whole blocks: those read as zeros, and no chunk is written for them', async () => {
+    const s = await open();
+    const { disk, map } = diskWith([[0, 4 * MiB]]);
+    const parent = (await s.create(admin, { name: 'p' })).id;
+    await stage(s, parent, { format: 'raw', map: encodeMap(map) }, disk);
+    await s.resumable.commit(admin, parent, {});
+    const before = await s.chunkStats();
+    // Discarded [1 MiB, 3 MiB) and [3.5 MiB, 3.75 MiB): holes now, inside the changed ranges.
+    const next = Buffer.from(disk);
+    next.fill(0, 1 * MiB, 3 * MiB);
+    next.fill(0, 3.5 * MiB, 3.75 * MiB);
+    const now = { virtualSize: map.virtualSize, extents: [{ offset: 0, length: MiB, kind: 'data' as const }, { offset: MiB, length: 2 * MiB, kind: 'hole' as const }, { offset: 3 * MiB, length: 0.5 * MiB, kind: 'data' as const }, { offset: 3.5 * MiB, length: 0.25 * MiB, kind: 'hole' as const }, { offset: 3.75 * MiB, length: map.virtualSize - 3.75 * MiB, kind: 'data' as const }] };
+    const layout: LogicalLayout = { format: 'raw', map: encodeMap(now), parent, changed: [[MiB, 2 * MiB], [3.5 * MiB, 0.25 * MiB]] };
+    expect(piecesLength(sentPieces(layout))).toBe(0);
+    const child = (await s.create(admin, { name: 'c' })).id;
+    await stage(s, child, layout, next);
+    const active = await s.resumable.commit(admin, child, {});
+    expect((await download(s, child)).equals(next)).toBe(true);
+    expect(active.properties[LOGICAL_DIGEST_PROPERTY]).toBe(await digestOf(next));
+    expect(await s.chunkStats()).toEqual(before);
+  });
+
   it('deleting the parent never breaks the child; chunks only the parent held are collected', async () => {
     const s = await open();
     const { disk, map } = diskWith([[0, 2 * MiB]]);
