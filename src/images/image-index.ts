@@ -5,7 +5,7 @@
 // or absent. Layout: magic, u32 header length, JSON header, chunk hashes, block hashes (32 bytes
 // each; 32 zero bytes for a chunk of zeros, which is not stored).
 //
-// An index is read through a handle, a window of its tables at a time: its tables are 40 MiB per
+// An index is read through a handle, a window of its tables at a time: its tables are 160 MiB per
 // TiB of disk, and a download, a collection or a start-up must not hold them whole (Node cannot
 // even read a file over 2 GiB at once). What the file says is checked before it sizes anything: a
 // header no longer than the largest layout the cap allows, a disk within the cap, a file exactly as
