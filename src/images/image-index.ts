@@ -158,6 +158,8 @@ export interface ImageIndexesOptions {
 /** The indexes directory: one file per composed image, named by its validated id. */
 export class ImageIndexes {
   private readonly maxHeaderBytes: number;
+  /** ids whose index is being written: their temp files are not a crash's */
+  private readonly writing = new Map<string, number>();
 
   private constructor(private readonly options: ImageIndexesOptions) {
     this.maxHeaderBytes = layoutBodyLimit(options.maxImageBytes);
@@ -198,21 +200,31 @@ export class ImageIndexes {
     return file.header;
   }
 
-  write(id: string, index: ImageIndex): Promise<void> {
-    return writeFileAtomic(this.pathOf(id), encodeIndex(index));
+  async write(id: string, index: ImageIndex): Promise<void> {
+    this.writing.set(id, (this.writing.get(id) ?? 0) + 1);
+    try {
+      await writeFileAtomic(this.pathOf(id), encodeIndex(index));
+    } finally {
+      const n = (this.writing.get(id) ?? 1) - 1;
+      if (n > 0) this.writing.set(id, n);
+      else this.writing.delete(id);
+    }
   }
 
   async remove(id: string): Promise<void> {
     await rm(this.pathOf(id), { force: true });
   }
 
-  /** Ids of every index on disk; anything else in the directory (a crash's temp file) is removed. */
+  /**
+   * Ids of every index on disk; anything else in the directory (a crash's temp file) is removed,
+   * but not the temp file of an index being written now (a commit runs beside a collection).
+   */
   async ids(): Promise<string[]> {
     const out: string[] = [];
     for (const name of await readdir(this.options.dir)) {
       const id = name.endsWith('.idx') ? name.slice(0, -4) : '';
       if (ImageIdSchema.safeParse(id).success) out.push(id);
-      else await rm(join(this.options.dir, name), { force: true });
+      else if (!this.writing.has(/^\.([^.]+)\.idx\./.exec(name)?.[1] ?? '')) await rm(join(this.options.dir, name), { force: true });
     }
     return out;
   }

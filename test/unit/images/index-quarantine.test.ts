@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { ImageService, UNAUTHENTICATED_ADMIN as admin, encodeMap, type LogicalLayout } from '../../../src/images';
+import { ImageIndexes, blockCount, chunkCount } from '../../../src/images/image-index';
 import { diskWith, download, stage } from './composed-fixture';
 
 const MiB = 1024 * 1024;
@@ -151,4 +152,19 @@ describe('no lock spans tenants', () => {
     await s.collectChunks();
     expect((await download(s, child)).equals(next)).toBe(true);
   }, 120_000);
+
+  it('a collection listing the indexes while a commit writes one leaves that commit’s temp file alone', async () => {
+    const indexes = await ImageIndexes.open({ dir: join(dir, 'idx'), quarantineDir: join(dir, 'q'), maxImageBytes: 1 * TiB, onQuarantine: async () => undefined });
+    const virtualSize = 1 * TiB;
+    const header = { virtualSize, chunkBytes: 256 * 1024, format: 'qcow2' as const, map: { virtualSize, extents: [[0, virtualSize, 'h']] as [number, number, 'h'][] }, size: 0, md5: '0'.repeat(32), sha512: '0'.repeat(128), parent: null };
+    const id = '4b3f7c8e-35a5-4a8e-9d7f-2f1e4f9d6c11';
+    let done = false;
+    const writing = indexes.write(id, { header, chunks: Buffer.alloc(chunkCount(virtualSize) * 32), blocks: Buffer.alloc(blockCount(virtualSize) * 32) }).finally(() => (done = true));
+    while (!done && !(await readdir(join(dir, 'idx'))).some((name) => name.startsWith('.'))) await new Promise((resolve) => setImmediate(resolve));
+    expect(done).toBe(false);
+    expect(await indexes.ids()).toEqual([]);
+    await writing;
+    expect(await indexes.ids()).toEqual([id]);
+    expect((await indexes.header(id))?.virtualSize).toBe(virtualSize);
+  });
 });
