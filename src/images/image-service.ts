@@ -241,9 +241,16 @@ export class ImageService {
     }
   }
 
-  /** Removes the indexes of images that are not active and every chunk no other index names. */
+  /**
+   * Removes the indexes of images that are neither active nor uploading, and every chunk no other
+   * index names. An uploading image's index is a commit's, written just before the record turns
+   * active (a commit that fails removes its own; at start, recovery removes those a crash left).
+   */
   collectChunks(): ReturnType<ComposedImages['collect']> {
-    return this.composed.collect((id) => this.records.get(id)?.status === 'active');
+    return this.composed.collect((id) => {
+      const status = this.records.get(id)?.status;
+      return status === 'active' || status === 'uploading';
+    });
   }
 
   /** What the chunk store holds (bytes of chunk files), for operators and benchmarks. */
