@@ -82,12 +82,12 @@ export class ComposedImages {
     return this.exclusive(request.id, async () => {
       const { id, layout } = request;
       const parentId = layout.parent;
-      let batch: ChunkBatch | undefined;
+      const batch = this.chunks.batch();
+      let parentPinned = false;
       try {
         // Again here: a session staged before these bounds existed must not size a table either.
         checkLayoutBounds(layout, this.maxImageBytes);
-        if (parentId !== undefined) this.pinParent(parentId, id);
-        batch = this.chunks.batch();
+        if (parentId !== undefined) parentPinned = this.pinParent(parentId, id);
         const composed = await this.compose(request, batch);
         const header = { virtualSize: layout.map.virtualSize, chunkBytes: CHUNK_BYTES, format: layout.format, map: layout.map, parent: parentId ?? null };
         const served = await servedDigests(header, composed.chunks, this.chunks, request.hashes);
@@ -96,10 +96,8 @@ export class ComposedImages {
         return { ...served, logicalDigest: `${LOGICAL_DIGEST_ALGORITHM}:${indexLogicalDigest(index)}`, newChunks: composed.written.length, newChunkBytes: composed.writtenBytes };
       } finally {
         request.hashes.close();
-        if (batch !== undefined) {
-          batch.release();
-          if (parentId !== undefined) this.unpinParent(parentId);
-        }
+        batch.release();
+        if (parentPinned && parentId !== undefined) this.unpinParent(parentId);
       }
     });
   }
@@ -199,9 +197,10 @@ export class ComposedImages {
   }
 
   /** Pinned before the parent's index is opened: a collection either keeps the index, or had removed it (conflict). */
-  private pinParent(parentId: string, id: string): void {
+  private pinParent(parentId: string, id: string): true {
     if (this.removingIndexes.has(parentId)) throw new ImageConflict(`Image ${parentId} is being deleted: the incremental upload of image ${id} cannot be composed on it`);
     this.pinnedParents.set(parentId, (this.pinnedParents.get(parentId) ?? 0) + 1);
+    return true;
   }
 
   private unpinParent(parentId: string): void {
