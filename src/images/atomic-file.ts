@@ -1,7 +1,7 @@
 // Crash-safe file replacement: readers see either the old or the new content, never a torn
 // write, because the new bytes are fsynced under a temporary name and then renamed over.
 import { randomBytes } from 'node:crypto';
-import { open, rename, rm, writeFile } from 'node:fs/promises';
+import { open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
 export const TEMP_SUFFIX = '.tmp';
@@ -20,12 +20,11 @@ export async function fsyncPath(path: string): Promise<void> {
   }
 }
 
-/** `data` may come in parts (written in turn, never joined into one buffer). */
-export async function writeFileAtomic(path: string, data: string | Uint8Array | Iterable<Uint8Array>): Promise<void> {
+export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
   const temp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}${TEMP_SUFFIX}`);
   const handle = await open(temp, 'wx', 0o600);
   try {
-    await writeFile(handle, data);
+    await handle.writeFile(data);
     await handle.sync();
   } catch (err) {
     await handle.close();

@@ -9,13 +9,17 @@
 import { createHash } from 'node:crypto';
 import { LOGICAL_DIGEST_BLOCK, zeroBlockHash } from '../qcow2';
 import { CHUNK_HASH_BYTES, chunkHash, type ChunkBatch, type ChunkStore } from './chunk-store';
-import { CHUNK_BYTES, CHUNKS_PER_BLOCK, blockCount, chunkCount, setSlotHash, slotHash, type IndexFile } from './image-index';
+import { CHUNK_BYTES, CHUNKS_PER_BLOCK, setSlotHash, slotHash } from './image-index';
+import type { TableWindows } from './index-writer';
 import { sentPieces, type LogicalLayout, type Piece } from './logical-layout';
 
 export interface ComposeInput {
   layout: LogicalLayout;
-  /** the parent's index for an incremental (same virtual size, checked by the caller) */
-  parent: IndexFile | null;
+  /** an incremental: the tables below start as its parent's (same virtual size, checked by the caller) */
+  incremental: boolean;
+  /** the new index's tables, written as the blocks go */
+  table: TableWindows;
+  blocks: TableWindows;
   /** `length` bytes of the staged data from `offset` */
   readStaged: (offset: number, length: number) => Promise<Buffer>;
   /** where the parent's chunks are read */
@@ -25,8 +29,6 @@ export interface ComposeInput {
 }
 
 export interface Composed {
-  chunks: Buffer;
-  blocks: Buffer;
   /** hashes of the chunks this compose wrote (the store did not hold them) */
   written: Buffer[];
   writtenBytes: number;
@@ -50,20 +52,15 @@ function stagedPieces(layout: LogicalLayout): StagedPiece[] {
 }
 
 export async function composeChunks(input: ComposeInput): Promise<Composed> {
-  const { layout, parent, chunks, batch } = input;
+  const { layout, incremental, chunks, batch } = input;
   const virtualSize = layout.map.virtualSize;
-  // Sized by the virtual size: the caller checked it against the image size cap first.
-  const table = Buffer.alloc(chunkCount(virtualSize) * CHUNK_HASH_BYTES);
-  const blocks = Buffer.alloc(blockCount(virtualSize) * CHUNK_HASH_BYTES);
-  // An incremental starts from the parent's tables; the blocks it changes are overwritten below.
-  if (parent !== null) await parent.readTablesInto(table, blocks);
   const changed: Piece[] = (layout.changed ?? [[0, virtualSize]]).map(([offset, length]) => ({ offset, length }));
   const pieces = stagedPieces(layout);
   const written: Buffer[] = [];
   let writtenBytes = 0;
   let c = 0;
   let p = 0;
-  for (let b = 0; b < blocks.length / CHUNK_HASH_BYTES; b++) {
+  for (let b = 0; b < input.blocks.slots; b++) {
     const start = b * LOGICAL_DIGEST_BLOCK;
     const end = Math.min(virtualSize, start + LOGICAL_DIGEST_BLOCK);
     while (c < changed.length && end0(changed[c]) <= start) c++;
@@ -71,33 +68,34 @@ export async function composeChunks(input: ComposeInput): Promise<Composed> {
     const changes = overlapping(changed, c, start, end);
     if (changes.length === 0) continue;
     const sent = overlapping(pieces, p, start, end);
-    const slots = { first: b * CHUNKS_PER_BLOCK, count: Math.ceil((end - start) / CHUNK_BYTES) };
-    if (sent.length === 0 && (parent === null || covers(changes, start, end) || emptySlots(table, slots))) {
+    // This block's slots, and its hash, in the windows being written (the parent's until rewritten here).
+    const table = await input.table.view(b * CHUNKS_PER_BLOCK, Math.ceil((end - start) / CHUNK_BYTES));
+    const blockHash = await input.blocks.view(b, 1);
+    if (sent.length === 0 && (!incremental || covers(changes, start, end) || emptySlots(table))) {
       // Nothing sent lands here and nothing of the parent shows through: a block of zeros.
-      for (let i = 0; i < slots.count; i++) setSlotHash(table, slots.first + i, null);
-      zeroBlockHash(end - start).copy(blocks, b * CHUNK_HASH_BYTES);
+      table.fill(0);
+      zeroBlockHash(end - start).copy(blockHash);
       continue;
     }
-    const content = parent === null ? Buffer.alloc(end - start) : await parentBlock(table, slots, chunks, end - start);
+    const content = incremental ? await parentBlock(table, chunks, end - start) : Buffer.alloc(end - start);
     for (const r of changes) content.fill(0, Math.max(r.offset, start) - start, Math.min(end0(r), end) - start);
     if (sent.length > 0) await placeSent(content, sent, start, end, input.readStaged);
-    createHash('sha256').update(content).digest().copy(blocks, b * CHUNK_HASH_BYTES);
+    createHash('sha256').update(content).digest().copy(blockHash);
     for (let i = 0; i * CHUNK_BYTES < content.length; i++) {
       const bytes = content.subarray(i * CHUNK_BYTES, (i + 1) * CHUNK_BYTES);
-      const slot = slots.first + i;
       if (bytes.equals(ZERO_CHUNK.subarray(0, bytes.length))) {
-        setSlotHash(table, slot, null);
+        setSlotHash(table, i, null);
         continue;
       }
       const hash = chunkHash(bytes);
-      setSlotHash(table, slot, hash);
+      setSlotHash(table, i, hash);
       if (await batch.put(hash, bytes)) {
         written.push(hash);
         writtenBytes += bytes.length;
       }
     }
   }
-  return { chunks: table, blocks, written, writtenBytes };
+  return { written, writtenBytes };
 }
 
 /** The sent bytes of a block over its content; its pieces sit side by side in the staged data, so one read takes them all. */
@@ -114,11 +112,6 @@ async function placeSent(content: Buffer, sent: readonly StagedPiece[], start: n
   }
 }
 
-interface Slots {
-  first: number;
-  count: number;
-}
-
 /** The ranges cover [start, end) whole. */
 function covers(ranges: readonly Piece[], start: number, end: number): boolean {
   let at = start;
@@ -129,8 +122,8 @@ function covers(ranges: readonly Piece[], start: number, end: number): boolean {
   return at >= end;
 }
 
-function emptySlots(table: Buffer, slots: Slots): boolean {
-  for (let i = 0; i < slots.count; i++) if (slotHash(table, slots.first + i) !== null) return false;
+function emptySlots(table: Buffer): boolean {
+  for (let i = 0; i * CHUNK_HASH_BYTES < table.length; i++) if (slotHash(table, i) !== null) return false;
   return true;
 }
 
@@ -144,11 +137,11 @@ function overlapping<T extends Piece>(list: readonly T[], from: number, start: n
   return out;
 }
 
-/** The parent's bytes of a block, from the slots the table still holds of it (before this block is rewritten). */
-async function parentBlock(table: Buffer, slots: Slots, chunks: ChunkStore, length: number): Promise<Buffer> {
+/** The parent's bytes of a block, from its slots (the table's, before this block is rewritten). */
+async function parentBlock(table: Buffer, chunks: ChunkStore, length: number): Promise<Buffer> {
   const content = Buffer.alloc(length);
-  for (let i = 0; i < slots.count; i++) {
-    const hash = slotHash(table, slots.first + i);
+  for (let i = 0; i * CHUNK_HASH_BYTES < table.length; i++) {
+    const hash = slotHash(table, i);
     if (hash !== null) (await chunks.read(hash)).copy(content, i * CHUNK_BYTES);
   }
   return content;

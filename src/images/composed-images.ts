@@ -8,14 +8,15 @@
 // pinned: the chunks it names (until its index is on disk) and its parent's index (so the parent's
 // chunks, which the new table names without reading them, stay named). A collection keeps what is
 // pinned; collections run one at a time among themselves, and never wait for a commit.
-import { open } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { LOGICAL_DIGEST_ALGORITHM } from '../qcow2';
 import { ChunkStore, type ChunkBatch, type CollectOutcome } from './chunk-store';
 import { composeChunks, type Composed } from './compose';
 import type { StreamHashes } from './hash-pool';
 import { ImageConflict, ImageVerificationFailed } from './image-errors';
-import { CHUNK_BYTES, ImageIndexes, indexLogicalDigest, referencedChunks, type ImageIndex, type IndexFile } from './image-index';
+import { CHUNK_BYTES, ImageIndexes, referencedChunks, type IndexFile } from './image-index';
+import { IndexWriter, type ServedFacts } from './index-writer';
 import { checkLayoutBounds } from './layout-bounds';
 import type { LogicalLayout } from './logical-layout';
 import { servedDigests, servedStream } from './served-image';
@@ -88,12 +89,8 @@ export class ComposedImages {
         // Again here: a session staged before these bounds existed must not size a table either.
         checkLayoutBounds(layout, this.maxImageBytes);
         if (parentId !== undefined) parentPinned = this.pinParent(parentId, id);
-        const composed = await this.compose(request, batch);
-        const header = { virtualSize: layout.map.virtualSize, chunkBytes: CHUNK_BYTES, format: layout.format, map: layout.map, parent: parentId ?? null };
-        const served = await servedDigests(header, composed.chunks, this.chunks, request.hashes);
-        const index: ImageIndex = { header: { ...header, ...served }, chunks: composed.chunks, blocks: composed.blocks };
-        await this.indexes.write(id, index);
-        return { ...served, logicalDigest: `${LOGICAL_DIGEST_ALGORITHM}:${indexLogicalDigest(index)}`, newChunks: composed.written.length, newChunkBytes: composed.writtenBytes };
+        const { written, writtenBytes, logicalDigest, served } = await this.compose(request, batch);
+        return { ...served, logicalDigest: `${LOGICAL_DIGEST_ALGORITHM}:${logicalDigest}`, newChunks: written.length, newChunkBytes: writtenBytes };
       } finally {
         request.hashes.close();
         batch.release();
@@ -151,17 +148,26 @@ export class ComposedImages {
     return run;
   }
 
-  private async compose(request: ComposeRequest, batch: ChunkBatch): Promise<Composed> {
+  /**
+   * The chunks written and made durable, the index written a window at a time beside its name,
+   * the served bytes hashed from it, then the index in place. Nothing of it stays on a failure.
+   */
+  private async compose(request: ComposeRequest, batch: ChunkBatch): Promise<Composed & { logicalDigest: string; served: ServedFacts }> {
     const { id, layout } = request;
+    const header = { virtualSize: layout.map.virtualSize, chunkBytes: CHUNK_BYTES, format: layout.format, map: layout.map, parent: layout.parent ?? null };
+    const temp = this.indexes.claimTemp(id);
     let parent: IndexFile | null = null;
-    let staged;
+    let staged: FileHandle | undefined;
+    let writer: IndexWriter | undefined;
     try {
       parent = layout.parent === undefined ? null : await this.openParent(layout.parent, layout.map.virtualSize);
-      staged = await open(request.stagedPath, 'r');
-      const file = staged;
+      writer = await IndexWriter.create(temp, header, parent);
+      const file = (staged = await open(request.stagedPath, 'r'));
       const composed = await composeChunks({
         layout,
-        parent,
+        incremental: parent !== null,
+        table: writer.chunks,
+        blocks: writer.blocks,
         chunks: this.chunks,
         batch,
         readStaged: async (offset, length) => {
@@ -177,11 +183,17 @@ export class ComposedImages {
           if (!(await this.chunks.verify(hash))) throw new ImageVerificationFailed(`Verification of image ${id} failed: chunk ${hash.toString('hex')} does not hold the bytes written; the image is killed`);
         }
       }
-      return composed;
+      const { logicalDigest, chunkSlots } = await writer.finishTables();
+      const served = await servedDigests(header, chunkSlots, this.chunks, request.hashes);
+      await writer.seal(served);
+      await this.indexes.install(id, temp);
+      return { ...composed, logicalDigest, served };
     } catch (err) {
       await batch.abandon();
+      await writer?.discard();
       throw err;
     } finally {
+      this.indexes.releaseTemp(id);
       await Promise.all([parent?.close(), staged?.close()]);
     }
   }

@@ -11,12 +11,12 @@
 // header no longer than the largest layout the cap allows, a disk within the cap, a file exactly as
 // long as the header says. An index that fails is quarantined (moved aside, reported), never left
 // in the way of a delete, a collection or a start.
-import { createHash } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, rename, rm, type FileHandle } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { z } from 'zod';
 import { LOGICAL_DIGEST_BLOCK } from '../qcow2';
-import { writeFileAtomic } from './atomic-file';
+import { TEMP_SUFFIX, fsyncDirectory } from './atomic-file';
 import { CHUNK_HASH_BYTES } from './chunk-store';
 import { ImageIdSchema } from './image-record';
 import { layoutBodyLimit } from './layout-bounds';
@@ -46,14 +46,6 @@ const IndexHeaderSchema = z
   .strict();
 export type IndexHeader = z.infer<typeof IndexHeaderSchema>;
 
-export interface ImageIndex {
-  header: IndexHeader;
-  /** CHUNK_HASH_BYTES per chunk slot */
-  chunks: Buffer;
-  /** CHUNK_HASH_BYTES per logical-digest block */
-  blocks: Buffer;
-}
-
 export const chunkCount = (virtualSize: number): number => Math.ceil(virtualSize / CHUNK_BYTES);
 export const blockCount = (virtualSize: number): number => Math.ceil(virtualSize / LOGICAL_DIGEST_BLOCK);
 
@@ -66,11 +58,6 @@ export function setSlotHash(table: Buffer, i: number, hash: Buffer | null): void
   (hash ?? ZERO_HASH).copy(table, i * CHUNK_HASH_BYTES);
 }
 
-/** The logical digest of the disk the index describes (qcow2/logical-digest.ts's algorithm). */
-export function indexLogicalDigest(index: Pick<ImageIndex, 'blocks'>): string {
-  return createHash('sha256').update(index.blocks).digest('hex');
-}
-
 /** Hex names of every chunk a window of a chunk table holds. */
 export function referencedChunks(table: Buffer, into: Set<string>): void {
   for (let i = 0; i * CHUNK_HASH_BYTES < table.length; i++) {
@@ -79,12 +66,19 @@ export function referencedChunks(table: Buffer, into: Set<string>): void {
   }
 }
 
-/** The parts of an index file, in order (written in turn, never joined). */
-export function encodeIndex(index: ImageIndex): Buffer[] {
-  const header = Buffer.from(JSON.stringify(IndexHeaderSchema.parse(index.header)));
-  const length = Buffer.alloc(4);
-  length.writeUInt32BE(header.length);
-  return [MAGIC, length, header, index.chunks, index.blocks];
+/**
+ * Magic, length and JSON of a header; with `padTo`, padded with spaces (JSON allows them) to that
+ * many bytes in all, so it can be written again in place over a longer placeholder.
+ */
+export function encodeIndexHeader(header: IndexHeader, padTo?: number): Buffer {
+  const json = Buffer.from(JSON.stringify(IndexHeaderSchema.parse(header)));
+  const length = padTo === undefined ? json.length : padTo - MAGIC.length - 4;
+  if (json.length > length) throw new ImageIndexError(`image index header of ${json.length} bytes does not fit the ${length} reserved`);
+  const out = Buffer.alloc(MAGIC.length + 4 + length, ' ');
+  MAGIC.copy(out);
+  out.writeUInt32BE(length, MAGIC.length);
+  json.copy(out, MAGIC.length + 4);
+  return out;
 }
 
 /** Bytes of the tables an index of this disk holds after its header. */
@@ -112,13 +106,10 @@ export class IndexFile {
     return this.readAt(this.start + first * CHUNK_HASH_BYTES, n * CHUNK_HASH_BYTES);
   }
 
-  /** Fills `chunks` and `blocks` (each exactly its table's size) with the tables, for a compose over this index. */
-  async readTablesInto(chunks: Buffer, blocks: Buffer): Promise<void> {
-    if (chunks.length !== this.chunkSlots * CHUNK_HASH_BYTES || blocks.length !== blockCount(this.header.virtualSize) * CHUNK_HASH_BYTES) {
-      throw new ImageIndexError('tables of another disk size');
-    }
-    await this.fill(chunks, this.start);
-    await this.fill(blocks, this.start + chunks.length);
+  /** Block hashes [first, first + count) (cut at the table's end). */
+  blockHashes(first: number, count: number): Promise<Buffer> {
+    const n = Math.max(0, Math.min(count, blockCount(this.header.virtualSize) - first));
+    return this.readAt(this.start + (this.chunkSlots + first) * CHUNK_HASH_BYTES, n * CHUNK_HASH_BYTES);
   }
 
   /** The chunk table, a window at a time. */
@@ -132,17 +123,14 @@ export class IndexFile {
 
   private async readAt(position: number, length: number): Promise<Buffer> {
     const out = Buffer.alloc(length);
-    await this.fill(out, position);
-    return out;
-  }
-
-  private async fill(into: Buffer, position: number): Promise<void> {
-    for (let done = 0; done < into.length; ) {
-      const { bytesRead } = await this.handle.read(into, done, into.length - done, position + done);
+    for (let done = 0; done < out.length; ) {
+      const { bytesRead } = await this.handle.read(out, done, out.length - done, position + done);
       if (bytesRead === 0) throw new ImageIndexError(`image index ends at ${position + done}, its header says more`);
       done += bytesRead;
     }
+    return out;
   }
+
 }
 
 export interface ImageIndexesOptions {
@@ -200,15 +188,23 @@ export class ImageIndexes {
     return file.header;
   }
 
-  async write(id: string, index: ImageIndex): Promise<void> {
+  /** A temporary name for a new index of `id` beside it, which ids() leaves alone until releaseTemp(). */
+  claimTemp(id: string): string {
+    const path = this.pathOf(id);
     this.writing.set(id, (this.writing.get(id) ?? 0) + 1);
-    try {
-      await writeFileAtomic(this.pathOf(id), encodeIndex(index));
-    } finally {
-      const n = (this.writing.get(id) ?? 1) - 1;
-      if (n > 0) this.writing.set(id, n);
-      else this.writing.delete(id);
-    }
+    return join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}${TEMP_SUFFIX}`);
+  }
+
+  releaseTemp(id: string): void {
+    const n = (this.writing.get(id) ?? 1) - 1;
+    if (n > 0) this.writing.set(id, n);
+    else this.writing.delete(id);
+  }
+
+  /** A whole, fsynced index file at `tempPath` becomes the index of `id`, durably. */
+  async install(id: string, tempPath: string): Promise<void> {
+    await rename(tempPath, this.pathOf(id));
+    await fsyncDirectory(this.options.dir);
   }
 
   async remove(id: string): Promise<void> {

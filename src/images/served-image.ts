@@ -5,19 +5,13 @@
 // the slots of its reads in flight, not the image's table.
 import { Readable } from 'node:stream';
 import { emitFrom } from '../qcow2';
-import { CHUNK_HASH_BYTES, type ChunkStore } from './chunk-store';
+import type { ChunkStore } from './chunk-store';
 import type { StreamHashes } from './hash-pool';
 import { CHUNK_BYTES, slotHash, type IndexFile, type IndexHeader } from './image-index';
 import { servedPlan } from './logical-layout';
 
 /** Chunk slots [first, first + count) of a table: from memory at commit, from the index file later. */
 export type ChunkSlots = (first: number, count: number) => Buffer | Promise<Buffer>;
-
-/** A table held in memory as a slot source. */
-export const tableSlots =
-  (table: Buffer): ChunkSlots =>
-  (first, count) =>
-    table.subarray(first * CHUNK_HASH_BYTES, (first + count) * CHUNK_HASH_BYTES);
 
 /** Reads [offset, offset + length) of the disk from its chunks; zeros where a slot holds none. */
 export function chunkReader(slots: ChunkSlots, chunks: ChunkStore): (offset: number, length: number) => Promise<Buffer> {
@@ -55,10 +49,10 @@ export function servedStream(index: IndexFile, chunks: ChunkStore): Readable {
 }
 
 /** Size, md5 and sha512 of the served bytes (the hashing runs off the event loop). */
-export async function servedDigests(header: Pick<IndexHeader, 'map' | 'format'>, table: Buffer, chunks: ChunkStore, hashes: StreamHashes): Promise<{ size: number; md5: string; sha512: string }> {
+export async function servedDigests(header: Pick<IndexHeader, 'map' | 'format'>, slots: ChunkSlots, chunks: ChunkStore, hashes: StreamHashes): Promise<{ size: number; md5: string; sha512: string }> {
   let size = 0;
   try {
-    for await (const bytes of servedBytes(header, tableSlots(table), chunks)) {
+    for await (const bytes of servedBytes(header, slots, chunks)) {
       size += bytes.length;
       await hashes.update(bytes);
     }

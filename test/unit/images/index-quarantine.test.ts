@@ -5,10 +5,11 @@
 // commit leaves the new image whole.
 import { mkdtemp, open as openFile, readFile, readdir, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { ImageService, UNAUTHENTICATED_ADMIN as admin, encodeMap, type LogicalLayout } from '../../../src/images';
-import { ImageIndexes, blockCount, chunkCount } from '../../../src/images/image-index';
+import { ImageIndexes } from '../../../src/images/image-index';
+import { IndexWriter } from '../../../src/images/index-writer';
 import { diskWith, download, stage } from './composed-fixture';
 
 const MiB = 1024 * 1024;
@@ -156,15 +157,36 @@ describe('no lock spans tenants', () => {
   it('a collection listing the indexes while a commit writes one leaves that commit’s temp file alone', async () => {
     const indexes = await ImageIndexes.open({ dir: join(dir, 'idx'), quarantineDir: join(dir, 'q'), maxImageBytes: 1 * TiB, onQuarantine: async () => undefined });
     const virtualSize = 1 * TiB;
-    const header = { virtualSize, chunkBytes: 256 * 1024, format: 'qcow2' as const, map: { virtualSize, extents: [[0, virtualSize, 'h']] as [number, number, 'h'][] }, size: 0, md5: '0'.repeat(32), sha512: '0'.repeat(128), parent: null };
+    const header = { virtualSize, chunkBytes: 256 * 1024, format: 'qcow2' as const, map: { virtualSize, extents: [[0, virtualSize, 'h']] as [number, number, 'h'][] }, parent: null };
     const id = '4b3f7c8e-35a5-4a8e-9d7f-2f1e4f9d6c11';
-    let done = false;
-    const writing = indexes.write(id, { header, chunks: Buffer.alloc(chunkCount(virtualSize) * 32), blocks: Buffer.alloc(blockCount(virtualSize) * 32) }).finally(() => (done = true));
-    while (!done && !(await readdir(join(dir, 'idx'))).some((name) => name.startsWith('.'))) await new Promise((resolve) => setImmediate(resolve));
-    expect(done).toBe(false);
+    const temp = indexes.claimTemp(id);
+    const writer = await IndexWriter.create(temp, header, null);
     expect(await indexes.ids()).toEqual([]);
-    await writing;
+    expect(await readdir(join(dir, 'idx'))).toEqual([basename(temp)]);
+    await writer.finishTables();
+    await writer.seal({ size: 12345, md5: 'a'.repeat(32), sha512: 'b'.repeat(128) });
+    await indexes.install(id, temp);
+    indexes.releaseTemp(id);
     expect(await indexes.ids()).toEqual([id]);
-    expect((await indexes.header(id))?.virtualSize).toBe(virtualSize);
+    // Written a window at a time: the whole 160 MiB of tables of a 1 TiB disk, and the header in place.
+    expect(await indexes.header(id)).toMatchObject({ virtualSize, size: 12345, md5: 'a'.repeat(32) });
   });
+});
+
+describe('a commit’s memory follows its windows, not the disk', () => {
+  it('a 1 TiB disk of holes commits holding far less than its 160 MiB of tables', async () => {
+    const s = await open(1 * TiB);
+    const id = (await s.create(admin, { name: 'holes' })).id;
+    await s.resumable.open(admin, id, { size: 0, token: 't', layout: { format: 'qcow2', map: { virtualSize: 1 * TiB, extents: [[0, 1 * TiB, 'h']] } } });
+    const base = process.memoryUsage().arrayBuffers;
+    let peak = 0;
+    const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().arrayBuffers - base)), 2);
+    try {
+      expect(await s.resumable.commit(admin, id, {})).toMatchObject({ status: 'active' });
+    } finally {
+      clearInterval(sampler);
+    }
+    expect(peak).toBeLessThan(48 * MiB);
+    expect((await s.openData(admin, id)).data).not.toBeNull();
+  }, 120_000);
 });
