@@ -6,8 +6,10 @@
 import { mkdtemp, open as openFile, readFile, readdir, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { randomBytes } from 'node:crypto';
-import { ImageService, UNAUTHENTICATED_ADMIN as admin, encodeMap, type LogicalLayout } from '../../../src/images';
+import { createHash, randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { ImageService, LOGICAL_DIGEST_PROPERTY, UNAUTHENTICATED_ADMIN as admin, encodeMap, sentPieces, type LogicalLayout } from '../../../src/images';
+import { LOGICAL_DIGEST_ALGORITHM, LogicalDigest, emit, planImage, type AllocationMap, type Extent } from '../../../src/qcow2';
 import { ImageIndexes } from '../../../src/images/image-index';
 import { IndexWriter } from '../../../src/images/index-writer';
 import { diskWith, download, stage } from './composed-fixture';
@@ -188,5 +190,59 @@ describe('a commit’s memory follows its windows, not the disk', () => {
     }
     expect(peak).toBeLessThan(48 * MiB);
     expect((await s.openData(admin, id)).data).not.toBeNull();
+  }, 120_000);
+
+  it('a disk whose tables span many windows (20 GiB): full and incremental compose, digest and serve as the writer lays them out', async () => {
+    const s = await open(64 * 1024 * MiB);
+    const size = 20 * 1024 * MiB;
+    const at = [0, 8 * 1024 * MiB - 512 * 1024, size - MiB];
+    const data = new Map(at.map((offset) => [offset, randomBytes(MiB)]));
+    const mapOf = (chunks: Map<number, Buffer>): AllocationMap => {
+      const extents: Extent[] = [];
+      let end = 0;
+      for (const [offset, bytes] of chunks) {
+        if (offset > end) extents.push({ offset: end, length: offset - end, kind: 'hole' });
+        extents.push({ offset, length: bytes.length, kind: 'data' });
+        end = offset + bytes.length;
+      }
+      if (end < size) extents.push({ offset: end, length: size - end, kind: 'hole' });
+      return { virtualSize: size, extents };
+    };
+    const read = (chunks: Map<number, Buffer>) => (offset: number, length: number): Buffer => {
+      const out = Buffer.alloc(length);
+      for (const [o, b] of chunks) if (o < offset + length && o + b.length > offset) b.copy(out, Math.max(0, o - offset), Math.max(0, offset - o), Math.min(b.length, offset + length - o));
+      return out;
+    };
+    const digestOf = (chunks: Map<number, Buffer>): string => {
+      const d = new LogicalDigest(size);
+      for (const [o, b] of chunks) d.update(o, b);
+      return `${LOGICAL_DIGEST_ALGORITHM}:${d.digest()}`;
+    };
+    const expectServed = async (id: string, chunks: Map<number, Buffer>): Promise<void> => {
+      const hash = createHash('md5');
+      for await (const b of emit(planImage(mapOf(chunks), { format: 'qcow2' }), read(chunks))) hash.update(b);
+      expect(s.get(admin, id).checksum).toBe(hash.digest('hex'));
+      const got = createHash('md5');
+      for await (const b of (await s.openData(admin, id)).data ?? []) got.update(b as Buffer);
+      expect(got.digest('hex')).toBe(s.get(admin, id).checksum);
+    };
+    const stageFrom = async (id: string, layout: LogicalLayout, chunks: Map<number, Buffer>): Promise<void> => {
+      const body = Buffer.concat(sentPieces(layout).map((p) => read(chunks)(p.offset, p.length)));
+      await s.resumable.open(admin, id, { size: body.length, token: 't', layout });
+      await s.resumable.append(admin, id, 0, Readable.from([body]));
+    };
+
+    const parent = (await s.create(admin, { name: 'p' })).id;
+    await stageFrom(parent, { format: 'qcow2', map: encodeMap(mapOf(data)) }, data);
+    await s.resumable.commit(admin, parent, { properties: { [LOGICAL_DIGEST_PROPERTY]: digestOf(data) } });
+    await expectServed(parent, data);
+
+    const next = new Map(data);
+    next.set(at[1] as number, randomBytes(MiB));
+    const child = (await s.create(admin, { name: 'c' })).id;
+    await stageFrom(child, { format: 'qcow2', map: encodeMap(mapOf(next)), parent, changed: [[at[1] as number, MiB]] }, next);
+    const active = await s.resumable.commit(admin, child, {});
+    expect(active.properties[LOGICAL_DIGEST_PROPERTY]).toBe(digestOf(next));
+    await expectServed(child, next);
   }, 120_000);
 });
