@@ -15,6 +15,7 @@ import type { ImageService } from './image-service';
 import { imageVersions, VERSION_URLS } from './image-versions';
 import { INTERNAL_ERROR, JSON_TYPE, declaredLength, glanceErrorBody, imageErrorOf, jsonBody, mediaType, parseJsonBodies, requireContentType, requireJson, streamBodies } from './http-io';
 import { CHUNK_BYTES } from './image-index';
+import { layoutBodyLimit } from './layout-bounds';
 import { STORE_CAPABILITIES_URL, type StoreCapabilities } from './logical-layout';
 import { DEFAULT_UPLOAD_LIMITS, uploadAdmission, type UploadLimits } from './upload-limits';
 import { RESUMABLE_COMMIT_URL, RESUMABLE_URL, resumableBodilessRoutes, resumableJsonRoutes, resumableStreamRoutes } from './resumable-http';
@@ -72,7 +73,7 @@ export async function createImageHttpApp(options: ImageHttpAppOptions): Promise<
   const app = createHttpApp({ bodyLimit: maxJsonBytes, idleTimeoutMs: options.idleTimeoutMs, requestTimeoutMs: options.requestTimeoutMs, keepAliveTimeoutMs: options.keepAliveTimeoutMs });
   const callers = new WeakMap<FastifyRequest, RequestContext>();
   const caller = (request: FastifyRequest): RequestContext => callers.get(request) ?? UNAUTHENTICATED_ADMIN;
-  const x = { service, caller };
+  const x = { service, caller, openBodyLimit: layoutBodyLimit(service.maxImageBytes) };
   // A stray body on a bodiless route is read (bounded) and ignored, so the connection stays usable.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, _body, done) => done(null, undefined));
@@ -83,7 +84,7 @@ export async function createImageHttpApp(options: ImageHttpAppOptions): Promise<
     if (request.is404) throw new ImageRequestRejected(404, `The resource could not be found: ${request.url.split('?')[0]?.slice(0, 200) ?? ''}`);
   });
   app.setErrorHandler(async (err, request, reply) => {
-    const known = imageErrorOf(err, maxJsonBytes);
+    const known = imageErrorOf(err, request.routeOptions.bodyLimit ?? maxJsonBytes);
     // Client mistakes (4xx) are answered, not reported; only server-side failures are.
     if (known === undefined || known.status >= 500) options.onError?.(err, request);
     const status = known?.status ?? 500;

@@ -5,8 +5,8 @@ import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { canSee, type RequestContext } from './image-auth';
 import { LocalImageBlobStore } from './image-blob-store';
-import { ImageConflict, ImageGone, ImageNotFound, ImageTooLarge, ImageVerificationFailed, UploadIdleTimeout, badRequest, forbidden } from './image-errors';
-import { CreateImageBodySchema, ImageIdSchema, READ_ONLY_ATTRIBUTES, customPropertiesOf, type ImagePatch, type ImageRecord, type ImageStatus } from './image-record';
+import { ImageConflict, ImageGone, ImageNotFound, ImageTooLarge, ImageVerificationFailed, UploadIdleTimeout, badRequest, errorMessage, forbidden } from './image-errors';
+import { CreateImageBodySchema, ImageIdSchema, READ_ONLY_ATTRIBUTES, customPropertiesOf, type ImageFormats, type ImagePatch, type ImageRecord, type ImageStatus } from './image-record';
 import { ImageRecordRepository, type RepositoryWarning } from './image-record-repository';
 import { join } from 'node:path';
 import { parseOrThrow } from '../config/validation';
@@ -72,6 +72,7 @@ export class ImageService {
   /** The resumable upload extension: open / append / commit / discard of staged uploads. */
   readonly resumable: ResumableUploads;
   private readonly verify: boolean;
+  private readonly warn: RepositoryWarning;
   private readonly quotas: ImageQuotas;
   private readonly deletedRetentionMs: number;
   private purgeTimer: NodeJS.Timeout | undefined;
@@ -84,11 +85,13 @@ export class ImageService {
     private readonly blobs: LocalImageBlobStore,
     private readonly composed: ComposedImages,
     files: StagedUploadFiles,
-    private readonly maxImageBytes: number,
+    /** Glance's image_size_cap: plain, resumable and logical uploads alike, and what a layout may describe */
+    readonly maxImageBytes: number,
     private readonly now: () => Date,
     options: ImageServiceOptions,
   ) {
     this.verify = options.verifyAfterCommit ?? true;
+    this.warn = options.warn ?? (() => undefined);
     this.deletedRetentionMs = options.deletedRetentionMs ?? DEFAULT_DELETED_RETENTION_MS;
     this.quotas = new ImageQuotas(options.quotas ?? UNLIMITED_QUOTAS, { records: () => records.all(), stagedBytes: (id) => this.resumable.stagedBytes(id) }, options.quotaOverrides);
     this.resumable = new ResumableUploads({
@@ -117,9 +120,20 @@ export class ImageService {
     const warn = options.warn ?? (() => undefined);
     const records = await ImageRecordRepository.load(join(options.dataDir, 'records'), warn);
     const blobs = await LocalImageBlobStore.open(options.dataDir);
-    const composed = await ComposedImages.open(join(options.dataDir, 'chunks'), join(options.dataDir, 'indexes'));
-    const files = await StagedUploadFiles.open(join(options.dataDir, 'resumable'));
     const now = options.now ?? (() => new Date());
+    const composed = await ComposedImages.open({
+      chunksDir: join(options.dataDir, 'chunks'),
+      indexesDir: join(options.dataDir, 'indexes'),
+      quarantineDir: join(options.dataDir, 'quarantine', 'indexes'),
+      maxImageBytes: options.maxImageBytes,
+      onQuarantine: async (id, reason) => {
+        warn({ imageId: id, reason }, 'image index cannot be read: quarantined; the image has no data any more');
+        // Its data is gone: an active image that cannot be served is killed.
+        const record = records.get(id);
+        if (record?.status === 'active') await records.put({ ...record, status: 'killed', updated_at: now().toISOString() });
+      },
+    });
+    const files = await StagedUploadFiles.open(join(options.dataDir, 'resumable'));
     const removedStagingFiles = await blobs.clearStaging();
     const killedImageIds: string[] = [];
     for (const record of records.all()) {
@@ -247,7 +261,13 @@ export class ImageService {
     await this.records.put({ ...record, status: 'deleted', updated_at: this.timestamp() });
     await this.blobs.remove(id);
     await this.resumable.forget(id);
-    if (await this.composed.has(id)) await this.collectChunks();
+    // The image is deleted once its record says so; its chunks are housekeeping, which the next
+    // collection (another delete, or the next start) finishes if this one fails.
+    try {
+      if (await this.composed.has(id)) await this.collectChunks();
+    } catch (err) {
+      this.warn({ imageId: id, err: errorMessage(err) }, 'chunk collection after a delete failed; the next one finishes it');
+    }
   }
 
   /**
@@ -261,9 +281,16 @@ export class ImageService {
     return expired.map((r) => r.id);
   }
 
-  /** Removes the indexes of images that are not active and every chunk no other index names. */
+  /**
+   * Removes the indexes of images that are neither active nor uploading, and every chunk no other
+   * index names. An uploading image's index is a commit's, written just before the record turns
+   * active (a commit that fails removes its own; at start, recovery removes those a crash left).
+   */
   collectChunks(): ReturnType<ComposedImages['collect']> {
-    return this.composed.collect((id) => this.records.get(id)?.status === 'active');
+    return this.composed.collect((id) => {
+      const status = this.records.get(id)?.status;
+      return status === 'active' || status === 'uploading';
+    });
   }
 
   /** What the chunk store holds (bytes of chunk files), for operators and benchmarks. */
@@ -322,7 +349,12 @@ export class ImageService {
   async openData(ctx: RequestContext, id: string): Promise<{ record: ImageRecord; data: Readable | null }> {
     const record = this.get(ctx, id);
     if (record.status !== 'active') return { record, data: null };
-    return { record, data: (await this.composed.openData(id)) ?? this.blobs.openRead(id) };
+    const composed = await this.composed.openData(id);
+    if (composed !== null) return { record, data: composed };
+    // An index found unreadable just now was quarantined and its image killed: no data to serve.
+    const current = this.get(ctx, id);
+    if (current.status !== 'active') return { record: current, data: null };
+    return { record, data: this.blobs.openRead(id) };
   }
 
   /** Verify-after-commit of a plain upload: the published file re-read must hash as received. */

@@ -25,6 +25,7 @@ import type { ImageRecordRepository, RepositoryWarning } from './image-record-re
 import { CommitStagedBodySchema, OpenStagedBodySchema, type StagedUploadState } from './resumable-wire';
 import type { HashPool } from './hash-pool';
 import type { ComposedImages } from './composed-images';
+import { checkLayoutBounds } from './layout-bounds';
 import { LOGICAL_DIGEST_PROPERTY, piecesLength, sentPieces, type LogicalLayout } from './logical-layout';
 import type { StagedHashes, StagedSessionMeta, StagedUploadFiles } from './staged-upload-files';
 import type { ImageQuotas } from './quotas';
@@ -260,6 +261,7 @@ export class ResumableUploads {
 
   /** A logical upload's layout: its size is what it sends; an incremental's parent is active, composed, the same disk. */
   private async checkLayout(ctx: RequestContext, layout: LogicalLayout, size: number): Promise<void> {
+    checkLayoutBounds(layout, this.deps.maxImageBytes);
     const sent = piecesLength(sentPieces(layout));
     if (sent !== size) throw badRequest(`Invalid resumable upload: the layout sends ${sent} bytes, size says ${size}`);
     if (layout.parent === undefined) return;
