@@ -7,6 +7,7 @@ import { closeSync, openSync, constants as fsConstants } from 'node:fs';
 import path from 'node:path';
 import { assertSafePath, type Pattern } from '../host/qemu-img';
 import { xmlEscape } from '../host/xml-escape';
+import { DEFAULT_DEMO_PROJECT, ProjectIdSchema } from '../auth/auth-config';
 import type { GuestArtifacts } from './guest/guest-builder';
 
 export const INSTANCE_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/;
@@ -45,6 +46,8 @@ export interface InstanceSpec {
   domainType?: 'kvm' | 'qemu';
   /** A real Linux guest; absent, the guest runs no OS. */
   linux?: LinuxGuestSpec;
+  /** The `<nova:owner>` project, as Nova writes it into every domain; default the demo project. */
+  projectId?: string;
 }
 
 export interface LinuxGuestLayout {
@@ -66,6 +69,8 @@ export interface InstanceLayout {
   diskSizeBytes: number;
   domainType: 'kvm' | 'qemu';
   linux: LinuxGuestLayout | null;
+  /** the owning project the domain's Nova metadata names */
+  projectId: string;
 }
 
 export function kvmUsable(): boolean {
@@ -108,6 +113,8 @@ export function planInstance(spec: InstanceSpec): InstanceLayout {
   const diskSizeBytes = intInRange(spec.diskSizeBytes ?? (linux ? 64 : 16) * 1024 * 1024, minDisk, 8 * 1024 ** 3, 'diskSizeBytes');
   const domainType = spec.domainType ?? (kvmUsable() && !linux ? 'kvm' : 'qemu');
   if (domainType !== 'kvm' && domainType !== 'qemu') throw new InstanceLayoutError(`invalid domain type ${String(domainType)}`);
+  const project = ProjectIdSchema.safeParse(spec.projectId ?? DEFAULT_DEMO_PROJECT);
+  if (!project.success) throw new InstanceLayoutError(`invalid project id ${JSON.stringify(spec.projectId)}`);
   return {
     name,
     dir,
@@ -118,6 +125,7 @@ export function planInstance(spec: InstanceSpec): InstanceLayout {
     diskSizeBytes,
     domainType,
     linux,
+    projectId: project.data,
   };
 }
 
@@ -137,6 +145,8 @@ function osXml(layout: InstanceLayout): string {
 }
 
 /**
+ * The owner in Nova's domain metadata, as Nova writes it, so the host's report gives the instance
+ * its project (a domain without one belongs to no project).
  * q35 with spare pcie-root-ports so disks can be hot-plugged. ICH9 ACPI hot-plug is switched off
  * so the ports use native PCIe hot-plug: with ACPI hot-plug, unplug waits for a guest OS to eject
  * the device, and the OS-less guest has none, so detach would time out and leave the disk attached.
@@ -161,6 +171,11 @@ export function buildDomainXml(layout: InstanceLayout): string {
   <os>
     ${osXml(layout)}
   </os>
+  <metadata>
+    <nova:instance xmlns:nova='http://openstack.org/xmlns/libvirt/nova/1.1'>
+      <nova:owner><nova:project uuid='${xmlEscape(layout.projectId)}'>${xmlEscape(layout.projectId)}</nova:project></nova:owner>
+    </nova:instance>
+  </metadata>
   <features><acpi/><apic/></features>
   <on_poweroff>destroy</on_poweroff>
   <on_reboot>restart</on_reboot>

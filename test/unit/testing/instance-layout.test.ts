@@ -1,6 +1,7 @@
 // Validation of everything that reaches a path, a command line or domain XML.
 import { buildDiskXml, buildDomainXml, planInstance, validateInstanceName } from '../../../src/testing/instance-layout';
 import { assertSafePath } from '../../../src/host/qemu-img';
+import { novaOwnership } from '../../../src/host/domain-inventory';
 
 describe('instance layout validation', () => {
   it('accepts plain names and rejects anything that could escape a path or XML', () => {
@@ -28,6 +29,10 @@ describe('instance layout validation', () => {
     expect(xml.match(/model='pcie-root-port'/g)?.length).toBeGreaterThanOrEqual(4);
     expect(xml).toContain("<source file='/tmp/snap/snaptest-abc-disk.qcow2'/>");
     expect(xml).toContain("<target dev='vda' bus='virtio'/>");
+    // the owner, as Nova writes it: the host's report gives the instance this project
+    expect(novaOwnership(xml).projectId).toBe('demo');
+    expect(novaOwnership(buildDomainXml(planInstance({ name: 'snaptest-abc', dir: '/tmp/snap', domainType: 'qemu', projectId: 'p-7' }))).projectId).toBe('p-7');
+    expect(() => planInstance({ name: 'x', dir: '/tmp', projectId: "p'><x" })).toThrow(/invalid project id/);
     expect(() => planInstance({ name: 'x', dir: '/tmp', memoryMiB: 512 })).toThrow(/64\.\.128/);
     expect(() => buildDiskXml('/tmp/x.qcow2', 'sda')).toThrow(/invalid virtio target/);
   });
