@@ -29,6 +29,8 @@ export const TOKENS = {
   admin: 'admin-token-0123456789abcdef',
   demo: 'demo-token-0123456789abcdef',
   other: 'other-token-0123456789abcdef',
+  /** an admin role in project `other`: that project's admin only */
+  otherAdmin: 'other-admin-token-0123456789abcdef',
   /** the workers' (the stub cloud's) token: the snapshot service identity */
   service: 'service-token-0123456789abcdef',
 } as const;
@@ -46,7 +48,8 @@ export interface ApiStack {
   dir: string;
   /** Image client acting as `token`; by default the workers' service token. */
   imageClient(token?: string): GlanceHttpClient;
-  addInstance(options?: { projectId?: string; powerState?: PowerState; imageRef?: string | null; host?: string; userId?: string; flavor?: InventoryFlavor }): Promise<Instance>;
+  /** projectId null: a domain that names no owner. */
+  addInstance(options?: { projectId?: string | null; powerState?: PowerState; imageRef?: string | null; host?: string; userId?: string; flavor?: InventoryFlavor }): Promise<Instance>;
   /** All non-deleted images whose instance_uuid property is `uuid`, as the workers' service identity sees them. */
   imagesOf(uuid: string): Promise<Image[]>;
   stop(): Promise<void>;
@@ -70,6 +73,7 @@ export async function startApiStack(options: ApiStackOptions = {}): Promise<ApiS
       { token: TOKENS.admin, projectId: 'admin', roles: ['admin', 'member'] },
       { token: TOKENS.demo, projectId: 'demo', roles: ['member'] },
       { token: TOKENS.other, projectId: 'other', roles: ['member'] },
+      { token: TOKENS.otherAdmin, projectId: 'other', roles: ['admin', 'member'] },
       { token: TOKENS.service, projectId: 'service', roles: ['service'] },
     ],
   });
@@ -130,7 +134,7 @@ export async function startApiStack(options: ApiStackOptions = {}): Promise<ApiS
           uuid,
           name: domainNameFor(uuid),
           host: o.host ?? host,
-          projectId: o.projectId ?? 'demo',
+          projectId: o.projectId === undefined ? 'demo' : o.projectId,
           powerState: o.powerState ?? POWER_STATE_RUNNING,
           disks: [{ path: `/fake/${uuid}/disk`, format: 'qcow2', target: 'vda' }],
           imageRef: o.imageRef === undefined ? null : o.imageRef,
