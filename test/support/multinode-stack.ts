@@ -127,7 +127,7 @@ export async function startMultinodeStack(options: MultinodeOptions): Promise<Mu
       const worker = await started(new TestProcess({
         name: `host-${spec.name}`,
         ...tsxEntry(join('src', 'workers', 'host-worker-main.ts')),
-        env: { ...common, ...spec.env, SNAP_HOST: spec.name, SNAP_SNAPSHOTS_DIR: join(dir, `snapshots-${spec.name}`), SNAP_INVENTORY_INTERVAL_S: '3600', SNAP_DEFAULT_PROJECT: 'demo' },
+        env: { ...common, ...spec.env, SNAP_HOST: spec.name, SNAP_SNAPSHOTS_DIR: join(dir, `snapshots-${spec.name}`), SNAP_INVENTORY_INTERVAL_S: '3600' },
         ready: (out) => out.includes('host worker polling'),
       }));
       hosts.push({ name: spec.name, worker, instances });
