@@ -31,8 +31,8 @@ describe('instance layout validation', () => {
     expect(xml).toContain("<target dev='vda' bus='virtio'/>");
     // the owner, as Nova writes it: the host's report gives the instance this project
     expect(novaOwnership(xml).projectId).toBe('demo');
-    expect(novaOwnership(buildDomainXml(planInstance({ name: 'snaptest-abc', dir: '/tmp/snap', domainType: 'qemu', projectId: 'p-7' }))).projectId).toBe('p-7');
-    expect(() => planInstance({ name: 'x', dir: '/tmp', projectId: "p'><x" })).toThrow(/invalid project id/);
+    expect(novaOwnership(buildDomainXml(planInstance({ name: 'snaptest-abc', dir: '/srv/snap', domainType: 'qemu', projectId: 'p-7' }))).projectId).toBe('p-7');
+    expect(() => planInstance({ name: 'x', dir: '/srv', projectId: "p'><x" })).toThrow(/invalid project id/);
     expect(() => planInstance({ name: 'x', dir: '/tmp', memoryMiB: 512 })).toThrow(/64\.\.128/);
     expect(() => buildDiskXml('/tmp/x.qcow2', 'sda')).toThrow(/invalid virtio target/);
   });
