@@ -43,6 +43,12 @@ describe('loadHostConfig', () => {
     for (const bad of ['-1', '1.5', 'fast', '100001']) expect(() => loadHostConfig({ SNAP_HOST: 'h', SNAP_STREAM_BWLIMIT_MIBS: bad })).toThrow(/SNAP_STREAM_BWLIMIT_MIBS/);
   });
 
+  it('gives domains without an owner no default project unless SNAP_DEFAULT_PROJECT names one', () => {
+    expect(loadHostConfig({ SNAP_HOST: 'h' }).defaultProject).toBeUndefined();
+    expect(loadHostConfig({ SNAP_HOST: 'h', SNAP_DEFAULT_PROJECT: 'ops' }).defaultProject).toBe('ops');
+    expect(() => loadHostConfig({ SNAP_HOST: 'h', SNAP_DEFAULT_PROJECT: 'a b' })).toThrow(/SNAP_DEFAULT_PROJECT/);
+  });
+
   it('rejects a host name that cannot be part of a task queue, and bad numbers', () => {
     expect(() => loadHostConfig({ SNAP_HOST: 'bad host/../x' })).toThrow(/SNAP_HOST|host name/);
     expect(() => loadHostConfig({ SNAP_HOST: 'h', SNAP_MAX_CONCURRENT_UPLOADS: '0' })).toThrow();
