@@ -51,7 +51,7 @@ describe('token file', () => {
   it('adds a service token to a table from before there was one, keeping every other entry as stored', async () => {
     const file = join(dir, 'tokens.json');
     const old = { tokens: [{ token: 'old-admin-token-aaaaaaaa', projectId: 'admin', roles: ['admin', 'member'] }, { token: 'old-demo-token-bbbbbbbbb', projectId: 'demo', roles: ['member'] }] };
-    await writeFile(file, JSON.stringify(old));
+    await writeFile(file, JSON.stringify(old), { mode: 0o600 });
     const loaded = await loadOrCreateTokens({ file, adminToken: 'fixed-admin-token-123456' });
     expect(loaded.config.tokens).toHaveLength(2);
     const { tokens, serviceToken } = await ensureServiceToken(loaded);
