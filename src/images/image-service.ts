@@ -3,9 +3,9 @@
 // resumable upload extension (queued → uploading → active) lives in resumable-uploads.ts.
 import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { canSee, type RequestContext } from './image-auth';
+import { actsForSnapshotService, canSee, writeLockRefusal, type RequestContext } from './image-auth';
 import { LocalImageBlobStore } from './image-blob-store';
-import { ImageConflict, ImageGone, ImageNotFound, ImageTooLarge, ImageVerificationFailed, badRequest, forbidden } from './image-errors';
+import { ImageConflict, ImageError, ImageGone, ImageNotFound, ImageTooLarge, ImageUploadFailed, ImageVerificationFailed, badRequest, forbidden, storageFailure } from './image-errors';
 import { CreateImageBodySchema, ImageIdSchema, READ_ONLY_ATTRIBUTES, customPropertiesOf, type ImageFormats, type ImageRecord, type ImageStatus } from './image-record';
 import { ImageRecordRepository, type RepositoryWarning } from './image-record-repository';
 import { join } from 'node:path';
@@ -59,6 +59,8 @@ export class ImageService {
   readonly resumable: ResumableUploads;
   private readonly verify: boolean;
   private readonly hashes = new HashPool();
+  /** Images a plain upload of this process holds. */
+  private readonly saving = new Set<string>();
   private recoveryReport: RecoveryReport = { removedStagingFiles: [], killedImageIds: [], resumedUploadIds: [], removedUploadSessionIds: [], removedIndexIds: [], removedChunks: 0 };
 
   private constructor(
@@ -78,6 +80,7 @@ export class ImageService {
       composed,
       files,
       lookup: (ctx, id) => this.get(ctx, id),
+      writable: (ctx, id) => this.writable(ctx, id),
       maxImageBytes,
       verify: this.verify,
       timestamp: () => this.timestamp(),
@@ -140,7 +143,8 @@ export class ImageService {
     if (b.visibility === 'public' && !ctx.isAdmin) throw forbidden('Only administrators may create public images.');
 
     const id = b.id ?? randomUUID();
-    if (this.records.get(id) !== undefined) throw new ImageConflict(`Image with identifier ${id} already exists!`);
+    const exists = () => new ImageConflict(`Image with identifier ${id} already exists!`);
+    if (this.records.get(id) !== undefined) throw exists();
     const ts = this.timestamp();
     const record: ImageRecord = {
       id,
@@ -161,9 +165,12 @@ export class ImageService {
       properties: customPropertiesOf(b),
       created_at: ts,
       updated_at: ts,
+      ...(b.snapshot_write_lock !== undefined ? { snapshot_write_lock: b.snapshot_write_lock } : {}),
     };
-    await this.records.put(record);
-    return record;
+    return this.records.update(id, (current) => {
+      if (current !== undefined) throw exists();
+      return record;
+    });
   }
 
   /**
@@ -171,24 +178,39 @@ export class ImageService {
    * before the image has data: the snapshot path sets the format it actually wrote.
    */
   async setFormats(ctx: RequestContext, id: string, formats: ImageFormats): Promise<ImageRecord> {
-    const record = this.get(ctx, id);
-    if (record.status !== 'queued' && record.status !== 'killed') {
-      throw new ImageConflict(`Attribute disk_format/container_format can be only replaced for a queued image (status is ${record.status}).`);
-    }
-    const updated: ImageRecord = {
-      ...record,
-      disk_format: formats.disk_format ?? record.disk_format,
-      container_format: formats.container_format ?? record.container_format,
-      updated_at: this.timestamp(),
-    };
-    await this.records.put(updated);
-    return updated;
+    this.writable(ctx, id);
+    return this.records.update(id, (current) => {
+      const record = this.present(id, current);
+      if (record.status !== 'queued' && record.status !== 'killed') {
+        throw new ImageConflict(`Attribute disk_format/container_format can be only replaced for a queued image (status is ${record.status}).`);
+      }
+      return {
+        ...record,
+        disk_format: formats.disk_format ?? record.disk_format,
+        container_format: formats.container_format ?? record.container_format,
+        updated_at: this.timestamp(),
+      };
+    });
   }
 
   get(ctx: RequestContext, id: string): ImageRecord {
     const record = ImageIdSchema.safeParse(id).success ? this.records.get(id) : undefined;
     if (record === undefined || record.status === 'deleted' || !canSee(ctx, record.owner)) throw new ImageNotFound(id);
     return record;
+  }
+
+  /** The image, when the caller may change its data or attributes: 403 while the snapshot service holds its write lock. */
+  writable(ctx: RequestContext, id: string): ImageRecord {
+    const record = this.get(ctx, id);
+    const refusal = writeLockRefusal(ctx, record);
+    if (refusal !== undefined) throw refusal;
+    return record;
+  }
+
+  /** The record a serialised change starts from; ImageGone when the image went meanwhile. */
+  private present(id: string, current: ImageRecord | undefined): ImageRecord {
+    if (current === undefined || current.status === 'deleted') throw imageGone(id);
+    return current;
   }
 
   /** Newest first (Glance's default created_at desc, id desc), marker/limit paginated. */
@@ -215,7 +237,7 @@ export class ImageService {
     const record = this.get(ctx, id);
     if (record.protected) throw forbidden(`Image ${id} is protected and cannot be deleted.`);
     // Status first: an upload in flight checks it on completion and discards its data.
-    await this.records.put({ ...record, status: 'deleted', updated_at: this.timestamp() });
+    await this.records.update(id, (current) => ({ ...this.present(id, current), status: 'deleted', updated_at: this.timestamp() }));
     await this.blobs.remove(id);
     await this.resumable.forget(id);
     if (await this.composed.has(id)) await this.collectChunks();
@@ -234,40 +256,63 @@ export class ImageService {
   /**
    * Accepts image data for a queued image, or again for a killed one: a snapshot's upload that
    * broke (worker killed, connection lost) is retried from the start, which Glance v2 itself does
-   * not allow. The queued/killed → saving claim happens synchronously before any await, so of two
-   * concurrent uploads exactly one proceeds and the other gets 409.
+   * not allow. One plain upload per image at a time (claimed before any await, so a concurrent
+   * second one gets 409); a `saving` record no upload of this process holds is one whose failure
+   * could not be recorded (a full disk), and is taken like a killed one. The record turns active
+   * only once the data is published, and only by a durable write: any failure leaves it not active.
    */
   async upload(ctx: RequestContext, id: string, source: Readable, declaredLength?: number): Promise<ImageRecord> {
-    const record = this.get(ctx, id);
-    if (record.status !== 'queued' && record.status !== 'killed') throw new ImageConflict(`Image status transition from ${record.status} to saving is not allowed`);
+    const record = this.writable(ctx, id);
+    const refusal = (status: ImageStatus) => new ImageConflict(`Image status transition from ${status} to saving is not allowed`);
+    if ((record.status !== 'queued' && record.status !== 'killed' && record.status !== 'saving') || this.saving.has(id)) throw refusal(record.status);
     if (declaredLength !== undefined && declaredLength > this.maxImageBytes) {
       throw new ImageTooLarge(`Image exceeds the storage quota of ${this.maxImageBytes} bytes`);
     }
-    const saving: ImageRecord = { ...record, status: 'saving', updated_at: this.timestamp() };
-    const durable = this.records.put(saving);
+    this.saving.add(id);
     try {
-      await durable;
+      await this.records
+        .update(id, (current) => {
+          const now = this.present(id, current);
+          if (now.status !== 'queued' && now.status !== 'killed' && now.status !== 'saving') throw refusal(now.status);
+          return { ...now, status: 'saving', updated_at: this.timestamp() };
+        })
+        .catch((err: unknown) => {
+          throw storedFailure(id, err);
+        });
+      return await this.receive(ctx, id, source);
+    } finally {
+      this.saving.delete(id);
+    }
+  }
+
+  /** The data of a claimed (saving) image, published, verified, then active; on any failure its data goes and it is killed. */
+  private async receive(ctx: RequestContext, id: string, source: Readable): Promise<ImageRecord> {
+    try {
       const data = await this.blobs.receive(id, source, this.maxImageBytes);
       if (this.verify) await this.verifyStored(id, data);
-      if (this.records.get(id)?.status !== 'saving') {
-        await this.blobs.remove(id);
-        throw new ImageGone(`Image ${id} could not be found after upload. The image may have been deleted during the upload.`);
-      }
-      const active: ImageRecord = {
-        ...saving,
-        status: 'active',
-        size: data.size,
-        checksum: data.md5,
-        os_hash_algo: 'sha512',
-        os_hash_value: data.sha512,
-        updated_at: this.timestamp(),
-      };
-      await this.records.put(active);
-      return active;
+      return await this.records.update(id, (current) => {
+        // Deleted meanwhile: the data goes (below), the deletion stands.
+        if (current?.status !== 'saving') throw imageGone(id);
+        return releasedBy(ctx, {
+          ...current,
+          status: 'active',
+          size: data.size,
+          checksum: data.md5,
+          os_hash_algo: 'sha512',
+          os_hash_value: data.sha512,
+          updated_at: this.timestamp(),
+        });
+      });
     } catch (err) {
-      const current = this.records.get(id);
-      if (current?.status === 'saving') await this.records.put({ ...current, status: 'killed', updated_at: this.timestamp() });
-      throw err;
+      await this.blobs.remove(id);
+      // When even this write fails the record stays saving, which the next upload takes over.
+      await this.records
+        .update(id, (current) => {
+          if (current?.status !== 'saving') throw imageGone(id);
+          return { ...current, status: 'killed', updated_at: this.timestamp() };
+        })
+        .catch(() => undefined);
+      throw storedFailure(id, err);
     }
   }
 
@@ -296,4 +341,17 @@ export class ImageService {
   private timestamp(): string {
     return this.now().toISOString();
   }
+}
+
+const storedFailure = (id: string, err: unknown): ImageError =>
+  storageFailure(err, (detail) => new ImageUploadFailed(`Image ${id} could not be stored: ${detail}`, 500, { cause: err }));
+
+const imageGone = (id: string): ImageGone =>
+  new ImageGone(`Image ${id} could not be found after upload. The image may have been deleted during the upload.`);
+
+/** The record without its write lock when the snapshot service's own write made it active. */
+function releasedBy(ctx: RequestContext, record: ImageRecord): ImageRecord {
+  if (!actsForSnapshotService(ctx)) return record;
+  const { snapshot_write_lock: _released, ...rest } = record;
+  return rest;
 }
