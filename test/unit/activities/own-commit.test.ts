@@ -1,8 +1,13 @@
 // How a stream tells its own landed commit from an active image someone else filled: only by the
 // mark our image service records for the snapshot service's commit, never by image properties,
-// which the image's owner may write (and on a real Glance, may write at any time).
-import { isOwnCommit } from '../../../src/activities/one-pass-activities';
-import type { Image } from '../../../src/images';
+// which the image's owner may write (and on a real Glance, may write at any time). The attack: the
+// owner fills the image and writes the stream's properties; the stream's retry must not take it.
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { Semaphore } from '../../../src/activities/activity-support';
+import type { HostActivityDeps } from '../../../src/activities/host-activity-deps';
+import { createOnePassActivities, isOwnCommit } from '../../../src/activities/one-pass-activities';
+import type { DomainDescription } from '../../../src/contract';
+import { ImageGone, type Image, type ImageClient } from '../../../src/images';
 
 /** What a completed snapshot's properties say, as the stream sends them with its commit. */
 const streamProperties = {
@@ -46,4 +51,23 @@ it('refuses forged properties without the mark, a mark of another upload, and an
   // A real Glance (no composing store) keeps no mark: a property of that name is the owner's.
   expect(isOwnCommit(image({ snapshot_commit: 'export-1' }), false)).toBe(false);
   expect(isOwnCommit(image({ snapshot_commit: 'export-1', status: 'queued' }), true)).toBe(false);
+});
+
+describe('streamSnapshot on an image that is already active', () => {
+  /** The retry of a stream, as after a lost completion: it finds `found` and must not touch libvirt. */
+  const retry = (found: Image) => {
+    const images = { get: async () => found, composes: async () => true } as unknown as ImageClient;
+    const deps = { config: { streamBandwidthBytesPerSecond: 0 }, images } as unknown as HostActivityDeps;
+    const activities = createOnePassActivities(deps, { extracts: new Semaphore(1), uploads: new Semaphore(1) });
+    const input = { domainName: 'vm', workDirKey: 'run-1', mode: 'live' as const, description: { imageFormat: 'qcow2' } as DomainDescription, imageId: found.id };
+    return new MockActivityEnvironment().run(activities.streamSnapshot, input);
+  };
+
+  it('refuses an image its owner filled and labelled as a finished stream: the snapshot goes into a new image', async () => {
+    await expect(retry(image({}))).rejects.toBeInstanceOf(ImageGone);
+  });
+
+  it('takes its own landed commit as done', async () => {
+    await expect(retry(image({ snapshot_commit: 'export-1' }))).resolves.toMatchObject({ status: 'active', exportId: 'export-1', dataPath: 'backup-job', logicalDigest: '00', kind: 'full' });
+  });
 });
