@@ -3,7 +3,7 @@
 // retry on a new host worker, or a Temporal reset after the compensations ran, finds or remakes
 // the export and resumes or restarts the upload.
 import { Context } from '@temporalio/activity';
-import type { ChainPlan, HostActivities, SnapshotChainFacts, SnapshotExport, StreamedImage } from '../contract';
+import { boundedPlainText, type ChainPlan, type HostActivities, type SnapshotChainFacts, type SnapshotExport, type StreamedImage } from '../contract';
 import { errorMessage, ImageGone, LOGICAL_DIGEST_PROPERTY, piecesLength, sentPieces, type Image } from '../images';
 import { isLibvirtError, VIR_ERR_NO_DOMAIN } from '../libvirt';
 import { planImage } from '../qcow2';
@@ -60,7 +60,7 @@ function chainProperties(facts: Partial<SnapshotChainFacts>): Record<string, str
     snapshot_kind: facts.kind,
     snapshot_changed_bytes: String(facts.changedBytes ?? 0),
     ...(facts.parentImageId !== undefined ? { snapshot_parent_image: facts.parentImageId } : {}),
-    ...(facts.fullReason !== undefined ? { snapshot_full_reason: facts.fullReason.slice(0, 255) } : {}),
+    ...(facts.fullReason !== undefined ? { snapshot_full_reason: boundedPlainText(facts.fullReason, 255) } : {}),
   };
 }
 

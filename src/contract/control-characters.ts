@@ -20,3 +20,13 @@ export function hasControlCharacter(text: string): boolean {
 export function withoutControlCharacters<S extends z.ZodType<string>>(schema: S): z.ZodEffects<S> {
   return schema.refine((text) => !hasControlCharacter(text), NO_CONTROL_CHARACTERS_MESSAGE);
 }
+
+/**
+ * Text from outside (a guest agent, a tool, libvirt) made fit for results, histories, logs and image
+ * properties: at most `maxChars` characters, every run of control characters one space.
+ */
+export function boundedPlainText(text: string, maxChars: number): string {
+  const plain = text.slice(0, maxChars * 4).replace(new RegExp(`(?:${CONTROL_CHARACTERS.source})+`, 'gu'), ' ');
+  const chars = [...plain];
+  return chars.length <= maxChars ? plain : `${chars.slice(0, maxChars - 1).join('')}…`;
+}

@@ -1,7 +1,7 @@
 // Argument rules shared by the guest-agent calls (virDomainQemuAgentCommand and
 // virDomainAgentSetResponseTimeout), which take the same timeout encoding, and how the text an
 // agent answers may travel on.
-import { CONTROL_CHARACTERS } from '../contract';
+import { boundedPlainText } from '../contract';
 import { LibvirtUsageError } from './errors';
 import { VIR_DOMAIN_QEMU_AGENT_COMMAND_BLOCK, VIR_DOMAIN_QEMU_AGENT_COMMAND_DEFAULT, VIR_DOMAIN_QEMU_AGENT_COMMAND_MIN } from './protocol';
 import type { CallOptions } from './rpc';
@@ -25,9 +25,7 @@ export const GUEST_TEXT_MAX_CHARS = 256;
  * characters (line breaks, ANSI escapes) becomes one space.
  */
 export function boundedGuestText(text: string): string {
-  const plain = text.slice(0, GUEST_TEXT_MAX_CHARS * 4).replace(new RegExp(`(?:${CONTROL_CHARACTERS.source})+`, 'gu'), ' ');
-  const chars = [...plain];
-  return chars.length <= GUEST_TEXT_MAX_CHARS ? plain : `${chars.slice(0, GUEST_TEXT_MAX_CHARS - 1).join('')}…`;
+  return boundedPlainText(text, GUEST_TEXT_MAX_CHARS);
 }
 
 /** Rejected here rather than by the daemon, so a bad value never costs a round trip. */
