@@ -208,6 +208,20 @@ export class ComposedImages {
     return parent;
   }
 
+  /**
+   * Holds an incremental's parent from the moment its commit is asked for, before the commit's
+   * first await: a delete of the parent that comes after the commit request cannot take the index
+   * it is about to compose on. Returns the release.
+   */
+  holdParent(parentId: string, id: string): () => void {
+    this.pinParent(parentId, id);
+    let held = true;
+    return () => {
+      if (held) this.unpinParent(parentId);
+      held = false;
+    };
+  }
+
   /** Pinned before the parent's index is opened: a collection either keeps the index, or had removed it (conflict). */
   private pinParent(parentId: string, id: string): true {
     if (this.removingIndexes.has(parentId)) throw new ImageConflict(`Image ${parentId} is being deleted: the incremental upload of image ${id} cannot be composed on it`);

@@ -209,7 +209,10 @@ export class ResumableUploads {
       if (refusal !== undefined) throw forbidden(refusal);
     }
     const session = this.claim(id);
+    let releaseParent: (() => void) | undefined;
     try {
+      const parent = session.meta.layout?.parent;
+      if (parent !== undefined) releaseParent = this.deps.composed.holdParent(parent, id);
       if (session.offset !== session.meta.size) {
         throw new ImageConflict(`Upload of image ${id} is incomplete: ${session.offset} of ${session.meta.size} bytes committed`);
       }
@@ -227,6 +230,7 @@ export class ResumableUploads {
       if (layout !== undefined) return await this.publishComposed(id, session, layout, commit);
       return await this.publish(id, session, received, commit);
     } finally {
+      releaseParent?.();
       await this.release(id, session);
     }
   }

@@ -148,8 +148,9 @@ describe('no lock spans tenants', () => {
     const child = (await s.create(admin, { name: 'c' })).id;
     await stage(s, child, { format: 'raw', map: encodeMap(base.map), parent, changed: [[2 * MiB, MiB]] }, next);
 
+    // The delete comes right after the commit request, before the commit's first await: the
+    // request holds the parent from the start, however slowly the commit gets going.
     const committing = s.resumable.commit(admin, child, {});
-    await new Promise((resolve) => setTimeout(resolve, 20));
     await s.delete(admin, parent);
     await committing;
     await s.collectChunks();
