@@ -18,9 +18,12 @@ const USER_RE = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/;
 export const PoolNameSchema = z.string().regex(NAME_RE, 'a pool name of [A-Za-z0-9_.-], at most 128 characters, not starting with "." or "-"');
 export const ImageNameSchema = z.string().regex(NAME_RE, 'an image name of [A-Za-z0-9_.-], at most 128 characters, not starting with "." or "-"');
 export const SnapNameSchema = z.string().regex(NAME_RE, 'a snapshot name of [A-Za-z0-9_.-], at most 128 characters, not starting with "." or "-"');
-export const CephUserSchema = z.string().regex(USER_RE, 'a cephx user id of [A-Za-z0-9_.-] without the "client." prefix, at most 64 characters');
+export const CephUserSchema = z
+  .string()
+  .regex(USER_RE, 'a cephx user id of [A-Za-z0-9_.-], at most 64 characters')
+  .refine((id) => !id.startsWith('client.'), 'a cephx user id without the "client." prefix (--id adds it)');
 
-function checked(schema: z.ZodString, value: unknown, what: string): string {
+function checked(schema: z.ZodType<string>, value: unknown, what: string): string {
   const parsed = schema.safeParse(value);
   if (!parsed.success) throw new CephNameError(`invalid ${what} ${JSON.stringify(value)}: ${parsed.error.issues[0]?.message ?? 'refused'}`);
   return parsed.data;
