@@ -6,7 +6,7 @@ import { isLibvirtError, VIR_ERR_CONFIG_UNSUPPORTED, VIR_ERR_NO_SUPPORT } from '
 import { parseDomainXml, rootDisk } from './domain-xml';
 import type { HostConfig } from './host-config';
 import { novaPowerState } from './power-state';
-import { imageInfo } from './qemu-img';
+import { diskSourceOfXml } from './disk-source/disk-source';
 
 // Nova's MIN_LIBVIRT_LIVESNAPSHOT_VERSION / MIN_QEMU_LIVESNAPSHOT_VERSION (1.3.0 / 1.3.0), as libvirt encodes versions.
 const MIN_LIBVIRT_LIVE = 1_003_000;
@@ -16,7 +16,8 @@ const MIN_QEMU_LIVE = 1_003_000;
 const MIN_LIBVIRT_BACKUP = 7_002_000;
 const MIN_QEMU_BACKUP = 4_002_000;
 
-function sourceFormatOf(disk: { sourceType: string; driverType: string | null; source: string | null }): string {
+/** What the seed calls a disk no source here reads: lvm for a device-mapper block disk, else its format. */
+function unreadableFormatOf(disk: { sourceType: string; driverType: string | null; source: string | null }): string {
   if (disk.sourceType === 'network') return 'rbd';
   if (disk.sourceType === 'block' && disk.source?.startsWith('/dev/mapper/')) return 'lvm';
   return disk.driverType ?? 'raw';
@@ -31,29 +32,34 @@ export async function describeDomain(client: Libvirt, dom: Domain, config: HostC
   ]);
   const facts = parseDomainXml(xml);
   const disk = rootDisk(facts);
-  const sourceFormat = sourceFormatOf(disk);
-  const fileBacked = sourceFormat === 'qcow2' || sourceFormat === 'raw';
-  // A running QEMU holds the disk locked; -U reads the header anyway.
-  const info = fileBacked && disk.source ? await imageInfo(disk.source, { forceShare: true }) : null;
+  // Files and RBD images: the backup job serves both live, and each has a cold reader.
+  const source = diskSourceOfXml(disk, config.rbd);
+  const info = source !== null ? await source.inspect() : null;
+  const readable = info !== null;
+  const sourceFormat = info?.sourceFormat ?? unreadableFormatOf(disk);
   const configured = config.snapshotImageFormat;
   const imageFormat: 'qcow2' | 'raw' = configured ?? (sourceFormat === 'qcow2' ? 'qcow2' : 'raw');
+  const backupCapable = readable && libVersion >= MIN_LIBVIRT_BACKUP && hvVersion >= MIN_QEMU_BACKUP && !config.ephemeralEncryption && !config.disableBackupApi;
+  // The block-copy path copies into a local qcow2 delta: it serves files only. An RBD disk is live
+  // through the backup job, or cold as in the seed.
+  const liveReadable = source?.kind === 'file' || (source?.kind === 'rbd' && backupCapable);
   return {
     powerState: novaPowerState(state),
     diskPath: disk.source ?? '',
     diskTarget: disk.target,
     sourceFormat,
     imageFormat,
-    backingPath: info?.fullBackingFilename ?? info?.backingFilename ?? null,
+    backingPath: info?.backingPath ?? null,
     backingFormat: info?.backingFormat ?? null,
     virtualSize: info?.virtualSize ?? 0,
     virtType: facts.virtType,
     liveCapable:
-      fileBacked &&
+      liveReadable &&
       libVersion >= MIN_LIBVIRT_LIVE &&
       hvVersion >= MIN_QEMU_LIVE &&
       !config.ephemeralEncryption &&
       !config.disableLiveSnapshot,
-    backupCapable: fileBacked && libVersion >= MIN_LIBVIRT_BACKUP && hvVersion >= MIN_QEMU_BACKUP && !config.ephemeralEncryption && !config.disableBackupApi,
+    backupCapable,
   };
 }
 

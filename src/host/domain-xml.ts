@@ -19,6 +19,7 @@ const DiskNode = z
     [`${ATTR}device`]: Attr,
     driver: z.object({ [`${ATTR}type`]: Attr }).passthrough().optional(),
     source: z.object({ [`${ATTR}file`]: Attr, [`${ATTR}dev`]: Attr, [`${ATTR}name`]: Attr, [`${ATTR}protocol`]: Attr }).passthrough().optional(),
+    auth: z.object({ [`${ATTR}username`]: Attr, secret: z.object({ [`${ATTR}uuid`]: Attr }).passthrough().optional() }).passthrough().optional(),
     target: z.object({ [`${ATTR}dev`]: z.string() }).passthrough(),
   })
   .passthrough();
@@ -47,6 +48,14 @@ export interface DomainDisk {
   sourceType: string;
   driverType: string | null;
   device: string;
+  /** a `<disk type='network'>`: its protocol (rbd, …) and the cephx user and libvirt secret of its `<auth>` */
+  network: NetworkDiskSource | null;
+}
+
+export interface NetworkDiskSource {
+  protocol: string;
+  authUsername: string | null;
+  secretUuid: string | null;
 }
 
 export interface PassthroughDevice {
@@ -84,6 +93,14 @@ function deviceKey(node: Record<string, unknown>): string {
   return `xml:${builder.build(node) as string}`;
 }
 
+function networkSourceOf(disk: Record<string, unknown>): NetworkDiskSource | null {
+  if (attr(disk, 'type') !== 'network') return null;
+  const source = disk.source as Record<string, unknown> | undefined;
+  const auth = disk.auth as Record<string, unknown> | undefined;
+  const secret = auth?.secret as Record<string, unknown> | undefined;
+  return { protocol: (source && attr(source, 'protocol')) ?? '', authUsername: (auth && attr(auth, 'username')) ?? null, secretUuid: (secret && attr(secret, 'uuid')) ?? null };
+}
+
 export function parseDomainXml(xml: string): DomainFacts {
   let doc: z.infer<typeof DomainDoc>;
   try {
@@ -100,6 +117,7 @@ export function parseDomainXml(xml: string): DomainFacts {
       sourceType: attr(d, 'type') ?? 'file',
       driverType: d.driver ? (attr(d.driver, 'type') ?? null) : null,
       device: attr(d, 'device') ?? 'disk',
+      network: networkSourceOf(d),
     };
   });
   const passthrough: PassthroughDevice[] = [];

@@ -36,9 +36,7 @@ const EXPORT_NAME_RE = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}$/;
 /** sun_path is 108 bytes with the NUL: qemu-nbd cannot listen on a longer path. */
 const UNIX_SOCKET_PATH_MAX = 107;
 
-const StartSpecSchema = z.object({
-  diskPath: z.string(),
-  format: z.enum(['qcow2', 'raw']),
+const CommonSpecSchema = z.object({
   socketPath: z.string(),
   pidFile: z.string(),
   exportName: z.string().regex(EXPORT_NAME_RE, 'an export name of [A-Za-z0-9._-], at most 64 characters, not starting with a dot'),
@@ -47,11 +45,27 @@ const StartSpecSchema = z.object({
   /** host page cache: see pickCacheMode */
   cache: z.enum(['none', 'writeback']).optional(),
 });
+const StartSpecSchema = z.union([
+  CommonSpecSchema.extend({ diskPath: z.string(), format: z.enum(['qcow2', 'raw']) }).strict(),
+  CommonSpecSchema.extend({ blockdev: z.string().startsWith('json:{').max(8192) }).strict(),
+]);
 
-export interface ReadOnlyExportSpec {
+/** A disk file, opened with its format stated. */
+export interface FileImageSpec {
   diskPath: string;
   /** always passed as --format: the image is never probed (a raw disk could pose as qcow2) */
   format: 'qcow2' | 'raw';
+}
+
+/**
+ * A disk spelt out as a `json:` filename that names every node's driver (an RBD image:
+ * src/host/disk-source/rbd-source.ts), so that qemu-nbd probes nothing. The builder checks the parts.
+ */
+export interface BlockdevImageSpec {
+  blockdev: string;
+}
+
+export type ReadOnlyExportSpec = (FileImageSpec | BlockdevImageSpec) & {
   socketPath: string;
   pidFile: string;
   exportName: string;
@@ -59,7 +73,7 @@ export interface ReadOnlyExportSpec {
   /** default: 'none' where the disk's filesystem supports O_DIRECT, else 'writeback' */
   cache?: 'none' | 'writeback';
   signal?: AbortSignal;
-}
+};
 
 export interface ExportLocation {
   socketPath: string;
@@ -89,8 +103,9 @@ export async function startReadOnlyExport(spec: ReadOnlyExportSpec): Promise<{ p
   if (!parsed.success) throw new NbdExportError('invalid-spec', `invalid read-only export: ${issueText(parsed.error)}`, false);
   const s = parsed.data;
   const loc = checkedLocation({ socketPath: s.socketPath, pidFile: s.pidFile });
+  let image: string[];
   try {
-    assertSafePath(s.diskPath);
+    image = 'blockdev' in s ? [blockdevImage(s.blockdev)] : [`--format=${s.format}`, assertSafePath(s.diskPath)];
   } catch (err) {
     throw new NbdExportError('invalid-spec', err instanceof Error ? err.message : String(err), false, { cause: err });
   }
@@ -98,19 +113,9 @@ export async function startReadOnlyExport(spec: ReadOnlyExportSpec): Promise<{ p
   if (running !== undefined) throw new NbdExportError('busy', `qemu-nbd (pid ${running}) already serves ${loc.socketPath}`, true);
   if (await socketAnswers(loc.socketPath)) throw new NbdExportError('busy', `something else already listens on ${loc.socketPath}`, true);
 
-  const cache = s.cache ?? (await pickCacheMode(s.diskPath));
-  const args = [
-    '--read-only',
-    '--persistent',
-    `--shared=${s.maxClients}`,
-    `--format=${s.format}`,
-    `--export-name=${s.exportName}`,
-    `--socket=${loc.socketPath}`,
-    `--pid-file=${loc.pidFile}`,
-    `--cache=${cache}`,
-    '--fork',
-    s.diskPath,
-  ];
+  // A network image has no host page cache to spare: its reads bypass it (cache=none turns librbd's cache off).
+  const cache = s.cache ?? ('blockdev' in s ? 'none' : await pickCacheMode(s.diskPath));
+  const args = ['--read-only', '--persistent', `--shared=${s.maxClients}`, `--export-name=${s.exportName}`, `--socket=${loc.socketPath}`, `--pid-file=${loc.pidFile}`, `--cache=${cache}`, '--fork', ...image];
   try {
     // --fork: the parent exits 0 once the daemon listens, non-zero with the daemon's error otherwise.
     await runTool('qemu-nbd', args, { signal: spec.signal });
@@ -119,12 +124,25 @@ export async function startReadOnlyExport(spec: ReadOnlyExportSpec): Promise<{ p
     // that failed to open the disk leaves the socket it had bound: neither may stay. Nothing served
     // this socket before (checked above), so what stop finds there is the one we started.
     await stopReadOnlyExport(loc).catch(() => undefined);
-    if (err instanceof ToolFailed) throw new NbdExportError('start-failed', `qemu-nbd could not export ${s.diskPath}: ${err.message}`, err.retryable, { cause: err });
+    if (err instanceof ToolFailed) throw new NbdExportError('start-failed', `qemu-nbd could not export ${'blockdev' in s ? s.blockdev : s.diskPath}: ${err.message}`, err.retryable, { cause: err });
     throw err;
   }
   const pid = await findReadOnlyExport(loc);
   if (pid === undefined) throw new NbdExportError('not-verified', `qemu-nbd exited 0 but no live qemu-nbd named in ${loc.pidFile} serves ${loc.socketPath}`, true);
   return { pid };
+}
+
+/** A `json:` filename whose every node names its driver, as JSON; anything else is refused. */
+function blockdevImage(spec: string): string {
+  const nodes: unknown[] = [JSON.parse(spec.slice('json:'.length))];
+  for (const node of nodes) {
+    if (typeof node !== 'object' || node === null || typeof (node as { driver?: unknown }).driver !== 'string') throw new Error(`a blockdev node without a driver in ${spec}`);
+    for (const child of ['file', 'backing'] as const) {
+      const next = (node as Record<string, unknown>)[child];
+      if (next !== undefined && next !== null) nodes.push(next);
+    }
+  }
+  return spec;
 }
 
 /**
