@@ -46,8 +46,8 @@ const CommonSpecSchema = z.object({
   cache: z.enum(['none', 'writeback']).optional(),
 });
 const StartSpecSchema = z.union([
-  CommonSpecSchema.extend({ diskPath: z.string(), format: z.enum(['qcow2', 'raw']) }).strict(),
-  CommonSpecSchema.extend({ blockdev: z.string().startsWith('json:{').max(8192) }).strict(),
+  CommonSpecSchema.extend({ diskPath: z.string(), format: z.enum(['qcow2', 'raw']) }),
+  CommonSpecSchema.extend({ blockdev: z.string().startsWith('json:{').max(8192) }),
 ]);
 
 /** A disk file, opened with its format stated. */
