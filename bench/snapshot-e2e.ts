@@ -80,7 +80,8 @@ async function measureGuest(guest: FilledGuest, reps: number, workDir: string): 
   const push = (method: Method, s: Sample): void => {
     samples.set(method, [...(samples.get(method) ?? []), s]);
   };
-  const disk = guest.fixture.instance.overlayPath;
+  const { overlayPath, basePath } = guest.fixture.instance;
+  const disk = [{ path: overlayPath, format: 'qcow2' as const }, { path: basePath, format: 'qcow2' as const }];
   for (const [index, variant] of VARIANTS.entries()) {
     const engine = await startEngine({ hostEnv: variant.env });
     const stopEngine = onCleanup(`engine (${variant.method})`, () => engine.stop());

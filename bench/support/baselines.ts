@@ -5,6 +5,7 @@
 //    through the image API (GlanceHttpClient, streamed), then delete the temp file.
 import { copyFile, open, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { DiskLayer } from '../../src/contract';
 import { convertImage } from '../../src/host/qemu-img-convert';
 import type { ImageClient } from '../../src/images';
 import { timed } from './table';
@@ -25,11 +26,11 @@ async function fsyncFile(path: string): Promise<void> {
 }
 
 /** Floor: convert + copy. Returns the stored copy's path; the caller verifies and removes it. */
-export async function bareConvertAndCopy(disk: string, workDir: string, storeFilesDir: string, tag: string): Promise<BaselineRun & { storedPath: string }> {
+export async function bareConvertAndCopy(disk: readonly DiskLayer[], workDir: string, storeFilesDir: string, tag: string): Promise<BaselineRun & { storedPath: string }> {
   const converted = join(workDir, `bare-${tag}.qcow2`);
   const storedPath = join(storeFilesDir, `bench-floor-${tag}`);
   const { ms } = await timed(async () => {
-    await convertImage(disk, converted, { sourceFormat: 'qcow2', outputFormat: 'qcow2', forceShare: true });
+    await convertImage(disk, converted, { outputFormat: 'qcow2', forceShare: true });
     await copyFile(converted, storedPath);
     await fsyncFile(storedPath);
     await rm(converted, { force: true });
@@ -38,14 +39,14 @@ export async function bareConvertAndCopy(disk: string, workDir: string, storeFil
 }
 
 /** Nova-style: convert to a temp file, upload it through the image API, remove the temp file. */
-export async function novaStyleConvertUpload(disk: string, workDir: string, images: ImageClient, tag: string): Promise<BaselineRun & { imageId: string }> {
+export async function novaStyleConvertUpload(disk: readonly DiskLayer[], workDir: string, images: ImageClient, tag: string): Promise<BaselineRun & { imageId: string }> {
   const converted = join(workDir, `nova-${tag}.qcow2`);
   let imageId = '';
   const { ms } = await timed(async () => {
     const image = await images.create({ name: `bench-nova-style-${tag}`, disk_format: 'qcow2', container_format: 'bare', properties: { image_type: 'snapshot' } });
     imageId = image.id;
     try {
-      await convertImage(disk, converted, { sourceFormat: 'qcow2', outputFormat: 'qcow2', forceShare: true });
+      await convertImage(disk, converted, { outputFormat: 'qcow2', forceShare: true });
       await images.upload(image.id, converted);
     } finally {
       await rm(converted, { force: true });

@@ -7,7 +7,7 @@ import { ApplicationFailure } from '@temporalio/activity';
 import { ErrorTypes } from '../contract';
 import { DomainXmlError } from '../host/domain-xml';
 import { HostPathError } from '../host/qemu-img';
-import { UnsupportedSourceFormat } from '../host/qemu-img-convert';
+import { UnsupportedSourceFormat } from '../host/disk-chain';
 import { ToolFailed } from '../host/tool-process';
 import { ImageNotFound, ImageGone, ImageTooLarge, ImageRequestRejected } from '../images';
 import { isLibvirtError, LibvirtUsageError, VIR_ERR_NO_DOMAIN } from '../libvirt';

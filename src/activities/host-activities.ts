@@ -9,6 +9,7 @@ import { liveSnapshot } from '../host/live-snapshot';
 import type { QuiesceOutcome } from '../host/quiesce';
 import { novaPowerState } from '../host/power-state';
 import { convertImage } from '../host/qemu-img-convert';
+import { describedChain } from '../host/disk-chain';
 import { restoreGuestState, saveGuestForColdSnapshot } from '../host/cold-snapshot';
 import { translateFailures } from './activity-failures';
 import { Semaphore, withHeartbeat } from './activity-support';
@@ -73,8 +74,8 @@ export function createHostActivities(deps: HostActivityDeps): HostActivities {
               onProgress: (phase, fraction) => report({ phase, fraction }),
             });
           } else {
-            await convertImage(description.diskPath, outputPath, {
-              sourceFormat: description.sourceFormat,
+            const { top, backing } = describedChain(description);
+            await convertImage([top, ...backing], outputPath, {
               outputFormat: description.imageFormat,
               signal,
               onProgress: (fraction) => report({ phase: 'convert', fraction }),

@@ -66,6 +66,16 @@ export interface ControlActivities {
   recordInventory(input: { host: string; domains: InventoryDomain[] }): Promise<{ instances: number }>;
 }
 
+/**
+ * One layer of a file disk's backing chain, with the format libvirt records for it: every qemu tool
+ * that opens the layer is told this format, never left to probe it (a raw disk's first bytes are
+ * the guest's own and can pose as a qcow2 header).
+ */
+export interface DiskLayer {
+  path: string;
+  format: 'qcow2' | 'raw';
+}
+
 export interface DomainDescription {
   powerState: PowerState;
   /** the root disk (vda, else the first disk) */
@@ -74,9 +84,13 @@ export interface DomainDescription {
   sourceFormat: string;
   /** format the image will be written in (configured, else the source's; lvm/rbd → raw) */
   imageFormat: 'qcow2' | 'raw';
-  /** the disk's backing file, when it has one (Nova's instance disks are overlays) */
-  backingPath: string | null;
-  backingFormat: string | null;
+  /**
+   * The layers below the root disk, nearest first (Nova's instance disks are overlays on the image
+   * cache), each confined to the instance or image-cache directory. Absent in descriptions
+   * recorded before it existed: the file path refuses those rather than guess a chain.
+   */
+  backingChain?: DiskLayer[];
+  /** the disk's size as libvirt reports it (virDomainGetBlockInfo's capacity), never a header's claim */
   virtualSize: number;
   virtType: string;
   /** libvirt/QEMU new enough, source not lvm/rbd, no ephemeral encryption, not disabled */

@@ -3,10 +3,11 @@
 import type { DomainDescription } from '../contract';
 import type { Domain, Libvirt } from '../libvirt';
 import { isLibvirtError, VIR_ERR_CONFIG_UNSUPPORTED, VIR_ERR_NO_SUPPORT } from '../libvirt';
+import type { ChainRoots } from './disk-chain';
+import { describeRootDisk } from './disk-source/disk-source';
 import { parseDomainXml, rootDisk } from './domain-xml';
 import type { HostConfig } from './host-config';
 import { novaPowerState } from './power-state';
-import { diskSourceOfXml } from './disk-source/disk-source';
 
 // Nova's MIN_LIBVIRT_LIVESNAPSHOT_VERSION / MIN_QEMU_LIVESNAPSHOT_VERSION (1.3.0 / 1.3.0), as libvirt encodes versions.
 const MIN_LIBVIRT_LIVE = 1_003_000;
@@ -23,7 +24,14 @@ function unreadableFormatOf(disk: { sourceType: string; driverType: string | nul
   return disk.driverType ?? 'raw';
 }
 
-export async function describeDomain(client: Libvirt, dom: Domain, config: HostConfig): Promise<DomainDescription> {
+export type DescribeConfig = Pick<HostConfig, 'snapshotImageFormat' | 'ephemeralEncryption' | 'disableLiveSnapshot' | 'disableBackupApi' | 'rbd'> & ChainRoots;
+
+/**
+ * What the snapshot needs to know of the domain, all of it from libvirt: the disk's format from its
+ * XML, its backing chain from its `<backingStore>` (src/host/disk-chain.ts), its size from
+ * virDomainGetBlockInfo. Nothing here probes the disk, whose bytes are the guest's.
+ */
+export async function describeDomain(client: Libvirt, dom: Domain, config: DescribeConfig): Promise<DomainDescription> {
   const [{ state }, xml, libVersion, hvVersion] = await Promise.all([
     client.domainGetState(dom),
     client.domainGetXMLDesc(dom, 0),
@@ -32,26 +40,24 @@ export async function describeDomain(client: Libvirt, dom: Domain, config: HostC
   ]);
   const facts = parseDomainXml(xml);
   const disk = rootDisk(facts);
-  // Files and RBD images: the backup job serves both live, and each has a cold reader.
-  const source = diskSourceOfXml(disk, config.rbd);
-  const info = source !== null ? await source.inspect() : null;
-  const readable = info !== null;
-  const sourceFormat = info?.sourceFormat ?? unreadableFormatOf(disk);
+  // Files and RBD images: the backup job serves both live, and each source has a cold reader.
+  const described = await describeRootDisk(disk, { client, dom, roots: config, settings: config.rbd });
+  const readable = described !== null;
+  const sourceFormat = described?.facts.sourceFormat ?? unreadableFormatOf(disk);
   const configured = config.snapshotImageFormat;
   const imageFormat: 'qcow2' | 'raw' = configured ?? (sourceFormat === 'qcow2' ? 'qcow2' : 'raw');
   const backupCapable = readable && libVersion >= MIN_LIBVIRT_BACKUP && hvVersion >= MIN_QEMU_BACKUP && !config.ephemeralEncryption && !config.disableBackupApi;
   // The block-copy path copies into a local qcow2 delta: it serves files only. An RBD disk is live
   // through the backup job, or cold as in the seed.
-  const liveReadable = source?.kind === 'file' || (source?.kind === 'rbd' && backupCapable);
+  const liveReadable = described?.source.kind === 'file' || (described?.source.kind === 'rbd' && backupCapable);
   return {
     powerState: novaPowerState(state),
     diskPath: disk.source ?? '',
     diskTarget: disk.target,
     sourceFormat,
     imageFormat,
-    backingPath: info?.backingPath ?? null,
-    backingFormat: info?.backingFormat ?? null,
-    virtualSize: info?.virtualSize ?? 0,
+    backingChain: described?.facts.backingChain ?? [],
+    virtualSize: described?.facts.virtualSize ?? 0,
     virtType: facts.virtType,
     liveCapable:
       liveReadable &&

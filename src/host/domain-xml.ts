@@ -41,6 +41,16 @@ const DomainDoc = z.object({
     .passthrough(),
 });
 
+/** One `<backingStore>` layer as libvirt writes it in a running domain's XML. */
+export interface BackingStoreXml {
+  sourceType: string;
+  /** `<format type=…>`: what libvirt opened the layer as */
+  format: string | null;
+  source: string | null;
+  /** the layer has a qcow2 external data file (`<dataStore>`) */
+  hasDataStore: boolean;
+}
+
 export interface DomainDisk {
   target: string;
   /** file path, block device, or rbd/... name */
@@ -48,8 +58,16 @@ export interface DomainDisk {
   sourceType: string;
   driverType: string | null;
   device: string;
+  /** the top layer has a qcow2 external data file (`<dataStore>`) */
+  hasDataStore: boolean;
+  /**
+   * The layers below the source, nearest first, ending where libvirt's empty `<backingStore/>` says
+   * the chain ends; null when the XML does not describe the chain (a stopped domain's definition:
+   * libvirt reads the chain only when it starts the domain).
+   */
+  backingStore: BackingStoreXml[] | null;
   /** a `<disk type='network'>`: its protocol (rbd, …) and the cephx user and libvirt secret of its `<auth>` */
-  network: NetworkDiskSource | null;
+  network?: NetworkDiskSource | null;
 }
 
 export interface NetworkDiskSource {
@@ -57,6 +75,9 @@ export interface NetworkDiskSource {
   authUsername: string | null;
   secretUuid: string | null;
 }
+
+/** Deeper than any chain Nova makes (overlay on a cached image); a longer one is refused, not walked. */
+export const MAX_BACKING_DEPTH = 16;
 
 export interface PassthroughDevice {
   kind: 'hostdev' | 'sriov-port';
@@ -81,6 +102,28 @@ export class DomainXmlError extends Error {
 function attr(node: Record<string, unknown>, name: string): string | undefined {
   const value = node[`${ATTR}${name}`];
   return typeof value === 'string' ? value : undefined;
+}
+
+function sourceOf(node: Record<string, unknown>): string | null {
+  const source = node.source;
+  if (typeof source !== 'object' || source === null) return null;
+  const s = source as Record<string, unknown>;
+  return attr(s, 'file') ?? attr(s, 'dev') ?? attr(s, 'name') ?? null;
+}
+
+/** Walks nested `<backingStore>` elements; an element with no `<source>` (`<backingStore/>`) ends the chain. */
+function backingStoreOf(disk: Record<string, unknown>): BackingStoreXml[] | null {
+  if (!('backingStore' in disk)) return null;
+  const layers: BackingStoreXml[] = [];
+  let node: unknown = disk.backingStore;
+  while (typeof node === 'object' && node !== null && 'source' in node) {
+    if (layers.length >= MAX_BACKING_DEPTH) throw new DomainXmlError(`a disk's backing chain is deeper than ${MAX_BACKING_DEPTH} layers`);
+    const layer = node as Record<string, unknown>;
+    const format = layer.format as Record<string, unknown> | undefined;
+    layers.push({ sourceType: attr(layer, 'type') ?? 'file', format: format ? (attr(format, 'type') ?? null) : null, source: sourceOf(layer), hasDataStore: 'dataStore' in layer });
+    node = layer.backingStore;
+  }
+  return layers;
 }
 
 function deviceKey(node: Record<string, unknown>): string {
@@ -109,17 +152,18 @@ export function parseDomainXml(xml: string): DomainFacts {
     throw new DomainXmlError(`unreadable domain XML: ${err instanceof Error ? err.message : String(err)}`);
   }
   const devices = doc.domain.devices ?? {};
-  const disks = (devices.disk ?? []).map((d): DomainDisk => {
-    const source = d.source;
-    return {
+  const disks = (devices.disk ?? []).map(
+    (d): DomainDisk => ({
       target: d.target[`${ATTR}dev`],
-      source: source ? (attr(source, 'file') ?? attr(source, 'dev') ?? attr(source, 'name') ?? null) : null,
+      source: sourceOf(d),
       sourceType: attr(d, 'type') ?? 'file',
       driverType: d.driver ? (attr(d.driver, 'type') ?? null) : null,
       device: attr(d, 'device') ?? 'disk',
+      hasDataStore: 'dataStore' in d,
+      backingStore: backingStoreOf(d),
       network: networkSourceOf(d),
-    };
-  });
+    }),
+  );
   const passthrough: PassthroughDevice[] = [];
   for (const node of devices.hostdev ?? []) {
     if (attr(node, 'type') === 'pci') passthrough.push({ kind: 'hostdev', key: deviceKey(node), xml: builder.build({ hostdev: node }) as string });

@@ -7,6 +7,12 @@ import { HostNameSchema } from '../contract';
 import { DataDirSchema } from '../config/data-dir';
 import { EnvBooleanSchema, ImageUrlSchema, parseEnv } from '../config/env';
 import { CephUserSchema } from '../ceph';
+/** An operator's directory: the characters assertSafePath accepts, so the paths under it can pass too. */
+const DirSchema = z.string().regex(/^[A-Za-z0-9._/-]+$/, 'a directory path of [A-Za-z0-9._/-]');
+/** Where the demo instance's disks go under the data dir (src/stack/demo-instance.ts): the default instances path. */
+export const DEMO_INSTANCES_SUBDIR = 'demo';
+/** Nova's image_cache_subdirectory_name: the image cache inside the instances path. */
+const IMAGE_CACHE_SUBDIR = '_base';
 const count = (fallback: number) => z.coerce.number().int().min(1).max(64).default(fallback);
 
 export const HostEnvSchema = z.object({
@@ -16,6 +22,10 @@ export const HostEnvSchema = z.object({
   SNAP_DATA_DIR: DataDirSchema,
   /** Nova's [libvirt] snapshots_directory */
   SNAP_SNAPSHOTS_DIR: z.string().min(1).optional(),
+  /** Nova's instances_path: a disk's backing files must be under it or under the image cache */
+  SNAP_INSTANCES_PATH: DirSchema.optional(),
+  /** Nova's image cache (instances_path/_base), where the instances' base images are */
+  SNAP_IMAGE_CACHE_PATH: DirSchema.optional(),
   /** Nova's [libvirt] snapshot_image_format: empty = the source's format */
   SNAP_SNAPSHOT_IMAGE_FORMAT: z.enum(['qcow2', 'raw']).optional(),
   /** Nova's [workarounds] disable_libvirt_livesnapshot */
@@ -52,6 +62,9 @@ export interface HostConfig {
   libvirtUri: string;
   libvirtSocket?: string;
   snapshotsDir: string;
+  /** the only directories a disk's backing chain may reach into (src/host/disk-chain.ts) */
+  instancesPath: string;
+  imageCachePath: string;
   snapshotImageFormat?: 'qcow2' | 'raw';
   disableLiveSnapshot: boolean;
   disableBackupApi: boolean;
@@ -79,11 +92,14 @@ function defaultHostName(): string {
 export function loadHostConfig(env: NodeJS.ProcessEnv = process.env, projectRoot = process.cwd()): HostConfig {
   const e = parseEnv(HostEnvSchema, env, 'host worker');
   const dataDir = resolve(projectRoot, e.SNAP_DATA_DIR);
+  const instancesPath = resolve(projectRoot, e.SNAP_INSTANCES_PATH ?? join(dataDir, DEMO_INSTANCES_SUBDIR));
   return {
     host: e.SNAP_HOST ?? defaultHostName(),
     libvirtUri: e.SNAP_LIBVIRT_URI,
     libvirtSocket: e.SNAP_LIBVIRT_SOCKET,
     snapshotsDir: resolve(projectRoot, e.SNAP_SNAPSHOTS_DIR ?? join(dataDir, 'snapshots')),
+    instancesPath,
+    imageCachePath: resolve(projectRoot, e.SNAP_IMAGE_CACHE_PATH ?? join(instancesPath, IMAGE_CACHE_SUBDIR)),
     snapshotImageFormat: e.SNAP_SNAPSHOT_IMAGE_FORMAT,
     disableLiveSnapshot: e.SNAP_DISABLE_LIVE_SNAPSHOT,
     disableBackupApi: e.SNAP_DISABLE_BACKUP_API,

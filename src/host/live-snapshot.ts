@@ -12,18 +12,14 @@ import {
   type Domain,
   type Libvirt,
 } from '../libvirt';
+import type { DomainDescription } from '../contract';
+import { describedChain } from './disk-chain';
 import { createQcow2 } from './qemu-img';
 import { convertImage, type ImageFormat } from './qemu-img-convert';
 import { withQuiescedGuest, type QuiesceOutcome } from './quiesce';
 import { xmlEscape } from './xml-escape';
 
-export interface LiveSnapshotSource {
-  diskTarget: string;
-  diskPath: string;
-  backingPath: string | null;
-  backingFormat: string | null;
-  virtualSize: number;
-}
+export type LiveSnapshotSource = Pick<DomainDescription, 'diskTarget' | 'diskPath' | 'sourceFormat' | 'backingChain' | 'virtualSize'>;
 
 export interface LiveSnapshotOptions {
   workDir: string;
@@ -52,10 +48,13 @@ export async function abortBlockJobQuietly(client: Libvirt, dom: Domain, disk: s
 /** Returns whether the guest's filesystems were frozen while the mirror was cut (else crash-consistent). */
 export async function liveSnapshot(client: Libvirt, dom: Domain, source: LiveSnapshotSource, options: LiveSnapshotOptions): Promise<QuiesceOutcome> {
   const deltaPath = join(options.workDir, 'snapshot.delta');
+  const backingChain = describedChain(source).backing;
+  const backing = backingChain[0];
   await abortBlockJobQuietly(client, dom, source.diskTarget);
-  // The delta sits on the same backing file (a shallow copy) and has the disk's virtual size.
-  await createQcow2(deltaPath, { sizeBytes: source.virtualSize, backing: source.backingPath || undefined, backingFormat: source.backingFormat || undefined, signal: options.signal });
-  const shallow = source.backingPath ? VIR_DOMAIN_BLOCK_COPY_SHALLOW : 0;
+  // The delta sits on the same backing file (a shallow copy) and has the disk's virtual size, as
+  // libvirt reports it; the chain under it is libvirt's, each layer's format stated.
+  await createQcow2(deltaPath, { sizeBytes: source.virtualSize, backing: backing?.path, backingFormat: backing?.format, signal: options.signal });
+  const shallow = backing ? VIR_DOMAIN_BLOCK_COPY_SHALLOW : 0;
   const destXml = `<disk type='file'><driver type='qcow2'/><source file='${xmlEscape(deltaPath)}'/></disk>`;
   let jobActive = false;
   try {
@@ -80,8 +79,7 @@ export async function liveSnapshot(client: Libvirt, dom: Domain, source: LiveSna
       await client.domainBlockJobAbort(dom, source.diskTarget, 0);
       jobActive = false;
     });
-    await convertImage(deltaPath, options.outputPath, {
-      sourceFormat: 'qcow2',
+    await convertImage([{ path: deltaPath, format: 'qcow2' }, ...backingChain], options.outputPath, {
       outputFormat: options.outputFormat,
       signal: options.signal,
       onProgress: (f) => options.onProgress?.('convert', f),

@@ -12,7 +12,8 @@ import { connect } from 'node:net';
 import path from 'node:path';
 import { z } from 'zod';
 import { issueText } from '../config/validation';
-import { assertSafePath } from './qemu-img';
+import type { DiskLayer } from '../contract';
+import { assertSafePath, blockdevSpec } from './qemu-img';
 import { runTool, ToolFailed } from './tool-process';
 
 export type NbdExportErrorCode = 'invalid-spec' | 'busy' | 'start-failed' | 'not-verified' | 'stop-failed';
@@ -36,6 +37,7 @@ const EXPORT_NAME_RE = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}$/;
 /** sun_path is 108 bytes with the NUL: qemu-nbd cannot listen on a longer path. */
 const UNIX_SOCKET_PATH_MAX = 107;
 
+const LayerSchema = z.object({ path: z.string(), format: z.enum(['qcow2', 'raw']) });
 const CommonSpecSchema = z.object({
   socketPath: z.string(),
   pidFile: z.string(),
@@ -46,15 +48,17 @@ const CommonSpecSchema = z.object({
   cache: z.enum(['none', 'writeback']).optional(),
 });
 const StartSpecSchema = z.union([
-  CommonSpecSchema.extend({ diskPath: z.string(), format: z.enum(['qcow2', 'raw']) }),
+  CommonSpecSchema.extend({ diskPath: z.string(), format: LayerSchema.shape.format, backing: z.array(LayerSchema) }),
   CommonSpecSchema.extend({ blockdev: z.string().startsWith('json:{').max(8192) }),
 ]);
 
-/** A disk file, opened with its format stated. */
+/** A file disk and its backing chain, each layer with its format. */
 export interface FileImageSpec {
   diskPath: string;
-  /** always passed as --format: the image is never probed (a raw disk could pose as qcow2) */
-  format: 'qcow2' | 'raw';
+  /** always stated: the image is never probed (a raw disk could pose as qcow2) */
+  format: DiskLayer['format'];
+  /** the layers below the disk, nearest first, as libvirt records them ([] for none): no backing name is taken from a header */
+  backing: readonly DiskLayer[];
 }
 
 /**
@@ -94,6 +98,46 @@ function checkedLocation(loc: ExportLocation): ExportLocation {
 }
 
 /**
+ * What qemu-nbd opens: every layer and its format spelt out (blockdevSpec), or a blockdev given
+ * whole whose every node names its driver; nothing else: no --format probe of the disk, no backing
+ * name taken from a header.
+ */
+export function exportedImage(s: FileImageSpec | BlockdevImageSpec): string {
+  try {
+    return 'blockdev' in s ? checkedBlockdev(s.blockdev) : blockdevSpec([{ path: s.diskPath, format: s.format }, ...s.backing]);
+  } catch (err) {
+    throw new NbdExportError('invalid-spec', err instanceof Error ? err.message : String(err), false, { cause: err });
+  }
+}
+
+/** A `json:` filename whose every node names its driver, as JSON; anything else is refused. */
+function checkedBlockdev(spec: string): string {
+  const nodes: unknown[] = [JSON.parse(spec.slice('json:'.length))];
+  for (const node of nodes) {
+    if (typeof node !== 'object' || node === null || typeof (node as { driver?: unknown }).driver !== 'string') throw new Error(`a blockdev node without a driver in ${spec}`);
+    for (const child of ['file', 'backing'] as const) {
+      const next = (node as Record<string, unknown>)[child];
+      if (next !== undefined && next !== null) nodes.push(next);
+    }
+  }
+  return spec;
+}
+
+export function readOnlyExportArgs(image: string, s: Pick<ReadOnlyExportSpec, 'exportName'> & { maxClients: number }, loc: ExportLocation, cache: 'none' | 'writeback'): string[] {
+  return [
+    '--read-only',
+    '--persistent',
+    `--shared=${s.maxClients}`,
+    `--export-name=${s.exportName}`,
+    `--socket=${loc.socketPath}`,
+    `--pid-file=${loc.pidFile}`,
+    `--cache=${cache}`,
+    '--fork',
+    image,
+  ];
+}
+
+/**
  * Starts `qemu-nbd --read-only --persistent --fork` on `socketPath` and returns the daemon's pid.
  * Refuses (code 'busy') when a qemu-nbd already serves this socket or anything else answers on it:
  * qemu-nbd would unlink the path and take it over, cutting off the other server's clients.
@@ -103,19 +147,13 @@ export async function startReadOnlyExport(spec: ReadOnlyExportSpec): Promise<{ p
   if (!parsed.success) throw new NbdExportError('invalid-spec', `invalid read-only export: ${issueText(parsed.error)}`, false);
   const s = parsed.data;
   const loc = checkedLocation({ socketPath: s.socketPath, pidFile: s.pidFile });
-  let image: string[];
-  try {
-    image = 'blockdev' in s ? [blockdevImage(s.blockdev)] : [`--format=${s.format}`, assertSafePath(s.diskPath)];
-  } catch (err) {
-    throw new NbdExportError('invalid-spec', err instanceof Error ? err.message : String(err), false, { cause: err });
-  }
+  const image = exportedImage(s);
   const running = await findReadOnlyExport(loc);
   if (running !== undefined) throw new NbdExportError('busy', `qemu-nbd (pid ${running}) already serves ${loc.socketPath}`, true);
   if (await socketAnswers(loc.socketPath)) throw new NbdExportError('busy', `something else already listens on ${loc.socketPath}`, true);
 
   // A network image has no host page cache to spare: its reads bypass it (cache=none turns librbd's cache off).
-  const cache = s.cache ?? ('blockdev' in s ? 'none' : await pickCacheMode(s.diskPath));
-  const args = ['--read-only', '--persistent', `--shared=${s.maxClients}`, `--export-name=${s.exportName}`, `--socket=${loc.socketPath}`, `--pid-file=${loc.pidFile}`, `--cache=${cache}`, '--fork', ...image];
+  const args = readOnlyExportArgs(image, s, loc, s.cache ?? ('blockdev' in s ? 'none' : await pickCacheMode(s.diskPath)));
   try {
     // --fork: the parent exits 0 once the daemon listens, non-zero with the daemon's error otherwise.
     await runTool('qemu-nbd', args, { signal: spec.signal });
@@ -130,19 +168,6 @@ export async function startReadOnlyExport(spec: ReadOnlyExportSpec): Promise<{ p
   const pid = await findReadOnlyExport(loc);
   if (pid === undefined) throw new NbdExportError('not-verified', `qemu-nbd exited 0 but no live qemu-nbd named in ${loc.pidFile} serves ${loc.socketPath}`, true);
   return { pid };
-}
-
-/** A `json:` filename whose every node names its driver, as JSON; anything else is refused. */
-function blockdevImage(spec: string): string {
-  const nodes: unknown[] = [JSON.parse(spec.slice('json:'.length))];
-  for (const node of nodes) {
-    if (typeof node !== 'object' || node === null || typeof (node as { driver?: unknown }).driver !== 'string') throw new Error(`a blockdev node without a driver in ${spec}`);
-    for (const child of ['file', 'backing'] as const) {
-      const next = (node as Record<string, unknown>)[child];
-      if (next !== undefined && next !== null) nodes.push(next);
-    }
-  }
-  return spec;
 }
 
 /**

@@ -2,7 +2,8 @@
 // numbers only: no shell ever sees them.
 import path from 'node:path';
 import { z } from 'zod';
-import { parseToolJson, runTool, runToolOutput, ToolFailed } from './tool-process';
+import type { DiskLayer } from '../contract';
+import { parseToolJson, runTool, runToolOutput, ToolFailed, ToolOutputInvalid } from './tool-process';
 
 /** Absolute, normalised, and limited to characters that are safe in argv and in domain XML. */
 const SAFE_PATH_RE = /^\/[A-Za-z0-9._/-]*$/;
@@ -25,8 +26,8 @@ export interface Qcow2Options {
   sizeBytes?: number;
   /** an overlay on this file */
   backing?: string;
-  /** format of `backing` (default qcow2) */
-  backingFormat?: string;
+  /** format of `backing` (default qcow2), written into the header so nothing probes it */
+  backingFormat?: DiskLayer['format'];
   signal?: AbortSignal;
 }
 
@@ -57,8 +58,8 @@ function patternArgs(op: 'write' | 'read', p: Pattern): string {
   return `${op} -P 0x${p.byte.toString(16)} ${p.offset} ${p.length}`;
 }
 
-export async function writePattern(file: string, p: Pattern): Promise<void> {
-  await runTool('qemu-io', ['-f', 'qcow2', '-c', patternArgs('write', p), assertSafePath(file)]);
+export async function writePattern(file: string, p: Pattern, format: DiskLayer['format'] = 'qcow2'): Promise<void> {
+  await runTool('qemu-io', ['-f', format, '-c', patternArgs('write', p), assertSafePath(file)]);
 }
 
 /**
@@ -93,6 +94,7 @@ const QemuImgInfoSchema = z.object({
   'backing-filename': z.string().optional(),
   'full-backing-filename': z.string().optional(),
   'backing-filename-format': z.string().optional(),
+  'format-specific': z.object({ data: z.object({ 'data-file': z.string().optional() }).passthrough().optional() }).passthrough().optional(),
 });
 
 export interface ImageInfo {
@@ -102,19 +104,47 @@ export interface ImageInfo {
   /** absolute path of the backing file, as qemu-img resolved it */
   fullBackingFilename: string | null;
   backingFormat: string | null;
+  /** a qcow2 image's external data file, when its header names one */
+  dataFile: string | null;
 }
 
-export async function imageInfo(file: string, opts: { forceShare?: boolean } = {}): Promise<ImageInfo> {
-  const args = ['info', '--output=json'];
+/**
+ * `qemu-img info -f <format>` of one image, its backing file not opened (info never opens it
+ * without --backing-chain). The format is the caller's to know, never probed.
+ */
+export async function imageInfo(file: string, format: DiskLayer['format'], opts: { forceShare?: boolean } = {}): Promise<ImageInfo> {
+  const args = ['info', '--output=json', '-f', format];
   if (opts.forceShare) args.push('-U');
   args.push(assertSafePath(file));
   const { stdout } = await runToolOutput('qemu-img', args);
   const info = parseToolJson('qemu-img info', QemuImgInfoSchema, stdout);
+  if (info.format !== format) throw new ToolOutputInvalid('qemu-img info', `asked for ${format}, it read ${info.format}`);
   return {
     format: info.format,
     virtualSize: info['virtual-size'],
     backingFilename: info['backing-filename'] ?? null,
     fullBackingFilename: info['full-backing-filename'] ?? null,
     backingFormat: info['backing-filename-format'] ?? null,
+    dataFile: info['format-specific']?.data?.['data-file'] ?? null,
   };
+}
+
+type BlockdevNode = { driver: DiskLayer['format']; file: { driver: 'file'; filename: string }; backing?: BlockdevNode | null };
+
+/**
+ * A whole chain spelt out for QEMU's tools as a `json:` filename: each layer's format driver and
+ * file, each qcow2 layer's backing given (the next layer) or none (null), so no tool probes a
+ * format or follows a backing name from a header. Top layer first.
+ */
+export function blockdevSpec(layers: readonly DiskLayer[]): string {
+  if (layers.length === 0) throw new RangeError('a disk chain has at least one layer');
+  let below: BlockdevNode | null = null;
+  for (const layer of [...layers].reverse()) {
+    if (layer.format !== 'qcow2' && layer.format !== 'raw') throw new RangeError(`unknown layer format ${JSON.stringify(layer.format)}`);
+    if (below !== null && layer.format === 'raw') throw new RangeError(`raw layer ${layer.path} cannot have a backing file`);
+    const node: BlockdevNode = { driver: layer.format, file: { driver: 'file', filename: assertSafePath(layer.path) } };
+    if (layer.format === 'qcow2') node.backing = below;
+    below = node;
+  }
+  return `json:${JSON.stringify(below)}`;
 }

@@ -47,6 +47,16 @@ export interface BlockJobInfo {
   end: number;
 }
 
+/** virDomainGetBlockInfo: sizes in bytes, as libvirt reads the disk in its recorded format. */
+export interface BlockInfo {
+  /** the guest-visible size */
+  capacity: number;
+  /** host bytes in use */
+  allocation: number;
+  /** host bytes of the file or device */
+  physical: number;
+}
+
 export interface BlockCopyParameters {
   /** Bytes per second (libvirt's "bandwidth" typed parameter). */
   bandwidth?: bigint;

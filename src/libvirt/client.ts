@@ -16,7 +16,7 @@ import { agentCallOptions, checkAgentTimeout } from './agent-call';
 import { DomainBackups } from './backup';
 import { DomainCheckpoints } from './checkpoints';
 import { DomainJobs } from './jobs';
-import { blockCopyTypedParams, type BlockCopyParameters, type BlockJobInfo, type ConnectOptions, type DomainInfo } from './api-types';
+import { blockCopyTypedParams, type BlockCopyParameters, type BlockInfo, type BlockJobInfo, type ConnectOptions, type DomainInfo } from './api-types';
 import type { RpcConnection, CallOptions } from './rpc';
 import { invoke, openSession } from './session';
 import { DOMAIN_MIN_BYTES, readDomain, readOptString, readString, uuidToBytes, writeDomain, writeOptString, writeString, writeTypedParam, type Domain } from './types';
@@ -211,6 +211,23 @@ export class Libvirt {
         w.uint32(flags);
       },
       (r) => r.int32() !== 0,
+      opts,
+    );
+  }
+
+  /**
+   * Sizes of `disk` (a target such as "vda", or its source path). libvirt asks QEMU for a running
+   * domain and opens the image in the format its XML records for a stopped one: never a probe.
+   */
+  domainGetBlockInfo(dom: Domain, disk: string, flags = 0, opts?: CallOptions): Promise<BlockInfo> {
+    return this.invoke(
+      Procedure.DomainGetBlockInfo,
+      (w) => {
+        writeDomain(w, dom);
+        writeString(w, disk);
+        w.uint32(flags);
+      },
+      (r) => ({ allocation: r.uhyperNumber(), capacity: r.uhyperNumber(), physical: r.uhyperNumber() }),
       opts,
     );
   }

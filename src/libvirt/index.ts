@@ -6,7 +6,7 @@ export { Libvirt } from './client';
 export type { DomainBackups } from './backup';
 export type { DomainCheckpoints, DomainCheckpoint } from './checkpoints';
 export { isBackupJobRunning, isJobActive, type DomainJobs, type DomainJobInfo, type DomainJobStats } from './jobs';
-export { ConnectOptionsSchema, type ConnectOptions, type DomainInfo, type BlockJobInfo, type BlockCopyParameters } from './api-types';
+export { ConnectOptionsSchema, type ConnectOptions, type DomainInfo, type BlockInfo, type BlockJobInfo, type BlockCopyParameters } from './api-types';
 export type { CallOptions } from './rpc';
 export { waitForBlockJob, type WaitForBlockJobOptions, type BlockJobOutcome } from './blockjob';
 export type { DomainEvent, LifecycleEvent, BlockJobEvent, DomainEventCallback } from './events';

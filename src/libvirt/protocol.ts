@@ -49,6 +49,7 @@ export enum Procedure {
   DomainAbortJob = 164,
   DomainManagedSave = 182,
   DomainHasManagedSaveImage = 183,
+  DomainGetBlockInfo = 194,
   DomainCreateWithFlags = 196,
   DomainGetState = 212,
   DomainUndefineFlags = 231,

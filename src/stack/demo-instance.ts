@@ -5,6 +5,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { DomainState, Libvirt, isLibvirtError, VIR_DOMAIN_XML_INACTIVE, VIR_ERR_NO_DOMAIN, VIR_ERR_OPERATION_INVALID, type Domain } from '../libvirt';
+import { DEMO_INSTANCES_SUBDIR } from '../host/host-config';
 import { cachedGuest, ensureGuest, type GuestArtifacts } from '../testing/guest/guest-builder';
 import { linuxGuestDomainType } from '../testing/guest/kvm-probe';
 import { planInstance, type InstanceSpec } from '../testing/instance-layout';
@@ -31,7 +32,7 @@ async function demoSpec(client: Libvirt, dataDir: string, name: string): Promise
   const artifacts: GuestArtifacts = (await cachedGuest()) ?? (await ensureGuest());
   return {
     name,
-    dir: join(dataDir, 'demo'),
+    dir: join(dataDir, DEMO_INSTANCES_SUBDIR),
     diskSizeBytes: 256 * 1024 * 1024,
     domainType: await linuxGuestDomainType(client, artifacts),
     linux: { artifacts, workload: 'blocks', rateKiB: 256 },

@@ -67,6 +67,11 @@ export interface InstanceSpec {
   rbd?: RbdDiskSpec;
   /** the domain's (and so the instance's) uuid; default: libvirt picks one */
   uuid?: string;
+  /**
+   * OS-less guests: 'raw' lays the disk out as one raw file holding OVERLAY_PATTERN (no base), a
+   * disk whose every byte, the first ones included, is the guest's. Default qcow2 (base + overlay).
+   */
+  diskFormat?: 'qcow2' | 'raw';
 }
 
 export interface LinuxGuestLayout {
@@ -81,7 +86,9 @@ export interface InstanceLayout {
   name: string;
   dir: string;
   basePath: string;
+  /** the instance's disk (vda): the qcow2 overlay, or the raw disk */
   overlayPath: string;
+  diskFormat: 'qcow2' | 'raw';
   /** the serial console, appended to across restarts (Linux guests) */
   consolePath: string;
   memoryMiB: number;
@@ -145,11 +152,14 @@ export function planInstance(spec: InstanceSpec): InstanceLayout {
   const diskSizeBytes = intInRange(spec.diskSizeBytes ?? (linux ? 64 : 16) * 1024 * 1024, minDisk, 8 * 1024 ** 3, 'diskSizeBytes');
   const domainType = spec.domainType ?? (kvmUsable() && !linux ? 'kvm' : 'qemu');
   if (domainType !== 'kvm' && domainType !== 'qemu') throw new InstanceLayoutError(`invalid domain type ${String(domainType)}`);
+  const diskFormat = spec.diskFormat ?? 'qcow2';
+  if (diskFormat !== 'qcow2' && (diskFormat !== 'raw' || linux)) throw new InstanceLayoutError(`disk format ${String(diskFormat)} is not laid out${linux ? ' for Linux guests' : ''}`);
   return {
     name,
     dir,
     basePath: path.join(dir, `${name}-base.qcow2`),
-    overlayPath: path.join(dir, `${name}-disk.qcow2`),
+    overlayPath: path.join(dir, `${name}-disk.${diskFormat}`),
+    diskFormat,
     consolePath: path.join(dir, `${name}-console.log`),
     memoryMiB,
     diskSizeBytes,
@@ -222,7 +232,7 @@ ${ports}${linuxDevices}
 function rootDiskXml(layout: InstanceLayout): string {
   if (layout.rbd === null) {
     return `<disk type='file' device='disk'>
-      <driver name='qemu' type='qcow2' cache='none'/>
+      <driver name='qemu' type='${layout.diskFormat}' cache='none'/>
       <source file='${xmlEscape(layout.overlayPath)}'/>
       <target dev='vda' bus='virtio'/>
     </disk>`;

@@ -38,9 +38,14 @@ async function createExt4Disk(layout: InstanceLayout): Promise<void> {
   }
 }
 
-/** OS-less: base with BASE_PATTERN, overlay with OVERLAY_PATTERN. Linux: ext4 base, empty overlay; or the ext4 disk in RBD. */
+/** OS-less: base with BASE_PATTERN, overlay with OVERLAY_PATTERN, or one raw disk with OVERLAY_PATTERN. Linux: ext4 base, empty overlay; or the ext4 disk in RBD. */
 export async function createInstanceDisks(layout: InstanceLayout): Promise<void> {
   await mkdir(layout.dir, { recursive: true, mode: 0o755 });
+  if (layout.diskFormat === 'raw') {
+    await runTool('truncate', ['-s', String(layout.diskSizeBytes), assertSafePath(layout.overlayPath)]);
+    await writePattern(layout.overlayPath, OVERLAY_PATTERN, 'raw');
+    return;
+  }
   if (layout.linux) {
     await createExt4Disk(layout);
     if (!layout.rbd) await createQcow2(layout.overlayPath, { backing: layout.basePath });

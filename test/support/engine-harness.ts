@@ -15,7 +15,7 @@ import { connectClient, connectWorker } from '../../src/temporal/connect';
 import { testBarrierFromEnv } from '../../src/testing/test-barrier';
 import { createControlWorker } from '../../src/workers/control-worker';
 import { createHostWorker, type HostWorker } from '../../src/workers/host-worker';
-import type { InstanceFixture } from './instance-fixture';
+import { TEST_INSTANCES_PATH, type InstanceFixture } from './instance-fixture';
 import { fixtureInventoryDomain } from './fixture-inventory';
 
 export interface Engine {
@@ -50,7 +50,7 @@ export async function startEngine(options: EngineOptions = {}): Promise<Engine> 
     ? pino({ level: 'info' }, { write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>) })
     : pino({ level: 'warn' });
   const hostName = `e2e-${randomBytes(3).toString('hex')}`;
-  const hostConfig = loadHostConfig({ SNAP_HOST: hostName, SNAP_DATA_DIR: dir, SNAP_INVENTORY_INTERVAL_S: '3600', ...options.hostEnv });
+  const hostConfig = loadHostConfig({ SNAP_HOST: hostName, SNAP_DATA_DIR: dir, SNAP_INVENTORY_INTERVAL_S: '3600', SNAP_INSTANCES_PATH: TEST_INSTANCES_PATH, ...options.hostEnv });
   const imageServer = await startImageServer({ port: 0, dataDir: join(dir, 'images'), maxImageBytes: 4 * 1024 ** 3 });
   const images = new GlanceHttpClient(imageServer.url);
   const store = await InstanceStore.open({ kind: 'sqlite', path: join(dir, 'instances.sqlite') });

@@ -25,7 +25,7 @@ export async function exportChain(dir: string, sizeBytes: number, patterns: numb
   for (let i = 0; i < patterns; i++) await writePattern(base, { byte: 0x10 + i, offset: i * 8 * MiB, length: 2 * MiB });
   await createQcow2(overlay, { backing: base });
   for (let i = 0; i < patterns; i++) await writePattern(overlay, { byte: 0x60 + i, offset: i * 8 * MiB + 3 * MiB, length: 2 * MiB + 4096 });
-  await startReadOnlyExport({ diskPath: overlay, format: 'qcow2', exportName: 'vda', ...loc });
+  await startReadOnlyExport({ diskPath: overlay, format: 'qcow2', backing: [{ path: base, format: 'qcow2' }], exportName: 'vda', ...loc });
   const nbd = await NbdClient.connect({ socketPath: loc.socketPath, exportName: 'vda' });
   const map = { virtualSize: nbd.exportSize, extents: await allocationMap(nbd) };
   await nbd.close();

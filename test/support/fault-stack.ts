@@ -16,7 +16,7 @@ import { PROJECT_ROOT, startDevServer, type DevServer } from '../../src/temporal
 import { TestProcess } from './test-process';
 import { startFaultProxy, type FaultProxy } from './fault-proxy';
 import { freePort } from './free-port';
-import { DEFAULT_TEST_URI, type InstanceFixture } from './instance-fixture';
+import { DEFAULT_TEST_URI, TEST_INSTANCES_PATH, type InstanceFixture } from './instance-fixture';
 import { fixtureInventoryDomain } from './fixture-inventory';
 import { startGlance } from './openstack/glance';
 import { startKeystone } from './openstack/keystone';
@@ -133,6 +133,7 @@ export async function startFaultStack(options: FaultStackOptions = {}): Promise<
       SNAP_TEST_BARRIER_DIR: barrierDir,
       SNAP_DISABLE_LIVE_SNAPSHOT: String(liveDisabled),
       SNAP_INVENTORY_INTERVAL_S: '86400',
+      SNAP_INSTANCES_PATH: TEST_INSTANCES_PATH,
       ...options.hostEnv,
     });
     const hostSpec = () => ({ name: 'host-worker', ...tsx(join('workers', 'host-worker-main.ts')), env: hostEnv(), readyLine: /host worker polling/, logFile });

@@ -1,7 +1,7 @@
 import { POWER_STATE_RUNNING, type InventoryDomain, type PowerState } from '../../src/contract';
 import type { InstanceFixture } from './instance-fixture';
 
-/** What a host's inventory report says about a fixture guest (project `demo`, qcow2 overlay or RBD image as vda). */
+/** What a host's inventory report says about a fixture guest (project `demo`, its disk as vda: a file, or its RBD image). */
 export function fixtureInventoryDomain(fixture: InstanceFixture, host: string, powerState: PowerState = POWER_STATE_RUNNING): InventoryDomain {
   const rbd = fixture.instance.rbd;
   return {
@@ -10,7 +10,7 @@ export function fixtureInventoryDomain(fixture: InstanceFixture, host: string, p
     host,
     projectId: 'demo',
     powerState,
-    disks: [rbd ? { path: `${rbd.pool}/${rbd.image}`, format: 'raw', target: 'vda' } : { path: fixture.instance.overlayPath, format: 'qcow2', target: 'vda' }],
+    disks: [rbd ? { path: `${rbd.pool}/${rbd.image}`, format: 'raw', target: 'vda' } : { path: fixture.instance.overlayPath, format: fixture.instance.diskFormat, target: 'vda' }],
     imageRef: null,
   };
 }

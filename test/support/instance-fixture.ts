@@ -11,6 +11,9 @@ import { createInstance, removeInstance, type Instance } from '../../src/testing
 
 export const DEFAULT_TEST_URI = process.env.LIBVIRT_TEST_URI ?? 'qemu:///system';
 
+/** Where the fixtures lay their instances out (each in a mkdtemp directory of its own): the host worker's SNAP_INSTANCES_PATH in tests. */
+export const TEST_INSTANCES_PATH = os.tmpdir();
+
 export function uniqueDomainName(prefix = 'snaptest'): string {
   return `${prefix}-${randomBytes(4).toString('hex')}`;
 }
@@ -40,12 +43,12 @@ export interface FixtureOptions extends Partial<Omit<InstanceSpec, 'name' | 'dir
 export async function createInstanceFixture(opts: FixtureOptions = {}): Promise<InstanceFixture> {
   const ownClient = !opts.client;
   const client = opts.client ?? (await Libvirt.connect(opts.uri ?? DEFAULT_TEST_URI, opts.connectOptions));
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'snaptest-'));
+  const dir = await mkdtemp(path.join(TEST_INSTANCES_PATH, 'snaptest-'));
   const name = uniqueDomainName(opts.prefix);
   let created: Instance | null = null;
   try {
     const guest = opts.linux ? await linuxGuestSpec(client, opts.linux) : null;
-    const spec: InstanceSpec = { name, dir, memoryMiB: opts.memoryMiB, diskSizeBytes: opts.diskSizeBytes, domainType: opts.domainType ?? guest?.domainType, linux: guest?.linux, rbd: opts.rbd, uuid: opts.uuid };
+    const spec: InstanceSpec = { name, dir, memoryMiB: opts.memoryMiB, diskSizeBytes: opts.diskSizeBytes, domainType: opts.domainType ?? guest?.domainType, linux: guest?.linux, diskFormat: opts.diskFormat, rbd: opts.rbd, uuid: opts.uuid };
     created = await createInstance(client, spec, { start: opts.start, startFlags: opts.startFlags });
     if (guest && opts.start !== false && !opts.startFlags) {
       await waitForGuestReady(created.consolePath);

@@ -15,7 +15,7 @@ import { InstanceStore, type Instance } from '../../src/store';
 import { POWER_STATE_RUNNING } from '../../src/contract';
 import { connectClient } from '../../src/temporal/connect';
 import { freePort } from './free-port';
-import { createInstanceFixture, type InstanceFixture } from './instance-fixture';
+import { createInstanceFixture, TEST_INSTANCES_PATH, type InstanceFixture } from './instance-fixture';
 import { startTestPostgres } from './postgres';
 import { startSecondLibvirtd } from './second-libvirtd';
 import { answersHttp, TestProcess, tsxEntry } from './test-process';
@@ -126,7 +126,7 @@ export async function startMultinodeStack(options: MultinodeOptions): Promise<Mu
       const worker = await started(new TestProcess({
         name: `host-${spec.name}`,
         ...tsxEntry(join('src', 'workers', 'host-worker-main.ts')),
-        env: { ...common, ...spec.env, SNAP_HOST: spec.name, SNAP_SNAPSHOTS_DIR: join(dir, `snapshots-${spec.name}`), SNAP_INVENTORY_INTERVAL_S: '3600', SNAP_DEFAULT_PROJECT: 'demo' },
+        env: { ...common, ...spec.env, SNAP_HOST: spec.name, SNAP_SNAPSHOTS_DIR: join(dir, `snapshots-${spec.name}`), SNAP_INVENTORY_INTERVAL_S: '3600', SNAP_DEFAULT_PROJECT: 'demo', SNAP_INSTANCES_PATH: TEST_INSTANCES_PATH },
         ready: (out) => out.includes('host worker polling'),
       }));
       hosts.push({ name: spec.name, worker, instances });

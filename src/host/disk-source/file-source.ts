@@ -1,9 +1,9 @@
 // The file disk source: a root disk that is a qcow2 or raw file on the host (Nova's images_type
-// qcow2 and flat), with its format from the domain XML.
+// qcow2 and flat) with its backing chain, every layer's format as libvirt records it (disk-chain.ts).
 import { stat } from 'node:fs/promises';
-import { assertSafePath, imageInfo } from '../qemu-img';
+import type { FileDiskChain } from '../disk-chain';
 import type { FileImageSpec } from '../nbd-export';
-import type { DiskFacts, DiskSource } from './disk-source';
+import type { DiskSource } from './disk-source';
 
 /**
  * Names the disk file itself, not only its path: a disk replaced under the same path (a rebuild,
@@ -17,29 +17,18 @@ export async function fileIdentity(diskPath: string): Promise<string> {
 
 export class FileDiskSource implements DiskSource {
   readonly kind = 'file';
-  readonly path: string;
-  /** libvirt checks the image format: a raw disk has nowhere to keep a dirty bitmap */
+  /** libvirt keeps a checkpoint as a persistent dirty bitmap in the image, which only qcow2 has */
   readonly checkpointRefusal: string | null;
 
-  constructor(
-    path: string,
-    readonly format: 'qcow2' | 'raw',
-  ) {
-    this.path = assertSafePath(path);
-    this.checkpointRefusal = format === 'raw' ? 'libvirt keeps no checkpoints on a raw disk: each snapshot is read whole' : null;
-  }
-
-  async inspect(): Promise<DiskFacts> {
-    // A running QEMU holds the disk locked; -U reads the header anyway.
-    const info = await imageInfo(this.path, { forceShare: true });
-    return { sourceFormat: this.format, virtualSize: info.virtualSize, backingPath: info.fullBackingFilename ?? info.backingFilename, backingFormat: info.backingFormat };
+  constructor(readonly chain: FileDiskChain) {
+    this.checkpointRefusal = chain.top.format === 'qcow2' ? null : `a ${chain.top.format} disk cannot hold a checkpoint`;
   }
 
   identity(): Promise<string> {
-    return fileIdentity(this.path);
+    return fileIdentity(this.chain.top.path);
   }
 
   readOnlyImage(): FileImageSpec {
-    return { diskPath: this.path, format: this.format };
+    return { diskPath: this.chain.top.path, format: this.chain.top.format, backing: this.chain.backing };
   }
 }

@@ -4,10 +4,10 @@
 // header inside the disk. libvirt refuses checkpoints on raw RBD disks, so a live snapshot reads it
 // whole through the backup job; a cold one reads the stopped image through a read-only qemu-nbd
 // told every driver (raw over rbd), so nothing is probed.
-import { checkCephUser, checkImageRef, checkSnapName, RbdClient, parseImageSpec, type CephConnection, type ImageRef } from '../../ceph';
+import { checkCephUser, checkImageRef, checkSnapName, parseImageSpec, RbdClient, type CephConnection, type ImageRef } from '../../ceph';
 import { assertSafePath } from '../qemu-img';
 import type { BlockdevImageSpec } from '../nbd-export';
-import type { DiskFacts, DiskSource, DiskSourceSettings } from './disk-source';
+import type { DiskSource, DiskSourceSettings } from './disk-source';
 
 /** librados' own default id when Nova's rbd_user is unset. */
 const DEFAULT_USER = 'admin';
@@ -31,9 +31,9 @@ export class RbdDiskSource implements DiskSource {
     return new RbdDiskSource(parseImageSpec(name), settings);
   }
 
-  async inspect(): Promise<DiskFacts> {
-    const info = await new RbdClient(this.conn).info(this.ref);
-    return { sourceFormat: 'rbd', virtualSize: info.size, backingPath: null, backingFormat: null };
+  /** The image's virtual size, the cluster's word (never a header inside the disk). */
+  async size(): Promise<number> {
+    return (await new RbdClient(this.conn).info(this.ref)).size;
   }
 
   /** The cluster and the image's id in its pool: an image deleted and made again under the same name is another disk. */

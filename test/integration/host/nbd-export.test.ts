@@ -11,6 +11,7 @@ import { findReadOnlyExport, NbdExportError, startReadOnlyExport, stopReadOnlyEx
 import { createQcow2, writePattern } from '../../../src/host/qemu-img';
 import { runTool } from '../../../src/host/tool-process';
 import { NbdClient } from '../../../src/nbd';
+import type { DiskLayer } from '../../../src/contract';
 
 const MiB = 1024 * 1024;
 const SIZE = 16 * MiB;
@@ -18,6 +19,7 @@ const SIZE = 16 * MiB;
 let dir: string;
 let overlay: string;
 let flat: Buffer;
+let baseLayer: DiskLayer[];
 const started: { socketPath: string; pidFile: string }[] = [];
 
 beforeAll(async () => {
@@ -28,6 +30,7 @@ beforeAll(async () => {
   await writePattern(base, { byte: 0x11, offset: 0, length: 4 * MiB });
   await writePattern(base, { byte: 0x22, offset: 8 * MiB, length: MiB });
   await createQcow2(overlay, { backing: base });
+  baseLayer = [{ path: base, format: 'qcow2' }];
   // The overlay hides part of the base's data and adds its own past it.
   await writePattern(overlay, { byte: 0x33, offset: 2 * MiB, length: MiB });
   await writePattern(overlay, { byte: 0x44, offset: 12 * MiB, length: 64 * 1024 });
@@ -75,7 +78,7 @@ async function isGone(pid: number): Promise<boolean> {
 
 it('serves the chain read-only, detached from our session, found by its pid file, refused twice, stopped for good', async () => {
   const loc = location('cold');
-  const { pid } = await startReadOnlyExport({ diskPath: overlay, format: 'qcow2', exportName: 'vda', ...loc });
+  const { pid } = await startReadOnlyExport({ diskPath: overlay, format: 'qcow2', backing: baseLayer, exportName: 'vda', ...loc });
   expect(pid).toBeGreaterThan(1);
   expect((await readFile(loc.pidFile, 'utf8')).trim()).toBe(String(pid));
 
@@ -93,10 +96,10 @@ it('serves the chain read-only, detached from our session, found by its pid file
   expect(await findReadOnlyExport(loc)).toBe(pid);
 
   // The same socket again, with the same pid file or another one: refused, and the first goes on serving.
-  const again = await startReadOnlyExport({ diskPath: overlay, format: 'qcow2', exportName: 'vda', ...loc }).catch((e: unknown) => e);
+  const again = await startReadOnlyExport({ diskPath: overlay, format: 'qcow2', backing: baseLayer, exportName: 'vda', ...loc }).catch((e: unknown) => e);
   expect(again).toBeInstanceOf(NbdExportError);
   expect(again).toMatchObject({ code: 'busy', retryable: true });
-  const stealer = await startReadOnlyExport({ diskPath: overlay, format: 'qcow2', exportName: 'vda', socketPath: loc.socketPath, pidFile: path.join(dir, 'other.pid') }).catch(
+  const stealer = await startReadOnlyExport({ diskPath: overlay, format: 'qcow2', backing: baseLayer, exportName: 'vda', socketPath: loc.socketPath, pidFile: path.join(dir, 'other.pid') }).catch(
     (e: unknown) => e,
   );
   expect(stealer).toMatchObject({ code: 'busy' });
@@ -115,7 +118,7 @@ it('serves the chain read-only, detached from our session, found by its pid file
 it('exports a raw disk as raw, never probing it', async () => {
   const loc = location('raw');
   const raw = path.join(dir, 'flat.raw');
-  await startReadOnlyExport({ diskPath: raw, format: 'raw', exportName: 'sda', ...loc });
+  await startReadOnlyExport({ diskPath: raw, format: 'raw', backing: [], exportName: 'sda', ...loc });
   expect((await readAll(loc.socketPath, 'sda')).bytes.equals(flat)).toBe(true);
   await stopReadOnlyExport(loc);
 });
@@ -143,15 +146,15 @@ it('a pid file naming an unrelated live process: not found, and the process is n
 
 it('typed refusals: a bad export name or path before anything runs, an aborted start, a missing disk from qemu-nbd', async () => {
   const loc = location('bad');
-  await expect(startReadOnlyExport({ diskPath: overlay, format: 'qcow2', exportName: 'a/b', ...loc })).rejects.toMatchObject({ code: 'invalid-spec', retryable: false });
-  await expect(startReadOnlyExport({ diskPath: 'disk.qcow2', format: 'qcow2', exportName: 'vda', ...loc })).rejects.toMatchObject({ code: 'invalid-spec', retryable: false });
-  await expect(startReadOnlyExport({ diskPath: overlay, format: 'qcow2', exportName: 'vda', socketPath: `${dir}/${'s'.repeat(120)}.sock`, pidFile: loc.pidFile })).rejects.toMatchObject({
+  await expect(startReadOnlyExport({ diskPath: overlay, format: 'qcow2', backing: baseLayer, exportName: 'a/b', ...loc })).rejects.toMatchObject({ code: 'invalid-spec', retryable: false });
+  await expect(startReadOnlyExport({ diskPath: 'disk.qcow2', format: 'qcow2', backing: baseLayer, exportName: 'vda', ...loc })).rejects.toMatchObject({ code: 'invalid-spec', retryable: false });
+  await expect(startReadOnlyExport({ diskPath: overlay, format: 'qcow2', backing: baseLayer, exportName: 'vda', socketPath: `${dir}/${'s'.repeat(120)}.sock`, pidFile: loc.pidFile })).rejects.toMatchObject({
     code: 'invalid-spec',
   });
   const reason = new Error('activity cancelled');
-  await expect(startReadOnlyExport({ diskPath: overlay, format: 'qcow2', exportName: 'vda', ...loc, signal: AbortSignal.abort(reason) })).rejects.toBe(reason);
+  await expect(startReadOnlyExport({ diskPath: overlay, format: 'qcow2', backing: baseLayer, exportName: 'vda', ...loc, signal: AbortSignal.abort(reason) })).rejects.toBe(reason);
   expect(existsSync(loc.socketPath)).toBe(false);
-  const missing = await startReadOnlyExport({ diskPath: path.join(dir, 'missing.qcow2'), format: 'qcow2', exportName: 'vda', ...loc }).catch((e: unknown) => e);
+  const missing = await startReadOnlyExport({ diskPath: path.join(dir, 'missing.qcow2'), format: 'qcow2', backing: [], exportName: 'vda', ...loc }).catch((e: unknown) => e);
   expect(missing).toBeInstanceOf(NbdExportError);
   expect(missing).toMatchObject({ code: 'start-failed' });
   expect(existsSync(loc.socketPath)).toBe(false);

@@ -56,7 +56,7 @@ describe('libvirt client: block jobs', () => {
     const { client, instance, dir } = fixture();
     const delta = path.join(dir, 'snapshot-delta.qcow2');
     // Nova: the delta's backing file is the overlay's backing file (the base image).
-    const overlayBacking = (await imageInfo(instance.overlayPath, { forceShare: true })).backingFilename;
+    const overlayBacking = (await imageInfo(instance.overlayPath, 'qcow2', { forceShare: true })).backingFilename;
     expect(overlayBacking).toBe(instance.basePath);
     await createQcow2(delta, { backing: overlayBacking ?? '' });
     const started = Date.now();
@@ -83,7 +83,7 @@ describe('libvirt client: block jobs', () => {
     expect(await imagesIdentical(instance.overlayPath, delta, { forceShare: true })).toBe(true);
     expect(await hasPattern(delta, OVERLAY_PATTERN)).toBe(true);
     expect(await hasPattern(delta, BASE_PATTERN)).toBe(true);
-    expect((await imageInfo(delta)).backingFilename).toBe(instance.basePath);
+    expect((await imageInfo(delta, 'qcow2')).backingFilename).toBe(instance.basePath);
     // The guest still runs on its own overlay.
     expect(await client.domainGetXMLDesc(instance.domain)).toContain(`<source file='${instance.overlayPath}' index=`);
   });
@@ -96,7 +96,7 @@ describe('libvirt client: block jobs', () => {
     expect(await client.domainGetBlockJobInfo(instance.domain, 'vda')).toBeNull();
     // QEMU caches qcow2 metadata; stopping it flushes the image so qemu-io sees the pulled data.
     await client.domainDestroy(instance.domain);
-    const info = await imageInfo(instance.overlayPath);
+    const info = await imageInfo(instance.overlayPath, 'qcow2');
     expect(info.backingFilename).toBeNull();
     expect(await hasPattern(instance.overlayPath, BASE_PATTERN)).toBe(true);
     expect(await hasPattern(instance.overlayPath, OVERLAY_PATTERN)).toBe(true);

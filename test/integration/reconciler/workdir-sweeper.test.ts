@@ -93,7 +93,7 @@ it("stops a closed run's qemu-nbd export before removing its dir, and leaves an 
     for (const run of [open, closed]) {
       const dir = await dirs.create(run.runId, false);
       await dirs.writeOwner(run.runId, run.workflowId);
-      pids[run.runId] = (await startReadOnlyExport({ diskPath: disk, format: 'qcow2', exportName: 'vda', ...exportPaths(dir) })).pid;
+      pids[run.runId] = (await startReadOnlyExport({ diskPath: disk, format: 'qcow2', backing: [], exportName: 'vda', ...exportPaths(dir) })).pid;
     }
     const releaser = new LibvirtExportReleaser({ client: async () => libvirt }, { log });
     const report = await sweepClosedWorkDirs({ client: stack.temporal, workDirs: dirs, log, releaser });

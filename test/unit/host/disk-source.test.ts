@@ -2,10 +2,11 @@
 // opens the stopped disk for a cold export: every driver stated, names checked, nothing probed.
 import { CephNameError } from '../../../src/ceph';
 import { parseDomainXml, rootDisk } from '../../../src/host/domain-xml';
-import { diskSourceOf, diskSourceOfXml } from '../../../src/host/disk-source/disk-source';
+import type { Domain, Libvirt } from '../../../src/libvirt';
+import { describeRootDisk, diskSourceOf, rbdDiskOfXml } from '../../../src/host/disk-source/disk-source';
 import { FileDiskSource } from '../../../src/host/disk-source/file-source';
 import { RbdDiskSource, RBD_CHECKPOINT_REFUSAL } from '../../../src/host/disk-source/rbd-source';
-import { UnsupportedSourceFormat } from '../../../src/host/qemu-img-convert';
+import { UnsupportedSourceFormat } from '../../../src/host/disk-chain';
 import { startReadOnlyExport } from '../../../src/host/nbd-export';
 
 const settings = { confPath: '/etc/ceph/ceph.conf', user: 'nova' };
@@ -29,38 +30,32 @@ describe('disk sources from the domain XML', () => {
   it("recognises Nova's RBD network disk: pool/image, auth user and secret", () => {
     const disk = rootDisk(parseDomainXml(domainWith(NOVA_RBD_DISK)));
     expect(disk.network).toEqual({ protocol: 'rbd', authUsername: 'nova', secretUuid: '5b0c8c3a-51a4-4a5e-a1f4-0c6c2d1f0e11' });
-    const source = diskSourceOfXml(disk, settings);
-    expect(source).toBeInstanceOf(RbdDiskSource);
-    expect((source as RbdDiskSource).ref).toEqual({ pool: 'vms', image: `${UUID}_disk` });
+    const source = rbdDiskOfXml(disk, settings);
+    expect(source?.ref).toEqual({ pool: 'vms', image: `${UUID}_disk` });
     expect(source?.checkpointRefusal).toBe(RBD_CHECKPOINT_REFUSAL);
   });
 
-  it('reads a file disk by the format libvirt records', () => {
-    const disk = rootDisk(parseDomainXml(domainWith(`<disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='/var/lib/nova/instances/${UUID}/disk'/><target dev='vda' bus='virtio'/></disk>`)));
-    const source = diskSourceOfXml(disk, settings);
-    expect(source).toBeInstanceOf(FileDiskSource);
-    expect(source?.readOnlyImage()).toEqual({ diskPath: `/var/lib/nova/instances/${UUID}/disk`, format: 'qcow2' });
-    expect(source?.checkpointRefusal).toBeNull();
-  });
-
   it('keeps checkpoints on qcow2 files only: a raw file or RBD disk is read whole, with the reason', () => {
-    expect(new FileDiskSource('/var/lib/nova/instances/x/disk', 'qcow2').checkpointRefusal).toBeNull();
-    expect(new FileDiskSource('/var/lib/nova/instances/x/disk', 'raw').checkpointRefusal).toMatch(/raw/);
+    const top = (format: 'qcow2' | 'raw') => ({ top: { path: '/var/lib/nova/instances/x/disk', format }, backing: [] });
+    expect(new FileDiskSource(top('qcow2')).checkpointRefusal).toBeNull();
+    expect(new FileDiskSource(top('raw')).checkpointRefusal).toMatch(/raw/);
+    expect(new FileDiskSource(top('qcow2')).readOnlyImage()).toEqual({ diskPath: '/var/lib/nova/instances/x/disk', format: 'qcow2', backing: [] });
   });
 
-  it('has no source for LVM, iSCSI, a qcow2 image inside RBD or another file format', () => {
+  it('has no source for LVM, iSCSI, a qcow2 image inside RBD or another file format (and asks libvirt nothing)', async () => {
     const none = [
       `<disk type='block' device='disk'><driver name='qemu' type='raw'/><source dev='/dev/mapper/nova--vg-${UUID}_disk'/><target dev='vda'/></disk>`,
       `<disk type='network' device='disk'><driver name='qemu' type='raw'/><source protocol='iscsi' name='iqn.2010-10.org.openstack:volume-1/1'/><target dev='vda'/></disk>`,
       `<disk type='network' device='disk'><driver name='qemu' type='qcow2'/><source protocol='rbd' name='vms/x_disk'/><target dev='vda'/></disk>`,
       `<disk type='file' device='disk'><driver name='qemu' type='vmdk'/><source file='/var/lib/nova/instances/x/disk'/><target dev='vda'/></disk>`,
     ];
-    for (const xml of none) expect(diskSourceOfXml(rootDisk(parseDomainXml(domainWith(xml))), settings)).toBeNull();
+    const ctx = { client: {} as Libvirt, dom: {} as Domain, roots: { instancesPath: '/var/lib/nova/instances', imageCachePath: '/var/lib/nova/instances/_base' }, settings };
+    for (const xml of none) await expect(describeRootDisk(rootDisk(parseDomainXml(domainWith(xml))), ctx)).resolves.toBeNull();
   });
 
   it.each(['vms/x_disk@snap', 'vms/../images/x', 'vms/-x', 'vms', 'vms/a/b', "vms/x',user=admin"])('refuses the RBD name %j instead of reading another image or pool', (name) => {
     const xml = domainWith(`<disk type='network' device='disk'><driver name='qemu' type='raw'/><source protocol='rbd' name="${name}"/><target dev='vda'/></disk>`);
-    expect(() => diskSourceOfXml(rootDisk(parseDomainXml(xml)), settings)).toThrow(CephNameError);
+    expect(() => rbdDiskOfXml(rootDisk(parseDomainXml(xml)), settings)).toThrow(CephNameError);
   });
 });
 
@@ -78,7 +73,7 @@ describe('cold exports', () => {
 
   it('finds the source a recorded description names, and refuses one no source reads', () => {
     expect(diskSourceOf({ diskPath: `vms/${UUID}_disk`, sourceFormat: 'rbd' }, settings)).toBeInstanceOf(RbdDiskSource);
-    expect(diskSourceOf({ diskPath: '/var/lib/nova/instances/x/disk', sourceFormat: 'raw' }, settings)).toBeInstanceOf(FileDiskSource);
+    expect(diskSourceOf({ diskPath: '/var/lib/nova/instances/x/disk', sourceFormat: 'raw', backingChain: [] }, settings)).toBeInstanceOf(FileDiskSource);
     expect(() => diskSourceOf({ diskPath: '/dev/mapper/vg-x_disk', sourceFormat: 'lvm' }, settings)).toThrow(UnsupportedSourceFormat);
   });
 });

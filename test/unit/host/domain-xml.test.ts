@@ -61,3 +61,31 @@ describe('parseDomainXml', () => {
     expect(again.passthrough[0]?.key).toBe(hostdev?.key);
   });
 });
+
+describe('the backing chain libvirt records', () => {
+  const disk = (inner: string, driver = 'qcow2'): string =>
+    `<domain type='kvm'><devices><disk type='file' device='disk'><driver name='qemu' type='${driver}'/><source file='/i/disk' index='1'/>${inner}<target dev='vda'/></disk></devices></domain>`;
+
+  it('reads a running domain\'s <backingStore> layers, nearest first, with their formats, up to the empty end marker', () => {
+    const xml = disk(
+      `<backingStore type='file' index='2'><format type='qcow2'/><source file='/i/_base/mid'/><backingStore type='file' index='3'><format type='raw'/><source file='/i/_base/img'/><backingStore/></backingStore></backingStore>`,
+    );
+    expect(rootDisk(parseDomainXml(xml)).backingStore).toEqual([
+      { sourceType: 'file', format: 'qcow2', source: '/i/_base/mid', hasDataStore: false },
+      { sourceType: 'file', format: 'raw', source: '/i/_base/img', hasDataStore: false },
+    ]);
+  });
+
+  it('tells "no backing" (<backingStore/>) from "not described" (a stopped domain\'s definition)', () => {
+    expect(rootDisk(parseDomainXml(disk('<backingStore/>', 'raw'))).backingStore).toEqual([]);
+    expect(rootDisk(parseDomainXml(disk('', 'raw'))).backingStore).toBeNull();
+  });
+
+  it('notes external data files and refuses a chain deeper than any Nova makes', () => {
+    const withData = rootDisk(parseDomainXml(disk(`<dataStore type='file'><format type='raw'/><source file='/etc/shadow'/></dataStore><backingStore/>`)));
+    expect(withData.hasDataStore).toBe(true);
+    let deep = '<backingStore/>';
+    for (let i = 0; i < 17; i++) deep = `<backingStore type='file'><format type='qcow2'/><source file='/i/l${i}'/>${deep}</backingStore>`;
+    expect(() => parseDomainXml(disk(deep))).toThrow(DomainXmlError);
+  });
+});

@@ -24,6 +24,14 @@ describe('loadHostConfig', () => {
     });
   });
 
+  it('confines backing files to the demo\'s instance dir and its _base by default, or to the configured instances path and image cache', () => {
+    expect(loadHostConfig({ SNAP_HOST: 'h' }, '/srv/snap')).toMatchObject({ instancesPath: '/srv/snap/.data/demo', imageCachePath: '/srv/snap/.data/demo/_base' });
+    expect(loadHostConfig({ SNAP_HOST: 'h', SNAP_INSTANCES_PATH: '/var/lib/nova/instances' }, '/x')).toMatchObject({ instancesPath: '/var/lib/nova/instances', imageCachePath: '/var/lib/nova/instances/_base' });
+    expect(loadHostConfig({ SNAP_HOST: 'h', SNAP_INSTANCES_PATH: '/n/i', SNAP_IMAGE_CACHE_PATH: '/n/cache' }, '/x')).toMatchObject({ instancesPath: '/n/i', imageCachePath: '/n/cache' });
+    expect(() => loadHostConfig({ SNAP_HOST: 'h', SNAP_INSTANCES_PATH: '/n/i,x' })).toThrow(/SNAP_INSTANCES_PATH/);
+    expect(() => loadHostConfig({ SNAP_HOST: 'h', SNAP_IMAGE_CACHE_PATH: '' })).toThrow(/SNAP_IMAGE_CACHE_PATH/);
+  });
+
   it('reads the Nova-equivalent switches', () => {
     const config = loadHostConfig({ SNAP_HOST: 'h', SNAP_DISABLE_LIVE_SNAPSHOT: 'true', SNAP_SNAPSHOT_IMAGE_FORMAT: 'raw', SNAP_SNAPSHOTS_DIR: '/var/snap' }, '/x');
     expect(config).toMatchObject({ disableLiveSnapshot: true, snapshotImageFormat: 'raw', snapshotsDir: '/var/snap' });
