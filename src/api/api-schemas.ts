@@ -1,7 +1,7 @@
 // Request and response shapes of the compute and ops APIs. Handlers validate with these and the
 // OpenAPI document is generated from them, so the two cannot drift apart.
 import { z } from 'zod';
-import { HostNameSchema } from '../contract';
+import { HostNameSchema, withoutControlCharacters } from '../contract';
 
 // ---- requests -------------------------------------------------------------------------------
 
@@ -9,12 +9,14 @@ import { HostNameSchema } from '../contract';
 const atMostCharacters = (max: number) => (value: string) => [...value].length <= max;
 
 /**
- * Nova's parameter_types.metadata: keys match its pattern, values are any string of up to 255
- * characters (Nova does not restrict their characters). Python's `$` also matches before a final
- * newline, so Nova lets "key\n" through; JavaScript's does not, and such a key is refused here.
+ * Nova's parameter_types.metadata: keys match its pattern, values are strings of up to 255
+ * characters. Python's `$` also matches before a final newline, so Nova lets "key\n" through;
+ * JavaScript's does not, and such a key is refused here. Values become image properties that
+ * terminals, logs and listings show, so control characters are refused in them, as the image
+ * service refuses them (Nova itself does not restrict a value's characters).
  */
 export const MetadataKeySchema = z.string().regex(/^[a-zA-Z0-9-_:. ]{1,255}$/, 'metadata keys are 1-255 of letters, digits, - _ : . and space');
-export const MetadataValueSchema = z.string().refine(atMostCharacters(255), 'String must contain at most 255 character(s)');
+export const MetadataValueSchema = withoutControlCharacters(z.string().refine(atMostCharacters(255), 'String must contain at most 255 character(s)'));
 /** The item-count quota is configurable, so it is checked after the schema (Nova answers 403 for it). */
 export const ImageMetadataSchema = z.record(MetadataKeySchema, MetadataValueSchema);
 
@@ -163,9 +165,10 @@ export const SnapshotRunResultSchema = z.object({
 });
 
 export const SnapshotRunDetailSchema = SnapshotRunSchema.extend({
+  temporalUiUrl: z.string().nullable().describe('null for members: an internal URL'),
   name: z.string().nullable(),
   progress: SnapshotProgressSchema.nullable(),
-  error: z.string().nullable(),
+  error: z.string().nullable().describe('admins: the failure text; members: its type and a fixed sentence'),
   result: SnapshotRunResultSchema.nullable(),
 });
 export type SnapshotRunDetail = z.infer<typeof SnapshotRunDetailSchema>;

@@ -120,7 +120,7 @@ const snapshotProgress = defineRoute({
   async handle(ctx) {
     const instance = await visibleInstance(ctx, serverId(ctx));
     try {
-      return { status: 200, body: { snapshot: await ctx.services.runs.detail(snapshotWorkflowId(instance.uuid), { hideHost: !ctx.identity.isAdmin }) } };
+      return { status: 200, body: { snapshot: await ctx.services.runs.detail(snapshotWorkflowId(instance.uuid), { forMember: !ctx.identity.isAdmin }) } };
     } catch (err) {
       if (err instanceof ApiError && err.status === 404) throw notFound(`No snapshot of instance ${instance.uuid} has been started.`);
       throw err;

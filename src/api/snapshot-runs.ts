@@ -7,6 +7,7 @@ import { ComputeHostKey, ImageIdKey, InstanceUuidKey, SnapshotStepKey } from '..
 import { progressQuery, SnapshotInputSchema, WORKFLOW_TYPE, type SnapshotInput, type SnapshotProgress } from '../contract';
 import { z } from 'zod';
 import { notFound } from './api-errors';
+import { memberFailureText, RunEndings } from './member-failure';
 import { SnapshotRunResultSchema, type OpsSnapshotsQuery, type SnapshotRun, type SnapshotRunDetail } from './api-schemas';
 
 const FAILED_STATUSES = ['FAILED', 'TERMINATED', 'TIMED_OUT', 'CANCELLED'];
@@ -47,8 +48,11 @@ export interface SnapshotRunsOptions {
 }
 
 export interface RunDetailOptions {
-  /** Leave out the compute host (non-admin callers). */
-  hideHost?: boolean;
+  /**
+   * A project member's view: no compute host, no Temporal UI link, and the failure as its type and
+   * a fixed sentence (member-failure.ts) instead of its text.
+   */
+  forMember?: boolean;
 }
 
 export class SnapshotRuns {
@@ -93,11 +97,7 @@ export class SnapshotRuns {
       error: closed.error ?? progress?.error ?? null,
       result: closed.result,
     };
-    if (options.hideHost === true) {
-      detail.host = null;
-      if (detail.progress !== null) delete detail.progress.host;
-    }
-    return detail;
+    return options.forMember === true ? memberView(detail, closed.failureType) : detail;
   }
 
   /** What the run was started with, for a retry. */
@@ -161,20 +161,43 @@ function inputFromHistory(history: History): SnapshotInput | undefined {
   return parsed.success ? parsed.data : undefined;
 }
 
-/** The innermost failure message with its chain, e.g. "Activity task failed: injected failure in uploadSnapshot". */
-export function failureMessage(failure: Failure): string | null {
-  const parts: string[] = [];
+/** A failure and its causes, outermost first, at most 10 deep. */
+function* failureChain(failure: Failure): Generator<NonNullable<Failure>> {
   let current = failure;
-  while (current !== null && current !== undefined && parts.length < 10) {
-    if (current.message) parts.push(current.message);
+  for (let depth = 0; current !== null && current !== undefined && depth < 10; depth++) {
+    yield current;
     current = current.cause;
   }
+}
+
+/** The innermost failure message with its chain, e.g. "Activity task failed: injected failure in uploadSnapshot". */
+export function failureMessage(failure: Failure): string | null {
+  const parts = [...failureChain(failure)].flatMap((f) => (f.message ? [f.message] : []));
   return parts.length === 0 ? null : parts.join(': ');
 }
 
 interface Closing {
   error: string | null;
+  /** the ApplicationFailure type the run failed with, or how it otherwise ended */
+  failureType?: string;
   result: SnapshotRunDetail['result'];
+}
+
+/** What a member may see of a run: see RunDetailOptions.forMember. */
+function memberView(detail: SnapshotRunDetail, failureType: string | undefined): SnapshotRunDetail {
+  const view: SnapshotRunDetail = { ...detail, host: null, temporalUiUrl: null, error: detail.error === null ? null : memberFailureText(failureType) };
+  if (view.progress !== null) {
+    const { host: _host, error, ...progress } = view.progress;
+    // A running run's error is the workflow's text before it compensates; its type is not known yet.
+    view.progress = error === undefined ? progress : { ...progress, error: memberFailureText(undefined) };
+  }
+  return view;
+}
+
+/** The first ApplicationFailure type in the chain: the activity's (or the workflow's own) verdict. */
+function failureTypeOf(failure: Failure): string | undefined {
+  for (const f of failureChain(failure)) if (f.applicationFailureInfo?.type) return f.applicationFailureInfo.type;
+  return undefined;
 }
 
 
@@ -182,10 +205,13 @@ function closingEvent(history: History): Closing {
   const events = history.events ?? [];
   const last = events[events.length - 1];
   if (last === undefined) return { error: null, result: null };
-  if (last.workflowExecutionFailedEventAttributes) return { error: failureMessage(last.workflowExecutionFailedEventAttributes.failure), result: null };
-  if (last.workflowExecutionTerminatedEventAttributes) return { error: `terminated: ${last.workflowExecutionTerminatedEventAttributes.reason ?? 'no reason given'}`, result: null };
-  if (last.workflowExecutionTimedOutEventAttributes) return { error: 'the snapshot workflow timed out', result: null };
-  if (last.workflowExecutionCanceledEventAttributes) return { error: 'the snapshot workflow was cancelled', result: null };
+  const failed = last.workflowExecutionFailedEventAttributes;
+  if (failed) return { error: failureMessage(failed.failure), failureType: failureTypeOf(failed.failure), result: null };
+  if (last.workflowExecutionTerminatedEventAttributes) {
+    return { error: `terminated: ${last.workflowExecutionTerminatedEventAttributes.reason ?? 'no reason given'}`, failureType: RunEndings.Terminated, result: null };
+  }
+  if (last.workflowExecutionTimedOutEventAttributes) return { error: 'the snapshot workflow timed out', failureType: RunEndings.TimedOut, result: null };
+  if (last.workflowExecutionCanceledEventAttributes) return { error: 'the snapshot workflow was cancelled', failureType: RunEndings.Cancelled, result: null };
   const payload = last.workflowExecutionCompletedEventAttributes?.result?.payloads?.[0];
   if (payload === undefined || payload === null) return { error: null, result: null };
   const parsed = SnapshotRunResultSchema.safeParse(defaultPayloadConverter.fromPayload(payload));

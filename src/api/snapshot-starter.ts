@@ -4,7 +4,7 @@
 // request leaves nothing behind.
 import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
 import type { Logger } from 'pino';
-import { createSnapshotImageRecord, ImageNotFound, isReservedImageKey, type Image, type ImageClient } from '../images';
+import { createSnapshotImageRecord, ImageNotFound, ImageTooLarge, isReservedImageKey, type Image, type ImageClient } from '../images';
 import { InstanceNotFound, UnexpectedTaskState, type Instance, type InstanceStore } from '../store';
 import { CONTROL_TASK_QUEUE, SnapshotInputSchema, snapshotWorkflowId, WORKFLOW_TYPE, type SnapshotInput, type VmState } from '../contract';
 import { ComputeHostKey, ImageIdKey, InstanceUuidKey } from '../temporal/search-attributes';
@@ -63,7 +63,7 @@ export class SnapshotStarter {
     const { instance } = request;
     checkMetadata(request.metadata, this.deps.metadataQuota);
     checkSnapshotState(instance);
-    const image = await this.createImageRecord(request);
+    const image = await this.createImageRecord(request, this.deps.log.child({ instance_uuid: instance.uuid }));
     const log = this.deps.log.child({ instance_uuid: instance.uuid, image_id: image.id });
 
     const cas = await this.deps.store.compareAndSetTaskState(instance.uuid, [null], 'image_snapshot_pending');
@@ -105,10 +105,12 @@ export class SnapshotStarter {
     }
   }
 
-  private async createImageRecord(request: SnapshotRequest): Promise<Image> {
+  /** The image service's words (its URL, its errors) go to the log; the caller reads a fixed sentence. */
+  private async createImageRecord(request: SnapshotRequest, log: Logger): Promise<Image> {
     try {
       return await createSnapshotImageRecord(request.images, request.instance, request.name, request.metadata, { owner: request.owner, userId: request.userId });
     } catch (err) {
+      if (!(err instanceof ApiError)) log.error({ err }, 'the image service could not create the snapshot image');
       throw imageServiceError(err);
     }
   }
@@ -133,6 +135,8 @@ export class SnapshotStarter {
 
 function imageServiceError(err: unknown): ApiError {
   if (err instanceof ApiError) return err;
-  const message = err instanceof Error ? err.message : String(err);
-  return serviceUnavailable(`The image service could not create the snapshot image: ${message}`);
+  // The image service's 413 at create is a project quota (Glance's image_count_total); Nova's
+  // createImage answers it as OverQuota: 403, and no snapshot starts.
+  if (err instanceof ImageTooLarge) return forbidden("Quota exceeded for resources: ['images']");
+  return serviceUnavailable('The image service could not create the snapshot image. Nothing was changed; try again later.');
 }

@@ -1,8 +1,10 @@
 // The embedded token table: created on first start with one admin and one demo-project token,
 // kept under the data dir (mode 0600) so restarts keep the same tokens.
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { mkdir, open, type FileHandle } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
+import { writeFileAtomic } from '../fs/atomic-file';
 import {
   AuthEnvSchema,
   DEFAULT_ADMIN_PROJECT,
@@ -48,12 +50,7 @@ export function defaultTokenConfig(adminToken?: string): TokenConfig {
 /** Reads the token file, creating it with default tokens when it does not exist yet. */
 export async function loadOrCreateTokens(options: LoadTokensOptions): Promise<LoadedTokens> {
   const file = resolve(options.file);
-  let text: string | undefined;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-  }
+  const text = await readPrivateFile(file);
   if (text === undefined) {
     const config = defaultTokenConfig(options.adminToken);
     await writeTokenFile(file, config);
@@ -82,13 +79,39 @@ function withAdminToken(config: TokenConfig, adminToken: string | undefined): To
   return { tokens };
 }
 
+/**
+ * The file's text, undefined when it does not exist. It holds every project's credentials: one
+ * that others could read, or that another user owns and could have written, is refused rather
+ * than trusted. Mode and owner are read from the opened descriptor, so what is checked is what is
+ * read, even when the path is swapped in between.
+ */
+async function readPrivateFile(file: string): Promise<string | undefined> {
+  let handle: FileHandle;
+  try {
+    handle = await open(file, constants.O_RDONLY);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+  try {
+    const stats = await handle.stat();
+    if (!stats.isFile()) throw new TokenFileInvalid(`token file ${file} is not a regular file`);
+    if ((stats.mode & 0o077) !== 0) {
+      throw new TokenFileInvalid(`token file ${file} has mode ${(stats.mode & 0o777).toString(8).padStart(4, '0')}: group and others must have no access (chmod 600)`);
+    }
+    const uid = process.getuid?.();
+    if (uid !== undefined && stats.uid !== uid) throw new TokenFileInvalid(`token file ${file} is owned by uid ${stats.uid}, not by this process's uid ${uid}`);
+    return await handle.readFile('utf8');
+  } finally {
+    await handle.close();
+  }
+}
+
 async function writeTokenFile(file: string, config: TokenConfig): Promise<void> {
-  await mkdir(dirname(file), { recursive: true });
-  // Write then rename: a crash mid-write must not leave a half file that fails the next start.
-  const tmp = `${file}.${process.pid}.tmp`;
-  await writeFile(tmp, `${JSON.stringify(config, null, 2)}\n`, { mode: 0o600 });
-  await chmod(tmp, 0o600);
-  await rename(tmp, file);
+  await mkdir(dirname(file), { recursive: true, mode: 0o700 });
+  // An exclusive, fresh temp file (O_CREAT|O_EXCL, 0600) renamed over: a symlink or file planted
+  // at a predictable name cannot redirect the tokens, and a crash leaves no half file.
+  await writeFileAtomic(file, `${JSON.stringify(config, null, 2)}\n`);
 }
 
 /** Token file location and admin override from the environment (SNAP_DATA_DIR, SNAP_TOKENS_FILE, SNAP_ADMIN_TOKEN). */

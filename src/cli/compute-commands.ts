@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { ServerDetailSchema, SnapshotRunDetailSchema, type ServerDetail, type SnapshotRunDetail } from '../api/api-schemas';
 import { parseAnswer, type ComputeApiClient } from './api-client';
 import { CliError, ExitCode, usageError } from './cli-errors';
-import { emit, keyValues, table, type Output } from './output';
+import { emit, keyValues, line, table, type Output } from './output';
 import { ProgressPrinter } from './progress-bar';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -65,14 +65,14 @@ export async function snapshotCommand(api: ComputeApiClient, out: Output, ref: s
   const answer = await api.request('POST', `/v2.1/servers/${encodeURIComponent(id)}/action`, { createImage: { name: options.name, metadata: options.metadata } }, { 'OpenStack-API-Version': 'compute 2.45' });
   const imageId = parseAnswer(ImageIdBodySchema, answer.json).image_id;
   if (!options.wait) {
-    emit(out, { image_id: imageId, server_id: id }, () => `Snapshot of ${id} accepted: image ${imageId}\n`);
+    emit(out, { image_id: imageId, server_id: id }, () => line(`Snapshot of ${id} accepted: image ${imageId}`));
     return;
   }
   const final = await waitForSnapshot(api, id, imageId, options);
   if (final.state !== 'completed') {
     throw new CliError(ExitCode.snapshotFailed, `snapshot ${imageId} of ${id} failed: ${final.error ?? final.status}`);
   }
-  emit(out, { image_id: imageId, server_id: id, snapshot: final }, () => `Snapshot of ${id} is active: image ${imageId}${final.result ? ` (${final.result.size} bytes, ${final.result.mode}${chainText(final.result)})` : ''}\n`);
+  emit(out, { image_id: imageId, server_id: id, snapshot: final }, () => line(`Snapshot of ${id} is active: image ${imageId}${final.result ? ` (${final.result.size} bytes, ${final.result.mode}${chainText(final.result)})` : ''}`));
 }
 
 /** ", incremental over <parent>" or ", full: <why>" for results that say. */

@@ -6,7 +6,7 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { GlanceHttpClient, ImageError, ImageNotFound, ImageServiceUnavailable, type Image } from '../images';
 import { CliError, ExitCode, exitCodeForStatus } from './cli-errors';
-import { emit, keyValues, table, type Output } from './output';
+import { emit, keyValues, line, table, type Output } from './output';
 
 /** Image client failures as CliErrors with the exit code of their class. */
 export function imageCliError(err: unknown, imageUrl: string): unknown {
@@ -50,7 +50,7 @@ export async function downloadImageCommand(images: GlanceHttpClient, out: Output
       throw new CliError(ExitCode.server, `downloaded data of ${id} does not match its checksum (${checksum} != ${image.checksum})`);
     }
     await rename(tmp, file);
-    emit(out, { image_id: id, file, bytes, checksum }, () => `Downloaded ${bytes} bytes of image ${id} to ${file} (md5 ${checksum})\n`);
+    emit(out, { image_id: id, file, bytes, checksum }, () => line(`Downloaded ${bytes} bytes of image ${id} to ${file} (md5 ${checksum})`));
   } catch (err) {
     await rm(tmp, { force: true });
     throw err;

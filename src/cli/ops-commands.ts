@@ -1,7 +1,7 @@
 // snapctl snapshots / retry / hosts: the admin-only ops endpoints.
 import { HostsResponseSchema, RetryResponseSchema, SnapshotsResponseSchema } from '../api/api-schemas';
 import { parseAnswer, type ComputeApiClient } from './api-client';
-import { emit, table, type Output } from './output';
+import { emit, line, table, type Output } from './output';
 
 export interface SnapshotsFilter {
   state?: 'running' | 'failed' | 'completed';
@@ -24,7 +24,7 @@ export async function listSnapshotsCommand(api: ComputeApiClient, out: Output, f
 export async function retryCommand(api: ComputeApiClient, out: Output, workflowId: string): Promise<void> {
   const answer = await api.request('POST', `/ops/snapshots/${encodeURIComponent(workflowId)}/retry`);
   const { snapshot } = parseAnswer(RetryResponseSchema, answer.json);
-  emit(out, { snapshot }, () => `Retrying ${snapshot.workflowId}: run ${snapshot.runId}, new image ${snapshot.imageId}\n${snapshot.temporalUiUrl}\n`);
+  emit(out, { snapshot }, () => `${line(`Retrying ${snapshot.workflowId}: run ${snapshot.runId}, new image ${snapshot.imageId}`)}${line(snapshot.temporalUiUrl)}`);
 }
 
 export async function listHostsCommand(api: ComputeApiClient, out: Output): Promise<void> {

@@ -1,6 +1,7 @@
 // One-line progress rendering for `snapshot --wait`: step name, a bar and bytes. On a terminal the
 // line is redrawn in place; otherwise a line is printed only when the step changes, so logs of CI
 // runs stay readable.
+import { printable } from './terminal-text';
 
 export interface ProgressView {
   step: string;
@@ -25,8 +26,8 @@ export function renderProgress(p: ProgressView, width = 30): string {
   const filled = Math.round(ratio * width);
   const bar = `[${'#'.repeat(filled)}${'-'.repeat(width - filled)}]`;
   const bytes = p.bytesTotal > 0 ? ` ${formatBytes(p.bytesDone)}/${formatBytes(p.bytesTotal)} ${Math.round(ratio * 100)}%` : '';
-  const mode = p.mode === undefined ? '' : ` (${p.mode})`;
-  return `${bar} ${p.step}${mode}${bytes}`;
+  const mode = p.mode === undefined ? '' : ` (${printable(p.mode)})`;
+  return `${bar} ${printable(p.step)}${mode}${bytes}`;
 }
 
 export class ProgressPrinter {

@@ -10,6 +10,7 @@ import { listServersCommand, parseMetadata, showServerCommand, snapshotCommand }
 import { downloadImageCommand, imageCliError, listImagesCommand, showImageCommand } from './image-commands';
 import { listHostsCommand, listSnapshotsCommand, retryCommand } from './ops-commands';
 import type { Output } from './output';
+import { printable } from './terminal-text';
 
 export const USAGE = `usage: snapctl <command> [options]
 
@@ -135,18 +136,21 @@ async function imageCommand(command: 'images' | 'image' | 'download', args: stri
   return downloadImageCommand(images, out, id ?? '', file ?? '');
 }
 
+/** What main prints on stderr for a failure, and the exit code: server text escaped for the terminal. */
+export function failureReport(err: unknown): { text: string; code: ExitCodeValue } {
+  if (err instanceof CliError) return { text: `snapctl: ${printable(err.message)}\n`, code: err.exitCode };
+  const text = err instanceof Error ? (err.stack ?? err.message) : String(err);
+  return { text: `snapctl: unexpected error: ${text.split('\n').map(printable).join('\n')}\n`, code: ExitCode.server };
+}
+
 async function main(): Promise<void> {
   let code: ExitCodeValue;
   try {
     code = await run(process.argv.slice(2), process.env, process.stdout, process.stderr);
   } catch (err) {
-    if (err instanceof CliError) {
-      process.stderr.write(`snapctl: ${err.message}\n`);
-      code = err.exitCode;
-    } else {
-      process.stderr.write(`snapctl: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-      code = ExitCode.server;
-    }
+    const report = failureReport(err);
+    process.stderr.write(report.text);
+    code = report.code;
   }
   process.exitCode = code;
 }

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { writeFileAtomic } from '../images/atomic-file';
+import { writeFileAtomic } from '../fs/atomic-file';
 import { EncodedMapSchema, RangeListSchema } from '../images';
 
 const RECORD_FILE = 'export.json';

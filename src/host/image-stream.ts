@@ -6,7 +6,7 @@
 // service restart, a new host worker) goes on from the committed length. A service that cannot
 // compose (a real Glance) gets the image itself, laid out here, in one PUT from byte 0.
 import { createHash, type Hash } from 'node:crypto';
-import { encodeMap, ImageConflict, ImageGone, imageStatus, ImageServiceUnavailable, ImageUploadFailed, LOGICAL_DIGEST_PROPERTY, piecesLength, sentPieces, StagedOffsetMismatch, type Image, type ImageClient, type LogicalLayout, type Piece } from '../images';
+import { encodeMap, fitLayout, ImageConflict, ImageGone, imageStatus, ImageServiceUnavailable, ImageUploadFailed, LOGICAL_DIGEST_PROPERTY, piecesLength, sentPieces, StagedOffsetMismatch, type Image, type ImageClient, type LogicalLayout, type Piece } from '../images';
 import { NbdClient } from '../nbd';
 import { emitFrom, LOGICAL_DIGEST_ALGORITHM, LogicalDigest, planImage, type AllocationMap, type ImageFormat, type ImagePlan } from '../qcow2';
 import type { BandwidthLimit } from './bandwidth-limit';
@@ -104,9 +104,10 @@ export async function streamImage(options: StreamImageOptions): Promise<StreamOu
   }
 }
 
+/** What the stream sends: the export's map and changed ranges, coarser when a fragmented disk has more entries than any service takes. */
 export function layoutOf(options: Pick<StreamImageOptions, 'format' | 'map' | 'incremental'>): LogicalLayout {
   const inc = options.incremental;
-  return { format: options.format, map: encodeMap(options.map), ...(inc !== undefined ? { parent: inc.parentImageId, changed: inc.changed.map(([o, l]): [number, number] => [o, l]) } : {}) };
+  return fitLayout({ format: options.format, map: encodeMap(options.map), ...(inc !== undefined ? { parent: inc.parentImageId, changed: inc.changed.map(([o, l]): [number, number] => [o, l]) } : {}) });
 }
 
 async function openSession(options: StreamImageOptions, size: number, layout: LogicalLayout): Promise<{ offset: number }> {

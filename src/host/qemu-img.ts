@@ -35,6 +35,8 @@ export interface Qcow2Options {
 export async function createQcow2(file: string, opts: Qcow2Options): Promise<void> {
   const args = ['create', '-q', '-f', 'qcow2'];
   if (opts.backing !== undefined) args.push('-b', assertSafePath(opts.backing), '-F', opts.backingFormat ?? 'qcow2');
+  // Given the size, qemu-img need not open the backing file (nor follow the chain under it): -u.
+  if (opts.backing !== undefined && opts.sizeBytes !== undefined) args.push('-u');
   args.push(assertSafePath(file));
   if (opts.sizeBytes !== undefined) {
     if (!Number.isSafeInteger(opts.sizeBytes) || opts.sizeBytes <= 0) throw new RangeError(`bad image size ${opts.sizeBytes}`);

@@ -1,8 +1,9 @@
 // Quiesce through the guest agent, for the instant a point-in-time copy is cut. A snapshot never
 // waits on, nor fails for, an agent that is absent or hung: the freeze is bounded, a thaw is always
 // tried after a failed freeze (the freeze may have landed even though its answer did not, LP#1754360),
-// and the copy goes on crash-consistent and says so.
-import { LibvirtError, type Domain, type Libvirt } from '../libvirt';
+// and the copy goes on crash-consistent and says so. The agent's error text is the guest's: it is
+// bounded before it reaches the result, the logs or a failure.
+import { boundedGuestText, LibvirtError, type Domain, type Libvirt } from '../libvirt';
 
 export interface QuiesceOutcome {
   /** the guest's filesystems were frozen while the copy was cut */
@@ -22,8 +23,20 @@ export interface QuiesceOptions {
 }
 
 function describe(err: unknown): string {
-  if (err instanceof LibvirtError) return `${err.message} (libvirt error ${err.code})`;
-  return err instanceof Error ? err.message : String(err);
+  if (err instanceof LibvirtError) return `${boundedGuestText(err.message)} (libvirt error ${err.code})`;
+  return boundedGuestText(err instanceof Error ? err.message : String(err));
+}
+
+/**
+ * A failed thaw as it may leave this module. Only the daemon's LibvirtError carries agent text: it
+ * becomes the same error (code and retry verdict kept) with the text bounded and the str fields
+ * dropped, and not the raw error as its cause, which Temporal would carry into the history whole.
+ * The client's own errors (timeout, lost connection) hold no guest text and pass unchanged.
+ */
+function boundedFailure(err: unknown): unknown {
+  if (!(err instanceof LibvirtError)) return err;
+  const { code, domain, level } = err;
+  return new LibvirtError({ code, domain, level, message: boundedGuestText(err.message), str1: null, str2: null, str3: null, int1: 0, int2: 0 }, err.procedure);
 }
 
 async function thaw(client: Libvirt, dom: Domain, options: QuiesceOptions): Promise<void> {
@@ -64,7 +77,7 @@ export async function withQuiescedGuest<T>(client: Libvirt, dom: Domain, options
     if (frozenAt !== null) {
       await thaw(client, dom, options).catch((err: unknown) => {
         options.log?.('guest filesystems may still be frozen: thaw failed', { error: describe(err) });
-        throw err;
+        throw boundedFailure(err);
       });
     }
   }

@@ -1,6 +1,7 @@
 // The Fastify settings both HTTP services share (compute API, image service): zod schemas through
 // the type provider, no Fastify logger (each service logs its own request line with pino), no
-// whole-request deadline (image uploads run for minutes; an idle socket is dropped instead), and
+// whole-request deadline unless the service sets one (image uploads run for minutes; an idle socket
+// is dropped instead), and
 // the refusals Fastify makes before a handler runs, sorted so each service words them its own way.
 import Fastify, { type FastifyError, type FastifyInstance, type HTTPMethods } from 'fastify';
 import type { AddressInfo } from 'node:net';
@@ -11,14 +12,19 @@ export interface HttpAppOptions {
   bodyLimit: number;
   /** Drop a connection after this long without traffic. Default 5 minutes. */
   idleTimeoutMs?: number;
+  /** Longest a client may take to send a whole request, body included; 0 (the default) for none. */
+  requestTimeoutMs?: number;
+  /** How long an idle keep-alive connection stays open between requests. Default Fastify's 72 s. */
+  keepAliveTimeoutMs?: number;
 }
 
 export function createHttpApp(options: HttpAppOptions) {
   const app = Fastify({
     logger: false,
     bodyLimit: options.bodyLimit,
-    requestTimeout: 0,
+    requestTimeout: options.requestTimeoutMs ?? 0,
     connectionTimeout: options.idleTimeoutMs ?? 5 * 60_000,
+    keepAliveTimeout: options.keepAliveTimeoutMs ?? 72_000,
     // Keep-alive sockets would hold close() until the clients' own timeouts.
     forceCloseConnections: 'idle',
     return503OnClosing: true,

@@ -2,11 +2,12 @@
 // by the SHA-256 of its bytes, so a chunk is stored once however many images hold it, and a file
 // whose bytes do not hash to its name is known to be damaged. A chunk is written under a temporary
 // name, fsynced and renamed: a file with a chunk's name is always whole. Which chunks are still
-// needed is the indexes' business (image-index.ts); collect() removes the others.
+// needed is the indexes' business (image-index.ts); collect() removes the others, but never one a
+// compose in flight has pinned, so composes and collections need no common lock.
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { fsyncDirectory, fsyncPath } from './atomic-file';
+import { fsyncDirectory, fsyncPath } from '../fs/atomic-file';
 
 export const CHUNK_HASH_BYTES = 32;
 const HEX_RE = /^[0-9a-f]{64}$/;
@@ -22,42 +23,43 @@ export interface CollectOutcome {
   keptChunks: number;
 }
 
-export class ChunkStore {
-  /** chunks put since the last sync(), by hex name: written, not yet durable nor named */
+/**
+ * The chunks one compose writes and uses. Every chunk it names (written or found stored) is pinned
+ * until release(), after its index is on disk: a collection running meanwhile keeps it. put()
+ * writes under a temporary name; sync() makes the batch's chunks durable under their names.
+ */
+export class ChunkBatch {
   private readonly pending = new Map<string, { temp: string; final: string }>();
+  private readonly pinned = new Set<string>();
 
-  private constructor(private readonly dir: string) {}
+  constructor(private readonly store: ChunkStore) {}
 
-  static async open(dir: string): Promise<ChunkStore> {
-    await mkdir(dir, { recursive: true });
-    return new ChunkStore(dir);
-  }
-
+  /** Whether the chunk is stored (or written by this batch); pins it either way. */
   async has(hash: Buffer): Promise<boolean> {
-    if (this.pending.has(hash.toString('hex'))) return true;
-    try {
-      await stat(this.pathOf(hash));
-      return true;
-    } catch {
-      return false;
+    const hex = hash.toString('hex');
+    if (!this.pinned.has(hex)) {
+      this.pinned.add(hex);
+      this.store.pin(hex);
     }
+    return this.pending.has(hex) || (await this.store.exists(hash));
   }
 
   /**
-   * Writes `bytes` for `hash` unless a chunk of that name is stored or pending; true when it wrote
-   * one. The chunk gets its name at sync(), once its bytes are durable.
+   * Writes `bytes` for `hash` unless a chunk of that name is stored or pending here; true when it
+   * wrote one. The chunk gets its name at sync(), once its bytes are durable.
    */
   async put(hash: Buffer, bytes: Uint8Array): Promise<boolean> {
     if (await this.has(hash)) return false;
-    const final = this.pathOf(hash);
+    const final = this.store.pathOf(hash);
     await mkdir(dirname(final), { recursive: true });
     const temp = `${final}.${randomBytes(6).toString('hex')}.tmp`;
     this.pending.set(hash.toString('hex'), { temp, final });
+    this.store.liveTemps.add(temp);
     try {
       await writeFile(temp, bytes, { flag: 'wx', mode: 0o600 });
     } catch (err) {
       this.pending.delete(hash.toString('hex'));
-      await rm(temp, { force: true });
+      await this.store.dropTemp(temp);
       throw err;
     }
     return true;
@@ -75,21 +77,88 @@ export class ChunkStore {
       for (let i = 0; i < pending.length; i += SYNC_BATCH) {
         await Promise.all(pending.slice(i, i + SYNC_BATCH).map((p) => fsyncPath(p.temp)));
       }
-      for (const p of pending) await rename(p.temp, p.final);
+      for (const p of pending) {
+        await rename(p.temp, p.final);
+        this.store.liveTemps.delete(p.temp);
+      }
     } catch (err) {
-      await Promise.all(pending.map((p) => rm(p.temp, { force: true })));
+      await Promise.all(pending.map((p) => this.store.dropTemp(p.temp)));
       throw err;
     }
     const dirs = new Set(pending.map((p) => dirname(p.final)));
     await Promise.all([...dirs].map((d) => fsyncDirectory(d)));
-    if (dirs.size > 0) await fsyncDirectory(this.dir);
+    if (dirs.size > 0) await this.store.syncRoot();
   }
 
   /** Drops the chunks put since the last sync() (a compose that failed). */
   async abandon(): Promise<void> {
     const pending = [...this.pending.values()];
     this.pending.clear();
-    await Promise.all(pending.map((p) => rm(p.temp, { force: true })));
+    await Promise.all(pending.map((p) => this.store.dropTemp(p.temp)));
+  }
+
+  /** The batch's chunks are named by an index on disk now (or not needed): unpinned. */
+  release(): void {
+    for (const hex of this.pinned) this.store.unpin(hex);
+    this.pinned.clear();
+  }
+}
+
+export class ChunkStore {
+  /** chunks a compose in flight names, by hex name: how many composes */
+  private readonly pins = new Map<string, number>();
+  /** chunks a collection is removing right now: a compose that wants one waits and writes it again */
+  private readonly removing = new Map<string, Promise<void>>();
+  /** the keep-set of the collection running, if one is: chunks unpinned meanwhile join it */
+  private collecting: Set<string> | null = null;
+  /** temporary files of puts in flight: not a crash's leftovers */
+  readonly liveTemps = new Set<string>();
+
+  private constructor(private readonly dir: string) {}
+
+  static async open(dir: string): Promise<ChunkStore> {
+    await mkdir(dir, { recursive: true });
+    return new ChunkStore(dir);
+  }
+
+  batch(): ChunkBatch {
+    return new ChunkBatch(this);
+  }
+
+  /** Whether a chunk of that name is stored (after any removal of it under way). */
+  async exists(hash: Buffer): Promise<boolean> {
+    const removal = this.removing.get(hash.toString('hex'));
+    if (removal !== undefined) {
+      await removal;
+      return false;
+    }
+    try {
+      await stat(this.pathOf(hash));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  pin(hex: string): void {
+    this.pins.set(hex, (this.pins.get(hex) ?? 0) + 1);
+  }
+
+  unpin(hex: string): void {
+    const n = (this.pins.get(hex) ?? 1) - 1;
+    if (n > 0) this.pins.set(hex, n);
+    else this.pins.delete(hex);
+    // Its index was written after the running collection listed the indexes: keep it this time.
+    this.collecting?.add(hex);
+  }
+
+  async dropTemp(temp: string): Promise<void> {
+    await rm(temp, { force: true });
+    this.liveTemps.delete(temp);
+  }
+
+  syncRoot(): Promise<void> {
+    return fsyncDirectory(this.dir);
   }
 
   read(hash: Buffer): Promise<Buffer> {
@@ -117,22 +186,45 @@ export class ChunkStore {
   }
 
   /**
-   * Removes every chunk `referenced` does not hold, and temporary files a crash left. The caller
-   * must hold off writers of indexes (a chunk put for an index not yet written looks unreferenced).
+   * Mark and sweep: `mark` adds the chunks the indexes on disk name; then every chunk neither they
+   * nor a compose in flight names is removed, with the temporary files a crash left. A chunk
+   * unpinned from the start of the mark on (its index may have been written after the mark listed
+   * the indexes) is kept; a compose that pins a chunk while it is being removed writes it again.
+   * One collection at a time (the caller's to ensure).
    */
-  async collect(referenced: ReadonlySet<string>): Promise<CollectOutcome> {
+  async collect(mark: (referenced: Set<string>) => Promise<void>): Promise<CollectOutcome> {
     const outcome: CollectOutcome = { removedChunks: 0, removedBytes: 0, keptChunks: 0 };
-    for (const file of await this.files(true)) {
-      if (file.hash !== null && referenced.has(file.hash)) {
-        outcome.keptChunks++;
-        continue;
-      }
-      const size = (await stat(file.path).catch(() => null))?.size ?? 0;
-      await rm(file.path, { force: true });
-      if (file.hash !== null) {
+    const referenced = new Set<string>();
+    this.collecting = referenced;
+    try {
+      await mark(referenced);
+      for (const file of await this.files(true)) {
+        if (file.hash === null) {
+          if (!this.liveTemps.has(file.path)) await rm(file.path, { force: true });
+          continue;
+        }
+        if (referenced.has(file.hash) || this.pins.has(file.hash)) {
+          outcome.keptChunks++;
+          continue;
+        }
+        const size = (await stat(file.path).catch(() => null))?.size ?? 0;
+        if (referenced.has(file.hash) || this.pins.has(file.hash)) {
+          outcome.keptChunks++;
+          continue;
+        }
+        // Claimed before the first await of the removal: a compose asking now waits for it.
+        const removal = rm(file.path, { force: true });
+        this.removing.set(file.hash, removal);
+        try {
+          await removal;
+        } finally {
+          this.removing.delete(file.hash);
+        }
         outcome.removedChunks++;
         outcome.removedBytes += size;
       }
+    } finally {
+      this.collecting = null;
     }
     return outcome;
   }
@@ -149,7 +241,7 @@ export class ChunkStore {
     return out;
   }
 
-  private pathOf(hash: Buffer): string {
+  pathOf(hash: Buffer): string {
     if (hash.length !== CHUNK_HASH_BYTES) throw new Error(`a chunk hash is ${CHUNK_HASH_BYTES} bytes, got ${hash.length}`);
     const hex = hash.toString('hex');
     return join(this.dir, hex.slice(0, 2), hex);

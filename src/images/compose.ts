@@ -3,25 +3,32 @@
 // (1 MiB, four chunks) at a time: a block the upload does not change keeps the parent's chunks and
 // block hash without a read; a changed block is rebuilt (parent's bytes, zeros where the map says
 // the disk now reads zero, the sent bytes on top), cut into chunks, and only chunks the store does
-// not hold yet are written.
+// not hold yet are written. A block the disk now reads as zeros (nothing sent lands in it, and the
+// parent had none there or the changed ranges cover it) costs no hashing: its hash is known. So
+// the work follows the data sent and the blocks it touches, not the disk's virtual size.
 import { createHash } from 'node:crypto';
 import { LOGICAL_DIGEST_BLOCK, zeroBlockHash } from '../qcow2';
-import { CHUNK_HASH_BYTES, chunkHash, type ChunkStore } from './chunk-store';
-import { CHUNK_BYTES, CHUNKS_PER_BLOCK, blockCount, chunkCount, setSlotHash, slotHash, type ImageIndex } from './image-index';
+import { CHUNK_HASH_BYTES, chunkHash, type ChunkBatch, type ChunkStore } from './chunk-store';
+import { CHUNK_BYTES, CHUNKS_PER_BLOCK, setSlotHash, slotHash } from './image-index';
+import type { TableWindows } from './index-writer';
 import { sentPieces, type LogicalLayout, type Piece } from './logical-layout';
 
 export interface ComposeInput {
   layout: LogicalLayout;
-  /** the parent's index for an incremental (same virtual size, checked by the caller) */
-  parent: ImageIndex | null;
+  /** an incremental: the tables below start as its parent's (same virtual size, checked by the caller) */
+  incremental: boolean;
+  /** the new index's tables, written as the blocks go */
+  table: TableWindows;
+  blocks: TableWindows;
   /** `length` bytes of the staged data from `offset` */
   readStaged: (offset: number, length: number) => Promise<Buffer>;
+  /** where the parent's chunks are read */
   chunks: ChunkStore;
+  /** where the new chunks are written (and every chunk named, pinned) */
+  batch: ChunkBatch;
 }
 
 export interface Composed {
-  chunks: Buffer;
-  blocks: Buffer;
   /** hashes of the chunks this compose wrote (the store did not hold them) */
   written: Buffer[];
   writtenBytes: number;
@@ -45,57 +52,79 @@ function stagedPieces(layout: LogicalLayout): StagedPiece[] {
 }
 
 export async function composeChunks(input: ComposeInput): Promise<Composed> {
-  const { layout, parent, chunks } = input;
+  const { layout, incremental, chunks, batch } = input;
   const virtualSize = layout.map.virtualSize;
-  const table = Buffer.alloc(chunkCount(virtualSize) * CHUNK_HASH_BYTES);
-  const blocks = Buffer.alloc(blockCount(virtualSize) * CHUNK_HASH_BYTES);
   const changed: Piece[] = (layout.changed ?? [[0, virtualSize]]).map(([offset, length]) => ({ offset, length }));
   const pieces = stagedPieces(layout);
   const written: Buffer[] = [];
   let writtenBytes = 0;
   let c = 0;
   let p = 0;
-  for (let b = 0; b < blocks.length / CHUNK_HASH_BYTES; b++) {
+  for (let b = 0; b < input.blocks.slots; b++) {
     const start = b * LOGICAL_DIGEST_BLOCK;
     const end = Math.min(virtualSize, start + LOGICAL_DIGEST_BLOCK);
     while (c < changed.length && end0(changed[c]) <= start) c++;
     while (p < pieces.length && end0(pieces[p]) <= start) p++;
     const changes = overlapping(changed, c, start, end);
-    if (changes.length === 0 && parent !== null) {
-      parent.chunks.copy(table, b * CHUNKS_PER_BLOCK * CHUNK_HASH_BYTES, b * CHUNKS_PER_BLOCK * CHUNK_HASH_BYTES, Math.min(parent.chunks.length, (b + 1) * CHUNKS_PER_BLOCK * CHUNK_HASH_BYTES));
-      parent.blocks.copy(blocks, b * CHUNK_HASH_BYTES, b * CHUNK_HASH_BYTES, (b + 1) * CHUNK_HASH_BYTES);
-      continue;
-    }
+    if (changes.length === 0) continue;
     const sent = overlapping(pieces, p, start, end);
-    if (parent === null && sent.length === 0) {
-      // Nothing of a full upload lands here: a block of zeros, no chunk, its hash known.
-      zeroBlockHash(end - start).copy(blocks, b * CHUNK_HASH_BYTES);
+    // This block's slots, and its hash, in the windows being written (the parent's until rewritten here).
+    const table = await input.table.view(b * CHUNKS_PER_BLOCK, Math.ceil((end - start) / CHUNK_BYTES));
+    const blockHash = await input.blocks.view(b, 1);
+    if (sent.length === 0 && (!incremental || covers(changes, start, end) || emptySlots(table))) {
+      // Nothing sent lands here and nothing of the parent shows through: a block of zeros.
+      table.fill(0);
+      zeroBlockHash(end - start).copy(blockHash);
       continue;
     }
-    const content = parent === null ? Buffer.alloc(end - start) : await parentBlock(parent, chunks, b, end - start);
+    const content = incremental ? await parentBlock(table, chunks, end - start) : Buffer.alloc(end - start);
     for (const r of changes) content.fill(0, Math.max(r.offset, start) - start, Math.min(end0(r), end) - start);
-    for (const piece of sent) {
-      const from = Math.max(piece.offset, start);
-      const to = Math.min(end0(piece), end);
-      (await input.readStaged(piece.staged + (from - piece.offset), to - from)).copy(content, from - start);
-    }
-    createHash('sha256').update(content).digest().copy(blocks, b * CHUNK_HASH_BYTES);
+    if (sent.length > 0) await placeSent(content, sent, start, end, input.readStaged);
+    createHash('sha256').update(content).digest().copy(blockHash);
     for (let i = 0; i * CHUNK_BYTES < content.length; i++) {
       const bytes = content.subarray(i * CHUNK_BYTES, (i + 1) * CHUNK_BYTES);
-      const slot = b * CHUNKS_PER_BLOCK + i;
       if (bytes.equals(ZERO_CHUNK.subarray(0, bytes.length))) {
-        setSlotHash(table, slot, null);
+        setSlotHash(table, i, null);
         continue;
       }
       const hash = chunkHash(bytes);
-      setSlotHash(table, slot, hash);
-      if (await chunks.put(hash, bytes)) {
+      setSlotHash(table, i, hash);
+      if (await batch.put(hash, bytes)) {
         written.push(hash);
         writtenBytes += bytes.length;
       }
     }
   }
-  return { chunks: table, blocks, written, writtenBytes };
+  return { written, writtenBytes };
+}
+
+/** The sent bytes of a block over its content; its pieces sit side by side in the staged data, so one read takes them all. */
+async function placeSent(content: Buffer, sent: readonly StagedPiece[], start: number, end: number, readStaged: ComposeInput['readStaged']): Promise<void> {
+  const stagedAt = (piece: StagedPiece, offset: number): number => piece.staged + (offset - piece.offset);
+  const first = sent[0] as StagedPiece;
+  const last = sent[sent.length - 1] as StagedPiece;
+  const spanFrom = stagedAt(first, Math.max(first.offset, start));
+  const span = await readStaged(spanFrom, stagedAt(last, Math.min(end0(last), end)) - spanFrom);
+  for (const piece of sent) {
+    const from = Math.max(piece.offset, start);
+    const to = Math.min(end0(piece), end);
+    span.copy(content, from - start, stagedAt(piece, from) - spanFrom, stagedAt(piece, to) - spanFrom);
+  }
+}
+
+/** The ranges cover [start, end) whole. */
+function covers(ranges: readonly Piece[], start: number, end: number): boolean {
+  let at = start;
+  for (const r of ranges) {
+    if (r.offset > at) return false;
+    at = Math.max(at, end0(r));
+  }
+  return at >= end;
+}
+
+function emptySlots(table: Buffer): boolean {
+  for (let i = 0; i * CHUNK_HASH_BYTES < table.length; i++) if (slotHash(table, i) !== null) return false;
+  return true;
 }
 
 function end0(r: Piece | undefined): number {
@@ -108,10 +137,11 @@ function overlapping<T extends Piece>(list: readonly T[], from: number, start: n
   return out;
 }
 
-async function parentBlock(parent: ImageIndex, chunks: ChunkStore, block: number, length: number): Promise<Buffer> {
+/** The parent's bytes of a block, from its slots (the table's, before this block is rewritten). */
+async function parentBlock(table: Buffer, chunks: ChunkStore, length: number): Promise<Buffer> {
   const content = Buffer.alloc(length);
-  for (let i = 0; i * CHUNK_BYTES < length; i++) {
-    const hash = slotHash(parent.chunks, block * CHUNKS_PER_BLOCK + i);
+  for (let i = 0; i * CHUNK_HASH_BYTES < table.length; i++) {
+    const hash = slotHash(table, i);
     if (hash !== null) (await chunks.read(hash)).copy(content, i * CHUNK_BYTES);
   }
   return content;

@@ -2,16 +2,22 @@
 // commit from a logical upload (a full one, or an incremental over a parent image), served as a
 // whole image, and deleted without touching another image's chunks. Crash safety comes from order:
 // chunks are durable and named before the index that names them is written, the index is written
-// before the record turns active, and only chunks no index on disk names are ever collected, under
-// the same lock that commits hold while they write chunks and their index.
-import { open } from 'node:fs/promises';
+// before the record turns active, and only chunks no index on disk names are ever collected.
+//
+// No lock spans tenants. A commit holds its own image's lock; what it needs of everyone else is
+// pinned: the chunks it names (until its index is on disk) and its parent's index (so the parent's
+// chunks, which the new table names without reading them, stay named). A collection keeps what is
+// pinned; collections run one at a time among themselves, and never wait for a commit.
+import { open, type FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { LOGICAL_DIGEST_ALGORITHM } from '../qcow2';
-import { ChunkStore, type CollectOutcome } from './chunk-store';
-import { composeChunks } from './compose';
+import { ChunkStore, type ChunkBatch, type CollectOutcome } from './chunk-store';
+import { composeChunks, type Composed } from './compose';
 import type { StreamHashes } from './hash-pool';
 import { ImageConflict, ImageVerificationFailed } from './image-errors';
-import { CHUNK_BYTES, ImageIndexError, ImageIndexes, indexLogicalDigest, referencedChunks, type ImageIndex } from './image-index';
+import { CHUNK_BYTES, ImageIndexes, referencedChunks, type IndexFile } from './image-index';
+import { IndexWriter, type ServedFacts } from './index-writer';
+import { checkLayoutBounds } from './layout-bounds';
 import type { LogicalLayout } from './logical-layout';
 import { servedDigests, servedStream } from './served-image';
 
@@ -35,70 +41,66 @@ export interface ComposeRequest {
   verify: boolean;
 }
 
+export interface ComposedImagesOptions {
+  chunksDir: string;
+  indexesDir: string;
+  /** where unreadable indexes go */
+  quarantineDir: string;
+  /** the image size cap: what a layout may describe, what an index may be */
+  maxImageBytes: number;
+  /** an index was quarantined: the image it served has no data any more */
+  onQuarantine: (id: string, reason: string) => Promise<void>;
+}
+
 export class ComposedImages {
-  private lock: Promise<unknown> = Promise.resolve();
+  /** per image: its commit, or its index's removal */
+  private readonly imageLocks = new Map<string, Promise<unknown>>();
+  /** collections, one after the other */
+  private collecting: Promise<unknown> = Promise.resolve();
+  /** parents of commits in flight, by id: how many */
+  private readonly pinnedParents = new Map<string, number>();
+  /** indexes a collection is removing right now */
+  private readonly removingIndexes = new Set<string>();
 
   private constructor(
     readonly chunks: ChunkStore,
     private readonly indexes: ImageIndexes,
+    private readonly maxImageBytes: number,
   ) {}
 
-  static async open(chunksDir: string, indexesDir: string): Promise<ComposedImages> {
-    return new ComposedImages(await ChunkStore.open(chunksDir), await ImageIndexes.open(indexesDir));
+  static async open(options: ComposedImagesOptions): Promise<ComposedImages> {
+    const indexes = await ImageIndexes.open({ dir: options.indexesDir, quarantineDir: options.quarantineDir, maxImageBytes: options.maxImageBytes, onQuarantine: options.onQuarantine });
+    return new ComposedImages(await ChunkStore.open(options.chunksDir), indexes, options.maxImageBytes);
   }
 
-  /** The parent an incremental names, if it can be composed on: ImageConflict otherwise. */
-  async requireParent(parentId: string, virtualSize: number): Promise<ImageIndex> {
-    const parent = await this.indexes.read(parentId);
-    if (parent === undefined) throw new ImageConflict(`Image ${parentId} is not held as chunks: an incremental upload cannot be composed on it`);
-    if (parent.header.virtualSize !== virtualSize) {
-      throw new ImageConflict(`Image ${parentId} is a disk of ${parent.header.virtualSize} bytes, the upload's is ${virtualSize}: an incremental needs the same disk`);
-    }
-    return parent;
+  /** The parent an incremental names must be held as chunks, a disk of the same size: ImageConflict otherwise. */
+  async requireParent(parentId: string, virtualSize: number): Promise<void> {
+    await (await this.openParent(parentId, virtualSize)).close();
   }
 
   /** Composes and writes the image's index; the caller then marks the record active. */
   commit(request: ComposeRequest): Promise<ComposedCommit> {
-    return this.exclusive(async () => {
+    return this.exclusive(request.id, async () => {
       const { id, layout } = request;
-      const parent = layout.parent === undefined ? null : await this.requireParent(layout.parent, layout.map.virtualSize);
-      const staged = await open(request.stagedPath, 'r');
-      let composed;
+      const parentId = layout.parent;
+      const batch = this.chunks.batch();
+      let parentPinned = false;
       try {
-        composed = await composeChunks({
-          layout,
-          parent,
-          chunks: this.chunks,
-          readStaged: async (offset, length) => {
-            const buf = Buffer.alloc(length);
-            const { bytesRead } = await staged.read(buf, 0, length, offset);
-            if (bytesRead !== length) throw new ImageConflict(`staged data of image ${id} ends at ${offset + bytesRead}, the layout needs ${offset + length}`);
-            return buf;
-          },
-        });
-        await this.chunks.sync();
-      } catch (err) {
-        await this.chunks.abandon();
-        request.hashes.close();
-        throw err;
+        // Again here: a session staged before these bounds existed must not size a table either.
+        checkLayoutBounds(layout, this.maxImageBytes);
+        if (parentId !== undefined) parentPinned = this.pinParent(parentId, id);
+        const { written, writtenBytes, logicalDigest, served } = await this.compose(request, batch);
+        return { ...served, logicalDigest: `${LOGICAL_DIGEST_ALGORITHM}:${logicalDigest}`, newChunks: written.length, newChunkBytes: writtenBytes };
       } finally {
-        await staged.close();
+        request.hashes.close();
+        batch.release();
+        if (parentPinned && parentId !== undefined) this.unpinParent(parentId);
       }
-      if (request.verify) {
-        for (const hash of composed.written) {
-          if (!(await this.chunks.verify(hash))) throw new ImageVerificationFailed(`Verification of image ${id} failed: chunk ${hash.toString('hex')} does not hold the bytes written; the image is killed`);
-        }
-      }
-      const draft = { header: { virtualSize: layout.map.virtualSize, chunkBytes: CHUNK_BYTES, format: layout.format, map: layout.map, size: 0, md5: '0'.repeat(32), sha512: '0'.repeat(128), parent: layout.parent ?? null }, chunks: composed.chunks, blocks: composed.blocks };
-      const served = await servedDigests(draft, this.chunks, request.hashes);
-      const index: ImageIndex = { ...draft, header: { ...draft.header, ...served } };
-      await this.indexes.write(id, index);
-      return { ...served, logicalDigest: `${LOGICAL_DIGEST_ALGORITHM}:${indexLogicalDigest(index)}`, newChunks: composed.written.length, newChunkBytes: composed.writtenBytes };
     });
   }
 
   async openData(id: string): Promise<Readable | null> {
-    const index = await this.indexes.read(id);
+    const index = await this.indexes.open(id);
     return index === undefined ? null : servedStream(index, this.chunks);
   }
 
@@ -106,47 +108,136 @@ export class ComposedImages {
     return (await this.indexes.header(id)) !== undefined;
   }
 
-  /** Served size of a composed image, or undefined when the image has no index. */
+  /** Served size of a composed image, or undefined when the image has no (readable) index. */
   async sizeOf(id: string): Promise<number | undefined> {
-    try {
-      return (await this.indexes.header(id))?.size;
-    } catch (err) {
-      // A torn index (a crash mid-write cannot make one, a damaged disk can) holds no image.
-      if (err instanceof ImageIndexError) return undefined;
-      throw err;
-    }
+    return (await this.indexes.header(id))?.size;
   }
 
   /** Drops the image's index; its chunks go at the next collect() unless another index names them. */
   removeIndex(id: string): Promise<void> {
-    return this.exclusive(() => this.indexes.remove(id));
+    return this.exclusive(id, () => this.indexes.remove(id));
   }
 
   /**
-   * Removes the indexes of images that are not `keep` (deleted, killed, uploading after a crash),
-   * then every chunk no remaining index names.
+   * Removes the indexes of images that are not `keep` (deleted, killed, uploading after a crash)
+   * and no commit composes on, then every chunk no remaining index and no commit names. Each index
+   * is read a window at a time; one that cannot be read is quarantined and the collection goes on.
    */
   collect(keep: (id: string) => boolean): Promise<CollectOutcome & { removedIndexes: string[] }> {
-    return this.exclusive(async () => {
+    const run = this.collecting.then(async () => {
       const removedIndexes: string[] = [];
-      const referenced = new Set<string>();
-      for (const id of await this.indexes.ids()) {
-        // An index that cannot be read throws: collecting without it could take chunks it names.
-        const index = keep(id) ? await this.indexes.read(id) : undefined;
-        if (index === undefined) {
-          await this.indexes.remove(id);
-          removedIndexes.push(id);
-          continue;
+      const outcome = await this.chunks.collect(async (referenced) => {
+        for (const id of await this.indexes.ids()) {
+          if (!keep(id) && !this.pinnedParents.has(id)) {
+            await this.removeUnkept(id);
+            removedIndexes.push(id);
+            continue;
+          }
+          const index = await this.indexes.open(id);
+          if (index === undefined) continue;
+          try {
+            for await (const window of index.chunkTable()) referencedChunks(window, referenced);
+          } finally {
+            await index.close();
+          }
         }
-        referencedChunks(index, referenced);
-      }
-      return { ...(await this.chunks.collect(referenced)), removedIndexes };
+      });
+      return { ...outcome, removedIndexes };
     });
+    this.collecting = run.catch(() => undefined);
+    return run;
   }
 
-  private exclusive<T>(work: () => Promise<T>): Promise<T> {
-    const run = this.lock.then(work, work);
-    this.lock = run.catch(() => undefined);
+  /**
+   * The chunks written and made durable, the index written a window at a time beside its name,
+   * the served bytes hashed from it, then the index in place. Nothing of it stays on a failure.
+   */
+  private async compose(request: ComposeRequest, batch: ChunkBatch): Promise<Composed & { logicalDigest: string; served: ServedFacts }> {
+    const { id, layout } = request;
+    const header = { virtualSize: layout.map.virtualSize, chunkBytes: CHUNK_BYTES, format: layout.format, map: layout.map, parent: layout.parent ?? null };
+    const temp = this.indexes.claimTemp(id);
+    let parent: IndexFile | null = null;
+    let staged: FileHandle | undefined;
+    let writer: IndexWriter | undefined;
+    try {
+      parent = layout.parent === undefined ? null : await this.openParent(layout.parent, layout.map.virtualSize);
+      writer = await IndexWriter.create(temp, header, parent);
+      const file = (staged = await open(request.stagedPath, 'r'));
+      const composed = await composeChunks({
+        layout,
+        incremental: parent !== null,
+        table: writer.chunks,
+        blocks: writer.blocks,
+        chunks: this.chunks,
+        batch,
+        readStaged: async (offset, length) => {
+          const buf = Buffer.alloc(length);
+          const { bytesRead } = await file.read(buf, 0, length, offset);
+          if (bytesRead !== length) throw new ImageConflict(`staged data of image ${id} ends at ${offset + bytesRead}, the layout needs ${offset + length}`);
+          return buf;
+        },
+      });
+      await batch.sync();
+      if (request.verify) {
+        for (const hash of composed.written) {
+          if (!(await this.chunks.verify(hash))) throw new ImageVerificationFailed(`Verification of image ${id} failed: chunk ${hash.toString('hex')} does not hold the bytes written; the image is killed`);
+        }
+      }
+      const { logicalDigest, chunkSlots } = await writer.finishTables();
+      const served = await servedDigests(header, chunkSlots, this.chunks, request.hashes);
+      await writer.seal(served);
+      await this.indexes.install(id, temp);
+      return { ...composed, logicalDigest, served };
+    } catch (err) {
+      await batch.abandon();
+      await writer?.discard();
+      throw err;
+    } finally {
+      this.indexes.releaseTemp(id);
+      await Promise.all([parent?.close(), staged?.close()]);
+    }
+  }
+
+  private async openParent(parentId: string, virtualSize: number): Promise<IndexFile> {
+    const parent = await this.indexes.open(parentId);
+    if (parent === undefined) throw new ImageConflict(`Image ${parentId} is not held as chunks: an incremental upload cannot be composed on it`);
+    if (parent.header.virtualSize !== virtualSize) {
+      await parent.close();
+      throw new ImageConflict(`Image ${parentId} is a disk of ${parent.header.virtualSize} bytes, the upload's is ${virtualSize}: an incremental needs the same disk`);
+    }
+    return parent;
+  }
+
+  /** Pinned before the parent's index is opened: a collection either keeps the index, or had removed it (conflict). */
+  private pinParent(parentId: string, id: string): true {
+    if (this.removingIndexes.has(parentId)) throw new ImageConflict(`Image ${parentId} is being deleted: the incremental upload of image ${id} cannot be composed on it`);
+    this.pinnedParents.set(parentId, (this.pinnedParents.get(parentId) ?? 0) + 1);
+    return true;
+  }
+
+  private unpinParent(parentId: string): void {
+    const n = (this.pinnedParents.get(parentId) ?? 1) - 1;
+    if (n > 0) this.pinnedParents.set(parentId, n);
+    else this.pinnedParents.delete(parentId);
+  }
+
+  private async removeUnkept(id: string): Promise<void> {
+    this.removingIndexes.add(id);
+    try {
+      await this.indexes.remove(id);
+    } finally {
+      this.removingIndexes.delete(id);
+    }
+  }
+
+  private exclusive<T>(id: string, work: () => Promise<T>): Promise<T> {
+    const previous = this.imageLocks.get(id) ?? Promise.resolve();
+    const run = previous.then(work, work);
+    const settled = run.catch(() => undefined);
+    this.imageLocks.set(id, settled);
+    void settled.then(() => {
+      if (this.imageLocks.get(id) === settled) this.imageLocks.delete(id);
+    });
     return run;
   }
 }

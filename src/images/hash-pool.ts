@@ -3,8 +3,12 @@
 // CPU than receiving and writing it; on the event loop it would stall every other upload and
 // request of the service. Chunks are copied to the workers; a stream waits when more than
 // MAX_UNACKED bytes are still to be hashed, so memory stays bounded whatever the sender's pace.
+// A thread that dies (exit, uncaught error) fails the streams it held with a retryable error and is
+// replaced for every stream opened after; a stream that failed says so (`failed`), so its owner can
+// rebuild its digests from what it stored.
 import { Worker } from 'node:worker_threads';
 import { z } from 'zod';
+import { ImageServiceUnavailable } from './image-errors';
 
 const MAX_UNACKED = 32 * 1024 * 1024;
 
@@ -28,17 +32,27 @@ const ReplySchema = z.union([
 
 type Algorithm = 'md5' | 'sha512';
 
+interface DigestWaiter {
+  resolve: (hex: string) => void;
+  reject: (err: Error) => void;
+}
+
 class HashThread {
-  private readonly worker: Worker;
-  private readonly streams = new Map<number, { unacked: number; drained: (() => void)[]; digests: ((hex: string) => void)[] }>();
+  readonly worker: Worker;
+  private readonly streams = new Map<number, { unacked: number; drained: (() => void)[]; digests: DigestWaiter[] }>();
   private failure: Error | null = null;
 
-  constructor(algorithm: Algorithm) {
+  constructor(private readonly algorithm: Algorithm) {
     this.worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { algorithm } });
     this.worker.unref();
     this.worker.on('message', (raw: unknown) => this.onReply(raw));
-    this.worker.on('error', (err) => this.fail(err));
-    this.worker.on('exit', (code) => this.fail(new Error(`${algorithm} hash thread exited with code ${code}`)));
+    this.worker.on('error', (err) => this.fail(`failed: ${err.message}`));
+    this.worker.on('exit', (code) => this.fail(`exited with code ${code}`));
+  }
+
+  /** The thread died (or was stopped): its streams fail, and no new stream may use it. */
+  get dead(): boolean {
+    return this.failure !== null;
   }
 
   open(id: number): void {
@@ -57,8 +71,8 @@ class HashThread {
 
   digest(id: number): Promise<string> {
     const stream = this.stream(id);
-    return new Promise((resolve) => {
-      stream.digests.push(resolve);
+    return new Promise((resolve, reject) => {
+      stream.digests.push({ resolve, reject });
       this.worker.postMessage({ op: 'digest', id });
     });
   }
@@ -69,7 +83,7 @@ class HashThread {
   }
 
   async stop(): Promise<void> {
-    this.failure ??= new Error('the hash threads were stopped');
+    this.failure ??= new ImageServiceUnavailable('The image service is stopping; retry the upload');
     await this.worker.terminate();
   }
 
@@ -82,21 +96,29 @@ class HashThread {
 
   private onReply(raw: unknown): void {
     const reply = ReplySchema.safeParse(raw);
-    if (!reply.success) return this.fail(new Error('a hash thread sent an unexpected reply'));
+    if (!reply.success) {
+      this.fail('sent an unexpected reply');
+      void this.worker.terminate();
+      return;
+    }
     const stream = this.streams.get(reply.data.id);
     if (stream === undefined) return;
     if (reply.data.op === 'digest') {
-      stream.digests.shift()?.(reply.data.digest);
+      stream.digests.shift()?.resolve(reply.data.digest);
       return;
     }
     stream.unacked -= reply.data.bytes;
     if (stream.unacked <= MAX_UNACKED) for (const resolve of stream.drained.splice(0)) resolve();
   }
 
-  private fail(err: Error): void {
-    this.failure ??= err;
-    // Waiters are released; their next call sees the failure.
-    for (const stream of this.streams.values()) for (const resolve of stream.drained.splice(0)) resolve();
+  private fail(why: string): void {
+    this.failure ??= new ImageServiceUnavailable(`The ${this.algorithm} hash thread ${why}; the upload's digests are lost, retry it`);
+    const failure = this.failure;
+    // Waiters are released; their next call sees the failure. A digest still owed never comes.
+    for (const stream of this.streams.values()) {
+      for (const resolve of stream.drained.splice(0)) resolve();
+      for (const waiter of stream.digests.splice(0)) waiter.reject(failure);
+    }
   }
 
   private check(): void {
@@ -109,6 +131,8 @@ export interface StreamHashes {
   update(chunk: Uint8Array): Promise<void>;
   /** the digests of everything updated so far; the stream can go on after */
   digests(): Promise<{ md5: string; sha512: string }>;
+  /** A thread of this stream died: its state is lost, every further call fails. */
+  readonly failed: boolean;
   close(): void;
 }
 
@@ -117,9 +141,10 @@ export class HashPool {
   private nextId = 1;
 
   open(): StreamHashes {
-    // Started with the first stream: a service that never stages an upload runs no threads.
-    this.threads ??= { md5: new HashThread('md5'), sha512: new HashThread('sha512') };
-    const { md5, sha512 } = this.threads;
+    // Started with the first stream (a service that never stages an upload runs no threads), and
+    // again for a thread that died, so one crash does not fail every later upload.
+    const md5 = this.thread('md5');
+    const sha512 = this.thread('sha512');
     const id = this.nextId++;
     md5.open(id);
     sha512.open(id);
@@ -132,6 +157,9 @@ export class HashPool {
         const [md5Hex, sha512Hex] = await Promise.all([md5.digest(id), sha512.digest(id)]);
         return { md5: md5Hex, sha512: sha512Hex };
       },
+      get failed() {
+        return md5.dead || sha512.dead;
+      },
       close: () => {
         if (closed) return;
         closed = true;
@@ -141,9 +169,20 @@ export class HashPool {
     };
   }
 
+  /** Test hook: the threads now serving new streams, so a test can kill one for real. */
+  runningWorkers(): Worker[] {
+    return this.threads === null ? [] : [this.threads.md5.worker, this.threads.sha512.worker];
+  }
+
   async stop(): Promise<void> {
     const threads = this.threads;
     this.threads = null;
     if (threads !== null) await Promise.all([threads.md5.stop(), threads.sha512.stop()]);
+  }
+
+  private thread(algorithm: Algorithm): HashThread {
+    const threads = (this.threads ??= { md5: new HashThread('md5'), sha512: new HashThread('sha512') });
+    if (threads[algorithm].dead) threads[algorithm] = new HashThread(algorithm);
+    return threads[algorithm];
   }
 }

@@ -7,9 +7,9 @@ import { createReadStream } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { fsyncDirectory } from './atomic-file';
+import { fsyncDirectory } from '../fs/atomic-file';
 import { fileDigests } from './file-digests';
-import { ImageTooLarge, ImageUploadFailed, errorMessage } from './image-errors';
+import { ImageError, ImageTooLarge, ImageUploadFailed, errorMessage } from './image-errors';
 import { ImageIdSchema } from './image-record';
 
 export interface ReceivedImageData {
@@ -119,7 +119,7 @@ function isErrno(err: unknown, code: string): boolean {
 }
 
 function classifyReceiveError(err: unknown): Error {
-  if (err instanceof ImageTooLarge) return err;
+  if (err instanceof ImageError) return err;
   if (isErrno(err, 'ENOSPC') || isErrno(err, 'EDQUOT')) return new ImageTooLarge('Image storage media is full', { cause: err });
   const detail = errorMessage(err);
   return new ImageUploadFailed(`Image data upload did not complete: ${detail}`, 400, { cause: err });

@@ -104,6 +104,9 @@ export interface GlanceHttpClientOptions {
   uploadIdleTimeoutMs?: number;
 }
 
+const LIST_PATH = 'v2/images';
+/** Pages of one listing: Glance's largest page is 1000 images (api_limit_max). */
+const LIST_PAGE_LIMIT = 1000;
 const ListPageSchema = z.object({ images: z.array(z.unknown()), next: z.string().optional() });
 
 export class GlanceHttpClient implements ImageClient {
@@ -137,19 +140,42 @@ export class GlanceHttpClient implements ImageClient {
     return this.expectJson(res, 200, id, imageFromView);
   }
 
-  /** Follows Glance's `next` links so callers get every matching image regardless of page size. */
+  /**
+   * Follows Glance's `next` links so callers get every matching image regardless of page size,
+   * for at most LIST_PAGE_LIMIT pages, and only within the listing on the configured endpoint.
+   */
   async list(filter: ImageListFilter = {}): Promise<Image[]> {
     const query = new URLSearchParams();
     for (const [key, value] of Object.entries(filter)) if (typeof value === 'string') query.set(key, value);
-    let path: string | undefined = `v2/images${query.size > 0 ? `?${query.toString()}` : ''}`;
+    let path: string | undefined = `${LIST_PATH}${query.size > 0 ? `?${query.toString()}` : ''}`;
     const out: Image[] = [];
-    while (path !== undefined) {
+    for (let pages = 0; path !== undefined; pages++) {
+      if (pages === LIST_PAGE_LIMIT) throw new ImageServiceUnavailable(`image service listed more than ${LIST_PAGE_LIMIT} pages; the listing was stopped`);
       const res = await this.send({ method: 'GET', path });
       const page = await this.expectJson(res, 200, undefined, (json) => ListPageSchema.parse(json));
       out.push(...page.images.map(imageFromView));
-      path = page.next?.replace(/^\//, '');
+      path = page.next === undefined ? undefined : this.nextListPath(page.next);
     }
     return out;
+  }
+
+  /**
+   * Glance's `next` is a path on its own endpoint ("/v2/images?marker=…"), resolved under the
+   * configured base as before. Anything that lands elsewhere (another origin, another path) would
+   * carry the token to where the service points, so it is refused, never followed.
+   */
+  private nextListPath(next: string): string {
+    const listing = new URL(LIST_PATH, this.base);
+    let target: URL | undefined;
+    try {
+      target = new URL(next.replace(/^\/(?!\/)/, ''), this.base);
+    } catch {
+      target = undefined;
+    }
+    if (target === undefined || target.origin !== listing.origin || target.pathname !== listing.pathname) {
+      throw new ImageServiceUnavailable(`image service sent a next link outside its own image listing (${listing.origin}${listing.pathname}); not followed`);
+    }
+    return `${LIST_PATH}${target.search}`;
   }
 
   async setFormats(id: string, formats: ImageFormats): Promise<Image> {

@@ -98,6 +98,16 @@ export class ImageVerificationFailed extends ImageError {
   readonly retryable = true;
 }
 
+/**
+ * The client sent nothing for longer than the body idle timeout while the service waited for
+ * image data: the connection is cut, the partial data discarded. Sending again can succeed.
+ */
+export class UploadIdleTimeout extends ImageError {
+  override readonly name = 'UploadIdleTimeout';
+  readonly status = 408;
+  readonly retryable = true;
+}
+
 /** Any other 4xx: malformed request, forbidden attribute, bad token. Carries the HTTP status. */
 export class ImageRequestRejected extends ImageError {
   override readonly name = 'ImageRequestRejected';

@@ -10,12 +10,14 @@ import { createHttpApp, methodsByUrl, otherMethods, type HttpApp } from '../http
 import { toGlanceView } from './glance-image-view';
 import { UNAUTHENTICATED_ADMIN, contextFor, type RequestContext } from './image-auth';
 import { ImageRequestRejected, ImageServiceUnavailable, badRequest, unauthorized } from './image-errors';
-import { IMAGE_STATUSES, JSON_PATCH_MEDIA_TYPE, formatsFromPatch } from './image-record';
+import { IMAGE_STATUSES, JSON_PATCH_MEDIA_TYPE, imagePatchFrom } from './image-record';
 import type { ImageService } from './image-service';
 import { imageVersions, VERSION_URLS } from './image-versions';
 import { INTERNAL_ERROR, JSON_TYPE, declaredLength, glanceErrorBody, imageErrorOf, jsonBody, mediaType, parseJsonBodies, requireContentType, requireJson, streamBodies } from './http-io';
 import { CHUNK_BYTES } from './image-index';
+import { layoutBodyLimit } from './layout-bounds';
 import { STORE_CAPABILITIES_URL, type StoreCapabilities } from './logical-layout';
+import { DEFAULT_UPLOAD_LIMITS, uploadAdmission, type UploadLimits } from './upload-limits';
 import { RESUMABLE_COMMIT_URL, RESUMABLE_URL, resumableBodilessRoutes, resumableJsonRoutes, resumableStreamRoutes } from './resumable-http';
 
 export interface ImageHttpAppOptions {
@@ -26,6 +28,12 @@ export interface ImageHttpAppOptions {
   onError?: (err: unknown, request: FastifyRequest) => void;
   /** Drop a connection after this long without traffic (default 5 minutes). */
   idleTimeoutMs?: number;
+  /** Longest a client may take to send a whole request, body included (default none). */
+  requestTimeoutMs?: number;
+  /** How long an idle keep-alive connection stays open (default 72 s). */
+  keepAliveTimeoutMs?: number;
+  /** Concurrent data requests and the body idle timeout (defaults DEFAULT_UPLOAD_LIMITS). */
+  uploadLimits?: UploadLimits;
   /** This service's own URL, for the links of its version document (known once it listens). */
   baseUrl: () => string;
 }
@@ -62,10 +70,10 @@ const requireJsonPatch = requireContentType(
 export async function createImageHttpApp(options: ImageHttpAppOptions): Promise<HttpApp> {
   const { service } = options;
   const maxJsonBytes = options.maxJsonBytes ?? 64 * 1024;
-  const app = createHttpApp({ bodyLimit: maxJsonBytes, idleTimeoutMs: options.idleTimeoutMs });
+  const app = createHttpApp({ bodyLimit: maxJsonBytes, idleTimeoutMs: options.idleTimeoutMs, requestTimeoutMs: options.requestTimeoutMs, keepAliveTimeoutMs: options.keepAliveTimeoutMs });
   const callers = new WeakMap<FastifyRequest, RequestContext>();
   const caller = (request: FastifyRequest): RequestContext => callers.get(request) ?? UNAUTHENTICATED_ADMIN;
-  const x = { service, caller };
+  const x = { service, caller, openBodyLimit: layoutBodyLimit(service.maxImageBytes) };
   // A stray body on a bodiless route is read (bounded) and ignored, so the connection stays usable.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, _body, done) => done(null, undefined));
@@ -76,7 +84,7 @@ export async function createImageHttpApp(options: ImageHttpAppOptions): Promise<
     if (request.is404) throw new ImageRequestRejected(404, `The resource could not be found: ${request.url.split('?')[0]?.slice(0, 200) ?? ''}`);
   });
   app.setErrorHandler(async (err, request, reply) => {
-    const known = imageErrorOf(err, maxJsonBytes);
+    const known = imageErrorOf(err, request.routeOptions.bodyLimit ?? maxJsonBytes);
     // Client mistakes (4xx) are answered, not reported; only server-side failures are.
     if (known === undefined || known.status >= 500) options.onError?.(err, request);
     const status = known?.status ?? 500;
@@ -133,15 +141,16 @@ export async function createImageHttpApp(options: ImageHttpAppOptions): Promise<
   });
   await app.register(async (scope: HttpApp) => {
     parseJsonBodies(scope, maxJsonBytes);
-    /** Glance's JSON-patch update, limited to replacing the formats of an image without data. */
+    /** Glance's JSON-patch update, limited to the formats of an image without data and `protected`. */
     scope.patch<{ Params: { image_id: string } }>(IMAGE_URL, { preParsing: requireJsonPatch }, async (request: ImageRequest, reply) => {
-      const formats = formatsFromPatch(jsonBody(request));
-      if (typeof formats === 'string') throw badRequest(`Only replacing /disk_format and /container_format is supported: ${formats}`);
-      return reply.type(JSON_TYPE).send(toGlanceView(await service.setFormats(caller(request), request.params.image_id, formats)));
+      const patch = imagePatchFrom(jsonBody(request));
+      if (typeof patch === 'string') throw badRequest(`Only replacing /disk_format, /container_format and /protected is supported: ${patch}`);
+      return reply.type(JSON_TYPE).send(toGlanceView(await service.update(caller(request), request.params.image_id, patch)));
     });
   });
   await app.register(async (scope: HttpApp) => {
     streamBodies(scope);
+    scope.addHook('preHandler', uploadAdmission(options.uploadLimits ?? DEFAULT_UPLOAD_LIMITS));
     scope.put<{ Params: { image_id: string } }>(IMAGE_FILE_URL, { preParsing: requireOctetStream }, async (request, reply) => {
       await service.upload(caller(request), request.params.image_id, request.raw, declaredLength(request));
       return reply.code(204).send();

@@ -4,14 +4,22 @@
 // and the served bytes' size, md5 and sha512, fixed at commit. Written atomically: an index is whole
 // or absent. Layout: magic, u32 header length, JSON header, chunk hashes, block hashes (32 bytes
 // each; 32 zero bytes for a chunk of zeros, which is not stored).
-import { createHash } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+//
+// An index is read through a handle, a window of its tables at a time: its tables are 160 MiB per
+// TiB of disk, and a download, a collection or a start-up must not hold them whole (Node cannot
+// even read a file over 2 GiB at once). What the file says is checked before it sizes anything: a
+// header no longer than the largest layout the cap allows, a disk within the cap, a file exactly as
+// long as the header says. An index that fails is quarantined (moved aside, reported), never left
+// in the way of a delete, a collection or a start.
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, readdir, rename, rm, type FileHandle } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import { z } from 'zod';
 import { LOGICAL_DIGEST_BLOCK } from '../qcow2';
-import { writeFileAtomic } from './atomic-file';
+import { TEMP_SUFFIX, fsyncDirectory, writeFileAtomic } from '../fs/atomic-file';
 import { CHUNK_HASH_BYTES } from './chunk-store';
 import { ImageIdSchema } from './image-record';
+import { layoutBodyLimit } from './layout-bounds';
 import { EncodedMapSchema } from './logical-layout';
 
 export const CHUNK_BYTES = 256 * 1024;
@@ -38,14 +46,6 @@ const IndexHeaderSchema = z
   .strict();
 export type IndexHeader = z.infer<typeof IndexHeaderSchema>;
 
-export interface ImageIndex {
-  header: IndexHeader;
-  /** CHUNK_HASH_BYTES per chunk slot */
-  chunks: Buffer;
-  /** CHUNK_HASH_BYTES per logical-digest block */
-  blocks: Buffer;
-}
-
 export const chunkCount = (virtualSize: number): number => Math.ceil(virtualSize / CHUNK_BYTES);
 export const blockCount = (virtualSize: number): number => Math.ceil(virtualSize / LOGICAL_DIGEST_BLOCK);
 
@@ -58,77 +58,112 @@ export function setSlotHash(table: Buffer, i: number, hash: Buffer | null): void
   (hash ?? ZERO_HASH).copy(table, i * CHUNK_HASH_BYTES);
 }
 
-/** The logical digest of the disk the index describes (qcow2/logical-digest.ts's algorithm). */
-export function indexLogicalDigest(index: Pick<ImageIndex, 'blocks'>): string {
-  return createHash('sha256').update(index.blocks).digest('hex');
-}
-
-/** Hex names of every chunk the index holds. */
-export function referencedChunks(index: ImageIndex, into: Set<string>): void {
-  for (let i = 0; i * CHUNK_HASH_BYTES < index.chunks.length; i++) {
-    const hash = slotHash(index.chunks, i);
+/** Hex names of every chunk a window of a chunk table holds. */
+export function referencedChunks(table: Buffer, into: Set<string>): void {
+  for (let i = 0; i * CHUNK_HASH_BYTES < table.length; i++) {
+    const hash = slotHash(table, i);
     if (hash !== null) into.add(hash.toString('hex'));
   }
 }
 
-export function encodeIndex(index: ImageIndex): Buffer {
-  const header = Buffer.from(JSON.stringify(IndexHeaderSchema.parse(index.header)));
-  const length = Buffer.alloc(4);
-  length.writeUInt32BE(header.length);
-  return Buffer.concat([MAGIC, length, header, index.chunks, index.blocks]);
+/**
+ * Magic, length and JSON of a header; with `padTo`, padded with spaces (JSON allows them) to that
+ * many bytes in all, so it can be written again in place over a longer placeholder.
+ */
+export function encodeIndexHeader(header: IndexHeader, padTo?: number): Buffer {
+  const json = Buffer.from(JSON.stringify(IndexHeaderSchema.parse(header)));
+  const length = padTo === undefined ? json.length : padTo - MAGIC.length - 4;
+  if (json.length > length) throw new ImageIndexError(`image index header of ${json.length} bytes does not fit the ${length} reserved`);
+  const out = Buffer.alloc(MAGIC.length + 4 + length, ' ');
+  MAGIC.copy(out);
+  out.writeUInt32BE(length, MAGIC.length);
+  json.copy(out, MAGIC.length + 4);
+  return out;
 }
 
-function decodeHeader(bytes: Buffer): { header: IndexHeader; start: number } {
-  if (bytes.length < MAGIC.length + 4 || !bytes.subarray(0, MAGIC.length).equals(MAGIC)) throw new ImageIndexError('not an image index');
-  const headerLength = bytes.readUInt32BE(MAGIC.length);
-  const start = MAGIC.length + 4;
-  if (bytes.length < start + headerLength) throw new ImageIndexError('image index header is cut short');
-  let json: unknown;
-  try {
-    json = JSON.parse(bytes.subarray(start, start + headerLength).toString('utf8'));
-  } catch {
-    throw new ImageIndexError('image index header is not JSON');
+/** Bytes of the tables an index of this disk holds after its header. */
+const tablesBytes = (virtualSize: number): number => (chunkCount(virtualSize) + blockCount(virtualSize)) * CHUNK_HASH_BYTES;
+
+/** Slots of a table read at once when a whole table is walked: 1 MiB of hashes. */
+const WINDOW_SLOTS = 32 * 1024;
+
+/** An index open for reading: its checked header, and its tables read a window at a time. */
+export class IndexFile {
+  constructor(
+    readonly header: IndexHeader,
+    private readonly handle: FileHandle,
+    /** where the chunk table starts in the file */
+    private readonly start: number,
+  ) {}
+
+  get chunkSlots(): number {
+    return chunkCount(this.header.virtualSize);
   }
-  const parsed = IndexHeaderSchema.safeParse(json);
-  if (!parsed.success) throw new ImageIndexError(`image index header: ${parsed.error.message}`);
-  return { header: parsed.data, start: start + headerLength };
+
+  /** Chunk slots [first, first + count) (cut at the table's end). */
+  chunkHashes(first: number, count: number): Promise<Buffer> {
+    const n = Math.max(0, Math.min(count, this.chunkSlots - first));
+    return this.readAt(this.start + first * CHUNK_HASH_BYTES, n * CHUNK_HASH_BYTES);
+  }
+
+  /** Block hashes [first, first + count) (cut at the table's end). */
+  blockHashes(first: number, count: number): Promise<Buffer> {
+    const n = Math.max(0, Math.min(count, blockCount(this.header.virtualSize) - first));
+    return this.readAt(this.start + (this.chunkSlots + first) * CHUNK_HASH_BYTES, n * CHUNK_HASH_BYTES);
+  }
+
+  /** The chunk table, a window at a time. */
+  async *chunkTable(): AsyncGenerator<Buffer> {
+    for (let first = 0; first < this.chunkSlots; first += WINDOW_SLOTS) yield await this.chunkHashes(first, WINDOW_SLOTS);
+  }
+
+  close(): Promise<void> {
+    return this.handle.close();
+  }
+
+  private async readAt(position: number, length: number): Promise<Buffer> {
+    const out = Buffer.alloc(length);
+    for (let done = 0; done < out.length; ) {
+      const { bytesRead } = await this.handle.read(out, done, out.length - done, position + done);
+      if (bytesRead === 0) throw new ImageIndexError(`image index ends at ${position + done}, its header says more`);
+      done += bytesRead;
+    }
+    return out;
+  }
+
 }
 
-export function decodeIndex(bytes: Buffer): ImageIndex {
-  const { header, start } = decodeHeader(bytes);
-  const chunksEnd = start + chunkCount(header.virtualSize) * CHUNK_HASH_BYTES;
-  const blocksEnd = chunksEnd + blockCount(header.virtualSize) * CHUNK_HASH_BYTES;
-  if (bytes.length !== blocksEnd) throw new ImageIndexError(`image index holds ${bytes.length} bytes, its header says ${blocksEnd}`);
-  return { header, chunks: bytes.subarray(start, chunksEnd), blocks: bytes.subarray(chunksEnd, blocksEnd) };
+export interface ImageIndexesOptions {
+  dir: string;
+  /** where unreadable indexes are moved, for an operator to look at */
+  quarantineDir: string;
+  /** the image size cap: no index of a larger disk (or a longer header) was ever written under it */
+  maxImageBytes: number;
+  /** told of every index quarantined, with why */
+  onQuarantine: (id: string, reason: string) => Promise<void>;
 }
 
 /** The indexes directory: one file per composed image, named by its validated id. */
 export class ImageIndexes {
-  private constructor(private readonly dir: string) {}
+  private readonly maxHeaderBytes: number;
+  /** ids whose index is being written: their temp files are not a crash's */
+  private readonly writing = new Map<string, number>();
 
-  static async open(dir: string): Promise<ImageIndexes> {
-    await mkdir(dir, { recursive: true });
-    return new ImageIndexes(dir);
+  private constructor(private readonly options: ImageIndexesOptions) {
+    this.maxHeaderBytes = layoutBodyLimit(options.maxImageBytes);
   }
 
-  /** The image's index, or undefined when it has none (a plain upload, or none yet). */
-  async read(id: string): Promise<ImageIndex | undefined> {
-    let bytes: Buffer;
-    try {
-      bytes = await readFile(this.pathOf(id));
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw err;
-    }
-    return decodeIndex(bytes);
+  static async open(options: ImageIndexesOptions): Promise<ImageIndexes> {
+    await mkdir(options.dir, { recursive: true });
+    return new ImageIndexes(options);
   }
 
   /**
-   * The image's index header only, or undefined when it has none: what a size or an existence
-   * check needs, without reading the chunk table (32 MiB per TiB of disk).
+   * The image's index open for reading (the caller closes it), or undefined when it has none — a
+   * plain upload, none yet, or one that could not be read and is quarantined now.
    */
-  async header(id: string): Promise<IndexHeader | undefined> {
-    let handle;
+  async open(id: string): Promise<IndexFile | undefined> {
+    let handle: FileHandle;
     try {
       handle = await open(this.pathOf(id), 'r');
     } catch (err) {
@@ -136,43 +171,105 @@ export class ImageIndexes {
       throw err;
     }
     try {
-      const { size } = await handle.stat();
-      const prefix = Buffer.alloc(MAGIC.length + 4);
-      await handle.read(prefix, 0, prefix.length, 0);
-      const length = prefix.subarray(0, MAGIC.length).equals(MAGIC) ? prefix.readUInt32BE(MAGIC.length) : 0;
-      // Bounded by the file before anything is allocated: a damaged length cannot ask for more.
-      const bytes = Buffer.alloc(Math.min(prefix.length + length, size));
-      const { bytesRead } = await handle.read(bytes, 0, bytes.length, 0);
-      const { header, start } = decodeHeader(bytes.subarray(0, bytesRead));
-      // The same whole-file check as decodeIndex: a header alone does not make an index.
-      const expected = start + (chunkCount(header.virtualSize) + blockCount(header.virtualSize)) * CHUNK_HASH_BYTES;
-      if (size !== expected) throw new ImageIndexError(`image index holds ${size} bytes, its header says ${expected}`);
-      return header;
-    } finally {
+      return await this.check(handle);
+    } catch (err) {
       await handle.close();
+      if (!(err instanceof ImageIndexError)) throw err;
+      await this.quarantine(id, err.message);
+      return undefined;
     }
   }
 
-  write(id: string, index: ImageIndex): Promise<void> {
-    return writeFileAtomic(this.pathOf(id), encodeIndex(index));
+  /** The image's index header only (what a size or an existence check needs), as open() finds it. */
+  async header(id: string): Promise<IndexHeader | undefined> {
+    const file = await this.open(id);
+    if (file === undefined) return undefined;
+    await file.close();
+    return file.header;
+  }
+
+  /** A temporary name for a new index of `id` beside it, which ids() leaves alone until releaseTemp(). */
+  claimTemp(id: string): string {
+    const path = this.pathOf(id);
+    this.writing.set(id, (this.writing.get(id) ?? 0) + 1);
+    return join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}${TEMP_SUFFIX}`);
+  }
+
+  releaseTemp(id: string): void {
+    const n = (this.writing.get(id) ?? 1) - 1;
+    if (n > 0) this.writing.set(id, n);
+    else this.writing.delete(id);
+  }
+
+  /** A whole, fsynced index file at `tempPath` becomes the index of `id`, durably. */
+  async install(id: string, tempPath: string): Promise<void> {
+    await rename(tempPath, this.pathOf(id));
+    await fsyncDirectory(this.options.dir);
   }
 
   async remove(id: string): Promise<void> {
     await rm(this.pathOf(id), { force: true });
   }
 
-  /** Ids of every index on disk; anything else in the directory (a crash's temp file) is removed. */
+  /**
+   * Ids of every index on disk; anything else in the directory (a crash's temp file) is removed,
+   * but not the temp file of an index being written now (a commit runs beside a collection).
+   */
   async ids(): Promise<string[]> {
     const out: string[] = [];
-    for (const name of await readdir(this.dir)) {
+    for (const name of await readdir(this.options.dir)) {
       const id = name.endsWith('.idx') ? name.slice(0, -4) : '';
       if (ImageIdSchema.safeParse(id).success) out.push(id);
-      else await rm(join(this.dir, name), { force: true });
+      else if (!this.writing.has(/^\.([^.]+)\.idx\./.exec(name)?.[1] ?? '')) await rm(join(this.options.dir, name), { force: true });
     }
     return out;
   }
 
-  private pathOf(id: string): string {
-    return join(this.dir, `${ImageIdSchema.parse(id)}.idx`);
+  /** Bounds first, from the file's own size, then the header, then the whole-file length. */
+  private async check(handle: FileHandle): Promise<IndexFile> {
+    const { size } = await handle.stat();
+    const prefix = Buffer.alloc(MAGIC.length + 4);
+    const { bytesRead } = await handle.read(prefix, 0, prefix.length, 0);
+    if (bytesRead < prefix.length || !prefix.subarray(0, MAGIC.length).equals(MAGIC)) throw new ImageIndexError('not an image index');
+    const headerLength = prefix.readUInt32BE(MAGIC.length);
+    if (headerLength > this.maxHeaderBytes) throw new ImageIndexError(`image index header of ${headerLength} bytes is longer than any layout the image size cap allows`);
+    if (prefix.length + headerLength > size) throw new ImageIndexError('image index header is cut short');
+    const text = Buffer.alloc(headerLength);
+    await handle.read(text, 0, headerLength, prefix.length);
+    const header = parseHeader(text);
+    const largest = Math.max(header.virtualSize, header.size);
+    if (largest > this.options.maxImageBytes) throw new ImageIndexError(`image index of a ${header.virtualSize}-byte disk served as ${header.size} bytes, above the image size cap of ${this.options.maxImageBytes} bytes`);
+    const start = prefix.length + headerLength;
+    const expected = start + tablesBytes(header.virtualSize);
+    if (size !== expected) throw new ImageIndexError(`image index holds ${size} bytes, its header says ${expected}`);
+    return new IndexFile(header, handle, start);
   }
+
+  private async quarantine(id: string, reason: string): Promise<void> {
+    await mkdir(this.options.quarantineDir, { recursive: true });
+    try {
+      await rename(this.pathOf(id), join(this.options.quarantineDir, `${id}.${Date.now()}.idx`));
+    } catch (err) {
+      // Another reader of the same index moved it first, and reported it.
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw err;
+    }
+    await this.options.onQuarantine(id, reason);
+  }
+
+  private pathOf(id: string): string {
+    return join(this.options.dir, `${ImageIdSchema.parse(id)}.idx`);
+  }
+}
+
+function parseHeader(text: Buffer): IndexHeader {
+  let json: unknown;
+  try {
+    json = JSON.parse(text.toString('utf8'));
+  } catch {
+    throw new ImageIndexError('image index header is not JSON');
+  }
+  const parsed = IndexHeaderSchema.safeParse(json);
+  if (!parsed.success) throw new ImageIndexError(`image index header: ${parsed.error.message}`);
+  return parsed.data;
 }

@@ -2,7 +2,7 @@
 // (the service owns its data dir exclusively) and every change is written through atomically.
 import { mkdir, readFile, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { TEMP_SUFFIX, writeFileAtomic } from './atomic-file';
+import { TEMP_SUFFIX, writeFileAtomic } from '../fs/atomic-file';
 import { ImageIdSchema, ImageRecordSchema, type ImageRecord } from './image-record';
 
 export interface RepositoryWarning {
@@ -53,13 +53,23 @@ export class ImageRecordRepository {
   async put(record: ImageRecord): Promise<void> {
     const id = ImageIdSchema.parse(record.id);
     this.records.set(id, record);
+    await this.inOrder(id, async () => {
+      const latest = this.records.get(id);
+      if (latest !== undefined) await writeFileAtomic(this.pathFor(id), JSON.stringify(latest));
+    });
+  }
+
+  /** Forgets the record now and removes its file after the writes already queued for it. */
+  async remove(id: string): Promise<void> {
+    const valid = ImageIdSchema.parse(id);
+    this.records.delete(valid);
+    await this.inOrder(valid, () => rm(this.pathFor(valid), { force: true }));
+  }
+
+  /** Runs `step` after every step queued before for the same record. */
+  private async inOrder(id: string, step: () => Promise<void>): Promise<void> {
     const previous = this.writes.get(id) ?? Promise.resolve();
-    const next = previous
-      .catch(() => undefined)
-      .then(async () => {
-        const latest = this.records.get(id);
-        if (latest !== undefined) await writeFileAtomic(this.pathFor(id), JSON.stringify(latest));
-      });
+    const next = previous.catch(() => undefined).then(step);
     this.writes.set(id, next);
     try {
       await next;

@@ -2,6 +2,7 @@
 // survives restarts; its zod schema guards the files read back from disk.
 import { z } from 'zod';
 import { issueText } from '../config/validation';
+import { hasControlCharacter, NO_CONTROL_CHARACTERS_MESSAGE, withoutControlCharacters } from '../contract';
 
 // `uploading` is Glance's status of an image whose data is staged but not yet final (its
 // interoperable import); here it marks an open resumable upload (resumable-uploads.ts).
@@ -61,11 +62,13 @@ export const READ_ONLY_ATTRIBUTES: ReadonlySet<string> = new Set([
 ]);
 
 /** Custom property values, as create accepts them. */
-export const PropertyValueSchema = z.string().max(65535, 'custom property values are limited to 65535 characters');
+export const PropertyValueSchema = withoutControlCharacters(z.string().max(65535, 'custom property values are limited to 65535 characters'));
+/** Custom property names: the record's keys, checked like the values. */
+export const PropertyKeySchema = withoutControlCharacters(z.string());
 
 const KNOWN_CREATE_FIELDS = {
   id: ImageIdSchema.optional(),
-  name: z.string().max(255).nullable().optional(),
+  name: withoutControlCharacters(z.string().max(255)).nullable().optional(),
   container_format: z.enum(CONTAINER_FORMATS).nullable().optional(),
   disk_format: z.enum(DISK_FORMATS).nullable().optional(),
   visibility: z.enum(VISIBILITIES).optional(),
@@ -79,7 +82,8 @@ const KNOWN_CREATE_FIELDS = {
 /** Create body: the known fields plus any extra top-level string keys, which become properties (as in Glance). */
 export const CreateImageBodySchema = z
   .object(KNOWN_CREATE_FIELDS)
-  .catchall(PropertyValueSchema);
+  .catchall(PropertyValueSchema)
+  .refine((body) => !Object.keys(body).some(hasControlCharacter), { message: `property names ${NO_CONTROL_CHARACTERS_MESSAGE}` });
 
 export type CreateImageBody = z.infer<typeof CreateImageBodySchema>;
 
@@ -109,26 +113,34 @@ export interface ImageFormats {
   container_format?: (typeof CONTAINER_FORMATS)[number];
 }
 
+/** What a PATCH may change: the formats (before the image has data) and `protected` (any time). */
+export interface ImagePatch extends ImageFormats {
+  protected?: boolean;
+}
+
 export const JSON_PATCH_MEDIA_TYPE = 'application/openstack-images-v2.1-json-patch';
 
-const FormatPatchSchema = z
+const PATCH_OPS = z.enum(['replace', 'add']);
+const ImagePatchSchema = z
   .array(
     z.discriminatedUnion('path', [
-      z.object({ op: z.enum(['replace', 'add']), path: z.literal('/disk_format'), value: z.enum(DISK_FORMATS) }).strict(),
-      z.object({ op: z.enum(['replace', 'add']), path: z.literal('/container_format'), value: z.enum(CONTAINER_FORMATS) }).strict(),
+      z.object({ op: PATCH_OPS, path: z.literal('/disk_format'), value: z.enum(DISK_FORMATS) }).strict(),
+      z.object({ op: PATCH_OPS, path: z.literal('/container_format'), value: z.enum(CONTAINER_FORMATS) }).strict(),
+      z.object({ op: PATCH_OPS, path: z.literal('/protected'), value: z.boolean() }).strict(),
     ]),
   )
   .min(1)
-  .max(2);
+  .max(3);
 
-/** Parses a Glance JSON patch limited to the two format attributes; other paths are refused. */
-export function formatsFromPatch(body: unknown): ImageFormats | string {
-  const parsed = FormatPatchSchema.safeParse(body);
+/** Parses a Glance JSON patch limited to the format attributes and `protected`; other paths are refused. */
+export function imagePatchFrom(body: unknown): ImagePatch | string {
+  const parsed = ImagePatchSchema.safeParse(body);
   if (!parsed.success) return issueText(parsed.error, 'patch');
-  const formats: ImageFormats = {};
+  const patch: ImagePatch = {};
   for (const op of parsed.data) {
-    if (op.path === '/disk_format') formats.disk_format = op.value;
-    else formats.container_format = op.value;
+    if (op.path === '/disk_format') patch.disk_format = op.value;
+    else if (op.path === '/container_format') patch.container_format = op.value;
+    else patch.protected = op.value;
   }
-  return formats;
+  return patch;
 }

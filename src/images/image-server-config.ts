@@ -8,7 +8,11 @@ export const ImageServerEnvSchema = z.object({
   SNAP_IMAGE_HOST: z.string().min(1).default('127.0.0.1'),
   SNAP_IMAGE_PORT: z.coerce.number().int().min(0).max(65535).default(9292),
   SNAP_IMAGE_DIR: z.string().min(1).default('.data/images'),
-  SNAP_IMAGE_MAX_BYTES: z.coerce.number().int().positive().default(DEFAULT_MAX_IMAGE_BYTES),
+  /**
+   * Glance's image_size_cap, for every way data comes in; also what a logical upload's disk and
+   * served image may be, how many extents its layout may hold, and what an index on disk may describe.
+   */
+  SNAP_IMAGE_MAX_BYTES: z.coerce.number().int().positive().max(Number.MAX_SAFE_INTEGER).default(DEFAULT_MAX_IMAGE_BYTES),
   /** Verify-after-commit: re-read and re-hash every image's bytes once published, before it turns active. */
   SNAP_IMAGE_VERIFY: EnvBooleanSchema.default('true'),
 });

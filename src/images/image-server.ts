@@ -5,6 +5,8 @@ import { listenHttpApp } from '../http';
 import { createImageHttpApp } from './image-http-app';
 import { ImageService, type RecoveryReport } from './image-service';
 import type { RepositoryWarning } from './image-record-repository';
+import type { ImageQuotaLimits, ProjectQuotaOverrides } from './quotas';
+import type { UploadLimits } from './upload-limits';
 
 export interface StartImageServerOptions {
   host?: string;
@@ -14,8 +16,19 @@ export interface StartImageServerOptions {
   maxImageBytes: number;
   /** Verify-after-commit (default true): see ImageServiceOptions. */
   verifyAfterCommit?: boolean;
+  /** See ImageServiceOptions.deletedRetentionMs. */
+  deletedRetentionMs?: number;
+  /** Per-project limits; default unlimited. See ImageServiceOptions.quotas. */
+  quotas?: ImageQuotaLimits;
+  quotaOverrides?: ProjectQuotaOverrides;
   authenticate?: Authenticator;
   maxJsonBytes?: number;
+  /** Connection idle, whole-request and keep-alive timeouts: see ImageHttpAppOptions. */
+  idleTimeoutMs?: number;
+  requestTimeoutMs?: number;
+  keepAliveTimeoutMs?: number;
+  /** Concurrent data requests and the body idle timeout: see ImageHttpAppOptions. */
+  uploadLimits?: UploadLimits;
   warn?: RepositoryWarning;
   onRequestError?: (err: unknown) => void;
 }
@@ -34,6 +47,9 @@ export async function startImageServer(options: StartImageServerOptions): Promis
     dataDir: options.dataDir,
     maxImageBytes: options.maxImageBytes,
     verifyAfterCommit: options.verifyAfterCommit,
+    deletedRetentionMs: options.deletedRetentionMs,
+    quotas: options.quotas,
+    quotaOverrides: options.quotaOverrides,
     warn: options.warn,
   });
   let url = '';
@@ -41,6 +57,10 @@ export async function startImageServer(options: StartImageServerOptions): Promis
     service,
     authenticate: options.authenticate,
     maxJsonBytes: options.maxJsonBytes,
+    idleTimeoutMs: options.idleTimeoutMs,
+    requestTimeoutMs: options.requestTimeoutMs,
+    keepAliveTimeoutMs: options.keepAliveTimeoutMs,
+    uploadLimits: options.uploadLimits,
     onError: options.onRequestError,
     baseUrl: () => url,
   });

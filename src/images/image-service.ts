@@ -5,8 +5,8 @@ import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { canSee, type RequestContext } from './image-auth';
 import { LocalImageBlobStore } from './image-blob-store';
-import { ImageConflict, ImageGone, ImageNotFound, ImageTooLarge, ImageVerificationFailed, badRequest, forbidden } from './image-errors';
-import { CreateImageBodySchema, ImageIdSchema, READ_ONLY_ATTRIBUTES, customPropertiesOf, type ImageFormats, type ImageRecord, type ImageStatus } from './image-record';
+import { ImageConflict, ImageGone, ImageNotFound, ImageTooLarge, ImageVerificationFailed, UploadIdleTimeout, badRequest, errorMessage, forbidden } from './image-errors';
+import { CreateImageBodySchema, ImageIdSchema, READ_ONLY_ATTRIBUTES, customPropertiesOf, type ImageFormats, type ImagePatch, type ImageRecord, type ImageStatus } from './image-record';
 import { ImageRecordRepository, type RepositoryWarning } from './image-record-repository';
 import { join } from 'node:path';
 import { parseOrThrow } from '../config/validation';
@@ -14,6 +14,7 @@ import { HashPool } from './hash-pool';
 import { ComposedImages } from './composed-images';
 import { ResumableUploads } from './resumable-uploads';
 import { StagedUploadFiles } from './staged-upload-files';
+import { ImageQuotas, UNLIMITED_QUOTAS, type ImageQuotaLimits, type ProjectQuotaOverrides } from './quotas';
 
 export interface ImageServiceOptions {
   dataDir: string;
@@ -27,7 +28,20 @@ export interface ImageServiceOptions {
    * kills it. Default true; SNAP_IMAGE_VERIFY for the standalone server.
    */
   verifyAfterCommit?: boolean;
+  /**
+   * How long a deleted image's record is kept (its id stays taken, a GET answers 404) before it
+   * is purged from memory and disk, at open and by a timer. Default DEFAULT_DELETED_RETENTION_MS.
+   */
+  deletedRetentionMs?: number;
+  /** Per-project limits (Glance's unified limits names); default unlimited. */
+  quotas?: ImageQuotaLimits;
+  /** Limits of named projects that differ from `quotas`. */
+  quotaOverrides?: ProjectQuotaOverrides;
 }
+
+/** Glance keeps deleted rows until an operator purges them; here a week, then they go by themselves. */
+export const DEFAULT_DELETED_RETENTION_MS = 7 * 24 * 3600_000;
+const PURGE_INTERVAL_MS = 10 * 60_000;
 
 export interface ImageListFilter {
   owner?: string;
@@ -58,7 +72,12 @@ export class ImageService {
   /** The resumable upload extension: open / append / commit / discard of staged uploads. */
   readonly resumable: ResumableUploads;
   private readonly verify: boolean;
-  private readonly hashes = new HashPool();
+  private readonly warn: RepositoryWarning;
+  private readonly quotas: ImageQuotas;
+  private readonly deletedRetentionMs: number;
+  private purgeTimer: NodeJS.Timeout | undefined;
+  /** md5/sha512 of uploads, off the event loop (public for tests that kill its threads). */
+  readonly hashes = new HashPool();
   private recoveryReport: RecoveryReport = { removedStagingFiles: [], killedImageIds: [], resumedUploadIds: [], removedUploadSessionIds: [], removedIndexIds: [], removedChunks: 0 };
 
   private constructor(
@@ -66,12 +85,17 @@ export class ImageService {
     private readonly blobs: LocalImageBlobStore,
     private readonly composed: ComposedImages,
     files: StagedUploadFiles,
-    private readonly maxImageBytes: number,
+    /** Glance's image_size_cap: plain, resumable and logical uploads alike, and what a layout may describe */
+    readonly maxImageBytes: number,
     private readonly now: () => Date,
     options: ImageServiceOptions,
   ) {
     this.verify = options.verifyAfterCommit ?? true;
+    this.warn = options.warn ?? (() => undefined);
+    this.deletedRetentionMs = options.deletedRetentionMs ?? DEFAULT_DELETED_RETENTION_MS;
+    this.quotas = new ImageQuotas(options.quotas ?? UNLIMITED_QUOTAS, { records: () => records.all(), stagedBytes: (id) => this.resumable.stagedBytes(id) }, options.quotaOverrides);
     this.resumable = new ResumableUploads({
+      quotas: this.quotas,
       hashes: this.hashes,
       records,
       blobs,
@@ -96,9 +120,20 @@ export class ImageService {
     const warn = options.warn ?? (() => undefined);
     const records = await ImageRecordRepository.load(join(options.dataDir, 'records'), warn);
     const blobs = await LocalImageBlobStore.open(options.dataDir);
-    const composed = await ComposedImages.open(join(options.dataDir, 'chunks'), join(options.dataDir, 'indexes'));
-    const files = await StagedUploadFiles.open(join(options.dataDir, 'resumable'));
     const now = options.now ?? (() => new Date());
+    const composed = await ComposedImages.open({
+      chunksDir: join(options.dataDir, 'chunks'),
+      indexesDir: join(options.dataDir, 'indexes'),
+      quarantineDir: join(options.dataDir, 'quarantine', 'indexes'),
+      maxImageBytes: options.maxImageBytes,
+      onQuarantine: async (id, reason) => {
+        warn({ imageId: id, reason }, 'image index cannot be read: quarantined; the image has no data any more');
+        // Its data is gone: an active image that cannot be served is killed.
+        const record = records.get(id);
+        if (record?.status === 'active') await records.put({ ...record, status: 'killed', updated_at: now().toISOString() });
+      },
+    });
+    const files = await StagedUploadFiles.open(join(options.dataDir, 'resumable'));
     const removedStagingFiles = await blobs.clearStaging();
     const killedImageIds: string[] = [];
     for (const record of records.all()) {
@@ -118,6 +153,9 @@ export class ImageService {
     const resumable = await service.resumable.recover(warn);
     // Indexes of images that are not active (a deletion or a commit cut short), then their chunks.
     const collected = await service.collectChunks();
+    await service.purgeDeleted();
+    service.purgeTimer = setInterval(() => void service.purgeDeleted().catch((err: unknown) => warn({ err }, 'purging deleted image records failed')), Math.min(PURGE_INTERVAL_MS, Math.max(service.deletedRetentionMs, 1000)));
+    service.purgeTimer.unref();
     service.recoveryReport = {
       removedStagingFiles,
       killedImageIds: [...killedImageIds, ...resumable.killedImageIds],
@@ -141,6 +179,8 @@ export class ImageService {
 
     const id = b.id ?? randomUUID();
     if (this.records.get(id) !== undefined) throw new ImageConflict(`Image with identifier ${id} already exists!`);
+    const owner = b.owner !== undefined ? b.owner : ctx.projectId;
+    this.quotas.enforce(owner, 'image_count_total', 1);
     const ts = this.timestamp();
     const record: ImageRecord = {
       id,
@@ -149,7 +189,7 @@ export class ImageService {
       container_format: b.container_format ?? null,
       disk_format: b.disk_format ?? null,
       visibility: b.visibility ?? 'shared',
-      owner: b.owner !== undefined ? b.owner : ctx.projectId,
+      owner,
       size: null,
       checksum: null,
       os_hash_algo: null,
@@ -167,18 +207,21 @@ export class ImageService {
   }
 
   /**
-   * Glance's PATCH replace of /disk_format and /container_format, allowed (as in Glance) only
-   * before the image has data: the snapshot path sets the format it actually wrote.
+   * Glance's PATCH replace. /disk_format and /container_format only before the image has data
+   * (the snapshot path sets the format it actually wrote); /protected at any time, by whoever may
+   * see the image: its owner or an admin (Glance's modify_image).
    */
-  async setFormats(ctx: RequestContext, id: string, formats: ImageFormats): Promise<ImageRecord> {
+  async update(ctx: RequestContext, id: string, patch: ImagePatch): Promise<ImageRecord> {
     const record = this.get(ctx, id);
-    if (record.status !== 'queued' && record.status !== 'killed') {
+    const formats = patch.disk_format !== undefined || patch.container_format !== undefined;
+    if (formats && record.status !== 'queued' && record.status !== 'killed') {
       throw new ImageConflict(`Attribute disk_format/container_format can be only replaced for a queued image (status is ${record.status}).`);
     }
     const updated: ImageRecord = {
       ...record,
-      disk_format: formats.disk_format ?? record.disk_format,
-      container_format: formats.container_format ?? record.container_format,
+      disk_format: patch.disk_format ?? record.disk_format,
+      container_format: patch.container_format ?? record.container_format,
+      protected: patch.protected ?? record.protected,
       updated_at: this.timestamp(),
     };
     await this.records.put(updated);
@@ -218,12 +261,36 @@ export class ImageService {
     await this.records.put({ ...record, status: 'deleted', updated_at: this.timestamp() });
     await this.blobs.remove(id);
     await this.resumable.forget(id);
-    if (await this.composed.has(id)) await this.collectChunks();
+    // The image is deleted once its record says so; its chunks are housekeeping, which the next
+    // collection (another delete, or the next start) finishes if this one fails.
+    try {
+      if (await this.composed.has(id)) await this.collectChunks();
+    } catch (err) {
+      this.warn({ imageId: id, err: errorMessage(err) }, 'chunk collection after a delete failed; the next one finishes it');
+    }
   }
 
-  /** Removes the indexes of images that are not active and every chunk no other index names. */
+  /**
+   * Removes the records of images deleted longer than the retention ago, from memory and disk.
+   * Their data went at the deletion (or the start-up repair after it); the id is free again.
+   */
+  async purgeDeleted(): Promise<string[]> {
+    const cutoff = this.now().getTime() - this.deletedRetentionMs;
+    const expired = this.records.all().filter((r) => r.status === 'deleted' && Date.parse(r.updated_at) <= cutoff);
+    for (const record of expired) await this.records.remove(record.id);
+    return expired.map((r) => r.id);
+  }
+
+  /**
+   * Removes the indexes of images that are neither active nor uploading, and every chunk no other
+   * index names. An uploading image's index is a commit's, written just before the record turns
+   * active (a commit that fails removes its own; at start, recovery removes those a crash left).
+   */
   collectChunks(): ReturnType<ComposedImages['collect']> {
-    return this.composed.collect((id) => this.records.get(id)?.status === 'active');
+    return this.composed.collect((id) => {
+      const status = this.records.get(id)?.status;
+      return status === 'active' || status === 'uploading';
+    });
   }
 
   /** What the chunk store holds (bytes of chunk files), for operators and benchmarks. */
@@ -243,18 +310,23 @@ export class ImageService {
     if (declaredLength !== undefined && declaredLength > this.maxImageBytes) {
       throw new ImageTooLarge(`Image exceeds the storage quota of ${this.maxImageBytes} bytes`);
     }
+    // Glance's upload checks, on the project that owns the image; nothing changed when refused.
+    this.quotas.enforce(record.owner, 'image_size_total', 0);
+    this.quotas.enforce(record.owner, 'image_count_uploading', 0, id);
     const saving: ImageRecord = { ...record, status: 'saving', updated_at: this.timestamp() };
     const durable = this.records.put(saving);
     try {
       await durable;
       const data = await this.blobs.receive(id, source, this.maxImageBytes);
       if (this.verify) await this.verifyStored(id, data);
-      if (this.records.get(id)?.status !== 'saving') {
+      const current = this.records.get(id);
+      if (current?.status !== 'saving') {
         await this.blobs.remove(id);
         throw new ImageGone(`Image ${id} could not be found after upload. The image may have been deleted during the upload.`);
       }
+      // The current record, not the one the upload started from: `protected` may change meanwhile.
       const active: ImageRecord = {
-        ...saving,
+        ...current,
         status: 'active',
         size: data.size,
         checksum: data.md5,
@@ -265,8 +337,10 @@ export class ImageService {
       await this.records.put(active);
       return active;
     } catch (err) {
+      // A client that fell silent is cut and leaves the image as it was; data that broke kills it.
       const current = this.records.get(id);
-      if (current?.status === 'saving') await this.records.put({ ...current, status: 'killed', updated_at: this.timestamp() });
+      const status = err instanceof UploadIdleTimeout ? record.status : 'killed';
+      if (current?.status === 'saving') await this.records.put({ ...current, status, updated_at: this.timestamp() });
       throw err;
     }
   }
@@ -275,7 +349,12 @@ export class ImageService {
   async openData(ctx: RequestContext, id: string): Promise<{ record: ImageRecord; data: Readable | null }> {
     const record = this.get(ctx, id);
     if (record.status !== 'active') return { record, data: null };
-    return { record, data: (await this.composed.openData(id)) ?? this.blobs.openRead(id) };
+    const composed = await this.composed.openData(id);
+    if (composed !== null) return { record, data: composed };
+    // An index found unreadable just now was quarantined and its image killed: no data to serve.
+    const current = this.get(ctx, id);
+    if (current.status !== 'active') return { record: current, data: null };
+    return { record, data: this.blobs.openRead(id) };
   }
 
   /** Verify-after-commit of a plain upload: the published file re-read must hash as received. */
@@ -289,6 +368,7 @@ export class ImageService {
   }
 
   async close(): Promise<void> {
+    clearInterval(this.purgeTimer);
     await this.records.flush();
     await this.hashes.stop();
   }

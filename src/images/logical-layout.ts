@@ -3,7 +3,7 @@
 // laid out. Shared by the host (which sends it) and the service (which composes the image from it):
 // both derive the same list of sent pieces from it, so the staged offset means the same on both.
 import { z } from 'zod';
-import type { AllocationMap, ExtentKind } from '../qcow2';
+import { planImage, type AllocationMap, type ExtentKind, type ImagePlan } from '../qcow2';
 import { ImageIdSchema } from './image-record';
 
 const KIND_CODES: Record<ExtentKind, 'd' | 'z' | 'h'> = { data: 'd', zero: 'z', hole: 'h' };
@@ -14,10 +14,23 @@ export const LOGICAL_DIGEST_PROPERTY = 'snapshot_logical_digest';
 
 const Offset = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
 
+type Code = 'd' | 'z' | 'h';
+const CODES: ReadonlySet<unknown> = new Set<Code>(['d', 'z', 'h']);
+const isOffset = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
+const isLength = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) > 0;
+
+/**
+ * An array of same-shaped tuples, checked by one loop rather than a schema per element: a zod
+ * tuple per extent costs ~10 µs, seconds of the event loop for a fragmented disk's layout.
+ */
+function tupleList<T>(check: (item: readonly unknown[]) => boolean, width: number, message: string): z.ZodType<T[]> {
+  return z.custom<T[]>((v) => Array.isArray(v) && v.every((item) => Array.isArray(item) && item.length === width && check(item)), { message });
+}
+
 /** [offset, length, d|z|h] triples: compact for the millions of extents of a fragmented disk. */
 export const EncodedMapSchema = z.object({
   virtualSize: Offset,
-  extents: z.array(z.tuple([Offset, z.number().int().positive(), z.enum(['d', 'z', 'h'])])),
+  extents: tupleList<[number, number, Code]>((e) => isOffset(e[0]) && isLength(e[1]) && CODES.has(e[2]), 3, 'extents are [offset, length, "d" | "z" | "h"] triples'),
 });
 export type EncodedMap = z.infer<typeof EncodedMapSchema>;
 
@@ -29,7 +42,12 @@ export function decodeMap(map: EncodedMap): AllocationMap {
   return { virtualSize: map.virtualSize, extents: map.extents.map(([offset, length, code]) => ({ offset, length, kind: CODE_KINDS[code] })) };
 }
 
-export const RangeListSchema = z.array(z.tuple([Offset, z.number().int().positive()]));
+/** The plan of the image a layout (or the index composed from it) is served as: the host's writer's. */
+export function servedPlan(of: { map: EncodedMap; format: 'qcow2' | 'raw' }): ImagePlan {
+  return planImage(decodeMap(of.map), { format: of.format });
+}
+
+export const RangeListSchema = tupleList<[number, number]>((r) => isOffset(r[0]) && isLength(r[1]), 2, 'ranges are [offset, length] pairs');
 
 export const LogicalLayoutSchema = z
   .object({
@@ -63,6 +81,60 @@ function rangesInOrder(ranges: readonly (readonly [number, number])[], end: numb
     at = offset + length;
   }
   return at <= end && (!covering || at === end);
+}
+
+/** Extents plus changed ranges every composing service takes, whatever its image size cap. */
+export const LAYOUT_ENTRIES_ANY_SERVICE_TAKES = 65_536;
+const FIRST_GRAIN = 4096;
+
+/**
+ * The layout within `maxEntries` extents plus changed ranges. A guest can fragment its own disk
+ * past any limit; such a disk is described coarser: its data extents (and changed ranges) rounded
+ * out to a grain doubled until they fit, so the holes and zeros they swallow are sent as data (they
+ * read as zeros: the same disk, more bytes). A pure function of the layout: a resumed stream
+ * derives the same one.
+ */
+export function fitLayout(layout: LogicalLayout, maxEntries = LAYOUT_ENTRIES_ANY_SERVICE_TAKES): LogicalLayout {
+  const { virtualSize, extents } = layout.map;
+  const changed = layout.changed;
+  if (extents.length + (changed?.length ?? 0) <= maxEntries) return layout;
+  const budget = changed === undefined ? maxEntries : Math.floor(maxEntries / 2);
+  const out: LogicalLayout = { ...layout };
+  if (extents.length > budget) {
+    // Data runs plus the gaps around them: at most twice the runs, and one.
+    const data = coarsen(extents.filter(([, , kind]) => kind === 'd').map(([o, l]): [number, number] => [o, l]), virtualSize, Math.floor((budget - 1) / 2));
+    out.map = { virtualSize, extents: withGaps(data, virtualSize) };
+  }
+  if (changed !== undefined && changed.length > budget) out.changed = coarsen(changed, virtualSize, budget);
+  return out;
+}
+
+/** Ranges rounded out to the smallest grain (from 4 KiB, doubling) at which at most `max` remain. */
+function coarsen(ranges: readonly (readonly [number, number])[], end: number, max: number): [number, number][] {
+  for (let grain = FIRST_GRAIN; ; grain *= 2) {
+    const out: [number, number][] = [];
+    for (const [offset, length] of ranges) {
+      const from = Math.floor(offset / grain) * grain;
+      const to = Math.min(end, Math.ceil((offset + length) / grain) * grain);
+      const last = out[out.length - 1];
+      if (last !== undefined && last[0] + last[1] >= from) last[1] = Math.max(last[1], to - last[0]);
+      else out.push([from, to - from]);
+    }
+    if (out.length <= Math.max(1, max) || grain >= end) return out;
+  }
+}
+
+/** Data runs as extents covering the disk, the gaps between them holes. */
+function withGaps(data: readonly [number, number][], end: number): [number, number, Code][] {
+  const out: [number, number, Code][] = [];
+  let at = 0;
+  for (const [offset, length] of data) {
+    if (offset > at) out.push([at, offset - at, 'h']);
+    out.push([offset, length, 'd']);
+    at = offset + length;
+  }
+  if (at < end) out.push([at, end - at, 'h']);
+  return out;
 }
 
 export interface Piece {

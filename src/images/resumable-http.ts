@@ -25,6 +25,8 @@ export const RESUMABLE_COMMIT_URL = '/v2/images/:image_id/resumable/commit';
 interface Exchange {
   service: ImageService;
   caller: (request: FastifyRequest) => RequestContext;
+  /** the open body carries a logical upload's layout: bounded by the image size cap, not by the metadata limit */
+  openBodyLimit: number;
 }
 
 /** The image id, once the image is known to exist for the caller; from here on answers say so. */
@@ -46,7 +48,7 @@ export function resumableJsonRoutes(scope: ImageRouteScope, x: Exchange): void {
     const { ctx, id } = found(x, request, reply);
     return reply.type(JSON_TYPE).send(toGlanceView(await x.service.resumable.commit(ctx, id, jsonBody(request))));
   });
-  scope.post<{ Params: { image_id: string } }>(RESUMABLE_URL, { preParsing: requireJson }, async (request, reply) => {
+  scope.post<{ Params: { image_id: string } }>(RESUMABLE_URL, { preParsing: requireJson, bodyLimit: x.openBodyLimit }, async (request, reply) => {
     const { ctx, id } = found(x, request, reply);
     const { state, created } = await x.service.resumable.open(ctx, id, jsonBody(request));
     return reply.code(created ? 201 : 200).headers(stateHeaders(state)).type(JSON_TYPE).send(state);

@@ -25,8 +25,10 @@ import type { ImageRecordRepository, RepositoryWarning } from './image-record-re
 import { CommitStagedBodySchema, OpenStagedBodySchema, type StagedUploadState } from './resumable-wire';
 import type { HashPool } from './hash-pool';
 import type { ComposedImages } from './composed-images';
+import { checkLayoutBounds } from './layout-bounds';
 import { LOGICAL_DIGEST_PROPERTY, piecesLength, sentPieces, type LogicalLayout } from './logical-layout';
 import type { StagedHashes, StagedSessionMeta, StagedUploadFiles } from './staged-upload-files';
+import type { ImageQuotas } from './quotas';
 
 interface Session {
   meta: StagedSessionMeta;
@@ -41,6 +43,8 @@ interface Session {
 }
 
 export interface ResumableUploadsDeps {
+  /** per-project limits: a session is Glance's staging (image_stage_total) and an upload in progress */
+  quotas: ImageQuotas;
   records: ImageRecordRepository;
   blobs: LocalImageBlobStore;
   /** where logical uploads are composed into chunks */
@@ -111,6 +115,9 @@ export class ResumableUploads {
     if (b.size > this.deps.maxImageBytes) throw new ImageTooLarge(`Image exceeds the storage quota of ${this.deps.maxImageBytes} bytes`);
     if (b.layout !== undefined) await this.checkLayout(ctx, b.layout, b.size);
     if (this.sessions.has(id)) throw new ImageConflict(`Another request on the resumable upload of image ${id} is in progress`);
+    // Glance's stage checks (and its upload's size check), on the project that owns the image.
+    for (const quota of ['image_stage_total', 'image_size_total'] as const) this.deps.quotas.enforce(record.owner, quota, 0);
+    this.deps.quotas.enforce(record.owner, 'image_count_uploading', 0, id);
     // Claimed before any await: a concurrent open sees the session, a plain PUT sees `uploading`.
     const session: Session = { meta: { imageId: id, size: b.size, token: b.token, ...(b.layout !== undefined ? { layout: b.layout } : {}) }, offset: 0, hashes: this.deps.hashes.open(), busy: true, doomed: new AbortController() };
     this.sessions.set(id, session);
@@ -124,6 +131,11 @@ export class ResumableUploads {
     }
     await this.release(id, session);
     return { state: stateOf(session), created: true };
+  }
+
+  /** The bytes the open session of this image stages (its declared size); undefined without one. */
+  stagedBytes(id: string): number | undefined {
+    return this.sessions.get(id)?.meta.size;
   }
 
   state(ctx: RequestContext, id: string): StagedUploadState {
@@ -151,7 +163,7 @@ export class ResumableUploads {
     }
     let failure: unknown;
     try {
-      session.hashes ??= await this.deps.files.hashPrefix(id, session.offset, this.deps.hashes.open());
+      session.hashes = await this.runningHashes(id, session);
       const outcome = await this.deps.files.append(id, session.offset, source, { limit: size, hashes: session.hashes, signal: session.doomed.signal });
       session.offset = outcome.committed;
       failure = outcome.error;
@@ -184,7 +196,7 @@ export class ResumableUploads {
       if (session.offset !== session.meta.size) {
         throw new ImageConflict(`Upload of image ${id} is incomplete: ${session.offset} of ${session.meta.size} bytes committed`);
       }
-      session.hashes ??= await this.deps.files.hashPrefix(id, session.offset, this.deps.hashes.open());
+      session.hashes = await this.runningHashes(id, session);
       const received: ReceivedImageData = { size: session.offset, ...(await session.hashes.digests()) };
       const differing = [b.md5 !== undefined && b.md5.toLowerCase() !== received.md5 ? 'md5' : '', b.sha512 !== undefined && b.sha512.toLowerCase() !== received.sha512 ? 'sha512' : ''].filter(Boolean);
       if (differing.length > 0) {
@@ -249,6 +261,7 @@ export class ResumableUploads {
 
   /** A logical upload's layout: its size is what it sends; an incremental's parent is active, composed, the same disk. */
   private async checkLayout(ctx: RequestContext, layout: LogicalLayout, size: number): Promise<void> {
+    checkLayoutBounds(layout, this.deps.maxImageBytes);
     const sent = piecesLength(sentPieces(layout));
     if (sent !== size) throw badRequest(`Invalid resumable upload: the layout sends ${sent} bytes, size says ${size}`);
     if (layout.parent === undefined) return;
@@ -298,6 +311,25 @@ export class ResumableUploads {
     };
     await this.deps.records.put(active);
     return active;
+  }
+
+  /**
+   * The session's running digests: rebuilt from the committed bytes on disk after a restart, or
+   * when a hash thread died under them (their state went with it).
+   */
+  private async runningHashes(id: string, session: Session): Promise<StagedHashes> {
+    if (session.hashes?.failed === true) {
+      session.hashes.close();
+      session.hashes = undefined;
+    }
+    if (session.hashes !== undefined) return session.hashes;
+    const fresh = this.deps.hashes.open();
+    try {
+      return await this.deps.files.hashPrefix(id, session.offset, fresh);
+    } catch (err) {
+      fresh.close();
+      throw err;
+    }
   }
 
   /** Forgets the session and frees its running digests. */

@@ -1,7 +1,7 @@
 // The wire contract of the resumable upload extension (see src/images/README.md), shared by the
 // server (resumable-http.ts) and the client (resumable-client.ts) so both parse the same shapes.
 import { z } from 'zod';
-import { PropertyValueSchema } from './image-record';
+import { PropertyKeySchema, PropertyValueSchema } from './image-record';
 import { LogicalLayoutSchema } from './logical-layout';
 
 /** Content-Type of a PATCH body: raw bytes that continue the staged data at Upload-Offset (as in tus). */
@@ -40,7 +40,7 @@ export const CommitStagedBodySchema = z
   .object({
     md5: z.string().regex(/^[0-9a-fA-F]{32}$/, 'md5 must be 32 hex digits').optional(),
     sha512: z.string().regex(/^[0-9a-fA-F]{128}$/, 'sha512 must be 128 hex digits').optional(),
-    properties: z.record(PropertyValueSchema).optional(),
+    properties: z.record(PropertyKeySchema, PropertyValueSchema).optional(),
   })
   .strict();
 export type CommitStagedBody = z.infer<typeof CommitStagedBodySchema>;

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { identitySourceFromEnv, imageServiceAuthenticator } from '../auth';
 import { createLogger, logLevelFromEnv } from '../observability';
 import { runMain } from '../process/run-main';
+import { imageLimitsFromEnv } from './image-limits-config';
 import { imageServerConfigFromEnv } from './image-server-config';
 import { startImageServer } from './image-server';
 
@@ -14,15 +15,17 @@ runMain(
   'image service',
   async () => {
     const config = imageServerConfigFromEnv(process.env);
+    const limits = imageLimitsFromEnv(process.env);
     const authMode = z.enum(['tokens', 'none']).default('tokens').parse(process.env.SNAP_IMAGE_AUTH);
     const authenticate = authMode === 'none' ? undefined : imageServiceAuthenticator((await identitySourceFromEnv()).source);
     const server = await startImageServer({
       ...config,
+      ...limits,
       authenticate,
       warn: (details, message) => log.warn(details, message),
       onRequestError: (err) => log.error({ err }, 'request failed'),
     });
-    log.info({ url: server.url, dataDir: config.dataDir, recovery: server.recovery, auth: authMode }, 'image service listening');
+    log.info({ url: server.url, dataDir: config.dataDir, recovery: server.recovery, auth: authMode, limits }, 'image service listening');
     return { stop: () => server.close() };
   },
   log,

@@ -7,7 +7,7 @@ import { mkdir, open, readFile, readdir, rm, type FileHandle } from 'node:fs/pro
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { z } from 'zod';
-import { TEMP_SUFFIX, fsyncDirectory, writeFileAtomic } from './atomic-file';
+import { TEMP_SUFFIX, fsyncDirectory, writeFileAtomic } from '../fs/atomic-file';
 import { ImageTooLarge } from './image-errors';
 import { ImageIdSchema } from './image-record';
 import type { RepositoryWarning } from './image-record-repository';

@@ -12,3 +12,4 @@ export { waitForBlockJob, type WaitForBlockJobOptions, type BlockJobOutcome } fr
 export type { DomainEvent, LifecycleEvent, BlockJobEvent, DomainEventCallback } from './events';
 export type { Domain, TypedParam } from './types';
 export { parseUri, resolveTarget, type ParsedUri } from './uri';
+export { boundedGuestText, GUEST_TEXT_MAX_CHARS } from './agent-call';

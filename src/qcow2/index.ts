@@ -8,7 +8,7 @@ import { ImagePlan } from './emit';
 import { planQcow2, Qcow2Options } from './qcow2-layout';
 import { planRaw } from './raw-layout';
 
-export { MAX_VIRTUAL_SIZE, validateAllocationMap } from './allocation-map';
+export { MAX_VIRTUAL_SIZE, MiB, SECTOR_SIZE, validateAllocationMap } from './allocation-map';
 export type { AllocationMap, Extent, ExtentKind } from './allocation-map';
 export { Qcow2LayoutError, Qcow2SourceError } from './errors';
 export type { Qcow2LayoutErrorCode } from './errors';

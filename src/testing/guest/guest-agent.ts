@@ -4,6 +4,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import {
+  boundedGuestText,
   LibvirtError,
   LibvirtTimeoutError,
   LibvirtUsageError,
@@ -20,17 +21,23 @@ export interface AgentCommandChannel {
   domainQemuAgentCommand(dom: Domain, command: string, timeoutSeconds: number, flags?: number, opts?: CallOptions): Promise<string | null>;
 }
 
-/** The agent (or libvirt on its behalf) answered the command with an error. */
+/** The agent (or libvirt on its behalf) answered the command with an error; its text, the guest's, bounded. */
 export class GuestAgentError extends Error {
   override readonly name = 'GuestAgentError';
+  /** The agent's QMP error class (e.g. "GenericError"); null when libvirt passed on only the text. */
+  readonly errorClass: string | null;
+  readonly description: string;
   constructor(
     readonly command: string,
-    /** The agent's QMP error class (e.g. "GenericError"); null when libvirt passed on only the text. */
-    readonly errorClass: string | null,
-    readonly description: string,
+    errorClass: string | null,
+    description: string,
     options?: { cause?: unknown },
   ) {
-    super(`guest agent command ${command} failed: ${errorClass ? `${errorClass}: ` : ''}${description}`, options);
+    const shownClass = errorClass === null ? null : boundedGuestText(errorClass);
+    const shown = boundedGuestText(description);
+    super(`guest agent command ${command} failed: ${shownClass ? `${shownClass}: ` : ''}${shown}`, options);
+    this.errorClass = shownClass;
+    this.description = shown;
   }
 }
 
@@ -123,7 +130,7 @@ function parseReply<S extends z.ZodTypeAny>(command: string, text: string | null
   try {
     json = JSON.parse(text);
   } catch {
-    throw new GuestAgentProtocolError(command, `not JSON: ${text.slice(0, 200)}`);
+    throw new GuestAgentProtocolError(command, `not JSON: ${boundedGuestText(text)}`);
   }
   const refused = ErrorReply.safeParse(json);
   if (refused.success) throw new GuestAgentError(command, refused.data.error.class ?? null, refused.data.error.desc ?? 'no description');

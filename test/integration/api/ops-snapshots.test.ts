@@ -7,6 +7,7 @@ import { Client, Connection } from '@temporalio/client';
 import { startApi } from '../../../src/api';
 import { createLogger } from '../../../src/observability';
 import { snapshotWorkflowId } from '../../../src/contract';
+import { memberFailureText } from '../../../src/api/member-failure';
 import { call, createImage, eventually } from '../../support/api-http';
 import { TOKENS, startApiStack, type ApiStack } from '../../support/api-stack';
 import { diskBytesFor } from '../../support/api-stub-activities';
@@ -28,7 +29,7 @@ interface Run {
   instanceUuid: string | null;
   host: string | null;
   imageId: string | null;
-  temporalUiUrl: string;
+  temporalUiUrl: string | null;
   error?: string | null;
   name?: string | null;
   progress?: { step: string; bytesTotal: number } | null;
@@ -38,6 +39,12 @@ async function listed(query: string): Promise<Run[]> {
   const answer = await call(url, { path: `/ops/snapshots?${query}`, token: TOKENS.admin });
   expect(answer.status).toBe(200);
   return (answer.json as { snapshots: Run[] }).snapshots;
+}
+
+async function progressOf(instanceUuid: string, token: string): Promise<Run> {
+  const answer = await call(url, { path: `/v2.1/servers/${instanceUuid}/snapshot-progress`, token });
+  expect(answer.status).toBe(200);
+  return (answer.json as { snapshot: Run }).snapshot;
 }
 
 async function detail(workflowId: string): Promise<Run> {
@@ -68,6 +75,12 @@ describe('a failed snapshot, listed and retried', () => {
     const shown = await detail(workflowId);
     expect(shown).toMatchObject({ state: 'failed', name: 'nightly', runId: failed.runId });
     expect(shown.error).toContain('injected upload failure');
+
+    // The owner sees that it failed, not the failure's text, host or the internal Temporal UI link.
+    const owners = await progressOf(inst.uuid, TOKENS.demo);
+    expect(owners).toMatchObject({ state: 'failed', runId: failed.runId, host: null, temporalUiUrl: null, error: memberFailureText('InjectedFailure') });
+    expect(JSON.stringify(owners)).not.toContain('injected');
+    expect(await progressOf(inst.uuid, TOKENS.admin)).toMatchObject({ host: stack.host, temporalUiUrl: failed.temporalUiUrl, error: shown.error });
 
     const retry = await call(url, { method: 'POST', path: `/ops/snapshots/${workflowId}/retry`, token: TOKENS.admin });
     expect(retry.status).toBe(202);
@@ -136,6 +149,28 @@ describe('a running snapshot', () => {
     await stack.temporal.workflow.getHandle(workflowId).result().catch(() => undefined);
   });
 
+  it('a run an admin terminates: the owner reads that it was stopped, not the reason given', async () => {
+    const inst = await stack.addInstance();
+    const workflowId = snapshotWorkflowId(inst.uuid);
+    const hold = stack.cloud.holdUpload(inst.uuid);
+    try {
+      expect((await createImage(url, TOKENS.demo, inst.uuid, { name: 'stopped' })).status).toBe(202);
+      await hold.reached;
+      const running = await progressOf(inst.uuid, TOKENS.demo);
+      expect(running).toMatchObject({ state: 'running', host: null, temporalUiUrl: null, error: null });
+      await stack.temporal.workflow.getHandle(workflowId).terminate('host /srv/nova/instances/x unreachable via http://10.0.0.7:8233');
+    } finally {
+      hold.release();
+    }
+    const owners = await eventually(async () => {
+      const run = await progressOf(inst.uuid, TOKENS.demo);
+      return run.state === 'failed' ? run : undefined;
+    }, 'terminated run');
+    expect(owners.error).toBe('Terminated: The snapshot was stopped by an administrator.');
+    expect(JSON.stringify(owners)).not.toMatch(/srv\/nova|10\.0\.0\.7/);
+    expect((await progressOf(inst.uuid, TOKENS.admin)).error).toBe('terminated: host /srv/nova/instances/x unreachable via http://10.0.0.7:8233');
+  });
+
   it('404 on snapshot-progress for a server never snapshotted', async () => {
     const inst = await stack.addInstance();
     expect((await call(url, { path: `/v2.1/servers/${inst.uuid}/snapshot-progress`, token: TOKENS.demo })).status).toBe(404);
@@ -148,6 +183,29 @@ describe('hosts', () => {
     const hosts = (answer.json as { hosts: { host: string; servers: number }[] }).hosts;
     const ours = hosts.find((h) => h.host === stack.host);
     expect(ours?.servers).toBe((await stack.store.listByHost(stack.host)).length);
+  });
+});
+
+describe('image service unavailable', () => {
+  it('answers 503 with a fixed sentence: the image service\'s address and error stay in the log', async () => {
+    const api = await startApi({
+      port: 0,
+      store: { kind: 'sqlite', path: `${stack.dir}/instances.sqlite` },
+      imageUrl: 'http://127.0.0.1:1',
+      auth: stack.auth,
+      temporal: stack.temporal,
+      logger: createLogger({ name: 'dead-images', level: 'silent' }),
+    });
+    try {
+      const inst = await stack.addInstance();
+      const answer = await createImage(api.url, TOKENS.demo, inst.uuid, { name: 'nowhere' });
+      expect(answer.status).toBe(503);
+      const message = (answer.json as { serviceUnavailable: { message: string } }).serviceUnavailable.message;
+      expect(message).toBe('The image service could not create the snapshot image. Nothing was changed; try again later.');
+      expect((await stack.store.getOrThrow(inst.uuid)).taskState).toBeNull();
+    } finally {
+      await api.close();
+    }
   });
 });
 

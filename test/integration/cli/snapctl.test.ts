@@ -3,7 +3,8 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { snapshotWorkflowId } from '../../../src/contract';
-import { eventually } from '../../support/api-http';
+import { memberFailureText } from '../../../src/api/member-failure';
+import { call, eventually } from '../../support/api-http';
 import { TOKENS, startApiStack, type ApiStack } from '../../support/api-stack';
 import { buildSnapctl, type BuiltSnapctl, type SnapctlResult } from '../../support/api-snapctl';
 import { diskBytesFor } from '../../support/api-stub-activities';
@@ -64,9 +65,13 @@ describe('snapctl', () => {
     stack.cloud.failUploads(inst.uuid, 1);
     const failed = await as(TOKENS.demo, ['snapshot', inst.uuid, '--name', 'doomed', '--wait']);
     expect(failed.code).toBe(8);
-    expect(failed.stderr).toContain('injected upload failure');
+    // The owner (a member) reads the failure's type and a fixed sentence; its text is for admins.
+    expect(failed.stderr).toContain(`failed: ${memberFailureText('InjectedFailure')}`);
+    expect(failed.stderr).not.toContain('injected upload failure');
 
     const workflowId = snapshotWorkflowId(inst.uuid);
+    const forAdmin = await call(stack.api.url, { path: `/ops/snapshots/${workflowId}`, token: TOKENS.admin });
+    expect((forAdmin.json as { snapshot: { error: string } }).snapshot.error).toContain('injected upload failure');
     await eventually(async () => {
       const listed = await as(TOKENS.admin, ['snapshots', '--failed']);
       return listed.code === 0 && listed.stdout.includes(workflowId) ? listed : undefined;

@@ -2,7 +2,8 @@
 // a qcow2 header into its first bytes, naming a backing file of the host's (a recognisable
 // pattern) and a 1 TiB virtual size. A host that probes the disk's format reads that header and
 // builds the snapshot on the guest's choice of file and size; ours reads the format, the chain and
-// the size from libvirt, so the snapshot holds the disk's real bytes, header included.
+// the size from libvirt, so the snapshot holds the disk's real bytes, header included, on every
+// data path (live block copy and backup job, cold convert and qemu-nbd).
 import { open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { SnapshotResult } from '../../../src/contract';
@@ -89,9 +90,11 @@ describe('a raw guest disk that poses as qcow2', () => {
   });
 
   describe.each([
-    ['block-copy (SNAP_DISABLE_BACKUP_API)', { SNAP_DISABLE_BACKUP_API: 'true' }, 'block-copy'],
-    ['one pass (backup job)', {}, 'backup-job'],
-  ])('snapshot through the %s path', (_name, hostEnv, dataPath) => {
+    ['block-copy (SNAP_DISABLE_BACKUP_API)', { SNAP_DISABLE_BACKUP_API: 'true' }, 'live', 'block-copy'],
+    ['one pass (backup job)', {}, 'live', 'backup-job'],
+    ['cold convert', { SNAP_DISABLE_BACKUP_API: 'true', SNAP_DISABLE_LIVE_SNAPSHOT: 'true' }, 'cold', 'convert'],
+    ['cold one pass (qemu-nbd)', { SNAP_DISABLE_LIVE_SNAPSHOT: 'true' }, 'cold', 'qemu-nbd'],
+  ])('snapshot through the %s path', (_name, hostEnv, mode, dataPath) => {
     let engine: Engine;
     beforeAll(async () => {
       engine = await startEngine({ hostEnv });
@@ -102,7 +105,7 @@ describe('a raw guest disk that poses as qcow2', () => {
 
     it('holds exactly the raw bytes of the disk, header included, not the named backing file\'s', async () => {
       const { result, image } = await snapshotAndDownload(engine, guest);
-      expect(result).toMatchObject({ mode: 'live', status: 'active', dataPath });
+      expect(result).toMatchObject({ mode, status: 'active', dataPath });
       expectGuestBytes(image, guest);
       expect(image.includes(Buffer.alloc(64 * 1024, SECRET_BYTE))).toBe(false);
     });

@@ -52,7 +52,18 @@ describe("Nova's metadata rules", () => {
     // 255 characters of 2 UTF-16 units each
     expect(metadataOk({ k: '\u{1F600}'.repeat(255) })).toBe(true);
     expect(metadataOk({ k: '\u{1F600}'.repeat(256) })).toBe(false);
-    // Nova puts no character rule on values
-    expect(metadataOk({ k: 'line 1\nline 2' })).toBe(true);
+    // Nova puts no character rule on values; here control characters are refused (below).
+    expect(metadataOk({ k: 'line 1\nline 2' })).toBe(false);
+  });
+
+  it('refuses control characters in values (C0, DEL, C1: line breaks and ANSI escapes), as the image service does', () => {
+    for (const value of ['\u001b[2J\u001b[31mowned', 'a\u0000b', 'a\rb', 'a\u0007', 'a\u007fb', 'a\u0085b', 'a\u009b31mb', 'a\u009fb']) {
+      expect(metadataOk({ k: value })).toBe(false);
+    }
+    for (const value of ['printable: é ü ß 日本 \u{1F600}', 'a\u00a0b', 'a\u00a0', '~!@#$%^&*()']) expect(metadataOk({ k: value })).toBe(true);
+    const body = { createImage: { name: 's', metadata: { k: '\u001b]0;title\u0007' } } };
+    const bad = CreateImageActionSchema.safeParse(body);
+    expect(bad.success).toBe(false);
+    if (!bad.success) expect(validationMessage(bad.error.issues[0], body)).toMatch(/^Invalid input for field\/attribute createImage\.metadata\.k\. .*control characters/);
   });
 });

@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, chown, lstat, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createAuthenticator, loadOrCreateTokens, tokenOptionsFromEnv, TokenFileInvalid } from '../../../src/auth';
@@ -43,11 +43,46 @@ describe('token file', () => {
 
   it('refuses a corrupt or invalid file with a clear error instead of replacing it', async () => {
     const file = join(dir, 'tokens.json');
-    await writeFile(file, '{"tokens": [');
+    await writeFile(file, '{"tokens": [', { mode: 0o600 });
     await expect(loadOrCreateTokens({ file })).rejects.toBeInstanceOf(TokenFileInvalid);
-    await writeFile(file, JSON.stringify({ tokens: [{ token: 'short', projectId: 'p', roles: ['member'] }] }));
+    await writeFile(file, JSON.stringify({ tokens: [{ token: 'short', projectId: 'p', roles: ['member'] }] }), { mode: 0o600 });
     await expect(loadOrCreateTokens({ file })).rejects.toThrow(/at least 16 characters/);
     expect(await readFile(file, 'utf8')).toContain('short');
+  });
+
+  it('refuses at start a token file that group or others can read or write, naming the mode', async () => {
+    const file = join(dir, 'tokens.json');
+    const created = await loadOrCreateTokens({ file });
+    for (const mode of [0o640, 0o604, 0o620, 0o602, 0o644]) {
+      await chmod(file, mode);
+      await expect(loadOrCreateTokens({ file })).rejects.toThrow(new RegExp(`has mode 0${mode.toString(8)}.*chmod 600`));
+    }
+    await chmod(file, 0o600);
+    expect((await loadOrCreateTokens({ file })).config).toEqual(created.config);
+    expect(await readdir(dir)).toEqual(['tokens.json']);
+  });
+
+  (process.getuid?.() === 0 ? it : it.skip)('refuses a token file owned by another user (run as root to chown)', async () => {
+    const file = join(dir, 'tokens.json');
+    await loadOrCreateTokens({ file });
+    await chown(file, 4242, 4242);
+    await expect(loadOrCreateTokens({ file })).rejects.toThrow(/owned by uid 4242, not by this process's uid 0/);
+  });
+
+  it('writes through an exclusive temp file: a symlink planted at a temp name does not redirect the tokens', async () => {
+    const victim = join(dir, 'victim');
+    await writeFile(victim, 'unrelated\n', { mode: 0o644 });
+    const file = join(dir, 'tokens.json');
+    // The names an attacker can guess: the old fixed pid-based temp name, and the file itself.
+    await symlink(victim, `${file}.${process.pid}.tmp`);
+    const created = await loadOrCreateTokens({ file });
+    expect(await readFile(victim, 'utf8')).toBe('unrelated\n');
+    expect((await stat(victim)).mode & 0o777).toBe(0o644);
+    const written = await lstat(file);
+    expect(written.isFile()).toBe(true);
+    expect(written.mode & 0o777).toBe(0o600);
+    expect(JSON.parse(await readFile(file, 'utf8'))).toEqual(created.config);
+    expect((await readdir(dir)).sort()).toEqual(['tokens.json', 'tokens.json.' + process.pid + '.tmp', 'victim'].sort());
   });
 
   it('reads its location from the environment', () => {

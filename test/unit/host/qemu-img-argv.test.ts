@@ -124,6 +124,8 @@ describe('qemu-img and qemu-io command lines', () => {
     await convertImage([{ path: '/i/uuid/disk', format: 'raw' }], '/w/out.raw', { outputFormat: 'raw' });
     const seen = await calls();
     expect(seen).toHaveLength(9);
+    // The delta's backing is named with its format and, its size given, not even opened.
+    expect(seen[1]).toEqual(['qemu-img', 'create', '-q', '-f', 'qcow2', '-b', '/i/_base/img', '-F', 'raw', '-u', '/w/delta.qcow2', String(1 << 20)]);
     for (const argv of seen) expectFormatStated(argv);
   });
 

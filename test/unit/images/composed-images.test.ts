@@ -6,7 +6,6 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
 import {
   ImageService,
   LOGICAL_DIGEST_PROPERTY,
@@ -16,11 +15,11 @@ import {
   sentPieces,
   type LogicalLayout,
 } from '../../../src/images';
-import { emit, LOGICAL_DIGEST_ALGORITHM, logicalDigestOf, planImage, type AllocationMap, type Extent } from '../../../src/qcow2';
+import { LOGICAL_DIGEST_ALGORITHM, logicalDigestOf, planImage } from '../../../src/qcow2';
+import { diskWith, download, served, stage } from './composed-fixture';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
-const DISK = 8 * MiB;
 
 let dir: string;
 let service: ImageService | undefined;
@@ -39,43 +38,6 @@ afterEach(async () => {
   await service?.close();
   await rm(dir, { recursive: true, force: true });
 });
-
-/** A disk and its map: data where `data` says, zeros elsewhere. */
-function diskWith(data: [number, number][]): { disk: Buffer; map: AllocationMap } {
-  const disk = Buffer.alloc(DISK);
-  const extents: Extent[] = [];
-  let at = 0;
-  for (const [offset, length] of data) {
-    if (offset > at) extents.push({ offset: at, length: offset - at, kind: 'hole' });
-    randomBytes(length).copy(disk, offset);
-    extents.push({ offset, length, kind: 'data' });
-    at = offset + length;
-  }
-  if (at < DISK) extents.push({ offset: at, length: DISK - at, kind: 'hole' });
-  return { disk, map: { virtualSize: DISK, extents } };
-}
-
-async function served(plan: ReturnType<typeof planImage>, disk: Buffer): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  for await (const b of emit(plan, (o, l) => disk.subarray(o, o + l))) parts.push(Buffer.from(b));
-  return Buffer.concat(parts);
-}
-
-async function download(s: ImageService, id: string): Promise<Buffer> {
-  const { data } = await s.openData(admin, id);
-  const parts: Buffer[] = [];
-  for await (const b of data ?? Readable.from([])) parts.push(b as Buffer);
-  return Buffer.concat(parts);
-}
-
-/** Stages what the layout sends from `disk` in two appends, as a host would after a break. */
-async function stage(s: ImageService, id: string, layout: LogicalLayout, disk: Buffer, token = 'export-1'): Promise<void> {
-  const body = Buffer.concat(sentPieces(layout).map((p) => disk.subarray(p.offset, p.offset + p.length)));
-  await s.resumable.open(admin, id, { size: body.length, token, layout });
-  const cut = Math.floor(body.length / 3);
-  await s.resumable.append(admin, id, 0, Readable.from([body.subarray(0, cut)]));
-  await s.resumable.append(admin, id, cut, Readable.from([body.subarray(cut)]));
-}
 
 const md5 = (b: Buffer): string => createHash('md5').update(b).digest('hex');
 const digestOf = async (disk: Buffer): Promise<string> => `${LOGICAL_DIGEST_ALGORITHM}:${await logicalDigestOf([disk], disk.length)}`;
@@ -121,6 +83,28 @@ describe('the composing store', () => {
     expect(after.chunks - before.chunks).toBe(1);
     expect(after.bytes - before.bytes).toBe(256 * KiB);
     expect((await download(s, parent)).equals(disk)).toBe(true);
+  });
+
+  it('an incremental where the guest discarded whole blocks: those read as zeros, and no chunk is written for them', async () => {
+    const s = await open();
+    const { disk, map } = diskWith([[0, 4 * MiB]]);
+    const parent = (await s.create(admin, { name: 'p' })).id;
+    await stage(s, parent, { format: 'raw', map: encodeMap(map) }, disk);
+    await s.resumable.commit(admin, parent, {});
+    const before = await s.chunkStats();
+    // Discarded [1 MiB, 3 MiB) and [3.5 MiB, 3.75 MiB): holes now, inside the changed ranges.
+    const next = Buffer.from(disk);
+    next.fill(0, 1 * MiB, 3 * MiB);
+    next.fill(0, 3.5 * MiB, 3.75 * MiB);
+    const now = { virtualSize: map.virtualSize, extents: [{ offset: 0, length: MiB, kind: 'data' as const }, { offset: MiB, length: 2 * MiB, kind: 'hole' as const }, { offset: 3 * MiB, length: 0.5 * MiB, kind: 'data' as const }, { offset: 3.5 * MiB, length: 0.25 * MiB, kind: 'hole' as const }, { offset: 3.75 * MiB, length: map.virtualSize - 3.75 * MiB, kind: 'data' as const }] };
+    const layout: LogicalLayout = { format: 'raw', map: encodeMap(now), parent, changed: [[MiB, 2 * MiB], [3.5 * MiB, 0.25 * MiB]] };
+    expect(piecesLength(sentPieces(layout))).toBe(0);
+    const child = (await s.create(admin, { name: 'c' })).id;
+    await stage(s, child, layout, next);
+    const active = await s.resumable.commit(admin, child, {});
+    expect((await download(s, child)).equals(next)).toBe(true);
+    expect(active.properties[LOGICAL_DIGEST_PROPERTY]).toBe(await digestOf(next));
+    expect(await s.chunkStats()).toEqual(before);
   });
 
   it('deleting the parent never breaks the child; chunks only the parent held are collected', async () => {

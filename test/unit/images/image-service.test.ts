@@ -2,7 +2,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import { ImageConflict, ImageNotFound, ImageRequestRejected, ImageService, UNAUTHENTICATED_ADMIN, type RequestContext } from '../../../src/images';
 
 let dir: string;
@@ -36,6 +36,18 @@ it('rejects bad bodies with the Glance status codes and stores nothing', async (
   expect(service.list(UNAUTHENTICATED_ADMIN, {}, { limit: 10 }).images).toEqual([]);
 });
 
+it('refuses control characters in names, property names and property values with 400, storing nothing', async () => {
+  for (const body of [{ name: 'a\u001b[31mb' }, { name: 'a\nb' }, { name: 'a\u009bb' }, { 'k\u0000': 'v' }, { 'k\u007f': 'v' }, { k: 'v\u0085' }, { k: '\u001b]0;x\u0007' }]) {
+    const err = await service.create(member, body).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ImageRequestRejected);
+    expect((err as ImageRequestRejected).status).toBe(400);
+    expect((err as Error).message).toMatch(/control characters/);
+  }
+  expect(service.list(UNAUTHENTICATED_ADMIN, {}, { limit: 10 }).images).toEqual([]);
+  const ok = await service.create(member, { name: 'é 日本 \u00a0', k: 'v w' });
+  expect(ok).toMatchObject({ name: 'é 日本 \u00a0', properties: { k: 'v w' } });
+});
+
 it('hides other projects’ images as not found', async () => {
   const r = await service.create(member, { name: 'mine' });
   expect(() => service.get(other, r.id)).toThrow(ImageNotFound);
@@ -49,6 +61,33 @@ it('refuses to delete a protected image', async () => {
   const r = await service.create(member, { name: 'keep', protected: true });
   expect(await statusOf(service.delete(member, r.id))).toBe(403);
   expect(service.get(member, r.id).status).toBe('queued');
+});
+
+it('lets the owner or an admin clear protected, refuses a protected delete to everyone, and lets an admin delete any image', async () => {
+  const admin: RequestContext = { projectId: 'ops', isAdmin: true };
+  const mine = await service.create(member, { name: 'keep', protected: true });
+  await service.upload(member, mine.id, Readable.from([Buffer.from('abc')]));
+  expect(await statusOf(service.delete(admin, mine.id))).toBe(403);
+  await expect(service.update(other, mine.id, { protected: false })).rejects.toBeInstanceOf(ImageNotFound);
+  expect(service.get(member, mine.id).protected).toBe(true);
+  expect(await service.update(member, mine.id, { protected: false })).toMatchObject({ status: 'active', protected: false });
+  await service.delete(member, mine.id);
+  expect(() => service.get(member, mine.id)).toThrow(ImageNotFound);
+
+  const theirs = await service.create(other, { name: 'theirs', protected: true });
+  await service.update(admin, theirs.id, { protected: false });
+  await service.delete(admin, theirs.id);
+  expect(() => service.get(other, theirs.id)).toThrow(ImageNotFound);
+});
+
+it('keeps a protected flag set while the upload runs', async () => {
+  const r = await service.create(member, { name: 'late' });
+  const body = new PassThrough();
+  const upload = service.upload(member, r.id, body);
+  await service.update(member, r.id, { protected: true });
+  body.end(Buffer.from('abc'));
+  expect(await upload).toMatchObject({ status: 'active', protected: true });
+  expect(service.get(member, r.id).protected).toBe(true);
 });
 
 it('claims queued → saving synchronously so a concurrent second upload conflicts', async () => {

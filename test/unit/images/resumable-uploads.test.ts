@@ -157,6 +157,8 @@ describe('commit', () => {
     await service.resumable.append(admin, id, 1234, source(bytes.subarray(1234)));
     expect(await failure(service.resumable.commit(admin, id, { properties: { status: 'x' } }))).toMatchObject({ status: 403 });
     expect(await failure(service.resumable.commit(admin, id, { md5: 'nothex' }))).toMatchObject({ status: 400 });
+    expect(await failure(service.resumable.commit(admin, id, { properties: { k: 'v\u001b[2J' } }))).toMatchObject({ status: 400 });
+    expect(await failure(service.resumable.commit(admin, id, { properties: { 'k\u0085': 'v' } }))).toMatchObject({ status: 400 });
     const active = await service.resumable.commit(admin, id, { md5: md5(bytes).toUpperCase(), sha512: sha512(bytes), properties: { stream_format: 'qcow2' } });
     expect(active).toMatchObject({ status: 'active', size: 5000, checksum: md5(bytes), os_hash_algo: 'sha512', os_hash_value: sha512(bytes) });
     expect(active.properties).toEqual({ image_type: 'snapshot', stream_format: 'qcow2' });
@@ -229,7 +231,7 @@ describe('status machine', () => {
     const put = await failure(service.upload(admin, id, source(Buffer.from('xyz'))));
     expect(put).toBeInstanceOf(ImageConflict);
     expect((put as Error).message).toContain('from uploading');
-    await expect(service.setFormats(admin, id, { disk_format: 'qcow2' })).rejects.toBeInstanceOf(ImageConflict);
+    await expect(service.update(admin, id, { disk_format: 'qcow2' })).rejects.toBeInstanceOf(ImageConflict);
     await service.resumable.discard(admin, id);
     expect(service.get(admin, id).status).toBe('queued');
     expect(await sessionFiles()).toEqual([]);

@@ -1,6 +1,7 @@
 // Validation of everything that reaches a path, a command line or domain XML.
 import { buildDiskXml, buildDomainXml, planInstance, validateInstanceName } from '../../../src/testing/instance-layout';
 import { assertSafePath } from '../../../src/host/qemu-img';
+import type { GuestArtifacts } from '../../../src/testing/guest/guest-builder';
 
 describe('instance layout validation', () => {
   it('accepts plain names and rejects anything that could escape a path or XML', () => {
@@ -33,13 +34,14 @@ describe('instance layout validation', () => {
   });
 });
 
+const artifacts: GuestArtifacts = {
+  dir: '/tmp/guest',
+  kernelPath: '/tmp/guest/vmlinuz',
+  initrdPath: '/tmp/guest/initrd.img',
+  manifest: { key: '0123456789abcdef', kernelRelease: '6.1.0-cloud-amd64', packages: [], initrdSha256: '0'.repeat(64), builtAt: '2026-12-02T00:00:00Z' },
+};
+
 describe('Linux guest layout', () => {
-  const artifacts = {
-    dir: '/tmp/guest',
-    kernelPath: '/tmp/guest/vmlinuz',
-    initrdPath: '/tmp/guest/initrd.img',
-    manifest: { key: '0123456789abcdef', kernelRelease: '6.1.0-cloud-amd64', packages: [], initrdSha256: '0'.repeat(64), builtAt: '2026-12-02T00:00:00Z' },
-  };
 
   it('boots the kernel directly with the workload on the command line, a console file and the agent channel', () => {
     const layout = planInstance({ name: 'snaptest-linux', dir: '/tmp/snap', domainType: 'qemu', linux: { artifacts, workload: 'blocks', agent: false, rateKiB: 256 } });
@@ -74,5 +76,15 @@ describe('Linux guest layout', () => {
     expect(() => planInstance({ name: 'snaptest-r', dir: '/tmp/snap', linux: { artifacts }, rbd: { ...rbd, image: "x' name='other" } })).toThrow(/image name/);
     expect(() => planInstance({ name: 'snaptest-r', dir: '/tmp/snap', linux: { artifacts }, rbd: { ...rbd, secretUuid: "x'/><evil" } })).toThrow(/secret uuid/);
     expect(() => planInstance({ name: 'snaptest-r', dir: '/tmp/snap', rbd })).toThrow(/Linux/);
+  });
+});
+
+describe('raw disk layout', () => {
+  it('lays an OS-less guest on one raw disk, attached as raw; Linux guests keep base + overlay', () => {
+    const layout = planInstance({ name: 'snaptest-raw', dir: '/tmp/snap', domainType: 'qemu', diskFormat: 'raw' });
+    expect(layout).toMatchObject({ diskFormat: 'raw', overlayPath: '/tmp/snap/snaptest-raw-disk.raw' });
+    expect(buildDomainXml(layout)).toContain("<driver name='qemu' type='raw' cache='none'/>");
+    expect(planInstance({ name: 'snaptest-q', dir: '/tmp/snap', domainType: 'qemu' }).diskFormat).toBe('qcow2');
+    expect(() => planInstance({ name: 'snaptest-l', dir: '/tmp/snap', diskFormat: 'raw', linux: { artifacts } })).toThrow(/not laid out for Linux guests/);
   });
 });

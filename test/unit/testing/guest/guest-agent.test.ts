@@ -134,6 +134,18 @@ describe('guestExec', () => {
     expect(err).toMatchObject({ command: 'guest-exec', errorClass: 'GenericError', description: 'Guest agent command failed' });
   });
 
+  it('bounds the guest\'s error class and text and strips their control characters', async () => {
+    const agent = new StubAgent(() => JSON.stringify({ error: { class: 'Generic\u001b[2JError', desc: `line 1\r\nline 2\u009b${'x'.repeat(100_000)}` } }));
+    const err = await guestExec(agent, DOM, '/bin/true', [], { timeoutMs: 1_000 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(GuestAgentError);
+    const { errorClass, description, message } = err as GuestAgentError;
+    expect(errorClass).toBe('Generic [2JError');
+    expect(description).toMatch(/^line 1 line 2 x+…$/);
+    expect([...description].length).toBe(256);
+    expect(/\p{Cc}/u.test(message)).toBe(false);
+    expect(message.length).toBeLessThan(600);
+  });
+
   it('turns libvirt\'s folded agent refusal into GuestAgentError, keeping the LibvirtError as cause', async () => {
     const refusal = libvirtError(
       VIR_ERR_INTERNAL_ERROR,

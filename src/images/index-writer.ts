@@ -1,0 +1,139 @@
+// A new index written as its commit composes it, a window of its tables at a time, so a commit
+// holds ~2 MiB of tables whatever the disk's size (they are 160 MiB per TiB). The file is made
+// under a temporary name: the header first, with room for the served size and digests that are
+// known only at the end; the tables windows in increasing order, each starting as the parent's
+// (an incremental) or zeros; then the header is written again in place, the file fsynced and
+// renamed over the index's name: an index is whole or absent.
+import { createHash, type Hash } from 'node:crypto';
+import { open, rm, type FileHandle } from 'node:fs/promises';
+import { CHUNK_HASH_BYTES } from './chunk-store';
+import { blockCount, chunkCount, encodeIndexHeader, type IndexFile, type IndexHeader } from './image-index';
+import type { ChunkSlots } from './served-image';
+
+/** Slots of a table held at once: 1 MiB of hashes, a whole number of logical-digest blocks. */
+const WINDOW_SLOTS = 32 * 1024;
+
+/**
+ * One table of the file (chunk slots, or block hashes), written in increasing slot order a window
+ * at a time. A window is loaded from `base` (the parent's same table) or zeros when reached, and
+ * written out when left, so windows nobody changed are copied from the parent too.
+ */
+export class TableWindows {
+  private window = Buffer.alloc(0);
+  /** the window held, -1 before the first */
+  private current = -1;
+
+  constructor(
+    private readonly file: FileHandle,
+    /** where the table starts in the file */
+    private readonly at: number,
+    readonly slots: number,
+    private readonly base: ChunkSlots | null,
+    /** every window once written, in order */
+    private readonly onWritten?: (window: Buffer) => void,
+  ) {}
+
+  /** Slots [first, first + count) as a view into the window (a block's slots never straddle two). */
+  async view(first: number, count: number): Promise<Buffer> {
+    await this.moveTo(Math.floor(first / WINDOW_SLOTS));
+    const from = (first - this.current * WINDOW_SLOTS) * CHUNK_HASH_BYTES;
+    return this.window.subarray(from, from + count * CHUNK_HASH_BYTES);
+  }
+
+  /** Writes every window left, up to the table's end. */
+  finish(): Promise<void> {
+    return this.moveTo(Math.ceil(this.slots / WINDOW_SLOTS));
+  }
+
+  private async moveTo(index: number): Promise<void> {
+    if (index === this.current) return;
+    if (index < this.current) throw new Error(`table windows go forward only (at ${this.current}, asked ${index})`);
+    if (this.current >= 0) await this.writeOut();
+    for (let w = this.current + 1; w <= index; w++) {
+      const first = w * WINDOW_SLOTS;
+      const count = Math.max(0, Math.min(WINDOW_SLOTS, this.slots - first));
+      this.window = this.base === null ? Buffer.alloc(count * CHUNK_HASH_BYTES) : Buffer.from(await this.base(first, count));
+      this.current = w;
+      if (w < index) await this.writeOut();
+    }
+  }
+
+  private async writeOut(): Promise<void> {
+    await writeAll(this.file, this.window, this.at + this.current * WINDOW_SLOTS * CHUNK_HASH_BYTES);
+    this.onWritten?.(this.window);
+  }
+}
+
+async function writeAll(file: FileHandle, bytes: Buffer, position: number): Promise<void> {
+  for (let done = 0; done < bytes.length; ) {
+    const { bytesWritten } = await file.write(bytes, done, bytes.length - done, position + done);
+    done += bytesWritten;
+  }
+}
+
+/** The served image's facts, known once the tables are written and read back. */
+export type ServedFacts = Pick<IndexHeader, 'size' | 'md5' | 'sha512'>;
+
+const PLACEHOLDER: ServedFacts = { size: Number.MAX_SAFE_INTEGER, md5: '0'.repeat(32), sha512: '0'.repeat(128) };
+
+export class IndexWriter {
+  /** the logical digest: SHA-256 over the block hashes, fed as their windows are written */
+  private readonly outer: Hash = createHash('sha256');
+  readonly chunks: TableWindows;
+  readonly blocks: TableWindows;
+
+  private constructor(
+    private readonly file: FileHandle,
+    readonly tempPath: string,
+    private readonly header: Omit<IndexHeader, keyof ServedFacts>,
+    private readonly headerBytes: number,
+    parent: IndexFile | null,
+  ) {
+    const chunkSlots = chunkCount(header.virtualSize);
+    const start = headerBytes;
+    this.chunks = new TableWindows(file, start, chunkSlots, parent === null ? null : (first, count) => parent.chunkHashes(first, count));
+    this.blocks = new TableWindows(file, start + chunkSlots * CHUNK_HASH_BYTES, blockCount(header.virtualSize), parent === null ? null : (first, count) => parent.blockHashes(first, count), (window) => this.outer.update(window));
+  }
+
+  /** A new index file at `tempPath` (the caller's temporary name beside the index). */
+  static async create(tempPath: string, header: Omit<IndexHeader, keyof ServedFacts>, parent: IndexFile | null): Promise<IndexWriter> {
+    const file = await open(tempPath, 'wx+', 0o600);
+    try {
+      const bytes = encodeIndexHeader({ ...header, ...PLACEHOLDER });
+      await writeAll(file, bytes, 0);
+      return new IndexWriter(file, tempPath, header, bytes.length, parent);
+    } catch (err) {
+      await file.close();
+      await rm(tempPath, { force: true });
+      throw err;
+    }
+  }
+
+  /** Writes the windows left; from here on the chunk slots are read back from the file. */
+  async finishTables(): Promise<{ logicalDigest: string; chunkSlots: ChunkSlots }> {
+    await this.chunks.finish();
+    await this.blocks.finish();
+    return {
+      logicalDigest: this.outer.digest('hex'),
+      chunkSlots: async (first, count) => {
+        const n = Math.max(0, Math.min(count, this.chunks.slots - first));
+        const out = Buffer.alloc(n * CHUNK_HASH_BYTES);
+        await this.file.read(out, 0, out.length, this.headerBytes + first * CHUNK_HASH_BYTES);
+        return out;
+      },
+    };
+  }
+
+  /** The header with the served facts, in place (no longer than the placeholder's), and the file fsynced. */
+  async seal(served: ServedFacts): Promise<void> {
+    await writeAll(this.file, encodeIndexHeader({ ...this.header, ...served }, this.headerBytes), 0);
+    await this.file.sync();
+    await this.file.close();
+  }
+
+  /** A failed commit: the file goes. */
+  async discard(): Promise<void> {
+    await this.file.close().catch(() => undefined);
+    await rm(this.tempPath, { force: true });
+  }
+}

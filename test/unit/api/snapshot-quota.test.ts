@@ -1,0 +1,44 @@
+// createImage when the image service refuses the image record for a project quota (Glance's 413):
+// Nova's answer, 403 "Quota exceeded for resources: ['images']", and nothing else happens — no
+// task_state change, no instance action, no workflow.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Client } from '@temporalio/client';
+import pino from 'pino';
+import { SnapshotStarter } from '../../../src/api/snapshot-starter';
+import { GlanceHttpClient, startImageServer, type RunningImageServer } from '../../../src/images';
+import { UNLIMITED_QUOTAS } from '../../../src/images/quotas';
+import type { Instance, InstanceStore } from '../../../src/store';
+
+let dir: string;
+let server: RunningImageServer;
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'snapshot-quota-'));
+  const authenticate = (token: string) => (token === 'p1' ? { projectId: 'p1', roles: ['member'] } : null);
+  server = await startImageServer({ port: 0, dataDir: dir, maxImageBytes: 1024, authenticate, quotas: { ...UNLIMITED_QUOTAS, image_count_total: 0 } });
+});
+afterEach(async () => {
+  await server.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+it("answers Nova's 403 over-quota fault and starts nothing", async () => {
+  const touched: string[] = [];
+  const store = {
+    compareAndSetTaskState: () => touched.push('task_state'),
+    actions: { record: () => touched.push('action'), remove: () => touched.push('action removed') },
+  } as unknown as InstanceStore;
+  const temporal = { withDeadline: () => touched.push('workflow'), workflow: { start: () => touched.push('workflow') } } as unknown as Client;
+  const starter = new SnapshotStarter({ store, temporal, metadataQuota: 128, log: pino({ level: 'silent' }) });
+  const instance: Instance = {
+    uuid: '11111111-1111-4111-8111-111111111111', name: 'vm', host: 'h', projectId: 'p1', vmState: 'active', powerState: 1, taskState: null,
+    imageRef: null, rootDisk: null, createdAt: '', updatedAt: '', deletedAt: null, deleted: false, userId: null, flavor: null,
+  };
+  const images = new GlanceHttpClient(server.url, 'p1');
+  const refusal = await starter.start({ instance, name: 's1', metadata: {}, images, requestId: 'req-1', projectId: 'p1' }).catch((e: unknown) => e);
+  expect(refusal).toMatchObject({ status: 403, message: "Quota exceeded for resources: ['images']" });
+  expect(touched).toEqual([]);
+  expect(await images.list()).toEqual([]);
+});
