@@ -6,7 +6,7 @@ import { isLibvirtError, VIR_ERR_CONFIG_UNSUPPORTED, VIR_ERR_NO_SUPPORT } from '
 import type { ChainRoots } from './disk-chain';
 import { describeRootDisk } from './disk-source/disk-source';
 import { parseDomainXml, rootDisk } from './domain-xml';
-import type { HostConfig } from './host-config';
+import { DEFAULT_RBD_CEPH_CONF, type HostConfig } from './host-config';
 import { novaPowerState } from './power-state';
 
 // Nova's MIN_LIBVIRT_LIVESNAPSHOT_VERSION / MIN_QEMU_LIVESNAPSHOT_VERSION (1.3.0 / 1.3.0), as libvirt encodes versions.
@@ -24,7 +24,8 @@ function unreadableFormatOf(disk: { sourceType: string; driverType: string | nul
   return disk.driverType ?? 'raw';
 }
 
-export type DescribeConfig = Pick<HostConfig, 'snapshotImageFormat' | 'ephemeralEncryption' | 'disableLiveSnapshot' | 'disableBackupApi' | 'rbd'> & ChainRoots;
+/** `rbd` absent: the cluster of Nova's defaults (the default conf, librados' default user). */
+export type DescribeConfig = Pick<HostConfig, 'snapshotImageFormat' | 'ephemeralEncryption' | 'disableLiveSnapshot' | 'disableBackupApi'> & Partial<Pick<HostConfig, 'rbd'>> & ChainRoots;
 
 /**
  * What the snapshot needs to know of the domain, all of it from libvirt: the disk's format from its
@@ -41,7 +42,7 @@ export async function describeDomain(client: Libvirt, dom: Domain, config: Descr
   const facts = parseDomainXml(xml);
   const disk = rootDisk(facts);
   // Files and RBD images: the backup job serves both live, and each source has a cold reader.
-  const described = await describeRootDisk(disk, { client, dom, roots: config, settings: config.rbd });
+  const described = await describeRootDisk(disk, { client, dom, roots: config, settings: config.rbd ?? { confPath: DEFAULT_RBD_CEPH_CONF } });
   const readable = described !== null;
   const sourceFormat = described?.facts.sourceFormat ?? unreadableFormatOf(disk);
   const configured = config.snapshotImageFormat;

@@ -13,6 +13,8 @@ const DirSchema = z.string().regex(/^[A-Za-z0-9._/-]+$/, 'a directory path of [A
 export const DEMO_INSTANCES_SUBDIR = 'demo';
 /** Nova's image_cache_subdirectory_name: the image cache inside the instances path. */
 const IMAGE_CACHE_SUBDIR = '_base';
+/** Nova's images_rbd_ceph_conf left empty: librados reads the default conf. */
+export const DEFAULT_RBD_CEPH_CONF = '/etc/ceph/ceph.conf';
 const count = (fallback: number) => z.coerce.number().int().min(1).max(64).default(fallback);
 
 export const HostEnvSchema = z.object({
@@ -52,7 +54,7 @@ export const HostEnvSchema = z.object({
     .string()
     .regex(/^\/[A-Za-z0-9._/-]*$/, 'an absolute path of [A-Za-z0-9._/-]')
     .refine((p) => !p.split('/').includes('..'), 'a path without ".."')
-    .default('/etc/ceph/ceph.conf'),
+    .default(DEFAULT_RBD_CEPH_CONF),
   /** Nova's [libvirt] rbd_user: the cephx id (without "client.") the host reads RBD disks as; unset: the disk's <auth username> */
   SNAP_RBD_USER: CephUserSchema.optional(),
 });

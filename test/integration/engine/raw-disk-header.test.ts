@@ -74,7 +74,7 @@ describe('a raw guest disk that poses as qcow2', () => {
   beforeAll(async () => {
     guest = await armedRawGuest();
     const { client, instance } = guest.fixture;
-    config = { instancesPath: guest.fixture.dir, imageCachePath: join(guest.fixture.dir, '_base'), disableBackupApi: false, disableLiveSnapshot: false, ephemeralEncryption: false, rbd: { confPath: '/etc/ceph/ceph.conf' } };
+    config = { instancesPath: guest.fixture.dir, imageCachePath: join(guest.fixture.dir, '_base'), disableBackupApi: false, disableLiveSnapshot: false, ephemeralEncryption: false };
     describedStopped = await describeDomain(client, instance.domain, config).catch((err: unknown) => err as Error);
     await client.domainCreateWithFlags(instance.domain, 0);
   });
