@@ -48,7 +48,7 @@ describe('loadHostConfig', () => {
     expect(loadHostConfig({ SNAP_HOST: 'h', SNAP_RBD_CEPH_CONF: '/etc/ceph/cluster2.conf', SNAP_RBD_USER: 'nova' }).rbd).toEqual({ confPath: '/etc/ceph/cluster2.conf', user: 'nova' });
     // a user that would smuggle an option or another entity type into the rbd command line, a relative or climbing conf path
     for (const user of ['client.nova', '--id=admin', 'nova admin', '']) expect(() => loadHostConfig({ SNAP_HOST: 'h', SNAP_RBD_USER: user })).toThrow(/SNAP_RBD_USER/);
-    for (const conf of ['ceph.conf', '/etc/ceph/../../root/ceph.conf', '/etc/ceph/ceph conf']) expect(() => loadHostConfig({ SNAP_HOST: 'h', SNAP_RBD_CEPH_CONF: conf })).toThrow(/SNAP_RBD_CEPH_CONF/);
+    for (const conf of ['ceph.conf', '/etc/ceph/../../home/ceph.conf', '/etc/ceph/ceph conf']) expect(() => loadHostConfig({ SNAP_HOST: 'h', SNAP_RBD_CEPH_CONF: conf })).toThrow(/SNAP_RBD_CEPH_CONF/);
   });
 
   it('rejects a host name that cannot be part of a task queue, and bad numbers', () => {
