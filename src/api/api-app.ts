@@ -6,7 +6,7 @@ import swagger from '@fastify/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import type { Registry } from 'prom-client';
-import type { Identity, IdentitySource } from '../auth';
+import { isCloudAdmin, isSnapshotService, type Identity, type IdentitySource } from '../auth';
 import { createHttpApp, methodsByUrl, otherMethods } from '../http';
 import { ApiError, badRequest, faultBody, forbidden, INTERNAL_ERROR_MESSAGE, notFound, serviceUnavailable, unauthorized, validationMessage } from './api-errors';
 import { COMPUTE_ROUTES } from './compute-routes';
@@ -115,7 +115,9 @@ export async function createApiApp(options: ApiAppOptions) {
       const token = request.headers['x-auth-token'];
       const identity = typeof token === 'string' ? await identityFor(token) : null;
       if (identity === null || typeof token !== 'string') throw unauthorized();
-      if (route.adminOnly && !identity.isAdmin) throw forbidden('Policy does not allow this operation: admin role required.');
+      // The workers' identity writes snapshot images; it does nothing on the compute API.
+      if (isSnapshotService(identity)) throw forbidden('Policy does not allow this operation: the snapshot service identity has no compute API access.');
+      if (route.adminOnly && !isCloudAdmin(identity)) throw forbidden('Policy does not allow this operation: admin role required.');
       const version = route.versioned ? negotiateVersion(request.headers) : MIN_VERSION;
       if (route.versioned) reply.headers(versionHeaders(version));
       callers.set(request, { identity, token, version });

@@ -1,6 +1,7 @@
 // /v2.1/servers… routes: listing, show, the createImage action and a project-scoped snapshot
 // progress view (what `snapctl snapshot --wait` polls; /ops needs admin).
 import { z } from 'zod';
+import { isCloudAdmin } from '../auth';
 import { snapshotWorkflowId } from '../contract';
 import { ApiError, badRequest, forbidden, notFound } from './api-errors';
 import {
@@ -21,7 +22,7 @@ import { serverDetail, serverSummary, type ViewContext } from './server-view';
 const ServerParamsSchema = z.object({ server_id: z.string().describe('server uuid') });
 
 function viewContext(ctx: RequestContext): ViewContext {
-  return { baseUrl: ctx.services.baseUrl, imageUrl: ctx.services.imageUrl, isAdmin: ctx.identity.isAdmin, version: ctx.version };
+  return { baseUrl: ctx.services.baseUrl, imageUrl: ctx.services.imageUrl, isAdmin: isCloudAdmin(ctx.identity), version: ctx.version };
 }
 
 function serverId(ctx: RequestContext): string {
@@ -33,8 +34,10 @@ function serverId(ctx: RequestContext): string {
 
 async function listed(ctx: RequestContext<undefined, z.infer<typeof ServersQuerySchema>>) {
   const all = ctx.query.all_tenants !== undefined && ['1', 'true', 'True'].includes(ctx.query.all_tenants);
-  if (all && !ctx.identity.isAdmin) throw forbidden('Policy doesn\'t allow os_compute_api:servers:index:get_all_tenants to be performed.');
-  return all ? ctx.services.store.listAll() : ctx.services.store.listByProject(ctx.identity.projectId);
+  if (all && !isCloudAdmin(ctx.identity)) throw forbidden('Policy doesn\'t allow os_compute_api:servers:index:get_all_tenants to be performed.');
+  if (all) return ctx.services.store.listAll();
+  // A system-scoped admin has no project of its own: all_tenants lists everything, ownerless servers too.
+  return ctx.identity.projectId === null ? [] : ctx.services.store.listByProject(ctx.identity.projectId);
 }
 
 /** Nova dispatches on the action's name first: anything but createImage is "no such action". */
@@ -103,7 +106,9 @@ const serverAction = defineRoute<z.infer<typeof CreateImageActionSchema>>({
   async handle(ctx) {
     const { name, metadata } = ctx.body.createImage;
     const instance = await visibleInstance(ctx, serverId(ctx));
-    const started = await ctx.services.starter.start({ instance, name, metadata: metadata ?? {}, images: ctx.services.imagesFor(ctx.token), userId: ctx.identity.userId, requestId: ctx.requestId, projectId: ctx.identity.projectId });
+    // A system-scoped admin has no project to own the image: it goes to the server's project.
+    const owner = ctx.identity.projectId === null ? (instance.projectId ?? undefined) : undefined;
+    const started = await ctx.services.starter.start({ instance, name, metadata: metadata ?? {}, images: ctx.services.imagesFor(ctx.token), owner, userId: ctx.identity.userId, requestId: ctx.requestId, projectId: ctx.identity.projectId ?? '' });
     ctx.log.info({ instance_uuid: instance.uuid, workflow_id: started.workflowId, image_id: started.imageId }, 'createImage accepted');
     const headers = { Location: `${ctx.services.imageUrl}/v2/images/${started.imageId}` };
     return atLeast(ctx.version, IMAGE_ID_BODY_VERSION) ? { status: 202, body: { image_id: started.imageId }, headers } : { status: 202, headers };
@@ -120,7 +125,7 @@ const snapshotProgress = defineRoute({
   async handle(ctx) {
     const instance = await visibleInstance(ctx, serverId(ctx));
     try {
-      return { status: 200, body: { snapshot: await ctx.services.runs.detail(snapshotWorkflowId(instance.uuid), { forMember: !ctx.identity.isAdmin }) } };
+      return { status: 200, body: { snapshot: await ctx.services.runs.detail(snapshotWorkflowId(instance.uuid), { forMember: !isCloudAdmin(ctx.identity) }) } };
     } catch (err) {
       if (err instanceof ApiError && err.status === 404) throw notFound(`No snapshot of instance ${instance.uuid} has been started.`);
       throw err;

@@ -2,6 +2,7 @@
 // with the views each microversion defines (events for everyone from 2.51, updated_at from 2.58,
 // hostId and host from 2.62, details from 2.84; traceback and host for admins only).
 import { z } from 'zod';
+import { isCloudAdmin } from '../auth';
 import type { InstanceAction, InstanceActionEvent } from '../store';
 import { notFound } from './api-errors';
 import { atLeast, type Microversion } from './microversion';
@@ -49,15 +50,15 @@ function actionView(version: Microversion, a: InstanceAction): z.infer<typeof Ac
   };
 }
 
-function eventView(ctx: RequestContext, projectId: string, e: InstanceActionEvent): z.infer<typeof EventSchema> {
-  const admin = ctx.identity.isAdmin;
+function eventView(ctx: RequestContext, projectId: string | null, e: InstanceActionEvent): z.infer<typeof EventSchema> {
+  const admin = isCloudAdmin(ctx.identity);
   return {
     event: e.event,
     start_time: novaTime(e.startTime),
     finish_time: e.finishTime === null ? null : novaTime(e.finishTime),
     result: e.result,
     ...(admin ? { traceback: e.traceback } : {}),
-    ...(atLeast(ctx.version, EVENT_HOST) ? { hostId: hostId(projectId, e.host ?? ''), ...(admin ? { host: e.host ?? '' } : {}) } : {}),
+    ...(atLeast(ctx.version, EVENT_HOST) ? { hostId: hostId(projectId ?? '', e.host ?? ''), ...(admin ? { host: e.host ?? '' } : {}) } : {}),
     ...(atLeast(ctx.version, EVENT_DETAILS) ? { details: null } : {}),
   };
 }
@@ -104,7 +105,7 @@ const showAction = defineRoute({
     const requestId = ctx.params.request_id ?? '';
     const found = await ctx.services.store.actions.get(instance.uuid, requestId);
     if (found === undefined) throw notFound(`Action for request_id ${requestId.slice(0, 64)} on instance ${instance.uuid} not found`);
-    const withEvents = ctx.identity.isAdmin || atLeast(ctx.version, EVENTS_FOR_ALL);
+    const withEvents = isCloudAdmin(ctx.identity) || atLeast(ctx.version, EVENTS_FOR_ALL);
     const view = { ...actionView(ctx.version, found.action), ...(withEvents ? { events: found.events.map((e) => eventView(ctx, instance.projectId, e)) } : {}) };
     return { status: 200, body: { instanceAction: view } };
   },

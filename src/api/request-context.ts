@@ -3,7 +3,7 @@
 // the app registers routes and the OpenAPI document is drawn.
 import type { Logger } from 'pino';
 import type { ZodType, ZodTypeAny, ZodTypeDef } from 'zod';
-import type { Identity } from '../auth';
+import { mayActForProject, type Identity } from '../auth';
 import type { ImageClient } from '../images';
 import type { Instance, InstanceStore } from '../store';
 import { serverNotFound } from './api-errors';
@@ -78,9 +78,9 @@ export function defineRoute<Body = undefined, Query = undefined>(route: Omit<Api
   return route;
 }
 
-/** The instance if the caller may see it: its own project's, or any for admins. Otherwise 404, as in Nova. */
+/** The instance if the caller may act on it: its own project's, or any for cloud admins (an ownerless one theirs only). Otherwise 404, as in Nova. */
 export async function visibleInstance(ctx: Pick<RequestContext, 'services' | 'identity'>, id: string): Promise<Instance> {
   const instance = await ctx.services.store.get(id);
-  if (instance === undefined || (!ctx.identity.isAdmin && instance.projectId !== ctx.identity.projectId)) throw serverNotFound(id);
+  if (instance === undefined || !mayActForProject(ctx.identity, instance.projectId)) throw serverNotFound(id);
   return instance;
 }

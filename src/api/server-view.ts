@@ -82,10 +82,11 @@ export function serverDetail(ctx: ViewContext, instance: Instance, one = false):
   const detail: ServerDetail = {
     ...serverSummary(ctx, instance),
     status: serverStatus(instance),
-    tenant_id: instance.projectId,
+    // An ownerless server (no <nova:owner>) belongs to no project.
+    tenant_id: instance.projectId ?? '',
     user_id: instance.userId ?? '',
     metadata: {},
-    hostId: hostId(instance.projectId, instance.host),
+    hostId: hostId(instance.projectId ?? '', instance.host),
     image: instance.imageRef === null ? '' : { id: instance.imageRef, links: [{ rel: 'bookmark', href: `${ctx.imageUrl}/v2/images/${instance.imageRef}` }] },
     flavor: flavorView(ctx, instance),
     created: novaTime(instance.createdAt),

@@ -19,7 +19,7 @@ export interface SnapshotRequest {
   metadata: Record<string, string>;
   /** Image client acting as the caller (the image is owned by the caller's project, as in Nova). */
   images: ImageClient;
-  /** Set by ops retries so the new image belongs to the instance's project rather than the admin's. */
+  /** Set by ops retries (and for a system-scoped caller) so the new image belongs to the instance's project rather than the caller's. */
   owner?: string;
   /** The requesting user (Keystone's), for the image's `user_id` property and the instance action. */
   userId?: string;

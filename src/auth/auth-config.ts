@@ -3,7 +3,8 @@
 import { z } from 'zod';
 import { DataDirSchema } from '../config/data-dir';
 
-export const ROLES = ['member', 'admin'] as const;
+/** `service` is the workers' role: a token with it is the snapshot service and nothing else. */
+export const ROLES = ['member', 'admin', 'service'] as const;
 export const RoleSchema = z.enum(ROLES);
 export type Role = z.infer<typeof RoleSchema>;
 
@@ -24,7 +25,8 @@ export const TokenEntrySchema = z
     /** Free-form label shown when the tokens are printed. */
     name: z.string().max(255).optional(),
   })
-  .strict();
+  .strict()
+  .refine((t) => !t.roles.includes('service') || t.roles.length === 1, { message: "a 'service' token has that role only (the workers' identity is no user)" });
 export type TokenEntry = z.infer<typeof TokenEntrySchema>;
 
 export const TokenConfigSchema = z
@@ -33,8 +35,11 @@ export const TokenConfigSchema = z
   .refine((c) => new Set(c.tokens.map((t) => t.token)).size === c.tokens.length, { message: 'tokens must be unique' });
 export type TokenConfig = z.infer<typeof TokenConfigSchema>;
 
+/** The token table's admin project: its `admin` tokens are cloud admins, an `admin` elsewhere is its own project's only. */
 export const DEFAULT_ADMIN_PROJECT = 'admin';
 export const DEFAULT_DEMO_PROJECT = 'demo';
+/** The project of the token table's service token (the workers'), as Nova's and Glance's service users live in `service`. */
+export const DEFAULT_SERVICE_PROJECT = 'service';
 
 export const AuthEnvSchema = z.object({
   /** Gitignored directory for generated state (tokens, SQLite file, images). */

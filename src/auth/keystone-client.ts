@@ -39,7 +39,9 @@ export const TokenBodySchema = z.object({
   token: z.object({
     expires_at: z.string().datetime({ offset: true }),
     user: z.object({ id: z.string(), name: z.string().optional() }),
-    project: z.object({ id: z.string(), name: z.string().optional() }).optional(),
+    project: z.object({ id: z.string().min(1), name: z.string().optional() }).optional(),
+    /** A system-scoped token (oslo.policy's system scope): `{"all": true}`. */
+    system: z.object({ all: z.boolean().optional() }).passthrough().optional(),
     roles: z.array(RoleSchema).default([]),
   }),
 });

@@ -22,6 +22,12 @@ export const KeystoneEnvSchema = z
     SNAP_KEYSTONE_APP_CREDENTIAL_SECRET: z.string().min(1).max(4096).optional(),
     /** PEM CA bundle for an https Keystone. */
     SNAP_KEYSTONE_CA_FILE: z.string().min(1).optional(),
+    /**
+     * Id of the project whose `admin` tokens are cloud admins (Keystone's admin_project_name, Nova's
+     * old context_is_admin). Unset: only system-scoped admin tokens are; an `admin` role anywhere
+     * else is admin of its own project only.
+     */
+    SNAP_KEYSTONE_ADMIN_PROJECT: z.string().min(1).max(255).regex(/^[A-Za-z0-9_-]+$/, 'a Keystone project id').optional(),
     SNAP_KEYSTONE_CACHE_SECONDS: z.coerce.number().int().min(0).max(3600).default(300),
     SNAP_KEYSTONE_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(10_000),
   })
@@ -58,6 +64,7 @@ export function keystoneOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Ke
       ...(e.SNAP_KEYSTONE_CA_FILE === undefined ? {} : { ca: readFileSync(e.SNAP_KEYSTONE_CA_FILE, 'utf8') }),
     },
     credentials,
+    ...(e.SNAP_KEYSTONE_ADMIN_PROJECT === undefined ? {} : { adminProjectId: e.SNAP_KEYSTONE_ADMIN_PROJECT }),
     cacheSeconds: e.SNAP_KEYSTONE_CACHE_SECONDS,
   };
 }

@@ -1,5 +1,6 @@
-// The embedded token table: created on first start with one admin and one demo-project token,
-// kept under the data dir (mode 0600) so restarts keep the same tokens.
+// The embedded token table: created on first start with an admin, a demo-project and a service
+// token (the workers', never a user's), kept under the data dir (mode 0600) so restarts keep the
+// same tokens. `npm start` adds a service token to a table from before there was one.
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import { mkdir, open, type FileHandle } from 'node:fs/promises';
@@ -9,11 +10,13 @@ import {
   AuthEnvSchema,
   DEFAULT_ADMIN_PROJECT,
   DEFAULT_DEMO_PROJECT,
+  DEFAULT_SERVICE_PROJECT,
   TokenConfigSchema,
   type TokenConfig,
   type TokenEntry,
 } from './auth-config';
 import { parseOrThrow } from '../config/validation';
+import { tokenEntryIdentity } from './authenticator';
 
 export class TokenFileInvalid extends Error {
   override readonly name = 'TokenFileInvalid';
@@ -33,6 +36,15 @@ export interface LoadedTokens {
   created: boolean;
 }
 
+function serviceEntry(): TokenEntry {
+  return { token: generateToken(), projectId: DEFAULT_SERVICE_PROJECT, roles: ['service'], name: 'service' };
+}
+
+/** The workers' token (SNAP_IMAGE_TOKEN under `npm start`): the image service's snapshot service, refused by the compute API. */
+export function serviceTokenOf(config: TokenConfig): string | undefined {
+  return config.tokens.find((t) => t.roles.includes('service'))?.token;
+}
+
 export function generateToken(): string {
   // Hex: no leading '-' or '_' that a shell or an argv parser could take for an option.
   return randomBytes(24).toString('hex');
@@ -43,39 +55,58 @@ export function defaultTokenConfig(adminToken?: string): TokenConfig {
     tokens: [
       { token: adminToken ?? generateToken(), projectId: DEFAULT_ADMIN_PROJECT, roles: ['admin', 'member'], name: 'admin' },
       { token: generateToken(), projectId: DEFAULT_DEMO_PROJECT, roles: ['member'], name: 'demo' },
+      serviceEntry(),
     ],
   };
 }
 
-/** Reads the token file, creating it with default tokens when it does not exist yet. */
-export async function loadOrCreateTokens(options: LoadTokensOptions): Promise<LoadedTokens> {
-  const file = resolve(options.file);
+/** The stored table, or undefined when the file does not exist. */
+async function readStoredTokens(file: string): Promise<TokenConfig | undefined> {
   const text = await readPrivateFile(file);
-  if (text === undefined) {
-    const config = defaultTokenConfig(options.adminToken);
-    await writeTokenFile(file, config);
-    return { config, file, created: true };
-  }
+  if (text === undefined) return undefined;
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch (err) {
     throw new TokenFileInvalid(`token file ${file} is not JSON: ${(err as Error).message}`);
   }
-  const config = parseOrThrow(TokenConfigSchema, json, (issues) => new TokenFileInvalid(`token file ${file} is invalid: ${issues}`));
-  return { config: withAdminToken(config, options.adminToken), file, created: false };
+  return parseOrThrow(TokenConfigSchema, json, (issues) => new TokenFileInvalid(`token file ${file} is invalid: ${issues}`));
+}
+
+/** Reads the token file, creating it with default tokens when it does not exist yet. */
+export async function loadOrCreateTokens(options: LoadTokensOptions): Promise<LoadedTokens> {
+  const file = resolve(options.file);
+  const stored = await readStoredTokens(file);
+  if (stored === undefined) {
+    const config = defaultTokenConfig(options.adminToken);
+    await writeTokenFile(file, config);
+    return { config, file, created: true };
+  }
+  return { config: withAdminToken(stored, options.adminToken), file, created: false };
+}
+
+/**
+ * The workers' service token, added to a token file from before there was one (workers used to
+ * be handed the admin token). `npm start` calls this before it starts the services that read the file.
+ */
+export async function ensureServiceToken(loaded: LoadedTokens): Promise<{ tokens: LoadedTokens; serviceToken: string }> {
+  const existing = serviceTokenOf(loaded.config);
+  if (existing !== undefined) return { tokens: loaded, serviceToken: existing };
+  const entry = serviceEntry();
+  const stored = (await readStoredTokens(loaded.file)) ?? { tokens: [] };
+  await writeTokenFile(loaded.file, { tokens: [...stored.tokens, entry] });
+  return { tokens: { ...loaded, config: { tokens: [...loaded.config.tokens, entry] } }, serviceToken: entry.token };
 }
 
 /** SNAP_ADMIN_TOKEN wins over the stored admin token without rewriting the file. */
 function withAdminToken(config: TokenConfig, adminToken: string | undefined): TokenConfig {
   if (adminToken === undefined) return config;
   const others = config.tokens.filter((t) => t.token !== adminToken);
-  const index = others.findIndex((t) => t.roles.includes('admin'));
+  const index = others.findIndex((t) => tokenEntryIdentity(t).kind === 'cloud-admin');
   const admin: TokenEntry = { token: adminToken, projectId: DEFAULT_ADMIN_PROJECT, roles: ['admin', 'member'], name: 'admin' };
   if (index < 0) return { tokens: [admin, ...others] };
-  const current = others[index];
   const tokens = [...others];
-  tokens[index] = { ...admin, projectId: current?.projectId ?? DEFAULT_ADMIN_PROJECT, name: current?.name ?? 'admin' };
+  tokens[index] = { ...admin, name: others[index]?.name ?? 'admin' };
   return { tokens };
 }
 
@@ -120,7 +151,9 @@ export function tokenOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): LoadT
   return { file: e.SNAP_TOKENS_FILE ?? join(e.SNAP_DATA_DIR, 'tokens.json'), adminToken: e.SNAP_ADMIN_TOKEN };
 }
 
-/** One line per token, for the operator on first start. */
+/** One line per user token, for the operator on first start; the service token is the workers' and stays in the file. */
 export function describeTokens(config: TokenConfig): string {
-  return config.tokens.map((t) => `${t.name ?? t.projectId}: project=${t.projectId} roles=${t.roles.join(',')} token=${t.token}`).join('\n');
+  return config.tokens
+    .map((t) => `${t.name ?? t.projectId}: project=${t.projectId} roles=${t.roles.join(',')} ${t.roles.includes('service') ? '(workers only; in the token file)' : `token=${t.token}`}`)
+    .join('\n');
 }

@@ -27,7 +27,8 @@ export const InventoryDomainSchema = z.object({
   uuid: z.string().uuid(),
   name: z.string().min(1),
   host: z.string().min(1),
-  projectId: z.string().min(1),
+  /** The domain's `<nova:owner>` project, else the host's configured default; null: no project's, admin-only. */
+  projectId: z.string().min(1).max(255).nullable(),
   powerState: PowerStateSchema,
   disks: z.array(InventoryDiskSchema),
   /** Only used when the instance is first seen; an existing image_ref is never rewritten. */

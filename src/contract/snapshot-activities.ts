@@ -10,7 +10,8 @@ export interface SnapshotInstanceInfo {
   /** libvirt domain name */
   domainName: string;
   host: string;
-  projectId: string;
+  /** null: the domain names no owner (admin-only) */
+  projectId: string | null;
   powerState: PowerState;
   imageRef: string | null;
 }

@@ -1,7 +1,8 @@
 // What a host reports about its domains so that an existing libvirt host, Nova-managed or not, is
 // usable without registering anything: project and base image from Nova's domain metadata when
-// present, else the configured default project; the size from Nova's flavor record, else the
-// domain's own vCPUs and memory.
+// present, else the configured default project, else none (a domain that names no owner is no
+// tenant's: only cloud admins see it); the size from Nova's flavor record, else the domain's own
+// vCPUs and memory.
 import { XMLParser } from 'fast-xml-parser';
 import { isLibvirtError, VIR_ERR_NO_DOMAIN, type DomainState, type Libvirt } from '../libvirt';
 import type { InventoryDisk, InventoryDomain, InventoryFlavor } from '../contract';
@@ -81,7 +82,28 @@ function flavorOf(doc: unknown): InventoryFlavor | null {
   return { name: null, vcpus, memoryMiB: Math.floor((amount * kibPerUnit) / 1024), diskGiB: 0, swapMiB: 0, ephemeralGiB: 0 };
 }
 
-export async function scanDomains(client: Libvirt, host: string, defaultProject: string): Promise<InventoryDomain[]> {
+/** One domain's report from its libvirt description. */
+export function inventoryDomain(dom: { uuid: string; name: string }, state: DomainState, xml: string, host: string, defaultProject?: string): InventoryDomain {
+  const facts = parseDomainXml(xml);
+  const disks: InventoryDisk[] = facts.disks
+    .filter((d) => d.device === 'disk' && d.source !== null && (d.driverType === 'qcow2' || d.driverType === 'raw'))
+    .map((d) => ({ path: d.source as string, format: d.driverType as 'qcow2' | 'raw', target: d.target }));
+  const doc: unknown = metadataParser.parse(xml);
+  const owner = ownershipOf(doc);
+  return {
+    uuid: dom.uuid,
+    name: dom.name,
+    host,
+    projectId: owner.projectId ?? defaultProject ?? null,
+    userId: owner.userId,
+    powerState: novaPowerState(state),
+    disks,
+    imageRef: owner.imageRef,
+    flavor: flavorOf(doc),
+  };
+}
+
+export async function scanDomains(client: Libvirt, host: string, defaultProject?: string): Promise<InventoryDomain[]> {
   const domains = await client.connectListAllDomains(0);
   const found: InventoryDomain[] = [];
   for (const dom of domains) {
@@ -94,23 +116,7 @@ export async function scanDomains(client: Libvirt, host: string, defaultProject:
       if (isLibvirtError(err, VIR_ERR_NO_DOMAIN)) continue;
       throw err;
     }
-    const facts = parseDomainXml(xml);
-    const disks: InventoryDisk[] = facts.disks
-      .filter((d) => d.device === 'disk' && d.source !== null && (d.driverType === 'qcow2' || d.driverType === 'raw'))
-      .map((d) => ({ path: d.source as string, format: d.driverType as 'qcow2' | 'raw', target: d.target }));
-    const doc: unknown = metadataParser.parse(xml);
-    const owner = ownershipOf(doc);
-    found.push({
-      uuid: dom.uuid,
-      name: dom.name,
-      host,
-      projectId: owner.projectId ?? defaultProject,
-      userId: owner.userId,
-      powerState: novaPowerState(state),
-      disks,
-      imageRef: owner.imageRef,
-      flavor: flavorOf(doc),
-    });
+    found.push(inventoryDomain(dom, state, xml, host, defaultProject));
   }
   return found;
 }

@@ -44,7 +44,8 @@ export const HostEnvSchema = z.object({
   SNAP_MAX_CONCURRENT_EXTRACTS: count(2),
   SNAP_MAX_CONCURRENT_UPLOADS: count(2),
   SNAP_INVENTORY_INTERVAL_S: z.coerce.number().int().min(5).max(86_400).default(60),
-  SNAP_DEFAULT_PROJECT: z.string().min(1).max(255).default('demo'),
+  /** the project of domains without <nova:owner>; unset: they belong to no project (admin-only) */
+  SNAP_DEFAULT_PROJECT: z.string().min(1).max(255).regex(/^[A-Za-z0-9._-]+$/, 'a project id').optional(),
   /** bound on the guest agent's filesystem freeze (and each thaw) of a live snapshot */
   SNAP_QUIESCE_TIMEOUT_S: z.coerce.number().min(1).max(300).default(10),
   /** Proxmox's bwlimit: MiB/s shared by all the host's snapshot streams together; 0 = unlimited */
@@ -77,7 +78,8 @@ export interface HostConfig {
   maxConcurrentExtracts: number;
   maxConcurrentUploads: number;
   inventoryIntervalMs: number;
-  defaultProject: string;
+  /** the project of domains that name no owner; undefined: no project's (admin-only) */
+  defaultProject?: string;
   quiesceTimeoutMs: number;
   /** one BandwidthLimit (src/host/bandwidth-limit.ts) per host worker; 0 = unlimited */
   streamBandwidthBytesPerSecond: number;

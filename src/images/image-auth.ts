@@ -1,21 +1,34 @@
 // The image service's view of its caller: what a request may see, from the identity the embedder's
 // authenticator (src/auth) returns. Without an authenticator everything is allowed, so tests and
 // single-user setups need no credentials.
-import type { AuthIdentity } from '../auth';
+import { isCloudAdmin, isSnapshotService, type AuthIdentity } from '../auth';
 
-/** Who is calling. projectId is null only for the unauthenticated (no authenticator) mode. */
+/** Who is calling. projectId is null for the unauthenticated (no authenticator) mode and a system-scoped admin. */
 export interface RequestContext {
   projectId: string | null;
+  /** A cloud admin (src/auth): every project's images, public ones too. A project's own admin is not. */
   isAdmin: boolean;
+  /** The snapshot service (the workers): any project's images, to create, write and delete them for a snapshot run; never public ones. */
+  isService?: boolean;
 }
 
 export const UNAUTHENTICATED_ADMIN: RequestContext = { projectId: null, isAdmin: true };
 
 export function contextFor(identity: AuthIdentity): RequestContext {
-  return { projectId: identity.projectId, isAdmin: identity.roles.includes('admin') };
+  return { projectId: identity.projectId, isAdmin: isCloudAdmin(identity), isService: isSnapshotService(identity) };
 }
 
-/** A token only sees its own project's images; admins see all (hidden ones answer 404, not 403, so ids do not leak). */
+/** A token only sees its own project's images; admins and the snapshot service see all (hidden ones answer 404, not 403, so ids do not leak). */
 export function canSee(ctx: RequestContext, owner: string | null): boolean {
-  return ctx.isAdmin || (ctx.projectId !== null && owner === ctx.projectId);
+  return ctx.isAdmin || ctx.isService === true || (ctx.projectId !== null && owner === ctx.projectId);
+}
+
+/** Whether a new image may name its owner: a snapshot is created on behalf of its instance's project. */
+export function mayChooseOwner(ctx: RequestContext): boolean {
+  return ctx.isAdmin || ctx.isService === true;
+}
+
+/** The snapshot service writes images and never reads their data: a stolen worker token downloads no tenant's disk. */
+export function mayReadData(ctx: RequestContext): boolean {
+  return ctx.isService !== true;
 }

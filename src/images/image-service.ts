@@ -3,7 +3,7 @@
 // resumable upload extension (queued → uploading → active) lives in resumable-uploads.ts.
 import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { canSee, type RequestContext } from './image-auth';
+import { canSee, mayChooseOwner, mayReadData, type RequestContext } from './image-auth';
 import { LocalImageBlobStore } from './image-blob-store';
 import { ImageConflict, ImageGone, ImageNotFound, ImageTooLarge, ImageVerificationFailed, UploadIdleTimeout, badRequest, errorMessage, forbidden } from './image-errors';
 import { CreateImageBodySchema, ImageIdSchema, READ_ONLY_ATTRIBUTES, customPropertiesOf, type ImageFormats, type ImagePatch, type ImageRecord, type ImageStatus } from './image-record';
@@ -174,7 +174,7 @@ export class ImageService {
       if (key.startsWith('os_glance')) throw forbidden(`Attribute '${key}' is reserved.`);
     }
     const b = parseOrThrow(CreateImageBodySchema, body, (issues) => badRequest(`Invalid image: ${issues}`), 'body');
-    if (b.owner !== undefined && !ctx.isAdmin) throw forbidden("Attribute 'owner' can only be set by an administrator.");
+    if (b.owner !== undefined && !mayChooseOwner(ctx)) throw forbidden("Attribute 'owner' can only be set by an administrator.");
     if (b.visibility === 'public' && !ctx.isAdmin) throw forbidden('Only administrators may create public images.');
 
     const id = b.id ?? randomUUID();
@@ -347,6 +347,7 @@ export class ImageService {
 
   /** The image's data stream, or null when it has none yet (Glance answers 204). */
   async openData(ctx: RequestContext, id: string): Promise<{ record: ImageRecord; data: Readable | null }> {
+    if (!mayReadData(ctx)) throw forbidden('The snapshot service may not download image data.');
     const record = this.get(ctx, id);
     if (record.status !== 'active') return { record, data: null };
     const composed = await this.composed.openData(id);

@@ -1,14 +1,17 @@
 // `npm start` on a host with no domains defines one demo instance so the main job can be tried at
 // once: a real Linux guest (the test guest of src/testing/guest) on Nova's disk layout (base +
 // overlay), whose block writer keeps changing its ext4 disk, so a snapshot of it is a real, busy
-// filesystem. It is kept between runs; one from an older guest build is replaced.
+// filesystem. It names the demo project as its `<nova:owner>` (a domain without one belongs to no
+// project), so the demo token sees it. It is kept between runs; one from an older guest build, or
+// one defined before it carried its owner, is replaced.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { DomainState, Libvirt, isLibvirtError, VIR_DOMAIN_XML_INACTIVE, VIR_ERR_NO_DOMAIN, VIR_ERR_OPERATION_INVALID, type Domain } from '../libvirt';
 import { DEMO_INSTANCES_SUBDIR } from '../host/host-config';
 import { cachedGuest, ensureGuest, type GuestArtifacts } from '../testing/guest/guest-builder';
 import { linuxGuestDomainType } from '../testing/guest/kvm-probe';
-import { planInstance, type InstanceSpec } from '../testing/instance-layout';
+import { novaOwnership } from '../host/domain-inventory';
+import { planInstance, type InstanceLayout, type InstanceSpec } from '../testing/instance-layout';
 import { createInstance, removeInstance } from '../testing/instance-lifecycle';
 
 export const DEMO_INSTANCE_NAME = 'demo-instance';
@@ -39,11 +42,11 @@ async function demoSpec(client: Libvirt, dataDir: string, name: string): Promise
   };
 }
 
-/** The demo domain boots the current guest build: its kernel and initramfs still exist. */
-async function bootsCurrentGuest(client: Libvirt, dom: Domain, spec: InstanceSpec): Promise<boolean> {
+/** The demo domain is the current one: it boots the current guest build (its kernel still exists) and names its owner. */
+async function isCurrentDemo(client: Libvirt, dom: Domain, layout: InstanceLayout): Promise<boolean> {
   const xml = await client.domainGetXMLDesc(dom, VIR_DOMAIN_XML_INACTIVE);
   const kernel = /<kernel>([^<]+)<\/kernel>/.exec(xml)?.[1];
-  return kernel !== undefined && kernel === spec.linux?.artifacts.kernelPath && existsSync(kernel);
+  return kernel !== undefined && kernel === layout.linux?.kernelPath && existsSync(kernel) && novaOwnership(xml).projectId === layout.projectId;
 }
 
 export async function ensureDemoInstance(uri: string, dataDir: string, options: DemoOptions = {}): Promise<DemoInstance | null> {
@@ -55,7 +58,7 @@ export async function ensureDemoInstance(uri: string, dataDir: string, options: 
     if (!existing && domains.length > 0 && !options.besideOtherDomains) return null;
     const spec = await demoSpec(client, dataDir, name);
     const layout = planInstance(spec);
-    if (existing && !(await bootsCurrentGuest(client, existing, spec))) {
+    if (existing && !(await isCurrentDemo(client, existing, layout))) {
       await removeInstance(client, layout);
       existing = undefined;
     }

@@ -4,7 +4,7 @@ import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { portAnswers, waitForPort } from '../net/port-probe';
-import { describeTokens, loadOrCreateTokens, tokenOptionsFromEnv } from '../auth';
+import { describeTokens, ensureServiceToken, loadOrCreateTokens, tokenOptionsFromEnv } from '../auth';
 import { PROJECT_ROOT, startDevServer, type DevServer } from '../temporal/dev-server';
 import { SupervisedService, stopServices } from './child-services';
 import { DEMO_INSTANCE_NAME, ensureDemoInstance, stopDemoInstance, type DemoInstance } from './demo-instance';
@@ -32,9 +32,8 @@ async function main(): Promise<void> {
     if (await portAnswers(port)) throw new Error(`port ${port} (${name}) is already in use: is another stack running?`);
   }
   await mkdir(join(dataDir, 'temporal'), { recursive: true });
-  const tokens = await loadOrCreateTokens(tokenOptionsFromEnv({ ...process.env, SNAP_DATA_DIR: dataDir }));
-  const admin = tokens.config.tokens.find((t) => t.roles.includes('admin'));
-  if (!admin) throw new Error(`no admin token in ${tokens.file}`);
+  // The workers get the service token: it writes snapshot images and is refused by the compute API.
+  const { tokens, serviceToken } = await ensureServiceToken(await loadOrCreateTokens(tokenOptionsFromEnv({ ...process.env, SNAP_DATA_DIR: dataDir })));
 
   let temporal: DevServer | undefined;
   let demo: DemoInstance | null = null;
@@ -64,7 +63,6 @@ async function main(): Promise<void> {
       SNAP_IMAGE_URL: `http://127.0.0.1:${env.SNAP_IMAGE_PORT}`,
       SNAP_IMAGE_PORT: String(env.SNAP_IMAGE_PORT),
       SNAP_IMAGE_DIR: join(dataDir, 'images'),
-      SNAP_IMAGE_TOKEN: admin.token,
       SNAP_API_PORT: String(env.SNAP_API_PORT),
       SNAP_TEMPORAL_UI_URL: temporal.uiUrl,
       SNAP_INVENTORY_INTERVAL_S: process.env.SNAP_INVENTORY_INTERVAL_S ?? '15',
@@ -75,8 +73,9 @@ async function main(): Promise<void> {
     };
     for (const [name, file, extraEnv] of [
       ['image-service', join('images', 'server-main.ts'), {}],
-      ['control-worker', join('workers', 'control-worker-main.ts'), { SNAP_METRICS_PORT: String(env.SNAP_CONTROL_METRICS_PORT) }],
-      ['host-worker', join('workers', 'host-worker-main.ts'), { SNAP_METRICS_PORT: String(env.SNAP_HOST_METRICS_PORT) }],
+      // Only the workers hold the service token.
+      ['control-worker', join('workers', 'control-worker-main.ts'), { SNAP_METRICS_PORT: String(env.SNAP_CONTROL_METRICS_PORT), SNAP_IMAGE_TOKEN: serviceToken }],
+      ['host-worker', join('workers', 'host-worker-main.ts'), { SNAP_METRICS_PORT: String(env.SNAP_HOST_METRICS_PORT), SNAP_IMAGE_TOKEN: serviceToken }],
       ['compute-api', join('api', 'main.ts'), {}],
     ] as const) {
       const service = new SupervisedService({ name, ...tsx(file, extraEnv) }, PROJECT_ROOT, say);

@@ -26,7 +26,8 @@ export interface Instance {
   /** libvirt domain name */
   name: string;
   host: string;
-  projectId: string;
+  /** null for a domain that names no owner: it belongs to no project, only cloud admins see it */
+  projectId: string | null;
   vmState: VmState;
   powerState: PowerState;
   taskState: TaskState;
@@ -52,7 +53,7 @@ const RowSchema = z.object({
   uuid: z.string(),
   name: z.string(),
   host: z.string(),
-  project_id: z.string(),
+  project_id: z.string().nullable(),
   vm_state: VmStateSchema,
   power_state: PowerStateSchema,
   task_state: TaskStateSchema,

@@ -197,7 +197,7 @@ export class InstanceStore {
   /**
    * Records what a host reports. New domains are inserted with task_state null; known ones get
    * power_state, vm_state, host, name and root disk refreshed but never task_state (a snapshot
-   * in flight owns it) nor project or image. Soft-deleted instances are not resurrected.
+   * in flight owns it) nor project (an ownerless one may gain one) or image. Soft-deleted instances are not resurrected.
    * Returns the live instances as stored after the upsert.
    */
   async upsertFromInventory(domains: readonly InventoryDomain[]): Promise<Instance[]> {
@@ -241,6 +241,8 @@ export class InstanceStore {
                 // A resize changes the flavor; a report without Nova metadata keeps the user known.
                 flavor: eb.ref('excluded.flavor'),
                 user_id: eb.fn.coalesce('excluded.user_id', 'instances.user_id'),
+                // An owner, once known, is never rewritten; an ownerless instance takes one when the host reports it.
+                project_id: eb.fn.coalesce('instances.project_id', 'excluded.project_id'),
                 updated_at: eb.ref('excluded.updated_at'),
               }))
               .where('instances.deleted', '=', 0),

@@ -1,6 +1,49 @@
 // Schema migrations compiled into the code (not read from disk), so a bundled or relocated build
 // migrates the same way as a checkout.
-import { Migrator, NO_MIGRATIONS, type Kysely, type Migration, type MigrationProvider, type MigrationResultSet } from 'kysely';
+import { Migrator, NO_MIGRATIONS, sql, type Kysely, type Migration, type MigrationProvider, type MigrationResultSet } from 'kysely';
+
+const INSTANCE_COLUMNS = [
+  'uuid', 'name', 'host', 'project_id', 'vm_state', 'power_state', 'task_state', 'image_ref', 'root_disk_path', 'root_disk_format',
+  'created_at', 'updated_at', 'deleted_at', 'deleted', 'user_id', 'flavor',
+] as const;
+
+/**
+ * The instances table again, with project_id nullable or not: SQLite cannot change a column's
+ * NOT NULL, so the table is copied (one transaction: a concurrent opener waits, then finds it done).
+ */
+async function rebuildInstances(db: Kysely<unknown>, projectRequired: boolean, projectOf: string): Promise<void> {
+  const rebuild = async (t: Kysely<unknown>): Promise<void> => {
+    await t.schema
+      .createTable('instances_rebuilt')
+      .addColumn('uuid', 'text', (c) => c.primaryKey())
+      .addColumn('name', 'text', (c) => c.notNull())
+      .addColumn('host', 'text', (c) => c.notNull())
+      .addColumn('project_id', 'text', (c) => (projectRequired ? c.notNull() : c))
+      .addColumn('vm_state', 'text', (c) => c.notNull())
+      .addColumn('power_state', 'integer', (c) => c.notNull())
+      .addColumn('task_state', 'text')
+      .addColumn('image_ref', 'text')
+      .addColumn('root_disk_path', 'text')
+      .addColumn('root_disk_format', 'text')
+      .addColumn('created_at', 'text', (c) => c.notNull())
+      .addColumn('updated_at', 'text', (c) => c.notNull())
+      .addColumn('deleted_at', 'text')
+      .addColumn('deleted', 'integer', (c) => c.notNull().defaultTo(0))
+      .addColumn('user_id', 'text')
+      .addColumn('flavor', 'text')
+      .execute();
+    const columns = sql.raw(INSTANCE_COLUMNS.join(', '));
+    const selected = sql.raw(INSTANCE_COLUMNS.map((c) => (c === 'project_id' ? projectOf : c)).join(', '));
+    await sql`insert into instances_rebuilt (${columns}) select ${selected} from instances`.execute(t);
+    await t.schema.dropTable('instances').execute();
+    await t.schema.alterTable('instances_rebuilt').renameTo('instances').execute();
+    await t.schema.createIndex('instances_project_id_idx').on('instances').column('project_id').execute();
+    await t.schema.createIndex('instances_host_idx').on('instances').column('host').execute();
+  };
+  // PostgreSQL's migrations already run in a transaction; SQLite's do not.
+  if (db.isTransaction) await rebuild(db);
+  else await db.transaction().execute(rebuild);
+}
 
 // Kysely<unknown>-typed migrations: they must not depend on the current table types, which
 // describe the latest schema rather than the one each migration starts from.
@@ -102,6 +145,17 @@ const migrations: Record<string, Migration> = {
       await db.schema.dropTable('snapshot_chain').execute();
     },
   },
+  // A domain without <nova:owner> belongs to no project (admin-only) unless the host sets a default
+  // project. The old fixed default, 'demo', is taken back from every row: the next report of each
+  // host gives back the project its domain names or its host's configured default.
+  '0005_ownerless_instances': {
+    async up(db: Kysely<unknown>): Promise<void> {
+      await rebuildInstances(db, false, "case when project_id = 'demo' then null else project_id end");
+    },
+    async down(db: Kysely<unknown>): Promise<void> {
+      await rebuildInstances(db, true, "coalesce(project_id, 'demo')");
+    },
+  },
 };
 
 class InCodeMigrationProvider implements MigrationProvider {
@@ -148,6 +202,11 @@ export async function migrateStoreToLatest<T>(db: Kysely<T>): Promise<void> {
 /** Rolls back every migration (tests and disaster recovery only). */
 export async function migrateStoreToEmpty<T>(db: Kysely<T>): Promise<void> {
   unwrap(await migratorFor(db as unknown as Kysely<unknown>).migrateTo(NO_MIGRATIONS));
+}
+
+/** Migrates up or down to the named migration (tests and disaster recovery only). */
+export async function migrateStoreTo<T>(db: Kysely<T>, name: string): Promise<void> {
+  unwrap(await migratorFor(db as unknown as Kysely<unknown>).migrateTo(name));
 }
 
 /** Names of the migrations already applied, in order. */

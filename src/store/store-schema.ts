@@ -6,7 +6,8 @@ export interface InstancesTable {
   uuid: string;
   name: string;
   host: string;
-  project_id: string;
+  /** null: the domain names no owner and the host sets no default project (admin-only) */
+  project_id: string | null;
   vm_state: string;
   power_state: number;
   task_state: string | null;

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { assertSafePath, type Pattern } from '../host/qemu-img';
 import { xmlEscape } from '../host/xml-escape';
 import { checkCephUser, checkImageRef } from '../ceph';
+import { DEFAULT_DEMO_PROJECT, ProjectIdSchema } from '../auth/auth-config';
 import type { GuestArtifacts } from './guest/guest-builder';
 
 export const INSTANCE_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/;
@@ -72,6 +73,8 @@ export interface InstanceSpec {
    * disk whose every byte, the first ones included, is the guest's. Default qcow2 (base + overlay).
    */
   diskFormat?: 'qcow2' | 'raw';
+  /** The `<nova:owner>` project, as Nova writes it into every domain; default the demo project. */
+  projectId?: string;
 }
 
 export interface LinuxGuestLayout {
@@ -98,6 +101,8 @@ export interface InstanceLayout {
   /** the root disk is this RBD image (basePath and overlayPath then hold nothing) */
   rbd: RbdDiskSpec | null;
   uuid: string | null;
+  /** the owning project the domain's Nova metadata names */
+  projectId: string;
 }
 
 export function kvmUsable(): boolean {
@@ -154,6 +159,8 @@ export function planInstance(spec: InstanceSpec): InstanceLayout {
   if (domainType !== 'kvm' && domainType !== 'qemu') throw new InstanceLayoutError(`invalid domain type ${String(domainType)}`);
   const diskFormat = spec.diskFormat ?? 'qcow2';
   if (diskFormat !== 'qcow2' && (diskFormat !== 'raw' || linux)) throw new InstanceLayoutError(`disk format ${String(diskFormat)} is not laid out${linux ? ' for Linux guests' : ''}`);
+  const project = ProjectIdSchema.safeParse(spec.projectId ?? DEFAULT_DEMO_PROJECT);
+  if (!project.success) throw new InstanceLayoutError(`invalid project id ${JSON.stringify(spec.projectId)}`);
   return {
     name,
     dir,
@@ -167,6 +174,7 @@ export function planInstance(spec: InstanceSpec): InstanceLayout {
     linux,
     rbd,
     uuid: spec.uuid ?? null,
+    projectId: project.data,
   };
 }
 
@@ -186,6 +194,8 @@ function osXml(layout: InstanceLayout): string {
 }
 
 /**
+ * The owner in Nova's domain metadata, as Nova writes it, so the host's report gives the instance
+ * its project (a domain without one belongs to no project).
  * q35 with spare pcie-root-ports so disks can be hot-plugged. ICH9 ACPI hot-plug is switched off
  * so the ports use native PCIe hot-plug: with ACPI hot-plug, unplug waits for a guest OS to eject
  * the device, and the OS-less guest has none, so detach would time out and leave the disk attached.
@@ -210,6 +220,11 @@ export function buildDomainXml(layout: InstanceLayout): string {
   <os>
     ${osXml(layout)}
   </os>
+  <metadata>
+    <nova:instance xmlns:nova='http://openstack.org/xmlns/libvirt/nova/1.1'>
+      <nova:owner><nova:project uuid='${xmlEscape(layout.projectId)}'>${xmlEscape(layout.projectId)}</nova:project></nova:owner>
+    </nova:instance>
+  </metadata>
   <features><acpi/><apic/></features>
   <on_poweroff>destroy</on_poweroff>
   <on_reboot>restart</on_reboot>

@@ -8,7 +8,8 @@ export interface InventoryReporterOptions {
   client: Client;
   session: LibvirtSession;
   host: string;
-  defaultProject: string;
+  /** the project of domains that name no owner; undefined: no project's (admin-only) */
+  defaultProject?: string;
   intervalMs: number;
   log: Logger;
 }

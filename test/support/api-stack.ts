@@ -29,6 +29,10 @@ export const TOKENS = {
   admin: 'admin-token-0123456789abcdef',
   demo: 'demo-token-0123456789abcdef',
   other: 'other-token-0123456789abcdef',
+  /** an admin role in project `other`: that project's admin only */
+  otherAdmin: 'other-admin-token-0123456789abcdef',
+  /** the workers' (the stub cloud's) token: the snapshot service identity */
+  service: 'service-token-0123456789abcdef',
 } as const;
 
 export interface ApiStack {
@@ -42,10 +46,11 @@ export interface ApiStack {
   cloud: ApiStubCloud;
   host: string;
   dir: string;
-  /** Image client acting as `token`. */
+  /** Image client acting as `token`; by default the workers' service token. */
   imageClient(token?: string): GlanceHttpClient;
-  addInstance(options?: { projectId?: string; powerState?: PowerState; imageRef?: string | null; host?: string; userId?: string; flavor?: InventoryFlavor }): Promise<Instance>;
-  /** All non-deleted images whose instance_uuid property is `uuid`, as the admin sees them. */
+  /** projectId null: a domain that names no owner. */
+  addInstance(options?: { projectId?: string | null; powerState?: PowerState; imageRef?: string | null; host?: string; userId?: string; flavor?: InventoryFlavor }): Promise<Instance>;
+  /** All non-deleted images whose instance_uuid property is `uuid`, as the workers' service identity sees them. */
   imagesOf(uuid: string): Promise<Image[]>;
   stop(): Promise<void>;
 }
@@ -68,6 +73,8 @@ export async function startApiStack(options: ApiStackOptions = {}): Promise<ApiS
       { token: TOKENS.admin, projectId: 'admin', roles: ['admin', 'member'] },
       { token: TOKENS.demo, projectId: 'demo', roles: ['member'] },
       { token: TOKENS.other, projectId: 'other', roles: ['member'] },
+      { token: TOKENS.otherAdmin, projectId: 'other', roles: ['admin', 'member'] },
+      { token: TOKENS.service, projectId: 'service', roles: ['service'] },
     ],
   });
   const images: ApiStack['images'] =
@@ -78,7 +85,7 @@ export async function startApiStack(options: ApiStackOptions = {}): Promise<ApiS
   const store = await InstanceStore.open(storeConfig);
   const temporal = await connectClient();
   const log = createLogger({ name: 'api-test', level: process.env.SNAP_TEST_LOG === '1' ? 'debug' : 'silent' });
-  const cloud = new ApiStubCloud({ store, imageUrl: images.url, adminToken: options.identity?.serviceToken ?? TOKENS.admin, workDir: join(dir, 'work'), log });
+  const cloud = new ApiStubCloud({ store, imageUrl: images.url, serviceToken: options.identity?.serviceToken ?? TOKENS.service, workDir: join(dir, 'work'), log });
 
   let stopWorkers = async (): Promise<void> => undefined;
   if (options.workers !== false) {
@@ -109,7 +116,7 @@ export async function startApiStack(options: ApiStackOptions = {}): Promise<ApiS
     logger: log,
   });
 
-  const imageClient = (token: string = options.identity?.serviceToken ?? TOKENS.admin): GlanceHttpClient => new GlanceHttpClient(images.url, token);
+  const imageClient = (token: string = options.identity?.serviceToken ?? TOKENS.service): GlanceHttpClient => new GlanceHttpClient(images.url, token);
   return {
     api,
     images,
@@ -127,7 +134,7 @@ export async function startApiStack(options: ApiStackOptions = {}): Promise<ApiS
           uuid,
           name: domainNameFor(uuid),
           host: o.host ?? host,
-          projectId: o.projectId ?? 'demo',
+          projectId: o.projectId === undefined ? 'demo' : o.projectId,
           powerState: o.powerState ?? POWER_STATE_RUNNING,
           disks: [{ path: `/fake/${uuid}/disk`, format: 'qcow2', target: 'vda' }],
           imageRef: o.imageRef === undefined ? null : o.imageRef,

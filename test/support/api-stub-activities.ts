@@ -35,7 +35,8 @@ export function instanceUuidOfDomain(domainName: string): string {
 export interface StubCloudOptions {
   store: InstanceStore;
   imageUrl: string;
-  adminToken: string;
+  /** The workers' token for the image service (the service identity, as the real workers get). */
+  serviceToken: string;
   workDir: string;
   log: Logger;
 }
@@ -49,7 +50,7 @@ export class ApiStubCloud {
   private readonly images: GlanceHttpClient;
 
   constructor(private readonly options: StubCloudOptions) {
-    this.images = new GlanceHttpClient(options.imageUrl, options.adminToken);
+    this.images = new GlanceHttpClient(options.imageUrl, options.serviceToken);
   }
 
   failUploads(instanceUuid: string, times = 1): void {
@@ -72,13 +73,13 @@ export class ApiStubCloud {
     return found;
   }
 
-  /** The real control activities (store, image records, compensations), acting with the admin token. */
+  /** The real control activities (store, image records, compensations), acting with the workers' service token. */
   controlActivities(): ControlActivities {
     return createControlActivities({
       store: this.options.store,
       images: this.images,
       createImageRecord: async (instance, name, metadata) => {
-        const image = await createSnapshotImageRecord(this.images, instance, name, metadata, { owner: instance.projectId });
+        const image = await createSnapshotImageRecord(this.images, instance, name, metadata, { owner: instance.projectId ?? undefined });
         return { imageId: image.id, status: image.status };
       },
       log: this.options.log,

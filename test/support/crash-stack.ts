@@ -21,7 +21,7 @@ import { freePort } from './free-port';
 import { startFreezableProxy, type FreezableProxy } from './freezable-proxy';
 import { answersHttp, TestProcess, tsxEntry } from './test-process';
 
-export const CRASH_TOKENS = { admin: 'crash-admin-0123456789abcdef', demo: 'crash-demo-0123456789abcdef' } as const;
+export const CRASH_TOKENS = { admin: 'crash-admin-0123456789abcdef', demo: 'crash-demo-0123456789abcdef', service: 'crash-service-0123456789abcdef' } as const;
 
 export interface CrashStack {
   api: TestProcess;
@@ -47,6 +47,7 @@ export async function startCrashStack(): Promise<CrashStack> {
       tokens: [
         { token: CRASH_TOKENS.admin, projectId: 'admin', roles: ['admin', 'member'] },
         { token: CRASH_TOKENS.demo, projectId: 'demo', roles: ['member'] },
+        { token: CRASH_TOKENS.service, projectId: 'service', roles: ['service'] },
       ],
     };
     const tokensFile = join(dir, 'tokens.json');
@@ -60,7 +61,7 @@ export async function startCrashStack(): Promise<CrashStack> {
     cleanups.push(() => temporal.connection.close());
     const log = createLogger({ name: 'crash-test', level: 'silent' });
     const host = `crashhost-${randomUUID().slice(0, 8)}`;
-    const cloud = new ApiStubCloud({ store, imageUrl: images.url, adminToken: CRASH_TOKENS.admin, workDir: join(dir, 'work'), log });
+    const cloud = new ApiStubCloud({ store, imageUrl: images.url, serviceToken: CRASH_TOKENS.service, workDir: join(dir, 'work'), log });
     const connection = await connectWorker();
     const control = await Worker.create({ connection, taskQueue: CONTROL_TASK_QUEUE, workflowsPath: require.resolve('../../src/workflows'), activities: cloud.controlActivities() });
     const hostWorker = await Worker.create({ connection, taskQueue: hostTaskQueue(host), activities: cloud.hostActivities() });

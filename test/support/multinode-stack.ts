@@ -20,7 +20,7 @@ import { startTestPostgres } from './postgres';
 import { startSecondLibvirtd } from './second-libvirtd';
 import { answersHttp, TestProcess, tsxEntry } from './test-process';
 
-export const MN_TOKENS = { admin: 'mn-admin-0123456789abcdef', demo: 'mn-demo-0123456789abcdef' } as const;
+export const MN_TOKENS = { admin: 'mn-admin-0123456789abcdef', demo: 'mn-demo-0123456789abcdef', service: 'mn-service-0123456789abcdef' } as const;
 
 export interface MultinodeHost {
   name: string;
@@ -60,6 +60,7 @@ export async function startMultinodeStack(options: MultinodeOptions): Promise<Mu
       tokens: [
         { token: MN_TOKENS.admin, projectId: 'admin', roles: ['admin', 'member'] },
         { token: MN_TOKENS.demo, projectId: 'demo', roles: ['member'] },
+        { token: MN_TOKENS.service, projectId: 'service', roles: ['service'] },
       ],
     };
     const tokensFile = join(dir, 'tokens.json');
@@ -71,7 +72,7 @@ export async function startMultinodeStack(options: MultinodeOptions): Promise<Mu
     const temporal = await connectClient();
     cleanups.push(() => temporal.connection.close());
 
-    const common = { ...process.env, SNAP_STORE_POSTGRES_URL: pg.connectionString, SNAP_IMAGE_URL: images.url, SNAP_IMAGE_TOKEN: MN_TOKENS.admin, SNAP_LOG_LEVEL: 'info', SNAP_DATA_DIR: dir };
+    const common = { ...process.env, SNAP_STORE_POSTGRES_URL: pg.connectionString, SNAP_IMAGE_URL: images.url, SNAP_IMAGE_TOKEN: MN_TOKENS.service, SNAP_LOG_LEVEL: 'info', SNAP_DATA_DIR: dir };
     const started = async (proc: TestProcess): Promise<TestProcess> => {
       cleanups.push(() => proc.kill());
       await proc.start();
@@ -126,7 +127,7 @@ export async function startMultinodeStack(options: MultinodeOptions): Promise<Mu
       const worker = await started(new TestProcess({
         name: `host-${spec.name}`,
         ...tsxEntry(join('src', 'workers', 'host-worker-main.ts')),
-        env: { ...common, ...spec.env, SNAP_HOST: spec.name, SNAP_SNAPSHOTS_DIR: join(dir, `snapshots-${spec.name}`), SNAP_INVENTORY_INTERVAL_S: '3600', SNAP_DEFAULT_PROJECT: 'demo', SNAP_INSTANCES_PATH: TEST_INSTANCES_PATH },
+        env: { ...common, ...spec.env, SNAP_HOST: spec.name, SNAP_SNAPSHOTS_DIR: join(dir, `snapshots-${spec.name}`), SNAP_INVENTORY_INTERVAL_S: '3600', SNAP_INSTANCES_PATH: TEST_INSTANCES_PATH },
         ready: (out) => out.includes('host worker polling'),
       }));
       hosts.push({ name: spec.name, worker, instances });

@@ -6,9 +6,9 @@ import type { AuthIdentity } from '../../../src/auth';
 import { raw, startFixture, type ImageServerFixture } from './image-server-fixture';
 
 const TOKENS: Record<string, AuthIdentity> = {
-  'token-a': { projectId: 'project-a', roles: ['member'] },
-  'token-b': { projectId: 'project-b', roles: ['member'] },
-  'token-admin': { projectId: 'project-ops', roles: ['admin'] },
+  'token-a': { kind: 'project', projectId: 'project-a', projectAdmin: false },
+  'token-b': { kind: 'project', projectId: 'project-b', projectAdmin: false },
+  'token-admin': { kind: 'cloud-admin', projectId: 'project-ops' },
 };
 
 let fx: ImageServerFixture;

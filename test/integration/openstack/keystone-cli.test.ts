@@ -31,7 +31,8 @@ beforeAll(async () => {
   const service = await keystone.createUser('snapshots', 'service', ['admin', 'service']);
   demo = await keystone.createUser('demo', 'demo', ['member']);
   other = await keystone.createUser('other', 'other', ['member']);
-  const source = keystone.authenticatorFor(service);
+  // Admins of the `admin` project are cloud admins (SNAP_KEYSTONE_ADMIN_PROJECT), as Nova's context_is_admin made them.
+  const source = keystone.authenticatorFor(service, await keystone.projectId('admin'));
   if (backend === 'glance') glance = await startGlance(keystone);
   stack = await startApiStack({ identity: { source, serviceToken: await source.serviceToken() }, imageBackendUrl: glance?.url });
   await keystone.registerEndpoint('compute', 'nova', `${stack.api.url}/v2.1`);

@@ -29,12 +29,16 @@ export interface RunningKeystone {
   adminPassword: string;
   /** A project-scoped password token and its body's ids. */
   passwordToken(username: string, password: string, project: string): Promise<string>;
+  /** A system-scoped password token (`keystone-manage bootstrap` gives its admin the system admin role). */
+  systemToken(username: string, password: string): Promise<string>;
+  /** The id of a project, by name. */
+  projectId(name: string): Promise<string>;
   /** A user with `roles` on a project (both created when missing). */
   createUser(username: string, project: string, roles: readonly string[]): Promise<KeystoneUser>;
   /** A catalog entry: service of `type` with a public endpoint at `url`. */
   registerEndpoint(type: string, name: string, url: string): Promise<void>;
-  /** Our Keystone authenticator acting as `user` (a service user: its token for the image backend). */
-  authenticatorFor(user: KeystoneUser): KeystoneAuthenticator;
+  /** Our Keystone authenticator acting as `user` (a service user: its token for the image backend); admins of `adminProjectId` are cloud admins. */
+  authenticatorFor(user: KeystoneUser, adminProjectId?: string): KeystoneAuthenticator;
   stop(): Promise<void>;
 }
 
@@ -77,21 +81,19 @@ export async function startKeystone(): Promise<RunningKeystone> {
     ],
   });
 
-  async function passwordToken(username: string, password: string, project: string): Promise<string> {
+  async function scopedToken(username: string, password: string, scope: unknown): Promise<string> {
     const res = await fetch(`${url}/auth/tokens?nocatalog`, {
       method: 'POST',
       headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({
-        auth: {
-          identity: { methods: ['password'], password: { user: { name: username, domain: { id: 'default' }, password } } },
-          scope: { project: { name: project, domain: { id: 'default' } } },
-        },
-      }),
+      body: JSON.stringify({ auth: { identity: { methods: ['password'], password: { user: { name: username, domain: { id: 'default' }, password } } }, scope } }),
     });
     const token = res.headers.get('x-subject-token');
     if (res.status !== 201 || token === null) throw new Error(`Keystone refused ${username}'s password: ${res.status}`);
     return token;
   }
+
+  const passwordToken = (username: string, password: string, project: string): Promise<string> =>
+    scopedToken(username, password, { project: { name: project, domain: { id: 'default' } } });
 
   async function admin<T extends z.ZodTypeAny>(method: string, path: string, schema: T, body?: unknown): Promise<z.output<T>> {
     const res = await fetch(`${url}/${path}`, {
@@ -116,6 +118,8 @@ export async function startKeystone(): Promise<RunningKeystone> {
     url,
     adminPassword: ADMIN_PASSWORD,
     passwordToken,
+    systemToken: (username, password) => scopedToken(username, password, { system: { all: true } }),
+    projectId: (name) => findOrCreate('projects', 'project', name),
     async createUser(username, project, roles) {
       const projectId = await findOrCreate('projects', 'project', project);
       const password = `${username}-secret-password`;
@@ -128,9 +132,10 @@ export async function startKeystone(): Promise<RunningKeystone> {
       const service = await admin('POST', 'services', IdSchema('service'), { service: { type, name } });
       await admin('POST', 'endpoints', IdSchema('endpoint'), { endpoint: { service_id: (service.service as { id: string }).id, interface: 'public', url: endpointUrl, region_id: 'RegionOne' } });
     },
-    authenticatorFor(user) {
+    authenticatorFor(user, adminProjectId) {
       return new KeystoneAuthenticator({
         endpoint: { url, timeoutMs: 10_000 },
+        ...(adminProjectId === undefined ? {} : { adminProjectId }),
         credentials: { kind: 'password', username: user.username, password: user.password, userDomain: 'Default', project: user.project, projectDomain: 'Default' },
       });
     },

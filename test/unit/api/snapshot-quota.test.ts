@@ -16,7 +16,7 @@ let server: RunningImageServer;
 
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'snapshot-quota-'));
-  const authenticate = (token: string) => (token === 'p1' ? { projectId: 'p1', roles: ['member'] } : null);
+  const authenticate = (token: string) => (token === 'p1' ? { kind: 'project' as const, projectId: 'p1', projectAdmin: false } : null);
   server = await startImageServer({ port: 0, dataDir: dir, maxImageBytes: 1024, authenticate, quotas: { ...UNLIMITED_QUOTAS, image_count_total: 0 } });
 });
 afterEach(async () => {

@@ -1,7 +1,7 @@
 import { chmod, chown, lstat, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createAuthenticator, loadOrCreateTokens, tokenOptionsFromEnv, TokenFileInvalid } from '../../../src/auth';
+import { createAuthenticator, describeTokens, ensureServiceToken, loadOrCreateTokens, tokenOptionsFromEnv, TokenFileInvalid } from '../../../src/auth';
 
 let dir: string;
 beforeEach(async () => {
@@ -12,14 +12,21 @@ afterEach(async () => {
 });
 
 describe('token file', () => {
-  it('creates an admin and a demo token on first start (mode 0600) and keeps them on the next', async () => {
+  it('creates an admin, a demo and a service token on first start (mode 0600) and keeps them on the next', async () => {
     const file = join(dir, 'nested', 'tokens.json');
     const first = await loadOrCreateTokens({ file });
     expect(first.created).toBe(true);
     expect(first.config.tokens.map((t) => [t.projectId, t.roles.includes('admin')])).toEqual([
       ['admin', true],
       ['demo', false],
+      ['service', false],
     ]);
+    const auth = createAuthenticator(first.config);
+    expect(first.config.tokens.map((t) => auth.authenticate(t.token)?.kind)).toEqual(['cloud-admin', 'project', 'service']);
+    // The service token is the workers': not printed for users.
+    const service = first.config.tokens[2]?.token ?? '';
+    expect(describeTokens(first.config)).not.toContain(service);
+    expect(describeTokens(first.config)).toContain(first.config.tokens[1]?.token ?? '-');
     expect((await stat(file)).mode & 0o777).toBe(0o600);
     const second = await loadOrCreateTokens({ file });
     expect(second.created).toBe(false);
@@ -30,15 +37,30 @@ describe('token file', () => {
     const file = join(dir, 'tokens.json');
     const fixed = 'fixed-admin-token-123456';
     const created = await loadOrCreateTokens({ file, adminToken: fixed });
-    expect(createAuthenticator(created.config).authenticate(fixed)).toMatchObject({ projectId: 'admin', isAdmin: true });
+    expect(createAuthenticator(created.config).authenticate(fixed)).toMatchObject({ projectId: 'admin', kind: 'cloud-admin' });
 
     const plain = join(dir, 'plain.json');
     const original = await loadOrCreateTokens({ file: plain });
     const overridden = await loadOrCreateTokens({ file: plain, adminToken: fixed });
     const auth = createAuthenticator(overridden.config);
-    expect(auth.authenticate(fixed)?.isAdmin).toBe(true);
+    expect(auth.authenticate(fixed)?.kind).toBe('cloud-admin');
     expect(auth.authenticate(original.config.tokens[0]?.token)).toBeNull();
-    expect(auth.authenticate(original.config.tokens[1]?.token)).toMatchObject({ projectId: 'demo', isAdmin: false });
+    expect(auth.authenticate(original.config.tokens[1]?.token)).toMatchObject({ projectId: 'demo', kind: 'project', projectAdmin: false });
+  });
+
+  it('adds a service token to a table from before there was one, keeping every other entry as stored', async () => {
+    const file = join(dir, 'tokens.json');
+    const old = { tokens: [{ token: 'old-admin-token-aaaaaaaa', projectId: 'admin', roles: ['admin', 'member'] }, { token: 'old-demo-token-bbbbbbbbb', projectId: 'demo', roles: ['member'] }] };
+    await writeFile(file, JSON.stringify(old), { mode: 0o600 });
+    const loaded = await loadOrCreateTokens({ file, adminToken: 'fixed-admin-token-123456' });
+    expect(loaded.config.tokens).toHaveLength(2);
+    const { tokens, serviceToken } = await ensureServiceToken(loaded);
+    expect(createAuthenticator(tokens.config).authenticate(serviceToken)).toEqual({ kind: 'service', projectId: 'service' });
+    const stored = JSON.parse(await readFile(file, 'utf8')) as typeof old;
+    // SNAP_ADMIN_TOKEN is not written into the file; the stored entries stay as they were
+    expect(stored.tokens.slice(0, 2)).toEqual(old.tokens);
+    expect(stored.tokens[2]).toMatchObject({ token: serviceToken, roles: ['service'] });
+    expect((await ensureServiceToken(await loadOrCreateTokens({ file }))).serviceToken).toBe(serviceToken);
   });
 
   it('refuses a corrupt or invalid file with a clear error instead of replacing it', async () => {
@@ -101,10 +123,23 @@ describe('authenticator', () => {
   });
 
   it('maps tokens to project and roles, and anything else to null', () => {
-    expect(auth.authenticate('member-token-bbbbbbbbbbb')).toEqual({ projectId: 'p1', roles: ['member'], isAdmin: false });
-    expect(auth.authenticate('admin-token-aaaaaaaaaaaa')?.isAdmin).toBe(true);
+    expect(auth.authenticate('member-token-bbbbbbbbbbb')).toEqual({ kind: 'project', projectId: 'p1', projectAdmin: false });
+    expect(auth.authenticate('admin-token-aaaaaaaaaaaa')?.kind).toBe('cloud-admin');
     for (const bad of [undefined, '', 'member-token-bbbbbbbbbb', 'member-token-bbbbbbbbbbbX', 'x'.repeat(1000)]) expect(auth.authenticate(bad)).toBeNull();
     expect(auth.adminToken()).toBe('admin-token-aaaaaaaaaaaa');
+  });
+
+  it("takes an admin role outside the admin project for that project's admin only, and a service token for the service", () => {
+    const scoped = createAuthenticator({
+      tokens: [
+        { token: 'p2-admin-token-cccccccccc', projectId: 'p2', roles: ['admin', 'member'] },
+        { token: 'service-token-dddddddddd', projectId: 'service', roles: ['service'] },
+      ],
+    });
+    expect(scoped.authenticate('p2-admin-token-cccccccccc')).toEqual({ kind: 'project', projectId: 'p2', projectAdmin: true });
+    expect(scoped.authenticate('service-token-dddddddddd')).toEqual({ kind: 'service', projectId: 'service' });
+    expect(() => scoped.adminToken()).toThrow(/no admin token/);
+    expect(() => createAuthenticator({ tokens: [{ token: 'mixed-token-eeeeeeeeeee', projectId: 'service', roles: ['service', 'admin'] }] })).toThrow(/'service' token has that role only/);
   });
 
   it('rejects duplicate tokens in the configuration', () => {

@@ -1,4 +1,5 @@
-import { domainFlavor, novaOwnership } from '../../../src/host/domain-inventory';
+import { domainFlavor, inventoryDomain, novaOwnership } from '../../../src/host/domain-inventory';
+import { DomainState } from '../../../src/libvirt';
 
 const novaDomain = `<domain type='kvm'><name>instance-00000001</name><vcpu placement='static'>4</vcpu><memory unit='KiB'>8388608</memory><metadata>
   <nova:instance xmlns:nova="http://openstack.org/xmlns/libvirt/nova/1.1">
@@ -16,6 +17,20 @@ describe('novaOwnership', () => {
     expect(novaOwnership(`<domain type='kvm'><name>plain</name></domain>`)).toEqual({ projectId: null, userId: null, imageRef: null });
     const volumeRoot = `<domain><metadata><nova:instance xmlns:nova="x"><nova:root type="volume" uuid="v1"/></nova:instance></metadata></domain>`;
     expect(novaOwnership(volumeRoot).imageRef).toBeNull();
+  });
+});
+
+describe('inventoryDomain', () => {
+  const dom = { uuid: 'f3a1c2d4-5b6e-4f70-8192-a3b4c5d6e7f8', name: 'plain' };
+  const plain = `<domain type='kvm'><name>plain</name><vcpu>1</vcpu><memory unit='MiB'>128</memory></domain>`;
+
+  it('gives a domain without <nova:owner> no project: it is no tenant\'s, only cloud admins see it', () => {
+    expect(inventoryDomain(dom, DomainState.Running, plain, 'h1').projectId).toBeNull();
+  });
+
+  it("gives it the host's default project only when the operator sets one, and never overrides Nova's owner", () => {
+    expect(inventoryDomain(dom, DomainState.Running, plain, 'h1', 'ops').projectId).toBe('ops');
+    expect(inventoryDomain(dom, DomainState.Running, novaDomain, 'h1', 'ops')).toMatchObject({ projectId: '9f1c2b', userId: 'u1', host: 'h1', name: 'plain' });
   });
 });
 

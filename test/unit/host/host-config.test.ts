@@ -51,6 +51,12 @@ describe('loadHostConfig', () => {
     for (const conf of ['ceph.conf', '/etc/ceph/../../home/ceph.conf', '/etc/ceph/ceph conf']) expect(() => loadHostConfig({ SNAP_HOST: 'h', SNAP_RBD_CEPH_CONF: conf })).toThrow(/SNAP_RBD_CEPH_CONF/);
   });
 
+  it('gives domains without an owner no default project unless SNAP_DEFAULT_PROJECT names one', () => {
+    expect(loadHostConfig({ SNAP_HOST: 'h' }).defaultProject).toBeUndefined();
+    expect(loadHostConfig({ SNAP_HOST: 'h', SNAP_DEFAULT_PROJECT: 'ops' }).defaultProject).toBe('ops');
+    expect(() => loadHostConfig({ SNAP_HOST: 'h', SNAP_DEFAULT_PROJECT: 'a b' })).toThrow(/SNAP_DEFAULT_PROJECT/);
+  });
+
   it('rejects a host name that cannot be part of a task queue, and bad numbers', () => {
     expect(() => loadHostConfig({ SNAP_HOST: 'bad host/../x' })).toThrow(/SNAP_HOST|host name/);
     expect(() => loadHostConfig({ SNAP_HOST: 'h', SNAP_MAX_CONCURRENT_UPLOADS: '0' })).toThrow();

@@ -4,6 +4,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Identity } from '../../../src/auth';
 import { startImageServer, type RunningImageServer } from '../../../src/images';
 
 const PATCH = 'application/openstack-images-v2.1-json-patch';
@@ -12,10 +13,10 @@ let server: RunningImageServer;
 
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'image-protected-'));
-  const identities: Record<string, { projectId: string; roles: string[] }> = {
-    p1: { projectId: 'p1', roles: ['member'] },
-    p2: { projectId: 'p2', roles: ['member'] },
-    admin: { projectId: 'ops', roles: ['admin'] },
+  const identities: Record<string, Identity> = {
+    p1: { kind: 'project', projectId: 'p1', projectAdmin: false },
+    p2: { kind: 'project', projectId: 'p2', projectAdmin: false },
+    admin: { kind: 'cloud-admin', projectId: 'ops' },
   };
   server = await startImageServer({ port: 0, dataDir: dir, maxImageBytes: 1024, authenticate: (token) => identities[token] ?? null });
 });

@@ -96,7 +96,7 @@ it('image_stage_total: counts the bytes the project\'s open sessions stage', asy
 });
 
 it('answers 413 with Glance\'s error body over HTTP, to the token\'s project only', async () => {
-  const authenticate = (token: string) => (token === 'p1' || token === 'p2' ? { projectId: token, roles: ['member'] } : null);
+  const authenticate = (token: string) => (token === 'p1' || token === 'p2' ? { kind: 'project' as const, projectId: token, projectAdmin: false } : null);
   const server = await startImageServer({ port: 0, dataDir: dir, maxImageBytes: MiB, authenticate, quotas: { ...UNLIMITED_QUOTAS, image_count_total: 1 } });
   const create = (token: string) => fetch(`${server.url}/v2/images`, { method: 'POST', headers: { 'Content-Type': 'application/json', 'X-Auth-Token': token }, body: JSON.stringify({ name: 'x' }) });
   try {

@@ -11,6 +11,7 @@ import {
   InvalidStoreInput,
   migrateStoreToEmpty,
   migrateStoreToLatest,
+  migrateStoreTo,
   openStoreDatabase,
   STORE_MIGRATION_NAMES,
   UnexpectedDeletingTaskState,
@@ -99,6 +100,26 @@ export function describeInstanceStoreContract(dialect: string, target: StoreCont
         await expect(sql`select count(*) from instances`.execute(db)).rejects.toHaveProperty('message', expect.stringMatching(/no such table|does not exist/));
         await migrateStoreToLatest(db);
         expect(await store.listByHost('compute-1')).toEqual([]);
+      });
+
+      it("takes back the old default project 'demo' from stored rows; the next report gives back the one a domain names", async () => {
+        const keep = await seed(null, { projectId: 'project-a' });
+        await migrateStoreTo(db, '0004_snapshot_chain');
+        const ts = new Date(clockMs).toISOString();
+        const defaulted = randomUUID();
+        await sql`insert into instances (uuid, name, host, project_id, vm_state, power_state, created_at, updated_at, deleted) values (${defaulted}, 'old', 'compute-1', 'demo', 'active', 1, ${ts}, ${ts}, 0)`.execute(db);
+        await migrateStoreToLatest(db);
+        expect((await store.getOrThrow(keep)).projectId).toBe('project-a');
+        expect((await store.getOrThrow(defaulted)).projectId).toBeNull();
+        expect(await store.listByProject('demo')).toEqual([]);
+        const [reported] = await store.upsertFromInventory([domain({ uuid: defaulted, projectId: 'demo' })]);
+        expect(reported?.projectId).toBe('demo');
+        // and down again: an ownerless row gets the old default back
+        await store.upsertFromInventory([domain({ projectId: null })]);
+        await migrateStoreTo(db, '0004_snapshot_chain');
+        const rows = await sql<{ project_id: string }>`select project_id from instances`.execute(db);
+        expect(rows.rows.map((r) => r.project_id).sort()).toEqual(['demo', 'demo', 'project-a']);
+        await migrateStoreToLatest(db);
       });
 
       it('InstanceStore.open migrates a fresh handle and sees existing rows', async () => {
@@ -262,6 +283,20 @@ export function describeInstanceStoreContract(dialect: string, target: StoreCont
           rootDisk: { path: 'vms/one/disk.qcow2', format: 'qcow2' },
           deleted: false,
         });
+      });
+
+      it('stores a domain that names no owner as no project\'s: listed for no project, only in the all-projects listing', async () => {
+        const uuid = await seed(null, { projectId: null });
+        expect((await store.getOrThrow(uuid)).projectId).toBeNull();
+        expect(await store.listByProject('project-a')).toEqual([]);
+        expect(await store.listByProject('')).toEqual([]);
+        expect((await store.listAll()).map((i) => i.uuid)).toEqual([uuid]);
+        // an owner reported later (the operator set a default project, Nova's metadata appeared) is taken
+        const [owned] = await store.upsertFromInventory([domain({ uuid, projectId: 'project-b' })]);
+        expect(owned?.projectId).toBe('project-b');
+        // and is never taken away again
+        const [still] = await store.upsertFromInventory([domain({ uuid, projectId: null })]);
+        expect(still?.projectId).toBe('project-b');
       });
 
       it('refreshes observed fields of a known instance but never task_state, project or image', async () => {

@@ -17,6 +17,12 @@ describe('loadTemporalSettings', () => {
       const mtls = loadTemporalSettings({ TEMPORAL_ADDRESS: 'ns.acct.tmprl.cloud:7233', TEMPORAL_NAMESPACE: 'ns.acct', TEMPORAL_TLS_CERT: join(dir, 'c.pem'), TEMPORAL_TLS_KEY: join(dir, 'k.pem') });
       expect(mtls.tls?.clientCertPair?.crt.toString()).toBe('CERT');
       expect(mtls.tls?.clientCertPair?.key.toString()).toBe('KEY');
+      // a private cluster's frontend: its CA and the name its certificate carries
+      await writeFile(join(dir, 'ca.pem'), 'CA');
+      const privateCa = loadTemporalSettings({ TEMPORAL_ADDRESS: '10.0.0.5:7233', TEMPORAL_TLS_CA: join(dir, 'ca.pem'), TEMPORAL_TLS_SERVER_NAME: 'temporal-frontend.example', TEMPORAL_TLS_CERT: join(dir, 'c.pem'), TEMPORAL_TLS_KEY: join(dir, 'k.pem') });
+      expect(privateCa.tls?.serverRootCACertificate?.toString()).toBe('CA');
+      expect(privateCa.tls?.serverNameOverride).toBe('temporal-frontend.example');
+      expect(privateCa.tls?.clientCertPair?.crt.toString()).toBe('CERT');
       const keyed = loadTemporalSettings({ TEMPORAL_ADDRESS: 'x.tmprl.cloud:7233', TEMPORAL_API_KEY: 'secret' });
       expect(keyed.apiKey).toBe('secret');
       expect(keyed.tls).toBeDefined();

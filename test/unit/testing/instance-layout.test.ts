@@ -2,6 +2,7 @@
 import { buildDiskXml, buildDomainXml, planInstance, validateInstanceName } from '../../../src/testing/instance-layout';
 import { assertSafePath } from '../../../src/host/qemu-img';
 import type { GuestArtifacts } from '../../../src/testing/guest/guest-builder';
+import { novaOwnership } from '../../../src/host/domain-inventory';
 
 describe('instance layout validation', () => {
   it('accepts plain names and rejects anything that could escape a path or XML', () => {
@@ -29,6 +30,10 @@ describe('instance layout validation', () => {
     expect(xml.match(/model='pcie-root-port'/g)?.length).toBeGreaterThanOrEqual(4);
     expect(xml).toContain("<source file='/tmp/snap/snaptest-abc-disk.qcow2'/>");
     expect(xml).toContain("<target dev='vda' bus='virtio'/>");
+    // the owner, as Nova writes it: the host's report gives the instance this project
+    expect(novaOwnership(xml).projectId).toBe('demo');
+    expect(novaOwnership(buildDomainXml(planInstance({ name: 'snaptest-abc', dir: '/srv/snap', domainType: 'qemu', projectId: 'p-7' }))).projectId).toBe('p-7');
+    expect(() => planInstance({ name: 'x', dir: '/srv', projectId: "p'><x" })).toThrow(/invalid project id/);
     expect(() => planInstance({ name: 'x', dir: '/tmp', memoryMiB: 512 })).toThrow(/64\.\.128/);
     expect(() => buildDiskXml('/tmp/x.qcow2', 'sda')).toThrow(/invalid virtio target/);
   });
