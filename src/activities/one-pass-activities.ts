@@ -4,7 +4,7 @@
 // the export and resumes or restarts the upload.
 import { Context } from '@temporalio/activity';
 import type { ChainPlan, HostActivities, SnapshotChainFacts, SnapshotExport, StreamedImage } from '../contract';
-import { errorMessage, LOGICAL_DIGEST_PROPERTY, piecesLength, sentPieces, type Image } from '../images';
+import { errorMessage, ImageGone, LOGICAL_DIGEST_PROPERTY, piecesLength, sentPieces, type Image } from '../images';
 import { isLibvirtError, VIR_ERR_NO_DOMAIN } from '../libvirt';
 import { planImage } from '../qcow2';
 import { BandwidthLimit } from '../host/bandwidth-limit';
@@ -65,7 +65,25 @@ function chainProperties(facts: Partial<SnapshotChainFacts>): Record<string, str
   };
 }
 
-/** The result of a stream whose image is already active, from what the commit stored with it. */
+/** The upload token a stream of this export sends (resumable-wire's `token`): an incremental's is not a full one's. */
+function uploadToken(exportId: string, incremental: boolean): string {
+  return incremental ? `${exportId}:incremental` : exportId;
+}
+
+/**
+ * Whether the active image is this snapshot's own commit: our image service records the upload
+ * token of a commit only when the snapshot service made it (`snapshot_commit`, which no request
+ * can set), and the properties the stream sent with that commit must name the same upload. Image
+ * properties alone prove nothing: the image's owner may write those. Only a composing service
+ * (ours) is asked; a real Glance keeps no such mark, and its active images are never taken as ours.
+ */
+export function isOwnCommit(image: Image, composes: boolean): boolean {
+  const exportId = image.properties.snapshot_export_id;
+  if (!composes || image.status !== 'active' || image.snapshot_commit === undefined || exportId === undefined) return false;
+  return image.snapshot_commit === uploadToken(exportId, image.properties.snapshot_kind === 'incremental');
+}
+
+/** The result of a stream whose image is already active, from what the snapshot service's commit stored with it. */
 function committedResult(imageId: string, image: Image): StreamedImage | null {
   const digest = image.properties[LOGICAL_DIGEST_PROPERTY]?.split(':')[1];
   const dataPath = image.properties.snapshot_data_path;
@@ -89,8 +107,9 @@ function committedResult(imageId: string, image: Image): StreamedImage | null {
 function committedChain(properties: Record<string, string>): Partial<SnapshotChainFacts> {
   const kind = properties.snapshot_kind;
   if (kind !== 'full' && kind !== 'incremental') return {};
-  const parent = properties.snapshot_parent_image;
-  const reason = properties.snapshot_full_reason;
+  // Each kind's own fact only: the commit sets the one its kind has.
+  const parent = kind === 'incremental' ? properties.snapshot_parent_image : undefined;
+  const reason = kind === 'full' ? properties.snapshot_full_reason : undefined;
   return { kind, ...(parent !== undefined ? { parentImageId: parent } : {}), ...(reason !== undefined ? { fullReason: reason } : {}) };
 }
 
@@ -123,9 +142,13 @@ export function createOnePassActivities(deps: HostActivityDeps, limits: OnePassL
         withHeartbeat(async (report, signal) => {
           const format = input.description.imageFormat;
           const before = await images.get(input.imageId);
-          // An attempt whose commit landed but whose completion was lost: the image is done.
-          const committed = before.status === 'active' ? committedResult(input.imageId, before) : null;
-          if (committed !== null) return committed;
+          if (before.status === 'active') {
+            // An attempt whose commit landed but whose completion was lost: the image is done.
+            const committed = isOwnCommit(before, await images.composes()) ? committedResult(input.imageId, before) : null;
+            if (committed !== null) return committed;
+            // Someone else's bytes: never this snapshot's. The workflow goes on in a new image.
+            throw new ImageGone(`Image ${input.imageId} is active but its data is not this snapshot's upload; the snapshot goes into a new image`);
+          }
           const ctx = await exportContext(input);
           let opened = await ensureExport(ctx);
           // Nova's image update: the record describes the bytes actually written (qcow2 or raw, bare).
@@ -146,7 +169,7 @@ export function createOnePassActivities(deps: HostActivityDeps, limits: OnePassL
               exportName: record.exportName,
               map,
               // An incremental's staged bytes are not a full one's of the same export.
-              exportId: incremental !== undefined ? `${record.exportId}:incremental` : record.exportId,
+              exportId: uploadToken(record.exportId, incremental !== undefined),
               limit: bandwidth,
               signal,
               properties: { snapshot_data_path: record.kind, snapshot_export_id: record.exportId, snapshot_quiesced: String(record.quiesced), ...chainProperties(facts) },

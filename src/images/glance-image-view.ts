@@ -38,6 +38,13 @@ export interface Image {
   created_at: string;
   updated_at: string;
   properties: Record<string, string>;
+  /**
+   * Our image service only: the upload token of the commit the snapshot service made active, set
+   * by the service and by nothing a request carries. A real Glance never sends it.
+   */
+  snapshot_commit?: string;
+  /** Our image service only: 'service' while only the snapshot service may write the image. */
+  snapshot_write_lock?: string;
 }
 
 const ViewSchema = z
@@ -55,6 +62,8 @@ const ViewSchema = z
     os_hash_value: z.string().nullable().default(null),
     created_at: z.string(),
     updated_at: z.string(),
+    snapshot_commit: z.string().optional(),
+    snapshot_write_lock: z.string().optional(),
   })
   .passthrough();
 
@@ -63,6 +72,7 @@ const NON_PROPERTY_KEYS = new Set([
   'id', 'name', 'status', 'container_format', 'disk_format', 'visibility', 'owner', 'size', 'virtual_size',
   'checksum', 'os_hash_algo', 'os_hash_value', 'created_at', 'updated_at', 'min_disk', 'min_ram',
   'protected', 'tags', 'self', 'file', 'schema', 'direct_url', 'locations', 'os_hidden', 'stores',
+  'snapshot_commit', 'snapshot_write_lock',
 ]);
 
 export function imageFromView(json: unknown): Image {
@@ -86,5 +96,7 @@ export function imageFromView(json: unknown): Image {
     created_at: v.created_at,
     updated_at: v.updated_at,
     properties,
+    ...(v.snapshot_commit !== undefined ? { snapshot_commit: v.snapshot_commit } : {}),
+    ...(v.snapshot_write_lock !== undefined ? { snapshot_write_lock: v.snapshot_write_lock } : {}),
   };
 }

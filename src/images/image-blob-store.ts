@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { fsyncDirectory } from '../fs/atomic-file';
 import { fileDigests } from './file-digests';
-import { ImageError, ImageTooLarge, ImageUploadFailed, errorMessage } from './image-errors';
+import { ImageTooLarge, ImageUploadFailed, errnoCode, storageFailure } from './image-errors';
 import { ImageIdSchema } from './image-record';
 
 export interface ReceivedImageData {
@@ -97,7 +97,7 @@ export class LocalImageBlobStore {
     try {
       return (await stat(this.pathFor(id))).size;
     } catch (err) {
-      if (isErrno(err, 'ENOENT')) return undefined;
+      if (errnoCode(err) === 'ENOENT') return undefined;
       throw err;
     }
   }
@@ -112,15 +112,6 @@ export class LocalImageBlobStore {
   }
 }
 
-// Duck-typed on purpose: errors from node:fs may come from another realm (vm contexts, jest),
-// where instanceof Error is false.
-function isErrno(err: unknown, code: string): boolean {
-  return typeof err === 'object' && err !== null && (err as NodeJS.ErrnoException).code === code;
-}
-
 function classifyReceiveError(err: unknown): Error {
-  if (err instanceof ImageError) return err;
-  if (isErrno(err, 'ENOSPC') || isErrno(err, 'EDQUOT')) return new ImageTooLarge('Image storage media is full', { cause: err });
-  const detail = errorMessage(err);
-  return new ImageUploadFailed(`Image data upload did not complete: ${detail}`, 400, { cause: err });
+  return storageFailure(err, (detail) => new ImageUploadFailed(`Image data upload did not complete: ${detail}`, 400, { cause: err }));
 }

@@ -9,7 +9,7 @@ import { z } from 'zod';
 import { imageFromView, type Image } from './glance-image-view';
 import { ImageNotFound, ImageServiceUnavailable, ImageUploadFailed, errorMessage } from './image-errors';
 import { checkedId, errorFromResponse, exchange, isConnectFailure, isTransportUnavailable, readSmallBody, type ImageRequest } from './http-transport';
-import { JSON_PATCH_MEDIA_TYPE, type ImageFormats } from './image-record';
+import { JSON_PATCH_MEDIA_TYPE, type ImageFormats, type SNAPSHOT_WRITE_LOCK } from './image-record';
 import { ResumableUploadClient, type AppendOptions, type StagedCommit, type StagedUpload } from './resumable-client';
 import { meteredBody, type ByteSource } from './upload-body';
 import { STORE_CAPABILITIES_URL, StoreCapabilitiesSchema, type LogicalLayout } from './logical-layout';
@@ -31,6 +31,8 @@ export interface CreateImageRequest {
   tags?: string[];
   /** Custom properties, sent as extra top-level keys like Glance expects. */
   properties?: Record<string, string>;
+  /** Our image service only: only the snapshot service may write the image until its commit. */
+  snapshot_write_lock?: typeof SNAPSHOT_WRITE_LOCK;
 }
 
 export interface ImageListFilter {

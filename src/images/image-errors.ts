@@ -129,3 +129,20 @@ export function errorMessage(err: unknown): string {
   const message = (err as { message?: unknown } | null)?.message;
   return typeof message === 'string' ? message : String(err);
 }
+
+/** The errno code of a failed system call (ENOSPC, EIO…); duck-typed, as errors from node:fs may come from another realm. */
+export function errnoCode(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+/**
+ * What the caller is told of a failure while the service stored image data or its record: a typed
+ * error as it is, a full disk as Glance says it (413), anything else as `otherwise` words it.
+ */
+export function storageFailure(err: unknown, otherwise: (detail: string) => ImageError): ImageError {
+  if (err instanceof ImageError) return err;
+  const code = errnoCode(err);
+  if (code === 'ENOSPC' || code === 'EDQUOT') return new ImageTooLarge('Image storage media is full', { cause: err });
+  return otherwise(errorMessage(err));
+}

@@ -1,5 +1,6 @@
 // Image records as one JSON file per image under <dataDir>/records. All records are held in memory
-// (the service owns its data dir exclusively) and every change is written through atomically.
+// (the service owns its data dir exclusively); a change is written atomically first and reaches
+// memory only once it is durable.
 import { mkdir, readFile, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { TEMP_SUFFIX, writeFileAtomic } from '../fs/atomic-file';
@@ -47,35 +48,50 @@ export class ImageRecordRepository {
   }
 
   /**
-   * Replaces the in-memory record immediately (so status checks made right after see it) and
-   * resolves once the latest version of that record is durable on disk.
+   * Changes one record: `change` is given the current record (undefined when there is none) and
+   * returns the next one, or throws to change nothing. Changes of one record run one after the
+   * other, each seeing the one before; the new version is written durably (temp file, fsync,
+   * rename) before anyone can read it here, so a failed write (ENOSPC, EIO) leaves the previous
+   * version, in memory as on disk.
    */
-  async put(record: ImageRecord): Promise<void> {
-    const id = ImageIdSchema.parse(record.id);
-    this.records.set(id, record);
-    await this.inOrder(id, async () => {
-      const latest = this.records.get(id);
-      if (latest !== undefined) await writeFileAtomic(this.pathFor(id), JSON.stringify(latest));
+  update(id: string, change: (current: ImageRecord | undefined) => ImageRecord): Promise<ImageRecord> {
+    const key = ImageIdSchema.parse(id);
+    return this.inOrder(key, async () => {
+      const record = change(this.records.get(key));
+      if (record.id !== key) throw new Error(`record ${record.id} cannot be stored as ${key}`);
+      await writeFileAtomic(this.pathFor(key), JSON.stringify(record));
+      this.records.set(key, record);
+      return record;
     });
   }
 
-  /** Forgets the record now and removes its file after the writes already queued for it. */
-  async remove(id: string): Promise<void> {
-    const valid = ImageIdSchema.parse(id);
-    this.records.delete(valid);
-    await this.inOrder(valid, () => rm(this.pathFor(valid), { force: true }));
+  /** Stores `record` as it is (repairs at start-up, where nothing else runs). */
+  put(record: ImageRecord): Promise<ImageRecord> {
+    return this.update(record.id, () => record);
   }
 
-  /** Runs `step` after every step queued before for the same record. */
-  private async inOrder(id: string, step: () => Promise<void>): Promise<void> {
-    const previous = this.writes.get(id) ?? Promise.resolve();
-    const next = previous.catch(() => undefined).then(step);
-    this.writes.set(id, next);
-    try {
-      await next;
-    } finally {
-      if (this.writes.get(id) === next) this.writes.delete(id);
-    }
+  /** Removes the record's file after the changes already queued for it, then forgets it. */
+  remove(id: string): Promise<void> {
+    const key = ImageIdSchema.parse(id);
+    return this.inOrder(key, async () => {
+      await rm(this.pathFor(key), { force: true });
+      this.records.delete(key);
+    });
+  }
+
+  /** Runs `step` after every step queued before for the same record; a failed step does not stop the next. */
+  private inOrder<T>(key: string, step: () => Promise<T>): Promise<T> {
+    const previous = this.writes.get(key) ?? Promise.resolve();
+    const next = previous.then(step);
+    const settled = next.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.writes.set(key, settled);
+    void settled.then(() => {
+      if (this.writes.get(key) === settled) this.writes.delete(key);
+    });
+    return next;
   }
 
   /** Waits for every pending write (used at shutdown). */

@@ -16,6 +16,9 @@ export const VISIBILITIES = ['public', 'private', 'shared', 'community'] as cons
 
 export const ImageIdSchema = z.string().uuid();
 
+/** The one holder of an image's write lock: the snapshot service's identity (image-auth.ts). */
+export const SNAPSHOT_WRITE_LOCK = 'service';
+
 export const ImageRecordSchema = z.object({
   id: ImageIdSchema,
   name: z.string().nullable(),
@@ -35,6 +38,16 @@ export const ImageRecordSchema = z.object({
   properties: z.record(z.string()),
   created_at: z.string(),
   updated_at: z.string(),
+  /**
+   * 'service' while the snapshot service alone may write the image's data and attributes (set at
+   * creation, released when the service's commit makes it active). Records from before it: none.
+   */
+  snapshot_write_lock: z.literal(SNAPSHOT_WRITE_LOCK).optional(),
+  /**
+   * The upload token of the resumable commit that made the image active, when the snapshot service
+   * made it: the worker's proof that the bytes are its own. Never set from a request's body.
+   */
+  snapshot_commit: z.string().optional(),
 });
 export type ImageRecord = z.infer<typeof ImageRecordSchema>;
 
@@ -59,6 +72,7 @@ export const READ_ONLY_ATTRIBUTES: ReadonlySet<string> = new Set([
   'deleted',
   'deleted_at',
   'properties',
+  'snapshot_commit',
 ]);
 
 /** Custom property values, as create accepts them. */
@@ -77,6 +91,8 @@ const KNOWN_CREATE_FIELDS = {
   min_ram: z.number().int().nonnegative().optional(),
   protected: z.boolean().optional(),
   tags: z.array(z.string().max(255)).max(128).optional(),
+  /** Any creator may hand the write to the snapshot service: it only takes rights from the owner. */
+  snapshot_write_lock: z.literal(SNAPSHOT_WRITE_LOCK).optional(),
 };
 
 /** Create body: the known fields plus any extra top-level string keys, which become properties (as in Glance). */

@@ -3,10 +3,10 @@
 // resumable upload extension (queued → uploading → active) lives in resumable-uploads.ts.
 import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { canSee, mayChooseOwner, mayReadData, type RequestContext } from './image-auth';
+import { actsForSnapshotService, canSee, mayChooseOwner, mayReadData, writeLockRefusal, type RequestContext } from './image-auth';
 import { LocalImageBlobStore } from './image-blob-store';
-import { ImageConflict, ImageGone, ImageNotFound, ImageTooLarge, ImageVerificationFailed, UploadIdleTimeout, badRequest, errorMessage, forbidden } from './image-errors';
-import { CreateImageBodySchema, ImageIdSchema, READ_ONLY_ATTRIBUTES, customPropertiesOf, type ImageFormats, type ImagePatch, type ImageRecord, type ImageStatus } from './image-record';
+import { ImageConflict, ImageError, ImageGone, ImageNotFound, ImageTooLarge, ImageUploadFailed, ImageVerificationFailed, UploadIdleTimeout, badRequest, errorMessage, forbidden, storageFailure } from './image-errors';
+import { CreateImageBodySchema, ImageIdSchema, READ_ONLY_ATTRIBUTES, customPropertiesOf, type ImagePatch, type ImageRecord, type ImageStatus } from './image-record';
 import { ImageRecordRepository, type RepositoryWarning } from './image-record-repository';
 import { join } from 'node:path';
 import { parseOrThrow } from '../config/validation';
@@ -78,6 +78,8 @@ export class ImageService {
   private purgeTimer: NodeJS.Timeout | undefined;
   /** md5/sha512 of uploads, off the event loop (public for tests that kill its threads). */
   readonly hashes = new HashPool();
+  /** Images a plain upload of this process holds. */
+  private readonly saving = new Set<string>();
   private recoveryReport: RecoveryReport = { removedStagingFiles: [], killedImageIds: [], resumedUploadIds: [], removedUploadSessionIds: [], removedIndexIds: [], removedChunks: 0 };
 
   private constructor(
@@ -96,6 +98,7 @@ export class ImageService {
     this.quotas = new ImageQuotas(options.quotas ?? UNLIMITED_QUOTAS, { records: () => records.all(), stagedBytes: (id) => this.resumable.stagedBytes(id) }, options.quotaOverrides);
     this.resumable = new ResumableUploads({
       quotas: this.quotas,
+      writable: (ctx, id) => this.writable(ctx, id),
       hashes: this.hashes,
       records,
       blobs,
@@ -178,7 +181,8 @@ export class ImageService {
     if (b.visibility === 'public' && !ctx.isAdmin) throw forbidden('Only administrators may create public images.');
 
     const id = b.id ?? randomUUID();
-    if (this.records.get(id) !== undefined) throw new ImageConflict(`Image with identifier ${id} already exists!`);
+    const exists = () => new ImageConflict(`Image with identifier ${id} already exists!`);
+    if (this.records.get(id) !== undefined) throw exists();
     const owner = b.owner !== undefined ? b.owner : ctx.projectId;
     this.quotas.enforce(owner, 'image_count_total', 1);
     const ts = this.timestamp();
@@ -201,9 +205,12 @@ export class ImageService {
       properties: customPropertiesOf(b),
       created_at: ts,
       updated_at: ts,
+      ...(b.snapshot_write_lock !== undefined ? { snapshot_write_lock: b.snapshot_write_lock } : {}),
     };
-    await this.records.put(record);
-    return record;
+    return this.records.update(id, (current) => {
+      if (current !== undefined) throw exists();
+      return record;
+    });
   }
 
   /**
@@ -212,26 +219,41 @@ export class ImageService {
    * see the image: its owner or an admin (Glance's modify_image).
    */
   async update(ctx: RequestContext, id: string, patch: ImagePatch): Promise<ImageRecord> {
-    const record = this.get(ctx, id);
+    this.writable(ctx, id);
     const formats = patch.disk_format !== undefined || patch.container_format !== undefined;
-    if (formats && record.status !== 'queued' && record.status !== 'killed') {
-      throw new ImageConflict(`Attribute disk_format/container_format can be only replaced for a queued image (status is ${record.status}).`);
-    }
-    const updated: ImageRecord = {
-      ...record,
-      disk_format: patch.disk_format ?? record.disk_format,
-      container_format: patch.container_format ?? record.container_format,
-      protected: patch.protected ?? record.protected,
-      updated_at: this.timestamp(),
-    };
-    await this.records.put(updated);
-    return updated;
+    return this.records.update(id, (current) => {
+      const record = this.present(id, current);
+      if (formats && record.status !== 'queued' && record.status !== 'killed') {
+        throw new ImageConflict(`Attribute disk_format/container_format can be only replaced for a queued image (status is ${record.status}).`);
+      }
+      return {
+        ...record,
+        disk_format: patch.disk_format ?? record.disk_format,
+        container_format: patch.container_format ?? record.container_format,
+        protected: patch.protected ?? record.protected,
+        updated_at: this.timestamp(),
+      };
+    });
   }
 
   get(ctx: RequestContext, id: string): ImageRecord {
     const record = ImageIdSchema.safeParse(id).success ? this.records.get(id) : undefined;
     if (record === undefined || record.status === 'deleted' || !canSee(ctx, record.owner)) throw new ImageNotFound(id);
     return record;
+  }
+
+  /** The image, when the caller may change its data or attributes: 403 while the snapshot service holds its write lock. */
+  writable(ctx: RequestContext, id: string): ImageRecord {
+    const record = this.get(ctx, id);
+    const refusal = writeLockRefusal(ctx, record);
+    if (refusal !== undefined) throw refusal;
+    return record;
+  }
+
+  /** The record a serialised change starts from; ImageGone when the image went meanwhile. */
+  private present(id: string, current: ImageRecord | undefined): ImageRecord {
+    if (current === undefined || current.status === 'deleted') throw imageGone(id);
+    return current;
   }
 
   /** Newest first (Glance's default created_at desc, id desc), marker/limit paginated. */
@@ -258,7 +280,7 @@ export class ImageService {
     const record = this.get(ctx, id);
     if (record.protected) throw forbidden(`Image ${id} is protected and cannot be deleted.`);
     // Status first: an upload in flight checks it on completion and discards its data.
-    await this.records.put({ ...record, status: 'deleted', updated_at: this.timestamp() });
+    await this.records.update(id, (current) => ({ ...this.present(id, current), status: 'deleted', updated_at: this.timestamp() }));
     await this.blobs.remove(id);
     await this.resumable.forget(id);
     // The image is deleted once its record says so; its chunks are housekeeping, which the next
@@ -301,47 +323,71 @@ export class ImageService {
   /**
    * Accepts image data for a queued image, or again for a killed one: a snapshot's upload that
    * broke (worker killed, connection lost) is retried from the start, which Glance v2 itself does
-   * not allow. The queued/killed → saving claim happens synchronously before any await, so of two
-   * concurrent uploads exactly one proceeds and the other gets 409.
+   * not allow. One plain upload per image at a time (claimed before any await, so a concurrent
+   * second one gets 409); a `saving` record no upload of this process holds is one whose failure
+   * could not be recorded (a full disk), and is taken like a killed one. The record turns active
+   * only once the data is published, and only by a durable write: any failure leaves it not active.
    */
   async upload(ctx: RequestContext, id: string, source: Readable, declaredLength?: number): Promise<ImageRecord> {
-    const record = this.get(ctx, id);
-    if (record.status !== 'queued' && record.status !== 'killed') throw new ImageConflict(`Image status transition from ${record.status} to saving is not allowed`);
+    const record = this.writable(ctx, id);
+    const refusal = (status: ImageStatus) => new ImageConflict(`Image status transition from ${status} to saving is not allowed`);
+    if ((record.status !== 'queued' && record.status !== 'killed' && record.status !== 'saving') || this.saving.has(id)) throw refusal(record.status);
     if (declaredLength !== undefined && declaredLength > this.maxImageBytes) {
       throw new ImageTooLarge(`Image exceeds the storage quota of ${this.maxImageBytes} bytes`);
     }
     // Glance's upload checks, on the project that owns the image; nothing changed when refused.
     this.quotas.enforce(record.owner, 'image_size_total', 0);
     this.quotas.enforce(record.owner, 'image_count_uploading', 0, id);
-    const saving: ImageRecord = { ...record, status: 'saving', updated_at: this.timestamp() };
-    const durable = this.records.put(saving);
+    this.saving.add(id);
     try {
-      await durable;
+      await this.records
+        .update(id, (current) => {
+          const now = this.present(id, current);
+          if (now.status !== 'queued' && now.status !== 'killed' && now.status !== 'saving') throw refusal(now.status);
+          return { ...now, status: 'saving', updated_at: this.timestamp() };
+        })
+        .catch((err: unknown) => {
+          throw storedFailure(id, err);
+        });
+      return await this.receive(ctx, id, source, record.status === 'saving' ? 'killed' : record.status);
+    } finally {
+      this.saving.delete(id);
+    }
+  }
+
+  /**
+   * The data of a claimed (saving) image, published, verified, then active. On a failure its data
+   * goes: a client that fell silent leaves the image as it was (`before`), data that broke kills it.
+   */
+  private async receive(ctx: RequestContext, id: string, source: Readable, before: ImageStatus): Promise<ImageRecord> {
+    try {
       const data = await this.blobs.receive(id, source, this.maxImageBytes);
       if (this.verify) await this.verifyStored(id, data);
-      const current = this.records.get(id);
-      if (current?.status !== 'saving') {
-        await this.blobs.remove(id);
-        throw new ImageGone(`Image ${id} could not be found after upload. The image may have been deleted during the upload.`);
-      }
       // The current record, not the one the upload started from: `protected` may change meanwhile.
-      const active: ImageRecord = {
-        ...current,
-        status: 'active',
-        size: data.size,
-        checksum: data.md5,
-        os_hash_algo: 'sha512',
-        os_hash_value: data.sha512,
-        updated_at: this.timestamp(),
-      };
-      await this.records.put(active);
-      return active;
+      return await this.records.update(id, (current) => {
+        // Deleted meanwhile: the data goes (below), the deletion stands.
+        if (current?.status !== 'saving') throw imageGone(id);
+        return releasedBy(ctx, {
+          ...current,
+          status: 'active',
+          size: data.size,
+          checksum: data.md5,
+          os_hash_algo: 'sha512',
+          os_hash_value: data.sha512,
+          updated_at: this.timestamp(),
+        });
+      });
     } catch (err) {
-      // A client that fell silent is cut and leaves the image as it was; data that broke kills it.
-      const current = this.records.get(id);
-      const status = err instanceof UploadIdleTimeout ? record.status : 'killed';
-      if (current?.status === 'saving') await this.records.put({ ...current, status, updated_at: this.timestamp() });
-      throw err;
+      await this.blobs.remove(id);
+      const status = err instanceof UploadIdleTimeout ? before : 'killed';
+      // When even this write fails the record stays saving, which the next upload takes over.
+      await this.records
+        .update(id, (current) => {
+          if (current?.status !== 'saving') throw imageGone(id);
+          return { ...current, status, updated_at: this.timestamp() };
+        })
+        .catch(() => undefined);
+      throw storedFailure(id, err);
     }
   }
 
@@ -377,4 +423,17 @@ export class ImageService {
   private timestamp(): string {
     return this.now().toISOString();
   }
+}
+
+const storedFailure = (id: string, err: unknown): ImageError =>
+  storageFailure(err, (detail) => new ImageUploadFailed(`Image ${id} could not be stored: ${detail}`, 500, { cause: err }));
+
+const imageGone = (id: string): ImageGone =>
+  new ImageGone(`Image ${id} could not be found after upload. The image may have been deleted during the upload.`);
+
+/** The record without its write lock when the snapshot service's own write made it active. */
+function releasedBy(ctx: RequestContext, record: ImageRecord): ImageRecord {
+  if (!actsForSnapshotService(ctx)) return record;
+  const { snapshot_write_lock: _released, ...rest } = record;
+  return rest;
 }

@@ -17,9 +17,12 @@ import {
   ImageVerificationFailed,
   StagedOffsetMismatch,
   badRequest,
+  errnoCode,
   errorMessage,
   forbidden,
+  storageFailure,
 } from './image-errors';
+import { actsForSnapshotService } from './image-auth';
 import { propertyKeyRefusal, type ImageRecord, type ImageStatus } from './image-record';
 import type { ImageRecordRepository, RepositoryWarning } from './image-record-repository';
 import { CommitStagedBodySchema, OpenStagedBodySchema, type StagedUploadState } from './resumable-wire';
@@ -52,6 +55,8 @@ export interface ResumableUploadsDeps {
   files: StagedUploadFiles;
   /** The visibility-checked image lookup (ImageService.get): 404 for images the caller cannot see. */
   lookup: (ctx: RequestContext, id: string) => ImageRecord;
+  /** As lookup, and 403 when the caller may not write the image (ImageService.writable: the snapshot service's write lock). */
+  writable: (ctx: RequestContext, id: string) => ImageRecord;
   maxImageBytes: number;
   /** where the running digests of every session are computed, off the event loop */
   hashes: HashPool;
@@ -71,6 +76,8 @@ export interface ResumableRecovery {
 
 export class ResumableUploads {
   private readonly sessions = new Map<string, Session>();
+  /** Sessions being opened: their files and record are not durable yet, so they are not sessions yet. */
+  private readonly opening = new Set<string>();
 
   constructor(private readonly deps: ResumableUploadsDeps) {}
 
@@ -102,7 +109,7 @@ export class ResumableUploads {
 
   /** Opens a session (created: true) or answers the existing one when size and token match. */
   async open(ctx: RequestContext, id: string, body: unknown): Promise<{ state: StagedUploadState; created: boolean }> {
-    const record = this.deps.lookup(ctx, id);
+    const record = this.deps.writable(ctx, id);
     const b = parseOrThrow(OpenStagedBodySchema, body, (issues) => badRequest(`Invalid resumable upload: ${issues}`), 'body');
     const existing = this.sessions.get(id);
     if (existing !== undefined) {
@@ -111,25 +118,35 @@ export class ResumableUploads {
         `Image ${id} has a resumable upload of ${existing.meta.size} bytes under another token or size; DELETE /v2/images/${id}/resumable discards it`,
       );
     }
-    if (record.status !== 'queued' && record.status !== 'killed') throw new ImageConflict(`Image status transition from ${record.status} to uploading is not allowed`);
+    const refusal = (status: ImageStatus) => new ImageConflict(`Image status transition from ${status} to uploading is not allowed`);
+    // `uploading` without a session: one whose end could not be recorded (a full disk), taken like a killed one.
+    const opens = (status: ImageStatus) => status === 'queued' || status === 'killed' || status === 'uploading';
+    if (!opens(record.status)) throw refusal(record.status);
     if (b.size > this.deps.maxImageBytes) throw new ImageTooLarge(`Image exceeds the storage quota of ${this.deps.maxImageBytes} bytes`);
     if (b.layout !== undefined) await this.checkLayout(ctx, b.layout, b.size);
-    if (this.sessions.has(id)) throw new ImageConflict(`Another request on the resumable upload of image ${id} is in progress`);
+    if (this.sessions.has(id) || this.opening.has(id)) throw new ImageConflict(`Another request on the resumable upload of image ${id} is in progress`);
     // Glance's stage checks (and its upload's size check), on the project that owns the image.
     for (const quota of ['image_stage_total', 'image_size_total'] as const) this.deps.quotas.enforce(record.owner, quota, 0);
     this.deps.quotas.enforce(record.owner, 'image_count_uploading', 0, id);
-    // Claimed before any await: a concurrent open sees the session, a plain PUT sees `uploading`.
-    const session: Session = { meta: { imageId: id, size: b.size, token: b.token, ...(b.layout !== undefined ? { layout: b.layout } : {}) }, offset: 0, hashes: this.deps.hashes.open(), busy: true, doomed: new AbortController() };
-    this.sessions.set(id, session);
-    const uploading: ImageRecord = { ...record, status: 'uploading', updated_at: this.deps.timestamp() };
+    // Claimed before any await: a concurrent open sees the claim, a plain PUT the durable `uploading`.
+    this.opening.add(id);
+    const meta: StagedSessionMeta = { imageId: id, size: b.size, token: b.token, ...(b.layout !== undefined ? { layout: b.layout } : {}) };
     try {
-      await Promise.all([this.deps.files.create(session.meta), this.deps.records.put(uploading)]);
+      // The session's files first, then the record: a failure of either leaves the image as it was.
+      await this.deps.files.create(meta);
+      await this.deps.records.update(id, (current) => {
+        if (current === undefined || current.status === 'deleted') throw deletedDuringUpload(id);
+        if (!opens(current.status)) throw refusal(current.status);
+        return { ...current, status: 'uploading', updated_at: this.deps.timestamp() };
+      });
     } catch (err) {
-      await this.end(id, session, record.status).catch(() => undefined);
-      session.busy = false;
-      throw err;
+      await this.deps.files.remove(id).catch(() => undefined);
+      throw storageFailure(err, (detail) => new ImageUploadFailed(`The resumable upload of image ${id} could not be opened: ${detail}`, 500, { cause: err }));
+    } finally {
+      this.opening.delete(id);
     }
-    await this.release(id, session);
+    const session: Session = { meta, offset: 0, hashes: this.deps.hashes.open(), busy: false, doomed: new AbortController() };
+    this.sessions.set(id, session);
     return { state: stateOf(session), created: true };
   }
 
@@ -149,7 +166,7 @@ export class ResumableUploads {
    * written before a failure or a dropped connection is kept, fsynced and counted.
    */
   async append(ctx: RequestContext, id: string, offset: number, source: Readable, declaredLength?: number): Promise<StagedUploadState> {
-    this.deps.lookup(ctx, id);
+    this.deps.writable(ctx, id);
     const session = this.claim(id);
     const { size } = session.meta;
     try {
@@ -169,7 +186,7 @@ export class ResumableUploads {
       failure = outcome.error;
       if (!outcome.durable) {
         // fsync failed: what the disk holds is unknown, so the session cannot be trusted any more.
-        await this.end(id, session, 'killed');
+        await this.end(id, session, 'killed').catch(() => this.abandon(id));
         failure = new ImageUploadFailed(`Staged data of image ${id} could not be made durable (${errorMessage(outcome.error)}); the image is killed`, 500, { cause: outcome.error });
       }
     } finally {
@@ -185,7 +202,7 @@ export class ResumableUploads {
    * verification is on (mismatch → killed, ImageVerificationFailed), then active.
    */
   async commit(ctx: RequestContext, id: string, body: unknown): Promise<ImageRecord> {
-    this.deps.lookup(ctx, id);
+    this.deps.writable(ctx, id);
     const b = parseOrThrow(CommitStagedBodySchema, body, (issues) => badRequest(`Invalid commit: ${issues}`), 'body');
     for (const key of Object.keys(b.properties ?? {})) {
       const refusal = propertyKeyRefusal(key);
@@ -200,13 +217,15 @@ export class ResumableUploads {
       const received: ReceivedImageData = { size: session.offset, ...(await session.hashes.digests()) };
       const differing = [b.md5 !== undefined && b.md5.toLowerCase() !== received.md5 ? 'md5' : '', b.sha512 !== undefined && b.sha512.toLowerCase() !== received.sha512 ? 'sha512' : ''].filter(Boolean);
       if (differing.length > 0) {
-        await this.end(id, session, 'killed');
+        // When the kill cannot be recorded the session stays, and the same commit fails the same way.
+        await this.end(id, session, 'killed').catch(() => undefined);
         throw new ImageChecksumMismatch(`The staged data of image ${id} does not match the client's ${differing.join(' and ')}; the image is killed and its staged data removed`);
       }
       if (session.doomed.signal.aborted) throw deletedDuringUpload(id);
       const layout = session.meta.layout;
-      if (layout !== undefined) return await this.publishComposed(id, session, layout, b.properties ?? {});
-      return await this.publish(id, session, received, b.properties ?? {});
+      const commit: CommitMarks = { properties: b.properties ?? {}, ...commitMarks(ctx, session) };
+      if (layout !== undefined) return await this.publishComposed(id, session, layout, commit);
+      return await this.publish(id, session, received, commit);
     } finally {
       await this.release(id, session);
     }
@@ -214,7 +233,7 @@ export class ResumableUploads {
 
   /** Discards the session and its bytes; the image goes back to queued. */
   async discard(ctx: RequestContext, id: string): Promise<void> {
-    this.deps.lookup(ctx, id);
+    this.deps.writable(ctx, id);
     const session = this.claim(id);
     try {
       await this.end(id, session, 'queued');
@@ -235,7 +254,7 @@ export class ResumableUploads {
     await this.deps.files.remove(id);
   }
 
-  private async publish(id: string, session: Session, received: ReceivedImageData, properties: Record<string, string>): Promise<ImageRecord> {
+  private async publish(id: string, session: Session, received: ReceivedImageData, commit: CommitMarks): Promise<ImageRecord> {
     const { blobs, files } = this.deps;
     try {
       await blobs.publish(id, files.dataPath(id));
@@ -248,12 +267,12 @@ export class ResumableUploads {
           );
         }
       }
-      return await this.activate(id, received, properties);
+      return await this.activate(id, received, commit);
     } catch (err) {
       // Past this point the staged file may be gone (moved): the session cannot be resumed.
       await blobs.remove(id).catch(() => undefined);
       await this.end(id, session, 'killed').catch(() => undefined);
-      throw err;
+      throw commitFailure(id, err);
     } finally {
       if (this.sessions.get(id) === session) this.drop(id);
     }
@@ -275,42 +294,45 @@ export class ResumableUploads {
    * chunk re-read against its name), the served bytes' digests fixed, then active. A logical
    * digest the client sent must be the composed disk's.
    */
-  private async publishComposed(id: string, session: Session, layout: LogicalLayout, properties: Record<string, string>): Promise<ImageRecord> {
+  private async publishComposed(id: string, session: Session, layout: LogicalLayout, commit: CommitMarks): Promise<ImageRecord> {
     const { composed, files } = this.deps;
     try {
       const out = await composed.commit({ id, layout, stagedPath: files.dataPath(id), hashes: this.deps.hashes.open(), verify: this.deps.verify });
-      const claimed = properties[LOGICAL_DIGEST_PROPERTY];
+      const claimed = commit.properties[LOGICAL_DIGEST_PROPERTY];
       if (claimed !== undefined && claimed !== out.logicalDigest) {
         throw new ImageVerificationFailed(`Verification of image ${id} failed: the composed disk's digest ${out.logicalDigest} is not the sender's ${claimed}; the image is killed`);
       }
-      const active = await this.activate(id, out, { ...properties, [LOGICAL_DIGEST_PROPERTY]: out.logicalDigest });
-      await files.remove(id);
+      const active = await this.activate(id, out, { ...commit, properties: { ...commit.properties, [LOGICAL_DIGEST_PROPERTY]: out.logicalDigest } });
+      this.drop(id);
+      await files.remove(id).catch(() => undefined);
       return active;
     } catch (err) {
       await composed.removeIndex(id).catch(() => undefined);
-      await this.end(id, session, 'killed').catch(() => undefined);
-      throw err;
-    } finally {
-      if (this.sessions.get(id) === session) this.drop(id);
+      // The service's own storage failed (a full disk, an I/O error), not the data: the staged
+      // bytes and the session stay, the image stays uploading, and the same commit is tried again.
+      if (errnoCode(err) !== undefined && this.deps.records.get(id)?.status === 'uploading') throw commitFailure(id, err);
+      await this.end(id, session, 'killed').catch(() => this.abandon(id));
+      throw commitFailure(id, err);
     }
   }
 
-  /** The uploading image turns active with the digests of its bytes; ImageGone when it was deleted meanwhile. */
-  private async activate(id: string, digests: ReceivedImageData, properties: Record<string, string>): Promise<ImageRecord> {
-    const current = this.deps.records.get(id);
-    if (current?.status !== 'uploading') throw deletedDuringUpload(id);
-    const active: ImageRecord = {
-      ...current,
-      status: 'active',
-      size: digests.size,
-      checksum: digests.md5,
-      os_hash_algo: 'sha512',
-      os_hash_value: digests.sha512,
-      properties: { ...current.properties, ...properties },
-      updated_at: this.deps.timestamp(),
-    };
-    await this.deps.records.put(active);
-    return active;
+  /** The uploading image turns active with the digests of its bytes, by one durable write; ImageGone when it was deleted meanwhile. */
+  private activate(id: string, digests: ReceivedImageData, commit: CommitMarks): Promise<ImageRecord> {
+    return this.deps.records.update(id, (current) => {
+      if (current?.status !== 'uploading') throw deletedDuringUpload(id);
+      const { snapshot_write_lock: lock, snapshot_commit: _earlier, ...rest } = current;
+      return {
+        ...rest,
+        status: 'active',
+        size: digests.size,
+        checksum: digests.md5,
+        os_hash_algo: 'sha512',
+        os_hash_value: digests.sha512,
+        properties: { ...current.properties, ...commit.properties },
+        updated_at: this.deps.timestamp(),
+        ...(commit.byService ? { snapshot_commit: commit.token } : lock !== undefined ? { snapshot_write_lock: lock } : {}),
+      };
+    });
   }
 
   /**
@@ -352,12 +374,23 @@ export class ResumableUploads {
     return session;
   }
 
-  /** Ends the session: files removed, an uploading image moved to `status`. */
+  /**
+   * Ends the session: the uploading image moved to `status` (one durable write), then the session
+   * and its files go. When that write fails nothing changes: the session stays, as on disk.
+   */
   private async end(id: string, session: Session, status: ImageStatus): Promise<void> {
+    const current = this.deps.records.get(id);
+    if (current?.status === 'uploading') {
+      await this.deps.records.update(id, (now) => (now?.status === 'uploading' ? { ...now, status, updated_at: this.deps.timestamp() } : now ?? current));
+    }
     if (this.sessions.get(id) === session) this.drop(id);
     await this.deps.files.remove(id);
-    const current = this.deps.records.get(id);
-    if (current?.status === 'uploading') await this.deps.records.put({ ...current, status, updated_at: this.deps.timestamp() });
+  }
+
+  /** Forgets a session that cannot go on whatever its record says; a record left uploading takes a new open. */
+  private async abandon(id: string): Promise<void> {
+    this.drop(id);
+    await this.deps.files.remove(id).catch(() => undefined);
   }
 
   /** Lets go of the session; when the image was deleted meanwhile, removes it and answers 410. */
@@ -370,14 +403,27 @@ export class ResumableUploads {
   }
 }
 
+/** What a commit writes besides the digests: the client's properties, and whether the snapshot service made it, with which upload. */
+interface CommitMarks {
+  properties: Record<string, string>;
+  byService: boolean;
+  token: string;
+}
+
+/** Only the snapshot service's commit leaves its mark (snapshot_commit) and releases its write lock. */
+function commitMarks(ctx: RequestContext, session: Session): Omit<CommitMarks, 'properties'> {
+  return { byService: actsForSnapshotService(ctx), token: session.meta.token };
+}
+
+function commitFailure(id: string, err: unknown): ImageError {
+  return storageFailure(err, (detail) => new ImageUploadFailed(`The upload of image ${id} could not be committed: ${detail}`, 500, { cause: err }));
+}
+
 const deletedDuringUpload = (id: string): ImageGone =>
   new ImageGone(`Image ${id} could not be found after upload. The image may have been deleted during the upload.`);
 
 const stateOf = (s: Session): StagedUploadState => ({ offset: s.offset, size: s.meta.size, token: s.meta.token });
 
 function classifyAppendError(err: unknown): Error {
-  if (err instanceof ImageError) return err;
-  const code = (err as NodeJS.ErrnoException | null)?.code;
-  if (code === 'ENOSPC' || code === 'EDQUOT') return new ImageTooLarge('Image storage media is full', { cause: err });
-  return new ImageUploadFailed(`Image data upload did not complete: ${errorMessage(err)}`, 400, { cause: err });
+  return storageFailure(err, (detail) => new ImageUploadFailed(`Image data upload did not complete: ${detail}`, 400, { cause: err }));
 }

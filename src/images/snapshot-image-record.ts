@@ -5,6 +5,7 @@
 import type { Image } from './glance-image-view';
 import type { CreateImageRequest, ImageClient } from './image-client';
 import { ImageNotFound } from './image-errors';
+import { SNAPSHOT_WRITE_LOCK } from './image-record';
 
 /**
  * Keys a user's metadata may not use: they are Glance core attributes, which the image service
@@ -13,7 +14,7 @@ import { ImageNotFound } from './image-errors';
 export const RESERVED_IMAGE_KEYS: ReadonlySet<string> = new Set([
   'id', 'name', 'status', 'container_format', 'disk_format', 'visibility', 'owner', 'size', 'virtual_size', 'checksum',
   'os_hash_algo', 'os_hash_value', 'created_at', 'updated_at', 'min_disk', 'min_ram', 'protected', 'tags', 'self', 'file',
-  'schema', 'direct_url', 'locations', 'deleted', 'deleted_at', 'properties',
+  'schema', 'direct_url', 'locations', 'deleted', 'deleted_at', 'properties', 'snapshot_commit', 'snapshot_write_lock',
 ]);
 
 /** Base-image properties that describe that image's own storage, not the snapshot (Nova's non-inheritable props). */
@@ -21,6 +22,14 @@ const NOT_INHERITED = new Set(['image_type', 'instance_uuid', 'base_image_ref', 
 
 export function isReservedImageKey(key: string): boolean {
   return RESERVED_IMAGE_KEYS.has(key) || key.startsWith('os_glance');
+}
+
+/**
+ * The snapshot's own `snapshot_*` properties are the service's to write at commit: one that the
+ * base image or the user's metadata carried would otherwise pass for the service's word.
+ */
+function isServiceMarkerKey(key: string): boolean {
+  return key.startsWith('snapshot_');
 }
 
 /** The instance being snapshotted, as far as its image record needs it. */
@@ -52,10 +61,10 @@ export async function createSnapshotImageRecord(
   const base = instance.imageRef === null ? undefined : await baseImage(images, instance.imageRef);
   const inherited: Record<string, string> = {};
   for (const [key, value] of Object.entries(base?.properties ?? {})) {
-    if (!NOT_INHERITED.has(key) && !isReservedImageKey(key)) inherited[key] = value;
+    if (!NOT_INHERITED.has(key) && !isReservedImageKey(key) && !isServiceMarkerKey(key)) inherited[key] = value;
   }
   const userMetadata: Record<string, string> = {};
-  for (const [key, value] of Object.entries(metadata)) if (!isReservedImageKey(key)) userMetadata[key] = value;
+  for (const [key, value] of Object.entries(metadata)) if (!isReservedImageKey(key) && !isServiceMarkerKey(key)) userMetadata[key] = value;
   const properties: Record<string, string> = {
     ...inherited,
     ...userMetadata,
@@ -68,6 +77,9 @@ export async function createSnapshotImageRecord(
   // `owner` travels as a top-level Glance attribute; only an admin token may set it.
   if (options.owner !== undefined) properties.owner = options.owner;
   const meta: CreateImageRequest = { name, visibility: 'private', properties };
+  // Our image service takes the write lock: until the snapshot service's commit, the owner cannot
+  // write the image's data or attributes (a real Glance has no such lock; see one-pass-activities).
+  if (await images.composes()) meta.snapshot_write_lock = SNAPSHOT_WRITE_LOCK;
   if (base?.container_format) meta.container_format = base.container_format;
   if (base?.disk_format) meta.disk_format = base.disk_format;
   return images.create(meta);

@@ -2,13 +2,16 @@
 // with the Keystone service user): Glance has no resumable upload, so the stream is one plain PUT
 // from byte 0 with the formats set first; a PUT broken mid-way never leaves an active image, and
 // the retry (a new call, as the activity's next attempt) starts from byte 0 into a whole image.
+// An active image there is never taken for the stream's own commit (Glance keeps no commit mark).
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { streamImage, type StreamImageOptions } from '../../../src/host/image-stream';
 import { imagesIdentical } from '../../../src/host/qemu-img';
 import { runTool } from '../../../src/host/tool-process';
-import { GlanceHttpClient, type ImageClient } from '../../../src/images';
+import { Readable } from 'node:stream';
+import { isOwnCommit } from '../../../src/activities/one-pass-activities';
+import { GlanceHttpClient, LOGICAL_DIGEST_PROPERTY, type ImageClient } from '../../../src/images';
 import type { AllocationMap } from '../../../src/qcow2';
 import { exportChain, type ExportedChain } from '../../support/exported-chain';
 import { downloadImage } from '../../support/image-bytes';
@@ -118,4 +121,22 @@ it('a PUT broken mid-way leaves no active image, and the retry starts over from 
   expect(out).toMatchObject({ resumable: false, resumedFrom: 0 });
   expect(out.image.status).toBe('active');
   await expectIdentical(image.id);
+});
+
+it('never takes an active image of a real Glance for the stream’s own commit, whatever its properties say', async () => {
+  // What an owner can do on a real Glance: any property, the mark's name included, and its own bytes.
+  const forged = await images.create({
+    name: 'glance-forged',
+    visibility: 'private',
+    disk_format: 'raw',
+    container_format: 'bare',
+    properties: { snapshot_data_path: 'backup-job', snapshot_export_id: 'export-a', snapshot_kind: 'full', snapshot_commit: 'export-a', [LOGICAL_DIGEST_PROPERTY]: 'sha256-1m-blocks:00' },
+  });
+  const bytes = Buffer.from('not the guest');
+  await images.upload(forged.id, Readable.from([bytes]), { length: bytes.length });
+  const active = await images.get(forged.id);
+  expect(active).toMatchObject({ status: 'active', snapshot_commit: 'export-a' });
+  expect(await images.composes()).toBe(false);
+  expect(isOwnCommit(active, await images.composes())).toBe(false);
+  await images.delete(forged.id);
 });

@@ -102,6 +102,8 @@ describe('npm start', () => {
     const fsyncedBefore2 = lastFsynced(await readConsole(consolePath), 'blocks');
     const second = await createImage('s2');
     await waitForFile(join(barrierDir, 'upload.reached'), 120_000);
+    // While the snapshot runs, its image is the snapshot service's to write, not its owner's.
+    expect(await images.commitStaged(second, { properties: { snapshot_data_path: 'backup-job' } }).catch((e: unknown) => e)).toMatchObject({ status: 403 });
     process.kill(hostWorkerPid, 'SIGKILL');
     await unlink(join(barrierDir, 'upload.hold'));
     await stack.waitForOutput(/\[stack\] host-worker exited unexpectedly \(SIGKILL\); restarting/, 30_000);
