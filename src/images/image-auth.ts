@@ -14,9 +14,6 @@ export interface RequestContext {
   isService?: boolean;
 }
 
-/** The Keystone / token-file role of the identity the snapshot workers write images with. */
-export const SNAPSHOT_SERVICE_ROLE = 'service';
-
 export const UNAUTHENTICATED_ADMIN: RequestContext = { projectId: null, isAdmin: true };
 
 export function contextFor(identity: AuthIdentity): RequestContext {

@@ -16,7 +16,7 @@ import { mkdir, open, readdir, rename, rm, type FileHandle } from 'node:fs/promi
 import { basename, dirname, join } from 'node:path';
 import { z } from 'zod';
 import { LOGICAL_DIGEST_BLOCK } from '../qcow2';
-import { TEMP_SUFFIX, fsyncDirectory, writeFileAtomic } from '../fs/atomic-file';
+import { TEMP_SUFFIX, fsyncDirectory } from '../fs/atomic-file';
 import { CHUNK_HASH_BYTES } from './chunk-store';
 import { ImageIdSchema } from './image-record';
 import { layoutBodyLimit } from './layout-bounds';
