@@ -4,6 +4,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ensureCephHost } from './lib/ceph-host.mjs';
 import { ensureLibvirtHost } from './lib/libvirt-host.mjs';
 import { ensurePostgresBinaries } from './lib/postgres-host.mjs';
 import { ensurePythonVenv } from './lib/python-venv.mjs';
@@ -30,6 +31,8 @@ if (needsLibvirt) ensureLibvirtHost();
 // The snapshot tests and the demo instance boot a real Linux guest (built once, then cached).
 if (steps.includes('--test') || steps.includes('--start')) ensureTestGuest(root, { probeKvm: needsLibvirt });
 if (steps.includes('--test')) ensurePostgresBinaries();
+// The RBD tests bring up a single-node Ceph of their own; the packages come from Debian.
+if (needsLibvirt && steps.includes('--test')) ensureCephHost();
 // OpenStack's own tools drive the integration suite: Tempest's response schemas check the server
 // views, a real Keystone issues the tokens, a real Glance stores images, python-openstackclient
 // makes the calls.

@@ -23,14 +23,21 @@ export function log(message) {
 
 let aptUpdated = false;
 
-/** apt-get install as root on a test machine; refuses clearly elsewhere. */
-export function aptInstall(packages, why) {
+// Another bootstrap (a sibling checkout on the same test machine) may hold dpkg's lock: wait for it.
+const APT_LOCK_WAIT = ['-o', 'DPkg::Lock::Timeout=600'];
+
+/**
+ * apt-get install as root on a test machine; refuses clearly elsewhere. `noRecommends` keeps
+ * large package families (Ceph) to what the tests use.
+ */
+export function aptInstall(packages, why, { noRecommends = false } = {}) {
   if (typeof process.getuid !== 'function' || process.getuid() !== 0 || !onPath('apt-get')) {
     throw new Error(`${why}: install ${packages.join(' ')}`);
   }
   const quiet = { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } };
-  if (!aptUpdated) run('apt-get', ['update', '-q'], quiet);
+  if (!aptUpdated) run('apt-get', [...APT_LOCK_WAIT, 'update', '-q'], quiet);
   aptUpdated = true;
   log(`installing ${packages.join(' ')}`);
-  run('apt-get', ['install', '-y', '-q', ...packages], quiet);
+  const extra = noRecommends ? ['--no-install-recommends'] : [];
+  run('apt-get', [...APT_LOCK_WAIT, 'install', '-y', '-q', ...extra, ...packages], quiet);
 }

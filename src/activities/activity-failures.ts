@@ -4,6 +4,7 @@
 // source cannot be extracted. Everything else (a lost libvirt connection, a busy image service, a
 // tool killed with its worker, an error with no verdict) is retried with backoff.
 import { ApplicationFailure } from '@temporalio/activity';
+import { CephNameError } from '../ceph';
 import { ErrorTypes } from '../contract';
 import { DomainXmlError } from '../host/domain-xml';
 import { HostPathError } from '../host/qemu-img';
@@ -27,7 +28,7 @@ function failureType(err: Error): string {
   if (err instanceof ImageNotFound || err instanceof ImageGone) return ErrorTypes.ImageNotFound;
   if (err instanceof ImageTooLarge || err instanceof ImageRequestRejected) return 'ImageRejected';
   if (err instanceof ToolFailed && err.noSpace) return 'InsufficientSpace';
-  if (err instanceof HostPathError || err instanceof DomainXmlError || err instanceof LibvirtUsageError || err instanceof UnsupportedSourceFormat) {
+  if (err instanceof HostPathError || err instanceof DomainXmlError || err instanceof LibvirtUsageError || err instanceof UnsupportedSourceFormat || err instanceof CephNameError) {
     return ErrorTypes.InvalidInput;
   }
   return err.name;

@@ -11,6 +11,7 @@ import { BandwidthLimit } from '../host/bandwidth-limit';
 import { layoutOf, ParentUnusable, streamImage, type IncrementalSource } from '../host/image-stream';
 import { retainCheckpoints } from '../host/checkpoint-chain';
 import { closeExport, demoteToFull, ensureExport, type ExportContext, type LiveExport } from '../host/snapshot-export';
+import { diskSourceOf } from '../host/disk-source/disk-source';
 import type { HostActivityDeps } from './host-activity-deps';
 import { Semaphore, withHeartbeat } from './activity-support';
 
@@ -125,7 +126,8 @@ export function createOnePassActivities(deps: HostActivityDeps, limits: OnePassL
     const client = await session.client();
     const dom = await client.domainLookupByName(input.domainName);
     const log = (message: string, fields: Record<string, unknown>) => Context.current().log.warn(message, { ...fields, domain: input.domainName });
-    return { client, dom, workDir, mode: input.mode, description: input.description, quiesceTimeoutMs: config.quiesceTimeoutMs, log, ...(input.chain !== undefined ? { chain: input.chain } : {}) };
+    const source = diskSourceOf(input.description, config.rbd);
+    return { client, dom, workDir, mode: input.mode, description: input.description, quiesceTimeoutMs: config.quiesceTimeoutMs, log, source, ...(input.chain !== undefined ? { chain: input.chain } : {}) };
   };
 
   return {

@@ -3,7 +3,6 @@
 // trusts. Any doubt makes the snapshot full, with the reason said; a wrong byte is never the price.
 // A checkpoint libvirt forgot (its metadata lost, its bitmap still in the qcow2) is redefined from
 // what the store recorded, as KubeVirt and virtnbdbackup do.
-import { stat } from 'node:fs/promises';
 import {
   isLibvirtError,
   VIR_DOMAIN_CHECKPOINT_CREATE_REDEFINE,
@@ -25,16 +24,6 @@ export const CHECKPOINT_PREFIX = 'snap-';
 
 export function checkpointNameFor(exportId: string): string {
   return `${CHECKPOINT_PREFIX}${exportId}`;
-}
-
-/**
- * Names the disk file itself, not only its path: a disk replaced under the same path (a rebuild,
- * a restore from backup) is another disk whose bitmaps say nothing about the old one.
- */
-export async function diskIdentity(diskPath: string): Promise<string> {
-  const st = await stat(diskPath, { bigint: true });
-  // Birth time where the filesystem keeps one: an inode number alone is reused after a delete.
-  return `dev${st.dev}-ino${st.ino}${st.birthtimeNs > 0n ? `-born${st.birthtimeNs}` : ''}`;
 }
 
 export type ChainStart = { from: string; parentImageId: string } | { from: null; reason: string };

@@ -3,9 +3,10 @@
 import type { DomainDescription } from '../contract';
 import type { Domain, Libvirt } from '../libvirt';
 import { isLibvirtError, VIR_ERR_CONFIG_UNSUPPORTED, VIR_ERR_NO_SUPPORT } from '../libvirt';
-import { fileDiskChain, type ChainRoots } from './disk-chain';
+import type { ChainRoots } from './disk-chain';
+import { describeRootDisk } from './disk-source/disk-source';
 import { parseDomainXml, rootDisk } from './domain-xml';
-import type { HostConfig } from './host-config';
+import { DEFAULT_RBD_CEPH_CONF, type HostConfig } from './host-config';
 import { novaPowerState } from './power-state';
 
 // Nova's MIN_LIBVIRT_LIVESNAPSHOT_VERSION / MIN_QEMU_LIVESNAPSHOT_VERSION (1.3.0 / 1.3.0), as libvirt encodes versions.
@@ -16,13 +17,15 @@ const MIN_QEMU_LIVE = 1_003_000;
 const MIN_LIBVIRT_BACKUP = 7_002_000;
 const MIN_QEMU_BACKUP = 4_002_000;
 
-function sourceFormatOf(disk: { sourceType: string; driverType: string | null; source: string | null }): string {
+/** What the seed calls a disk no source here reads: lvm for a device-mapper block disk, else its format. */
+function unreadableFormatOf(disk: { sourceType: string; driverType: string | null; source: string | null }): string {
   if (disk.sourceType === 'network') return 'rbd';
   if (disk.sourceType === 'block' && disk.source?.startsWith('/dev/mapper/')) return 'lvm';
   return disk.driverType ?? 'raw';
 }
 
-export type DescribeConfig = Pick<HostConfig, 'snapshotImageFormat' | 'ephemeralEncryption' | 'disableLiveSnapshot' | 'disableBackupApi'> & ChainRoots;
+/** `rbd` absent: the cluster of Nova's defaults (the default conf, librados' default user). */
+export type DescribeConfig = Pick<HostConfig, 'snapshotImageFormat' | 'ephemeralEncryption' | 'disableLiveSnapshot' | 'disableBackupApi'> & Partial<Pick<HostConfig, 'rbd'>> & ChainRoots;
 
 /**
  * What the snapshot needs to know of the domain, all of it from libvirt: the disk's format from its
@@ -38,28 +41,32 @@ export async function describeDomain(client: Libvirt, dom: Domain, config: Descr
   ]);
   const facts = parseDomainXml(xml);
   const disk = rootDisk(facts);
-  const sourceFormat = sourceFormatOf(disk);
-  const fileBacked = sourceFormat === 'qcow2' || sourceFormat === 'raw';
-  const chain = fileBacked ? await fileDiskChain(disk, config) : null;
-  const blockInfo = fileBacked ? await client.domainGetBlockInfo(dom, disk.target) : null;
+  // Files and RBD images: the backup job serves both live, and each source has a cold reader.
+  const described = await describeRootDisk(disk, { client, dom, roots: config, settings: config.rbd ?? { confPath: DEFAULT_RBD_CEPH_CONF } });
+  const readable = described !== null;
+  const sourceFormat = described?.facts.sourceFormat ?? unreadableFormatOf(disk);
   const configured = config.snapshotImageFormat;
   const imageFormat: 'qcow2' | 'raw' = configured ?? (sourceFormat === 'qcow2' ? 'qcow2' : 'raw');
+  const backupCapable = readable && libVersion >= MIN_LIBVIRT_BACKUP && hvVersion >= MIN_QEMU_BACKUP && !config.ephemeralEncryption && !config.disableBackupApi;
+  // The block-copy path copies into a local qcow2 delta: it serves files only. An RBD disk is live
+  // through the backup job, or cold as in the seed.
+  const liveReadable = described?.source.kind === 'file' || (described?.source.kind === 'rbd' && backupCapable);
   return {
     powerState: novaPowerState(state),
     diskPath: disk.source ?? '',
     diskTarget: disk.target,
     sourceFormat,
     imageFormat,
-    backingChain: chain?.backing ?? [],
-    virtualSize: blockInfo?.capacity ?? 0,
+    backingChain: described?.facts.backingChain ?? [],
+    virtualSize: described?.facts.virtualSize ?? 0,
     virtType: facts.virtType,
     liveCapable:
-      fileBacked &&
+      liveReadable &&
       libVersion >= MIN_LIBVIRT_LIVE &&
       hvVersion >= MIN_QEMU_LIVE &&
       !config.ephemeralEncryption &&
       !config.disableLiveSnapshot,
-    backupCapable: fileBacked && libVersion >= MIN_LIBVIRT_BACKUP && hvVersion >= MIN_QEMU_BACKUP && !config.ephemeralEncryption && !config.disableBackupApi,
+    backupCapable,
   };
 }
 

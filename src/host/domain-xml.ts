@@ -19,6 +19,7 @@ const DiskNode = z
     [`${ATTR}device`]: Attr,
     driver: z.object({ [`${ATTR}type`]: Attr }).passthrough().optional(),
     source: z.object({ [`${ATTR}file`]: Attr, [`${ATTR}dev`]: Attr, [`${ATTR}name`]: Attr, [`${ATTR}protocol`]: Attr }).passthrough().optional(),
+    auth: z.object({ [`${ATTR}username`]: Attr, secret: z.object({ [`${ATTR}uuid`]: Attr }).passthrough().optional() }).passthrough().optional(),
     target: z.object({ [`${ATTR}dev`]: z.string() }).passthrough(),
   })
   .passthrough();
@@ -65,6 +66,14 @@ export interface DomainDisk {
    * libvirt reads the chain only when it starts the domain).
    */
   backingStore: BackingStoreXml[] | null;
+  /** a `<disk type='network'>`: its protocol (rbd, …) and the cephx user and libvirt secret of its `<auth>` */
+  network?: NetworkDiskSource | null;
+}
+
+export interface NetworkDiskSource {
+  protocol: string;
+  authUsername: string | null;
+  secretUuid: string | null;
 }
 
 /** Deeper than any chain Nova makes (overlay on a cached image); a longer one is refused, not walked. */
@@ -127,6 +136,14 @@ function deviceKey(node: Record<string, unknown>): string {
   return `xml:${builder.build(node) as string}`;
 }
 
+function networkSourceOf(disk: Record<string, unknown>): NetworkDiskSource | null {
+  if (attr(disk, 'type') !== 'network') return null;
+  const source = disk.source as Record<string, unknown> | undefined;
+  const auth = disk.auth as Record<string, unknown> | undefined;
+  const secret = auth?.secret as Record<string, unknown> | undefined;
+  return { protocol: (source && attr(source, 'protocol')) ?? '', authUsername: (auth && attr(auth, 'username')) ?? null, secretUuid: (secret && attr(secret, 'uuid')) ?? null };
+}
+
 export function parseDomainXml(xml: string): DomainFacts {
   let doc: z.infer<typeof DomainDoc>;
   try {
@@ -144,6 +161,7 @@ export function parseDomainXml(xml: string): DomainFacts {
       device: attr(d, 'device') ?? 'disk',
       hasDataStore: 'dataStore' in d,
       backingStore: backingStoreOf(d),
+      network: networkSourceOf(d),
     }),
   );
   const passthrough: PassthroughDevice[] = [];

@@ -6,12 +6,15 @@ import { z } from 'zod';
 import { HostNameSchema } from '../contract';
 import { DataDirSchema } from '../config/data-dir';
 import { EnvBooleanSchema, ImageUrlSchema, parseEnv } from '../config/env';
+import { CephUserSchema } from '../ceph';
 /** An operator's directory: the characters assertSafePath accepts, so the paths under it can pass too. */
 const DirSchema = z.string().regex(/^[A-Za-z0-9._/-]+$/, 'a directory path of [A-Za-z0-9._/-]');
 /** Where the demo instance's disks go under the data dir (src/stack/demo-instance.ts): the default instances path. */
 export const DEMO_INSTANCES_SUBDIR = 'demo';
 /** Nova's image_cache_subdirectory_name: the image cache inside the instances path. */
 const IMAGE_CACHE_SUBDIR = '_base';
+/** Nova's images_rbd_ceph_conf left empty: librados reads the default conf. */
+export const DEFAULT_RBD_CEPH_CONF = '/etc/ceph/ceph.conf';
 const count = (fallback: number) => z.coerce.number().int().min(1).max(64).default(fallback);
 
 export const HostEnvSchema = z.object({
@@ -47,6 +50,14 @@ export const HostEnvSchema = z.object({
   SNAP_QUIESCE_TIMEOUT_S: z.coerce.number().min(1).max(300).default(10),
   /** Proxmox's bwlimit: MiB/s shared by all the host's snapshot streams together; 0 = unlimited */
   SNAP_STREAM_BWLIMIT_MIBS: z.coerce.number().int().min(0).max(100_000).default(0),
+  /** Nova's [libvirt] images_rbd_ceph_conf: the ceph.conf of the cluster holding RBD instance disks */
+  SNAP_RBD_CEPH_CONF: z
+    .string()
+    .regex(/^\/[A-Za-z0-9._/-]*$/, 'an absolute path of [A-Za-z0-9._/-]')
+    .refine((p) => !p.split('/').includes('..'), 'a path without ".."')
+    .default(DEFAULT_RBD_CEPH_CONF),
+  /** Nova's [libvirt] rbd_user: the cephx id (without "client.") the host reads RBD disks as; unset: the disk's <auth username> */
+  SNAP_RBD_USER: CephUserSchema.optional(),
 });
 
 export interface HostConfig {
@@ -72,6 +83,8 @@ export interface HostConfig {
   quiesceTimeoutMs: number;
   /** one BandwidthLimit (src/host/bandwidth-limit.ts) per host worker; 0 = unlimited */
   streamBandwidthBytesPerSecond: number;
+  /** how the host reaches the Ceph cluster of RBD-backed disks (Nova's images_rbd_ceph_conf, rbd_user) */
+  rbd: { confPath: string; user?: string };
 }
 
 function defaultHostName(): string {
@@ -104,5 +117,6 @@ export function loadHostConfig(env: NodeJS.ProcessEnv = process.env, projectRoot
     defaultProject: e.SNAP_DEFAULT_PROJECT,
     quiesceTimeoutMs: e.SNAP_QUIESCE_TIMEOUT_S * 1000,
     streamBandwidthBytesPerSecond: e.SNAP_STREAM_BWLIMIT_MIBS * 1024 * 1024,
+    rbd: { confPath: e.SNAP_RBD_CEPH_CONF, ...(e.SNAP_RBD_USER !== undefined ? { user: e.SNAP_RBD_USER } : {}) },
   };
 }

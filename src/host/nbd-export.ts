@@ -38,10 +38,7 @@ const EXPORT_NAME_RE = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}$/;
 const UNIX_SOCKET_PATH_MAX = 107;
 
 const LayerSchema = z.object({ path: z.string(), format: z.enum(['qcow2', 'raw']) });
-const StartSpecSchema = z.object({
-  diskPath: z.string(),
-  format: LayerSchema.shape.format,
-  backing: z.array(LayerSchema),
+const CommonSpecSchema = z.object({
   socketPath: z.string(),
   pidFile: z.string(),
   exportName: z.string().regex(EXPORT_NAME_RE, 'an export name of [A-Za-z0-9._-], at most 64 characters, not starting with a dot'),
@@ -50,13 +47,29 @@ const StartSpecSchema = z.object({
   /** host page cache: see pickCacheMode */
   cache: z.enum(['none', 'writeback']).optional(),
 });
+const StartSpecSchema = z.union([
+  CommonSpecSchema.extend({ diskPath: z.string(), format: LayerSchema.shape.format, backing: z.array(LayerSchema) }),
+  CommonSpecSchema.extend({ blockdev: z.string().startsWith('json:{').max(8192) }),
+]);
 
-export interface ReadOnlyExportSpec {
+/** A file disk and its backing chain, each layer with its format. */
+export interface FileImageSpec {
   diskPath: string;
   /** always stated: the image is never probed (a raw disk could pose as qcow2) */
   format: DiskLayer['format'];
   /** the layers below the disk, nearest first, as libvirt records them ([] for none): no backing name is taken from a header */
   backing: readonly DiskLayer[];
+}
+
+/**
+ * A disk spelt out as a `json:` filename that names every node's driver (an RBD image:
+ * src/host/disk-source/rbd-source.ts), so that qemu-nbd probes nothing. The builder checks the parts.
+ */
+export interface BlockdevImageSpec {
+  blockdev: string;
+}
+
+export type ReadOnlyExportSpec = (FileImageSpec | BlockdevImageSpec) & {
   socketPath: string;
   pidFile: string;
   exportName: string;
@@ -64,7 +77,7 @@ export interface ReadOnlyExportSpec {
   /** default: 'none' where the disk's filesystem supports O_DIRECT, else 'writeback' */
   cache?: 'none' | 'writeback';
   signal?: AbortSignal;
-}
+};
 
 export interface ExportLocation {
   socketPath: string;
@@ -85,15 +98,29 @@ function checkedLocation(loc: ExportLocation): ExportLocation {
 }
 
 /**
- * What qemu-nbd opens: every layer and its format spelt out (blockdevSpec), nothing else: no
- * --format probe of the disk, no backing name taken from a header.
+ * What qemu-nbd opens: every layer and its format spelt out (blockdevSpec), or a blockdev given
+ * whole whose every node names its driver; nothing else: no --format probe of the disk, no backing
+ * name taken from a header.
  */
-export function exportedImage(s: Pick<ReadOnlyExportSpec, 'diskPath' | 'format' | 'backing'>): string {
+export function exportedImage(s: FileImageSpec | BlockdevImageSpec): string {
   try {
-    return blockdevSpec([{ path: s.diskPath, format: s.format }, ...s.backing]);
+    return 'blockdev' in s ? checkedBlockdev(s.blockdev) : blockdevSpec([{ path: s.diskPath, format: s.format }, ...s.backing]);
   } catch (err) {
     throw new NbdExportError('invalid-spec', err instanceof Error ? err.message : String(err), false, { cause: err });
   }
+}
+
+/** A `json:` filename whose every node names its driver, as JSON; anything else is refused. */
+function checkedBlockdev(spec: string): string {
+  const nodes: unknown[] = [JSON.parse(spec.slice('json:'.length))];
+  for (const node of nodes) {
+    if (typeof node !== 'object' || node === null || typeof (node as { driver?: unknown }).driver !== 'string') throw new Error(`a blockdev node without a driver in ${spec}`);
+    for (const child of ['file', 'backing'] as const) {
+      const next = (node as Record<string, unknown>)[child];
+      if (next !== undefined && next !== null) nodes.push(next);
+    }
+  }
+  return spec;
 }
 
 export function readOnlyExportArgs(image: string, s: Pick<ReadOnlyExportSpec, 'exportName'> & { maxClients: number }, loc: ExportLocation, cache: 'none' | 'writeback'): string[] {
@@ -125,7 +152,8 @@ export async function startReadOnlyExport(spec: ReadOnlyExportSpec): Promise<{ p
   if (running !== undefined) throw new NbdExportError('busy', `qemu-nbd (pid ${running}) already serves ${loc.socketPath}`, true);
   if (await socketAnswers(loc.socketPath)) throw new NbdExportError('busy', `something else already listens on ${loc.socketPath}`, true);
 
-  const args = readOnlyExportArgs(image, s, loc, s.cache ?? (await pickCacheMode(s.diskPath)));
+  // A network image has no host page cache to spare: its reads bypass it (cache=none turns librbd's cache off).
+  const args = readOnlyExportArgs(image, s, loc, s.cache ?? ('blockdev' in s ? 'none' : await pickCacheMode(s.diskPath)));
   try {
     // --fork: the parent exits 0 once the daemon listens, non-zero with the daemon's error otherwise.
     await runTool('qemu-nbd', args, { signal: spec.signal });
@@ -134,7 +162,7 @@ export async function startReadOnlyExport(spec: ReadOnlyExportSpec): Promise<{ p
     // that failed to open the disk leaves the socket it had bound: neither may stay. Nothing served
     // this socket before (checked above), so what stop finds there is the one we started.
     await stopReadOnlyExport(loc).catch(() => undefined);
-    if (err instanceof ToolFailed) throw new NbdExportError('start-failed', `qemu-nbd could not export ${s.diskPath}: ${err.message}`, err.retryable, { cause: err });
+    if (err instanceof ToolFailed) throw new NbdExportError('start-failed', `qemu-nbd could not export ${'blockdev' in s ? s.blockdev : s.diskPath}: ${err.message}`, err.retryable, { cause: err });
     throw err;
   }
   const pid = await findReadOnlyExport(loc);

@@ -8,11 +8,11 @@ import { allocationMap, BASE_ALLOCATION, dirtyBitmapContext, dirtyRanges, NbdCli
 import type { ChainPlan, DomainDescription, SnapshotMode } from '../contract';
 import { decodeMap, encodeMap, errorMessage } from '../images';
 import { beginBackupExport, endBackupExport, EXPORT_BITMAP, findBackupExport, type BackupJobRef } from './backup-export';
-import { checkChainStart, checkpointNameFor, diskIdentity, isUnusableCheckpoint } from './checkpoint-chain';
+import { checkChainStart, checkpointNameFor, isUnusableCheckpoint } from './checkpoint-chain';
+import type { DiskSource } from './disk-source/disk-source';
 import type { QuiesceOutcome } from './quiesce';
 import { exportPaths } from './export-paths';
 import { newExportId, readExportRecord, removeExportRecord, writeExportRecord, type ExportRecord } from './export-record';
-import { describedChain } from './disk-chain';
 import { findReadOnlyExport, startReadOnlyExport, stopReadOnlyExport } from './nbd-export';
 import type { AllocationMap } from '../qcow2';
 
@@ -32,6 +32,8 @@ export interface ExportContext {
   log?: (message: string, fields: Record<string, unknown>) => void;
   /** live: the chain to build on, as the control side planned it (absent: no checkpoint at all) */
   chain?: ChainPlan;
+  /** where the disk lives (file, RBD): how a cold export opens it, and its identity and checkpoints */
+  source: DiskSource;
 }
 
 export interface LiveExport {
@@ -74,8 +76,7 @@ async function openExport(ctx: ExportContext): Promise<{ record: ExportRecord; m
     if (state === DomainState.Running || state === DomainState.Paused || state === DomainState.Blocked || state === DomainState.PMSuspended) {
       throw new ColdSourceRunning(`domain ${dom.name} is running: a cold snapshot reads its disk only while it is down`);
     }
-    const { top, backing } = describedChain(description);
-    await startReadOnlyExport({ diskPath: top.path, format: top.format, backing, socketPath: paths.socketPath, pidFile: paths.pidFile, exportName: description.diskTarget });
+    await startReadOnlyExport({ ...ctx.source.readOnlyImage(), socketPath: paths.socketPath, pidFile: paths.pidFile, exportName: description.diskTarget });
     record = { exportId: newExportId(), kind: 'qemu-nbd', socketPath: paths.socketPath, exportName: description.diskTarget, diskTarget: description.diskTarget, openedAt, quiesced: false, freezeWindowMs: null };
   }
   const incremental = record.chain?.kind === 'incremental';
@@ -97,9 +98,9 @@ async function beginLiveExport(ctx: ExportContext, exportId: string): Promise<{ 
   const base = { diskTarget: description.diskTarget, quiesceTimeoutMs: ctx.quiesceTimeoutMs, log: ctx.log };
   if (plan === undefined) return beginBackupExport(client, dom, workDir, base);
   if (!plan.composes) return { ...(await beginBackupExport(client, dom, workDir, base)), chain: { kind: 'full', fullReason: plan.reason ?? 'the image backend cannot compose images' } };
-  // libvirt keeps a checkpoint as a persistent dirty bitmap in the image, which only qcow2 has.
-  if (description.sourceFormat !== 'qcow2') return { ...(await beginBackupExport(client, dom, workDir, base)), chain: { kind: 'full', fullReason: `a ${description.sourceFormat} disk cannot hold a checkpoint` } };
-  const identity = await diskIdentity(description.diskPath);
+  const refusal = ctx.source.checkpointRefusal;
+  if (refusal !== null) return { ...(await beginBackupExport(client, dom, workDir, base)), chain: { kind: 'full', fullReason: refusal } };
+  const identity = await ctx.source.identity();
   const checkpoint = checkpointNameFor(exportId);
   const start = await checkChainStart(client, dom, description, plan, identity);
   let fullReason = start.from === null ? start.reason : '';

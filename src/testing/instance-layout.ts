@@ -7,6 +7,7 @@ import { closeSync, openSync, constants as fsConstants } from 'node:fs';
 import path from 'node:path';
 import { assertSafePath, type Pattern } from '../host/qemu-img';
 import { xmlEscape } from '../host/xml-escape';
+import { checkCephUser, checkImageRef } from '../ceph';
 import { DEFAULT_DEMO_PROJECT, ProjectIdSchema } from '../auth/auth-config';
 import type { GuestArtifacts } from './guest/guest-builder';
 
@@ -33,6 +34,23 @@ export interface LinuxGuestSpec {
   rateKiB?: number;
 }
 
+/**
+ * Nova's images_type=rbd: the root disk is the raw RBD image `<pool>/<instance uuid>_disk`, a
+ * network disk whose cephx key QEMU gets from a libvirt secret of type ceph.
+ */
+export interface RbdDiskSpec {
+  pool: string;
+  image: string;
+  /** the cephx id (rbd_user) */
+  user: string;
+  /** the libvirt secret holding the user's key (rbd_secret_uuid) */
+  secretUuid: string;
+  /** the monitor libvirt names in the disk's <host> */
+  monHost: { host: string; port: number };
+  /** the cluster's ceph.conf, for importing the disk */
+  confPath: string;
+}
+
 export interface InstanceSpec {
   /** Domain name; also names the disk files. [A-Za-z0-9][A-Za-z0-9_-]{0,62} */
   name: string;
@@ -46,6 +64,10 @@ export interface InstanceSpec {
   domainType?: 'kvm' | 'qemu';
   /** A real Linux guest; absent, the guest runs no OS. */
   linux?: LinuxGuestSpec;
+  /** Linux guests: the root disk in RBD instead of a qcow2 overlay on a base file */
+  rbd?: RbdDiskSpec;
+  /** the domain's (and so the instance's) uuid; default: libvirt picks one */
+  uuid?: string;
   /**
    * OS-less guests: 'raw' lays the disk out as one raw file holding OVERLAY_PATTERN (no base), a
    * disk whose every byte, the first ones included, is the guest's. Default qcow2 (base + overlay).
@@ -76,6 +98,9 @@ export interface InstanceLayout {
   diskSizeBytes: number;
   domainType: 'kvm' | 'qemu';
   linux: LinuxGuestLayout | null;
+  /** the root disk is this RBD image (basePath and overlayPath then hold nothing) */
+  rbd: RbdDiskSpec | null;
+  uuid: string | null;
   /** the owning project the domain's Nova metadata names */
   projectId: string;
 }
@@ -111,10 +136,22 @@ function planLinux(spec: LinuxGuestSpec): LinuxGuestLayout {
   };
 }
 
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+function planRbd(spec: RbdDiskSpec): RbdDiskSpec {
+  const { pool, image } = checkImageRef(spec);
+  if (!UUID_RE.test(spec.secretUuid)) throw new InstanceLayoutError(`invalid secret uuid ${JSON.stringify(spec.secretUuid)}`);
+  if (!/^[0-9.]+$/.test(spec.monHost.host)) throw new InstanceLayoutError(`invalid monitor address ${JSON.stringify(spec.monHost.host)}`);
+  return { pool, image, user: checkCephUser(spec.user), secretUuid: spec.secretUuid, monHost: { host: spec.monHost.host, port: intInRange(spec.monHost.port, 1, 65_535, 'monitor port') }, confPath: assertSafePath(spec.confPath) };
+}
+
 export function planInstance(spec: InstanceSpec): InstanceLayout {
   const name = validateInstanceName(spec.name);
   const dir = assertSafePath(spec.dir);
   const linux = spec.linux ? planLinux(spec.linux) : null;
+  if (spec.rbd && !linux) throw new InstanceLayoutError('an RBD root disk is for Linux guests');
+  const rbd = spec.rbd ? planRbd(spec.rbd) : null;
+  if (spec.uuid !== undefined && !UUID_RE.test(spec.uuid)) throw new InstanceLayoutError(`invalid uuid ${JSON.stringify(spec.uuid)}`);
   const memoryMiB = linux ? intInRange(spec.memoryMiB ?? 160, 96, 512, 'memoryMiB') : intInRange(spec.memoryMiB ?? 96, 64, 128, 'memoryMiB');
   const minDisk = linux ? 16 * 1024 * 1024 : OVERLAY_PATTERN.offset + OVERLAY_PATTERN.length;
   const diskSizeBytes = intInRange(spec.diskSizeBytes ?? (linux ? 64 : 16) * 1024 * 1024, minDisk, 8 * 1024 ** 3, 'diskSizeBytes');
@@ -135,6 +172,8 @@ export function planInstance(spec: InstanceSpec): InstanceLayout {
     diskSizeBytes,
     domainType,
     linux,
+    rbd,
+    uuid: spec.uuid ?? null,
     projectId: project.data,
   };
 }
@@ -175,7 +214,7 @@ export function buildDomainXml(layout: InstanceLayout): string {
     </channel>`
     : '';
   return `<domain type='${layout.domainType}' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>
-  <name>${xmlEscape(layout.name)}</name>
+  <name>${xmlEscape(layout.name)}</name>${layout.uuid !== null ? `\n  <uuid>${layout.uuid}</uuid>` : ''}
   <memory unit='MiB'>${layout.memoryMiB}</memory>
   <vcpu>1</vcpu>
   <os>
@@ -191,11 +230,7 @@ export function buildDomainXml(layout: InstanceLayout): string {
   <on_reboot>restart</on_reboot>
   <on_crash>destroy</on_crash>
   <devices>
-    <disk type='file' device='disk'>
-      <driver name='qemu' type='${layout.diskFormat}' cache='none'/>
-      <source file='${xmlEscape(layout.overlayPath)}'/>
-      <target dev='vda' bus='virtio'/>
-    </disk>
+    ${rootDiskXml(layout)}
     <controller type='pci' index='0' model='pcie-root'/>
 ${ports}${linuxDevices}
     <memballoon model='none'/>
@@ -206,6 +241,28 @@ ${ports}${linuxDevices}
   </qemu:commandline>
 </domain>
 `;
+}
+
+/** The root disk: Nova's qcow2 overlay file, or its network disk for images_type=rbd (auth before source, as Nova writes it). */
+function rootDiskXml(layout: InstanceLayout): string {
+  if (layout.rbd === null) {
+    return `<disk type='file' device='disk'>
+      <driver name='qemu' type='${layout.diskFormat}' cache='none'/>
+      <source file='${xmlEscape(layout.overlayPath)}'/>
+      <target dev='vda' bus='virtio'/>
+    </disk>`;
+  }
+  const r = layout.rbd;
+  return `<disk type='network' device='disk'>
+      <driver name='qemu' type='raw' cache='writeback' discard='unmap'/>
+      <auth username='${xmlEscape(r.user)}'>
+        <secret type='ceph' uuid='${xmlEscape(r.secretUuid)}'/>
+      </auth>
+      <source protocol='rbd' name='${xmlEscape(`${r.pool}/${r.image}`)}'>
+        <host name='${xmlEscape(r.monHost.host)}' port='${r.monHost.port}'/>
+      </source>
+      <target dev='vda' bus='virtio'/>
+    </disk>`;
 }
 
 /** Disk XML for a hot-plugged virtio disk (used by attach/detach). */

@@ -5,17 +5,24 @@ import path from 'node:path';
 import { isLibvirtError, VIR_DOMAIN_UNDEFINE_MANAGED_SAVE, VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA, VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA, VIR_ERR_NO_DOMAIN, VIR_ERR_OPERATION_INVALID, type Domain, type Libvirt } from '../libvirt';
 import { assertSafePath, createQcow2, writePattern } from '../host/qemu-img';
 import { runTool } from '../host/tool-process';
-import { BASE_PATTERN, OVERLAY_PATTERN, buildDomainXml, planInstance, validateInstanceName, type InstanceLayout, type InstanceSpec } from './instance-layout';
+import { RbdClient } from '../ceph';
+import { BASE_PATTERN, OVERLAY_PATTERN, buildDomainXml, planInstance, validateInstanceName, type InstanceLayout, type InstanceSpec, type RbdDiskSpec } from './instance-layout';
 
 export interface Instance extends InstanceLayout {
   domain: Domain;
 }
 
+/** The `rbd:` filename QEMU's tools open an RBD image by (names and path checked by planInstance). */
+export function rbdTarget(rbd: RbdDiskSpec): string {
+  return `rbd:${rbd.pool}/${rbd.image}:conf=${rbd.confPath}:id=${rbd.user}`;
+}
+
 /**
- * The Linux guest's base image: an ext4 filesystem made on a raw file (lazy init off, so the guest
- * kernel does not zero inode tables behind the workload's back), then converted into qcow2.
+ * The Linux guest's disk: an ext4 filesystem made on a raw file (lazy init off, so the guest
+ * kernel does not zero inode tables behind the workload's back), then converted into the qcow2
+ * base, or imported into RBD as a raw image (Nova's images_type=rbd).
  */
-async function createExt4Base(layout: InstanceLayout): Promise<void> {
+async function createExt4Disk(layout: InstanceLayout): Promise<void> {
   const scratch = await mkdtemp(path.join(layout.dir, `.${layout.name}-mkfs-`));
   try {
     const content = path.join(scratch, 'content');
@@ -24,13 +31,14 @@ async function createExt4Base(layout: InstanceLayout): Promise<void> {
     const raw = path.join(scratch, 'base.raw');
     const sizeKiB = Math.floor(layout.diskSizeBytes / 1024);
     await runTool('mkfs.ext4', ['-q', '-F', '-L', 'snapdata', '-E', 'lazy_itable_init=0,lazy_journal_init=0', '-d', content, raw, `${sizeKiB}k`]);
-    await runTool('qemu-img', ['convert', '-q', '-f', 'raw', '-O', 'qcow2', raw, assertSafePath(layout.basePath)]);
+    const [format, target] = layout.rbd ? ['raw', rbdTarget(layout.rbd)] : ['qcow2', assertSafePath(layout.basePath)];
+    await runTool('qemu-img', ['convert', '-q', '-f', 'raw', '-O', format, raw, target]);
   } finally {
     await rm(scratch, { recursive: true, force: true });
   }
 }
 
-/** OS-less: base with BASE_PATTERN, overlay with OVERLAY_PATTERN, or one raw disk with OVERLAY_PATTERN. Linux: ext4 base, empty overlay. */
+/** OS-less: base with BASE_PATTERN, overlay with OVERLAY_PATTERN, or one raw disk with OVERLAY_PATTERN. Linux: ext4 base, empty overlay; or the ext4 disk in RBD. */
 export async function createInstanceDisks(layout: InstanceLayout): Promise<void> {
   await mkdir(layout.dir, { recursive: true, mode: 0o755 });
   if (layout.diskFormat === 'raw') {
@@ -39,8 +47,8 @@ export async function createInstanceDisks(layout: InstanceLayout): Promise<void>
     return;
   }
   if (layout.linux) {
-    await createExt4Base(layout);
-    await createQcow2(layout.overlayPath, { backing: layout.basePath });
+    await createExt4Disk(layout);
+    if (!layout.rbd) await createQcow2(layout.overlayPath, { backing: layout.basePath });
     return;
   }
   await createQcow2(layout.basePath, { sizeBytes: layout.diskSizeBytes });
@@ -75,7 +83,7 @@ function ignore(e: unknown, ...codes: number[]): void {
  */
 export async function removeInstance(
   client: Libvirt,
-  layout: Pick<InstanceLayout, 'name' | 'basePath' | 'overlayPath'> & { consolePath?: string },
+  layout: Pick<InstanceLayout, 'name' | 'basePath' | 'overlayPath'> & { consolePath?: string; rbd?: RbdDiskSpec | null },
   extraFiles: readonly string[] = [],
 ): Promise<void> {
   validateInstanceName(layout.name);
@@ -91,6 +99,16 @@ export async function removeInstance(
       .domainUndefineFlags(domain, VIR_DOMAIN_UNDEFINE_MANAGED_SAVE | VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA | VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA)
       .catch((e: unknown) => ignore(e, VIR_ERR_NO_DOMAIN));
   }
+  if (layout.rbd) await removeRbdDisk(layout.rbd);
   const files = [layout.overlayPath, layout.basePath, ...(layout.consolePath ? [layout.consolePath] : []), ...extraFiles];
   for (const f of files) await rm(assertSafePath(f), { force: true });
+}
+
+/** The RBD disk and every snapshot on it (protected ones too); nothing when already gone. */
+async function removeRbdDisk(rbd: RbdDiskSpec): Promise<void> {
+  const client = new RbdClient({ confPath: rbd.confPath, user: rbd.user });
+  if ((await client.find(rbd)) === null) return;
+  for (const snap of await client.snapList(rbd)) if (snap.protected) await client.snapUnprotect(rbd, snap.name);
+  for (const snap of await client.snapList(rbd)) await client.snapRemove(rbd, snap.name);
+  await client.remove(rbd);
 }

@@ -2,14 +2,13 @@
 // kernel (same boot_id, the writer's counter goes on, no second boot), a paused one comes back
 // paused, a shut-off one stays off; every image is a clean ext4 whose workload verifies.
 import { DomainState } from '../../../src/libvirt';
-import { POWER_STATE_PAUSED, POWER_STATE_SHUTDOWN } from '../../../src/contract';
+import { POWER_STATE_PAUSED } from '../../../src/contract';
 import { imagesIdentical } from '../../../src/host/qemu-img';
 import { guestExec } from '../../../src/testing/guest/guest-agent';
 import { bootIds, readConsole } from '../../../src/testing/guest/guest-console';
 import { lastFsynced } from '../../../src/testing/guest/workload-verifiers';
 import { startEngine, type Engine } from '../../support/engine-harness';
-import { downloadImage } from '../../support/image-bytes';
-import { createRealGuest, snapshotRealGuest, verifySnapshotImage, waitForFsynced } from '../../support/guest/real-guest-run';
+import { createRealGuest, snapshotRealGuest, snapshotShutOffGuest, verifySnapshotImage, waitForFsynced } from '../../support/guest/real-guest-run';
 
 function workloadStarts(consoleText: string): number {
   return [...consoleText.matchAll(/^SNAPWL \w+ started/gm)].length;
@@ -72,14 +71,11 @@ describe('cold snapshots of real guests', () => {
   it('shut off: stays off, and the image is identical to the disk', async () => {
     const fixture = await createRealGuest({ linux: { workload: 'log', rateKiB: 512 } });
     try {
-      await waitForFsynced(fixture.instance.consolePath, 'log', 4);
-      await fixture.client.domainDestroy(fixture.instance.domain);
-      const run = await snapshotRealGuest(engine, fixture, POWER_STATE_SHUTDOWN);
+      const { run, file } = await snapshotShutOffGuest(engine, fixture);
       expect(run.error).toBeUndefined();
       expect(run.result).toMatchObject({ mode: 'cold', dataPath: 'qemu-nbd' });
       expect(run.state).toBe(DomainState.Shutoff);
-      const file = await downloadImage(engine.images, run.imageId, fixture.dir);
-      expect(await imagesIdentical(file, fixture.instance.overlayPath)).toBe(true);
+      expect(await imagesIdentical(file ?? '', fixture.instance.overlayPath)).toBe(true);
       const image = await verifySnapshotImage(engine, run);
       expect(image.fsckClean).toBe(true);
       expect(image.log?.records).toBeGreaterThanOrEqual(4);

@@ -9,7 +9,7 @@ import { parseToolJson, runToolOutput } from '../../../src/host/tool-process';
 import { LOGICAL_DIGEST_ALGORITHM, logicalDigestOf } from '../../../src/qcow2';
 import { LOGICAL_DIGEST_PROPERTY, type ImageClient } from '../../../src/images';
 import type { DomainState } from '../../../src/libvirt';
-import type { PowerState, SnapshotResult } from '../../../src/contract';
+import { POWER_STATE_SHUTDOWN, type PowerState, type SnapshotResult } from '../../../src/contract';
 import type { Workload } from '../../../src/testing/instance-layout';
 import { withGuestImage } from '../../../src/testing/guest/guest-image-reader';
 import { readConsole, waitForConsole } from '../../../src/testing/guest/guest-console';
@@ -73,6 +73,19 @@ export async function snapshotRealGuest(engine: Engine, fixture: InstanceFixture
   const dom = await fixture.client.domainLookupByName(fixture.instance.name);
   const { state } = await fixture.client.domainGetState(dom);
   return { fixture, imageId, ...outcome, state, fsyncedBefore, startedAt, finishedAt };
+}
+
+/**
+ * A shut-off guest's snapshot: the log workload made `fsynced` records durable, the guest was
+ * destroyed (its disk now idle), then snapshotted; the run and the downloaded image file (under the
+ * fixture's dir). The caller asserts on the run.
+ */
+export async function snapshotShutOffGuest(engine: Engine, fixture: InstanceFixture, fsynced = 4): Promise<{ run: RealGuestRun; file: string | null }> {
+  await waitForFsynced(fixture.instance.consolePath, 'log', fsynced);
+  await fixture.client.domainDestroy(fixture.instance.domain);
+  const run = await snapshotRealGuest(engine, fixture, POWER_STATE_SHUTDOWN);
+  const file = run.error === undefined ? await downloadImage(engine.images, run.imageId, fixture.dir) : null;
+  return { run, file };
 }
 
 export interface ImageContents {

@@ -1,3 +1,4 @@
+import { CephCommandError, CephNameError } from '../../../src/ceph';
 import { ApplicationFailure } from '@temporalio/common';
 import { toActivityFailure } from '../../../src/activities/activity-failures';
 import { ErrorTypes } from '../../../src/contract';
@@ -38,6 +39,13 @@ describe('toActivityFailure', () => {
   it('refuses an lvm or rbd source once, as bad input, instead of retrying the same refusal', () => {
     expect(failure(new UnsupportedSourceFormat('rbd'))).toEqual({ type: ErrorTypes.InvalidInput, nonRetryable: true });
     expect(failure(new ToolOutputInvalid('qemu-img info', 'virtual-size: Required'))).toEqual({ type: 'ToolOutputInvalid', nonRetryable: true });
+  });
+
+  it('refuses an RBD disk whose name would reach another pool or snapshot as bad input; a missing image is final, a busy or unreachable cluster is retried', () => {
+    expect(failure(new CephNameError('invalid image name "x@snap"'))).toEqual({ type: ErrorTypes.InvalidInput, nonRetryable: true });
+    expect(failure(new CephCommandError('rbd', 'info vms/x_disk', 2, 'rbd: error opening image x_disk: (2) No such file or directory'))).toEqual({ type: 'CephCommandError', nonRetryable: true });
+    expect(failure(new CephCommandError('rbd', 'snap rm vms/x_disk@s', 16, 'snapshot is protected'))).toBe('passthrough');
+    expect(failure(new CephCommandError('rbd', 'info vms/x_disk', null, 'timed out after 60000 ms'))).toBe('passthrough');
   });
 
   it("follows each error's own retryable verdict, and retries an error that has none", () => {

@@ -43,6 +43,14 @@ describe('loadHostConfig', () => {
     for (const bad of ['-1', '1.5', 'fast', '100001']) expect(() => loadHostConfig({ SNAP_HOST: 'h', SNAP_STREAM_BWLIMIT_MIBS: bad })).toThrow(/SNAP_STREAM_BWLIMIT_MIBS/);
   });
 
+  it("reads Nova's RBD settings: the cluster's ceph.conf (default /etc/ceph/ceph.conf) and the cephx user", () => {
+    expect(loadHostConfig({ SNAP_HOST: 'h' }).rbd).toEqual({ confPath: '/etc/ceph/ceph.conf' });
+    expect(loadHostConfig({ SNAP_HOST: 'h', SNAP_RBD_CEPH_CONF: '/etc/ceph/cluster2.conf', SNAP_RBD_USER: 'nova' }).rbd).toEqual({ confPath: '/etc/ceph/cluster2.conf', user: 'nova' });
+    // a user that would smuggle an option or another entity type into the rbd command line, a relative or climbing conf path
+    for (const user of ['client.nova', '--id=admin', 'nova admin', '']) expect(() => loadHostConfig({ SNAP_HOST: 'h', SNAP_RBD_USER: user })).toThrow(/SNAP_RBD_USER/);
+    for (const conf of ['ceph.conf', '/etc/ceph/../../home/ceph.conf', '/etc/ceph/ceph conf']) expect(() => loadHostConfig({ SNAP_HOST: 'h', SNAP_RBD_CEPH_CONF: conf })).toThrow(/SNAP_RBD_CEPH_CONF/);
+  });
+
   it('gives domains without an owner no default project unless SNAP_DEFAULT_PROJECT names one', () => {
     expect(loadHostConfig({ SNAP_HOST: 'h' }).defaultProject).toBeUndefined();
     expect(loadHostConfig({ SNAP_HOST: 'h', SNAP_DEFAULT_PROJECT: 'ops' }).defaultProject).toBe('ops');

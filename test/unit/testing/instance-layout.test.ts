@@ -70,6 +70,18 @@ describe('Linux guest layout', () => {
     expect(() => planInstance({ name: 'snaptest-l', dir: '/tmp/snap', linux: { artifacts: { ...artifacts, kernelPath: '/tmp/a b' } } })).toThrow(/unsafe/);
     expect(() => planInstance({ name: 'snaptest-l', dir: '/tmp/snap', linux: { artifacts }, memoryMiB: 64 })).toThrow(/96\.\.512/);
   });
+
+  it("lays an RBD root disk out as Nova does (network disk, auth before source, raw) and refuses names that could reach another image", () => {
+    const uuid = '6b0f5a7e-1c2d-4e3f-8a9b-0c1d2e3f4a5b';
+    const rbd = { pool: 'vms', image: `${uuid}_disk`, user: 'snap', secretUuid: '5b0c8c3a-51a4-4a5e-a1f4-0c6c2d1f0e11', monHost: { host: '127.0.0.1', port: 20001 }, confPath: '/etc/ceph/ceph.conf' };
+    const layout = planInstance({ name: 'snaptest-r', dir: '/srv/snap', linux: { artifacts }, rbd, uuid });
+    const xml = buildDomainXml(layout);
+    expect(xml).toContain(`<uuid>${uuid}</uuid>`);
+    expect(xml).toMatch(/<disk type='network' device='disk'>\s*<driver name='qemu' type='raw'[^>]*\/>\s*<auth username='snap'>\s*<secret type='ceph' uuid='5b0c8c3a-51a4-4a5e-a1f4-0c6c2d1f0e11'\/>\s*<\/auth>\s*<source protocol='rbd' name='vms\/6b0f5a7e-1c2d-4e3f-8a9b-0c1d2e3f4a5b_disk'>\s*<host name='127.0.0.1' port='20001'\/>/);
+    expect(() => planInstance({ name: 'snaptest-r', dir: '/srv/snap', linux: { artifacts }, rbd: { ...rbd, image: "x' name='other" } })).toThrow(/image name/);
+    expect(() => planInstance({ name: 'snaptest-r', dir: '/srv/snap', linux: { artifacts }, rbd: { ...rbd, secretUuid: "x'/><evil" } })).toThrow(/secret uuid/);
+    expect(() => planInstance({ name: 'snaptest-r', dir: '/srv/snap', rbd })).toThrow(/Linux/);
+  });
 });
 
 describe('raw disk layout', () => {
