@@ -1,7 +1,7 @@
 // The ceph room's calls: a command whose JSON answer is checked against what we read of it (zod),
 // so a tool of another version that answers differently fails loudly instead of being misread.
 import type { z } from 'zod';
-import { parseToolJson } from '../host/tool-process';
+import { parseToolJson } from '../process/tool-process';
 import { runCeph, type CallOptions, type CephConnection, type CephTool } from './transport';
 
 /** runCeph with `--format json`, its output checked against what we read of it. */

@@ -3,8 +3,8 @@
 // always with a deadline: a client that cannot reach the monitors otherwise waits for ever.
 import path from 'node:path';
 import { z } from 'zod';
-import { assertSafePath } from '../host/qemu-img';
-import { runToolOutput, ToolFailed } from '../host/tool-process';
+import { assertSafePath } from '../fs/safe-path';
+import { runToolOutput, ToolFailed } from '../process/tool-process';
 import { CephCommandError } from './errors';
 import { checkCephUser } from './names';
 

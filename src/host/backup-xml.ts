@@ -4,7 +4,7 @@
 // Schemas: libvirt's docs/schemas/domainbackup.rng and domaincheckpoint.rng.
 import { XMLParser } from 'fast-xml-parser';
 import { z } from 'zod';
-import { assertSafePath } from './qemu-img';
+import { assertSafePath } from '../fs/safe-path';
 import { xmlEscape } from './xml-escape';
 
 /** A name or spec that libvirt would refuse, or that we refuse to put into its XML. */

@@ -7,7 +7,8 @@ import { realpath } from 'node:fs/promises';
 import { sep } from 'node:path';
 import type { DiskLayer, DomainDescription } from '../contract';
 import { MAX_BACKING_DEPTH, type DomainDisk } from './domain-xml';
-import { assertSafePath, HostPathError, imageInfo, type ImageInfo } from './qemu-img';
+import { assertSafePath, HostPathError } from '../fs/safe-path';
+import { imageInfo, type ImageInfo } from './qemu-img';
 
 /** A disk whose chain we will not read: refused before any tool runs on the layer, and again on a retry. */
 export class BackingChainRefused extends Error {

@@ -3,7 +3,7 @@
 // (qemu-nbd) and the start-up sweep that releases what a closed run left all agree on them.
 import path from 'node:path';
 import { assertDiskTarget } from './backup-xml';
-import { assertSafePath } from './qemu-img';
+import { assertSafePath } from '../fs/safe-path';
 
 /** NBD unix socket: the backup job's (QEMU creates it) or qemu-nbd's; one export per run. */
 export const EXPORT_SOCKET_NAME = 'export.sock';

@@ -13,8 +13,9 @@ import path from 'node:path';
 import { z } from 'zod';
 import { issueText } from '../config/validation';
 import type { DiskLayer } from '../contract';
-import { assertSafePath, blockdevSpec } from './qemu-img';
-import { runTool, ToolFailed } from './tool-process';
+import { assertSafePath } from '../fs/safe-path';
+import { blockdevSpec } from './qemu-img';
+import { runTool, ToolFailed } from '../process/tool-process';
 
 export type NbdExportErrorCode = 'invalid-spec' | 'busy' | 'start-failed' | 'not-verified' | 'stop-failed';
 

@@ -1,6 +1,7 @@
 import type { DiskLayer } from '../contract';
-import { blockdevSpec, assertSafePath } from './qemu-img';
-import { parseQemuImgProgress, runTool } from './tool-process';
+import { assertSafePath } from '../fs/safe-path';
+import { blockdevSpec } from './qemu-img';
+import { parseQemuImgProgress, runTool } from '../process/tool-process';
 
 export type ImageFormat = 'qcow2' | 'raw';
 

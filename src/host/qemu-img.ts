@@ -1,25 +1,9 @@
 // Thin wrappers over qemu-img / qemu-io. Arguments are argv arrays built from validated paths and
 // numbers only: no shell ever sees them.
-import path from 'node:path';
 import { z } from 'zod';
 import type { DiskLayer } from '../contract';
-import { parseToolJson, runTool, runToolOutput, ToolFailed, ToolOutputInvalid } from './tool-process';
-
-/** Absolute, normalised, and limited to characters that are safe in argv and in domain XML. */
-const SAFE_PATH_RE = /^\/[A-Za-z0-9._/-]*$/;
-
-export class HostPathError extends Error {
-  override readonly name = 'HostPathError';
-  /** the path is refused by its spelling: the same path is refused again */
-  readonly retryable = false;
-}
-
-export function assertSafePath(p: string): string {
-  if (typeof p !== 'string' || !SAFE_PATH_RE.test(p) || path.normalize(p) !== p || p.split('/').includes('..') || p.length > 4000) {
-    throw new HostPathError(`unsafe or non-canonical path: ${JSON.stringify(p)}`);
-  }
-  return p;
-}
+import { assertSafePath } from '../fs/safe-path';
+import { parseToolJson, runTool, runToolOutput, ToolFailed, ToolOutputInvalid } from '../process/tool-process';
 
 export interface Qcow2Options {
   /** virtual size; without it the image follows its backing file's */

@@ -5,7 +5,8 @@
 // need no kernel and cost no CPU.
 import { closeSync, openSync, constants as fsConstants } from 'node:fs';
 import path from 'node:path';
-import { assertSafePath, type Pattern } from '../host/qemu-img';
+import { assertSafePath } from '../fs/safe-path';
+import { type Pattern } from '../host/qemu-img';
 import { xmlEscape } from '../host/xml-escape';
 import { checkCephUser, checkImageRef } from '../ceph';
 import { DEFAULT_DEMO_PROJECT, ProjectIdSchema } from '../auth/auth-config';

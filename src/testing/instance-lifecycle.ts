@@ -3,8 +3,9 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { isLibvirtError, VIR_DOMAIN_UNDEFINE_MANAGED_SAVE, VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA, VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA, VIR_ERR_NO_DOMAIN, VIR_ERR_OPERATION_INVALID, type Domain, type Libvirt } from '../libvirt';
-import { assertSafePath, createQcow2, writePattern } from '../host/qemu-img';
-import { runTool } from '../host/tool-process';
+import { assertSafePath } from '../fs/safe-path';
+import { createQcow2, writePattern } from '../host/qemu-img';
+import { runTool } from '../process/tool-process';
 import { RbdClient } from '../ceph';
 import { BASE_PATTERN, OVERLAY_PATTERN, buildDomainXml, planInstance, validateInstanceName, type InstanceLayout, type InstanceSpec, type RbdDiskSpec } from './instance-layout';
 

@@ -5,7 +5,7 @@
 // whole through the backup job; a cold one reads the stopped image through a read-only qemu-nbd
 // told every driver (raw over rbd), so nothing is probed.
 import { checkCephUser, checkImageRef, checkSnapName, parseImageSpec, RbdClient, type CephConnection, type ImageRef } from '../../ceph';
-import { assertSafePath } from '../qemu-img';
+import { assertSafePath } from '../../fs/safe-path';
 import type { BlockdevImageSpec } from '../nbd-export';
 import type { DiskSource, DiskSourceSettings } from './disk-source';
 

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { callCeph, runCeph, type CephConnection } from '../../ceph';
-import { runTool } from '../../host/tool-process';
+import { runTool } from '../../process/tool-process';
 import { clusterPaths, keyringPath, MGR_ID, MON_ID, optionalMgrModules, OSD_ID, renderCephConf, type ClusterPlan } from './ceph-config';
 import { freePortRange } from './port-range';
 

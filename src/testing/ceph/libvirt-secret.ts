@@ -6,7 +6,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { checkCephUser } from '../../ceph';
-import { runTool } from '../../host/tool-process';
+import { runTool } from '../../process/tool-process';
 
 export interface CephSecret {
   uuid: string;

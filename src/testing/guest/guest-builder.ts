@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
-import { runTool, runToolOutput } from '../../host/tool-process';
+import { runTool, runToolOutput } from '../../process/tool-process';
 import { buildCpio, type CpioEntry } from './cpio';
 import { fetchAndUnpack, resolveGuestPackages, type GuestPackage } from './guest-packages';
 

@@ -5,8 +5,8 @@
 import { randomBytes } from 'node:crypto';
 import { open, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { assertSafePath } from '../../host/qemu-img';
-import { runToolOutput, ToolFailed } from '../../host/tool-process';
+import { assertSafePath } from '../../fs/safe-path';
+import { runToolOutput, ToolFailed } from '../../process/tool-process';
 
 export type GuestImageFaultKind = 'unsafe-name' | 'file-not-found' | 'dump-failed' | 'fsck-failed' | 'journal-replay-failed';
 

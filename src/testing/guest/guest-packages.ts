@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { runTool, runToolOutput, ToolFailed } from '../../host/tool-process';
+import { runTool, runToolOutput, ToolFailed } from '../../process/tool-process';
 
 /** The metapackage names the kernel; the others are taken as they are. */
 export const KERNEL_METAPACKAGE = 'linux-image-cloud-amd64';

@@ -4,7 +4,7 @@
 import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { CephCommandError, RbdClient, runCeph } from '../../../src/ceph';
-import { runTool } from '../../../src/host/tool-process';
+import { runTool } from '../../../src/process/tool-process';
 import { useCephCluster } from '../../support/ceph';
 
 const MiB = 1024 * 1024;

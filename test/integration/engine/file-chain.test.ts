@@ -9,7 +9,7 @@ import { POWER_STATE_SHUTDOWN, type PowerState } from '../../../src/contract';
 import { BackingChainRefused } from '../../../src/host/disk-chain';
 import { describeDomain } from '../../../src/host/domain-inspection';
 import { hasPattern, imagesIdentical } from '../../../src/host/qemu-img';
-import { runTool } from '../../../src/host/tool-process';
+import { runTool } from '../../../src/process/tool-process';
 import { BASE_PATTERN, OVERLAY_PATTERN } from '../../../src/testing/instance-layout';
 import { startEngine, type Engine } from '../../support/engine-harness';
 import { downloadImage } from '../../support/image-bytes';

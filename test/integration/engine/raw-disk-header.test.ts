@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { SnapshotResult } from '../../../src/contract';
 import { describeDomain } from '../../../src/host/domain-inspection';
 import { createQcow2, imageInfo, writePattern } from '../../../src/host/qemu-img';
-import { runTool } from '../../../src/host/tool-process';
+import { runTool } from '../../../src/process/tool-process';
 import { startEngine, type Engine } from '../../support/engine-harness';
 import { downloadImage } from '../../support/image-bytes';
 import { createInstanceFixture, type InstanceFixture } from '../../support/instance-fixture';

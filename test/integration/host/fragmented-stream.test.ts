@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { startReadOnlyExport, stopReadOnlyExport } from '../../../src/host/nbd-export';
 import { streamImage } from '../../../src/host/image-stream';
-import { runToolOutput } from '../../../src/host/tool-process';
+import { runToolOutput } from '../../../src/process/tool-process';
 import { GlanceHttpClient } from '../../../src/images';
 import { allocationMap, NbdClient } from '../../../src/nbd';
 import { downloadImage } from '../../support/image-bytes';

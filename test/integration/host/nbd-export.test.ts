@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { findReadOnlyExport, NbdExportError, startReadOnlyExport, stopReadOnlyExport } from '../../../src/host/nbd-export';
 import { createQcow2, writePattern } from '../../../src/host/qemu-img';
-import { runTool } from '../../../src/host/tool-process';
+import { runTool } from '../../../src/process/tool-process';
 import { NbdClient } from '../../../src/nbd';
 import type { DiskLayer } from '../../../src/contract';
 

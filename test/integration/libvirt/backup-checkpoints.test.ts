@@ -9,7 +9,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { buildCheckpointXml, buildPullBackupXml, parseBackupXml, parseCheckpointXml } from '../../../src/host/backup-xml';
 import { createQcow2 } from '../../../src/host/qemu-img';
-import { parseToolJson, runToolOutput } from '../../../src/host/tool-process';
+import { parseToolJson, runToolOutput } from '../../../src/process/tool-process';
 import {
   DomainJobOperation,
   DomainJobType,

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { streamImage, type StreamImageOptions } from '../../../src/host/image-stream';
 import { imagesIdentical } from '../../../src/host/qemu-img';
-import { runTool } from '../../../src/host/tool-process';
+import { runTool } from '../../../src/process/tool-process';
 import { Readable } from 'node:stream';
 import { isOwnCommit } from '../../../src/activities/one-pass-activities';
 import { GlanceHttpClient, LOGICAL_DIGEST_PROPERTY, type ImageClient } from '../../../src/images';

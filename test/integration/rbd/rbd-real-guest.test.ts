@@ -7,7 +7,7 @@
 import { readdir } from 'node:fs/promises';
 import { DomainState } from '../../../src/libvirt';
 import { POWER_STATE_PAUSED } from '../../../src/contract';
-import { runToolOutput } from '../../../src/host/tool-process';
+import { runToolOutput } from '../../../src/process/tool-process';
 import { rbdTarget } from '../../../src/testing/instance-lifecycle';
 import { readConsole } from '../../../src/testing/guest/guest-console';
 import { lastFsynced } from '../../../src/testing/guest/workload-verifiers';

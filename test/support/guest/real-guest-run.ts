@@ -5,7 +5,7 @@ import { createReadStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { parseToolJson, runToolOutput } from '../../../src/host/tool-process';
+import { parseToolJson, runToolOutput } from '../../../src/process/tool-process';
 import { LOGICAL_DIGEST_ALGORITHM, logicalDigestOf } from '../../../src/qcow2';
 import { LOGICAL_DIGEST_PROPERTY, type ImageClient } from '../../../src/images';
 import type { DomainState } from '../../../src/libvirt';

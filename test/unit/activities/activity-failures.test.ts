@@ -3,7 +3,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { toActivityFailure } from '../../../src/activities/activity-failures';
 import { ErrorTypes } from '../../../src/contract';
 import { UnsupportedSourceFormat } from '../../../src/host/disk-chain';
-import { ToolFailed, ToolOutputInvalid } from '../../../src/host/tool-process';
+import { ToolFailed, ToolOutputInvalid } from '../../../src/process/tool-process';
 import { ImageConflict, ImageNotFound, ImageServiceUnavailable, ImageUploadFailed } from '../../../src/images';
 import { LibvirtConnectionError, LibvirtError, VIR_ERR_NO_DOMAIN, VIR_ERR_OPERATION_FAILED } from '../../../src/libvirt';
 import { InstanceNotFound, UnexpectedDeletingTaskState, UnexpectedTaskState } from '../../../src/store';

@@ -5,8 +5,8 @@ import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { CephCommandError, CephNameError, errnoOf, parseImageSpec, RbdClient, type CephConnection } from '../../../src/ceph';
-import { HostPathError } from '../../../src/host/qemu-img';
-import { ToolOutputInvalid } from '../../../src/host/tool-process';
+import { HostPathError } from '../../../src/fs/safe-path';
+import { ToolOutputInvalid } from '../../../src/process/tool-process';
 
 let dir: string;
 const argvFile = (): string => path.join(dir, 'argv');

@@ -10,7 +10,7 @@ import type { DiskLayer } from '../../../src/contract';
 import { exportedImage, NbdExportError, readOnlyExportArgs } from '../../../src/host/nbd-export';
 import { blockdevSpec, createQcow2, hasPattern, imageInfo, imagesIdentical, writePattern } from '../../../src/host/qemu-img';
 import { convertImage } from '../../../src/host/qemu-img-convert';
-import { ToolOutputInvalid } from '../../../src/host/tool-process';
+import { ToolOutputInvalid } from '../../../src/process/tool-process';
 
 let dir: string;
 let log: string;

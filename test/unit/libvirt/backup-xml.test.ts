@@ -9,7 +9,7 @@ import {
   parseBackupXml,
   parseCheckpointXml,
 } from '../../../src/host/backup-xml';
-import { HostPathError } from '../../../src/host/qemu-img';
+import { HostPathError } from '../../../src/fs/safe-path';
 
 describe('buildPullBackupXml', () => {
   it('builds a full pull backup over a unix socket with a scratch file per disk', () => {

@@ -1,6 +1,6 @@
 // Validation of everything that reaches a path, a command line or domain XML.
 import { buildDiskXml, buildDomainXml, planInstance, validateInstanceName } from '../../../src/testing/instance-layout';
-import { assertSafePath } from '../../../src/host/qemu-img';
+import { assertSafePath } from '../../../src/fs/safe-path';
 import type { GuestArtifacts } from '../../../src/testing/guest/guest-builder';
 import { novaOwnership } from '../../../src/host/domain-inventory';
 

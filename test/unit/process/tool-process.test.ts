@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { parseQemuImgProgress, parseToolJson, runTool, runToolOutput, ToolFailed, ToolOutputInvalid } from '../../../src/host/tool-process';
+import { parseQemuImgProgress, parseToolJson, runTool, runToolOutput, ToolFailed, ToolOutputInvalid } from '../../../src/process/tool-process';
 
 describe('runTool', () => {
   it('resolves on exit 0 and rejects with the exit code and stderr otherwise', async () => {
