@@ -11,7 +11,7 @@ import { BandwidthLimit } from '../host/bandwidth-limit';
 import { layoutOf, ParentUnusable, streamImage, type IncrementalSource } from '../host/image-stream';
 import { retainCheckpoints } from '../host/checkpoint-chain';
 import { closeExport, demoteToFull, ensureExport, type ExportContext, type LiveExport } from '../host/snapshot-export';
-import { diskSourceOf } from '../host/disk-source/disk-source';
+import { diskSourceOf } from '../host/disk-source/root-disk';
 import type { HostActivityDeps } from './host-activity-deps';
 import { Semaphore, withHeartbeat } from './activity-support';
 

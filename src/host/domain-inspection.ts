@@ -4,7 +4,7 @@ import type { DomainDescription } from '../contract';
 import type { Domain, Libvirt } from '../libvirt';
 import { isLibvirtError, VIR_ERR_CONFIG_UNSUPPORTED, VIR_ERR_NO_SUPPORT } from '../libvirt';
 import type { ChainRoots } from './disk-chain';
-import { describeRootDisk } from './disk-source/disk-source';
+import { describeRootDisk } from './disk-source/root-disk';
 import { parseDomainXml, rootDisk } from './domain-xml';
 import { DEFAULT_RBD_CEPH_CONF, type HostConfig } from './host-config';
 import { novaPowerState } from './power-state';

@@ -3,7 +3,7 @@
 import { CephNameError } from '../../../src/ceph';
 import { parseDomainXml, rootDisk } from '../../../src/host/domain-xml';
 import type { Domain, Libvirt } from '../../../src/libvirt';
-import { describeRootDisk, diskSourceOf, rbdDiskOfXml } from '../../../src/host/disk-source/disk-source';
+import { describeRootDisk, diskSourceOf, rbdDiskOfXml } from '../../../src/host/disk-source/root-disk';
 import { FileDiskSource } from '../../../src/host/disk-source/file-source';
 import { RbdDiskSource, RBD_CHECKPOINT_REFUSAL } from '../../../src/host/disk-source/rbd-source';
 import { UnsupportedSourceFormat } from '../../../src/host/disk-chain';
