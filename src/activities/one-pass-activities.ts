@@ -3,8 +3,8 @@
 // retry on a new host worker, or a Temporal reset after the compensations ran, finds or remakes
 // the export and resumes or restarts the upload.
 import { Context } from '@temporalio/activity';
-import { boundedPlainText, type ChainPlan, type HostActivities, type SnapshotChainFacts, type SnapshotExport, type StreamedImage } from '../contract';
-import { errorMessage, ImageGone, LOGICAL_DIGEST_PROPERTY, piecesLength, sentPieces, type Image } from '../images';
+import { boundedPlainText, type ChainPlan, type HostActivities, type SnapshotChainFacts, type SnapshotExport, type StreamedImage, errorMessage } from '../contract';
+import { ImageGone, LOGICAL_DIGEST_PROPERTY, piecesLength, sentPieces, type Image } from '../images';
 import { isLibvirtError, VIR_ERR_NO_DOMAIN } from '../libvirt';
 import { planImage } from '../qcow2';
 import { BandwidthLimit } from '../host/bandwidth-limit';

@@ -11,6 +11,7 @@ import { downloadImageCommand, imageCliError, listImagesCommand, showImageComman
 import { listHostsCommand, listSnapshotsCommand, retryCommand } from './ops-commands';
 import type { Output } from './output';
 import { printable } from './terminal-text';
+import { errorMessage } from '../contract';
 
 export const USAGE = `usage: snapctl <command> [options]
 
@@ -58,7 +59,7 @@ function parse(argv: string[]) {
   try {
     return parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
   } catch (err) {
-    throw usageError(err instanceof Error ? err.message : String(err));
+    throw usageError(errorMessage(err));
   }
 }
 

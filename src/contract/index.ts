@@ -1,5 +1,6 @@
 // Public surface of the shared vocabulary. Imports nothing of the project, so every room may use it.
 export * from './control-characters';
+export * from './error-message';
 export * from './error-types';
 export * from './instance-states';
 export * from './inventory';

@@ -6,6 +6,7 @@ import { XMLParser } from 'fast-xml-parser';
 import { z } from 'zod';
 import { assertSafePath } from '../fs/safe-path';
 import { xmlEscape } from './xml-escape';
+import { errorMessage } from '../contract';
 
 /** A name or spec that libvirt would refuse, or that we refuse to put into its XML. */
 export class BackupXmlError extends Error {
@@ -205,7 +206,7 @@ function parseDoc<T>(schema: z.ZodType<T>, xml: string, what: string): T {
   try {
     doc = parser.parse(xml, true);
   } catch (e) {
-    throw new BackupXmlError(`${what} is not well-formed XML: ${e instanceof Error ? e.message : String(e)}`);
+    throw new BackupXmlError(`${what} is not well-formed XML: ${errorMessage(e)}`);
   }
   const parsed = schema.safeParse(doc);
   if (!parsed.success) throw new BackupXmlError(`unexpected ${what}: ${parsed.error.message}`);

@@ -17,7 +17,7 @@ import {
   type Libvirt,
 } from '../libvirt';
 import type { ChainPlan, DomainDescription } from '../contract';
-import { errorMessage } from '../images';
+import { errorMessage } from '../contract';
 
 /** Our checkpoints' names: one per export, so a retried job never collides with an earlier one. */
 export const CHECKPOINT_PREFIX = 'snap-';

@@ -3,6 +3,7 @@
 // _detach_sriov_ports). Parsed, never pattern-matched, so quoting and entities cannot fool it.
 import { XMLBuilder, XMLParser } from 'fast-xml-parser';
 import { z } from 'zod';
+import { errorMessage } from '../contract';
 
 const ATTR = '@_';
 const parser = new XMLParser({
@@ -149,7 +150,7 @@ export function parseDomainXml(xml: string): DomainFacts {
   try {
     doc = DomainDoc.parse(parser.parse(xml));
   } catch (err) {
-    throw new DomainXmlError(`unreadable domain XML: ${err instanceof Error ? err.message : String(err)}`);
+    throw new DomainXmlError(`unreadable domain XML: ${errorMessage(err)}`);
   }
   const devices = doc.domain.devices ?? {};
   const disks = (devices.disk ?? []).map(

@@ -16,6 +16,7 @@ import type { DiskLayer } from '../contract';
 import { assertSafePath } from '../fs/safe-path';
 import { blockdevSpec } from './qemu-img';
 import { runTool, ToolFailed } from '../process/tool-process';
+import { errorMessage } from '../contract';
 
 export type NbdExportErrorCode = 'invalid-spec' | 'busy' | 'start-failed' | 'not-verified' | 'stop-failed';
 
@@ -90,7 +91,7 @@ function checkedLocation(loc: ExportLocation): ExportLocation {
     assertSafePath(loc.socketPath);
     assertSafePath(loc.pidFile);
   } catch (err) {
-    throw new NbdExportError('invalid-spec', err instanceof Error ? err.message : String(err), false, { cause: err });
+    throw new NbdExportError('invalid-spec', errorMessage(err), false, { cause: err });
   }
   if (Buffer.byteLength(loc.socketPath) > UNIX_SOCKET_PATH_MAX) {
     throw new NbdExportError('invalid-spec', `NBD socket path is ${Buffer.byteLength(loc.socketPath)} bytes, a unix socket allows ${UNIX_SOCKET_PATH_MAX}: ${loc.socketPath}`, false);
@@ -107,7 +108,7 @@ export function exportedImage(s: FileImageSpec | BlockdevImageSpec): string {
   try {
     return 'blockdev' in s ? checkedBlockdev(s.blockdev) : blockdevSpec([{ path: s.diskPath, format: s.format }, ...s.backing]);
   } catch (err) {
-    throw new NbdExportError('invalid-spec', err instanceof Error ? err.message : String(err), false, { cause: err });
+    throw new NbdExportError('invalid-spec', errorMessage(err), false, { cause: err });
   }
 }
 

@@ -4,6 +4,7 @@
 // and the copy goes on crash-consistent and says so. The agent's error text is the guest's: it is
 // bounded before it reaches the result, the logs or a failure.
 import { boundedGuestText, LibvirtError, type Domain, type Libvirt } from '../libvirt';
+import { errorMessage } from '../contract';
 
 export interface QuiesceOutcome {
   /** the guest's filesystems were frozen while the copy was cut */
@@ -24,7 +25,7 @@ export interface QuiesceOptions {
 
 function describe(err: unknown): string {
   if (err instanceof LibvirtError) return `${boundedGuestText(err.message)} (libvirt error ${err.code})`;
-  return boundedGuestText(err instanceof Error ? err.message : String(err));
+  return boundedGuestText(errorMessage(err));
 }
 
 /**

@@ -6,7 +6,7 @@ import { mkdir } from 'node:fs/promises';
 import { DomainState, type Domain, type Libvirt } from '../libvirt';
 import { allocationMap, BASE_ALLOCATION, dirtyBitmapContext, dirtyRanges, NbdClient, type Range } from '../nbd';
 import type { ChainPlan, DomainDescription, SnapshotMode } from '../contract';
-import { decodeMap, encodeMap, errorMessage } from '../images';
+import { decodeMap, encodeMap } from '../images';
 import { beginBackupExport, endBackupExport, EXPORT_BITMAP, findBackupExport, type BackupJobRef } from './backup-export';
 import { checkChainStart, checkpointNameFor, isUnusableCheckpoint } from './checkpoint-chain';
 import type { DiskSource } from './disk-source/disk-source';
@@ -15,6 +15,7 @@ import { exportPaths } from './export-paths';
 import { newExportId, readExportRecord, removeExportRecord, writeExportRecord, type ExportRecord } from './export-record';
 import { findReadOnlyExport, startReadOnlyExport, stopReadOnlyExport } from './nbd-export';
 import type { AllocationMap } from '../qcow2';
+import { errorMessage } from '../contract';
 
 /** A cold snapshot's disk is only consistent while the guest is down; a reset run can find it running again. */
 export class ColdSourceRunning extends Error {

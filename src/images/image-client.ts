@@ -7,12 +7,13 @@ import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import { Readable } from 'node:stream';
 import { z } from 'zod';
 import { imageFromView, type Image } from './glance-image-view';
-import { ImageNotFound, ImageServiceUnavailable, ImageUploadFailed, errorMessage } from './image-errors';
+import { ImageNotFound, ImageServiceUnavailable, ImageUploadFailed } from './image-errors';
 import { checkedId, errorFromResponse, exchange, isConnectFailure, isTransportUnavailable, readSmallBody, type ImageRequest } from './http-transport';
 import { JSON_PATCH_MEDIA_TYPE, type ImageFormats, type SNAPSHOT_WRITE_LOCK } from './image-record';
 import { ResumableUploadClient, type AppendOptions, type StagedCommit, type StagedUpload } from './resumable-client';
 import { meteredBody, type ByteSource } from './upload-body';
 import { STORE_CAPABILITIES_URL, StoreCapabilitiesSchema, type LogicalLayout } from './logical-layout';
+import { errorMessage } from '../contract';
 
 export type { Image } from './glance-image-view';
 export type { AppendOptions, StagedCommit, StagedUpload } from './resumable-client';

@@ -1,5 +1,6 @@
 // Typed image-service failures shared by the server (which maps them to HTTP statuses) and the
 // client (which maps HTTP statuses back to them), so both ends speak one vocabulary.
+import { errorMessage } from '../contract';
 
 export abstract class ImageError extends Error {
   /** HTTP status the server answers with for this failure. */
@@ -123,12 +124,6 @@ export class ImageRequestRejected extends ImageError {
 export const badRequest = (message: string): ImageRequestRejected => new ImageRequestRejected(400, message);
 export const unauthorized = (message: string): ImageRequestRejected => new ImageRequestRejected(401, message);
 export const forbidden = (message: string): ImageRequestRejected => new ImageRequestRejected(403, message);
-
-/** Message of any thrown value; duck-typed because errors from other realms fail instanceof Error. */
-export function errorMessage(err: unknown): string {
-  const message = (err as { message?: unknown } | null)?.message;
-  return typeof message === 'string' ? message : String(err);
-}
 
 /** The errno code of a failed system call (ENOSPC, EIO…); duck-typed, as errors from node:fs may come from another realm. */
 export function errnoCode(err: unknown): string | undefined {

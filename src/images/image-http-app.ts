@@ -19,6 +19,7 @@ import { layoutBodyLimit } from './layout-bounds';
 import { STORE_CAPABILITIES_URL, type StoreCapabilities } from './logical-layout';
 import { DEFAULT_UPLOAD_LIMITS, uploadAdmission, type UploadLimits } from './upload-limits';
 import { RESUMABLE_COMMIT_URL, RESUMABLE_URL, resumableBodilessRoutes, resumableJsonRoutes, resumableStreamRoutes } from './resumable-http';
+import { errorMessage } from '../contract';
 
 export interface ImageHttpAppOptions {
   service: ImageService;
@@ -180,7 +181,7 @@ async function authenticate(authenticator: Authenticator | undefined, request: F
   try {
     identity = await authenticator(token);
   } catch (err) {
-    throw new ImageServiceUnavailable(`The identity service could not validate the token: ${err instanceof Error ? err.message : String(err)}`);
+    throw new ImageServiceUnavailable(`The identity service could not validate the token: ${errorMessage(err)}`);
   }
   if (identity === null) throw unauthorized('Authentication required: the token is invalid or expired.');
   return contextFor(identity);

@@ -5,16 +5,7 @@
 import type { IncomingMessage } from 'node:http';
 import { parseOrThrow } from '../config/validation';
 import { imageFromView, type Image } from './glance-image-view';
-import {
-  ImageChecksumMismatch,
-  ImageConflict,
-  ImageServiceUnavailable,
-  ImageUploadFailed,
-  StagedOffsetMismatch,
-  badRequest,
-  errorMessage,
-  type ImageError,
-} from './image-errors';
+import { ImageChecksumMismatch, ImageConflict, ImageServiceUnavailable, ImageUploadFailed, StagedOffsetMismatch, badRequest, type ImageError } from './image-errors';
 import { checkedId, errorFromResponse, isConnectFailure, readSmallBody, type SendImageRequest } from './http-transport';
 import {
   CommitStagedBodySchema,
@@ -27,6 +18,7 @@ import {
 } from './resumable-wire';
 import { meteredBody, type ByteSource } from './upload-body';
 import type { LogicalLayout } from './logical-layout';
+import { errorMessage } from '../contract';
 
 /** A resumable upload session as the server reports it: `offset` bytes of `size` are committed. */
 export interface StagedUpload {

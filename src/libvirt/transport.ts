@@ -3,12 +3,13 @@
 import type net from 'node:net';
 import { connectStream, describeStreamTarget, type StreamTarget } from '../net/stream-socket';
 import { LibvirtConnectionError } from './errors';
+import { errorMessage } from '../contract';
 
 export type TransportTarget = StreamTarget;
 export const describeTarget = describeStreamTarget;
 
 export function openTransport(target: TransportTarget, timeoutMs: number): Promise<net.Socket> {
   return connectStream(target, timeoutMs).catch((err: unknown) => {
-    throw new LibvirtConnectionError(err instanceof Error ? err.message : String(err), { cause: err });
+    throw new LibvirtConnectionError(errorMessage(err), { cause: err });
   });
 }

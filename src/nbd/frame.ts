@@ -14,6 +14,7 @@ import {
   SIMPLE_REPLY_HEADER_BYTES,
   STRUCTURED_REPLY_HEADER_BYTES,
 } from './protocol';
+import { errorMessage } from '../contract';
 
 export interface Request {
   flags: number;
@@ -83,7 +84,7 @@ export class ReplyDecoder {
     try {
       while (this.step());
     } catch (e) {
-      this.failed = e instanceof NbdProtocolError ? e : new NbdProtocolError(e instanceof Error ? e.message : String(e));
+      this.failed = e instanceof NbdProtocolError ? e : new NbdProtocolError(errorMessage(e));
       this.queue.drain();
       throw this.failed;
     }

@@ -6,6 +6,7 @@ import { NbdConnectionError, NbdError, NbdProtocolError, NbdTimeoutError } from 
 import { encodeRequest, ReplyDecoder, type ChunkHeader, type ReplySink } from './frame';
 import { NBD_ESHUTDOWN, NBD_REPLY_FLAG_DONE, NbdCommand } from './protocol';
 import type { ReplyAssembler } from './replies';
+import { errorMessage } from '../contract';
 
 export interface ConnectionLimits {
   /** Requests on the wire at once; more wait their turn. */
@@ -201,7 +202,7 @@ export class NbdConnection implements ReplySink {
     try {
       this.decoder.push(chunk);
     } catch (e) {
-      const err = e instanceof NbdProtocolError ? e : new NbdProtocolError(e instanceof Error ? e.message : String(e));
+      const err = e instanceof NbdProtocolError ? e : new NbdProtocolError(errorMessage(e));
       this.destroy(new NbdProtocolError(`malformed reply from ${this.peer}: ${err.message}`));
     }
   }

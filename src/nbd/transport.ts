@@ -4,6 +4,7 @@
 import type net from 'node:net';
 import { connectStream, describeStreamTarget, StreamConnectFailed, type StreamTarget } from '../net/stream-socket';
 import { NbdConnectionError, NbdTimeoutError } from './errors';
+import { errorMessage } from '../contract';
 
 export type NbdTarget = StreamTarget;
 export const describeTarget = describeStreamTarget;
@@ -11,6 +12,6 @@ export const describeTarget = describeStreamTarget;
 export function openTransport(target: NbdTarget, timeoutMs: number): Promise<net.Socket> {
   return connectStream(target, timeoutMs).catch((err: unknown) => {
     if (err instanceof StreamConnectFailed && err.timedOut) throw new NbdTimeoutError(err.message, timeoutMs);
-    throw new NbdConnectionError(err instanceof Error ? err.message : String(err), { cause: err });
+    throw new NbdConnectionError(errorMessage(err), { cause: err });
   });
 }

@@ -4,6 +4,7 @@
 import { spawn } from 'node:child_process';
 import type { z } from 'zod';
 import { issueText } from '../config/validation';
+import { errorMessage } from '../contract';
 
 export class ToolFailed extends Error {
   override readonly name = 'ToolFailed';
@@ -110,7 +111,7 @@ export function parseToolJson<S extends z.ZodTypeAny>(tool: string, schema: S, s
   try {
     json = JSON.parse(stdout);
   } catch (err) {
-    throw new ToolOutputInvalid(tool, `not JSON (${err instanceof Error ? err.message : String(err)})`);
+    throw new ToolOutputInvalid(tool, `not JSON (${errorMessage(err)})`);
   }
   const parsed = schema.safeParse(json);
   if (!parsed.success) throw new ToolOutputInvalid(tool, issueText(parsed.error));

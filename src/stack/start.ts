@@ -10,6 +10,7 @@ import { SupervisedService, stopServices } from './child-services';
 import { DEMO_INSTANCE_NAME, ensureDemoInstance, stopDemoInstance, type DemoInstance } from './demo-instance';
 import { INSTANCE_NAME_RE } from '../testing/instance-layout';
 import { DataDirSchema } from '../config/data-dir';
+import { errorMessage } from '../contract';
 
 const StackEnvSchema = z.object({
   SNAP_DATA_DIR: DataDirSchema,
@@ -101,7 +102,7 @@ async function main(): Promise<void> {
       ].join('\n'),
     );
   } catch (err) {
-    process.stderr.write(`npm start failed: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.stderr.write(`npm start failed: ${errorMessage(err)}\n`);
     await shutdown(1);
   }
 }

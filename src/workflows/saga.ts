@@ -1,4 +1,5 @@
 import { CancellationScope, log } from '@temporalio/workflow';
+import { errorMessage } from '../contract';
 
 /**
  * Compensations registered as the snapshot advances and run newest first when it fails. They run in
@@ -19,7 +20,7 @@ export class Saga {
         try {
           await step.run();
         } catch (err) {
-          failures.push(`${step.name}: ${err instanceof Error ? err.message : String(err)}`);
+          failures.push(`${step.name}: ${errorMessage(err)}`);
           log.error('compensation failed', { compensation: step.name, error: String(err) });
         }
       }

@@ -14,6 +14,7 @@ import { callCeph, runCeph, type CephConnection } from '../../ceph';
 import { runTool } from '../../process/tool-process';
 import { clusterPaths, keyringPath, MGR_ID, MON_ID, optionalMgrModules, OSD_ID, renderCephConf, type ClusterPlan } from './ceph-config';
 import { freePortRange } from './port-range';
+import { errorMessage } from '../../contract';
 
 export const CLUSTER_POOLS = ['vms', 'images'] as const;
 /** the cephx user the host and libvirt use (Nova's rbd_user) */
@@ -110,7 +111,7 @@ export async function startCephCluster(options: { osdBytes?: number; readyTimeou
   } catch (err) {
     const logs = await logTails(dir);
     await stop();
-    throw new CephClusterError(`single-node Ceph did not come up: ${err instanceof Error ? err.message : String(err)}${logs}`, { cause: err });
+    throw new CephClusterError(`single-node Ceph did not come up: ${errorMessage(err)}${logs}`, { cause: err });
   }
 }
 
@@ -171,7 +172,7 @@ async function waitHealthy(admin: CephConnection, daemons: readonly Daemon[], ti
     const dead = daemons.find((d) => exited(d.child));
     if (dead) throw new CephClusterError(`${dead.name} exited (${dead.child.exitCode ?? dead.child.signalCode})`);
     const status = await callCeph(admin, 'ceph', ['status'], HealthSchema).catch((err: unknown) => {
-      last = err instanceof Error ? err.message : String(err);
+      last = errorMessage(err);
       return null;
     });
     if (status !== null) {

@@ -4,6 +4,7 @@
 import { Libvirt } from '../../libvirt';
 import { ensureGuest } from './guest-builder';
 import { linuxGuestDomainType } from './kvm-probe';
+import { errorMessage } from '../../contract';
 
 const say = (m: string): void => {
   process.stderr.write(`[guest] ${m}\n`);
@@ -22,6 +23,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  say(err instanceof Error ? err.message : String(err));
+  say(errorMessage(err));
   process.exitCode = 1;
 });

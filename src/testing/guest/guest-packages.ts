@@ -6,6 +6,7 @@ import { mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { runTool, runToolOutput, ToolFailed } from '../../process/tool-process';
+import { errorMessage } from '../../contract';
 
 /** The metapackage names the kernel; the others are taken as they are. */
 export const KERNEL_METAPACKAGE = 'linux-image-cloud-amd64';
@@ -54,7 +55,7 @@ export async function resolveGuestPackages(): Promise<GuestPackage[]> {
   const first = await resolveOnce();
   if (first) return first;
   await runTool('apt-get', ['update', '-q']).catch((err: unknown) => {
-    throw new GuestPackagesUnavailable(`apt-get update failed: ${err instanceof Error ? err.message : String(err)}`);
+    throw new GuestPackagesUnavailable(`apt-get update failed: ${errorMessage(err)}`);
   });
   const second = await resolveOnce();
   if (!second) throw new GuestPackagesUnavailable(`the package archive offers no ${[KERNEL_METAPACKAGE, ...USERSPACE_PACKAGES].join(', ')}`);
