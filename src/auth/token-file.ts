@@ -17,6 +17,7 @@ import {
 } from './auth-config';
 import { parseOrThrow } from '../config/validation';
 import { tokenEntryIdentity } from './authenticator';
+import { errnoCode } from '../contract';
 
 export class TokenFileInvalid extends Error {
   override readonly name = 'TokenFileInvalid';
@@ -121,7 +122,7 @@ async function readPrivateFile(file: string): Promise<string | undefined> {
   try {
     handle = await open(file, constants.O_RDONLY);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    if (errnoCode(err) === 'ENOENT') return undefined;
     throw err;
   }
   try {

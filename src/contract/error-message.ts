@@ -5,3 +5,9 @@ export function errorMessage(err: unknown): string {
   const message = (err as { message?: unknown } | null)?.message;
   return typeof message === 'string' ? message : String(err);
 }
+
+/** The errno code of a node:fs or socket failure (ENOENT, ENOSPC, …), undefined for anything else. */
+export function errnoCode(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}

@@ -9,6 +9,7 @@ import type { DiskLayer, DomainDescription } from '../contract';
 import { MAX_BACKING_DEPTH, type DomainDisk } from './domain-xml';
 import { assertSafePath, HostPathError } from '../fs/safe-path';
 import { imageInfo, type ImageInfo } from './qemu-img';
+import { errnoCode } from '../contract';
 
 /** A disk whose chain we will not read: refused before any tool runs on the layer, and again on a retry. */
 export class BackingChainRefused extends Error {
@@ -46,7 +47,7 @@ async function canonical(path: string): Promise<string> {
   try {
     return await realpath(path);
   } catch (err) {
-    throw new BackingChainRefused(`backing file ${path} cannot be resolved: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    throw new BackingChainRefused(`backing file ${path} cannot be resolved: ${errnoCode(err) ?? String(err)}`);
   }
 }
 

@@ -16,7 +16,7 @@ import type { DiskLayer } from '../contract';
 import { assertSafePath } from '../fs/safe-path';
 import { blockdevSpec } from './qemu-img';
 import { runTool, ToolFailed } from '../process/tool-process';
-import { errorMessage } from '../contract';
+import { errorMessage, errnoCode } from '../contract';
 
 export type NbdExportErrorCode = 'invalid-spec' | 'busy' | 'start-failed' | 'not-verified' | 'stop-failed';
 
@@ -185,7 +185,7 @@ export async function pickCacheMode(diskPath: string): Promise<'none' | 'writeba
     await handle.close();
     return 'none';
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EINVAL') return 'writeback';
+    if (errnoCode(err) === 'EINVAL') return 'writeback';
     // ENOENT, EACCES: qemu-nbd reports those itself, with its own words.
     return 'none';
   }
@@ -284,7 +284,7 @@ function signal(pid: number, sig: NodeJS.Signals): void {
   try {
     process.kill(pid, sig);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+    if (errnoCode(err) !== 'ESRCH') throw err;
   }
 }
 

@@ -5,6 +5,7 @@ import { chmod, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/pr
 import { join } from 'node:path';
 import { z } from 'zod';
 import { assertSafePath } from '../fs/safe-path';
+import { errnoCode } from '../contract';
 
 const WorkDirKeySchema = z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, 'a workflow run id (UUID)');
 const PREFIX = 'snap-';
@@ -82,7 +83,7 @@ export class SnapshotWorkDirs {
     try {
       return (await readdir(this.root)).filter((n) => n.startsWith(PREFIX)).map((n) => n.slice(PREFIX.length));
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      if (errnoCode(err) === 'ENOENT') return [];
       throw err;
     }
   }

@@ -9,8 +9,9 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { fsyncDirectory } from '../fs/atomic-file';
 import { fileDigests } from './file-digests';
-import { ImageTooLarge, ImageUploadFailed, errnoCode, storageFailure } from './image-errors';
+import { ImageTooLarge, ImageUploadFailed, storageFailure } from './image-errors';
 import { ImageIdSchema } from './image-record';
+import { errnoCode } from '../contract';
 
 export interface ReceivedImageData {
   size: number;

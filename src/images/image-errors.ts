@@ -1,6 +1,6 @@
 // Typed image-service failures shared by the server (which maps them to HTTP statuses) and the
 // client (which maps HTTP statuses back to them), so both ends speak one vocabulary.
-import { errorMessage } from '../contract';
+import { errnoCode, errorMessage } from '../contract';
 
 export abstract class ImageError extends Error {
   /** HTTP status the server answers with for this failure. */
@@ -124,12 +124,6 @@ export class ImageRequestRejected extends ImageError {
 export const badRequest = (message: string): ImageRequestRejected => new ImageRequestRejected(400, message);
 export const unauthorized = (message: string): ImageRequestRejected => new ImageRequestRejected(401, message);
 export const forbidden = (message: string): ImageRequestRejected => new ImageRequestRejected(403, message);
-
-/** The errno code of a failed system call (ENOSPC, EIO…); duck-typed, as errors from node:fs may come from another realm. */
-export function errnoCode(err: unknown): string | undefined {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'string' ? code : undefined;
-}
 
 /**
  * What the caller is told of a failure while the service stored image data or its record: a typed

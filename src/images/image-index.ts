@@ -21,6 +21,7 @@ import { CHUNK_HASH_BYTES } from './chunk-store';
 import { ImageIdSchema } from './image-record';
 import { layoutBodyLimit } from './layout-bounds';
 import { EncodedMapSchema } from './logical-layout';
+import { errnoCode } from '../contract';
 
 export const CHUNK_BYTES = 256 * 1024;
 export const CHUNKS_PER_BLOCK = LOGICAL_DIGEST_BLOCK / CHUNK_BYTES;
@@ -167,7 +168,7 @@ export class ImageIndexes {
     try {
       handle = await open(this.pathOf(id), 'r');
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      if (errnoCode(err) === 'ENOENT') return undefined;
       throw err;
     }
     try {
@@ -251,7 +252,7 @@ export class ImageIndexes {
       await rename(this.pathOf(id), join(this.options.quarantineDir, `${id}.${Date.now()}.idx`));
     } catch (err) {
       // Another reader of the same index moved it first, and reported it.
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      if (errnoCode(err) === 'ENOENT') return;
       throw err;
     }
     await this.options.onQuarantine(id, reason);

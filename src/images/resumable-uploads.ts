@@ -6,7 +6,7 @@ import type { Readable } from 'node:stream';
 import { parseOrThrow } from '../config/validation';
 import type { RequestContext } from './image-auth';
 import type { LocalImageBlobStore, ReceivedImageData } from './image-blob-store';
-import { ImageChecksumMismatch, ImageConflict, ImageError, ImageGone, ImageNotFound, ImageTooLarge, ImageUploadFailed, ImageVerificationFailed, StagedOffsetMismatch, badRequest, errnoCode, forbidden, storageFailure } from './image-errors';
+import { ImageChecksumMismatch, ImageConflict, ImageError, ImageGone, ImageNotFound, ImageTooLarge, ImageUploadFailed, ImageVerificationFailed, StagedOffsetMismatch, badRequest, forbidden, storageFailure } from './image-errors';
 import { actsForSnapshotService } from './image-auth';
 import { propertyKeyRefusal, type ImageRecord, type ImageStatus } from './image-record';
 import type { ImageRecordRepository, RepositoryWarning } from './image-record-repository';
@@ -17,7 +17,7 @@ import { checkLayoutBounds } from './layout-bounds';
 import { LOGICAL_DIGEST_PROPERTY, piecesLength, sentPieces, type LogicalLayout } from './logical-layout';
 import type { StagedHashes, StagedSessionMeta, StagedUploadFiles } from './staged-upload-files';
 import type { ImageQuotas } from './quotas';
-import { errorMessage } from '../contract';
+import { errorMessage, errnoCode } from '../contract';
 
 interface Session {
   meta: StagedSessionMeta;

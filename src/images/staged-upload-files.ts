@@ -14,6 +14,7 @@ import type { RepositoryWarning } from './image-record-repository';
 import type { StreamHashes } from './hash-pool';
 import { LogicalLayoutSchema } from './logical-layout';
 import { UploadTokenSchema } from './resumable-wire';
+import { errnoCode } from '../contract';
 
 const SessionMetaSchema = z
   .object({
@@ -182,7 +183,7 @@ export class StagedUploadFiles {
     try {
       text = await readFile(this.metaPath(id), 'utf8');
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      if (errnoCode(err) === 'ENOENT') return undefined;
       throw err;
     }
     try {
@@ -216,7 +217,7 @@ async function syncedSize(path: string): Promise<number | undefined> {
   try {
     handle = await open(path, 'r+');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    if (errnoCode(err) === 'ENOENT') return undefined;
     throw err;
   }
   try {

@@ -7,6 +7,7 @@ import { hostname } from 'node:os';
 import type { Client } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Logger } from 'pino';
+import { errnoCode } from '../contract';
 
 /** `<role>:<pid>@<machine>`: what the sweep parses back to tell whether a holder is alive. */
 export function workerIdentity(role: string, pid = process.pid, machine = hostname()): string {
@@ -26,7 +27,7 @@ function isRunning(pid: number): boolean {
     process.kill(pid, 0);
     return true;
   } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
+    return errnoCode(err) === 'EPERM';
   }
 }
 

@@ -1,6 +1,7 @@
 // The guest's serial console, a file QEMU appends to: what init and the workload report
 // ("SNAPGUEST …", "SNAPWL …") is read from here, so it works with or without a guest agent.
 import { readFile } from 'node:fs/promises';
+import { errnoCode } from '../../contract';
 
 export class GuestConsoleTimeout extends Error {
   override readonly name = 'GuestConsoleTimeout';
@@ -8,7 +9,7 @@ export class GuestConsoleTimeout extends Error {
 
 export async function readConsole(consolePath: string): Promise<string> {
   return readFile(consolePath, 'utf8').catch((err: unknown) => {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return '';
+    if (errnoCode(err) === 'ENOENT') return '';
     throw err;
   });
 }
