@@ -5,6 +5,7 @@ import {
   BlockJobType,
   DomainEventId,
   DomainLifecycleEvent,
+  DomainState,
   LibvirtError,
   VIR_DOMAIN_AFFECT_LIVE,
   VIR_DOMAIN_BLOCK_COPY_REUSE_EXT,
@@ -17,18 +18,25 @@ import { buildDiskXml } from '../../../src/testing/instance-layout';
 import { createQcow2 } from '../../../src/host/qemu-img';
 import { useInstanceFixture } from '../../support/instance-fixture';
 
-function waitFor<T>(what: string, ms: number, probe: () => T | undefined): Promise<T> {
+// Generous deadlines: libvirtd emits a lifecycle event from QEMU's own STOP/RESUME event, after the API
+// call has returned, and on a loaded 2-core machine that has taken more than 5 s (CI, 2026-12-07).
+const EVENT_DEADLINE_MS = 30_000;
+
+function waitFor<T>(what: string, ms: number, probe: () => T | undefined, seen: () => string = () => ''): Promise<T> {
   return new Promise((resolve, reject) => {
     const deadline = Date.now() + ms;
     const tick = (): void => {
       const v = probe();
       if (v !== undefined) resolve(v);
-      else if (Date.now() > deadline) reject(new Error(`timed out waiting for ${what}`));
+      else if (Date.now() > deadline) reject(new Error(`timed out after ${ms} ms waiting for ${what}; seen: ${seen() || 'nothing'}`));
       else setTimeout(tick, 10);
     };
     tick();
   });
 }
+
+const describeEvents = (events: DomainEvent[]) => (): string =>
+  events.map((e) => (e.kind === 'lifecycle' ? `lifecycle ${e.event}/${e.detail}` : `block-job ${e.disk} ${e.type}/${e.status}`)).join(', ');
 
 describe('libvirt client: device hot-plug', () => {
   const fixture = useInstanceFixture({ prefix: 'snaptest-dev' });
@@ -74,20 +82,29 @@ describe('libvirt client: domain events', () => {
     const idAll = await client.connectDomainEventCallbackRegisterAny(DomainEventId.BlockJob2, null, (e) => other.push(e));
     try {
       await client.domainSuspend(instance.domain);
-      const suspended = await waitFor('suspend event', 5_000, () => mine.find((e) => e.kind === 'lifecycle' && e.event === DomainLifecycleEvent.Suspended));
+      expect((await client.domainGetState(instance.domain)).state).toBe(DomainState.Paused);
+      const suspended = await waitFor('suspend event', EVENT_DEADLINE_MS, () => mine.find((e) => e.kind === 'lifecycle' && e.event === DomainLifecycleEvent.Suspended), describeEvents(mine));
       expect(suspended.callbackId).toBe(id);
       expect(suspended.domain.name).toBe(instance.name);
       await client.domainResume(instance.domain);
-      await waitFor('resume event', 5_000, () => mine.find((e) => e.kind === 'lifecycle' && e.event === DomainLifecycleEvent.Resumed));
+      await waitFor('resume event', EVENT_DEADLINE_MS, () => mine.find((e) => e.kind === 'lifecycle' && e.event === DomainLifecycleEvent.Resumed), describeEvents(mine));
       expect(other).toHaveLength(0);
     } finally {
       await client.connectDomainEventCallbackDeregisterAny(id);
       await client.connectDomainEventCallbackDeregisterAny(idAll);
     }
+    // A witness registered now sees the next pair; once it has the resume, the deregistered callback
+    // would have had it too, so the check does not depend on how fast events travel.
     const before = mine.length;
-    await client.domainSuspend(instance.domain);
-    await client.domainResume(instance.domain);
-    await new Promise((r) => setTimeout(r, 200));
+    const witness: DomainEvent[] = [];
+    const witnessId = await client.connectDomainEventCallbackRegisterAny(DomainEventId.Lifecycle, instance.domain, (e) => witness.push(e));
+    try {
+      await client.domainSuspend(instance.domain);
+      await client.domainResume(instance.domain);
+      await waitFor('witness resume event', EVENT_DEADLINE_MS, () => witness.find((e) => e.kind === 'lifecycle' && e.event === DomainLifecycleEvent.Resumed), describeEvents(witness));
+    } finally {
+      await client.connectDomainEventCallbackDeregisterAny(witnessId);
+    }
     expect(mine.length).toBe(before);
   });
 
@@ -105,10 +122,10 @@ describe('libvirt client: domain events', () => {
         { bandwidth: 1024n * 1024n * 1024n },
         VIR_DOMAIN_BLOCK_COPY_SHALLOW | VIR_DOMAIN_BLOCK_COPY_REUSE_EXT | VIR_DOMAIN_BLOCK_COPY_TRANSIENT_JOB,
       );
-      const ready = await waitFor('ready event', 10_000, () => events.find((e) => e.kind === 'block-job' && e.status === BlockJobStatus.Ready));
+      const ready = await waitFor('ready event', EVENT_DEADLINE_MS, () => events.find((e) => e.kind === 'block-job' && e.status === BlockJobStatus.Ready), describeEvents(events));
       expect(ready).toMatchObject({ kind: 'block-job', disk: 'vda', type: BlockJobType.Copy, callbackId: id });
       await client.domainBlockJobAbort(instance.domain, 'vda');
-      await waitFor('canceled event', 10_000, () => events.find((e) => e.kind === 'block-job' && e.status === BlockJobStatus.Canceled));
+      await waitFor('canceled event', EVENT_DEADLINE_MS, () => events.find((e) => e.kind === 'block-job' && e.status === BlockJobStatus.Canceled), describeEvents(events));
     } finally {
       await client.connectDomainEventCallbackDeregisterAny(id);
     }
