@@ -4,7 +4,8 @@
 import { mkdtemp, rm, symlink, writeFile, mkdir, readdir, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Domain, Libvirt } from '../../../src/libvirt';
+import { DomainState, type Domain, type Libvirt } from '../../../src/libvirt';
+import { describeDomain, type DescribeConfig } from '../../../src/host/domain-inspection';
 import { parseDomainXml, rootDisk } from '../../../src/host/domain-xml';
 import { describeRootDisk } from '../../../src/host/disk-source/root-disk';
 import {
@@ -130,5 +131,58 @@ describe('a block device source', () => {
 
   it('refuses a path that could not be spelt safely into argv', () => {
     expect(() => new BlockDiskSource("/dev/vg/x',driver=file")).toThrow(/unsafe/);
+  });
+});
+
+describe('describing a domain whose root disk is a block device', () => {
+  let dir: string;
+  let device: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'blockdesc-'));
+    const found = await someBlockDevice();
+    if (found === null) throw new Error('this machine has no block device node under /dev');
+    device = found;
+    for (const name of [`${UUID}_disk`, `${UUID}_disk-dmcrypt`]) await symlink(device, join(dir, name));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  /** libvirt as describeDomain asks it: a running domain on libvirt 9.0 / QEMU 7.2 with this root disk. */
+  function libvirtWith(source: string): Libvirt {
+    const xml = `<domain type='kvm'><name>i</name><devices><disk type='block' device='disk'><driver name='qemu' type='raw' cache='none' io='native'/><source dev='${source}'/><target dev='vda' bus='virtio'/></disk></devices></domain>`;
+    const fake = {
+      domainGetState: () => Promise.resolve({ state: DomainState.Running, reason: 1 }),
+      domainGetXMLDesc: () => Promise.resolve(xml),
+      connectGetLibVersion: () => Promise.resolve(9_000_000),
+      connectGetVersion: () => Promise.resolve(7_002_000),
+      domainGetBlockInfo: () => Promise.resolve({ capacity: 64 * 1024 ** 2, allocation: 0, physical: 64 * 1024 ** 2 }),
+    };
+    return fake as unknown as Libvirt;
+  }
+
+  const config = (over: Partial<DescribeConfig> = {}): DescribeConfig => ({
+    instancesPath: '/var/lib/nova/instances',
+    imageCachePath: '/var/lib/nova/instances/_base',
+    disableLiveSnapshot: false,
+    disableBackupApi: false,
+    ephemeralEncryption: false,
+    blockDevices: { roots: [dir], allowLive: false },
+    ...over,
+  });
+
+  it.each<[string, string, boolean, Partial<DescribeConfig>, { liveCapable: boolean; backupCapable: boolean }]>([
+    ['default: cold, as the seed keeps LVM', `${UUID}_disk`, false, {}, { liveCapable: false, backupCapable: true }],
+    ['live allowed', `${UUID}_disk`, true, {}, { liveCapable: true, backupCapable: true }],
+    ['live allowed, the host encrypts ephemeral storage', `${UUID}_disk`, true, { ephemeralEncryption: true }, { liveCapable: false, backupCapable: true }],
+    ['live allowed, a dm-crypt device', `${UUID}_disk-dmcrypt`, true, {}, { liveCapable: false, backupCapable: true }],
+    ['live allowed, no backup API', `${UUID}_disk`, true, { disableBackupApi: true }, { liveCapable: false, backupCapable: false }],
+  ])('%s', async (_what, name, allowLive, over, expected) => {
+    const described = await describeDomain(libvirtWith(join(dir, name)), {} as Domain, config({ blockDevices: { roots: [dir], allowLive }, ...over }));
+    expect(described).toMatchObject({ sourceFormat: 'lvm', imageFormat: 'raw', diskPath: join(dir, name), virtualSize: 64 * 1024 ** 2, backingChain: [], ...expected });
+  });
+
+  it('refuses the disk before anything reads it when no root admits it', async () => {
+    await expect(describeDomain(libvirtWith(join(dir, `${UUID}_disk`)), {} as Domain, config({ blockDevices: undefined }))).rejects.toBeInstanceOf(BlockDeviceRefused);
   });
 });
