@@ -63,7 +63,15 @@ export const HostEnvSchema = z.object({
   SNAP_BLOCK_DEVICE_PATHS: z
     .string()
     .transform((v) => v.split(',').filter((d) => d !== ''))
-    .pipe(z.array(DirSchema.refine((d) => d.startsWith('/') && !d.split('/').includes('..'), 'an absolute directory without ".."')).max(16))
+    .pipe(
+      z
+        .array(
+          DirSchema.refine((d) => d.startsWith('/') && !d.split('/').includes('..'), 'an absolute directory without ".."')
+            // /dev itself holds the host's own disks: an operator names the directories of instance disks
+            .refine((d) => !['/', '/dev', '/dev/'].includes(d), 'a directory of instance disks, not / or /dev'),
+        )
+        .max(16),
+    )
     .optional(),
   /** Nova's [libvirt] images_volume_group: admits its LVs, /dev/<vg>/<uuid>_disk */
   SNAP_LVM_VOLUME_GROUP: z.string().regex(VG_NAME_RE, 'an LVM volume group name').optional(),

@@ -55,7 +55,7 @@ describe('loadHostConfig', () => {
     expect(loadHostConfig({ SNAP_HOST: 'h' }).blockDevices).toEqual({ roots: [], allowLive: false });
     const config = loadHostConfig({ SNAP_HOST: 'h', SNAP_BLOCK_DEVICE_PATHS: '/dev/mapper,/srv/vg', SNAP_LVM_VOLUME_GROUP: 'nova-vg', SNAP_BLOCK_DEVICE_LIVE_SNAPSHOT: 'true' });
     expect(config.blockDevices).toEqual({ roots: ['/dev/mapper', '/srv/vg', '/dev/nova-vg'], allowLive: true });
-    for (const paths of ['dev/mapper', '/dev/../etc', '/dev/a b']) expect(() => loadHostConfig({ SNAP_HOST: 'h', SNAP_BLOCK_DEVICE_PATHS: paths })).toThrow(/SNAP_BLOCK_DEVICE_PATHS/);
+    for (const paths of ['dev/mapper', '/dev/../etc', '/dev/a b', '/dev', '/dev/mapper,/']) expect(() => loadHostConfig({ SNAP_HOST: 'h', SNAP_BLOCK_DEVICE_PATHS: paths })).toThrow(/SNAP_BLOCK_DEVICE_PATHS/);
     for (const vg of ['-vg', '.', '..', 'a/b', '']) expect(() => loadHostConfig({ SNAP_HOST: 'h', SNAP_LVM_VOLUME_GROUP: vg })).toThrow(/SNAP_LVM_VOLUME_GROUP/);
   });
 
