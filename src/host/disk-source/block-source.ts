@@ -74,9 +74,9 @@ export function novaLvmName(devicePath: string): NovaLvmName | null {
 }
 
 /**
- * Whether a disk's data is encrypted ephemeral storage, which is never snapshotted live (Nova's
- * rule, kept as the seed's note asks "in case LVM ever goes live"): the host's setting (Nova's
- * [ephemeral_storage_encryption] enabled) or a dm-crypt device of Nova's naming.
+ * Whether a disk's data is encrypted ephemeral storage, which is never snapshotted live (the
+ * seed's rule, which its note keeps for the day LVM is no longer cold only): the host's setting
+ * (Nova's [ephemeral_storage_encryption] enabled) or a dm-crypt device (Nova's `-dmcrypt` name).
  */
 export function isEncryptedEphemeral(hostSetting: boolean, disk: Pick<DomainDisk, 'sourceType' | 'source'>): boolean {
   if (hostSetting) return true;
