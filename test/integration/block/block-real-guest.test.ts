@@ -1,12 +1,13 @@
 // Snapshots of a real writing guest whose root disk is a block device (Nova's images_type=lvm:
 // `<disk type='block'>`, raw, named `<vg>/<instance uuid>_disk`), through the whole engine. No
 // device-mapper on this machine kind, so a loop device over a sparse file stands in for the
-// logical volume, named through a symlink as LVM names /dev/<vg>/<lv>. One guest, three snapshots:
-// cold by default (managedSave, a read-only qemu-nbd of the stopped device, the guest back running
-// as the same kernel), live through the backup job where the operator allows it, and shut off
-// (the image identical to the device). Every image is raw, a clean ext4 with the log contiguous;
-// at the end the loop device is detached and its backing file gone.
+// logical volume, named through a symlink as LVM names /dev/<vg>/<lv>. One guest: refused while no
+// setting admits block devices; then cold by default (managedSave, a read-only qemu-nbd of the
+// stopped device, the guest back running as the same kernel), live through the backup job where
+// the operator allows it, and shut off (the image identical to the device). Every image is raw, a
+// clean ext4 with the log contiguous; at the end the loop device is detached and its file gone.
 import { access, readdir } from 'node:fs/promises';
+import { WorkflowFailedError } from '@temporalio/client';
 import { DomainState } from '../../../src/libvirt';
 import { imagesIdentical } from '../../../src/host/qemu-img';
 import { guestExec } from '../../../src/testing/guest/guest-agent';
@@ -43,7 +44,36 @@ afterAll(async () => {
   await fixture?.cleanup();
 });
 
+/** The whole message chain of a failed run: the workflow's, its activity's, the host's error. */
+function failureText(err: unknown): string {
+  const texts: string[] = [];
+  for (let e: unknown = err; e instanceof Error && texts.length < 8; e = e.cause) texts.push(e.message);
+  return texts.join(' <- ');
+}
+
 // Engines one after the other: each runs a control worker on the one control task queue.
+describe('block device, no block device configured', () => {
+  let engine: Engine;
+  beforeAll(async () => {
+    engine = await startEngine();
+  });
+  afterAll(async () => {
+    await engine?.stop();
+  });
+
+  it('refused at lookup_domain before the guest is touched: the setting named, the image deleted, task_state none, the guest running', async () => {
+    const f = guest();
+    const run = await snapshotRealGuest(engine, f);
+    expect(run.error).toBeInstanceOf(WorkflowFailedError);
+    expect(failureText(run.error)).toMatch(/no block device may be read until SNAP_BLOCK_DEVICE_PATHS/);
+    expect(run.state).toBe(DomainState.Running);
+    expect(await f.client.domainHasManagedSaveImage(f.instance.domain)).toBe(false);
+    expect((await engine.store.getOrThrow(f.instance.uuid ?? '')).taskState).toBeNull();
+    await expect(engine.images.get(run.imageId)).rejects.toThrow(/No image found/);
+    expect(await readdir(engine.hostConfig.snapshotsDir).catch(() => [])).toEqual([]);
+  });
+});
+
 describe('block device, default settings (the seed: LVM is cold)', () => {
   let engine: Engine;
   beforeAll(async () => {
