@@ -94,10 +94,11 @@ export interface DomainDescription {
   /** the disk's size as libvirt reports it (virDomainGetBlockInfo's capacity), never a header's claim */
   virtualSize: number;
   virtType: string;
-  /** libvirt/QEMU new enough, source not lvm/rbd, no ephemeral encryption, not disabled */
+  /** libvirt/QEMU new enough, a source that may go live, no encrypted ephemeral storage, not disabled (src/host/live-policy.ts) */
   liveCapable: boolean;
   /**
-   * libvirt and QEMU have the backup API and the disk is a file: the one-pass data path. Absent in
+   * libvirt and QEMU have the backup API and a disk source reads the disk (file, RBD, block
+   * device), encrypted or not: the one-pass data path, live or cold. Absent in
    * descriptions recorded before it existed, which replay on the block-copy path.
    */
   backupCapable?: boolean;

@@ -5,6 +5,8 @@ import type { Domain, Libvirt } from '../libvirt';
 import { isLibvirtError, VIR_ERR_CONFIG_UNSUPPORTED, VIR_ERR_NO_SUPPORT } from '../libvirt';
 import type { ChainRoots } from './disk-chain';
 import { describeRootDisk } from './disk-source/root-disk';
+import { isEncryptedEphemeral } from './disk-source/block-source';
+import { isLiveCapable } from './live-policy';
 import { parseDomainXml, rootDisk } from './domain-xml';
 import { DEFAULT_RBD_CEPH_CONF, type HostConfig } from './host-config';
 import { novaPowerState } from './power-state';
@@ -17,15 +19,14 @@ const MIN_QEMU_LIVE = 1_003_000;
 const MIN_LIBVIRT_BACKUP = 7_002_000;
 const MIN_QEMU_BACKUP = 4_002_000;
 
-/** What the seed calls a disk no source here reads: lvm for a device-mapper block disk, else its format. */
+/** What the seed calls a disk no source here reads: rbd for a network disk, else its format (a block device has a source or is refused). */
 function unreadableFormatOf(disk: { sourceType: string; driverType: string | null; source: string | null }): string {
   if (disk.sourceType === 'network') return 'rbd';
-  if (disk.sourceType === 'block' && disk.source?.startsWith('/dev/mapper/')) return 'lvm';
   return disk.driverType ?? 'raw';
 }
 
-/** `rbd` absent: the cluster of Nova's defaults (the default conf, librados' default user). */
-export type DescribeConfig = Pick<HostConfig, 'snapshotImageFormat' | 'ephemeralEncryption' | 'disableLiveSnapshot' | 'disableBackupApi'> & Partial<Pick<HostConfig, 'rbd'>> & ChainRoots;
+/** `rbd` absent: the cluster of Nova's defaults (the default conf, librados' default user); `blockDevices` absent: none is read. */
+export type DescribeConfig = Pick<HostConfig, 'snapshotImageFormat' | 'ephemeralEncryption' | 'disableLiveSnapshot' | 'disableBackupApi'> & Partial<Pick<HostConfig, 'rbd' | 'blockDevices'>> & ChainRoots;
 
 /**
  * What the snapshot needs to know of the domain, all of it from libvirt: the disk's format from its
@@ -41,16 +42,15 @@ export async function describeDomain(client: Libvirt, dom: Domain, config: Descr
   ]);
   const facts = parseDomainXml(xml);
   const disk = rootDisk(facts);
-  // Files and RBD images: the backup job serves both live, and each source has a cold reader.
-  const described = await describeRootDisk(disk, { client, dom, roots: config, settings: config.rbd ?? { confPath: DEFAULT_RBD_CEPH_CONF } });
+  // Files, RBD images and block devices: the backup job serves each live, and each has a cold reader.
+  const described = await describeRootDisk(disk, { client, dom, roots: config, settings: config.rbd ?? { confPath: DEFAULT_RBD_CEPH_CONF }, blockDevices: config.blockDevices });
   const readable = described !== null;
   const sourceFormat = described?.facts.sourceFormat ?? unreadableFormatOf(disk);
   const configured = config.snapshotImageFormat;
   const imageFormat: 'qcow2' | 'raw' = configured ?? (sourceFormat === 'qcow2' ? 'qcow2' : 'raw');
-  const backupCapable = readable && libVersion >= MIN_LIBVIRT_BACKUP && hvVersion >= MIN_QEMU_BACKUP && !config.ephemeralEncryption && !config.disableBackupApi;
-  // The block-copy path copies into a local qcow2 delta: it serves files only. An RBD disk is live
-  // through the backup job, or cold as in the seed.
-  const liveReadable = described?.source.kind === 'file' || (described?.source.kind === 'rbd' && backupCapable);
+  // Encrypted ephemeral storage is never live (isLiveCapable); cold, it takes the one-pass path like any disk.
+  const encrypted = isEncryptedEphemeral(config.ephemeralEncryption, disk);
+  const backupCapable = readable && libVersion >= MIN_LIBVIRT_BACKUP && hvVersion >= MIN_QEMU_BACKUP && !config.disableBackupApi;
   return {
     powerState: novaPowerState(state),
     diskPath: disk.source ?? '',
@@ -60,12 +60,14 @@ export async function describeDomain(client: Libvirt, dom: Domain, config: Descr
     backingChain: described?.facts.backingChain ?? [],
     virtualSize: described?.facts.virtualSize ?? 0,
     virtType: facts.virtType,
-    liveCapable:
-      liveReadable &&
-      libVersion >= MIN_LIBVIRT_LIVE &&
-      hvVersion >= MIN_QEMU_LIVE &&
-      !config.ephemeralEncryption &&
-      !config.disableLiveSnapshot,
+    liveCapable: isLiveCapable({
+      source: described?.source.kind ?? null,
+      liveVersions: libVersion >= MIN_LIBVIRT_LIVE && hvVersion >= MIN_QEMU_LIVE,
+      backupCapable,
+      encrypted,
+      disableLiveSnapshot: config.disableLiveSnapshot,
+      allowLiveBlockDevices: config.blockDevices?.allowLive === true,
+    }),
     backupCapable,
   };
 }

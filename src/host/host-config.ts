@@ -7,6 +7,7 @@ import { HostNameSchema } from '../contract';
 import { DataDirSchema } from '../config/data-dir';
 import { EnvBooleanSchema, ImageUrlSchema, parseEnv } from '../config/env';
 import { CephUserSchema } from '../ceph';
+import { VG_NAME_RE, type BlockDeviceSettings } from './disk-source/block-source';
 /** An operator's directory: the characters assertSafePath accepts, so the paths under it can pass too. */
 const DirSchema = z.string().regex(/^[A-Za-z0-9._/-]+$/, 'a directory path of [A-Za-z0-9._/-]');
 /** Where the demo instance's disks go under the data dir (src/stack/demo-instance.ts): the default instances path. */
@@ -58,6 +59,24 @@ export const HostEnvSchema = z.object({
     .default(DEFAULT_RBD_CEPH_CONF),
   /** Nova's [libvirt] rbd_user: the cephx id (without "client.") the host reads RBD disks as; unset: the disk's <auth username> */
   SNAP_RBD_USER: CephUserSchema.optional(),
+  /** directories whose block devices may be root disks (comma-separated); unset: block-device disks are refused */
+  SNAP_BLOCK_DEVICE_PATHS: z
+    .string()
+    .transform((v) => v.split(',').filter((d) => d !== ''))
+    .pipe(
+      z
+        .array(
+          DirSchema.refine((d) => d.startsWith('/') && !d.split('/').includes('..'), 'an absolute directory without ".."')
+            // /dev itself holds the host's own disks: an operator names the directories of instance disks
+            .refine((d) => !['/', '/dev', '/dev/'].includes(d), 'a directory of instance disks, not / or /dev'),
+        )
+        .max(16),
+    )
+    .optional(),
+  /** Nova's [libvirt] images_volume_group: admits its LVs, /dev/<vg>/<uuid>_disk */
+  SNAP_LVM_VOLUME_GROUP: z.string().regex(VG_NAME_RE, 'an LVM volume group name').optional(),
+  /** block-device disks live through the backup job (never when encrypted); default cold, as the seed */
+  SNAP_BLOCK_DEVICE_LIVE_SNAPSHOT: EnvBooleanSchema.default('false'),
 });
 
 export interface HostConfig {
@@ -85,6 +104,8 @@ export interface HostConfig {
   streamBandwidthBytesPerSecond: number;
   /** how the host reaches the Ceph cluster of RBD-backed disks (Nova's images_rbd_ceph_conf, rbd_user) */
   rbd: { confPath: string; user?: string };
+  /** where block-device (LVM) root disks may be, and whether they may go live */
+  blockDevices: BlockDeviceSettings;
 }
 
 function defaultHostName(): string {
@@ -118,5 +139,9 @@ export function loadHostConfig(env: NodeJS.ProcessEnv = process.env, projectRoot
     quiesceTimeoutMs: e.SNAP_QUIESCE_TIMEOUT_S * 1000,
     streamBandwidthBytesPerSecond: e.SNAP_STREAM_BWLIMIT_MIBS * 1024 * 1024,
     rbd: { confPath: e.SNAP_RBD_CEPH_CONF, ...(e.SNAP_RBD_USER !== undefined ? { user: e.SNAP_RBD_USER } : {}) },
+    blockDevices: {
+      roots: [...(e.SNAP_BLOCK_DEVICE_PATHS ?? []), ...(e.SNAP_LVM_VOLUME_GROUP !== undefined ? [`/dev/${e.SNAP_LVM_VOLUME_GROUP}`] : [])],
+      allowLive: e.SNAP_BLOCK_DEVICE_LIVE_SNAPSHOT,
+    },
   };
 }

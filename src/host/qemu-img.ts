@@ -64,10 +64,11 @@ export async function hasPattern(file: string, p: Pattern, opts: { forceShare?: 
 }
 
 /** `qemu-img compare`: true when both images present identical guest-visible content. */
-export async function imagesIdentical(a: string, b: string, opts: { forceShare?: boolean } = {}): Promise<boolean> {
+export async function imagesIdentical(a: string, b: string, opts: { forceShare?: boolean; format?: 'qcow2' | 'raw' } = {}): Promise<boolean> {
   const args = ['compare', '-q'];
   if (opts.forceShare) args.push('-U');
-  args.push('-f', 'qcow2', '-F', 'qcow2', assertSafePath(a), assertSafePath(b));
+  const format = opts.format ?? 'qcow2';
+  args.push('-f', format, '-F', format, assertSafePath(a), assertSafePath(b));
   // exit 1 is the answer "they differ"; 2 and up are failures to compare
   const r = await runToolOutput('qemu-img', args, { okExitCodes: [0, 1] });
   return r.exitCode === 0;

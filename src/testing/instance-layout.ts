@@ -52,6 +52,18 @@ export interface RbdDiskSpec {
   confPath: string;
 }
 
+/**
+ * Nova's images_type=lvm, a loop device standing in for the logical volume: the root disk is the
+ * raw block device `<dir>/<name>` (Nova's /dev/<vg>/<uuid>_disk), a symlink to the loop device
+ * over the instance's sparse raw file (src/testing/loop-device.ts).
+ */
+export interface BlockDiskSpec {
+  /** the volume group's directory of device names */
+  dir: string;
+  /** the LV's name, `<instance uuid>_disk` */
+  name: string;
+}
+
 export interface InstanceSpec {
   /** Domain name; also names the disk files. [A-Za-z0-9][A-Za-z0-9_-]{0,62} */
   name: string;
@@ -67,6 +79,8 @@ export interface InstanceSpec {
   linux?: LinuxGuestSpec;
   /** Linux guests: the root disk in RBD instead of a qcow2 overlay on a base file */
   rbd?: RbdDiskSpec;
+  /** Linux guests: the root disk a block device (a loop device over the raw file overlayPath) */
+  block?: BlockDiskSpec;
   /** the domain's (and so the instance's) uuid; default: libvirt picks one */
   uuid?: string;
   /**
@@ -101,6 +115,8 @@ export interface InstanceLayout {
   linux: LinuxGuestLayout | null;
   /** the root disk is this RBD image (basePath and overlayPath then hold nothing) */
   rbd: RbdDiskSpec | null;
+  /** the root disk is this block device, over the raw file overlayPath (basePath then holds nothing) */
+  block: { devicePath: string } | null;
   uuid: string | null;
   /** the owning project the domain's Nova metadata names */
   projectId: string;
@@ -152,6 +168,8 @@ export function planInstance(spec: InstanceSpec): InstanceLayout {
   const linux = spec.linux ? planLinux(spec.linux) : null;
   if (spec.rbd && !linux) throw new InstanceLayoutError('an RBD root disk is for Linux guests');
   const rbd = spec.rbd ? planRbd(spec.rbd) : null;
+  if (spec.block && (!linux || rbd)) throw new InstanceLayoutError('a block-device root disk is for Linux guests, and not beside RBD');
+  const block = spec.block ? { devicePath: path.join(assertSafePath(spec.block.dir), validateInstanceName(spec.block.name)) } : null;
   if (spec.uuid !== undefined && !UUID_RE.test(spec.uuid)) throw new InstanceLayoutError(`invalid uuid ${JSON.stringify(spec.uuid)}`);
   const memoryMiB = linux ? intInRange(spec.memoryMiB ?? 160, 96, 512, 'memoryMiB') : intInRange(spec.memoryMiB ?? 96, 64, 128, 'memoryMiB');
   const minDisk = linux ? 16 * 1024 * 1024 : OVERLAY_PATTERN.offset + OVERLAY_PATTERN.length;
@@ -166,14 +184,15 @@ export function planInstance(spec: InstanceSpec): InstanceLayout {
     name,
     dir,
     basePath: path.join(dir, `${name}-base.qcow2`),
-    overlayPath: path.join(dir, `${name}-disk.${diskFormat}`),
-    diskFormat,
+    overlayPath: path.join(dir, `${name}-disk.${block ? 'raw' : diskFormat}`),
+    diskFormat: block ? 'raw' : diskFormat,
     consolePath: path.join(dir, `${name}-console.log`),
     memoryMiB,
     diskSizeBytes,
     domainType,
     linux,
     rbd,
+    block,
     uuid: spec.uuid ?? null,
     projectId: project.data,
   };
@@ -244,8 +263,15 @@ ${ports}${linuxDevices}
 `;
 }
 
-/** The root disk: Nova's qcow2 overlay file, or its network disk for images_type=rbd (auth before source, as Nova writes it). */
+/** The root disk: Nova's qcow2 overlay file, its network disk for images_type=rbd (auth before source, as Nova writes it), or its block disk for lvm. */
 function rootDiskXml(layout: InstanceLayout): string {
+  if (layout.block !== null) {
+    return `<disk type='block' device='disk'>
+      <driver name='qemu' type='raw' cache='none' io='native'/>
+      <source dev='${xmlEscape(layout.block.devicePath)}'/>
+      <target dev='vda' bus='virtio'/>
+    </disk>`;
+  }
   if (layout.rbd === null) {
     return `<disk type='file' device='disk'>
       <driver name='qemu' type='${layout.diskFormat}' cache='none'/>

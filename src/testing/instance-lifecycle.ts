@@ -1,12 +1,13 @@
 // Creating and removing test/demo instances: the disks (Nova's base + overlay), the domain, and
 // everything a half-created or already-removed instance may have left.
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { isLibvirtError, VIR_DOMAIN_UNDEFINE_MANAGED_SAVE, VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA, VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA, VIR_ERR_NO_DOMAIN, VIR_ERR_OPERATION_INVALID, type Domain, type Libvirt } from '../libvirt';
 import { assertSafePath } from '../fs/safe-path';
 import { createQcow2, writePattern } from '../host/qemu-img';
 import { runTool } from '../process/tool-process';
 import { RbdClient } from '../ceph';
+import { attachLoopDevice, detachLoopDevices } from './loop-device';
 import { BASE_PATTERN, OVERLAY_PATTERN, buildDomainXml, planInstance, validateInstanceName, type InstanceLayout, type InstanceSpec, type RbdDiskSpec } from './instance-layout';
 
 export interface Instance extends InstanceLayout {
@@ -21,7 +22,7 @@ export function rbdTarget(rbd: RbdDiskSpec): string {
 /**
  * The Linux guest's disk: an ext4 filesystem made on a raw file (lazy init off, so the guest
  * kernel does not zero inode tables behind the workload's back), then converted into the qcow2
- * base, or imported into RBD as a raw image (Nova's images_type=rbd).
+ * base, imported into RBD as a raw image (Nova's images_type=rbd), or kept raw for a loop device (lvm).
  */
 async function createExt4Disk(layout: InstanceLayout): Promise<void> {
   const scratch = await mkdtemp(path.join(layout.dir, `.${layout.name}-mkfs-`));
@@ -32,16 +33,25 @@ async function createExt4Disk(layout: InstanceLayout): Promise<void> {
     const raw = path.join(scratch, 'base.raw');
     const sizeKiB = Math.floor(layout.diskSizeBytes / 1024);
     await runTool('mkfs.ext4', ['-q', '-F', '-L', 'snapdata', '-E', 'lazy_itable_init=0,lazy_journal_init=0', '-d', content, raw, `${sizeKiB}k`]);
-    const [format, target] = layout.rbd ? ['raw', rbdTarget(layout.rbd)] : ['qcow2', assertSafePath(layout.basePath)];
+    const [format, target] = layout.rbd ? ['raw', rbdTarget(layout.rbd)] : layout.block ? ['raw', assertSafePath(layout.overlayPath)] : ['qcow2', assertSafePath(layout.basePath)];
     await runTool('qemu-img', ['convert', '-q', '-f', 'raw', '-O', format, raw, target]);
   } finally {
     await rm(scratch, { recursive: true, force: true });
   }
 }
 
-/** OS-less: base with BASE_PATTERN, overlay with OVERLAY_PATTERN, or one raw disk with OVERLAY_PATTERN. Linux: ext4 base, empty overlay; or the ext4 disk in RBD. */
+/** OS-less: base with BASE_PATTERN, overlay with OVERLAY_PATTERN, or one raw disk with OVERLAY_PATTERN. Linux: ext4 base, empty overlay; the ext4 disk in RBD; or on a loop device named as an LV. */
 export async function createInstanceDisks(layout: InstanceLayout): Promise<void> {
   await mkdir(layout.dir, { recursive: true, mode: 0o755 });
+  if (layout.block) {
+    await createExt4Disk(layout);
+    const device = await attachLoopDevice(layout.overlayPath);
+    await symlink(device, layout.block.devicePath).catch(async (err: unknown) => {
+      await detachLoopDevices(layout.overlayPath);
+      throw err;
+    });
+    return;
+  }
   if (layout.diskFormat === 'raw') {
     await runTool('truncate', ['-s', String(layout.diskSizeBytes), assertSafePath(layout.overlayPath)]);
     await writePattern(layout.overlayPath, OVERLAY_PATTERN, 'raw');
@@ -84,7 +94,7 @@ function ignore(e: unknown, ...codes: number[]): void {
  */
 export async function removeInstance(
   client: Libvirt,
-  layout: Pick<InstanceLayout, 'name' | 'basePath' | 'overlayPath'> & { consolePath?: string; rbd?: RbdDiskSpec | null },
+  layout: Pick<InstanceLayout, 'name' | 'basePath' | 'overlayPath'> & { consolePath?: string; rbd?: RbdDiskSpec | null; block?: InstanceLayout['block'] },
   extraFiles: readonly string[] = [],
 ): Promise<void> {
   validateInstanceName(layout.name);
@@ -101,6 +111,10 @@ export async function removeInstance(
       .catch((e: unknown) => ignore(e, VIR_ERR_NO_DOMAIN));
   }
   if (layout.rbd) await removeRbdDisk(layout.rbd);
+  if (layout.block) {
+    await rm(assertSafePath(layout.block.devicePath), { force: true });
+    await detachLoopDevices(layout.overlayPath);
+  }
   const files = [layout.overlayPath, layout.basePath, ...(layout.consolePath ? [layout.consolePath] : []), ...extraFiles];
   for (const f of files) await rm(assertSafePath(f), { force: true });
 }

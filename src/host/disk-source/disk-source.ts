@@ -9,18 +9,19 @@ import type { Domain, Libvirt } from '../../libvirt';
 import type { ChainRoots } from '../disk-chain';
 import type { HostConfig } from '../host-config';
 import type { BlockdevImageSpec, FileImageSpec } from '../nbd-export';
+import type { BlockDeviceSettings } from './block-source';
 
 /** What describeDomain records of the root disk. */
 export interface DiskFacts {
-  /** 'qcow2' | 'raw' for files, 'rbd' for RBD images */
+  /** 'qcow2' | 'raw' for files, 'rbd' for RBD images, 'lvm' for block devices (the seed's words) */
   sourceFormat: string;
   virtualSize: number;
-  /** a file disk's layers below it, nearest first; [] for RBD */
+  /** a file disk's layers below it, nearest first; [] for RBD and block devices */
   backingChain: DiskLayer[];
 }
 
 export interface DiskSource {
-  readonly kind: 'file' | 'rbd';
+  readonly kind: 'file' | 'rbd' | 'block';
   /** Names the disk itself, not its name: a disk replaced under the same name is another disk (chain tracking). */
   identity(): Promise<string>;
   /** null when libvirt can keep checkpoints (dirty bitmaps) on the disk; else why it cannot. */
@@ -36,4 +37,6 @@ export interface DescribeContext {
   dom: Domain;
   roots: ChainRoots;
   settings: DiskSourceSettings;
+  /** absent: no block device may be read */
+  blockDevices?: BlockDeviceSettings;
 }

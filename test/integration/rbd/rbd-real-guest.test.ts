@@ -12,7 +12,7 @@ import { rbdTarget } from '../../../src/testing/instance-lifecycle';
 import { readConsole } from '../../../src/testing/guest/guest-console';
 import { lastFsynced } from '../../../src/testing/guest/workload-verifiers';
 import { startEngine, type Engine } from '../../support/engine-harness';
-import { createRealGuest, snapshotRealGuest, snapshotShutOffGuest, verifySnapshotImage, waitForFsynced, type RealGuestRun } from '../../support/guest/real-guest-run';
+import { createRealGuest, expectCleanRawImage, snapshotRealGuest, snapshotShutOffGuest, waitForFsynced } from '../../support/guest/real-guest-run';
 import type { InstanceFixture } from '../../support/instance-fixture';
 import { rbdSnapshotsOf, useRbdGuests } from '../../support/rbd-guest';
 
@@ -26,14 +26,6 @@ async function createRbdGuest(options: Parameters<typeof createRealGuest>[0]): P
 async function expectNothingLeft(engine: Engine, fixture: InstanceFixture): Promise<void> {
   expect(await rbdSnapshotsOf(fixture)).toEqual([]);
   expect(await readdir(engine.hostConfig.snapshotsDir).catch(() => [])).toEqual([]);
-}
-
-async function expectCleanImage(engine: Engine, run: RealGuestRun): Promise<void> {
-  const image = await verifySnapshotImage(engine, run);
-  expect(image.fsckClean).toBe(true);
-  expect(image.logicalDigest?.downloaded).toBe(image.logicalDigest?.stored);
-  expect(image.log?.records).toBeGreaterThanOrEqual(Math.max(1, run.fsyncedBefore));
-  expect((await engine.images.get(run.imageId)).disk_format).toBe('raw');
 }
 
 describe('snapshots of real guests on RBD disks', () => {
@@ -55,7 +47,7 @@ describe('snapshots of real guests on RBD disks', () => {
       expect(run.result).toMatchObject({ mode: 'live', status: 'active', quiesced: true, dataPath: 'backup-job', kind: 'full' });
       expect(run.result?.fullReason).toMatch(/RBD/);
       expect(run.state).toBe(DomainState.Running);
-      await expectCleanImage(engine, run);
+      await expectCleanRawImage(engine, run);
       await waitForFsynced(fixture.instance.consolePath, 'log', lastFsynced(await readConsole(fixture.instance.consolePath), 'log') + 1);
       await expectNothingLeft(engine, fixture);
     } finally {
@@ -71,7 +63,7 @@ describe('snapshots of real guests on RBD disks', () => {
       expect(run.result).toMatchObject({ mode: 'cold', status: 'active', dataPath: 'qemu-nbd' });
       expect(run.state).toBe(DomainState.Paused);
       expect(await fixture.client.domainHasManagedSaveImage(fixture.instance.domain)).toBe(false);
-      await expectCleanImage(engine, run);
+      await expectCleanRawImage(engine, run);
       await expectNothingLeft(engine, fixture);
     } finally {
       await fixture.cleanup();
@@ -115,7 +107,7 @@ describe('cold snapshots of running RBD guests (live snapshots disabled, as Nova
       expect(await fixture.client.domainHasManagedSaveImage(fixture.instance.domain)).toBe(false);
       const fsyncedAtRestore = lastFsynced(await readConsole(fixture.instance.consolePath), 'log');
       await waitForFsynced(fixture.instance.consolePath, 'log', fsyncedAtRestore + 2);
-      await expectCleanImage(engine, run);
+      await expectCleanRawImage(engine, run);
       await expectNothingLeft(engine, fixture);
     } finally {
       await fixture.cleanup();

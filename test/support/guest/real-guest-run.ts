@@ -143,6 +143,19 @@ export function verifySnapshotImage(engine: Engine, run: RealGuestRun): Promise<
   return verifyGuestImage(engine.images, run.imageId, guestOf(run.fixture), run.fsyncedBefore);
 }
 
+/**
+ * What every snapshot of a writing guest on a raw disk (RBD, a block device) must be: a raw image
+ * holding a clean ext4, the digest stored at commit that of the bytes served, and the log a
+ * contiguous prefix with every record durable when the snapshot started.
+ */
+export async function expectCleanRawImage(engine: Engine, run: RealGuestRun): Promise<void> {
+  const image = await verifySnapshotImage(engine, run);
+  expect(image.fsckClean).toBe(true);
+  expect(image.logicalDigest?.downloaded).toBe(image.logicalDigest?.stored);
+  expect(image.log?.records).toBeGreaterThanOrEqual(Math.max(1, run.fsyncedBefore));
+  expect((await engine.images.get(run.imageId)).disk_format).toBe('raw');
+}
+
 /** The workload's last durable record/sequence as the console shows it now (0 for an idle guest). */
 export async function fsyncedNow(fixture: InstanceFixture): Promise<number> {
   const workload = fixture.instance.linux?.workload ?? 'idle';

@@ -6,6 +6,7 @@ import type { Domain, Libvirt } from '../../../src/libvirt';
 import { describeRootDisk, diskSourceOf, rbdDiskOfXml } from '../../../src/host/disk-source/root-disk';
 import { FileDiskSource } from '../../../src/host/disk-source/file-source';
 import { RbdDiskSource, RBD_CHECKPOINT_REFUSAL } from '../../../src/host/disk-source/rbd-source';
+import { BlockDiskSource } from '../../../src/host/disk-source/block-source';
 import { UnsupportedSourceFormat } from '../../../src/host/disk-chain';
 import { startReadOnlyExport } from '../../../src/host/nbd-export';
 
@@ -42,9 +43,8 @@ describe('disk sources from the domain XML', () => {
     expect(new FileDiskSource(top('qcow2')).readOnlyImage()).toEqual({ diskPath: '/var/lib/nova/instances/x/disk', format: 'qcow2', backing: [] });
   });
 
-  it('has no source for LVM, iSCSI, a qcow2 image inside RBD or another file format (and asks libvirt nothing)', async () => {
+  it('has no source for iSCSI, a qcow2 image inside RBD or another file format (and asks libvirt nothing)', async () => {
     const none = [
-      `<disk type='block' device='disk'><driver name='qemu' type='raw'/><source dev='/dev/mapper/nova--vg-${UUID}_disk'/><target dev='vda'/></disk>`,
       `<disk type='network' device='disk'><driver name='qemu' type='raw'/><source protocol='iscsi' name='iqn.2010-10.org.openstack:volume-1/1'/><target dev='vda'/></disk>`,
       `<disk type='network' device='disk'><driver name='qemu' type='qcow2'/><source protocol='rbd' name='vms/x_disk'/><target dev='vda'/></disk>`,
       `<disk type='file' device='disk'><driver name='qemu' type='vmdk'/><source file='/var/lib/nova/instances/x/disk'/><target dev='vda'/></disk>`,
@@ -74,7 +74,8 @@ describe('cold exports', () => {
   it('finds the source a recorded description names, and refuses one no source reads', () => {
     expect(diskSourceOf({ diskPath: `vms/${UUID}_disk`, sourceFormat: 'rbd' }, settings)).toBeInstanceOf(RbdDiskSource);
     expect(diskSourceOf({ diskPath: '/var/lib/nova/instances/x/disk', sourceFormat: 'raw', backingChain: [] }, settings)).toBeInstanceOf(FileDiskSource);
-    expect(() => diskSourceOf({ diskPath: '/dev/mapper/vg-x_disk', sourceFormat: 'lvm' }, settings)).toThrow(UnsupportedSourceFormat);
+    expect(diskSourceOf({ diskPath: `/dev/nova-vg/${UUID}_disk`, sourceFormat: 'lvm' }, settings)).toBeInstanceOf(BlockDiskSource);
+    expect(() => diskSourceOf({ diskPath: '/var/lib/nova/instances/x/disk', sourceFormat: 'vmdk' }, settings)).toThrow(UnsupportedSourceFormat);
   });
 });
 

@@ -51,6 +51,14 @@ describe('loadHostConfig', () => {
     for (const conf of ['ceph.conf', '/etc/ceph/../../home/ceph.conf', '/etc/ceph/ceph conf']) expect(() => loadHostConfig({ SNAP_HOST: 'h', SNAP_RBD_CEPH_CONF: conf })).toThrow(/SNAP_RBD_CEPH_CONF/);
   });
 
+  it("reads where block-device (LVM) disks may be: none by default, the listed directories and Nova's volume group; live only when allowed", () => {
+    expect(loadHostConfig({ SNAP_HOST: 'h' }).blockDevices).toEqual({ roots: [], allowLive: false });
+    const config = loadHostConfig({ SNAP_HOST: 'h', SNAP_BLOCK_DEVICE_PATHS: '/dev/mapper,/srv/vg', SNAP_LVM_VOLUME_GROUP: 'nova-vg', SNAP_BLOCK_DEVICE_LIVE_SNAPSHOT: 'true' });
+    expect(config.blockDevices).toEqual({ roots: ['/dev/mapper', '/srv/vg', '/dev/nova-vg'], allowLive: true });
+    for (const paths of ['dev/mapper', '/dev/../etc', '/dev/a b', '/dev', '/dev/mapper,/']) expect(() => loadHostConfig({ SNAP_HOST: 'h', SNAP_BLOCK_DEVICE_PATHS: paths })).toThrow(/SNAP_BLOCK_DEVICE_PATHS/);
+    for (const vg of ['-vg', '.', '..', 'a/b', '']) expect(() => loadHostConfig({ SNAP_HOST: 'h', SNAP_LVM_VOLUME_GROUP: vg })).toThrow(/SNAP_LVM_VOLUME_GROUP/);
+  });
+
   it('gives domains without an owner no default project unless SNAP_DEFAULT_PROJECT names one', () => {
     expect(loadHostConfig({ SNAP_HOST: 'h' }).defaultProject).toBeUndefined();
     expect(loadHostConfig({ SNAP_HOST: 'h', SNAP_DEFAULT_PROJECT: 'ops' }).defaultProject).toBe('ops');

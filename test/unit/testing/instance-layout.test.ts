@@ -85,6 +85,17 @@ describe('Linux guest layout', () => {
 });
 
 describe('raw disk layout', () => {
+  it("lays a block-device root disk out as Nova's lvm does (raw block disk named <vg>/<uuid>_disk over the raw file) and refuses it for OS-less guests or beside RBD", () => {
+    const uuid = '6b0f5a7e-1c2d-4e3f-8a9b-0c1d2e3f4a5b';
+    const block = { dir: '/srv/nova-vg', name: `${uuid}_disk` };
+    const layout = planInstance({ name: 'snaptest-b', dir: '/srv/snap', linux: { artifacts }, block, uuid });
+    expect(layout).toMatchObject({ block: { devicePath: `/srv/nova-vg/${uuid}_disk` }, overlayPath: '/srv/snap/snaptest-b-disk.raw', diskFormat: 'raw' });
+    expect(buildDomainXml(layout)).toMatch(new RegExp(`<disk type='block' device='disk'>\\s*<driver name='qemu' type='raw'[^>]*/>\\s*<source dev='/srv/nova-vg/${uuid}_disk'/>`));
+    expect(() => planInstance({ name: 'snaptest-b', dir: '/srv/snap', block })).toThrow(/Linux/);
+    expect(() => planInstance({ name: 'snaptest-b', dir: '/srv/snap', linux: { artifacts }, block: { ...block, name: "x'/><evil" } })).toThrow(/invalid instance name/);
+    expect(() => planInstance({ name: 'snaptest-b', dir: '/srv/snap', linux: { artifacts }, block: { ...block, dir: '/srv/../dev' } })).toThrow(/non-canonical/);
+  });
+
   it('lays an OS-less guest on one raw disk, attached as raw; Linux guests keep base + overlay', () => {
     const layout = planInstance({ name: 'snaptest-raw', dir: '/tmp/snap', domainType: 'qemu', diskFormat: 'raw' });
     expect(layout).toMatchObject({ diskFormat: 'raw', overlayPath: '/tmp/snap/snaptest-raw-disk.raw' });
