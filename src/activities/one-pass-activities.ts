@@ -127,7 +127,7 @@ export function createOnePassActivities(deps: HostActivityDeps, limits: OnePassL
     const dom = await client.domainLookupByName(input.domainName);
     const log = (message: string, fields: Record<string, unknown>) => Context.current().log.warn(message, { ...fields, domain: input.domainName });
     const source = diskSourceOf(input.description, config.rbd);
-    return { client, dom, workDir, mode: input.mode, description: input.description, quiesceTimeoutMs: config.quiesceTimeoutMs, log, source, ...(input.chain !== undefined ? { chain: input.chain } : {}) };
+    return { client, dom, workDir, mode: input.mode, description: input.description, quiesceTimeoutMs: config.quiesceTimeoutMs, log, source, runKey: input.workDirKey, ...(input.chain !== undefined ? { chain: input.chain } : {}) };
   };
 
   return {
