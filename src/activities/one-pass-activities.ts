@@ -15,7 +15,7 @@ import { diskSourceOf } from '../host/disk-source/root-disk';
 import type { HostActivityDeps } from './host-activity-deps';
 import { Semaphore, withHeartbeat } from './activity-support';
 
-type OnePassActivities = Pick<HostActivities, 'openSnapshotExport' | 'streamSnapshot' | 'closeSnapshotExport' | 'retainCheckpoints'>;
+type OnePassActivities = Pick<HostActivities, 'openSnapshotExport' | 'streamSnapshot' | 'closeSnapshotExport' | 'retainCheckpoints' | 'discardChangePoint'>;
 
 export interface OnePassLimits {
   extracts: Semaphore;
@@ -215,9 +215,12 @@ export function createOnePassActivities(deps: HostActivityDeps, limits: OnePassL
       );
     },
 
-    async retainCheckpoints({ domainName, keep }) {
+    async retainCheckpoints({ domainName, keep, description }) {
       const client = await session.client();
       try {
+        // A disk whose storage tracks changes keeps its points there, not in libvirt.
+        const snapshots = description !== undefined ? diskSourceOf(description, config.rbd).snapshots : undefined;
+        if (snapshots !== undefined) return { checkpointXml: null, deleted: await snapshots.retain(keep) };
         const dom = await client.domainLookupByName(domainName);
         return await retainCheckpoints(client, dom, keep);
       } catch (err) {
@@ -225,6 +228,13 @@ export function createOnePassActivities(deps: HostActivityDeps, limits: OnePassL
         Context.current().log.warn('checkpoint retention failed', { domain: domainName, keep, error: errorMessage(err) });
         return { checkpointXml: null, deleted: [], error: errorMessage(err) };
       }
+    },
+
+    async discardChangePoint({ workDirKey, description }) {
+      const snapshots = diskSourceOf(description, config.rbd).snapshots;
+      // libvirt's checkpoints of a failed run stay: the next run's retention merges them away.
+      if (snapshots === undefined) return { discarded: false };
+      return { discarded: await snapshots.discard(snapshots.nameFor(workDirKey)) };
     },
 
     async closeSnapshotExport({ domainName, workDirKey }) {

@@ -170,7 +170,15 @@ export interface HostActivities {
   removeSnapshotWorkDir(input: { workDirKey: string }): Promise<void>;
   /**
    * Retention: deletes the domain's other checkpoints of ours (their bitmaps merge away), keeps
-   * `keep` and answers its description for the store. Never fails the snapshot: an error is reported.
+   * `keep` and answers its description for the store; for a disk whose storage tracks changes (the
+   * description says which), its other points in time of ours (RBD snapshots). Never fails the
+   * snapshot: an error is reported.
    */
-  retainCheckpoints(input: { domainName: string; keep: string }): Promise<{ checkpointXml: string | null; deleted: string[]; error?: string }>;
+  retainCheckpoints(input: { domainName: string; keep: string; description?: DomainDescription }): Promise<{ checkpointXml: string | null; deleted: string[]; error?: string }>;
+  /**
+   * Compensation of a failed live run: the point in time it took in the disk's storage (an RBD
+   * snapshot named for the run) goes, so none of ours is left; idempotent. Nothing for disks whose
+   * changes libvirt tracks.
+   */
+  discardChangePoint(input: { domainName: string; workDirKey: string; description: DomainDescription }): Promise<{ discarded: boolean }>;
 }

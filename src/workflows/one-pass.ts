@@ -62,6 +62,8 @@ export async function streamOnePass(ctx: ExtractContext): Promise<ExtractOutcome
   const workDirKey = workflowInfo().runId;
   // Added with incremental snapshots: runs recorded before it replay without a chain.
   const chained = patched('incremental-chain');
+  // Added with storage change tracking (RBD snapshots): a failed run takes its point in time back.
+  const discardsPoint = patched('discard-change-point');
   let plan: ChainPlan | undefined;
   const exportInput = () => ({ domainName, workDirKey, mode, description, ...(plan !== undefined ? { chain: plan } : {}) });
   const touchesGuest = mode === 'cold' && (powerState === POWER_STATE_RUNNING || powerState === POWER_STATE_PAUSED);
@@ -69,6 +71,7 @@ export async function streamOnePass(ctx: ExtractContext): Promise<ExtractOutcome
   const close = () => host.restore.closeSnapshotExport({ domainName, workDirKey });
   let restored = false;
   let closed = false;
+  let recorded = false;
 
   let streamed: StreamedImage;
   let replacedImageId: string | undefined;
@@ -76,6 +79,11 @@ export async function streamOnePass(ctx: ExtractContext): Promise<ExtractOutcome
     if (touchesGuest) {
       // Registered before the call: a managedSave that happened in an attempt that then crashed must still be undone.
       saga.add('restore guest', async () => (restored ? undefined : restore()));
+    }
+    if (chained && discardsPoint && mode === 'live') {
+      // Registered before the export (its point may be taken by an attempt that then crashed) and
+      // run after it is closed (the export reads the point); none once the chain recorded it.
+      saga.add('discard change point', async () => (recorded ? undefined : host.restore.discardChangePoint({ domainName, workDirKey, description })));
     }
     // After the restore, so that it runs first: ends the export, then removes the work dir.
     saga.add('close export', close);
@@ -122,6 +130,7 @@ export async function streamOnePass(ctx: ExtractContext): Promise<ExtractOutcome
     }
   }
   const chain = chained ? await recordChain(ctx, streamed) : undefined;
+  recorded = true;
   const quiesce: QuiesceFacts = { quiesced: streamed.quiesced, freezeWindowMs: streamed.freezeWindowMs };
   if (streamed.quiesceError !== undefined) quiesce.quiesceError = streamed.quiesceError;
   const uploaded: UploadedImage = { imageId: streamed.imageId, status: streamed.status, size: streamed.size, checksum: streamed.checksum };
@@ -154,7 +163,7 @@ async function recordChain(ctx: ExtractContext, streamed: StreamedImage): Promis
   let checkpointXml: string | null = null;
   const keep = facts.checkpoint;
   if (keep !== undefined) {
-    checkpointXml = (await progress.step('retain_checkpoints', () => host.restore.retainCheckpoints({ domainName: instance.domainName, keep }))).checkpointXml;
+    checkpointXml = (await progress.step('retain_checkpoints', () => host.restore.retainCheckpoints({ domainName: instance.domainName, keep, description }))).checkpointXml;
   }
   await progress.step('record_chain', () =>
     control.recordChain({ ...facts, instanceUuid: instance.uuid, imageId: streamed.imageId, host: instance.host, virtualSize: description.virtualSize, checkpointXml }),
