@@ -15,7 +15,7 @@ import { diskSourceOf } from '../host/disk-source/root-disk';
 import type { HostActivityDeps } from './host-activity-deps';
 import { Semaphore, withHeartbeat } from './activity-support';
 
-type OnePassActivities = Pick<HostActivities, 'openSnapshotExport' | 'streamSnapshot' | 'closeSnapshotExport' | 'retainCheckpoints' | 'discardChangePoint'>;
+type OnePassActivities = Pick<HostActivities, 'openSnapshotExport' | 'streamSnapshot' | 'closeSnapshotExport' | 'retainCheckpoints'>;
 
 export interface OnePassLimits {
   extracts: Semaphore;
@@ -230,14 +230,7 @@ export function createOnePassActivities(deps: HostActivityDeps, limits: OnePassL
       }
     },
 
-    async discardChangePoint({ workDirKey, description }) {
-      const snapshots = diskSourceOf(description, config.rbd).snapshots;
-      // libvirt's checkpoints of a failed run stay: the next run's retention merges them away.
-      if (snapshots === undefined) return { discarded: false };
-      return { discarded: await snapshots.discard(snapshots.nameFor(workDirKey)) };
-    },
-
-    async closeSnapshotExport({ domainName, workDirKey }) {
+    async closeSnapshotExport({ domainName, workDirKey, discardPointOf }) {
       const client = await session.client();
       const dom = await client.domainLookupByName(domainName).catch((err: unknown) => {
         // A deleted instance took its job with it; a qemu-nbd may still need stopping.
@@ -245,7 +238,12 @@ export function createOnePassActivities(deps: HostActivityDeps, limits: OnePassL
         throw err;
       });
       await closeExport(client, dom, workDirs.pathFor(workDirKey));
+      // After the export that read it is closed. libvirt's checkpoints of a failed run stay: the
+      // next run's retention merges them away.
+      const snapshots = discardPointOf !== undefined ? diskSourceOf(discardPointOf, config.rbd).snapshots : undefined;
+      const discardedPoint = snapshots !== undefined ? await snapshots.discard(snapshots.nameFor(workDirKey)) : undefined;
       await workDirs.remove(workDirKey);
+      return discardedPoint !== undefined ? { discardedPoint } : undefined;
     },
   };
 }

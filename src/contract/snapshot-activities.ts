@@ -165,8 +165,13 @@ export interface HostActivities {
   openSnapshotExport(input: { domainName: string; workDirKey: string; mode: SnapshotMode; description: DomainDescription; chain?: ChainPlan }): Promise<SnapshotExport>;
   /** One pass, step 2 (the seed's upload): export → image writer → resumable upload → verified commit. */
   streamSnapshot(input: { domainName: string; workDirKey: string; mode: SnapshotMode; description: DomainDescription; imageId: string }): Promise<StreamedImage>;
-  /** Ends the export (our backup job, our qemu-nbd) and removes the run's work dir; idempotent, also the compensation. */
-  closeSnapshotExport(input: { domainName: string; workDirKey: string }): Promise<void>;
+  /**
+   * Ends the export (our backup job, our qemu-nbd) and removes the run's work dir; idempotent, also
+   * the compensation. With `discardPointOf` (a failed live run's compensation) the run's point in
+   * time in the disk's storage (an RBD snapshot named for the run) goes too, so none of ours is
+   * left; nothing more for disks whose changes libvirt tracks.
+   */
+  closeSnapshotExport(input: { domainName: string; workDirKey: string; discardPointOf?: DomainDescription }): Promise<{ discardedPoint?: boolean } | void>;
   removeSnapshotWorkDir(input: { workDirKey: string }): Promise<void>;
   /**
    * Retention: deletes the domain's other checkpoints of ours (their bitmaps merge away), keeps
@@ -175,10 +180,4 @@ export interface HostActivities {
    * snapshot: an error is reported.
    */
   retainCheckpoints(input: { domainName: string; keep: string; description?: DomainDescription }): Promise<{ checkpointXml: string | null; deleted: string[]; error?: string }>;
-  /**
-   * Compensation of a failed live run: the point in time it took in the disk's storage (an RBD
-   * snapshot named for the run) goes, so none of ours is left; idempotent. Nothing for disks whose
-   * changes libvirt tracks.
-   */
-  discardChangePoint(input: { domainName: string; workDirKey: string; description: DomainDescription }): Promise<{ discarded: boolean }>;
 }

@@ -62,16 +62,18 @@ export async function streamOnePass(ctx: ExtractContext): Promise<ExtractOutcome
   const workDirKey = workflowInfo().runId;
   // Added with incremental snapshots: runs recorded before it replay without a chain.
   const chained = patched('incremental-chain');
-  // Added with storage change tracking (RBD snapshots): a failed run takes its point in time back.
-  const discardsPoint = patched('discard-change-point');
   let plan: ChainPlan | undefined;
   const exportInput = () => ({ domainName, workDirKey, mode, description, ...(plan !== undefined ? { chain: plan } : {}) });
   const touchesGuest = mode === 'cold' && (powerState === POWER_STATE_RUNNING || powerState === POWER_STATE_PAUSED);
   const restore = () => host.restore.restoreGuest({ domainName, priorPowerState: powerState });
   const close = () => host.restore.closeSnapshotExport({ domainName, workDirKey });
+  let recorded = false;
+  // The compensation's close: a failed live run's point in time in the disk's storage (an RBD
+  // snapshot) goes too, unless the chain recorded it. An input of the same activity, so recorded
+  // histories replay unchanged.
+  const closeAfterFailure = () => host.restore.closeSnapshotExport({ domainName, workDirKey, ...(chained && mode === 'live' && !recorded ? { discardPointOf: description } : {}) });
   let restored = false;
   let closed = false;
-  let recorded = false;
 
   let streamed: StreamedImage;
   let replacedImageId: string | undefined;
@@ -80,13 +82,8 @@ export async function streamOnePass(ctx: ExtractContext): Promise<ExtractOutcome
       // Registered before the call: a managedSave that happened in an attempt that then crashed must still be undone.
       saga.add('restore guest', async () => (restored ? undefined : restore()));
     }
-    if (chained && discardsPoint && mode === 'live') {
-      // Registered before the export (its point may be taken by an attempt that then crashed) and
-      // run after it is closed (the export reads the point); none once the chain recorded it.
-      saga.add('discard change point', async () => (recorded ? undefined : host.restore.discardChangePoint({ domainName, workDirKey, description })));
-    }
     // After the restore, so that it runs first: ends the export, then removes the work dir.
-    saga.add('close export', close);
+    saga.add('close export', closeAfterFailure);
     if (touchesGuest) {
       await progress.step('prepare_cold', () => host.prepare.prepareColdSnapshot({ domainName, powerState }));
     }

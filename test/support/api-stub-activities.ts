@@ -147,7 +147,6 @@ export class ApiStubCloud {
       streamSnapshot: async () => notOnePass(),
       closeSnapshotExport: async () => undefined,
       retainCheckpoints: async () => ({ checkpointXml: null, deleted: [] }),
-      discardChangePoint: async () => ({ discarded: false }),
     };
   }
 

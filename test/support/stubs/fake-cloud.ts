@@ -281,8 +281,6 @@ export class FakeCloud {
         this.byDomain.get(domainName)?.calls.push('retainCheckpoints');
         return { checkpointXml: null, deleted: [] };
       },
-      // Fake disks track changes in libvirt's way: no storage point to take back.
-      discardChangePoint: async () => ({ discarded: false }),
     };
   }
 }
