@@ -127,7 +127,7 @@ export function createOnePassActivities(deps: HostActivityDeps, limits: OnePassL
     const dom = await client.domainLookupByName(input.domainName);
     const log = (message: string, fields: Record<string, unknown>) => Context.current().log.warn(message, { ...fields, domain: input.domainName });
     const source = diskSourceOf(input.description, config.rbd);
-    return { client, dom, workDir, mode: input.mode, description: input.description, quiesceTimeoutMs: config.quiesceTimeoutMs, log, source, ...(input.chain !== undefined ? { chain: input.chain } : {}) };
+    return { client, dom, workDir, mode: input.mode, description: input.description, quiesceTimeoutMs: config.quiesceTimeoutMs, log, source, runKey: input.workDirKey, ...(input.chain !== undefined ? { chain: input.chain } : {}) };
   };
 
   return {
@@ -215,9 +215,12 @@ export function createOnePassActivities(deps: HostActivityDeps, limits: OnePassL
       );
     },
 
-    async retainCheckpoints({ domainName, keep }) {
+    async retainCheckpoints({ domainName, keep, description }) {
       const client = await session.client();
       try {
+        // A disk whose storage tracks changes keeps its points there, not in libvirt.
+        const snapshots = description !== undefined ? diskSourceOf(description, config.rbd).snapshots : undefined;
+        if (snapshots !== undefined) return { checkpointXml: null, deleted: await snapshots.retain(keep) };
         const dom = await client.domainLookupByName(domainName);
         return await retainCheckpoints(client, dom, keep);
       } catch (err) {
@@ -227,7 +230,7 @@ export function createOnePassActivities(deps: HostActivityDeps, limits: OnePassL
       }
     },
 
-    async closeSnapshotExport({ domainName, workDirKey }) {
+    async closeSnapshotExport({ domainName, workDirKey, discardPointOf }) {
       const client = await session.client();
       const dom = await client.domainLookupByName(domainName).catch((err: unknown) => {
         // A deleted instance took its job with it; a qemu-nbd may still need stopping.
@@ -235,7 +238,12 @@ export function createOnePassActivities(deps: HostActivityDeps, limits: OnePassL
         throw err;
       });
       await closeExport(client, dom, workDirs.pathFor(workDirKey));
+      // After the export that read it is closed. libvirt's checkpoints of a failed run stay: the
+      // next run's retention merges them away.
+      const snapshots = discardPointOf !== undefined ? diskSourceOf(discardPointOf, config.rbd).snapshots : undefined;
+      const discardedPoint = snapshots !== undefined ? await snapshots.discard(snapshots.nameFor(workDirKey)) : undefined;
       await workDirs.remove(workDirKey);
+      return discardedPoint !== undefined ? { discardedPoint } : undefined;
     },
   };
 }

@@ -2,14 +2,13 @@
 // and the extents changed between two of them (`rbd diff --from-snap`, fast with object-map and
 // fast-diff). Every name is checked before it reaches argv (names.ts); every answer is parsed (zod).
 import { z } from 'zod';
+import { DiffSchema, MAX_DIFF_EXTENTS, MAX_DIFF_STDOUT_BYTES, RbdDiffTooLarge } from './diff';
 import { CephCommandError } from './errors';
 import { checkPoolName, imageSpec, checkSnapName, type ImageRef } from './names';
+import { Bytes, RbdBool } from './rbd-json';
 import { callCeph } from './rpc';
 import { runCeph, type CallOptions, type CephConnection } from './transport';
 
-// rbd writes booleans of its JSON as the strings "true" and "false".
-const RbdBool = z.union([z.boolean(), z.enum(['true', 'false']).transform((v) => v === 'true')]);
-const Bytes = z.number().int().nonnegative();
 
 const ImageInfoSchema = z.object({
   name: z.string(),
@@ -24,7 +23,6 @@ const ImageInfoSchema = z.object({
 
 const SnapListSchema = z.array(z.object({ id: z.number().int().nonnegative(), name: z.string(), size: Bytes, protected: RbdBool.optional() }));
 
-const DiffSchema = z.array(z.object({ offset: Bytes, length: Bytes, exists: RbdBool }));
 
 const FsidSchema = z.object({ fsid: z.string().uuid() });
 
@@ -103,13 +101,20 @@ export class RbdClient {
 
   /**
    * The extents of `ref@at` (the image head when absent) that differ from `fromSnap` (from an empty
-   * image when absent), ordered by offset. With fast-diff the granularity is the object.
+   * image when absent), ordered by offset. With fast-diff the granularity is the object. Bounded:
+   * more than MAX_DIFF_EXTENTS extents is RbdDiffTooLarge (diff.ts).
    */
   async diff(ref: ImageRef, range: { fromSnap?: string; at?: string } = {}, options: CallOptions = {}): Promise<RbdExtent[]> {
     const args = ['diff'];
     if (range.fromSnap !== undefined) args.push('--from-snap', checkSnapName(range.fromSnap));
     args.push(imageSpec(ref, range.at));
-    const extents = await callCeph(this.conn, 'rbd', args, DiffSchema, options);
+    let extents;
+    try {
+      extents = await callCeph(this.conn, 'rbd', args, DiffSchema, { ...options, maxStdoutBytes: MAX_DIFF_STDOUT_BYTES });
+    } catch (err) {
+      if (err instanceof CephCommandError && err.stdoutExceeded) throw new RbdDiffTooLarge(`rbd diff of ${imageSpec(ref, range.at)} reports more than ${MAX_DIFF_EXTENTS} extents`);
+      throw err;
+    }
     return [...extents].sort((a, b) => a.offset - b.offset);
   }
 

@@ -38,6 +38,11 @@ export class CephCommandError extends Error {
   get exists(): boolean {
     return this.errno === 'EEXIST';
   }
+
+  /** the tool was killed for writing more than the call's cap (tool-process's runToolOutput) */
+  get stdoutExceeded(): boolean {
+    return this.exitCode === null && this.stderr.startsWith('stdout exceeded');
+  }
 }
 
 function lastLines(stderr: string): string {

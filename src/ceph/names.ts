@@ -63,3 +63,23 @@ export function parseImageSpec(spec: string): ImageRef {
   if (parts.length !== 2) throw new CephNameError(`not a pool/image spec: ${JSON.stringify(spec)}`);
   return checkImageRef({ pool: parts[0] ?? '', image: parts[1] ?? '' });
 }
+
+// The RBD snapshots the host takes as an instance's points in time (incremental snapshots): the
+// prefix says they are ours, the rest names the workflow run that took each, so a retried step
+// finds the one its run made and retention never touches another tool's (Nova's, Cinder's, an
+// operator's) snapshots.
+const OUR_SNAP_PREFIX = 'snapsvc-run-';
+const RUN_ID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const OUR_SNAP_RE = new RegExp(`^${OUR_SNAP_PREFIX}(${RUN_ID_RE.source.slice(1, -1)})$`);
+
+/** Our snapshot's name for the run `runId` (a workflow run id: a UUID, written in lowercase). */
+export function ourSnapName(runId: string): string {
+  const id = runId.toLowerCase();
+  if (!RUN_ID_RE.test(id)) throw new CephNameError(`invalid run id ${JSON.stringify(runId)}: a UUID`);
+  return checkSnapName(`${OUR_SNAP_PREFIX}${id}`);
+}
+
+/** The run that took `snap` when the name is one of ours, else null (never ours to touch). */
+export function runOfOurSnap(snap: string): string | null {
+  return OUR_SNAP_RE.exec(snap)?.[1] ?? null;
+}

@@ -41,6 +41,8 @@ export function connectionArgs(conn: CephConnection): string[] {
 
 export interface CallOptions {
   signal?: AbortSignal;
+  /** cap on the answer's bytes (default: the tool runner's); past it the tool is killed (CephCommandError.stdoutExceeded) */
+  maxStdoutBytes?: number;
 }
 
 /** Runs `tool <connection> <args>` and returns its stdout; a failure is a CephCommandError. */
@@ -51,7 +53,7 @@ export async function runCeph(conn: CephConnection, tool: CephTool, args: readon
   const argv = [...connectionArgs(conn), ...args];
   try {
     const binary = conn.toolDir === undefined ? tool : path.join(assertSafePath(conn.toolDir), tool);
-    return (await runToolOutput(binary, argv, { signal })).stdout;
+    return (await runToolOutput(binary, argv, { signal, ...(options.maxStdoutBytes !== undefined ? { maxStdoutBytes: options.maxStdoutBytes } : {}) })).stdout;
   } catch (err) {
     const command = args.join(' ');
     if (err instanceof ToolFailed) throw new CephCommandError(tool, command, err.exitCode, err.stderr);

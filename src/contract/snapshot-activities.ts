@@ -166,12 +166,19 @@ export interface HostActivities {
   openSnapshotExport(input: { domainName: string; workDirKey: string; mode: SnapshotMode; description: DomainDescription; chain?: ChainPlan }): Promise<SnapshotExport>;
   /** One pass, step 2 (the seed's upload): export → image writer → resumable upload → verified commit. */
   streamSnapshot(input: { domainName: string; workDirKey: string; mode: SnapshotMode; description: DomainDescription; imageId: string }): Promise<StreamedImage>;
-  /** Ends the export (our backup job, our qemu-nbd) and removes the run's work dir; idempotent, also the compensation. */
-  closeSnapshotExport(input: { domainName: string; workDirKey: string }): Promise<void>;
+  /**
+   * Ends the export (our backup job, our qemu-nbd) and removes the run's work dir; idempotent, also
+   * the compensation. With `discardPointOf` (a failed live run's compensation) the run's point in
+   * time in the disk's storage (an RBD snapshot named for the run) goes too, so none of ours is
+   * left; nothing more for disks whose changes libvirt tracks.
+   */
+  closeSnapshotExport(input: { domainName: string; workDirKey: string; discardPointOf?: DomainDescription }): Promise<{ discardedPoint?: boolean } | void>;
   removeSnapshotWorkDir(input: { workDirKey: string }): Promise<void>;
   /**
    * Retention: deletes the domain's other checkpoints of ours (their bitmaps merge away), keeps
-   * `keep` and answers its description for the store. Never fails the snapshot: an error is reported.
+   * `keep` and answers its description for the store; for a disk whose storage tracks changes (the
+   * description says which), its other points in time of ours (RBD snapshots). Never fails the
+   * snapshot: an error is reported.
    */
-  retainCheckpoints(input: { domainName: string; keep: string }): Promise<{ checkpointXml: string | null; deleted: string[]; error?: string }>;
+  retainCheckpoints(input: { domainName: string; keep: string; description?: DomainDescription }): Promise<{ checkpointXml: string | null; deleted: string[]; error?: string }>;
 }

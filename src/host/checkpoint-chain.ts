@@ -16,7 +16,7 @@ import {
   type Domain,
   type Libvirt,
 } from '../libvirt';
-import type { ChainPlan, DomainDescription } from '../contract';
+import type { ChainParent, ChainPlan, DomainDescription } from '../contract';
 import { errorMessage } from '../contract';
 
 /** Our checkpoints' names: one per export, so a retried job never collides with an earlier one. */
@@ -28,15 +28,27 @@ export function checkpointNameFor(exportId: string): string {
 
 export type ChainStart = { from: string; parentImageId: string } | { from: null; reason: string };
 
+/**
+ * The plan's parent when the disk is still the one its point in time (`noun`: a libvirt checkpoint,
+ * an RBD snapshot) was taken on, at the same size; else why not. Where the point lives is the
+ * caller's check.
+ */
+export function checkChainParent(plan: ChainPlan, description: Pick<DomainDescription, 'virtualSize'>, identity: string, noun = 'checkpoint'): { parent: ChainParent } | { parent: null; reason: string } {
+  const parent = plan.parent;
+  if (!plan.composes) return { parent: null, reason: plan.reason ?? 'the image backend cannot compose images: every snapshot is full' };
+  if (parent === null) return { parent: null, reason: plan.reason ?? 'no earlier snapshot to build on' };
+  if (parent.diskIdentity !== identity) return { parent: null, reason: `the disk is not the one ${noun} ${parent.checkpoint} was taken on (${parent.diskIdentity}, now ${identity})` };
+  if (parent.virtualSize !== description.virtualSize) {
+    return { parent: null, reason: `the disk's virtual size changed from ${parent.virtualSize} to ${description.virtualSize} bytes since ${noun} ${parent.checkpoint}` };
+  }
+  return { parent };
+}
+
 /** Checks the plan's parent against the disk and libvirt; repairs forgotten checkpoint metadata. */
 export async function checkChainStart(client: Libvirt, dom: Domain, description: DomainDescription, plan: ChainPlan, identity: string): Promise<ChainStart> {
-  const parent = plan.parent;
-  if (!plan.composes) return { from: null, reason: plan.reason ?? 'the image backend cannot compose images: every snapshot is full' };
-  if (parent === null) return { from: null, reason: plan.reason ?? 'no earlier snapshot to build on' };
-  if (parent.diskIdentity !== identity) return { from: null, reason: `the disk is not the one checkpoint ${parent.checkpoint} was taken on (${parent.diskIdentity}, now ${identity})` };
-  if (parent.virtualSize !== description.virtualSize) {
-    return { from: null, reason: `the disk's virtual size changed from ${parent.virtualSize} to ${description.virtualSize} bytes since checkpoint ${parent.checkpoint}` };
-  }
+  const checked = checkChainParent(plan, description, identity);
+  if (checked.parent === null) return { from: null, reason: checked.reason };
+  const parent = checked.parent;
   try {
     await client.checkpoints.lookupByName(dom, parent.checkpoint);
   } catch (err) {

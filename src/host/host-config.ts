@@ -77,6 +77,12 @@ export const HostEnvSchema = z.object({
   SNAP_LVM_VOLUME_GROUP: z.string().regex(VG_NAME_RE, 'an LVM volume group name').optional(),
   /** block-device disks live through the backup job (never when encrypted); default cold, as the seed */
   SNAP_BLOCK_DEVICE_LIVE_SNAPSHOT: EnvBooleanSchema.default('false'),
+  /**
+   * Incremental snapshots of RBD disks from Ceph's own change tracking: one RBD snapshot of ours
+   * stays on each disk between snapshots (Nova's instance delete does not remove it: see
+   * docs/incremental-snapshots.md). false: every live snapshot of an RBD disk is a full backup job.
+   */
+  SNAP_RBD_CHANGE_TRACKING: EnvBooleanSchema.default('true'),
 });
 
 export interface HostConfig {
@@ -103,7 +109,7 @@ export interface HostConfig {
   /** one BandwidthLimit (src/host/bandwidth-limit.ts) per host worker; 0 = unlimited */
   streamBandwidthBytesPerSecond: number;
   /** how the host reaches the Ceph cluster of RBD-backed disks (Nova's images_rbd_ceph_conf, rbd_user) */
-  rbd: { confPath: string; user?: string };
+  rbd: { confPath: string; user?: string; /** SNAP_RBD_CHANGE_TRACKING; absent: on */ changeTracking?: boolean };
   /** where block-device (LVM) root disks may be, and whether they may go live */
   blockDevices: BlockDeviceSettings;
 }
@@ -138,7 +144,7 @@ export function loadHostConfig(env: NodeJS.ProcessEnv = process.env, projectRoot
     defaultProject: e.SNAP_DEFAULT_PROJECT,
     quiesceTimeoutMs: e.SNAP_QUIESCE_TIMEOUT_S * 1000,
     streamBandwidthBytesPerSecond: e.SNAP_STREAM_BWLIMIT_MIBS * 1024 * 1024,
-    rbd: { confPath: e.SNAP_RBD_CEPH_CONF, ...(e.SNAP_RBD_USER !== undefined ? { user: e.SNAP_RBD_USER } : {}) },
+    rbd: { confPath: e.SNAP_RBD_CEPH_CONF, ...(e.SNAP_RBD_USER !== undefined ? { user: e.SNAP_RBD_USER } : {}), ...(e.SNAP_RBD_CHANGE_TRACKING ? {} : { changeTracking: false }) },
     blockDevices: {
       roots: [...(e.SNAP_BLOCK_DEVICE_PATHS ?? []), ...(e.SNAP_LVM_VOLUME_GROUP !== undefined ? [`/dev/${e.SNAP_LVM_VOLUME_GROUP}`] : [])],
       allowLive: e.SNAP_BLOCK_DEVICE_LIVE_SNAPSHOT,

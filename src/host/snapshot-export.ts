@@ -14,6 +14,7 @@ import type { QuiesceOutcome } from './quiesce';
 import { exportPaths } from './export-paths';
 import { newExportId, readExportRecord, removeExportRecord, writeExportRecord, type ExportRecord } from './export-record';
 import { findReadOnlyExport, startReadOnlyExport, stopReadOnlyExport } from './nbd-export';
+import { takeStoragePoint } from './storage-point-export';
 import type { AllocationMap } from '../qcow2';
 import { errorMessage } from '../contract';
 
@@ -35,6 +36,8 @@ export interface ExportContext {
   chain?: ChainPlan;
   /** where the disk lives (file, RBD): how a cold export opens it, and its identity and checkpoints */
   source: DiskSource;
+  /** the workflow run (the work dir's key): names the storage snapshot a chained live export takes */
+  runKey?: string;
 }
 
 export interface LiveExport {
@@ -50,7 +53,7 @@ export async function ensureExport(ctx: ExportContext): Promise<LiveExport> {
   if (recorded !== undefined && recorded.map !== null && (await isServed(ctx, recorded))) {
     return { record: recorded, map: decodeMap(recorded.map), reopened: false };
   }
-  const opened = await openExport(ctx);
+  const opened = await openExport(ctx, recorded);
   return { ...opened, reopened: recorded !== undefined };
 }
 
@@ -61,14 +64,19 @@ async function isServed(ctx: ExportContext, record: ExportRecord): Promise<boole
   return (await findReadOnlyExport({ socketPath: paths.socketPath, pidFile: paths.pidFile })) !== undefined;
 }
 
-async function openExport(ctx: ExportContext): Promise<{ record: ExportRecord; map: AllocationMap }> {
+async function openExport(ctx: ExportContext, previous: ExportRecord | undefined): Promise<{ record: ExportRecord; map: AllocationMap }> {
   const { client, dom, workDir, description } = ctx;
   await closeExport(ctx.client, ctx.dom, workDir);
   await mkdir(workDir, { recursive: true });
   const paths = exportPaths(workDir);
   const openedAt = Date.now();
   let record: Omit<ExportRecord, 'map'>;
-  if (ctx.mode === 'live') {
+  const snapshots = ctx.source.snapshots;
+  if (ctx.mode === 'live' && snapshots !== undefined && ctx.chain?.composes === true && ctx.runKey !== undefined) {
+    const { image, quiesce, chain } = await takeStoragePoint(ctx, snapshots, ctx.chain, ctx.runKey, previous);
+    await startReadOnlyExport({ ...image, socketPath: paths.socketPath, pidFile: paths.pidFile, exportName: description.diskTarget });
+    record = { exportId: newExportId(), kind: 'qemu-nbd', socketPath: paths.socketPath, exportName: description.diskTarget, diskTarget: description.diskTarget, openedAt, ...quiesce, freezeWindowMs: quiesce.freezeWindowMs, chain };
+  } else if (ctx.mode === 'live') {
     const exportId = newExportId();
     const { job, quiesce, chain } = await beginLiveExport(ctx, exportId);
     record = { exportId, kind: 'backup-job', socketPath: paths.socketPath, exportName: job.exportName, diskTarget: description.diskTarget, openedAt, ...quiesce, freezeWindowMs: quiesce.freezeWindowMs, chain };
@@ -80,8 +88,9 @@ async function openExport(ctx: ExportContext): Promise<{ record: ExportRecord; m
     await startReadOnlyExport({ ...ctx.source.readOnlyImage(), socketPath: paths.socketPath, pidFile: paths.pidFile, exportName: description.diskTarget });
     record = { exportId: newExportId(), kind: 'qemu-nbd', socketPath: paths.socketPath, exportName: description.diskTarget, diskTarget: description.diskTarget, openedAt, quiesced: false, freezeWindowMs: null };
   }
-  const incremental = record.chain?.kind === 'incremental';
-  const { map, changed } = await readExportMaps(record.socketPath, record.exportName, incremental);
+  // A dirty bitmap to read only when the changes are not known yet (a storage point brings its own).
+  const bitmap = record.chain?.kind === 'incremental' && record.chain.changed === undefined;
+  const { map, changed } = await readExportMaps(record.socketPath, record.exportName, bitmap);
   const chain = record.chain === undefined ? undefined : { ...record.chain, ...(changed !== undefined ? { changed: changed.map((r): [number, number] => [r.offset, r.length]) } : {}) };
   const full: ExportRecord = { ...record, map: encodeMap(map), ...(chain !== undefined ? { chain } : {}) };
   await writeExportRecord(workDir, full);

@@ -67,6 +67,11 @@ export async function streamOnePass(ctx: ExtractContext): Promise<ExtractOutcome
   const touchesGuest = mode === 'cold' && (powerState === POWER_STATE_RUNNING || powerState === POWER_STATE_PAUSED);
   const restore = () => host.restore.restoreGuest({ domainName, priorPowerState: powerState });
   const close = () => host.restore.closeSnapshotExport({ domainName, workDirKey });
+  let recorded = false;
+  // The compensation's close: a failed live run's point in time in the disk's storage (an RBD
+  // snapshot) goes too, unless the chain recorded it. An input of the same activity, so recorded
+  // histories replay unchanged.
+  const closeAfterFailure = () => host.restore.closeSnapshotExport({ domainName, workDirKey, ...(chained && mode === 'live' && !recorded ? { discardPointOf: description } : {}) });
   let restored = false;
   let closed = false;
 
@@ -78,7 +83,7 @@ export async function streamOnePass(ctx: ExtractContext): Promise<ExtractOutcome
       saga.add('restore guest', async () => (restored ? undefined : restore()));
     }
     // After the restore, so that it runs first: ends the export, then removes the work dir.
-    saga.add('close export', close);
+    saga.add('close export', closeAfterFailure);
     if (touchesGuest) {
       await progress.step('prepare_cold', () => host.prepare.prepareColdSnapshot({ domainName, powerState }));
     }
@@ -122,6 +127,7 @@ export async function streamOnePass(ctx: ExtractContext): Promise<ExtractOutcome
     }
   }
   const chain = chained ? await recordChain(ctx, streamed) : undefined;
+  recorded = true;
   const quiesce: QuiesceFacts = { quiesced: streamed.quiesced, freezeWindowMs: streamed.freezeWindowMs };
   if (streamed.quiesceError !== undefined) quiesce.quiesceError = streamed.quiesceError;
   const uploaded: UploadedImage = { imageId: streamed.imageId, status: streamed.status, size: streamed.size, checksum: streamed.checksum };
@@ -154,7 +160,7 @@ async function recordChain(ctx: ExtractContext, streamed: StreamedImage): Promis
   let checkpointXml: string | null = null;
   const keep = facts.checkpoint;
   if (keep !== undefined) {
-    checkpointXml = (await progress.step('retain_checkpoints', () => host.restore.retainCheckpoints({ domainName: instance.domainName, keep }))).checkpointXml;
+    checkpointXml = (await progress.step('retain_checkpoints', () => host.restore.retainCheckpoints({ domainName: instance.domainName, keep, description }))).checkpointXml;
   }
   await progress.step('record_chain', () =>
     control.recordChain({ ...facts, instanceUuid: instance.uuid, imageId: streamed.imageId, host: instance.host, virtualSize: description.virtualSize, checkpointXml }),

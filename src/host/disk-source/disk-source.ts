@@ -10,6 +10,7 @@ import type { ChainRoots } from '../disk-chain';
 import type { HostConfig } from '../host-config';
 import type { BlockdevImageSpec, FileImageSpec } from '../nbd-export';
 import type { BlockDeviceSettings } from './block-source';
+import type { StorageSnapshots } from './storage-snapshots';
 
 /** What describeDomain records of the root disk. */
 export interface DiskFacts {
@@ -28,6 +29,12 @@ export interface DiskSource {
   readonly checkpointRefusal: string | null;
   /** What a cold export's qemu-nbd opens: the stopped disk, read-only, every format stated. */
   readOnlyImage(): FileImageSpec | BlockdevImageSpec;
+  /**
+   * Present when the storage tracks changes itself (RBD snapshots and `rbd diff`): a chained live
+   * snapshot is then exported from one of its points, and its changes come from the storage.
+   * Absent: libvirt's checkpoints, when `checkpointRefusal` allows them.
+   */
+  readonly snapshots?: StorageSnapshots;
 }
 
 export type DiskSourceSettings = HostConfig['rbd'];

@@ -8,6 +8,8 @@ import { checkCephUser, checkImageRef, checkSnapName, parseImageSpec, RbdClient,
 import { assertSafePath } from '../../fs/safe-path';
 import type { BlockdevImageSpec } from '../nbd-export';
 import type { DiskSource, DiskSourceSettings } from './disk-source';
+import { rbdSnapshots } from './rbd-snapshots';
+import type { StorageSnapshots } from './storage-snapshots';
 
 /** librados' own default id when Nova's rbd_user is unset. */
 const DEFAULT_USER = 'admin';
@@ -18,12 +20,15 @@ export class RbdDiskSource implements DiskSource {
   readonly kind = 'rbd';
   readonly checkpointRefusal = RBD_CHECKPOINT_REFUSAL;
   readonly conn: CephConnection;
+  /** Ceph's change tracking (rbd-snapshots.ts), unless SNAP_RBD_CHANGE_TRACKING is off */
+  readonly snapshots?: StorageSnapshots;
 
   constructor(
     readonly ref: ImageRef,
     settings: DiskSourceSettings,
   ) {
     this.conn = { confPath: settings.confPath, user: settings.user ?? DEFAULT_USER };
+    if (settings.changeTracking !== false) this.snapshots = rbdSnapshots(ref, this.conn, (snap) => this.readOnlyImage(snap));
   }
 
   /** From the "pool/image" libvirt writes as the disk's source name (checked: no other pool, no snapshot). */
