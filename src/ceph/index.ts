@@ -4,3 +4,4 @@ export * from './names';
 export { connectionArgs, CephConnectionSchema, runCeph, type CallOptions, type CephConnection, type CephTool } from './transport';
 export { callCeph } from './rpc';
 export { RbdClient, type RbdExtent, type RbdImageInfo, type RbdSnapshot } from './client';
+export { CLONE_FORMAT, RbdClones } from './clones';
