@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { HostNameSchema } from '../contract';
 import { DataDirSchema } from '../config/data-dir';
 import { EnvBooleanSchema, ImageUrlSchema, parseEnv } from '../config/env';
-import { CephUserSchema } from '../ceph';
+import { CephUserSchema, PoolNameSchema } from '../ceph';
 /** An operator's directory: the characters assertSafePath accepts, so the paths under it can pass too. */
 const DirSchema = z.string().regex(/^[A-Za-z0-9._/-]+$/, 'a directory path of [A-Za-z0-9._/-]');
 /** Where the demo instance's disks go under the data dir (src/stack/demo-instance.ts): the default instances path. */
@@ -58,6 +58,11 @@ export const HostEnvSchema = z.object({
     .default(DEFAULT_RBD_CEPH_CONF),
   /** Nova's [libvirt] rbd_user: the cephx id (without "client.") the host reads RBD disks as; unset: the disk's <auth username> */
   SNAP_RBD_USER: CephUserSchema.optional(),
+  /**
+   * Glance's rbd_store_pool, when the image backend is a Glance storing images in RBD in the same
+   * cluster as the instance disks: RBD disks are then snapshotted as Nova's direct snapshot. Unset: off.
+   */
+  SNAP_GLANCE_RBD_POOL: PoolNameSchema.optional(),
 });
 
 export interface HostConfig {
@@ -84,7 +89,7 @@ export interface HostConfig {
   /** one BandwidthLimit (src/host/bandwidth-limit.ts) per host worker; 0 = unlimited */
   streamBandwidthBytesPerSecond: number;
   /** how the host reaches the Ceph cluster of RBD-backed disks (Nova's images_rbd_ceph_conf, rbd_user) */
-  rbd: { confPath: string; user?: string };
+  rbd: { confPath: string; user?: string; glancePool?: string };
 }
 
 function defaultHostName(): string {
@@ -117,6 +122,10 @@ export function loadHostConfig(env: NodeJS.ProcessEnv = process.env, projectRoot
     defaultProject: e.SNAP_DEFAULT_PROJECT,
     quiesceTimeoutMs: e.SNAP_QUIESCE_TIMEOUT_S * 1000,
     streamBandwidthBytesPerSecond: e.SNAP_STREAM_BWLIMIT_MIBS * 1024 * 1024,
-    rbd: { confPath: e.SNAP_RBD_CEPH_CONF, ...(e.SNAP_RBD_USER !== undefined ? { user: e.SNAP_RBD_USER } : {}) },
+    rbd: {
+      confPath: e.SNAP_RBD_CEPH_CONF,
+      ...(e.SNAP_RBD_USER !== undefined ? { user: e.SNAP_RBD_USER } : {}),
+      ...(e.SNAP_GLANCE_RBD_POOL !== undefined ? { glancePool: e.SNAP_GLANCE_RBD_POOL } : {}),
+    },
   };
 }
