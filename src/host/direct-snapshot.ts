@@ -120,6 +120,9 @@ export async function directSnapshot(deps: DirectSnapshotDeps, names: DirectSnap
       if ((await images.locationUrls(imageId)).includes(location)) return done(before, location, NOT_FROZEN);
       return { done: false, reason: `image ${imageId} is already active with other data` };
     }
+    // Before any copy is made: a Glance without the location API, or whose policy keeps it from
+    // this user (its GET asks for the same service role), refuses here, not after the flatten.
+    await images.locationUrls(imageId);
     let quiesce = NOT_FROZEN;
     // A locked image holds an earlier attempt's hand-off, which Glance is still deciding on.
     if (!isLocked(before)) {

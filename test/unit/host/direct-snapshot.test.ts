@@ -4,7 +4,7 @@
 import { CephCommandError, type ImageRef } from '../../../src/ceph';
 import { directSnapshot, directSnapshotNames, directSnapshotRefusal, glanceRbdLocation, type DirectClones, type DirectSnapshotDeps } from '../../../src/host/direct-snapshot';
 import { loadHostConfig } from '../../../src/host/host-config';
-import { ImageRequestRejected, type Image } from '../../../src/images';
+import { ImageNotFound, ImageRequestRejected, type Image } from '../../../src/images';
 
 const FSID = '7c1f3f2e-5b8a-4c1d-9e2f-0a1b2c3d4e5f';
 const IMAGE_ID = '5d3c2b1a-0f9e-4d8c-b7a6-958473625140';
@@ -92,7 +92,7 @@ class FakeCluster implements DirectClones {
   }
 }
 
-type GlanceAnswer = 'active' | 'refuse' | 'revert' | 'pending';
+type GlanceAnswer = 'active' | 'refuse' | 'revert' | 'pending' | 'no-api';
 
 /** A Glance with the location API: it answers the hand-off as told. */
 class FakeGlance {
@@ -101,7 +101,10 @@ class FakeGlance {
   constructor(public answer: GlanceAnswer) {}
   readonly get = async (): Promise<Image> => ({ ...this.image, properties: { ...this.image.properties } });
   readonly setFormats = async (): Promise<Image> => this.image;
-  readonly locationUrls = async (): Promise<string[]> => this.locations;
+  readonly locationUrls = async (): Promise<string[]> => {
+    if (this.answer === 'no-api') throw new ImageNotFound(IMAGE_ID, 'The resource could not be found.');
+    return this.locations;
+  };
   readonly addLocation = async (_id: string, url: string): Promise<void> => {
     if (this.answer === 'refuse') throw new ImageRequestRejected(403, 'Forbidden: add_location is disallowed by policy');
     if (this.answer === 'revert') return;
@@ -166,6 +169,14 @@ describe('the direct snapshot', () => {
     const out = await directSnapshot(deps(cluster, new FakeGlance(answer)), names, IMAGE_ID, SIZE);
     expect(out.done).toBe(false);
     expect(out.done === false && out.reason).toMatch(answer === 'refuse' ? /policy/ : /did not take the location/);
+    expect(cluster.leftovers()).toEqual([]);
+  });
+
+  it('an image service without the location API (an older Glance, the embedded one) is found out before anything is made', async () => {
+    const cluster = new FakeCluster();
+    const out = await directSnapshot(deps(cluster, new FakeGlance('no-api')), names, IMAGE_ID, SIZE);
+    expect(out).toMatchObject({ done: false, reason: expect.stringMatching(/could not be found/) });
+    expect(cluster.ops).toEqual([]);
     expect(cluster.leftovers()).toEqual([]);
   });
 
