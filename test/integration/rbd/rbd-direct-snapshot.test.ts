@@ -80,6 +80,8 @@ describe("Nova's direct snapshot into a Glance on the same Ceph", () => {
       expect(run.result?.steps).not.toHaveProperty('extract');
       expect(run.result?.size).toBe((await cephClient().info({ pool: 'vms', image: `${fixture.instance.uuid ?? ''}_disk` })).size);
       expect(sent()).toBe(0);
+      // A measurement for the log, not a target: the benches compare it with the stream.
+      process.stderr.write(`[direct] ${run.result?.size ?? 0} bytes: direct_snapshot ${run.result?.steps.direct_snapshot ?? '?'} ms, host sent ${sent()} bytes, freeze ${run.result?.freezeWindowMs ?? '-'} ms\n`);
       expect(run.state).toBe(DomainState.Running);
       const images = engine.images as GlanceHttpClient;
       expect(await images.locationUrls(run.imageId)).toEqual([`rbd://${rbd().cluster.fsid}/${GLANCE_POOL}/${run.imageId}/snap`]);
@@ -139,6 +141,7 @@ describe('fault: a Glance that refuses the location falls back to the stream', (
       expect(run.result).toMatchObject({ mode: 'live', status: 'active', dataPath: 'backup-job' });
       expect(run.result?.steps).toHaveProperty('direct_snapshot');
       expect(sent()).toBe(run.result?.size);
+      process.stderr.write(`[direct refused → stream] ${sent()} bytes sent; direct_snapshot ${run.result?.steps.direct_snapshot ?? '?'} ms, upload ${run.result?.steps.upload ?? '?'} ms\n`);
       expect(await cephClient().list(GLANCE_POOL)).toEqual(before);
       expect(await rbdSnapshotsOf(fixture)).toEqual([]);
       await expectCleanImage(engine, run);
