@@ -26,10 +26,15 @@ export class RbdClones {
     await runCeph(this.conn, 'rbd', ['clone', '--rbd-default-clone-format', CLONE_FORMAT, imageSpec(parent, snap), imageSpec(child)], options);
   }
 
-  /** Copies the parent's data into the clone (inside librbd), which then has no parent. A clone already flat is left as it is. */
-  async flatten(ref: ImageRef, options: CallOptions = {}): Promise<void> {
+  /**
+   * Copies the parent's data into the clone (inside librbd), which then has no parent. A clone
+   * already flat is left as it is. Its time grows with the image: `timeoutMs` replaces the
+   * connection's per-command deadline for it.
+   */
+  async flatten(ref: ImageRef, options: CallOptions & { timeoutMs?: number } = {}): Promise<void> {
+    const conn = options.timeoutMs === undefined ? this.conn : { ...this.conn, timeoutMs: options.timeoutMs };
     try {
-      await runCeph(this.conn, 'rbd', ['flatten', '--no-progress', imageSpec(ref)], options);
+      await runCeph(conn, 'rbd', ['flatten', '--no-progress', imageSpec(ref)], options);
     } catch (err) {
       // rbd answers EINVAL "image has no parent" for a flat image: what a retried flatten finds.
       if (err instanceof CephCommandError && err.errno === 'EINVAL' && (await this.rbd.info(ref, options)).parent === undefined) return;

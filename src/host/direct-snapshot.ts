@@ -107,6 +107,15 @@ function done(image: Image, location: string, quiesce: QuiesceOutcome): DirectSn
   };
 }
 
+/**
+ * A flatten copies the whole image: its deadline is 10 minutes plus the time at 16 MiB/s, far below
+ * what a single-node test cluster does (hundreds of MiB/s) and what a loaded production cluster
+ * should, so that only a cluster out of reach runs into it.
+ */
+export function flattenDeadlineMs(virtualSize: number): number {
+  return 600_000 + Math.ceil(virtualSize / (16 * 1024 * 1024)) * 1000;
+}
+
 const NOT_FROZEN: QuiesceOutcome = { quiesced: false, freezeWindowMs: null };
 
 /** The whole direct snapshot of `names.disk` into the queued image `imageId` (see the file's head). */
@@ -131,7 +140,7 @@ export async function directSnapshot(deps: DirectSnapshotDeps, names: DirectSnap
       quiesce = await deps.cut(() => clones.rbd.snapCreate(names.disk, names.sourceSnap));
       await clones.rbd.snapProtect(names.disk, names.sourceSnap);
       await clones.clone(names.disk, names.sourceSnap, names.copy);
-      await clones.flatten(names.copy);
+      await clones.flatten(names.copy, { timeoutMs: flattenDeadlineMs(virtualSize) });
       await clones.removeSnapshot(names.disk, names.sourceSnap);
       await clones.rbd.snapCreate(names.copy, GLANCE_SNAPSHOT);
       await clones.rbd.snapProtect(names.copy, GLANCE_SNAPSHOT);

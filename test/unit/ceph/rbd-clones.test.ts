@@ -1,6 +1,8 @@
 // Clone, flatten and the clean-up of clones: argv against fake `rbd` tools, names refused before
 // anything runs, errors carrying rbd's errno.
 import { existsSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { CephCommandError, CephNameError, RbdClones, type CephConnection } from '../../../src/ceph';
 import { useFakeCephTools } from '../../support/fake-ceph-tools';
 
@@ -24,6 +26,14 @@ it('flattens without progress output', async () => {
   await fake().answer('');
   await clones.flatten(copy);
   expect((await fake().argv()).slice(4)).toEqual(['flatten', '--no-progress', `images/${copy.image}`]);
+});
+
+it('gives a flatten its own deadline, longer than a command\'s', async () => {
+  await fake().answer('');
+  await writeFile(path.join(fake().dir, 'sleep'), '1');
+  const quick = new RbdClones({ ...conn, toolDir: fake().dir, timeoutMs: 300 });
+  await expect(quick.flatten(copy)).rejects.toMatchObject({ exitCode: null, retryable: true });
+  await expect(quick.flatten(copy, { timeoutMs: 5_000 })).resolves.toBeUndefined();
 });
 
 it('refuses names that would reach another pool or pose as an option, before anything runs', async () => {

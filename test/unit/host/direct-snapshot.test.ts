@@ -2,7 +2,7 @@
 // Glance, and that every way it can end leaves nothing of it behind but the image's own copy.
 // Against an in-memory cluster and Glance that keep the state the real ones would.
 import { CephCommandError, type ImageRef } from '../../../src/ceph';
-import { directSnapshot, directSnapshotNames, directSnapshotRefusal, glanceRbdLocation, type DirectClones, type DirectSnapshotDeps } from '../../../src/host/direct-snapshot';
+import { directSnapshot, directSnapshotNames, flattenDeadlineMs, directSnapshotRefusal, glanceRbdLocation, type DirectClones, type DirectSnapshotDeps } from '../../../src/host/direct-snapshot';
 import { loadHostConfig } from '../../../src/host/host-config';
 import { ImageNotFound, ImageRequestRejected, type Image } from '../../../src/images';
 
@@ -147,6 +147,11 @@ describe('when the direct snapshot applies', () => {
   it('names the run\'s own snapshot and copy, and the location Glance\'s rbd store reads', () => {
     expect(names).toEqual({ disk, sourceSnap: `direct-${IMAGE_ID}`, copy: { pool: 'images', image: IMAGE_ID } });
     expect(glanceRbdLocation(FSID, names.copy)).toBe(LOCATION);
+  });
+
+  it('gives the flatten 10 minutes plus the time at 16 MiB/s', () => {
+    expect(flattenDeadlineMs(0)).toBe(600_000);
+    expect(flattenDeadlineMs(1024 ** 3)).toBe(600_000 + 64_000);
   });
 });
 
