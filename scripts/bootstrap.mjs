@@ -37,5 +37,7 @@ if (needsLibvirt && steps.includes('--test')) ensureCephHost();
 // views, a real Keystone issues the tokens, a real Glance stores images, python-openstackclient
 // makes the calls.
 if (steps.includes('--test')) {
-  for (const name of ['tempest', 'keystone', 'glance', 'openstackclient']) ensurePythonVenv(root, name, join(root, 'openstack', `${name}.txt`));
+  for (const name of ['tempest', 'keystone', 'openstackclient']) ensurePythonVenv(root, name, join(root, 'openstack', `${name}.txt`));
+  // Glance's rbd store (the direct snapshot's tests) imports Debian's rados/rbd bindings, linked into its venv.
+  ensurePythonVenv(root, 'glance', join(root, 'openstack', 'glance.txt'), needsLibvirt ? { debianModules: ['rados', 'rbd'] } : {});
 }

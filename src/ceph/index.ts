@@ -5,3 +5,4 @@ export { connectionArgs, CephConnectionSchema, runCeph, type CallOptions, type C
 export { callCeph } from './rpc';
 export { RbdClient, type RbdExtent, type RbdImageInfo, type RbdSnapshot } from './client';
 export { coalesceExtents, MAX_DIFF_EXTENTS, RbdDiffTooLarge } from './diff';
+export { CLONE_FORMAT, RbdClones } from './clones';

@@ -102,7 +102,21 @@ export interface DomainDescription {
    * descriptions recorded before it existed, which replay on the block-copy path.
    */
   backupCapable?: boolean;
+  /**
+   * The host would try Nova's direct snapshot first: the disk is in RBD and the host names Glance's
+   * RBD pool (SNAP_GLANCE_RBD_POOL). Absent in descriptions recorded before it existed.
+   */
+  directSnapshot?: boolean;
 }
+
+/**
+ * Nova's direct snapshot (imagebackend's Rbd.direct_snapshot): done, with the image active at the
+ * clone's location; or not taken, with why, and nothing of it left in the cluster (the workflow
+ * then streams, as Nova falls back to its generic path).
+ */
+export type DirectSnapshotOutcome =
+  | { done: true; image: UploadedImage; location: string; quiesced: boolean; freezeWindowMs: number | null; quiesceError?: string }
+  | { done: false; reason: string };
 
 /** The point-in-time export a one-pass snapshot streams from (see src/host/snapshot-export.ts). */
 export interface SnapshotExport extends Partial<SnapshotChainFacts> {
@@ -166,6 +180,8 @@ export interface HostActivities {
   openSnapshotExport(input: { domainName: string; workDirKey: string; mode: SnapshotMode; description: DomainDescription; chain?: ChainPlan }): Promise<SnapshotExport>;
   /** One pass, step 2 (the seed's upload): export → image writer → resumable upload → verified commit. */
   streamSnapshot(input: { domainName: string; workDirKey: string; mode: SnapshotMode; description: DomainDescription; imageId: string }): Promise<StreamedImage>;
+  /** Before the stream, where the description says it may: Nova's direct snapshot, inside the cluster (src/host/direct-snapshot.ts). */
+  directSnapshot(input: { domainName: string; mode: SnapshotMode; description: DomainDescription; imageId: string }): Promise<DirectSnapshotOutcome>;
   /**
    * Ends the export (our backup job, our qemu-nbd) and removes the run's work dir; idempotent, also
    * the compensation. With `discardPointOf` (a failed live run's compensation) the run's point in

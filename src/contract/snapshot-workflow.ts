@@ -28,6 +28,7 @@ export const SNAPSHOT_STEPS = [
   'choose_mode',
   'prepare_cold',
   'task_state_pending_upload',
+  'direct_snapshot',
   'plan_chain',
   'extract',
   'restore_guest',
@@ -49,9 +50,11 @@ export type SnapshotMode = 'live' | 'cold';
 /**
  * How the bytes went: one pass from a libvirt backup job (live) or a read-only qemu-nbd of the
  * stopped disk (cold) into the image service; or, where libvirt or QEMU lack the backup API, a
- * block-copy mirror (live) or qemu-img convert (cold) into a file that is then uploaded.
+ * block-copy mirror (live) or qemu-img convert (cold) into a file that is then uploaded. Or none
+ * through the host at all (`rbd-direct`, Nova's direct snapshot): an RBD disk cloned inside the
+ * cluster into Glance's RBD pool, and Glance handed the clone's location.
  */
-export type SnapshotDataPath = 'backup-job' | 'qemu-nbd' | 'block-copy' | 'convert';
+export type SnapshotDataPath = 'backup-job' | 'qemu-nbd' | 'block-copy' | 'convert' | 'rbd-direct';
 
 export interface SnapshotResult {
   imageId: string;

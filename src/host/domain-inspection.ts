@@ -4,6 +4,7 @@ import type { DomainDescription } from '../contract';
 import type { Domain, Libvirt } from '../libvirt';
 import { isLibvirtError, VIR_ERR_CONFIG_UNSUPPORTED, VIR_ERR_NO_SUPPORT } from '../libvirt';
 import type { ChainRoots } from './disk-chain';
+import { directSnapshotRefusal } from './direct-snapshot';
 import { describeRootDisk } from './disk-source/root-disk';
 import { isEncryptedEphemeral } from './disk-source/block-source';
 import { isLiveCapable } from './live-policy';
@@ -69,6 +70,8 @@ export async function describeDomain(client: Libvirt, dom: Domain, config: Descr
       allowLiveBlockDevices: config.blockDevices?.allowLive === true,
     }),
     backupCapable,
+    // Only where it applies: descriptions of other disks stay as they were.
+    ...(directSnapshotRefusal(described?.source.kind ?? null, config.rbd ?? {}) === null ? { directSnapshot: true } : {}),
   };
 }
 

@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { HostNameSchema } from '../contract';
 import { DataDirSchema } from '../config/data-dir';
 import { EnvBooleanSchema, ImageUrlSchema, parseEnv } from '../config/env';
-import { CephUserSchema } from '../ceph';
+import { CephUserSchema, PoolNameSchema } from '../ceph';
 import { VG_NAME_RE, type BlockDeviceSettings } from './disk-source/block-source';
 /** An operator's directory: the characters assertSafePath accepts, so the paths under it can pass too. */
 const DirSchema = z.string().regex(/^[A-Za-z0-9._/-]+$/, 'a directory path of [A-Za-z0-9._/-]');
@@ -83,6 +83,11 @@ export const HostEnvSchema = z.object({
    * docs/incremental-snapshots.md). false: every live snapshot of an RBD disk is a full backup job.
    */
   SNAP_RBD_CHANGE_TRACKING: EnvBooleanSchema.default('true'),
+  /**
+   * Glance's rbd_store_pool, when the image backend is a Glance storing images in RBD in the same
+   * cluster as the instance disks: RBD disks are then snapshotted as Nova's direct snapshot. Unset: off.
+   */
+  SNAP_GLANCE_RBD_POOL: PoolNameSchema.optional(),
 });
 
 export interface HostConfig {
@@ -109,7 +114,14 @@ export interface HostConfig {
   /** one BandwidthLimit (src/host/bandwidth-limit.ts) per host worker; 0 = unlimited */
   streamBandwidthBytesPerSecond: number;
   /** how the host reaches the Ceph cluster of RBD-backed disks (Nova's images_rbd_ceph_conf, rbd_user) */
-  rbd: { confPath: string; user?: string; /** SNAP_RBD_CHANGE_TRACKING; absent: on */ changeTracking?: boolean };
+  rbd: {
+    confPath: string;
+    user?: string;
+    /** SNAP_RBD_CHANGE_TRACKING; absent: on */
+    changeTracking?: boolean;
+    /** SNAP_GLANCE_RBD_POOL: Glance's pool in the same cluster (Nova's direct snapshot); absent: off */
+    glancePool?: string;
+  };
   /** where block-device (LVM) root disks may be, and whether they may go live */
   blockDevices: BlockDeviceSettings;
 }
@@ -144,7 +156,12 @@ export function loadHostConfig(env: NodeJS.ProcessEnv = process.env, projectRoot
     defaultProject: e.SNAP_DEFAULT_PROJECT,
     quiesceTimeoutMs: e.SNAP_QUIESCE_TIMEOUT_S * 1000,
     streamBandwidthBytesPerSecond: e.SNAP_STREAM_BWLIMIT_MIBS * 1024 * 1024,
-    rbd: { confPath: e.SNAP_RBD_CEPH_CONF, ...(e.SNAP_RBD_USER !== undefined ? { user: e.SNAP_RBD_USER } : {}), ...(e.SNAP_RBD_CHANGE_TRACKING ? {} : { changeTracking: false }) },
+    rbd: {
+      confPath: e.SNAP_RBD_CEPH_CONF,
+      ...(e.SNAP_RBD_USER !== undefined ? { user: e.SNAP_RBD_USER } : {}),
+      ...(e.SNAP_RBD_CHANGE_TRACKING ? {} : { changeTracking: false }),
+      ...(e.SNAP_GLANCE_RBD_POOL !== undefined ? { glancePool: e.SNAP_GLANCE_RBD_POOL } : {}),
+    },
     blockDevices: {
       roots: [...(e.SNAP_BLOCK_DEVICE_PATHS ?? []), ...(e.SNAP_LVM_VOLUME_GROUP !== undefined ? [`/dev/${e.SNAP_LVM_VOLUME_GROUP}`] : [])],
       allowLive: e.SNAP_BLOCK_DEVICE_LIVE_SNAPSHOT,

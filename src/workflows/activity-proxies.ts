@@ -31,7 +31,7 @@ export interface HostActivityProxies {
   prepare: Pick<HostActivities, 'prepareColdSnapshot'>;
   extract: Pick<HostActivities, 'extractSnapshot' | 'openSnapshotExport'>;
   restore: Pick<HostActivities, 'restoreGuest' | 'removeSnapshotWorkDir' | 'closeSnapshotExport' | 'retainCheckpoints'>;
-  upload: Pick<HostActivities, 'uploadSnapshot' | 'streamSnapshot'>;
+  upload: Pick<HostActivities, 'uploadSnapshot' | 'streamSnapshot' | 'directSnapshot'>;
 }
 
 export function hostActivities(host: string): HostActivityProxies {

@@ -24,6 +24,7 @@ import type { ControlProxies, HostActivityProxies } from './activity-proxies';
 import { failureType } from './failure-type';
 import type { Progress } from './progress';
 import type { Saga } from './saga';
+import { attemptDirectSnapshot } from './direct-snapshot';
 
 export interface ExtractContext {
   instance: SnapshotInstanceInfo;
@@ -90,6 +91,9 @@ export async function streamOnePass(ctx: ExtractContext): Promise<ExtractOutcome
     await progress.step('task_state_pending_upload', () =>
       control.setTaskState({ instanceUuid, taskState: 'image_pending_upload', expected: ['image_snapshot', null] }),
     );
+    // Returned from inside the try: the finally below still brings a cold guest back.
+    const direct = await attemptDirectSnapshot(ctx);
+    if (direct !== null) return direct;
     if (chained && mode === 'live') plan = await progress.step('plan_chain', () => control.planChain({ instanceUuid }));
     const opened = await progress.step('extract', () => host.extract.openSnapshotExport(exportInput()));
     // What the stream carries: the guest data (the changed extents of an incremental) to a composing store.

@@ -147,6 +147,7 @@ export class ApiStubCloud {
       streamSnapshot: async () => notOnePass(),
       closeSnapshotExport: async () => undefined,
       retainCheckpoints: async () => ({ checkpointXml: null, deleted: [] }),
+      directSnapshot: async () => ({ done: false, reason: 'the stub host has no RBD disks' }),
     };
   }
 

@@ -40,6 +40,8 @@ export interface EngineOptions {
   /** the host worker's environment (SNAP_TEST_BARRIER_DIR included, as for host-worker-main) */
   hostEnv?: Record<string, string>;
   wrapImages?: (images: ImageClient) => ImageClient;
+  /** the image backend the workers use (a real Glance); default: the embedded image service */
+  images?: ImageClient;
   /** keep the control worker's info-level log records in `logs` */
   captureLogs?: boolean;
 }
@@ -53,7 +55,7 @@ export async function startEngine(options: EngineOptions = {}): Promise<Engine> 
   const hostName = `e2e-${randomBytes(3).toString('hex')}`;
   const hostConfig = loadHostConfig({ SNAP_HOST: hostName, SNAP_DATA_DIR: dir, SNAP_INVENTORY_INTERVAL_S: '3600', SNAP_INSTANCES_PATH: TEST_INSTANCES_PATH, ...options.hostEnv });
   const imageServer = await startImageServer({ port: 0, dataDir: join(dir, 'images'), maxImageBytes: 4 * 1024 ** 3 });
-  const images = new GlanceHttpClient(imageServer.url);
+  const images = options.images ?? new GlanceHttpClient(imageServer.url);
   const store = await InstanceStore.open({ kind: 'sqlite', path: join(dir, 'instances.sqlite') });
   const client = await connectClient();
   const connection: NativeConnection = await connectWorker();

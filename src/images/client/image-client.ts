@@ -87,6 +87,25 @@ export interface ImageClient {
   discardStaged(id: string): Promise<void>;
 }
 
+/**
+ * Glance's location API for service users (Glance 2024.2+, `POST /v2/images/{id}/locations`): the
+ * image's data is already in one of Glance's stores, and Glance is told where. What Nova's direct
+ * snapshot hands Glance instead of the bytes. Only GlanceHttpClient has it; a service without the
+ * route answers 404 or 405 (an older Glance, the embedded image service).
+ */
+export interface ImageLocations {
+  /** Asks Glance to take `url` as the queued image's data; Glance checks it and turns the image active asynchronously. */
+  addLocation(id: string, url: string): Promise<void>;
+  /** The image's locations' URLs (service users only). */
+  locationUrls(id: string): Promise<string[]>;
+}
+
+export function hasImageLocations<T extends object>(images: T): images is T & ImageLocations {
+  return typeof (images as Partial<ImageLocations>).addLocation === 'function' && typeof (images as Partial<ImageLocations>).locationUrls === 'function';
+}
+
+const LocationsSchema = z.array(z.object({ url: z.string() }).passthrough());
+
 /** The image's status, or 'deleted' when the service no longer has it (Glance answers 404 for a deleted image). */
 export async function imageStatus(images: Pick<ImageClient, 'get'>, id: string): Promise<string> {
   try {
@@ -112,7 +131,7 @@ const LIST_PATH = 'v2/images';
 const LIST_PAGE_LIMIT = 1000;
 const ListPageSchema = z.object({ images: z.array(z.unknown()), next: z.string().optional() });
 
-export class GlanceHttpClient implements ImageClient {
+export class GlanceHttpClient implements ImageClient, ImageLocations {
   private readonly base: URL;
   private readonly idleTimeoutMs: number;
   private readonly uploadIdleTimeoutMs: number;
@@ -188,6 +207,18 @@ export class GlanceHttpClient implements ImageClient {
     const body = Buffer.from(JSON.stringify(ops));
     const res = await this.send({ method: 'PATCH', path: `v2/images/${checkedId(id)}`, headers: { 'Content-Type': JSON_PATCH_MEDIA_TYPE }, body });
     return this.expectJson(res, 200, id, imageFromView);
+  }
+
+  async addLocation(id: string, url: string): Promise<void> {
+    const body = Buffer.from(JSON.stringify({ url }));
+    const res = await this.send({ method: 'POST', path: `v2/images/${checkedId(id)}/locations`, headers: { 'Content-Type': 'application/json' }, body });
+    if (res.statusCode !== 202 && res.statusCode !== 200 && res.statusCode !== 204) throw await errorFromResponse(res, id);
+    res.resume();
+  }
+
+  async locationUrls(id: string): Promise<string[]> {
+    const res = await this.send({ method: 'GET', path: `v2/images/${checkedId(id)}/locations` });
+    return (await this.expectJson(res, 200, id, (json) => LocationsSchema.parse(json))).map((l) => l.url);
   }
 
   async delete(id: string): Promise<void> {

@@ -3,7 +3,7 @@
 // client user's caps confined to its pools. Last, the cluster stops with no daemon or file left.
 import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
-import { CephCommandError, RbdClient, runCeph } from '../../../src/ceph';
+import { CephCommandError, RbdClient, RbdClones, runCeph } from '../../../src/ceph';
 import { runTool } from '../../../src/process/tool-process';
 import { useCephCluster } from '../../support/ceph';
 
@@ -92,6 +92,28 @@ describe('RbdClient on a real cluster', () => {
     expect(err).toBeInstanceOf(CephCommandError);
     expect(['EPERM', 'EACCES']).toContain((err as CephCommandError).errno);
     await expect(new RbdClient(c.admin).info({ pool: 'other', image: 'secret' })).resolves.toMatchObject({ size: 4 * MiB });
+  });
+
+  it('clones a protected snapshot into the images pool, flattens it to the same bytes, and removes both whatever their protection', async () => {
+    const c = cluster();
+    const clones = new RbdClones(c.client);
+    const copy = { pool: 'images', image: 'direct-copy' };
+    await clones.rbd.snapProtect(disk, 's2');
+    await clones.clone(disk, 's2', copy);
+    expect((await clones.rbd.info(copy)).parent).toEqual({ pool: 'vms', image: disk.image, snapshot: 's2' });
+    // Its clone holds the snapshot: unprotecting it is refused, and nothing is removed.
+    await expect(clones.removeSnapshot(disk, 's2')).rejects.toMatchObject({ errno: 'EBUSY' });
+    await clones.flatten(copy);
+    await clones.flatten(copy);
+    expect((await clones.rbd.info(copy)).parent).toBeUndefined();
+    const uri = (spec: string): string => `rbd:${spec}:conf=${c.confPath}:id=${c.client.user}`;
+    await runTool('qemu-img', ['compare', '-q', '-f', 'raw', '-F', 'raw', uri(`${disk.pool}/${disk.image}@s2`), uri(`images/${copy.image}`)]);
+    await clones.rbd.snapCreate(copy, 'snap');
+    await clones.rbd.snapProtect(copy, 'snap');
+    await expect(clones.removeImage(copy)).resolves.toBe(true);
+    await expect(clones.removeImage(copy)).resolves.toBe(false);
+    await expect(clones.removeSnapshot(disk, 's2')).resolves.toBe(true);
+    await expect(clones.rbd.list('images')).resolves.toEqual([]);
   });
 
   it('removes an image with no snapshots left', async () => {

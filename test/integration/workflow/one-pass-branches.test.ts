@@ -127,3 +127,29 @@ describe('snapshotInstance on the one-pass data path', () => {
     expectClean(inst, guest);
   });
 });
+
+describe("Nova's direct snapshot before the stream (an RBD disk, Glance on the same cluster)", () => {
+  it('live: taken inside the cluster, quiesced; no export opened, nothing streamed', async () => {
+    const { inst, result } = await snapshot({ guest: 'running', direct: 'done' });
+    expect(result).toMatchObject({ mode: 'live', status: 'active', dataPath: 'rbd-direct', quiesced: true, freezeWindowMs: 2 });
+    expect(result?.steps).toHaveProperty('direct_snapshot');
+    expect(result?.steps).not.toHaveProperty('extract');
+    expect(inst.calls.filter((c) => DATA_STEPS.includes(c) || c === 'directSnapshot')).toEqual(['directSnapshot']);
+    expect(inst.notifications).toEqual(['snapshot.start', 'snapshot.end']);
+    expectClean(inst, 'running');
+  });
+
+  it('cold from running: taken while the guest is saved, which then comes back running', async () => {
+    const { inst, result } = await snapshot({ guest: 'running', liveCapable: false, direct: 'done' });
+    expect(result).toMatchObject({ mode: 'cold', status: 'active', dataPath: 'rbd-direct', quiesced: false });
+    expect(inst.calls.filter((c) => DATA_STEPS.includes(c) || c === 'directSnapshot')).toEqual(['prepareColdSnapshot', 'directSnapshot', 'restoreGuest']);
+    expectClean(inst, 'running');
+  });
+
+  it('refused (Glance will not take the location): the same run streams, as Nova falls back to its generic path', async () => {
+    const { inst, result } = await snapshot({ guest: 'running', direct: 'refused' });
+    expect(result).toMatchObject({ mode: 'live', status: 'active', dataPath: 'backup-job' });
+    expect(inst.calls.filter((c) => DATA_STEPS.includes(c) || c === 'directSnapshot')).toEqual(['directSnapshot', 'openSnapshotExport', 'streamSnapshot']);
+    expectClean(inst, 'running');
+  });
+});

@@ -28,6 +28,8 @@ export interface FakeInstanceOptions {
   devices?: number;
   /** the host the store reports (default: the stub host the test workers poll for) */
   host?: string;
+  /** an RBD disk with Glance's RBD pool named: the host's direct snapshot is taken, or refused (then streamed) */
+  direct?: 'done' | 'refused';
   /** an activity that waits (heartbeating) until the test calls release() */
   holdAt?: ActivityName;
   /** activity name (optionally `name#n` for its n-th call) → how it fails */
@@ -200,6 +202,7 @@ export class FakeCloud {
           virtType: inst.options.virtType ?? 'kvm',
           liveCapable: inst.options.liveCapable ?? true,
           ...(inst.options.onePass === true ? { backupCapable: true } : {}),
+          ...(inst.options.direct !== undefined ? { directSnapshot: true } : {}),
         };
         return description;
       },
@@ -269,6 +272,13 @@ export class FakeCloud {
         const dataPath = mode === 'live' ? 'backup-job' : 'qemu-nbd';
         const chain = mode === 'live' ? { kind: 'full' as const, fullReason: 'the first snapshot of this instance', checkpoint: 'snap-fake', changedBytes: 1 << 20 } : {};
         return { imageId, status: 'active', size: 1 << 20, checksum: 'fake-md5', dataPath, exportId: 'export', resumedFrom: 0, bytesSent: 1 << 20, logicalDigest: 'fake-digest', quiesced: mode === 'live', freezeWindowMs: mode === 'live' ? 3 : null, ...chain };
+      },
+      directSnapshot: async ({ domainName, imageId, mode }) => {
+        const inst = this.domain(domainName);
+        inst.enter('directSnapshot');
+        if (inst.options.direct !== 'done') return { done: false, reason: 'Glance refused the location' };
+        this.image(imageId).imageStatus = 'active';
+        return { done: true, image: { imageId, status: 'active', size: 1 << 20, checksum: '' }, location: `rbd://fsid/images/${imageId}/snap`, quiesced: mode === 'live', freezeWindowMs: mode === 'live' ? 2 : null };
       },
       closeSnapshotExport: async ({ domainName, workDirKey }) => {
         for (const each of this.byUuid.values()) each.workDirs.delete(workDirKey);

@@ -1,51 +1,21 @@
 // The Ceph client's argv and parsing, against fake `rbd`/`ceph` tools that record their argv and
 // answer what the test tells them to.
-import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { CephCommandError, CephNameError, errnoOf, parseImageSpec, RbdClient, type CephConnection } from '../../../src/ceph';
 import { HostPathError } from '../../../src/fs/safe-path';
 import { ToolOutputInvalid } from '../../../src/process/tool-process';
+import { useFakeCephTools } from '../../support/fake-ceph-tools';
 
-let dir: string;
-const argvFile = (): string => path.join(dir, 'argv');
+const fake = useFakeCephTools();
+const argvFile = (): string => fake().argvFile;
+const answer = (stdout: string, opts: { exit?: number; stderr?: string } = {}): Promise<void> => fake().answer(stdout, opts);
+const argv = (): Promise<string[]> => fake().argv();
 
-const FAKE = `#!/bin/sh
-FAKE_DIR=$(dirname "$0")
-printf '%s\\n' "$@" > "$FAKE_DIR/argv"
-[ -f "$FAKE_DIR/sleep" ] && exec sleep "$(cat "$FAKE_DIR/sleep")"
-[ -f "$FAKE_DIR/stderr" ] && cat "$FAKE_DIR/stderr" >&2
-[ -f "$FAKE_DIR/stdout" ] && cat "$FAKE_DIR/stdout"
-exit "$(cat "$FAKE_DIR/exit" 2>/dev/null || echo 0)"
-`;
-
-beforeAll(async () => {
-  dir = await mkdtemp(path.join(tmpdir(), 'snap-fake-ceph-'));
-  for (const tool of ['rbd', 'ceph']) {
-    await writeFile(path.join(dir, tool), FAKE);
-    await chmod(path.join(dir, tool), 0o755);
-  }
-  conn.toolDir = dir;
+beforeAll(() => {
+  conn.toolDir = fake().dir;
 });
-
-afterAll(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
-
-beforeEach(async () => {
-  for (const f of ['argv', 'stdout', 'stderr', 'exit', 'sleep']) await rm(path.join(dir, f), { force: true });
-});
-
-async function answer(stdout: string, opts: { exit?: number; stderr?: string } = {}): Promise<void> {
-  await writeFile(path.join(dir, 'stdout'), stdout);
-  if (opts.exit !== undefined) await writeFile(path.join(dir, 'exit'), String(opts.exit));
-  if (opts.stderr !== undefined) await writeFile(path.join(dir, 'stderr'), opts.stderr);
-}
-
-async function argv(): Promise<string[]> {
-  return (await readFile(argvFile(), 'utf8')).split('\n').slice(0, -1);
-}
 
 const conn: CephConnection = { confPath: '/etc/ceph/ceph.conf', user: 'nova' };
 const rbd = new RbdClient(conn);
@@ -145,7 +115,7 @@ describe('errors', () => {
 
   it('kills a tool that outlives its deadline (monitors out of reach) and says so', async () => {
     await answer('{}');
-    await writeFile(path.join(dir, 'sleep'), '5');
+    await writeFile(path.join(fake().dir, 'sleep'), '5');
     const started = Date.now();
     const err = await new RbdClient({ ...conn, timeoutMs: 300 }).info(disk).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(CephCommandError);
