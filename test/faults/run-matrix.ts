@@ -80,12 +80,12 @@ async function main(): Promise<void> {
   const onRbd = runnable.filter((c) => RBD_FAULTS.includes(c.fault));
   const shared = runnable.filter((c) => c.fault !== 'libvirtd-restart' && !RBD_FAULTS.includes(c.fault)).sort((a, b) => weight(b) - weight(a) || a.mode.localeCompare(b.mode));
   const exclusive = runnable.filter((c) => c.fault === 'libvirtd-restart');
-  process.stdout.write(`fault matrix: ${runnable.length} cells on ${args.parallel} stack(s), ${onRbd.length} on RBD then ${exclusive.length} libvirtd restarts at the end\n`);
 
   const started = Date.now();
   const stacks: FaultStack[] = [];
   try {
     const wanted = shared.length + exclusive.length === 0 ? 0 : Math.min(args.parallel, Math.max(1, shared.length));
+    process.stdout.write(`fault matrix: ${runnable.length} cells, ${shared.length} on ${wanted} stack(s), then ${onRbd.length} on RBD on a stack of their own, then ${exclusive.length} libvirtd restarts\n`);
     for (let i = 0; i < wanted; i++) stacks.push(await startFaultStack());
     await Promise.all(stacks.map((stack) => runQueue(stack, shared, results)));
     if (onRbd.length > 0) await runRbdCells(onRbd, results);
