@@ -44,8 +44,8 @@ export async function settle(fixture: InstanceFixture): Promise<void> {
 export async function frozenCopy(fixture: InstanceFixture, name: string): Promise<string> {
   const out = join(fixture.dir, `${name}.frozen.raw`);
   const { rbd, overlayPath } = fixture.instance;
-  const source = rbd ? ['-f', 'raw', rbdTarget(rbd)] : ['-U', '-f', 'qcow2', overlayPath];
-  await runTool('qemu-img', ['convert', '-q', ...source, '-O', 'raw', out]);
+  const [flags, source] = rbd ? [['-f', 'raw'], rbdTarget(rbd)] : [['-U', '-f', 'qcow2'], overlayPath];
+  await runTool('qemu-img', ['convert', '-q', ...flags, '-O', 'raw', source, out]);
   return out;
 }
 
