@@ -4,7 +4,8 @@
 import { randomUUID } from 'node:crypto';
 import { RbdClient } from '../../src/ceph';
 import { CLUSTER_POOLS, type CephCluster } from '../../src/testing/ceph/ceph-cluster';
-import { defineCephSecret, type CephSecret } from '../../src/testing/ceph/libvirt-secret';
+import type { CephSecret } from '../../src/testing/ceph/libvirt-secret';
+import { defineClusterSecret as defineSecretAt, rbdInstancesOn } from '../../src/testing/ceph/rbd-instances';
 import type { InstanceFixture, FixtureOptions } from './instance-fixture';
 import { DEFAULT_TEST_URI } from './instance-fixture';
 import { useCephCluster } from './ceph';
@@ -19,19 +20,20 @@ export interface RbdGuests {
 
 /** Guests on `cluster` whose QEMU reads the disk with the key in the libvirt secret `secretUuid`. */
 export function rbdGuestsOn(cluster: CephCluster, secretUuid: string): RbdGuests {
+  const instances = rbdInstancesOn(cluster, secretUuid);
   return {
     cluster,
-    hostEnv: { SNAP_RBD_CEPH_CONF: cluster.confPath, SNAP_RBD_USER: cluster.client.user },
+    hostEnv: instances.hostEnv,
     guestOptions() {
       const uuid = randomUUID();
-      return { uuid, rbd: { pool: 'vms', image: `${uuid}_disk`, user: cluster.client.user, secretUuid, monHost: cluster.monHost, confPath: cluster.confPath } };
+      return { uuid, rbd: instances.diskFor(uuid) };
     },
   };
 }
 
-/** The libvirt secret for the cluster's client user; remove() it before the cluster stops. */
+/** The libvirt secret for the cluster's client user at the test URI; remove() it before the cluster stops. */
 export function defineClusterSecret(cluster: CephCluster): Promise<CephSecret> {
-  return defineCephSecret(DEFAULT_TEST_URI, cluster.client.user, cluster.clientKey);
+  return defineSecretAt(DEFAULT_TEST_URI, cluster);
 }
 
 /** Registers the cluster and the secret for this file; the getter is valid inside tests and in later beforeAll hooks. */
