@@ -14,16 +14,9 @@ import { call } from '../../support/api-http';
 import { uniqueDomainName } from '../../support/instance-fixture';
 import { verifyGuestImage, waitForFsynced } from '../../support/guest/real-guest-run';
 import { alive, startStackProcess, type StackProcess } from '../../support/stack-process';
+import { until } from '../../support/until';
 
 const Tokens = z.object({ tokens: z.array(z.object({ token: z.string(), projectId: z.string() })) });
-
-async function until(what: string, probe: () => Promise<boolean>, timeoutMs = 120_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await probe())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 500));
-  }
-}
 
 describe('npm start with SNAP_DEMO_STORAGE=rbd', () => {
   const demoName = uniqueDomainName('snaptest-rbddemo');
@@ -55,11 +48,11 @@ describe('npm start with SNAP_DEMO_STORAGE=rbd', () => {
     if (!demo) throw new Error('demo token missing');
     const api = `http://127.0.0.1:${stack.ports.api}`;
     const images = new GlanceHttpClient(`http://127.0.0.1:${stack.ports.image}`, demo.token);
-    await until('the instance in the inventory', async () => (await call(api, { path: `/v2.1/servers/${uuid}`, token: demo.token })).status === 200);
+    await until('the instance in the inventory', async () => ((await call(api, { path: `/v2.1/servers/${uuid}`, token: demo.token })).status === 200 ? true : undefined));
     const accepted = await call(api, { method: 'POST', path: `/v2.1/servers/${uuid}/action`, token: demo.token, headers: { 'OpenStack-API-Version': 'compute 2.45' }, body: { createImage: { name: 'rbd-demo' } } });
     expect(accepted.status).toBe(202);
     const imageId = z.object({ image_id: z.string().uuid() }).parse(accepted.json).image_id;
-    await until('an active image', async () => (await images.get(imageId)).status === 'active', 180_000);
+    await until('an active image', async () => ((await images.get(imageId)).status === 'active' ? true : undefined), 180_000);
     const image = await images.get(imageId);
     expect(image.disk_format).toBe('raw');
     expect(image.properties.snapshot_data_path).toBe('backup-job');
