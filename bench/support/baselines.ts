@@ -39,20 +39,30 @@ export async function bareConvertAndCopy(disk: readonly DiskLayer[], workDir: st
 }
 
 /** Nova-style: convert to a temp file, upload it through the image API, remove the temp file. */
-export async function novaStyleConvertUpload(disk: readonly DiskLayer[], workDir: string, images: ImageClient, tag: string): Promise<BaselineRun & { imageId: string }> {
-  const converted = join(workDir, `nova-${tag}.qcow2`);
+export function novaStyleConvertUpload(disk: readonly DiskLayer[], workDir: string, images: ImageClient, tag: string): Promise<BaselineRun & { imageId: string }> {
+  return novaStyleExtractUpload(images, join(workDir, `nova-${tag}.qcow2`), 'qcow2', tag, (out) => convertImage(disk, out, { outputFormat: 'qcow2', forceShare: true }));
+}
+
+/**
+ * Nova's snapshot of a disk it cannot snapshot in place: `extract` writes the disk into the local
+ * file `out` (qemu-img convert, rbd export), the file is uploaded through the image API as
+ * `format`, then removed. Timed from the image's creation to the end of the upload.
+ */
+export async function novaStyleExtractUpload(images: ImageClient, out: string, format: 'qcow2' | 'raw', tag: string, extract: (out: string) => Promise<void>): Promise<BaselineRun & { imageId: string; uploadedBytes: number }> {
   let imageId = '';
+  let uploadedBytes = 0;
   const { ms } = await timed(async () => {
-    const image = await images.create({ name: `bench-nova-style-${tag}`, disk_format: 'qcow2', container_format: 'bare', properties: { image_type: 'snapshot' } });
+    const image = await images.create({ name: `bench-nova-style-${tag}`, disk_format: format, container_format: 'bare', properties: { image_type: 'snapshot' } });
     imageId = image.id;
     try {
-      await convertImage(disk, converted, { outputFormat: 'qcow2', forceShare: true });
-      await images.upload(image.id, converted);
+      await extract(out);
+      uploadedBytes = (await stat(out)).size;
+      await images.upload(image.id, out);
     } finally {
-      await rm(converted, { force: true });
+      await rm(out, { force: true });
     }
   });
   const uploaded = await images.get(imageId);
   if (uploaded.status !== 'active') throw new Error(`nova-style image ${imageId} ended ${uploaded.status}`);
-  return { ms, size: uploaded.size ?? 0, imageId };
+  return { ms, size: uploaded.size ?? 0, imageId, uploadedBytes };
 }

@@ -8,6 +8,7 @@ import { describeTokens, ensureServiceToken, loadOrCreateTokens, tokenOptionsFro
 import { PROJECT_ROOT, startDevServer, type DevServer } from '../temporal/dev-server';
 import { SupervisedService, stopServices } from './child-services';
 import { DEMO_INSTANCE_NAME, ensureDemoInstance, stopDemoInstance, type DemoInstance } from './demo-instance';
+import { DemoStorageSchema, startDemoCeph, type DemoCeph } from './demo-storage';
 import { INSTANCE_NAME_RE } from '../testing/instance-layout';
 import { DataDirSchema } from '../config/data-dir';
 import { errorMessage } from '../contract';
@@ -24,6 +25,8 @@ const StackEnvSchema = z.object({
   /** true: a demo guest on a host with no domains; always: even beside other domains; false: none */
   SNAP_DEMO_INSTANCE: z.enum(['true', 'false', 'always']).default('true'),
   SNAP_DEMO_NAME: z.string().regex(INSTANCE_NAME_RE, 'a domain name of letters, digits, dash, underscore').default(DEMO_INSTANCE_NAME),
+  /** file: the demo's disk is a qcow2 overlay under the data dir; rbd: in a single-node Ceph the stack brings up */
+  SNAP_DEMO_STORAGE: DemoStorageSchema,
 });
 
 async function main(): Promise<void> {
@@ -38,6 +41,7 @@ async function main(): Promise<void> {
 
   let temporal: DevServer | undefined;
   let demo: DemoInstance | null = null;
+  let ceph: DemoCeph | null = null;
   const services: SupervisedService[] = [];
   let stopping = false;
   const shutdown = async (code: number): Promise<void> => {
@@ -47,6 +51,7 @@ async function main(): Promise<void> {
     await stopServices(services);
     await temporal?.stop();
     if (demo) await stopDemoInstance(env.SNAP_LIBVIRT_URI, demo).catch((err: unknown) => process.stderr.write(`demo instance: ${String(err)}\n`));
+    await ceph?.stop().catch((err: unknown) => process.stderr.write(`demo Ceph: ${String(err)}\n`));
     process.exit(code);
   };
   process.on('SIGINT', () => void shutdown(0));
@@ -55,7 +60,8 @@ async function main(): Promise<void> {
   try {
     temporal = await startDevServer({ port: env.SNAP_TEMPORAL_PORT, uiPort: env.SNAP_TEMPORAL_UI_PORT, dbFile: join(dataDir, 'temporal', 'temporal.db') });
     if (env.SNAP_DEMO_INSTANCE !== 'false') {
-      demo = await ensureDemoInstance(env.SNAP_LIBVIRT_URI, dataDir, { name: env.SNAP_DEMO_NAME, besideOtherDomains: env.SNAP_DEMO_INSTANCE === 'always' });
+      if (env.SNAP_DEMO_STORAGE === 'rbd') ceph = await startDemoCeph(env.SNAP_LIBVIRT_URI);
+      demo = await ensureDemoInstance(env.SNAP_LIBVIRT_URI, dataDir, { name: env.SNAP_DEMO_NAME, besideOtherDomains: env.SNAP_DEMO_INSTANCE === 'always', ...(ceph ? { rbdDiskFor: ceph.diskFor } : {}) });
     }
     const childEnv: NodeJS.ProcessEnv = {
       SNAP_DATA_DIR: dataDir,
@@ -76,7 +82,8 @@ async function main(): Promise<void> {
       ['image-service', join('images', 'service', 'server-main.ts'), {}],
       // Only the workers hold the service token.
       ['control-worker', join('workers', 'control-worker-main.ts'), { SNAP_METRICS_PORT: String(env.SNAP_CONTROL_METRICS_PORT), SNAP_IMAGE_TOKEN: serviceToken }],
-      ['host-worker', join('workers', 'host-worker-main.ts'), { SNAP_METRICS_PORT: String(env.SNAP_HOST_METRICS_PORT), SNAP_IMAGE_TOKEN: serviceToken }],
+      // an RBD demo: the host reads the stack's cluster (an operator's own SNAP_RBD_* otherwise pass through)
+      ['host-worker', join('workers', 'host-worker-main.ts'), { SNAP_METRICS_PORT: String(env.SNAP_HOST_METRICS_PORT), SNAP_IMAGE_TOKEN: serviceToken, ...ceph?.hostEnv }],
       ['compute-api', join('api', 'main.ts'), {}],
     ] as const) {
       const service = new SupervisedService({ name, ...tsx(file, extraEnv) }, PROJECT_ROOT, say);
@@ -96,7 +103,8 @@ async function main(): Promise<void> {
         `  metrics         http://127.0.0.1:${env.SNAP_API_PORT}/metrics (API), :${env.SNAP_CONTROL_METRICS_PORT}/metrics (control worker), :${env.SNAP_HOST_METRICS_PORT}/metrics (host worker)`,
         `  tokens          ${tokens.file}`,
         tokens.created ? describeTokens(tokens.config).replace(/^/gm, '    ') : '',
-        demo ? `  demo instance   ${demo.name} (${demo.uuid}), a Linux guest writing blocks to its disk` : '  demo instance   none (this host already has domains)',
+        demo ? `  demo instance   ${demo.name} (${demo.uuid}), a Linux guest writing blocks to its disk${demo.rbdLayout?.rbd ? ` in RBD (${demo.rbdLayout.rbd.pool}/${demo.rbdLayout.rbd.image})` : ''}` : '  demo instance   none (this host already has domains)',
+        ceph ? `  Ceph (demo)     ${ceph.cluster.confPath} (user ${ceph.cluster.client.user}), stopped with the stack` : '',
         demo ? `  guest console   ${demo.consolePath}` : '',
         '',
       ].join('\n'),

@@ -9,8 +9,11 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { PROJECT_ROOT } from '../../src/temporal/dev-server';
 import { describeCell, runCell, type Cell, type CellResult } from '../support/fault-cell';
-import { FAULTS, MODES, STEPS, notApplicable } from '../support/fault-matrix';
+import { FAULTS, MODES, RBD_FAULTS, STEPS, notApplicable } from '../support/fault-matrix';
 import { startFaultStack, type FaultStack } from '../support/fault-stack';
+import { RBD_STREAM_LIMIT_MIBS } from '../support/fault-cell';
+import { defineClusterSecret, rbdGuestsOn } from '../support/rbd-guest';
+import { startCephCluster } from '../../src/testing/ceph/ceph-cluster';
 import { machineFacts, matrixTable, summary } from './matrix-report';
 
 const list = <T extends string>(all: readonly [T, ...T[]]) =>
@@ -46,6 +49,26 @@ async function runQueue(stack: FaultStack, queue: Cell[], results: CellResult[])
   }
 }
 
+/** The RBD cells, one at a time, on a stack of their own over one single-node Ceph started for them. */
+async function runRbdCells(cells: Cell[], results: CellResult[]): Promise<void> {
+  const cluster = await startCephCluster();
+  try {
+    const secret = await defineClusterSecret(cluster);
+    try {
+      const stack = await startFaultStack({ rbd: rbdGuestsOn(cluster, secret.uuid), hostEnv: { SNAP_STREAM_BWLIMIT_MIBS: String(RBD_STREAM_LIMIT_MIBS) } });
+      try {
+        await runQueue(stack, cells, results);
+      } finally {
+        await stack.stop();
+      }
+    } finally {
+      await secret.remove();
+    }
+  } finally {
+    await cluster.stop();
+  }
+}
+
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const cells: Cell[] = [];
@@ -54,15 +77,18 @@ async function main(): Promise<void> {
   const runnable = cells.filter((c) => notApplicable(c.mode, c.step, c.fault) === null);
   // Long waits first, so the stacks finish together; grouped by mode to spare host-worker restarts.
   const weight = (c: Cell) => (c.fault === 'host-kill-long' ? 3 : c.fault === 'host-kill' || c.fault === 'control-kill' ? 2 : 1);
-  const shared = runnable.filter((c) => c.fault !== 'libvirtd-restart').sort((a, b) => weight(b) - weight(a) || a.mode.localeCompare(b.mode));
+  const onRbd = runnable.filter((c) => RBD_FAULTS.includes(c.fault));
+  const shared = runnable.filter((c) => c.fault !== 'libvirtd-restart' && !RBD_FAULTS.includes(c.fault)).sort((a, b) => weight(b) - weight(a) || a.mode.localeCompare(b.mode));
   const exclusive = runnable.filter((c) => c.fault === 'libvirtd-restart');
-  process.stdout.write(`fault matrix: ${runnable.length} cells on ${args.parallel} stack(s), ${exclusive.length} libvirtd restarts at the end\n`);
 
   const started = Date.now();
   const stacks: FaultStack[] = [];
   try {
-    for (let i = 0; i < Math.min(args.parallel, Math.max(1, shared.length)); i++) stacks.push(await startFaultStack());
+    const wanted = shared.length + exclusive.length === 0 ? 0 : Math.min(args.parallel, Math.max(1, shared.length));
+    process.stdout.write(`fault matrix: ${runnable.length} cells, ${shared.length} on ${wanted} stack(s), then ${onRbd.length} on RBD on a stack of their own, then ${exclusive.length} libvirtd restarts\n`);
+    for (let i = 0; i < wanted; i++) stacks.push(await startFaultStack());
     await Promise.all(stacks.map((stack) => runQueue(stack, shared, results)));
+    if (onRbd.length > 0) await runRbdCells(onRbd, results);
     if (stacks[0]) await runQueue(stacks[0], exclusive, results);
   } finally {
     for (const stack of stacks) await stack.stop();
@@ -106,10 +132,19 @@ async function main(): Promise<void> {
       '- instance deleted: task_state `deleting`, domain destroyed and undefined with its managed save.',
       '- image service: SIGKILL, back 3 s later; or a proxy in front of it answering 503 to every upload.',
       '- snapshots dir full: a 4 MiB tmpfs mounted on it with 64 KiB left free.',
+      '- R1–R3: live snapshots of a guest whose root disk is in a single-node Ceph (Nova\'s',
+      '  `images_type=rbd`), on a stack of their own whose stream is capped at 4 MiB/s after the guest',
+      '  wrote 24 MiB, so the stream lasts seconds. R1: the host worker SIGKILLed 2.5 s into the stream,',
+      '  back 3 s later; the new worker must resume from the committed length. R2: the OSD SIGKILLed',
+      '  2.5 s into the stream, restarted 5 s later (QEMU\'s librbd resends; the reads wait meanwhile).',
+      '  R3: the mon stopped (SIGSTOP) for 30 s from the start of the domain lookup, whose `rbd info`',
+      '  then waits: each attempt ends at the step\'s 20 s start-to-close and the retries (10, backoff',
+      '  from 1 s) outlast the mon\'s absence, so the run completes. Their checks add the cluster: no',
+      '  RBD snapshot on the disk (`rbd snap ls`), no image in `vms` or `images` but the disk (`rbd ls`).',
       '',
       'n/a cells are left out of the table: the block-job probe only exists in live mode, the',
       'managedSave and the recreate only in cold modes, image faults only in upload, a full disk',
-      'only in extract.',
+      'only in extract, the RBD faults in live mode at their one step.',
       '',
     ].join('\n');
     await writeFile(join(PROJECT_ROOT, 'docs', 'faults.md'), doc);

@@ -5,10 +5,11 @@ import { rm, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { removeInstance } from '../../src/testing/instance-lifecycle';
 import { Libvirt } from '../../src/libvirt';
-import { POWER_STATE_PAUSED, POWER_STATE_RUNNING } from '../../src/contract';
+import { POWER_STATE_PAUSED, POWER_STATE_RUNNING, type SnapshotResult } from '../../src/contract';
+import { guestExec } from '../../src/testing/guest/guest-agent';
 import { checkEndState } from './fault-checks';
 import { deleteInstance, mountFullTmpfs, restartLibvirtd } from './fault-host-ops';
-import { expectedOutcome, LONG_ABSENCE_MS, notApplicable, STEP_BARRIER, type Fault, type Mode, type Step } from './fault-matrix';
+import { expectedOutcome, LONG_ABSENCE_MS, MON_DOWN_MS, notApplicable, RBD_FAULTS, STEP_BARRIER, type Fault, type Mode, type Step } from './fault-matrix';
 import type { FaultStack } from './fault-stack';
 import type { InstanceFixture } from './instance-fixture';
 import { createRealGuest, fsyncedNow } from './guest/real-guest-run';
@@ -34,6 +35,20 @@ export interface CellResult extends Cell {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * The RBD stream cells' guests write this much into their disk first, and their stack caps the
+ * stream at RBD_STREAM_LIMIT_MIBS (SNAP_STREAM_BWLIMIT_MIBS): the stream then lasts several
+ * seconds, and a fault RBD_STREAM_FAULT_AT_MS after it starts lands with its bytes in flight.
+ */
+export const RBD_STREAM_FILL_MIB = 24;
+export const RBD_STREAM_LIMIT_MIBS = 4;
+const RBD_STREAM_FAULT_AT_MS = 2_500;
+const OSD_DOWN_MS = 5_000;
+
+function rbdOf(stack: FaultStack) {
+  if (stack.rbd === null) throw new Error('an RBD cell needs a fault stack with a Ceph cluster (FaultStackOptions.rbd)');
+  return stack.rbd;
+}
 
 async function release(hold: string): Promise<void> {
   await unlink(hold).catch(() => undefined);
@@ -89,6 +104,33 @@ async function inject(stack: FaultStack, cell: Cell, fixture: InstanceFixture, h
     case 'disk-full':
       await release(hold);
       return;
+    case 'rbd-host-kill':
+      await release(hold);
+      await sleep(RBD_STREAM_FAULT_AT_MS);
+      await stack.hostWorker.kill();
+      await sleep(3_000);
+      await stack.hostWorker.start();
+      return;
+    case 'osd-restart': {
+      const cluster = rbdOf(stack).cluster;
+      await release(hold);
+      await sleep(RBD_STREAM_FAULT_AT_MS);
+      await cluster.killOsd();
+      await sleep(OSD_DOWN_MS);
+      await cluster.startOsd();
+      return;
+    }
+    case 'mon-down': {
+      const cluster = rbdOf(stack).cluster;
+      cluster.pauseMon();
+      try {
+        await release(hold);
+        await sleep(MON_DOWN_MS);
+      } finally {
+        cluster.resumeMon();
+      }
+      return;
+    }
   }
 }
 
@@ -118,11 +160,16 @@ export async function runCell(stack: FaultStack, cell: Cell, options: CellOption
   const reached = join(stack.barrierDir, `${barrier}.reached`);
   await rm(reached, { force: true });
   const paused = cell.mode === 'cold-paused';
+  const onRbd = RBD_FAULTS.includes(cell.fault);
   // A real guest appending to its log; the paused one was paused with its kernel running.
-  const fixture = await createRealGuest({ prefix: 'snapfault', linux: { workload: 'log', rateKiB: 512 }, pauseWhenReady: paused });
+  const fixture = await createRealGuest({ prefix: 'snapfault', linux: { workload: 'log', rateKiB: 512 }, pauseWhenReady: paused, ...(onRbd ? rbdOf(stack).guestOptions() : {}) });
   let unmount: (() => Promise<void>) | null = null;
   const started = Date.now();
   try {
+    // written zeros are allocated data: the stream has that much to carry
+    if (onRbd && cell.step === 'upload') {
+      await guestExec(fixture.client, fixture.instance.domain, '/bin/dd', ['if=/dev/zero', 'of=/mnt/fill', 'bs=1M', `count=${RBD_STREAM_FILL_MIB}`, 'conv=fsync'], { timeoutMs: 120_000 });
+    }
     const instance = await stack.register(fixture, paused ? POWER_STATE_PAUSED : POWER_STATE_RUNNING);
     // A nearly full tmpfs: 4 MiB with 64 KiB free, far less than the extracted image needs.
     if (cell.fault === 'disk-full') unmount = await mountFullTmpfs(stack.snapshotsDir, 4096, 64);
@@ -139,7 +186,17 @@ export async function runCell(stack: FaultStack, cell: Cell, options: CellOption
     const deadline = new Promise<'stuck'>((resolve) => {
       timer = setTimeout(() => resolve('stuck'), closeTimeoutMs);
     });
-    const ended = await Promise.race([handle.result().then(() => 'completed' as const, () => 'failed' as const), deadline]);
+    let result: SnapshotResult | undefined;
+    const ended = await Promise.race([
+      handle.result().then(
+        (r: SnapshotResult) => {
+          result = r;
+          return 'completed' as const;
+        },
+        () => 'failed' as const,
+      ),
+      deadline,
+    ]);
     clearTimeout(timer);
     const recoverMs = Date.now() - faultAt;
     stack.proxy.mode = 'pass';
@@ -157,7 +214,10 @@ export async function runCell(stack: FaultStack, cell: Cell, options: CellOption
     });
     const expected = expectedOutcome(cell.fault, cell.step);
     if (expected !== 'either' && expected !== ended) violations.unshift(`ended ${ended}, must end ${expected}`);
-    return { ...cell, outcome: ended, ok: violations.length === 0, violations, recoverMs, totalMs: Date.now() - started };
+    // the kill landed mid-stream only if the new worker went on from a committed length
+    if (cell.fault === 'rbd-host-kill' && result !== undefined && !(result.resumedFrom !== undefined && result.resumedFrom > 0)) violations.push(`the new worker did not resume the stream (resumedFrom ${String(result.resumedFrom)})`);
+    const note = result?.resumedFrom ? `resumed from ${(result.resumedFrom / 2 ** 20).toFixed(1)} MiB` : undefined;
+    return { ...cell, outcome: ended, ok: violations.length === 0, violations, recoverMs, totalMs: Date.now() - started, ...(note ? { note } : {}) };
   } catch (err) {
     return { ...cell, outcome: 'error', ok: false, violations: [err instanceof Error ? err.message : String(err)], totalMs: Date.now() - started };
   } finally {

@@ -9,6 +9,7 @@ import type { FaultStack } from './fault-stack';
 import { downloadImage } from './image-bytes';
 import { guestOf, verifyGuestImage } from './guest/real-guest-run';
 import type { InstanceFixture } from './instance-fixture';
+import { rbdLeftovers } from './rbd-guest';
 
 export const FILLER_NAME = '.fault-filler';
 
@@ -103,6 +104,9 @@ export async function checkEndState(stack: FaultStack, fixture: InstanceFixture,
     else violations.push(...(await imageViolations(stack, fixture, expect)));
   }
 
+  if (stack.rbd !== null && fixture.instance.rbd !== null) {
+    for (const left of await rbdLeftovers(stack.rbd.cluster, fixture)) violations.push(`left in Ceph: ${left}`);
+  }
   const left = (await readdir(stack.snapshotsDir)).filter((n) => n !== FILLER_NAME && n !== 'lost+found');
   if (left.length > 0) violations.push(`left under snapshots dir: ${left.join(', ')}`);
   const open = await openSnapshotWorkflows(stack);

@@ -40,8 +40,29 @@ export const FAULTS = [
   'image-down',
   'image-5xx',
   'disk-full',
+  'rbd-host-kill',
+  'osd-restart',
+  'mon-down',
 ] as const;
 export type Fault = (typeof FAULTS)[number];
+
+/** Faults on guests whose root disk is in RBD: their cells need a stack with a Ceph cluster (FaultStack.rbd). */
+export const RBD_FAULTS: readonly Fault[] = ['rbd-host-kill', 'osd-restart', 'mon-down'];
+
+/** How long the mon stays stopped in a mon-down cell. */
+export const MON_DOWN_MS = 30_000;
+
+/**
+ * Where each RBD fault lands (live mode only: the one-pass backup job over the network disk):
+ * the kill and the OSD's restart with the stream's bytes in flight; the mon's absence where the
+ * host asks the cluster (`rbd info` for the disk's size and identity). QEMU's open image does not
+ * need the mon to read, so the mon elsewhere would prove nothing.
+ */
+const RBD_FAULT_STEP: Partial<Record<Fault, Step>> = {
+  'rbd-host-kill': 'upload',
+  'osd-restart': 'upload',
+  'mon-down': 'lookup_domain',
+};
 
 export const FAULT_LABEL: Record<Fault, string> = {
   'host-kill': '1 host worker kill -9, back in 3 s',
@@ -53,6 +74,9 @@ export const FAULT_LABEL: Record<Fault, string> = {
   'image-down': '6a image service kill -9, back in 3 s',
   'image-5xx': '6b image service answering 503',
   'disk-full': '7 snapshots dir full',
+  'rbd-host-kill': 'R1 RBD disk: host worker kill -9 mid-stream',
+  'osd-restart': 'R2 RBD disk: OSD kill -9, back in 5 s',
+  'mon-down': 'R3 RBD disk: mon stopped 30 s',
 };
 
 /**
@@ -72,6 +96,11 @@ const LIBVIRT_STEPS: readonly Step[] = ['lookup_domain', 'probe', 'managed_save'
 
 /** null when the cell applies, else why it is n/a. */
 export function notApplicable(mode: Mode, step: Step, fault: Fault): string | null {
+  const rbdStep = RBD_FAULT_STEP[fault];
+  if (rbdStep !== undefined) {
+    if (mode !== 'live') return 'RBD cells run live (the backup job over the network disk)';
+    return step === rbdStep ? null : `the RBD fault lands in ${STEP_LABEL[rbdStep]}`;
+  }
   if (step === 'probe' && mode !== 'live') return 'no block-job probe in cold mode';
   if ((step === 'managed_save' || step === 'restore_guest') && mode === 'live') return 'live mode does not stop the guest';
   if ((fault === 'image-down' || fault === 'image-5xx') && step !== 'upload') return 'image data only moves in upload';
@@ -98,6 +127,12 @@ export function expectedOutcome(fault: Fault, step: Step): Expected {
     case 'temporal-restart':
     case 'libvirtd-restart':
     case 'image-down':
+      return 'completed';
+    // the RBD faults heal within the steps' deadlines: a new worker resumes the stream, QEMU's
+    // librbd resends to the restarted OSD, and the inspection's retries outlast the mon's 30 s
+    case 'rbd-host-kill':
+    case 'osd-restart':
+    case 'mon-down':
       return 'completed';
     case 'image-5xx':
     case 'disk-full':

@@ -20,6 +20,7 @@ import { DEFAULT_TEST_URI, TEST_INSTANCES_PATH, type InstanceFixture } from './i
 import { fixtureInventoryDomain } from './fixture-inventory';
 import { startGlance } from './openstack/glance';
 import { startKeystone } from './openstack/keystone';
+import type { RbdGuests } from './rbd-guest';
 
 export interface StartedSnapshot {
   imageId: string;
@@ -39,6 +40,8 @@ export interface FaultStack {
   imageService: Pick<TestProcess, 'running' | 'start' | 'kill' | 'close'>;
   controlWorker: TestProcess;
   hostWorker: TestProcess;
+  /** the Ceph cluster RBD cells put their guests' disks in; null: this stack runs no RBD cell */
+  rbd: RbdGuests | null;
   /** live snapshots disabled on the host worker (Nova's disable_libvirt_livesnapshot) */
   readonly liveDisabled: boolean;
   /** restarts the host worker with live snapshots enabled or disabled (no-op when already so) */
@@ -70,6 +73,8 @@ export interface FaultStackOptions {
   hostEnv?: NodeJS.ProcessEnv;
   /** A real Glance behind a real Keystone instead of the embedded image service; the workers then upload as the Keystone service user. */
   imageBackend?: 'embedded' | 'glance';
+  /** guests with their disk in this cluster; the host worker reads it as Nova's rbd settings say */
+  rbd?: RbdGuests;
 }
 
 export async function startFaultStack(options: FaultStackOptions = {}): Promise<FaultStack> {
@@ -134,6 +139,7 @@ export async function startFaultStack(options: FaultStackOptions = {}): Promise<
       SNAP_DISABLE_LIVE_SNAPSHOT: String(liveDisabled),
       SNAP_INVENTORY_INTERVAL_S: '86400',
       SNAP_INSTANCES_PATH: TEST_INSTANCES_PATH,
+      ...options.rbd?.hostEnv,
       ...options.hostEnv,
     });
     const hostSpec = () => ({ name: 'host-worker', ...tsx(join('workers', 'host-worker-main.ts')), env: hostEnv(), readyLine: /host worker polling/, logFile });
@@ -158,6 +164,7 @@ export async function startFaultStack(options: FaultStackOptions = {}): Promise<
       client,
       imageService,
       controlWorker,
+      rbd: options.rbd ?? null,
       get hostWorker() {
         return hostWorker;
       },

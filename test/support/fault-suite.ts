@@ -5,11 +5,12 @@ import { startFaultStack, type FaultStack, type FaultStackOptions } from './faul
 
 export type ExpectedCell = Cell & { expected: 'completed' | 'failed' };
 
-export function describeFaultCells(title: string, cells: readonly ExpectedCell[], options: FaultStackOptions = {}): void {
+/** `options` may be a getter, read when the stack starts (after the file's own beforeAll hooks, e.g. a Ceph cluster's). */
+export function describeFaultCells(title: string, cells: readonly ExpectedCell[], options: FaultStackOptions | (() => FaultStackOptions) = {}): void {
   describe(title, () => {
     let stack: FaultStack | undefined;
     beforeAll(async () => {
-      stack = await startFaultStack(options);
+      stack = await startFaultStack(typeof options === 'function' ? options() : options);
     }, 300_000);
     afterAll(async () => {
       await stack?.stop();

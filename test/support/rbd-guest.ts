@@ -1,9 +1,11 @@
 // Real writing guests whose root disk is in RBD, laid out as Nova's images_type=rbd: one single-node
-// Ceph and one libvirt ceph secret per test file, a raw image `vms/<instance uuid>_disk` per guest.
+// Ceph and one libvirt ceph secret per test file (or per fault-matrix run), a raw image
+// `vms/<instance uuid>_disk` per guest, and what a snapshot of ours must not leave in the cluster.
 import { randomUUID } from 'node:crypto';
 import { RbdClient } from '../../src/ceph';
-import type { CephCluster } from '../../src/testing/ceph/ceph-cluster';
-import { defineCephSecret, type CephSecret } from '../../src/testing/ceph/libvirt-secret';
+import { CLUSTER_POOLS, type CephCluster } from '../../src/testing/ceph/ceph-cluster';
+import type { CephSecret } from '../../src/testing/ceph/libvirt-secret';
+import { defineClusterSecret as defineSecretAt, rbdInstancesOn } from '../../src/testing/ceph/rbd-instances';
 import type { InstanceFixture, FixtureOptions } from './instance-fixture';
 import { DEFAULT_TEST_URI } from './instance-fixture';
 import { useCephCluster } from './ceph';
@@ -16,29 +18,37 @@ export interface RbdGuests {
   guestOptions(): Pick<FixtureOptions, 'uuid' | 'rbd'>;
 }
 
+/** Guests on `cluster` whose QEMU reads the disk with the key in the libvirt secret `secretUuid`. */
+export function rbdGuestsOn(cluster: CephCluster, secretUuid: string): RbdGuests {
+  const instances = rbdInstancesOn(cluster, secretUuid);
+  return {
+    cluster,
+    hostEnv: instances.hostEnv,
+    guestOptions() {
+      const uuid = randomUUID();
+      return { uuid, rbd: instances.diskFor(uuid) };
+    },
+  };
+}
+
+/** The libvirt secret for the cluster's client user at the test URI; remove() it before the cluster stops. */
+export function defineClusterSecret(cluster: CephCluster): Promise<CephSecret> {
+  return defineSecretAt(DEFAULT_TEST_URI, cluster);
+}
+
 /** Registers the cluster and the secret for this file; the getter is valid inside tests and in later beforeAll hooks. */
 export function useRbdGuests(): () => RbdGuests {
   const cluster = useCephCluster();
   let secret: CephSecret | undefined;
   beforeAll(async () => {
-    const c = cluster();
-    secret = await defineCephSecret(DEFAULT_TEST_URI, c.client.user, c.clientKey);
+    secret = await defineClusterSecret(cluster());
   });
   afterAll(async () => {
     await secret?.remove();
   });
   return () => {
-    const c = cluster();
     if (secret === undefined) throw new Error('the libvirt ceph secret is not defined (beforeAll failed)');
-    const secretUuid = secret.uuid;
-    return {
-      cluster: c,
-      hostEnv: { SNAP_RBD_CEPH_CONF: c.confPath, SNAP_RBD_USER: c.client.user },
-      guestOptions() {
-        const uuid = randomUUID();
-        return { uuid, rbd: { pool: 'vms', image: `${uuid}_disk`, user: c.client.user, secretUuid, monHost: c.monHost, confPath: c.confPath } };
-      },
-    };
+    return rbdGuestsOn(cluster(), secret.uuid);
   };
 }
 
@@ -47,4 +57,19 @@ export async function rbdSnapshotsOf(fixture: InstanceFixture): Promise<string[]
   const rbd = fixture.instance.rbd;
   if (rbd === null) throw new Error(`${fixture.instance.name} has no RBD disk`);
   return (await new RbdClient({ confPath: rbd.confPath, user: rbd.user }).snapList(rbd)).map((s) => s.name);
+}
+
+/**
+ * What a run left in the cluster: snapshots on the guest's disk (`rbd snap ls`), and any image in
+ * the pools (`rbd ls`) but the guest's own disk: a clone or a copy of ours.
+ */
+export async function rbdLeftovers(cluster: CephCluster, fixture: InstanceFixture): Promise<string[]> {
+  const disk = fixture.instance.rbd;
+  if (disk === null) throw new Error(`${fixture.instance.name} has no RBD disk`);
+  const left = (await rbdSnapshotsOf(fixture)).map((snap) => `snapshot ${disk.pool}/${disk.image}@${snap}`);
+  const rbd = new RbdClient(cluster.admin);
+  for (const pool of CLUSTER_POOLS) {
+    for (const image of await rbd.list(pool)) if (pool !== disk.pool || image !== disk.image) left.push(`image ${pool}/${image}`);
+  }
+  return left;
 }

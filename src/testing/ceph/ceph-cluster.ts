@@ -35,6 +35,12 @@ export interface CephCluster {
   startMs: number;
   /** resident memory of each daemon now, bytes */
   rss(): Promise<Record<string, number>>;
+  /** Faults: SIGKILL of the OSD (returns once it is gone); startOsd() brings it back and waits until its PGs are active again. */
+  killOsd(): Promise<void>;
+  startOsd(): Promise<void>;
+  /** Faults: the mon stopped with SIGSTOP (its port still accepts, nothing answers) and continued with SIGCONT. */
+  pauseMon(): void;
+  resumeMon(): void;
   stop(): Promise<void>;
 }
 
@@ -53,7 +59,15 @@ const HealthSchema = z.object({
   osdmap: z.object({ num_up_osds: z.number(), num_in_osds: z.number() }).passthrough(),
 });
 
+const OsdDumpSchema = z.object({ osds: z.array(z.object({ osd: z.number(), up_from: z.number() }).passthrough()) }).passthrough();
+
 const STOP_GRACE_MS = 2_000;
+
+/** The osdmap epoch from which the OSD has been up (a restarted OSD boots into a later one). */
+async function osdUpFrom(admin: CephConnection): Promise<number> {
+  const dump = await callCeph(admin, 'ceph', ['osd', 'dump'], OsdDumpSchema);
+  return dump.osds.find((o) => o.osd === OSD_ID)?.up_from ?? 0;
+}
 
 export async function startCephCluster(options: { osdBytes?: number; readyTimeoutMs?: number } = {}): Promise<CephCluster> {
   const started = Date.now();
@@ -96,6 +110,12 @@ export async function startCephCluster(options: { osdBytes?: number; readyTimeou
     await Promise.all(CLUSTER_POOLS.map((pool) => runCeph(admin, 'ceph', ['osd', 'pool', 'create', pool, '8', '8'])));
     await Promise.all(CLUSTER_POOLS.map((pool) => runCeph(admin, 'rbd', ['pool', 'init', pool])));
     await waitHealthy(admin, daemons, options.readyTimeoutMs ?? 90_000);
+    const signalMon = (signal: NodeJS.Signals) => {
+      const mon = daemons.find((d) => d.name === `ceph-mon.${MON_ID}`);
+      if (mon && !exited(mon.child)) mon.child.kill(signal);
+    };
+    const osdName = `ceph-osd.${OSD_ID}`;
+    let killedOsdUpFrom = 0;
     return {
       dir,
       fsid: plan.fsid,
@@ -106,6 +126,27 @@ export async function startCephCluster(options: { osdBytes?: number; readyTimeou
       clientKey,
       startMs: Date.now() - started,
       rss: () => daemonRss(daemons),
+      async killOsd() {
+        const i = daemons.findIndex((d) => d.name === osdName);
+        const osd = daemons[i];
+        if (osd === undefined) return;
+        killedOsdUpFrom = await osdUpFrom(admin);
+        daemons.splice(i, 1);
+        await stopDaemon(osd, 'SIGKILL');
+      },
+      async startOsd() {
+        if (daemons.some((d) => d.name === osdName)) throw new CephClusterError(`${osdName} is running`);
+        daemons.push(startDaemon(dir, 'ceph-osd', String(OSD_ID)));
+        // the map still shows the killed OSD up and its PGs clean until the new one has booted
+        const deadline = Date.now() + (options.readyTimeoutMs ?? 90_000);
+        while ((await osdUpFrom(admin).catch(() => killedOsdUpFrom)) <= killedOsdUpFrom) {
+          if (Date.now() > deadline) throw new CephClusterError(`${osdName} did not boot again`);
+          await new Promise((r) => setTimeout(r, 250));
+        }
+        await waitHealthy(admin, daemons, Math.max(1_000, deadline - Date.now()), 'pgs active');
+      },
+      pauseMon: () => signalMon('SIGSTOP'),
+      resumeMon: () => signalMon('SIGCONT'),
       stop,
     };
   } catch (err) {
@@ -156,16 +197,22 @@ function exited(child: ChildProcess): boolean {
   return child.exitCode !== null || child.signalCode !== null;
 }
 
-async function stopDaemon(d: Daemon): Promise<void> {
+async function stopDaemon(d: Daemon, signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM'): Promise<void> {
   if (exited(d.child)) return;
   const gone = new Promise<void>((resolve) => d.child.once('exit', () => resolve()));
-  d.child.kill('SIGTERM');
+  // a daemon a fault test stopped with SIGSTOP would hold a SIGTERM pending until the SIGKILL
+  d.child.kill('SIGCONT');
+  d.child.kill(signal);
   const timer = setTimeout(() => d.child.kill('SIGKILL'), STOP_GRACE_MS);
   await gone;
   clearTimeout(timer);
 }
 
-async function waitHealthy(admin: CephConnection, daemons: readonly Daemon[], timeoutMs: number): Promise<void> {
+/**
+ * Until the one OSD is up and every PG active+clean: with HEALTH_OK at bring-up; after an OSD
+ * restart (`pgs active`) the health may still carry the restart's warning for a while.
+ */
+async function waitHealthy(admin: CephConnection, daemons: readonly Daemon[], timeoutMs: number, wanted: 'health ok' | 'pgs active' = 'health ok'): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last = 'no answer yet';
   for (;;) {
@@ -178,7 +225,7 @@ async function waitHealthy(admin: CephConnection, daemons: readonly Daemon[], ti
     if (status !== null) {
       const states = status.pgmap.pgs_by_state;
       const clean = status.pgmap.num_pgs > 0 && states.every((s) => s.state_name === 'active+clean');
-      if (status.health.status === 'HEALTH_OK' && clean && status.osdmap.num_up_osds === 1) return;
+      if ((wanted === 'pgs active' || status.health.status === 'HEALTH_OK') && clean && status.osdmap.num_up_osds === 1) return;
       last = `${status.health.status}, pgs ${states.map((s) => `${s.count} ${s.state_name}`).join(', ') || 'none'}, ${status.osdmap.num_up_osds} OSD up`;
     }
     if (Date.now() > deadline) throw new CephClusterError(`not healthy within ${timeoutMs / 1000}s: ${last}`);

@@ -13,7 +13,7 @@ import { startApiStack, type ApiStack } from '../../support/api-stack';
 import { diskBytesFor } from '../../support/api-stub-activities';
 import { startGlance, type RunningGlance } from '../../support/openstack/glance';
 import { startKeystone, type KeystoneUser, type RunningKeystone } from '../../support/openstack/keystone';
-import { openstack, writeCloudsYaml } from '../../support/openstack/openstack-cli';
+import { openstack, openstackOk, writeCloudsYaml } from '../../support/openstack/openstack-cli';
 
 jest.setTimeout(240_000);
 
@@ -50,10 +50,8 @@ afterAll(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
-async function cli(cloud: string, args: string[]): Promise<unknown> {
-  const answer = await openstack(clouds, cloud, args, { cwd: dir });
-  if (answer.code !== 0) throw new Error(`openstack ${args.join(' ')} exited ${String(answer.code)}: ${answer.stderr.slice(-2000)}`);
-  return args.includes('json') ? JSON.parse(answer.stdout) : answer.stdout;
+function cli(cloud: string, args: string[]): Promise<unknown> {
+  return openstackOk(clouds, cloud, args, { cwd: dir });
 }
 
 it('accepts Keystone tokens with project scope and admin from the role; refuses forged ones', async () => {

@@ -11,7 +11,7 @@ import { runToolOutput } from '../../../src/process/tool-process';
 import { rbdTarget } from '../../../src/testing/instance-lifecycle';
 import { readConsole } from '../../../src/testing/guest/guest-console';
 import { lastFsynced } from '../../../src/testing/guest/workload-verifiers';
-import { countingUploads } from '../../support/counting-images';
+import { countingImages, type SentBytes } from '../../support/counting-images';
 import { startEngine, type Engine } from '../../support/engine-harness';
 import { createRealGuest, snapshotRealGuest, snapshotShutOffGuest, verifySnapshotImage, waitForFsynced, type RealGuestRun } from '../../support/guest/real-guest-run';
 import type { InstanceFixture } from '../../support/instance-fixture';
@@ -36,9 +36,10 @@ afterAll(async () => {
 
 async function engineOn(glance: RunningGlance): Promise<{ engine: Engine; sent: () => number }> {
   const auth = keystone.authenticatorFor(service);
-  const { images, sent } = countingUploads(new GlanceHttpClient(glance.url, () => auth.serviceToken()));
+  const counted: SentBytes = { bytes: 0 };
+  const images = countingImages(new GlanceHttpClient(glance.url, () => auth.serviceToken()), counted);
   const engine = await startEngine({ hostEnv: { ...rbd().hostEnv, SNAP_GLANCE_RBD_POOL: GLANCE_POOL }, images });
-  return { engine, sent };
+  return { engine, sent: () => counted.bytes };
 }
 
 async function createRbdGuest(options: Parameters<typeof createRealGuest>[0]): Promise<InstanceFixture> {

@@ -15,22 +15,13 @@ import { call } from '../../support/api-http';
 import { uniqueDomainName } from '../../support/instance-fixture';
 import { verifyGuestImage, waitForFsynced } from '../../support/guest/real-guest-run';
 import { alive, startStackProcess, type StackProcess } from '../../support/stack-process';
+import { until } from '../../support/until';
 import { waitForFile } from '../../support/wait-for-file';
 import { readConsole } from '../../../src/testing/guest/guest-console';
 import { lastFsynced } from '../../../src/testing/guest/workload-verifiers';
 
 const ROOT = join(__dirname, '..', '..', '..');
 const Tokens = z.object({ tokens: z.array(z.object({ token: z.string(), projectId: z.string(), roles: z.array(z.string()) })) });
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 120_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 500));
-  }
-}
 
 describe('npm start', () => {
   const demoName = uniqueDomainName('snaptest-demo');

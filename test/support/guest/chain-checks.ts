@@ -10,6 +10,7 @@ import { DomainState, type Libvirt } from '../../../src/libvirt';
 import { runTool, runToolOutput } from '../../../src/process/tool-process';
 import type { ImageClient } from '../../../src/images/client';
 import { guestExec, waitForAgent } from '../../../src/testing/guest/guest-agent';
+import { rbdTarget } from '../../../src/testing/instance-lifecycle';
 import { waitForConsole } from '../../../src/testing/guest/guest-console';
 import { downloadImage } from '../image-bytes';
 import type { InstanceFixture } from '../instance-fixture';
@@ -39,10 +40,12 @@ export async function settle(fixture: InstanceFixture): Promise<void> {
   await fixture.client.domainFSThaw(fixture.instance.domain, [], 0, { timeoutMs: 10_000 });
 }
 
-/** The disk as the guest sees it right now (read beside the running QEMU), as a raw file. */
+/** The disk as the guest sees it right now (read beside the running QEMU), as a raw file; an RBD disk read from the cluster. */
 export async function frozenCopy(fixture: InstanceFixture, name: string): Promise<string> {
   const out = join(fixture.dir, `${name}.frozen.raw`);
-  await runTool('qemu-img', ['convert', '-U', '-q', '-f', 'qcow2', '-O', 'raw', fixture.instance.overlayPath, out]);
+  const { rbd, overlayPath } = fixture.instance;
+  const [flags, source] = rbd ? [['-f', 'raw'], rbdTarget(rbd)] : [['-U', '-f', 'qcow2'], overlayPath];
+  await runTool('qemu-img', ['convert', '-q', ...flags, '-O', 'raw', source, out]);
   return out;
 }
 

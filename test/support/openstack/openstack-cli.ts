@@ -56,3 +56,10 @@ export function openstack(cloudsYaml: string, cloud: string, args: readonly stri
     child.once('close', (code) => resolve({ code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') }));
   });
 }
+
+/** Runs the CLI and fails with its stderr unless it exits 0; `-f json` output comes back parsed. */
+export async function openstackOk(cloudsYaml: string, cloud: string, args: readonly string[], options: { cwd?: string; timeoutMs?: number } = {}): Promise<unknown> {
+  const answer = await openstack(cloudsYaml, cloud, args, options);
+  if (answer.code !== 0) throw new Error(`openstack ${args.join(' ')} exited ${String(answer.code)}: ${answer.stderr.slice(-2000)}`);
+  return args.includes('json') ? JSON.parse(answer.stdout) : answer.stdout;
+}

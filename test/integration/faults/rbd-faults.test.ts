@@ -1,0 +1,17 @@
+// The fault matrix core's RBD cell in every `npm test`: a real writing guest whose root disk is in a
+// real single-node Ceph (Nova's images_type=rbd), snapshotted live through the backup job, and its
+// host worker killed with SIGKILL with the stream's bytes in flight. A new worker goes on from the
+// image service's committed length, and the end state is checked as every cell's is, plus the
+// cluster: no RBD snapshot on the disk and no image in the pools but the disk. The OSD and mon
+// cells are `npm run faults`'s.
+import { describeFaultCells } from '../../support/fault-suite';
+import { RBD_STREAM_LIMIT_MIBS } from '../../support/fault-cell';
+import { useRbdGuests } from '../../support/rbd-guest';
+
+const rbd = useRbdGuests();
+
+describeFaultCells(
+  'fault matrix core on RBD: the host worker killed mid-stream ends completed with nothing left behind',
+  [{ fault: 'rbd-host-kill', step: 'upload', mode: 'live', expected: 'completed' }],
+  () => ({ rbd: rbd(), hostEnv: { SNAP_STREAM_BWLIMIT_MIBS: String(RBD_STREAM_LIMIT_MIBS) } }),
+);

@@ -1,0 +1,83 @@
+// python-openstackclient's `openstack server image create --wait` for a server whose root disk is in
+// Ceph RBD (Nova's images_type=rbd): the stack behind a real Keystone, a real single-node Ceph (one
+// start), a real host worker on libvirt and a real idle guest on vms/<uuid>_disk. The image goes
+// active, raw, holding the disk's bytes (compared with the disk read from the cluster just before,
+// the ext4 superblock masked, which the snapshot's freeze rewrites); no RBD snapshot is left.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { NativeConnection } from '@temporalio/worker';
+import pino from 'pino';
+import { snapshotWorkflowId } from '../../../src/contract';
+import { loadHostConfig } from '../../../src/host/host-config';
+import { GlanceHttpClient } from '../../../src/images/client';
+import { connectWorker } from '../../../src/temporal/connect';
+import { createHostWorker, type HostWorker } from '../../../src/workers/host-worker';
+import { startApiStack, type ApiStack } from '../../support/api-stack';
+import { fixtureInventoryDomain } from '../../support/fixture-inventory';
+import { frozenCopy, imageMatchesFrozen, settle } from '../../support/guest/chain-checks';
+import { createRealGuest } from '../../support/guest/real-guest-run';
+import { TEST_INSTANCES_PATH, type InstanceFixture } from '../../support/instance-fixture';
+import { startKeystone, type KeystoneUser, type RunningKeystone } from '../../support/openstack/keystone';
+import { openstackOk, writeCloudsYaml } from '../../support/openstack/openstack-cli';
+import { rbdSnapshotsOf, useRbdGuests } from '../../support/rbd-guest';
+
+jest.setTimeout(300_000);
+
+const rbd = useRbdGuests();
+
+describe('openstack server image create --wait for an RBD-backed server', () => {
+  let keystone: RunningKeystone;
+  let stack: ApiStack;
+  let demo: KeystoneUser;
+  let hostWorker: { worker: HostWorker; running: Promise<unknown>; connection: NativeConnection } | undefined;
+  let fixture: InstanceFixture;
+  let dir: string;
+  let clouds: string;
+
+  beforeAll(async () => {
+    keystone = await startKeystone();
+    const service = await keystone.createUser('snapshots', 'service', ['admin', 'service']);
+    demo = await keystone.createUser('demo', 'demo', ['member']);
+    const source = keystone.authenticatorFor(service);
+    const serviceToken = await source.serviceToken();
+    stack = await startApiStack({ identity: { source, serviceToken } });
+    await keystone.registerEndpoint('compute', 'nova', `${stack.api.url}/v2.1`);
+    await keystone.registerEndpoint('image', 'glance', stack.images.url);
+    dir = await mkdtemp(join(tmpdir(), 'osc-rbd-'));
+    clouds = await writeCloudsYaml(dir, { demo: { authUrl: keystone.url, username: demo.username, password: demo.password, project: demo.project } });
+    // a real host worker of its own host name beside the stack's stub one, reading the cluster as Nova's settings say
+    const config = loadHostConfig({ SNAP_HOST: `osc-rbd-${stack.host}`, SNAP_DATA_DIR: dir, SNAP_INVENTORY_INTERVAL_S: '3600', SNAP_INSTANCES_PATH: TEST_INSTANCES_PATH, ...rbd().hostEnv });
+    // the guest first: the worker's first inventory report then finds its owner in the domain, as Nova writes it
+    fixture = await createRealGuest({ prefix: 'snaposcrbd', memoryMiB: 256, projectId: demo.projectId, linux: { workload: 'idle' }, ...rbd().guestOptions() });
+    const connection = await connectWorker();
+    const worker = await createHostWorker({ config, connection, client: stack.temporal, log: pino({ level: 'warn' }), images: new GlanceHttpClient(stack.images.url, serviceToken) });
+    hostWorker = { worker, running: worker.run(), connection };
+    await stack.store.upsertFromInventory([{ ...fixtureInventoryDomain(fixture, config.host), projectId: demo.projectId, userId: demo.userId }]);
+  });
+  afterAll(async () => {
+    await fixture?.cleanup();
+    hostWorker?.worker.shutdown();
+    await hostWorker?.running;
+    await hostWorker?.connection.close();
+    await stack?.stop();
+    await keystone?.stop();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('the image goes active, raw, and holds the disk’s bytes; no RBD snapshot is left', async () => {
+    const uuid = fixture.instance.domain.uuid;
+    await settle(fixture);
+    const disk = await frozenCopy(fixture, 'osc-rbd');
+    const created = (await openstackOk(clouds, 'demo', ['server', 'image', 'create', '--name', 'osc-rbd-snap', '--wait', uuid, '-f', 'json'], { cwd: dir, timeoutMs: 240_000 })) as Record<string, unknown>;
+    expect(created).toMatchObject({ name: 'osc-rbd-snap', status: 'active' });
+    const result = await stack.temporal.workflow.getHandle(snapshotWorkflowId(uuid)).result();
+    expect(result).toMatchObject({ mode: 'live', dataPath: 'backup-job', status: 'active' });
+
+    const image = (await openstackOk(clouds, 'demo', ['image', 'show', String(created.id), '-f', 'json'], { cwd: dir })) as Record<string, unknown>;
+    expect(image).toMatchObject({ status: 'active', disk_format: 'raw', owner: demo.projectId });
+    const asDemo = new GlanceHttpClient(stack.images.url, await keystone.passwordToken(demo.username, demo.password, demo.project));
+    expect(await imageMatchesFrozen(asDemo, String(created.id), disk, fixture.dir)).toMatchObject({ identical: true });
+    expect(await rbdSnapshotsOf(fixture)).toEqual([]);
+  });
+});
