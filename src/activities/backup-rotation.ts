@@ -10,7 +10,7 @@
 // Deleting an older image never breaks a newer one: every composed image's index names all of its
 // chunks, and the store collects only chunks no index names (src/images/README.md).
 import type { Logger } from 'pino';
-import { ImageNotFound, type Image, type ImageClient } from '../images';
+import { ImageNotFound, type Image, type ImageClient } from '../images/client';
 import { errorMessage, type RotationOutcome } from '../contract';
 
 export interface RotationRequest {

@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { rotateBackups, type RotationRequest } from '../../../src/activities/backup-rotation';
 import type { Identity } from '../../../src/auth';
-import { encodeMap, GlanceHttpClient, imageStatus, startImageServer, UNAUTHENTICATED_ADMIN as admin, type ImageClient, type RunningImageServer } from '../../../src/images';
+import { encodeMap, GlanceHttpClient, imageStatus, type ImageClient } from '../../../src/images/client';
+import { startImageServer, UNAUTHENTICATED_ADMIN as admin, type RunningImageServer } from '../../../src/images/service';
 import { diskWith, stage } from '../images/composed-fixture';
 
 const KiB = 1024;
