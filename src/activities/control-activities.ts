@@ -7,13 +7,15 @@ import { ImageNotFound, imageStatus, type ImageClient } from '../images/client';
 import { UnexpectedDeletingTaskState, UnexpectedTaskState, type Instance, type InstanceStore } from '../store';
 import { InventoryDomainSchema, SNAPSHOT_TASK_STATES, type ControlActivities, type SnapshotImageRef, type SnapshotInstanceInfo, type SnapshotNotification, type TaskState } from '../contract';
 import { translateFailures } from './activity-failures';
+import { withHeartbeat } from './activity-support';
+import { rotateBackups } from './backup-rotation';
 
 export interface ControlActivityDeps {
   store: InstanceStore;
   /** acts with a service token: compensations must work whoever started the snapshot */
   images: ImageClient;
   /** Nova's compute API _create_image, shared with the API's createImage path */
-  createImageRecord(instance: Instance, name: string, metadata: Record<string, string>): Promise<SnapshotImageRef>;
+  createImageRecord(instance: Instance, name: string, metadata: Record<string, string>, backupType?: string): Promise<SnapshotImageRef>;
   log: Logger;
   metrics?: SnapshotMetrics;
 }
@@ -42,9 +44,9 @@ function snapshotInfo(instance: Instance): SnapshotInstanceInfo {
 export function createControlActivities(deps: ControlActivityDeps): ControlActivities {
   const { store, images, log } = deps;
   const activities: ControlActivities = {
-    async createSnapshotImage({ instanceUuid, name, metadata }) {
+    async createSnapshotImage({ instanceUuid, name, metadata, backupType }) {
       const instance = await store.getOrThrow(instanceUuid);
-      return deps.createImageRecord(instance, name, metadata);
+      return deps.createImageRecord(instance, name, metadata, backupType);
     },
 
     async setTaskState({ instanceUuid, taskState, expected }) {
@@ -92,6 +94,10 @@ export function createControlActivities(deps: ControlActivityDeps): ControlActiv
     async resetTaskState({ instanceUuid }) {
       const result = await store.compareAndSetTaskState(instanceUuid, SNAPSHOT_TASK_STATES, null);
       if (!result.ok) log.info({ instance_uuid: instanceUuid, reason: result.error.message }, 'task_state left as is');
+    },
+
+    async rotateBackups(request) {
+      return withHeartbeat(async (report) => rotateBackups(images, request, log, (imageId) => report({ last: imageId })));
     },
 
     async planChain({ instanceUuid }) {

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { storeConfigFromEnv, type StoreConfigInput } from '../store';
 import { DataDirSchema } from '../config/data-dir';
 import { ImageUrlSchema, parseEnv } from '../config/env';
+import { CreateBackupPolicySchema, type CreateBackupPolicy } from './backup-action';
 
 export const ApiEnvSchema = z.object({
   SNAP_API_HOST: z.string().min(1).default('127.0.0.1'),
@@ -14,6 +15,8 @@ export const ApiEnvSchema = z.object({
   SNAP_DATA_DIR: DataDirSchema,
   /** Nova's metadata_items quota for createImage metadata. */
   SNAP_IMAGE_METADATA_QUOTA: z.coerce.number().int().min(0).max(10_000).default(128),
+  /** os_compute_api:os-create-backup: Nova's default (a member or admin of the server's project), or cloud admins only. */
+  SNAP_POLICY_CREATE_BACKUP: CreateBackupPolicySchema.default('project_member_or_admin'),
 });
 
 export interface ApiConfig {
@@ -24,6 +27,7 @@ export interface ApiConfig {
   dataDir: string;
   store: StoreConfigInput;
   metadataQuota: number;
+  createBackupPolicy: CreateBackupPolicy;
 }
 
 export function apiConfigFromEnv(env: NodeJS.ProcessEnv = process.env): ApiConfig {
@@ -39,5 +43,6 @@ export function apiConfigFromEnv(env: NodeJS.ProcessEnv = process.env): ApiConfi
     dataDir,
     store,
     metadataQuota: e.SNAP_IMAGE_METADATA_QUOTA,
+    createBackupPolicy: e.SNAP_POLICY_CREATE_BACKUP,
   };
 }

@@ -44,9 +44,11 @@ export const ImageNameSchema = z
   .refine((name) => NOVA_NAME_RE.test(name), { message: INVALID_NAME_MESSAGE, params: { [WHOLE_FAULT_PARAM]: true } })
   .describe('printable characters, no leading or trailing whitespace');
 
+export const CreateImageBodySchema = z.object({ name: ImageNameSchema, metadata: ImageMetadataSchema.optional() }).strict();
+
 export const CreateImageActionSchema = z
   .object({
-    createImage: z.object({ name: ImageNameSchema, metadata: ImageMetadataSchema.optional() }).strict(),
+    createImage: CreateImageBodySchema,
   })
   .strict()
   .describe('Server action createImage (snapshot)');

@@ -14,6 +14,7 @@ import { DEFAULT_MAX_BODY_BYTES } from './http-io';
 import type { ApiServices } from './request-context';
 import { SnapshotRuns } from './snapshot-runs';
 import { SnapshotStarter } from './snapshot-starter';
+import type { CreateBackupPolicy } from './backup-action';
 
 export interface StartApiOptions {
   /** Default 127.0.0.1. */
@@ -32,6 +33,8 @@ export interface StartApiOptions {
   /** createImage metadata item quota (Nova's metadata_items). Default 128. */
   metadataQuota?: number;
   maxBodyBytes?: number;
+  /** Who may call createBackup (os_compute_api:os-create-backup). Default Nova's: project_member_or_admin. */
+  createBackupPolicy?: CreateBackupPolicy;
   /** How long createImage waits for Temporal to accept the workflow before answering 503. Default 10 s. */
   workflowStartTimeoutMs?: number;
   logger?: Logger;
@@ -70,6 +73,7 @@ export async function startApi(options: StartApiOptions): Promise<RunningApi> {
     imagesFor: (token) => new GlanceHttpClient(imageUrl, token),
     baseUrl: '',
     imageUrl,
+    createBackupPolicy: options.createBackupPolicy ?? 'project_member_or_admin',
     log,
   };
   let listening: { url: string; port: number };

@@ -1,11 +1,12 @@
-// /v2.1/servers… routes: listing, show, the createImage action and a project-scoped snapshot
+// /v2.1/servers… routes: listing, show, the createImage and createBackup actions and a project-scoped snapshot
 // progress view (what `snapctl snapshot --wait` polls; /ops needs admin).
 import { z } from 'zod';
 import { isCloudAdmin } from '../auth';
 import { snapshotWorkflowId } from '../contract';
 import { ApiError, badRequest, forbidden, notFound } from './api-errors';
+import { createBackup, CreateBackupBodySchema, refuseUnknownActions } from './backup-action';
 import {
-  CreateImageActionSchema,
+  CreateImageBodySchema,
   CreateImageResponseSchema,
   ServerIdSchema,
   ServerResponseSchema,
@@ -40,15 +41,12 @@ async function listed(ctx: RequestContext<undefined, z.infer<typeof ServersQuery
   return ctx.identity.projectId === null ? [] : ctx.services.store.listByProject(ctx.identity.projectId);
 }
 
-/** Nova dispatches on the action's name first: anything but createImage is "no such action". */
-function refuseOtherActions(body: unknown): void {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw badRequest('Malformed request body');
-  const actions = Object.keys(body);
-  if (!actions.includes('createImage')) {
-    const name = actions[0];
-    throw badRequest(name === undefined ? 'Malformed request body' : `There is no such action: ${name.slice(0, 64)}`);
-  }
-}
+/** The server actions this API implements; the precheck makes sure exactly one of them is present. */
+const ServerActionSchema = z
+  .object({ createImage: CreateImageBodySchema.optional(), createBackup: CreateBackupBodySchema.optional() })
+  .strict()
+  .describe('Server action createImage (snapshot) or createBackup (backup with rotation)');
+const SERVER_ACTIONS = ['createImage', 'createBackup'];
 
 /** GET /v2.1/servers and /v2.1/servers/detail: the same listing, in the summary or the detail view. */
 function serverList(url: string, summary: string, response: typeof ServersResponseSchema | typeof ServersDetailResponseSchema, view: typeof serverSummary | typeof serverDetail): ApiRoute {
@@ -80,22 +78,22 @@ const showServer = defineRoute({
   },
 });
 
-/** POST /v2.1/servers/{id}/action — only createImage is implemented here. */
-const serverAction = defineRoute<z.infer<typeof CreateImageActionSchema>>({
+/** POST /v2.1/servers/{id}/action — createImage and createBackup are implemented here. */
+const serverAction = defineRoute<z.infer<typeof ServerActionSchema>>({
   method: 'POST',
   url: '/v2.1/servers/:server_id/action',
   adminOnly: false,
   versioned: true,
-  precheck: refuseOtherActions,
+  precheck: (body) => refuseUnknownActions(body, SERVER_ACTIONS),
   schema: {
-    summary: 'createImage: snapshot a server',
+    summary: 'createImage: snapshot a server; createBackup: back it up and rotate the older backups of the type',
     params: ServerParamsSchema,
-    body: CreateImageActionSchema,
+    body: ServerActionSchema,
     response: {
-      202: CreateImageResponseSchema.describe('accepted; Location header points at the image. Body {"image_id"} from 2.45, empty before'),
+      202: CreateImageResponseSchema.describe('accepted; Location header points at the image (createBackup: only when rotation > 0). Body {"image_id"} from 2.45, empty before'),
       400: faultResponse('invalid body'),
       ...UNAUTHORIZED_RESPONSE,
-      403: faultResponse('image metadata quota exceeded'),
+      403: faultResponse('image metadata quota exceeded; createBackup refused by its policy'),
       404: faultResponse('unknown server or another project\'s'),
       409: faultResponse('task_state set or vm_state not active/stopped/paused/suspended'),
       413: faultResponse('body too large'),
@@ -104,6 +102,8 @@ const serverAction = defineRoute<z.infer<typeof CreateImageActionSchema>>({
     },
   },
   async handle(ctx) {
+    if (ctx.body.createBackup !== undefined) return createBackup(ctx, serverId(ctx), ctx.body.createBackup);
+    if (ctx.body.createImage === undefined) throw badRequest('Malformed request body');
     const { name, metadata } = ctx.body.createImage;
     const instance = await visibleInstance(ctx, serverId(ctx));
     // A system-scoped admin has no project to own the image: it goes to the server's project.

@@ -27,6 +27,7 @@ runMain(
       imageUrl: config.imageUrl,
       temporalUiUrl: config.temporalUiUrl,
       metadataQuota: config.metadataQuota,
+      createBackupPolicy: config.createBackupPolicy,
       auth: identity.source,
       logger: log,
     });

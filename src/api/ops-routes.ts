@@ -66,7 +66,9 @@ const retrySnapshot = defineRoute({
 
     const images = ctx.services.imagesFor(ctx.token);
     if (last.imageId !== null) await removeLeftoverImage(ctx, last.imageId);
-    const started = await ctx.services.starter.start({ instance, name: input.name, metadata: input.metadata ?? {}, images, owner: instance.projectId ?? undefined, userId: ctx.identity.userId, requestId: ctx.requestId, projectId: ctx.identity.projectId ?? '' });
+    // A failed backup is retried as a backup: the same type and rotation (Nova's createBackup again).
+    const backup = input.backup === undefined ? {} : { backup: input.backup };
+    const started = await ctx.services.starter.start({ instance, name: input.name, metadata: input.metadata ?? {}, images, owner: instance.projectId ?? undefined, userId: ctx.identity.userId, requestId: ctx.requestId, projectId: ctx.identity.projectId ?? '', ...backup });
     ctx.log.info({ instance_uuid: instance.uuid, workflow_id: id, run_id: started.runId, image_id: started.imageId, failed_run_id: description.runId }, 'snapshot retried');
     return {
       status: 202,

@@ -10,6 +10,7 @@ import { serverNotFound } from './api-errors';
 import type { Microversion } from './microversion';
 import type { SnapshotRuns } from './snapshot-runs';
 import type { SnapshotStarter } from './snapshot-starter';
+import type { CreateBackupPolicy } from './backup-action';
 
 export interface ApiServices {
   store: InstanceStore;
@@ -19,6 +20,8 @@ export interface ApiServices {
   imagesFor(token: string): ImageClient;
   baseUrl: string;
   imageUrl: string;
+  /** os_compute_api:os-create-backup: who may call createBackup */
+  createBackupPolicy: CreateBackupPolicy;
   log: Logger;
 }
 

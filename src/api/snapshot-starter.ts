@@ -1,12 +1,13 @@
-// Nova's compute API snapshot() as one unit: state checks, queued image record, task_state CAS
-// None → image_snapshot_pending, then the workflow start (Nova's RPC cast). Every refusal after the
+// Nova's compute API snapshot() and backup() as one unit: state checks, queued image record,
+// task_state CAS None → image_snapshot_pending (a backup: image_backup), then the workflow start
+// (Nova's RPC cast). Every refusal after the
 // image exists deletes it again, and a failed start also puts task_state back, so a refused
 // request leaves nothing behind.
 import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
 import type { Logger } from 'pino';
 import { createSnapshotImageRecord, ImageNotFound, ImageTooLarge, isReservedImageKey, type Image, type ImageClient } from '../images/client';
 import { InstanceNotFound, UnexpectedTaskState, type Instance, type InstanceStore } from '../store';
-import { CONTROL_TASK_QUEUE, SnapshotInputSchema, snapshotWorkflowId, WORKFLOW_TYPE, type SnapshotInput, type VmState } from '../contract';
+import { CONTROL_TASK_QUEUE, SnapshotInputSchema, snapshotWorkflowId, WORKFLOW_TYPE, type BackupSpec, type SnapshotInput, type TaskState, type VmState } from '../contract';
 import { ComputeHostKey, ImageIdKey, InstanceUuidKey } from '../temporal/search-attributes';
 import { ApiError, conflict, forbidden, invalidState, serverNotFound, serviceUnavailable } from './api-errors';
 
@@ -27,6 +28,15 @@ export interface SnapshotRequest {
   requestId: string;
   /** The project the action is recorded for (the caller's). */
   projectId: string;
+  /** createBackup: the image is a backup of this type, rotated once active. */
+  backup?: BackupSpec;
+  /** Nova's metadata_items quota applies (default); createBackup from 2.39 skips it. */
+  checkMetadataQuota?: boolean;
+}
+
+/** What differs between Nova's snapshot() and backup(): the action's name and the task_state it sets. */
+function actionOf(request: SnapshotRequest): { action: 'createImage' | 'createBackup'; pending: NonNullable<TaskState> } {
+  return request.backup === undefined ? { action: 'createImage', pending: 'image_snapshot_pending' } : { action: 'createBackup', pending: 'image_backup' };
 }
 
 export interface StartedSnapshot {
@@ -44,16 +54,16 @@ export interface SnapshotStarterDeps {
   log: Logger;
 }
 
-export function checkMetadata(metadata: Record<string, string>, quota: number): void {
-  if (Object.keys(metadata).length > quota) throw forbidden('Image metadata limit exceeded');
+export function checkMetadata(metadata: Record<string, string>, quota: number | null): void {
+  if (quota !== null && Object.keys(metadata).length > quota) throw forbidden('Image metadata limit exceeded');
   for (const key of Object.keys(metadata)) {
     if (isReservedImageKey(key)) throw new ApiError(400, `Invalid metadata key: '${key}' is a reserved image attribute`);
   }
 }
 
-export function checkSnapshotState(instance: Instance): void {
-  if (!SNAPSHOT_VM_STATES.includes(instance.vmState)) throw invalidState('createImage', instance.uuid, 'vm_state', instance.vmState);
-  if (instance.taskState !== null) throw invalidState('createImage', instance.uuid, 'task_state', instance.taskState);
+export function checkSnapshotState(instance: Instance, action: 'createImage' | 'createBackup' = 'createImage'): void {
+  if (!SNAPSHOT_VM_STATES.includes(instance.vmState)) throw invalidState(action, instance.uuid, 'vm_state', instance.vmState);
+  if (instance.taskState !== null) throw invalidState(action, instance.uuid, 'task_state', instance.taskState);
 }
 
 export class SnapshotStarter {
@@ -61,22 +71,23 @@ export class SnapshotStarter {
 
   async start(request: SnapshotRequest): Promise<StartedSnapshot> {
     const { instance } = request;
-    checkMetadata(request.metadata, this.deps.metadataQuota);
-    checkSnapshotState(instance);
+    const { action, pending } = actionOf(request);
+    checkMetadata(request.metadata, request.checkMetadataQuota === false ? null : this.deps.metadataQuota);
+    checkSnapshotState(instance, action);
     const image = await this.createImageRecord(request, this.deps.log.child({ instance_uuid: instance.uuid }));
     const log = this.deps.log.child({ instance_uuid: instance.uuid, image_id: image.id });
 
-    const cas = await this.deps.store.compareAndSetTaskState(instance.uuid, [null], 'image_snapshot_pending');
+    const cas = await this.deps.store.compareAndSetTaskState(instance.uuid, [null], pending);
     if (!cas.ok) {
       await this.deleteImage(request.images, image.id, log);
       if (cas.error instanceof InstanceNotFound) throw serverNotFound(instance.uuid);
       const actual = cas.error instanceof UnexpectedTaskState ? cas.error.actual : null;
-      throw invalidState('createImage', instance.uuid, 'task_state', actual);
+      throw invalidState(action, instance.uuid, 'task_state', actual);
     }
 
     // Nova's _record_action_start, before the cast: the workflow's events land under it.
-    await this.deps.store.actions.record({ requestId: request.requestId, instanceUuid: instance.uuid, action: 'createImage', imageId: image.id, userId: request.userId, projectId: request.projectId });
-    const input: SnapshotInput = SnapshotInputSchema.parse({ instanceUuid: instance.uuid, name: request.name, metadata: request.metadata, imageId: image.id });
+    await this.deps.store.actions.record({ requestId: request.requestId, instanceUuid: instance.uuid, action, imageId: image.id, userId: request.userId, projectId: request.projectId });
+    const input: SnapshotInput = SnapshotInputSchema.parse({ instanceUuid: instance.uuid, name: request.name, metadata: request.metadata, imageId: image.id, ...(request.backup !== undefined ? { backup: request.backup } : {}) });
     const workflowId = snapshotWorkflowId(instance.uuid);
     try {
       const deadline = Date.now() + (this.deps.startTimeoutMs ?? 10_000);
@@ -98,7 +109,7 @@ export class SnapshotStarter {
     } catch (err) {
       await this.undo(request, image.id, log);
       if (err instanceof WorkflowExecutionAlreadyStartedError) {
-        throw conflict(`Cannot 'createImage' instance ${instance.uuid} while snapshot workflow ${workflowId} is still running`);
+        throw conflict(`Cannot '${action}' instance ${instance.uuid} while snapshot workflow ${workflowId} is still running`);
       }
       log.error({ err, workflow_id: workflowId }, 'snapshot workflow could not be started');
       throw serviceUnavailable('The snapshot service is unavailable: the workflow could not be started. Nothing was changed; try again later.');
@@ -108,7 +119,7 @@ export class SnapshotStarter {
   /** The image service's words (its URL, its errors) go to the log; the caller reads a fixed sentence. */
   private async createImageRecord(request: SnapshotRequest, log: Logger): Promise<Image> {
     try {
-      return await createSnapshotImageRecord(request.images, request.instance, request.name, request.metadata, { owner: request.owner, userId: request.userId });
+      return await createSnapshotImageRecord(request.images, request.instance, request.name, request.metadata, { owner: request.owner, userId: request.userId, backupType: request.backup?.backupType });
     } catch (err) {
       if (!(err instanceof ApiError)) log.error({ err }, 'the image service could not create the snapshot image');
       throw imageServiceError(err);
@@ -118,8 +129,9 @@ export class SnapshotStarter {
   private async undo(request: SnapshotRequest, imageId: string, log: Logger): Promise<void> {
     await this.deleteImage(request.images, imageId, log);
     await this.deps.store.actions.remove(request.requestId).catch((err: unknown) => log.warn({ err }, 'could not take back the instance action'));
-    const reset = await this.deps.store.compareAndSetTaskState(request.instance.uuid, ['image_snapshot_pending'], null);
-    if (!reset.ok) log.warn({ err: reset.error }, 'task_state was not image_snapshot_pending during undo; left as is');
+    const { pending } = actionOf(request);
+    const reset = await this.deps.store.compareAndSetTaskState(request.instance.uuid, [pending], null);
+    if (!reset.ok) log.warn({ err: reset.error }, `task_state was not ${pending} during undo; left as is`);
   }
 
   private async deleteImage(images: ImageClient, imageId: string, log: Logger): Promise<void> {

@@ -35,6 +35,8 @@ export const VmStateSchema = z.enum(VM_STATES);
 export const TASK_STATES = [
   'image_snapshot_pending',
   'image_snapshot',
+  /** Nova's IMAGE_BACKUP: createBackup sets it and the snapshot path expects it instead of image_snapshot. */
+  'image_backup',
   'image_pending_upload',
   'image_uploading',
   'deleting',
@@ -44,7 +46,7 @@ export type TaskState = (typeof TASK_STATES)[number] | null;
 export const TaskStateSchema = z.enum(TASK_STATES).nullable();
 
 /** The task states a snapshot sets: its compensation and the reconciler reset only these (Nova's reverts_task_state). */
-export const SNAPSHOT_TASK_STATES: readonly NonNullable<TaskState>[] = ['image_snapshot_pending', 'image_snapshot', 'image_pending_upload', 'image_uploading'];
+export const SNAPSHOT_TASK_STATES: readonly NonNullable<TaskState>[] = ['image_snapshot_pending', 'image_snapshot', 'image_backup', 'image_pending_upload', 'image_uploading'];
 
 export const DISK_FORMATS = ['qcow2', 'raw'] as const;
 export type DiskFormat = (typeof DISK_FORMATS)[number];

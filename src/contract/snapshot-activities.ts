@@ -3,7 +3,7 @@
 import type { PowerState, TaskState } from './instance-states';
 import type { InventoryDomain } from './inventory';
 import type { ChainPlan, ChainRecordInput, SnapshotChainFacts } from './snapshot-chain';
-import type { SnapshotDataPath, SnapshotMode } from './snapshot-workflow';
+import type { RotationOutcome, SnapshotDataPath, SnapshotMode } from './snapshot-workflow';
 
 export interface SnapshotInstanceInfo {
   uuid: string;
@@ -33,7 +33,7 @@ export type SnapshotNotification = 'snapshot.start' | 'snapshot.end' | 'snapshot
 /** Activities on `snapshot-control`: instance store, image records, notifications. */
 export interface ControlActivities {
   /** Nova's compute API `_create_image` for runs started without an image (ops, Temporal UI). */
-  createSnapshotImage(input: { instanceUuid: string; name: string; metadata: Record<string, string> }): Promise<SnapshotImageRef>;
+  createSnapshotImage(input: { instanceUuid: string; name: string; metadata: Record<string, string>; backupType?: string }): Promise<SnapshotImageRef>;
   /** Compare-and-set of task_state; returns the instance as stored after the change. */
   setTaskState(input: { instanceUuid: string; taskState: TaskState; expected: TaskState[] }): Promise<SnapshotInstanceInfo>;
   savePowerState(input: { instanceUuid: string; powerState: PowerState }): Promise<void>;
@@ -63,6 +63,13 @@ export interface ControlActivities {
    * snapshot states — never over 'deleting' or another operation's task.
    */
   resetTaskState(input: { instanceUuid: string }): Promise<void>;
+  /**
+   * Nova's _rotate_backups, once the backup `imageId` is active: the instance's active backups of
+   * this type, in the new image's project, newest first; all beyond `rotation` are deleted. The new
+   * image counts as the newest, so it goes only when rotation is 0. Idempotent: a repeat after a
+   * crash deletes what the first attempt left.
+   */
+  rotateBackups(input: { instanceUuid: string; imageId: string; backupType: string; rotation: number }): Promise<RotationOutcome>;
   /** A host's domain report (the reportInventory workflow): new instances appear, known ones update. */
   recordInventory(input: { host: string; domains: InventoryDomain[] }): Promise<{ instances: number }>;
 }

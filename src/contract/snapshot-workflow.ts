@@ -8,12 +8,26 @@ export const MetadataSchema = z
   .record(z.string().min(1).max(255), z.string().max(255))
   .refine((m) => Object.keys(m).length <= 128, 'at most 128 metadata items');
 
+/** Nova's rotation is a count of backups to keep; beyond 2^53 it means "all" just the same. */
+export const MAX_ROTATION = Number.MAX_SAFE_INTEGER;
+
+/** Nova's createBackup: the snapshot is a backup of this type, and the oldest beyond `rotation` go. */
+export const BackupSpecSchema = z
+  .object({
+    backupType: z.string().max(255),
+    rotation: z.number().int().min(0).max(MAX_ROTATION),
+  })
+  .strict();
+export type BackupSpec = z.infer<typeof BackupSpecSchema>;
+
 export const SnapshotInputSchema = z
   .object({
     instanceUuid: z.string().uuid(),
     name: z.string().min(1).max(255),
     metadata: MetadataSchema.optional(),
     imageId: z.string().uuid().optional(),
+    /** present: Nova's backup_instance (task_state image_backup, then _rotate_backups) */
+    backup: BackupSpecSchema.optional(),
   })
   .strict();
 export type SnapshotInput = z.infer<typeof SnapshotInputSchema>;
@@ -22,6 +36,7 @@ export const SNAPSHOT_STEPS = [
   'starting',
   'create_image',
   'task_state_image_snapshot',
+  'task_state_image_backup',
   'power_state',
   'notify_start',
   'lookup_domain',
@@ -39,6 +54,7 @@ export const SNAPSHOT_STEPS = [
   'record_chain',
   'task_state_none',
   'notify_end',
+  'rotate_backups',
   'compensating',
   'done',
   'failed',
@@ -84,6 +100,16 @@ export interface SnapshotResult {
   parentImageId?: string;
   /** bytes of guest data sent: all data for a full snapshot, the changed extents for an incremental */
   changedBytes?: number;
+  /** backups: what the rotation deleted (the new image too when rotation is 0, as in Nova) */
+  rotation?: RotationOutcome;
+}
+
+export interface RotationOutcome {
+  /** backups of this instance and type, newest first, that stay */
+  kept: string[];
+  deleted: string[];
+  /** deletes the image service refused (protected, busy): the next backup's rotation tries again */
+  failed: { imageId: string; error: string }[];
 }
 
 export interface SnapshotProgress {

@@ -7,6 +7,13 @@ import type { StoreDb } from './store-connection';
 import type { InstanceActionsTable } from './store-schema';
 
 export const SNAPSHOT_EVENT = 'compute_snapshot_instance';
+/** Nova's wrap_instance_event(prefix='compute') around backup_instance. */
+export const BACKUP_EVENT = 'compute_backup_instance';
+
+/** The event a workflow records under its action: createBackup's is the backup event. */
+function eventOf(action: Pick<InstanceAction, 'action'>): string {
+  return action.action === 'createBackup' ? BACKUP_EVENT : SNAPSHOT_EVENT;
+}
 
 export interface InstanceActionEvent {
   event: string;
@@ -33,7 +40,8 @@ export interface InstanceAction {
 export interface NewInstanceAction {
   requestId: string;
   instanceUuid: string;
-  action: 'createImage';
+  /** Nova's instance_actions.CREATE_IMAGE and BACKUP */
+  action: 'createImage' | 'createBackup';
   imageId: string;
   userId?: string;
   projectId: string;
@@ -66,7 +74,7 @@ export class InstanceActionStore {
     if (action === undefined) return false;
     await this.db
       .insertInto('instance_action_events')
-      .values({ request_id: action.requestId, event: SNAPSHOT_EVENT, host, start_time: this.now().toISOString(), finish_time: null, result: null, traceback: null })
+      .values({ request_id: action.requestId, event: eventOf(action), host, start_time: this.now().toISOString(), finish_time: null, result: null, traceback: null })
       .onConflict((c) => c.columns(['request_id', 'event']).doNothing())
       .execute();
     return true;
@@ -82,7 +90,7 @@ export class InstanceActionStore {
       .updateTable('instance_action_events')
       .set({ finish_time: at, result: outcome.result, traceback: outcome.result === 'Error' ? outcome.traceback.slice(0, 65_535) : null })
       .where('request_id', '=', action.requestId)
-      .where('event', '=', SNAPSHOT_EVENT)
+      .where('event', '=', eventOf(action))
       .execute();
     await this.db
       .updateTable('instance_actions')

@@ -25,6 +25,18 @@ export const localControlActivities = proxyLocalActivities<ControlActivities>({
 
 export type ControlProxies = typeof controlActivities;
 
+/**
+ * Backup rotation on the control queue as a scheduled activity, not a local one: it deletes one
+ * image after another (each delete collects chunks), so it heartbeats and may take minutes. A worker
+ * killed in the middle is noticed by the heartbeat and the rotation runs again, listing afresh.
+ */
+export const rotationActivities = proxyActivities<Pick<ControlActivities, 'rotateBackups'>>({
+  taskQueue: CONTROL_TASK_QUEUE,
+  startToCloseTimeout: '30 minutes',
+  heartbeatTimeout: '30 seconds',
+  retry: backoff,
+});
+
 export interface HostActivityProxies {
   /** read-only steps before the guest is touched: give up if the host stays away for 30 min */
   inspect: Pick<HostActivities, 'getDomainPowerState' | 'describeDomain' | 'probeLiveSnapshot'>;

@@ -11,6 +11,7 @@ import {
   type DomainDescription,
   type ExtractedSnapshot,
   type ChainPlan,
+  type BackupSpec,
   type PowerState,
   type SnapshotChainFacts,
   type SnapshotDataPath,
@@ -39,6 +40,10 @@ export interface ExtractContext {
   /** for a replacement image, should the run's image have been deleted */
   name: string;
   metadata: Record<string, string>;
+  /** a backup (Nova's backup_instance): its replacement image is a backup too */
+  backup?: BackupSpec;
+  /** the task_state the run claimed: image_snapshot, or image_backup for a backup (Nova's expected_task_state) */
+  claimedState: 'image_snapshot' | 'image_backup';
 }
 
 export type QuiesceFacts = Pick<ExtractedSnapshot, 'quiesced' | 'freezeWindowMs' | 'quiesceError'>;
@@ -89,7 +94,7 @@ export async function streamOnePass(ctx: ExtractContext): Promise<ExtractOutcome
       await progress.step('prepare_cold', () => host.prepare.prepareColdSnapshot({ domainName, powerState }));
     }
     await progress.step('task_state_pending_upload', () =>
-      control.setTaskState({ instanceUuid, taskState: 'image_pending_upload', expected: ['image_snapshot', null] }),
+      control.setTaskState({ instanceUuid, taskState: 'image_pending_upload', expected: [ctx.claimedState, null] }),
     );
     // Returned from inside the try: the finally below still brings a cold guest back.
     const direct = await attemptDirectSnapshot(ctx);
@@ -108,7 +113,7 @@ export async function streamOnePass(ctx: ExtractContext): Promise<ExtractOutcome
       } catch (err) {
         if (failureType(err) !== ErrorTypes.ImageNotFound) throw err;
         // The run's image was deleted (a replayed run whose compensation deleted it): a new one.
-        const created = await control.createSnapshotImage({ instanceUuid, name: ctx.name, metadata: ctx.metadata });
+        const created = await control.createSnapshotImage({ instanceUuid, name: ctx.name, metadata: ctx.metadata, ...(ctx.backup !== undefined ? { backupType: ctx.backup.backupType } : {}) });
         replacedImageId = imageId;
         imageId = created.imageId;
         const replacement = imageId;

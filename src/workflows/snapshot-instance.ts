@@ -23,12 +23,13 @@ import {
   type SnapshotInput,
   type SnapshotMode,
   type SnapshotResult,
+  type TaskState,
 } from '../contract';
 import { ComputeHostKey, ImageIdKey, InstanceUuidKey } from '../temporal/search-attributes';
 import { failureText, failureType } from './failure-type';
 import { Progress } from './progress';
 import { streamOnePass, type ExtractContext, type ExtractOutcome, type QuiesceFacts } from './one-pass';
-import { controlActivities, hostActivities, localControlActivities, type ControlProxies, type HostActivityProxies } from './activity-proxies';
+import { controlActivities, hostActivities, localControlActivities, rotationActivities, type ControlProxies, type HostActivityProxies } from './activity-proxies';
 import { Saga } from './saga';
 import { issueText } from '../config/validation';
 
@@ -103,8 +104,9 @@ async function runSnapshot(input: SnapshotInput, run: RunContext): Promise<Snaps
   const startedAt = Date.now();
   let imageId = input.imageId;
   if (imageId === undefined) {
+    const backupType = input.backup === undefined ? {} : { backupType: input.backup.backupType };
     const created = await progress.step('create_image', () =>
-      control.createSnapshotImage({ instanceUuid, name: input.name, metadata: input.metadata ?? {} }),
+      control.createSnapshotImage({ instanceUuid, name: input.name, metadata: input.metadata ?? {}, ...backupType }),
     );
     imageId = created.imageId;
   }
@@ -113,13 +115,16 @@ async function runSnapshot(input: SnapshotInput, run: RunContext): Promise<Snaps
   if (!run.imageIdUpserted) upsertSearchAttributes([{ key: ImageIdKey, value: image }]);
   saga.add('delete image unless active', () => control.deleteImageUnlessActive({ imageId: image }));
 
-  // Started by the API the instance is image_snapshot_pending; started by ops it has no task yet.
-  // The reset is registered first: the API's image_snapshot_pending must not outlive a failed run.
+  // Started by the API the instance is image_snapshot_pending (a backup: image_backup, which the
+  // backup keeps, as Nova's _snapshot_instance runs with expected_task_state IMAGE_BACKUP); started
+  // by ops it has no task yet. The reset is registered first: the API's state must not outlive a failed run.
   saga.add('reset task_state', () => control.resetTaskState({ instanceUuid }));
+  const claimedState = input.backup === undefined ? 'image_snapshot' : 'image_backup';
+  const apiState: TaskState = input.backup === undefined ? 'image_snapshot_pending' : 'image_backup';
   // null too for the API's runs: a run reset after its compensations finds task_state reset, and re-claims it.
-  const expected = input.imageId === undefined ? [null] : ['image_snapshot_pending' as const, null];
-  const instance = await progress.step('task_state_image_snapshot', () =>
-    control.setTaskState({ instanceUuid, taskState: 'image_snapshot', expected }),
+  const expected: TaskState[] = input.imageId === undefined ? [null] : [apiState, null];
+  const instance = await progress.step(input.backup === undefined ? 'task_state_image_snapshot' : 'task_state_image_backup', () =>
+    control.setTaskState({ instanceUuid, taskState: claimedState, expected }),
   );
   progress.state.host = instance.host;
   upsertKeywords(run.short, [{ key: ComputeHostKey, value: instance.host }]);
@@ -148,7 +153,7 @@ async function runSnapshot(input: SnapshotInput, run: RunContext): Promise<Snaps
   const mode = await progress.step('choose_mode', () => chooseMode(host, instance.domainName, description, powerState));
   progress.state.mode = mode;
 
-  const ctx: ExtractContext = { instance, imageId: image, description, mode, powerState, host, control, progress, saga, name: input.name, metadata: input.metadata ?? {} };
+  const ctx: ExtractContext = { instance, imageId: image, description, mode, powerState, host, control, progress, saga, name: input.name, metadata: input.metadata ?? {}, claimedState, ...(input.backup !== undefined ? { backup: input.backup } : {}) };
   // Descriptions recorded before the one-pass path have no backupCapable, and replay on block copy.
   const onePass = description.backupCapable === true && description.virtType !== 'lxc';
   const { uploaded, quiesce, dataPath, resumedFrom, logicalDigest, replacedImageId, chain } = onePass ? await streamOnePass(ctx) : await extractAndUpload(ctx);
@@ -158,7 +163,11 @@ async function runSnapshot(input: SnapshotInput, run: RunContext): Promise<Snaps
   await progress.step('notify_end', () =>
     control.notifySnapshot({ instanceUuid, imageId: finalImage, event: 'snapshot.end', mode, durationMs: Date.now() - startedAt, ...quiesce, ...(chain !== undefined ? { chain } : {}) }),
   );
+  // Nova's backup_instance: _rotate_backups once the snapshot is done, never after a failed one.
+  const backup = input.backup;
+  const rotation = backup === undefined ? undefined : await progress.step('rotate_backups', () => rotationActivities.rotateBackups({ instanceUuid, imageId: finalImage, ...backup }));
   const result: SnapshotResult = { imageId: finalImage, status: uploaded.status, size: uploaded.size, checksum: uploaded.checksum, mode, ...quiesce, dataPath, steps: progress.state.steps };
+  if (rotation !== undefined) result.rotation = rotation;
   if (resumedFrom !== undefined) result.resumedFrom = resumedFrom;
   if (logicalDigest !== undefined) result.logicalDigest = logicalDigest;
   if (replacedImageId !== undefined) result.replacedImageId = replacedImageId;
@@ -198,7 +207,7 @@ async function extractAndUpload(ctx: ExtractContext): Promise<ExtractOutcome> {
       await progress.step('prepare_cold', () => host.prepare.prepareColdSnapshot({ domainName, powerState }));
     }
     await progress.step('task_state_pending_upload', () =>
-      control.setTaskState({ instanceUuid, taskState: 'image_pending_upload', expected: ['image_snapshot'] }),
+      control.setTaskState({ instanceUuid, taskState: 'image_pending_upload', expected: [ctx.claimedState] }),
     );
     extracted = await progress.step('extract', () => host.extract.extractSnapshot({ domainName, workDirKey, mode, description }));
   } finally {

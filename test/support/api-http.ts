@@ -53,6 +53,11 @@ export function createImage(baseUrl: string, token: string, serverId: string, cr
   return call(baseUrl, { method: 'POST', path: `/v2.1/servers/${serverId}/action`, token, headers, body: { createImage } });
 }
 
+/** createBackup on `serverId` as `token`. */
+export function createBackup(baseUrl: string, token: string, serverId: string, createBackup: unknown, headers: Record<string, string> = {}): Promise<HttpAnswer> {
+  return call(baseUrl, { method: 'POST', path: `/v2.1/servers/${serverId}/action`, token, headers, body: { createBackup } });
+}
+
 /** Polls `probe` until it returns a value other than undefined, or fails at the deadline (visibility is eventually consistent). */
 export async function eventually<T>(probe: () => Promise<T | undefined>, what: string, timeoutMs = 60_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;

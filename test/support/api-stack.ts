@@ -24,6 +24,7 @@ import {
   type PowerState,
 } from '../../src/contract';
 import { connectClient, connectWorker } from '../../src/temporal/connect';
+import type { CreateBackupPolicy } from '../../src/api/backup-action';
 import { ApiStubCloud, domainNameFor } from './api-stub-activities';
 
 export const TOKENS = {
@@ -60,6 +61,8 @@ export interface ApiStackOptions {
   /** Start workers (needed when workflows must run); off for tests that only need the HTTP surface. */
   workers?: boolean;
   metadataQuota?: number;
+  /** os_compute_api:os-create-backup (default Nova's project_member_or_admin) */
+  createBackupPolicy?: CreateBackupPolicy;
   /** Another identity source than the fixed TOKENS (a real Keystone), and the token the workers send to the image service. */
   identity?: { source: IdentitySource; serviceToken: string };
   /** A Glance v2 endpoint to use instead of starting the embedded image service. */
@@ -114,6 +117,7 @@ export async function startApiStack(options: ApiStackOptions = {}): Promise<ApiS
     auth,
     temporal,
     metadataQuota: options.metadataQuota,
+    createBackupPolicy: options.createBackupPolicy,
     logger: log,
   });
 

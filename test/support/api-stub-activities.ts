@@ -78,8 +78,8 @@ export class ApiStubCloud {
     return createControlActivities({
       store: this.options.store,
       images: this.images,
-      createImageRecord: async (instance, name, metadata) => {
-        const image = await createSnapshotImageRecord(this.images, instance, name, metadata, { owner: instance.projectId ?? undefined });
+      createImageRecord: async (instance, name, metadata, backupType) => {
+        const image = await createSnapshotImageRecord(this.images, instance, name, metadata, { owner: instance.projectId ?? undefined, backupType });
         return { imageId: image.id, status: image.status };
       },
       log: this.options.log,

@@ -18,7 +18,7 @@ export const RESERVED_IMAGE_KEYS: ReadonlySet<string> = new Set([
 ]);
 
 /** Base-image properties that describe that image's own storage, not the snapshot (Nova's non-inheritable props). */
-const NOT_INHERITED = new Set(['image_type', 'instance_uuid', 'base_image_ref', 'image_location', 'image_state', 'owner_id', 'user_id', 'block_device_mapping', 'bdm_v2', 'root_device_name']);
+const NOT_INHERITED = new Set(['image_type', 'backup_type', 'instance_uuid', 'base_image_ref', 'image_location', 'image_state', 'owner_id', 'user_id', 'block_device_mapping', 'bdm_v2', 'root_device_name']);
 
 export function isReservedImageKey(key: string): boolean {
   return RESERVED_IMAGE_KEYS.has(key) || key.startsWith('os_glance');
@@ -44,6 +44,8 @@ export interface SnapshotImageOptions {
   owner?: string;
   /** The requesting user, recorded as Nova's `user_id` property; left out when the identity has none (the token file). */
   userId?: string;
+  /** Nova's backup(): the image is `image_type: backup` with this `backup_type`, which rotation selects by. */
+  backupType?: string;
 }
 
 /**
@@ -69,7 +71,7 @@ export async function createSnapshotImageRecord(
     ...inherited,
     ...userMetadata,
     // Markers last: they identify the snapshot and must not be spoofed by user metadata.
-    image_type: 'snapshot',
+    ...(options.backupType === undefined ? { image_type: 'snapshot' } : { image_type: 'backup', backup_type: options.backupType }),
     instance_uuid: instance.uuid,
     base_image_ref: instance.imageRef ?? '',
     ...(options.userId === undefined ? {} : { user_id: options.userId }),

@@ -109,6 +109,29 @@ it('openstack server list / show / image create --wait / server event list, show
   expect(after.map((i) => i.ID)).not.toContain(imageId);
 });
 
+it('openstack server backup create --type daily --rotate N: a backup image, rotated, and its createBackup event', async () => {
+  const inst = await stack.addInstance({ projectId: demo.projectId, userId: demo.userId });
+  const first = (await cli('demo', ['server', 'backup', 'create', '--name', 'n', '--type', 'daily', '--rotate', '7', '--wait', inst.uuid, '-f', 'json'])) as Record<string, unknown>;
+  // The CLI prints the image as it found it before --wait: its status then is not yet active.
+  expect(first).toMatchObject({ name: 'n' });
+  await stack.temporal.workflow.getHandle(snapshotWorkflowId(inst.uuid)).result();
+  const image = (await cli('demo', ['image', 'show', String(first.id), '-f', 'json'])) as Record<string, unknown>;
+  expect(image).toMatchObject({ status: 'active' });
+  expect(image.properties).toMatchObject({ image_type: 'backup', backup_type: 'daily', instance_uuid: inst.uuid });
+
+  // --rotate 1: once the second is active, the first goes (Nova's rotation)
+  const second = (await cli('demo', ['server', 'backup', 'create', '--name', 'n2', '--type', 'daily', '--rotate', '1', '--wait', inst.uuid, '-f', 'json'])) as Record<string, unknown>;
+  await stack.temporal.workflow.getHandle(snapshotWorkflowId(inst.uuid)).result();
+  const left = (await cli('demo', ['image', 'list', '-f', 'json'])) as { ID: string }[];
+  expect(left.map((i) => i.ID)).toContain(String(second.id));
+  expect(left.map((i) => i.ID)).not.toContain(String(first.id));
+
+  const events = (await cli('demo', ['server', 'event', 'list', inst.uuid, '-f', 'json'])) as { 'Request ID': string; Action: string }[];
+  expect(events.map((e) => e.Action)).toEqual(['createBackup', 'createBackup']);
+  const event = (await cli('demo', ['server', 'event', 'show', inst.uuid, events[0]?.['Request ID'] ?? '', '-f', 'json'])) as Record<string, unknown>;
+  expect(JSON.stringify(event.events)).toMatch(/compute_backup_instance.*Success|Success.*compute_backup_instance/);
+});
+
 it("a second server image create while one runs gets Nova's 409, as the CLI prints it", async () => {
   const inst = await stack.addInstance({ projectId: demo.projectId, userId: demo.userId });
   const hold = stack.cloud.holdUpload(inst.uuid);

@@ -47,6 +47,10 @@ export class FakeInstance {
   exportOpen = false;
   readonly calls: string[] = [];
   readonly notifications: string[] = [];
+  /** the backup_type of the image the workflow made itself (createSnapshotImage), null for a snapshot */
+  imageBackupType: string | null = null;
+  /** rotateBackups calls: the image it was asked to keep newest, and the rotation */
+  readonly rotations: { imageId: string; rotation: number }[] = [];
   private readonly counts = new Map<string, number>();
   private released = false;
   /** resolves when the held activity is entered */
@@ -143,9 +147,10 @@ export class FakeCloud {
 
   controlActivities(): ControlActivities {
     return {
-      createSnapshotImage: async ({ instanceUuid }) => {
+      createSnapshotImage: async ({ instanceUuid, backupType }) => {
         const inst = this.uuid(instanceUuid);
         inst.enter('createSnapshotImage');
+        inst.imageBackupType = backupType ?? null;
         const imageId = this.createImageFor(inst);
         return { imageId, status: 'queued' };
       },
@@ -174,6 +179,12 @@ export class FakeCloud {
         const inst = this.uuid(instanceUuid);
         inst.calls.push('resetTaskState');
         if (inst.taskState !== null && inst.taskState.startsWith('image_')) inst.taskState = null;
+      },
+      rotateBackups: async ({ instanceUuid, imageId, rotation }) => {
+        const inst = this.uuid(instanceUuid);
+        inst.enter('rotateBackups');
+        inst.rotations.push({ imageId, rotation });
+        return { kept: rotation > 0 ? [imageId] : [], deleted: rotation > 0 ? [] : [imageId], failed: [] };
       },
       recordInventory: async ({ domains }) => ({ instances: domains.length }),
       planChain: async () => ({ composes: true, parent: null, reason: 'the first snapshot of this instance' }),
