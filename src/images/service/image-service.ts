@@ -16,6 +16,7 @@ import { ResumableUploads } from './resumable-uploads';
 import { StagedUploadFiles } from './staged-upload-files';
 import { ImageQuotas, UNLIMITED_QUOTAS, type ImageQuotaLimits, type ProjectQuotaOverrides } from './quotas';
 import { errorMessage } from '../../contract';
+import { damageMarker } from './damage-marks';
 
 export interface ImageServiceOptions {
   dataDir: string;
@@ -125,10 +126,12 @@ export class ImageService {
     const records = await ImageRecordRepository.load(join(options.dataDir, 'records'), warn);
     const blobs = await LocalImageBlobStore.open(options.dataDir);
     const now = options.now ?? (() => new Date());
+    const markDamaged = damageMarker(records, now, warn);
     const composed = await ComposedImages.open({
       chunksDir: join(options.dataDir, 'chunks'),
       indexesDir: join(options.dataDir, 'indexes'),
       quarantineDir: join(options.dataDir, 'quarantine', 'indexes'),
+      chunkQuarantineDir: join(options.dataDir, 'quarantine', 'chunks'),
       maxImageBytes: options.maxImageBytes,
       onQuarantine: async (id, reason) => {
         warn({ imageId: id, reason }, 'image index cannot be read: quarantined; the image has no data any more');
@@ -136,6 +139,7 @@ export class ImageService {
         const record = records.get(id);
         if (record?.status === 'active') await records.put({ ...record, status: 'killed', updated_at: now().toISOString() });
       },
+      onDamaged: (id, damage) => markDamaged(id, 'download', damage.message),
     });
     const files = await StagedUploadFiles.open(join(options.dataDir, 'resumable'));
     const removedStagingFiles = await blobs.clearStaging();

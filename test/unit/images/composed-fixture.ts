@@ -1,6 +1,7 @@
 // Building blocks of the composing store's tests: a disk with its map, staging what a layout sends
 // (as a host would, in two appends), the image the host's writer makes of a disk, a download.
 import { randomBytes } from 'node:crypto';
+import { open } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { UNAUTHENTICATED_ADMIN as admin, type ImageService } from '../../../src/images/service';
 import { sentPieces, type LogicalLayout } from '../../../src/images/client';
@@ -43,4 +44,17 @@ export async function stage(s: ImageService, id: string, layout: LogicalLayout, 
   const cut = Math.floor(body.length / 3);
   await s.resumable.append(admin, id, 0, Readable.from([body.subarray(0, cut)]));
   await s.resumable.append(admin, id, cut, Readable.from([body.subarray(cut)]));
+}
+
+/** Flips one bit of the byte at `at` of a file in place: bit rot in a real chunk file. */
+export async function flipByte(path: string, at: number): Promise<void> {
+  const file = await open(path, 'r+');
+  try {
+    const byte = Buffer.alloc(1);
+    await file.read(byte, 0, 1, at);
+    byte[0] = (byte[0] ?? 0) ^ 0x01;
+    await file.write(byte, 0, 1, at);
+  } finally {
+    await file.close();
+  }
 }
