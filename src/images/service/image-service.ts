@@ -17,6 +17,7 @@ import { StagedUploadFiles } from './staged-upload-files';
 import { ImageQuotas, UNLIMITED_QUOTAS, type ImageQuotaLimits, type ProjectQuotaOverrides } from './quotas';
 import { errorMessage } from '../../contract';
 import { damageMarker } from './damage-marks';
+import { DEFAULT_REVERIFY_AFTER_MS, StoreVerifyJobs, type VerifyJobSettings } from './verify-jobs';
 
 export interface ImageServiceOptions {
   dataDir: string;
@@ -39,6 +40,8 @@ export interface ImageServiceOptions {
   quotas?: ImageQuotaLimits;
   /** Limits of named projects that differ from `quotas`. */
   quotaOverrides?: ProjectQuotaOverrides;
+  /** The store's verify jobs: their interval (none: on request only) and re-verify age (default 30 days). */
+  verifyJobs?: Partial<VerifyJobSettings>;
 }
 
 /** Glance keeps deleted rows until an operator purges them; here a week, then they go by themselves. */
@@ -89,6 +92,8 @@ export class ImageService {
     private readonly blobs: LocalImageBlobStore,
     private readonly composed: ComposedImages,
     files: StagedUploadFiles,
+    /** The store's verify jobs: started by their schedule or by an admin (GET/POST /v2/snapshot-store/verify). */
+    readonly verifyJobs: StoreVerifyJobs,
     /** Glance's image_size_cap: plain, resumable and logical uploads alike, and what a layout may describe */
     readonly maxImageBytes: number,
     private readonly now: () => Date,
@@ -157,7 +162,11 @@ export class ImageService {
         await blobs.remove(record.id);
       }
     }
-    const service = new ImageService(records, blobs, composed, files, options.maxImageBytes, now, options);
+    const verifyJobs = await StoreVerifyJobs.open(
+      { composed, dir: join(options.dataDir, 'verify'), isActive: (id) => records.get(id)?.status === 'active', markDamaged, warn, now },
+      { reverifyAfterMs: DEFAULT_REVERIFY_AFTER_MS, ...options.verifyJobs },
+    );
+    const service = new ImageService(records, blobs, composed, files, verifyJobs, options.maxImageBytes, now, options);
     const resumable = await service.resumable.recover(warn);
     // Indexes of images that are not active (a deletion or a commit cut short), then their chunks.
     const collected = await service.collectChunks();
@@ -421,6 +430,7 @@ export class ImageService {
 
   async close(): Promise<void> {
     clearInterval(this.purgeTimer);
+    await this.verifyJobs.close();
     await this.records.flush();
     await this.hashes.stop();
   }

@@ -9,8 +9,11 @@
 // composed into a new image, nor taken for a chunk the store holds. A chunk found damaged is moved
 // to the quarantine (kept for an operator), so the next upload that carries its bytes writes it
 // again and the images that name it become whole again.
+//
+// A chunk file's mtime is when a verify job last found it whole (verify-job.ts); a new chunk is
+// written with the epoch, never verified, so the next job reads it whatever its re-verify age.
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { errnoCode } from '../../contract';
 import { dirname, join } from 'node:path';
 import { fsyncDirectory, fsyncPath } from '../../fs/atomic-file';
@@ -18,6 +21,8 @@ import { fsyncDirectory, fsyncPath } from '../../fs/atomic-file';
 export const CHUNK_HASH_BYTES = 32;
 const HEX_RE = /^[0-9a-f]{64}$/;
 const SYNC_BATCH = 32;
+/** A chunk's mtime until a verify job finds it whole. */
+const NEVER_VERIFIED = new Date(0);
 
 /** A chunk whose bytes no longer hash to its name, or that is gone while an index names it. */
 export class ChunkDamaged extends Error {
@@ -29,6 +34,11 @@ export class ChunkDamaged extends Error {
   ) {
     super(reason === 'mismatch' ? `chunk ${chunk} does not hash to its name` : `chunk ${chunk} is missing from the store`);
   }
+}
+
+function missingOr(hash: Buffer, err: unknown): never {
+  if (errnoCode(err) === 'ENOENT') throw new ChunkDamaged(hash.toString('hex'), 'missing');
+  throw err;
 }
 
 export function chunkHash(bytes: Uint8Array): Buffer {
@@ -75,6 +85,7 @@ export class ChunkBatch {
     this.store.liveTemps.add(temp);
     try {
       await writeFile(temp, bytes, { flag: 'wx', mode: 0o600 });
+      await utimes(temp, NEVER_VERIFIED, NEVER_VERIFIED);
     } catch (err) {
       this.pending.delete(hash.toString('hex'));
       await this.store.dropTemp(temp);
@@ -185,14 +196,30 @@ export class ChunkStore {
 
   /** The chunk's bytes, checked against its name: ChunkDamaged (and the chunk quarantined) when they differ or it is gone. */
   async read(hash: Buffer): Promise<Buffer> {
-    const path = this.pathOf(hash);
-    let bytes: Buffer;
+    return this.checked(hash, await readFile(this.pathOf(hash)).catch((err: unknown) => missingOr(hash, err)));
+  }
+
+  /**
+   * A verify job's check of one chunk: `recent` when a job found it whole since `verifiedSince`
+   * (ms), else read and hashed (ChunkDamaged when it is not whole) and stamped as verified now.
+   */
+  async check(hash: Buffer, verifiedSince: number): Promise<{ outcome: 'recent' } | { outcome: 'verified'; bytes: number }> {
+    // One open file for the age, the bytes and the stamp: the job's cost is per chunk file operation.
+    const file = await open(this.pathOf(hash), 'r').catch((err: unknown) => missingOr(hash, err));
     try {
-      bytes = await readFile(path);
-    } catch (err) {
-      if (errnoCode(err) === 'ENOENT') throw new ChunkDamaged(hash.toString('hex'), 'missing');
-      throw err;
+      const found = await file.stat();
+      if (found.mtimeMs >= verifiedSince) return { outcome: 'recent' };
+      const bytes = await this.checked(hash, await file.readFile());
+      const now = new Date();
+      await file.utimes(now, now);
+      return { outcome: 'verified', bytes: bytes.length };
+    } finally {
+      await file.close();
     }
+  }
+
+  /** The bytes read for a chunk, when they hash to its name; else the chunk is quarantined and ChunkDamaged thrown. */
+  private async checked(hash: Buffer, bytes: Buffer): Promise<Buffer> {
     if (chunkHash(bytes).equals(hash)) return bytes;
     await this.quarantine(hash);
     throw new ChunkDamaged(hash.toString('hex'), 'mismatch');

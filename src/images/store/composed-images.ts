@@ -20,6 +20,7 @@ import { IndexWriter, type ServedFacts } from './index-writer';
 import { checkLayoutBounds } from './layout-bounds';
 import type { LogicalLayout } from '../client/logical-layout';
 import { servedDigests, servedStream } from './served-image';
+import { verifyChunks, type VerifyPass } from './verify-job';
 
 export interface ComposedCommit {
   size: number;
@@ -125,6 +126,11 @@ export class ComposedImages {
   /** Served size of a composed image, or undefined when the image has no (readable) index. */
   async sizeOf(id: string): Promise<number | undefined> {
     return (await this.indexes.header(id))?.size;
+  }
+
+  /** One verify job's pass over the chunks the kept images name (verify-job.ts). */
+  verify(pass: Omit<VerifyPass, 'indexes' | 'chunks'>): Promise<void> {
+    return verifyChunks({ ...pass, indexes: this.indexes, chunks: this.chunks });
   }
 
   /** Drops the image's index; its chunks go at the next collect() unless another index names them. */

@@ -5,9 +5,9 @@ import { createHash } from 'node:crypto';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GlanceHttpClient, encodeMap, type LogicalLayout } from '../../../src/images/client';
+import { GlanceHttpClient } from '../../../src/images/client';
 import { startImageServer, UNAUTHENTICATED_ADMIN as admin, type RunningImageServer } from '../../../src/images/service';
-import { diskWith, flipByte, stage } from './composed-fixture';
+import { composedRawImage, diskWith, flipByte } from './composed-fixture';
 
 const MiB = 1024 * 1024;
 
@@ -24,14 +24,6 @@ afterEach(async () => {
 });
 
 const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
-
-/** A composed image of `disk` (raw: the download is the disk itself). */
-async function composedImage(s: RunningImageServer, disk: Buffer, map: LogicalLayout['map'], name: string): Promise<string> {
-  const id = (await s.service.create(admin, { name, disk_format: 'raw', container_format: 'bare' })).id;
-  await stage(s.service, id, { format: 'raw', map }, disk);
-  await s.service.resumable.commit(admin, id, {});
-  return id;
-}
 
 /** Every chunk file's path, by its name. */
 async function chunkFiles(): Promise<Map<string, string>> {
@@ -65,7 +57,7 @@ describe('a chunk whose bytes no longer hash to its name', () => {
     const s = server as RunningImageServer;
     const images = new GlanceHttpClient(s.url, 'no-auth');
     const { disk, map } = diskWith([[0, 4 * MiB]]);
-    const id = await composedImage(s, disk, encodeMap(map), 'rotting');
+    const id = await composedRawImage(s.service, disk, map, 'rotting');
     expect((await downloaded(images, id)).bytes.equals(disk)).toBe(true);
 
     // The chunk of the disk's third MiB, as stored.
@@ -86,7 +78,7 @@ describe('a chunk whose bytes no longer hash to its name', () => {
 
     // Still no whole download while the chunk is gone; a new upload of the same bytes heals both.
     expect((await downloaded(images, id)).error).toBeDefined();
-    const again = await composedImage(s, disk, encodeMap(map), 'same bytes');
+    const again = await composedRawImage(s.service, disk, map, 'same bytes');
     expect((await chunkFiles()).has(victim)).toBe(true);
     expect((await downloaded(images, again)).bytes.equals(disk)).toBe(true);
     expect((await downloaded(images, id)).bytes.equals(disk)).toBe(true);
