@@ -10,10 +10,10 @@
 // to the quarantine (kept for an operator), so the next upload that carries its bytes writes it
 // again and the images that name it become whole again.
 //
-// A chunk file's mtime is when a verify job last found it whole (verify-job.ts); a new chunk is
+// A chunk file's mtime is when a verify job last found it whole (verify-job.ts, chunk-checker.ts); a new chunk is
 // written with the epoch, never verified, so the next job reads it whatever its re-verify age.
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { errnoCode } from '../../contract';
 import { dirname, join } from 'node:path';
 import { fsyncDirectory, fsyncPath } from '../../fs/atomic-file';
@@ -199,25 +199,6 @@ export class ChunkStore {
     return this.checked(hash, await readFile(this.pathOf(hash)).catch((err: unknown) => missingOr(hash, err)));
   }
 
-  /**
-   * A verify job's check of one chunk: `recent` when a job found it whole since `verifiedSince`
-   * (ms), else read and hashed (ChunkDamaged when it is not whole) and stamped as verified now.
-   */
-  async check(hash: Buffer, verifiedSince: number): Promise<{ outcome: 'recent' } | { outcome: 'verified'; bytes: number }> {
-    // One open file for the age, the bytes and the stamp: the job's cost is per chunk file operation.
-    const file = await open(this.pathOf(hash), 'r').catch((err: unknown) => missingOr(hash, err));
-    try {
-      const found = await file.stat();
-      if (found.mtimeMs >= verifiedSince) return { outcome: 'recent' };
-      const bytes = await this.checked(hash, await file.readFile());
-      const now = new Date();
-      await file.utimes(now, now);
-      return { outcome: 'verified', bytes: bytes.length };
-    } finally {
-      await file.close();
-    }
-  }
-
   /** The bytes read for a chunk, when they hash to its name; else the chunk is quarantined and ChunkDamaged thrown. */
   private async checked(hash: Buffer, bytes: Buffer): Promise<Buffer> {
     if (chunkHash(bytes).equals(hash)) return bytes;
@@ -236,7 +217,7 @@ export class ChunkStore {
   }
 
   /** Moves a damaged chunk out of the store's names, to be looked at; a rename, so its bytes stay as found. */
-  private async quarantine(hash: Buffer): Promise<void> {
+  async quarantine(hash: Buffer): Promise<void> {
     const hex = hash.toString('hex');
     await mkdir(this.quarantineDir, { recursive: true });
     await rename(this.pathOf(hash), join(this.quarantineDir, `${hex}.${Date.now()}`)).catch((err: unknown) => {

@@ -3,12 +3,14 @@
 // within the re-verify age (its mtime, chunk-store.ts). A chunk is read once per pass however many
 // images name it: the first reading stamps it, and the others find it recent. The images that name
 // a damaged chunk are reported, so the service can mark them. The pass holds one window of one
-// index's table and a few chunks at a time, whatever the store's size.
+// index's table and one batch of chunks at a time, whatever the store's size. The reading and
+// hashing run in a worker thread (chunk-checker.ts).
+import { ChunkChecker } from './chunk-checker';
 import { CHUNK_HASH_BYTES, ChunkDamaged, type ChunkStore } from './chunk-store';
 import { slotHash, type ImageIndexes } from './image-index';
 
-/** Chunks read at once: enough to keep the disk busy while the event loop hashes. */
-const READS_IN_FLIGHT = 16;
+/** Chunks the worker checks per message: 64 MiB, so progress moves and a stop is heard. */
+const BATCH_CHUNKS = 256;
 
 export interface VerifyProgress {
   imagesTotal: number;
@@ -42,14 +44,19 @@ export interface VerifyPass {
 export async function verifyChunks(pass: VerifyPass): Promise<void> {
   const ids = (await pass.indexes.ids()).filter(pass.keep);
   pass.progress.imagesTotal = ids.length;
-  for (const id of ids) {
-    if (pass.stopped()) return;
-    await verifyImage(pass, id);
-    pass.progress.imagesDone++;
+  const checker = ChunkChecker.start();
+  try {
+    for (const id of ids) {
+      if (pass.stopped()) return;
+      await verifyImage(pass, checker, id);
+      pass.progress.imagesDone++;
+    }
+  } finally {
+    await checker.stop();
   }
 }
 
-async function verifyImage(pass: VerifyPass, id: string): Promise<void> {
+async function verifyImage(pass: VerifyPass, checker: ChunkChecker, id: string): Promise<void> {
   const index = await pass.indexes.open(id);
   if (index === undefined) return;
   try {
@@ -59,9 +66,8 @@ async function verifyImage(pass: VerifyPass, id: string): Promise<void> {
         const hash = slotHash(window, i);
         if (hash !== null) hashes.push(hash);
       }
-      for (let i = 0; i < hashes.length; i += READS_IN_FLIGHT) {
-        for (const damage of await Promise.all(hashes.slice(i, i + READS_IN_FLIGHT).map((hash) => checkChunk(pass, hash)))) {
-          if (damage === undefined) continue;
+      for (let i = 0; i < hashes.length; i += BATCH_CHUNKS) {
+        for (const damage of await checkBatch(pass, checker, hashes.slice(i, i + BATCH_CHUNKS))) {
           // A missing chunk of an image deleted meanwhile is its collection, not damage.
           if (damage.reason === 'missing' && !pass.keep(id)) return;
           pass.progress.damagedChunks.set(damage.chunk, damage);
@@ -76,19 +82,27 @@ async function verifyImage(pass: VerifyPass, id: string): Promise<void> {
   }
 }
 
-async function checkChunk(pass: VerifyPass, hash: Buffer): Promise<ChunkDamaged | undefined> {
-  const known = pass.progress.damagedChunks.get(hash.toString('hex'));
-  if (known !== undefined) return known;
-  try {
-    const checked = await pass.chunks.check(hash, pass.verifiedSince);
-    if (checked.outcome === 'recent') pass.progress.chunksSkipped++;
-    else {
-      pass.progress.chunksVerified++;
-      pass.progress.bytesRead += checked.bytes;
-    }
-    return undefined;
-  } catch (err) {
-    if (err instanceof ChunkDamaged) return err;
-    throw err;
+/** The damage among `hashes` (known from earlier in the pass, or found now); the rest is counted. */
+async function checkBatch(pass: VerifyPass, checker: ChunkChecker, hashes: Buffer[]): Promise<ChunkDamaged[]> {
+  const { progress } = pass;
+  const damage: ChunkDamaged[] = [];
+  const unknown: Buffer[] = [];
+  for (const hash of hashes) {
+    const known = progress.damagedChunks.get(hash.toString('hex'));
+    if (known !== undefined) damage.push(known);
+    else unknown.push(hash);
   }
+  const results = await checker.check(unknown.map((hash) => ({ path: pass.chunks.pathOf(hash), name: hash.toString('hex') })), pass.verifiedSince);
+  for (const [i, result] of results.entries()) {
+    const hash = unknown[i] as Buffer;
+    if (result.outcome === 'recent') progress.chunksSkipped++;
+    else if (result.outcome === 'verified') {
+      progress.chunksVerified++;
+      progress.bytesRead += result.bytes;
+    } else {
+      if (result.outcome === 'mismatch') await pass.chunks.quarantine(hash);
+      damage.push(new ChunkDamaged(hash.toString('hex'), result.outcome));
+    }
+  }
+  return damage;
 }
