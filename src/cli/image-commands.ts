@@ -1,9 +1,10 @@
-// snapctl images / image / download: the image API side (same token).
+// snapctl images / image / download / store-verify: the image API side (same token).
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { GlanceHttpClient, ImageError, ImageNotFound, ImageServiceUnavailable, type Image } from '../images/client';
 import { CliError, ExitCode, exitCodeForStatus } from './cli-errors';
 import { emit, keyValues, line, table, type Output } from './output';
@@ -55,4 +56,31 @@ export async function downloadImageCommand(images: GlanceHttpClient, out: Output
     await rm(tmp, { force: true });
     throw err;
   }
+}
+
+/**
+ * snapctl store-verify: the image store's verify job (cloud admins). `start` starts one now; `wait`
+ * follows it until it ends. Resolves with whether the job shown found the store whole (or none ran).
+ */
+export async function storeVerifyCommand(images: GlanceHttpClient, out: Output, options: { start: boolean; wait: boolean; pollMs?: number }): Promise<boolean> {
+  if (options.start) await images.startStoreVerify();
+  let status = await images.storeVerifyStatus();
+  while (options.wait && status.job?.state === 'running') {
+    await sleep(options.pollMs ?? 1000);
+    status = await images.storeVerifyStatus();
+  }
+  const job = status.job;
+  emit(out, status, () => {
+    const schedule = status.interval_hours === null ? 'on request only' : `every ${status.interval_hours} h, next ${status.next_run_at ?? '-'}`;
+    const head = keyValues([['schedule', schedule], ['re-verify after', `${status.reverify_after_days} days`]]);
+    if (job === null) return `${head}no verify job has run yet\n`;
+    const facts: [string, unknown][] = [
+      ['job', job.id], ['state', job.state], ['trigger', job.trigger], ['started', job.started_at], ['finished', job.finished_at],
+      ['images', `${job.images_done}/${job.images_total}`], ['chunks verified', job.chunks_verified], ['chunks skipped (verified recently)', job.chunks_skipped],
+      ['bytes read', job.bytes_read], ['damaged images', job.damaged_images.join(' ') || '-'], ['error', job.error],
+    ];
+    const chunks = job.damaged_chunks.length === 0 ? '' : table(['DAMAGED CHUNK', 'REASON'], job.damaged_chunks.map((d) => [d.chunk, d.reason]));
+    return head + keyValues(facts) + chunks;
+  });
+  return job === null || job.state === 'ok' || job.state === 'running';
 }

@@ -7,7 +7,7 @@ import { ComputeApiClient } from './api-client';
 import { cliConfigFromEnv } from './cli-config';
 import { CliError, ExitCode, usageError, type ExitCodeValue } from './cli-errors';
 import { listServersCommand, parseMetadata, showServerCommand, snapshotCommand } from './compute-commands';
-import { downloadImageCommand, imageCliError, listImagesCommand, showImageCommand } from './image-commands';
+import { downloadImageCommand, imageCliError, listImagesCommand, showImageCommand, storeVerifyCommand } from './image-commands';
 import { listHostsCommand, listSnapshotsCommand, retryCommand } from './ops-commands';
 import type { Output } from './output';
 import { printable } from './terminal-text';
@@ -27,6 +27,9 @@ commands:
                          snapshot runs from Temporal (admin)
   retry <workflowId>     retry a failed snapshot run (admin)
   hosts                  compute hosts (admin)
+  store-verify [--start] [--wait]
+                         the image store's verify job: the last or running one and its schedule;
+                         --start starts one now, --wait follows it to its end (admin)
 
 options:
   --json                 print the API's JSON instead of text
@@ -39,13 +42,15 @@ environment:
 
 exit codes:
   0 ok, 2 usage or invalid request, 3 auth (401/403), 4 not found, 5 conflict (409),
-  6 server error, 7 network (API unreachable), 8 snapshot failed (--wait)
+  6 server error, 7 network (API unreachable), 8 snapshot failed (--wait), or the verify job
+  shown found damage or failed (store-verify)
 `;
 
 const OPTIONS = {
   name: { type: 'string', short: 'n' },
   metadata: { type: 'string', short: 'm', multiple: true },
   wait: { type: 'boolean', short: 'w' },
+  start: { type: 'boolean' },
   failed: { type: 'boolean' },
   running: { type: 'boolean' },
   completed: { type: 'boolean' },
@@ -114,6 +119,13 @@ export async function run(argv: string[], env: NodeJS.ProcessEnv, stdout: NodeJS
       const [workflowId] = positionals(args, 1, 'retry <workflowId>');
       await retryCommand(api, out, workflowId ?? '');
       return ExitCode.ok;
+    }
+    case 'store-verify': {
+      positionals(args, 0, 'store-verify [--start] [--wait]');
+      const whole = await storeVerifyCommand(images, out, { start: values.start === true, wait: values.wait === true }).catch((err: unknown) => {
+        throw imageCliError(err, config.imageUrl);
+      });
+      return whole ? ExitCode.ok : ExitCode.snapshotFailed;
     }
     case 'hosts':
       positionals(args, 0, 'hosts');

@@ -43,6 +43,8 @@ export interface Image {
    * by the service and by nothing a request carries. A real Glance never sends it.
    */
   snapshot_commit?: string;
+  /** Our image service only: set when the store found a chunk of the image damaged (what, where, when). */
+  snapshot_damaged?: string;
   /** Our image service only: 'service' while only the snapshot service may write the image. */
   snapshot_write_lock?: string;
 }
@@ -63,6 +65,7 @@ const ViewSchema = z
     created_at: z.string(),
     updated_at: z.string(),
     snapshot_commit: z.string().optional(),
+    snapshot_damaged: z.string().optional(),
     snapshot_write_lock: z.string().optional(),
   })
   .passthrough();
@@ -72,7 +75,7 @@ const NON_PROPERTY_KEYS = new Set([
   'id', 'name', 'status', 'container_format', 'disk_format', 'visibility', 'owner', 'size', 'virtual_size',
   'checksum', 'os_hash_algo', 'os_hash_value', 'created_at', 'updated_at', 'min_disk', 'min_ram',
   'protected', 'tags', 'self', 'file', 'schema', 'direct_url', 'locations', 'os_hidden', 'stores',
-  'snapshot_commit', 'snapshot_write_lock',
+  'snapshot_commit', 'snapshot_damaged', 'snapshot_write_lock',
 ]);
 
 export function imageFromView(json: unknown): Image {
@@ -97,6 +100,7 @@ export function imageFromView(json: unknown): Image {
     updated_at: v.updated_at,
     properties,
     ...(v.snapshot_commit !== undefined ? { snapshot_commit: v.snapshot_commit } : {}),
+    ...(v.snapshot_damaged !== undefined ? { snapshot_damaged: v.snapshot_damaged } : {}),
     ...(v.snapshot_write_lock !== undefined ? { snapshot_write_lock: v.snapshot_write_lock } : {}),
   };
 }

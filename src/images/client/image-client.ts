@@ -13,6 +13,7 @@ import { JSON_PATCH_MEDIA_TYPE, type ImageFormats, type SNAPSHOT_WRITE_LOCK } fr
 import { ResumableUploadClient, type AppendOptions, type StagedCommit, type StagedUpload } from './resumable-client';
 import { meteredBody, type ByteSource } from './upload-body';
 import { STORE_CAPABILITIES_URL, StoreCapabilitiesSchema, type LogicalLayout } from './logical-layout';
+import { STORE_VERIFY_URL, StoreVerifyStatusSchema, VerifyJobSchema, type StoreVerifyStatus, type VerifyJob } from './store-verify-wire';
 import { errorMessage } from '../../contract';
 
 export type { Image } from './glance-image-view';
@@ -302,6 +303,18 @@ export class GlanceHttpClient implements ImageClient, ImageLocations {
       return false;
     }
     return (await this.expectJson(res, 200, undefined, (json) => StoreCapabilitiesSchema.parse(json))).compose;
+  }
+
+  /** Our service's store verify jobs (cloud admins): the job running or the last one, and the schedule. */
+  async storeVerifyStatus(): Promise<StoreVerifyStatus> {
+    const res = await this.send({ method: 'GET', path: STORE_VERIFY_URL.slice(1) });
+    return this.expectJson(res, 200, undefined, (json) => StoreVerifyStatusSchema.parse(json));
+  }
+
+  /** Starts a store verify job now; ImageConflict while one runs. */
+  async startStoreVerify(): Promise<VerifyJob> {
+    const res = await this.send({ method: 'POST', path: STORE_VERIFY_URL.slice(1) });
+    return this.expectJson(res, 202, undefined, (json) => z.object({ job: VerifyJobSchema }).parse(json).job);
   }
 
   stagedUpload(id: string): Promise<StagedUpload | null> {

@@ -48,6 +48,12 @@ export const ImageRecordSchema = z.object({
    * made it: the worker's proof that the bytes are its own. Never set from a request's body.
    */
   snapshot_commit: z.string().optional(),
+  /**
+   * Set by the store when a chunk of the image was found damaged (its bytes no longer hash to its
+   * name, or it is gone): when, where it was found (a download, a verify job) and which chunk. The
+   * image is not served whole any more. Never set from a request's body.
+   */
+  snapshot_damaged: z.string().optional(),
 });
 export type ImageRecord = z.infer<typeof ImageRecordSchema>;
 
@@ -73,6 +79,7 @@ export const READ_ONLY_ATTRIBUTES: ReadonlySet<string> = new Set([
   'deleted_at',
   'properties',
   'snapshot_commit',
+  'snapshot_damaged',
 ]);
 
 /** Custom property values, as create accepts them. */

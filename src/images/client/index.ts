@@ -7,3 +7,4 @@ export * from './image-record';
 export * from './snapshot-image-record';
 export * from './resumable-wire';
 export * from './logical-layout';
+export * from './store-verify-wire';

@@ -14,7 +14,7 @@ import { SNAPSHOT_WRITE_LOCK } from './image-record';
 export const RESERVED_IMAGE_KEYS: ReadonlySet<string> = new Set([
   'id', 'name', 'status', 'container_format', 'disk_format', 'visibility', 'owner', 'size', 'virtual_size', 'checksum',
   'os_hash_algo', 'os_hash_value', 'created_at', 'updated_at', 'min_disk', 'min_ram', 'protected', 'tags', 'self', 'file',
-  'schema', 'direct_url', 'locations', 'deleted', 'deleted_at', 'properties', 'snapshot_commit', 'snapshot_write_lock',
+  'schema', 'direct_url', 'locations', 'deleted', 'deleted_at', 'properties', 'snapshot_commit', 'snapshot_damaged', 'snapshot_write_lock',
 ]);
 
 /** Base-image properties that describe that image's own storage, not the snapshot (Nova's non-inheritable props). */

@@ -17,6 +17,8 @@ import { INTERNAL_ERROR, JSON_TYPE, declaredLength, glanceErrorBody, imageErrorO
 import { CHUNK_BYTES } from '../store/image-index';
 import { layoutBodyLimit } from '../store/layout-bounds';
 import { STORE_CAPABILITIES_URL, type StoreCapabilities } from '../client/logical-layout';
+import { storeVerifyRoutes } from './store-verify-http';
+import { STORE_VERIFY_URL } from '../client/store-verify-wire';
 import { DEFAULT_UPLOAD_LIMITS, uploadAdmission, type UploadLimits } from './upload-limits';
 import { RESUMABLE_COMMIT_URL, RESUMABLE_URL, resumableBodilessRoutes, resumableJsonRoutes, resumableStreamRoutes } from './resumable-http';
 import { errorMessage } from '../../contract';
@@ -52,7 +54,7 @@ const IMAGE_URL = '/v2/images/:image_id';
 const IMAGE_FILE_URL = '/v2/images/:image_id/file';
 /** Routes every path has, with the methods each serves: the rest answer 405. */
 const SERVED = [
-  ...[['GET', IMAGES_URL], ['POST', IMAGES_URL], ['GET', IMAGE_URL], ['DELETE', IMAGE_URL], ['PATCH', IMAGE_URL], ['GET', IMAGE_FILE_URL], ['PUT', IMAGE_FILE_URL], ['GET', STORE_CAPABILITIES_URL]],
+  ...[['GET', IMAGES_URL], ['POST', IMAGES_URL], ['GET', IMAGE_URL], ['DELETE', IMAGE_URL], ['PATCH', IMAGE_URL], ['GET', IMAGE_FILE_URL], ['PUT', IMAGE_FILE_URL], ['GET', STORE_CAPABILITIES_URL], ['GET', STORE_VERIFY_URL], ['POST', STORE_VERIFY_URL]],
   ...[['POST', RESUMABLE_URL], ['HEAD', RESUMABLE_URL], ['GET', RESUMABLE_URL], ['PATCH', RESUMABLE_URL], ['DELETE', RESUMABLE_URL], ['POST', RESUMABLE_COMMIT_URL]],
 ].map(([method, url]) => ({ method: method ?? '', url: url ?? '' }));
 const PUBLIC_URLS = new Set(['/healthcheck', ...VERSION_URLS]);
@@ -131,6 +133,7 @@ export async function createImageHttpApp(options: ImageHttpAppOptions): Promise<
   // The composing store's capability: logical uploads (incrementals over a parent) are composed here.
   app.get(STORE_CAPABILITIES_URL, async (_request, reply) => reply.type(JSON_TYPE).send(storeCapabilities()));
   resumableBodilessRoutes(app, x);
+  storeVerifyRoutes(app, x);
 
   await app.register(async (scope: HttpApp) => {
     parseJsonBodies(scope, maxJsonBytes);

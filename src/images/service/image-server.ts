@@ -7,6 +7,7 @@ import { ImageService, type RecoveryReport } from './image-service';
 import type { RepositoryWarning } from './image-record-repository';
 import type { ImageQuotaLimits, ProjectQuotaOverrides } from './quotas';
 import type { UploadLimits } from './upload-limits';
+import type { VerifyJobSettings } from './verify-jobs';
 
 export interface StartImageServerOptions {
   host?: string;
@@ -29,6 +30,8 @@ export interface StartImageServerOptions {
   keepAliveTimeoutMs?: number;
   /** Concurrent data requests and the body idle timeout: see ImageHttpAppOptions. */
   uploadLimits?: UploadLimits;
+  /** The store's verify jobs: see ImageServiceOptions.verifyJobs. */
+  verifyJobs?: Partial<VerifyJobSettings>;
   warn?: RepositoryWarning;
   onRequestError?: (err: unknown) => void;
 }
@@ -50,6 +53,7 @@ export async function startImageServer(options: StartImageServerOptions): Promis
     deletedRetentionMs: options.deletedRetentionMs,
     quotas: options.quotas,
     quotaOverrides: options.quotaOverrides,
+    verifyJobs: options.verifyJobs,
     warn: options.warn,
   });
   let url = '';

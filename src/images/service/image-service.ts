@@ -16,6 +16,8 @@ import { ResumableUploads } from './resumable-uploads';
 import { StagedUploadFiles } from './staged-upload-files';
 import { ImageQuotas, UNLIMITED_QUOTAS, type ImageQuotaLimits, type ProjectQuotaOverrides } from './quotas';
 import { errorMessage } from '../../contract';
+import { damageMarker } from './damage-marks';
+import { DEFAULT_REVERIFY_AFTER_MS, StoreVerifyJobs, type VerifyJobSettings } from './verify-jobs';
 
 export interface ImageServiceOptions {
   dataDir: string;
@@ -38,6 +40,8 @@ export interface ImageServiceOptions {
   quotas?: ImageQuotaLimits;
   /** Limits of named projects that differ from `quotas`. */
   quotaOverrides?: ProjectQuotaOverrides;
+  /** The store's verify jobs: their interval (none: on request only) and re-verify age (default 30 days). */
+  verifyJobs?: Partial<VerifyJobSettings>;
 }
 
 /** Glance keeps deleted rows until an operator purges them; here a week, then they go by themselves. */
@@ -88,6 +92,8 @@ export class ImageService {
     private readonly blobs: LocalImageBlobStore,
     private readonly composed: ComposedImages,
     files: StagedUploadFiles,
+    /** The store's verify jobs: started by their schedule or by an admin (GET/POST /v2/snapshot-store/verify). */
+    readonly verifyJobs: StoreVerifyJobs,
     /** Glance's image_size_cap: plain, resumable and logical uploads alike, and what a layout may describe */
     readonly maxImageBytes: number,
     private readonly now: () => Date,
@@ -125,10 +131,12 @@ export class ImageService {
     const records = await ImageRecordRepository.load(join(options.dataDir, 'records'), warn);
     const blobs = await LocalImageBlobStore.open(options.dataDir);
     const now = options.now ?? (() => new Date());
+    const markDamaged = damageMarker(records, now, warn);
     const composed = await ComposedImages.open({
       chunksDir: join(options.dataDir, 'chunks'),
       indexesDir: join(options.dataDir, 'indexes'),
       quarantineDir: join(options.dataDir, 'quarantine', 'indexes'),
+      chunkQuarantineDir: join(options.dataDir, 'quarantine', 'chunks'),
       maxImageBytes: options.maxImageBytes,
       onQuarantine: async (id, reason) => {
         warn({ imageId: id, reason }, 'image index cannot be read: quarantined; the image has no data any more');
@@ -136,6 +144,7 @@ export class ImageService {
         const record = records.get(id);
         if (record?.status === 'active') await records.put({ ...record, status: 'killed', updated_at: now().toISOString() });
       },
+      onDamaged: (id, damage) => markDamaged(id, 'download', damage.message),
     });
     const files = await StagedUploadFiles.open(join(options.dataDir, 'resumable'));
     const removedStagingFiles = await blobs.clearStaging();
@@ -153,7 +162,11 @@ export class ImageService {
         await blobs.remove(record.id);
       }
     }
-    const service = new ImageService(records, blobs, composed, files, options.maxImageBytes, now, options);
+    const verifyJobs = await StoreVerifyJobs.open(
+      { composed, dir: join(options.dataDir, 'verify'), isActive: (id) => records.get(id)?.status === 'active', markDamaged, warn, now },
+      { reverifyAfterMs: DEFAULT_REVERIFY_AFTER_MS, ...options.verifyJobs },
+    );
+    const service = new ImageService(records, blobs, composed, files, verifyJobs, options.maxImageBytes, now, options);
     const resumable = await service.resumable.recover(warn);
     // Indexes of images that are not active (a deletion or a commit cut short), then their chunks.
     const collected = await service.collectChunks();
@@ -417,6 +430,7 @@ export class ImageService {
 
   async close(): Promise<void> {
     clearInterval(this.purgeTimer);
+    await this.verifyJobs.close();
     await this.records.flush();
     await this.hashes.stop();
   }

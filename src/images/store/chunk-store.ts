@@ -4,14 +4,42 @@
 // name, fsynced and renamed: a file with a chunk's name is always whole. Which chunks are still
 // needed is the indexes' business (image-index.ts); collect() removes the others, but never one a
 // compose in flight has pinned, so composes and collections need no common lock.
+//
+// Every read is checked against the chunk's name before its bytes are used: bit rot is never served,
+// composed into a new image, nor taken for a chunk the store holds. A chunk found damaged is moved
+// to the quarantine (kept for an operator), so the next upload that carries its bytes writes it
+// again and the images that name it become whole again.
+//
+// A chunk file's mtime is when a verify job last found it whole (verify-job.ts, chunk-checker.ts); a new chunk is
+// written with the epoch, never verified, so the next job reads it whatever its re-verify age.
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { errnoCode } from '../../contract';
 import { dirname, join } from 'node:path';
 import { fsyncDirectory, fsyncPath } from '../../fs/atomic-file';
 
 export const CHUNK_HASH_BYTES = 32;
 const HEX_RE = /^[0-9a-f]{64}$/;
 const SYNC_BATCH = 32;
+/** A chunk's mtime until a verify job finds it whole. */
+const NEVER_VERIFIED = new Date(0);
+
+/** A chunk whose bytes no longer hash to its name, or that is gone while an index names it. */
+export class ChunkDamaged extends Error {
+  override readonly name = 'ChunkDamaged';
+  constructor(
+    /** the chunk's name (hex SHA-256) */
+    readonly chunk: string,
+    readonly reason: 'mismatch' | 'missing',
+  ) {
+    super(reason === 'mismatch' ? `chunk ${chunk} does not hash to its name` : `chunk ${chunk} is missing from the store`);
+  }
+}
+
+function missingOr(hash: Buffer, err: unknown): never {
+  if (errnoCode(err) === 'ENOENT') throw new ChunkDamaged(hash.toString('hex'), 'missing');
+  throw err;
+}
 
 export function chunkHash(bytes: Uint8Array): Buffer {
   return createHash('sha256').update(bytes).digest();
@@ -57,6 +85,7 @@ export class ChunkBatch {
     this.store.liveTemps.add(temp);
     try {
       await writeFile(temp, bytes, { flag: 'wx', mode: 0o600 });
+      await utimes(temp, NEVER_VERIFIED, NEVER_VERIFIED);
     } catch (err) {
       this.pending.delete(hash.toString('hex'));
       await this.store.dropTemp(temp);
@@ -114,11 +143,15 @@ export class ChunkStore {
   /** temporary files of puts in flight: not a crash's leftovers */
   readonly liveTemps = new Set<string>();
 
-  private constructor(private readonly dir: string) {}
+  private constructor(
+    private readonly dir: string,
+    /** where damaged chunks are moved, as `<hex>.<ms>` */
+    private readonly quarantineDir: string,
+  ) {}
 
-  static async open(dir: string): Promise<ChunkStore> {
+  static async open(dir: string, quarantineDir: string): Promise<ChunkStore> {
     await mkdir(dir, { recursive: true });
-    return new ChunkStore(dir);
+    return new ChunkStore(dir, quarantineDir);
   }
 
   batch(): ChunkBatch {
@@ -161,17 +194,36 @@ export class ChunkStore {
     return fsyncDirectory(this.dir);
   }
 
-  read(hash: Buffer): Promise<Buffer> {
-    return readFile(this.pathOf(hash));
+  /** The chunk's bytes, checked against its name: ChunkDamaged (and the chunk quarantined) when they differ or it is gone. */
+  async read(hash: Buffer): Promise<Buffer> {
+    return this.checked(hash, await readFile(this.pathOf(hash)).catch((err: unknown) => missingOr(hash, err)));
+  }
+
+  /** The bytes read for a chunk, when they hash to its name; else the chunk is quarantined and ChunkDamaged thrown. */
+  private async checked(hash: Buffer, bytes: Buffer): Promise<Buffer> {
+    if (chunkHash(bytes).equals(hash)) return bytes;
+    await this.quarantine(hash);
+    throw new ChunkDamaged(hash.toString('hex'), 'mismatch');
   }
 
   /** Re-reads a chunk and checks its bytes still hash to its name. */
   async verify(hash: Buffer): Promise<boolean> {
     try {
-      return chunkHash(await this.read(hash)).equals(hash);
+      await this.read(hash);
+      return true;
     } catch {
       return false;
     }
+  }
+
+  /** Moves a damaged chunk out of the store's names, to be looked at; a rename, so its bytes stay as found. */
+  async quarantine(hash: Buffer): Promise<void> {
+    const hex = hash.toString('hex');
+    await mkdir(this.quarantineDir, { recursive: true });
+    await rename(this.pathOf(hash), join(this.quarantineDir, `${hex}.${Date.now()}`)).catch((err: unknown) => {
+      // Another reader moved it first.
+      if (errnoCode(err) !== 'ENOENT') throw err;
+    });
   }
 
   /** Bytes the chunk files take (their lengths). */

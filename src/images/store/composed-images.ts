@@ -11,7 +11,7 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { LOGICAL_DIGEST_ALGORITHM } from '../../qcow2';
-import { ChunkStore, type ChunkBatch, type CollectOutcome } from './chunk-store';
+import { ChunkDamaged, ChunkStore, type ChunkBatch, type CollectOutcome } from './chunk-store';
 import { composeChunks, type Composed } from './compose';
 import type { StreamHashes } from './hash-pool';
 import { ImageConflict, ImageVerificationFailed } from '../client/image-errors';
@@ -20,6 +20,7 @@ import { IndexWriter, type ServedFacts } from './index-writer';
 import { checkLayoutBounds } from './layout-bounds';
 import type { LogicalLayout } from '../client/logical-layout';
 import { servedDigests, servedStream } from './served-image';
+import { verifyChunks, type VerifyPass } from './verify-job';
 
 export interface ComposedCommit {
   size: number;
@@ -46,10 +47,14 @@ export interface ComposedImagesOptions {
   indexesDir: string;
   /** where unreadable indexes go */
   quarantineDir: string;
+  /** where damaged chunks go */
+  chunkQuarantineDir: string;
   /** the image size cap: what a layout may describe, what an index may be */
   maxImageBytes: number;
   /** an index was quarantined: the image it served has no data any more */
   onQuarantine: (id: string, reason: string) => Promise<void>;
+  /** a chunk of the image was found damaged while it was served: the download fails, the image is to be marked */
+  onDamaged: (id: string, damage: ChunkDamaged) => Promise<void>;
 }
 
 export class ComposedImages {
@@ -66,11 +71,12 @@ export class ComposedImages {
     readonly chunks: ChunkStore,
     private readonly indexes: ImageIndexes,
     private readonly maxImageBytes: number,
+    private readonly onDamaged: ComposedImagesOptions['onDamaged'],
   ) {}
 
   static async open(options: ComposedImagesOptions): Promise<ComposedImages> {
     const indexes = await ImageIndexes.open({ dir: options.indexesDir, quarantineDir: options.quarantineDir, maxImageBytes: options.maxImageBytes, onQuarantine: options.onQuarantine });
-    return new ComposedImages(await ChunkStore.open(options.chunksDir), indexes, options.maxImageBytes);
+    return new ComposedImages(await ChunkStore.open(options.chunksDir, options.chunkQuarantineDir), indexes, options.maxImageBytes, options.onDamaged);
   }
 
   /** The parent an incremental names must be held as chunks, a disk of the same size: ImageConflict otherwise. */
@@ -99,9 +105,18 @@ export class ComposedImages {
     });
   }
 
+  /**
+   * The image's download. A chunk found damaged on the way fails the stream (the client never gets
+   * a whole, successful response) and is reported through onDamaged.
+   */
   async openData(id: string): Promise<Readable | null> {
     const index = await this.indexes.open(id);
-    return index === undefined ? null : servedStream(index, this.chunks);
+    if (index === undefined) return null;
+    const stream = servedStream(index, this.chunks);
+    stream.on('error', (err) => {
+      if (err instanceof ChunkDamaged) void this.onDamaged(id, err).catch(() => undefined);
+    });
+    return stream;
   }
 
   async has(id: string): Promise<boolean> {
@@ -111,6 +126,11 @@ export class ComposedImages {
   /** Served size of a composed image, or undefined when the image has no (readable) index. */
   async sizeOf(id: string): Promise<number | undefined> {
     return (await this.indexes.header(id))?.size;
+  }
+
+  /** One verify job's pass over the chunks the kept images name (verify-job.ts). */
+  verify(pass: Omit<VerifyPass, 'indexes' | 'chunks'>): Promise<void> {
+    return verifyChunks({ ...pass, indexes: this.indexes, chunks: this.chunks });
   }
 
   /** Drops the image's index; its chunks go at the next collect() unless another index names them. */

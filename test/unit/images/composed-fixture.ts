@@ -1,9 +1,10 @@
 // Building blocks of the composing store's tests: a disk with its map, staging what a layout sends
 // (as a host would, in two appends), the image the host's writer makes of a disk, a download.
 import { randomBytes } from 'node:crypto';
+import { open, stat, utimes } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { UNAUTHENTICATED_ADMIN as admin, type ImageService } from '../../../src/images/service';
-import { sentPieces, type LogicalLayout } from '../../../src/images/client';
+import { encodeMap, sentPieces, type LogicalLayout } from '../../../src/images/client';
 import { emit, type AllocationMap, type Extent, type planImage } from '../../../src/qcow2';
 
 export const DISK = 8 * 1024 * 1024;
@@ -43,4 +44,27 @@ export async function stage(s: ImageService, id: string, layout: LogicalLayout, 
   const cut = Math.floor(body.length / 3);
   await s.resumable.append(admin, id, 0, Readable.from([body.subarray(0, cut)]));
   await s.resumable.append(admin, id, cut, Readable.from([body.subarray(cut)]));
+}
+
+/** Flips one bit of the byte at `at` of a file in place, its times kept: bit rot in a real chunk file. */
+export async function flipByte(path: string, at: number): Promise<void> {
+  const before = await stat(path);
+  const file = await open(path, 'r+');
+  try {
+    const byte = Buffer.alloc(1);
+    await file.read(byte, 0, 1, at);
+    byte[0] = (byte[0] ?? 0) ^ 0x01;
+    await file.write(byte, 0, 1, at);
+  } finally {
+    await file.close();
+  }
+  await utimes(path, before.atime, before.mtime);
+}
+
+/** An active composed raw image of `disk` (its download is the disk itself). */
+export async function composedRawImage(s: ImageService, disk: Buffer, map: AllocationMap, name: string): Promise<string> {
+  const id = (await s.create(admin, { name, disk_format: 'raw', container_format: 'bare' })).id;
+  await stage(s, id, { format: 'raw', map: encodeMap(map) }, disk);
+  await s.resumable.commit(admin, id, {});
+  return id;
 }

@@ -69,7 +69,12 @@ it('uses the JSON message, or plain text from a real Glance', async () => {
 });
 
 it('validates the server environment with defaults', () => {
-  expect(imageServerConfigFromEnv({})).toEqual({ host: '127.0.0.1', port: 9292, dataDir: '.data/images', maxImageBytes: 1024 ** 4, verifyAfterCommit: true });
+  expect(imageServerConfigFromEnv({})).toEqual({
+    host: '127.0.0.1', port: 9292, dataDir: '.data/images', maxImageBytes: 1024 ** 4, verifyAfterCommit: true,
+    verifyJobs: { intervalMs: 24 * 3600_000, reverifyAfterMs: 30 * 24 * 3600_000 },
+  });
+  expect(imageServerConfigFromEnv({ SNAP_IMAGE_VERIFY_JOB_INTERVAL_HOURS: '0', SNAP_IMAGE_VERIFY_JOB_REVERIFY_DAYS: '0.5' }).verifyJobs).toEqual({ intervalMs: undefined, reverifyAfterMs: 12 * 3600_000 });
+  expect(() => imageServerConfigFromEnv({ SNAP_IMAGE_VERIFY_JOB_INTERVAL_HOURS: '1000' })).toThrow(/SNAP_IMAGE_VERIFY_JOB_INTERVAL_HOURS/);
   expect(imageServerConfigFromEnv({ SNAP_IMAGE_VERIFY: 'false' }).verifyAfterCommit).toBe(false);
   expect(imageServerConfigFromEnv({ SNAP_IMAGE_VERIFY: '1' }).verifyAfterCommit).toBe(true);
   expect(() => imageServerConfigFromEnv({ SNAP_IMAGE_VERIFY: 'off' })).toThrow(/SNAP_IMAGE_VERIFY/);

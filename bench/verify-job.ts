@@ -1,0 +1,90 @@
+// bench:verify — a store verify job's speed against this machine's single-core SHA-256: a store of
+// composed images of random data (no chunk shared, none of zeros), verified by a job that reads
+// every chunk (re-verify age 0), then by one within the age (reads none). The chunks were just
+// written, so they are read from the page cache: this measures the job's own cost (hashing and
+// per-chunk file work), not the disk's. Target (issue 25): ≥ 0.5× single-core SHA-256.
+// Run: npm run bench:verify -- [--mib 1024] [--images 4] [--reps 3]
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { z } from 'zod';
+import { ImageService, UNAUTHENTICATED_ADMIN as admin } from '../src/images/service';
+import { parseArgs } from './support/args';
+import { machineFacts } from './support/machine';
+import { median, mib, printTable, ratio, seconds, timed } from './support/table';
+
+const MiB = 1024 * 1024;
+const CHUNK = 256 * 1024;
+
+const args = parseArgs(
+  z.object({
+    mib: z.coerce.number().int().min(16).default(1024),
+    images: z.coerce.number().int().min(1).default(4),
+    reps: z.coerce.number().int().min(1).default(3),
+  }),
+);
+
+/** MiB/s of one core hashing 256 KiB pieces with SHA-256 (the chunk size), median of `reps`. */
+function singleCoreSha256(reps: number): number {
+  const buf = randomBytes(256 * MiB);
+  const runs: number[] = [];
+  for (let r = 0; r < reps; r++) {
+    const start = process.hrtime.bigint();
+    for (let at = 0; at < buf.length; at += CHUNK) createHash('sha256').update(buf.subarray(at, at + CHUNK)).digest();
+    runs.push(256 / (Number(process.hrtime.bigint() - start) / 1e9));
+  }
+  return median(runs);
+}
+
+async function composedImage(service: ImageService, bytes: number): Promise<void> {
+  const id = (await service.create(admin, { name: 'bench', disk_format: 'raw', container_format: 'bare' })).id;
+  const layout = { format: 'raw' as const, map: { virtualSize: bytes, extents: [[0, bytes, 'd']] as [number, number, 'd'][] } };
+  await service.resumable.open(admin, id, { size: bytes, token: randomUUID(), layout });
+  const pieces = async function* (): AsyncGenerator<Buffer> {
+    for (let at = 0; at < bytes; at += 16 * MiB) yield randomBytes(Math.min(16 * MiB, bytes - at));
+  };
+  await service.resumable.append(admin, id, 0, Readable.from(pieces()));
+  await service.resumable.commit(admin, id, {});
+}
+
+async function main(): Promise<void> {
+  printTable('machine', await machineFacts());
+  const sha = singleCoreSha256(args.reps);
+  const dir = await mkdtemp(join(tmpdir(), 'bench-verify-'));
+  try {
+    const perImage = Math.floor((args.mib * MiB) / args.images / CHUNK) * CHUNK;
+    const setup = await ImageService.open({ dataDir: dir, maxImageBytes: 64 * 1024 * MiB, verifyAfterCommit: false });
+    for (let i = 0; i < args.images; i++) await composedImage(setup, perImage);
+    await setup.close();
+
+    const full: number[] = [];
+    let bytes = 0;
+    for (let r = 0; r < args.reps; r++) {
+      const service = await ImageService.open({ dataDir: dir, maxImageBytes: 64 * 1024 * MiB, verifyJobs: { reverifyAfterMs: 0 } });
+      const { ms, value } = await timed(() => service.verifyJobs.start('request').finished);
+      await service.close();
+      if (value.state !== 'ok') throw new Error(`the verify job ended ${value.state}: ${JSON.stringify(value)}`);
+      bytes = value.bytes_read;
+      full.push(ms);
+    }
+    const service = await ImageService.open({ dataDir: dir, maxImageBytes: 64 * 1024 * MiB, verifyJobs: { reverifyAfterMs: 3600_000 } });
+    const recent = await timed(() => service.verifyJobs.start('request').finished);
+    await service.close();
+
+    const speed = bytes / MiB / (median(full) / 1000);
+    printTable(`verify job: ${args.images} images, ${mib(bytes)} MiB of chunks, median of ${args.reps}`, [
+      { case: 'single-core SHA-256, 256 KiB pieces (the floor)', seconds: '-', 'MiB/s': sha.toFixed(0), 'vs SHA-256': '1.00×', target: '' },
+      { case: 'verify job, every chunk read (age 0)', seconds: seconds(median(full)), 'MiB/s': speed.toFixed(0), 'vs SHA-256': ratio(speed, sha), target: '≥ 0.50×' },
+      { case: 'verify job within the re-verify age (chunks skipped)', seconds: seconds(recent.ms), 'MiB/s': '-', 'vs SHA-256': '-', target: `${recent.value.chunks_skipped} chunks skipped, ${recent.value.chunks_verified} read` },
+    ]);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+void main().catch((err: unknown) => {
+  process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exitCode = 1;
+});
