@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { storeConfigFromEnv, type StoreConfigInput } from '../store';
 import { DataDirSchema } from '../config/data-dir';
 import { ImageUrlSchema, parseEnv } from '../config/env';
-import { CreateBackupPolicySchema, type CreateBackupPolicy } from './backup-action';
+import { CreateBackupPolicySchema, type CreateBackupPolicy } from './backup-policy';
 
 export const ApiEnvSchema = z.object({
   SNAP_API_HOST: z.string().min(1).default('127.0.0.1'),

@@ -14,7 +14,7 @@ import { DEFAULT_MAX_BODY_BYTES } from './http-io';
 import type { ApiServices } from './request-context';
 import { SnapshotRuns } from './snapshot-runs';
 import { SnapshotStarter } from './snapshot-starter';
-import type { CreateBackupPolicy } from './backup-action';
+import type { CreateBackupPolicy } from './backup-policy';
 
 export interface StartApiOptions {
   /** Default 127.0.0.1. */

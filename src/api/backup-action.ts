@@ -39,14 +39,6 @@ export type CreateBackupBody = z.infer<typeof CreateBackupBodySchema>;
 /** From 2.39 Nova no longer checks createBackup's metadata against the metadata_items quota. */
 const NO_METADATA_QUOTA_VERSION: Microversion = { major: 2, minor: 39 };
 
-/**
- * Who may call createBackup: Nova's default for os_compute_api:os-create-backup is
- * PROJECT_MEMBER_OR_ADMIN (a member or admin of the server's project, or a cloud admin);
- * `admin` narrows it to cloud admins (an operator who keeps backups to itself).
- */
-export const CREATE_BACKUP_POLICIES = ['project_member_or_admin', 'admin'] as const;
-export type CreateBackupPolicy = (typeof CREATE_BACKUP_POLICIES)[number];
-export const CreateBackupPolicySchema = z.enum(CREATE_BACKUP_POLICIES);
 
 export const CREATE_BACKUP_POLICY_NAME = 'os_compute_api:os-create-backup';
 

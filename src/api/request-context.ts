@@ -10,7 +10,7 @@ import { serverNotFound } from './api-errors';
 import type { Microversion } from './microversion';
 import type { SnapshotRuns } from './snapshot-runs';
 import type { SnapshotStarter } from './snapshot-starter';
-import type { CreateBackupPolicy } from './backup-action';
+import type { CreateBackupPolicy } from './backup-policy';
 
 export interface ApiServices {
   store: InstanceStore;

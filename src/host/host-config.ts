@@ -7,7 +7,7 @@ import { HostNameSchema } from '../contract';
 import { DataDirSchema } from '../config/data-dir';
 import { EnvBooleanSchema, ImageUrlSchema, parseEnv } from '../config/env';
 import { CephUserSchema, PoolNameSchema } from '../ceph';
-import { VG_NAME_RE, type BlockDeviceSettings } from './disk-source/block-source';
+import { VG_NAME_RE, type BlockDeviceSettings } from './disk-source/block-device-settings';
 /** An operator's directory: the characters assertSafePath accepts, so the paths under it can pass too. */
 const DirSchema = z.string().regex(/^[A-Za-z0-9._/-]+$/, 'a directory path of [A-Za-z0-9._/-]');
 /** Where the demo instance's disks go under the data dir (src/stack/demo-instance.ts): the default instances path. */

@@ -4,7 +4,7 @@
 // host to; when it is not taken (Glance refused the location, the pool is not reachable), nothing
 // of it is left in the cluster and the caller streams, as before.
 import { log, patched } from '@temporalio/workflow';
-import type { ExtractContext, ExtractOutcome } from './one-pass';
+import type { ExtractContext, ExtractOutcome } from './extract-context';
 
 /** The snapshot done inside the cluster, or null: stream it. */
 export async function attemptDirectSnapshot(ctx: ExtractContext): Promise<ExtractOutcome | null> {

@@ -8,56 +8,15 @@ import {
   ErrorTypes,
   POWER_STATE_PAUSED,
   POWER_STATE_RUNNING,
-  type DomainDescription,
-  type ExtractedSnapshot,
   type ChainPlan,
-  type BackupSpec,
-  type PowerState,
   type SnapshotChainFacts,
-  type SnapshotDataPath,
-  type SnapshotInstanceInfo,
-  type SnapshotMode,
   type StreamedImage,
   type UploadedImage,
 } from '../contract';
 import { ImageIdKey } from '../temporal/search-attributes';
-import type { ControlProxies, HostActivityProxies } from './activity-proxies';
 import { failureType } from './failure-type';
-import type { Progress } from './progress';
-import type { Saga } from './saga';
 import { attemptDirectSnapshot } from './direct-snapshot';
-
-export interface ExtractContext {
-  instance: SnapshotInstanceInfo;
-  imageId: string;
-  description: DomainDescription;
-  mode: SnapshotMode;
-  powerState: PowerState;
-  host: HostActivityProxies;
-  control: ControlProxies;
-  progress: Progress;
-  saga: Saga;
-  /** for a replacement image, should the run's image have been deleted */
-  name: string;
-  metadata: Record<string, string>;
-  /** a backup (Nova's backup_instance): its replacement image is a backup too */
-  backup?: BackupSpec;
-  /** the task_state the run claimed: image_snapshot, or image_backup for a backup (Nova's expected_task_state) */
-  claimedState: 'image_snapshot' | 'image_backup';
-}
-
-export type QuiesceFacts = Pick<ExtractedSnapshot, 'quiesced' | 'freezeWindowMs' | 'quiesceError'>;
-
-export interface ExtractOutcome {
-  uploaded: UploadedImage;
-  quiesce: QuiesceFacts;
-  dataPath: SnapshotDataPath;
-  resumedFrom?: number;
-  logicalDigest?: string;
-  replacedImageId?: string;
-  /** full or incremental and why (runs from before incremental snapshots have none) */
-  chain?: SnapshotChainFacts;
-}
+import type { ExtractContext, ExtractOutcome, QuiesceFacts } from './extract-context';
 
 const COLD_REASON = 'a cold snapshot reads the stopped disk whole: no backup job, so no checkpoint to read changes from';
 

@@ -28,7 +28,8 @@ import {
 import { ComputeHostKey, ImageIdKey, InstanceUuidKey } from '../temporal/search-attributes';
 import { failureText, failureType } from './failure-type';
 import { Progress } from './progress';
-import { streamOnePass, type ExtractContext, type ExtractOutcome, type QuiesceFacts } from './one-pass';
+import type { ExtractContext, ExtractOutcome, QuiesceFacts } from './extract-context';
+import { streamOnePass } from './one-pass';
 import { controlActivities, hostActivities, localControlActivities, rotationActivities, type ControlProxies, type HostActivityProxies } from './activity-proxies';
 import { Saga } from './saga';
 import { issueText } from '../config/validation';

@@ -24,7 +24,7 @@ import {
   type PowerState,
 } from '../../src/contract';
 import { connectClient, connectWorker } from '../../src/temporal/connect';
-import type { CreateBackupPolicy } from '../../src/api/backup-action';
+import type { CreateBackupPolicy } from '../../src/api/backup-policy';
 import { ApiStubCloud, domainNameFor } from './api-stub-activities';
 
 export const TOKENS = {

@@ -12,6 +12,7 @@ import { errnoCode } from '../../contract';
 import { assertSafePath, HostPathError } from '../../fs/safe-path';
 import type { DomainDisk } from '../domain-xml';
 import type { BlockdevImageSpec } from '../nbd-export';
+import { VG_NAME_RE, type BlockDeviceSettings } from './block-device-settings';
 import type { DiskSource } from './disk-source';
 
 /** The seed's word for a block-device disk (libvirt_utils.get_disk_type: any path under /dev). */
@@ -23,13 +24,6 @@ export const BLOCK_DEVICE_SETTINGS = 'SNAP_BLOCK_DEVICE_PATHS or SNAP_LVM_VOLUME
 export const BLOCK_CHECKPOINT_REFUSAL = 'libvirt keeps no checkpoints on a raw block device: each snapshot is read whole';
 
 /** Where block-device disks may be, and whether they may be snapshotted live. */
-export interface BlockDeviceSettings {
-  /** directories (Nova's /dev/<images_volume_group>, /dev/mapper, …) whose block devices may be read; [] refuses every block device */
-  roots: readonly string[];
-  /** live through the backup job when the disk is not encrypted; false keeps them cold, as the seed does */
-  allowLive: boolean;
-}
-
 export const NO_BLOCK_DEVICES: BlockDeviceSettings = { roots: [], allowLive: false };
 
 /** A block-device disk we will not read: refused before any tool opens it, and again on a retry. */
@@ -54,8 +48,6 @@ const DMCRYPT_SUFFIX = '-dmcrypt';
 const UUID = '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}';
 // Nova's LV name: `<uuid>_<disk name>`, the disk name's `_` doubled (Lvm.escape).
 const LV_NAME_RE = new RegExp(`^(${UUID})_((?:[A-Za-z0-9.-]|__)+?)(${DMCRYPT_SUFFIX})?$`);
-// LVM's own rule for a volume group's name.
-export const VG_NAME_RE = /^[A-Za-z0-9_+][A-Za-z0-9_.+-]{0,126}$/;
 
 /**
  * Nova's images_type=lvm naming of a device path: `/dev/<vg>/<uuid>_<disk>`, or the dm-crypt

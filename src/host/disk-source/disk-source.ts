@@ -9,7 +9,7 @@ import type { Domain, Libvirt } from '../../libvirt';
 import type { ChainRoots } from '../disk-chain';
 import type { HostConfig } from '../host-config';
 import type { BlockdevImageSpec, FileImageSpec } from '../nbd-export';
-import type { BlockDeviceSettings } from './block-source';
+import type { BlockDeviceSettings } from './block-device-settings';
 import type { StorageSnapshots } from './storage-snapshots';
 
 /** What describeDomain records of the root disk. */
