@@ -1,0 +1,6 @@
+// Public surface of the project's Cinder client (the v3 API for one project, typed errors, zod).
+export * from './errors';
+export { CINDER_MICROVERSION, CinderEndpointSchema, projectUrl, sendCinder, type CinderConnection, type CinderRequest, type CinderResponse } from './transport';
+export { callCinder } from './rpc';
+export { CinderClient, type CreateSnapshotRequest, type SnapshotFilter, type SnapshotQuota } from './client';
+export type { CinderAbsoluteLimits, CinderAttachment, CinderSnapshot, CinderVolume } from './schemas';
