@@ -4,3 +4,4 @@ export { CINDER_MICROVERSION, CinderEndpointSchema, projectUrl, sendCinder, type
 export { callCinder } from './rpc';
 export { CinderClient, type CreateSnapshotRequest, type SnapshotFilter, type SnapshotQuota } from './client';
 export type { CinderAbsoluteLimits, CinderAttachment, CinderSnapshot, CinderVolume } from './schemas';
+export { confirmAttachedVolumes, VolumeNotAttached, type ClaimedVolume, type ConfirmedVolume } from './attached-volumes';

@@ -5,7 +5,7 @@
 // 413, deletion down to the cluster. Last, everything stops with no process and no file left.
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { CinderClient, CinderError, type CinderConnection } from '../../../src/cinder';
+import { CinderClient, CinderError, confirmAttachedVolumes, VolumeNotAttached, type CinderConnection } from '../../../src/cinder';
 import { RbdClient } from '../../../src/ceph';
 import { useCephCluster } from '../../support/ceph';
 import { useCinder } from '../../support/cinder';
@@ -40,6 +40,17 @@ describe('the Cinder client on a real Cinder over RBD', () => {
     expect(attachments.map((a) => [a.instance, a.status])).toEqual([[instanceUuid, 'attached']]);
     // another project sees neither
     await expect(new CinderClient(connection(randomUUID().replace(/-/g, ''))).listAttachments(volumeId)).resolves.toEqual([]);
+  });
+
+  it("confirms a domain's volume claim only for the instance Cinder has it attached to, in its project", async () => {
+    const claim = { volumeId, device: 'vda', root: true };
+    const client = new CinderClient(connection());
+    const [confirmed] = await confirmAttachedVolumes(client, instanceUuid, [claim]);
+    expect(confirmed).toMatchObject({ ...claim, sizeGiB: 1 });
+    await expect(confirmAttachedVolumes(client, randomUUID(), [claim])).rejects.toBeInstanceOf(VolumeNotAttached);
+    const stranger = new CinderClient(connection(randomUUID().replace(/-/g, '')));
+    await expect(confirmAttachedVolumes(stranger, instanceUuid, [claim])).rejects.toBeInstanceOf(VolumeNotAttached);
+    await expect(confirmAttachedVolumes(client, instanceUuid, [{ ...claim, volumeId: randomUUID() }])).rejects.toBeInstanceOf(VolumeNotAttached);
   });
 
   it('snapshots the in-use volume with force, finds it by run name and metadata, as a protected RBD snapshot', async () => {

@@ -34,7 +34,7 @@ it("answers Nova's 403 over-quota fault and starts nothing", async () => {
   const starter = new SnapshotStarter({ store, temporal, metadataQuota: 128, log: pino({ level: 'silent' }) });
   const instance: Instance = {
     uuid: '11111111-1111-4111-8111-111111111111', name: 'vm', host: 'h', projectId: 'p1', vmState: 'active', powerState: 1, taskState: null,
-    imageRef: null, rootDisk: null, createdAt: '', updatedAt: '', deletedAt: null, deleted: false, userId: null, flavor: null,
+    imageRef: null, rootDisk: null, createdAt: '', updatedAt: '', deletedAt: null, deleted: false, userId: null, flavor: null, volumes: [],
   };
   const images = new GlanceHttpClient(server.url, 'p1');
   const refusal = await starter.start({ instance, name: 's1', metadata: {}, images, requestId: 'req-1', projectId: 'p1' }).catch((e: unknown) => e);

@@ -4,7 +4,7 @@
 // oversized answer.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { CinderClient, CinderError, CinderResponseInvalid, type CinderConnection } from '../../../src/cinder';
+import { CinderClient, CinderError, CinderResponseInvalid, confirmAttachedVolumes, VolumeNotAttached, type CinderConnection } from '../../../src/cinder';
 import recorded from './recorded-cinder-answers.json';
 
 const PROJECT = '0123456789abcdef0123456789abcdef';
@@ -148,5 +148,15 @@ describe('CinderClient', () => {
     await expect(client().showVolume(VOLUME)).rejects.toBeInstanceOf(CinderResponseInvalid);
     handler = answer(200, 'not json');
     await expect(client().showVolume(VOLUME)).rejects.toBeInstanceOf(CinderResponseInvalid);
+  });
+
+  it("confirms a domain's volume claim from Cinder's volume and attachment records, and refuses another instance's", async () => {
+    const instance = recorded.attachments.attachments[0]?.instance ?? '';
+    handler = (req, res) => answer(200, req.url.includes('/attachments') ? recorded.attachments : recorded.volume)(req, res);
+    const claim = { volumeId: VOLUME, device: 'vda', root: true };
+    await expect(confirmAttachedVolumes(client(), instance, [claim])).resolves.toMatchObject([{ ...claim, sizeGiB: 1 }]);
+    await expect(confirmAttachedVolumes(client(), '7c1f6b8f-2d3e-4f40-9bac-1d2e3f4a5b6c', [claim])).rejects.toBeInstanceOf(VolumeNotAttached);
+    handler = answer(404, recorded.volumeNotFound);
+    await expect(confirmAttachedVolumes(client(), instance, [claim])).rejects.toBeInstanceOf(VolumeNotAttached);
   });
 });
