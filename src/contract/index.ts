@@ -8,3 +8,4 @@ export * from './snapshot-activities';
 export * from './snapshot-chain';
 export * from './snapshot-workflow';
 export * from './temporal-names';
+export * from './volume-backed-image';
