@@ -74,15 +74,23 @@ export async function startCinder(ceph: CephCluster, options: { keystone?: Cinde
     await rm(dir, { recursive: true, force: true });
   };
   try {
-    const [rabbit, cephKey] = await Promise.all([startRabbitmq({ parentDir: dir }), cinderCephUser(ceph)]);
-    rabbitmq = rabbit;
-    const cinderStarted = Date.now();
     const port = await freePort();
     const conf = join(dir, 'cinder.conf');
+    const plan = { dir, port, cephConf: ceph.confPath, keystone: options.keystone };
     await mkdir(join(dir, 'log'));
-    await writeFile(conf, renderCinderConf({ dir, port, transportUrl: rabbit.transportUrl, cephConf: ceph.confPath, keystone: options.keystone }));
-    const env: NodeJS.ProcessEnv = { ...process.env, PATH: `${VENV_BIN}:${process.env.PATH ?? ''}`, OS_CINDER_CONFIG_FILES: conf };
-    await runTool(join(VENV_BIN, 'cinder-manage'), ['--config-file', conf, 'db', 'sync'], env);
+    const env: NodeJS.ProcessEnv = { ...process.env, PATH: `${VENV_BIN}:${process.env.PATH ?? ''}` };
+    // the schema needs no broker: db sync runs while RabbitMQ starts, from a conf without its URL
+    const dbSynced = (async () => {
+      const dbConf = join(dir, 'cinder-db.conf');
+      await writeFile(dbConf, renderCinderConf({ ...plan, transportUrl: 'rabbit://' }));
+      await runTool(join(VENV_BIN, 'cinder-manage'), ['--config-file', dbConf, 'db', 'sync'], env);
+    })();
+    const rabbitStarted = startRabbitmq({ parentDir: dir }).then((r) => (rabbitmq = r));
+    // all settled before a failure is thrown, so stop() finds whatever did start
+    const settled = await Promise.allSettled([rabbitStarted, cinderCephUser(ceph), dbSynced]);
+    const [rabbit, cephKey] = [settledValue(settled[0]), settledValue(settled[1]), settledValue(settled[2])];
+    const cinderStarted = Date.now();
+    await writeFile(conf, renderCinderConf({ ...plan, transportUrl: rabbit.transportUrl }));
     const start = (name: string): ServiceProcess => {
       const service = startServiceProcess(name, join(VENV_BIN, name), ['--config-file', conf], env, join(dir, 'log', `${name}.log`));
       services.push(service);
@@ -121,6 +129,11 @@ export async function startCinder(ceph: CephCluster, options: { keystone?: Cinde
     await stop();
     throw new Error(`Cinder did not come up: ${errorMessage(err)}\n${tails.join('\n')}`, { cause: err });
   }
+}
+
+function settledValue<T>(result: PromiseSettledResult<T>): T {
+  if (result.status === 'rejected') throw result.reason;
+  return result.value;
 }
 
 /** The `volumes` pool and Cinder's cephx user (rbd on volumes, read on images), as a deployment has them; returns the user's key. */
