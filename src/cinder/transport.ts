@@ -20,11 +20,6 @@ export interface CinderConnection {
   maxResponseBytes?: number;
 }
 
-export const CinderEndpointSchema = z.object({
-  baseUrl: z.string().url().refine((u) => /^https?:\/\//.test(u), 'http or https'),
-  timeoutMs: z.number().int().min(100).max(600_000).optional(),
-});
-
 // 3.27: attachments; 3.22/3.34: snapshot list by metadata and name; 3.66: snapshots of in-use volumes need no force (sent anyway, as Nova does)
 export const CINDER_MICROVERSION = '3.66';
 const DEFAULT_TIMEOUT_MS = 30_000;
@@ -55,15 +50,18 @@ export function projectUrl(conn: CinderConnection): string {
 /** One call; a non-2xx answer is a CinderError with the status and fault code. */
 export async function sendCinder(conn: CinderConnection, req: CinderRequest): Promise<CinderResponse> {
   const timeoutMs = conn.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const url = `${projectUrl(conn)}/${req.path}`;
+  // a token source's failure is its own, not Cinder's silence
+  const token = await conn.token();
   const signal = AbortSignal.timeout(timeoutMs);
   let res: Response;
   try {
-    res = await fetch(`${projectUrl(conn)}/${req.path}`, {
+    res = await fetch(url, {
       method: req.method,
       redirect: 'manual',
       signal,
       headers: {
-        'X-Auth-Token': await conn.token(),
+        'X-Auth-Token': token,
         Accept: 'application/json',
         'OpenStack-API-Version': `volume ${CINDER_MICROVERSION}`,
         ...(req.body === undefined ? {} : { 'Content-Type': 'application/json' }),
@@ -71,7 +69,6 @@ export async function sendCinder(conn: CinderConnection, req: CinderRequest): Pr
       body: req.body === undefined ? undefined : JSON.stringify(req.body),
     });
   } catch (err) {
-    if (err instanceof CinderError) throw err;
     const detail = signal.aborted ? `no answer within ${timeoutMs} ms` : errorMessage(err);
     throw new CinderError(req.operation, null, null, detail);
   }

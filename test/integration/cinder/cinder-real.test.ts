@@ -5,7 +5,7 @@
 // 413, deletion down to the cluster. Last, everything stops with no process and no file left.
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { CinderClient, CinderError, confirmAttachedVolumes, VolumeNotAttached, type CinderConnection } from '../../../src/cinder';
+import { CinderClient, CinderError, confirmAttachedVolumes, createRunSnapshots, deleteRunSnapshots, VolumeNotAttached, waitRunSnapshots, type CinderConnection } from '../../../src/cinder';
 import { RbdClient } from '../../../src/ceph';
 import { useCephCluster } from '../../support/ceph';
 import { useCinder } from '../../support/cinder';
@@ -90,6 +90,34 @@ describe('the Cinder client on a real Cinder over RBD', () => {
     await expect(client.deleteSnapshot(snapshotId)).resolves.toBe(false);
     const rbd = new RbdClient(ceph().admin);
     await expect(rbd.snapList({ pool: cinder().pool, image: `volume-${volumeId}` })).resolves.toEqual([]);
+  });
+
+  it("snapshots a run's volumes side by side, finds them again on a retry, and cleans up even one still creating", async () => {
+    const admin = new CinderAdmin(connection());
+    const client = new CinderClient(connection());
+    const dataVolume = await admin.createVolume('data', 1);
+    await admin.attach(dataVolume, instanceUuid);
+    const volumes = [
+      { volumeId, device: 'vda', root: true, sizeGiB: 1 },
+      { volumeId: dataVolume, device: 'vdb', root: false, sizeGiB: 1 },
+    ];
+    const first = await createRunSnapshots(client, 'run-c', 'nightly', volumes);
+    expect(first.snapshots.every((s) => s.created)).toBe(true);
+    const retried = await createRunSnapshots(client, 'run-c', 'nightly', volumes);
+    expect(retried.snapshots.map((s) => [s.snapshotId, s.created])).toEqual(first.snapshots.map((s) => [s.snapshotId, false]));
+    await waitRunSnapshots(client, first.snapshots.map((s) => s.snapshotId), { deadlineMs: 60_000, pollMs: 250 });
+    const rbd = new RbdClient(ceph().admin);
+    for (const s of first.snapshots) {
+      const snaps = await rbd.snapList({ pool: cinder().pool, image: `volume-${s.volumeId}` });
+      expect(snaps.map((x) => x.name)).toEqual([`snapshot-${s.snapshotId}`]);
+    }
+    process.stderr.write(`[cinder] two snapshot create calls answered in ${first.callsMs} ms\n`);
+    // a second run cleaned up at once, its snapshots still creating
+    const second = await createRunSnapshots(client, 'run-d', 'nightly', volumes);
+    await expect(deleteRunSnapshots(client, 'run-d', { deadlineMs: 60_000, pollMs: 250 })).resolves.toHaveLength(2);
+    await expect(deleteRunSnapshots(client, 'run-c', { deadlineMs: 60_000, pollMs: 250 })).resolves.toHaveLength(2);
+    for (const s of [...first.snapshots, ...second.snapshots]) await admin.waitSnapshotGone(s.snapshotId);
+    for (const v of volumes) await expect(rbd.snapList({ pool: cinder().pool, image: `volume-${v.volumeId}` })).resolves.toEqual([]);
   });
 
   it('stops with no process and no file left', async () => {
