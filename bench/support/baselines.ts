@@ -7,7 +7,7 @@ import { copyFile, open, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { DiskLayer } from '../../src/contract';
 import { convertImage } from '../../src/host/qemu-img-convert';
-import type { ImageClient } from '../../src/images';
+import type { ImageClient } from '../../src/images/client';
 import { timed } from './table';
 
 export interface BaselineRun {

@@ -10,7 +10,7 @@ import { DomainXmlError } from '../host/domain-xml';
 import { HostPathError } from '../fs/safe-path';
 import { UnsupportedSourceFormat } from '../host/disk-chain';
 import { ToolFailed } from '../process/tool-process';
-import { ImageNotFound, ImageGone, ImageTooLarge, ImageRequestRejected } from '../images';
+import { ImageNotFound, ImageGone, ImageTooLarge, ImageRequestRejected } from '../images/client';
 import { isLibvirtError, LibvirtUsageError, VIR_ERR_NO_DOMAIN } from '../libvirt';
 import { InstanceNotFound, UnexpectedDeletingTaskState, UnexpectedTaskState } from '../store';
 

@@ -3,7 +3,7 @@
 import { Context } from '@temporalio/activity';
 import type { Logger } from 'pino';
 import type { SnapshotMetrics } from '../observability/metrics';
-import { ImageNotFound, imageStatus, type ImageClient } from '../images';
+import { ImageNotFound, imageStatus, type ImageClient } from '../images/client';
 import { UnexpectedDeletingTaskState, UnexpectedTaskState, type Instance, type InstanceStore } from '../store';
 import { InventoryDomainSchema, SNAPSHOT_TASK_STATES, type ControlActivities, type SnapshotImageRef, type SnapshotInstanceInfo, type SnapshotNotification, type TaskState } from '../contract';
 import { translateFailures } from './activity-failures';

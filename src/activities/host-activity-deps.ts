@@ -2,7 +2,7 @@
 import type { HostConfig } from '../host/host-config';
 import type { LibvirtSession } from '../host/libvirt-session';
 import type { SnapshotWorkDirs } from '../host/snapshot-workdir';
-import type { ImageClient } from '../images';
+import type { ImageClient } from '../images/client';
 import type { SnapshotMetrics } from '../observability/metrics';
 
 export interface TransferReporter {

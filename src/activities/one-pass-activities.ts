@@ -4,7 +4,7 @@
 // the export and resumes or restarts the upload.
 import { Context } from '@temporalio/activity';
 import { boundedPlainText, type ChainPlan, type HostActivities, type SnapshotChainFacts, type SnapshotExport, type StreamedImage, errorMessage } from '../contract';
-import { ImageGone, LOGICAL_DIGEST_PROPERTY, piecesLength, sentPieces, type Image } from '../images';
+import { ImageGone, LOGICAL_DIGEST_PROPERTY, piecesLength, sentPieces, type Image } from '../images/client';
 import { isLibvirtError, VIR_ERR_NO_DOMAIN } from '../libvirt';
 import { planImage } from '../qcow2';
 import { BandwidthLimit } from '../host/bandwidth-limit';

@@ -4,7 +4,7 @@ import type { Client } from '@temporalio/client';
 import { Counter } from 'prom-client';
 import type { Logger } from 'pino';
 import type { IdentitySource } from '../auth';
-import { GlanceHttpClient } from '../images';
+import { GlanceHttpClient } from '../images/client';
 import { createLogger, createSnapshotMetrics, type SnapshotMetrics } from '../observability';
 import { InstanceStore, type StoreConfigInput } from '../store';
 import { connectClient } from '../temporal/connect';

@@ -1,7 +1,7 @@
 // /ops/… routes (admin only): snapshot runs from Temporal visibility, one run in detail, retry
 // of a failed run through the same createImage path, and the hosts the store knows.
 import { z } from 'zod';
-import { ImageNotFound } from '../images';
+import { ImageNotFound } from '../images/client';
 import { conflict, notFound } from './api-errors';
 import { HostsResponseSchema, OpsSnapshotsQuerySchema, RetryResponseSchema, SnapshotResponseSchema, SnapshotsResponseSchema, WorkflowIdSchema, type OpsSnapshotsQuery } from './api-schemas';
 import { faultResponse, UNAUTHORIZED_RESPONSE } from './openapi';

@@ -4,7 +4,7 @@
 import type { Logger } from 'pino';
 import type { ZodType, ZodTypeAny, ZodTypeDef } from 'zod';
 import { mayActForProject, type Identity } from '../auth';
-import type { ImageClient } from '../images';
+import type { ImageClient } from '../images/client';
 import type { Instance, InstanceStore } from '../store';
 import { serverNotFound } from './api-errors';
 import type { Microversion } from './microversion';

@@ -4,7 +4,7 @@
 // request leaves nothing behind.
 import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
 import type { Logger } from 'pino';
-import { createSnapshotImageRecord, ImageNotFound, ImageTooLarge, isReservedImageKey, type Image, type ImageClient } from '../images';
+import { createSnapshotImageRecord, ImageNotFound, ImageTooLarge, isReservedImageKey, type Image, type ImageClient } from '../images/client';
 import { InstanceNotFound, UnexpectedTaskState, type Instance, type InstanceStore } from '../store';
 import { CONTROL_TASK_QUEUE, SnapshotInputSchema, snapshotWorkflowId, WORKFLOW_TYPE, type SnapshotInput, type VmState } from '../contract';
 import { ComputeHostKey, ImageIdKey, InstanceUuidKey } from '../temporal/search-attributes';

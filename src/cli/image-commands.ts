@@ -4,7 +4,7 @@ import { createWriteStream } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { GlanceHttpClient, ImageError, ImageNotFound, ImageServiceUnavailable, type Image } from '../images';
+import { GlanceHttpClient, ImageError, ImageNotFound, ImageServiceUnavailable, type Image } from '../images/client';
 import { CliError, ExitCode, exitCodeForStatus } from './cli-errors';
 import { emit, keyValues, line, table, type Output } from './output';
 

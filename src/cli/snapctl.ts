@@ -2,7 +2,7 @@
 // snapctl: the command line of durable VM snapshots. Talks to the compute API (SNAP_API_URL) and
 // the image API (SNAP_IMAGE_URL) with the token in SNAP_TOKEN. Exit codes: see cli-errors.ts.
 import { parseArgs } from 'node:util';
-import { GlanceHttpClient } from '../images';
+import { GlanceHttpClient } from '../images/client';
 import { ComputeApiClient } from './api-client';
 import { cliConfigFromEnv } from './cli-config';
 import { CliError, ExitCode, usageError, type ExitCodeValue } from './cli-errors';

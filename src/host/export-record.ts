@@ -8,7 +8,7 @@ import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { writeFileAtomic } from '../fs/atomic-file';
-import { EncodedMapSchema, RangeListSchema } from '../images';
+import { EncodedMapSchema, RangeListSchema } from '../images/client';
 
 const RECORD_FILE = 'export.json';
 

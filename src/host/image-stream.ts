@@ -6,7 +6,7 @@
 // service restart, a new host worker) goes on from the committed length. A service that cannot
 // compose (a real Glance) gets the image itself, laid out here, in one PUT from byte 0.
 import { createHash, type Hash } from 'node:crypto';
-import { encodeMap, fitLayout, ImageConflict, ImageGone, imageStatus, ImageServiceUnavailable, ImageUploadFailed, LOGICAL_DIGEST_PROPERTY, piecesLength, sentPieces, StagedOffsetMismatch, type Image, type ImageClient, type LogicalLayout, type Piece } from '../images';
+import { encodeMap, fitLayout, ImageConflict, ImageGone, imageStatus, ImageServiceUnavailable, ImageUploadFailed, LOGICAL_DIGEST_PROPERTY, piecesLength, sentPieces, StagedOffsetMismatch, type Image, type ImageClient, type LogicalLayout, type Piece } from '../images/client';
 import { NbdClient } from '../nbd';
 import { emitFrom, LOGICAL_DIGEST_ALGORITHM, LogicalDigest, planImage, type AllocationMap, type ImageFormat, type ImagePlan } from '../qcow2';
 import type { BandwidthLimit } from './bandwidth-limit';

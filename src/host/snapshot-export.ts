@@ -6,7 +6,7 @@ import { mkdir } from 'node:fs/promises';
 import { DomainState, type Domain, type Libvirt } from '../libvirt';
 import { allocationMap, BASE_ALLOCATION, dirtyBitmapContext, dirtyRanges, NbdClient, type Range } from '../nbd';
 import type { ChainPlan, DomainDescription, SnapshotMode } from '../contract';
-import { decodeMap, encodeMap } from '../images';
+import { decodeMap, encodeMap } from '../images/client';
 import { beginBackupExport, endBackupExport, EXPORT_BITMAP, findBackupExport, type BackupJobRef } from './backup-export';
 import { checkChainStart, checkpointNameFor, isUnusableCheckpoint } from './checkpoint-chain';
 import type { DiskSource } from './disk-source/disk-source';

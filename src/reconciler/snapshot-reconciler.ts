@@ -13,7 +13,7 @@
 // image only if it is still not active. Safe to run on every control node at once.
 import type { Client } from '@temporalio/client';
 import type { Logger } from 'pino';
-import { ImageNotFound, type Image, type ImageClient } from '../images';
+import { ImageNotFound, type Image, type ImageClient } from '../images/client';
 import type { Instance, InstanceStore } from '../store';
 import { SNAPSHOT_TASK_STATES } from '../contract';
 import { listOpenSnapshots, snapshotRunIsOpen, type OpenSnapshotIndex } from './open-snapshots';

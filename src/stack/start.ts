@@ -73,7 +73,7 @@ async function main(): Promise<void> {
       process.stdout.write(`${line}\n`);
     };
     for (const [name, file, extraEnv] of [
-      ['image-service', join('images', 'server-main.ts'), {}],
+      ['image-service', join('images', 'service', 'server-main.ts'), {}],
       // Only the workers hold the service token.
       ['control-worker', join('workers', 'control-worker-main.ts'), { SNAP_METRICS_PORT: String(env.SNAP_CONTROL_METRICS_PORT), SNAP_IMAGE_TOKEN: serviceToken }],
       ['host-worker', join('workers', 'host-worker-main.ts'), { SNAP_METRICS_PORT: String(env.SNAP_HOST_METRICS_PORT), SNAP_IMAGE_TOKEN: serviceToken }],

@@ -5,7 +5,7 @@
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { z } from 'zod';
 import { ImageUrlSchema, parseEnv } from '../config/env';
-import { createSnapshotImageRecord, GlanceHttpClient } from '../images';
+import { createSnapshotImageRecord, GlanceHttpClient } from '../images/client';
 import { serviceTokenSource } from '../auth';
 import { createLogger, logLevelFromEnv } from '../observability';
 import { reconcileConfigFromEnv, SnapshotReconciler, startReconcileLoop, type ReconcileLoop } from '../reconciler';

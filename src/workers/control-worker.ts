@@ -3,7 +3,7 @@
 import { Worker, type NativeConnection } from '@temporalio/worker';
 import type { Logger } from 'pino';
 import { createControlActivities, type ControlActivityDeps } from '../activities/control-activities';
-import type { ImageClient } from '../images';
+import type { ImageClient } from '../images/client';
 import type { SnapshotMetrics } from '../observability';
 import type { InstanceStore } from '../store';
 import { CONTROL_TASK_QUEUE } from '../contract';

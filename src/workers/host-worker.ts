@@ -7,7 +7,7 @@ import { createHostActivities } from '../activities/host-activities';
 import type { HostConfig } from '../host/host-config';
 import { LibvirtSession } from '../host/libvirt-session';
 import { SnapshotWorkDirs } from '../host/snapshot-workdir';
-import { GlanceHttpClient, type ImageClient } from '../images';
+import { GlanceHttpClient, type ImageClient } from '../images/client';
 import { serviceTokenSource } from '../auth';
 import type { SnapshotMetrics } from '../observability';
 import { hostTaskQueue } from '../contract';

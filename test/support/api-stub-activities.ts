@@ -9,7 +9,7 @@ import { ApplicationFailure } from '@temporalio/activity';
 import type { ControlActivities, DomainDescription, HostActivities } from '../../src/contract';
 import type { Logger } from 'pino';
 import { createControlActivities } from '../../src/activities/control-activities';
-import { createSnapshotImageRecord, GlanceHttpClient } from '../../src/images';
+import { createSnapshotImageRecord, GlanceHttpClient } from '../../src/images/client';
 import type { Instance, InstanceStore } from '../../src/store';
 
 /** The bytes the fake host "extracts" for an instance: deterministic, so tests can compare. */

@@ -7,7 +7,7 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Client } from '@temporalio/client';
-import { GlanceHttpClient, type ImageClient } from '../../src/images';
+import { GlanceHttpClient, type ImageClient } from '../../src/images/client';
 import { InstanceStore, type Instance } from '../../src/store';
 import { CONTROL_TASK_QUEUE, POWER_STATE_RUNNING, snapshotWorkflowId, WORKFLOW_TYPE, type PowerState } from '../../src/contract';
 import { connectClient } from '../../src/temporal/connect';
@@ -208,7 +208,7 @@ async function startEmbeddedBackend(tsx: Tsx, baseEnv: NodeJS.ProcessEnv, dir: s
   const port = await freePort();
   const imageService = new TestProcess({
     name: 'image-service',
-    ...tsx(join('images', 'server-main.ts')),
+    ...tsx(join('images', 'service', 'server-main.ts')),
     env: { ...baseEnv, SNAP_IMAGE_AUTH: 'none', SNAP_IMAGE_PORT: String(port), SNAP_IMAGE_DIR: join(dir, 'images') },
     ready: () => portAnswers(port),
     logFile,

@@ -4,7 +4,7 @@
 // 968696); the workers' service identity writes snapshot images and is refused by the compute API.
 import { Readable } from 'node:stream';
 import { snapshotWorkflowId } from '../../../src/contract';
-import { ImageNotFound, ImageRequestRejected } from '../../../src/images';
+import { ImageNotFound, ImageRequestRejected } from '../../../src/images/client';
 import { call, createImage } from '../../support/api-http';
 import { TOKENS, startApiStack, type ApiStack } from '../../support/api-stack';
 

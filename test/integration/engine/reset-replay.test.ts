@@ -7,7 +7,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { snapshotWorkflowId, type SnapshotResult } from '../../../src/contract';
-import { ImageTooLarge, type ImageClient } from '../../../src/images';
+import { ImageTooLarge, type ImageClient } from '../../../src/images/client';
 import { loadTemporalSettings } from '../../../src/temporal/connection-config';
 import { temporalCliPath } from '../../../src/temporal/dev-server';
 import { startEngine, type Engine } from '../../support/engine-harness';

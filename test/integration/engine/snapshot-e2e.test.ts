@@ -9,7 +9,7 @@ import { WorkflowFailedError } from '@temporalio/client';
 import { DomainState, VIR_DOMAIN_UNDEFINE_MANAGED_SAVE } from '../../../src/libvirt';
 import { imagesIdentical } from '../../../src/host/qemu-img';
 import { POWER_STATE_PAUSED, POWER_STATE_SHUTDOWN, type PowerState } from '../../../src/contract';
-import { ImageServiceUnavailable, type ImageClient } from '../../../src/images';
+import { ImageServiceUnavailable, type ImageClient } from '../../../src/images/client';
 import { startEngine, type Engine } from '../../support/engine-harness';
 import { downloadImage } from '../../support/image-bytes';
 import { waitForFile } from '../../support/wait-for-file';

@@ -6,7 +6,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { POWER_STATE_RUNNING, type SnapshotResult } from '../../../src/contract';
-import { LOGICAL_DIGEST_PROPERTY } from '../../../src/images';
+import { LOGICAL_DIGEST_PROPERTY } from '../../../src/images/client';
 import { Libvirt } from '../../../src/libvirt';
 import { startEngine, type Engine } from '../../support/engine-harness';
 import { restartLibvirtd } from '../../support/fault-host-ops';

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { startReadOnlyExport, stopReadOnlyExport } from '../../../src/host/nbd-export';
 import { streamImage } from '../../../src/host/image-stream';
 import { runToolOutput } from '../../../src/process/tool-process';
-import { GlanceHttpClient } from '../../../src/images';
+import { GlanceHttpClient } from '../../../src/images/client';
 import { allocationMap, NbdClient } from '../../../src/nbd';
 import { downloadImage } from '../../support/image-bytes';
 import { startFixture, type ImageServerFixture } from '../images/image-server-fixture';

@@ -11,7 +11,7 @@ import { BandwidthLimit } from '../../../src/host/bandwidth-limit';
 import { streamImage, type StreamImageOptions } from '../../../src/host/image-stream';
 import { imagesIdentical } from '../../../src/host/qemu-img';
 import { runTool, runToolOutput } from '../../../src/process/tool-process';
-import { GlanceHttpClient, ImageGone, ImageNotFound, LOGICAL_DIGEST_PROPERTY, type Image, type ImageClient } from '../../../src/images';
+import { GlanceHttpClient, ImageGone, ImageNotFound, LOGICAL_DIGEST_PROPERTY, type Image, type ImageClient } from '../../../src/images/client';
 import { LOGICAL_DIGEST_ALGORITHM, logicalDigestOf, type AllocationMap } from '../../../src/qcow2';
 import { exportChain, type ExportedChain } from '../../support/exported-chain';
 import { downloadImage } from '../../support/image-bytes';

@@ -2,7 +2,7 @@
 // must hash right end to end, and memory must not grow with the image (nothing buffered whole).
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { GlanceHttpClient } from '../../../src/images';
+import { GlanceHttpClient } from '../../../src/images/client';
 import { hashStream, startFixture, type ImageServerFixture } from './image-server-fixture';
 
 const CHUNK = 1024 * 1024;

@@ -1,7 +1,7 @@
 // Project isolation through the X-Auth-Token hook: a token sees only its project's images (others
 // answer 404), admin sees all, missing or unknown tokens get 401.
 import { Readable } from 'node:stream';
-import { GlanceHttpClient, ImageNotFound, ImageRequestRejected } from '../../../src/images';
+import { GlanceHttpClient, ImageNotFound, ImageRequestRejected } from '../../../src/images/client';
 import type { AuthIdentity } from '../../../src/auth';
 import { raw, startFixture, type ImageServerFixture } from './image-server-fixture';
 

@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
-import { GlanceHttpClient, ImageConflict, ImageUploadFailed } from '../../../src/images';
+import { GlanceHttpClient, ImageConflict, ImageUploadFailed } from '../../../src/images/client';
 import { hashStream, listDir, startFixture, type ImageServerFixture } from './image-server-fixture';
 
 let fx: ImageServerFixture;

@@ -3,7 +3,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { GlanceHttpClient, ImageConflict, ImageNotFound, ImageServiceUnavailable } from '../../../src/images';
+import { GlanceHttpClient, ImageConflict, ImageNotFound, ImageServiceUnavailable } from '../../../src/images/client';
 import { freePort } from '../../support/free-port';
 import { hashBytes, hashStream, listDir, raw, startFixture, type ImageServerFixture } from './image-server-fixture';
 

@@ -1,7 +1,7 @@
 // Glance's JSON-patch update, limited to what the snapshot path needs: the formats of an image
 // that has no data yet. Anything else is refused and changes nothing.
 import { Readable } from 'node:stream';
-import { GlanceHttpClient, ImageConflict } from '../../../src/images';
+import { GlanceHttpClient, ImageConflict } from '../../../src/images/client';
 import { raw, startFixture, type ImageServerFixture } from './image-server-fixture';
 
 const PATCH_TYPE = { 'Content-Type': 'application/openstack-images-v2.1-json-patch' };

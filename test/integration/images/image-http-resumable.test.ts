@@ -6,14 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
-import {
-  GlanceHttpClient,
-  ImageChecksumMismatch,
-  ImageConflict,
-  ImageNotFound,
-  ImageUploadFailed,
-  StagedOffsetMismatch,
-} from '../../../src/images';
+import { GlanceHttpClient, ImageChecksumMismatch, ImageConflict, ImageNotFound, ImageUploadFailed, StagedOffsetMismatch } from '../../../src/images/client';
 import { finishUpload, hashBytes, hashStream, raw, startFixture, waitFor, type ImageServerFixture } from './image-server-fixture';
 
 let fx: ImageServerFixture;

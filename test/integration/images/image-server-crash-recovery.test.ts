@@ -6,7 +6,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
-import { GlanceHttpClient, ImageUploadFailed } from '../../../src/images';
+import { GlanceHttpClient, ImageUploadFailed } from '../../../src/images/client';
 import { listDir } from './image-server-fixture';
 import { exited, killAll, repoRoot, startServerProcess } from './image-server-process';
 

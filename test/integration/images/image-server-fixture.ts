@@ -4,7 +4,8 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { ImageConflict, StagedOffsetMismatch, startImageServer, type ImageClient, type RunningImageServer } from '../../../src/images';
+import { ImageConflict, StagedOffsetMismatch, type ImageClient } from '../../../src/images/client';
+import { startImageServer, type RunningImageServer } from '../../../src/images/service';
 import type { Authenticator } from '../../../src/auth';
 
 export interface ImageServerFixture {

@@ -2,7 +2,7 @@
 // with SIGKILL and start it again on the same data dir.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join, resolve } from 'node:path';
-import type { RecoveryReport } from '../../../src/images';
+import type { RecoveryReport } from '../../../src/images/service';
 
 export const repoRoot = resolve(__dirname, '../../..');
 
@@ -14,7 +14,7 @@ export interface ImageServerProcess {
 
 /** Starts server-main.ts and waits for its "listening" log line. */
 export function startServerProcess(dataDir: string, env: Record<string, string> = {}): Promise<ImageServerProcess> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', join('src', 'images', 'server-main.ts')], {
+  const proc = spawn(process.execPath, ['--import', 'tsx', join('src', 'images', 'service', 'server-main.ts')], {
     cwd: repoRoot,
     env: { ...process.env, SNAP_IMAGE_PORT: '0', SNAP_IMAGE_DIR: dataDir, SNAP_IMAGE_AUTH: 'none', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -7,7 +7,7 @@ import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
-import { GlanceHttpClient, ImageUploadFailed } from '../../../src/images';
+import { GlanceHttpClient, ImageUploadFailed } from '../../../src/images/client';
 import { finishUpload, hashBytes, hashStream, listDir, waitFor } from './image-server-fixture';
 import { exited, killAll, startServerProcess } from './image-server-process';
 

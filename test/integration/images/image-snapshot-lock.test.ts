@@ -6,7 +6,7 @@
 // trusts is the service's alone. Deleting the image stays the owner's right.
 import { Readable } from 'node:stream';
 import { isOwnCommit } from '../../../src/activities/one-pass-activities';
-import { createSnapshotImageRecord, GlanceHttpClient, ImageError, ImageNotFound, LOGICAL_DIGEST_PROPERTY, type Image } from '../../../src/images';
+import { createSnapshotImageRecord, GlanceHttpClient, ImageError, ImageNotFound, LOGICAL_DIGEST_PROPERTY, type Image } from '../../../src/images/client';
 import type { AuthIdentity } from '../../../src/auth';
 import { raw, startFixture, type ImageServerFixture } from './image-server-fixture';
 

@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
-import { GlanceHttpClient, ImageTooLarge, startImageServer, type LogicalLayout, type RunningImageServer } from '../../../src/images';
+import { GlanceHttpClient, ImageTooLarge, type LogicalLayout } from '../../../src/images/client';
+import { startImageServer, type RunningImageServer } from '../../../src/images/service';
 
 const run = promisify(execFile);
 const MiB = 1024 * 1024;

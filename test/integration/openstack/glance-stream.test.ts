@@ -11,7 +11,7 @@ import { imagesIdentical } from '../../../src/host/qemu-img';
 import { runTool } from '../../../src/process/tool-process';
 import { Readable } from 'node:stream';
 import { isOwnCommit } from '../../../src/activities/one-pass-activities';
-import { GlanceHttpClient, LOGICAL_DIGEST_PROPERTY, type ImageClient } from '../../../src/images';
+import { GlanceHttpClient, LOGICAL_DIGEST_PROPERTY, type ImageClient } from '../../../src/images/client';
 import type { AllocationMap } from '../../../src/qcow2';
 import { exportChain, type ExportedChain } from '../../support/exported-chain';
 import { downloadImage } from '../../support/image-bytes';

@@ -7,7 +7,7 @@ import { mkdtemp, readFile, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { GlanceHttpClient } from '../../../src/images';
+import { GlanceHttpClient } from '../../../src/images/client';
 import { Libvirt } from '../../../src/libvirt';
 import { planInstance } from '../../../src/testing/instance-layout';
 import { removeInstance } from '../../../src/testing/instance-lifecycle';

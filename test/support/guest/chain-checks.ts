@@ -8,7 +8,7 @@ import { open, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DomainState, type Libvirt } from '../../../src/libvirt';
 import { runTool, runToolOutput } from '../../../src/process/tool-process';
-import type { ImageClient } from '../../../src/images';
+import type { ImageClient } from '../../../src/images/client';
 import { guestExec, waitForAgent } from '../../../src/testing/guest/guest-agent';
 import { waitForConsole } from '../../../src/testing/guest/guest-console';
 import { downloadImage } from '../image-bytes';

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { parseToolJson, runToolOutput } from '../../../src/process/tool-process';
 import { LOGICAL_DIGEST_ALGORITHM, logicalDigestOf } from '../../../src/qcow2';
-import { LOGICAL_DIGEST_PROPERTY, type ImageClient } from '../../../src/images';
+import { LOGICAL_DIGEST_PROPERTY, type ImageClient } from '../../../src/images/client';
 import type { DomainState } from '../../../src/libvirt';
 import { POWER_STATE_SHUTDOWN, type PowerState, type SnapshotResult } from '../../../src/contract';
 import type { Workload } from '../../../src/testing/instance-layout';

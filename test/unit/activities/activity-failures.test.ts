@@ -4,7 +4,7 @@ import { toActivityFailure } from '../../../src/activities/activity-failures';
 import { ErrorTypes } from '../../../src/contract';
 import { UnsupportedSourceFormat } from '../../../src/host/disk-chain';
 import { ToolFailed, ToolOutputInvalid } from '../../../src/process/tool-process';
-import { ImageConflict, ImageNotFound, ImageServiceUnavailable, ImageUploadFailed } from '../../../src/images';
+import { ImageConflict, ImageNotFound, ImageServiceUnavailable, ImageUploadFailed } from '../../../src/images/client';
 import { LibvirtConnectionError, LibvirtError, VIR_ERR_NO_DOMAIN, VIR_ERR_OPERATION_FAILED } from '../../../src/libvirt';
 import { InstanceNotFound, UnexpectedDeletingTaskState, UnexpectedTaskState } from '../../../src/store';
 

@@ -7,7 +7,7 @@ import { Semaphore } from '../../../src/activities/activity-support';
 import type { HostActivityDeps } from '../../../src/activities/host-activity-deps';
 import { createOnePassActivities, isOwnCommit } from '../../../src/activities/one-pass-activities';
 import type { DomainDescription } from '../../../src/contract';
-import { ImageGone, type Image, type ImageClient } from '../../../src/images';
+import { ImageGone, type Image, type ImageClient } from '../../../src/images/client';
 
 /** What a completed snapshot's properties say, as the stream sends them with its commit. */
 const streamProperties = {

@@ -9,7 +9,7 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import pino from 'pino';
 import { createControlActivities } from '../../../src/activities/control-activities';
 import type { ChainPlan, ChainRecordInput, ControlActivities } from '../../../src/contract';
-import { ImageNotFound, type Image, type ImageClient } from '../../../src/images';
+import { ImageNotFound, type Image, type ImageClient } from '../../../src/images/client';
 import { InstanceStore } from '../../../src/store';
 
 describe('planChain', () => {

@@ -10,7 +10,7 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import pino from 'pino';
 import { createControlActivities } from '../../../src/activities/control-activities';
 import { POWER_STATE_RUNNING, type ControlActivities, type SnapshotInstanceInfo } from '../../../src/contract';
-import type { ImageClient } from '../../../src/images';
+import type { ImageClient } from '../../../src/images/client';
 import { InstanceStore } from '../../../src/store';
 
 describe('setTaskState on a retry after a committed write', () => {

@@ -7,8 +7,9 @@ import { join } from 'node:path';
 import type { Client } from '@temporalio/client';
 import pino from 'pino';
 import { SnapshotStarter } from '../../../src/api/snapshot-starter';
-import { GlanceHttpClient, startImageServer, type RunningImageServer } from '../../../src/images';
-import { UNLIMITED_QUOTAS } from '../../../src/images/quotas';
+import { GlanceHttpClient } from '../../../src/images/client';
+import { startImageServer, type RunningImageServer } from '../../../src/images/service';
+import { UNLIMITED_QUOTAS } from '../../../src/images/service/quotas';
 import type { Instance, InstanceStore } from '../../../src/store';
 
 let dir: string;

@@ -7,7 +7,7 @@ import { ExitCode } from '../../../src/cli/cli-errors';
 import { failureReport, run } from '../../../src/cli/snapctl';
 import { renderProgress } from '../../../src/cli/progress-bar';
 import { printable, printableJson } from '../../../src/cli/terminal-text';
-import { toGlanceView, type ImageRecord } from '../../../src/images';
+import { toGlanceView, type ImageRecord } from '../../../src/images/client';
 
 // Retitles the terminal, clears the screen, then forges a line; C1 CSI (U+009B) and DEL too.
 const HOSTILE = '\u001b]0;owned\u0007\u001b[2J\u001b[31mred\r\nFAKE ROW\u009b31m\u007f\u0000end';

@@ -2,7 +2,8 @@
 // (as a host would, in two appends), the image the host's writer makes of a disk, a download.
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { UNAUTHENTICATED_ADMIN as admin, sentPieces, type ImageService, type LogicalLayout } from '../../../src/images';
+import { UNAUTHENTICATED_ADMIN as admin, type ImageService } from '../../../src/images/service';
+import { sentPieces, type LogicalLayout } from '../../../src/images/client';
 import { emit, type AllocationMap, type Extent, type planImage } from '../../../src/qcow2';
 
 export const DISK = 8 * 1024 * 1024;

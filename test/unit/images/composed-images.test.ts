@@ -6,15 +6,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  ImageService,
-  LOGICAL_DIGEST_PROPERTY,
-  UNAUTHENTICATED_ADMIN as admin,
-  encodeMap,
-  piecesLength,
-  sentPieces,
-  type LogicalLayout,
-} from '../../../src/images';
+import { ImageService, UNAUTHENTICATED_ADMIN as admin } from '../../../src/images/service';
+import { LOGICAL_DIGEST_PROPERTY, encodeMap, piecesLength, sentPieces, type LogicalLayout } from '../../../src/images/client';
 import { LOGICAL_DIGEST_ALGORITHM, logicalDigestOf, planImage } from '../../../src/qcow2';
 import { diskWith, download, served, stage } from './composed-fixture';
 

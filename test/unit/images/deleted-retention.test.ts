@@ -4,7 +4,8 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { ImageConflict, ImageNotFound, ImageService, type RequestContext } from '../../../src/images';
+import { ImageConflict, ImageNotFound } from '../../../src/images/client';
+import { ImageService, type RequestContext } from '../../../src/images/service';
 
 const HOUR = 3600_000;
 const member: RequestContext = { projectId: 'p1', isAdmin: false };

@@ -3,7 +3,7 @@
 // another path) is refused before any request, so the token never leaves; the pages are bounded.
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { GlanceHttpClient, ImageServiceUnavailable, toGlanceView, type ImageRecord } from '../../../src/images';
+import { GlanceHttpClient, ImageServiceUnavailable, toGlanceView, type ImageRecord } from '../../../src/images/client';
 
 const TOKEN = 'list-token-0123456789abcdef';
 

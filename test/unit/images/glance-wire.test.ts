@@ -1,18 +1,9 @@
 // The Glance wire format both ways, and the client's mapping of error responses.
 import type { IncomingMessage } from 'node:http';
 import { PassThrough } from 'node:stream';
-import {
-  ImageConflict,
-  ImageNotFound,
-  ImageRequestRejected,
-  ImageServiceUnavailable,
-  ImageTooLarge,
-  imageFromView,
-  imageServerConfigFromEnv,
-  toGlanceView,
-  type ImageRecord,
-} from '../../../src/images';
-import { errorFromResponse } from '../../../src/images/http-transport';
+import { ImageConflict, ImageNotFound, ImageRequestRejected, ImageServiceUnavailable, ImageTooLarge, imageFromView, toGlanceView, type ImageRecord } from '../../../src/images/client';
+import { imageServerConfigFromEnv } from '../../../src/images/service';
+import { errorFromResponse } from '../../../src/images/client/http-transport';
 
 const record: ImageRecord = {
   id: '3b6f8c1e-6f53-4c43-9b5e-2a5f0d3f6d11',

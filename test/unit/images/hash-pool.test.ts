@@ -7,8 +7,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import type { Worker } from 'node:worker_threads';
-import { HashPool } from '../../../src/images/hash-pool';
-import { ImageService, ImageServiceUnavailable, UNAUTHENTICATED_ADMIN as admin } from '../../../src/images';
+import { HashPool } from '../../../src/images/store/hash-pool';
+import { ImageService, UNAUTHENTICATED_ADMIN as admin } from '../../../src/images/service';
+import { ImageServiceUnavailable } from '../../../src/images/client';
 
 const md5 = (b: Buffer): string => createHash('md5').update(b).digest('hex');
 const sha512 = (b: Buffer): string => createHash('sha512').update(b).digest('hex');

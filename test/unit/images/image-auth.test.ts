@@ -1,6 +1,6 @@
 // The image service's reading of an identity: a cloud admin sees everything, a project's own admin
 // only its project, the snapshot service any project's images to write but no image data.
-import { canSee, contextFor, mayChooseOwner, mayReadData } from '../../../src/images';
+import { canSee, contextFor, mayChooseOwner, mayReadData } from '../../../src/images/service';
 
 describe('contextFor', () => {
   const cloudAdmin = contextFor({ kind: 'cloud-admin', projectId: null });

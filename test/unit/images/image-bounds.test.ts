@@ -7,7 +7,8 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { GlanceHttpClient, encodeMap, fitLayout, piecesLength, sentPieces, startImageServer, type LogicalLayout, type RunningImageServer } from '../../../src/images';
+import { GlanceHttpClient, encodeMap, fitLayout, piecesLength, sentPieces, type LogicalLayout } from '../../../src/images/client';
+import { startImageServer, type RunningImageServer } from '../../../src/images/service';
 import { emit, planImage, type AllocationMap, type Extent } from '../../../src/qcow2';
 
 const MiB = 1024 * 1024;

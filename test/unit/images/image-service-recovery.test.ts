@@ -3,7 +3,8 @@ import { randomUUID } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ImageService, UNAUTHENTICATED_ADMIN, type ImageRecord } from '../../../src/images';
+import { ImageService, UNAUTHENTICATED_ADMIN } from '../../../src/images/service';
+import { type ImageRecord } from '../../../src/images/client';
 
 let dir: string;
 beforeEach(async () => {

@@ -3,7 +3,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
-import { ImageConflict, ImageNotFound, ImageRequestRejected, ImageService, UNAUTHENTICATED_ADMIN, type RequestContext } from '../../../src/images';
+import { ImageConflict, ImageNotFound, ImageRequestRejected } from '../../../src/images/client';
+import { ImageService, UNAUTHENTICATED_ADMIN, type RequestContext } from '../../../src/images/service';
 
 let dir: string;
 let service: ImageService;

@@ -8,10 +8,11 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { ImageService, LOGICAL_DIGEST_PROPERTY, UNAUTHENTICATED_ADMIN as admin, encodeMap, sentPieces, type LogicalLayout } from '../../../src/images';
+import { ImageService, UNAUTHENTICATED_ADMIN as admin } from '../../../src/images/service';
+import { LOGICAL_DIGEST_PROPERTY, encodeMap, sentPieces, type LogicalLayout } from '../../../src/images/client';
 import { LOGICAL_DIGEST_ALGORITHM, LogicalDigest, emit, planImage, type AllocationMap, type Extent } from '../../../src/qcow2';
-import { ImageIndexes } from '../../../src/images/image-index';
-import { IndexWriter } from '../../../src/images/index-writer';
+import { ImageIndexes } from '../../../src/images/store/image-index';
+import { IndexWriter } from '../../../src/images/store/index-writer';
 import { diskWith, download, stage } from './composed-fixture';
 
 const MiB = 1024 * 1024;

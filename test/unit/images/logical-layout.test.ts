@@ -1,6 +1,6 @@
 // The layout both ends derive a logical upload's staged bytes from: the same pieces, in disk order,
 // and a refusal of layouts that do not describe a disk.
-import { LAYOUT_ENTRIES_ANY_SERVICE_TAKES, LogicalLayoutSchema, fitLayout, piecesLength, sentPieces, type LogicalLayout } from '../../../src/images';
+import { LAYOUT_ENTRIES_ANY_SERVICE_TAKES, LogicalLayoutSchema, fitLayout, piecesLength, sentPieces, type LogicalLayout } from '../../../src/images/client';
 
 const map = { virtualSize: 100, extents: [[0, 10, 'd'], [10, 20, 'h'], [30, 40, 'd'], [70, 10, 'z'], [80, 20, 'd']] as [number, number, 'd' | 'z' | 'h'][] };
 

@@ -5,7 +5,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Identity } from '../../../src/auth';
-import { startImageServer, type RunningImageServer } from '../../../src/images';
+import { startImageServer, type RunningImageServer } from '../../../src/images/service';
 
 const PATCH = 'application/openstack-images-v2.1-json-patch';
 let dir: string;

@@ -4,9 +4,9 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { ImageService, startImageServer, type RequestContext } from '../../../src/images';
-import { imageLimitsFromEnv } from '../../../src/images/image-limits-config';
-import { ImageQuotaExceeded, UNLIMITED_QUOTAS, type ImageQuotaLimits, type ProjectQuotaOverrides } from '../../../src/images/quotas';
+import { ImageService, startImageServer, type RequestContext } from '../../../src/images/service';
+import { imageLimitsFromEnv } from '../../../src/images/service/image-limits-config';
+import { ImageQuotaExceeded, UNLIMITED_QUOTAS, type ImageQuotaLimits, type ProjectQuotaOverrides } from '../../../src/images/service/quotas';
 
 const MiB = 1024 * 1024;
 const p1: RequestContext = { projectId: 'p1', isAdmin: false };

@@ -5,7 +5,8 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { ImageChecksumMismatch, ImageService, UNAUTHENTICATED_ADMIN as admin, type ImageRecord } from '../../../src/images';
+import { ImageChecksumMismatch, type ImageRecord } from '../../../src/images/client';
+import { ImageService, UNAUTHENTICATED_ADMIN as admin } from '../../../src/images/service';
 
 let dir: string;
 let service: ImageService | undefined;

@@ -6,18 +6,8 @@ import { mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promise
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
-import {
-  ImageChecksumMismatch,
-  ImageConflict,
-  ImageNotFound,
-  ImageRequestRejected,
-  ImageService,
-  ImageTooLarge,
-  ImageUploadFailed,
-  ImageVerificationFailed,
-  StagedOffsetMismatch,
-  UNAUTHENTICATED_ADMIN as admin,
-} from '../../../src/images';
+import { ImageChecksumMismatch, ImageConflict, ImageNotFound, ImageRequestRejected, ImageTooLarge, ImageUploadFailed, ImageVerificationFailed, StagedOffsetMismatch } from '../../../src/images/client';
+import { ImageService, UNAUTHENTICATED_ADMIN as admin } from '../../../src/images/service';
 
 let dir: string;
 let service: ImageService;

@@ -6,7 +6,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { ImageNotFound, ImageService, SNAPSHOT_WRITE_LOCK, contextFor, type RequestContext } from '../../../src/images';
+import { ImageNotFound, SNAPSHOT_WRITE_LOCK } from '../../../src/images/client';
+import { ImageService, contextFor, type RequestContext } from '../../../src/images/service';
 
 let dir: string;
 let service: ImageService;

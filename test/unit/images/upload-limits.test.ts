@@ -7,8 +7,8 @@ import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHttpApp } from '../../../src/http';
-import { startImageServer, type RunningImageServer } from '../../../src/images';
-import { imageLimitsFromEnv } from '../../../src/images/image-limits-config';
+import { startImageServer, type RunningImageServer } from '../../../src/images/service';
+import { imageLimitsFromEnv } from '../../../src/images/service/image-limits-config';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 let dir: string;

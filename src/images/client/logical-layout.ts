@@ -3,7 +3,7 @@
 // laid out. Shared by the host (which sends it) and the service (which composes the image from it):
 // both derive the same list of sent pieces from it, so the staged offset means the same on both.
 import { z } from 'zod';
-import { planImage, type AllocationMap, type ExtentKind, type ImagePlan } from '../qcow2';
+import { planImage, type AllocationMap, type ExtentKind, type ImagePlan } from '../../qcow2';
 import { ImageIdSchema } from './image-record';
 
 const KIND_CODES: Record<ExtentKind, 'd' | 'z' | 'h'> = { data: 'd', zero: 'z', hole: 'h' };

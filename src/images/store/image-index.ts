@@ -15,13 +15,13 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, rename, rm, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { z } from 'zod';
-import { LOGICAL_DIGEST_BLOCK } from '../qcow2';
-import { TEMP_SUFFIX, fsyncDirectory } from '../fs/atomic-file';
+import { LOGICAL_DIGEST_BLOCK } from '../../qcow2';
+import { TEMP_SUFFIX, fsyncDirectory } from '../../fs/atomic-file';
 import { CHUNK_HASH_BYTES } from './chunk-store';
-import { ImageIdSchema } from './image-record';
+import { ImageIdSchema } from '../client/image-record';
 import { layoutBodyLimit } from './layout-bounds';
-import { EncodedMapSchema } from './logical-layout';
-import { errnoCode } from '../contract';
+import { EncodedMapSchema } from '../client/logical-layout';
+import { errnoCode } from '../../contract';
 
 export const CHUNK_BYTES = 256 * 1024;
 export const CHUNKS_PER_BLOCK = LOGICAL_DIGEST_BLOCK / CHUNK_BYTES;

@@ -2,9 +2,9 @@
 // (checked before a byte is read), JSON bodies bounded and parsed, image data left as a stream for
 // the service, and Glance's `{"error": {code, title, message}}` for every refusal.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { frameworkRefusal, isJsonContentType } from '../http';
+import { frameworkRefusal, isJsonContentType } from '../../http';
 
-import { ImageError, ImageRequestRejected, badRequest } from './image-errors';
+import { ImageError, ImageRequestRejected, badRequest } from '../client/image-errors';
 
 export const JSON_TYPE = 'application/json; charset=UTF-8';
 

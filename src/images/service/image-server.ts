@@ -1,7 +1,7 @@
 // Assembles service + HTTP front into one start/stop unit, for server-main and for tests.
 import type { AddressInfo } from 'node:net';
-import type { Authenticator } from '../auth';
-import { listenHttpApp } from '../http';
+import type { Authenticator } from '../../auth';
+import { listenHttpApp } from '../../http';
 import { createImageHttpApp } from './image-http-app';
 import { ImageService, type RecoveryReport } from './image-service';
 import type { RepositoryWarning } from './image-record-repository';

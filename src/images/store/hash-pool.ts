@@ -8,7 +8,7 @@
 // rebuild its digests from what it stored.
 import { Worker } from 'node:worker_threads';
 import { z } from 'zod';
-import { ImageServiceUnavailable } from './image-errors';
+import { ImageServiceUnavailable } from '../client/image-errors';
 
 const MAX_UNACKED = 32 * 1024 * 1024;
 

@@ -1,8 +1,8 @@
 // The persisted image record and the Glance v2 request body that creates one. The record is what
 // survives restarts; its zod schema guards the files read back from disk.
 import { z } from 'zod';
-import { issueText } from '../config/validation';
-import { hasControlCharacter, NO_CONTROL_CHARACTERS_MESSAGE, withoutControlCharacters } from '../contract';
+import { issueText } from '../../config/validation';
+import { hasControlCharacter, NO_CONTROL_CHARACTERS_MESSAGE, withoutControlCharacters } from '../../contract';
 
 // `uploading` is Glance's status of an image whose data is staged but not yet final (its
 // interoperable import); here it marks an open resumable upload (resumable-uploads.ts).

@@ -1,10 +1,10 @@
-// Standalone image service process: `tsx src/images/server-main.ts`. Configured by SNAP_IMAGE_*
+// Standalone image service process: `tsx src/images/service/server-main.ts`. Configured by SNAP_IMAGE_*
 // environment variables; the same identity source as the compute API (src/auth: the token file, or
 // Keystone) guards it, unless SNAP_IMAGE_AUTH=none (a test bench with no tokens at all).
 import { z } from 'zod';
-import { identitySourceFromEnv, imageServiceAuthenticator } from '../auth';
-import { createLogger, logLevelFromEnv } from '../observability';
-import { runMain } from '../process/run-main';
+import { identitySourceFromEnv, imageServiceAuthenticator } from '../../auth';
+import { createLogger, logLevelFromEnv } from '../../observability';
+import { runMain } from '../../process/run-main';
 import { imageLimitsFromEnv } from './image-limits-config';
 import { imageServerConfigFromEnv } from './image-server-config';
 import { startImageServer } from './image-server';

@@ -3,8 +3,8 @@
 // memory only once it is durable.
 import { mkdir, readFile, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { TEMP_SUFFIX, writeFileAtomic } from '../fs/atomic-file';
-import { ImageIdSchema, ImageRecordSchema, type ImageRecord } from './image-record';
+import { TEMP_SUFFIX, writeFileAtomic } from '../../fs/atomic-file';
+import { ImageIdSchema, ImageRecordSchema, type ImageRecord } from '../client/image-record';
 
 export interface RepositoryWarning {
   (details: Record<string, unknown>, message: string): void;

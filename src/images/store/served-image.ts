@@ -4,11 +4,11 @@
 // The chunk table is read a window at a time, as the writer asks for guest bytes: a download holds
 // the slots of its reads in flight, not the image's table.
 import { Readable } from 'node:stream';
-import { emitFrom } from '../qcow2';
+import { emitFrom } from '../../qcow2';
 import type { ChunkStore } from './chunk-store';
 import type { StreamHashes } from './hash-pool';
 import { CHUNK_BYTES, slotHash, type IndexFile, type IndexHeader } from './image-index';
-import { servedPlan } from './logical-layout';
+import { servedPlan } from '../client/logical-layout';
 
 /** Chunk slots [first, first + count) of a table: from memory at commit, from the index file later. */
 export type ChunkSlots = (first: number, count: number) => Buffer | Promise<Buffer>;

@@ -7,11 +7,11 @@
 // parent had none there or the changed ranges cover it) costs no hashing: its hash is known. So
 // the work follows the data sent and the blocks it touches, not the disk's virtual size.
 import { createHash } from 'node:crypto';
-import { LOGICAL_DIGEST_BLOCK, zeroBlockHash } from '../qcow2';
+import { LOGICAL_DIGEST_BLOCK, zeroBlockHash } from '../../qcow2';
 import { CHUNK_HASH_BYTES, chunkHash, type ChunkBatch, type ChunkStore } from './chunk-store';
 import { CHUNK_BYTES, CHUNKS_PER_BLOCK, setSlotHash, slotHash } from './image-index';
 import type { TableWindows } from './index-writer';
-import { sentPieces, type LogicalLayout, type Piece } from './logical-layout';
+import { sentPieces, type LogicalLayout, type Piece } from '../client/logical-layout';
 
 export interface ComposeInput {
   layout: LogicalLayout;

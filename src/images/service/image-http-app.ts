@@ -4,22 +4,22 @@
 import { ZodError, z, type ZodIssue } from 'zod';
 import type { FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
-import type { Authenticator } from '../auth';
-import { issueText } from '../config/validation';
-import { createHttpApp, methodsByUrl, otherMethods, type HttpApp } from '../http';
-import { toGlanceView } from './glance-image-view';
+import type { Authenticator } from '../../auth';
+import { issueText } from '../../config/validation';
+import { createHttpApp, methodsByUrl, otherMethods, type HttpApp } from '../../http';
+import { toGlanceView } from '../client/glance-image-view';
 import { UNAUTHENTICATED_ADMIN, contextFor, type RequestContext } from './image-auth';
-import { ImageRequestRejected, ImageServiceUnavailable, badRequest, unauthorized } from './image-errors';
-import { IMAGE_STATUSES, JSON_PATCH_MEDIA_TYPE, imagePatchFrom } from './image-record';
+import { ImageRequestRejected, ImageServiceUnavailable, badRequest, unauthorized } from '../client/image-errors';
+import { IMAGE_STATUSES, JSON_PATCH_MEDIA_TYPE, imagePatchFrom } from '../client/image-record';
 import type { ImageService } from './image-service';
 import { imageVersions, VERSION_URLS } from './image-versions';
 import { INTERNAL_ERROR, JSON_TYPE, declaredLength, glanceErrorBody, imageErrorOf, jsonBody, mediaType, parseJsonBodies, requireContentType, requireJson, streamBodies } from './http-io';
-import { CHUNK_BYTES } from './image-index';
-import { layoutBodyLimit } from './layout-bounds';
-import { STORE_CAPABILITIES_URL, type StoreCapabilities } from './logical-layout';
+import { CHUNK_BYTES } from '../store/image-index';
+import { layoutBodyLimit } from '../store/layout-bounds';
+import { STORE_CAPABILITIES_URL, type StoreCapabilities } from '../client/logical-layout';
 import { DEFAULT_UPLOAD_LIMITS, uploadAdmission, type UploadLimits } from './upload-limits';
 import { RESUMABLE_COMMIT_URL, RESUMABLE_URL, resumableBodilessRoutes, resumableJsonRoutes, resumableStreamRoutes } from './resumable-http';
-import { errorMessage } from '../contract';
+import { errorMessage } from '../../contract';
 
 export interface ImageHttpAppOptions {
   service: ImageService;

@@ -3,21 +3,21 @@
 // survives restarts, and is committed into the blob store (→ active), killed on a checksum or
 // verification mismatch, or discarded (→ queued). One request holds a session at a time.
 import type { Readable } from 'node:stream';
-import { parseOrThrow } from '../config/validation';
+import { parseOrThrow } from '../../config/validation';
 import type { RequestContext } from './image-auth';
-import type { LocalImageBlobStore, ReceivedImageData } from './image-blob-store';
-import { ImageChecksumMismatch, ImageConflict, ImageError, ImageGone, ImageNotFound, ImageTooLarge, ImageUploadFailed, ImageVerificationFailed, StagedOffsetMismatch, badRequest, forbidden, storageFailure } from './image-errors';
+import type { LocalImageBlobStore, ReceivedImageData } from '../store/image-blob-store';
+import { ImageChecksumMismatch, ImageConflict, ImageError, ImageGone, ImageNotFound, ImageTooLarge, ImageUploadFailed, ImageVerificationFailed, StagedOffsetMismatch, badRequest, forbidden, storageFailure } from '../client/image-errors';
 import { actsForSnapshotService } from './image-auth';
-import { propertyKeyRefusal, type ImageRecord, type ImageStatus } from './image-record';
+import { propertyKeyRefusal, type ImageRecord, type ImageStatus } from '../client/image-record';
 import type { ImageRecordRepository, RepositoryWarning } from './image-record-repository';
-import { CommitStagedBodySchema, OpenStagedBodySchema, type StagedUploadState } from './resumable-wire';
-import type { HashPool } from './hash-pool';
-import type { ComposedImages } from './composed-images';
-import { checkLayoutBounds } from './layout-bounds';
-import { LOGICAL_DIGEST_PROPERTY, piecesLength, sentPieces, type LogicalLayout } from './logical-layout';
+import { CommitStagedBodySchema, OpenStagedBodySchema, type StagedUploadState } from '../client/resumable-wire';
+import type { HashPool } from '../store/hash-pool';
+import type { ComposedImages } from '../store/composed-images';
+import { checkLayoutBounds } from '../store/layout-bounds';
+import { LOGICAL_DIGEST_PROPERTY, piecesLength, sentPieces, type LogicalLayout } from '../client/logical-layout';
 import type { StagedHashes, StagedSessionMeta, StagedUploadFiles } from './staged-upload-files';
 import type { ImageQuotas } from './quotas';
-import { errorMessage, errnoCode } from '../contract';
+import { errorMessage, errnoCode } from '../../contract';
 
 interface Session {
   meta: StagedSessionMeta;

@@ -1,9 +1,9 @@
 // The image service's view of its caller: what a request may see, from the identity the embedder's
 // authenticator (src/auth) returns. Without an authenticator everything is allowed, so tests and
 // single-user setups need no credentials.
-import { isCloudAdmin, isSnapshotService, type AuthIdentity } from '../auth';
-import { forbidden, type ImageRequestRejected } from './image-errors';
-import { SNAPSHOT_WRITE_LOCK, type ImageRecord } from './image-record';
+import { isCloudAdmin, isSnapshotService, type AuthIdentity } from '../../auth';
+import { forbidden, type ImageRequestRejected } from '../client/image-errors';
+import { SNAPSHOT_WRITE_LOCK, type ImageRecord } from '../client/image-record';
 
 /** Who is calling. projectId is null for the unauthenticated (no authenticator) mode and a system-scoped admin. */
 export interface RequestContext {

@@ -3,9 +3,9 @@
 // /v2/images/{id}/resumable/commit (POST). Semantics live in resumable-uploads.ts. The routes are
 // registered into the app's scopes by the kind of body they take.
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { toGlanceView } from './glance-image-view';
+import { toGlanceView } from '../client/glance-image-view';
 import type { RequestContext } from './image-auth';
-import { ImageTooLarge, StagedOffsetMismatch, badRequest } from './image-errors';
+import { ImageTooLarge, StagedOffsetMismatch, badRequest } from '../client/image-errors';
 import type { ImageService } from './image-service';
 import { JSON_TYPE, declaredLength, jsonBody, mediaType, requireContentType, requireJson } from './http-io';
 import {
@@ -16,8 +16,8 @@ import {
   UPLOAD_OFFSET_HEADER,
   parseOffsetHeader,
   type StagedUploadState,
-} from './resumable-wire';
-import type { HttpApp as ImageRouteScope } from '../http';
+} from '../client/resumable-wire';
+import type { HttpApp as ImageRouteScope } from '../../http';
 
 export const RESUMABLE_URL = '/v2/images/:image_id/resumable';
 export const RESUMABLE_COMMIT_URL = '/v2/images/:image_id/resumable/commit';

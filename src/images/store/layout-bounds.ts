@@ -2,9 +2,9 @@
 // every table a commit builds, every index and every download is sized by the layout's virtual
 // size and extent count, not by the bytes the tenant sends (a 16 TiB disk of holes sends none).
 // The bounds derive from one setting, the image size cap (Glance's image_size_cap).
-import { MiB, Qcow2LayoutError, SECTOR_SIZE } from '../qcow2';
-import { ImageTooLarge, badRequest } from './image-errors';
-import { LAYOUT_ENTRIES_ANY_SERVICE_TAKES, servedPlan, type LogicalLayout } from './logical-layout';
+import { MiB, Qcow2LayoutError, SECTOR_SIZE } from '../../qcow2';
+import { ImageTooLarge, badRequest } from '../client/image-errors';
+import { LAYOUT_ENTRIES_ANY_SERVICE_TAKES, servedPlan, type LogicalLayout } from '../client/logical-layout';
 
 /** One extent per 4 MiB of the cap on average: 262,144 for Glance's default 1 TiB. */
 const CAP_BYTES_PER_ENTRY = 4 * MiB;

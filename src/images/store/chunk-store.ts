@@ -7,7 +7,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { fsyncDirectory, fsyncPath } from '../fs/atomic-file';
+import { fsyncDirectory, fsyncPath } from '../../fs/atomic-file';
 
 export const CHUNK_HASH_BYTES = 32;
 const HEX_RE = /^[0-9a-f]{64}$/;

@@ -2,7 +2,7 @@
 // retention, the per-project quota defaults (Glance's names; -1 unlimited), connection timeouts
 // and the bounds on data uploads.
 import { z } from 'zod';
-import { parseEnv } from '../config/env';
+import { parseEnv } from '../../config/env';
 import { ProjectQuotaOverridesSchema, QuotaLimitSchema, type ImageQuotaLimits, type ProjectQuotaOverrides } from './quotas';
 import type { UploadLimits } from './upload-limits';
 

@@ -13,7 +13,7 @@ import { JSON_PATCH_MEDIA_TYPE, type ImageFormats, type SNAPSHOT_WRITE_LOCK } fr
 import { ResumableUploadClient, type AppendOptions, type StagedCommit, type StagedUpload } from './resumable-client';
 import { meteredBody, type ByteSource } from './upload-body';
 import { STORE_CAPABILITIES_URL, StoreCapabilitiesSchema, type LogicalLayout } from './logical-layout';
-import { errorMessage } from '../contract';
+import { errorMessage } from '../../contract';
 
 export type { Image } from './glance-image-view';
 export type { AppendOptions, StagedCommit, StagedUpload } from './resumable-client';

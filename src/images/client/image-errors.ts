@@ -1,6 +1,6 @@
 // Typed image-service failures shared by the server (which maps them to HTTP statuses) and the
 // client (which maps HTTP statuses back to them), so both ends speak one vocabulary.
-import { errnoCode, errorMessage } from '../contract';
+import { errnoCode, errorMessage } from '../../contract';
 
 export abstract class ImageError extends Error {
   /** HTTP status the server answers with for this failure. */

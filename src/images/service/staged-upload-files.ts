@@ -7,14 +7,14 @@ import { mkdir, open, readFile, readdir, rm, type FileHandle } from 'node:fs/pro
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { z } from 'zod';
-import { TEMP_SUFFIX, fsyncDirectory, writeFileAtomic } from '../fs/atomic-file';
-import { ImageTooLarge } from './image-errors';
-import { ImageIdSchema } from './image-record';
+import { TEMP_SUFFIX, fsyncDirectory, writeFileAtomic } from '../../fs/atomic-file';
+import { ImageTooLarge } from '../client/image-errors';
+import { ImageIdSchema } from '../client/image-record';
 import type { RepositoryWarning } from './image-record-repository';
-import type { StreamHashes } from './hash-pool';
-import { LogicalLayoutSchema } from './logical-layout';
-import { UploadTokenSchema } from './resumable-wire';
-import { errnoCode } from '../contract';
+import type { StreamHashes } from '../store/hash-pool';
+import { LogicalLayoutSchema } from '../client/logical-layout';
+import { UploadTokenSchema } from '../client/resumable-wire';
+import { errnoCode } from '../../contract';
 
 const SessionMetaSchema = z
   .object({

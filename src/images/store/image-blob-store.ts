@@ -7,11 +7,11 @@ import { createReadStream } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { fsyncDirectory } from '../fs/atomic-file';
+import { fsyncDirectory } from '../../fs/atomic-file';
 import { fileDigests } from './file-digests';
-import { ImageTooLarge, ImageUploadFailed, storageFailure } from './image-errors';
-import { ImageIdSchema } from './image-record';
-import { errnoCode } from '../contract';
+import { ImageTooLarge, ImageUploadFailed, storageFailure } from '../client/image-errors';
+import { ImageIdSchema } from '../client/image-record';
+import { errnoCode } from '../../contract';
 
 export interface ReceivedImageData {
   size: number;

@@ -3,8 +3,8 @@
 // limit, and refuses with 413 and Glance's LimitExceeded text when it is over; -1 is unlimited.
 // Usage is counted from the image records (and the open resumable sessions) the service holds.
 import { z } from 'zod';
-import { ImageError } from './image-errors';
-import type { ImageRecord } from './image-record';
+import { ImageError } from '../client/image-errors';
+import type { ImageRecord } from '../client/image-record';
 
 export const IMAGE_QUOTAS = ['image_size_total', 'image_stage_total', 'image_count_total', 'image_count_uploading'] as const;
 export type ImageQuota = (typeof IMAGE_QUOTAS)[number];

@@ -3,7 +3,7 @@
 // without the Resumable-Upload header; open and state then resolve null, so callers fall back to
 // the plain PUT.
 import type { IncomingMessage } from 'node:http';
-import { parseOrThrow } from '../config/validation';
+import { parseOrThrow } from '../../config/validation';
 import { imageFromView, type Image } from './glance-image-view';
 import { ImageChecksumMismatch, ImageConflict, ImageServiceUnavailable, ImageUploadFailed, StagedOffsetMismatch, badRequest, type ImageError } from './image-errors';
 import { checkedId, errorFromResponse, isConnectFailure, readSmallBody, type SendImageRequest } from './http-transport';
@@ -18,7 +18,7 @@ import {
 } from './resumable-wire';
 import { meteredBody, type ByteSource } from './upload-body';
 import type { LogicalLayout } from './logical-layout';
-import { errorMessage } from '../contract';
+import { errorMessage } from '../../contract';
 
 /** A resumable upload session as the server reports it: `offset` bytes of `size` are committed. */
 export interface StagedUpload {

@@ -3,7 +3,7 @@
 // client may leave the service waiting for the next byte (past it: the connection is cut).
 import type { IncomingMessage } from 'node:http';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { ImageServiceUnavailable, UploadIdleTimeout } from './image-errors';
+import { ImageServiceUnavailable, UploadIdleTimeout } from '../client/image-errors';
 
 export interface UploadLimits {
   /** Data requests served at once; the next gets 503 with Retry-After. */

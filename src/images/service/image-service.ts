@@ -4,18 +4,18 @@
 import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { actsForSnapshotService, canSee, mayChooseOwner, mayReadData, writeLockRefusal, type RequestContext } from './image-auth';
-import { LocalImageBlobStore } from './image-blob-store';
-import { ImageConflict, ImageError, ImageGone, ImageNotFound, ImageTooLarge, ImageUploadFailed, ImageVerificationFailed, UploadIdleTimeout, badRequest, forbidden, storageFailure } from './image-errors';
-import { CreateImageBodySchema, ImageIdSchema, READ_ONLY_ATTRIBUTES, customPropertiesOf, type ImagePatch, type ImageRecord, type ImageStatus } from './image-record';
+import { LocalImageBlobStore } from '../store/image-blob-store';
+import { ImageConflict, ImageError, ImageGone, ImageNotFound, ImageTooLarge, ImageUploadFailed, ImageVerificationFailed, UploadIdleTimeout, badRequest, forbidden, storageFailure } from '../client/image-errors';
+import { CreateImageBodySchema, ImageIdSchema, READ_ONLY_ATTRIBUTES, customPropertiesOf, type ImagePatch, type ImageRecord, type ImageStatus } from '../client/image-record';
 import { ImageRecordRepository, type RepositoryWarning } from './image-record-repository';
 import { join } from 'node:path';
-import { parseOrThrow } from '../config/validation';
-import { HashPool } from './hash-pool';
-import { ComposedImages } from './composed-images';
+import { parseOrThrow } from '../../config/validation';
+import { HashPool } from '../store/hash-pool';
+import { ComposedImages } from '../store/composed-images';
 import { ResumableUploads } from './resumable-uploads';
 import { StagedUploadFiles } from './staged-upload-files';
 import { ImageQuotas, UNLIMITED_QUOTAS, type ImageQuotaLimits, type ProjectQuotaOverrides } from './quotas';
-import { errorMessage } from '../contract';
+import { errorMessage } from '../../contract';
 
 export interface ImageServiceOptions {
   dataDir: string;

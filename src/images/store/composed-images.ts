@@ -10,15 +10,15 @@
 // pinned; collections run one at a time among themselves, and never wait for a commit.
 import { open, type FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
-import { LOGICAL_DIGEST_ALGORITHM } from '../qcow2';
+import { LOGICAL_DIGEST_ALGORITHM } from '../../qcow2';
 import { ChunkStore, type ChunkBatch, type CollectOutcome } from './chunk-store';
 import { composeChunks, type Composed } from './compose';
 import type { StreamHashes } from './hash-pool';
-import { ImageConflict, ImageVerificationFailed } from './image-errors';
+import { ImageConflict, ImageVerificationFailed } from '../client/image-errors';
 import { CHUNK_BYTES, ImageIndexes, referencedChunks, type IndexFile } from './image-index';
 import { IndexWriter, type ServedFacts } from './index-writer';
 import { checkLayoutBounds } from './layout-bounds';
-import type { LogicalLayout } from './logical-layout';
+import type { LogicalLayout } from '../client/logical-layout';
 import { servedDigests, servedStream } from './served-image';
 
 export interface ComposedCommit {

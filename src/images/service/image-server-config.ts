@@ -1,6 +1,6 @@
 // Environment of the standalone image service process, validated once at start-up.
 import { z } from 'zod';
-import { EnvBooleanSchema, parseEnv } from '../config/env';
+import { EnvBooleanSchema, parseEnv } from '../../config/env';
 
 export const DEFAULT_MAX_IMAGE_BYTES = 1024 ** 4; // Glance's default image_size_cap: 1 TiB
 

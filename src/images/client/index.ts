@@ -1,0 +1,9 @@
+// Public surface of the image client: what the host, the control worker, the API and snapctl import.
+// It loads no HTTP server: the service's rooms (service/, store/) are never reached from here.
+export * from './glance-image-view';
+export * from './image-client';
+export * from './image-errors';
+export * from './image-record';
+export * from './snapshot-image-record';
+export * from './resumable-wire';
+export * from './logical-layout';
