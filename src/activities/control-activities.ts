@@ -7,6 +7,8 @@ import { ImageNotFound, imageStatus, type ImageClient } from '../images/client';
 import { UnexpectedDeletingTaskState, UnexpectedTaskState, type Instance, type InstanceStore } from '../store';
 import { InventoryDomainSchema, SNAPSHOT_TASK_STATES, type ControlActivities, type SnapshotImageRef, type SnapshotInstanceInfo, type SnapshotNotification, type TaskState } from '../contract';
 import { translateFailures } from './activity-failures';
+import type { CinderForProject } from '../cinder';
+import { createVolumeControlActivities } from './volume-activities';
 
 export interface ControlActivityDeps {
   store: InstanceStore;
@@ -16,6 +18,8 @@ export interface ControlActivityDeps {
   createImageRecord(instance: Instance, name: string, metadata: Record<string, string>): Promise<SnapshotImageRef>;
   log: Logger;
   metrics?: SnapshotMetrics;
+  /** Cinder in an instance's project (SNAP_VOLUME_URL); undefined: volume-backed snapshots are refused */
+  cinder?: CinderForProject;
 }
 
 /** Only on a retry (attempt > 1): on a first attempt the same state would be someone else's. */
@@ -36,6 +40,7 @@ function snapshotInfo(instance: Instance): SnapshotInstanceInfo {
     projectId: instance.projectId,
     powerState: instance.powerState,
     imageRef: instance.imageRef,
+    volumes: instance.volumes,
   };
 }
 
@@ -120,6 +125,8 @@ export function createControlActivities(deps: ControlActivityDeps): ControlActiv
       const instances = await store.upsertFromInventory(domains.map((d) => InventoryDomainSchema.parse({ ...d, host })));
       return { instances: instances.length };
     },
+
+    ...createVolumeControlActivities({ store, images, cinder: deps.cinder, log }),
   };
   return translateFailures(activities);
 }

@@ -15,6 +15,7 @@ import { translateFailures } from './activity-failures';
 import { Semaphore, withHeartbeat } from './activity-support';
 import type { HostActivities } from '../contract';
 import { createOnePassActivities } from './one-pass-activities';
+import { createVolumeHostActivities } from './volume-activities';
 import type { HostActivityDeps } from './host-activity-deps';
 
 export type { HostActivityDeps, TransferReporter } from './host-activity-deps';
@@ -123,6 +124,7 @@ export function createHostActivities(deps: HostActivityDeps): HostActivities {
     },
 
     ...createOnePassActivities(deps, { extracts, uploads }),
+    ...createVolumeHostActivities({ session, cinder: deps.cinder, quiesceTimeoutMs: config.quiesceTimeoutMs }),
   };
   return translateFailures(activities);
 }

@@ -9,3 +9,4 @@ export * from './snapshot-chain';
 export * from './snapshot-workflow';
 export * from './temporal-names';
 export * from './volume-backed-image';
+export * from './volume-snapshot-activities';

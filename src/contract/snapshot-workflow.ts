@@ -26,6 +26,10 @@ export const SNAPSHOT_STEPS = [
   'notify_start',
   'lookup_domain',
   'choose_mode',
+  'plan_volumes',
+  'snapshot_volumes',
+  'await_volume_snapshots',
+  'complete_image',
   'prepare_cold',
   'task_state_pending_upload',
   'plan_chain',
@@ -49,9 +53,10 @@ export type SnapshotMode = 'live' | 'cold';
 /**
  * How the bytes went: one pass from a libvirt backup job (live) or a read-only qemu-nbd of the
  * stopped disk (cold) into the image service; or, where libvirt or QEMU lack the backup API, a
- * block-copy mirror (live) or qemu-img convert (cold) into a file that is then uploaded.
+ * block-copy mirror (live) or qemu-img convert (cold) into a file that is then uploaded; a
+ * volume-backed instance's data stays in Cinder snapshots the image's block_device_mapping names.
  */
-export type SnapshotDataPath = 'backup-job' | 'qemu-nbd' | 'block-copy' | 'convert';
+export type SnapshotDataPath = 'backup-job' | 'qemu-nbd' | 'block-copy' | 'convert' | 'cinder-snapshot';
 
 export interface SnapshotResult {
   imageId: string;

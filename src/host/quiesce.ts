@@ -51,7 +51,7 @@ function boundedFailure(err: unknown): unknown {
   return new LibvirtError({ code, domain, level, message: boundedGuestText(err.message), str1: null, str2: null, str3: null, int1: 0, int2: 0 }, err.procedure);
 }
 
-async function thaw(client: Libvirt, dom: Domain, options: QuiesceOptions): Promise<void> {
+export async function thaw(client: Libvirt, dom: Domain, options: QuiesceOptions): Promise<void> {
   const attempts = options.thawAttempts ?? 5;
   let lastError: unknown;
   for (let attempt = 0; attempt < attempts; attempt++) {

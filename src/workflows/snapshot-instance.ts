@@ -30,6 +30,7 @@ import { Progress } from './progress';
 import { streamOnePass, type ExtractContext, type ExtractOutcome, type QuiesceFacts } from './one-pass';
 import { controlActivities, hostActivities, localControlActivities, type ControlProxies, type HostActivityProxies } from './activity-proxies';
 import { Saga } from './saga';
+import { isVolumeBacked, snapshotVolumeBacked } from './volume-backed';
 import { issueText } from '../config/validation';
 
 const VANISHED = new Set<string>([ErrorTypes.InstanceNotFound, ErrorTypes.UnexpectedDeletingTaskState, ErrorTypes.InstanceNotRunning]);
@@ -134,6 +135,12 @@ async function runSnapshot(input: SnapshotInput, run: RunContext): Promise<Snaps
     });
   const notifyStart = () => progress.step('notify_start', () => control.notifySnapshot({ instanceUuid, imageId: image, event: 'snapshot.start' }));
   const lookupDomain = () => progress.step('lookup_domain', () => host.inspect.describeDomain({ domainName: instance.domainName, instanceUuid }));
+  // _action_create_image's other branch: the root disk is a Cinder volume (histories from before volumes never branch).
+  if (isVolumeBacked(instance)) {
+    const current = await readPowerState();
+    await notifyStart();
+    return snapshotVolumeBacked({ instance, imageId: image, name: input.name, powerState: current, host, control, progress, saga, startedAt });
+  }
   let powerState: PowerState;
   let description: DomainDescription;
   if (run.short) {

@@ -147,6 +147,11 @@ export class ApiStubCloud {
       streamSnapshot: async () => notOnePass(),
       closeSnapshotExport: async () => undefined,
       retainCheckpoints: async () => ({ checkpointXml: null, deleted: [] }),
+      // the API tests' instances boot from images
+      thawGuest: async () => undefined,
+      snapshotVolumes: async () => {
+        throw ApplicationFailure.nonRetryable('the API stub has no volumes', 'InvalidSnapshotInput');
+      },
     };
   }
 
