@@ -28,6 +28,7 @@ runMain(
       temporalUiUrl: config.temporalUiUrl,
       metadataQuota: config.metadataQuota,
       auth: identity.source,
+      ...(config.volumeUrl === undefined ? {} : { volume: { url: config.volumeUrl, callerToken: identity.mode === 'keystone' } }),
       logger: log,
     });
     return { stop: () => api.close() };
