@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { ensureCephHost } from './lib/ceph-host.mjs';
 import { ensureLibvirtHost } from './lib/libvirt-host.mjs';
 import { ensurePostgresBinaries } from './lib/postgres-host.mjs';
+import { ensureRabbitmqHost } from './lib/rabbitmq-host.mjs';
 import { ensurePythonVenv } from './lib/python-venv.mjs';
 import { ensureTemporalCli } from './lib/temporal-cli.mjs';
 import { ensureTestGuest } from './lib/test-guest.mjs';
@@ -33,6 +34,8 @@ if (steps.includes('--test') || steps.includes('--start')) ensureTestGuest(root,
 if (steps.includes('--test')) ensurePostgresBinaries();
 // The RBD tests bring up a single-node Ceph of their own; the packages come from Debian.
 if (needsLibvirt && steps.includes('--test')) ensureCephHost();
+// Volume-backed instances snapshot through a real Cinder (PyPI, below) on that Ceph, over RabbitMQ from Debian.
+if (needsLibvirt && steps.includes('--test')) ensureRabbitmqHost();
 // OpenStack's own tools drive the integration suite: Tempest's response schemas check the server
 // views, a real Keystone issues the tokens, a real Glance stores images, python-openstackclient
 // makes the calls.
@@ -41,3 +44,5 @@ if (steps.includes('--test')) {
   // Glance's rbd store (the direct snapshot's tests) imports Debian's rados/rbd bindings, linked into its venv.
   ensurePythonVenv(root, 'glance', join(root, 'openstack', 'glance.txt'), needsLibvirt ? { debianModules: ['rados', 'rbd'] } : {});
 }
+// Cinder's RBD driver imports Debian's rados/rbd bindings (no usable wheels on PyPI), linked into its venv.
+if (needsLibvirt && steps.includes('--test')) ensurePythonVenv(root, 'cinder', join(root, 'openstack', 'cinder.txt'), { debianModules: ['rados', 'rbd'] });

@@ -9,6 +9,8 @@ import { InventoryDomainSchema, SNAPSHOT_TASK_STATES, type ControlActivities, ty
 import { translateFailures } from './activity-failures';
 import { withHeartbeat } from './activity-support';
 import { rotateBackups } from './backup-rotation';
+import type { CinderForProject } from '../cinder';
+import { createVolumeControlActivities } from './volume-activities';
 
 export interface ControlActivityDeps {
   store: InstanceStore;
@@ -18,6 +20,8 @@ export interface ControlActivityDeps {
   createImageRecord(instance: Instance, name: string, metadata: Record<string, string>, backupType?: string): Promise<SnapshotImageRef>;
   log: Logger;
   metrics?: SnapshotMetrics;
+  /** Cinder in an instance's project (SNAP_VOLUME_URL); undefined: volume-backed snapshots are refused */
+  cinder?: CinderForProject;
 }
 
 /** Only on a retry (attempt > 1): on a first attempt the same state would be someone else's. */
@@ -38,6 +42,7 @@ function snapshotInfo(instance: Instance): SnapshotInstanceInfo {
     projectId: instance.projectId,
     powerState: instance.powerState,
     imageRef: instance.imageRef,
+    volumes: instance.volumes,
   };
 }
 
@@ -126,6 +131,8 @@ export function createControlActivities(deps: ControlActivityDeps): ControlActiv
       const instances = await store.upsertFromInventory(domains.map((d) => InventoryDomainSchema.parse({ ...d, host })));
       return { instances: instances.length };
     },
+
+    ...createVolumeControlActivities({ store, images, cinder: deps.cinder, log }),
   };
   return translateFailures(activities);
 }

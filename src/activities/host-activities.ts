@@ -16,6 +16,7 @@ import { Semaphore, withHeartbeat } from './activity-support';
 import type { HostActivities } from '../contract';
 import { createOnePassActivities } from './one-pass-activities';
 import { createDirectSnapshotActivity } from './direct-snapshot-activity';
+import { createVolumeHostActivities } from './volume-activities';
 import type { HostActivityDeps } from './host-activity-deps';
 
 export type { HostActivityDeps, TransferReporter } from './host-activity-deps';
@@ -125,6 +126,7 @@ export function createHostActivities(deps: HostActivityDeps): HostActivities {
 
     ...createOnePassActivities(deps, { extracts, uploads }),
     ...createDirectSnapshotActivity(deps),
+    ...createVolumeHostActivities({ session, cinder: deps.cinder, quiesceTimeoutMs: config.quiesceTimeoutMs }),
   };
   return translateFailures(activities);
 }

@@ -4,6 +4,7 @@ import type { LibvirtSession } from '../host/libvirt-session';
 import type { SnapshotWorkDirs } from '../host/snapshot-workdir';
 import type { ImageClient } from '../images/client';
 import type { SnapshotMetrics } from '../observability/metrics';
+import type { CinderForProject } from '../cinder';
 
 export interface TransferReporter {
   /** forwards upload progress to the workflow's progress query (throttled by the implementation) */
@@ -17,4 +18,6 @@ export interface HostActivityDeps {
   images: ImageClient;
   transfer?: TransferReporter;
   metrics?: SnapshotMetrics;
+  /** Cinder in an instance's project (SNAP_VOLUME_URL); undefined: volume-backed snapshots are refused */
+  cinder?: CinderForProject;
 }

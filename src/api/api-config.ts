@@ -1,4 +1,5 @@
 // Environment of the compute API process, validated once at start-up.
+import { VolumeUrlSchema } from '../cinder/cinder-endpoint';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { storeConfigFromEnv, type StoreConfigInput } from '../store';
@@ -10,6 +11,7 @@ export const ApiEnvSchema = z.object({
   SNAP_API_HOST: z.string().min(1).default('127.0.0.1'),
   SNAP_API_PORT: z.coerce.number().int().min(0).max(65535).default(8774),
   SNAP_IMAGE_URL: ImageUrlSchema,
+  SNAP_VOLUME_URL: VolumeUrlSchema,
   /** Temporal Web UI base used in the links of ops answers. */
   SNAP_TEMPORAL_UI_URL: z.string().url().default('http://127.0.0.1:8233'),
   SNAP_DATA_DIR: DataDirSchema,
@@ -23,6 +25,8 @@ export interface ApiConfig {
   host: string;
   port: number;
   imageUrl: string;
+  /** Cinder's v3 root: the snapshot quota of volume-backed instances is read before a run starts */
+  volumeUrl?: string;
   temporalUiUrl: string;
   dataDir: string;
   store: StoreConfigInput;
@@ -39,6 +43,7 @@ export function apiConfigFromEnv(env: NodeJS.ProcessEnv = process.env): ApiConfi
     host: e.SNAP_API_HOST,
     port: e.SNAP_API_PORT,
     imageUrl: e.SNAP_IMAGE_URL,
+    volumeUrl: e.SNAP_VOLUME_URL,
     temporalUiUrl: e.SNAP_TEMPORAL_UI_URL.replace(/\/$/, ''),
     dataDir,
     store,

@@ -1,5 +1,6 @@
 // startApi: opens the store, wires services, listens. Used by main.ts, by the `npm start`
 // orchestrator and by tests (port 0, injected Temporal client and authenticator).
+import { cinderForProject, type CinderClient } from '../cinder';
 import type { Client } from '@temporalio/client';
 import { Counter } from 'prom-client';
 import type { Logger } from 'pino';
@@ -26,6 +27,11 @@ export interface StartApiOptions {
   imageUrl: string;
   /** The token file's table, or Keystone. */
   auth: IdentitySource;
+  /**
+   * Cinder's v3 root (SNAP_VOLUME_URL), for the snapshot quota of volume-backed instances; with
+   * Keystone the caller's token is sent, as Nova does, otherwise noauth's `user:project`.
+   */
+  volume?: { url: string; callerToken: boolean };
   /** A connected client; when absent one is made from TEMPORAL_* env and closed on close(). */
   temporal?: Client;
   /** Temporal Web UI base for run links. Default http://127.0.0.1:8233 */
@@ -51,6 +57,10 @@ export interface RunningApi {
   close(): Promise<void>;
 }
 
+function cinderForCaller(volume: { url: string; callerToken: boolean }): (token: string, projectId: string) => CinderClient {
+  return (token, projectId) => cinderForProject(volume.url, volume.callerToken ? token : undefined)(projectId);
+}
+
 export async function startApi(options: StartApiOptions): Promise<RunningApi> {
   const log = options.logger ?? createLogger({ name: 'compute-api' });
   const metrics = options.metrics ?? createSnapshotMetrics({ labels: { component: 'compute-api' } });
@@ -71,6 +81,7 @@ export async function startApi(options: StartApiOptions): Promise<RunningApi> {
     starter: new SnapshotStarter({ store, temporal, metadataQuota: options.metadataQuota ?? 128, startTimeoutMs: options.workflowStartTimeoutMs, log }),
     runs: new SnapshotRuns({ client: temporal, uiBaseUrl: options.temporalUiUrl ?? 'http://127.0.0.1:8233' }),
     imagesFor: (token) => new GlanceHttpClient(imageUrl, token),
+    ...(options.volume === undefined ? {} : { cinderFor: cinderForCaller(options.volume) }),
     baseUrl: '',
     imageUrl,
     createBackupPolicy: options.createBackupPolicy ?? 'project_member_or_admin',

@@ -108,7 +108,9 @@ const serverAction = defineRoute<z.infer<typeof ServerActionSchema>>({
     const instance = await visibleInstance(ctx, serverId(ctx));
     // A system-scoped admin has no project to own the image: it goes to the server's project.
     const owner = ctx.identity.projectId === null ? (instance.projectId ?? undefined) : undefined;
-    const started = await ctx.services.starter.start({ instance, name, metadata: metadata ?? {}, images: ctx.services.imagesFor(ctx.token), owner, userId: ctx.identity.userId, requestId: ctx.requestId, projectId: ctx.identity.projectId ?? '' });
+    const cinder = instance.projectId === null ? undefined : ctx.services.cinderFor?.(ctx.token, instance.projectId);
+    const snapshotQuota = cinder === undefined ? undefined : () => cinder.snapshotQuota();
+    const started = await ctx.services.starter.start({ instance, name, metadata: metadata ?? {}, images: ctx.services.imagesFor(ctx.token), owner, userId: ctx.identity.userId, requestId: ctx.requestId, projectId: ctx.identity.projectId ?? '', snapshotQuota });
     ctx.log.info({ instance_uuid: instance.uuid, workflow_id: started.workflowId, image_id: started.imageId }, 'createImage accepted');
     const headers = { Location: `${ctx.services.imageUrl}/v2/images/${started.imageId}` };
     return atLeast(ctx.version, IMAGE_ID_BODY_VERSION) ? { status: 202, body: { image_id: started.imageId }, headers } : { status: 202, headers };

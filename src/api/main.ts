@@ -29,6 +29,7 @@ runMain(
       metadataQuota: config.metadataQuota,
       createBackupPolicy: config.createBackupPolicy,
       auth: identity.source,
+      ...(config.volumeUrl === undefined ? {} : { volume: { url: config.volumeUrl, callerToken: identity.mode === 'keystone' } }),
       logger: log,
     });
     return { stop: () => api.close() };

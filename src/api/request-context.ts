@@ -2,6 +2,7 @@
 // shared services) and what it answers; and the route table's shape, schemas included, from which
 // the app registers routes and the OpenAPI document is drawn.
 import type { Logger } from 'pino';
+import type { CinderClient } from '../cinder';
 import type { ZodType, ZodTypeAny, ZodTypeDef } from 'zod';
 import { mayActForProject, type Identity } from '../auth';
 import type { ImageClient } from '../images/client';
@@ -18,6 +19,8 @@ export interface ApiServices {
   runs: SnapshotRuns;
   /** An image client acting with the caller's token (images belong to the caller's project). */
   imagesFor(token: string): ImageClient;
+  /** Cinder acting for the caller in a project (SNAP_VOLUME_URL); absent without a volume service. */
+  cinderFor?(token: string, projectId: string): CinderClient;
   baseUrl: string;
   imageUrl: string;
   /** os_compute_api:os-create-backup: who may call createBackup */

@@ -72,6 +72,11 @@ function flavorView(ctx: ViewContext, instance: Instance): ServerDetail['flavor'
   return { original_name: f?.name ?? '', vcpus: f?.vcpus ?? 0, ram: f?.memoryMiB ?? 0, disk: f?.diskGiB ?? 0, ephemeral: f?.ephemeralGiB ?? 0, swap: f?.swapMiB ?? 0 };
 }
 
+/** Nova shows image "" for a server that boots from a volume. */
+export function bootsFromVolume(instance: Pick<Instance, 'volumes'>): boolean {
+  return instance.volumes.some((v) => v.root);
+}
+
 export function serverSummary(ctx: ViewContext, instance: Instance): { id: string; name: string; links: Link[] } {
   return { id: instance.uuid, name: instance.name, links: serverLinks(ctx, instance) };
 }
@@ -87,14 +92,15 @@ export function serverDetail(ctx: ViewContext, instance: Instance, one = false):
     user_id: instance.userId ?? '',
     metadata: {},
     hostId: hostId(instance.projectId ?? '', instance.host),
-    image: instance.imageRef === null ? '' : { id: instance.imageRef, links: [{ rel: 'bookmark', href: `${ctx.imageUrl}/v2/images/${instance.imageRef}` }] },
+    image: instance.imageRef === null || bootsFromVolume(instance) ? '' : { id: instance.imageRef, links: [{ rel: 'bookmark', href: `${ctx.imageUrl}/v2/images/${instance.imageRef}` }] },
     flavor: flavorView(ctx, instance),
     created: novaTime(instance.createdAt),
     updated: novaTime(instance.updatedAt),
     addresses: {},
     accessIPv4: '',
     accessIPv6: '',
-    'os-extended-volumes:volumes_attached': [],
+    // Nova adds delete_on_termination from 2.3; the domain does not record it, so it is left out (Tempest's schema allows that)
+    'os-extended-volumes:volumes_attached': instance.volumes.map((v) => ({ id: v.volumeId })),
     'OS-EXT-STS:task_state': instance.taskState,
     'OS-EXT-STS:vm_state': instance.vmState,
     'OS-EXT-STS:power_state': instance.powerState,

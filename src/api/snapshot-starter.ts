@@ -7,7 +7,8 @@ import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/c
 import type { Logger } from 'pino';
 import { createSnapshotImageRecord, ImageNotFound, ImageTooLarge, isReservedImageKey, type Image, type ImageClient } from '../images/client';
 import { InstanceNotFound, UnexpectedTaskState, type Instance, type InstanceStore } from '../store';
-import { CONTROL_TASK_QUEUE, SnapshotInputSchema, snapshotWorkflowId, WORKFLOW_TYPE, type BackupSpec, type SnapshotInput, type TaskState, type VmState } from '../contract';
+import { CONTROL_TASK_QUEUE, SnapshotInputSchema, snapshotQuotaExceeded, snapshotWorkflowId, WORKFLOW_TYPE, type BackupSpec, type SnapshotInput, type TaskState, type VmState } from '../contract';
+import type { SnapshotQuota } from '../cinder';
 import { ComputeHostKey, ImageIdKey, InstanceUuidKey } from '../temporal/search-attributes';
 import { ApiError, conflict, forbidden, invalidState, serverNotFound, serviceUnavailable } from './api-errors';
 
@@ -32,6 +33,8 @@ export interface SnapshotRequest {
   backup?: BackupSpec;
   /** Nova's metadata_items quota applies (default); createBackup from 2.39 skips it. */
   checkMetadataQuota?: boolean;
+  /** Cinder's snapshot quota in the instance's project (SNAP_VOLUME_URL), read before a volume-backed run */
+  snapshotQuota?: () => Promise<SnapshotQuota>;
 }
 
 /** What differs between Nova's snapshot() and backup(): the action's name and the task_state it sets. */
@@ -74,6 +77,7 @@ export class SnapshotStarter {
     const { action, pending } = actionOf(request);
     checkMetadata(request.metadata, request.checkMetadataQuota === false ? null : this.deps.metadataQuota);
     checkSnapshotState(instance, action);
+    await checkVolumeSnapshotQuota(request, this.deps.log.child({ instance_uuid: instance.uuid }));
     const image = await this.createImageRecord(request, this.deps.log.child({ instance_uuid: instance.uuid }));
     const log = this.deps.log.child({ instance_uuid: instance.uuid, image_id: image.id });
 
@@ -143,6 +147,24 @@ export class SnapshotStarter {
       log.error({ err }, 'could not delete the image of a refused snapshot request');
     }
   }
+}
+
+/**
+ * Nova's snapshot_volume_backed checks the Cinder snapshot quota before anything is made and its API
+ * answers OverQuota with 403. Here the check comes before the image record too; the run checks again
+ * (a quota Cinder cannot tell now is the run's to find, not a reason to refuse the request).
+ */
+async function checkVolumeSnapshotQuota(request: SnapshotRequest, log: Logger): Promise<void> {
+  const { volumes } = request.instance;
+  if (request.snapshotQuota === undefined || !volumes.some((v) => v.root)) return;
+  let quota: SnapshotQuota;
+  try {
+    quota = await request.snapshotQuota();
+  } catch (err) {
+    log.warn({ err }, 'could not read the Cinder snapshot quota; the snapshot run checks it');
+    return;
+  }
+  if (snapshotQuotaExceeded(quota, volumes.length)) throw forbidden('Quota exceeded for resources: snapshots');
 }
 
 function imageServiceError(err: unknown): ApiError {

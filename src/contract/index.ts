@@ -9,3 +9,5 @@ export * from './snapshot-activities';
 export * from './snapshot-chain';
 export * from './snapshot-workflow';
 export * from './temporal-names';
+export * from './volume-backed-image';
+export * from './volume-snapshot-activities';

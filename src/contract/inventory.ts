@@ -11,6 +11,18 @@ export const InventoryDiskSchema = z.object({
 });
 
 /**
+ * A disk the domain names as a Cinder volume: Nova writes the volume id as the disk's `<serial>`.
+ * The host's word only: the control side confirms it against Cinder's attachments before acting on it.
+ */
+export const InventoryVolumeSchema = z.object({
+  volumeId: z.string().uuid(),
+  /** Guest device name (vda, …) */
+  device: z.string().min(1).max(32),
+  /** the disk Nova's find_disk would take as the root disk */
+  root: z.boolean(),
+});
+
+/**
  * The guest's size as Nova's server view shows it: Nova's own flavor record from the domain's
  * metadata on a Nova host, else the domain's vCPUs and memory with no name and no disk sizes.
  */
@@ -36,8 +48,11 @@ export const InventoryDomainSchema = z.object({
   /** The owning user from Nova's domain metadata, when the host runs Nova. */
   userId: z.string().min(1).max(255).nullable().optional(),
   flavor: InventoryFlavorSchema.nullable().optional(),
+  /** Disks whose `<serial>` is a volume id; absent from hosts that do not report them. */
+  volumes: z.array(InventoryVolumeSchema).max(64).optional(),
 });
 
 export type InventoryFlavor = z.infer<typeof InventoryFlavorSchema>;
 export type InventoryDisk = z.infer<typeof InventoryDiskSchema>;
+export type InventoryVolume = z.infer<typeof InventoryVolumeSchema>;
 export type InventoryDomain = z.infer<typeof InventoryDomainSchema>;

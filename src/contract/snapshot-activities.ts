@@ -1,9 +1,10 @@
 // The activity contracts the workflows schedule. The workflows import this file for its types only;
 // the factories in src/activities/ implement them on the control and host workers.
 import type { PowerState, TaskState } from './instance-states';
-import type { InventoryDomain } from './inventory';
+import type { InventoryDomain, InventoryVolume } from './inventory';
 import type { ChainPlan, ChainRecordInput, SnapshotChainFacts } from './snapshot-chain';
 import type { RotationOutcome, SnapshotDataPath, SnapshotMode } from './snapshot-workflow';
+import type { VolumeControlActivities, VolumeHostActivities } from './volume-snapshot-activities';
 
 export interface SnapshotInstanceInfo {
   uuid: string;
@@ -14,6 +15,8 @@ export interface SnapshotInstanceInfo {
   projectId: string | null;
   powerState: PowerState;
   imageRef: string | null;
+  /** the disks the host names as Cinder volumes (unconfirmed); absent in histories recorded before them */
+  volumes?: InventoryVolume[];
 }
 
 export interface SnapshotImageRef {
@@ -31,7 +34,7 @@ export interface UploadedImage {
 export type SnapshotNotification = 'snapshot.start' | 'snapshot.end' | 'snapshot.error';
 
 /** Activities on `snapshot-control`: instance store, image records, notifications. */
-export interface ControlActivities {
+export interface ControlActivities extends VolumeControlActivities {
   /** Nova's compute API `_create_image` for runs started without an image (ops, Temporal UI). */
   createSnapshotImage(input: { instanceUuid: string; name: string; metadata: Record<string, string>; backupType?: string }): Promise<SnapshotImageRef>;
   /** Compare-and-set of task_state; returns the instance as stored after the change. */
@@ -167,7 +170,7 @@ export interface ExtractedSnapshot {
 }
 
 /** Activities on `snapshot-host-<host>`: everything that touches libvirt or the extracted file. */
-export interface HostActivities {
+export interface HostActivities extends VolumeHostActivities {
   getDomainPowerState(input: { domainName: string; instanceUuid: string }): Promise<PowerState>;
   describeDomain(input: { domainName: string; instanceUuid: string }): Promise<DomainDescription>;
   /** blockJobAbort probe: false when the domain refuses block jobs (VIR_ERR_CONFIG_UNSUPPORTED). */

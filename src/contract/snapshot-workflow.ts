@@ -41,6 +41,10 @@ export const SNAPSHOT_STEPS = [
   'notify_start',
   'lookup_domain',
   'choose_mode',
+  'plan_volumes',
+  'snapshot_volumes',
+  'await_volume_snapshots',
+  'complete_image',
   'prepare_cold',
   'task_state_pending_upload',
   'direct_snapshot',
@@ -67,10 +71,11 @@ export type SnapshotMode = 'live' | 'cold';
  * How the bytes went: one pass from a libvirt backup job (live) or a read-only qemu-nbd of the
  * stopped disk (cold) into the image service; or, where libvirt or QEMU lack the backup API, a
  * block-copy mirror (live) or qemu-img convert (cold) into a file that is then uploaded. Or none
- * through the host at all (`rbd-direct`, Nova's direct snapshot): an RBD disk cloned inside the
- * cluster into Glance's RBD pool, and Glance handed the clone's location.
+ * through the host at all: `rbd-direct` (Nova's direct snapshot), an RBD disk cloned inside the
+ * cluster into Glance's RBD pool, and Glance handed the clone's location; `cinder-snapshot`, a
+ * volume-backed instance's data staying in Cinder snapshots the image's block_device_mapping names.
  */
-export type SnapshotDataPath = 'backup-job' | 'qemu-nbd' | 'block-copy' | 'convert' | 'rbd-direct';
+export type SnapshotDataPath = 'backup-job' | 'qemu-nbd' | 'block-copy' | 'convert' | 'rbd-direct' | 'cinder-snapshot';
 
 export interface SnapshotResult {
   imageId: string;

@@ -8,6 +8,7 @@ import { isLibvirtError, VIR_ERR_NO_DOMAIN, type DomainState, type Libvirt } fro
 import type { InventoryDisk, InventoryDomain, InventoryFlavor } from '../contract';
 import { parseDomainXml } from './domain-xml';
 import { novaPowerState } from './power-state';
+import { volumeDisks } from './volume-disks';
 
 const metadataParser = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: '@_', removeNSPrefix: true });
 
@@ -100,6 +101,7 @@ export function inventoryDomain(dom: { uuid: string; name: string }, state: Doma
     disks,
     imageRef: owner.imageRef,
     flavor: flavorOf(doc),
+    volumes: volumeDisks(facts),
   };
 }
 

@@ -69,6 +69,8 @@ export interface DomainDisk {
   backingStore: BackingStoreXml[] | null;
   /** a `<disk type='network'>`: its protocol (rbd, …) and the cephx user and libvirt secret of its `<auth>` */
   network?: NetworkDiskSource | null;
+  /** `<serial>`: Nova writes a Cinder volume's id there */
+  serial?: string | null;
 }
 
 export interface NetworkDiskSource {
@@ -145,6 +147,11 @@ function networkSourceOf(disk: Record<string, unknown>): NetworkDiskSource | nul
   return { protocol: (source && attr(source, 'protocol')) ?? '', authUsername: (auth && attr(auth, 'username')) ?? null, secretUuid: (secret && attr(secret, 'uuid')) ?? null };
 }
 
+function serialOf(disk: Record<string, unknown>): string | null {
+  const serial = disk.serial;
+  return typeof serial === 'string' || typeof serial === 'number' ? String(serial) : null;
+}
+
 export function parseDomainXml(xml: string): DomainFacts {
   let doc: z.infer<typeof DomainDoc>;
   try {
@@ -163,6 +170,7 @@ export function parseDomainXml(xml: string): DomainFacts {
       hasDataStore: 'dataStore' in d,
       backingStore: backingStoreOf(d),
       network: networkSourceOf(d),
+      serial: serialOf(d),
     }),
   );
   const passthrough: PassthroughDevice[] = [];
@@ -176,9 +184,14 @@ export function parseDomainXml(xml: string): DomainFacts {
 }
 
 /** Nova's find_disk: the root disk is vda/sda/xvda/hda when present, else the first disk. */
-export function rootDisk(facts: DomainFacts): DomainDisk {
+export function findRootDisk(facts: DomainFacts): DomainDisk | undefined {
   const disks = facts.disks.filter((d) => d.device === 'disk');
-  const root = disks.find((d) => /^(vd|sd|xvd|hd)a$/.test(d.target)) ?? disks[0];
+  return disks.find((d) => /^(vd|sd|xvd|hd)a$/.test(d.target)) ?? disks[0];
+}
+
+/** The root disk (find_disk), which must have a source. */
+export function rootDisk(facts: DomainFacts): DomainDisk {
+  const root = findRootDisk(facts);
   if (!root || root.source === null) throw new DomainXmlError('the domain has no root disk with a source');
   return root;
 }

@@ -7,6 +7,7 @@ import { HostNameSchema } from '../contract';
 import { DataDirSchema } from '../config/data-dir';
 import { EnvBooleanSchema, ImageUrlSchema, parseEnv } from '../config/env';
 import { CephUserSchema, PoolNameSchema } from '../ceph';
+import { VolumeUrlSchema } from '../cinder/cinder-endpoint';
 import { VG_NAME_RE, type BlockDeviceSettings } from './disk-source/block-device-settings';
 /** An operator's directory: the characters assertSafePath accepts, so the paths under it can pass too. */
 const DirSchema = z.string().regex(/^[A-Za-z0-9._/-]+$/, 'a directory path of [A-Za-z0-9._/-]');
@@ -40,6 +41,7 @@ export const HostEnvSchema = z.object({
   SNAP_IMAGE_URL: ImageUrlSchema,
   /** a service token for the image API (long uploads must not depend on a user token) */
   SNAP_IMAGE_TOKEN: z.string().min(1).optional(),
+  SNAP_VOLUME_URL: VolumeUrlSchema,
   /** Nova's max_concurrent_snapshots */
   SNAP_MAX_CONCURRENT_SNAPSHOTS: count(5),
   SNAP_MAX_CONCURRENT_EXTRACTS: count(2),
@@ -104,6 +106,8 @@ export interface HostConfig {
   ephemeralEncryption: boolean;
   imageUrl: string;
   imageToken?: string;
+  /** Cinder's v3 root (volume-backed instances); unset: their snapshots are refused */
+  volumeUrl?: string;
   maxConcurrentSnapshots: number;
   maxConcurrentExtracts: number;
   maxConcurrentUploads: number;
@@ -149,6 +153,7 @@ export function loadHostConfig(env: NodeJS.ProcessEnv = process.env, projectRoot
     ephemeralEncryption: e.SNAP_EPHEMERAL_ENCRYPTION,
     imageUrl: e.SNAP_IMAGE_URL,
     imageToken: e.SNAP_IMAGE_TOKEN,
+    volumeUrl: e.SNAP_VOLUME_URL,
     maxConcurrentSnapshots: e.SNAP_MAX_CONCURRENT_SNAPSHOTS,
     maxConcurrentExtracts: e.SNAP_MAX_CONCURRENT_EXTRACTS,
     maxConcurrentUploads: e.SNAP_MAX_CONCURRENT_UPLOADS,

@@ -21,6 +21,17 @@ export interface QuiesceOptions {
   /** thaw attempts after a freeze (or a failed one), with backoff between them */
   thawAttempts?: number;
   log?: (message: string, fields: Record<string, unknown>) => void;
+  /** the image asks for a quiesced copy (`os_require_quiesce`): no freeze, no cut */
+  requireQuiesce?: boolean;
+}
+
+/** The image requires quiesce (`os_require_quiesce`) and the agent could not freeze: nothing was cut. */
+export class QuiesceRequired extends Error {
+  override readonly name = 'QuiesceRequired';
+  readonly retryable = false;
+  constructor(readonly quiesceError: string) {
+    super(`the image requires a quiesced snapshot and the guest could not be frozen: ${quiesceError}`);
+  }
 }
 
 function describe(err: unknown): string {
@@ -40,7 +51,7 @@ function boundedFailure(err: unknown): unknown {
   return new LibvirtError({ code, domain, level, message: boundedGuestText(err.message), str1: null, str2: null, str3: null, int1: 0, int2: 0 }, err.procedure);
 }
 
-async function thaw(client: Libvirt, dom: Domain, options: QuiesceOptions): Promise<void> {
+export async function thaw(client: Libvirt, dom: Domain, options: QuiesceOptions): Promise<void> {
   const attempts = options.thawAttempts ?? 5;
   let lastError: unknown;
   for (let attempt = 0; attempt < attempts; attempt++) {
@@ -70,6 +81,7 @@ export async function withQuiescedGuest<T>(client: Libvirt, dom: Domain, options
     options.log?.('guest filesystems not frozen: the copy is crash-consistent', { error: quiesceError });
     // A thaw of filesystems that are not frozen is harmless; one that were frozen must not be skipped.
     await thaw(client, dom, { ...options, thawAttempts: 1 }).catch(() => undefined);
+    if (options.requireQuiesce === true) throw new QuiesceRequired(quiesceError);
   }
   let value: T;
   try {

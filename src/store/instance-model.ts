@@ -5,11 +5,13 @@ import { z } from 'zod';
 import {
   DiskFormatSchema,
   InventoryFlavorSchema,
+  InventoryVolumeSchema,
   PowerStateSchema,
   TaskStateSchema,
   VmStateSchema,
   type DiskFormat,
   type InventoryFlavor,
+  type InventoryVolume,
   type PowerState,
   type TaskState,
   type VmState,
@@ -39,6 +41,8 @@ export interface Instance {
   deleted: boolean;
   userId: string | null;
   flavor: InventoryFlavor | null;
+  /** the disks the host's domain names as Cinder volumes (by `<serial>`), unconfirmed */
+  volumes: InventoryVolume[];
 }
 
 /** A host as the live instances show it (the ops hosts listing). */
@@ -74,6 +78,17 @@ const RowSchema = z.object({
       ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'flavor is not a valid flavor record' });
       return z.NEVER;
     }),
+  volumes: z
+    .string()
+    .nullable()
+    .optional()
+    .transform((text, ctx) => {
+      if (text == null) return [];
+      const parsed = z.array(InventoryVolumeSchema).safeParse(safeJson(text));
+      if (parsed.success) return parsed.data;
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'volumes is not a valid volume list' });
+      return z.NEVER;
+    }),
   // pg returns integer columns as numbers, SQLite too; coerce guards against bigint drivers.
   deleted: z.coerce.number(),
 });
@@ -99,6 +114,7 @@ export function instanceFromRow(row: InstanceRow): Instance {
     deleted: r.deleted !== 0,
     userId: r.user_id,
     flavor: r.flavor,
+    volumes: r.volumes,
   };
 }
 

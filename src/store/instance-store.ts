@@ -226,6 +226,7 @@ export class InstanceStore {
             deleted_at: null,
             user_id: d.userId ?? null,
             flavor: d.flavor == null ? null : JSON.stringify(d.flavor),
+            volumes: d.volumes === undefined ? null : JSON.stringify(d.volumes),
           })
           .onConflict((oc) =>
             oc
@@ -240,6 +241,8 @@ export class InstanceStore {
                 root_disk_format: eb.ref('excluded.root_disk_format'),
                 // A resize changes the flavor; a report without Nova metadata keeps the user known.
                 flavor: eb.ref('excluded.flavor'),
+                // a detach reports []; a host that reports no volumes at all keeps what is known
+                volumes: eb.fn.coalesce('excluded.volumes', 'instances.volumes'),
                 user_id: eb.fn.coalesce('excluded.user_id', 'instances.user_id'),
                 // An owner, once known, is never rewritten; an ownerless instance takes one when the host reports it.
                 project_id: eb.fn.coalesce('instances.project_id', 'excluded.project_id'),

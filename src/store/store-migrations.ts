@@ -156,6 +156,15 @@ const migrations: Record<string, Migration> = {
       await rebuildInstances(db, true, "coalesce(project_id, 'demo')");
     },
   },
+  // Volume-backed instances: the disks the host's domain names as Cinder volumes (JSON).
+  '0006_instance_volumes': {
+    async up(db: Kysely<unknown>): Promise<void> {
+      await db.schema.alterTable('instances').addColumn('volumes', 'text').execute();
+    },
+    async down(db: Kysely<unknown>): Promise<void> {
+      await db.schema.alterTable('instances').dropColumn('volumes').execute();
+    },
+  },
 };
 
 class InCodeMigrationProvider implements MigrationProvider {

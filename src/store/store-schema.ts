@@ -21,6 +21,8 @@ export interface InstancesTable {
   user_id: string | null;
   /** the InventoryFlavor as JSON text */
   flavor: string | null;
+  /** the InventoryVolume[] the host reported, as JSON text; null before any report named them */
+  volumes: string | null;
   /** Nova-style soft delete: 0 live, 1 deleted. */
   deleted: Generated<number>;
 }

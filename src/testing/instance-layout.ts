@@ -50,6 +50,11 @@ export interface RbdDiskSpec {
   monHost: { host: string; port: number };
   /** the cluster's ceph.conf, for importing the disk */
   confPath: string;
+  /**
+   * A Cinder volume as the root disk (Nova's boot from volume): the image `volumes/volume-<id>` is
+   * Cinder's, filled here but never created or removed, and the disk's `<serial>` is the volume id.
+   */
+  volumeId?: string;
 }
 
 /**
@@ -159,7 +164,9 @@ function planRbd(spec: RbdDiskSpec): RbdDiskSpec {
   const { pool, image } = checkImageRef(spec);
   if (!UUID_RE.test(spec.secretUuid)) throw new InstanceLayoutError(`invalid secret uuid ${JSON.stringify(spec.secretUuid)}`);
   if (!/^[0-9.]+$/.test(spec.monHost.host)) throw new InstanceLayoutError(`invalid monitor address ${JSON.stringify(spec.monHost.host)}`);
-  return { pool, image, user: checkCephUser(spec.user), secretUuid: spec.secretUuid, monHost: { host: spec.monHost.host, port: intInRange(spec.monHost.port, 1, 65_535, 'monitor port') }, confPath: assertSafePath(spec.confPath) };
+  if (spec.volumeId !== undefined && !UUID_RE.test(spec.volumeId)) throw new InstanceLayoutError(`invalid volume id ${JSON.stringify(spec.volumeId)}`);
+  const volume = spec.volumeId === undefined ? {} : { volumeId: spec.volumeId };
+  return { pool, image, user: checkCephUser(spec.user), secretUuid: spec.secretUuid, monHost: { host: spec.monHost.host, port: intInRange(spec.monHost.port, 1, 65_535, 'monitor port') }, confPath: assertSafePath(spec.confPath), ...volume };
 }
 
 export function planInstance(spec: InstanceSpec): InstanceLayout {
@@ -288,7 +295,8 @@ function rootDiskXml(layout: InstanceLayout): string {
       <source protocol='rbd' name='${xmlEscape(`${r.pool}/${r.image}`)}'>
         <host name='${xmlEscape(r.monHost.host)}' port='${r.monHost.port}'/>
       </source>
-      <target dev='vda' bus='virtio'/>
+      <target dev='vda' bus='virtio'/>${r.volumeId === undefined ? '' : `
+      <serial>${r.volumeId}</serial>`}
     </disk>`;
 }
 

@@ -34,7 +34,9 @@ async function createExt4Disk(layout: InstanceLayout): Promise<void> {
     const sizeKiB = Math.floor(layout.diskSizeBytes / 1024);
     await runTool('mkfs.ext4', ['-q', '-F', '-L', 'snapdata', '-E', 'lazy_itable_init=0,lazy_journal_init=0', '-d', content, raw, `${sizeKiB}k`]);
     const [format, target] = layout.rbd ? ['raw', rbdTarget(layout.rbd)] : layout.block ? ['raw', assertSafePath(layout.overlayPath)] : ['qcow2', assertSafePath(layout.basePath)];
-    await runTool('qemu-img', ['convert', '-q', '-f', 'raw', '-O', format, raw, target]);
+    // a Cinder volume's image exists already (Cinder made it at the volume's size): written into, not created
+    const existing = layout.rbd?.volumeId === undefined ? [] : ['-n'];
+    await runTool('qemu-img', ['convert', '-q', ...existing, '-f', 'raw', '-O', format, raw, target]);
   } finally {
     await rm(scratch, { recursive: true, force: true });
   }
@@ -110,7 +112,8 @@ export async function removeInstance(
       .domainUndefineFlags(domain, VIR_DOMAIN_UNDEFINE_MANAGED_SAVE | VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA | VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA)
       .catch((e: unknown) => ignore(e, VIR_ERR_NO_DOMAIN));
   }
-  if (layout.rbd) await removeRbdDisk(layout.rbd);
+  // a Cinder volume's image is Cinder's to remove
+  if (layout.rbd && layout.rbd.volumeId === undefined) await removeRbdDisk(layout.rbd);
   if (layout.block) {
     await rm(assertSafePath(layout.block.devicePath), { force: true });
     await detachLoopDevices(layout.overlayPath);

@@ -16,6 +16,7 @@ export interface ControlWorkerOptions {
   store: InstanceStore;
   images: ImageClient;
   createImageRecord: ControlActivityDeps['createImageRecord'];
+  cinder?: ControlActivityDeps['cinder'];
   log: Logger;
   taskQueue?: string;
   /** test-only (SNAP_TEST_BARRIER_DIR): holds setTaskState open so a fault test lands inside it */
@@ -36,6 +37,7 @@ export async function createControlWorker(options: ControlWorkerOptions): Promis
     store: options.store,
     images: options.images,
     createImageRecord: options.createImageRecord,
+    cinder: options.cinder,
     log: options.log,
     metrics: options.metrics,
   });

@@ -8,6 +8,7 @@ import type { HostConfig } from '../host/host-config';
 import { LibvirtSession } from '../host/libvirt-session';
 import { SnapshotWorkDirs } from '../host/snapshot-workdir';
 import { GlanceHttpClient, type ImageClient } from '../images/client';
+import { cinderForProject } from '../cinder';
 import { serviceTokenSource } from '../auth';
 import type { SnapshotMetrics } from '../observability';
 import { hostTaskQueue } from '../contract';
@@ -56,6 +57,7 @@ export async function createHostWorker(options: HostWorkerOptions): Promise<Host
     images: options.images ?? new GlanceHttpClient(config.imageUrl, serviceTokenSource(config.imageToken)),
     transfer: signallingTransferReporter(options.client),
     metrics: options.metrics,
+    cinder: config.volumeUrl === undefined ? undefined : cinderForProject(config.volumeUrl, serviceTokenSource(config.imageToken)),
   });
   const identity = options.identity ?? workerIdentity('host-worker');
   const worker = await Worker.create({

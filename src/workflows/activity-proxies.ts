@@ -37,6 +37,14 @@ export const rotationActivities = proxyActivities<Pick<ControlActivities, 'rotat
   retry: backoff,
 });
 
+/** Control steps that wait on Cinder (a snapshot becoming available or deletable): long, heartbeating. */
+export const cinderWaitActivities = proxyActivities<Pick<ControlActivities, 'awaitVolumeSnapshots' | 'deleteVolumeSnapshots'>>({
+  taskQueue: CONTROL_TASK_QUEUE,
+  startToCloseTimeout: '20 minutes',
+  heartbeatTimeout: '15 seconds',
+  retry: { ...backoff, maximumAttempts: 10 },
+});
+
 export interface HostActivityProxies {
   /** read-only steps before the guest is touched: give up if the host stays away for 30 min */
   inspect: Pick<HostActivities, 'getDomainPowerState' | 'describeDomain' | 'probeLiveSnapshot'>;
@@ -44,6 +52,8 @@ export interface HostActivityProxies {
   extract: Pick<HostActivities, 'extractSnapshot' | 'openSnapshotExport'>;
   restore: Pick<HostActivities, 'restoreGuest' | 'removeSnapshotWorkDir' | 'closeSnapshotExport' | 'retainCheckpoints'>;
   upload: Pick<HostActivities, 'uploadSnapshot' | 'streamSnapshot' | 'directSnapshot'>;
+  /** the one-point cut of a volume-backed instance's volumes; the guest is frozen only inside it */
+  volumes: Pick<HostActivities, 'snapshotVolumes' | 'thawGuest'>;
 }
 
 export function hostActivities(host: string): HostActivityProxies {
@@ -56,6 +66,7 @@ export function hostActivities(host: string): HostActivityProxies {
     prepare: proxyActivities(onHost({ startToCloseTimeout: '15 minutes', heartbeatTimeout: '15 seconds', retry: { ...backoff, maximumAttempts: 5 } })),
     extract: proxyActivities(onHost({ startToCloseTimeout: '2 hours', heartbeatTimeout: '15 seconds', retry: { ...backoff, maximumAttempts: 5 } })),
     restore: proxyActivities(onHost({ startToCloseTimeout: '15 minutes', heartbeatTimeout: '15 seconds', retry: backoff })),
+    volumes: proxyActivities(onHost({ startToCloseTimeout: '5 minutes', heartbeatTimeout: '15 seconds', retry: { ...backoff, maximumAttempts: 5 } })),
     upload: proxyActivities(onHost({ startToCloseTimeout: '12 hours', heartbeatTimeout: '15 seconds', retry: { ...backoff, maximumInterval: '30 seconds', maximumAttempts: 5 } })),
   };
 }

@@ -32,6 +32,7 @@ import type { ExtractContext, ExtractOutcome, QuiesceFacts } from './extract-con
 import { streamOnePass } from './one-pass';
 import { controlActivities, hostActivities, localControlActivities, rotationActivities, type ControlProxies, type HostActivityProxies } from './activity-proxies';
 import { Saga } from './saga';
+import { isVolumeBacked, snapshotVolumeBacked } from './volume-backed';
 import { issueText } from '../config/validation';
 
 const VANISHED = new Set<string>([ErrorTypes.InstanceNotFound, ErrorTypes.UnexpectedDeletingTaskState, ErrorTypes.InstanceNotRunning]);
@@ -140,6 +141,12 @@ async function runSnapshot(input: SnapshotInput, run: RunContext): Promise<Snaps
     });
   const notifyStart = () => progress.step('notify_start', () => control.notifySnapshot({ instanceUuid, imageId: image, event: 'snapshot.start' }));
   const lookupDomain = () => progress.step('lookup_domain', () => host.inspect.describeDomain({ domainName: instance.domainName, instanceUuid }));
+  // _action_create_image's other branch: the root disk is a Cinder volume (histories from before volumes never branch).
+  if (isVolumeBacked(instance)) {
+    const current = await readPowerState();
+    await notifyStart();
+    return snapshotVolumeBacked({ instance, imageId: image, name: input.name, powerState: current, host, control, progress, saga, startedAt });
+  }
   let powerState: PowerState;
   let description: DomainDescription;
   if (run.short) {

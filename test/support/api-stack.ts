@@ -13,7 +13,7 @@ import { createAuthenticator, imageServiceAuthenticator, type IdentitySource } f
 import { GlanceHttpClient, type Image } from '../../src/images/client';
 import { startImageServer, type RunningImageServer } from '../../src/images/service';
 import { createLogger } from '../../src/observability';
-import type { InventoryFlavor } from '../../src/contract';
+import type { InventoryFlavor, InventoryVolume } from '../../src/contract';
 import { InstanceStore, type Instance } from '../../src/store';
 import {
   CONTROL_TASK_QUEUE,
@@ -51,7 +51,7 @@ export interface ApiStack {
   /** Image client acting as `token`; by default the workers' service token. */
   imageClient(token?: string): GlanceHttpClient;
   /** projectId null: a domain that names no owner. */
-  addInstance(options?: { projectId?: string | null; powerState?: PowerState; imageRef?: string | null; host?: string; userId?: string; flavor?: InventoryFlavor }): Promise<Instance>;
+  addInstance(options?: { projectId?: string | null; powerState?: PowerState; imageRef?: string | null; host?: string; userId?: string; flavor?: InventoryFlavor; volumes?: InventoryVolume[] }): Promise<Instance>;
   /** All non-deleted images whose instance_uuid property is `uuid`, as the workers' service identity sees them. */
   imagesOf(uuid: string): Promise<Image[]>;
   stop(): Promise<void>;
@@ -145,6 +145,7 @@ export async function startApiStack(options: ApiStackOptions = {}): Promise<ApiS
           imageRef: o.imageRef === undefined ? null : o.imageRef,
           ...(o.userId === undefined ? {} : { userId: o.userId }),
           ...(o.flavor === undefined ? {} : { flavor: o.flavor }),
+          ...(o.volumes === undefined ? {} : { volumes: o.volumes }),
         },
       ]);
       if (inst === undefined) throw new Error('instance was not stored');

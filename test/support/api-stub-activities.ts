@@ -148,6 +148,11 @@ export class ApiStubCloud {
       closeSnapshotExport: async () => undefined,
       retainCheckpoints: async () => ({ checkpointXml: null, deleted: [] }),
       directSnapshot: async () => ({ done: false, reason: 'the stub host has no RBD disks' }),
+      // the API tests' instances boot from images
+      thawGuest: async () => undefined,
+      snapshotVolumes: async () => {
+        throw ApplicationFailure.nonRetryable('the API stub has no volumes', 'InvalidSnapshotInput');
+      },
     };
   }
 

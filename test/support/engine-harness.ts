@@ -1,5 +1,6 @@
 // The whole engine in one test process: real Temporal (globalSetup), a real SQLite instance store,
 // the real image service over HTTP, the real control and host workers against the real libvirtd.
+import type { CinderForProject } from '../../src/cinder';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -30,7 +31,7 @@ export interface Engine {
   /** the control worker's log records (with `captureLogs`): notifications such as snapshot.end */
   logs: Record<string, unknown>[];
   /** registers the fixture's domain as an instance (what the host's inventory report does) */
-  register(fixture: InstanceFixture, powerState?: PowerState): Promise<Instance>;
+  register(fixture: InstanceFixture, powerState?: PowerState, projectId?: string): Promise<Instance>;
   /** Nova's compute API: queued image + task_state image_snapshot_pending, then the workflow */
   startSnapshot(instanceUuid: string, name?: string): Promise<{ imageId: string; result: Promise<SnapshotResult> }>;
   stop(): Promise<void>;
@@ -42,6 +43,10 @@ export interface EngineOptions {
   wrapImages?: (images: ImageClient) => ImageClient;
   /** the image backend the workers use (a real Glance); default: the embedded image service */
   images?: ImageClient;
+  /** the control worker's image client, wrapped (an injected failure) */
+  wrapControlImages?: (images: ImageClient) => ImageClient;
+  /** Cinder for the control worker (the host worker's comes from SNAP_VOLUME_URL in hostEnv) */
+  cinder?: CinderForProject;
   /** keep the control worker's info-level log records in `logs` */
   captureLogs?: boolean;
 }
@@ -62,7 +67,8 @@ export async function startEngine(options: EngineOptions = {}): Promise<Engine> 
   const { worker: control } = await createControlWorker({
     connection,
     store,
-    images,
+    images: options.wrapControlImages?.(images) ?? images,
+    cinder: options.cinder,
     log,
     createImageRecord: async (instance, name, metadata) => {
       const image = await images.create({ name, properties: { ...metadata, image_type: 'snapshot', instance_uuid: instance.uuid } });
@@ -88,8 +94,8 @@ export async function startEngine(options: EngineOptions = {}): Promise<Engine> 
     hostConfig,
     dir,
     logs,
-    async register(fixture, powerState = POWER_STATE_RUNNING) {
-      const [instance] = await store.upsertFromInventory([fixtureInventoryDomain(fixture, hostName, powerState)]);
+    async register(fixture, powerState = POWER_STATE_RUNNING, projectId) {
+      const [instance] = await store.upsertFromInventory([fixtureInventoryDomain(fixture, hostName, powerState, projectId)]);
       if (!instance) throw new Error('inventory upsert returned nothing');
       return instance;
     },

@@ -4,7 +4,6 @@
 // one SQLite instance store with the test. Nothing here touches `npm start`'s .data.
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Client } from '@temporalio/client';
@@ -15,7 +14,7 @@ import { connectClient } from '../../src/temporal/connect';
 import { PROJECT_ROOT, startDevServer, type DevServer } from '../../src/temporal/dev-server';
 import { TestProcess } from './test-process';
 import { startFaultProxy, type FaultProxy } from './fault-proxy';
-import { freePort } from './free-port';
+import { freePort, portAnswers } from './free-port';
 import { DEFAULT_TEST_URI, TEST_INSTANCES_PATH, type InstanceFixture } from './instance-fixture';
 import { fixtureInventoryDomain } from './fixture-inventory';
 import { startGlance } from './openstack/glance';
@@ -55,17 +54,6 @@ export interface FaultStack {
   /** Nova's compute API: queued image + task_state image_snapshot_pending, then the workflow */
   startSnapshot(instanceUuid: string): Promise<StartedSnapshot>;
   stop(): Promise<void>;
-}
-
-function portAnswers(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = createConnection({ host: '127.0.0.1', port });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
 }
 
 export interface FaultStackOptions {

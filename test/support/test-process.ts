@@ -3,6 +3,7 @@
 // also takes the tools it spawned (qemu-img), as a crash under a service manager would.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync } from 'node:fs';
+import { readdir, readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 
@@ -109,4 +110,14 @@ export async function answersHttp(url: string): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/** Command lines of live processes that mention `text` (a fixture's temp dir): what a stop left running. */
+export async function processesMentioning(text: string): Promise<string[]> {
+  const found: string[] = [];
+  for (const pid of (await readdir('/proc')).filter((e) => /^\d+$/.test(e))) {
+    const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+    if (cmdline.includes(text)) found.push(`${pid}: ${cmdline.replace(/\0/g, ' ')}`);
+  }
+  return found;
 }

@@ -61,6 +61,8 @@ export interface ImageClient {
   delete(id: string): Promise<void>;
   /** Glance PATCH replace of the formats, before the image has data (the snapshot's real format). */
   setFormats(id: string, formats: ImageFormats): Promise<Image>;
+  /** Glance PATCH add of custom properties (a volume-backed snapshot's block device mapping). */
+  setProperties(id: string, properties: Record<string, string>): Promise<Image>;
   /** Glance's plain PUT of the whole data: a file path, a stream, or an async iterable of buffers (e.g. a generator). */
   upload(id: string, source: Readable | string | AsyncIterable<Buffer>, options?: UploadOptions): Promise<void>;
   download(id: string, options?: { signal?: AbortSignal }): Promise<Readable>;
@@ -205,6 +207,15 @@ export class GlanceHttpClient implements ImageClient, ImageLocations {
     const ops = Object.entries(formats)
       .filter(([, value]) => value !== undefined)
       .map(([key, value]) => ({ op: 'replace', path: `/${key}`, value }));
+    return this.patch(id, ops);
+  }
+
+  async setProperties(id: string, properties: Record<string, string>): Promise<Image> {
+    const ops = Object.entries(properties).map(([key, value]) => ({ op: 'add', path: `/${key}`, value }));
+    return this.patch(id, ops);
+  }
+
+  private async patch(id: string, ops: { op: string; path: string; value: unknown }[]): Promise<Image> {
     const body = Buffer.from(JSON.stringify(ops));
     const res = await this.send({ method: 'PATCH', path: `v2/images/${checkedId(id)}`, headers: { 'Content-Type': JSON_PATCH_MEDIA_TYPE }, body });
     return this.expectJson(res, 200, id, imageFromView);

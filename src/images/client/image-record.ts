@@ -139,6 +139,8 @@ export interface ImageFormats {
 /** What a PATCH may change: the formats (before the image has data) and `protected` (any time). */
 export interface ImagePatch extends ImageFormats {
   protected?: boolean;
+  /** Glance's `add` of custom properties (Nova writes a volume-backed snapshot's block_device_mapping so) */
+  properties?: Record<string, string>;
 }
 
 export const JSON_PATCH_MEDIA_TYPE = 'application/openstack-images-v2.1-json-patch';
@@ -150,18 +152,27 @@ const ImagePatchSchema = z
       z.object({ op: PATCH_OPS, path: z.literal('/disk_format'), value: z.enum(DISK_FORMATS) }).strict(),
       z.object({ op: PATCH_OPS, path: z.literal('/container_format'), value: z.enum(CONTAINER_FORMATS) }).strict(),
       z.object({ op: PATCH_OPS, path: z.literal('/protected'), value: z.boolean() }).strict(),
-    ]),
+    ]).or(
+      z
+        .object({ op: z.literal('add'), path: z.string().regex(/^\/[^/~]+$/, 'a custom property path is /<name>'), value: PropertyValueSchema })
+        .strict()
+        .transform((op) => ({ property: op.path.slice(1), value: op.value })),
+    ),
   )
   .min(1)
-  .max(3);
+  .max(16);
 
-/** Parses a Glance JSON patch limited to the format attributes and `protected`; other paths are refused. */
+/** Parses a Glance JSON patch limited to the format attributes, `protected` and adding custom properties; other paths are refused. */
 export function imagePatchFrom(body: unknown): ImagePatch | string {
   const parsed = ImagePatchSchema.safeParse(body);
   if (!parsed.success) return issueText(parsed.error, 'patch');
   const patch: ImagePatch = {};
   for (const op of parsed.data) {
-    if (op.path === '/disk_format') patch.disk_format = op.value;
+    if ('property' in op) {
+      const refusal = propertyKeyRefusal(op.property);
+      if (refusal !== undefined) return refusal;
+      patch.properties = { ...patch.properties, [op.property]: op.value };
+    } else if (op.path === '/disk_format') patch.disk_format = op.value;
     else if (op.path === '/container_format') patch.container_format = op.value;
     else patch.protected = op.value;
   }

@@ -145,10 +145,10 @@ export async function createImageHttpApp(options: ImageHttpAppOptions): Promise<
   });
   await app.register(async (scope: HttpApp) => {
     parseJsonBodies(scope, maxJsonBytes);
-    /** Glance's JSON-patch update, limited to the formats of an image without data and `protected`. */
+    /** Glance's JSON-patch update, limited to the formats of an image without data, `protected` and adding custom properties. */
     scope.patch<{ Params: { image_id: string } }>(IMAGE_URL, { preParsing: requireJsonPatch }, async (request: ImageRequest, reply) => {
       const patch = imagePatchFrom(jsonBody(request));
-      if (typeof patch === 'string') throw badRequest(`Only replacing /disk_format, /container_format and /protected is supported: ${patch}`);
+      if (typeof patch === 'string') throw badRequest(`Only replacing /disk_format, /container_format and /protected, and adding custom properties, is supported: ${patch}`);
       return reply.type(JSON_TYPE).send(toGlanceView(await service.update(caller(request), request.params.image_id, patch)));
     });
   });

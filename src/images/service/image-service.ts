@@ -229,8 +229,8 @@ export class ImageService {
 
   /**
    * Glance's PATCH replace. /disk_format and /container_format only before the image has data
-   * (the snapshot path sets the format it actually wrote); /protected at any time, by whoever may
-   * see the image: its owner or an admin (Glance's modify_image).
+   * (the snapshot path sets the format it actually wrote); /protected and custom properties (`add`)
+   * at any time, by whoever may see the image: its owner or an admin (Glance's modify_image).
    */
   async update(ctx: RequestContext, id: string, patch: ImagePatch): Promise<ImageRecord> {
     this.writable(ctx, id);
@@ -245,6 +245,7 @@ export class ImageService {
         disk_format: patch.disk_format ?? record.disk_format,
         container_format: patch.container_format ?? record.container_format,
         protected: patch.protected ?? record.protected,
+        properties: { ...record.properties, ...patch.properties },
         updated_at: this.timestamp(),
       };
     });

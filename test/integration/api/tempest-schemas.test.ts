@@ -14,10 +14,16 @@ afterAll(async () => {
 });
 
 const VERSIONS = Array.from({ length: 96 }, (_, i) => `2.${i + 1}`);
+// a server that boots from a Cinder volume and has a second one attached
+const BOOT_FROM_VOLUME = [
+  { volumeId: '0b6a57d4-3c1e-4a8f-9d2b-7e5f4c3b2a19', device: 'vda', root: true },
+  { volumeId: '5e2f1a3b-8c7d-4e6f-a5b4-c3d2e1f0a9b8', device: 'vdb', root: false },
+];
 
 it('every server view validates against Tempest at 2.1 … 2.96, and the version documents too', async () => {
   const withNova = await stack.addInstance({ userId: 'user-1', flavor: { name: 'm1.small', vcpus: 1, memoryMiB: 2048, diskGiB: 20, swapMiB: 0, ephemeralGiB: 0 } });
   await stack.addInstance({ imageRef: '8d5c1b0e-2f3a-4c1d-9e8f-7a6b5c4d3e2f' });
+  await stack.addInstance({ volumes: BOOT_FROM_VOLUME });
   const url = stack.api.url;
   const cases: SchemaCase[] = [];
   for (const version of VERSIONS) {
@@ -27,7 +33,7 @@ it('every server view validates against Tempest at 2.1 … 2.96, and the version
       const list = await call(url, { path: `/v2.1/servers${query}`, token, headers });
       const detail = await call(url, { path: `/v2.1/servers/detail${query}`, token, headers });
       const one = await call(url, { path: `/v2.1/servers/${withNova.uuid}`, token, headers });
-      expect((detail.json as { servers: unknown[] }).servers.length).toBeGreaterThanOrEqual(2);
+      expect((detail.json as { servers: unknown[] }).servers.length).toBeGreaterThanOrEqual(3);
       cases.push(
         { version, schema: 'servers.list_servers', status: list.status, body: list.json },
         { version, schema: 'servers.list_servers_detail', status: detail.status, body: detail.json },
@@ -43,6 +49,13 @@ it('every server view validates against Tempest at 2.1 … 2.96, and the version
   const refused = await tempestRefusals(cases);
   expect(refused.map((r) => `${r.case.schema} at ${r.case.version}: ${r.error.split('\n').slice(0, 3).join(' ')}`)).toEqual([]);
   expect(cases).toHaveLength(96 * 6 + 2);
+});
+
+it('shows a boot-from-volume server as Nova does: image "" and its volumes attached', async () => {
+  const inst = await stack.addInstance({ imageRef: '8d5c1b0e-2f3a-4c1d-9e8f-7a6b5c4d3e2f', volumes: BOOT_FROM_VOLUME });
+  const server = ((await call(stack.api.url, { path: `/v2.1/servers/${inst.uuid}`, token: TOKENS.demo, headers: { 'OpenStack-API-Version': 'compute 2.96' } })).json as { server: Record<string, unknown> }).server;
+  expect(server.image).toBe('');
+  expect(server['os-extended-volumes:volumes_attached']).toEqual(BOOT_FROM_VOLUME.map((v) => ({ id: v.volumeId })));
 });
 
 it('embeds the flavor from 2.47 and derives hostId as Nova does', async () => {

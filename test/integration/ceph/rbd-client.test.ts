@@ -6,6 +6,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { CephCommandError, RbdClient, RbdClones, runCeph } from '../../../src/ceph';
 import { runTool } from '../../../src/process/tool-process';
 import { useCephCluster } from '../../support/ceph';
+import { processesMentioning } from '../../support/test-process';
 
 const MiB = 1024 * 1024;
 const cluster = useCephCluster();
@@ -18,16 +19,6 @@ function rbdUri(): string {
 
 async function write(byte: number, offset: number, length: number): Promise<void> {
   await runTool('qemu-io', ['-f', 'raw', '-c', `write -P 0x${byte.toString(16)} ${offset} ${length}`, rbdUri()]);
-}
-
-/** Command lines of live processes that mention `text` (the cluster's dir). */
-async function processesMentioning(text: string): Promise<string[]> {
-  const found: string[] = [];
-  for (const pid of (await readdir('/proc')).filter((e) => /^\d+$/.test(e))) {
-    const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
-    if (cmdline.includes(text)) found.push(`${pid}: ${cmdline.replace(/\0/g, ' ')}`);
-  }
-  return found;
 }
 
 describe('RbdClient on a real cluster', () => {

@@ -117,6 +117,7 @@ function bindAll(images: ImageClient): ImageClient {
     list: (f) => images.list(f),
     delete: (id) => images.delete(id),
     setFormats: (id, f) => images.setFormats(id, f),
+    setProperties: (id, p) => images.setProperties(id, p),
     upload: (id, s, o) => images.upload(id, s, o),
     download: (id, o) => images.download(id, o),
     openStagedUpload: (id, size, token, layout) => images.openStagedUpload(id, size, token, layout),

@@ -140,6 +140,7 @@ describe('failures end in a defined state', () => {
       wrapImages: (images): ImageClient => ({
         create: (m) => images.create(m),
         setFormats: (id, f) => images.setFormats(id, f),
+        setProperties: (id, p) => images.setProperties(id, p),
         get: (id) => images.get(id),
         list: (f) => images.list(f),
         delete: (id) => images.delete(id),

@@ -10,8 +10,11 @@ import {
   type DomainDescription,
   type HostActivities,
   type PowerState,
+  type SnapshotVolume,
   type TaskState,
 } from '../../../src/contract';
+import { FakeCinder } from './fake-cinder';
+import { fakeVolumeControlActivities, fakeVolumeHostActivities } from './fake-volumes';
 
 export type GuestState = 'running' | 'paused' | 'shutoff' | 'saved' | 'gone';
 export type ActivityName = keyof ControlActivities | keyof HostActivities;
@@ -32,6 +35,12 @@ export interface FakeInstanceOptions {
   direct?: 'done' | 'refused';
   /** an activity that waits (heartbeating) until the test calls release() */
   holdAt?: ActivityName;
+  /** the instance's Cinder volumes (a root one makes it volume-backed) */
+  volumes?: SnapshotVolume[];
+  /** Cinder's snapshot quota (default unlimited) */
+  snapshotQuota?: { limit: number; inUse: number };
+  /** the status a new Cinder snapshot takes (default available) */
+  volumeSnapshotStatus?: string;
   /** activity name (optionally `name#n` for its n-th call) → how it fails */
   failures?: Partial<Record<string, 'fatal' | 'transient' | 'vanish' | 'image-deleted'>>;
 }
@@ -51,6 +60,10 @@ export class FakeInstance {
   imageBackupType: string | null = null;
   /** rotateBackups calls: the image it was asked to keep newest, and the rotation */
   readonly rotations: { imageId: string; rotation: number }[] = [];
+  /** the guest agent froze the filesystems and nothing thawed them yet */
+  frozen = false;
+  readonly cinder = new FakeCinder();
+  imageProperties: Record<string, string> = {};
   private readonly counts = new Map<string, number>();
   private released = false;
   /** resolves when the held activity is entered */
@@ -62,6 +75,7 @@ export class FakeInstance {
     this.guest = options.guest;
     this.devicesAttached = options.devices ?? 2;
     this.held = new Promise((resolve) => (this.markHeld = resolve));
+    this.cinder.initial = options.volumeSnapshotStatus ?? 'available';
   }
 
   release(): void {
@@ -127,19 +141,19 @@ export class FakeCloud {
     return id;
   }
 
-  private uuid(uuid: string): FakeInstance {
+  uuid(uuid: string): FakeInstance {
     const found = this.byUuid.get(uuid);
     if (!found) throw ApplicationFailure.nonRetryable(`no fake instance ${uuid}`, 'InstanceNotFound');
     return found;
   }
 
-  private domain(name: string): FakeInstance {
+  domain(name: string): FakeInstance {
     const found = this.byDomain.get(name);
     if (!found) throw ApplicationFailure.nonRetryable(`no fake domain ${name}`, 'InstanceNotRunning');
     return found;
   }
 
-  private image(id: string): FakeInstance {
+  image(id: string): FakeInstance {
     const found = this.byImage.get(id);
     if (!found) throw ApplicationFailure.nonRetryable(`no fake image ${id}`, 'ImageNotFound');
     return found;
@@ -160,7 +174,7 @@ export class FakeCloud {
         if (inst.guest === 'gone' || inst.taskState === 'deleting') throw ApplicationFailure.nonRetryable('being deleted', 'UnexpectedDeletingTaskState');
         if (!expected.includes(inst.taskState)) throw ApplicationFailure.nonRetryable(`task_state is ${String(inst.taskState)}`, 'UnexpectedTaskState');
         inst.taskState = taskState;
-        return { uuid: instanceUuid, domainName: inst.domainName, host: inst.options.host ?? 'stubhost', projectId: 'p1', powerState: inst.powerState(), imageRef: null };
+        return { uuid: instanceUuid, domainName: inst.domainName, host: inst.options.host ?? 'stubhost', projectId: 'p1', powerState: inst.powerState(), imageRef: null, volumes: (inst.options.volumes ?? []).map(({ volumeId, device, root }) => ({ volumeId, device, root })) };
       },
       savePowerState: async ({ instanceUuid }) => this.uuid(instanceUuid).enter('savePowerState'),
       notifySnapshot: async ({ instanceUuid, event }) => {
@@ -189,6 +203,7 @@ export class FakeCloud {
       recordInventory: async ({ domains }) => ({ instances: domains.length }),
       planChain: async () => ({ composes: true, parent: null, reason: 'the first snapshot of this instance' }),
       recordChain: async () => undefined,
+      ...fakeVolumeControlActivities(this),
     };
   }
 
@@ -302,6 +317,7 @@ export class FakeCloud {
         this.byDomain.get(domainName)?.calls.push('retainCheckpoints');
         return { checkpointXml: null, deleted: [] };
       },
+      ...fakeVolumeHostActivities(this),
     };
   }
 }

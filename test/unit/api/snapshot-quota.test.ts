@@ -1,6 +1,7 @@
 // createImage when the image service refuses the image record for a project quota (Glance's 413):
 // Nova's answer, 403 "Quota exceeded for resources: ['images']", and nothing else happens — no
-// task_state change, no instance action, no workflow.
+// task_state change, no instance action, no workflow. The same for a volume-backed instance whose
+// Cinder snapshot quota cannot take its volumes' snapshots (Nova's 403 OverQuota for snapshots).
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,21 +26,44 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-it("answers Nova's 403 over-quota fault and starts nothing", async () => {
+/** A starter whose store and Temporal only record that they were touched: a refusal touches neither. */
+function refusingStarter(): { starter: SnapshotStarter; touched: string[] } {
   const touched: string[] = [];
   const store = {
     compareAndSetTaskState: () => touched.push('task_state'),
     actions: { record: () => touched.push('action'), remove: () => touched.push('action removed') },
   } as unknown as InstanceStore;
   const temporal = { withDeadline: () => touched.push('workflow'), workflow: { start: () => touched.push('workflow') } } as unknown as Client;
-  const starter = new SnapshotStarter({ store, temporal, metadataQuota: 128, log: pino({ level: 'silent' }) });
-  const instance: Instance = {
+  return { starter: new SnapshotStarter({ store, temporal, metadataQuota: 128, log: pino({ level: 'silent' }) }), touched };
+}
+
+function instanceWith(volumes: Instance['volumes']): Instance {
+  return {
     uuid: '11111111-1111-4111-8111-111111111111', name: 'vm', host: 'h', projectId: 'p1', vmState: 'active', powerState: 1, taskState: null,
-    imageRef: null, rootDisk: null, createdAt: '', updatedAt: '', deletedAt: null, deleted: false, userId: null, flavor: null,
+    imageRef: null, rootDisk: null, createdAt: '', updatedAt: '', deletedAt: null, deleted: false, userId: null, flavor: null, volumes,
   };
+}
+
+it("answers Nova's 403 over-quota fault and starts nothing", async () => {
+  const { starter, touched } = refusingStarter();
   const images = new GlanceHttpClient(server.url, 'p1');
-  const refusal = await starter.start({ instance, name: 's1', metadata: {}, images, requestId: 'req-1', projectId: 'p1' }).catch((e: unknown) => e);
+  const refusal = await starter.start({ instance: instanceWith([]), name: 's1', metadata: {}, images, requestId: 'req-1', projectId: 'p1' }).catch((e: unknown) => e);
   expect(refusal).toMatchObject({ status: 403, message: "Quota exceeded for resources: ['images']" });
+  expect(touched).toEqual([]);
+  expect(await images.list()).toEqual([]);
+});
+
+it("answers Nova's 403 OverQuota for a volume-backed instance over its Cinder snapshot quota, before any image or run exists", async () => {
+  const { starter, touched } = refusingStarter();
+  const instance = instanceWith([
+    { volumeId: '33333333-3333-4333-8333-333333333333', device: 'vda', root: true },
+    { volumeId: '44444444-4444-4444-8444-444444444444', device: 'vdb', root: false },
+  ]);
+  const images = new GlanceHttpClient(server.url, 'p1');
+  // two snapshots wanted, one left
+  const snapshotQuota = async () => ({ limit: 10, inUse: 9 });
+  const refusal = await starter.start({ instance, name: 's1', metadata: {}, images, requestId: 'req-2', projectId: 'p1', snapshotQuota }).catch((e: unknown) => e);
+  expect(refusal).toMatchObject({ status: 403, message: 'Quota exceeded for resources: snapshots' });
   expect(touched).toEqual([]);
   expect(await images.list()).toEqual([]);
 });

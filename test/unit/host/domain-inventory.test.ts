@@ -34,6 +34,28 @@ describe('inventoryDomain', () => {
   });
 });
 
+describe('volume disks', () => {
+  const dom = { uuid: 'f3a1c2d4-5b6e-4f70-8192-a3b4c5d6e7f8', name: 'bfv' };
+  const rootVolume = '0b6a57d4-3c1e-4a8f-9d2b-7e5f4c3b2a19';
+  const dataVolume = '5e2f1a3b-8c7d-4e6f-a5b4-c3d2e1f0a9b8';
+  // as Nova's libvirt driver writes an RBD volume: network disk volumes/volume-<id>, <serial> = the volume id
+  const rbdVolume = (id: string, dev: string): string =>
+    `<disk type='network' device='disk'><driver name='qemu' type='raw' cache='none'/><source protocol='rbd' name='volumes/volume-${id}'><host name='127.0.0.1' port='6789'/></source><auth username='cinder'><secret type='ceph' uuid='5d1e3f2a-1b2c-4d3e-8f4a-5b6c7d8e9f0a'/></auth><target dev='${dev}' bus='virtio'/><serial>${id}</serial></disk>`;
+
+  it("names the disks whose <serial> is a volume id, and which one is the root", () => {
+    const xml = `<domain type='kvm'><name>bfv</name><devices>${rbdVolume(rootVolume, 'vda')}${rbdVolume(dataVolume, 'vdb')}<disk type='file' device='cdrom'><target dev='hdc'/><serial>${dataVolume}</serial></disk></devices></domain>`;
+    expect(inventoryDomain(dom, DomainState.Running, xml, 'h1').volumes).toEqual([
+      { volumeId: rootVolume, device: 'vda', root: true },
+      { volumeId: dataVolume, device: 'vdb', root: false },
+    ]);
+  });
+
+  it('names none for an image-backed domain, or a serial that is no volume id', () => {
+    const xml = `<domain type='kvm'><name>img</name><devices><disk type='file' device='disk'><driver type='qcow2'/><source file='/var/lib/nova/instances/x/disk'/><target dev='vda'/><serial>12345</serial></disk>${rbdVolume(dataVolume, 'vdb').replace(`<serial>${dataVolume}</serial>`, '<serial>not-a-volume</serial>')}</devices></domain>`;
+    expect(inventoryDomain(dom, DomainState.Running, xml, 'h1').volumes).toEqual([]);
+  });
+});
+
 describe('domainFlavor', () => {
   it("takes Nova's flavor record over the domain's own sizes", () => {
     expect(domainFlavor(novaDomain)).toEqual({ name: 'm1.small', vcpus: 1, memoryMiB: 2048, diskGiB: 20, swapMiB: 512, ephemeralGiB: 0 });

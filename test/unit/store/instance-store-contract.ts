@@ -345,6 +345,23 @@ export function describeInstanceStoreContract(dialect: string, target: StoreCont
         expect(await store.getOrThrow(d.uuid)).toEqual(after);
       });
 
+      it('records the volumes a domain names, follows a detach, and keeps them when a host reports none', async () => {
+        const root = { volumeId: '0b6a57d4-3c1e-4a8f-9d2b-7e5f4c3b2a19', device: 'vda', root: true };
+        const data = { volumeId: '5e2f1a3b-8c7d-4e6f-a5b4-c3d2e1f0a9b8', device: 'vdb', root: false };
+        const d = domain({ volumes: [root, data] });
+        const [first] = await store.upsertFromInventory([d]);
+        expect(first?.volumes).toEqual([root, data]);
+        const [detached] = await store.upsertFromInventory([{ ...d, volumes: [root] }]);
+        expect(detached?.volumes).toEqual([root]);
+        const [silent] = await store.upsertFromInventory([{ ...d, volumes: undefined }]);
+        expect(silent?.volumes).toEqual([root]);
+        expect(await store.getOrThrow(d.uuid)).toEqual(silent);
+        const plain = domain();
+        expect((await store.upsertFromInventory([plain]))[0]?.volumes).toEqual([]);
+        const forged = { ...domain(), volumes: [{ volumeId: '../../volumes', device: 'vda', root: true }] } as unknown as InventoryDomain;
+        await expect(store.upsertFromInventory([forged])).rejects.toBeInstanceOf(InvalidStoreInput);
+      });
+
       it('keeps vm_state when the host reports NOSTATE', async () => {
         const d = domain({ powerState: POWER_STATE_PAUSED });
         await store.upsertFromInventory([d]);

@@ -81,6 +81,12 @@ describe('Linux guest layout', () => {
     expect(() => planInstance({ name: 'snaptest-r', dir: '/srv/snap', linux: { artifacts }, rbd: { ...rbd, image: "x' name='other" } })).toThrow(/image name/);
     expect(() => planInstance({ name: 'snaptest-r', dir: '/srv/snap', linux: { artifacts }, rbd: { ...rbd, secretUuid: "x'/><evil" } })).toThrow(/secret uuid/);
     expect(() => planInstance({ name: 'snaptest-r', dir: '/srv/snap', rbd })).toThrow(/Linux/);
+    expect(xml).not.toContain('<serial>');
+    // boot from a Cinder volume: the volume id is the disk's serial, as Nova writes it
+    const volumeId = '0d3c4b5a-6e7f-4a8b-9c0d-1e2f3a4b5c6d';
+    const volume = { ...rbd, pool: 'volumes', image: `volume-${volumeId}`, volumeId };
+    expect(buildDomainXml(planInstance({ name: 'snaptest-v', dir: '/srv/snap', linux: { artifacts }, rbd: volume, uuid }))).toMatch(/<target dev='vda' bus='virtio'\/>\s*<serial>0d3c4b5a-6e7f-4a8b-9c0d-1e2f3a4b5c6d<\/serial>\s*<\/disk>/);
+    expect(() => planInstance({ name: 'snaptest-v', dir: '/srv/snap', linux: { artifacts }, rbd: { ...volume, volumeId: '</serial><evil' } })).toThrow(/volume id/);
   });
 });
 

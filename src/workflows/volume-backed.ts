@@ -1,0 +1,72 @@
+// Nova's compute_api.snapshot_volume_backed, the other branch of _action_create_image, with its holes
+// closed: the volumes Cinder confirms and the snapshot quota first; then every volume snapshotted at
+// one point in time under one guest freeze (thawed as soon as the create calls return, not when the
+// snapshots are available); a wait for `available` with a deadline; then the image Nova makes (size
+// 0, bdm v2 block_device_mapping naming the snapshots, bdm_v2, root_device_name), active. A failed
+// run deletes the Cinder snapshots it made (found by the run's tag) and its image, and thaws the guest.
+import { workflowInfo } from '@temporalio/workflow';
+import { POWER_STATE_RUNNING, type PowerState, type SnapshotInstanceInfo, type SnapshotResult } from '../contract';
+import { cinderWaitActivities, type ControlProxies, type HostActivityProxies } from './activity-proxies';
+import type { Progress } from './progress';
+import type { Saga } from './saga';
+
+/** How long the snapshots may take to become available (Nova waits with no deadline, the guest frozen). */
+export const VOLUME_SNAPSHOT_DEADLINE_MS = 10 * 60_000;
+
+export interface VolumeBackedContext {
+  instance: SnapshotInstanceInfo;
+  imageId: string;
+  name: string;
+  powerState: PowerState;
+  host: HostActivityProxies;
+  control: ControlProxies;
+  progress: Progress;
+  saga: Saga;
+  startedAt: number;
+}
+
+/** Nova's compute_utils.is_volume_backed_instance: the root disk is a volume. */
+export function isVolumeBacked(instance: SnapshotInstanceInfo): boolean {
+  return (instance.volumes ?? []).some((v) => v.root);
+}
+
+export async function snapshotVolumeBacked(ctx: VolumeBackedContext): Promise<SnapshotResult> {
+  const { instance, imageId, host, control, progress, saga } = ctx;
+  const instanceUuid = instance.uuid;
+  const runId = workflowInfo().runId;
+  const plan = await progress.step('plan_volumes', () => control.planVolumeSnapshots({ instanceUuid, imageId }));
+
+  // Registered before the cut: an attempt that died after its create calls leaves snapshots only the tag finds.
+  saga.add('delete Cinder snapshots', () => cinderWaitActivities.deleteVolumeSnapshots({ instanceUuid, runId }));
+  const running = ctx.powerState === POWER_STATE_RUNNING;
+  if (running) saga.add('thaw guest', () => host.volumes.thawGuest({ domainName: instance.domainName }));
+  const cut = await progress.step('snapshot_volumes', () =>
+    host.volumes.snapshotVolumes({
+      domainName: instance.domainName,
+      instanceUuid,
+      projectId: instance.projectId ?? '',
+      runId,
+      imageName: ctx.name,
+      volumes: plan.volumes,
+      running,
+      requireQuiesce: plan.requireQuiesce,
+    }),
+  );
+  await progress.step('await_volume_snapshots', () =>
+    cinderWaitActivities.awaitVolumeSnapshots({ instanceUuid, snapshotIds: cut.snapshots.map((s) => s.snapshotId), deadlineMs: VOLUME_SNAPSHOT_DEADLINE_MS }),
+  );
+  const image = await progress.step('complete_image', () =>
+    control.completeVolumeBackedImage({
+      imageId,
+      volumes: cut.snapshots.map((s) => ({ device: s.device, snapshotId: s.snapshotId, volumeSizeGiB: s.sizeGiB, root: s.root })),
+    }),
+  );
+
+  const mode = running ? 'live' : 'cold';
+  const quiesce = { quiesced: cut.quiesced, freezeWindowMs: cut.freezeWindowMs };
+  await progress.step('task_state_none', () => control.setTaskState({ instanceUuid, taskState: null, expected: ['image_snapshot', null] }));
+  await progress.step('notify_end', () => control.notifySnapshot({ instanceUuid, imageId, event: 'snapshot.end', mode, durationMs: Date.now() - ctx.startedAt, ...quiesce }));
+  const result: SnapshotResult = { imageId, status: image.status, size: image.size, checksum: image.checksum, mode, ...quiesce, dataPath: 'cinder-snapshot', steps: progress.state.steps };
+  if (cut.quiesceError !== undefined) result.quiesceError = cut.quiesceError;
+  return result;
+}
