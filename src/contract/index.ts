@@ -6,6 +6,7 @@ export * from './error-types';
 export * from './instance-states';
 export * from './inventory';
 export * from './snapshot-activities';
+export * from './uploaded-image';
 export * from './snapshot-chain';
 export * from './snapshot-workflow';
 export * from './temporal-names';

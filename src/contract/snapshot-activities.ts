@@ -4,6 +4,7 @@ import type { PowerState, TaskState } from './instance-states';
 import type { InventoryDomain, InventoryVolume } from './inventory';
 import type { ChainPlan, ChainRecordInput, SnapshotChainFacts } from './snapshot-chain';
 import type { RotationOutcome, SnapshotDataPath, SnapshotMode } from './snapshot-workflow';
+import type { UploadedImage } from './uploaded-image';
 import type { VolumeControlActivities, VolumeHostActivities } from './volume-snapshot-activities';
 
 export interface SnapshotInstanceInfo {
@@ -22,13 +23,6 @@ export interface SnapshotInstanceInfo {
 export interface SnapshotImageRef {
   imageId: string;
   status: string;
-}
-
-export interface UploadedImage {
-  imageId: string;
-  status: string;
-  size: number;
-  checksum: string;
 }
 
 export type SnapshotNotification = 'snapshot.start' | 'snapshot.end' | 'snapshot.error';

@@ -2,7 +2,7 @@
 // their types only): the control side confirms the volumes and the quota, waits for the snapshots
 // and writes the image; the host side cuts every volume at one point under one guest freeze.
 import type { SnapshottedVolume } from './volume-backed-image';
-import type { UploadedImage } from './snapshot-activities';
+import type { UploadedImage } from './uploaded-image';
 
 /** A volume of the instance that Cinder confirmed attached to it. */
 export interface SnapshotVolume {

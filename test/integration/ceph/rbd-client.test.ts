@@ -2,7 +2,6 @@
 // `rbd diff --from-snap` reports between two points in time, typed errors with the errno, and the
 // client user's caps confined to its pools. Last, the cluster stops with no daemon or file left.
 import { existsSync } from 'node:fs';
-import { readdir, readFile } from 'node:fs/promises';
 import { CephCommandError, RbdClient, RbdClones, runCeph } from '../../../src/ceph';
 import { runTool } from '../../../src/process/tool-process';
 import { useCephCluster } from '../../support/ceph';
