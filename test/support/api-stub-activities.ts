@@ -148,6 +148,7 @@ export class ApiStubCloud {
       closeSnapshotExport: async () => undefined,
       retainCheckpoints: async () => ({ checkpointXml: null, deleted: [] }),
       directSnapshot: async () => ({ done: false, reason: 'the stub host has no RBD disks' }),
+      discardDirectSnapshot: async () => ({ removed: false }),
     };
   }
 
