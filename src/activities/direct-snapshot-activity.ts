@@ -5,16 +5,22 @@ import { Context } from '@temporalio/activity';
 import { RbdClones } from '../ceph';
 import type { HostActivities } from '../contract';
 import { hasImageLocations } from '../images/client';
-import { directSnapshot, directSnapshotNames, directSnapshotRefusal } from '../host/direct-snapshot';
+import { directSnapshot, directSnapshotNames, directSnapshotRefusal, discardDirectSnapshot } from '../host/direct-snapshot';
 import { RbdDiskSource } from '../host/disk-source/rbd-source';
 import { diskSourceOf } from '../host/disk-source/root-disk';
 import { withQuiescedGuest, type QuiesceOutcome } from '../host/quiesce';
 import { withHeartbeat } from './activity-support';
 import type { HostActivityDeps } from './host-activity-deps';
 
-export function createDirectSnapshotActivity(deps: HostActivityDeps): Pick<HostActivities, 'directSnapshot'> {
+export function createDirectSnapshotActivity(deps: HostActivityDeps): Pick<HostActivities, 'directSnapshot' | 'discardDirectSnapshot'> {
   const { config, session, images } = deps;
   return {
+    async discardDirectSnapshot({ description, imageId }) {
+      const source = diskSourceOf(description, config.rbd);
+      const glancePool = config.rbd.glancePool;
+      if (!(source instanceof RbdDiskSource) || glancePool === undefined || !hasImageLocations(images)) return { removed: false };
+      return discardDirectSnapshot({ clones: new RbdClones(source.conn), images }, directSnapshotNames(source.ref, glancePool, imageId), imageId);
+    },
     async directSnapshot({ domainName, mode, description, imageId }) {
       return withHeartbeat(async () => {
         const source = diskSourceOf(description, config.rbd);

@@ -187,6 +187,11 @@ export interface HostActivities extends VolumeHostActivities {
   /** Before the stream, where the description says it may: Nova's direct snapshot, inside the cluster (src/host/direct-snapshot.ts). */
   directSnapshot(input: { domainName: string; mode: SnapshotMode; description: DomainDescription; imageId: string }): Promise<DirectSnapshotOutcome>;
   /**
+   * The direct snapshot's compensation: removes `direct-<image id>` on the disk and `<pool>/<image id>`
+   * unless Glance holds the copy; idempotent, nothing to do where the direct snapshot does not apply.
+   */
+  discardDirectSnapshot(input: { description: DomainDescription; imageId: string }): Promise<{ removed: boolean }>;
+  /**
    * Ends the export (our backup job, our qemu-nbd) and removes the run's work dir; idempotent, also
    * the compensation. With `discardPointOf` (a failed live run's compensation) the run's point in
    * time in the disk's storage (an RBD snapshot named for the run) goes too, so none of ours is

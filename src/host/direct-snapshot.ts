@@ -13,7 +13,7 @@
 import type { DiskSource } from './disk-source/disk-source';
 import type { ImageRef, RbdClient, RbdClones } from '../ceph';
 import { errorMessage, type DirectSnapshotOutcome } from '../contract';
-import type { Image, ImageClient, ImageLocations } from '../images/client';
+import { ImageNotFound, type Image, type ImageClient, type ImageLocations } from '../images/client';
 import type { QuiesceOutcome } from './quiesce';
 
 /** Glance's rbd driver names the snapshot every image of its own has `snap`; Nova's copies do too. */
@@ -76,6 +76,26 @@ export async function removeDirectSnapshot(clones: DirectClones, names: DirectSn
   // The copy first: an unflattened copy holds the source snapshot (EBUSY on its unprotect).
   await clones.removeImage(names.copy);
   await clones.removeSnapshot(names.disk, names.sourceSnap);
+}
+
+/**
+ * The compensation of a run that failed once its direct snapshot was tried (a host worker killed
+ * mid-attempt, its retries all dead): removes the copy and the source snapshot unless Glance holds
+ * the copy (the image active at its location). Idempotent; waits (throws, to be retried) while
+ * Glance still decides on a hand-off.
+ */
+export async function discardDirectSnapshot(deps: Pick<DirectSnapshotDeps, 'clones' | 'images'>, names: DirectSnapshotNames, imageId: string): Promise<{ removed: boolean }> {
+  const location = glanceRbdLocation(await deps.clones.rbd.fsid(), names.copy);
+  const image = await deps.images.get(imageId).catch((err: unknown) => {
+    if (err instanceof ImageNotFound) return null;
+    throw err;
+  });
+  if (image !== null) {
+    if (image.status === 'active' && (await deps.images.locationUrls(imageId)).includes(location)) return { removed: false };
+    if (isLocked(image)) throw new LocationPending(`Glance still processes the location of image ${imageId} (${image.status})`);
+  }
+  await removeDirectSnapshot(deps.clones, names);
+  return { removed: true };
 }
 
 function isFinal(err: unknown): boolean {

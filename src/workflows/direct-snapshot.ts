@@ -8,9 +8,14 @@ import type { ExtractContext, ExtractOutcome } from './extract-context';
 
 /** The snapshot done inside the cluster, or null: stream it. */
 export async function attemptDirectSnapshot(ctx: ExtractContext): Promise<ExtractOutcome | null> {
-  const { instance, description, mode, host, control, progress } = ctx;
+  const { instance, description, mode, host, control, progress, saga } = ctx;
   // Added with the direct snapshot: runs recorded before it replay without the step.
   if (description.directSnapshot !== true || !patched('rbd-direct-snapshot')) return null;
+  // Registered before the step: an attempt killed mid-way whose retries all die leaves its copy
+  // and its snapshot, which the activity's own clean-up never got to. Kept when Glance holds it.
+  if (patched('rbd-direct-discard')) {
+    saga.add('remove the direct snapshot unless Glance holds it', () => host.restore.discardDirectSnapshot({ description, imageId: ctx.imageId }));
+  }
   const outcome = await progress.step('direct_snapshot', () => host.upload.directSnapshot({ domainName: instance.domainName, mode, description, imageId: ctx.imageId }));
   if (!outcome.done) {
     log.warn('performing standard snapshot because direct snapshot failed', { reason: outcome.reason });

@@ -153,6 +153,7 @@ export class ApiStubCloud {
       snapshotVolumes: async () => {
         throw ApplicationFailure.nonRetryable('the API stub has no volumes', 'InvalidSnapshotInput');
       },
+      discardDirectSnapshot: async () => ({ removed: false }),
     };
   }
 

@@ -105,7 +105,7 @@ export async function checkEndState(stack: FaultStack, fixture: InstanceFixture,
   }
 
   if (stack.rbd !== null && fixture.instance.rbd !== null) {
-    for (const left of await rbdLeftovers(stack.rbd.cluster, fixture)) violations.push(`left in Ceph: ${left}`);
+    for (const left of await rbdLeftovers(stack.rbd.cluster, fixture, stack.store.chain)) violations.push(`left in Ceph: ${left}`);
   }
   const left = (await readdir(stack.snapshotsDir)).filter((n) => n !== FILLER_NAME && n !== 'lost+found');
   if (left.length > 0) violations.push(`left under snapshots dir: ${left.join(', ')}`);

@@ -53,7 +53,8 @@ export const RBD_FAULTS: readonly Fault[] = ['rbd-host-kill', 'osd-restart', 'mo
 export const MON_DOWN_MS = 30_000;
 
 /**
- * Where each RBD fault lands (live mode only: the one-pass backup job over the network disk):
+ * Where each RBD fault lands (live mode only: the live data path, with change tracking on the run's own
+ * RBD snapshot read by qemu-nbd, else the backup job over the network disk):
  * the kill and the OSD's restart with the stream's bytes in flight; the mon's absence where the
  * host asks the cluster (`rbd info` for the disk's size and identity). QEMU's open image does not
  * need the mon to read, so the mon elsewhere would prove nothing.

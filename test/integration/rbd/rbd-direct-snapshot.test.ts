@@ -11,13 +11,13 @@ import { runToolOutput } from '../../../src/process/tool-process';
 import { rbdTarget } from '../../../src/testing/instance-lifecycle';
 import { readConsole } from '../../../src/testing/guest/guest-console';
 import { lastFsynced } from '../../../src/testing/guest/workload-verifiers';
-import { countingImages, type SentBytes } from '../../support/counting-images';
-import { startEngine, type Engine } from '../../support/engine-harness';
+import type { Engine } from '../../support/engine-harness';
 import { createRealGuest, snapshotRealGuest, snapshotShutOffGuest, verifySnapshotImage, waitForFsynced, type RealGuestRun } from '../../support/guest/real-guest-run';
 import type { InstanceFixture } from '../../support/instance-fixture';
 import { startGlance, type RunningGlance } from '../../support/openstack/glance';
+import { startGlanceEngine } from '../../support/openstack/glance-engine';
 import { startKeystone, type KeystoneUser, type RunningKeystone } from '../../support/openstack/keystone';
-import { rbdSnapshotsOf, useRbdGuests } from '../../support/rbd-guest';
+import { rbdLeftovers, useRbdGuests } from '../../support/rbd-guest';
 
 jest.setTimeout(300_000);
 
@@ -35,11 +35,8 @@ afterAll(async () => {
 });
 
 async function engineOn(glance: RunningGlance): Promise<{ engine: Engine; sent: () => number }> {
-  const auth = keystone.authenticatorFor(service);
-  const counted: SentBytes = { bytes: 0 };
-  const images = countingImages(new GlanceHttpClient(glance.url, () => auth.serviceToken()), counted);
-  const engine = await startEngine({ hostEnv: { ...rbd().hostEnv, SNAP_GLANCE_RBD_POOL: GLANCE_POOL }, images });
-  return { engine, sent: () => counted.bytes };
+  const { engine, sent } = await startGlanceEngine(keystone, service, glance, rbd().hostEnv, GLANCE_POOL);
+  return { engine, sent: () => sent.bytes };
 }
 
 async function createRbdGuest(options: Parameters<typeof createRealGuest>[0]): Promise<InstanceFixture> {
@@ -90,7 +87,7 @@ describe("Nova's direct snapshot into a Glance on the same Ceph", () => {
       expect(await cephClient().list(GLANCE_POOL)).toEqual([run.imageId]);
       expect((await cephClient().info({ pool: GLANCE_POOL, image: run.imageId })).parent).toBeUndefined();
       expect(await cephClient().snapList({ pool: GLANCE_POOL, image: run.imageId })).toEqual([expect.objectContaining({ name: 'snap', protected: true })]);
-      expect(await rbdSnapshotsOf(fixture)).toEqual([]);
+      expect(await rbdLeftovers(rbd().cluster, fixture, engine.store.chain, { images: [run.imageId] })).toEqual([]);
       await expectCleanImage(engine, run);
       await waitForFsynced(fixture.instance.consolePath, 'log', lastFsynced(await readConsole(fixture.instance.consolePath), 'log') + 1);
     } finally {
@@ -100,6 +97,8 @@ describe("Nova's direct snapshot into a Glance on the same Ceph", () => {
 
   it('shut off: the image in RBD is identical to the disk, and the guest stays off', async () => {
     const fixture = await createRbdGuest({ linux: { workload: 'log', rateKiB: 512 } });
+    // The images of the cell above are Glance's now.
+    const before = await cephClient().list(GLANCE_POOL);
     try {
       const { run } = await snapshotShutOffGuest(engine, fixture);
       expect(run.error).toBeUndefined();
@@ -110,7 +109,7 @@ describe("Nova's direct snapshot into a Glance on the same Ceph", () => {
       const copy = rbdTarget({ ...disk, pool: GLANCE_POOL, image: `${run.imageId}@snap` });
       const compared = await runToolOutput('qemu-img', ['compare', '-q', '-f', 'raw', '-F', 'raw', copy, rbdTarget(disk)], { okExitCodes: [0, 1] });
       expect(compared.exitCode).toBe(0);
-      expect(await rbdSnapshotsOf(fixture)).toEqual([]);
+      expect(await rbdLeftovers(rbd().cluster, fixture, engine.store.chain, { images: [...before, run.imageId] })).toEqual([]);
     } finally {
       await fixture.cleanup();
     }
@@ -144,7 +143,7 @@ describe('fault: a Glance that refuses the location falls back to the stream', (
       expect(sent()).toBe(run.result?.size);
       process.stderr.write(`[direct refused → stream] ${sent()} bytes sent; direct_snapshot ${run.result?.steps.direct_snapshot ?? '?'} ms, upload ${run.result?.steps.upload ?? '?'} ms\n`);
       expect(await cephClient().list(GLANCE_POOL)).toEqual(before);
-      expect(await rbdSnapshotsOf(fixture)).toEqual([]);
+      expect(await rbdLeftovers(rbd().cluster, fixture, engine.store.chain, { images: before })).toEqual([]);
       await expectCleanImage(engine, run);
     } finally {
       await fixture.cleanup();

@@ -15,7 +15,7 @@ import { guestWrites, killQemuAndStart } from '../../support/guest/chain-checks'
 import { createRealGuest, snapshotRealGuest, verifySnapshotImage, type RealGuestRun } from '../../support/guest/real-guest-run';
 import { downloadImage } from '../../support/image-bytes';
 import type { InstanceFixture } from '../../support/instance-fixture';
-import { rbdSnapshotsOf, useRbdGuests } from '../../support/rbd-guest';
+import { rbdLeftovers, rbdSnapshotsOf, useRbdGuests } from '../../support/rbd-guest';
 
 const MiB = 1024 * 1024;
 const DISK_BYTES = 128 * MiB;
@@ -98,6 +98,7 @@ describe('incremental snapshots of an RBD disk from rbd diff', () => {
     // The snapshot was taken (the extract completed) and the compensation removed it.
     expect(await activityResults(fixture, 'closeSnapshotExport')).toContainEqual({ discardedPoint: true });
     expect(await rbdSnapshotsOf(fixture)).toEqual([FOREIGN_SNAP]);
+    expect(await rbdLeftovers(rbd().cluster, fixture, engine.store.chain, { foreignSnapshots: [FOREIGN_SNAP] })).toEqual([]);
     expect((await engine.images.get(run.imageId).catch(() => null))?.status ?? 'deleted').toBe('deleted');
   }, 240_000);
 
@@ -109,6 +110,7 @@ describe('incremental snapshots of an RBD disk from rbd diff', () => {
     const ours = await oursOn(fixture);
     expect(ours).toHaveLength(1);
     expect((await engine.store.chain.get(first.imageId))?.checkpoint).toBe(ours[0]);
+    expect(await rbdLeftovers(rbd().cluster, fixture, engine.store.chain, { foreignSnapshots: [FOREIGN_SNAP] })).toEqual([]);
     await expectImageOfSnapshot(run, ours[0] as string);
   }, 240_000);
 
@@ -129,6 +131,7 @@ describe('incremental snapshots of an RBD disk from rbd diff', () => {
     const ours = await oursOn(fixture);
     expect(ours).toEqual([(await engine.store.chain.get(second.imageId))?.checkpoint]);
     expect(await rbdSnapshotsOf(fixture)).toContain(FOREIGN_SNAP);
+    expect(await rbdLeftovers(rbd().cluster, fixture, engine.store.chain, { foreignSnapshots: [FOREIGN_SNAP] })).toEqual([]);
     await expectImageOfSnapshot(run, ours[0] as string);
   }, 300_000);
 });

@@ -14,7 +14,7 @@ import { lastFsynced } from '../../../src/testing/guest/workload-verifiers';
 import { startEngine, type Engine } from '../../support/engine-harness';
 import { createRealGuest, expectCleanRawImage, snapshotRealGuest, snapshotShutOffGuest, waitForFsynced } from '../../support/guest/real-guest-run';
 import type { InstanceFixture } from '../../support/instance-fixture';
-import { rbdSnapshotsOf, useRbdGuests } from '../../support/rbd-guest';
+import { rbdLeftovers, useRbdGuests } from '../../support/rbd-guest';
 
 const rbd = useRbdGuests();
 
@@ -22,9 +22,9 @@ async function createRbdGuest(options: Parameters<typeof createRealGuest>[0]): P
   return createRealGuest({ ...options, ...rbd().guestOptions() });
 }
 
-/** Nothing of ours is left: no RBD snapshot on the disk, no work dir under the snapshots directory. */
+/** Nothing of ours is left: nothing in the cluster but what the chain records (here: nothing), no work dir under the snapshots directory. */
 async function expectNothingLeft(engine: Engine, fixture: InstanceFixture): Promise<void> {
-  expect(await rbdSnapshotsOf(fixture)).toEqual([]);
+  expect(await rbdLeftovers(rbd().cluster, fixture, engine.store.chain)).toEqual([]);
   expect(await readdir(engine.hostConfig.snapshotsDir).catch(() => [])).toEqual([]);
 }
 

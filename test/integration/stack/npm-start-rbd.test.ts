@@ -55,7 +55,8 @@ describe('npm start with SNAP_DEMO_STORAGE=rbd', () => {
     await until('an active image', async () => ((await images.get(imageId)).status === 'active' ? true : undefined), 180_000);
     const image = await images.get(imageId);
     expect(image.disk_format).toBe('raw');
-    expect(image.properties.snapshot_data_path).toBe('backup-job');
+    // live from the run's own RBD snapshot (Ceph's change tracking, on by default; the demo's image service composes)
+    expect(image.properties.snapshot_data_path).toBe('qemu-nbd');
     expect((await verifyGuestImage(images, imageId, { workload: 'blocks', scratchDir: dataDir }, 0)).fsckClean).toBe(true);
 
     expect(await stack.interrupt()).toBe(0);

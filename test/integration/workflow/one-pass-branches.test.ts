@@ -152,4 +152,19 @@ describe("Nova's direct snapshot before the stream (an RBD disk, Glance on the s
     expect(inst.calls.filter((c) => DATA_STEPS.includes(c) || c === 'directSnapshot')).toEqual(['directSnapshot', 'openSnapshotExport', 'streamSnapshot']);
     expectClean(inst, 'running');
   });
+
+  it('an attempt that fails for good (a host worker killed, its retries dead) leaves no copy: the compensation removes it, first', async () => {
+    const { inst, error } = await snapshot({ guest: 'running', direct: 'done', failures: { directSnapshot: 'fatal' } });
+    expect(error).toBeInstanceOf(WorkflowFailedError);
+    expect(inst.directCopy).toBe(false);
+    expect(inst.calls.filter((c) => c === 'discardDirectSnapshot' || c === 'closeSnapshotExport')).toEqual(['discardDirectSnapshot', 'closeSnapshotExport']);
+    expect(inst.imageStatus).toBe('deleted');
+    expectClean(inst, 'running');
+  });
+
+  it('a taken direct snapshot is not compensated: its copy is Glance’s', async () => {
+    const { inst } = await snapshot({ guest: 'running', direct: 'done' });
+    expect(inst.directCopy).toBe(true);
+    expect(inst.calls).not.toContain('discardDirectSnapshot');
+  });
 });

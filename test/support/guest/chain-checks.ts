@@ -36,6 +36,8 @@ export async function guestWrites(fixture: InstanceFixture, file: string, mib: n
  * ext4 to write before the snapshot's own freeze but that superblock.
  */
 export async function settle(fixture: InstanceFixture): Promise<void> {
+  // An idle guest prints "ready" before libvirt sees its agent's channel connected.
+  await waitForAgent(fixture.client, fixture.instance.domain, { timeoutMs: 60_000 });
   await fixture.client.domainFSFreeze(fixture.instance.domain, [], 0, { timeoutMs: 10_000 });
   await fixture.client.domainFSThaw(fixture.instance.domain, [], 0, { timeoutMs: 10_000 });
 }

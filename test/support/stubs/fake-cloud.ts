@@ -54,6 +54,8 @@ export class FakeInstance {
   readonly workDirs = new Set<string>();
   /** the one-pass export is open (a backup job or qemu-nbd would be running) */
   exportOpen = false;
+  /** a direct snapshot's copy and source snapshot are in the cluster (Glance's once the image is active) */
+  directCopy = false;
   readonly calls: string[] = [];
   readonly notifications: string[] = [];
   /** the backup_type of the image the workflow made itself (createSnapshotImage), null for a snapshot */
@@ -301,10 +303,19 @@ export class FakeCloud {
       },
       directSnapshot: async ({ domainName, imageId, mode }) => {
         const inst = this.domain(domainName);
+        // The attempt makes its copy before anything can kill it.
+        inst.directCopy = inst.options.direct === 'done';
         inst.enter('directSnapshot');
         if (inst.options.direct !== 'done') return { done: false, reason: 'Glance refused the location' };
         this.image(imageId).imageStatus = 'active';
         return { done: true, image: { imageId, status: 'active', size: 1 << 20, checksum: '' }, location: `rbd://fsid/images/${imageId}/snap`, quiesced: mode === 'live', freezeWindowMs: mode === 'live' ? 2 : null };
+      },
+      discardDirectSnapshot: async ({ imageId }) => {
+        const inst = this.image(imageId);
+        inst.enter('discardDirectSnapshot');
+        if (inst.imageStatus === 'active') return { removed: false };
+        inst.directCopy = false;
+        return { removed: true };
       },
       closeSnapshotExport: async ({ domainName, workDirKey }) => {
         for (const each of this.byUuid.values()) each.workDirs.delete(workDirKey);

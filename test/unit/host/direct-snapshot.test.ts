@@ -2,7 +2,7 @@
 // Glance, and that every way it can end leaves nothing of it behind but the image's own copy.
 // Against an in-memory cluster and Glance that keep the state the real ones would.
 import { CephCommandError, type ImageRef } from '../../../src/ceph';
-import { directSnapshot, directSnapshotNames, flattenDeadlineMs, directSnapshotRefusal, glanceRbdLocation, type DirectClones, type DirectSnapshotDeps } from '../../../src/host/direct-snapshot';
+import { directSnapshot, directSnapshotNames, discardDirectSnapshot, flattenDeadlineMs, directSnapshotRefusal, glanceRbdLocation, LocationPending, type DirectClones, type DirectSnapshotDeps } from '../../../src/host/direct-snapshot';
 import { loadHostConfig } from '../../../src/host/host-config';
 import { ImageNotFound, ImageRequestRejected, type Image } from '../../../src/images/client';
 
@@ -229,5 +229,45 @@ describe('the direct snapshot', () => {
     const cluster = new FakeCluster();
     await expect(directSnapshot(deps(cluster, new FakeGlance('pending')), names, IMAGE_ID, SIZE)).rejects.toMatchObject({ name: 'LocationPending', retryable: true });
     expect(cluster.leftovers()).toEqual([`images/${IMAGE_ID}`, `images/${IMAGE_ID}@snap`]);
+  });
+});
+
+describe('the compensation of a run whose direct attempt was killed (discardDirectSnapshot)', () => {
+  /** What an attempt killed after its clone leaves: the source snapshot protected, the unflattened copy. */
+  async function killedAfterClone(cluster: FakeCluster): Promise<void> {
+    await cluster.rbd.snapCreate(disk, names.sourceSnap);
+    await cluster.rbd.snapProtect(disk, names.sourceSnap);
+    await cluster.clone(disk, names.sourceSnap, names.copy);
+  }
+
+  it('removes the copy and the source snapshot; a repeat finds nothing and changes nothing', async () => {
+    const cluster = new FakeCluster();
+    const glance = new FakeGlance('active');
+    await killedAfterClone(cluster);
+    expect(cluster.leftovers()).toEqual([`${disk.pool}/${disk.image}@${names.sourceSnap}`, `images/${IMAGE_ID}`]);
+    await expect(discardDirectSnapshot(deps(cluster, glance), names, IMAGE_ID)).resolves.toEqual({ removed: true });
+    expect(cluster.leftovers()).toEqual([]);
+    await expect(discardDirectSnapshot(deps(cluster, glance), names, IMAGE_ID)).resolves.toEqual({ removed: true });
+    expect(cluster.leftovers()).toEqual([]);
+  });
+
+  it('keeps the copy Glance holds (the image active at its location)', async () => {
+    const cluster = new FakeCluster();
+    const glance = new FakeGlance('active');
+    expect(await directSnapshot(deps(cluster, glance), names, IMAGE_ID, SIZE)).toMatchObject({ done: true });
+    await expect(discardDirectSnapshot(deps(cluster, glance), names, IMAGE_ID)).resolves.toEqual({ removed: false });
+    expect(cluster.leftovers()).toEqual([`images/${IMAGE_ID}`, `images/${IMAGE_ID}@snap`]);
+  });
+
+  it('waits while Glance still decides on the hand-off (retried), and removes everything once the image is gone', async () => {
+    const cluster = new FakeCluster();
+    const glance = new FakeGlance('active');
+    await killedAfterClone(cluster);
+    glance.image = { ...glance.image, status: 'importing' };
+    await expect(discardDirectSnapshot(deps(cluster, glance), names, IMAGE_ID)).rejects.toBeInstanceOf(LocationPending);
+    expect(cluster.leftovers()).toHaveLength(2);
+    const gone = Object.assign(Object.create(glance) as FakeGlance, { get: async () => Promise.reject(new ImageNotFound(IMAGE_ID)) });
+    await expect(discardDirectSnapshot(deps(cluster, gone), names, IMAGE_ID)).resolves.toEqual({ removed: true });
+    expect(cluster.leftovers()).toEqual([]);
   });
 });
