@@ -298,10 +298,10 @@ export class ImageService {
     await this.records.update(id, (current) => ({ ...this.present(id, current), status: 'deleted', updated_at: this.timestamp() }));
     await this.blobs.remove(id);
     await this.resumable.forget(id);
-    // The image is deleted once its record says so; its chunks are housekeeping, which the next
-    // collection (another delete, or the next start) finishes if this one fails.
+    // The image is deleted once its record says so; its chunks are housekeeping, reclaimed from
+    // its own index alone, which the next start's repair finishes if this fails.
     try {
-      if (await this.composed.has(id)) await this.collectChunks();
+      await this.composed.removeIndex(id);
     } catch (err) {
       this.warn({ imageId: id, err: errorMessage(err) }, 'chunk collection after a delete failed; the next one finishes it');
     }
@@ -319,8 +319,8 @@ export class ImageService {
   }
 
   /**
-   * Removes the indexes of images that are neither active nor uploading, and every chunk no other
-   * index names. An uploading image's index is a commit's, written just before the record turns
+   * The store's repair pass (run at start): removes the indexes of images that are neither active
+   * nor uploading, rebuilds the chunks' counts from the others, and removes every chunk they do not name. An uploading image's index is a commit's, written just before the record turns
    * active (a commit that fails removes its own; at start, recovery removes those a crash left).
    */
   collectChunks(): ReturnType<ComposedImages['collect']> {
@@ -328,6 +328,11 @@ export class ImageService {
       const status = this.records.get(id)?.status;
       return status === 'active' || status === 'uploading';
     });
+  }
+
+  /** Distinct chunks the installed indexes name, as counted (what a repair would rebuild). */
+  get countedChunks(): number {
+    return this.composed.countedChunks;
   }
 
   /** What the chunk store holds (bytes of chunk files), for operators and benchmarks. */

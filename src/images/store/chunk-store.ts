@@ -2,8 +2,9 @@
 // by the SHA-256 of its bytes, so a chunk is stored once however many images hold it, and a file
 // whose bytes do not hash to its name is known to be damaged. A chunk is written under a temporary
 // name, fsynced and renamed: a file with a chunk's name is always whole. Which chunks are still
-// needed is the indexes' business (image-index.ts); collect() removes the others, but never one a
-// compose in flight has pinned, so composes and collections need no common lock.
+// needed is the indexes' business (image-index.ts, counted by chunk-refs.ts): reclaim() removes the
+// chunks a delete freed, collect() sweeps every chunk no index names; neither removes one a compose
+// in flight has pinned, so composes need no lock in common with them.
 //
 // Every read is checked against the chunk's name before its bytes are used: bit rot is never served,
 // composed into a new image, nor taken for a chunk the store holds. A chunk found damaged is moved
@@ -126,10 +127,15 @@ export class ChunkBatch {
     await Promise.all(pending.map((p) => this.store.dropTemp(p.temp)));
   }
 
-  /** The batch's chunks are named by an index on disk now (or not needed): unpinned. */
-  release(): void {
-    for (const hex of this.pinned) this.store.unpin(hex);
+  /**
+   * The batch's chunks are named by an index on disk now (or not needed): unpinned. Returns them,
+   * so the caller can reclaim those no index counts (a compose that failed wrote them for nothing).
+   */
+  release(): string[] {
+    const released = [...this.pinned];
+    for (const hex of released) this.store.unpin(hex);
     this.pinned.clear();
+    return released;
   }
 }
 
@@ -138,7 +144,7 @@ export class ChunkStore {
   private readonly pins = new Map<string, number>();
   /** chunks a collection is removing right now: a compose that wants one waits and writes it again */
   private readonly removing = new Map<string, Promise<void>>();
-  /** the keep-set of the collection running, if one is: chunks unpinned meanwhile join it */
+  /** chunks unpinned while a collection runs: it keeps them */
   private collecting: Set<string> | null = null;
   /** temporary files of puts in flight: not a crash's leftovers */
   readonly liveTemps = new Set<string>();
@@ -238,47 +244,65 @@ export class ChunkStore {
   }
 
   /**
-   * Mark and sweep: `mark` adds the chunks the indexes on disk name; then every chunk neither they
-   * nor a compose in flight names is removed, with the temporary files a crash left. A chunk
-   * unpinned from the start of the mark on (its index may have been written after the mark listed
-   * the indexes) is kept; a compose that pins a chunk while it is being removed writes it again.
-   * One collection at a time (the caller's to ensure).
+   * Mark and sweep, the repair pass: `mark` reads the indexes on disk and answers which chunks they
+   * name; then every chunk neither they nor a compose in flight names is removed, with the
+   * temporary files a crash left. A chunk unpinned from the start of the mark on (its index may
+   * have been written after the mark listed the indexes) is kept; a compose that pins a chunk while
+   * it is being removed writes it again. One collection at a time (the caller's to ensure).
    */
-  async collect(mark: (referenced: Set<string>) => Promise<void>): Promise<CollectOutcome> {
+  async collect(mark: () => Promise<(hex: string) => boolean>): Promise<CollectOutcome> {
     const outcome: CollectOutcome = { removedChunks: 0, removedBytes: 0, keptChunks: 0 };
-    const referenced = new Set<string>();
-    this.collecting = referenced;
+    const unpinned = new Set<string>();
+    this.collecting = unpinned;
     try {
-      await mark(referenced);
+      const named = await mark();
       for (const file of await this.files(true)) {
         if (file.hash === null) {
           if (!this.liveTemps.has(file.path)) await rm(file.path, { force: true });
           continue;
         }
-        if (referenced.has(file.hash) || this.pins.has(file.hash)) {
-          outcome.keptChunks++;
-          continue;
-        }
-        const size = (await stat(file.path).catch(() => null))?.size ?? 0;
-        if (referenced.has(file.hash) || this.pins.has(file.hash)) {
-          outcome.keptChunks++;
-          continue;
-        }
-        // Claimed before the first await of the removal: a compose asking now waits for it.
-        const removal = rm(file.path, { force: true });
-        this.removing.set(file.hash, removal);
-        try {
-          await removal;
-        } finally {
-          this.removing.delete(file.hash);
-        }
-        outcome.removedChunks++;
-        outcome.removedBytes += size;
+        const hex = file.hash;
+        await this.removeUnless(hex, file.path, () => named(hex) || unpinned.has(hex), outcome);
       }
     } finally {
       this.collecting = null;
     }
     return outcome;
+  }
+
+  /**
+   * Removes the named chunks unless `named` says an index holds them or a compose in flight pins
+   * them: what one delete freed, found without listing the store.
+   */
+  async reclaim(hexes: Iterable<string>, named: (hex: string) => boolean): Promise<CollectOutcome> {
+    const outcome: CollectOutcome = { removedChunks: 0, removedBytes: 0, keptChunks: 0 };
+    for (const hex of hexes) await this.removeUnless(hex, this.pathOf(Buffer.from(hex, 'hex')), () => named(hex), outcome);
+    return outcome;
+  }
+
+  private async removeUnless(hex: string, path: string, kept: () => boolean, outcome: CollectOutcome): Promise<void> {
+    const keeps = () => kept() || this.pins.has(hex);
+    if (keeps()) {
+      outcome.keptChunks++;
+      return;
+    }
+    const size = (await stat(path).catch(() => null))?.size;
+    // Asked again after the await: a compose may have pinned it meanwhile.
+    if (keeps()) {
+      outcome.keptChunks++;
+      return;
+    }
+    if (size === undefined) return;
+    // Claimed before the first await of the removal: a compose asking now waits for it.
+    const removal = rm(path, { force: true });
+    this.removing.set(hex, removal);
+    try {
+      await removal;
+    } finally {
+      this.removing.delete(hex);
+    }
+    outcome.removedChunks++;
+    outcome.removedBytes += size;
   }
 
   private async files(withTemps = false): Promise<{ path: string; hash: string | null }[]> {

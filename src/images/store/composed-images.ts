@@ -4,18 +4,26 @@
 // chunks are durable and named before the index that names them is written, the index is written
 // before the record turns active, and only chunks no index on disk names are ever collected.
 //
+// Garbage collection follows the deleted image, not the store: every installed index is counted
+// (chunk-refs.ts), a delete takes its own index's slots off the counts and removes the chunks that
+// fall to zero. The full mark and sweep (collect) is the repair pass: at start, where it rebuilds
+// the counts from the indexes a crash left, and on request.
+//
 // No lock spans tenants. A commit holds its own image's lock; what it needs of everyone else is
 // pinned: the chunks it names (until its index is on disk) and its parent's index (so the parent's
 // chunks, which the new table names without reading them, stay named). A collection keeps what is
-// pinned; collections run one at a time among themselves, and never wait for a commit.
+// pinned; collections run one at a time among themselves, and never wait for a commit. The counts
+// change one image at a time (a commit's count, a delete's uncount and reclaim, a repair), each
+// holding its own image's lock first.
 import { open, type FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { LOGICAL_DIGEST_ALGORITHM } from '../../qcow2';
 import { ChunkDamaged, ChunkStore, type ChunkBatch, type CollectOutcome } from './chunk-store';
+import { ChunkRefs } from './chunk-refs';
 import { composeChunks, type Composed } from './compose';
 import type { StreamHashes } from './hash-pool';
 import { ImageConflict, ImageVerificationFailed } from '../client/image-errors';
-import { CHUNK_BYTES, ImageIndexes, referencedChunks, type IndexFile } from './image-index';
+import { CHUNK_BYTES, ImageIndexes, type IndexFile } from './image-index';
 import { IndexWriter, type ServedFacts } from './index-writer';
 import { checkLayoutBounds } from './layout-bounds';
 import type { LogicalLayout } from '../client/logical-layout';
@@ -60,8 +68,12 @@ export interface ComposedImagesOptions {
 export class ComposedImages {
   /** per image: its commit, or its index's removal */
   private readonly imageLocks = new Map<string, Promise<unknown>>();
-  /** collections, one after the other */
-  private collecting: Promise<unknown> = Promise.resolve();
+  /** changes of the counts and collections, one after the other */
+  private counting: Promise<unknown> = Promise.resolve();
+  /** the chunks the installed indexes name, counted */
+  private refs = new ChunkRefs();
+  /** deleted images whose index an incremental's commit composes on: removed when it lets go */
+  private readonly removalsDeferred = new Set<string>();
   /** parents of commits in flight, by id: how many */
   private readonly pinnedParents = new Map<string, number>();
   /** indexes a collection is removing right now */
@@ -96,10 +108,14 @@ export class ComposedImages {
         checkLayoutBounds(layout, this.maxImageBytes);
         if (parentId !== undefined) parentPinned = this.pinParent(parentId, id);
         const { written, writtenBytes, logicalDigest, served } = await this.compose(request, batch);
+        // Counted while its chunks are pinned and its parent held: none of them can go meanwhile.
+        await this.serially(() => this.count(id));
         return { ...served, logicalDigest: `${LOGICAL_DIGEST_ALGORITHM}:${logicalDigest}`, newChunks: written.length, newChunkBytes: writtenBytes };
       } finally {
         request.hashes.close();
-        batch.release();
+        // A failed compose wrote chunks no index counts: they go now, not at the next start.
+        const released = batch.release();
+        await this.serially(() => this.chunks.reclaim(released, (hex) => this.refs.has(hex))).catch(() => undefined);
         if (parentPinned && parentId !== undefined) this.unpinParent(parentId);
       }
     });
@@ -133,38 +149,95 @@ export class ComposedImages {
     return verifyChunks({ ...pass, indexes: this.indexes, chunks: this.chunks });
   }
 
-  /** Drops the image's index; its chunks go at the next collect() unless another index names them. */
-  removeIndex(id: string): Promise<void> {
-    return this.exclusive(id, () => this.indexes.remove(id));
+  /**
+   * Drops the image's index and reclaims the chunks no other index names, reading this index
+   * only. The index is taken off the counts before it is removed (its slots are read from it); a
+   * crash anywhere in between leaves files the next start's repair removes, never a chunk a live
+   * index names. An index an incremental composes on is removed when that commit lets go of it.
+   */
+  removeIndex(id: string): Promise<CollectOutcome> {
+    return this.exclusive(id, () => this.serially(() => this.release(id)));
   }
 
   /**
-   * Removes the indexes of images that are not `keep` (deleted, killed, uploading after a crash)
-   * and no commit composes on, then every chunk no remaining index and no commit names. Each index
-   * is read a window at a time; one that cannot be read is quarantined and the collection goes on.
+   * The repair pass, a full mark and sweep: removes the indexes of images that are not `keep`
+   * (deleted, killed, uploading after a crash) and no commit composes on, rebuilds the counts from
+   * the remaining indexes, then removes every chunk they and the commits in flight do not name.
+   * Each index is read a window at a time; one that cannot be read is quarantined and the
+   * collection goes on. Counts wait for it (a commit's count, a delete's reclaim); composes do not.
    */
   collect(keep: (id: string) => boolean): Promise<CollectOutcome & { removedIndexes: string[] }> {
-    const run = this.collecting.then(async () => {
+    return this.serially(async () => {
       const removedIndexes: string[] = [];
-      const outcome = await this.chunks.collect(async (referenced) => {
+      const fresh = new ChunkRefs();
+      const outcome = await this.chunks.collect(async () => {
         for (const id of await this.indexes.ids()) {
           if (!keep(id) && !this.pinnedParents.has(id)) {
             await this.removeUnkept(id);
             removedIndexes.push(id);
             continue;
           }
-          const index = await this.indexes.open(id);
-          if (index === undefined) continue;
-          try {
-            for await (const window of index.chunkTable()) referencedChunks(window, referenced);
-          } finally {
-            await index.close();
-          }
+          await this.countInto(fresh, id);
         }
+        // From here on the sweep and every later reclaim ask the rebuilt counts.
+        this.refs = fresh;
+        return (hex) => fresh.has(hex);
       });
       return { ...outcome, removedIndexes };
     });
-    this.collecting = run.catch(() => undefined);
+  }
+
+  /** How many distinct chunks the installed indexes name (what the counts hold). */
+  get countedChunks(): number {
+    return this.refs.chunks;
+  }
+
+  /** The image's installed index, counted once. */
+  private count(id: string): Promise<void> {
+    return this.countInto(this.refs, id);
+  }
+
+  private async countInto(refs: ChunkRefs, id: string): Promise<void> {
+    if (refs.isCounted(id)) return;
+    const index = await this.indexes.open(id);
+    if (index === undefined) return;
+    try {
+      for await (const window of index.chunkTable()) refs.add(window);
+      refs.counted(id);
+    } finally {
+      await index.close();
+    }
+  }
+
+  private async release(id: string): Promise<CollectOutcome> {
+    if (this.pinnedParents.has(id)) {
+      this.removalsDeferred.add(id);
+      return { removedChunks: 0, removedBytes: 0, keptChunks: 0 };
+    }
+    this.removingIndexes.add(id);
+    try {
+      const freed = new Set<string>();
+      if (this.refs.isCounted(id)) {
+        const index = await this.indexes.open(id);
+        try {
+          // An index found unreadable now is quarantined: its counts stay (a leak the next repair ends).
+          if (index !== undefined) for await (const window of index.chunkTable()) this.refs.remove(window, freed);
+        } finally {
+          await index?.close();
+        }
+        this.refs.uncounted(id);
+      }
+      await this.indexes.remove(id);
+      return await this.chunks.reclaim(freed, (hex) => this.refs.has(hex));
+    } finally {
+      this.removingIndexes.delete(id);
+    }
+  }
+
+  /** Changes of the counts, one after the other; a failure does not stop the next. */
+  private serially<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.counting.then(work, work);
+    this.counting = run.catch(() => undefined);
     return run;
   }
 
@@ -251,8 +324,13 @@ export class ComposedImages {
 
   private unpinParent(parentId: string): void {
     const n = (this.pinnedParents.get(parentId) ?? 1) - 1;
-    if (n > 0) this.pinnedParents.set(parentId, n);
-    else this.pinnedParents.delete(parentId);
+    if (n > 0) {
+      this.pinnedParents.set(parentId, n);
+      return;
+    }
+    this.pinnedParents.delete(parentId);
+    // A delete that waited for this commit: its failure is the next repair's to finish.
+    if (this.removalsDeferred.delete(parentId)) void this.removeIndex(parentId).catch(() => undefined);
   }
 
   private async removeUnkept(id: string): Promise<void> {

@@ -59,14 +59,6 @@ export function setSlotHash(table: Buffer, i: number, hash: Buffer | null): void
   (hash ?? ZERO_HASH).copy(table, i * CHUNK_HASH_BYTES);
 }
 
-/** Hex names of every chunk a window of a chunk table holds. */
-export function referencedChunks(table: Buffer, into: Set<string>): void {
-  for (let i = 0; i * CHUNK_HASH_BYTES < table.length; i++) {
-    const hash = slotHash(table, i);
-    if (hash !== null) into.add(hash.toString('hex'));
-  }
-}
-
 /**
  * Magic, length and JSON of a header; with `padTo`, padded with spaces (JSON allows them) to that
  * many bytes in all, so it can be written again in place over a longer placeholder.

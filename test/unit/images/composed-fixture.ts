@@ -1,9 +1,11 @@
 // Building blocks of the composing store's tests: a disk with its map, staging what a layout sends
 // (as a host would, in two appends), the image the host's writer makes of a disk, a download.
 import { randomBytes } from 'node:crypto';
-import { open, stat, utimes } from 'node:fs/promises';
+import { mkdtemp, open, rm, stat, utimes } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { UNAUTHENTICATED_ADMIN as admin, type ImageService } from '../../../src/images/service';
+import { ImageService, UNAUTHENTICATED_ADMIN as admin } from '../../../src/images/service';
 import { encodeMap, sentPieces, type LogicalLayout } from '../../../src/images/client';
 import { emit, type AllocationMap, type Extent, type planImage } from '../../../src/qcow2';
 
@@ -67,4 +69,29 @@ export async function composedRawImage(s: ImageService, disk: Buffer, map: Alloc
   await stage(s, id, { format: 'raw', map: encodeMap(map) }, disk);
   await s.resumable.commit(admin, id, {});
   return id;
+}
+
+/**
+ * A fresh data dir for each test, and open(): the service on it (the previous one closed first, as
+ * a restart), closed and removed after each test.
+ */
+export function serviceInTempDir(prefix: string, maxImageBytes = 64 * 1024 * 1024): { dir: () => string; open: () => Promise<ImageService> } {
+  let dir = '';
+  let service: ImageService | undefined;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), prefix));
+    service = undefined;
+  });
+  afterEach(async () => {
+    await service?.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+  return {
+    dir: () => dir,
+    open: async () => {
+      await service?.close();
+      service = await ImageService.open({ dataDir: dir, maxImageBytes });
+      return service;
+    },
+  };
 }

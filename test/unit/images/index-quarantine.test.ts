@@ -92,6 +92,9 @@ describe('an index that cannot be read', () => {
     await writeFile(indexPath(broken.id), Buffer.concat([Buffer.from('SNAPIDX1\n'), randomBytes(200)]));
 
     await s.delete(admin, other.id);
+    // A delete reads its own index only: the store's repair pass is what reads the broken one.
+    expect(s.get(admin, broken.id).status).toBe('active');
+    await s.collectChunks();
     expect(s.get(admin, broken.id).status).toBe('killed');
     expect(await quarantined()).toHaveLength(1);
     // Only the third image's chunks are left: the broken one's went with its index.
