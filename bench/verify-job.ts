@@ -4,13 +4,13 @@
 // written, so they are read from the page cache: this measures the job's own cost (hashing and
 // per-chunk file work), not the disk's. Target (issue 25): ≥ 0.5× single-core SHA-256.
 // Run: npm run bench:verify -- [--mib 1024] [--images 4] [--reps 3]
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
 import { z } from 'zod';
-import { ImageService, UNAUTHENTICATED_ADMIN as admin } from '../src/images/service';
+import { ImageService } from '../src/images/service';
+import { composedImage } from './support/composed-image';
 import { parseArgs } from './support/args';
 import { machineFacts } from './support/machine';
 import { median, mib, printTable, ratio, seconds, timed } from './support/table';
@@ -38,16 +38,10 @@ function singleCoreSha256(reps: number): number {
   return median(runs);
 }
 
-async function composedImage(service: ImageService, bytes: number): Promise<void> {
-  const id = (await service.create(admin, { name: 'bench', disk_format: 'raw', container_format: 'bare' })).id;
-  const layout = { format: 'raw' as const, map: { virtualSize: bytes, extents: [[0, bytes, 'd']] as [number, number, 'd'][] } };
-  await service.resumable.open(admin, id, { size: bytes, token: randomUUID(), layout });
-  const pieces = async function* (): AsyncGenerator<Buffer> {
+const randomPieces = (bytes: number) =>
+  async function* (): AsyncGenerator<Buffer> {
     for (let at = 0; at < bytes; at += 16 * MiB) yield randomBytes(Math.min(16 * MiB, bytes - at));
   };
-  await service.resumable.append(admin, id, 0, Readable.from(pieces()));
-  await service.resumable.commit(admin, id, {});
-}
 
 async function main(): Promise<void> {
   printTable('machine', await machineFacts());
@@ -56,7 +50,7 @@ async function main(): Promise<void> {
   try {
     const perImage = Math.floor((args.mib * MiB) / args.images / CHUNK) * CHUNK;
     const setup = await ImageService.open({ dataDir: dir, maxImageBytes: 64 * 1024 * MiB, verifyAfterCommit: false });
-    for (let i = 0; i < args.images; i++) await composedImage(setup, perImage);
+    for (let i = 0; i < args.images; i++) await composedImage(setup, perImage, randomPieces(perImage));
     await setup.close();
 
     const full: number[] = [];
