@@ -1,18 +1,21 @@
 // Glance v2 image semantics independent of HTTP: status machine queued → saving → active (or
-// killed), visibility by project, crash recovery at open. The HTTP layer only translates. The
-// resumable upload extension (queued → uploading → active) lives in resumable-uploads.ts.
+// killed), visibility by project, crash recovery at open, delete. The HTTP layer only translates.
+// The plain upload lives in plain-uploads.ts, the resumable upload extension (queued → uploading →
+// active) in resumable-uploads.ts.
 import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { actsForSnapshotService, canSee, mayChooseOwner, mayReadData, writeLockRefusal, type RequestContext } from './image-auth';
+import { canSee, mayChooseOwner, mayReadData, writeLockRefusal, type RequestContext } from './image-auth';
 import { LocalImageBlobStore } from '../store/image-blob-store';
-import { ImageConflict, ImageError, ImageGone, ImageNotFound, ImageTooLarge, ImageUploadFailed, ImageVerificationFailed, UploadIdleTimeout, badRequest, forbidden, storageFailure } from '../client/image-errors';
+import { ImageConflict, ImageNotFound, badRequest, forbidden } from '../client/image-errors';
 import { CreateImageBodySchema, ImageIdSchema, READ_ONLY_ATTRIBUTES, customPropertiesOf, type ImagePatch, type ImageRecord, type ImageStatus } from '../client/image-record';
 import { ImageRecordRepository, type RepositoryWarning } from './image-record-repository';
 import { join } from 'node:path';
 import { parseOrThrow } from '../../config/validation';
 import { HashPool } from '../store/hash-pool';
 import { ComposedImages } from '../store/composed-images';
+import { PlainUploads } from './plain-uploads';
 import { ResumableUploads } from './resumable-uploads';
+import { presentOrGone } from './upload-failures';
 import { StagedUploadFiles } from './staged-upload-files';
 import { ImageQuotas, UNLIMITED_QUOTAS, type ImageQuotaLimits, type ProjectQuotaOverrides } from './quotas';
 import { errorMessage } from '../../contract';
@@ -83,8 +86,8 @@ export class ImageService {
   private purgeTimer: NodeJS.Timeout | undefined;
   /** md5/sha512 of uploads, off the event loop (public for tests that kill its threads). */
   readonly hashes = new HashPool();
-  /** Images a plain upload of this process holds. */
-  private readonly saving = new Set<string>();
+  /** Glance's plain upload (PUT …/file). */
+  private readonly plain: PlainUploads;
   private recoveryReport: RecoveryReport = { removedStagingFiles: [], killedImageIds: [], resumedUploadIds: [], removedUploadSessionIds: [], removedIndexIds: [], removedChunks: 0 };
 
   private constructor(
@@ -103,6 +106,7 @@ export class ImageService {
     this.warn = options.warn ?? (() => undefined);
     this.deletedRetentionMs = options.deletedRetentionMs ?? DEFAULT_DELETED_RETENTION_MS;
     this.quotas = new ImageQuotas(options.quotas ?? UNLIMITED_QUOTAS, { records: () => records.all(), stagedBytes: (id) => this.resumable.stagedBytes(id) }, options.quotaOverrides);
+    this.plain = new PlainUploads({ records, blobs, quotas: this.quotas, writable: (ctx, id) => this.writable(ctx, id), maxImageBytes, verify: this.verify, timestamp: () => this.timestamp() });
     this.resumable = new ResumableUploads({
       quotas: this.quotas,
       writable: (ctx, id) => this.writable(ctx, id),
@@ -236,7 +240,7 @@ export class ImageService {
     this.writable(ctx, id);
     const formats = patch.disk_format !== undefined || patch.container_format !== undefined;
     return this.records.update(id, (current) => {
-      const record = this.present(id, current);
+      const record = presentOrGone(id, current);
       if (formats && record.status !== 'queued' && record.status !== 'killed') {
         throw new ImageConflict(`Attribute disk_format/container_format can be only replaced for a queued image (status is ${record.status}).`);
       }
@@ -265,12 +269,6 @@ export class ImageService {
     return record;
   }
 
-  /** The record a serialised change starts from; ImageGone when the image went meanwhile. */
-  private present(id: string, current: ImageRecord | undefined): ImageRecord {
-    if (current === undefined || current.status === 'deleted') throw imageGone(id);
-    return current;
-  }
-
   /** Newest first (Glance's default created_at desc, id desc), marker/limit paginated. */
   list(ctx: RequestContext, filter: ImageListFilter, page: { limit: number; marker?: string }): ImageListPage {
     const visible = this.records
@@ -295,7 +293,7 @@ export class ImageService {
     const record = this.get(ctx, id);
     if (record.protected) throw forbidden(`Image ${id} is protected and cannot be deleted.`);
     // Status first: an upload in flight checks it on completion and discards its data.
-    await this.records.update(id, (current) => ({ ...this.present(id, current), status: 'deleted', updated_at: this.timestamp() }));
+    await this.records.update(id, (current) => ({ ...presentOrGone(id, current), status: 'deleted', updated_at: this.timestamp() }));
     await this.blobs.remove(id);
     await this.resumable.forget(id);
     // The image is deleted once its record says so; its chunks are housekeeping, reclaimed from
@@ -340,75 +338,9 @@ export class ImageService {
     return this.composed.chunks.storedBytes();
   }
 
-  /**
-   * Accepts image data for a queued image, or again for a killed one: a snapshot's upload that
-   * broke (worker killed, connection lost) is retried from the start, which Glance v2 itself does
-   * not allow. One plain upload per image at a time (claimed before any await, so a concurrent
-   * second one gets 409); a `saving` record no upload of this process holds is one whose failure
-   * could not be recorded (a full disk), and is taken like a killed one. The record turns active
-   * only once the data is published, and only by a durable write: any failure leaves it not active.
-   */
-  async upload(ctx: RequestContext, id: string, source: Readable, declaredLength?: number): Promise<ImageRecord> {
-    const record = this.writable(ctx, id);
-    const refusal = (status: ImageStatus) => new ImageConflict(`Image status transition from ${status} to saving is not allowed`);
-    if ((record.status !== 'queued' && record.status !== 'killed' && record.status !== 'saving') || this.saving.has(id)) throw refusal(record.status);
-    if (declaredLength !== undefined && declaredLength > this.maxImageBytes) {
-      throw new ImageTooLarge(`Image exceeds the storage quota of ${this.maxImageBytes} bytes`);
-    }
-    // Glance's upload checks, on the project that owns the image; nothing changed when refused.
-    this.quotas.enforce(record.owner, 'image_size_total', 0);
-    this.quotas.enforce(record.owner, 'image_count_uploading', 0, id);
-    this.saving.add(id);
-    try {
-      await this.records
-        .update(id, (current) => {
-          const now = this.present(id, current);
-          if (now.status !== 'queued' && now.status !== 'killed' && now.status !== 'saving') throw refusal(now.status);
-          return { ...now, status: 'saving', updated_at: this.timestamp() };
-        })
-        .catch((err: unknown) => {
-          throw storedFailure(id, err);
-        });
-      return await this.receive(ctx, id, source, record.status === 'saving' ? 'killed' : record.status);
-    } finally {
-      this.saving.delete(id);
-    }
-  }
-
-  /**
-   * The data of a claimed (saving) image, published, verified, then active. On a failure its data
-   * goes: a client that fell silent leaves the image as it was (`before`), data that broke kills it.
-   */
-  private async receive(ctx: RequestContext, id: string, source: Readable, before: ImageStatus): Promise<ImageRecord> {
-    try {
-      const data = await this.blobs.receive(id, source, this.maxImageBytes);
-      if (this.verify) await this.verifyStored(id, data);
-      // The current record, not the one the upload started from: `protected` may change meanwhile.
-      return await this.records.update(id, (current) => {
-        // Deleted meanwhile: the data goes (below), the deletion stands.
-        if (current?.status !== 'saving') throw imageGone(id);
-        return releasedBy(ctx, {
-          ...current,
-          status: 'active',
-          size: data.size,
-          checksum: data.md5,
-          os_hash_algo: 'sha512',
-          os_hash_value: data.sha512,
-          updated_at: this.timestamp(),
-        });
-      });
-    } catch (err) {
-      await this.blobs.remove(id);
-      const status = err instanceof UploadIdleTimeout ? before : 'killed';
-      // When even this write fails the record stays saving, which the next upload takes over.
-      await this.records
-        .update(id, (current) => {
-          if (current?.status !== 'saving') throw imageGone(id);
-          return { ...current, status, updated_at: this.timestamp() };
-        })
-        .catch(() => undefined);
-      throw storedFailure(id, err);
-    }
+  /** Glance's plain `PUT /v2/images/{id}/file` (plain-uploads.ts). */
+  upload(ctx: RequestContext, id: string, source: Readable, declaredLength?: number): Promise<ImageRecord> {
+    return this.plain.upload(ctx, id, source, declaredLength);
   }
 
   /** The image's data stream, or null when it has none yet (Glance answers 204). */
@@ -424,16 +356,6 @@ export class ImageService {
     return { record, data: this.blobs.openRead(id) };
   }
 
-  /** Verify-after-commit of a plain upload: the published file re-read must hash as received. */
-  private async verifyStored(id: string, received: { size: number; md5: string; sha512: string }): Promise<void> {
-    const stored = await this.blobs.digest(id);
-    if (stored.size === received.size && stored.md5 === received.md5 && stored.sha512 === received.sha512) return;
-    await this.blobs.remove(id);
-    throw new ImageVerificationFailed(
-      `Verification of image ${id} failed: the stored data (${stored.size} bytes, md5 ${stored.md5}) differs from the received data (${received.size} bytes, md5 ${received.md5}); the image is killed`,
-    );
-  }
-
   async close(): Promise<void> {
     clearInterval(this.purgeTimer);
     await this.verifyJobs.close();
@@ -444,17 +366,4 @@ export class ImageService {
   private timestamp(): string {
     return this.now().toISOString();
   }
-}
-
-const storedFailure = (id: string, err: unknown): ImageError =>
-  storageFailure(err, (detail) => new ImageUploadFailed(`Image ${id} could not be stored: ${detail}`, 500, { cause: err }));
-
-const imageGone = (id: string): ImageGone =>
-  new ImageGone(`Image ${id} could not be found after upload. The image may have been deleted during the upload.`);
-
-/** The record without its write lock when the snapshot service's own write made it active. */
-function releasedBy(ctx: RequestContext, record: ImageRecord): ImageRecord {
-  if (!actsForSnapshotService(ctx)) return record;
-  const { snapshot_write_lock: _released, ...rest } = record;
-  return rest;
 }

@@ -4,4 +4,5 @@ export * from './image-server';
 export * from './image-server-config';
 export { createImageHttpApp, type ImageHttpAppOptions } from './image-http-app';
 export { ImageService, type ImageServiceOptions, type ImageListPage, type RecoveryReport } from './image-service';
-export { ResumableUploads, type ResumableRecovery } from './resumable-uploads';
+export { ResumableUploads } from './resumable-uploads';
+export type { ResumableRecovery } from './resumable-recovery';

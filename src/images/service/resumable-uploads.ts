@@ -6,7 +6,7 @@ import type { Readable } from 'node:stream';
 import { parseOrThrow } from '../../config/validation';
 import type { RequestContext } from './image-auth';
 import type { LocalImageBlobStore, ReceivedImageData } from '../store/image-blob-store';
-import { ImageChecksumMismatch, ImageConflict, ImageError, ImageGone, ImageNotFound, ImageTooLarge, ImageUploadFailed, ImageVerificationFailed, StagedOffsetMismatch, badRequest, forbidden, storageFailure } from '../client/image-errors';
+import { ImageChecksumMismatch, ImageConflict, ImageNotFound, ImageTooLarge, ImageUploadFailed, ImageVerificationFailed, StagedOffsetMismatch, badRequest, forbidden, storageFailure } from '../client/image-errors';
 import { actsForSnapshotService } from './image-auth';
 import { propertyKeyRefusal, type ImageRecord, type ImageStatus } from '../client/image-record';
 import type { ImageRecordRepository, RepositoryWarning } from './image-record-repository';
@@ -18,6 +18,8 @@ import { LOGICAL_DIGEST_PROPERTY, piecesLength, sentPieces, type LogicalLayout }
 import type { StagedHashes, StagedSessionMeta, StagedUploadFiles } from './staged-upload-files';
 import type { ImageQuotas } from './quotas';
 import { errorMessage, errnoCode } from '../../contract';
+import { appendFailure, commitFailure, deletedDuringUpload } from './upload-failures';
+import { recoverSessions, type ResumableRecovery } from './resumable-recovery';
 
 interface Session {
   meta: StagedSessionMeta;
@@ -51,15 +53,6 @@ export interface ResumableUploadsDeps {
   timestamp: () => string;
 }
 
-export interface ResumableRecovery {
-  /** uploading images whose session survived: they stay uploading and resumable */
-  resumedUploadIds: string[];
-  /** uploading images without an intact session: killed */
-  killedImageIds: string[];
-  /** session files removed: broken ones, and those of images not uploading (deleted, killed, active, missing) */
-  removedSessionIds: string[];
-}
-
 export class ResumableUploads {
   private readonly sessions = new Map<string, Session>();
   /** Sessions being opened: their files and record are not durable yet, so they are not sessions yet. */
@@ -67,29 +60,10 @@ export class ResumableUploads {
 
   constructor(private readonly deps: ResumableUploadsDeps) {}
 
-  /** At open, after the image records are loaded: keeps what can be resumed, repairs the rest. */
+  /** At open, after the image records are loaded: keeps what can be resumed, repairs the rest (resumable-recovery.ts). */
   async recover(warn: RepositoryWarning): Promise<ResumableRecovery> {
-    const { sessions: onDisk, removedIds } = await this.deps.files.scan(warn);
-    const report: ResumableRecovery = { resumedUploadIds: [], killedImageIds: [], removedSessionIds: [...removedIds] };
-    for (const record of this.deps.records.all()) {
-      if (record.status !== 'uploading') continue;
-      // An uploading image has no published data; a file or index there is from a commit cut short.
-      await this.deps.blobs.remove(record.id);
-      await this.deps.composed.removeIndex(record.id);
-      const found = onDisk.get(record.id);
-      onDisk.delete(record.id);
-      if (found !== undefined) {
-        this.sessions.set(record.id, { meta: found.meta, offset: found.committed, busy: false, doomed: new AbortController() });
-        report.resumedUploadIds.push(record.id);
-      } else {
-        await this.deps.records.put({ ...record, status: 'killed', updated_at: this.deps.timestamp() });
-        report.killedImageIds.push(record.id);
-      }
-    }
-    for (const id of onDisk.keys()) {
-      await this.deps.files.remove(id);
-      report.removedSessionIds.push(id);
-    }
+    const { resumed, report } = await recoverSessions(this.deps, warn);
+    for (const [id, found] of resumed) this.sessions.set(id, { meta: found.meta, offset: found.committed, busy: false, doomed: new AbortController() });
     return report;
   }
 
@@ -178,7 +152,7 @@ export class ResumableUploads {
     } finally {
       await this.release(id, session);
     }
-    if (failure !== undefined) throw classifyAppendError(failure);
+    if (failure !== undefined) throw appendFailure(failure);
     return stateOf(session);
   }
 
@@ -405,15 +379,4 @@ function commitMarks(ctx: RequestContext, session: Session): Omit<CommitMarks, '
   return { byService: actsForSnapshotService(ctx), token: session.meta.token };
 }
 
-function commitFailure(id: string, err: unknown): ImageError {
-  return storageFailure(err, (detail) => new ImageUploadFailed(`The upload of image ${id} could not be committed: ${detail}`, 500, { cause: err }));
-}
-
-const deletedDuringUpload = (id: string): ImageGone =>
-  new ImageGone(`Image ${id} could not be found after upload. The image may have been deleted during the upload.`);
-
 const stateOf = (s: Session): StagedUploadState => ({ offset: s.offset, size: s.meta.size, token: s.meta.token });
-
-function classifyAppendError(err: unknown): Error {
-  return storageFailure(err, (detail) => new ImageUploadFailed(`Image data upload did not complete: ${detail}`, 400, { cause: err }));
-}
