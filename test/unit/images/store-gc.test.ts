@@ -9,6 +9,7 @@ import { UNAUTHENTICATED_ADMIN as admin } from '../../../src/images/service';
 import { encodeMap } from '../../../src/images/client';
 import { ChunkRefs } from '../../../src/images/store/chunk-refs';
 import { ImageIndexes } from '../../../src/images/store/image-index';
+import { until } from '../../support/until';
 import { composedRawImage, diskWith, download, serviceInTempDir, stage } from './composed-fixture';
 
 const KiB = 1024;
@@ -109,6 +110,24 @@ describe('a delete', () => {
     expect((await download(s, child)).equals(next)).toBe(true);
     await s.delete(admin, child);
     expect(await chunkFiles()).toEqual([]);
+  });
+
+  it('of a parent an incremental is composing on waits for that commit, then frees what only the parent held', async () => {
+    const s = await open();
+    const { disk, map } = diskWith([[0, 2 * MiB]], 2 * MiB);
+    const parent = await composedRawImage(s, disk, map, 'p');
+    const next = Buffer.from(disk);
+    randomBytes(CHUNK).copy(next, 0);
+    const child = (await s.create(admin, { name: 'c' })).id;
+    await stage(s, child, { format: 'raw', map: encodeMap(map), parent, changed: [[0, CHUNK]] }, next);
+
+    const committing = s.resumable.commit(admin, child, {});
+    await s.delete(admin, parent);
+    // The delete answered with the parent's index kept for the commit composing on it.
+    await committing;
+    await until('the parent’s index removed once the commit let go', async () => ((await readdir(join(dataDir(), 'indexes'))).length === 1 ? true : undefined), 10_000);
+    expect(await chunkFiles()).toEqual(union(chunksOf(next)));
+    expect((await download(s, child)).equals(next)).toBe(true);
   });
 });
 
