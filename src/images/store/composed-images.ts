@@ -6,8 +6,8 @@
 //
 // Garbage collection follows the deleted image, not the store: every installed index is counted
 // (chunk-refs.ts), a delete takes its own index's slots off the counts and removes the chunks that
-// fall to zero. The full mark and sweep (collect) is the repair pass: at start, where it rebuilds
-// the counts from the indexes a crash left, and on request.
+// fall to zero. The full mark and sweep (collect) is the repair pass: the start runs it, and
+// rebuilds the counts there from the indexes a crash left.
 //
 // No lock spans tenants. A commit holds its own image's lock; what it needs of everyone else is
 // pinned: the chunks it names (until its index is on disk) and its parent's index (so the parent's
@@ -103,6 +103,7 @@ export class ComposedImages {
       const parentId = layout.parent;
       const batch = this.chunks.batch();
       let parentPinned = false;
+      let counted = false;
       try {
         // Again here: a session staged before these bounds existed must not size a table either.
         checkLayoutBounds(layout, this.maxImageBytes);
@@ -110,12 +111,13 @@ export class ComposedImages {
         const { written, writtenBytes, logicalDigest, served } = await this.compose(request, batch);
         // Counted while its chunks are pinned and its parent held: none of them can go meanwhile.
         await this.serially(() => this.count(id));
+        counted = true;
         return { ...served, logicalDigest: `${LOGICAL_DIGEST_ALGORITHM}:${logicalDigest}`, newChunks: written.length, newChunkBytes: writtenBytes };
       } finally {
         request.hashes.close();
-        // A failed compose wrote chunks no index counts: they go now, not at the next start.
         const released = batch.release();
-        await this.serially(() => this.chunks.reclaim(released, (hex) => this.refs.has(hex))).catch(() => undefined);
+        // A failed commit wrote chunks no index counts: they go now, not at the next start.
+        if (!counted) await this.serially(() => this.chunks.reclaim(released, (hex) => this.refs.has(hex))).catch(() => undefined);
         if (parentPinned && parentId !== undefined) this.unpinParent(parentId);
       }
     });
