@@ -8,3 +8,4 @@ export * from './snapshot-image-record';
 export * from './resumable-wire';
 export * from './logical-layout';
 export * from './store-verify-wire';
+export * from './store-repair-wire';

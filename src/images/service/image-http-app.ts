@@ -18,6 +18,7 @@ import { CHUNK_BYTES } from '../store/image-index';
 import { layoutBodyLimit } from '../store/layout-bounds';
 import { STORE_CAPABILITIES_URL, type StoreCapabilities } from '../client/logical-layout';
 import { storeVerifyRoutes } from './store-verify-http';
+import { storeRepairRoutes } from './store-repair-http';
 import { STORE_VERIFY_URL } from '../client/store-verify-wire';
 import { DEFAULT_UPLOAD_LIMITS, uploadAdmission, type UploadLimits } from './upload-limits';
 import { RESUMABLE_COMMIT_URL, RESUMABLE_URL, resumableBodilessRoutes, resumableJsonRoutes, resumableStreamRoutes } from './resumable-http';
@@ -134,6 +135,7 @@ export async function createImageHttpApp(options: ImageHttpAppOptions): Promise<
   app.get(STORE_CAPABILITIES_URL, async (_request, reply) => reply.type(JSON_TYPE).send(storeCapabilities()));
   resumableBodilessRoutes(app, x);
   storeVerifyRoutes(app, x);
+  storeRepairRoutes(app, x);
 
   await app.register(async (scope: HttpApp) => {
     parseJsonBodies(scope, maxJsonBytes);

@@ -9,17 +9,18 @@ import type { RequestContext } from './image-auth';
 import type { ImageService } from './image-service';
 import { JSON_TYPE } from './http-io';
 
-function requireCloudAdmin(ctx: RequestContext): void {
-  if (!ctx.isAdmin) throw forbidden('Only a cloud admin may see or start the store verify jobs.');
+/** 403 unless the caller is a cloud admin: the store's admin routes read every project's data. */
+export function requireCloudAdmin(ctx: RequestContext, what: string): void {
+  if (!ctx.isAdmin) throw forbidden(`Only a cloud admin may ${what}.`);
 }
 
 export function storeVerifyRoutes(app: HttpApp, x: { service: ImageService; caller: (request: FastifyRequest) => RequestContext }): void {
   app.get(STORE_VERIFY_URL, async (request, reply) => {
-    requireCloudAdmin(x.caller(request));
+    requireCloudAdmin(x.caller(request), 'see or start the store verify jobs');
     return reply.type(JSON_TYPE).send(x.service.verifyJobs.status());
   });
   app.post(STORE_VERIFY_URL, async (request, reply) => {
-    requireCloudAdmin(x.caller(request));
+    requireCloudAdmin(x.caller(request), 'see or start the store verify jobs');
     const { job } = x.service.verifyJobs.start('request');
     return reply.code(202).type(JSON_TYPE).send({ job });
   });
