@@ -9,11 +9,14 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { PROJECT_ROOT } from '../../src/temporal/dev-server';
 import { describeCell, runCell, type Cell, type CellResult } from '../support/fault-cell';
-import { FAULTS, MODES, RBD_FAULTS, STEPS, notApplicable } from '../support/fault-matrix';
-import { startFaultStack, type FaultStack } from '../support/fault-stack';
+import { FAULTS, MODES, RBD_FAULTS, STEPS, VOLUME_FAULTS, notApplicable } from '../support/fault-matrix';
+import { startFaultStack, type FaultStack, type FaultStackOptions } from '../support/fault-stack';
 import { RBD_STREAM_LIMIT_MIBS } from '../support/fault-cell';
 import { defineClusterSecret, rbdGuestsOn } from '../support/rbd-guest';
 import { startCephCluster } from '../../src/testing/ceph/ceph-cluster';
+import { startCinder } from '../support/openstack/cinder';
+import { defineCinderSecret, volumeGuestsOn } from '../support/volume-guest';
+import { VOLUME_STACK_ENV } from '../support/volume-fault-cell';
 import { machineFacts, matrixTable, summary } from './matrix-report';
 
 const list = <T extends string>(all: readonly [T, ...T[]]) =>
@@ -49,20 +52,45 @@ async function runQueue(stack: FaultStack, queue: Cell[], results: CellResult[])
   }
 }
 
+/** Cells one at a time on a stack of their own. */
+async function runOnOwnStack(options: FaultStackOptions, cells: Cell[], results: CellResult[]): Promise<void> {
+  const stack = await startFaultStack(options);
+  try {
+    await runQueue(stack, cells, results);
+  } finally {
+    await stack.stop();
+  }
+}
+
 /** The RBD cells, one at a time, on a stack of their own over one single-node Ceph started for them. */
 async function runRbdCells(cells: Cell[], results: CellResult[]): Promise<void> {
   const cluster = await startCephCluster();
   try {
     const secret = await defineClusterSecret(cluster);
     try {
-      const stack = await startFaultStack({ rbd: rbdGuestsOn(cluster, secret.uuid), hostEnv: { SNAP_STREAM_BWLIMIT_MIBS: String(RBD_STREAM_LIMIT_MIBS) } });
-      try {
-        await runQueue(stack, cells, results);
-      } finally {
-        await stack.stop();
-      }
+      await runOnOwnStack({ rbd: rbdGuestsOn(cluster, secret.uuid), hostEnv: { SNAP_STREAM_BWLIMIT_MIBS: String(RBD_STREAM_LIMIT_MIBS) } }, cells, results);
     } finally {
       await secret.remove();
+    }
+  } finally {
+    await cluster.stop();
+  }
+}
+
+/** The volume-backed cells, one at a time, on a stack of their own over one Ceph and one Cinder started for them. */
+async function runVolumeCells(cells: Cell[], results: CellResult[]): Promise<void> {
+  const cluster = await startCephCluster();
+  try {
+    const cinder = await startCinder(cluster);
+    try {
+      const secret = await defineCinderSecret(cinder);
+      try {
+        await runOnOwnStack({ volumes: volumeGuestsOn(cluster, cinder, secret), ...VOLUME_STACK_ENV }, cells, results);
+      } finally {
+        await secret.remove();
+      }
+    } finally {
+      await cinder.stop();
     }
   } finally {
     await cluster.stop();
@@ -78,17 +106,21 @@ async function main(): Promise<void> {
   // Long waits first, so the stacks finish together; grouped by mode to spare host-worker restarts.
   const weight = (c: Cell) => (c.fault === 'host-kill-long' ? 3 : c.fault === 'host-kill' || c.fault === 'control-kill' ? 2 : 1);
   const onRbd = runnable.filter((c) => RBD_FAULTS.includes(c.fault));
-  const shared = runnable.filter((c) => c.fault !== 'libvirtd-restart' && !RBD_FAULTS.includes(c.fault)).sort((a, b) => weight(b) - weight(a) || a.mode.localeCompare(b.mode));
+  const onCinder = runnable.filter((c) => VOLUME_FAULTS.includes(c.fault));
+  const shared = runnable.filter((c) => c.fault !== 'libvirtd-restart' && !RBD_FAULTS.includes(c.fault) && !VOLUME_FAULTS.includes(c.fault)).sort((a, b) => weight(b) - weight(a) || a.mode.localeCompare(b.mode));
   const exclusive = runnable.filter((c) => c.fault === 'libvirtd-restart');
 
   const started = Date.now();
   const stacks: FaultStack[] = [];
   try {
     const wanted = shared.length + exclusive.length === 0 ? 0 : Math.min(args.parallel, Math.max(1, shared.length));
-    process.stdout.write(`fault matrix: ${runnable.length} cells, ${shared.length} on ${wanted} stack(s), then ${onRbd.length} on RBD on a stack of their own, then ${exclusive.length} libvirtd restarts\n`);
+    process.stdout.write(
+      `fault matrix: ${runnable.length} cells, ${shared.length} on ${wanted} stack(s), then ${onRbd.length} on RBD and ${onCinder.length} volume-backed on stacks of their own, then ${exclusive.length} libvirtd restarts\n`,
+    );
     for (let i = 0; i < wanted; i++) stacks.push(await startFaultStack());
     await Promise.all(stacks.map((stack) => runQueue(stack, shared, results)));
     if (onRbd.length > 0) await runRbdCells(onRbd, results);
+    if (onCinder.length > 0) await runVolumeCells(onCinder, results);
     if (stacks[0]) await runQueue(stacks[0], exclusive, results);
   } finally {
     for (const stack of stacks) await stack.stop();
