@@ -97,6 +97,22 @@ async function runVolumeCells(cells: Cell[], results: CellResult[]): Promise<voi
   }
 }
 
+/** What the volume-backed cells are, for the full run's docs. */
+const VOLUME_FAULTS_TEXT = [
+  '- V1–V6: Nova\'s snapshot_volume_backed of a running guest booting from a Cinder volume on RBD (one Ceph',
+  '  and one Cinder for them all, a project of its own per guest; the run\'s deadline for `available`',
+  '  40 s, the freeze bounded at 3 s). V1a: cinder-volume stopped as the create calls go out, back 3 s',
+  '  later. V1b: stopped past the deadline, back while the compensation waits. V2: RabbitMQ stopped as the',
+  '  calls go out, back 5 s later. V3: cinder-volume hung (SIGSTOP) past the deadline, resumed while the',
+  '  compensation waits. V4a/b: the project\'s snapshot quota set full before the plan\'s check, or after it',
+  '  (Cinder\'s 413 on the create call). V5a/b: kill -9 of the host worker after its create calls, before',
+  '  it reported them, or of the control worker before the image step; back 3 s later. V6a/b: the guest',
+  '  agent stopped before the freeze, without and with `os_require_quiesce`. Their checks: no snapshot of',
+  '  a failed run left in Cinder, a completed run\'s exactly the one its image names (available, of the',
+  '  volume), the project\'s snapshot usage equal to what Cinder holds and to before plus the run\'s, no',
+  '  image not active, the guest running and writing (never left frozen), task_state None.',
+];
+
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const cells: Cell[] = [];
@@ -175,6 +191,7 @@ async function main(): Promise<void> {
       '  (with change tracking on, the run\'s own RBD snapshot read by qemu-nbd). Their checks add the',
       '  cluster: of ours only the RBD snapshot the newest chain row records (`rbd snap ls`), none of a',
       '  failed run\'s, no image in `vms` or `images` but the disk (`rbd ls`).',
+      ...VOLUME_FAULTS_TEXT,
       '',
       'n/a cells are left out of the table: the block-job probe only exists in live mode, the',
       'managedSave and the recreate only in cold modes, image faults only in upload, a full disk',

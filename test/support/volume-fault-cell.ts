@@ -6,7 +6,6 @@ import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { WorkflowHandle } from '@temporalio/client';
 import { POWER_STATE_RUNNING, progressQuery, SNAPSHOT_QUOTA_EXCEEDED } from '../../src/contract';
-import { guestExec } from '../../src/testing/guest/guest-agent';
 import type { CellResult, CellOptions, Cell } from './fault-cell';
 import { expectedOutcome, STEP_BARRIER, type Fault } from './fault-matrix';
 import type { FaultStack } from './fault-stack';
@@ -110,8 +109,13 @@ async function inject(stack: FaultStack, volumes: VolumeGuests, cell: Cell, gues
       return;
     case 'agent-hang':
     case 'agent-hang-required':
-      // the agent stops itself half a second after answering: the freeze finds it hung
-      await guestExec(guest.fixture.client, guest.fixture.instance.domain, '/bin/sh', ['-c', 'sleep 0.5; kill -STOP $(cat /var/run/qemu-ga.pid)'], { timeoutMs: 30_000 });
+      // the agent stops itself half a second after answering (no exit status is waited for: it
+      // could not answer for it): the freeze finds it hung
+      await guest.fixture.client.domainQemuAgentCommand(
+        guest.fixture.instance.domain,
+        JSON.stringify({ execute: 'guest-exec', arguments: { path: '/bin/sh', arg: ['-c', 'sleep 0.5; kill -STOP $(cat /var/run/qemu-ga.pid)'] } }),
+        10,
+      );
       await sleep(1_500);
       await release(hold);
       return;
@@ -154,7 +158,7 @@ export async function runVolumeCell(stack: FaultStack, cell: Cell, options: Cell
     if (closed.ended === 'stuck') {
       return { ...cell, outcome: 'stuck', ok: false, violations: [`workflow still open ${closeTimeoutMs / 1000}s after the fault`], recoverMs, totalMs: Date.now() - started };
     }
-    const violations = await checkVolumeEndState(stack, guest, cinder, { imageId: snap.imageId, completed: closed.ended === 'completed', inUseBefore });
+    const { violations, notes } = await checkVolumeEndState(stack, guest, cinder, { imageId: snap.imageId, completed: closed.ended === 'completed', inUseBefore });
     const expected = expectedOutcome(cell.fault, cell.step);
     if (expected !== 'either' && expected !== closed.ended) violations.unshift(`ended ${closed.ended}, must end ${expected}`);
     const types = failureTypes(closed.error);
@@ -162,7 +166,7 @@ export async function runVolumeCell(stack: FaultStack, cell: Cell, options: Cell
     if (closed.ended === 'failed' && wantedType !== undefined && !types.includes(wantedType)) violations.push(`failed as ${types.join(' < ') || 'untyped'}, not ${wantedType}`);
     const quiesce = closed.result === undefined ? undefined : `quiesced ${String(closed.result.quiesced)}, freeze ${String(closed.result.freezeWindowMs)} ms`;
     if (cell.fault === 'agent-hang' && closed.result?.quiesced !== false) violations.push(`a hung agent, yet ${quiesce ?? 'no result'}`);
-    const note = closed.ended === 'failed' ? (types[0] ?? 'untyped') : quiesce;
+    const note = [closed.ended === 'failed' ? (types[0] ?? 'untyped') : quiesce, ...notes].filter(Boolean).join('; ');
     return { ...cell, outcome: closed.ended, ok: violations.length === 0, violations, recoverMs, totalMs: Date.now() - started, ...(note ? { note } : {}) };
   } catch (err) {
     return { ...cell, outcome: 'error', ok: false, violations: [err instanceof Error ? err.message : String(err)], totalMs: Date.now() - started };

@@ -1,7 +1,7 @@
 // What every volume-backed fault cell must end in, checked against the real services: nothing of
 // the run orphaned in Cinder (a completed run keeps exactly the snapshots its image names, each
-// `available` and of the guest's volume; a failed one none) and none counted twice (the project's
-// snapshot usage is what Cinder holds, and what it was plus the run's); no image left that is not
+// `available` and of the guest's volume; a failed one none; as many as before plus the run's) and
+// none counted twice (the project's snapshot usage not above what Cinder holds); no image left that is not
 // active, a completed one size 0 with a block_device_mapping naming those snapshots; the guest
 // running and never left frozen (its log keeps growing); task_state None; no workflow open.
 import { z } from 'zod';
@@ -64,7 +64,8 @@ async function imageViolations(stack: FaultStack, guest: VolumeGuest, cinder: Ci
   return violations;
 }
 
-export async function checkVolumeEndState(stack: FaultStack, guest: VolumeGuest, cinder: CinderClient, expect: VolumeEndStateExpectation): Promise<string[]> {
+/** The broken rules, and what is worth reporting that is not ours to keep. */
+export async function checkVolumeEndState(stack: FaultStack, guest: VolumeGuest, cinder: CinderClient, expect: VolumeEndStateExpectation): Promise<{ violations: string[]; notes: string[] }> {
   const violations: string[] = [];
   const { fixture } = guest;
   const client = await Libvirt.connect(fixture.client.uri);
@@ -88,9 +89,13 @@ export async function checkVolumeEndState(stack: FaultStack, guest: VolumeGuest,
   violations.push(...(await imageViolations(stack, guest, cinder, expect, kept)));
   const { inUse } = await cinder.snapshotQuota();
   const wanted = expect.inUseBefore + (expect.completed ? 1 : 0);
-  if (inUse !== kept.length || inUse !== wanted) violations.push(`snapshot usage ${inUse} for ${kept.length} snapshots held, wanted ${wanted}`);
+  if (kept.length !== wanted) violations.push(`${kept.length} snapshots held, wanted ${wanted}`);
+  // counted twice: usage above what Cinder holds. Below it is Cinder's own miscount (seen after a
+  // cinder-volume restart with a create queued for it), which no caller can make or mend: reported.
+  if (inUse > kept.length) violations.push(`snapshot usage ${inUse} for ${kept.length} snapshots held`);
+  const notes = inUse < kept.length ? [`Cinder's snapshot usage ${inUse} for ${kept.length} held`] : [];
 
   const open = await openSnapshotWorkflows(stack);
   if (open.length > 0) violations.push(`workflows still open: ${open.join(', ')}`);
-  return violations;
+  return { violations, notes };
 }
