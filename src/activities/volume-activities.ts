@@ -21,6 +21,8 @@ export interface VolumeControlDeps {
   cinder?: CinderForProject;
   /** SNAP_VOLUME_SNAPSHOT_TIMEOUT_SECONDS in ms: the run's wait for `available` (default 10 min) */
   snapshotTimeoutMs?: number;
+  /** how long one clean-up attempt waits for a snapshot still `creating` (default 5 min) */
+  cleanupAttemptMs?: number;
   log: Logger;
 }
 
@@ -98,7 +100,7 @@ export function createVolumeControlActivities(deps: VolumeControlDeps): VolumeCo
       const cinder = cinderOrRefuse(deps.cinder)(await projectOf(store, instanceUuid));
       let deleted: string[];
       try {
-        deleted = await withHeartbeat(() => deleteRunSnapshots(cinder, runId, { deadlineMs: CLEANUP_DEADLINE_MS }));
+        deleted = await withHeartbeat(() => deleteRunSnapshots(cinder, runId, { deadlineMs: deps.cleanupAttemptMs ?? CLEANUP_DEADLINE_MS }));
       } catch (err) {
         // 400: still not deletable at this attempt's deadline (creating, cinder-volume away): retried
         if (!(err instanceof CinderError && err.status === 400)) throw err;
