@@ -22,6 +22,8 @@ export interface ControlActivityDeps {
   metrics?: SnapshotMetrics;
   /** Cinder in an instance's project (SNAP_VOLUME_URL); undefined: volume-backed snapshots are refused */
   cinder?: CinderForProject;
+  /** SNAP_VOLUME_SNAPSHOT_TIMEOUT_SECONDS in ms */
+  volumeSnapshotTimeoutMs?: number;
 }
 
 /** Only on a retry (attempt > 1): on a first attempt the same state would be someone else's. */
@@ -132,7 +134,7 @@ export function createControlActivities(deps: ControlActivityDeps): ControlActiv
       return { instances: instances.length };
     },
 
-    ...createVolumeControlActivities({ store, images, cinder: deps.cinder, log }),
+    ...createVolumeControlActivities({ store, images, cinder: deps.cinder, snapshotTimeoutMs: deps.volumeSnapshotTimeoutMs, log }),
   };
   return translateFailures(activities);
 }

@@ -3,7 +3,7 @@
 // src/host/volume-snapshot (the one-point cut under one freeze, on the instance's host).
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Logger } from 'pino';
-import { confirmAttachedVolumes, deleteRunSnapshots, SnapshotsNotAvailable, waitRunSnapshots, type CinderForProject } from '../cinder';
+import { CinderError, confirmAttachedVolumes, deleteRunSnapshots, SNAPSHOT_RUN_KEY, SnapshotsNotAvailable, waitRunSnapshots, type CinderClient, type CinderForProject } from '../cinder';
 import { SNAPSHOT_QUOTA_EXCEEDED, snapshotQuotaExceeded, volumeBackedImageProperties, type VolumeControlActivities, type VolumeHostActivities } from '../contract';
 import type { ImageClient } from '../images/client';
 import type { LibvirtSession } from '../host/libvirt-session';
@@ -19,6 +19,10 @@ export interface VolumeControlDeps {
   images: ImageClient;
   /** undefined: no volume endpoint configured (SNAP_VOLUME_URL), volume-backed snapshots are refused */
   cinder?: CinderForProject;
+  /** SNAP_VOLUME_SNAPSHOT_TIMEOUT_SECONDS in ms: the run's wait for `available` (default 10 min) */
+  snapshotTimeoutMs?: number;
+  /** how long one clean-up attempt waits for a snapshot still `creating` (default 5 min) */
+  cleanupAttemptMs?: number;
   log: Logger;
 }
 
@@ -38,8 +42,26 @@ async function projectOf(store: InstanceStore, instanceUuid: string): Promise<st
   return instance.projectId;
 }
 
-/** Deadline for a snapshot still `creating` to become deletable during clean-up. */
+/**
+ * How long one clean-up attempt waits for a snapshot still `creating` to become deletable (Cinder
+ * refuses to delete it, and with cinder-volume down it stays so). The attempt then fails naming
+ * what is left, and Temporal retries it (cinderWaitActivities: 10 attempts, so about 50 minutes in
+ * all) before the run gives up and names those snapshots in its failure.
+ */
 const CLEANUP_DEADLINE_MS = 5 * 60_000;
+const DEFAULT_SNAPSHOT_TIMEOUT_MS = 10 * 60_000;
+
+/** The run's snapshots Cinder still holds, each with its status, e.g. "3f…(creating)". */
+async function runSnapshotsLeft(cinder: CinderClient, runId: string): Promise<string> {
+  const left = await cinder.listSnapshots({ metadata: { [SNAPSHOT_RUN_KEY]: runId } });
+  return left.filter((s) => s.status !== 'deleting').map((s) => `${s.id} (${s.status})`).join(', ');
+}
+
+/** Nova's OverQuota(overs='snapshots') for Cinder's own 413 on a create call, past the plan's check. */
+function quotaRefusal(err: unknown): unknown {
+  if (!(err instanceof CinderError && err.overLimit)) return err;
+  return ApplicationFailure.nonRetryable(`Quota exceeded for resources: snapshots (${err.detail})`, SNAPSHOT_QUOTA_EXCEEDED);
+}
 
 export function createVolumeControlActivities(deps: VolumeControlDeps): VolumeControlActivities {
   const { store, images, log } = deps;
@@ -57,6 +79,7 @@ export function createVolumeControlActivities(deps: VolumeControlDeps): VolumeCo
       return {
         volumes: confirmed.map(({ volumeId, device, root, sizeGiB }) => ({ volumeId, device, root, sizeGiB })),
         requireQuiesce: requiresQuiesce(image.properties.os_require_quiesce),
+        deadlineMs: deps.snapshotTimeoutMs ?? DEFAULT_SNAPSHOT_TIMEOUT_MS,
       };
     },
 
@@ -75,7 +98,14 @@ export function createVolumeControlActivities(deps: VolumeControlDeps): VolumeCo
 
     async deleteVolumeSnapshots({ instanceUuid, runId }) {
       const cinder = cinderOrRefuse(deps.cinder)(await projectOf(store, instanceUuid));
-      const deleted = await withHeartbeat(() => deleteRunSnapshots(cinder, runId, { deadlineMs: CLEANUP_DEADLINE_MS }));
+      let deleted: string[];
+      try {
+        deleted = await withHeartbeat(() => deleteRunSnapshots(cinder, runId, { deadlineMs: deps.cleanupAttemptMs ?? CLEANUP_DEADLINE_MS }));
+      } catch (err) {
+        // 400: still not deletable at this attempt's deadline (creating, cinder-volume away): retried
+        if (!(err instanceof CinderError && err.status === 400)) throw err;
+        throw ApplicationFailure.retryable(`Cinder snapshots of run ${runId} not removed yet: ${await runSnapshotsLeft(cinder, runId)}`, 'VolumeSnapshotsNotDeletable');
+      }
       if (deleted.length > 0) log.info({ instance_uuid: instanceUuid, snapshots: deleted }, 'deleted the Cinder snapshots of a failed snapshot run');
       return { deleted };
     },
@@ -128,7 +158,9 @@ export function createVolumeHostActivities(deps: VolumeHostDeps): VolumeHostActi
             },
           },
           { runId, imageName, volumes, running },
-        );
+        ).catch((err: unknown) => {
+          throw quotaRefusal(err);
+        });
         return {
           snapshots: outcome.snapshots.map(({ volumeId, device, root, sizeGiB, snapshotId }) => ({ volumeId, device, root, sizeGiB, snapshotId })),
           callsMs: outcome.callsMs,

@@ -15,6 +15,13 @@ export const VolumeUrlSchema = z
   .transform((url) => url.replace(/\/+$/, ''))
   .optional();
 
+/**
+ * SNAP_VOLUME_SNAPSHOT_TIMEOUT_SECONDS: how long a run waits for its Cinder snapshots to become
+ * `available` (Nova waits with no deadline, the guest frozen meanwhile); past it the run fails and
+ * deletes them. 10 minutes by default; a day at most.
+ */
+export const VolumeSnapshotTimeoutSchema = z.coerce.number().int().min(1).max(86_400).default(600);
+
 /** A Cinder client acting in one project. */
 export type CinderForProject = (projectId: string) => CinderClient;
 

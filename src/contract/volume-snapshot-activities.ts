@@ -18,6 +18,11 @@ export interface VolumeBackedPlan {
   volumes: SnapshotVolume[];
   /** the image asks for a quiesced snapshot (`os_require_quiesce`) */
   requireQuiesce: boolean;
+  /**
+   * How long the snapshots may take to become available (the control worker's
+   * SNAP_VOLUME_SNAPSHOT_TIMEOUT_SECONDS); absent from plans recorded before the setting existed.
+   */
+  deadlineMs?: number;
 }
 
 export interface VolumeCut {

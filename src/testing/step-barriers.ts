@@ -28,13 +28,35 @@ export function holdHostActivitiesAtBarriers(activities: HostActivities, barrier
     openSnapshotExport: first('extract', activities.openSnapshotExport),
     streamSnapshot: first('upload', activities.streamSnapshot),
     closeSnapshotExport: first('close_export', activities.closeSnapshotExport),
+    // Volume-backed: before the freeze and the create calls, and after them (the snapshots asked
+    // for, the guest thawed) before the attempt reports: a worker killed there leaves them unreported.
+    snapshotVolumes: first('snapshot_volumes', after('snapshot_volumes_done', activities.snapshotVolumes, barrier)),
   };
 }
 
-/** setTaskState holds at `task_state_<state>` after its write. */
+function after<A extends unknown[], R>(step: string, activity: (...args: A) => Promise<R>, barrier: TestBarrier) {
+  return async (...args: A): Promise<R> => {
+    const result = await activity(...args);
+    await withHeartbeat(() => barrier.hold(step));
+    return result;
+  };
+}
+
+/**
+ * setTaskState holds at `task_state_<state>` after its write; the volume-backed wait and image
+ * step before they start (`await_volume_snapshots`, `complete_image`).
+ */
 export function holdControlActivitiesAtBarriers(activities: ControlActivities, barrier: TestBarrier): ControlActivities {
   return {
     ...activities,
+    async awaitVolumeSnapshots(input) {
+      await withHeartbeat(() => barrier.hold('await_volume_snapshots'));
+      return activities.awaitVolumeSnapshots(input);
+    },
+    async completeVolumeBackedImage(input) {
+      await barrier.hold('complete_image');
+      return activities.completeVolumeBackedImage(input);
+    },
     async setTaskState(input) {
       const instance = await activities.setTaskState(input);
       // After the write: a fault here is the hard case, the store committed but the activity

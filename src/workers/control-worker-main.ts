@@ -1,13 +1,14 @@
 // `tsx src/workers/control-worker-main.ts`: workflows and control activities on snapshot-control.
 // Env: TEMPORAL_* (src/temporal/connection-config.ts), SNAP_STORE_* / SNAP_DATA_DIR (instance
 // store), SNAP_IMAGE_URL and SNAP_IMAGE_TOKEN (an admin/service token for the image API),
-// SNAP_RECONCILE_* (src/reconciler/reconcile-config.ts: the interrupted-snapshot clean-up).
+// SNAP_RECONCILE_* (src/reconciler/reconcile-config.ts: the interrupted-snapshot clean-up),
+// SNAP_VOLUME_URL and SNAP_VOLUME_SNAPSHOT_TIMEOUT_SECONDS (volume-backed snapshots' Cinder).
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { z } from 'zod';
 import { ImageUrlSchema, parseEnv } from '../config/env';
 import { createSnapshotImageRecord, GlanceHttpClient } from '../images/client';
 import { serviceTokenSource } from '../auth';
-import { cinderForProject, VolumeUrlSchema } from '../cinder';
+import { cinderForProject, VolumeSnapshotTimeoutSchema, VolumeUrlSchema } from '../cinder';
 import { createLogger, logLevelFromEnv } from '../observability';
 import { reconcileConfigFromEnv, SnapshotReconciler, startReconcileLoop, type ReconcileLoop } from '../reconciler';
 import { runMain } from '../process/run-main';
@@ -23,6 +24,7 @@ const ControlEnvSchema = z.object({
   SNAP_IMAGE_URL: ImageUrlSchema,
   SNAP_IMAGE_TOKEN: z.string().min(1).optional(),
   SNAP_VOLUME_URL: VolumeUrlSchema,
+  SNAP_VOLUME_SNAPSHOT_TIMEOUT_SECONDS: VolumeSnapshotTimeoutSchema,
 });
 
 const log = createLogger({ name: 'control-worker', level: logLevelFromEnv() });
@@ -46,6 +48,7 @@ runMain(
       store,
       images,
       cinder,
+      volumeSnapshotTimeoutMs: env.SNAP_VOLUME_SNAPSHOT_TIMEOUT_SECONDS * 1000,
       log,
       testBarrier: testBarrierFromEnv(),
       // Runs started without an image (Temporal UI, CLI): the image belongs to the instance's project

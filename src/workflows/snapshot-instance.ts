@@ -77,9 +77,24 @@ export async function snapshotInstance(rawInput: SnapshotInput): Promise<Snapsho
     progress.enter('compensating');
     const failures = await saga.compensate();
     progress.enter('failed');
-    if (failures.length > 0) log.error('snapshot compensations incomplete', { failures });
+    if (failures.length > 0) {
+      log.error('snapshot compensations incomplete', { failures });
+      // The operator reads what is left (e.g. a Cinder snapshot still `creating` while cinder-volume
+      // is down) in the run's failure. Runs that failed so before this replay the bare error.
+      if (patched('compensation-failures-named')) throw withCompensationFailures(err, failures);
+    }
     throw err;
   }
+}
+
+/** The run's failure, of the same type, its message naming the clean-ups that did not finish. */
+function withCompensationFailures(err: unknown, failures: readonly string[]): ApplicationFailure {
+  return ApplicationFailure.create({
+    message: `${failureText(err)}; not cleaned up: ${failures.join('; ')}`,
+    type: failureType(err) ?? 'SnapshotFailed',
+    nonRetryable: true,
+    cause: err instanceof Error ? err : undefined,
+  });
 }
 
 /**

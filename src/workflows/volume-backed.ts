@@ -10,7 +10,10 @@ import { cinderWaitActivities, type ControlProxies, type HostActivityProxies } f
 import type { Progress } from './progress';
 import type { Saga } from './saga';
 
-/** How long the snapshots may take to become available (Nova waits with no deadline, the guest frozen). */
+/**
+ * How long the snapshots may take to become available (Nova waits with no deadline, the guest
+ * frozen) when the plan names no deadline: plans recorded before SNAP_VOLUME_SNAPSHOT_TIMEOUT_SECONDS.
+ */
 export const VOLUME_SNAPSHOT_DEADLINE_MS = 10 * 60_000;
 
 export interface VolumeBackedContext {
@@ -53,7 +56,7 @@ export async function snapshotVolumeBacked(ctx: VolumeBackedContext): Promise<Sn
     }),
   );
   await progress.step('await_volume_snapshots', () =>
-    cinderWaitActivities.awaitVolumeSnapshots({ instanceUuid, snapshotIds: cut.snapshots.map((s) => s.snapshotId), deadlineMs: VOLUME_SNAPSHOT_DEADLINE_MS }),
+    cinderWaitActivities.awaitVolumeSnapshots({ instanceUuid, snapshotIds: cut.snapshots.map((s) => s.snapshotId), deadlineMs: plan.deadlineMs ?? VOLUME_SNAPSHOT_DEADLINE_MS }),
   );
   const image = await progress.step('complete_image', () =>
     control.completeVolumeBackedImage({

@@ -9,11 +9,14 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { PROJECT_ROOT } from '../../src/temporal/dev-server';
 import { describeCell, runCell, type Cell, type CellResult } from '../support/fault-cell';
-import { FAULTS, MODES, RBD_FAULTS, STEPS, notApplicable } from '../support/fault-matrix';
-import { startFaultStack, type FaultStack } from '../support/fault-stack';
+import { FAULTS, MODES, RBD_FAULTS, STEPS, VOLUME_FAULTS, notApplicable } from '../support/fault-matrix';
+import { startFaultStack, type FaultStack, type FaultStackOptions } from '../support/fault-stack';
 import { RBD_STREAM_LIMIT_MIBS } from '../support/fault-cell';
 import { defineClusterSecret, rbdGuestsOn } from '../support/rbd-guest';
 import { startCephCluster } from '../../src/testing/ceph/ceph-cluster';
+import { startCinder } from '../support/openstack/cinder';
+import { defineCinderSecret, volumeGuestsOn } from '../support/volume-guest';
+import { VOLUME_STACK_ENV } from '../support/volume-fault-cell';
 import { machineFacts, matrixTable, summary } from './matrix-report';
 
 const list = <T extends string>(all: readonly [T, ...T[]]) =>
@@ -49,18 +52,23 @@ async function runQueue(stack: FaultStack, queue: Cell[], results: CellResult[])
   }
 }
 
+/** Cells one at a time on a stack of their own. */
+async function runOnOwnStack(options: FaultStackOptions, cells: Cell[], results: CellResult[]): Promise<void> {
+  const stack = await startFaultStack(options);
+  try {
+    await runQueue(stack, cells, results);
+  } finally {
+    await stack.stop();
+  }
+}
+
 /** The RBD cells, one at a time, on a stack of their own over one single-node Ceph started for them. */
 async function runRbdCells(cells: Cell[], results: CellResult[]): Promise<void> {
   const cluster = await startCephCluster();
   try {
     const secret = await defineClusterSecret(cluster);
     try {
-      const stack = await startFaultStack({ rbd: rbdGuestsOn(cluster, secret.uuid), hostEnv: { SNAP_STREAM_BWLIMIT_MIBS: String(RBD_STREAM_LIMIT_MIBS) } });
-      try {
-        await runQueue(stack, cells, results);
-      } finally {
-        await stack.stop();
-      }
+      await runOnOwnStack({ rbd: rbdGuestsOn(cluster, secret.uuid), hostEnv: { SNAP_STREAM_BWLIMIT_MIBS: String(RBD_STREAM_LIMIT_MIBS) } }, cells, results);
     } finally {
       await secret.remove();
     }
@@ -68,6 +76,42 @@ async function runRbdCells(cells: Cell[], results: CellResult[]): Promise<void> 
     await cluster.stop();
   }
 }
+
+/** The volume-backed cells, one at a time, on a stack of their own over one Ceph and one Cinder started for them. */
+async function runVolumeCells(cells: Cell[], results: CellResult[]): Promise<void> {
+  const cluster = await startCephCluster();
+  try {
+    const cinder = await startCinder(cluster);
+    try {
+      const secret = await defineCinderSecret(cinder);
+      try {
+        await runOnOwnStack({ volumes: volumeGuestsOn(cluster, cinder, secret), ...VOLUME_STACK_ENV }, cells, results);
+      } finally {
+        await secret.remove();
+      }
+    } finally {
+      await cinder.stop();
+    }
+  } finally {
+    await cluster.stop();
+  }
+}
+
+/** What the volume-backed cells are, for the full run's docs. */
+const VOLUME_FAULTS_TEXT = [
+  '- V1–V6: Nova\'s snapshot_volume_backed of a running guest booting from a Cinder volume on RBD (one Ceph',
+  '  and one Cinder for them all, a project of its own per guest; the run\'s deadline for `available`',
+  '  40 s, the freeze bounded at 3 s). V1a: cinder-volume stopped as the create calls go out, back 3 s',
+  '  later. V1b: stopped past the deadline, back while the compensation waits. V2: RabbitMQ stopped as the',
+  '  calls go out, back 5 s later. V3: cinder-volume hung (SIGSTOP) past the deadline, resumed while the',
+  '  compensation waits. V4a/b: the project\'s snapshot quota set full before the plan\'s check, or after it',
+  '  (Cinder\'s 413 on the create call). V5a/b: kill -9 of the host worker after its create calls, before',
+  '  it reported them, or of the control worker before the image step; back 3 s later. V6a/b: the guest',
+  '  agent stopped before the freeze, without and with `os_require_quiesce`. Their checks: no snapshot of',
+  '  a failed run left in Cinder, a completed run\'s exactly the one its image names (available, of the',
+  '  volume), the project\'s snapshot usage equal to what Cinder holds and to before plus the run\'s, no',
+  '  image not active, the guest running and writing (never left frozen), task_state None.',
+];
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
@@ -78,17 +122,21 @@ async function main(): Promise<void> {
   // Long waits first, so the stacks finish together; grouped by mode to spare host-worker restarts.
   const weight = (c: Cell) => (c.fault === 'host-kill-long' ? 3 : c.fault === 'host-kill' || c.fault === 'control-kill' ? 2 : 1);
   const onRbd = runnable.filter((c) => RBD_FAULTS.includes(c.fault));
-  const shared = runnable.filter((c) => c.fault !== 'libvirtd-restart' && !RBD_FAULTS.includes(c.fault)).sort((a, b) => weight(b) - weight(a) || a.mode.localeCompare(b.mode));
+  const onCinder = runnable.filter((c) => VOLUME_FAULTS.includes(c.fault));
+  const shared = runnable.filter((c) => c.fault !== 'libvirtd-restart' && !RBD_FAULTS.includes(c.fault) && !VOLUME_FAULTS.includes(c.fault)).sort((a, b) => weight(b) - weight(a) || a.mode.localeCompare(b.mode));
   const exclusive = runnable.filter((c) => c.fault === 'libvirtd-restart');
 
   const started = Date.now();
   const stacks: FaultStack[] = [];
   try {
     const wanted = shared.length + exclusive.length === 0 ? 0 : Math.min(args.parallel, Math.max(1, shared.length));
-    process.stdout.write(`fault matrix: ${runnable.length} cells, ${shared.length} on ${wanted} stack(s), then ${onRbd.length} on RBD on a stack of their own, then ${exclusive.length} libvirtd restarts\n`);
+    process.stdout.write(
+      `fault matrix: ${runnable.length} cells, ${shared.length} on ${wanted} stack(s), then ${onRbd.length} on RBD and ${onCinder.length} volume-backed on stacks of their own, then ${exclusive.length} libvirtd restarts\n`,
+    );
     for (let i = 0; i < wanted; i++) stacks.push(await startFaultStack());
     await Promise.all(stacks.map((stack) => runQueue(stack, shared, results)));
     if (onRbd.length > 0) await runRbdCells(onRbd, results);
+    if (onCinder.length > 0) await runVolumeCells(onCinder, results);
     if (stacks[0]) await runQueue(stacks[0], exclusive, results);
   } finally {
     for (const stack of stacks) await stack.stop();
@@ -143,6 +191,7 @@ async function main(): Promise<void> {
       '  (with change tracking on, the run\'s own RBD snapshot read by qemu-nbd). Their checks add the',
       '  cluster: of ours only the RBD snapshot the newest chain row records (`rbd snap ls`), none of a',
       '  failed run\'s, no image in `vms` or `images` but the disk (`rbd ls`).',
+      ...VOLUME_FAULTS_TEXT,
       '',
       'n/a cells are left out of the table: the block-job probe only exists in live mode, the',
       'managedSave and the recreate only in cold modes, image faults only in upload, a full disk',

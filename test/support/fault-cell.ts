@@ -1,19 +1,21 @@
 // One cell of the fault matrix: a fresh instance in the cell's mode, the step held open by the
 // test barrier, the fault injected while it is held, then the end state checked. Every wait has a
 // deadline; the instance, the hold file and any mount are removed whatever happens.
-import { rm, unlink, writeFile } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { removeInstance } from '../../src/testing/instance-lifecycle';
 import { Libvirt } from '../../src/libvirt';
-import { POWER_STATE_PAUSED, POWER_STATE_RUNNING, type SnapshotResult } from '../../src/contract';
+import { POWER_STATE_PAUSED, POWER_STATE_RUNNING } from '../../src/contract';
 import { guestExec } from '../../src/testing/guest/guest-agent';
 import { checkEndState } from './fault-checks';
 import { deleteInstance, mountFullTmpfs, restartLibvirtd } from './fault-host-ops';
-import { expectedOutcome, LONG_ABSENCE_MS, MON_DOWN_MS, notApplicable, RBD_FAULTS, STEP_BARRIER, type Fault, type Mode, type Step } from './fault-matrix';
+import { expectedOutcome, LONG_ABSENCE_MS, MON_DOWN_MS, notApplicable, RBD_FAULTS, STEP_BARRIER, VOLUME_FAULTS, type Fault, type Mode, type Step } from './fault-matrix';
 import type { FaultStack } from './fault-stack';
 import type { InstanceFixture } from './instance-fixture';
 import { createRealGuest, fsyncedNow } from './guest/real-guest-run';
 import { waitForFile } from './wait-for-file';
+import { awaitClose, killWhileHeld, release } from './fault-wait';
+import { runVolumeCell } from './volume-fault-cell';
 
 export interface Cell {
   mode: Mode;
@@ -50,25 +52,15 @@ function rbdOf(stack: FaultStack) {
   return stack.rbd;
 }
 
-async function release(hold: string): Promise<void> {
-  await unlink(hold).catch(() => undefined);
-}
-
 /** Injects the fault while the step is held, and lets the step go at the moment the fault calls for. */
 async function inject(stack: FaultStack, cell: Cell, fixture: InstanceFixture, hold: string): Promise<void> {
   switch (cell.fault) {
     case 'host-kill':
     case 'host-kill-long':
-      await stack.hostWorker.kill();
-      await release(hold);
-      await sleep(cell.fault === 'host-kill' ? 3_000 : (LONG_ABSENCE_MS[cell.step] ?? 3_000));
-      await stack.hostWorker.start();
+      await killWhileHeld(stack.hostWorker, hold, cell.fault === 'host-kill' ? 3_000 : (LONG_ABSENCE_MS[cell.step] ?? 3_000));
       return;
     case 'control-kill':
-      await stack.controlWorker.kill();
-      await release(hold);
-      await sleep(3_000);
-      await stack.controlWorker.start();
+      await killWhileHeld(stack.controlWorker, hold);
       return;
     case 'temporal-restart':
       await stack.killTemporal();
@@ -153,6 +145,7 @@ export interface CellOptions {
 export async function runCell(stack: FaultStack, cell: Cell, options: CellOptions = {}): Promise<CellResult> {
   const why = notApplicable(cell.mode, cell.step, cell.fault);
   if (why !== null) return { ...cell, outcome: 'n/a', ok: true, violations: [], note: why };
+  if (VOLUME_FAULTS.includes(cell.fault)) return runVolumeCell(stack, cell, options);
   await stack.ensureUp();
   await stack.setLiveDisabled(cell.mode === 'cold-running');
   const barrier = STEP_BARRIER[cell.step];
@@ -182,26 +175,10 @@ export async function runCell(stack: FaultStack, cell: Cell, options: CellOption
     await inject(stack, cell, fixture, hold);
 
     const closeTimeoutMs = options.closeTimeoutMs ?? 8 * 60_000;
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<'stuck'>((resolve) => {
-      timer = setTimeout(() => resolve('stuck'), closeTimeoutMs);
-    });
-    let result: SnapshotResult | undefined;
-    const ended = await Promise.race([
-      handle.result().then(
-        (r: SnapshotResult) => {
-          result = r;
-          return 'completed' as const;
-        },
-        () => 'failed' as const,
-      ),
-      deadline,
-    ]);
-    clearTimeout(timer);
+    const { ended, result } = await awaitClose(handle, closeTimeoutMs);
     const recoverMs = Date.now() - faultAt;
     stack.proxy.mode = 'pass';
     if (ended === 'stuck') {
-      await handle.terminate('fault matrix: still open at the deadline').catch(() => undefined);
       return { ...cell, outcome: 'stuck', ok: false, violations: [`workflow still open ${closeTimeoutMs / 1000}s after the fault`], recoverMs, totalMs: Date.now() - started };
     }
     const violations = await checkEndState(stack, fixture, {

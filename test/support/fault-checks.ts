@@ -40,7 +40,7 @@ async function domainFacts(client: Libvirt, name: string) {
 }
 
 /** Visibility can lag a moment behind the close: polled briefly before calling it open. */
-async function openSnapshotWorkflows(stack: FaultStack): Promise<string[]> {
+export async function openSnapshotWorkflows(stack: FaultStack): Promise<string[]> {
   let open: string[] = [];
   for (let i = 0; i < 20; i++) {
     open = [];

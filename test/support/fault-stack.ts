@@ -20,6 +20,7 @@ import { fixtureInventoryDomain } from './fixture-inventory';
 import { startGlance } from './openstack/glance';
 import { startKeystone } from './openstack/keystone';
 import type { RbdGuests } from './rbd-guest';
+import type { VolumeGuests } from './volume-guest';
 
 export interface StartedSnapshot {
   imageId: string;
@@ -41,6 +42,8 @@ export interface FaultStack {
   hostWorker: TestProcess;
   /** the Ceph cluster RBD cells put their guests' disks in; null: this stack runs no RBD cell */
   rbd: RbdGuests | null;
+  /** the Cinder volume-backed cells boot their guests from; null: this stack runs no volume cell */
+  volumes: VolumeGuests | null;
   /** live snapshots disabled on the host worker (Nova's disable_libvirt_livesnapshot) */
   readonly liveDisabled: boolean;
   /** restarts the host worker with live snapshots enabled or disabled (no-op when already so) */
@@ -50,9 +53,9 @@ export interface FaultStack {
   startTemporal(): Promise<void>;
   /** starts whatever an earlier, failed cell left down */
   ensureUp(): Promise<void>;
-  register(fixture: InstanceFixture, powerState?: PowerState): Promise<Instance>;
-  /** Nova's compute API: queued image + task_state image_snapshot_pending, then the workflow */
-  startSnapshot(instanceUuid: string): Promise<StartedSnapshot>;
+  register(fixture: InstanceFixture, powerState?: PowerState, projectId?: string): Promise<Instance>;
+  /** Nova's compute API: queued image (with `properties` besides Nova's) + task_state image_snapshot_pending, then the workflow */
+  startSnapshot(instanceUuid: string, properties?: Record<string, string>): Promise<StartedSnapshot>;
   stop(): Promise<void>;
 }
 
@@ -63,6 +66,9 @@ export interface FaultStackOptions {
   imageBackend?: 'embedded' | 'glance';
   /** guests with their disk in this cluster; the host worker reads it as Nova's rbd settings say */
   rbd?: RbdGuests;
+  /** guests booting from volumes of this Cinder; both workers reach it */
+  volumes?: VolumeGuests;
+  controlEnv?: NodeJS.ProcessEnv;
 }
 
 export async function startFaultStack(options: FaultStackOptions = {}): Promise<FaultStack> {
@@ -110,7 +116,7 @@ export async function startFaultStack(options: FaultStackOptions = {}): Promise<
     const controlWorker = new TestProcess({
       name: 'control-worker',
       ...tsx(join('workers', 'control-worker-main.ts')),
-      env: { ...baseEnv, SNAP_STORE_SQLITE: storeFile, SNAP_IMAGE_URL: imageUrl, SNAP_TEST_BARRIER_DIR: barrierDir },
+      env: { ...baseEnv, SNAP_STORE_SQLITE: storeFile, SNAP_IMAGE_URL: imageUrl, SNAP_TEST_BARRIER_DIR: barrierDir, ...options.volumes?.workerEnv, ...options.controlEnv },
       readyLine: /control worker polling/,
       logFile,
       readyTimeoutMs: 180_000,
@@ -128,6 +134,7 @@ export async function startFaultStack(options: FaultStackOptions = {}): Promise<
       SNAP_INVENTORY_INTERVAL_S: '86400',
       SNAP_INSTANCES_PATH: TEST_INSTANCES_PATH,
       ...options.rbd?.hostEnv,
+      ...options.volumes?.workerEnv,
       ...options.hostEnv,
     });
     const hostSpec = () => ({ name: 'host-worker', ...tsx(join('workers', 'host-worker-main.ts')), env: hostEnv(), readyLine: /host worker polling/, logFile });
@@ -153,6 +160,7 @@ export async function startFaultStack(options: FaultStackOptions = {}): Promise<
       imageService,
       controlWorker,
       rbd: options.rbd ?? null,
+      volumes: options.volumes ?? null,
       get hostWorker() {
         return hostWorker;
       },
@@ -180,13 +188,13 @@ export async function startFaultStack(options: FaultStackOptions = {}): Promise<
         for (const p of [imageService, controlWorker, hostWorker]) if (!p.running) await p.start();
         proxy.mode = 'pass';
       },
-      async register(fixture, powerState = POWER_STATE_RUNNING) {
-        const [instance] = await store.upsertFromInventory([fixtureInventoryDomain(fixture, host, powerState)]);
+      async register(fixture, powerState = POWER_STATE_RUNNING, projectId) {
+        const [instance] = await store.upsertFromInventory([fixtureInventoryDomain(fixture, host, powerState, projectId)]);
         if (!instance) throw new Error('inventory upsert returned nothing');
         return instance;
       },
-      async startSnapshot(instanceUuid) {
-        const image = await images.create({ name: 'fault-snapshot', properties: { image_type: 'snapshot', instance_uuid: instanceUuid } });
+      async startSnapshot(instanceUuid, properties = {}) {
+        const image = await images.create({ name: 'fault-snapshot', properties: { ...properties, image_type: 'snapshot', instance_uuid: instanceUuid } });
         await store.setTaskStateOrThrow(instanceUuid, [null], 'image_snapshot_pending');
         const workflowId = snapshotWorkflowId(instanceUuid);
         await client.workflow.start(WORKFLOW_TYPE, { taskQueue: CONTROL_TASK_QUEUE, workflowId, args: [{ instanceUuid, name: 'fault-snapshot', imageId: image.id }] });

@@ -4,82 +4,49 @@
 // block_device_mapping naming the Cinder snapshot, and a volume Cinder creates from that snapshot
 // holds a clean ext4 with the guest's log contiguous. A run that fails after its snapshots leaves
 // no Cinder snapshot and no image, and the guest thawed and writing.
-import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
-import { CinderClient, cinderForProject } from '../../../src/cinder';
+import { cinderForProject } from '../../../src/cinder';
 import { ApplicationFailure } from '@temporalio/activity';
 import type { ImageClient } from '../../../src/images/client';
 import { runTool } from '../../../src/process/tool-process';
 import { rbdTarget } from '../../../src/testing/instance-lifecycle';
-import { defineCephSecret, type CephSecret } from '../../../src/testing/ceph/libvirt-secret';
 import { readConsole } from '../../../src/testing/guest/guest-console';
 import { withGuestImage } from '../../../src/testing/guest/guest-image-reader';
 import { lastFsynced, verifyAppendLog } from '../../../src/testing/guest/workload-verifiers';
-import { useCephCluster } from '../../support/ceph';
-import { useCinder } from '../../support/cinder';
 import { startEngine, type Engine } from '../../support/engine-harness';
-import { createRealGuest, fsyncedNow, waitForFsynced } from '../../support/guest/real-guest-run';
-import { DEFAULT_TEST_URI, type InstanceFixture } from '../../support/instance-fixture';
-import { CinderAdmin } from '../../support/openstack/cinder-admin';
+import { fsyncedNow, waitForFsynced } from '../../support/guest/real-guest-run';
+import { useVolumeGuests } from '../../support/volume-guest';
 
-const ceph = useCephCluster();
-const cinder = useCinder(ceph);
-// noauth: the project in Cinder's URLs must be hex
-const PROJECT = randomUUID().replace(/-/g, '');
+const volumes = useVolumeGuests();
 
 let engine: Engine;
-let secret: CephSecret | undefined;
 let failImageWrites = false;
 
 beforeAll(async () => {
-  const c = cinder();
-  secret = await defineCephSecret(DEFAULT_TEST_URI, c.cephUser, c.cephKey);
+  const v = volumes();
   const failing = (images: ImageClient): ImageClient => {
     const wrapped = Object.create(images) as ImageClient;
     // after the snapshots are available: the image step fails for good
     wrapped.setProperties = (id, properties) => (failImageWrites ? Promise.reject(ApplicationFailure.nonRetryable('injected: the image refuses its properties', 'InjectedFailure')) : images.setProperties(id, properties));
     return wrapped;
   };
-  engine = await startEngine({ hostEnv: { SNAP_VOLUME_URL: c.baseUrl }, cinder: cinderForProject(c.baseUrl, undefined), wrapControlImages: failing });
+  engine = await startEngine({ hostEnv: v.workerEnv, cinder: cinderForProject(v.cinder.baseUrl, undefined), wrapControlImages: failing });
 }, 120_000);
 afterAll(async () => {
   await engine?.stop();
-  await secret?.remove();
 });
 
-function admin(): CinderAdmin {
-  const c = cinder();
-  return new CinderAdmin({ baseUrl: c.baseUrl, projectId: PROJECT, token: () => Promise.resolve(c.noauthToken(PROJECT)), timeoutMs: 30_000 });
-}
-
-function client(): CinderClient {
-  return cinderForProject(cinder().baseUrl, undefined)(PROJECT);
-}
-
-/** A writing guest booting from a new 1 GiB Cinder volume attached to it, the volume filled with the guest's ext4. */
-async function volumeGuest(): Promise<{ fixture: InstanceFixture; volumeId: string }> {
-  const c = cinder();
-  const cluster = ceph();
-  if (secret === undefined) throw new Error('no libvirt secret (beforeAll failed)');
-  const uuid = randomUUID();
-  const volumeId = await admin().createVolume('root', 1);
-  await admin().attach(volumeId, uuid);
-  const rbd = { pool: c.pool, image: `volume-${volumeId}`, user: c.cephUser, secretUuid: secret.uuid, monHost: cluster.monHost, confPath: cluster.confPath, volumeId };
-  const fixture = await createRealGuest({ uuid, rbd, linux: { workload: 'log', rateKiB: 512 } });
-  return { fixture, volumeId };
-}
-
-async function snapshotsOfProject(): Promise<string[]> {
-  return (await client().listSnapshots({})).map((s) => s.id);
+async function snapshotsOfProject(projectId: string): Promise<string[]> {
+  return (await volumes().client(projectId).listSnapshots({})).map((s) => s.id);
 }
 
 describe('snapshot_volume_backed on a real Cinder', () => {
   it('snapshots the root volume of a running writing guest; a volume made from the snapshot holds a clean ext4 with the log contiguous', async () => {
-    const { fixture, volumeId } = await volumeGuest();
+    const { fixture, volumeId, projectId } = await volumes().newGuest();
     try {
       const xml = await fixture.client.domainGetXMLDesc(fixture.instance.domain, 0);
       expect(xml).toContain(`<serial>${volumeId}</serial>`);
-      await engine.register(fixture, undefined, PROJECT);
+      await engine.register(fixture, undefined, projectId);
       const fsyncedBefore = await fsyncedNow(fixture);
       const { imageId, result } = await engine.startSnapshot(fixture.instance.domain.uuid);
       const done = await result;
@@ -93,14 +60,14 @@ describe('snapshot_volume_backed on a real Cinder', () => {
       const mapping = JSON.parse(image.properties.block_device_mapping ?? '[]') as { snapshot_id: string; volume_size: number; boot_index: number }[];
       expect(mapping).toHaveLength(1);
       const [entry] = mapping;
-      const snapshot = await client().showSnapshot(entry?.snapshot_id ?? '');
+      const snapshot = await volumes().client(projectId).showSnapshot(entry?.snapshot_id ?? '');
       expect(snapshot).toMatchObject({ volume_id: volumeId, status: 'available' });
       expect(entry).toMatchObject({ volume_size: 1, boot_index: 0 });
 
       // the guest writes on
       await waitForFsynced(fixture.instance.consolePath, 'log', lastFsynced(await readConsole(fixture.instance.consolePath), 'log') + 1);
 
-      const restored = await admin().createVolume('restored', 1, snapshot.id);
+      const restored = await volumes().admin(projectId).createVolume('restored', 1, snapshot.id);
       const file = join(fixture.dir, 'restored.raw');
       const disk = fixture.instance.rbd;
       if (disk === null) throw new Error('the guest has no RBD disk');
@@ -116,10 +83,10 @@ describe('snapshot_volume_backed on a real Cinder', () => {
   });
 
   it('a run failing after its snapshots leaves no Cinder snapshot and no image, and the guest thawed', async () => {
-    const { fixture } = await volumeGuest();
-    const before = await snapshotsOfProject();
+    const { fixture, projectId } = await volumes().newGuest();
+    const before = await snapshotsOfProject(projectId);
     try {
-      await engine.register(fixture, undefined, PROJECT);
+      await engine.register(fixture, undefined, projectId);
       failImageWrites = true;
       const { imageId, result } = await engine.startSnapshot(fixture.instance.domain.uuid);
       // failed at the injected point, after the snapshots were available
@@ -127,8 +94,8 @@ describe('snapshot_volume_backed on a real Cinder', () => {
       failImageWrites = false;
       await expect(engine.images.get(imageId)).rejects.toThrow();
       const deadline = Date.now() + 60_000;
-      while ((await snapshotsOfProject()).length > before.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 500));
-      expect(await snapshotsOfProject()).toEqual(before);
+      while ((await snapshotsOfProject(projectId)).length > before.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 500));
+      expect(await snapshotsOfProject(projectId)).toEqual(before);
       // thawed: the guest's log keeps growing
       await waitForFsynced(fixture.instance.consolePath, 'log', lastFsynced(await readConsole(fixture.instance.consolePath), 'log') + 2);
     } finally {

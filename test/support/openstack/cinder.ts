@@ -21,6 +21,9 @@ import { runTool } from './wsgi-service';
 
 const VENV = join(__dirname, '..', '..', '..', '.tools', 'venvs', 'cinder');
 const VENV_BIN = join(VENV, 'bin');
+// The entry points run through the venv's python, not their #! line: that names the path the venv
+// was built at, which a venv shared between checkouts outlives.
+const VENV_PYTHON = join(VENV_BIN, 'python');
 export const CINDER_POOL = 'volumes';
 export const CINDER_CEPH_USER = 'cinder';
 /** The backend's name: volume hosts are `<host>@<backend>#<backend>`. */
@@ -57,6 +60,10 @@ export interface RunningCinder {
   rss(): Promise<Record<string, number>>;
   /** a noauth token acting as admin of `projectId` (noauth only) */
   noauthToken(projectId: string): string;
+  /** cinder-volume, for fault tests: stopped and started again (ready once its driver is; a running one is left be), or hung (SIGSTOP) and resumed */
+  volumeService: { stop(): Promise<void>; start(): Promise<void>; pause(): void; resume(): void };
+  /** the broker, stopped and started again on its ports (its clients reconnect on their own) */
+  broker: Pick<RunningRabbitmq, 'stopBroker' | 'startBroker'>;
   stop(): Promise<void>;
 }
 
@@ -83,7 +90,7 @@ export async function startCinder(ceph: CephCluster, options: { keystone?: Cinde
     const dbSynced = (async () => {
       const dbConf = join(dir, 'cinder-db.conf');
       await writeFile(dbConf, renderCinderConf({ ...plan, transportUrl: 'rabbit://' }));
-      await runTool(join(VENV_BIN, 'cinder-manage'), ['--config-file', dbConf, 'db', 'sync'], env);
+      await runTool(VENV_PYTHON, [join(VENV_BIN, 'cinder-manage'), '--config-file', dbConf, 'db', 'sync'], env);
     })();
     const rabbitStarted = startRabbitmq({ parentDir: dir }).then((r) => (rabbitmq = r));
     // all settled before a failure is thrown, so stop() finds whatever did start
@@ -91,12 +98,12 @@ export async function startCinder(ceph: CephCluster, options: { keystone?: Cinde
     const [rabbit, cephKey] = [settledValue(settled[0]), settledValue(settled[1]), settledValue(settled[2])];
     const cinderStarted = Date.now();
     await writeFile(conf, renderCinderConf({ ...plan, transportUrl: rabbit.transportUrl }));
-    const start = (name: string): ServiceProcess => {
-      const service = startServiceProcess(name, join(VENV_BIN, name), ['--config-file', conf], env, join(dir, 'log', `${name}.log`));
+    const start = (name: string, logName = name): ServiceProcess => {
+      const service = startServiceProcess(name, VENV_PYTHON, [join(VENV_BIN, name), '--config-file', conf], env, join(dir, 'log', `${logName}.log`));
       services.push(service);
       return service;
     };
-    const volume = start('cinder-volume');
+    let volume = start('cinder-volume');
     // the API starts meanwhile: it takes the longest to answer, and needs no other service
     start('cinder-api');
     await waitForLog(volume, 'Driver post RPC initialization completed', services, options.readyTimeoutMs ?? 90_000);
@@ -106,6 +113,7 @@ export async function startCinder(ceph: CephCluster, options: { keystone?: Cinde
     const admin = options.keystone === undefined ? { token: `admin:${NOAUTH_ADMIN_PROJECT}`, projectId: NOAUTH_ADMIN_PROJECT } : await keystoneToken(options.keystone);
     await waitForPools(`${baseUrl}/${admin.projectId}`, admin.token, services, options.readyTimeoutMs ?? 90_000);
     const now = Date.now();
+    let volumeStarts = 1;
     return {
       dir,
       ports: [port, ...rabbit.ports],
@@ -122,6 +130,19 @@ export async function startCinder(ceph: CephCluster, options: { keystone?: Cinde
         if (options.keystone !== undefined) throw new Error('this Cinder validates Keystone tokens');
         return `admin:${projectId}`;
       },
+      volumeService: {
+        stop: () => volume.stop(),
+        async start() {
+          if (!volume.exited()) return;
+          services.splice(services.indexOf(volume), 1);
+          // a log of its own: the ready line of the first start must not count
+          volume = start('cinder-volume', `cinder-volume-${++volumeStarts}`);
+          await waitForLog(volume, 'Driver post RPC initialization completed', services, options.readyTimeoutMs ?? 90_000);
+        },
+        pause: () => volume.signal('SIGSTOP'),
+        resume: () => volume.signal('SIGCONT'),
+      },
+      broker: rabbit,
       stop,
     };
   } catch (err) {

@@ -18,6 +18,10 @@ export interface RunningRabbitmq {
   ports: number[];
   startMs: number;
   rss(): Promise<number>;
+  /** Stops the broker (epmd stays), as a fault test's restart does; its clients lose their connections. */
+  stopBroker(): Promise<void>;
+  /** Starts the broker again on the same ports and dir, once its AMQP port accepts connections (a running one is left be). */
+  startBroker(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -65,13 +69,24 @@ export async function startRabbitmq(options: { readyTimeoutMs?: number; parentDi
     await writeFile(env.RABBITMQ_CONF_ENV_FILE ?? '', '');
     services.push(startServiceProcess('epmd', 'epmd', ['-port', String(epmdPort), '-address', '127.0.0.1'], env, join(dir, 'epmd.log')));
     await waitForPort(epmdPort, services, 10_000);
-    services.push(startServiceProcess('rabbitmq', RABBITMQ_SERVER, [], env, join(dir, 'rabbitmq.log')));
-    await waitForPort(amqpPort, services, options.readyTimeoutMs ?? 60_000);
+    const startBroker = async (): Promise<void> => {
+      if (services.at(-1)?.name === 'rabbitmq') return;
+      services.push(startServiceProcess('rabbitmq', RABBITMQ_SERVER, [], env, join(dir, 'rabbitmq.log')));
+      await waitForPort(amqpPort, services, options.readyTimeoutMs ?? 60_000);
+    };
+    await startBroker();
     return {
       transportUrl: `rabbit://guest:guest@127.0.0.1:${amqpPort}/`,
       ports: [epmdPort, amqpPort, distPort],
       startMs: Date.now() - started,
       rss: async () => (await Promise.all(services.map((s) => s.rss()))).reduce((a, b) => a + b, 0),
+      async stopBroker() {
+        const broker = services.at(-1);
+        if (broker?.name !== 'rabbitmq') throw new Error('the broker is not running');
+        services.pop();
+        await broker.stop();
+      },
+      startBroker,
       stop,
     };
   } catch (err) {

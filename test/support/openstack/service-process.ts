@@ -17,6 +17,8 @@ export interface ServiceProcess {
   logTail(lines?: number): Promise<string>;
   /** Resident memory of the group's processes now, bytes. */
   rss(): Promise<number>;
+  /** A signal to the whole group (a fault test's SIGSTOP/SIGCONT: a service hung, not dead). */
+  signal(signal: NodeJS.Signals): void;
   stop(): Promise<void>;
 }
 
@@ -49,8 +51,11 @@ export function startServiceProcess(name: string, cmd: string, args: readonly st
     async rss() {
       return child.pid === undefined ? 0 : groupRss(child.pid);
     },
+    signal: signalGroup,
     async stop() {
       if (child.pid === undefined) return;
+      // a stopped group must run again to act on SIGTERM
+      signalGroup('SIGCONT');
       const gone = exited() ? Promise.resolve() : new Promise<void>((resolve) => child.once('exit', () => resolve()));
       signalGroup('SIGTERM');
       const timer = setTimeout(() => signalGroup('SIGKILL'), STOP_GRACE_MS);

@@ -75,4 +75,61 @@ describe('step barriers', () => {
     await setTaskState({ instanceUuid: 'u', taskState: 'image_snapshot', expected: [null] });
     expect(existsSync(join(dir, 'task_state_image_snapshot.reached'))).toBe(true);
   });
+
+  it("hold a volume-backed cut before its create calls and again after them, before it reports", async () => {
+    const ran: string[] = [];
+    const cut = { snapshots: [], callsMs: 1, quiesced: true, freezeWindowMs: 5 };
+    const activities = holdHostActivitiesAtBarriers(
+      {
+        snapshotVolumes: async () => {
+          ran.push('cut');
+          return cut;
+        },
+      } as Partial<HostActivities> as HostActivities,
+      new TestBarrier(dir),
+    );
+    await writeFile(join(dir, 'snapshot_volumes.hold'), '');
+    await writeFile(join(dir, 'snapshot_volumes_done.hold'), '');
+    const input = { domainName: 'd', instanceUuid: 'u', projectId: 'p', runId: 'r', imageName: 'n', volumes: [], running: true, requireQuiesce: false };
+    const running = new MockActivityEnvironment().run(activities.snapshotVolumes, input);
+    await until(() => existsSync(join(dir, 'snapshot_volumes.reached')));
+    expect(ran).toEqual([]);
+    await unlink(join(dir, 'snapshot_volumes.hold'));
+    await until(() => existsSync(join(dir, 'snapshot_volumes_done.reached')));
+    expect(ran).toEqual(['cut']);
+    let reported = false;
+    void running.then(() => (reported = true));
+    await new Promise((r) => setTimeout(r, 150));
+    expect(reported).toBe(false);
+    await unlink(join(dir, 'snapshot_volumes_done.hold'));
+    await expect(running).resolves.toBe(cut);
+  });
+
+  it('hold the volume-backed wait and image step before they run', async () => {
+    const ran: string[] = [];
+    const activities = holdControlActivitiesAtBarriers(
+      {
+        awaitVolumeSnapshots: async () => void ran.push('await'),
+        completeVolumeBackedImage: async ({ imageId }) => {
+          ran.push('image');
+          return { imageId, status: 'active', size: 0, checksum: '' };
+        },
+      } as Partial<ControlActivities> as ControlActivities,
+      new TestBarrier(dir),
+    );
+    for (const [step, run] of [
+      ['await_volume_snapshots', () => new MockActivityEnvironment().run(activities.awaitVolumeSnapshots, { instanceUuid: 'u', snapshotIds: [], deadlineMs: 1 })],
+      ['complete_image', () => new MockActivityEnvironment().run(activities.completeVolumeBackedImage, { imageId: 'i', volumes: [] })],
+    ] as const) {
+      const before = ran.length;
+      await writeFile(join(dir, `${step}.hold`), '');
+      const running = run();
+      await until(() => existsSync(join(dir, `${step}.reached`)));
+      expect(ran).toHaveLength(before);
+      await unlink(join(dir, `${step}.hold`));
+      await running;
+      expect(ran).toHaveLength(before + 1);
+    }
+    expect(ran).toEqual(['await', 'image']);
+  });
 });
