@@ -20,8 +20,10 @@ export interface ControlActivityDeps {
   createImageRecord(instance: Instance, name: string, metadata: Record<string, string>, backupType?: string): Promise<SnapshotImageRef>;
   log: Logger;
   metrics?: SnapshotMetrics;
-  /** Cinder in an instance's project (SNAP_VOLUME_URL); undefined: volume-backed snapshots are refused */
+  /** Cinder in an instance's project (SNAP_VOLUME_URL or Keystone's catalog); undefined: volume-backed snapshots are refused */
   cinder?: CinderForProject;
+  /** deletes a run's Keystone trust (undefined without Keystone) */
+  releaseTrust?(trustId: string): Promise<void>;
 }
 
 /** Only on a retry (attempt > 1): on a first attempt the same state would be someone else's. */
@@ -132,7 +134,7 @@ export function createControlActivities(deps: ControlActivityDeps): ControlActiv
       return { instances: instances.length };
     },
 
-    ...createVolumeControlActivities({ store, images, cinder: deps.cinder, log }),
+    ...createVolumeControlActivities({ store, images, cinder: deps.cinder, releaseTrust: deps.releaseTrust, log }),
   };
   return translateFailures(activities);
 }

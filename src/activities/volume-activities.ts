@@ -19,6 +19,8 @@ export interface VolumeControlDeps {
   images: ImageClient;
   /** undefined: no volume endpoint configured (SNAP_VOLUME_URL), volume-backed snapshots are refused */
   cinder?: CinderForProject;
+  /** deletes a run's Keystone trust; undefined without Keystone (a trust id is then ignored) */
+  releaseTrust?(trustId: string): Promise<void>;
   log: Logger;
 }
 
@@ -29,7 +31,7 @@ export function requiresQuiesce(value: string | undefined): boolean {
 
 function cinderOrRefuse(cinder: CinderForProject | undefined): CinderForProject {
   if (cinder !== undefined) return cinder;
-  throw ApplicationFailure.nonRetryable('the instance boots from a volume and no volume service is configured (SNAP_VOLUME_URL)', 'VolumeServiceNotConfigured');
+  throw ApplicationFailure.nonRetryable('the instance boots from a volume and no volume service is configured (SNAP_VOLUME_URL, or Keystone for its catalog)', 'VolumeServiceNotConfigured');
 }
 
 async function projectOf(store: InstanceStore, instanceUuid: string): Promise<string> {
@@ -44,8 +46,8 @@ const CLEANUP_DEADLINE_MS = 5 * 60_000;
 export function createVolumeControlActivities(deps: VolumeControlDeps): VolumeControlActivities {
   const { store, images, log } = deps;
   return translateFailures<VolumeControlActivities>({
-    async planVolumeSnapshots({ instanceUuid, imageId }) {
-      const cinder = cinderOrRefuse(deps.cinder)(await projectOf(store, instanceUuid));
+    async planVolumeSnapshots({ instanceUuid, imageId, trustId }) {
+      const cinder = cinderOrRefuse(deps.cinder)(await projectOf(store, instanceUuid), trustId);
       const instance = await store.getOrThrow(instanceUuid);
       const confirmed = await confirmAttachedVolumes(cinder, instanceUuid, instance.volumes);
       const quota = await cinder.snapshotQuota();
@@ -60,8 +62,8 @@ export function createVolumeControlActivities(deps: VolumeControlDeps): VolumeCo
       };
     },
 
-    async awaitVolumeSnapshots({ instanceUuid, snapshotIds, deadlineMs }) {
-      const cinder = cinderOrRefuse(deps.cinder)(await projectOf(store, instanceUuid));
+    async awaitVolumeSnapshots({ instanceUuid, snapshotIds, deadlineMs, trustId }) {
+      const cinder = cinderOrRefuse(deps.cinder)(await projectOf(store, instanceUuid), trustId);
       // The deadline is the run's, not this attempt's: a retried attempt waits only what is left.
       const left = Math.max(0, deadlineMs - (Date.now() - Context.current().info.scheduledTimestampMs));
       try {
@@ -73,11 +75,23 @@ export function createVolumeControlActivities(deps: VolumeControlDeps): VolumeCo
       }
     },
 
-    async deleteVolumeSnapshots({ instanceUuid, runId }) {
-      const cinder = cinderOrRefuse(deps.cinder)(await projectOf(store, instanceUuid));
+    async deleteVolumeSnapshots({ instanceUuid, runId, trustId }) {
+      const cinder = cinderOrRefuse(deps.cinder)(await projectOf(store, instanceUuid), trustId);
       const deleted = await withHeartbeat(() => deleteRunSnapshots(cinder, runId, { deadlineMs: CLEANUP_DEADLINE_MS }));
       if (deleted.length > 0) log.info({ instance_uuid: instanceUuid, snapshots: deleted }, 'deleted the Cinder snapshots of a failed snapshot run');
       return { deleted };
+    },
+
+    async releaseTrust({ trustId }) {
+      if (deps.releaseTrust === undefined) return { released: false };
+      try {
+        await deps.releaseTrust(trustId);
+        return { released: true };
+      } catch (err) {
+        // Keystone lets only an admin or the trustor delete a trust: a service user without admin leaves it to expire
+        log.warn({ err, trust_id: trustId }, 'could not delete the run\'s Keystone trust; it expires on its own');
+        return { released: false };
+      }
     },
 
     async completeVolumeBackedImage({ imageId, volumes }) {
@@ -111,8 +125,8 @@ export function createVolumeHostActivities(deps: VolumeHostDeps): VolumeHostActi
       }
     },
 
-    async snapshotVolumes({ domainName, projectId, runId, imageName, volumes, running, requireQuiesce }) {
-      const cinder = cinderOrRefuse(deps.cinder)(projectId);
+    async snapshotVolumes({ domainName, projectId, runId, imageName, volumes, running, requireQuiesce, trustId }) {
+      const cinder = cinderOrRefuse(deps.cinder)(projectId, trustId);
       return withHeartbeat(async () => {
         const libvirt = await deps.session.client();
         const dom = await libvirt.domainLookupByName(domainName);

@@ -7,3 +7,5 @@ export type { CinderAbsoluteLimits, CinderAttachment, CinderSnapshot, CinderVolu
 export { confirmAttachedVolumes, VolumeNotAttached, type ClaimedVolume, type ConfirmedVolume } from './attached-volumes';
 export { createRunSnapshots, deleteRunSnapshots, runSnapshotName, SNAPSHOT_RUN_KEY, SnapshotsNotAvailable, waitRunSnapshots, type RunSnapshot, type RunSnapshotsCinder, type RunVolume, type SnapshotCallsResult } from './run-snapshots';
 export { cinderForProject, VolumeUrlSchema, type CinderForProject } from './cinder-endpoint';
+export { cinderFor, type VolumeAccess } from './cinder-endpoint';
+export { catalogVolumeRoot, volumeRootOf, VOLUME_SERVICE_TYPE, workerVolumeAccess, type WorkerVolumeAccess } from './keystone-volume-access';

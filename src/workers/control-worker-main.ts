@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { ImageUrlSchema, parseEnv } from '../config/env';
 import { createSnapshotImageRecord, GlanceHttpClient } from '../images/client';
 import { serviceTokenSource } from '../auth';
-import { cinderForProject, VolumeUrlSchema } from '../cinder';
+import { VolumeUrlSchema, workerVolumeAccess } from '../cinder';
 import { createLogger, logLevelFromEnv } from '../observability';
 import { reconcileConfigFromEnv, SnapshotReconciler, startReconcileLoop, type ReconcileLoop } from '../reconciler';
 import { runMain } from '../process/run-main';
@@ -37,7 +37,7 @@ runMain(
     const reconcile = reconcileConfigFromEnv();
     const store = await InstanceStore.open(storeConfigFromEnv());
     const images = new GlanceHttpClient(env.SNAP_IMAGE_URL, serviceTokenSource(env.SNAP_IMAGE_TOKEN));
-    const cinder = env.SNAP_VOLUME_URL === undefined ? undefined : cinderForProject(env.SNAP_VOLUME_URL, serviceTokenSource(env.SNAP_IMAGE_TOKEN));
+    const volumes = workerVolumeAccess(env.SNAP_VOLUME_URL, env.SNAP_IMAGE_TOKEN);
     const connection = await connectWorker();
     const { metrics, server: metricsServer } = await startWorkerMetrics('control-worker');
     const control = await createControlWorker({
@@ -45,7 +45,8 @@ runMain(
       connection,
       store,
       images,
-      cinder,
+      cinder: volumes?.cinder,
+      releaseTrust: volumes?.releaseTrust,
       log,
       testBarrier: testBarrierFromEnv(),
       // Runs started without an image (Temporal UI, CLI): the image belongs to the instance's project

@@ -17,6 +17,7 @@ export interface ControlWorkerOptions {
   images: ImageClient;
   createImageRecord: ControlActivityDeps['createImageRecord'];
   cinder?: ControlActivityDeps['cinder'];
+  releaseTrust?: ControlActivityDeps['releaseTrust'];
   log: Logger;
   taskQueue?: string;
   /** test-only (SNAP_TEST_BARRIER_DIR): holds setTaskState open so a fault test lands inside it */
@@ -38,6 +39,7 @@ export async function createControlWorker(options: ControlWorkerOptions): Promis
     images: options.images,
     createImageRecord: options.createImageRecord,
     cinder: options.cinder,
+    releaseTrust: options.releaseTrust,
     log: options.log,
     metrics: options.metrics,
   });

@@ -18,7 +18,8 @@ import { lastFsynced, verifyAppendLog } from '../../../src/testing/guest/workloa
 import { useCephCluster } from '../../support/ceph';
 import { useCinder } from '../../support/cinder';
 import { startEngine, type Engine } from '../../support/engine-harness';
-import { createRealGuest, fsyncedNow, waitForFsynced } from '../../support/guest/real-guest-run';
+import { fsyncedNow, waitForFsynced } from '../../support/guest/real-guest-run';
+import { createVolumeGuest } from '../../support/volume-guest';
 import { DEFAULT_TEST_URI, type InstanceFixture } from '../../support/instance-fixture';
 import { CinderAdmin } from '../../support/openstack/cinder-admin';
 
@@ -58,15 +59,8 @@ function client(): CinderClient {
 
 /** A writing guest booting from a new 1 GiB Cinder volume attached to it, the volume filled with the guest's ext4. */
 async function volumeGuest(): Promise<{ fixture: InstanceFixture; volumeId: string }> {
-  const c = cinder();
-  const cluster = ceph();
   if (secret === undefined) throw new Error('no libvirt secret (beforeAll failed)');
-  const uuid = randomUUID();
-  const volumeId = await admin().createVolume('root', 1);
-  await admin().attach(volumeId, uuid);
-  const rbd = { pool: c.pool, image: `volume-${volumeId}`, user: c.cephUser, secretUuid: secret.uuid, monHost: cluster.monHost, confPath: cluster.confPath, volumeId };
-  const fixture = await createRealGuest({ uuid, rbd, linux: { workload: 'log', rateKiB: 512 } });
-  return { fixture, volumeId };
+  return createVolumeGuest({ cinder: cinder(), ceph: ceph(), secret, admin: admin() });
 }
 
 async function snapshotsOfProject(): Promise<string[]> {

@@ -21,6 +21,9 @@ import { runTool } from './wsgi-service';
 
 const VENV = join(__dirname, '..', '..', '..', '.tools', 'venvs', 'cinder');
 const VENV_BIN = join(VENV, 'bin');
+// The venv's own interpreter runs each script: a script's shebang names the checkout the venv was
+// built in, which a venv shared between checkouts (or moved) no longer is.
+const PYTHON = join(VENV_BIN, 'python');
 export const CINDER_POOL = 'volumes';
 export const CINDER_CEPH_USER = 'cinder';
 /** The backend's name: volume hosts are `<host>@<backend>#<backend>`. */
@@ -83,7 +86,7 @@ export async function startCinder(ceph: CephCluster, options: { keystone?: Cinde
     const dbSynced = (async () => {
       const dbConf = join(dir, 'cinder-db.conf');
       await writeFile(dbConf, renderCinderConf({ ...plan, transportUrl: 'rabbit://' }));
-      await runTool(join(VENV_BIN, 'cinder-manage'), ['--config-file', dbConf, 'db', 'sync'], env);
+      await runTool(PYTHON, [join(VENV_BIN, 'cinder-manage'), '--config-file', dbConf, 'db', 'sync'], env);
     })();
     const rabbitStarted = startRabbitmq({ parentDir: dir }).then((r) => (rabbitmq = r));
     // all settled before a failure is thrown, so stop() finds whatever did start
@@ -92,7 +95,7 @@ export async function startCinder(ceph: CephCluster, options: { keystone?: Cinde
     const cinderStarted = Date.now();
     await writeFile(conf, renderCinderConf({ ...plan, transportUrl: rabbit.transportUrl }));
     const start = (name: string): ServiceProcess => {
-      const service = startServiceProcess(name, join(VENV_BIN, name), ['--config-file', conf], env, join(dir, 'log', `${name}.log`));
+      const service = startServiceProcess(name, PYTHON, [join(VENV_BIN, name), '--config-file', conf], env, join(dir, 'log', `${name}.log`));
       services.push(service);
       return service;
     };
@@ -178,6 +181,8 @@ function renderCinderConf(plan: CinderConfPlan): string {
         'user_domain_id = default',
         'project_domain_id = default',
         'service_token_roles_required = true',
+        // the test Keystone's catalog has public endpoints only (keystonemiddleware looks for internal)
+        'interface = public',
       ];
   return [
     '[DEFAULT]',
