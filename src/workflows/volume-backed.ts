@@ -71,13 +71,13 @@ export async function snapshotVolumeBacked(ctx: VolumeBackedContext): Promise<Sn
     }),
   );
 
-  // Cinder is done with: the delegation ends here, not when it expires
-  if (trustId !== undefined) await progress.step('release_trust', () => control.releaseTrust({ trustId }));
-
   const mode = running ? 'live' : 'cold';
   const quiesce = { quiesced: cut.quiesced, freezeWindowMs: cut.freezeWindowMs };
   await progress.step('task_state_none', () => control.setTaskState({ instanceUuid, taskState: null, expected: ['image_snapshot', null] }));
   await progress.step('notify_end', () => control.notifySnapshot({ instanceUuid, imageId, event: 'snapshot.end', mode, durationMs: Date.now() - ctx.startedAt, ...quiesce }));
+  // The last step, so that a compensation of any step before it still acts in Cinder with the trust;
+  // the delegation ends with the run, not when it expires.
+  if (trustId !== undefined) await progress.step('release_trust', () => control.releaseTrust({ trustId }));
   const result: SnapshotResult = { imageId, status: image.status, size: image.size, checksum: image.checksum, mode, ...quiesce, dataPath: 'cinder-snapshot', steps: progress.state.steps };
   if (cut.quiesceError !== undefined) result.quiesceError = cut.quiesceError;
   return result;
