@@ -3,7 +3,8 @@
 // region) as the service user sees it, its URL's project (Keystone substitutes the token's into
 // `…/v3/%(project_id)s`) taken off, since each client appends its own. A run's calls carry its
 // trust's token (the compute API's delegation of the caller's roles on the instance's project), so
-// the snapshots are the tenant's; without a trust, the service token (as before trusts).
+// the snapshots are the tenant's; without a trust, the service token, which Cinder refuses in another
+// project's URL (400 "Malformed request url"): such a run fails before it makes anything.
 import { catalogEndpoint, deleteTrust, fetchCatalog, keystoneOptionsFromEnv, keystoneServiceOptionsFromEnv, KeystoneAuthenticator, TrustTokens, type EndpointFilter } from '../auth';
 import { cinderFor, cinderForProject, type CinderForProject } from './cinder-endpoint';
 
