@@ -20,10 +20,12 @@ export interface ControlActivityDeps {
   createImageRecord(instance: Instance, name: string, metadata: Record<string, string>, backupType?: string): Promise<SnapshotImageRef>;
   log: Logger;
   metrics?: SnapshotMetrics;
-  /** Cinder in an instance's project (SNAP_VOLUME_URL); undefined: volume-backed snapshots are refused */
+  /** Cinder in an instance's project (SNAP_VOLUME_URL or Keystone's catalog); undefined: volume-backed snapshots are refused */
   cinder?: CinderForProject;
   /** SNAP_VOLUME_SNAPSHOT_TIMEOUT_SECONDS in ms */
   volumeSnapshotTimeoutMs?: number;
+  /** deletes a run's Keystone trust (undefined without Keystone) */
+  releaseTrust?(trustId: string): Promise<void>;
 }
 
 /** Only on a retry (attempt > 1): on a first attempt the same state would be someone else's. */
@@ -134,7 +136,7 @@ export function createControlActivities(deps: ControlActivityDeps): ControlActiv
       return { instances: instances.length };
     },
 
-    ...createVolumeControlActivities({ store, images, cinder: deps.cinder, snapshotTimeoutMs: deps.volumeSnapshotTimeoutMs, log }),
+    ...createVolumeControlActivities({ store, images, cinder: deps.cinder, snapshotTimeoutMs: deps.volumeSnapshotTimeoutMs, releaseTrust: deps.releaseTrust, log }),
   };
   return translateFailures(activities);
 }

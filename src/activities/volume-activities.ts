@@ -23,6 +23,8 @@ export interface VolumeControlDeps {
   snapshotTimeoutMs?: number;
   /** how long one clean-up attempt waits for a snapshot still `creating` (default 5 min) */
   cleanupAttemptMs?: number;
+  /** deletes a run's Keystone trust; undefined without Keystone (a trust id is then ignored) */
+  releaseTrust?(trustId: string): Promise<void>;
   log: Logger;
 }
 
@@ -33,7 +35,7 @@ export function requiresQuiesce(value: string | undefined): boolean {
 
 function cinderOrRefuse(cinder: CinderForProject | undefined): CinderForProject {
   if (cinder !== undefined) return cinder;
-  throw ApplicationFailure.nonRetryable('the instance boots from a volume and no volume service is configured (SNAP_VOLUME_URL)', 'VolumeServiceNotConfigured');
+  throw ApplicationFailure.nonRetryable('the instance boots from a volume and no volume service is configured (SNAP_VOLUME_URL, or Keystone for its catalog)', 'VolumeServiceNotConfigured');
 }
 
 async function projectOf(store: InstanceStore, instanceUuid: string): Promise<string> {
@@ -66,8 +68,8 @@ function quotaRefusal(err: unknown): unknown {
 export function createVolumeControlActivities(deps: VolumeControlDeps): VolumeControlActivities {
   const { store, images, log } = deps;
   return translateFailures<VolumeControlActivities>({
-    async planVolumeSnapshots({ instanceUuid, imageId }) {
-      const cinder = cinderOrRefuse(deps.cinder)(await projectOf(store, instanceUuid));
+    async planVolumeSnapshots({ instanceUuid, imageId, trustId }) {
+      const cinder = cinderOrRefuse(deps.cinder)(await projectOf(store, instanceUuid), trustId);
       const instance = await store.getOrThrow(instanceUuid);
       const confirmed = await confirmAttachedVolumes(cinder, instanceUuid, instance.volumes);
       const quota = await cinder.snapshotQuota();
@@ -83,8 +85,8 @@ export function createVolumeControlActivities(deps: VolumeControlDeps): VolumeCo
       };
     },
 
-    async awaitVolumeSnapshots({ instanceUuid, snapshotIds, deadlineMs }) {
-      const cinder = cinderOrRefuse(deps.cinder)(await projectOf(store, instanceUuid));
+    async awaitVolumeSnapshots({ instanceUuid, snapshotIds, deadlineMs, trustId }) {
+      const cinder = cinderOrRefuse(deps.cinder)(await projectOf(store, instanceUuid), trustId);
       // The deadline is the run's, not this attempt's: a retried attempt waits only what is left.
       const left = Math.max(0, deadlineMs - (Date.now() - Context.current().info.scheduledTimestampMs));
       try {
@@ -96,8 +98,8 @@ export function createVolumeControlActivities(deps: VolumeControlDeps): VolumeCo
       }
     },
 
-    async deleteVolumeSnapshots({ instanceUuid, runId }) {
-      const cinder = cinderOrRefuse(deps.cinder)(await projectOf(store, instanceUuid));
+    async deleteVolumeSnapshots({ instanceUuid, runId, trustId }) {
+      const cinder = cinderOrRefuse(deps.cinder)(await projectOf(store, instanceUuid), trustId);
       let deleted: string[];
       try {
         deleted = await withHeartbeat(() => deleteRunSnapshots(cinder, runId, { deadlineMs: deps.cleanupAttemptMs ?? CLEANUP_DEADLINE_MS }));
@@ -108,6 +110,18 @@ export function createVolumeControlActivities(deps: VolumeControlDeps): VolumeCo
       }
       if (deleted.length > 0) log.info({ instance_uuid: instanceUuid, snapshots: deleted }, 'deleted the Cinder snapshots of a failed snapshot run');
       return { deleted };
+    },
+
+    async releaseTrust({ trustId }) {
+      if (deps.releaseTrust === undefined) return { released: false };
+      try {
+        await deps.releaseTrust(trustId);
+        return { released: true };
+      } catch (err) {
+        // Keystone lets only an admin or the trustor delete a trust: a service user without admin leaves it to expire
+        log.warn({ err, trust_id: trustId }, 'could not delete the run\'s Keystone trust; it expires on its own');
+        return { released: false };
+      }
     },
 
     async completeVolumeBackedImage({ imageId, volumes }) {
@@ -141,8 +155,8 @@ export function createVolumeHostActivities(deps: VolumeHostDeps): VolumeHostActi
       }
     },
 
-    async snapshotVolumes({ domainName, projectId, runId, imageName, volumes, running, requireQuiesce }) {
-      const cinder = cinderOrRefuse(deps.cinder)(projectId);
+    async snapshotVolumes({ domainName, projectId, runId, imageName, volumes, running, requireQuiesce, trustId }) {
+      const cinder = cinderOrRefuse(deps.cinder)(projectId, trustId);
       return withHeartbeat(async () => {
         const libvirt = await deps.session.client();
         const dom = await libvirt.domainLookupByName(domainName);

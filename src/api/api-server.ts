@@ -1,6 +1,6 @@
 // startApi: opens the store, wires services, listens. Used by main.ts, by the `npm start`
 // orchestrator and by tests (port 0, injected Temporal client and authenticator).
-import { cinderForProject, type CinderClient } from '../cinder';
+import { cinderForProject, type CinderClient, type VolumeAccess } from '../cinder';
 import type { Client } from '@temporalio/client';
 import { Counter } from 'prom-client';
 import type { Logger } from 'pino';
@@ -16,6 +16,7 @@ import type { ApiServices } from './request-context';
 import { SnapshotRuns } from './snapshot-runs';
 import { SnapshotStarter } from './snapshot-starter';
 import type { CreateBackupPolicy } from './backup-policy';
+import type { TrustDelegator } from './volume-trust';
 
 export interface StartApiOptions {
   /** Default 127.0.0.1. */
@@ -31,7 +32,9 @@ export interface StartApiOptions {
    * Cinder's v3 root (SNAP_VOLUME_URL), for the snapshot quota of volume-backed instances; with
    * Keystone the caller's token is sent, as Nova does, otherwise noauth's `user:project`.
    */
-  volume?: { url: string; callerToken: boolean };
+  volume?: { url: VolumeAccess['baseUrl']; callerToken: boolean };
+  /** Under Keystone: the trusts that let the workers act for the caller on a volume-backed instance's volumes. */
+  trusts?: TrustDelegator;
   /** A connected client; when absent one is made from TEMPORAL_* env and closed on close(). */
   temporal?: Client;
   /** Temporal Web UI base for run links. Default http://127.0.0.1:8233 */
@@ -57,7 +60,7 @@ export interface RunningApi {
   close(): Promise<void>;
 }
 
-function cinderForCaller(volume: { url: string; callerToken: boolean }): (token: string, projectId: string) => CinderClient {
+function cinderForCaller(volume: { url: VolumeAccess['baseUrl']; callerToken: boolean }): (token: string, projectId: string) => CinderClient {
   return (token, projectId) => cinderForProject(volume.url, volume.callerToken ? token : undefined)(projectId);
 }
 
@@ -82,6 +85,7 @@ export async function startApi(options: StartApiOptions): Promise<RunningApi> {
     runs: new SnapshotRuns({ client: temporal, uiBaseUrl: options.temporalUiUrl ?? 'http://127.0.0.1:8233' }),
     imagesFor: (token) => new GlanceHttpClient(imageUrl, token),
     ...(options.volume === undefined ? {} : { cinderFor: cinderForCaller(options.volume) }),
+    ...(options.trusts === undefined ? {} : { trusts: options.trusts }),
     baseUrl: '',
     imageUrl,
     createBackupPolicy: options.createBackupPolicy ?? 'project_member_or_admin',

@@ -9,6 +9,7 @@ import { badRequest, forbidden } from './api-errors';
 import { ImageMetadataSchema, ImageNameSchema, MetadataValueSchema } from './api-schemas';
 import { IMAGE_ID_BODY_VERSION, atLeast, type Microversion } from './microversion';
 import { visibleInstance, type ApiAnswer, type RequestContext } from './request-context';
+import { requestTrust } from './volume-trust';
 
 /**
  * Nova's parameter_types.non_negative_integer: an integer >= 0, or a string of digits (Nova's
@@ -73,6 +74,7 @@ export async function createBackup(ctx: RequestContext, serverId: string, body: 
     userId: ctx.identity.userId,
     requestId: ctx.requestId,
     projectId: ctx.identity.projectId ?? '',
+    trust: requestTrust(ctx, instance),
   });
   ctx.log.info({ instance_uuid: instance.uuid, workflow_id: started.workflowId, image_id: started.imageId, backup_type: body.backup_type, rotation: body.rotation }, 'createBackup accepted');
   // Nova leaves Location out when rotation is 0: the new image is deleted by the rotation itself.

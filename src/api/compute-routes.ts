@@ -19,6 +19,7 @@ import { IMAGE_ID_BODY_VERSION, atLeast } from './microversion';
 import { faultResponse, UNAUTHORIZED_RESPONSE } from './openapi';
 import { defineRoute, visibleInstance, type ApiRoute, type RequestContext } from './request-context';
 import { serverDetail, serverSummary, type ViewContext } from './server-view';
+import { requestTrust } from './volume-trust';
 
 const ServerParamsSchema = z.object({ server_id: z.string().describe('server uuid') });
 
@@ -93,12 +94,12 @@ const serverAction = defineRoute<z.infer<typeof ServerActionSchema>>({
       202: CreateImageResponseSchema.describe('accepted; Location header points at the image (createBackup: only when rotation > 0). Body {"image_id"} from 2.45, empty before'),
       400: faultResponse('invalid body'),
       ...UNAUTHORIZED_RESPONSE,
-      403: faultResponse('image metadata quota exceeded; createBackup refused by its policy'),
+      403: faultResponse('image metadata or image quota exceeded; a volume-backed server over its Cinder snapshot quota; Keystone refused the trust for the workers; createBackup refused by its policy'),
       404: faultResponse('unknown server or another project\'s'),
       409: faultResponse('task_state set or vm_state not active/stopped/paused/suspended'),
       413: faultResponse('body too large'),
       415: faultResponse('not application/json'),
-      503: faultResponse('image service or Temporal unavailable; nothing was changed'),
+      503: faultResponse('image service, Keystone or Temporal unavailable; nothing was changed'),
     },
   },
   async handle(ctx) {
@@ -110,7 +111,7 @@ const serverAction = defineRoute<z.infer<typeof ServerActionSchema>>({
     const owner = ctx.identity.projectId === null ? (instance.projectId ?? undefined) : undefined;
     const cinder = instance.projectId === null ? undefined : ctx.services.cinderFor?.(ctx.token, instance.projectId);
     const snapshotQuota = cinder === undefined ? undefined : () => cinder.snapshotQuota();
-    const started = await ctx.services.starter.start({ instance, name, metadata: metadata ?? {}, images: ctx.services.imagesFor(ctx.token), owner, userId: ctx.identity.userId, requestId: ctx.requestId, projectId: ctx.identity.projectId ?? '', snapshotQuota });
+    const started = await ctx.services.starter.start({ instance, name, metadata: metadata ?? {}, images: ctx.services.imagesFor(ctx.token), owner, userId: ctx.identity.userId, requestId: ctx.requestId, projectId: ctx.identity.projectId ?? '', snapshotQuota, trust: requestTrust(ctx, instance) });
     ctx.log.info({ instance_uuid: instance.uuid, workflow_id: started.workflowId, image_id: started.imageId }, 'createImage accepted');
     const headers = { Location: `${ctx.services.imageUrl}/v2/images/${started.imageId}` };
     return atLeast(ctx.version, IMAGE_ID_BODY_VERSION) ? { status: 202, body: { image_id: started.imageId }, headers } : { status: 202, headers };

@@ -12,6 +12,7 @@ import type { Microversion } from './microversion';
 import type { SnapshotRuns } from './snapshot-runs';
 import type { SnapshotStarter } from './snapshot-starter';
 import type { CreateBackupPolicy } from './backup-policy';
+import type { TrustDelegator } from './volume-trust';
 
 export interface ApiServices {
   store: InstanceStore;
@@ -21,6 +22,8 @@ export interface ApiServices {
   imagesFor(token: string): ImageClient;
   /** Cinder acting for the caller in a project (SNAP_VOLUME_URL); absent without a volume service. */
   cinderFor?(token: string, projectId: string): CinderClient;
+  /** Under Keystone: delegates a caller's roles to the workers for a volume-backed snapshot (Keystone trusts) */
+  trusts?: TrustDelegator;
   baseUrl: string;
   imageUrl: string;
   /** os_compute_api:os-create-backup: who may call createBackup */

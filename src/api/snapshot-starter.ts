@@ -11,6 +11,7 @@ import { CONTROL_TASK_QUEUE, SnapshotInputSchema, snapshotQuotaExceeded, snapsho
 import type { SnapshotQuota } from '../cinder';
 import { ComputeHostKey, ImageIdKey, InstanceUuidKey } from '../temporal/search-attributes';
 import { ApiError, conflict, forbidden, invalidState, serverNotFound, serviceUnavailable } from './api-errors';
+import { trustRefusal, type RequestTrust } from './volume-trust';
 
 /** vm_states Nova's snapshot() accepts (@check_instance_state(vm_state=[ACTIVE, STOPPED, PAUSED, SUSPENDED])). */
 export const SNAPSHOT_VM_STATES: readonly VmState[] = ['active', 'stopped', 'paused', 'suspended'];
@@ -35,6 +36,8 @@ export interface SnapshotRequest {
   checkMetadataQuota?: boolean;
   /** Cinder's snapshot quota in the instance's project (SNAP_VOLUME_URL), read before a volume-backed run */
   snapshotQuota?: () => Promise<SnapshotQuota>;
+  /** Under Keystone, for a volume-backed instance: the caller's roles delegated to the workers (only the id goes into the run) */
+  trust?: RequestTrust;
 }
 
 /** What differs between Nova's snapshot() and backup(): the action's name and the task_state it sets. */
@@ -74,10 +77,30 @@ export class SnapshotStarter {
 
   async start(request: SnapshotRequest): Promise<StartedSnapshot> {
     const { instance } = request;
-    const { action, pending } = actionOf(request);
+    const { action } = actionOf(request);
     checkMetadata(request.metadata, request.checkMetadataQuota === false ? null : this.deps.metadataQuota);
     checkSnapshotState(instance, action);
-    await checkVolumeSnapshotQuota(request, this.deps.log.child({ instance_uuid: instance.uuid }));
+    const log = this.deps.log.child({ instance_uuid: instance.uuid });
+    await checkVolumeSnapshotQuota(request, log);
+    if (request.trust === undefined) return this.startRun(request, undefined);
+    let trustId: string;
+    try {
+      trustId = await request.trust.create();
+    } catch (err) {
+      throw trustRefusal(err, log);
+    }
+    try {
+      return await this.startRun(request, trustId);
+    } catch (err) {
+      // a refused request leaves no delegation behind (an expired one would be harmless, but it is ours)
+      await request.trust.revoke(trustId).catch((revokeErr: unknown) => log.warn({ err: revokeErr, trust_id: trustId }, 'could not delete the trust of a refused snapshot request; it expires on its own'));
+      throw err;
+    }
+  }
+
+  private async startRun(request: SnapshotRequest, trustId: string | undefined): Promise<StartedSnapshot> {
+    const { instance } = request;
+    const { action, pending } = actionOf(request);
     const image = await this.createImageRecord(request, this.deps.log.child({ instance_uuid: instance.uuid }));
     const log = this.deps.log.child({ instance_uuid: instance.uuid, image_id: image.id });
 
@@ -91,7 +114,14 @@ export class SnapshotStarter {
 
     // Nova's _record_action_start, before the cast: the workflow's events land under it.
     await this.deps.store.actions.record({ requestId: request.requestId, instanceUuid: instance.uuid, action, imageId: image.id, userId: request.userId, projectId: request.projectId });
-    const input: SnapshotInput = SnapshotInputSchema.parse({ instanceUuid: instance.uuid, name: request.name, metadata: request.metadata, imageId: image.id, ...(request.backup !== undefined ? { backup: request.backup } : {}) });
+    const input: SnapshotInput = SnapshotInputSchema.parse({
+      instanceUuid: instance.uuid,
+      name: request.name,
+      metadata: request.metadata,
+      imageId: image.id,
+      ...(request.backup !== undefined ? { backup: request.backup } : {}),
+      ...(trustId !== undefined ? { trustId } : {}),
+    });
     const workflowId = snapshotWorkflowId(instance.uuid);
     try {
       const deadline = Date.now() + (this.deps.startTimeoutMs ?? 10_000);

@@ -6,4 +6,6 @@ export * from './token-file';
 export * from './keystone-authenticator';
 export * from './keystone-config';
 export { KeystoneProtocolError, KeystoneUnavailable, type KeystoneEndpoint, type ServiceCredentials } from './keystone-client';
+export * from './keystone-catalog';
+export * from './keystone-trusts';
 export * from './identity-source';

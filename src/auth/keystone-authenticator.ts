@@ -53,11 +53,11 @@ export class KeystoneAuthenticator {
   private readonly valid: ExpiringCache<Identity>;
   private readonly refused: ExpiringCache<true>;
   private readonly validating = new Map<string, Promise<Identity | null>>();
-  private service: { id: string; until: number } | undefined;
-  private renewing: Promise<string> | undefined;
+  private service: ServiceSession | undefined;
+  private renewing: Promise<ServiceSession> | undefined;
   private readonly now: () => number;
 
-  constructor(private readonly options: KeystoneAuthOptions) {
+  constructor(readonly options: KeystoneAuthOptions) {
     this.now = options.now ?? Date.now;
     this.valid = new ExpiringCache(options.maxCachedTokens ?? 10_000);
     this.refused = new ExpiringCache(options.maxRefusedTokens ?? 1_000);
@@ -99,16 +99,30 @@ export class KeystoneAuthenticator {
   }
 
   /** The service user's token, for calls the services make on their own behalf (uploads to the image backend). */
-  serviceToken(): Promise<string> {
-    if (this.service !== undefined && this.service.until > this.now()) return Promise.resolve(this.service.id);
+  async serviceToken(): Promise<string> {
+    return (await this.serviceSession()).id;
+  }
+
+  /** The service user's token with who it is: the trustee of the API's trusts, and the project its catalog URLs carry. */
+  serviceSession(): Promise<ServiceSession> {
+    if (this.service !== undefined && this.service.until > this.now()) return Promise.resolve(this.service);
     this.renewing ??= issueToken(this.options.endpoint, this.options.credentials)
       .then(({ id, token }) => {
-        this.service = { id, until: Date.parse(token.expires_at) - RENEW_MARGIN_MS };
-        return id;
+        this.service = { id, userId: token.user.id, projectId: token.project?.id ?? null, until: Date.parse(token.expires_at) - RENEW_MARGIN_MS };
+        return this.service;
       })
       .finally(() => {
         this.renewing = undefined;
       });
     return this.renewing;
   }
+}
+
+export interface ServiceSession {
+  /** the token */
+  id: string;
+  userId: string;
+  projectId: string | null;
+  /** renewed after this (ms since the epoch) */
+  until: number;
 }

@@ -47,13 +47,13 @@ export const TokenBodySchema = z.object({
 });
 export type KeystoneToken = z.infer<typeof TokenBodySchema>['token'];
 
-interface Answer {
+export interface Answer {
   status: number;
   headers: IncomingMessage['headers'];
   body: unknown;
 }
 
-function exchange(endpoint: KeystoneEndpoint, method: string, path: string, headers: Record<string, string>, body?: unknown): Promise<Answer> {
+export function exchange(endpoint: KeystoneEndpoint, method: string, path: string, headers: Record<string, string>, body?: unknown): Promise<Answer> {
   const url = new URL(path, endpoint.url.endsWith('/') ? endpoint.url : `${endpoint.url}/`);
   const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
   const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
@@ -99,14 +99,17 @@ function exchange(endpoint: KeystoneEndpoint, method: string, path: string, head
   });
 }
 
-function authBody(credentials: ServiceCredentials): unknown {
+/** The service user's authentication; `trustId`: scoped by that trust (Keystone's OS-TRUST), which only a password user can redeem. */
+function authBody(credentials: ServiceCredentials, trustId?: string): unknown {
   if (credentials.kind === 'application-credential') {
+    // an application credential is already scoped: Keystone refuses it any other scope
+    if (trustId !== undefined) throw new KeystoneProtocolError('a trust can be redeemed only by a password service user, not an application credential', 0);
     return { auth: { identity: { methods: ['application_credential'], application_credential: { id: credentials.id, secret: credentials.secret } } } };
   }
   return {
     auth: {
       identity: { methods: ['password'], password: { user: { name: credentials.username, domain: { name: credentials.userDomain }, password: credentials.password } } },
-      scope: { project: { name: credentials.project, domain: { name: credentials.projectDomain } } },
+      scope: trustId === undefined ? { project: { name: credentials.project, domain: { name: credentials.projectDomain } } } : { 'OS-TRUST:trust': { id: trustId } },
     },
   };
 }
@@ -117,10 +120,11 @@ function parsedToken(answer: Answer): KeystoneToken {
   return parsed.data.token;
 }
 
-/** A new token for the service user: its id (X-Subject-Token) and body. */
-export async function issueToken(endpoint: KeystoneEndpoint, credentials: ServiceCredentials): Promise<{ id: string; token: KeystoneToken }> {
-  const answer = await exchange(endpoint, 'POST', 'auth/tokens?nocatalog', {}, authBody(credentials));
-  if (answer.status === 401) throw new KeystoneProtocolError('Keystone refused the service credentials', 401);
+/** A new token for the service user (scoped by `trustId` when given): its id (X-Subject-Token) and body. */
+export async function issueToken(endpoint: KeystoneEndpoint, credentials: ServiceCredentials, trustId?: string): Promise<{ id: string; token: KeystoneToken }> {
+  const answer = await exchange(endpoint, 'POST', 'auth/tokens?nocatalog', {}, authBody(credentials, trustId));
+  if (answer.status === 401) throw new KeystoneProtocolError(trustId === undefined ? 'Keystone refused the service credentials' : `Keystone refused to redeem trust ${trustId} (expired, deleted, or not the service user's)`, 401);
+  if (answer.status === 404 && trustId !== undefined) throw new KeystoneProtocolError(`Keystone has no trust ${trustId}`, 404);
   if (answer.status !== 201) throw new KeystoneProtocolError(`Keystone answered ${answer.status} to the service's authentication`, answer.status);
   const id = answer.headers['x-subject-token'];
   if (typeof id !== 'string' || id.length === 0) throw new KeystoneProtocolError('Keystone issued a token without X-Subject-Token', answer.status);

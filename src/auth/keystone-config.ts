@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { parseOrThrow } from '../config/validation';
 import type { KeystoneAuthOptions } from './keystone-authenticator';
+import { CATALOG_INTERFACES, type CatalogInterface } from './keystone-catalog';
 
 const Name = z.string().min(1).max(255);
 
@@ -30,6 +31,12 @@ export const KeystoneEnvSchema = z
     SNAP_KEYSTONE_ADMIN_PROJECT: z.string().min(1).max(255).regex(/^[A-Za-z0-9_-]+$/, 'a Keystone project id').optional(),
     SNAP_KEYSTONE_CACHE_SECONDS: z.coerce.number().int().min(0).max(3600).default(300),
     SNAP_KEYSTONE_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(10_000),
+    /** Which catalog endpoints the workers use for services they find there (Cinder's volumev3), as keystoneauth's interface. */
+    SNAP_KEYSTONE_INTERFACE: z.enum(CATALOG_INTERFACES).default('public'),
+    /** The catalog region; unset: the first endpoint of the interface. */
+    SNAP_KEYSTONE_REGION: Name.optional(),
+    /** Lifetime of the trust the compute API creates for a volume-backed snapshot (the workers' deadline to finish or clean up with it). */
+    SNAP_KEYSTONE_TRUST_TTL_S: z.coerce.number().int().min(300).max(86_400).default(3600),
   })
   .superRefine((e, ctx) => {
     if (e.SNAP_KEYSTONE_URL === undefined) return;
@@ -41,6 +48,19 @@ export const KeystoneEnvSchema = z
       ctx.addIssue({ code: 'custom', path: ['SNAP_KEYSTONE_USERNAME'], message: 'SNAP_KEYSTONE_URL needs a service user: SNAP_KEYSTONE_USERNAME and SNAP_KEYSTONE_PASSWORD, or an application credential' });
     }
   });
+
+export interface KeystoneServiceOptions {
+  /** where catalog services are looked up */
+  catalog: { interface: CatalogInterface; region?: string };
+  trustTtlSeconds: number;
+}
+
+/** The catalog and trust settings when SNAP_KEYSTONE_URL is set; undefined means the token file. */
+export function keystoneServiceOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): KeystoneServiceOptions | undefined {
+  const e = parseOrThrow(KeystoneEnvSchema, env, (issues) => new Error(`invalid Keystone settings: ${issues}`));
+  if (e.SNAP_KEYSTONE_URL === undefined) return undefined;
+  return { catalog: { interface: e.SNAP_KEYSTONE_INTERFACE, ...(e.SNAP_KEYSTONE_REGION === undefined ? {} : { region: e.SNAP_KEYSTONE_REGION }) }, trustTtlSeconds: e.SNAP_KEYSTONE_TRUST_TTL_S };
+}
 
 /** Keystone options when SNAP_KEYSTONE_URL is set; undefined means the token file. */
 export function keystoneOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): KeystoneAuthOptions | undefined {

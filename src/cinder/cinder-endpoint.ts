@@ -1,13 +1,12 @@
-// How the workers reach Cinder: the volume v3 endpoint from SNAP_VOLUME_URL, and one client per
-// project (Cinder's URLs carry the project). The token is the workers' service token, as for the
-// image service: a fixed token, a Keystone service token, or, with neither (Cinder's noauth, the
-// tests), noauth's `user:project` for the instance's project, so the snapshots land in that project.
-// With Keystone the snapshots would be the service user's, not the tenant's (Nova makes them with
-// the user's token): Keystone trusts are the planned fix, see docs/security.md.
+// How the workers reach Cinder: the volume v3 root (SNAP_VOLUME_URL, or Keystone's catalog: see
+// keystone-volume-access.ts), and one client per project (Cinder's URLs carry the project). The token
+// is the workers': under Keystone a trust's token when the compute API delegated the caller's roles
+// (the snapshots are then the tenant's, as Nova's are), else the service token; a fixed token; or,
+// with neither (Cinder's noauth, the tests), noauth's `user:project` for the instance's project.
 import { z } from 'zod';
 import { CinderClient } from './client';
 
-/** The volume v3 root without the project, e.g. `http://127.0.0.1:8776/v3`; unset: no volume-backed snapshots. */
+/** The volume v3 root without the project, e.g. `http://127.0.0.1:8776/v3`; unset: Keystone's catalog, or no volume-backed snapshots. */
 export const VolumeUrlSchema = z
   .string()
   .url()
@@ -22,19 +21,28 @@ export const VolumeUrlSchema = z
  */
 export const VolumeSnapshotTimeoutSchema = z.coerce.number().int().min(1).max(86_400).default(600);
 
-/** A Cinder client acting in one project. */
-export type CinderForProject = (projectId: string) => CinderClient;
+/** Where Cinder is and which token acts in a project (with the run's trust, when it has one). */
+export interface VolumeAccess {
+  baseUrl: string | (() => Promise<string>);
+  token(projectId: string, trustId: string | undefined): Promise<string>;
+}
+
+/** A Cinder client acting in one project, through the run's trust when it has one. */
+export type CinderForProject = (projectId: string, trustId?: string) => CinderClient;
+
+export function cinderFor(access: VolumeAccess): CinderForProject {
+  return (projectId, trustId) => new CinderClient({ baseUrl: access.baseUrl, projectId, token: () => access.token(projectId, trustId) });
+}
 
 const NOAUTH_USER = 'snapshot-service';
 
-export function cinderForProject(baseUrl: string, serviceToken: string | (() => Promise<string>) | undefined): CinderForProject {
-  return (projectId) =>
-    new CinderClient({
-      baseUrl,
-      projectId,
-      token: async () => {
-        if (typeof serviceToken === 'function') return serviceToken();
-        return serviceToken ?? `${NOAUTH_USER}:${projectId}`;
-      },
-    });
+/** A fixed root and the service token (a function: renewed by its source), or noauth's user:project without one; trusts play no part. */
+export function cinderForProject(baseUrl: VolumeAccess['baseUrl'], serviceToken: string | (() => Promise<string>) | undefined): CinderForProject {
+  return cinderFor({
+    baseUrl,
+    token: async (projectId) => {
+      if (typeof serviceToken === 'function') return serviceToken();
+      return serviceToken ?? `${NOAUTH_USER}:${projectId}`;
+    },
+  });
 }

@@ -8,8 +8,8 @@ import { CinderError, parseFault } from './errors';
 
 /** How to reach Cinder for one project: the v3 root, the project in its URLs, and how to get a token. */
 export interface CinderConnection {
-  /** the volume v3 endpoint's root, without the project: `http://127.0.0.1:8776/v3` */
-  baseUrl: string;
+  /** the volume v3 endpoint's root, without the project: `http://127.0.0.1:8776/v3`; a function when it is found late (Keystone's catalog) */
+  baseUrl: string | (() => Promise<string>);
   /** the project every call is scoped to (Cinder's URLs carry it) */
   projectId: string;
   /** a token for that project (Keystone, or noauth's `user:project`) */
@@ -42,16 +42,17 @@ export interface CinderResponse {
 }
 
 /** The project's URL; the id is checked, since it goes into every path. */
-export function projectUrl(conn: CinderConnection): string {
+export async function projectUrl(conn: CinderConnection): Promise<string> {
   if (!ProjectIdSchema.safeParse(conn.projectId).success) throw new CinderError('connect', 400, null, `invalid project id ${JSON.stringify(conn.projectId).slice(0, 80)}`);
-  return `${conn.baseUrl.replace(/\/+$/, '')}/${conn.projectId}`;
+  const base = typeof conn.baseUrl === 'string' ? conn.baseUrl : await conn.baseUrl();
+  return `${base.replace(/\/+$/, '')}/${conn.projectId}`;
 }
 
 /** One call; a non-2xx answer is a CinderError with the status and fault code. */
 export async function sendCinder(conn: CinderConnection, req: CinderRequest): Promise<CinderResponse> {
   const timeoutMs = conn.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-  const url = `${projectUrl(conn)}/${req.path}`;
-  // a token source's failure is its own, not Cinder's silence
+  // a catalog's or a token source's failure is its own, not Cinder's silence
+  const url = `${await projectUrl(conn)}/${req.path}`;
   const token = await conn.token();
   const signal = AbortSignal.timeout(timeoutMs);
   let res: Response;

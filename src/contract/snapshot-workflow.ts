@@ -28,6 +28,8 @@ export const SnapshotInputSchema = z
     imageId: z.string().uuid().optional(),
     /** present: Nova's backup_instance (task_state image_backup, then _rotate_backups) */
     backup: BackupSpecSchema.optional(),
+    /** a Keystone trust id (never a token: histories are stored): the caller's roles on the instance's project, for its Cinder calls */
+    trustId: z.string().regex(/^[0-9A-Za-z_-]{1,64}$/).optional(),
   })
   .strict();
 export type SnapshotInput = z.infer<typeof SnapshotInputSchema>;
@@ -45,6 +47,7 @@ export const SNAPSHOT_STEPS = [
   'snapshot_volumes',
   'await_volume_snapshots',
   'complete_image',
+  'release_trust',
   'prepare_cold',
   'task_state_pending_upload',
   'direct_snapshot',

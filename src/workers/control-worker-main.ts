@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { ImageUrlSchema, parseEnv } from '../config/env';
 import { createSnapshotImageRecord, GlanceHttpClient } from '../images/client';
 import { serviceTokenSource } from '../auth';
-import { cinderForProject, VolumeSnapshotTimeoutSchema, VolumeUrlSchema } from '../cinder';
+import { VolumeSnapshotTimeoutSchema, VolumeUrlSchema, workerVolumeAccess } from '../cinder';
 import { createLogger, logLevelFromEnv } from '../observability';
 import { reconcileConfigFromEnv, SnapshotReconciler, startReconcileLoop, type ReconcileLoop } from '../reconciler';
 import { runMain } from '../process/run-main';
@@ -39,7 +39,7 @@ runMain(
     const reconcile = reconcileConfigFromEnv();
     const store = await InstanceStore.open(storeConfigFromEnv());
     const images = new GlanceHttpClient(env.SNAP_IMAGE_URL, serviceTokenSource(env.SNAP_IMAGE_TOKEN));
-    const cinder = env.SNAP_VOLUME_URL === undefined ? undefined : cinderForProject(env.SNAP_VOLUME_URL, serviceTokenSource(env.SNAP_IMAGE_TOKEN));
+    const volumes = workerVolumeAccess(env.SNAP_VOLUME_URL, env.SNAP_IMAGE_TOKEN);
     const connection = await connectWorker();
     const { metrics, server: metricsServer } = await startWorkerMetrics('control-worker');
     const control = await createControlWorker({
@@ -47,7 +47,8 @@ runMain(
       connection,
       store,
       images,
-      cinder,
+      cinder: volumes?.cinder,
+      releaseTrust: volumes?.releaseTrust,
       volumeSnapshotTimeoutMs: env.SNAP_VOLUME_SNAPSHOT_TIMEOUT_SECONDS * 1000,
       log,
       testBarrier: testBarrierFromEnv(),

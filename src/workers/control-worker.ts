@@ -18,6 +18,7 @@ export interface ControlWorkerOptions {
   createImageRecord: ControlActivityDeps['createImageRecord'];
   cinder?: ControlActivityDeps['cinder'];
   volumeSnapshotTimeoutMs?: ControlActivityDeps['volumeSnapshotTimeoutMs'];
+  releaseTrust?: ControlActivityDeps['releaseTrust'];
   log: Logger;
   taskQueue?: string;
   /** test-only (SNAP_TEST_BARRIER_DIR): holds setTaskState open so a fault test lands inside it */
@@ -40,6 +41,7 @@ export async function createControlWorker(options: ControlWorkerOptions): Promis
     createImageRecord: options.createImageRecord,
     cinder: options.cinder,
     volumeSnapshotTimeoutMs: options.volumeSnapshotTimeoutMs,
+    releaseTrust: options.releaseTrust,
     log: options.log,
     metrics: options.metrics,
   });

@@ -8,7 +8,7 @@ import type { HostConfig } from '../host/host-config';
 import { LibvirtSession } from '../host/libvirt-session';
 import { SnapshotWorkDirs } from '../host/snapshot-workdir';
 import { GlanceHttpClient, type ImageClient } from '../images/client';
-import { cinderForProject } from '../cinder';
+import { workerVolumeAccess, type CinderForProject } from '../cinder';
 import { serviceTokenSource } from '../auth';
 import type { SnapshotMetrics } from '../observability';
 import { hostTaskQueue } from '../contract';
@@ -24,6 +24,8 @@ export interface HostWorkerOptions {
   client: Client;
   log: Logger;
   images?: ImageClient;
+  /** Cinder in a project (default: from SNAP_VOLUME_URL and the Keystone settings in the environment) */
+  cinder?: CinderForProject;
   metrics?: SnapshotMetrics;
   /** test-only (SNAP_TEST_BARRIER_DIR): holds each step open so a fault test lands inside it */
   testBarrier?: TestBarrier;
@@ -57,7 +59,7 @@ export async function createHostWorker(options: HostWorkerOptions): Promise<Host
     images: options.images ?? new GlanceHttpClient(config.imageUrl, serviceTokenSource(config.imageToken)),
     transfer: signallingTransferReporter(options.client),
     metrics: options.metrics,
-    cinder: config.volumeUrl === undefined ? undefined : cinderForProject(config.volumeUrl, serviceTokenSource(config.imageToken)),
+    cinder: options.cinder ?? workerVolumeAccess(config.volumeUrl, config.imageToken)?.cinder,
   });
   const identity = options.identity ?? workerIdentity('host-worker');
   const worker = await Worker.create({

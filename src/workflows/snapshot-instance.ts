@@ -160,7 +160,7 @@ async function runSnapshot(input: SnapshotInput, run: RunContext): Promise<Snaps
   if (isVolumeBacked(instance)) {
     const current = await readPowerState();
     await notifyStart();
-    return snapshotVolumeBacked({ instance, imageId: image, name: input.name, powerState: current, host, control, progress, saga, startedAt });
+    return snapshotVolumeBacked({ instance, imageId: image, name: input.name, trustId: input.trustId, powerState: current, host, control, progress, saga, startedAt });
   }
   let powerState: PowerState;
   let description: DomainDescription;

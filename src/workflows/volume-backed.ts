@@ -4,6 +4,8 @@
 // snapshots are available); a wait for `available` with a deadline; then the image Nova makes (size
 // 0, bdm v2 block_device_mapping naming the snapshots, bdm_v2, root_device_name), active. A failed
 // run deletes the Cinder snapshots it made (found by the run's tag) and its image, and thaws the guest.
+// Under Keystone the Cinder calls carry the run's trust (the caller's roles on the instance's
+// project, made by the compute API), which the run deletes when it ends, done or compensated.
 import { workflowInfo } from '@temporalio/workflow';
 import { POWER_STATE_RUNNING, type PowerState, type SnapshotInstanceInfo, type SnapshotResult } from '../contract';
 import { cinderWaitActivities, type ControlProxies, type HostActivityProxies } from './activity-proxies';
@@ -20,6 +22,8 @@ export interface VolumeBackedContext {
   instance: SnapshotInstanceInfo;
   imageId: string;
   name: string;
+  /** the compute API's Keystone trust for this run; absent: the workers' own token */
+  trustId?: string;
   powerState: PowerState;
   host: HostActivityProxies;
   control: ControlProxies;
@@ -37,10 +41,14 @@ export async function snapshotVolumeBacked(ctx: VolumeBackedContext): Promise<Sn
   const { instance, imageId, host, control, progress, saga } = ctx;
   const instanceUuid = instance.uuid;
   const runId = workflowInfo().runId;
-  const plan = await progress.step('plan_volumes', () => control.planVolumeSnapshots({ instanceUuid, imageId }));
+  const { trustId } = ctx;
+  const trust = trustId === undefined ? {} : { trustId };
+  // First registered, last run: the snapshots' deletion below still needs the trust.
+  if (trustId !== undefined) saga.add('release trust', () => control.releaseTrust({ trustId }));
+  const plan = await progress.step('plan_volumes', () => control.planVolumeSnapshots({ instanceUuid, imageId, ...trust }));
 
   // Registered before the cut: an attempt that died after its create calls leaves snapshots only the tag finds.
-  saga.add('delete Cinder snapshots', () => cinderWaitActivities.deleteVolumeSnapshots({ instanceUuid, runId }));
+  saga.add('delete Cinder snapshots', () => cinderWaitActivities.deleteVolumeSnapshots({ instanceUuid, runId, ...trust }));
   const running = ctx.powerState === POWER_STATE_RUNNING;
   if (running) saga.add('thaw guest', () => host.volumes.thawGuest({ domainName: instance.domainName }));
   const cut = await progress.step('snapshot_volumes', () =>
@@ -53,10 +61,11 @@ export async function snapshotVolumeBacked(ctx: VolumeBackedContext): Promise<Sn
       volumes: plan.volumes,
       running,
       requireQuiesce: plan.requireQuiesce,
+      ...trust,
     }),
   );
   await progress.step('await_volume_snapshots', () =>
-    cinderWaitActivities.awaitVolumeSnapshots({ instanceUuid, snapshotIds: cut.snapshots.map((s) => s.snapshotId), deadlineMs: plan.deadlineMs ?? VOLUME_SNAPSHOT_DEADLINE_MS }),
+    cinderWaitActivities.awaitVolumeSnapshots({ instanceUuid, snapshotIds: cut.snapshots.map((s) => s.snapshotId), deadlineMs: plan.deadlineMs ?? VOLUME_SNAPSHOT_DEADLINE_MS, ...trust }),
   );
   const image = await progress.step('complete_image', () =>
     control.completeVolumeBackedImage({
@@ -69,6 +78,9 @@ export async function snapshotVolumeBacked(ctx: VolumeBackedContext): Promise<Sn
   const quiesce = { quiesced: cut.quiesced, freezeWindowMs: cut.freezeWindowMs };
   await progress.step('task_state_none', () => control.setTaskState({ instanceUuid, taskState: null, expected: ['image_snapshot', null] }));
   await progress.step('notify_end', () => control.notifySnapshot({ instanceUuid, imageId, event: 'snapshot.end', mode, durationMs: Date.now() - ctx.startedAt, ...quiesce }));
+  // The last step, so that a compensation of any step before it still acts in Cinder with the trust;
+  // the delegation ends with the run, not when it expires.
+  if (trustId !== undefined) await progress.step('release_trust', () => control.releaseTrust({ trustId }));
   const result: SnapshotResult = { imageId, status: image.status, size: image.size, checksum: image.checksum, mode, ...quiesce, dataPath: 'cinder-snapshot', steps: progress.state.steps };
   if (cut.quiesceError !== undefined) result.quiesceError = cut.quiesceError;
   return result;

@@ -8,7 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Client } from '@temporalio/client';
 import { Worker, type NativeConnection } from '@temporalio/worker';
-import { startApi, type RunningApi } from '../../src/api';
+import { startApi, type RunningApi, type StartApiOptions } from '../../src/api';
+import type { TrustDelegator } from '../../src/api/volume-trust';
+import type { WorkerVolumeAccess } from '../../src/cinder';
 import { createAuthenticator, imageServiceAuthenticator, type IdentitySource } from '../../src/auth';
 import { GlanceHttpClient, type Image } from '../../src/images/client';
 import { startImageServer, type RunningImageServer } from '../../src/images/service';
@@ -67,6 +69,8 @@ export interface ApiStackOptions {
   identity?: { source: IdentitySource; serviceToken: string };
   /** A Glance v2 endpoint to use instead of starting the embedded image service. */
   imageBackendUrl?: string;
+  /** Cinder: the API's (the quota; its trusts under Keystone) and the control worker's */
+  volumes?: { api: NonNullable<StartApiOptions['volume']>; trusts?: TrustDelegator; workers: WorkerVolumeAccess };
 }
 
 export async function startApiStack(options: ApiStackOptions = {}): Promise<ApiStack> {
@@ -89,7 +93,7 @@ export async function startApiStack(options: ApiStackOptions = {}): Promise<ApiS
   const store = await InstanceStore.open(storeConfig);
   const temporal = await connectClient();
   const log = createLogger({ name: 'api-test', level: process.env.SNAP_TEST_LOG === '1' ? 'debug' : 'silent' });
-  const cloud = new ApiStubCloud({ store, imageUrl: images.url, serviceToken: options.identity?.serviceToken ?? TOKENS.service, workDir: join(dir, 'work'), log });
+  const cloud = new ApiStubCloud({ store, imageUrl: images.url, serviceToken: options.identity?.serviceToken ?? TOKENS.service, workDir: join(dir, 'work'), log, ...(options.volumes === undefined ? {} : { volumes: options.volumes.workers }) });
 
   let stopWorkers = async (): Promise<void> => undefined;
   if (options.workers !== false) {
@@ -118,6 +122,7 @@ export async function startApiStack(options: ApiStackOptions = {}): Promise<ApiS
     temporal,
     metadataQuota: options.metadataQuota,
     createBackupPolicy: options.createBackupPolicy,
+    ...(options.volumes === undefined ? {} : { volume: options.volumes.api, trusts: options.volumes.trusts }),
     logger: log,
   });
 

@@ -11,6 +11,7 @@ import type { Logger } from 'pino';
 import { createControlActivities } from '../../src/activities/control-activities';
 import { createSnapshotImageRecord, GlanceHttpClient } from '../../src/images/client';
 import type { Instance, InstanceStore } from '../../src/store';
+import type { WorkerVolumeAccess } from '../../src/cinder';
 
 /** The bytes the fake host "extracts" for an instance: deterministic, so tests can compare. */
 export function diskBytesFor(instanceUuid: string, size = 96 * 1024): Buffer {
@@ -39,6 +40,8 @@ export interface StubCloudOptions {
   serviceToken: string;
   workDir: string;
   log: Logger;
+  /** Cinder for the real volume control activities (and the run's trusts), when the test runs one */
+  volumes?: WorkerVolumeAccess;
 }
 
 export class ApiStubCloud {
@@ -82,6 +85,8 @@ export class ApiStubCloud {
         const image = await createSnapshotImageRecord(this.images, instance, name, metadata, { owner: instance.projectId ?? undefined, backupType });
         return { imageId: image.id, status: image.status };
       },
+      cinder: this.options.volumes?.cinder,
+      releaseTrust: this.options.volumes?.releaseTrust,
       log: this.options.log,
     });
   }

@@ -48,14 +48,30 @@ export function volumeGuestsOn(ceph: CephCluster, cinder: RunningCinder, secret:
     client: (projectId) => cinderForProject(cinder.baseUrl, undefined)(projectId),
     async newGuest(linux = { workload: 'log', rateKiB: 512 }) {
       const projectId = newProjectId();
-      const uuid = randomUUID();
-      const volumeId = await admin(projectId).createVolume('root', 1);
-      await admin(projectId).attach(volumeId, uuid);
-      const rbd = { pool: cinder.pool, image: `volume-${volumeId}`, user: cinder.cephUser, secretUuid: secret.uuid, monHost: ceph.monHost, confPath: ceph.confPath, volumeId };
-      const fixture = await createRealGuest({ prefix: 'snapvol', uuid, rbd, linux });
-      return { fixture, volumeId, projectId };
+      const made = await createVolumeGuest({ cinder, ceph, secret, admin: admin(projectId) }, { prefix: 'snapvol', linux });
+      return { ...made, projectId };
     },
   };
+}
+
+export interface VolumeGuestDeps {
+  cinder: RunningCinder;
+  ceph: CephCluster;
+  /** the libvirt secret holding Cinder's cephx key */
+  secret: CephSecret;
+  /** acts in the instance's project: makes and attaches the volume */
+  admin: CinderAdmin;
+}
+
+/** A new 1 GiB volume attached to a new instance through Cinder's attachment flow, the guest's ext4 in it. */
+export async function createVolumeGuest(deps: VolumeGuestDeps, options: Omit<FixtureOptions, 'uuid' | 'rbd'> = { linux: { workload: 'log', rateKiB: 512 } }): Promise<{ fixture: InstanceFixture; volumeId: string }> {
+  const { cinder, ceph, secret, admin } = deps;
+  const uuid = randomUUID();
+  const volumeId = await admin.createVolume('root', 1);
+  await admin.attach(volumeId, uuid);
+  const rbd = { pool: cinder.pool, image: `volume-${volumeId}`, user: cinder.cephUser, secretUuid: secret.uuid, monHost: ceph.monHost, confPath: ceph.confPath, volumeId };
+  const fixture = await createRealGuest({ ...options, uuid, rbd });
+  return { fixture, volumeId };
 }
 
 /** The libvirt secret holding Cinder's cephx key, at the test URI; remove() it before Cinder stops. */

@@ -8,21 +8,17 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { NativeConnection } from '@temporalio/worker';
-import pino from 'pino';
 import { snapshotWorkflowId } from '../../../src/contract';
-import { loadHostConfig } from '../../../src/host/host-config';
 import { GlanceHttpClient } from '../../../src/images/client';
-import { connectWorker } from '../../../src/temporal/connect';
-import { createHostWorker, type HostWorker } from '../../../src/workers/host-worker';
 import { startApiStack, type ApiStack } from '../../support/api-stack';
 import { fixtureInventoryDomain } from '../../support/fixture-inventory';
 import { frozenCopy, imageMatchesFrozen, settle } from '../../support/guest/chain-checks';
 import { createRealGuest } from '../../support/guest/real-guest-run';
-import { TEST_INSTANCES_PATH, type InstanceFixture } from '../../support/instance-fixture';
+import type { InstanceFixture } from '../../support/instance-fixture';
 import { startKeystone, type KeystoneUser, type RunningKeystone } from '../../support/openstack/keystone';
 import { openstackOk, writeCloudsYaml } from '../../support/openstack/openstack-cli';
 import { rbdLeftovers, useRbdGuests } from '../../support/rbd-guest';
+import { startStackHostWorker, type StackHostWorker } from '../../support/stack-host-worker';
 
 jest.setTimeout(300_000);
 
@@ -32,7 +28,7 @@ describe('openstack server image create --wait for an RBD-backed server', () => 
   let keystone: RunningKeystone;
   let stack: ApiStack;
   let demo: KeystoneUser;
-  let hostWorker: { worker: HostWorker; running: Promise<unknown>; connection: NativeConnection } | undefined;
+  let hostWorker: StackHostWorker | undefined;
   let fixture: InstanceFixture;
   let dir: string;
   let clouds: string;
@@ -48,20 +44,15 @@ describe('openstack server image create --wait for an RBD-backed server', () => 
     await keystone.registerEndpoint('image', 'glance', stack.images.url);
     dir = await mkdtemp(join(tmpdir(), 'osc-rbd-'));
     clouds = await writeCloudsYaml(dir, { demo: { authUrl: keystone.url, username: demo.username, password: demo.password, project: demo.project } });
-    // a real host worker of its own host name beside the stack's stub one, reading the cluster as Nova's settings say
-    const config = loadHostConfig({ SNAP_HOST: `osc-rbd-${stack.host}`, SNAP_DATA_DIR: dir, SNAP_INVENTORY_INTERVAL_S: '3600', SNAP_INSTANCES_PATH: TEST_INSTANCES_PATH, ...rbd().hostEnv });
     // the guest first: the worker's first inventory report then finds its owner in the domain, as Nova writes it
     fixture = await createRealGuest({ prefix: 'snaposcrbd', memoryMiB: 256, projectId: demo.projectId, linux: { workload: 'idle' }, ...rbd().guestOptions() });
-    const connection = await connectWorker();
-    const worker = await createHostWorker({ config, connection, client: stack.temporal, log: pino({ level: 'warn' }), images: new GlanceHttpClient(stack.images.url, serviceToken) });
-    hostWorker = { worker, running: worker.run(), connection };
-    await stack.store.upsertFromInventory([{ ...fixtureInventoryDomain(fixture, config.host), projectId: demo.projectId, userId: demo.userId }]);
+    // a real host worker of its own host name beside the stack's stub one, reading the cluster as Nova's settings say
+    hostWorker = await startStackHostWorker(stack, { prefix: 'osc-rbd', dir, serviceToken, hostEnv: rbd().hostEnv });
+    await stack.store.upsertFromInventory([{ ...fixtureInventoryDomain(fixture, hostWorker.config.host), projectId: demo.projectId, userId: demo.userId }]);
   });
   afterAll(async () => {
     await fixture?.cleanup();
-    hostWorker?.worker.shutdown();
-    await hostWorker?.running;
-    await hostWorker?.connection.close();
+    await hostWorker?.stop();
     await stack?.stop();
     await keystone?.stop();
     if (dir) await rm(dir, { recursive: true, force: true });

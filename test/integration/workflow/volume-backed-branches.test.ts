@@ -24,14 +24,14 @@ function volumes(): SnapshotVolume[] {
   ];
 }
 
-async function snapshot(options: Omit<FakeInstanceOptions, 'uuid'>): Promise<{ inst: FakeInstance; result?: SnapshotResult; error?: Error }> {
+async function snapshot(options: Omit<FakeInstanceOptions, 'uuid'>, trustId?: string): Promise<{ inst: FakeInstance; result?: SnapshotResult; error?: Error }> {
   const uuid = randomUUID();
   const inst = env.cloud.add({ uuid, ...options, taskState: 'image_snapshot_pending' });
   const imageId = env.cloud.createImageFor(inst);
   const handle = await env.client.workflow.start('snapshotInstance', {
     taskQueue: CONTROL_TASK_QUEUE,
     workflowId: snapshotWorkflowId(uuid),
-    args: [{ instanceUuid: uuid, name: 'snap', imageId }],
+    args: [{ instanceUuid: uuid, name: 'snap', imageId, ...(trustId === undefined ? {} : { trustId }) }],
   });
   try {
     return { inst, result: await handle.result() };
@@ -107,6 +107,33 @@ describe('snapshot_volume_backed (stubbed activities, real Temporal)', () => {
     expect(inst.cinder.creates).toBe(2);
     expect(inst.cinder.snapshots.size).toBe(2);
     expect(inst.frozen).toBe(false);
+  });
+
+  it("under Keystone every Cinder step carries the run's trust, deleted once the image is active", async () => {
+    const trustId = randomUUID().replace(/-/g, '');
+    const { inst, result } = await snapshot({ guest: 'running', volumes: volumes() }, trustId);
+    expect(result?.status).toBe('active');
+    expect(inst.trustsUsed).toEqual([trustId, trustId, trustId]);
+    expect(env.cloud.releasedTrusts.filter((t) => t === trustId)).toHaveLength(1);
+    expect(Object.keys(result?.steps ?? {})).toContain('release_trust');
+  });
+
+  it("a failed run with a trust deletes its snapshots with the trust, then the trust", async () => {
+    const trustId = randomUUID().replace(/-/g, '');
+    const { inst, error } = await snapshot({ guest: 'running', volumes: volumes(), volumeSnapshotStatus: 'error' }, trustId);
+    expect(failureType(error?.cause)).toBe('VolumeSnapshotsNotAvailable');
+    expectCleanedUp(inst);
+    // plan, cut, wait, then the compensation's delete: all with the trust
+    expect(inst.trustsUsed).toEqual([trustId, trustId, trustId, trustId]);
+    expect(env.cloud.releasedTrusts.filter((t) => t === trustId)).toHaveLength(1);
+  });
+
+  it('without a trust the Cinder steps use the workers\' own token and no trust is released', async () => {
+    const before = env.cloud.releasedTrusts.length;
+    const { inst, result } = await snapshot({ guest: 'running', volumes: volumes() });
+    expect(result?.status).toBe('active');
+    expect(inst.trustsUsed.every((t) => t === undefined)).toBe(true);
+    expect(env.cloud.releasedTrusts).toHaveLength(before);
   });
 
   it('an image-backed instance with a data volume takes the image-backed path', async () => {

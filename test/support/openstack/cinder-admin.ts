@@ -38,9 +38,9 @@ export class CinderAdmin {
     return attachment.id;
   }
 
-  /** The project's snapshot quota (an admin call). */
-  async setSnapshotQuota(limit: number): Promise<void> {
-    await sendCinder(this.conn, { method: 'PUT', path: `os-quota-sets/${this.conn.projectId}`, body: { quota_set: { snapshots: limit } }, operation: 'PUT quota' });
+  /** A project's snapshot quota, this one's by default (an admin call; under Keystone the admin's token is scoped to its own project, so name the target). */
+  async setSnapshotQuota(limit: number, projectId = this.conn.projectId): Promise<void> {
+    await sendCinder(this.conn, { method: 'PUT', path: `os-quota-sets/${projectId}`, body: { quota_set: { snapshots: limit } }, operation: 'PUT quota' });
   }
 
   waitSnapshot(snapshotId: string, status: string, timeoutMs = 60_000): Promise<void> {

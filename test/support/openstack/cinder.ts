@@ -199,6 +199,8 @@ function renderCinderConf(plan: CinderConfPlan): string {
         'user_domain_id = default',
         'project_domain_id = default',
         'service_token_roles_required = true',
+        // the test Keystone's catalog has public endpoints only (keystonemiddleware looks for internal)
+        'interface = public',
       ];
   return [
     '[DEFAULT]',
@@ -208,6 +210,8 @@ function renderCinderConf(plan: CinderConfPlan): string {
     `transport_url = ${plan.transportUrl}`,
     ...auth,
     `api_paste_config = ${join(VENV, 'etc', 'cinder', 'api-paste.ini')}`,
+    // the filters a non-admin may list by (attachments by volume_id, snapshots by metadata), as packages install it in /etc/cinder
+    `resource_query_filters_file = ${join(VENV, 'etc', 'cinder', 'resource_filters.json')}`,
     'osapi_volume_listen = 127.0.0.1',
     `osapi_volume_listen_port = ${plan.port}`,
     'osapi_volume_workers = 1',

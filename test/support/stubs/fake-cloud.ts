@@ -65,6 +65,8 @@ export class FakeInstance {
   /** the guest agent froze the filesystems and nothing thawed them yet */
   frozen = false;
   readonly cinder = new FakeCinder();
+  /** the trust each Cinder-using step was handed (undefined: the workers' own token) */
+  readonly trustsUsed: (string | undefined)[] = [];
   imageProperties: Record<string, string> = {};
   private readonly counts = new Map<string, number>();
   private released = false;
@@ -122,6 +124,8 @@ export class FakeInstance {
 }
 
 export class FakeCloud {
+  /** trusts releaseTrust deleted, in order */
+  readonly releasedTrusts: string[] = [];
   private readonly byUuid = new Map<string, FakeInstance>();
   private readonly byDomain = new Map<string, FakeInstance>();
   private readonly byImage = new Map<string, FakeInstance>();

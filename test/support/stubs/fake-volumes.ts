@@ -7,6 +7,7 @@ import { SNAPSHOT_QUOTA_EXCEEDED, snapshotQuotaExceeded, volumeBackedImageProper
 import type { FakeInstance } from './fake-cloud';
 
 interface FakeInstances {
+  releasedTrusts: string[];
   uuid(uuid: string): FakeInstance;
   domain(name: string): FakeInstance;
   image(id: string): FakeInstance;
@@ -16,8 +17,9 @@ const WAIT = { deadlineMs: 2_000, pollMs: 50 };
 
 export function fakeVolumeControlActivities(cloud: FakeInstances): VolumeControlActivities {
   return {
-    planVolumeSnapshots: async ({ instanceUuid }) => {
+    planVolumeSnapshots: async ({ instanceUuid, trustId }) => {
       const inst = cloud.uuid(instanceUuid);
+      inst.trustsUsed.push(trustId);
       inst.enter('planVolumeSnapshots');
       const volumes = inst.options.volumes ?? [];
       if (snapshotQuotaExceeded(inst.options.snapshotQuota ?? { limit: -1, inUse: 0 }, volumes.length)) {
@@ -25,8 +27,9 @@ export function fakeVolumeControlActivities(cloud: FakeInstances): VolumeControl
       }
       return { volumes, requireQuiesce: false };
     },
-    awaitVolumeSnapshots: async ({ instanceUuid, snapshotIds }) => {
+    awaitVolumeSnapshots: async ({ instanceUuid, snapshotIds, trustId }) => {
       const inst = cloud.uuid(instanceUuid);
+      inst.trustsUsed.push(trustId);
       inst.enter('awaitVolumeSnapshots');
       try {
         await waitRunSnapshots(inst.cinder, snapshotIds, WAIT);
@@ -35,10 +38,15 @@ export function fakeVolumeControlActivities(cloud: FakeInstances): VolumeControl
         throw err;
       }
     },
-    deleteVolumeSnapshots: async ({ instanceUuid, runId }) => {
+    deleteVolumeSnapshots: async ({ instanceUuid, runId, trustId }) => {
       const inst = cloud.uuid(instanceUuid);
+      inst.trustsUsed.push(trustId);
       inst.enter('deleteVolumeSnapshots');
       return { deleted: await deleteRunSnapshots(inst.cinder, runId, WAIT) };
+    },
+    releaseTrust: async ({ trustId }) => {
+      cloud.releasedTrusts.push(trustId);
+      return { released: true };
     },
     completeVolumeBackedImage: async ({ imageId, volumes }) => {
       const inst = cloud.image(imageId);
@@ -57,8 +65,9 @@ export function fakeVolumeHostActivities(cloud: FakeInstances): VolumeHostActivi
       inst.calls.push('thawGuest');
       inst.frozen = false;
     },
-    snapshotVolumes: async ({ domainName, runId, imageName, volumes, running }) => {
+    snapshotVolumes: async ({ domainName, runId, imageName, volumes, running, trustId }) => {
       const inst = cloud.domain(domainName);
+      inst.trustsUsed.push(trustId);
       if (running) inst.frozen = true;
       const made = await createRunSnapshots(inst.cinder, runId, imageName, volumes);
       // an injected failure lands after the create calls, inside the freeze: a worker killed there

@@ -5,13 +5,10 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Client } from '@temporalio/client';
-import pino from 'pino';
-import { SnapshotStarter } from '../../../src/api/snapshot-starter';
 import { GlanceHttpClient } from '../../../src/images/client';
 import { startImageServer, type RunningImageServer } from '../../../src/images/service';
 import { UNLIMITED_QUOTAS } from '../../../src/images/service/quotas';
-import type { Instance, InstanceStore } from '../../../src/store';
+import { instanceWith, refusingStarter } from '../../support/refusing-starter';
 
 let dir: string;
 let server: RunningImageServer;
@@ -25,24 +22,6 @@ afterEach(async () => {
   await server.close();
   await rm(dir, { recursive: true, force: true });
 });
-
-/** A starter whose store and Temporal only record that they were touched: a refusal touches neither. */
-function refusingStarter(): { starter: SnapshotStarter; touched: string[] } {
-  const touched: string[] = [];
-  const store = {
-    compareAndSetTaskState: () => touched.push('task_state'),
-    actions: { record: () => touched.push('action'), remove: () => touched.push('action removed') },
-  } as unknown as InstanceStore;
-  const temporal = { withDeadline: () => touched.push('workflow'), workflow: { start: () => touched.push('workflow') } } as unknown as Client;
-  return { starter: new SnapshotStarter({ store, temporal, metadataQuota: 128, log: pino({ level: 'silent' }) }), touched };
-}
-
-function instanceWith(volumes: Instance['volumes']): Instance {
-  return {
-    uuid: '11111111-1111-4111-8111-111111111111', name: 'vm', host: 'h', projectId: 'p1', vmState: 'active', powerState: 1, taskState: null,
-    imageRef: null, rootDisk: null, createdAt: '', updatedAt: '', deletedAt: null, deleted: false, userId: null, flavor: null, volumes,
-  };
-}
 
 it("answers Nova's 403 over-quota fault and starts nothing", async () => {
   const { starter, touched } = refusingStarter();

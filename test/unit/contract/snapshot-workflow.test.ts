@@ -21,6 +21,12 @@ describe('snapshot contract', () => {
     }
   });
 
+  it("carries a Keystone trust's id, never anything that is not one", () => {
+    const trustId = '0123456789abcdef0123456789abcdef';
+    expect(SnapshotInputSchema.parse({ instanceUuid: uuid, name: 's1', trustId }).trustId).toBe(trustId);
+    for (const bad of ['', '../x', 'gAAAAAB' + 'x'.repeat(200), 'a b']) expect(SnapshotInputSchema.safeParse({ instanceUuid: uuid, name: 's1', trustId: bad }).success).toBe(false);
+  });
+
   it('names queues and workflow ids predictably and refuses hostile host names', () => {
     expect(hostTaskQueue('compute-1.example')).toBe('snapshot-host-compute-1.example');
     expect(snapshotWorkflowId(uuid)).toBe(`snapshot-${uuid}`);
