@@ -9,7 +9,7 @@ import { ImageIdSchema } from './image-record';
 const KIND_CODES: Record<ExtentKind, 'd' | 'z' | 'h'> = { data: 'd', zero: 'z', hole: 'h' };
 const CODE_KINDS = { d: 'data', z: 'zero', h: 'hole' } as const satisfies Record<string, ExtentKind>;
 
-/** The image property holding the disk's logical digest (`sha256-1m-blocks:<hex>`, qcow2/logical-digest.ts). */
+/** The image property holding the disk's logical digest (`sha256-256k-blocks:<hex>`, qcow2/logical-digest.ts). */
 export const LOGICAL_DIGEST_PROPERTY = 'snapshot_logical_digest';
 
 const Offset = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);

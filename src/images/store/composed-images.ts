@@ -26,7 +26,7 @@ export interface ComposedCommit {
   size: number;
   md5: string;
   sha512: string;
-  /** `sha256-1m-blocks:<hex>` of the disk */
+  /** `sha256-256k-blocks:<hex>` of the disk */
   logicalDigest: string;
   /** what the store grew by: chunks it did not hold before */
   newChunks: number;
@@ -187,7 +187,6 @@ export class ComposedImages {
         layout,
         incremental: parent !== null,
         table: writer.chunks,
-        blocks: writer.blocks,
         chunks: this.chunks,
         batch,
         readStaged: async (offset, length) => {

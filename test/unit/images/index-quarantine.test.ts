@@ -177,6 +177,34 @@ describe('no lock spans tenants', () => {
   });
 });
 
+describe('an index written before the 256 KiB digest', () => {
+  it('(no digest in its header, a 1 MiB block table after its chunks) is still read and served, not quarantined', async () => {
+    const s = await open();
+    const { disk, map } = diskWith([[0, 3 * MiB]], 4 * MiB);
+    const id = (await s.create(admin, { disk_format: 'qcow2', container_format: 'bare' })).id;
+    await stage(s, id, { format: 'qcow2', map: encodeMap(map) }, disk);
+    const active = await s.resumable.commit(admin, id, {});
+    const path = join(dir, 'indexes', `${id}.idx`);
+    const file = await readFile(path);
+    const headerLength = file.readUInt32BE(9);
+    const header = JSON.parse(file.subarray(13, 13 + headerLength).toString('utf8')) as Record<string, unknown>;
+    expect(header['digest']).toBe(LOGICAL_DIGEST_ALGORITHM);
+    delete header['digest'];
+    const json = Buffer.from(JSON.stringify(header));
+    const prefix = Buffer.alloc(13);
+    file.copy(prefix, 0, 0, 9);
+    prefix.writeUInt32BE(json.length, 9);
+    // The old layout: the chunk table, then one SHA-256 per 1 MiB block.
+    await writeFile(path, Buffer.concat([prefix, json, file.subarray(13 + headerLength), Buffer.alloc(4 * 32, 7)]));
+    const reopened = await open();
+    expect(reopened.get(admin, id).status).toBe('active');
+    const bytes = await download(reopened, id);
+    expect(bytes.length).toBe(active.size);
+    expect(createHash('md5').update(bytes).digest('hex')).toBe(active.checksum);
+    expect(warnings.filter((w) => w.includes('quarantined'))).toEqual([]);
+  });
+});
+
 describe('a commit’s memory follows its windows, not the disk', () => {
   it('a 1 TiB disk of holes commits holding far less than its 160 MiB of tables', async () => {
     const s = await open(1 * TiB);
