@@ -12,6 +12,8 @@ import { join } from 'node:path';
 import { parseOrThrow } from '../../config/validation';
 import { HashPool } from '../store/hash-pool';
 import { ComposedImages } from '../store/composed-images';
+import { NamedChunkSessions } from './named-chunk-sessions';
+import { ProjectChunks } from './project-chunks';
 import { ResumableUploads } from './resumable-uploads';
 import { StagedUploadFiles } from './staged-upload-files';
 import { ImageQuotas, UNLIMITED_QUOTAS, type ImageQuotaLimits, type ProjectQuotaOverrides } from './quotas';
@@ -85,6 +87,8 @@ export class ImageService {
   readonly hashes = new HashPool();
   /** Images a plain upload of this process holds. */
   private readonly saving = new Set<string>();
+  /** The chunks named uploads send or are told their project holds (protocol 2). */
+  readonly namedChunks: NamedChunkSessions;
   private recoveryReport: RecoveryReport = { removedStagingFiles: [], killedImageIds: [], resumedUploadIds: [], removedUploadSessionIds: [], removedIndexIds: [], removedChunks: 0 };
 
   private constructor(
@@ -103,7 +107,9 @@ export class ImageService {
     this.warn = options.warn ?? (() => undefined);
     this.deletedRetentionMs = options.deletedRetentionMs ?? DEFAULT_DELETED_RETENTION_MS;
     this.quotas = new ImageQuotas(options.quotas ?? UNLIMITED_QUOTAS, { records: () => records.all(), stagedBytes: (id) => this.resumable.stagedBytes(id) }, options.quotaOverrides);
+    this.namedChunks = new NamedChunkSessions(files, composed.chunks, new ProjectChunks(records, composed));
     this.resumable = new ResumableUploads({
+      named: this.namedChunks,
       quotas: this.quotas,
       writable: (ctx, id) => this.writable(ctx, id),
       hashes: this.hashes,

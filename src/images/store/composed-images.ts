@@ -18,7 +18,8 @@ import { ImageConflict, ImageVerificationFailed } from '../client/image-errors';
 import { CHUNK_BYTES, ImageIndexes, referencedChunks, type IndexFile } from './image-index';
 import { IndexWriter, type ServedFacts } from './index-writer';
 import { checkLayoutBounds } from './layout-bounds';
-import type { LogicalLayout } from '../client/logical-layout';
+import { stagesChunkNames, type LogicalLayout } from '../client/logical-layout';
+import { composeNamed } from './compose-named';
 import { servedDigests, servedStream } from './served-image';
 import { verifyChunks, type VerifyPass } from './verify-job';
 
@@ -40,6 +41,8 @@ export interface ComposeRequest {
   hashes: StreamHashes;
   /** re-read every chunk written and check it against its name before the index is written */
   verify: boolean;
+  /** a named upload (protocol 2): the chunk names it may use */
+  mayName?: (hex: string) => boolean;
 }
 
 export interface ComposedImagesOptions {
@@ -119,6 +122,17 @@ export class ComposedImages {
     return stream;
   }
 
+  /** Adds the names of every chunk the image's index holds (none without a readable index). */
+  async chunkNames(id: string, into: Set<string>): Promise<void> {
+    const index = await this.indexes.open(id);
+    if (index === undefined) return;
+    try {
+      for await (const window of index.chunkTable()) referencedChunks(window, into);
+    } finally {
+      await index.close();
+    }
+  }
+
   async has(id: string): Promise<boolean> {
     return (await this.indexes.header(id)) !== undefined;
   }
@@ -153,13 +167,7 @@ export class ComposedImages {
             removedIndexes.push(id);
             continue;
           }
-          const index = await this.indexes.open(id);
-          if (index === undefined) continue;
-          try {
-            for await (const window of index.chunkTable()) referencedChunks(window, referenced);
-          } finally {
-            await index.close();
-          }
+          await this.chunkNames(id, referenced);
         }
       });
       return { ...outcome, removedIndexes };
@@ -183,19 +191,16 @@ export class ComposedImages {
       parent = layout.parent === undefined ? null : await this.openParent(layout.parent, layout.map.virtualSize);
       writer = await IndexWriter.create(temp, header, parent);
       const file = (staged = await open(request.stagedPath, 'r'));
-      const composed = await composeChunks({
-        layout,
-        incremental: parent !== null,
-        table: writer.chunks,
-        chunks: this.chunks,
-        batch,
-        readStaged: async (offset, length) => {
-          const buf = Buffer.alloc(length);
-          const { bytesRead } = await file.read(buf, 0, length, offset);
-          if (bytesRead !== length) throw new ImageConflict(`staged data of image ${id} ends at ${offset + bytesRead}, the layout needs ${offset + length}`);
-          return buf;
-        },
-      });
+      const readStaged = async (offset: number, length: number): Promise<Buffer> => {
+        const buf = Buffer.alloc(length);
+        const { bytesRead } = await file.read(buf, 0, length, offset);
+        if (bytesRead !== length) throw new ImageConflict(`staged data of image ${id} ends at ${offset + bytesRead}, the layout needs ${offset + length}`);
+        return buf;
+      };
+      const { mayName } = request;
+      const composed: Composed = stagesChunkNames(layout)
+        ? await composeNamed({ id, layout, table: writer.chunks, readStaged, chunks: this.chunks, batch, mayName: mayName ?? (() => false) }).then(() => ({ written: [], writtenBytes: 0 }))
+        : await composeChunks({ layout, incremental: parent !== null, table: writer.chunks, chunks: this.chunks, batch, readStaged });
       await batch.sync();
       if (request.verify) {
         for (const hash of composed.written) {
