@@ -36,6 +36,8 @@ interface NamedChunk {
   name: Buffer;
   /** its bytes, null for a chunk of zeros */
   bytes: Buffer | null;
+  /** guest data bytes the map has in it */
+  data: number;
 }
 
 export async function namedUpload(options: StreamImageOptions, nbd: NbdClient, images: ImageClient & ChunkUploads, guestLayout: LogicalLayout): Promise<StreamOutcome> {
@@ -46,14 +48,13 @@ export async function namedUpload(options: StreamImageOptions, nbd: NbdClient, i
   const startAt = (await openStagedSession(options, size, layout)).offset;
   const reader = new ChunkReader(nbd, layout);
   const digest = new LogicalDigest(map.virtualSize);
-  const total = slots.length * NAMED_CHUNK_BYTES;
+  // Progress counts guest data named, as the guest-data upload counts guest data staged: the same total, whatever dedup saves.
+  const total = map.extents.reduce((n, e) => n + (e.kind === 'data' ? e.length : 0), 0);
+  let named = 0;
   const budget = new BreakBudget(options);
   let offset = startAt;
   let bytesSent = 0;
-  const progress = (): void => {
-    const done = Math.floor(offset / CHUNK_NAME_BYTES) * NAMED_CHUNK_BYTES;
-    options.onProgress?.({ acknowledged: done, sent: done, total });
-  };
+  const progress = (): void => options.onProgress?.({ acknowledged: named, sent: named, total });
   progress();
   for (let first = 0; first < slots.length; ) {
     const window = await reader.read(slots.slice(first, first + WINDOW_SLOTS));
@@ -67,19 +68,19 @@ export async function namedUpload(options: StreamImageOptions, nbd: NbdClient, i
         const names = Buffer.concat(window.map((c) => c.name)).subarray(offset - windowStart);
         offset = await images.appendStaged(imageId, offset, Readable.from([names]), { length: names.length, signal: options.signal });
         bytesSent += names.length;
-        progress();
       } catch (err) {
         offset = await budget.resumeAfter(err, offset);
       }
     }
     for (const chunk of window) if (chunk.bytes !== null) digest.updateBlockHash(chunk.slot * NAMED_CHUNK_BYTES, chunk.name);
+    named += window.reduce((n, c) => n + c.data, 0);
+    progress();
     first += window.length;
   }
   const logicalDigest = digest.digest();
   const claimed = { [LOGICAL_DIGEST_PROPERTY]: `${LOGICAL_DIGEST_ALGORITHM}:${logicalDigest}` };
   const image = await images.commitStaged(imageId, { properties: { ...options.properties, ...claimed } });
-  const changedBytes = map.extents.reduce((n, e) => n + (e.kind === 'data' ? e.length : 0), 0);
-  return { image, size: image.size ?? 0, resumedFrom: startAt, bytesSent, resumable: true, logicalDigest, changedBytes };
+  return { image, size: image.size ?? 0, resumedFrom: startAt, bytesSent, resumable: true, logicalDigest, changedBytes: total };
 }
 
 /** Sends the window's chunks the service does not let the upload use unsent; the bytes sent. */
@@ -139,8 +140,9 @@ class ChunkReader {
     const start = slot * NAMED_CHUNK_BYTES;
     const bytes = Buffer.alloc(slotLength(slot, this.layout.map.virtualSize));
     await Promise.all(pieces.map(async (p) => (await this.nbd.read(p.offset, p.end - p.offset)).copy(bytes, p.offset - start)));
+    const data = pieces.reduce((n, p) => n + (p.end - p.offset), 0);
     // A chunk of zeros is named by zeros: neither stored nor sent (the disk reads zeros there anyway).
-    if (bytes.equals(ZEROS.subarray(0, bytes.length))) return { slot, name: ZERO_CHUNK_NAME, bytes: null };
-    return { slot, name: createHash('sha256').update(bytes).digest(), bytes };
+    if (bytes.equals(ZEROS.subarray(0, bytes.length))) return { slot, name: ZERO_CHUNK_NAME, bytes: null, data };
+    return { slot, name: createHash('sha256').update(bytes).digest(), bytes, data };
   }
 }

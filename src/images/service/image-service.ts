@@ -14,6 +14,7 @@ import { HashPool } from '../store/hash-pool';
 import { ComposedImages } from '../store/composed-images';
 import { NamedChunkSessions } from './named-chunk-sessions';
 import { ProjectChunks } from './project-chunks';
+import { ServedChecksums } from './served-checksums';
 import { ResumableUploads } from './resumable-uploads';
 import { StagedUploadFiles } from './staged-upload-files';
 import { ImageQuotas, UNLIMITED_QUOTAS, type ImageQuotaLimits, type ProjectQuotaOverrides } from './quotas';
@@ -87,6 +88,8 @@ export class ImageService {
   readonly hashes = new HashPool();
   /** Images a plain upload of this process holds. */
   private readonly saving = new Set<string>();
+  /** Glance's md5 and sha512 of composed images, computed after they turn active. */
+  readonly checksums: ServedChecksums;
   /** The chunks named uploads send or are told their project holds (protocol 2). */
   readonly namedChunks: NamedChunkSessions;
   private recoveryReport: RecoveryReport = { removedStagingFiles: [], killedImageIds: [], resumedUploadIds: [], removedUploadSessionIds: [], removedIndexIds: [], removedChunks: 0 };
@@ -108,8 +111,10 @@ export class ImageService {
     this.deletedRetentionMs = options.deletedRetentionMs ?? DEFAULT_DELETED_RETENTION_MS;
     this.quotas = new ImageQuotas(options.quotas ?? UNLIMITED_QUOTAS, { records: () => records.all(), stagedBytes: (id) => this.resumable.stagedBytes(id) }, options.quotaOverrides);
     this.namedChunks = new NamedChunkSessions(files, composed.chunks, new ProjectChunks(records, composed));
+    this.checksums = new ServedChecksums({ records, composed, hashes: this.hashes, warn: this.warn });
     this.resumable = new ResumableUploads({
       named: this.namedChunks,
+      onComposedActive: (id) => this.checksums.schedule(id),
       quotas: this.quotas,
       writable: (ctx, id) => this.writable(ctx, id),
       hashes: this.hashes,
@@ -179,6 +184,8 @@ export class ImageService {
     await service.purgeDeleted();
     service.purgeTimer = setInterval(() => void service.purgeDeleted().catch((err: unknown) => warn({ err }, 'purging deleted image records failed')), Math.min(PURGE_INTERVAL_MS, Math.max(service.deletedRetentionMs, 1000)));
     service.purgeTimer.unref();
+    // Checksums a stop or a crash left to compute, after the collection (which may have removed their images' data).
+    await service.checksums.resume();
     service.recoveryReport = {
       removedStagingFiles,
       killedImageIds: [...killedImageIds, ...resumable.killedImageIds],
@@ -437,6 +444,7 @@ export class ImageService {
 
   async close(): Promise<void> {
     clearInterval(this.purgeTimer);
+    await this.checksums.stop();
     await this.verifyJobs.close();
     await this.records.flush();
     await this.hashes.stop();

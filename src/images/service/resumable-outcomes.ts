@@ -52,15 +52,18 @@ export async function checkOpenLayout(
   await deps.composed.requireParent(layout.parent, layout.map.virtualSize);
 }
 
+/** What an image turns active with: its size, and its digests when known (a composed image's come after). */
+export type ActivatedData = Omit<ReceivedImageData, 'md5' | 'sha512'> & { md5: string | null; sha512: string | null };
+
 /** The uploading record as it turns active with its bytes' facts and the commit's marks. */
-export function activeRecord(current: ImageRecord, digests: ReceivedImageData, commit: CommitMarks, updatedAt: string): ImageRecord {
+export function activeRecord(current: ImageRecord, digests: ActivatedData, commit: CommitMarks, updatedAt: string): ImageRecord {
   const { snapshot_write_lock: lock, snapshot_commit: _earlier, ...rest } = current;
   return {
     ...rest,
     status: 'active',
     size: digests.size,
     checksum: digests.md5,
-    os_hash_algo: 'sha512',
+    os_hash_algo: digests.sha512 === null ? null : 'sha512',
     os_hash_value: digests.sha512,
     properties: { ...current.properties, ...commit.properties },
     updated_at: updatedAt,

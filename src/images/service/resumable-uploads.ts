@@ -14,7 +14,7 @@ import type { HashPool } from '../store/hash-pool';
 import type { ComposedImages } from '../store/composed-images';
 import { LOGICAL_DIGEST_PROPERTY, stagesChunkNames, type LogicalLayout } from '../client/logical-layout';
 import type { NamedChunkSessions } from './named-chunk-sessions';
-import { activeRecord, checkOpenLayout, classifyAppendError, commitFailure, commitMarks, deletedDuringUpload, stateOf, type CommitMarks } from './resumable-outcomes';
+import { activeRecord, checkOpenLayout, type ActivatedData, classifyAppendError, commitFailure, commitMarks, deletedDuringUpload, stateOf, type CommitMarks } from './resumable-outcomes';
 import type { StagedHashes, StagedSessionMeta, StagedUploadFiles } from './staged-upload-files';
 import type { ImageQuotas } from './quotas';
 import { errorMessage, errnoCode } from '../../contract';
@@ -48,6 +48,8 @@ export interface ResumableUploadsDeps {
   maxImageBytes: number;
   /** where the running digests of every plain session are computed, off the event loop */
   hashes: HashPool;
+  /** A composed image turned active without its md5 and sha512: they are computed after (served-checksums.ts). */
+  onComposedActive?: (id: string) => void;
   /** Re-read the published bytes and check both digests before the image turns active. */
   verify: boolean;
   timestamp: () => string;
@@ -294,14 +296,16 @@ export class ResumableUploads {
     const { composed, files } = this.deps;
     try {
       const mayName = (hex: string): boolean => this.deps.named.mayName(id, hex);
-      const out = await composed.commit({ id, layout, stagedPath: files.dataPath(id), hashes: this.deps.hashes.open(), verify: this.deps.verify, mayName });
+      const out = await composed.commit({ id, layout, stagedPath: files.dataPath(id), verify: this.deps.verify, mayName });
       const claimed = commit.properties[LOGICAL_DIGEST_PROPERTY];
       if (claimed !== undefined && claimed !== out.logicalDigest) {
         throw new ImageVerificationFailed(`Verification of image ${id} failed: the composed disk's digest ${out.logicalDigest} is not the sender's ${claimed}; the image is killed`);
       }
-      const active = await this.activate(id, out, { ...commit, properties: { ...commit.properties, [LOGICAL_DIGEST_PROPERTY]: out.logicalDigest } });
+      // Active before its md5 and sha512 are known (null, as Glance's images added by location): the background pass sets them.
+      const active = await this.activate(id, { size: out.size, md5: null, sha512: null }, { ...commit, properties: { ...commit.properties, [LOGICAL_DIGEST_PROPERTY]: out.logicalDigest } });
       this.drop(id);
       await files.remove(id).catch(() => undefined);
+      this.deps.onComposedActive?.(id);
       return active;
     } catch (err) {
       await composed.removeIndex(id).catch(() => undefined);
@@ -314,7 +318,7 @@ export class ResumableUploads {
   }
 
   /** The uploading image turns active with the digests of its bytes, by one durable write; ImageGone when it was deleted meanwhile. */
-  private activate(id: string, digests: ReceivedImageData, commit: CommitMarks): Promise<ImageRecord> {
+  private activate(id: string, digests: ActivatedData, commit: CommitMarks): Promise<ImageRecord> {
     return this.deps.records.update(id, (current) => {
       if (current?.status !== 'uploading') throw deletedDuringUpload(id);
       return activeRecord(current, digests, commit, this.deps.timestamp());

@@ -58,10 +58,18 @@ export async function composeChunks(input: ComposeInput): Promise<Composed> {
   let c = 0;
   let p = 0;
   for (let b = 0; b < input.table.slots; b++) {
-    const start = b * CHUNK_BYTES;
-    const end = Math.min(virtualSize, start + CHUNK_BYTES);
+    let start = b * CHUNK_BYTES;
     while (c < changed.length && end0(changed[c]) <= start) c++;
     while (p < pieces.length && end0(pieces[p]) <= start) p++;
+    // Straight to the next slot anything can change: a full upload's table starts as zeros, so
+    // only slots data is sent to; an incremental's starts as its parent's, so only changed slots.
+    const next = incremental ? changed[c]?.offset : pieces[p]?.offset;
+    if (next === undefined) break;
+    if (next >= start + CHUNK_BYTES) {
+      b = Math.floor(next / CHUNK_BYTES);
+      start = b * CHUNK_BYTES;
+    }
+    const end = Math.min(virtualSize, start + CHUNK_BYTES);
     const changes = overlapping(changed, c, start, end);
     if (changes.length === 0) continue;
     const sent = overlapping(pieces, p, start, end);

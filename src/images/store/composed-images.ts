@@ -13,20 +13,18 @@ import type { Readable } from 'node:stream';
 import { LOGICAL_DIGEST_ALGORITHM } from '../../qcow2';
 import { ChunkDamaged, ChunkStore, type ChunkBatch, type CollectOutcome } from './chunk-store';
 import { composeChunks, type Composed } from './compose';
-import type { StreamHashes } from './hash-pool';
 import { ImageConflict, ImageVerificationFailed } from '../client/image-errors';
 import { CHUNK_BYTES, ImageIndexes, referencedChunks, type IndexFile } from './image-index';
 import { IndexWriter, type ServedFacts } from './index-writer';
 import { checkLayoutBounds } from './layout-bounds';
-import { stagesChunkNames, type LogicalLayout } from '../client/logical-layout';
+import { servedPlan, stagesChunkNames, type LogicalLayout } from '../client/logical-layout';
 import { composeNamed } from './compose-named';
-import { servedDigests, servedStream } from './served-image';
+import { servedStream } from './served-image';
 import { verifyChunks, type VerifyPass } from './verify-job';
 
 export interface ComposedCommit {
+  /** the served image's bytes, from its plan: the commit reads none of them (md5 and sha512 come after activation) */
   size: number;
-  md5: string;
-  sha512: string;
   /** `sha256-256k-blocks:<hex>` of the disk */
   logicalDigest: string;
   /** what the store grew by: chunks it did not hold before */
@@ -38,7 +36,6 @@ export interface ComposeRequest {
   id: string;
   layout: LogicalLayout;
   stagedPath: string;
-  hashes: StreamHashes;
   /** re-read every chunk written and check it against its name before the index is written */
   verify: boolean;
   /** a named upload (protocol 2): the chunk names it may use */
@@ -101,7 +98,6 @@ export class ComposedImages {
         const { written, writtenBytes, logicalDigest, served } = await this.compose(request, batch);
         return { ...served, logicalDigest: `${LOGICAL_DIGEST_ALGORITHM}:${logicalDigest}`, newChunks: written.length, newChunkBytes: writtenBytes };
       } finally {
-        request.hashes.close();
         batch.release();
         if (parentPinned && parentId !== undefined) this.unpinParent(parentId);
       }
@@ -207,8 +203,8 @@ export class ComposedImages {
           if (!(await this.chunks.verify(hash))) throw new ImageVerificationFailed(`Verification of image ${id} failed: chunk ${hash.toString('hex')} does not hold the bytes written; the image is killed`);
         }
       }
-      const { logicalDigest, chunkSlots } = await writer.finishTables();
-      const served = await servedDigests(header, chunkSlots, this.chunks, request.hashes);
+      const { logicalDigest } = await writer.finishTables();
+      const served = { size: servedPlan(header).size };
       await writer.seal(served);
       await this.indexes.install(id, temp);
       return { ...composed, logicalDigest, served };

@@ -1,7 +1,7 @@
 // A composed image's index under <dataDir>/indexes/<id>.idx: which chunk holds each 256 KiB of the
 // guest disk (its name is also the logical digest's block hash there, so the digest is derived from
 // the table without reading a byte), the allocation map the image is served from, and the served
-// bytes' size, md5 and sha512. Written atomically: an index is whole or absent. Layout: magic, u32
+// bytes' size (their md5 and sha512 are computed after activation, into the image's record). Written atomically: an index is whole or absent. Layout: magic, u32
 // header length, JSON header, chunk hashes (32 bytes each; 32 zero bytes for a chunk of zeros, which
 // is not stored). An index written before the 256 KiB digest (no `digest` in its header) also holds
 // the SHA-256 of every 1 MiB block after its chunk table; it is read as before, its block table unused.
@@ -42,8 +42,9 @@ const IndexHeaderSchema = z
     map: EncodedMapSchema,
     /** the served image's bytes */
     size: z.number().int().nonnegative(),
-    md5: z.string().regex(/^[0-9a-f]{32}$/),
-    sha512: z.string().regex(/^[0-9a-f]{128}$/),
+    /** the served bytes' digests, in indexes committed before they were computed after activation (the record holds them now) */
+    md5: z.string().regex(/^[0-9a-f]{32}$/).optional(),
+    sha512: z.string().regex(/^[0-9a-f]{128}$/).optional(),
     parent: ImageIdSchema.nullable(),
     /** the logical digest derives from the chunk table; absent: an older index, with a 1 MiB block table after it */
     digest: z.literal(LOGICAL_DIGEST_ALGORITHM).optional(),

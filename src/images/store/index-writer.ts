@@ -11,8 +11,9 @@ import { CHUNK_HASH_BYTES } from './chunk-store';
 import { CHUNK_BYTES, chunkCount, encodeIndexHeader, slotHash, type IndexFile, type IndexHeader } from './image-index';
 import type { ChunkSlots } from './served-image';
 
-/** Slots of a table held at once: 1 MiB of hashes, a whole number of logical-digest blocks. */
+/** Slots of a table held at once: 1 MiB of hashes. */
 const WINDOW_SLOTS = 32 * 1024;
+const ZERO_WINDOW = Buffer.alloc(WINDOW_SLOTS * CHUNK_HASH_BYTES);
 
 /**
  * One table of the file (chunk slots, or block hashes), written in increasing slot order a window
@@ -72,10 +73,10 @@ async function writeAll(file: FileHandle, bytes: Buffer, position: number): Prom
   }
 }
 
-/** The served image's facts, known once the tables are written and read back. */
-export type ServedFacts = Pick<IndexHeader, 'size' | 'md5' | 'sha512'>;
+/** The served image's size, from its plan (its md5 and sha512 come after activation, into the record). */
+export type ServedFacts = Pick<IndexHeader, 'size'>;
 
-const PLACEHOLDER: ServedFacts = { size: Number.MAX_SAFE_INTEGER, md5: '0'.repeat(32), sha512: '0'.repeat(128) };
+const PLACEHOLDER: ServedFacts = { size: Number.MAX_SAFE_INTEGER };
 
 export class IndexWriter {
   /** the logical digest, fed the chunk names as their windows are written */
@@ -86,12 +87,17 @@ export class IndexWriter {
   private constructor(
     private readonly file: FileHandle,
     readonly tempPath: string,
-    private readonly header: Omit<IndexHeader, keyof ServedFacts>,
+    private readonly header: Omit<IndexHeader, keyof ServedFacts | 'md5' | 'sha512'>,
     private readonly headerBytes: number,
     parent: IndexFile | null,
   ) {
     this.digest = new LogicalDigest(header.virtualSize);
     const feed = (window: Buffer): void => {
+      // A window of zero slots (holes, zeros) names no chunk: the digest fills those blocks in on its own.
+      if (window.equals(ZERO_WINDOW.subarray(0, window.length))) {
+        this.digestedSlots += window.length / CHUNK_HASH_BYTES;
+        return;
+      }
       for (let i = 0; i * CHUNK_HASH_BYTES < window.length; i++, this.digestedSlots++) {
         const hash = slotHash(window, i);
         if (hash !== null) this.digest.updateBlockHash(this.digestedSlots * CHUNK_BYTES, hash);
@@ -101,7 +107,7 @@ export class IndexWriter {
   }
 
   /** A new index file at `tempPath` (the caller's temporary name beside the index). */
-  static async create(tempPath: string, tableHeader: Omit<IndexHeader, keyof ServedFacts | 'digest'>, parent: IndexFile | null): Promise<IndexWriter> {
+  static async create(tempPath: string, tableHeader: Omit<IndexHeader, keyof ServedFacts | 'md5' | 'sha512' | 'digest'>, parent: IndexFile | null): Promise<IndexWriter> {
     const header = { ...tableHeader, digest: LOGICAL_DIGEST_ALGORITHM };
     const file = await open(tempPath, 'wx+', 0o600);
     try {
