@@ -6,10 +6,14 @@
 // service restart, a new host worker) goes on from the committed length. A service that cannot
 // compose (a real Glance) gets the image itself, laid out here, in one PUT from byte 0.
 import { createHash, type Hash } from 'node:crypto';
-import { encodeMap, fitLayout, ImageConflict, ImageGone, imageStatus, ImageServiceUnavailable, ImageUploadFailed, LOGICAL_DIGEST_PROPERTY, piecesLength, sentPieces, StagedOffsetMismatch, type Image, type ImageClient, type LogicalLayout, type Piece } from '../images/client';
+import { encodeMap, fitLayout, hasChunkUploads, ImageConflict, ImageGone, imageStatus, LOGICAL_DIGEST_PROPERTY, piecesLength, sentPieces, type Image, type ImageClient, type LogicalLayout, type Piece } from '../images/client';
 import { NbdClient } from '../nbd';
 import { emitFrom, LOGICAL_DIGEST_ALGORITHM, LogicalDigest, planImage, type AllocationMap, type ImageFormat, type ImagePlan } from '../qcow2';
 import type { BandwidthLimit } from './bandwidth-limit';
+import { namedUpload } from './named-upload';
+import { BreakBudget, ExportChanged, openStagedSession } from './staged-session';
+
+export { ExportChanged };
 
 const MiB = 1024 * 1024;
 /** the most that a kill can make us send twice, and how often the service acknowledges */
@@ -17,12 +21,6 @@ export const DEFAULT_SEGMENT_BYTES = 64 * MiB;
 const CATCH_UP_READ = 4 * MiB;
 const PIECE_READ = 2 * MiB;
 const READS_AHEAD = 4;
-
-export class ExportChanged extends Error {
-  override readonly name = 'ExportChanged';
-  /** a new export (and a new map) makes it right */
-  readonly retryable = true;
-}
 
 /** An incremental's parent image is no longer there to compose on: the stream must go whole. */
 export class ParentUnusable extends Error {
@@ -96,7 +94,11 @@ export async function streamImage(options: StreamImageOptions): Promise<StreamOu
       throw new ExportChanged(`export ${options.exportName} has ${nbd.exportSize} bytes, its map ${options.map.virtualSize}`);
     }
     const source = new GuestSource(nbd, options.map);
-    if (await options.images.composes()) return await logicalUpload(options, source, nbd);
+    if (await options.images.composes()) {
+      // A full upload names its chunks when the service takes that (protocol 2): only what the store lacks travels.
+      if (options.incremental === undefined && hasChunkUploads(options.images) && (await options.images.namesChunks())) return await namedUpload(options, nbd, options.images, layoutOf(options));
+      return await logicalUpload(options, source, nbd);
+    }
     if (options.incremental !== undefined) throw new ImageConflict('the image service cannot compose images: an incremental snapshot cannot be uploaded to it');
     return await plainUpload(options, planImage(options.map, { format: options.format }), source);
   } finally {
@@ -108,21 +110,6 @@ export async function streamImage(options: StreamImageOptions): Promise<StreamOu
 export function layoutOf(options: Pick<StreamImageOptions, 'format' | 'map' | 'incremental'>): LogicalLayout {
   const inc = options.incremental;
   return fitLayout({ format: options.format, map: encodeMap(options.map), ...(inc !== undefined ? { parent: inc.parentImageId, changed: inc.changed.map(([o, l]): [number, number] => [o, l]) } : {}) });
-}
-
-async function openSession(options: StreamImageOptions, size: number, layout: LogicalLayout): Promise<{ offset: number }> {
-  const open = () => options.images.openStagedUpload(options.imageId, size, options.exportId, layout);
-  let session;
-  try {
-    session = await open();
-  } catch (err) {
-    // Staged bytes of another export (an earlier point in time) or another layout: start again.
-    if (!(err instanceof ImageConflict) || err instanceof ImageGone) throw err;
-    await options.images.discardStaged(options.imageId);
-    session = await open();
-  }
-  if (session === null) throw new ImageConflict('the image service composes images but has no resumable upload');
-  return session;
 }
 
 /**
@@ -137,15 +124,14 @@ async function logicalUpload(options: StreamImageOptions, source: GuestSource, n
   const pieces = sentPieces(layout);
   const size = piecesLength(pieces);
   if (options.incremental !== undefined) await requireActiveParent(images, options.incremental.parentImageId);
-  const startAt = (await openSession(options, size, layout).catch((err: unknown) => parentOrRethrow(options, err))).offset;
+  const startAt = (await openStagedSession(options, size, layout).catch((err: unknown) => parentOrRethrow(options, err))).offset;
   const full = options.incremental === undefined;
   // An incremental reads only the changed extents; the digest of the whole disk is the service's to make.
   const read = full ? (at: number, len: number) => source.read(at, len) : (at: number, len: number) => nbd.read(at, len);
   const segmentBytes = options.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
-  const maxBreaks = options.maxBreaks ?? 3;
+  const budget = new BreakBudget(options);
   let offset = startAt;
   let bytesSent = 0;
-  let breaks = 0;
   options.onProgress?.({ acknowledged: offset, sent: offset, total: size });
   while (offset < size) {
     const cutter = new SegmentCutter(limited(pieceBytes(pieces, offset, read), options));
@@ -162,17 +148,9 @@ async function logicalUpload(options: StreamImageOptions, source: GuestSource, n
         options.onProgress?.({ acknowledged: offset, sent: offset, total: size });
       }
     } catch (err) {
-      options.signal?.throwIfAborted();
-      if (++breaks > maxBreaks || !isStreamBreak(err)) throw err;
-      // The service may still be finishing the broken request (it answers busy meanwhile); its
-      // committed length is then read again before the stream goes on from there.
-      await new Promise((r) => setTimeout(r, 300 * breaks));
-      const staged = await images.stagedUpload(imageId);
-      if (staged === null) throw err;
-      bytesSent += Math.max(0, staged.offset - offset);
-      // Only breaks that bring no progress count: a long stream over a flaky link goes on.
-      if (staged.offset > offset) breaks = 0;
-      offset = staged.offset;
+      const staged = await budget.resumeAfter(err, offset);
+      bytesSent += Math.max(0, staged - offset);
+      offset = staged;
     } finally {
       await cutter.close();
     }
@@ -199,12 +177,6 @@ async function* pieceBytes(pieces: readonly Piece[], from: number, read: (offset
     staged = end;
   }
   while (reads.length > 0) yield await (reads.shift() as Promise<Buffer>);
-}
-
-/** A break the stream can go on after: the connection, the service, a busy or moved offset. Not a refusal of the image. */
-function isStreamBreak(err: unknown): boolean {
-  if (err instanceof StagedOffsetMismatch || err instanceof ImageServiceUnavailable || err instanceof ImageUploadFailed) return true;
-  return err instanceof ImageConflict && !(err instanceof ImageGone);
 }
 
 /** Cuts one byte stream into consecutive segments of given lengths, without copying. */
@@ -277,7 +249,7 @@ async function* hashed(chunks: AsyncIterable<Buffer>, hash: Hash): AsyncGenerato
   }
 }
 
-async function* limited(chunks: AsyncIterable<Buffer>, options: StreamImageOptions): AsyncGenerator<Buffer> {
+export async function* limited(chunks: AsyncIterable<Buffer>, options: StreamImageOptions): AsyncGenerator<Buffer> {
   for await (const chunk of chunks) {
     if (options.limit) await options.limit.take(chunk.length, options.signal);
     yield chunk;

@@ -10,6 +10,8 @@ export interface FaultProxy {
   mode: ProxyMode;
   /** uploads answered 503 since start */
   rejectedUploads: number;
+  /** request body bytes passed on to the image service since start: what it received */
+  bodyBytes: number;
   close(): Promise<void>;
 }
 
@@ -23,7 +25,7 @@ function isUpload(req: IncomingMessage): boolean {
 }
 
 export async function startFaultProxy(targetPort: number): Promise<FaultProxy> {
-  const state = { mode: 'pass' as ProxyMode, rejected: 0 };
+  const state = { mode: 'pass' as ProxyMode, rejected: 0, bodyBytes: 0 };
   const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
     if (state.mode === 'fail-uploads' && isUpload(req)) {
       state.rejected++;
@@ -39,6 +41,9 @@ export async function startFaultProxy(targetPort: number): Promise<FaultProxy> {
     // The image service down: the client must see a failed request, as it would without the proxy.
     upstream.on('error', () => res.destroy());
     req.on('error', () => upstream.destroy());
+    req.on('data', (chunk: Buffer) => {
+      state.bodyBytes += chunk.length;
+    });
     req.pipe(upstream);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -53,6 +58,9 @@ export async function startFaultProxy(targetPort: number): Promise<FaultProxy> {
     },
     get rejectedUploads() {
       return state.rejected;
+    },
+    get bodyBytes() {
+      return state.bodyBytes;
     },
     close: () =>
       new Promise<void>((resolve) => {

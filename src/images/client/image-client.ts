@@ -12,7 +12,8 @@ import { checkedId, errorFromResponse, exchange, isConnectFailure, isTransportUn
 import { JSON_PATCH_MEDIA_TYPE, type ImageFormats, type SNAPSHOT_WRITE_LOCK } from './image-record';
 import { ResumableUploadClient, type AppendOptions, type StagedCommit, type StagedUpload } from './resumable-client';
 import { meteredBody, type ByteSource } from './upload-body';
-import { STORE_CAPABILITIES_URL, StoreCapabilitiesSchema, type LogicalLayout } from './logical-layout';
+import { STORE_CAPABILITIES_URL, StoreCapabilitiesSchema, type LogicalLayout, type StoreCapabilities } from './logical-layout';
+import { ChunkClient, type ChunkUploads } from './chunk-client';
 import { STORE_VERIFY_URL, StoreVerifyStatusSchema, VerifyJobSchema, type StoreVerifyStatus, type VerifyJob } from './store-verify-wire';
 import { errorMessage } from '../../contract';
 
@@ -134,12 +135,14 @@ const LIST_PATH = 'v2/images';
 const LIST_PAGE_LIMIT = 1000;
 const ListPageSchema = z.object({ images: z.array(z.unknown()), next: z.string().optional() });
 
-export class GlanceHttpClient implements ImageClient, ImageLocations {
+export class GlanceHttpClient implements ImageClient, ImageLocations, ChunkUploads {
   private readonly base: URL;
   private readonly idleTimeoutMs: number;
   private readonly uploadIdleTimeoutMs: number;
   private readonly staged: ResumableUploadClient;
-  private capabilities: Promise<boolean> | undefined;
+  private readonly chunks: ChunkClient;
+  /** the store's capability document, null from a service without one (a real Glance) */
+  private capabilities: Promise<StoreCapabilities | null> | undefined;
 
   constructor(
     baseUrl: string,
@@ -151,6 +154,7 @@ export class GlanceHttpClient implements ImageClient, ImageLocations {
     this.idleTimeoutMs = options.idleTimeoutMs ?? 60_000;
     this.uploadIdleTimeoutMs = options.uploadIdleTimeoutMs ?? 15 * 60_000;
     this.staged = new ResumableUploadClient((req) => this.send(req), this.uploadIdleTimeoutMs);
+    this.chunks = new ChunkClient((req) => this.send({ ...req, idleTimeoutMs: this.uploadIdleTimeoutMs }));
   }
 
   async create(meta: CreateImageRequest): Promise<Image> {
@@ -298,7 +302,24 @@ export class GlanceHttpClient implements ImageClient, ImageLocations {
     return this.staged.open(id, size, token, layout);
   }
 
-  composes(): Promise<boolean> {
+  async composes(): Promise<boolean> {
+    return (await this.storeCapabilities())?.compose === true;
+  }
+
+  async namesChunks(): Promise<boolean> {
+    const caps = await this.storeCapabilities();
+    return caps?.compose === true && caps.logical_upload_versions?.includes(2) === true;
+  }
+
+  knownChunks(id: string, names: readonly string[], signal?: AbortSignal): Promise<Set<string>> {
+    return this.chunks.known(id, names, signal);
+  }
+
+  putChunk(id: string, name: string, bytes: Buffer, signal?: AbortSignal): Promise<void> {
+    return this.chunks.put(id, name, bytes, signal);
+  }
+
+  private storeCapabilities(): Promise<StoreCapabilities | null> {
     this.capabilities ??= this.askCapabilities().catch((err: unknown) => {
       // Not cached: the service may just be down for a moment.
       this.capabilities = undefined;
@@ -307,13 +328,13 @@ export class GlanceHttpClient implements ImageClient, ImageLocations {
     return this.capabilities;
   }
 
-  private async askCapabilities(): Promise<boolean> {
+  private async askCapabilities(): Promise<StoreCapabilities | null> {
     const res = await this.send({ method: 'GET', path: STORE_CAPABILITIES_URL.slice(1) });
     if (res.statusCode === 404) {
       res.resume();
-      return false;
+      return null;
     }
-    return (await this.expectJson(res, 200, undefined, (json) => StoreCapabilitiesSchema.parse(json))).compose;
+    return this.expectJson(res, 200, undefined, (json) => StoreCapabilitiesSchema.parse(json));
   }
 
   /** Our service's store verify jobs (cloud admins): the job running or the last one, and the schedule. */

@@ -7,5 +7,7 @@ export * from './image-record';
 export * from './snapshot-image-record';
 export * from './resumable-wire';
 export * from './logical-layout';
+export * from './chunk-wire';
+export { hasChunkUploads, type ChunkUploads } from './chunk-client';
 export * from './store-verify-wire';
 export * from './store-repair-wire';

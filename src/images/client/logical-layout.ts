@@ -5,11 +5,12 @@
 import { z } from 'zod';
 import { planImage, type AllocationMap, type ExtentKind, type ImagePlan } from '../../qcow2';
 import { ImageIdSchema } from './image-record';
+import { CHUNK_NAME_BYTES, namedSlots } from './chunk-wire';
 
 const KIND_CODES: Record<ExtentKind, 'd' | 'z' | 'h'> = { data: 'd', zero: 'z', hole: 'h' };
 const CODE_KINDS = { d: 'data', z: 'zero', h: 'hole' } as const satisfies Record<string, ExtentKind>;
 
-/** The image property holding the disk's logical digest (`sha256-1m-blocks:<hex>`, qcow2/logical-digest.ts). */
+/** The image property holding the disk's logical digest (`sha256-256k-blocks:<hex>`, qcow2/logical-digest.ts). */
 export const LOGICAL_DIGEST_PROPERTY = 'snapshot_logical_digest';
 
 const Offset = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
@@ -59,11 +60,19 @@ export const LogicalLayoutSchema = z
     parent: ImageIdSchema.optional(),
     /** with a parent: the ranges that may differ from it (a dirty bitmap's), ascending, disjoint */
     changed: RangeListSchema.optional(),
+    /**
+     * What the staged bytes are: the guest data of the sent pieces (protocol 1, the default), or one
+     * chunk name per slot the data touches (protocol 2, full uploads only; chunk-wire.ts)
+     */
+    staged: z.enum(['guest-data', 'chunk-names']).optional(),
   })
   .strict()
   .superRefine((layout, ctx) => {
     if ((layout.parent === undefined) !== (layout.changed === undefined)) {
       ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'parent and changed go together' });
+    }
+    if (layout.staged === 'chunk-names' && layout.parent !== undefined) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['staged'], message: 'chunk names are staged by full uploads only (no parent)' });
     }
     if (!rangesInOrder(layout.map.extents.map(([o, l]) => [o, l]), layout.map.virtualSize, true)) {
       ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['map'], message: 'extents must cover the disk in order' });
@@ -168,8 +177,23 @@ export function piecesLength(pieces: readonly Piece[]): number {
   return pieces.reduce((sum, p) => sum + p.length, 0);
 }
 
+/** Whether the staged bytes are chunk names (protocol 2) rather than guest data. */
+export const stagesChunkNames = (layout: LogicalLayout): boolean => layout.staged === 'chunk-names';
+
+/** The length of what a layout stages: its sent pieces' bytes, or a name per named slot. */
+export function stagedLength(layout: LogicalLayout): number {
+  return stagesChunkNames(layout) ? namedSlots(layout).length * CHUNK_NAME_BYTES : piecesLength(sentPieces(layout));
+}
+
 /** GET here answers what the store can do; a real Glance answers 404. */
 export const STORE_CAPABILITIES_URL = '/v2/snapshot-store';
 
-export const StoreCapabilitiesSchema = z.object({ compose: z.boolean(), chunk_bytes: z.number().int().positive() }).passthrough();
+export const StoreCapabilitiesSchema = z
+  .object({
+    compose: z.boolean(),
+    chunk_bytes: z.number().int().positive(),
+    /** the logical upload's protocols the service takes: 1 guest data, 2 chunk names (absent: 1 only, an older service) */
+    logical_upload_versions: z.array(z.number().int().positive()).max(16).optional(),
+  })
+  .passthrough();
 export type StoreCapabilities = z.infer<typeof StoreCapabilitiesSchema>;

@@ -22,6 +22,7 @@ import { storeRepairRoutes } from './store-repair-http';
 import { STORE_VERIFY_URL } from '../client/store-verify-wire';
 import { DEFAULT_UPLOAD_LIMITS, uploadAdmission, type UploadLimits } from './upload-limits';
 import { RESUMABLE_COMMIT_URL, RESUMABLE_URL, resumableBodilessRoutes, resumableJsonRoutes, resumableStreamRoutes } from './resumable-http';
+import { CHUNK_URL, KNOWN_CHUNKS_URL, chunkJsonRoutes, chunkStreamRoutes } from './chunk-http';
 import { errorMessage } from '../../contract';
 
 export interface ImageHttpAppOptions {
@@ -56,7 +57,7 @@ const IMAGE_FILE_URL = '/v2/images/:image_id/file';
 /** Routes every path has, with the methods each serves: the rest answer 405. */
 const SERVED = [
   ...[['GET', IMAGES_URL], ['POST', IMAGES_URL], ['GET', IMAGE_URL], ['DELETE', IMAGE_URL], ['PATCH', IMAGE_URL], ['GET', IMAGE_FILE_URL], ['PUT', IMAGE_FILE_URL], ['GET', STORE_CAPABILITIES_URL], ['GET', STORE_VERIFY_URL], ['POST', STORE_VERIFY_URL]],
-  ...[['POST', RESUMABLE_URL], ['HEAD', RESUMABLE_URL], ['GET', RESUMABLE_URL], ['PATCH', RESUMABLE_URL], ['DELETE', RESUMABLE_URL], ['POST', RESUMABLE_COMMIT_URL]],
+  ...[['POST', RESUMABLE_URL], ['HEAD', RESUMABLE_URL], ['GET', RESUMABLE_URL], ['PATCH', RESUMABLE_URL], ['DELETE', RESUMABLE_URL], ['POST', RESUMABLE_COMMIT_URL], ['POST', KNOWN_CHUNKS_URL], ['PUT', CHUNK_URL]],
 ].map(([method, url]) => ({ method: method ?? '', url: url ?? '' }));
 const PUBLIC_URLS = new Set(['/healthcheck', ...VERSION_URLS]);
 
@@ -144,6 +145,7 @@ export async function createImageHttpApp(options: ImageHttpAppOptions): Promise<
       return reply.code(201).header('Location', `${IMAGES_URL}/${record.id}`).type(JSON_TYPE).send(toGlanceView(record));
     });
     resumableJsonRoutes(scope, x);
+    chunkJsonRoutes(scope, x);
   });
   await app.register(async (scope: HttpApp) => {
     parseJsonBodies(scope, maxJsonBytes);
@@ -162,6 +164,7 @@ export async function createImageHttpApp(options: ImageHttpAppOptions): Promise<
       return reply.code(204).send();
     });
     resumableStreamRoutes(scope, x);
+    chunkStreamRoutes(scope, x);
   });
 
   for (const [url, taken] of methodsByUrl(SERVED)) {
@@ -194,5 +197,5 @@ async function authenticate(authenticator: Authenticator | undefined, request: F
 
 
 function storeCapabilities(): StoreCapabilities {
-  return { compose: true, chunk_bytes: CHUNK_BYTES };
+  return { compose: true, chunk_bytes: CHUNK_BYTES, logical_upload_versions: [1, 2] };
 }

@@ -14,6 +14,9 @@ import { parseOrThrow } from '../../config/validation';
 import { HashPool } from '../store/hash-pool';
 import { ComposedImages } from '../store/composed-images';
 import { PlainUploads } from './plain-uploads';
+import { NamedChunkSessions } from './named-chunk-sessions';
+import { ProjectChunks } from './project-chunks';
+import { ServedChecksums } from './served-checksums';
 import { ResumableUploads } from './resumable-uploads';
 import { presentOrGone } from './upload-failures';
 import { StagedUploadFiles } from './staged-upload-files';
@@ -88,6 +91,10 @@ export class ImageService {
   readonly hashes = new HashPool();
   /** Glance's plain upload (PUT …/file). */
   private readonly plain: PlainUploads;
+  /** Glance's md5 and sha512 of composed images, computed after they turn active. */
+  readonly checksums: ServedChecksums;
+  /** The chunks named uploads send or are told their project holds (protocol 2). */
+  readonly namedChunks: NamedChunkSessions;
   private recoveryReport: RecoveryReport = { removedStagingFiles: [], killedImageIds: [], resumedUploadIds: [], removedUploadSessionIds: [], removedIndexIds: [], removedChunks: 0 };
 
   private constructor(
@@ -107,7 +114,11 @@ export class ImageService {
     this.deletedRetentionMs = options.deletedRetentionMs ?? DEFAULT_DELETED_RETENTION_MS;
     this.quotas = new ImageQuotas(options.quotas ?? UNLIMITED_QUOTAS, { records: () => records.all(), stagedBytes: (id) => this.resumable.stagedBytes(id) }, options.quotaOverrides);
     this.plain = new PlainUploads({ records, blobs, quotas: this.quotas, writable: (ctx, id) => this.writable(ctx, id), maxImageBytes, verify: this.verify, timestamp: () => this.timestamp() });
+    this.namedChunks = new NamedChunkSessions(files, composed.chunks, new ProjectChunks(records, composed));
+    this.checksums = new ServedChecksums({ records, composed, hashes: this.hashes, warn: this.warn });
     this.resumable = new ResumableUploads({
+      named: this.namedChunks,
+      onComposedActive: (id) => this.checksums.schedule(id),
       quotas: this.quotas,
       writable: (ctx, id) => this.writable(ctx, id),
       hashes: this.hashes,
@@ -177,6 +188,8 @@ export class ImageService {
     await service.purgeDeleted();
     service.purgeTimer = setInterval(() => void service.purgeDeleted().catch((err: unknown) => warn({ err }, 'purging deleted image records failed')), Math.min(PURGE_INTERVAL_MS, Math.max(service.deletedRetentionMs, 1000)));
     service.purgeTimer.unref();
+    // Checksums a stop or a crash left to compute, after the collection (which may have removed their images' data).
+    await service.checksums.resume();
     service.recoveryReport = {
       removedStagingFiles,
       killedImageIds: [...killedImageIds, ...resumable.killedImageIds],
@@ -358,6 +371,7 @@ export class ImageService {
 
   async close(): Promise<void> {
     clearInterval(this.purgeTimer);
+    await this.checksums.stop();
     await this.verifyJobs.close();
     await this.records.flush();
     await this.hashes.stop();

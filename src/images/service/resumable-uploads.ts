@@ -7,14 +7,14 @@ import { parseOrThrow } from '../../config/validation';
 import type { RequestContext } from './image-auth';
 import type { LocalImageBlobStore, ReceivedImageData } from '../store/image-blob-store';
 import { ImageChecksumMismatch, ImageConflict, ImageNotFound, ImageTooLarge, ImageUploadFailed, ImageVerificationFailed, StagedOffsetMismatch, badRequest, forbidden, storageFailure } from '../client/image-errors';
-import { actsForSnapshotService } from './image-auth';
 import { propertyKeyRefusal, type ImageRecord, type ImageStatus } from '../client/image-record';
 import type { ImageRecordRepository, RepositoryWarning } from './image-record-repository';
 import { CommitStagedBodySchema, OpenStagedBodySchema, type StagedUploadState } from '../client/resumable-wire';
 import type { HashPool } from '../store/hash-pool';
 import type { ComposedImages } from '../store/composed-images';
-import { checkLayoutBounds } from '../store/layout-bounds';
-import { LOGICAL_DIGEST_PROPERTY, piecesLength, sentPieces, type LogicalLayout } from '../client/logical-layout';
+import { LOGICAL_DIGEST_PROPERTY, stagesChunkNames, type LogicalLayout } from '../client/logical-layout';
+import type { NamedChunkSessions } from './named-chunk-sessions';
+import { activeRecord, checkOpenLayout, type ActivatedData, commitMarks, stateOf, type CommitMarks } from './resumable-outcomes';
 import type { StagedHashes, StagedSessionMeta, StagedUploadFiles } from './staged-upload-files';
 import type { ImageQuotas } from './quotas';
 import { errorMessage, errnoCode } from '../../contract';
@@ -25,7 +25,7 @@ interface Session {
   meta: StagedSessionMeta;
   /** Committed bytes: written whole and fsynced. */
   offset: number;
-  /** Digests of the committed bytes; undefined after a restart until rebuilt from the file. */
+  /** Digests of the committed bytes of a plain session (a logical one's are the store's): undefined after a restart until rebuilt from the file. */
   hashes?: StagedHashes;
   /** A request (open, append, commit, discard) holds the session; others get 409. */
   busy: boolean;
@@ -40,14 +40,18 @@ export interface ResumableUploadsDeps {
   blobs: LocalImageBlobStore;
   /** where logical uploads are composed into chunks */
   composed: ComposedImages;
+  /** the chunk names named uploads may use */
+  named: NamedChunkSessions;
   files: StagedUploadFiles;
   /** The visibility-checked image lookup (ImageService.get): 404 for images the caller cannot see. */
   lookup: (ctx: RequestContext, id: string) => ImageRecord;
   /** As lookup, and 403 when the caller may not write the image (ImageService.writable: the snapshot service's write lock). */
   writable: (ctx: RequestContext, id: string) => ImageRecord;
   maxImageBytes: number;
-  /** where the running digests of every session are computed, off the event loop */
+  /** where the running digests of every plain session are computed, off the event loop */
   hashes: HashPool;
+  /** A composed image turned active without its md5 and sha512: they are computed after (served-checksums.ts). */
+  onComposedActive?: (id: string) => void;
   /** Re-read the published bytes and check both digests before the image turns active. */
   verify: boolean;
   timestamp: () => string;
@@ -63,7 +67,10 @@ export class ResumableUploads {
   /** At open, after the image records are loaded: keeps what can be resumed, repairs the rest (resumable-recovery.ts). */
   async recover(warn: RepositoryWarning): Promise<ResumableRecovery> {
     const { resumed, report } = await recoverSessions(this.deps, warn);
-    for (const [id, found] of resumed) this.sessions.set(id, { meta: found.meta, offset: found.committed, busy: false, doomed: new AbortController() });
+    for (const [id, found] of resumed) {
+      if (found.meta.layout !== undefined && stagesChunkNames(found.meta.layout)) await this.deps.named.restore(id);
+      this.sessions.set(id, { meta: found.meta, offset: found.committed, busy: false, doomed: new AbortController() });
+    }
     return report;
   }
 
@@ -83,7 +90,7 @@ export class ResumableUploads {
     const opens = (status: ImageStatus) => status === 'queued' || status === 'killed' || status === 'uploading';
     if (!opens(record.status)) throw refusal(record.status);
     if (b.size > this.deps.maxImageBytes) throw new ImageTooLarge(`Image exceeds the storage quota of ${this.deps.maxImageBytes} bytes`);
-    if (b.layout !== undefined) await this.checkLayout(ctx, b.layout, b.size);
+    if (b.layout !== undefined) await checkOpenLayout(this.deps, ctx, b.layout, b.size);
     if (this.sessions.has(id) || this.opening.has(id)) throw new ImageConflict(`Another request on the resumable upload of image ${id} is in progress`);
     // Glance's stage checks (and its upload's size check), on the project that owns the image.
     for (const quota of ['image_stage_total', 'image_size_total'] as const) this.deps.quotas.enforce(record.owner, quota, 0);
@@ -105,7 +112,9 @@ export class ResumableUploads {
     } finally {
       this.opening.delete(id);
     }
-    const session: Session = { meta, offset: 0, hashes: this.deps.hashes.open(), busy: false, doomed: new AbortController() };
+    // A logical upload's staged bytes are not what anyone downloads: only a plain session's are hashed as they arrive.
+    const session: Session = { meta, offset: 0, ...(b.layout === undefined ? { hashes: this.deps.hashes.open() } : {}), busy: false, doomed: new AbortController() };
+    if (b.layout !== undefined && stagesChunkNames(b.layout)) this.deps.named.start(id);
     this.sessions.set(id, session);
     return { state: stateOf(session), created: true };
   }
@@ -113,6 +122,14 @@ export class ResumableUploads {
   /** The bytes the open session of this image stages (its declared size); undefined without one. */
   stagedBytes(id: string): number | undefined {
     return this.sessions.get(id)?.meta.size;
+  }
+
+  /** The image's open named upload, held for a chunk request: the project its known chunks come from. 409 without one. */
+  namedUpload(ctx: RequestContext, id: string): { owner: string | null } {
+    const record = this.deps.writable(ctx, id);
+    const layout = this.require(id).meta.layout;
+    if (layout === undefined || !stagesChunkNames(layout)) throw new ImageConflict(`The upload of image ${id} does not stage chunk names: it takes no chunks`);
+    return { owner: record.owner };
   }
 
   state(ctx: RequestContext, id: string): StagedUploadState {
@@ -140,8 +157,8 @@ export class ResumableUploads {
     }
     let failure: unknown;
     try {
-      session.hashes = await this.runningHashes(id, session);
-      const outcome = await this.deps.files.append(id, session.offset, source, { limit: size, hashes: session.hashes, signal: session.doomed.signal });
+      if (session.meta.layout === undefined) session.hashes = await this.runningHashes(id, session);
+      const outcome = await this.deps.files.append(id, session.offset, source, { limit: size, ...(session.hashes !== undefined ? { hashes: session.hashes } : {}), signal: session.doomed.signal });
       session.offset = outcome.committed;
       failure = outcome.error;
       if (!outcome.durable) {
@@ -176,6 +193,13 @@ export class ResumableUploads {
       if (session.offset !== session.meta.size) {
         throw new ImageConflict(`Upload of image ${id} is incomplete: ${session.offset} of ${session.meta.size} bytes committed`);
       }
+      const layout = session.meta.layout;
+      const commit: CommitMarks = { properties: b.properties ?? {}, ...commitMarks(ctx, session) };
+      if (layout !== undefined) {
+        if (b.md5 !== undefined || b.sha512 !== undefined) throw badRequest(`The upload of image ${id} is a logical one: its staged bytes are not the image, so no md5 or sha512 of them is checked; commit without them`);
+        if (session.doomed.signal.aborted) throw deletedDuringUpload(id);
+        return await this.publishComposed(id, session, layout, commit);
+      }
       session.hashes = await this.runningHashes(id, session);
       const received: ReceivedImageData = { size: session.offset, ...(await session.hashes.digests()) };
       const differing = [b.md5 !== undefined && b.md5.toLowerCase() !== received.md5 ? 'md5' : '', b.sha512 !== undefined && b.sha512.toLowerCase() !== received.sha512 ? 'sha512' : ''].filter(Boolean);
@@ -185,9 +209,6 @@ export class ResumableUploads {
         throw new ImageChecksumMismatch(`The staged data of image ${id} does not match the client's ${differing.join(' and ')}; the image is killed and its staged data removed`);
       }
       if (session.doomed.signal.aborted) throw deletedDuringUpload(id);
-      const layout = session.meta.layout;
-      const commit: CommitMarks = { properties: b.properties ?? {}, ...commitMarks(ctx, session) };
-      if (layout !== undefined) return await this.publishComposed(id, session, layout, commit);
       return await this.publish(id, session, received, commit);
     } finally {
       releaseParent?.();
@@ -242,17 +263,6 @@ export class ResumableUploads {
     }
   }
 
-  /** A logical upload's layout: its size is what it sends; an incremental's parent is active, composed, the same disk. */
-  private async checkLayout(ctx: RequestContext, layout: LogicalLayout, size: number): Promise<void> {
-    checkLayoutBounds(layout, this.deps.maxImageBytes);
-    const sent = piecesLength(sentPieces(layout));
-    if (sent !== size) throw badRequest(`Invalid resumable upload: the layout sends ${sent} bytes, size says ${size}`);
-    if (layout.parent === undefined) return;
-    const parent = this.deps.lookup(ctx, layout.parent);
-    if (parent.status !== 'active') throw new ImageConflict(`Image ${layout.parent} is ${parent.status}: an incremental upload needs an active parent`);
-    await this.deps.composed.requireParent(layout.parent, layout.map.virtualSize);
-  }
-
   /**
    * Commits a logical upload: chunks and index composed (and, with verification on, every new
    * chunk re-read against its name), the served bytes' digests fixed, then active. A logical
@@ -261,14 +271,17 @@ export class ResumableUploads {
   private async publishComposed(id: string, session: Session, layout: LogicalLayout, commit: CommitMarks): Promise<ImageRecord> {
     const { composed, files } = this.deps;
     try {
-      const out = await composed.commit({ id, layout, stagedPath: files.dataPath(id), hashes: this.deps.hashes.open(), verify: this.deps.verify });
+      const mayName = (hex: string): boolean => this.deps.named.mayName(id, hex);
+      const out = await composed.commit({ id, layout, stagedPath: files.dataPath(id), verify: this.deps.verify, mayName });
       const claimed = commit.properties[LOGICAL_DIGEST_PROPERTY];
       if (claimed !== undefined && claimed !== out.logicalDigest) {
         throw new ImageVerificationFailed(`Verification of image ${id} failed: the composed disk's digest ${out.logicalDigest} is not the sender's ${claimed}; the image is killed`);
       }
-      const active = await this.activate(id, out, { ...commit, properties: { ...commit.properties, [LOGICAL_DIGEST_PROPERTY]: out.logicalDigest } });
+      // Active before its md5 and sha512 are known (null, as Glance's images added by location): the background pass sets them.
+      const active = await this.activate(id, { size: out.size, md5: null, sha512: null }, { ...commit, properties: { ...commit.properties, [LOGICAL_DIGEST_PROPERTY]: out.logicalDigest } });
       this.drop(id);
       await files.remove(id).catch(() => undefined);
+      this.deps.onComposedActive?.(id);
       return active;
     } catch (err) {
       await composed.removeIndex(id).catch(() => undefined);
@@ -281,21 +294,10 @@ export class ResumableUploads {
   }
 
   /** The uploading image turns active with the digests of its bytes, by one durable write; ImageGone when it was deleted meanwhile. */
-  private activate(id: string, digests: ReceivedImageData, commit: CommitMarks): Promise<ImageRecord> {
+  private activate(id: string, digests: ActivatedData, commit: CommitMarks): Promise<ImageRecord> {
     return this.deps.records.update(id, (current) => {
       if (current?.status !== 'uploading') throw deletedDuringUpload(id);
-      const { snapshot_write_lock: lock, snapshot_commit: _earlier, ...rest } = current;
-      return {
-        ...rest,
-        status: 'active',
-        size: digests.size,
-        checksum: digests.md5,
-        os_hash_algo: 'sha512',
-        os_hash_value: digests.sha512,
-        properties: { ...current.properties, ...commit.properties },
-        updated_at: this.deps.timestamp(),
-        ...(commit.byService ? { snapshot_commit: commit.token } : lock !== undefined ? { snapshot_write_lock: lock } : {}),
-      };
+      return activeRecord(current, digests, commit, this.deps.timestamp());
     });
   }
 
@@ -322,6 +324,7 @@ export class ResumableUploads {
   private drop(id: string): void {
     this.sessions.get(id)?.hashes?.close();
     this.sessions.delete(id);
+    this.deps.named.drop(id);
   }
 
   /** The session, held by the caller: 404 when there is none, 409 while another request holds it. */
@@ -366,17 +369,3 @@ export class ResumableUploads {
     throw deletedDuringUpload(id);
   }
 }
-
-/** What a commit writes besides the digests: the client's properties, and whether the snapshot service made it, with which upload. */
-interface CommitMarks {
-  properties: Record<string, string>;
-  byService: boolean;
-  token: string;
-}
-
-/** Only the snapshot service's commit leaves its mark (snapshot_commit) and releases its write lock. */
-function commitMarks(ctx: RequestContext, session: Session): Omit<CommitMarks, 'properties'> {
-  return { byService: actsForSnapshotService(ctx), token: session.meta.token };
-}
-
-const stateOf = (s: Session): StagedUploadState => ({ offset: s.offset, size: s.meta.size, token: s.meta.token });

@@ -1,6 +1,7 @@
 // On-disk state of resumable uploads under <dataDir>/resumable, apart from staging/ (which is
 // wiped at every open): <id>.data holds the committed bytes, <id>.json (written atomically) the
-// session's size and token. The committed length is the data file's size once fsynced: an append
+// session's size and token, <id>.names (a named upload's) the chunk names it may use, 32 bytes each,
+// each fsynced before the service says so. The committed length is the data file's size once fsynced: an append
 // truncates a torn tail and fsyncs before it reports, so that size only ever counts whole writes.
 import { createReadStream } from 'node:fs';
 import { mkdir, open, readFile, readdir, rm, type FileHandle } from 'node:fs/promises';
@@ -57,7 +58,7 @@ export class StagedUploadFiles {
     const entries = await readdir(this.dir);
     const ids = new Set<string>();
     for (const entry of entries) {
-      const match = /^([^.]+)\.(json|data)$/.exec(entry);
+      const match = /^([^.]+)\.(json|data|names)$/.exec(entry);
       if (match?.[1] !== undefined && ImageIdSchema.safeParse(match[1]).success) ids.add(match[1]);
       else await rm(join(this.dir, entry), { force: true, recursive: true });
     }
@@ -90,6 +91,7 @@ export class StagedUploadFiles {
   async remove(id: string): Promise<void> {
     await rm(this.metaPath(id), { force: true });
     await rm(this.dataPath(id), { force: true });
+    await rm(this.namesPath(id), { force: true });
     await fsyncDirectory(this.dir);
   }
 
@@ -99,16 +101,38 @@ export class StagedUploadFiles {
     await fsyncDirectory(this.dir);
   }
 
+  /** Adds chunk names (32 bytes each) to the session's durable list of names it may use. */
+  async appendNames(id: string, names: Buffer): Promise<void> {
+    const handle = await open(this.namesPath(id), 'a', 0o600);
+    try {
+      await writeAll(handle, names, (await handle.stat()).size);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  }
+
+  /** The session's chunk names; a torn last entry (a crash inside a write) is not one. */
+  async readNames(id: string): Promise<Buffer> {
+    try {
+      const bytes = await readFile(this.namesPath(id));
+      return bytes.subarray(0, bytes.length - (bytes.length % 32));
+    } catch (err) {
+      if (errnoCode(err) === 'ENOENT') return Buffer.alloc(0);
+      throw err;
+    }
+  }
+
   dataPath(id: string): string {
     return join(this.dir, `${ImageIdSchema.parse(id)}.data`);
   }
 
   /**
    * Writes `source` at `from`, never past `limit` bytes in total (the rest is refused with
-   * ImageTooLarge), updating `hashes` with each byte written. Whatever stops it, the bytes
+   * ImageTooLarge), updating `hashes` (when given: a plain session's) with each byte written. Whatever stops it, the bytes
    * written whole are kept, fsynced, and counted in `committed`.
    */
-  async append(id: string, from: number, source: Readable, options: { limit: number; hashes: StagedHashes; signal: AbortSignal }): Promise<AppendOutcome> {
+  async append(id: string, from: number, source: Readable, options: { limit: number; hashes?: StagedHashes; signal: AbortSignal }): Promise<AppendOutcome> {
     const handle = await open(this.dataPath(id), 'r+');
     let position = from;
     let error: unknown;
@@ -125,7 +149,7 @@ export class StagedUploadFiles {
       // threads then work on a copy while the next block arrives.
       await writeAll(handle, block, position);
       position += block.length;
-      await options.hashes.update(block);
+      await options.hashes?.update(block);
     };
     try {
       // destroyOnReturn false: on an early stop the caller still owns the request and answers it.
@@ -194,6 +218,10 @@ export class StagedUploadFiles {
       warn({ imageId: id, err }, 'discarding unreadable resumable upload session');
       return undefined;
     }
+  }
+
+  private namesPath(id: string): string {
+    return join(this.dir, `${ImageIdSchema.parse(id)}.names`);
   }
 
   private metaPath(id: string): string {

@@ -179,6 +179,13 @@ export class ChunkStore {
     }
   }
 
+  /** The stored chunk's length, undefined when there is none (after any removal of it under way). */
+  async storedSize(hash: Buffer): Promise<number | undefined> {
+    const removal = this.removing.get(hash.toString('hex'));
+    if (removal !== undefined) await removal;
+    return (await stat(this.pathOf(hash)).catch(() => undefined))?.size;
+  }
+
   pin(hex: string): void {
     this.pins.set(hex, (this.pins.get(hex) ?? 0) + 1);
   }

@@ -1,15 +1,14 @@
-// Composition of a new image's chunk table from its logical upload: the staged guest data, laid
-// over the parent's chunks where the upload is an incremental. Works one logical-digest block
-// (1 MiB, four chunks) at a time: a block the upload does not change keeps the parent's chunks and
-// block hash without a read; a changed block is rebuilt (parent's bytes, zeros where the map says
-// the disk now reads zero, the sent bytes on top), cut into chunks, and only chunks the store does
-// not hold yet are written. A block the disk now reads as zeros (nothing sent lands in it, and the
-// parent had none there or the changed ranges cover it) costs no hashing: its hash is known. So
-// the work follows the data sent and the blocks it touches, not the disk's virtual size.
-import { createHash } from 'node:crypto';
-import { LOGICAL_DIGEST_BLOCK, zeroBlockHash } from '../../qcow2';
+// Composition of a new image's chunk table from its logical upload (protocol 1: the staged bytes
+// are guest data): the staged data, laid over the parent's chunks where the upload is an
+// incremental. Works one chunk (256 KiB, the logical digest's block) at a time: a chunk the upload
+// does not change keeps the parent's without a read; a changed one is rebuilt (parent's bytes, zeros
+// where the map says the disk now reads zero, the sent bytes on top), named by its SHA-256, and
+// written only when the store does not hold it. A chunk the disk now reads as zeros (nothing sent
+// lands in it, and the parent had none there or the changed ranges cover it) costs no hashing. So
+// the work follows the data sent and the chunks it touches, not the disk's virtual size; the
+// logical digest is derived from the table afterwards (index-writer.ts).
 import { CHUNK_HASH_BYTES, chunkHash, type ChunkBatch, type ChunkStore } from './chunk-store';
-import { CHUNK_BYTES, CHUNKS_PER_BLOCK, setSlotHash, slotHash } from './image-index';
+import { CHUNK_BYTES, setSlotHash, slotHash } from './image-index';
 import type { TableWindows } from './index-writer';
 import { sentPieces, type LogicalLayout, type Piece } from '../client/logical-layout';
 
@@ -17,9 +16,8 @@ export interface ComposeInput {
   layout: LogicalLayout;
   /** an incremental: the tables below start as its parent's (same virtual size, checked by the caller) */
   incremental: boolean;
-  /** the new index's tables, written as the blocks go */
+  /** the new index's chunk table, written as the chunks go */
   table: TableWindows;
-  blocks: TableWindows;
   /** `length` bytes of the staged data from `offset` */
   readStaged: (offset: number, length: number) => Promise<Buffer>;
   /** where the parent's chunks are read */
@@ -35,7 +33,6 @@ export interface Composed {
 }
 
 const ZERO_CHUNK = Buffer.alloc(CHUNK_BYTES);
-
 
 /** A sent piece with where its bytes sit in the staged data. */
 interface StagedPiece extends Piece {
@@ -60,39 +57,41 @@ export async function composeChunks(input: ComposeInput): Promise<Composed> {
   let writtenBytes = 0;
   let c = 0;
   let p = 0;
-  for (let b = 0; b < input.blocks.slots; b++) {
-    const start = b * LOGICAL_DIGEST_BLOCK;
-    const end = Math.min(virtualSize, start + LOGICAL_DIGEST_BLOCK);
+  for (let b = 0; b < input.table.slots; b++) {
+    let start = b * CHUNK_BYTES;
     while (c < changed.length && end0(changed[c]) <= start) c++;
     while (p < pieces.length && end0(pieces[p]) <= start) p++;
+    // Straight to the next slot anything can change: a full upload's table starts as zeros, so
+    // only slots data is sent to; an incremental's starts as its parent's, so only changed slots.
+    const next = incremental ? changed[c]?.offset : pieces[p]?.offset;
+    if (next === undefined) break;
+    if (next >= start + CHUNK_BYTES) {
+      b = Math.floor(next / CHUNK_BYTES);
+      start = b * CHUNK_BYTES;
+    }
+    const end = Math.min(virtualSize, start + CHUNK_BYTES);
     const changes = overlapping(changed, c, start, end);
     if (changes.length === 0) continue;
     const sent = overlapping(pieces, p, start, end);
-    // This block's slots, and its hash, in the windows being written (the parent's until rewritten here).
-    const table = await input.table.view(b * CHUNKS_PER_BLOCK, Math.ceil((end - start) / CHUNK_BYTES));
-    const blockHash = await input.blocks.view(b, 1);
+    // This chunk's slot in the window being written (the parent's until rewritten here).
+    const table = await input.table.view(b, 1);
     if (sent.length === 0 && (!incremental || covers(changes, start, end) || emptySlots(table))) {
-      // Nothing sent lands here and nothing of the parent shows through: a block of zeros.
+      // Nothing sent lands here and nothing of the parent shows through: a chunk of zeros.
       table.fill(0);
-      zeroBlockHash(end - start).copy(blockHash);
       continue;
     }
     const content = incremental ? await parentBlock(table, chunks, end - start) : Buffer.alloc(end - start);
     for (const r of changes) content.fill(0, Math.max(r.offset, start) - start, Math.min(end0(r), end) - start);
     if (sent.length > 0) await placeSent(content, sent, start, end, input.readStaged);
-    createHash('sha256').update(content).digest().copy(blockHash);
-    for (let i = 0; i * CHUNK_BYTES < content.length; i++) {
-      const bytes = content.subarray(i * CHUNK_BYTES, (i + 1) * CHUNK_BYTES);
-      if (bytes.equals(ZERO_CHUNK.subarray(0, bytes.length))) {
-        setSlotHash(table, i, null);
-        continue;
-      }
-      const hash = chunkHash(bytes);
-      setSlotHash(table, i, hash);
-      if (await batch.put(hash, bytes)) {
-        written.push(hash);
-        writtenBytes += bytes.length;
-      }
+    if (content.equals(ZERO_CHUNK.subarray(0, content.length))) {
+      setSlotHash(table, 0, null);
+      continue;
+    }
+    const hash = chunkHash(content);
+    setSlotHash(table, 0, hash);
+    if (await batch.put(hash, content)) {
+      written.push(hash);
+      writtenBytes += content.length;
     }
   }
   return { written, writtenBytes };

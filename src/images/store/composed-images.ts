@@ -21,20 +21,19 @@ import { LOGICAL_DIGEST_ALGORITHM } from '../../qcow2';
 import { ChunkDamaged, ChunkStore, type ChunkBatch, type CollectOutcome } from './chunk-store';
 import { ChunkRefs } from './chunk-refs';
 import { composeChunks, type Composed } from './compose';
-import type { StreamHashes } from './hash-pool';
 import { ImageConflict, ImageVerificationFailed } from '../client/image-errors';
-import { CHUNK_BYTES, ImageIndexes, type IndexFile } from './image-index';
+import { CHUNK_BYTES, ImageIndexes, referencedChunks, type IndexFile } from './image-index';
 import { IndexWriter, type ServedFacts } from './index-writer';
 import { checkLayoutBounds } from './layout-bounds';
-import type { LogicalLayout } from '../client/logical-layout';
-import { servedDigests, servedStream } from './served-image';
+import { servedPlan, stagesChunkNames, type LogicalLayout } from '../client/logical-layout';
+import { composeNamed } from './compose-named';
+import { servedStream } from './served-image';
 import { verifyChunks, type VerifyPass } from './verify-job';
 
 export interface ComposedCommit {
+  /** the served image's bytes, from its plan: the commit reads none of them (md5 and sha512 come after activation) */
   size: number;
-  md5: string;
-  sha512: string;
-  /** `sha256-1m-blocks:<hex>` of the disk */
+  /** `sha256-256k-blocks:<hex>` of the disk */
   logicalDigest: string;
   /** what the store grew by: chunks it did not hold before */
   newChunks: number;
@@ -45,9 +44,10 @@ export interface ComposeRequest {
   id: string;
   layout: LogicalLayout;
   stagedPath: string;
-  hashes: StreamHashes;
   /** re-read every chunk written and check it against its name before the index is written */
   verify: boolean;
+  /** a named upload (protocol 2): the chunk names it may use */
+  mayName?: (hex: string) => boolean;
 }
 
 export interface ComposedImagesOptions {
@@ -114,7 +114,6 @@ export class ComposedImages {
         counted = true;
         return { ...served, logicalDigest: `${LOGICAL_DIGEST_ALGORITHM}:${logicalDigest}`, newChunks: written.length, newChunkBytes: writtenBytes };
       } finally {
-        request.hashes.close();
         const released = batch.release();
         // A failed commit wrote chunks no index counts: they go now, not at the next start.
         if (!counted) await this.serially(() => this.chunks.reclaim(released, (hex) => this.refs.has(hex))).catch(() => undefined);
@@ -135,6 +134,17 @@ export class ComposedImages {
       if (err instanceof ChunkDamaged) void this.onDamaged(id, err).catch(() => undefined);
     });
     return stream;
+  }
+
+  /** Adds the names of every chunk the image's index holds (none without a readable index). */
+  async chunkNames(id: string, into: Set<string>): Promise<void> {
+    const index = await this.indexes.open(id);
+    if (index === undefined) return;
+    try {
+      for await (const window of index.chunkTable()) referencedChunks(window, into);
+    } finally {
+      await index.close();
+    }
   }
 
   async has(id: string): Promise<boolean> {
@@ -258,28 +268,24 @@ export class ComposedImages {
       parent = layout.parent === undefined ? null : await this.openParent(layout.parent, layout.map.virtualSize);
       writer = await IndexWriter.create(temp, header, parent);
       const file = (staged = await open(request.stagedPath, 'r'));
-      const composed = await composeChunks({
-        layout,
-        incremental: parent !== null,
-        table: writer.chunks,
-        blocks: writer.blocks,
-        chunks: this.chunks,
-        batch,
-        readStaged: async (offset, length) => {
-          const buf = Buffer.alloc(length);
-          const { bytesRead } = await file.read(buf, 0, length, offset);
-          if (bytesRead !== length) throw new ImageConflict(`staged data of image ${id} ends at ${offset + bytesRead}, the layout needs ${offset + length}`);
-          return buf;
-        },
-      });
+      const readStaged = async (offset: number, length: number): Promise<Buffer> => {
+        const buf = Buffer.alloc(length);
+        const { bytesRead } = await file.read(buf, 0, length, offset);
+        if (bytesRead !== length) throw new ImageConflict(`staged data of image ${id} ends at ${offset + bytesRead}, the layout needs ${offset + length}`);
+        return buf;
+      };
+      const { mayName } = request;
+      const composed: Composed = stagesChunkNames(layout)
+        ? await composeNamed({ id, layout, table: writer.chunks, readStaged, chunks: this.chunks, batch, mayName: mayName ?? (() => false) }).then(() => ({ written: [], writtenBytes: 0 }))
+        : await composeChunks({ layout, incremental: parent !== null, table: writer.chunks, chunks: this.chunks, batch, readStaged });
       await batch.sync();
       if (request.verify) {
         for (const hash of composed.written) {
           if (!(await this.chunks.verify(hash))) throw new ImageVerificationFailed(`Verification of image ${id} failed: chunk ${hash.toString('hex')} does not hold the bytes written; the image is killed`);
         }
       }
-      const { logicalDigest, chunkSlots } = await writer.finishTables();
-      const served = await servedDigests(header, chunkSlots, this.chunks, request.hashes);
+      const { logicalDigest } = await writer.finishTables();
+      const served = { size: servedPlan(header).size };
       await writer.seal(served);
       await this.indexes.install(id, temp);
       return { ...composed, logicalDigest, served };

@@ -1,9 +1,10 @@
 // A composed image's index under <dataDir>/indexes/<id>.idx: which chunk holds each 256 KiB of the
-// guest disk, the SHA-256 of each 1 MiB block (the logical digest's inner hashes, so an
-// incremental's digest costs only its changed blocks), the allocation map the image is served from,
-// and the served bytes' size, md5 and sha512, fixed at commit. Written atomically: an index is whole
-// or absent. Layout: magic, u32 header length, JSON header, chunk hashes, block hashes (32 bytes
-// each; 32 zero bytes for a chunk of zeros, which is not stored).
+// guest disk (its name is also the logical digest's block hash there, so the digest is derived from
+// the table without reading a byte), the allocation map the image is served from, and the served
+// bytes' size (their md5 and sha512 are computed after activation, into the image's record). Written atomically: an index is whole or absent. Layout: magic, u32
+// header length, JSON header, chunk hashes (32 bytes each; 32 zero bytes for a chunk of zeros, which
+// is not stored). An index written before the 256 KiB digest (no `digest` in its header) also holds
+// the SHA-256 of every 1 MiB block after its chunk table; it is read as before, its block table unused.
 //
 // An index is read through a handle, a window of its tables at a time: its tables are 160 MiB per
 // TiB of disk, and a download, a collection or a start-up must not hold them whole (Node cannot
@@ -15,7 +16,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, rename, rm, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { z } from 'zod';
-import { LOGICAL_DIGEST_BLOCK } from '../../qcow2';
+import { LOGICAL_DIGEST_ALGORITHM, LOGICAL_DIGEST_BLOCK } from '../../qcow2';
 import { TEMP_SUFFIX, fsyncDirectory } from '../../fs/atomic-file';
 import { CHUNK_HASH_BYTES } from './chunk-store';
 import { ImageIdSchema } from '../client/image-record';
@@ -23,8 +24,9 @@ import { layoutBodyLimit } from './layout-bounds';
 import { EncodedMapSchema } from '../client/logical-layout';
 import { errnoCode } from '../../contract';
 
-export const CHUNK_BYTES = 256 * 1024;
-export const CHUNKS_PER_BLOCK = LOGICAL_DIGEST_BLOCK / CHUNK_BYTES;
+export const CHUNK_BYTES = LOGICAL_DIGEST_BLOCK;
+/** The block of the logical digest an index before the 256 KiB digest holds a table of. */
+const OLD_DIGEST_BLOCK = 1024 * 1024;
 const MAGIC = Buffer.from('SNAPIDX1\n');
 const ZERO_HASH = Buffer.alloc(CHUNK_HASH_BYTES);
 
@@ -40,19 +42,29 @@ const IndexHeaderSchema = z
     map: EncodedMapSchema,
     /** the served image's bytes */
     size: z.number().int().nonnegative(),
-    md5: z.string().regex(/^[0-9a-f]{32}$/),
-    sha512: z.string().regex(/^[0-9a-f]{128}$/),
+    /** the served bytes' digests, in indexes committed before they were computed after activation (the record holds them now) */
+    md5: z.string().regex(/^[0-9a-f]{32}$/).optional(),
+    sha512: z.string().regex(/^[0-9a-f]{128}$/).optional(),
     parent: ImageIdSchema.nullable(),
+    /** the logical digest derives from the chunk table; absent: an older index, with a 1 MiB block table after it */
+    digest: z.literal(LOGICAL_DIGEST_ALGORITHM).optional(),
   })
   .strict();
 export type IndexHeader = z.infer<typeof IndexHeaderSchema>;
 
 export const chunkCount = (virtualSize: number): number => Math.ceil(virtualSize / CHUNK_BYTES);
-export const blockCount = (virtualSize: number): number => Math.ceil(virtualSize / LOGICAL_DIGEST_BLOCK);
 
 export function slotHash(table: Buffer, i: number): Buffer | null {
   const hash = table.subarray(i * CHUNK_HASH_BYTES, (i + 1) * CHUNK_HASH_BYTES);
   return hash.equals(ZERO_HASH) ? null : hash;
+}
+
+/** Adds the name of every chunk a window of the chunk table holds to `into`. */
+export function referencedChunks(table: Buffer, into: Set<string>): void {
+  for (let i = 0; i * CHUNK_HASH_BYTES < table.length; i++) {
+    const hash = slotHash(table, i);
+    if (hash !== null) into.add(hash.toString('hex'));
+  }
 }
 
 export function setSlotHash(table: Buffer, i: number, hash: Buffer | null): void {
@@ -74,8 +86,9 @@ export function encodeIndexHeader(header: IndexHeader, padTo?: number): Buffer {
   return out;
 }
 
-/** Bytes of the tables an index of this disk holds after its header. */
-const tablesBytes = (virtualSize: number): number => (chunkCount(virtualSize) + blockCount(virtualSize)) * CHUNK_HASH_BYTES;
+/** Bytes of the tables an index holds after its header. */
+const tablesBytes = (header: Pick<IndexHeader, 'virtualSize' | 'digest'>): number =>
+  (chunkCount(header.virtualSize) + (header.digest === undefined ? Math.ceil(header.virtualSize / OLD_DIGEST_BLOCK) : 0)) * CHUNK_HASH_BYTES;
 
 /** Slots of a table read at once when a whole table is walked: 1 MiB of hashes. */
 const WINDOW_SLOTS = 32 * 1024;
@@ -97,12 +110,6 @@ export class IndexFile {
   chunkHashes(first: number, count: number): Promise<Buffer> {
     const n = Math.max(0, Math.min(count, this.chunkSlots - first));
     return this.readAt(this.start + first * CHUNK_HASH_BYTES, n * CHUNK_HASH_BYTES);
-  }
-
-  /** Block hashes [first, first + count) (cut at the table's end). */
-  blockHashes(first: number, count: number): Promise<Buffer> {
-    const n = Math.max(0, Math.min(count, blockCount(this.header.virtualSize) - first));
-    return this.readAt(this.start + (this.chunkSlots + first) * CHUNK_HASH_BYTES, n * CHUNK_HASH_BYTES);
   }
 
   /** The chunk table, a window at a time. */
@@ -233,7 +240,7 @@ export class ImageIndexes {
     const largest = Math.max(header.virtualSize, header.size);
     if (largest > this.options.maxImageBytes) throw new ImageIndexError(`image index of a ${header.virtualSize}-byte disk served as ${header.size} bytes, above the image size cap of ${this.options.maxImageBytes} bytes`);
     const start = prefix.length + headerLength;
-    const expected = start + tablesBytes(header.virtualSize);
+    const expected = start + tablesBytes(header);
     if (size !== expected) throw new ImageIndexError(`image index holds ${size} bytes, its header says ${expected}`);
     return new IndexFile(header, handle, start);
   }

@@ -1,17 +1,19 @@
-// A new index written as its commit composes it, a window of its tables at a time, so a commit
-// holds ~2 MiB of tables whatever the disk's size (they are 160 MiB per TiB). The file is made
+// A new index written as its commit composes it, a window of its chunk table at a time, so a
+// commit holds ~1 MiB of table whatever the disk's size (it is 128 MiB per TiB). The file is made
 // under a temporary name: the header first, with room for the served size and digests that are
-// known only at the end; the tables windows in increasing order, each starting as the parent's
-// (an incremental) or zeros; then the header is written again in place, the file fsynced and
+// known only at the end; the table's windows in increasing order, each starting as the parent's
+// (an incremental) or zeros, the logical digest fed from each window as it is written (a slot's
+// chunk name is its block hash); then the header is written again in place, the file fsynced and
 // renamed over the index's name: an index is whole or absent.
-import { createHash, type Hash } from 'node:crypto';
 import { open, rm, type FileHandle } from 'node:fs/promises';
+import { LOGICAL_DIGEST_ALGORITHM, LogicalDigest } from '../../qcow2';
 import { CHUNK_HASH_BYTES } from './chunk-store';
-import { blockCount, chunkCount, encodeIndexHeader, type IndexFile, type IndexHeader } from './image-index';
+import { CHUNK_BYTES, chunkCount, encodeIndexHeader, slotHash, type IndexFile, type IndexHeader } from './image-index';
 import type { ChunkSlots } from './served-image';
 
-/** Slots of a table held at once: 1 MiB of hashes, a whole number of logical-digest blocks. */
+/** Slots of a table held at once: 1 MiB of hashes. */
 const WINDOW_SLOTS = 32 * 1024;
+const ZERO_WINDOW = Buffer.alloc(WINDOW_SLOTS * CHUNK_HASH_BYTES);
 
 /**
  * One table of the file (chunk slots, or block hashes), written in increasing slot order a window
@@ -71,32 +73,42 @@ async function writeAll(file: FileHandle, bytes: Buffer, position: number): Prom
   }
 }
 
-/** The served image's facts, known once the tables are written and read back. */
-export type ServedFacts = Pick<IndexHeader, 'size' | 'md5' | 'sha512'>;
+/** The served image's size, from its plan (its md5 and sha512 come after activation, into the record). */
+export type ServedFacts = Pick<IndexHeader, 'size'>;
 
-const PLACEHOLDER: ServedFacts = { size: Number.MAX_SAFE_INTEGER, md5: '0'.repeat(32), sha512: '0'.repeat(128) };
+const PLACEHOLDER: ServedFacts = { size: Number.MAX_SAFE_INTEGER };
 
 export class IndexWriter {
-  /** the logical digest: SHA-256 over the block hashes, fed as their windows are written */
-  private readonly outer: Hash = createHash('sha256');
+  /** the logical digest, fed the chunk names as their windows are written */
+  private readonly digest: LogicalDigest;
+  private digestedSlots = 0;
   readonly chunks: TableWindows;
-  readonly blocks: TableWindows;
 
   private constructor(
     private readonly file: FileHandle,
     readonly tempPath: string,
-    private readonly header: Omit<IndexHeader, keyof ServedFacts>,
+    private readonly header: Omit<IndexHeader, keyof ServedFacts | 'md5' | 'sha512'>,
     private readonly headerBytes: number,
     parent: IndexFile | null,
   ) {
-    const chunkSlots = chunkCount(header.virtualSize);
-    const start = headerBytes;
-    this.chunks = new TableWindows(file, start, chunkSlots, parent === null ? null : (first, count) => parent.chunkHashes(first, count));
-    this.blocks = new TableWindows(file, start + chunkSlots * CHUNK_HASH_BYTES, blockCount(header.virtualSize), parent === null ? null : (first, count) => parent.blockHashes(first, count), (window) => this.outer.update(window));
+    this.digest = new LogicalDigest(header.virtualSize);
+    const feed = (window: Buffer): void => {
+      // A window of zero slots (holes, zeros) names no chunk: the digest fills those blocks in on its own.
+      if (window.equals(ZERO_WINDOW.subarray(0, window.length))) {
+        this.digestedSlots += window.length / CHUNK_HASH_BYTES;
+        return;
+      }
+      for (let i = 0; i * CHUNK_HASH_BYTES < window.length; i++, this.digestedSlots++) {
+        const hash = slotHash(window, i);
+        if (hash !== null) this.digest.updateBlockHash(this.digestedSlots * CHUNK_BYTES, hash);
+      }
+    };
+    this.chunks = new TableWindows(file, headerBytes, chunkCount(header.virtualSize), parent === null ? null : (first, count) => parent.chunkHashes(first, count), feed);
   }
 
   /** A new index file at `tempPath` (the caller's temporary name beside the index). */
-  static async create(tempPath: string, header: Omit<IndexHeader, keyof ServedFacts>, parent: IndexFile | null): Promise<IndexWriter> {
+  static async create(tempPath: string, tableHeader: Omit<IndexHeader, keyof ServedFacts | 'md5' | 'sha512' | 'digest'>, parent: IndexFile | null): Promise<IndexWriter> {
+    const header = { ...tableHeader, digest: LOGICAL_DIGEST_ALGORITHM };
     const file = await open(tempPath, 'wx+', 0o600);
     try {
       const bytes = encodeIndexHeader({ ...header, ...PLACEHOLDER });
@@ -112,9 +124,8 @@ export class IndexWriter {
   /** Writes the windows left; from here on the chunk slots are read back from the file. */
   async finishTables(): Promise<{ logicalDigest: string; chunkSlots: ChunkSlots }> {
     await this.chunks.finish();
-    await this.blocks.finish();
     return {
-      logicalDigest: this.outer.digest('hex'),
+      logicalDigest: this.digest.digest(),
       chunkSlots: async (first, count) => {
         const n = Math.max(0, Math.min(count, this.chunks.slots - first));
         const out = Buffer.alloc(n * CHUNK_HASH_BYTES);

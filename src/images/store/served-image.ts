@@ -6,7 +6,6 @@
 import { Readable } from 'node:stream';
 import { emitFrom } from '../../qcow2';
 import type { ChunkStore } from './chunk-store';
-import type { StreamHashes } from './hash-pool';
 import { CHUNK_BYTES, slotHash, type IndexFile, type IndexHeader } from './image-index';
 import { servedPlan } from '../client/logical-layout';
 
@@ -46,18 +45,4 @@ export function servedStream(index: IndexFile, chunks: ChunkStore): Readable {
   // 'close' comes after the end and after a destroy, even one before the first read.
   stream.once('close', () => void index.close().catch(() => undefined));
   return stream;
-}
-
-/** Size, md5 and sha512 of the served bytes (the hashing runs off the event loop). */
-export async function servedDigests(header: Pick<IndexHeader, 'map' | 'format'>, slots: ChunkSlots, chunks: ChunkStore, hashes: StreamHashes): Promise<{ size: number; md5: string; sha512: string }> {
-  let size = 0;
-  try {
-    for await (const bytes of servedBytes(header, slots, chunks)) {
-      size += bytes.length;
-      await hashes.update(bytes);
-    }
-    return { size, ...(await hashes.digests()) };
-  } finally {
-    hashes.close();
-  }
 }

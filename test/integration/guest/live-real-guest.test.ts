@@ -2,6 +2,7 @@
 // ext4 holding a contiguous prefix of the append log (every record fsynced before the snapshot
 // started among it) or whole blocks only; and quiesce with a working, absent or hung guest agent.
 import { DomainState } from '../../../src/libvirt';
+import { LOGICAL_DIGEST_ALGORITHM } from '../../../src/qcow2';
 import { readConsole } from '../../../src/testing/guest/guest-console';
 import { lastFsynced } from '../../../src/testing/guest/workload-verifiers';
 import { startEngine, type Engine } from '../../support/engine-harness';
@@ -38,7 +39,7 @@ describe('live snapshots of writing real guests', () => {
       expect(image.fsckClean).toBe(true);
       // What the stream hashed from the disk is what a download holds.
       expect(image.logicalDigest?.downloaded).toBe(image.logicalDigest?.stored);
-      expect(image.logicalDigest?.stored).toBe(`sha256-1m-blocks:${run.result?.logicalDigest ?? ''}`);
+      expect(image.logicalDigest?.stored).toBe(`${LOGICAL_DIGEST_ALGORITHM}:${run.result?.logicalDigest ?? ''}`);
       // A frozen ext4 has its journal flushed: nothing to replay.
       expect(image.journalReplayed).toBe(false);
       expect(image.log?.records).toBeGreaterThanOrEqual(Math.max(1, run.fsyncedBefore));

@@ -121,7 +121,7 @@ describe('an index that cannot be read', () => {
 });
 
 describe('no lock spans tenants', () => {
-  it('while one tenant’s commit hashes a large raw image, another image’s commit and a delete finish first', async () => {
+  it('while the service hashes one tenant’s large raw image (its checksums after activation), another image’s commit and a delete finish first', async () => {
     const s = await open(4096 * MiB);
     const doomed = await composed(s, 'doomed');
     const big = (await s.create(admin, { name: 'big' })).id;
@@ -132,7 +132,10 @@ describe('no lock spans tenants', () => {
     await stage(s, quick, { format: 'raw', map: encodeMap(small.map) }, small.disk);
 
     const finished: string[] = [];
-    const long = s.resumable.commit(admin, big, {}).then(() => finished.push('big'));
+    const long = s.resumable.commit(admin, big, {}).then(async () => {
+      await s.checksums.idle();
+      finished.push('big');
+    });
     await new Promise((resolve) => setTimeout(resolve, 50));
     await Promise.all([s.resumable.commit(admin, quick, {}).then(() => finished.push('quick')), s.delete(admin, doomed.id).then(() => finished.push('delete'))]);
     await long;
@@ -171,12 +174,41 @@ describe('no lock spans tenants', () => {
     expect(await indexes.ids()).toEqual([]);
     expect(await readdir(join(dir, 'idx'))).toEqual([basename(temp)]);
     await writer.finishTables();
-    await writer.seal({ size: 12345, md5: 'a'.repeat(32), sha512: 'b'.repeat(128) });
+    await writer.seal({ size: 12345 });
     await indexes.install(id, temp);
     indexes.releaseTemp(id);
     expect(await indexes.ids()).toEqual([id]);
     // Written a window at a time: the whole 160 MiB of tables of a 1 TiB disk, and the header in place.
-    expect(await indexes.header(id)).toMatchObject({ virtualSize, size: 12345, md5: 'a'.repeat(32) });
+    expect(await indexes.header(id)).toMatchObject({ virtualSize, size: 12345 });
+  });
+});
+
+describe('an index written before the 256 KiB digest', () => {
+  it('(no digest in its header, a 1 MiB block table after its chunks) is still read and served, not quarantined', async () => {
+    const s = await open();
+    const { disk, map } = diskWith([[0, 3 * MiB]], 4 * MiB);
+    const id = (await s.create(admin, { disk_format: 'qcow2', container_format: 'bare' })).id;
+    await stage(s, id, { format: 'qcow2', map: encodeMap(map) }, disk);
+    const active = await s.resumable.commit(admin, id, {});
+    const path = join(dir, 'indexes', `${id}.idx`);
+    const file = await readFile(path);
+    const headerLength = file.readUInt32BE(9);
+    const header = JSON.parse(file.subarray(13, 13 + headerLength).toString('utf8')) as Record<string, unknown>;
+    expect(header['digest']).toBe(LOGICAL_DIGEST_ALGORITHM);
+    delete header['digest'];
+    const json = Buffer.from(JSON.stringify(header));
+    const prefix = Buffer.alloc(13);
+    file.copy(prefix, 0, 0, 9);
+    prefix.writeUInt32BE(json.length, 9);
+    // The old layout: the chunk table, then one SHA-256 per 1 MiB block.
+    await writeFile(path, Buffer.concat([prefix, json, file.subarray(13 + headerLength), Buffer.alloc(4 * 32, 7)]));
+    const reopened = await open();
+    expect(reopened.get(admin, id).status).toBe('active');
+    const bytes = await download(reopened, id);
+    expect(bytes.length).toBe(active.size);
+    await reopened.checksums.idle();
+    expect(createHash('md5').update(bytes).digest('hex')).toBe(reopened.get(admin, active.id).checksum);
+    expect(warnings.filter((w) => w.includes('quarantined'))).toEqual([]);
   });
 });
 
@@ -226,6 +258,7 @@ describe('a commit’s memory follows its windows, not the disk', () => {
     const expectServed = async (id: string, chunks: Map<number, Buffer>): Promise<void> => {
       const hash = createHash('md5');
       for await (const b of emit(planImage(mapOf(chunks), { format: 'qcow2' }), read(chunks))) hash.update(b);
+      await s.checksums.idle();
       expect(s.get(admin, id).checksum).toBe(hash.digest('hex'));
       const got = createHash('md5');
       for await (const b of (await s.openData(admin, id)).data ?? []) got.update(b as Buffer);

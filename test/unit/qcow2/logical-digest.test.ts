@@ -12,7 +12,7 @@ function reference(bytes: Buffer): string {
 }
 
 describe('logical digest', () => {
-  it('is SHA-256 over the SHA-256 of each 1 MiB block, the last one short', async () => {
+  it('is SHA-256 over the SHA-256 of each 256 KiB block, the last one short', async () => {
     const bytes = Buffer.alloc(2 * LOGICAL_DIGEST_BLOCK + 4096, 7);
     bytes.fill(0, LOGICAL_DIGEST_BLOCK, 2 * LOGICAL_DIGEST_BLOCK);
     expect(await logicalDigestOf([bytes.subarray(0, 1000), bytes.subarray(1000)], bytes.length)).toBe(reference(bytes));
@@ -34,6 +34,19 @@ describe('logical digest', () => {
       }),
       { numRuns: 60 },
     );
+  });
+
+  it('block hashes given whole (a chunk name) give the same digest as the bytes, gaps read as zeros', () => {
+    const bytes = Buffer.alloc(3 * LOGICAL_DIGEST_BLOCK + 4096, 0);
+    bytes.fill(3, 0, LOGICAL_DIGEST_BLOCK);
+    bytes.fill(9, 2 * LOGICAL_DIGEST_BLOCK);
+    const digest = new LogicalDigest(bytes.length);
+    digest.updateBlockHash(0, createHash('sha256').update(bytes.subarray(0, LOGICAL_DIGEST_BLOCK)).digest());
+    digest.update(2 * LOGICAL_DIGEST_BLOCK, bytes.subarray(2 * LOGICAL_DIGEST_BLOCK, 2 * LOGICAL_DIGEST_BLOCK + 10));
+    digest.update(2 * LOGICAL_DIGEST_BLOCK + 10, bytes.subarray(2 * LOGICAL_DIGEST_BLOCK + 10, 3 * LOGICAL_DIGEST_BLOCK));
+    digest.updateBlockHash(3 * LOGICAL_DIGEST_BLOCK, createHash('sha256').update(bytes.subarray(3 * LOGICAL_DIGEST_BLOCK)).digest());
+    expect(digest.digest()).toBe(reference(bytes));
+    expect(() => new LogicalDigest(bytes.length).updateBlockHash(4096, Buffer.alloc(32))).toThrow(Qcow2LayoutError);
   });
 
   it('refuses a piece that goes back or runs past the disk', () => {

@@ -1,0 +1,148 @@
+// A full snapshot as a named upload (protocol 2, images/client/chunk-wire.ts): the host reads each
+// 256 KiB chunk of the disk its data touches, names it by its SHA-256 (the one hash every byte
+// pays: the logical digest is derived from those names), asks the image service which names the
+// image's project already holds, sends only the other chunks' bytes, and stages the names. A second
+// instance made from the same base image then sends only the chunks it changed. The staged names at
+// any offset are a function of the guest data, so a stream that breaks goes on from the service's
+// committed length, as the guest-data upload does; chunks already sent are known to the session.
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import {
+  CHUNK_NAME_BYTES,
+  LOGICAL_DIGEST_PROPERTY,
+  MAX_KNOWN_QUERY,
+  NAMED_CHUNK_BYTES,
+  ZERO_CHUNK_NAME,
+  namedSlots,
+  slotLength,
+  type ChunkUploads,
+  type ImageClient,
+  type LogicalLayout,
+} from '../images/client';
+import type { NbdClient } from '../nbd';
+import { LOGICAL_DIGEST_ALGORITHM, LogicalDigest } from '../qcow2';
+import type { StreamImageOptions, StreamOutcome } from './image-stream';
+import { BreakBudget, ExportChanged, openStagedSession } from './staged-session';
+
+/** Slots read, named and asked about at once: 32 MiB of disk held while the service answers. */
+const WINDOW_SLOTS = 128;
+/** Chunks sent side by side. */
+const PUTS_IN_FLIGHT = 4;
+const ZEROS = Buffer.alloc(NAMED_CHUNK_BYTES);
+
+interface NamedChunk {
+  slot: number;
+  /** the chunk's SHA-256; all zeros for a chunk of zeros */
+  name: Buffer;
+  /** its bytes, null for a chunk of zeros */
+  bytes: Buffer | null;
+  /** guest data bytes the map has in it */
+  data: number;
+}
+
+export async function namedUpload(options: StreamImageOptions, nbd: NbdClient, images: ImageClient & ChunkUploads, guestLayout: LogicalLayout): Promise<StreamOutcome> {
+  const { imageId, map } = options;
+  const layout: LogicalLayout = { ...guestLayout, staged: 'chunk-names' };
+  const slots = namedSlots(layout);
+  const size = slots.length * CHUNK_NAME_BYTES;
+  const startAt = (await openStagedSession(options, size, layout)).offset;
+  const reader = new ChunkReader(nbd, layout);
+  const digest = new LogicalDigest(map.virtualSize);
+  // Progress counts guest data named, as the guest-data upload counts guest data staged: the same total, whatever dedup saves.
+  const total = map.extents.reduce((n, e) => n + (e.kind === 'data' ? e.length : 0), 0);
+  let named = 0;
+  const budget = new BreakBudget(options);
+  let offset = startAt;
+  let bytesSent = 0;
+  const progress = (): void => options.onProgress?.({ acknowledged: named, sent: named, total });
+  progress();
+  for (let first = 0; first < slots.length; ) {
+    const window = await reader.read(slots.slice(first, first + WINDOW_SLOTS));
+    const windowStart = first * CHUNK_NAME_BYTES;
+    const windowEnd = windowStart + window.length * CHUNK_NAME_BYTES;
+    while (offset < windowEnd) {
+      // The service's committed names never go back past what it acknowledged.
+      if (offset < windowStart) throw new ExportChanged(`the image service holds ${offset} bytes of names, ${windowStart} were acknowledged`);
+      try {
+        bytesSent += await sendUnknown(options, images, window);
+        const names = Buffer.concat(window.map((c) => c.name)).subarray(offset - windowStart);
+        offset = await images.appendStaged(imageId, offset, Readable.from([names]), { length: names.length, signal: options.signal });
+        bytesSent += names.length;
+      } catch (err) {
+        offset = await budget.resumeAfter(err, offset);
+      }
+    }
+    for (const chunk of window) if (chunk.bytes !== null) digest.updateBlockHash(chunk.slot * NAMED_CHUNK_BYTES, chunk.name);
+    named += window.reduce((n, c) => n + c.data, 0);
+    progress();
+    first += window.length;
+  }
+  const logicalDigest = digest.digest();
+  const claimed = { [LOGICAL_DIGEST_PROPERTY]: `${LOGICAL_DIGEST_ALGORITHM}:${logicalDigest}` };
+  const image = await images.commitStaged(imageId, { properties: { ...options.properties, ...claimed } });
+  return { image, size: image.size ?? 0, resumedFrom: startAt, bytesSent, resumable: true, logicalDigest, changedBytes: total };
+}
+
+/** Sends the window's chunks the service does not let the upload use unsent; the bytes sent. */
+async function sendUnknown(options: StreamImageOptions, images: ChunkUploads, window: readonly NamedChunk[]): Promise<number> {
+  const byName = new Map<string, Buffer>();
+  for (const chunk of window) if (chunk.bytes !== null) byName.set(chunk.name.toString('hex'), chunk.bytes);
+  const names = [...byName.keys()];
+  const unknown: string[] = [];
+  for (let i = 0; i < names.length; i += MAX_KNOWN_QUERY) {
+    const asked = names.slice(i, i + MAX_KNOWN_QUERY);
+    const known = await images.knownChunks(options.imageId, asked, options.signal);
+    for (const name of asked) if (!known.has(name)) unknown.push(name);
+  }
+  let sent = 0;
+  const next = async (): Promise<void> => {
+    for (let name = unknown.shift(); name !== undefined; name = unknown.shift()) {
+      const bytes = byName.get(name) as Buffer;
+      if (options.limit) await options.limit.take(bytes.length, options.signal);
+      await images.putChunk(options.imageId, name, bytes, options.signal);
+      sent += bytes.length;
+    }
+  };
+  await Promise.all(Array.from({ length: PUTS_IN_FLIGHT }, next));
+  return sent;
+}
+
+/** The disk's chunks through NBD: the map's data extents read, zeros elsewhere, each named. */
+class ChunkReader {
+  private readonly data: { offset: number; end: number }[];
+  private cursor = 0;
+
+  constructor(
+    private readonly nbd: NbdClient,
+    private readonly layout: LogicalLayout,
+  ) {
+    this.data = layout.map.extents.filter(([, , kind]) => kind === 'd').map(([offset, length]) => ({ offset, end: offset + length }));
+  }
+
+  /** Slots in increasing order, never one before the last call's. */
+  read(slots: readonly number[]): Promise<NamedChunk[]> {
+    return Promise.all(slots.map((slot) => this.chunk(slot, this.piecesOf(slot))));
+  }
+
+  private piecesOf(slot: number): { offset: number; end: number }[] {
+    const start = slot * NAMED_CHUNK_BYTES;
+    const end = start + slotLength(slot, this.layout.map.virtualSize);
+    while (this.cursor < this.data.length && (this.data[this.cursor] as { end: number }).end <= start) this.cursor++;
+    const out: { offset: number; end: number }[] = [];
+    for (let i = this.cursor; i < this.data.length && (this.data[i] as { offset: number }).offset < end; i++) {
+      const d = this.data[i] as { offset: number; end: number };
+      out.push({ offset: Math.max(d.offset, start), end: Math.min(d.end, end) });
+    }
+    return out;
+  }
+
+  private async chunk(slot: number, pieces: readonly { offset: number; end: number }[]): Promise<NamedChunk> {
+    const start = slot * NAMED_CHUNK_BYTES;
+    const bytes = Buffer.alloc(slotLength(slot, this.layout.map.virtualSize));
+    await Promise.all(pieces.map(async (p) => (await this.nbd.read(p.offset, p.end - p.offset)).copy(bytes, p.offset - start)));
+    const data = pieces.reduce((n, p) => n + (p.end - p.offset), 0);
+    // A chunk of zeros is named by zeros: neither stored nor sent (the disk reads zeros there anyway).
+    if (bytes.equals(ZEROS.subarray(0, bytes.length))) return { slot, name: ZERO_CHUNK_NAME, bytes: null, data };
+    return { slot, name: createHash('sha256').update(bytes).digest(), bytes, data };
+  }
+}
