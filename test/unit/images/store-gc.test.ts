@@ -188,6 +188,8 @@ describe('the repair pass on request', () => {
     randomBytes(CHUNK).copy(b, 0);
     const keep = await composedRawImage(server.service, a, map, 'keep');
     const broken = await composedRawImage(server.service, b, map, 'broken');
+    // the background checksum pass reads both indexes first: the download below is the one to find the tear
+    await server.service.checksums.idle();
     await writeFile(join(dataDir(), 'indexes', `${broken}.idx`), 'SNAPIDX1\n torn');
     // Found unreadable by a download: quarantined and killed, its counts left behind (a leak).
     expect(await server.service.openData(admin, broken)).toMatchObject({ record: { status: 'killed' }, data: null });
