@@ -21,6 +21,9 @@ import { runTool } from './wsgi-service';
 
 const VENV = join(__dirname, '..', '..', '..', '.tools', 'venvs', 'cinder');
 const VENV_BIN = join(VENV, 'bin');
+// The console scripts run through the venv's interpreter, not their shebang: that names the path the
+// venv was made at, and a venv shared by checkouts may outlive the checkout that made it.
+const VENV_PYTHON = join(VENV_BIN, 'python');
 export const CINDER_POOL = 'volumes';
 export const CINDER_CEPH_USER = 'cinder';
 /** The backend's name: volume hosts are `<host>@<backend>#<backend>`. */
@@ -83,7 +86,7 @@ export async function startCinder(ceph: CephCluster, options: { keystone?: Cinde
     const dbSynced = (async () => {
       const dbConf = join(dir, 'cinder-db.conf');
       await writeFile(dbConf, renderCinderConf({ ...plan, transportUrl: 'rabbit://' }));
-      await runTool(join(VENV_BIN, 'cinder-manage'), ['--config-file', dbConf, 'db', 'sync'], env);
+      await runTool(VENV_PYTHON, [join(VENV_BIN, 'cinder-manage'), '--config-file', dbConf, 'db', 'sync'], env);
     })();
     const rabbitStarted = startRabbitmq({ parentDir: dir }).then((r) => (rabbitmq = r));
     // all settled before a failure is thrown, so stop() finds whatever did start
@@ -92,7 +95,7 @@ export async function startCinder(ceph: CephCluster, options: { keystone?: Cinde
     const cinderStarted = Date.now();
     await writeFile(conf, renderCinderConf({ ...plan, transportUrl: rabbit.transportUrl }));
     const start = (name: string): ServiceProcess => {
-      const service = startServiceProcess(name, join(VENV_BIN, name), ['--config-file', conf], env, join(dir, 'log', `${name}.log`));
+      const service = startServiceProcess(name, VENV_PYTHON, [join(VENV_BIN, name), '--config-file', conf], env, join(dir, 'log', `${name}.log`));
       services.push(service);
       return service;
     };
