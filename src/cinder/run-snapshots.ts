@@ -59,14 +59,23 @@ async function runSnapshotOf(cinder: RunSnapshotsCinder, runId: string, volumeId
   return found.find((s) => !s.status.startsWith('error') && s.status !== 'deleting');
 }
 
-/** Snapshots every volume side by side, reusing any this run already made. */
-export async function createRunSnapshots(cinder: RunSnapshotsCinder, runId: string, imageName: string, volumes: readonly RunVolume[]): Promise<SnapshotCallsResult> {
-  const existing = await Promise.all(volumes.map((v) => runSnapshotOf(cinder, runId, v.volumeId)));
+/** The snapshot this run already made of each volume (undefined: none yet), in the volumes' order. */
+export function findRunSnapshots(cinder: RunSnapshotsCinder, runId: string, volumes: readonly RunVolume[]): Promise<(CinderSnapshot | undefined)[]> {
+  return Promise.all(volumes.map((v) => runSnapshotOf(cinder, runId, v.volumeId)));
+}
+
+/**
+ * Snapshots every volume side by side, reusing any this run already made: `existing` as
+ * findRunSnapshots found them (looked up here when not given, so a caller holding a freeze can look
+ * before it freezes).
+ */
+export async function createRunSnapshots(cinder: RunSnapshotsCinder, runId: string, imageName: string, volumes: readonly RunVolume[], existing?: readonly (CinderSnapshot | undefined)[]): Promise<SnapshotCallsResult> {
+  const found = existing ?? (await findRunSnapshots(cinder, runId, volumes));
   const started = performance.now();
   const snapshots = await Promise.all(
     volumes.map(async (volume, i): Promise<RunSnapshot> => {
-      const found = existing[i];
-      if (found !== undefined) return { ...volume, snapshotId: found.id, created: false };
+      const earlier = found[i];
+      if (earlier !== undefined) return { ...volume, snapshotId: earlier.id, created: false };
       const made = await cinder.createSnapshot({ volumeId: volume.volumeId, name: runSnapshotName(imageName), metadata: { [SNAPSHOT_RUN_KEY]: runId } });
       return { ...volume, snapshotId: made.id, created: true };
     }),

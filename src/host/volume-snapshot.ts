@@ -4,8 +4,9 @@
 // snapshots of all its volumes are asked for side by side, and the guest is thawed as soon as those
 // calls have returned, not once the snapshots are `available` (Nova's unquiesce waits for that, with
 // no deadline). The freeze window is measured and returned. A stopped or paused guest writes nothing
-// and is not frozen, as in Nova, which quiesces ACTIVE instances only.
-import { createRunSnapshots, type RunSnapshotsCinder, type RunVolume, type SnapshotCallsResult } from '../cinder';
+// and is not frozen, as in Nova, which quiesces ACTIVE instances only. The look for snapshots an
+// earlier attempt of the run made comes before the freeze, so the freeze holds the create calls only.
+import { createRunSnapshots, findRunSnapshots, type RunSnapshotsCinder, type RunVolume, type SnapshotCallsResult } from '../cinder';
 import type { Domain, Libvirt } from '../libvirt';
 import { withQuiescedGuest, type QuiesceOptions, type QuiesceOutcome } from './quiesce';
 
@@ -30,7 +31,9 @@ export interface VolumeSnapshotOutcome extends SnapshotCallsResult {
 }
 
 export async function snapshotVolumesAtOnePoint(deps: VolumeSnapshotDeps, req: VolumeSnapshotRequest): Promise<VolumeSnapshotOutcome> {
-  const cut = (): Promise<SnapshotCallsResult> => createRunSnapshots(deps.cinder, req.runId, req.imageName, req.volumes);
+  // looked up before the freeze: the guest stays frozen for the create calls alone
+  const existing = await findRunSnapshots(deps.cinder, req.runId, req.volumes);
+  const cut = (): Promise<SnapshotCallsResult> => createRunSnapshots(deps.cinder, req.runId, req.imageName, req.volumes, existing);
   if (!req.running) return { ...(await cut()), quiesce: { quiesced: false, freezeWindowMs: null } };
   const { value, quiesce } = await withQuiescedGuest(deps.libvirt, deps.dom, deps.quiesce, cut);
   return { ...value, quiesce };

@@ -1,4 +1,4 @@
-// Every volume at one point in time: the Cinder create calls of all volumes happen inside one freeze,
+// Every volume at one point in time: the Cinder create calls of all volumes (and only they) happen inside one freeze,
 // the thaw follows them at once (not the snapshots' `available`), the freeze window is reported; an
 // agent that cannot freeze gives crash-consistent snapshots unless the image requires quiesce, in
 // which case none is asked for; a stopped guest is not frozen; a failed create still thaws.
@@ -57,6 +57,16 @@ describe('snapshotVolumesAtOnePoint', () => {
     // thawed while Cinder still says creating: the guest did not wait for available
     expect([...fake.snapshots.values()].map((s) => s.status)).toEqual(['creating', 'creating']);
     expect(out.snapshots.map((s) => [s.device, s.created])).toEqual([['vda', true], ['vdb', true]]);
+  });
+
+  it("looks for the run's earlier snapshots before it freezes: the freeze holds the create calls only", async () => {
+    const { calls, deps } = setup('ok');
+    const list = deps.cinder.listSnapshots;
+    const cinder = { ...deps.cinder, listSnapshots: (...args: Parameters<typeof list>) => (calls.push('list'), list(...args)) };
+    await snapshotVolumesAtOnePoint({ ...deps, cinder }, { runId: 'r1', imageName: 'img', volumes, running: true });
+    expect(calls.slice(0, 3)).toEqual(['list', 'list', 'freeze']);
+    expect(calls.slice(3).every((c) => c !== 'list')).toBe(true);
+    expect(calls.at(-1)).toBe('thaw');
   });
 
   it('goes on crash-consistent when the agent cannot freeze, and says why', async () => {
