@@ -1,5 +1,5 @@
 // bench — every benchmark in sequence, each in its own process: the libvirt client, the snapshot
-// end to end, the stream's memory and resume, incremental and RBD snapshots, the store's verify job, then the two load benches. Each prints its own tables; a summary closes the run.
+// end to end, the stream's memory and resume, incremental and RBD snapshots, the store's verify job, volume-backed snapshots, then the two load benches. Each prints its own tables; a summary closes the run.
 // Run: npm run bench
 import { runSequence } from './support/sequence';
 
@@ -10,6 +10,7 @@ void runSequence('bench (all)', [
   { name: 'bench:incremental', file: 'incremental.ts' },
   { name: 'bench:rbd', file: 'rbd-snapshot.ts' },
   { name: 'bench:verify', file: 'verify-job.ts' },
+  { name: 'bench:volume', file: 'volume-backed.ts' },
   { name: 'bench:load:snapshots', file: 'load-snapshots.ts' },
   { name: 'bench:load:api', file: 'load-api.ts' },
 ]);
