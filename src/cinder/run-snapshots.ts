@@ -1,6 +1,6 @@
 // The Cinder side of one volume-backed snapshot run (Nova's snapshot_volume_backed, with its holes
-// closed): every volume snapshotted side by side (the caller holds one guest freeze around this
-// call only), each snapshot tagged with the run so that a retried step finds the one it already
+// closed): every volume snapshotted side by side (the caller holds one guest freeze until Cinder has
+// taken them all), each snapshot tagged with the run so that a retried step finds the one it already
 // asked for instead of making a second; a wait for `available` with a deadline (Nova waits with
 // none, the guest frozen meanwhile); and the run's clean-up, which finds its snapshots by the tag
 // and deletes each once Cinder lets it (a snapshot still `creating` cannot be deleted yet).
@@ -83,14 +83,20 @@ export async function createRunSnapshots(cinder: RunSnapshotsCinder, runId: stri
   return { snapshots, callsMs: Math.round(performance.now() - started) };
 }
 
-/** Waits until every snapshot is `available`; an `error` one or the deadline fails with SnapshotsNotAvailable. */
-export async function waitRunSnapshots(cinder: RunSnapshotsCinder, snapshotIds: readonly string[], options: { deadlineMs: number; pollMs?: number; signal?: AbortSignal }): Promise<void> {
+/**
+ * Waits until every snapshot is `available`; an `error` one or the deadline fails with
+ * SnapshotsNotAvailable. `until: 'taken'` returns as soon as none is `creating` any more: Cinder's
+ * create call only queues the snapshot, cinder-volume takes it later, and leaving `creating` is when
+ * it has (what a guest must stay frozen for).
+ */
+export async function waitRunSnapshots(cinder: RunSnapshotsCinder, snapshotIds: readonly string[], options: { deadlineMs: number; pollMs?: number; signal?: AbortSignal; until?: 'available' | 'taken' }): Promise<void> {
   const deadline = Date.now() + options.deadlineMs;
+  const done = options.until === 'taken' ? (status: string) => status !== 'creating' : (status: string) => status === 'available';
   for (;;) {
     const states = await Promise.all(snapshotIds.map(async (id) => ({ snapshotId: id, status: (await cinder.showSnapshot(id)).status })));
     const failed = states.filter((s) => s.status.startsWith('error'));
     if (failed.length > 0) throw new SnapshotsNotAvailable(failed, true);
-    const pending = states.filter((s) => s.status !== 'available');
+    const pending = states.filter((s) => !done(s.status));
     if (pending.length === 0) return;
     if (Date.now() >= deadline) throw new SnapshotsNotAvailable(pending, false);
     options.signal?.throwIfAborted();
