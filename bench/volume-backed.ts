@@ -2,11 +2,11 @@
 // snapshot_volume_backed), ours against Nova's order, with one and with four volumes, in one run on
 // one single-node Ceph, one real Cinder (RBD driver) and one real guest booting from a Cinder volume
 // with three more attached, writing to its first two in lockstep. Ours is the workflow's host step
-// (snapshotVolumesAtOnePoint: every create call side by side under one freeze, the guest thawed as
-// soon as they return) and then the wait for `available`; Nova's order (bench/support/
-// nova-volume-order.ts, a labelled baseline over the same client pieces) freezes, calls
-// create_snapshot_force one volume after another and thaws only once every snapshot has left
-// `creating`. Freeze window: the freeze answered → the thaw answered. Total: the freeze asked → every
+// (snapshotVolumesAtOnePoint: every create call side by side under one freeze, the guest thawed once
+// Cinder has taken them all, polled every 100 ms) and then the wait for `available`; Nova's order
+// (bench/support/nova-volume-order.ts, a labelled baseline over the same client pieces) freezes, calls
+// create_snapshot_force one volume after another and thaws only once each snapshot in turn has left
+// `creating`, polled every 0.5 s. Freeze window: the freeze answered → the thaw answered. Total: the freeze asked → every
 // snapshot `available`. The image's steps before and after (create, properties) are the same for
 // both and not timed. Each rep runs both orders (alternating which goes first), each sample's
 // snapshots are deleted before the next. Prints tables (median, min, max); asserts no timings.
@@ -44,7 +44,7 @@ const DEADLINE_MS = 5 * 60_000;
 
 type Order = 'ours' | 'nova';
 const ORDER_LABEL: Record<Order, string> = {
-  ours: 'ours: side by side under one freeze, thawed when the calls return',
+  ours: 'ours: side by side under one freeze, thawed once all are taken',
   nova: "Nova's order (baseline): one after another, thawed once all left creating",
 };
 
