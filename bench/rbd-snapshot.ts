@@ -17,8 +17,8 @@ import { z } from 'zod';
 import { imageSpec, runCeph } from '../src/ceph';
 import type { SnapshotResult } from '../src/contract';
 import { RBD_CHECKPOINT_REFUSAL } from '../src/host/disk-source/rbd-source';
-import { runTool, runToolOutput } from '../src/process/tool-process';
-import { startCephCluster, type CephCluster } from '../src/testing/ceph/ceph-cluster';
+import { runTool } from '../src/process/tool-process';
+import type { CephCluster } from '../src/testing/ceph/ceph-cluster';
 import { rbdTarget } from '../src/testing/instance-lifecycle';
 import { startEngine, type Engine } from '../test/support/engine-harness';
 import { frozenCopy, guestWrites, imageMatchesFrozen, settle } from '../test/support/guest/chain-checks';
@@ -29,6 +29,7 @@ import { startGlanceEngine } from '../test/support/openstack/glance-engine';
 import { startKeystone } from '../test/support/openstack/keystone';
 import { defineClusterSecret, rbdGuestsOn, rbdLeftovers } from '../test/support/rbd-guest';
 import { parseArgs } from './support/args';
+import { startBenchCeph } from './support/bench-ceph';
 import { novaStyleExtractUpload } from './support/baselines';
 import { osdBytesRead } from './support/ceph-counters';
 import { onCleanup, runBench } from './support/cleanup';
@@ -212,15 +213,11 @@ async function runCase(ctx: BenchContext, c: BenchCase): Promise<CaseOutcome> {
 runBench('bench:rbd', async () => {
   const args = parseArgs(ArgsSchema);
   printTable('Machine', await machineFacts());
-  const cluster = await startCephCluster();
-  onCleanup('ceph cluster', () => cluster.stop());
+  const { cluster, facts } = await startBenchCeph();
   const secret = await defineClusterSecret(cluster);
   onCleanup('libvirt ceph secret', () => secret.remove());
   const rbd = rbdGuestsOn(cluster, secret.uuid);
-  printTable('Ceph', [
-    { fact: 'ceph', value: (await runToolOutput('ceph', ['--version'])).stdout.trim() },
-    { fact: 'cluster', value: `1 mon, 1 mgr, 1 OSD (BlueStore in a sparse file), loopback; HEALTH_OK in ${(cluster.startMs / 1000).toFixed(1)} s` },
-  ]);
+  printTable('Ceph', facts);
   await startBenchTemporal();
   const sent: SentBytes = { bytes: 0 };
   const engine = await startEngine({ hostEnv: rbd.hostEnv, wrapImages: (images) => countingImages(images, sent) });

@@ -1,6 +1,6 @@
 // The Cinder side of one volume-backed snapshot run (Nova's snapshot_volume_backed, with its holes
-// closed): every volume snapshotted side by side (the caller holds one guest freeze around this
-// call only), each snapshot tagged with the run so that a retried step finds the one it already
+// closed): every volume snapshotted side by side (the caller holds one guest freeze until Cinder has
+// taken them all), each snapshot tagged with the run so that a retried step finds the one it already
 // asked for instead of making a second; a wait for `available` with a deadline (Nova waits with
 // none, the guest frozen meanwhile); and the run's clean-up, which finds its snapshots by the tag
 // and deletes each once Cinder lets it (a snapshot still `creating` cannot be deleted yet).
@@ -59,14 +59,23 @@ async function runSnapshotOf(cinder: RunSnapshotsCinder, runId: string, volumeId
   return found.find((s) => !s.status.startsWith('error') && s.status !== 'deleting');
 }
 
-/** Snapshots every volume side by side, reusing any this run already made. */
-export async function createRunSnapshots(cinder: RunSnapshotsCinder, runId: string, imageName: string, volumes: readonly RunVolume[]): Promise<SnapshotCallsResult> {
-  const existing = await Promise.all(volumes.map((v) => runSnapshotOf(cinder, runId, v.volumeId)));
+/** The snapshot this run already made of each volume (undefined: none yet), in the volumes' order. */
+export function findRunSnapshots(cinder: RunSnapshotsCinder, runId: string, volumes: readonly RunVolume[]): Promise<(CinderSnapshot | undefined)[]> {
+  return Promise.all(volumes.map((v) => runSnapshotOf(cinder, runId, v.volumeId)));
+}
+
+/**
+ * Snapshots every volume side by side, reusing any this run already made: `existing` as
+ * findRunSnapshots found them (looked up here when not given, so a caller holding a freeze can look
+ * before it freezes).
+ */
+export async function createRunSnapshots(cinder: RunSnapshotsCinder, runId: string, imageName: string, volumes: readonly RunVolume[], existing?: readonly (CinderSnapshot | undefined)[]): Promise<SnapshotCallsResult> {
+  const found = existing ?? (await findRunSnapshots(cinder, runId, volumes));
   const started = performance.now();
   const snapshots = await Promise.all(
     volumes.map(async (volume, i): Promise<RunSnapshot> => {
-      const found = existing[i];
-      if (found !== undefined) return { ...volume, snapshotId: found.id, created: false };
+      const earlier = found[i];
+      if (earlier !== undefined) return { ...volume, snapshotId: earlier.id, created: false };
       const made = await cinder.createSnapshot({ volumeId: volume.volumeId, name: runSnapshotName(imageName), metadata: { [SNAPSHOT_RUN_KEY]: runId } });
       return { ...volume, snapshotId: made.id, created: true };
     }),
@@ -74,14 +83,20 @@ export async function createRunSnapshots(cinder: RunSnapshotsCinder, runId: stri
   return { snapshots, callsMs: Math.round(performance.now() - started) };
 }
 
-/** Waits until every snapshot is `available`; an `error` one or the deadline fails with SnapshotsNotAvailable. */
-export async function waitRunSnapshots(cinder: RunSnapshotsCinder, snapshotIds: readonly string[], options: { deadlineMs: number; pollMs?: number; signal?: AbortSignal }): Promise<void> {
+/**
+ * Waits until every snapshot is `available`; an `error` one or the deadline fails with
+ * SnapshotsNotAvailable. `until: 'taken'` returns as soon as none is `creating` any more: Cinder's
+ * create call only queues the snapshot, cinder-volume takes it later, and leaving `creating` is when
+ * it has (what a guest must stay frozen for).
+ */
+export async function waitRunSnapshots(cinder: RunSnapshotsCinder, snapshotIds: readonly string[], options: { deadlineMs: number; pollMs?: number; signal?: AbortSignal; until?: 'available' | 'taken' }): Promise<void> {
   const deadline = Date.now() + options.deadlineMs;
+  const done = options.until === 'taken' ? (status: string) => status !== 'creating' : (status: string) => status === 'available';
   for (;;) {
     const states = await Promise.all(snapshotIds.map(async (id) => ({ snapshotId: id, status: (await cinder.showSnapshot(id)).status })));
     const failed = states.filter((s) => s.status.startsWith('error'));
     if (failed.length > 0) throw new SnapshotsNotAvailable(failed, true);
-    const pending = states.filter((s) => s.status !== 'available');
+    const pending = states.filter((s) => !done(s.status));
     if (pending.length === 0) return;
     if (Date.now() >= deadline) throw new SnapshotsNotAvailable(pending, false);
     options.signal?.throwIfAborted();

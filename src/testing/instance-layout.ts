@@ -18,7 +18,7 @@ export const INSTANCE_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/;
 export const BASE_PATTERN: Pattern = { byte: 0xab, offset: 0, length: 64 * 1024 };
 export const OVERLAY_PATTERN: Pattern = { byte: 0xcd, offset: 1024 * 1024, length: 64 * 1024 };
 
-export const WORKLOADS = ['log', 'blocks', 'idle'] as const;
+export const WORKLOADS = ['log', 'blocks', 'lockstep', 'idle'] as const;
 export type Workload = (typeof WORKLOADS)[number];
 
 export class InstanceLayoutError extends Error {
@@ -86,6 +86,11 @@ export interface InstanceSpec {
   rbd?: RbdDiskSpec;
   /** Linux guests: the root disk a block device (a loop device over the raw file overlayPath) */
   block?: BlockDiskSpec;
+  /**
+   * Linux guests: Cinder volumes on RBD attached after the root disk as vdb, vdc, … (each with its
+   * volumeId, the disk's serial), each given the guest's ext4; init mounts vdb at /mnt2.
+   */
+  dataVolumes?: readonly RbdDiskSpec[];
   /** the domain's (and so the instance's) uuid; default: libvirt picks one */
   uuid?: string;
   /**
@@ -122,6 +127,8 @@ export interface InstanceLayout {
   rbd: RbdDiskSpec | null;
   /** the root disk is this block device, over the raw file overlayPath (basePath then holds nothing) */
   block: { devicePath: string } | null;
+  /** Cinder volumes attached after the root disk, in target order from vdb */
+  dataVolumes: RbdDiskSpec[];
   uuid: string | null;
   /** the owning project the domain's Nova metadata names */
   projectId: string;
@@ -159,6 +166,8 @@ function planLinux(spec: LinuxGuestSpec): LinuxGuestLayout {
 }
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+/** vdb..vdf: the spare root ports leave room for a few, and the bench attaches at most four volumes in all */
+const MAX_DATA_VOLUMES = 5;
 
 function planRbd(spec: RbdDiskSpec): RbdDiskSpec {
   const { pool, image } = checkImageRef(spec);
@@ -177,6 +186,10 @@ export function planInstance(spec: InstanceSpec): InstanceLayout {
   const rbd = spec.rbd ? planRbd(spec.rbd) : null;
   if (spec.block && (!linux || rbd)) throw new InstanceLayoutError('a block-device root disk is for Linux guests, and not beside RBD');
   const block = spec.block ? { devicePath: path.join(assertSafePath(spec.block.dir), validateInstanceName(spec.block.name)) } : null;
+  const dataVolumes = (spec.dataVolumes ?? []).map(planRbd);
+  if (dataVolumes.length > 0 && !linux) throw new InstanceLayoutError('data volumes are for Linux guests');
+  if (dataVolumes.length > MAX_DATA_VOLUMES) throw new InstanceLayoutError(`at most ${MAX_DATA_VOLUMES} data volumes, got ${dataVolumes.length}`);
+  if (dataVolumes.some((v) => v.volumeId === undefined)) throw new InstanceLayoutError('a data volume is a Cinder volume: it needs its volume id');
   if (spec.uuid !== undefined && !UUID_RE.test(spec.uuid)) throw new InstanceLayoutError(`invalid uuid ${JSON.stringify(spec.uuid)}`);
   const memoryMiB = linux ? intInRange(spec.memoryMiB ?? 160, 96, 512, 'memoryMiB') : intInRange(spec.memoryMiB ?? 96, 64, 128, 'memoryMiB');
   const minDisk = linux ? 16 * 1024 * 1024 : OVERLAY_PATTERN.offset + OVERLAY_PATTERN.length;
@@ -200,6 +213,7 @@ export function planInstance(spec: InstanceSpec): InstanceLayout {
     linux,
     rbd,
     block,
+    dataVolumes,
     uuid: spec.uuid ?? null,
     projectId: project.data,
   };
@@ -257,7 +271,7 @@ export function buildDomainXml(layout: InstanceLayout): string {
   <on_reboot>restart</on_reboot>
   <on_crash>destroy</on_crash>
   <devices>
-    ${rootDiskXml(layout)}
+    ${[rootDiskXml(layout), ...layout.dataVolumes.map((v, i) => rbdDiskXml(v, dataVolumeTarget(i)))].join('\n    ')}
     <controller type='pci' index='0' model='pcie-root'/>
 ${ports}${linuxDevices}
     <memballoon model='none'/>
@@ -286,7 +300,16 @@ function rootDiskXml(layout: InstanceLayout): string {
       <target dev='vda' bus='virtio'/>
     </disk>`;
   }
-  const r = layout.rbd;
+  return rbdDiskXml(layout.rbd, 'vda');
+}
+
+/** The target of the i-th data volume: vdb, vdc, … */
+export function dataVolumeTarget(i: number): string {
+  return `vd${String.fromCharCode('b'.charCodeAt(0) + i)}`;
+}
+
+/** Nova's network disk for an RBD image (auth before source, as Nova writes it), a volume's id as its serial. */
+function rbdDiskXml(r: RbdDiskSpec, target: string): string {
   return `<disk type='network' device='disk'>
       <driver name='qemu' type='raw' cache='writeback' discard='unmap'/>
       <auth username='${xmlEscape(r.user)}'>
@@ -295,7 +318,7 @@ function rootDiskXml(layout: InstanceLayout): string {
       <source protocol='rbd' name='${xmlEscape(`${r.pool}/${r.image}`)}'>
         <host name='${xmlEscape(r.monHost.host)}' port='${r.monHost.port}'/>
       </source>
-      <target dev='vda' bus='virtio'/>${r.volumeId === undefined ? '' : `
+      <target dev='${target}' bus='virtio'/>${r.volumeId === undefined ? '' : `
       <serial>${r.volumeId}</serial>`}
     </disk>`;
 }

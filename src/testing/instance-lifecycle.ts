@@ -23,6 +23,7 @@ export function rbdTarget(rbd: RbdDiskSpec): string {
  * The Linux guest's disk: an ext4 filesystem made on a raw file (lazy init off, so the guest
  * kernel does not zero inode tables behind the workload's back), then converted into the qcow2
  * base, imported into RBD as a raw image (Nova's images_type=rbd), or kept raw for a loop device (lvm).
+ * Each data volume gets the same filesystem.
  */
 async function createExt4Disk(layout: InstanceLayout): Promise<void> {
   const scratch = await mkdtemp(path.join(layout.dir, `.${layout.name}-mkfs-`));
@@ -35,8 +36,9 @@ async function createExt4Disk(layout: InstanceLayout): Promise<void> {
     await runTool('mkfs.ext4', ['-q', '-F', '-L', 'snapdata', '-E', 'lazy_itable_init=0,lazy_journal_init=0', '-d', content, raw, `${sizeKiB}k`]);
     const [format, target] = layout.rbd ? ['raw', rbdTarget(layout.rbd)] : layout.block ? ['raw', assertSafePath(layout.overlayPath)] : ['qcow2', assertSafePath(layout.basePath)];
     // a Cinder volume's image exists already (Cinder made it at the volume's size): written into, not created
-    const existing = layout.rbd?.volumeId === undefined ? [] : ['-n'];
-    await runTool('qemu-img', ['convert', '-q', ...existing, '-f', 'raw', '-O', format, raw, target]);
+    const existing = (volume: RbdDiskSpec | null): string[] => (volume?.volumeId === undefined ? [] : ['-n']);
+    await runTool('qemu-img', ['convert', '-q', ...existing(layout.rbd), '-f', 'raw', '-O', format, raw, target]);
+    for (const volume of layout.dataVolumes) await runTool('qemu-img', ['convert', '-q', ...existing(volume), '-f', 'raw', '-O', 'raw', raw, rbdTarget(volume)]);
   } finally {
     await rm(scratch, { recursive: true, force: true });
   }

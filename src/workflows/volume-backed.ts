@@ -1,7 +1,8 @@
 // Nova's compute_api.snapshot_volume_backed, the other branch of _action_create_image, with its holes
 // closed: the volumes Cinder confirms and the snapshot quota first; then every volume snapshotted at
-// one point in time under one guest freeze (thawed as soon as the create calls return, not when the
-// snapshots are available); a wait for `available` with a deadline; then the image Nova makes (size
+// one point in time under one guest freeze (thawed once Cinder has taken them all, within a deadline,
+// not when the create calls return: Cinder takes a snapshot after its API answered); a wait for
+// `available` with a deadline; then the image Nova makes (size
 // 0, bdm v2 block_device_mapping naming the snapshots, bdm_v2, root_device_name), active. A failed
 // run deletes the Cinder snapshots it made (found by the run's tag) and its image, and thaws the guest.
 // Under Keystone the Cinder calls carry the run's trust (the caller's roles on the instance's

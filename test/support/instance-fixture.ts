@@ -48,7 +48,7 @@ export async function createInstanceFixture(opts: FixtureOptions = {}): Promise<
   let created: Instance | null = null;
   try {
     const guest = opts.linux ? await linuxGuestSpec(client, opts.linux) : null;
-    const spec: InstanceSpec = { name, dir, memoryMiB: opts.memoryMiB, diskSizeBytes: opts.diskSizeBytes, domainType: opts.domainType ?? guest?.domainType, linux: guest?.linux, diskFormat: opts.diskFormat, rbd: opts.rbd, block: opts.block, uuid: opts.uuid, projectId: opts.projectId };
+    const spec: InstanceSpec = { name, dir, memoryMiB: opts.memoryMiB, diskSizeBytes: opts.diskSizeBytes, domainType: opts.domainType ?? guest?.domainType, linux: guest?.linux, diskFormat: opts.diskFormat, rbd: opts.rbd, block: opts.block, dataVolumes: opts.dataVolumes, uuid: opts.uuid, projectId: opts.projectId };
     created = await createInstance(client, spec, { start: opts.start, startFlags: opts.startFlags });
     if (guest && opts.start !== false && !opts.startFlags) {
       await waitForGuestReady(created.consolePath);

@@ -43,7 +43,8 @@ export function defaultGuestCacheDir(env: NodeJS.ProcessEnv = process.env): stri
   return configured ?? resolve(SOURCES_DIR, '..', '..', '..', '.tools', 'guest');
 }
 
-async function sourceDigest(packages: readonly GuestPackage[]): Promise<string> {
+/** The cache key of a build of `packages` with this checkout's init, workload and builder. */
+export async function sourceDigest(packages: readonly GuestPackage[]): Promise<string> {
   const hash = createHash('sha256');
   hash.update(JSON.stringify({ BUILDER_VERSION, packages, modules: GUEST_MODULES }));
   for (const file of ['init.sh', join('workload', 'snapwl.c')]) hash.update(await readFile(join(SOURCES_DIR, file)));
@@ -178,13 +179,17 @@ export async function ensureGuest(options: { cacheDir?: string; log?: (message: 
   return artifacts;
 }
 
-/** The cached guest without consulting the package archive (for processes that must not build). */
+/**
+ * The cached guest built from today's init and workload, without consulting the package archive (for
+ * processes that must not build): a build of older sources (another checkout's, sharing the cache)
+ * would boot a guest without the workloads these sources name.
+ */
 export async function cachedGuest(cacheDir = defaultGuestCacheDir()): Promise<GuestArtifacts | null> {
   if (!existsSync(cacheDir)) return null;
   for (const name of await readdir(cacheDir)) {
     if (!/^[0-9a-f]{16}$/.test(name)) continue;
     const manifest = await readManifest(join(cacheDir, name));
-    if (manifest) return artifactsIn(join(cacheDir, name), manifest);
+    if (manifest && manifest.key === name && (await sourceDigest(manifest.packages)) === name) return artifactsIn(join(cacheDir, name), manifest);
   }
   return null;
 }

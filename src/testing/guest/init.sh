@@ -1,6 +1,6 @@
 #!/bin/busybox sh
 # PID 1 of the test guest. No udev and no systemd: mount the kernel filesystems, load the virtio
-# modules in dependency order, mount the data disk, link the agent's port by name, start the agent
+# modules in dependency order, mount the data disk (and a second one, /dev/vdb, when present), link the agent's port by name, start the agent
 # and the workload chosen on the kernel command line, then reap children forever.
 /bin/busybox --install -s /bin
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin
@@ -8,7 +8,7 @@ mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 # qemu-ga writes its pid file under /var/run and dies silently after daemonizing without it.
-mkdir -p /var/run /run /tmp /mnt /dev/virtio-ports
+mkdir -p /var/run /run /tmp /mnt /mnt2 /dev/virtio-ports
 
 say() { echo "SNAPGUEST $*" > /dev/console; }
 
@@ -28,6 +28,15 @@ done
 i=0
 while [ ! -b /dev/vda ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
 if mount -t ext4 -o data=ordered /dev/vda /mnt; then say "data disk mounted"; else say "data disk missing"; fi
+# lockstep writes to both disks: give the second one the time the first had
+if [ "$workload" = lockstep ]; then
+  i=0
+  while [ ! -b /dev/vdb ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+fi
+second=absent
+if [ -b /dev/vdb ]; then
+  if mount -t ext4 -o data=ordered /dev/vdb /mnt2; then second=mounted; say "second data disk mounted"; else say "second data disk not mounted"; fi
+fi
 
 for port in /sys/class/virtio-ports/*; do
   [ -e "$port/name" ] || continue
@@ -42,6 +51,14 @@ fi
 case "$workload" in
   log) /bin/snapwl log /mnt/log --rate-kib "$rate" > /dev/console 2>&1 & ;;
   blocks) /bin/snapwl blocks /mnt/blocks --rate-kib "$rate" > /dev/console 2>&1 & ;;
+  lockstep)
+    if [ "$second" = mounted ]; then
+      /bin/snapwl lockstep /mnt/log /mnt2/log --rate-kib "$rate" > /dev/console 2>&1 &
+    else
+      say "lockstep needs a second data disk (/dev/vdb)"
+      workload=idle
+    fi
+    ;;
   *) workload=idle ;;
 esac
 say "ready workload=$workload"

@@ -27,7 +27,8 @@ export type WorkloadFaultKind =
   | 'mixed-generation'
   | 'bad-checksum'
   | 'duplicate-sequence'
-  | 'sequence-too-low';
+  | 'sequence-too-low'
+  | 'not-one-point';
 
 export class WorkloadVerificationFailed extends Error {
   override readonly name = 'WorkloadVerificationFailed';
@@ -168,9 +169,33 @@ export function verifyBlockFile(bytes: Buffer, opts: { blockBytes: number; minSe
   return summary;
 }
 
-export type WorkloadMode = 'log' | 'blocks';
+export interface LockstepSummary {
+  first: AppendLogSummary;
+  second: AppendLogSummary;
+}
 
-const FSYNCED_LINE_RE = { log: /^SNAPWL log fsynced=(\d{1,16})$/, blocks: /^SNAPWL blocks fsynced=(\d{1,16})$/ } as const;
+/**
+ * Two copies of snapwl's lockstep logs (record n fsynced to the first disk's log, then to the
+ * second's, then n+1) taken at one point in time: each log contiguous as verifyAppendLog has it, and
+ * the first holding as many whole records as the second or one more (the record in flight between
+ * the two fsyncs). Anything wider means the two copies were cut at different moments. `minRecords`:
+ * the last `lockstep fsynced=` before the snapshot (records both logs held by then).
+ */
+export function verifyLockstepLogs(first: Buffer, second: Buffer, opts: { minRecords?: number } = {}): LockstepSummary {
+  const summary = { first: verifyAppendLog(first, opts), second: verifyAppendLog(second, opts) };
+  const [a, b] = [summary.first.records, summary.second.records];
+  if (a > b + 1) throw new WorkloadVerificationFailed('not-one-point', (b + 1) * LOG_RECORD_BYTES, `the first log holds ${a} records, the second ${b}: record ${b + 2} of the first is later than the second's copy`);
+  if (a < b) throw new WorkloadVerificationFailed('not-one-point', a * LOG_RECORD_BYTES, `the second log holds ${b} records, the first ${a}: record ${a + 1} of the second is later than the first's copy`);
+  return summary;
+}
+
+export type WorkloadMode = 'log' | 'blocks' | 'lockstep';
+
+const FSYNCED_LINE_RE = {
+  log: /^SNAPWL log fsynced=(\d{1,16})$/,
+  blocks: /^SNAPWL blocks fsynced=(\d{1,16})$/,
+  lockstep: /^SNAPWL lockstep fsynced=(\d{1,16})$/,
+} as const;
 const fsyncedNumber = z.coerce.number().int().nonnegative().safe();
 
 /**

@@ -13,7 +13,7 @@ import { POWER_STATE_SHUTDOWN, type PowerState, type SnapshotResult } from '../.
 import type { Workload } from '../../../src/testing/instance-layout';
 import { withGuestImage } from '../../../src/testing/guest/guest-image-reader';
 import { readConsole, waitForConsole } from '../../../src/testing/guest/guest-console';
-import { lastFsynced, verifyAppendLog, verifyBlockFile, type AppendLogSummary, type BlockFileSummary } from '../../../src/testing/guest/workload-verifiers';
+import { lastFsynced, verifyAppendLog, verifyBlockFile, type AppendLogSummary, type BlockFileSummary, type WorkloadMode } from '../../../src/testing/guest/workload-verifiers';
 import type { Engine } from '../engine-harness';
 import { downloadImage } from '../image-bytes';
 import { createInstanceFixture, type FixtureOptions, type InstanceFixture } from '../instance-fixture';
@@ -33,7 +33,7 @@ export interface RealGuestRun {
 }
 
 /** Waits until the workload has made `count` fsyncs durable (so the image must hold something). */
-export async function waitForFsynced(consolePath: string, mode: 'log' | 'blocks', atLeast: number, timeoutMs = 60_000): Promise<number> {
+export async function waitForFsynced(consolePath: string, mode: WorkloadMode, atLeast: number, timeoutMs = 60_000): Promise<number> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const n = lastFsynced(await readConsole(consolePath), mode);

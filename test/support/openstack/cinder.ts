@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { runCeph } from '../../../src/ceph';
 import { errorMessage } from '../../../src/contract';
+import { runToolOutput } from '../../../src/process/tool-process';
 import type { CephCluster } from '../../../src/testing/ceph/ceph-cluster';
 import { keyringPath } from '../../../src/testing/ceph/ceph-config';
 import { freePort } from '../free-port';
@@ -65,6 +66,12 @@ export interface RunningCinder {
   /** the broker, stopped and started again on its ports (its clients reconnect on their own) */
   broker: Pick<RunningRabbitmq, 'stopBroker' | 'startBroker'>;
   stop(): Promise<void>;
+}
+
+/** The installed Cinder's version, as its package metadata says. */
+export async function cinderVersion(): Promise<string> {
+  const { stdout } = await runToolOutput(VENV_PYTHON, ['-c', 'import importlib.metadata as m; print(m.version("cinder"))']);
+  return `Cinder ${stdout.trim()}`;
 }
 
 const PoolsSchema = z.object({ pools: z.array(z.object({ name: z.string() })) });

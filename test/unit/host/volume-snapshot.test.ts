@@ -1,11 +1,12 @@
-// Every volume at one point in time: the Cinder create calls of all volumes happen inside one freeze,
-// the thaw follows them at once (not the snapshots' `available`), the freeze window is reported; an
+// Every volume at one point in time: the Cinder create calls of all volumes (and only they) happen inside one freeze,
+// the thaw follows once Cinder has taken every snapshot (left `creating`; a deadline bounds the wait),
+// the freeze window is reported; an
 // agent that cannot freeze gives crash-consistent snapshots unless the image requires quiesce, in
 // which case none is asked for; a stopped guest is not frozen; a failed create still thaws.
 import { randomUUID } from 'node:crypto';
 import { CinderError, type CinderSnapshot } from '../../../src/cinder';
 import { QuiesceRequired } from '../../../src/host/quiesce';
-import { snapshotVolumesAtOnePoint } from '../../../src/host/volume-snapshot';
+import { snapshotVolumesAtOnePoint, SnapshotsNotTakenInFreeze } from '../../../src/host/volume-snapshot';
 import { LibvirtError, type Domain, type Libvirt } from '../../../src/libvirt';
 import { FakeCinder } from '../../support/stubs/fake-cinder';
 
@@ -15,7 +16,7 @@ const volumes = [
   { volumeId: randomUUID(), device: 'vdb', root: false, sizeGiB: 2 },
 ];
 
-function setup(freeze: 'ok' | 'no-agent', failCreate = false) {
+function setup(freeze: 'ok' | 'no-agent', failCreate = false, takenAfterMs: number | null = 30) {
   const calls: string[] = [];
   const libvirt = {
     domainFSFreeze: async () => {
@@ -38,25 +39,52 @@ function setup(freeze: 'ok' | 'no-agent', failCreate = false) {
       await new Promise((r) => setTimeout(r, 20));
       calls.push('answered');
       if (failCreate && req.volumeId === volumes[1]?.volumeId) throw new CinderError('POST snapshots', 503, null, 'cinder-volume is away');
-      return fake.createSnapshot(req);
+      const made = await fake.createSnapshot(req);
+      // cinder-volume takes the snapshot some time after the API answered
+      if (takenAfterMs !== null) {
+        setTimeout(() => {
+          const snap = fake.snapshots.get(made.id);
+          if (snap) snap.status = 'available';
+          calls.push('taken');
+        }, takenAfterMs);
+      }
+      return made;
     },
   };
   return { calls, fake, deps: { libvirt, dom, cinder, quiesce: { timeoutMs: 50 } } };
 }
 
 describe('snapshotVolumesAtOnePoint', () => {
-  it('asks for every snapshot inside one freeze and thaws once the calls have returned', async () => {
+  it('asks for every snapshot inside one freeze and thaws once Cinder has taken them all, not when the calls return', async () => {
     const { calls, fake, deps } = setup('ok');
     const out = await snapshotVolumesAtOnePoint(deps, { runId: 'r1', imageName: 'img', volumes, running: true });
     // side by side: both calls are sent before either answers, all inside the freeze
     expect(calls[0]).toBe('freeze');
     expect(calls.slice(1, 3).sort()).toEqual(['create vda', 'create vdb']);
-    expect(calls.slice(3)).toEqual(['answered', 'answered', 'thaw']);
+    // Cinder's answer only queues a snapshot: the guest stays frozen until cinder-volume has taken both
+    expect(calls.slice(3)).toEqual(['answered', 'answered', 'taken', 'taken', 'thaw']);
     expect(out.quiesce).toMatchObject({ quiesced: true, freezeWindowMs: expect.any(Number) });
     expect(out.quiesce.freezeWindowMs ?? -1).toBeGreaterThanOrEqual(out.callsMs - 5);
-    // thawed while Cinder still says creating: the guest did not wait for available
-    expect([...fake.snapshots.values()].map((s) => s.status)).toEqual(['creating', 'creating']);
+    expect([...fake.snapshots.values()].map((s) => s.status)).toEqual(['available', 'available']);
     expect(out.snapshots.map((s) => [s.device, s.created])).toEqual([['vda', true], ['vdb', true]]);
+  });
+
+  it("looks for the run's earlier snapshots before it freezes: the freeze holds the create calls only", async () => {
+    const { calls, deps } = setup('ok');
+    const list = deps.cinder.listSnapshots;
+    const cinder = { ...deps.cinder, listSnapshots: (...args: Parameters<typeof list>) => (calls.push('list'), list(...args)) };
+    await snapshotVolumesAtOnePoint({ ...deps, cinder }, { runId: 'r1', imageName: 'img', volumes, running: true });
+    expect(calls.slice(0, 3)).toEqual(['list', 'list', 'freeze']);
+    expect(calls.slice(3).every((c) => c !== 'list')).toBe(true);
+    expect(calls.at(-1)).toBe('thaw');
+  });
+
+  it('thaws and fails for good when Cinder has not taken the snapshots by the deadline: they are not of one point in time', async () => {
+    const { calls, deps } = setup('ok', false, null);
+    const failed = await snapshotVolumesAtOnePoint({ ...deps, takenDeadlineMs: 150 }, { runId: 'r1', imageName: 'img', volumes, running: true }).catch((e: unknown) => e);
+    expect(failed).toBeInstanceOf(SnapshotsNotTakenInFreeze);
+    expect(failed).toMatchObject({ retryable: false, message: expect.stringMatching(/not of one point in time/) });
+    expect(calls.at(-1)).toBe('thaw');
   });
 
   it('goes on crash-consistent when the agent cannot freeze, and says why', async () => {

@@ -88,6 +88,23 @@ describe('Linux guest layout', () => {
     expect(buildDomainXml(planInstance({ name: 'snaptest-v', dir: '/srv/snap', linux: { artifacts }, rbd: volume, uuid }))).toMatch(/<target dev='vda' bus='virtio'\/>\s*<serial>0d3c4b5a-6e7f-4a8b-9c0d-1e2f3a4b5c6d<\/serial>\s*<\/disk>/);
     expect(() => planInstance({ name: 'snaptest-v', dir: '/srv/snap', linux: { artifacts }, rbd: { ...volume, volumeId: '</serial><evil' } })).toThrow(/volume id/);
   });
+
+  it('attaches Cinder data volumes after the root as vdb, vdc, each with its volume id as serial, and refuses one without an id', () => {
+    const rbd = { pool: 'volumes', user: 'cinder', secretUuid: '5b0c8c3a-51a4-4a5e-a1f4-0c6c2d1f0e11', monHost: { host: '127.0.0.1', port: 20001 }, confPath: '/etc/ceph/ceph.conf' };
+    const ids = ['0d3c4b5a-6e7f-4a8b-9c0d-1e2f3a4b5c6d', '1e4d5c6b-7f80-4b9c-8d1e-2f3a4b5c6d7e', '2f5e6d7c-8091-4cad-9e2f-3a4b5c6d7e8f'];
+    const [root, ...data] = ids.map((volumeId) => ({ ...rbd, image: `volume-${volumeId}`, volumeId }));
+    const xml = buildDomainXml(planInstance({ name: 'snaptest-v', dir: '/srv/snap', linux: { artifacts }, rbd: root, dataVolumes: data }));
+    const disks = [...xml.matchAll(/<source protocol='rbd' name='volumes\/volume-([0-9a-f-]+)'>[\s\S]*?<target dev='(vd[a-z])' bus='virtio'\/>\s*<serial>([0-9a-f-]+)<\/serial>/g)].map((m) => [m[1], m[2], m[3]]);
+    expect(disks).toEqual([
+      [ids[0], 'vda', ids[0]],
+      [ids[1], 'vdb', ids[1]],
+      [ids[2], 'vdc', ids[2]],
+    ]);
+    const noId = { ...rbd, image: 'volume-x' };
+    expect(() => planInstance({ name: 'snaptest-v', dir: '/srv/snap', linux: { artifacts }, rbd: root, dataVolumes: [noId] })).toThrow(/volume id/);
+    expect(() => planInstance({ name: 'snaptest-v', dir: '/srv/snap', dataVolumes: data })).toThrow(/Linux/);
+    expect(() => planInstance({ name: 'snaptest-v', dir: '/srv/snap', linux: { artifacts }, rbd: root, dataVolumes: Array.from({ length: 6 }, () => data[0]!) })).toThrow(/at most 5/);
+  });
 });
 
 describe('raw disk layout', () => {

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
 import { crc32c, encodeBlock, encodeLogRecord, LOG_RECORD_BYTES } from '../../../src/testing/guest/workload-format';
-import { lastFsynced, verifyAppendLog, verifyBlockFile, WorkloadVerificationFailed, type WorkloadFaultKind } from '../../../src/testing/guest/workload-verifiers';
+import { lastFsynced, verifyAppendLog, verifyBlockFile, verifyLockstepLogs, WorkloadVerificationFailed, type WorkloadFaultKind } from '../../../src/testing/guest/workload-verifiers';
 
 const SOURCE = path.join(__dirname, '../../../src/testing/guest/workload/snapwl.c');
 const FAST = ['--rate-kib', '1048576'];
@@ -119,6 +119,51 @@ describe('snapwl log on the host', () => {
     const r = await run(snapwl, ['log', path.join(dir, 'no-such-dir', 'log'), '--max-records', '1']);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/No such file or directory/);
+  });
+});
+
+describe('snapwl lockstep on the host', () => {
+  it('writes the same records to both logs, and reports what both hold', async () => {
+    const [first, second] = [path.join(dir, 'ls1a'), path.join(dir, 'ls1b')];
+    const r = await snap(['lockstep', first, second, ...FAST, '--report-every', '16', '--max-records', '40']);
+    expect(r.stdout.split('\n')[0]).toBe('SNAPWL lockstep started resume=0');
+    expect(r.stdout).toContain('SNAPWL lockstep fsynced=16\n');
+    expect(lastFsynced(r.stdout, 'lockstep')).toBe(40);
+    expect(lastFsynced(r.stdout, 'log')).toBe(0);
+    const summary = verifyLockstepLogs(await readFile(first), await readFile(second), { minRecords: 40 });
+    expect([summary.first.records, summary.second.records]).toEqual([40, 40]);
+  });
+
+  it('after a crash between the two fsyncs the second log catches up first; logs further apart are refused', async () => {
+    const [first, second] = [path.join(dir, 'ls2a'), path.join(dir, 'ls2b')];
+    await snap(['lockstep', first, second, ...FAST, '--max-records', '20']);
+    await truncate(second, 19 * LOG_RECORD_BYTES + 7);
+    const resumed = await snap(['lockstep', first, second, ...FAST, '--max-records', '5']);
+    expect(resumed.stdout).toContain('SNAPWL lockstep started resume=20\n');
+    expect(lastFsynced(resumed.stdout, 'lockstep')).toBe(25);
+    expect(verifyLockstepLogs(await readFile(first), await readFile(second))).toMatchObject({ first: { records: 25 }, second: { records: 25 } });
+
+    await truncate(second, 20 * LOG_RECORD_BYTES);
+    const refused = await run(snapwl, ['lockstep', first, second, ...FAST, '--max-records', '1']);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/holds 25 records .* 20: not written in lockstep/);
+    for (const args of [['lockstep', first], ['lockstep', first, second, '--fsync-every', '4']]) expect((await run(snapwl, args)).code).toBe(2);
+  });
+});
+
+describe('verifyLockstepLogs', () => {
+  it('accepts the first log equal to the second or one record ahead, cut tails included', () => {
+    expect(verifyLockstepLogs(logOf(7), logOf(7))).toMatchObject({ first: { records: 7 }, second: { records: 7 } });
+    expect(verifyLockstepLogs(logOf(8), logOf(7))).toMatchObject({ first: { records: 8 }, second: { records: 7 } });
+    const cut = Buffer.concat([logOf(8), encodeLogRecord(9).subarray(0, 30)]);
+    expect(verifyLockstepLogs(cut, Buffer.concat([logOf(7), encodeLogRecord(8).subarray(0, 100)]))).toMatchObject({ first: { records: 8, trailingPartialBytes: 30 }, second: { records: 7 } });
+  });
+
+  it('names two copies of different moments, and still checks each log and the fsynced floor', () => {
+    expectFault(() => verifyLockstepLogs(logOf(9), logOf(7)), 'not-one-point', 8 * LOG_RECORD_BYTES);
+    expectFault(() => verifyLockstepLogs(logOf(6), logOf(7)), 'not-one-point', 6 * LOG_RECORD_BYTES);
+    expectFault(() => verifyLockstepLogs(logOf(7), Buffer.concat([logOf(3), encodeLogRecord(5)])), 'gap', 3 * LOG_RECORD_BYTES);
+    expectFault(() => verifyLockstepLogs(logOf(5), logOf(5), { minRecords: 6 }), 'too-few-records');
   });
 });
 

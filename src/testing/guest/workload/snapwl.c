@@ -51,6 +51,7 @@ static void usage(const char *msg) {
           "usage: snapwl log <file> [--rate-kib N] [--fsync-every N] [--max-records N]\n"
           "       snapwl blocks <file> [--size-mib N] [--block-kib N] [--rate-kib N] [--fsync-every N]\n"
           "                            [--seed N] [--max-writes N]\n"
+          "       snapwl lockstep <file> <file> [--rate-kib N] [--report-every N] [--max-records N]\n"
           "       snapwl idle\n",
           msg);
   exit(2);
@@ -176,14 +177,14 @@ static uint64_t record_number(const uint8_t *r) {
   return memcmp(expected, r, LOG_RECORD_BYTES) == 0 ? n : 0;
 }
 
-static int run_log(const char *file, uint64_t fsync_every, uint64_t max_records) {
+/* Opens a log and resumes after its last whole valid record (a crash can leave a cut or unwritten tail). */
+static uint64_t open_log(const char *file, int *fd_out) {
   int fd = open(file, O_RDWR | O_CREAT | O_APPEND, 0644);
   if (fd < 0) die(file);
   struct stat st;
   if (fstat(fd, &st) != 0) die("fstat");
   uint64_t size = (uint64_t)st.st_size, last = 0;
   uint8_t rec[LOG_RECORD_BYTES];
-  /* A crash can leave a cut or unwritten tail: resume after the last whole valid record. */
   for (uint64_t k = size / LOG_RECORD_BYTES; k > 0; k--) {
     if (pread(fd, rec, LOG_RECORD_BYTES, (off_t)((k - 1) * LOG_RECORD_BYTES)) != LOG_RECORD_BYTES) die("pread");
     uint64_t n = record_number(rec);
@@ -200,17 +201,29 @@ static int run_log(const char *file, uint64_t fsync_every, uint64_t max_records)
     if (ftruncate(fd, (off_t)(last * LOG_RECORD_BYTES)) != 0) die("ftruncate");
     if (fsync(fd) != 0) die("fsync");
   }
-  printf("SNAPWL log started resume=%" PRIu64 "\n", last);
+  *fd_out = fd;
+  return last;
+}
+
+static void append_record(int fd, uint64_t n) {
+  uint8_t rec[LOG_RECORD_BYTES];
+  build_record(rec, n);
+  ssize_t w = write(fd, rec, LOG_RECORD_BYTES);
+  if (w < 0) die("write");
+  if (w != LOG_RECORD_BYTES) {
+    fprintf(stderr, "snapwl: short write of record %" PRIu64 "\n", n);
+    exit(1);
+  }
+}
+
+static int run_log(const char *file, uint64_t fsync_every, uint64_t max_records) {
+  int fd;
+  uint64_t n = open_log(file, &fd);
+  printf("SNAPWL log started resume=%" PRIu64 "\n", n);
   fflush(stdout);
-  uint64_t n = last, unsynced = 0;
+  uint64_t unsynced = 0;
   for (uint64_t written = 0; max_records == 0 || written < max_records; written++) {
-    build_record(rec, ++n);
-    ssize_t w = write(fd, rec, LOG_RECORD_BYTES);
-    if (w < 0) die("write");
-    if (w != LOG_RECORD_BYTES) {
-      fprintf(stderr, "snapwl: short write of record %" PRIu64 "\n", n);
-      exit(1);
-    }
+    append_record(fd, ++n);
     pace(LOG_RECORD_BYTES);
     if (++unsynced == fsync_every) {
       durable(fd, "log", n);
@@ -219,6 +232,47 @@ static int run_log(const char *file, uint64_t fsync_every, uint64_t max_records)
   }
   if (unsynced) durable(fd, "log", n);
   return close(fd) == 0 ? 0 : 1;
+}
+
+/*
+ * ---- lockstep mode: two logs (one per disk) in the log format, written in turn: record n appended and
+ * fsynced to the first, then to the second, then n+1. So at any instant the first holds n or n+1 whole
+ * records when the second holds n: two copies taken at one point in time obey that rule, two copies
+ * taken at different moments of a running guest break it. The console line names records both hold.
+ */
+static int run_lockstep(const char *first, const char *second, uint64_t report_every, uint64_t max_records) {
+  int fd1, fd2;
+  uint64_t n1 = open_log(first, &fd1), n2 = open_log(second, &fd2);
+  /* a crash between the two fsyncs: the second log catches up with the record in flight */
+  if (n1 == n2 + 1) {
+    append_record(fd2, ++n2);
+    if (fsync(fd2) != 0) die("fsync");
+  }
+  if (n1 != n2) {
+    fprintf(stderr, "snapwl: %s holds %" PRIu64 " records and %s %" PRIu64 ": not written in lockstep\n", first, n1, second, n2);
+    exit(1);
+  }
+  uint64_t n = n1, unreported = 0;
+  printf("SNAPWL lockstep started resume=%" PRIu64 "\n", n);
+  fflush(stdout);
+  for (uint64_t written = 0; max_records == 0 || written < max_records; written++) {
+    ++n;
+    append_record(fd1, n);
+    if (fsync(fd1) != 0) die("fsync");
+    append_record(fd2, n);
+    if (fsync(fd2) != 0) die("fsync");
+    pace(2 * LOG_RECORD_BYTES);
+    if (++unreported == report_every) {
+      printf("SNAPWL lockstep fsynced=%" PRIu64 "\n", n);
+      fflush(stdout);
+      unreported = 0;
+    }
+  }
+  if (unreported) {
+    printf("SNAPWL lockstep fsynced=%" PRIu64 "\n", n);
+    fflush(stdout);
+  }
+  return close(fd1) == 0 && close(fd2) == 0 ? 0 : 1;
 }
 
 /* ---- blocks mode: header {magic, offset, generation, sequence, size, crc32c} + payload ---- */
@@ -345,24 +399,32 @@ int main(int argc, char **argv) {
     fflush(stdout);
     for (;;) sleep(3600);
   }
-  int is_log = strcmp(mode, "log") == 0;
-  if (!is_log && strcmp(mode, "blocks") != 0) usage("unknown mode");
+  int is_log = strcmp(mode, "log") == 0, is_lockstep = strcmp(mode, "lockstep") == 0;
+  if (!is_log && !is_lockstep && strcmp(mode, "blocks") != 0) usage("unknown mode");
   if (argc < 3 || argv[2][0] == '\0' || argv[2][0] == '-') usage("missing file");
-  uint64_t rate_kib = 1024, fsync_every = 16, max = 0, size_mib = 8, block_kib = 64, seed = 1;
-  for (int i = 3; i < argc; i += 2) {
+  int first_opt = 3;
+  if (is_lockstep) {
+    if (argc < 4 || argv[3][0] == '\0' || argv[3][0] == '-') usage("lockstep needs two files");
+    first_opt = 4;
+  }
+  int is_blocks = !is_log && !is_lockstep;
+  uint64_t rate_kib = 1024, fsync_every = 16, report_every = 16, max = 0, size_mib = 8, block_kib = 64, seed = 1;
+  for (int i = first_opt; i < argc; i += 2) {
     const char *opt = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
     if (strcmp(opt, "--rate-kib") == 0) rate_kib = parse_num(val, 1, UINT64_C(1) << 30, opt);
-    else if (strcmp(opt, "--fsync-every") == 0) fsync_every = parse_num(val, 1, UINT64_C(1) << 20, opt);
-    else if (is_log && strcmp(opt, "--max-records") == 0) max = parse_num(val, 1, UINT64_C(1) << 40, opt);
-    else if (!is_log && strcmp(opt, "--max-writes") == 0) max = parse_num(val, 1, UINT64_C(1) << 40, opt);
-    else if (!is_log && strcmp(opt, "--size-mib") == 0) size_mib = parse_num(val, 1, 1 << 16, opt);
-    else if (!is_log && strcmp(opt, "--block-kib") == 0) block_kib = parse_num(val, 1, MAX_BLOCK_BYTES / 1024, opt);
-    else if (!is_log && strcmp(opt, "--seed") == 0) seed = parse_num(val, 0, UINT32_MAX, opt);
+    else if (!is_lockstep && strcmp(opt, "--fsync-every") == 0) fsync_every = parse_num(val, 1, UINT64_C(1) << 20, opt);
+    else if (is_lockstep && strcmp(opt, "--report-every") == 0) report_every = parse_num(val, 1, UINT64_C(1) << 20, opt);
+    else if (!is_blocks && strcmp(opt, "--max-records") == 0) max = parse_num(val, 1, UINT64_C(1) << 40, opt);
+    else if (is_blocks && strcmp(opt, "--max-writes") == 0) max = parse_num(val, 1, UINT64_C(1) << 40, opt);
+    else if (is_blocks && strcmp(opt, "--size-mib") == 0) size_mib = parse_num(val, 1, 1 << 16, opt);
+    else if (is_blocks && strcmp(opt, "--block-kib") == 0) block_kib = parse_num(val, 1, MAX_BLOCK_BYTES / 1024, opt);
+    else if (is_blocks && strcmp(opt, "--seed") == 0) seed = parse_num(val, 0, UINT32_MAX, opt);
     else usage("unknown option");
   }
   crc_init();
   pace_rate_bytes = rate_kib * 1024;
   clock_gettime(CLOCK_MONOTONIC, &pace_start);
   if (is_log) return run_log(argv[2], fsync_every, max);
+  if (is_lockstep) return run_lockstep(argv[2], argv[3], report_every, max);
   return run_blocks(argv[2], size_mib, (uint32_t)(block_kib * 1024), fsync_every, (uint32_t)seed, max);
 }
