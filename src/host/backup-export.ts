@@ -85,6 +85,8 @@ export interface BeginBackupOptions {
   /** an incremental: the checkpoint whose changes since are exported as the dirty bitmap EXPORT_BITMAP */
   incrementalFrom?: string;
   log?: (message: string, fields: Record<string, unknown>) => void;
+  /** false: the guest is paused (a restarted cold guest) and no agent can answer; nothing is frozen */
+  freeze?: boolean;
 }
 
 /** Starts the job with the guest frozen around the start; a job of ours left from an earlier attempt is ended first. */
@@ -104,7 +106,10 @@ export async function beginBackupExport(client: Libvirt, dom: Domain, workDir: s
   const bitmap = options.incrementalFrom !== undefined ? { exportBitmap: EXPORT_BITMAP } : {};
   const xml = buildPullBackupXml({ socketPath: paths.socketPath, ...incremental, disks: [{ target: options.diskTarget, scratchFile, ...bitmap }] });
   const checkpointXml = options.checkpoint === undefined ? null : buildCheckpointXml({ name: options.checkpoint, disks: [{ target: options.diskTarget }] });
-  const { quiesce } = await withQuiescedGuest(client, dom, { timeoutMs: options.quiesceTimeoutMs, log: options.log }, () => client.backup.begin(dom, xml, checkpointXml));
+  const begin = () => client.backup.begin(dom, xml, checkpointXml);
+  let quiesce: QuiesceOutcome = { quiesced: false, freezeWindowMs: null };
+  if (options.freeze === false) await begin();
+  else ({ quiesce } = await withQuiescedGuest(client, dom, { timeoutMs: options.quiesceTimeoutMs, log: options.log }, begin));
   return { job: { socketPath: paths.socketPath, exportName: options.diskTarget, scratchFiles: [scratchFile] }, quiesce };
 }
 
