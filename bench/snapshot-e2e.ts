@@ -52,7 +52,7 @@ async function verifyFile(file: string, guest: FilledGuest): Promise<void> {
 }
 
 async function engineSnapshot(engine: Engine, uuid: string, expected: Pick<SnapshotResult, 'mode' | 'dataPath'>, tag: string, guest: FilledGuest): Promise<{ sample: Sample; imageId: string }> {
-  const watch = expected.mode === 'cold' ? watchDowntime(guest.fixture.client, guest.fixture.instance.name) : null;
+  const watch = expected.mode === 'cold' ? await watchDowntime(guest.fixture.client, guest.fixture.instance.name) : null;
   const started = process.hrtime.bigint();
   const { result } = await engine.startSnapshot(uuid, `bench-${tag}`);
   const value = await result;
