@@ -3,8 +3,9 @@
 // the one-pass engine (libvirt backup job / qemu-nbd → NBD → streaming qcow2 writer → resumable
 // upload, live and cold), today's file path (block copy / qemu-img convert, then upload), the
 // floor (bare qemu-img convert + copy into the image store) and Nova's convert-then-upload
-// without Temporal. Every produced image is checked with `qemu-img compare` against the disk: a
-// bench that times a wrong result is worthless. Prints tables; asserts no timings.
+// without Temporal; each cold method's guest downtime beside managedSave + restore alone. Every
+// produced image is checked with `qemu-img compare` against the disk: a bench that times a wrong
+// result is worthless. Prints tables; asserts no timings.
 // Run: npm run bench:snapshot [-- --reps 3 --written 256,1024]
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -17,6 +18,7 @@ import { downloadImage } from '../test/support/image-bytes';
 import { parseArgs } from './support/args';
 import { bareConvertAndCopy, novaStyleConvertUpload } from './support/baselines';
 import { onCleanup, runBench } from './support/cleanup';
+import { watchDowntime, saveAndRestore } from './support/downtime';
 import { createFilledGuest, type FilledGuest } from './support/filled-guest';
 import { machineFacts } from './support/machine';
 import { printTable } from './support/table';
@@ -49,15 +51,17 @@ async function verifyFile(file: string, guest: FilledGuest): Promise<void> {
   }
 }
 
-async function engineSnapshot(engine: Engine, uuid: string, expected: Pick<SnapshotResult, 'mode' | 'dataPath'>, tag: string): Promise<{ sample: Sample; imageId: string }> {
+async function engineSnapshot(engine: Engine, uuid: string, expected: Pick<SnapshotResult, 'mode' | 'dataPath'>, tag: string, guest: FilledGuest): Promise<{ sample: Sample; imageId: string }> {
+  const watch = expected.mode === 'cold' ? await watchDowntime(guest.fixture.client, guest.fixture.instance.name) : null;
   const started = process.hrtime.bigint();
   const { result } = await engine.startSnapshot(uuid, `bench-${tag}`);
   const value = await result;
   const ms = Number(process.hrtime.bigint() - started) / 1e6;
+  const downtimeMs = (await watch?.stop()) ?? undefined;
   if (value.mode !== expected.mode || value.dataPath !== expected.dataPath || value.status !== 'active') {
     throw new Error(`expected an active ${expected.mode} snapshot over ${expected.dataPath}, got ${value.status} ${value.mode} over ${String(value.dataPath)}`);
   }
-  return { sample: { ms, size: value.size, steps: value.steps }, imageId: value.imageId };
+  return { sample: { ms, size: value.size, steps: value.steps, ...(downtimeMs !== undefined ? { downtimeMs } : {}) }, imageId: value.imageId };
 }
 
 interface EngineVariant {
@@ -71,6 +75,7 @@ const VARIANTS: EngineVariant[] = [
   { method: 'one-pass live', mode: 'live', dataPath: 'backup-job', env: {} },
   { method: 'block-copy live', mode: 'live', dataPath: 'block-copy', env: { SNAP_DISABLE_BACKUP_API: 'true' } },
   { method: 'one-pass cold', mode: 'cold', dataPath: 'qemu-nbd', env: { SNAP_DISABLE_LIVE_SNAPSHOT: 'true' } },
+  { method: 'one-pass cold, resumed before the stream', mode: 'cold', dataPath: 'backup-job', env: { SNAP_DISABLE_LIVE_SNAPSHOT: 'true', SNAP_COLD_RESUME_BEFORE_STREAM: 'true' } },
   { method: 'convert cold', mode: 'cold', dataPath: 'convert', env: { SNAP_DISABLE_LIVE_SNAPSHOT: 'true', SNAP_DISABLE_BACKUP_API: 'true' } },
 ];
 
@@ -95,7 +100,7 @@ async function measureGuest(guest: FilledGuest, reps: number, workDir: string): 
     for (let rep = 1; rep <= reps; rep++) {
       const tag = `${variant.method.replace(/\W+/g, '-')}-${rep}`;
       process.stderr.write(`  ${variant.method} ${rep}/${reps}…\n`);
-      const run = await engineSnapshot(engine, instance.uuid, variant, tag);
+      const run = await engineSnapshot(engine, instance.uuid, variant, tag, guest);
       await verifyImage(engine, run.imageId, guest, workDir);
       push(variant.method, run.sample);
       if (index !== 0) continue;
@@ -109,6 +114,8 @@ async function measureGuest(guest: FilledGuest, reps: number, workDir: string): 
       const nova = await novaStyleConvertUpload(disk, workDir, engine.images, tag);
       await verifyImage(engine, nova.imageId, guest, workDir);
       push('nova-style convert + upload', nova);
+      const saveRestoreMs = await saveAndRestore(guest.fixture.client, guest.fixture.instance.name);
+      push('managedSave + restore', { ms: saveRestoreMs, size: 0, downtimeMs: saveRestoreMs });
     }
     await stopEngine();
   }

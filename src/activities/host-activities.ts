@@ -89,10 +89,10 @@ export function createHostActivities(deps: HostActivityDeps): HostActivities {
       );
     },
 
-    async restoreGuest({ domainName, priorPowerState }) {
+    async restoreGuest({ domainName, priorPowerState, resumePaused }) {
       return withHeartbeat(async () => {
         const client = await session.client();
-        const outcome = await restoreGuestState(client, domainName, priorPowerState);
+        const outcome = await restoreGuestState(client, domainName, priorPowerState, resumePaused === true ? { resumePaused } : {});
         return { recreated: outcome.recreated, reattached: outcome.reattached };
       });
     },

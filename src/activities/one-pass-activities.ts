@@ -12,6 +12,7 @@ import { layoutOf, ParentUnusable, streamImage, type IncrementalSource } from '.
 import { retainCheckpoints } from '../host/checkpoint-chain';
 import { closeExport, demoteToFull, ensureExport, type ExportContext, type LiveExport } from '../host/snapshot-export';
 import { diskSourceOf } from '../host/disk-source/root-disk';
+import { resumeRestartedGuest } from '../host/saved-guest-restart';
 import type { HostActivityDeps } from './host-activity-deps';
 import { Semaphore, withHeartbeat } from './activity-support';
 
@@ -118,8 +119,9 @@ export function createOnePassActivities(deps: HostActivityDeps, limits: OnePassL
   // One limit for every stream of this host (Proxmox's bwlimit).
   const bandwidth = new BandwidthLimit(config.streamBandwidthBytesPerSecond);
 
-  const exportContext = async (input: { domainName: string; workDirKey: string; mode: 'live' | 'cold'; description: ExportContext['description']; chain?: ChainPlan }): Promise<ExportContext> => {
-    const workDir = await workDirs.ensure(input.workDirKey, input.mode === 'live');
+  const exportContext = async (input: { domainName: string; workDirKey: string; mode: 'live' | 'cold'; description: ExportContext['description']; chain?: ChainPlan; restartSavedGuest?: boolean }): Promise<ExportContext> => {
+    // QEMU writes the backup job's scratch file inside: live, or cold on a guest restarted with a job.
+    const workDir = await workDirs.ensure(input.workDirKey, input.mode === 'live' || input.description.coldRestart === true);
     // Lets a restarted host worker tell an abandoned work dir from one whose run is still open.
     const owner = Context.current().info.workflowExecution;
     if (owner) await workDirs.writeOwner(input.workDirKey, owner.workflowId);
@@ -127,13 +129,32 @@ export function createOnePassActivities(deps: HostActivityDeps, limits: OnePassL
     const dom = await client.domainLookupByName(input.domainName);
     const log = (message: string, fields: Record<string, unknown>) => Context.current().log.warn(message, { ...fields, domain: input.domainName });
     const source = diskSourceOf(input.description, config.rbd);
-    return { client, dom, workDir, mode: input.mode, description: input.description, quiesceTimeoutMs: config.quiesceTimeoutMs, log, source, runKey: input.workDirKey, ...(input.chain !== undefined ? { chain: input.chain } : {}) };
+    return {
+      client,
+      dom,
+      workDir,
+      mode: input.mode,
+      description: input.description,
+      quiesceTimeoutMs: config.quiesceTimeoutMs,
+      log,
+      source,
+      runKey: input.workDirKey,
+      ...(input.chain !== undefined ? { chain: input.chain } : {}),
+      ...(input.restartSavedGuest === true ? { restartSavedGuest: true } : {}),
+    };
   };
 
   return {
     async openSnapshotExport(input) {
       return limits.extracts.run(() =>
-        withHeartbeat(async () => describeExport(await ensureExport(await exportContext(input)), input.description.imageFormat)),
+        withHeartbeat(async () => {
+          const ctx = await exportContext(input);
+          const opened = await ensureExport(ctx);
+          if (input.mode !== 'cold' || opened.record.kind !== 'backup-job') return describeExport(opened, input.description.imageFormat);
+          // The cut is recorded (a retry re-attaches to it): the guest may run on.
+          await resumeRestartedGuest(ctx.client, ctx.dom, ctx.workDir);
+          return { ...describeExport(opened, input.description.imageFormat), guestResumed: true };
+        }),
       );
     },
 

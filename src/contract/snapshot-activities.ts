@@ -111,6 +111,12 @@ export interface DomainDescription {
    * RBD pool (SNAP_GLANCE_RBD_POOL). Absent in descriptions recorded before it existed.
    */
   directSnapshot?: boolean;
+  /**
+   * A cold snapshot of the guest running may restart it paused from its managed save with a backup
+   * job on its disk and resume it before the stream (SNAP_COLD_RESUME_BEFORE_STREAM and the live
+   * rule for the source). Absent where it does not apply, and in descriptions recorded before it.
+   */
+  coldRestart?: boolean;
 }
 
 /**
@@ -135,6 +141,8 @@ export interface SnapshotExport extends Partial<SnapshotChainFacts> {
   quiesced: boolean;
   freezeWindowMs: number | null;
   quiesceError?: string;
+  /** cold: the guest runs again beside the export's backup job (restarted from its save); absent otherwise */
+  guestResumed?: boolean;
 }
 
 export interface StreamedImage extends UploadedImage, Partial<SnapshotChainFacts> {
@@ -178,10 +186,23 @@ export interface HostActivities extends VolumeHostActivities {
     description: DomainDescription;
   }): Promise<ExtractedSnapshot>;
   /** Recreate the domain in its prior power state and re-attach devices; idempotent, retried forever. */
-  restoreGuest(input: { domainName: string; priorPowerState: PowerState }): Promise<{ recreated: boolean; reattached: number }>;
+  restoreGuest(input: {
+    domainName: string;
+    priorPowerState: PowerState;
+    /** a guest that ran before and is found paused is resumed (the run may have restarted it paused) */
+    resumePaused?: boolean;
+  }): Promise<{ recreated: boolean; reattached: number }>;
   uploadSnapshot(input: { imageId: string; path: string; format: 'qcow2' | 'raw' }): Promise<UploadedImage>;
   /** One pass, step 1 (the seed's extract): the point-in-time export, found again when it is still served. */
-  openSnapshotExport(input: { domainName: string; workDirKey: string; mode: SnapshotMode; description: DomainDescription; chain?: ChainPlan }): Promise<SnapshotExport>;
+  openSnapshotExport(input: {
+    domainName: string;
+    workDirKey: string;
+    mode: SnapshotMode;
+    description: DomainDescription;
+    chain?: ChainPlan;
+    /** cold, the guest was running and is saved: cut with a backup job on the restarted guest, then resume it (src/host/saved-guest-restart.ts) */
+    restartSavedGuest?: boolean;
+  }): Promise<SnapshotExport>;
   /** One pass, step 2 (the seed's upload): export → image writer → resumable upload → verified commit. */
   streamSnapshot(input: { domainName: string; workDirKey: string; mode: SnapshotMode; description: DomainDescription; imageId: string }): Promise<StreamedImage>;
   /** Before the stream, where the description says it may: Nova's direct snapshot, inside the cluster (src/host/direct-snapshot.ts). */

@@ -8,6 +8,7 @@ import { rm } from 'node:fs/promises';
 import { isLibvirtError, VIR_ERR_NO_DOMAIN, VIR_ERR_NO_DOMAIN_BACKUP, VIR_ERR_OPERATION_INVALID, type Domain, type Libvirt } from '../libvirt';
 import { buildCheckpointXml, buildPullBackupXml, parseBackupXml } from './backup-xml';
 import { exportPaths, isInside } from './export-paths';
+import { abortBlockJobQuietly } from './live-snapshot';
 import { withQuiescedGuest, type QuiesceOutcome } from './quiesce';
 
 /** The name an incremental job's export advertises its changes under: qemu:dirty-bitmap:<this>. */
@@ -25,7 +26,12 @@ export interface BackupJobRef {
   exportName: string;
   /** every scratch file (or device) of the job's disks */
   scratchFiles: string[];
+  /** the targets (vda …) of the disks the job backs up */
+  diskTargets: string[];
 }
+
+/** How long an aborted job may take before libvirt is nudged to process its end (see abortBackupJob). */
+const NUDGE_AFTER_MS = 500;
 
 /**
  * The domain's backup job, or null when it has none (no job, or the domain stopped or went since
@@ -45,6 +51,7 @@ export async function currentBackupJob(client: Libvirt, dom: Domain): Promise<Ba
     socketPath: job.socketPath,
     exportName: disk?.exportName ?? disk?.target ?? '',
     scratchFiles: job.disks.flatMap((d) => (d.scratch === null ? [] : [d.scratch])),
+    diskTargets: job.disks.filter((d) => d.backup).map((d) => d.target),
   };
 }
 
@@ -64,8 +71,19 @@ export async function abortBackupJob(client: Libvirt, dom: Domain, socketPath: s
     if (isLibvirtError(err, VIR_ERR_OPERATION_INVALID, VIR_ERR_NO_DOMAIN_BACKUP, VIR_ERR_NO_DOMAIN)) return false;
     throw err;
   }
-  const deadline = Date.now() + socketGoneTimeoutMs;
-  while (existsSync(socketPath) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+  const abortedAt = Date.now();
+  const deadline = abortedAt + socketGoneTimeoutMs;
+  let nudged = false;
+  while (existsSync(socketPath) && Date.now() < deadline) {
+    if (!nudged && Date.now() - abortedAt > NUDGE_AFTER_MS) {
+      // libvirt 9.0 leaves the job of a domain restored paused from its save (saved-guest-restart.ts)
+      // concluded in QEMU but never ended; a blockJobAbort on its disk makes libvirt process the end
+      // (it answers "still being ended", which is the point).
+      nudged = true;
+      for (const target of job.diskTargets) await abortBlockJobQuietly(client, dom, target);
+    }
+    await new Promise((r) => setTimeout(r, 25));
+  }
   for (const file of [socketPath, ...job.scratchFiles]) if (isInside(workDir, file)) await rm(file, { force: true });
   return true;
 }
@@ -85,6 +103,8 @@ export interface BeginBackupOptions {
   /** an incremental: the checkpoint whose changes since are exported as the dirty bitmap EXPORT_BITMAP */
   incrementalFrom?: string;
   log?: (message: string, fields: Record<string, unknown>) => void;
+  /** false: the guest is paused (a restarted cold guest) and no agent can answer; nothing is frozen */
+  freeze?: boolean;
 }
 
 /** Starts the job with the guest frozen around the start; a job of ours left from an earlier attempt is ended first. */
@@ -104,8 +124,11 @@ export async function beginBackupExport(client: Libvirt, dom: Domain, workDir: s
   const bitmap = options.incrementalFrom !== undefined ? { exportBitmap: EXPORT_BITMAP } : {};
   const xml = buildPullBackupXml({ socketPath: paths.socketPath, ...incremental, disks: [{ target: options.diskTarget, scratchFile, ...bitmap }] });
   const checkpointXml = options.checkpoint === undefined ? null : buildCheckpointXml({ name: options.checkpoint, disks: [{ target: options.diskTarget }] });
-  const { quiesce } = await withQuiescedGuest(client, dom, { timeoutMs: options.quiesceTimeoutMs, log: options.log }, () => client.backup.begin(dom, xml, checkpointXml));
-  return { job: { socketPath: paths.socketPath, exportName: options.diskTarget, scratchFiles: [scratchFile] }, quiesce };
+  const begin = () => client.backup.begin(dom, xml, checkpointXml);
+  let quiesce: QuiesceOutcome = { quiesced: false, freezeWindowMs: null };
+  if (options.freeze === false) await begin();
+  else ({ quiesce } = await withQuiescedGuest(client, dom, { timeoutMs: options.quiesceTimeoutMs, log: options.log }, begin));
+  return { job: { socketPath: paths.socketPath, exportName: options.diskTarget, scratchFiles: [scratchFile], diskTargets: [options.diskTarget] }, quiesce };
 }
 
 /** Ends our job (never another's) and what it left in the work dir; idempotent. */

@@ -46,8 +46,9 @@ export interface RestoreOutcome {
 /**
  * Brings the guest back as it was before the snapshot: running or paused (from its managed-save
  * image when there is one), with every passthrough device of its persistent definition attached.
+ * `resumePaused`: a guest that ran before and is paused now is resumed (its run restarted it paused).
  */
-export async function restoreGuestState(client: Libvirt, domainName: string, prior: PowerState): Promise<RestoreOutcome> {
+export async function restoreGuestState(client: Libvirt, domainName: string, prior: PowerState, options: { resumePaused?: boolean } = {}): Promise<RestoreOutcome> {
   let dom: Domain;
   try {
     dom = await client.domainLookupByName(domainName);
@@ -60,6 +61,10 @@ export async function restoreGuestState(client: Libvirt, domainName: string, pri
   const { state } = await client.domainGetState(dom);
   if (wanted && (state === DomainState.Shutoff || state === DomainState.Shutdown || state === DomainState.Crashed)) {
     dom = await client.domainCreateWithFlags(dom, prior === POWER_STATE_PAUSED ? VIR_DOMAIN_START_PAUSED : 0);
+    recreated = true;
+  } else if (options.resumePaused === true && prior === POWER_STATE_RUNNING && state === DomainState.Paused) {
+    // Restarted paused by the run (saved-guest-restart.ts) and not resumed before the run failed.
+    await client.domainResume(dom);
     recreated = true;
   }
   if (!wanted) return { recreated, reattached: 0, gone: false };

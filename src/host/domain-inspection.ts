@@ -7,7 +7,7 @@ import type { ChainRoots } from './disk-chain';
 import { directSnapshotRefusal } from './direct-snapshot';
 import { describeRootDisk } from './disk-source/root-disk';
 import { isEncryptedEphemeral } from './disk-source/block-source';
-import { isLiveCapable } from './live-policy';
+import { isLiveCapable, mayRestartWithBackupJob, type LivePolicyFacts } from './live-policy';
 import { parseDomainXml, rootDisk } from './domain-xml';
 import { DEFAULT_RBD_CEPH_CONF, type HostConfig } from './host-config';
 import { novaPowerState } from './power-state';
@@ -27,7 +27,7 @@ function unreadableFormatOf(disk: { sourceType: string; driverType: string | nul
 }
 
 /** `rbd` absent: the cluster of Nova's defaults (the default conf, librados' default user); `blockDevices` absent: none is read. */
-export type DescribeConfig = Pick<HostConfig, 'snapshotImageFormat' | 'ephemeralEncryption' | 'disableLiveSnapshot' | 'disableBackupApi'> & Partial<Pick<HostConfig, 'rbd' | 'blockDevices'>> & ChainRoots;
+export type DescribeConfig = Pick<HostConfig, 'snapshotImageFormat' | 'ephemeralEncryption' | 'disableLiveSnapshot' | 'disableBackupApi'> & Partial<Pick<HostConfig, 'rbd' | 'blockDevices' | 'coldResumeBeforeStream'>> & ChainRoots;
 
 /**
  * What the snapshot needs to know of the domain, all of it from libvirt: the disk's format from its
@@ -52,6 +52,14 @@ export async function describeDomain(client: Libvirt, dom: Domain, config: Descr
   // Encrypted ephemeral storage is never live (isLiveCapable); cold, it takes the one-pass path like any disk.
   const encrypted = isEncryptedEphemeral(config.ephemeralEncryption, disk);
   const backupCapable = readable && libVersion >= MIN_LIBVIRT_BACKUP && hvVersion >= MIN_QEMU_BACKUP && !config.disableBackupApi;
+  const policy: LivePolicyFacts = {
+    source: described?.source.kind ?? null,
+    liveVersions: libVersion >= MIN_LIBVIRT_LIVE && hvVersion >= MIN_QEMU_LIVE,
+    backupCapable,
+    encrypted,
+    disableLiveSnapshot: config.disableLiveSnapshot,
+    allowLiveBlockDevices: config.blockDevices?.allowLive === true,
+  };
   return {
     powerState: novaPowerState(state),
     diskPath: disk.source ?? '',
@@ -61,15 +69,9 @@ export async function describeDomain(client: Libvirt, dom: Domain, config: Descr
     backingChain: described?.facts.backingChain ?? [],
     virtualSize: described?.facts.virtualSize ?? 0,
     virtType: facts.virtType,
-    liveCapable: isLiveCapable({
-      source: described?.source.kind ?? null,
-      liveVersions: libVersion >= MIN_LIBVIRT_LIVE && hvVersion >= MIN_QEMU_LIVE,
-      backupCapable,
-      encrypted,
-      disableLiveSnapshot: config.disableLiveSnapshot,
-      allowLiveBlockDevices: config.blockDevices?.allowLive === true,
-    }),
+    liveCapable: isLiveCapable(policy),
     backupCapable,
+    ...(config.coldResumeBeforeStream === true && mayRestartWithBackupJob(policy) ? { coldRestart: true } : {}),
     // Only where it applies: descriptions of other disks stay as they were.
     ...(directSnapshotRefusal(described?.source.kind ?? null, config.rbd ?? {}) === null ? { directSnapshot: true } : {}),
   };

@@ -9,10 +9,14 @@ import { assertSafePath } from '../fs/safe-path';
 export const EXPORT_SOCKET_NAME = 'export.sock';
 /** qemu-nbd --pid-file of the cold path's export. */
 export const QEMU_NBD_PID_NAME = 'qemu-nbd.pid';
+/** Present while a cold run's guest, restarted paused from its save, has not been resumed yet. */
+export const RESTARTED_GUEST_NAME = 'restarted-paused';
 
 export interface ExportPaths {
   socketPath: string;
   pidFile: string;
+  /** marks the guest restarted paused by this run and not resumed since (src/host/saved-guest-restart.ts) */
+  restartedGuest: string;
   /** the backup job's copy-before-write qcow2 for one disk (libvirt creates and deletes it) */
   scratchFile(target: string): string;
 }
@@ -22,6 +26,7 @@ export function exportPaths(workDir: string): ExportPaths {
   return {
     socketPath: path.join(workDir, EXPORT_SOCKET_NAME),
     pidFile: path.join(workDir, QEMU_NBD_PID_NAME),
+    restartedGuest: path.join(workDir, RESTARTED_GUEST_NAME),
     scratchFile: (target) => path.join(workDir, `scratch-${assertDiskTarget(target)}.qcow2`),
   };
 }

@@ -34,6 +34,12 @@ export const HostEnvSchema = z.object({
   SNAP_SNAPSHOT_IMAGE_FORMAT: z.enum(['qcow2', 'raw']).optional(),
   /** Nova's [workarounds] disable_libvirt_livesnapshot */
   SNAP_DISABLE_LIVE_SNAPSHOT: EnvBooleanSchema.default('false'),
+  /**
+   * A cold snapshot of a running guest restarts it paused from its managed save with a backup job
+   * on its disk and resumes it before the stream (src/host/saved-guest-restart.ts); false: the guest
+   * stays saved until its disk has been read, as in the seed.
+   */
+  SNAP_COLD_RESUME_BEFORE_STREAM: EnvBooleanSchema.default('false'),
   /** keeps the block-copy + convert + upload path even where libvirt has the backup API (for comparisons) */
   SNAP_DISABLE_BACKUP_API: EnvBooleanSchema.default('false'),
   /** Nova's [ephemeral_storage_encryption] enabled: forces cold snapshots */
@@ -103,6 +109,8 @@ export interface HostConfig {
   snapshotImageFormat?: 'qcow2' | 'raw';
   disableLiveSnapshot: boolean;
   disableBackupApi: boolean;
+  /** SNAP_COLD_RESUME_BEFORE_STREAM; absent: off */
+  coldResumeBeforeStream?: boolean;
   ephemeralEncryption: boolean;
   imageUrl: string;
   imageToken?: string;
@@ -150,6 +158,7 @@ export function loadHostConfig(env: NodeJS.ProcessEnv = process.env, projectRoot
     snapshotImageFormat: e.SNAP_SNAPSHOT_IMAGE_FORMAT,
     disableLiveSnapshot: e.SNAP_DISABLE_LIVE_SNAPSHOT,
     disableBackupApi: e.SNAP_DISABLE_BACKUP_API,
+    coldResumeBeforeStream: e.SNAP_COLD_RESUME_BEFORE_STREAM,
     ephemeralEncryption: e.SNAP_EPHEMERAL_ENCRYPTION,
     imageUrl: e.SNAP_IMAGE_URL,
     imageToken: e.SNAP_IMAGE_TOKEN,

@@ -37,3 +37,13 @@ export function isLiveCapable(f: LivePolicyFacts): boolean {
       return false;
   }
 }
+
+/**
+ * Whether a cold snapshot of a running guest may restart it with a backup job on its disk before
+ * the stream (src/host/saved-guest-restart.ts): the job then runs beside the running guest as a
+ * live snapshot's does, so the live rule holds for the source, the encryption and the versions;
+ * only Nova's disable_libvirt_livesnapshot does not apply, since the cut itself is taken stopped.
+ */
+export function mayRestartWithBackupJob(f: LivePolicyFacts): boolean {
+  return f.backupCapable && isLiveCapable({ ...f, disableLiveSnapshot: false });
+}

@@ -1,7 +1,7 @@
 // The point-in-time export a snapshot streams from, whatever the mode: a libvirt backup job for a
-// running guest (live), a read-only qemu-nbd of the stopped disk chain (cold, shut off). Each step
-// that needs the export re-derives it: it finds the one its work dir records, still served, or
-// makes a new one (a new point in time, so the map and any staged bytes of the old one are void).
+// running guest (live) and for a cold guest restarted from its save, a read-only qemu-nbd of the
+// stopped disk chain (cold, shut off). Each step that needs the export re-derives it: it finds the
+// one its work dir records, still served, or makes a new one (a new point in time, so the map and any staged bytes of the old one are void).
 import { mkdir } from 'node:fs/promises';
 import { DomainState, type Domain, type Libvirt } from '../libvirt';
 import { allocationMap, BASE_ALLOCATION, dirtyBitmapContext, dirtyRanges, NbdClient, type Range } from '../nbd';
@@ -15,6 +15,7 @@ import { exportPaths } from './export-paths';
 import { newExportId, readExportRecord, removeExportRecord, writeExportRecord, type ExportRecord } from './export-record';
 import { findReadOnlyExport, startReadOnlyExport, stopReadOnlyExport } from './nbd-export';
 import { takeStoragePoint } from './storage-point-export';
+import { beginOnRestartedGuest } from './saved-guest-restart';
 import type { AllocationMap } from '../qcow2';
 import { errorMessage } from '../contract';
 
@@ -23,6 +24,8 @@ export class ColdSourceRunning extends Error {
   override readonly name = 'ColdSourceRunning';
   readonly retryable = false;
 }
+
+const COLD_RESTART_REASON = 'a cold snapshot cut from the guest restarted after its save takes no checkpoint to read changes from';
 
 export interface ExportContext {
   client: Libvirt;
@@ -38,6 +41,8 @@ export interface ExportContext {
   source: DiskSource;
   /** the workflow run (the work dir's key): names the storage snapshot a chained live export takes */
   runKey?: string;
+  /** cold, the guest was running: cut with a backup job on it restarted from its save (saved-guest-restart.ts) */
+  restartSavedGuest?: boolean;
 }
 
 export interface LiveExport {
@@ -72,6 +77,7 @@ async function openExport(ctx: ExportContext, previous: ExportRecord | undefined
   const openedAt = Date.now();
   let record: Omit<ExportRecord, 'map'>;
   const snapshots = ctx.source.snapshots;
+  const restarted = ctx.mode === 'cold' && ctx.restartSavedGuest === true ? await beginOnRestartedGuest({ client, dom, workDir, diskTarget: description.diskTarget, quiesceTimeoutMs: ctx.quiesceTimeoutMs, log: ctx.log }) : null;
   if (ctx.mode === 'live' && snapshots !== undefined && ctx.chain?.composes === true && ctx.runKey !== undefined) {
     const { image, quiesce, chain } = await takeStoragePoint(ctx, snapshots, ctx.chain, ctx.runKey, previous);
     await startReadOnlyExport({ ...image, socketPath: paths.socketPath, pidFile: paths.pidFile, exportName: description.diskTarget });
@@ -80,6 +86,10 @@ async function openExport(ctx: ExportContext, previous: ExportRecord | undefined
     const exportId = newExportId();
     const { job, quiesce, chain } = await beginLiveExport(ctx, exportId);
     record = { exportId, kind: 'backup-job', socketPath: paths.socketPath, exportName: job.exportName, diskTarget: description.diskTarget, openedAt, ...quiesce, freezeWindowMs: quiesce.freezeWindowMs, chain };
+  } else if (restarted !== null) {
+    // The save's point in time, held by the job while the guest runs again.
+    const chain = { kind: 'full' as const, fullReason: COLD_RESTART_REASON };
+    record = { exportId: newExportId(), kind: 'backup-job', socketPath: paths.socketPath, exportName: restarted.exportName, diskTarget: description.diskTarget, openedAt, quiesced: false, freezeWindowMs: null, chain };
   } else {
     const { state } = await client.domainGetState(dom);
     if (state === DomainState.Running || state === DomainState.Paused || state === DomainState.Blocked || state === DomainState.PMSuspended) {

@@ -1,7 +1,8 @@
 // The one-pass data path (issue: one pass from guest disk to image): the seed's extract becomes the
 // point-in-time export (a backup job for a running guest, a read-only NBD export of the stopped
 // disk), its upload becomes the stream from that export into the image service, and a closing step
-// ends the export. A cold guest stays down until its disk has been read, then comes back.
+// ends the export. A cold guest stays down until its disk has been read, then comes back; or, where
+// the host restarts it with a backup job holding the save's point in time, before the stream.
 // Each step re-derives its preconditions, so a run reset after its compensations still completes.
 import { patched, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import {
@@ -30,7 +31,10 @@ export async function streamOnePass(ctx: ExtractContext): Promise<ExtractOutcome
   let plan: ChainPlan | undefined;
   const exportInput = () => ({ domainName, workDirKey, mode, description, ...(plan !== undefined ? { chain: plan } : {}) });
   const touchesGuest = mode === 'cold' && (powerState === POWER_STATE_RUNNING || powerState === POWER_STATE_PAUSED);
-  const restore = () => host.restore.restoreGuest({ domainName, priorPowerState: powerState });
+  // A running guest may come back before the stream (the host restarts it with a backup job on its
+  // disk): only where the host says it may, and not in histories recorded before it.
+  const restartsGuest = touchesGuest && powerState === POWER_STATE_RUNNING && description.coldRestart === true && patched('cold-restart-with-job');
+  const restore = () => host.restore.restoreGuest({ domainName, priorPowerState: powerState, ...(restartsGuest ? { resumePaused: true } : {}) });
   const close = () => host.restore.closeSnapshotExport({ domainName, workDirKey });
   let recorded = false;
   // The compensation's close: a failed live run's point in time in the disk's storage (an RBD
@@ -59,7 +63,12 @@ export async function streamOnePass(ctx: ExtractContext): Promise<ExtractOutcome
     const direct = await attemptDirectSnapshot(ctx);
     if (direct !== null) return direct;
     if (chained && mode === 'live') plan = await progress.step('plan_chain', () => control.planChain({ instanceUuid }));
-    const opened = await progress.step('extract', () => host.extract.openSnapshotExport(exportInput()));
+    const opened = await progress.step('extract', () => host.extract.openSnapshotExport({ ...exportInput(), ...(restartsGuest ? { restartSavedGuest: true } : {}) }));
+    if (opened.guestResumed === true) {
+      // The save's point in time is held by the export's job: the guest is back (its devices now), the stream follows.
+      await progress.step('restore_guest', restore);
+      restored = true;
+    }
     // What the stream carries: the guest data (the changed extents of an incremental) to a composing store.
     progress.state.bytesTotal = opened.changedBytes ?? opened.imageSize;
     await progress.step('task_state_uploading', () =>
@@ -88,7 +97,7 @@ export async function streamOnePass(ctx: ExtractContext): Promise<ExtractOutcome
   } finally {
     // Nova's `finally:` around the extract: the guest comes back whatever happened above, once
     // nothing holds its disk open (QEMU would refuse the disk's write lock).
-    if (touchesGuest) {
+    if (touchesGuest && !restored) {
       if (!closed) await progress.step('close_export', close);
       await progress.step('restore_guest', restore);
       restored = true;

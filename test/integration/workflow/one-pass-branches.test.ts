@@ -97,6 +97,42 @@ describe('snapshotInstance on the one-pass data path', () => {
     expectClean(inst, 'running');
   });
 
+  it('cold from running, restarted with a job: the guest is back before the stream, its export the save’s', async () => {
+    const { inst, result } = await snapshot({ guest: 'running', liveCapable: false, coldRestart: true }, 'one-pass-cold-restart');
+    expect(result).toMatchObject({ mode: 'cold', status: 'active', dataPath: 'backup-job', quiesced: false });
+    expect(inst.calls.filter((c) => DATA_STEPS.includes(c))).toEqual(['prepareColdSnapshot', 'openSnapshotExport', 'restoreGuest', 'streamSnapshot']);
+    expect(inst.guestAtStream).toEqual(['running']);
+    expect(result?.steps).toHaveProperty('close_export');
+    expectClean(inst, 'running');
+  });
+
+  it('cold from running, the host does not restart it: saved for the whole stream, as before', async () => {
+    const { inst, result } = await snapshot({ guest: 'running', liveCapable: false });
+    expect(result).toMatchObject({ mode: 'cold', dataPath: 'qemu-nbd' });
+    expect(inst.guestAtStream).toEqual(['saved']);
+    expectClean(inst, 'running');
+  });
+
+  it.each([
+    { where: 'the export after the restart', failures: { openSnapshotExport: 'fatal' as const } },
+    { where: 'the stream after the resume', failures: { streamSnapshot: 'fatal' as const } },
+  ])('cold restart: a failure in $where ends the export and leaves the guest running, devices attached', async ({ failures }) => {
+    const { inst, error } = await snapshot({ guest: 'running', liveCapable: false, coldRestart: true, failures });
+    expect(error).toBeInstanceOf(WorkflowFailedError);
+    expect(inst.imageStatus).toBe('deleted');
+    expect(inst.calls).toContain('closeSnapshotExport');
+    expect(inst.devicesAttached).toBe(2);
+    expectClean(inst, 'running');
+  });
+
+  it('cold restart: an export attempt that died after the restart is retried on the paused guest, which then resumes', async () => {
+    const { inst, result } = await snapshot({ guest: 'running', liveCapable: false, coldRestart: true, failures: { openSnapshotExport: 'transient' } });
+    expect(result).toMatchObject({ mode: 'cold', status: 'active', dataPath: 'backup-job' });
+    expect(inst.calls.filter((c) => c === 'openSnapshotExport')).toHaveLength(2);
+    expect(inst.guestAtStream).toEqual(['running']);
+    expectClean(inst, 'running');
+  });
+
   it('shut off: read through qemu-nbd, never saved or recreated', async () => {
     const { inst, result } = await snapshot({ guest: 'shutoff' });
     expect(result).toMatchObject({ mode: 'cold', dataPath: 'qemu-nbd' });

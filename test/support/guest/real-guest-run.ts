@@ -100,11 +100,14 @@ export interface ImageContents {
 
 const VirtualSizeJson = z.object({ 'virtual-size': z.number().int().nonnegative() }).passthrough();
 
-/** The logical digest of an image file's guest-visible disk, before anything (a journal replay) touches it. */
-async function logicalDigestOfFile(file: string, scratchDir: string): Promise<string> {
+/**
+ * The logical digest of an image file's guest-visible disk, before anything (a journal replay)
+ * touches it; `format` names the file's format (a guest's disk: never probed).
+ */
+export async function logicalDigestOfFile(file: string, scratchDir: string, format?: 'qcow2' | 'raw'): Promise<string> {
   const raw = join(scratchDir, 'digest.raw');
   try {
-    await runToolOutput('qemu-img', ['convert', '-q', '-O', 'raw', file, raw]);
+    await runToolOutput('qemu-img', ['convert', '-q', ...(format !== undefined ? ['-f', format] : []), '-O', 'raw', file, raw]);
     const info = parseToolJson('qemu-img', VirtualSizeJson, (await runToolOutput('qemu-img', ['info', '--output=json', '-f', 'raw', raw])).stdout);
     return `${LOGICAL_DIGEST_ALGORITHM}:${await logicalDigestOf(createReadStream(raw, { highWaterMark: 4 << 20 }), info['virtual-size'])}`;
   } finally {

@@ -33,6 +33,8 @@ export interface FakeInstanceOptions {
   host?: string;
   /** an RBD disk with Glance's RBD pool named: the host's direct snapshot is taken, or refused (then streamed) */
   direct?: 'done' | 'refused';
+  /** the host restarts a saved guest with a backup job before the stream (SNAP_COLD_RESUME_BEFORE_STREAM) */
+  coldRestart?: boolean;
   /** an activity that waits (heartbeating) until the test calls release() */
   holdAt?: ActivityName;
   /** the instance's Cinder volumes (a root one makes it volume-backed) */
@@ -54,6 +56,12 @@ export class FakeInstance {
   readonly workDirs = new Set<string>();
   /** the one-pass export is open (a backup job or qemu-nbd would be running) */
   exportOpen = false;
+  /** how the open export serves (a cold guest restarted with a job serves through the job) */
+  exportKind: 'backup-job' | 'qemu-nbd' | null = null;
+  /** restarted paused from its save by the run's export and not resumed since */
+  restartedPaused = false;
+  /** the guest's state when each stream attempt began */
+  readonly guestAtStream: GuestState[] = [];
   /** a direct snapshot's copy and source snapshot are in the cluster (Glance's once the image is active) */
   directCopy = false;
   readonly calls: string[] = [];
@@ -235,6 +243,7 @@ export class FakeCloud {
           liveCapable: inst.options.liveCapable ?? true,
           ...(inst.options.onePass === true ? { backupCapable: true } : {}),
           ...(inst.options.direct !== undefined ? { directSnapshot: true } : {}),
+          ...(inst.options.coldRestart === true ? { coldRestart: true } : {}),
         };
         return description;
       },
@@ -257,11 +266,15 @@ export class FakeCloud {
         inst.enter('extractSnapshot');
         return { path: `/fake/snapshots/${workDirKey}/out`, size: description.virtualSize, format: description.imageFormat, quiesced: false, freezeWindowMs: null };
       },
-      restoreGuest: async ({ domainName, priorPowerState }) => {
+      restoreGuest: async ({ domainName, priorPowerState, resumePaused }) => {
         const inst = this.domain(domainName);
         inst.enter('restoreGuest');
         const reattached = (inst.options.devices ?? 2) - inst.devicesAttached;
         if (inst.guest === 'saved') inst.guest = priorPowerState === POWER_STATE_PAUSED ? 'paused' : 'running';
+        if (resumePaused === true && inst.guest === 'paused' && priorPowerState !== POWER_STATE_PAUSED) {
+          inst.guest = 'running';
+          inst.restartedPaused = false;
+        }
         inst.devicesAttached = inst.options.devices ?? 2;
         return { recreated: true, reattached };
       },
@@ -281,11 +294,23 @@ export class FakeCloud {
       removeSnapshotWorkDir: async ({ workDirKey }) => {
         for (const inst of this.byUuid.values()) inst.workDirs.delete(workDirKey);
       },
-      openSnapshotExport: async ({ domainName, workDirKey, mode }) => {
+      openSnapshotExport: async ({ domainName, workDirKey, mode, restartSavedGuest }) => {
         const inst = this.domain(domainName);
         inst.workDirs.add(workDirKey);
+        // Restarted paused from the save before the job begins: a failure after this leaves it paused.
+        const restarts = restartSavedGuest === true && inst.options.coldRestart === true && (inst.guest === 'saved' || (inst.guest === 'paused' && inst.restartedPaused));
+        if (restarts) {
+          inst.guest = 'paused';
+          inst.restartedPaused = true;
+        }
         inst.enter('openSnapshotExport');
         inst.exportOpen = true;
+        inst.exportKind = mode === 'live' || restarts ? 'backup-job' : 'qemu-nbd';
+        if (restarts) {
+          inst.guest = 'running';
+          inst.restartedPaused = false;
+          return { exportId: `export-${workDirKey}`, dataPath: 'backup-job', socketPath: `/fake/snapshots/${workDirKey}/export.sock`, exportName: 'vda', virtualSize: 1 << 20, imageSize: 1 << 20, quiesced: false, freezeWindowMs: null, guestResumed: true };
+        }
         return { exportId: `export-${workDirKey}`, dataPath: mode === 'live' ? 'backup-job' : 'qemu-nbd', socketPath: `/fake/snapshots/${workDirKey}/export.sock`, exportName: 'vda', virtualSize: 1 << 20, imageSize: 1 << 20, quiesced: mode === 'live', freezeWindowMs: mode === 'live' ? 3 : null };
       },
       streamSnapshot: async ({ domainName, imageId, mode }) => {
@@ -293,6 +318,7 @@ export class FakeCloud {
         const image = this.image(imageId);
         if (image.imageId !== imageId || image.imageStatus === 'deleted') throw ApplicationFailure.nonRetryable(`image ${imageId} is gone`, 'ImageNotFound');
         inst.imageStatus = 'saving';
+        inst.guestAtStream.push(inst.guest);
         try {
           inst.enter('streamSnapshot');
           await inst.holdIfAsked('streamSnapshot');
@@ -301,7 +327,7 @@ export class FakeCloud {
           throw err;
         }
         inst.imageStatus = 'active';
-        const dataPath = mode === 'live' ? 'backup-job' : 'qemu-nbd';
+        const dataPath = inst.exportKind ?? (mode === 'live' ? 'backup-job' : 'qemu-nbd');
         const chain = mode === 'live' ? { kind: 'full' as const, fullReason: 'the first snapshot of this instance', checkpoint: 'snap-fake', changedBytes: 1 << 20 } : {};
         return { imageId, status: 'active', size: 1 << 20, checksum: 'fake-md5', dataPath, exportId: 'export', resumedFrom: 0, bytesSent: 1 << 20, logicalDigest: 'fake-digest', quiesced: mode === 'live', freezeWindowMs: mode === 'live' ? 3 : null, ...chain };
       },
@@ -327,6 +353,7 @@ export class FakeCloud {
         if (!inst) return;
         inst.calls.push('closeSnapshotExport');
         inst.exportOpen = false;
+        inst.exportKind = null;
       },
       retainCheckpoints: async ({ domainName }) => {
         this.byDomain.get(domainName)?.calls.push('retainCheckpoints');
