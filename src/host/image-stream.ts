@@ -6,14 +6,15 @@
 // service restart, a new host worker) goes on from the committed length. A service that cannot
 // compose (a real Glance) gets the image itself, laid out here, in one PUT from byte 0.
 import { createHash, type Hash } from 'node:crypto';
-import { encodeMap, fitLayout, hasChunkUploads, ImageConflict, ImageGone, imageStatus, LOGICAL_DIGEST_PROPERTY, piecesLength, sentPieces, type Image, type ImageClient, type LogicalLayout, type Piece } from '../images/client';
+import { encodeMap, fitLayout, hasChunkUploads, ImageConflict, ImageGone, imageStatus, LOGICAL_DIGEST_PROPERTY, piecesLength, sentPieces, type ImageClient, type LogicalLayout, type Piece } from '../images/client';
 import { NbdClient } from '../nbd';
-import { emitFrom, LOGICAL_DIGEST_ALGORITHM, LogicalDigest, planImage, type AllocationMap, type ImageFormat, type ImagePlan } from '../qcow2';
-import type { BandwidthLimit } from './bandwidth-limit';
+import { emitFrom, LOGICAL_DIGEST_ALGORITHM, LogicalDigest, planImage, type AllocationMap, type ImagePlan } from '../qcow2';
 import { namedUpload } from './named-upload';
 import { BreakBudget, ExportChanged, openStagedSession } from './staged-session';
+import type { StreamImageOptions, StreamOutcome } from './image-stream-types';
 
 export { ExportChanged };
+export type { IncrementalSource, StreamImageOptions, StreamOutcome, StreamProgress } from './image-stream-types';
 
 const MiB = 1024 * 1024;
 /** the most that a kill can make us send twice, and how often the service acknowledges */
@@ -36,55 +37,6 @@ async function requireActiveParent(images: ImageClient, parentId: string): Promi
 async function parentOrRethrow(options: StreamImageOptions, err: unknown): Promise<never> {
   if (options.incremental !== undefined && err instanceof ImageConflict) await requireActiveParent(options.images, options.incremental.parentImageId);
   throw err;
-}
-
-export interface StreamProgress {
-  /** bytes the image service has committed */
-  acknowledged: number;
-  /** bytes handed to the network, acknowledged or not */
-  sent: number;
-  total: number;
-}
-
-export interface StreamImageOptions {
-  images: ImageClient;
-  imageId: string;
-  format: ImageFormat;
-  socketPath: string;
-  exportName: string;
-  map: AllocationMap;
-  /** names the export (its point in time): staged bytes of another export are discarded */
-  exportId: string;
-  limit?: BandwidthLimit;
-  signal?: AbortSignal;
-  segmentBytes?: number;
-  /** custom properties set at commit, next to the logical digest */
-  properties?: Record<string, string>;
-  onProgress?: (progress: StreamProgress) => void;
-  /** breaks in a row without progress survived inside one call before giving up to the activity's retry */
-  maxBreaks?: number;
-  /** send only the changed extents, composed over this parent (a composing service only) */
-  incremental?: IncrementalSource;
-}
-
-export interface StreamOutcome {
-  image: Image;
-  /** image size (what the service stores) */
-  size: number;
-  /** where this call started: > 0 when it resumed staged bytes */
-  resumedFrom: number;
-  /** bytes sent by this call, resent ones included */
-  bytesSent: number;
-  resumable: boolean;
-  logicalDigest: string;
-  /** guest data bytes the stream carries in all (the changed extents for an incremental) */
-  changedBytes: number;
-}
-
-/** An incremental: the parent image, and the ranges that may differ from it. */
-export interface IncrementalSource {
-  parentImageId: string;
-  changed: readonly (readonly [number, number])[];
 }
 
 export async function streamImage(options: StreamImageOptions): Promise<StreamOutcome> {

@@ -21,7 +21,7 @@ import {
 } from '../images/client';
 import type { NbdClient } from '../nbd';
 import { LOGICAL_DIGEST_ALGORITHM, LogicalDigest } from '../qcow2';
-import type { StreamImageOptions, StreamOutcome } from './image-stream';
+import type { StreamImageOptions, StreamOutcome } from './image-stream-types';
 import { BreakBudget, ExportChanged, openStagedSession } from './staged-session';
 
 /** Slots read, named and asked about at once: 32 MiB of disk held while the service answers. */

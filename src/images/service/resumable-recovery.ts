@@ -2,9 +2,19 @@
 // image records are loaded: an uploading image with an intact session stays uploading and
 // resumable; one without is killed; session files of images not uploading are removed. An
 // uploading image has no published data: a file or an index there is from a commit cut short.
-import type { StagedSessionMeta } from './staged-upload-files';
-import type { RepositoryWarning } from './image-record-repository';
-import type { ResumableUploadsDeps } from './resumable-uploads';
+import type { StagedSessionMeta, StagedUploadFiles } from './staged-upload-files';
+import type { ImageRecordRepository, RepositoryWarning } from './image-record-repository';
+import type { LocalImageBlobStore } from '../store/image-blob-store';
+import type { ComposedImages } from '../store/composed-images';
+
+/** What a recovery touches: the session files, the records, and the data a cut commit may have left. */
+export interface RecoveryDeps {
+  files: StagedUploadFiles;
+  records: ImageRecordRepository;
+  blobs: LocalImageBlobStore;
+  composed: ComposedImages;
+  timestamp: () => string;
+}
 
 export interface ResumableRecovery {
   /** uploading images whose session survived: they stay uploading and resumable */
@@ -17,7 +27,7 @@ export interface ResumableRecovery {
 
 /** The sessions to resume (meta and committed length, by image id), and the report. */
 export async function recoverSessions(
-  deps: Pick<ResumableUploadsDeps, 'files' | 'records' | 'blobs' | 'composed' | 'timestamp'>,
+  deps: RecoveryDeps,
   warn: RepositoryWarning,
 ): Promise<{ resumed: Map<string, { meta: StagedSessionMeta; committed: number }>; report: ResumableRecovery }> {
   const { sessions: onDisk, removedIds } = await deps.files.scan(warn);
