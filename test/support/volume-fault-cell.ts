@@ -25,10 +25,13 @@ export const VOLUME_STACK_ENV = {
   hostEnv: { SNAP_QUIESCE_TIMEOUT_S: String(VOLUME_CELL_QUIESCE_S) },
 };
 
-/** The failure type a failing cell must end with: Nova's OverQuota, or the deadline's. */
+/**
+ * The failure type a failing cell must end with: Nova's OverQuota, or the freeze's bound (a create
+ * queued for a cinder-volume that is away or hung is never taken while the guest is frozen).
+ */
 const FAILURE_TYPE: Partial<Record<Fault, string>> = {
-  'cinder-volume-deadline': 'VolumeSnapshotsNotAvailable',
-  'snapshot-stuck': 'VolumeSnapshotsNotAvailable',
+  'cinder-volume-deadline': 'SnapshotsNotTakenInFreeze',
+  'snapshot-stuck': 'SnapshotsNotTakenInFreeze',
   'snapshot-quota': SNAPSHOT_QUOTA_EXCEEDED,
   'snapshot-quota-413': SNAPSHOT_QUOTA_EXCEEDED,
 };

@@ -1,10 +1,10 @@
 // The fault matrix core's volume-backed cells in every `npm test` (Nova's snapshot_volume_backed
 // through a real Cinder on a real single-node Ceph, one Ceph and one Cinder for the file): a real
 // writing guest booting from its Cinder volume, and
-// - cinder-volume stopped as the create calls go out, away past the run's deadline (shortened to
-//   40 s): the run fails with VolumeSnapshotsNotAvailable, and its compensation waits for the
-//   snapshot to leave `creating` (Cinder refuses to delete it before) and deletes it once
-//   cinder-volume is back;
+// - cinder-volume stopped as the create calls go out, away past the freeze's bound: Cinder never
+//   takes the snapshot while the guest is frozen, so the guest is thawed and the run fails with
+//   SnapshotsNotTakenInFreeze, and its compensation waits for the snapshot to leave `creating`
+//   (Cinder refuses to delete it before) and deletes it once cinder-volume is back;
 // - the host worker killed with SIGKILL after its create calls, before it reported them: the retried
 //   step finds the run's snapshot by its tag and makes no second one; the run completes;
 // - Cinder answering 413 to the create call (the project's snapshot quota set full after the plan's
