@@ -40,6 +40,12 @@ export const HostEnvSchema = z.object({
    * stays saved until its disk has been read, as in the seed.
    */
   SNAP_COLD_RESUME_BEFORE_STREAM: EnvBooleanSchema.default('false'),
+  /**
+   * A full snapshot names its chunks and sends only those the store lacks (dedup across instances,
+   * protocol 2). Off by default until the resume and fault suites run on it: a named upload resumes
+   * by the chunks the service holds, not from a staged offset.
+   */
+  SNAP_IMAGE_NAMED_UPLOADS: EnvBooleanSchema.default('false'),
   /** keeps the block-copy + convert + upload path even where libvirt has the backup API (for comparisons) */
   SNAP_DISABLE_BACKUP_API: EnvBooleanSchema.default('false'),
   /** Nova's [ephemeral_storage_encryption] enabled: forces cold snapshots */
@@ -111,6 +117,8 @@ export interface HostConfig {
   disableBackupApi: boolean;
   /** SNAP_COLD_RESUME_BEFORE_STREAM; absent: off */
   coldResumeBeforeStream?: boolean;
+  /** SNAP_IMAGE_NAMED_UPLOADS; absent: off */
+  namedUploads?: boolean;
   ephemeralEncryption: boolean;
   imageUrl: string;
   imageToken?: string;
@@ -159,6 +167,7 @@ export function loadHostConfig(env: NodeJS.ProcessEnv = process.env, projectRoot
     disableLiveSnapshot: e.SNAP_DISABLE_LIVE_SNAPSHOT,
     disableBackupApi: e.SNAP_DISABLE_BACKUP_API,
     coldResumeBeforeStream: e.SNAP_COLD_RESUME_BEFORE_STREAM,
+    namedUploads: e.SNAP_IMAGE_NAMED_UPLOADS,
     ephemeralEncryption: e.SNAP_EPHEMERAL_ENCRYPTION,
     imageUrl: e.SNAP_IMAGE_URL,
     imageToken: e.SNAP_IMAGE_TOKEN,

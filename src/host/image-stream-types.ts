@@ -31,6 +31,8 @@ export interface StreamImageOptions {
   maxBreaks?: number;
   /** send only the changed extents, composed over this parent (a composing service only) */
   incremental?: IncrementalSource;
+  /** a full snapshot as a named upload when the service takes it (protocol 2); default true, the host worker's SNAP_IMAGE_NAMED_UPLOADS */
+  namedUploads?: boolean;
 }
 
 export interface StreamOutcome {

@@ -48,7 +48,7 @@ export async function streamImage(options: StreamImageOptions): Promise<StreamOu
     const source = new GuestSource(nbd, options.map);
     if (await options.images.composes()) {
       // A full upload names its chunks when the service takes that (protocol 2): only what the store lacks travels.
-      if (options.incremental === undefined && hasChunkUploads(options.images) && (await options.images.namesChunks())) return await namedUpload(options, nbd, options.images, layoutOf(options));
+      if (options.incremental === undefined && options.namedUploads !== false && hasChunkUploads(options.images) && (await options.images.namesChunks())) return await namedUpload(options, nbd, options.images, layoutOf(options));
       return await logicalUpload(options, source, nbd);
     }
     if (options.incremental !== undefined) throw new ImageConflict('the image service cannot compose images: an incremental snapshot cannot be uploaded to it');

@@ -147,12 +147,13 @@ describe('cold snapshot of a running guest, resumed before the stream', () => {
       const whileDead = await fsyncedOnConsole(fixture);
       await waitForFsynced(fixture.instance.consolePath, 'log', whileDead + 1, 60_000);
       expect((await guestState(fixture)).state).toBe(DomainState.Running);
-      // A full snapshot is a named upload (protocol 2): the retry skips the chunks the service already
-      // holds, so there is no staged offset to compare with (the logical path's resume is tested on its own).
+      const staged = await stack.images.stagedUpload(snap.imageId);
+      expect(staged?.offset).toBeGreaterThan(0);
       await stack.hostWorker.start();
 
       const result: SnapshotResult = await handle.result();
       expect(result).toMatchObject({ mode: 'cold', status: 'active', dataPath: 'backup-job' });
+      expect(result.resumedFrom).toBeGreaterThanOrEqual(staged?.offset ?? Number.MAX_SAFE_INTEGER);
 
       const violations = await checkEndState(stack, fixture, { imageId: snap.imageId, workflowId: snap.workflowId, completed: true, priorPowerState: POWER_STATE_RUNNING, instanceDeleted: false, fsyncedBefore });
       expect(violations).toEqual([]);
