@@ -7,7 +7,7 @@ import { readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AuthIdentity } from '../../../src/auth';
 import { STORE_REPAIR_URL, StoreRepairSchema, encodeMap } from '../../../src/images/client';
-import { UNAUTHENTICATED_ADMIN as admin, startImageServer, type RunningImageServer } from '../../../src/images/service';
+import { UNAUTHENTICATED_ADMIN as admin, startImageServer, type ImageService, type RunningImageServer } from '../../../src/images/service';
 import { ChunkRefs } from '../../../src/images/store/chunk-refs';
 import { ImageIndexes } from '../../../src/images/store/image-index';
 import { until } from '../../support/until';
@@ -64,6 +64,18 @@ describe('chunk reference counts', () => {
   });
 });
 
+/** A 2 MiB composed parent and an incremental child staged over it (its first chunk changed), not committed. */
+async function parentAndStagedChild(): Promise<{ s: ImageService; parent: string; next: Buffer; child: string }> {
+  const s = await open();
+  const { disk, map } = diskWith([[0, 2 * MiB]], 2 * MiB);
+  const parent = await composedRawImage(s, disk, map, 'p');
+  const next = Buffer.from(disk);
+  randomBytes(CHUNK).copy(next, 0);
+  const child = (await s.create(admin, { name: 'c' })).id;
+  await stage(s, child, { format: 'raw', map: encodeMap(map), parent, changed: [[0, CHUNK]] }, next);
+  return { s, parent, next, child };
+}
+
 describe('a delete', () => {
   it('reads its own index only, and removes exactly the chunks no other image names', async () => {
     const s = await open();
@@ -97,13 +109,7 @@ describe('a delete', () => {
   });
 
   it('of a parent keeps what its incremental child names, and the child’s delete frees the rest', async () => {
-    const s = await open();
-    const { disk, map } = diskWith([[0, 2 * MiB]], 2 * MiB);
-    const parent = await composedRawImage(s, disk, map, 'p');
-    const next = Buffer.from(disk);
-    randomBytes(CHUNK).copy(next, 0);
-    const child = (await s.create(admin, { name: 'c' })).id;
-    await stage(s, child, { format: 'raw', map: encodeMap(map), parent, changed: [[0, CHUNK]] }, next);
+    const { s, parent, next, child } = await parentAndStagedChild();
     await s.resumable.commit(admin, child, {});
 
     await s.delete(admin, parent);
@@ -114,13 +120,7 @@ describe('a delete', () => {
   });
 
   it('of a parent an incremental is composing on waits for that commit, then frees what only the parent held', async () => {
-    const s = await open();
-    const { disk, map } = diskWith([[0, 2 * MiB]], 2 * MiB);
-    const parent = await composedRawImage(s, disk, map, 'p');
-    const next = Buffer.from(disk);
-    randomBytes(CHUNK).copy(next, 0);
-    const child = (await s.create(admin, { name: 'c' })).id;
-    await stage(s, child, { format: 'raw', map: encodeMap(map), parent, changed: [[0, CHUNK]] }, next);
+    const { s, parent, next, child } = await parentAndStagedChild();
 
     const committing = s.resumable.commit(admin, child, {});
     await s.delete(admin, parent);
