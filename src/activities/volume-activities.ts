@@ -4,7 +4,7 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Logger } from 'pino';
 import { CinderError, confirmAttachedVolumes, deleteRunSnapshots, SNAPSHOT_RUN_KEY, SnapshotsNotAvailable, waitRunSnapshots, type CinderClient, type CinderForProject } from '../cinder';
-import { SNAPSHOT_QUOTA_EXCEEDED, snapshotQuotaExceeded, volumeBackedImageProperties, type VolumeControlActivities, type VolumeHostActivities } from '../contract';
+import { DEFAULT_VOLUME_SNAPSHOT_TIMEOUT_MS, SNAPSHOT_QUOTA_EXCEEDED, snapshotQuotaExceeded, volumeBackedImageProperties, type VolumeControlActivities, type VolumeHostActivities } from '../contract';
 import type { ImageClient } from '../images/client';
 import type { LibvirtSession } from '../host/libvirt-session';
 import { snapshotVolumesAtOnePoint } from '../host/volume-snapshot';
@@ -51,7 +51,6 @@ async function projectOf(store: InstanceStore, instanceUuid: string): Promise<st
  * all) before the run gives up and names those snapshots in its failure.
  */
 const CLEANUP_DEADLINE_MS = 5 * 60_000;
-const DEFAULT_SNAPSHOT_TIMEOUT_MS = 10 * 60_000;
 
 /** The run's snapshots Cinder still holds, each with its status, e.g. "3f…(creating)". */
 async function runSnapshotsLeft(cinder: CinderClient, runId: string): Promise<string> {
@@ -81,7 +80,7 @@ export function createVolumeControlActivities(deps: VolumeControlDeps): VolumeCo
       return {
         volumes: confirmed.map(({ volumeId, device, root, sizeGiB }) => ({ volumeId, device, root, sizeGiB })),
         requireQuiesce: requiresQuiesce(image.properties.os_require_quiesce),
-        deadlineMs: deps.snapshotTimeoutMs ?? DEFAULT_SNAPSHOT_TIMEOUT_MS,
+        deadlineMs: deps.snapshotTimeoutMs ?? DEFAULT_VOLUME_SNAPSHOT_TIMEOUT_MS,
       };
     },
 

@@ -4,6 +4,7 @@
 // (the snapshots are then the tenant's, as Nova's are), else the service token; a fixed token; or,
 // with neither (Cinder's noauth, the tests), noauth's `user:project` for the instance's project.
 import { z } from 'zod';
+import { DEFAULT_VOLUME_SNAPSHOT_TIMEOUT_MS } from '../contract';
 import { CinderClient } from './client';
 
 /** The volume v3 root without the project, e.g. `http://127.0.0.1:8776/v3`; unset: Keystone's catalog, or no volume-backed snapshots. */
@@ -19,7 +20,7 @@ export const VolumeUrlSchema = z
  * `available` (Nova waits with no deadline, the guest frozen meanwhile); past it the run fails and
  * deletes them. 10 minutes by default; a day at most.
  */
-export const VolumeSnapshotTimeoutSchema = z.coerce.number().int().min(1).max(86_400).default(600);
+export const VolumeSnapshotTimeoutSchema = z.coerce.number().int().min(1).max(86_400).default(DEFAULT_VOLUME_SNAPSHOT_TIMEOUT_MS / 1000);
 
 /** Where Cinder is and which token acts in a project (with the run's trust, when it has one). */
 export interface VolumeAccess {

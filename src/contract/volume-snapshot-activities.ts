@@ -42,6 +42,9 @@ export interface VolumeCut {
 /** The ApplicationFailure type of Nova's OverQuota(overs='snapshots'). */
 export const SNAPSHOT_QUOTA_EXCEEDED = 'SnapshotQuotaExceeded';
 
+/** How long a run waits for its Cinder snapshots to become `available` unless configured (Nova waits with no deadline). */
+export const DEFAULT_VOLUME_SNAPSHOT_TIMEOUT_MS = 10 * 60_000;
+
 export interface VolumeControlActivities {
   /**
    * The host's claim confirmed against Cinder's attachments, then Nova's best-effort quota check
