@@ -12,7 +12,7 @@ import { withGuestImage } from '../../src/testing/guest/guest-image-reader';
 import type { RbdDiskSpec, Workload } from '../../src/testing/instance-layout';
 import { rbdTarget } from '../../src/testing/instance-lifecycle';
 import { createRealGuest } from './guest/real-guest-run';
-import type { InstanceFixture } from './instance-fixture';
+import type { FixtureOptions, InstanceFixture } from './instance-fixture';
 import { CinderAdmin } from './openstack/cinder-admin';
 import type { RunningCinder } from './openstack/cinder';
 
@@ -44,9 +44,20 @@ function volumeDisk(env: VolumeGuests, volumeId: string): RbdDiskSpec {
   return { pool: env.cinder.pool, image: `volume-${volumeId}`, user: env.cinder.cephUser, secretUuid: env.secretUuid, monHost: env.cluster.monHost, confPath: env.cluster.confPath, volumeId };
 }
 
-/** A writing guest booting from a new 1 GiB volume, with `dataVolumes` more 1 GiB volumes attached (vdb, …). */
-export async function createVolumeGuest(env: VolumeGuests, options: { workload: Workload; rateKiB: number; dataVolumes?: number }): Promise<VolumeGuest> {
-  const admin = cinderAdmin(env);
+export interface VolumeGuestOptions {
+  workload: Workload;
+  rateKiB: number;
+  /** more 1 GiB volumes attached (vdb, …) */
+  dataVolumes?: number;
+  /** the rest of the instance (memory, project, name prefix) */
+  fixture?: Omit<FixtureOptions, 'uuid' | 'rbd' | 'dataVolumes' | 'linux'>;
+}
+
+/**
+ * A writing guest booting from a new 1 GiB volume, with `dataVolumes` more attached; `admin` makes
+ * and attaches them in the instance's project (noauth's admin of `env.projectId` by default).
+ */
+export async function createVolumeGuest(env: VolumeGuests, options: VolumeGuestOptions, admin: CinderAdmin = cinderAdmin(env)): Promise<VolumeGuest> {
   const uuid = randomUUID();
   const volumeIds: string[] = [];
   for (let i = 0; i <= (options.dataVolumes ?? 0); i++) {
@@ -55,7 +66,7 @@ export async function createVolumeGuest(env: VolumeGuests, options: { workload: 
     volumeIds.push(volumeId);
   }
   const [root, ...data] = volumeIds.map((id) => volumeDisk(env, id));
-  const fixture = await createRealGuest({ uuid, rbd: root, dataVolumes: data, linux: { workload: options.workload, rateKiB: options.rateKiB } });
+  const fixture = await createRealGuest({ ...options.fixture, uuid, rbd: root, dataVolumes: data, linux: { workload: options.workload, rateKiB: options.rateKiB } });
   return { fixture, volumeIds };
 }
 

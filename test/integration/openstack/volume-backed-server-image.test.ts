@@ -26,7 +26,7 @@ import { CinderAdmin } from '../../support/openstack/cinder-admin';
 import { startKeystone, type KeystoneUser, type RunningKeystone } from '../../support/openstack/keystone';
 import { openstack, openstackOk, writeCloudsYaml } from '../../support/openstack/openstack-cli';
 import { startStackHostWorker, type StackHostWorker } from '../../support/stack-host-worker';
-import { createVolumeGuest } from '../../support/volume-guest';
+import { createVolumeGuest } from '../../support/cinder-guest';
 
 jest.setTimeout(300_000);
 
@@ -84,9 +84,9 @@ describe('openstack server image create --wait for a volume-backed server under 
     secret = await defineCephSecret(DEFAULT_TEST_URI, c.cephUser, c.cephKey);
     // the volume is the tenant's, made and attached with the tenant's token, as Nova attaches it
     const admin = new CinderAdmin({ baseUrl: c.baseUrl, projectId: demo.projectId, token: demoToken, timeoutMs: 30_000 });
-    const guest = await createVolumeGuest({ cinder: c, ceph: ceph(), secret, admin }, { projectId: demo.projectId, memoryMiB: 256, linux: { workload: 'log', rateKiB: 256 } });
+    const guest = await createVolumeGuest({ cinder: c, cluster: ceph(), secretUuid: secret.uuid, projectId: demo.projectId }, { workload: 'log', rateKiB: 256, fixture: { projectId: demo.projectId, memoryMiB: 256 } }, admin);
     fixture = guest.fixture;
-    volumeId = guest.volumeId;
+    volumeId = guest.volumeIds[0] ?? '';
 
     hostWorker = await startStackHostWorker(stack, { prefix: 'osc-vol', dir, serviceToken, cinder: workers.cinder });
     await stack.store.upsertFromInventory([{ ...fixtureInventoryDomain(fixture, hostWorker.config.host, undefined, demo.projectId), userId: demo.userId }]);
