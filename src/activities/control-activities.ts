@@ -7,7 +7,7 @@ import { ImageNotFound, imageStatus, type ImageClient } from '../images/client';
 import { UnexpectedDeletingTaskState, UnexpectedTaskState, type Instance, type InstanceStore } from '../store';
 import { InventoryDomainSchema, SNAPSHOT_TASK_STATES, type ControlActivities, type SnapshotImageRef, type SnapshotInstanceInfo, type SnapshotNotification, type TaskState } from '../contract';
 import { translateFailures } from './activity-failures';
-import { withHeartbeat } from './activity-support';
+import { activityCallUuid, withHeartbeat } from './activity-support';
 import { rotateBackups } from './backup-rotation';
 import type { CinderForProject } from '../cinder';
 import { createVolumeControlActivities } from './volume-activities';
@@ -16,8 +16,11 @@ export interface ControlActivityDeps {
   store: InstanceStore;
   /** acts with a service token: compensations must work whoever started the snapshot */
   images: ImageClient;
-  /** Nova's compute API _create_image, shared with the API's createImage path */
-  createImageRecord(instance: Instance, name: string, metadata: Record<string, string>, backupType?: string): Promise<SnapshotImageRef>;
+  /**
+   * Nova's compute API _create_image, shared with the API's createImage path; under `imageId`, so
+   * that a repeat of the call finds the image the first one made (see createSnapshotImageRecord).
+   */
+  createImageRecord(instance: Instance, name: string, metadata: Record<string, string>, backupType: string | undefined, imageId: string): Promise<SnapshotImageRef>;
   log: Logger;
   metrics?: SnapshotMetrics;
   /** Cinder in an instance's project (SNAP_VOLUME_URL or Keystone's catalog); undefined: volume-backed snapshots are refused */
@@ -55,7 +58,11 @@ export function createControlActivities(deps: ControlActivityDeps): ControlActiv
   const activities: ControlActivities = {
     async createSnapshotImage({ instanceUuid, name, metadata, backupType }) {
       const instance = await store.getOrThrow(instanceUuid);
-      return deps.createImageRecord(instance, name, metadata, backupType);
+      // A local activity: a control worker killed before its workflow task completed leaves it
+      // unrecorded, and the next worker runs it again. Under this call's own id that run finds
+      // the image the first made, instead of leaving it queued beside a second (a scheduled backup
+      // made twice, its first image never active and never rotated).
+      return deps.createImageRecord(instance, name, metadata, backupType, activityCallUuid());
     },
 
     async setTaskState({ instanceUuid, taskState, expected }) {

@@ -11,5 +11,6 @@ export type { CallOptions } from './rpc';
 export { waitForBlockJob, type WaitForBlockJobOptions, type BlockJobOutcome } from './blockjob';
 export type { DomainEvent, LifecycleEvent, BlockJobEvent, DomainEventCallback } from './events';
 export type { Domain, TypedParam } from './types';
+export { uuidFromBytes } from './types';
 export { parseUri, resolveTarget, type ParsedUri } from './uri';
 export { boundedGuestText, GUEST_TEXT_MAX_CHARS } from './agent-call';

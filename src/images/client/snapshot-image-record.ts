@@ -4,7 +4,7 @@
 // without an image, e.g. from the Temporal UI), so both make the same record.
 import type { Image } from './glance-image-view';
 import type { CreateImageRequest, ImageClient } from './image-client';
-import { ImageNotFound } from './image-errors';
+import { ImageConflict, ImageNotFound } from './image-errors';
 import { SNAPSHOT_WRITE_LOCK } from './image-record';
 
 /**
@@ -46,6 +46,11 @@ export interface SnapshotImageOptions {
   userId?: string;
   /** Nova's backup(): the image is `image_type: backup` with this `backup_type`, which rotation selects by. */
   backupType?: string;
+  /**
+   * The new image's id, chosen by the caller: a repeat of the same creation (a retried activity)
+   * answers the image the first made, as long as that image is a snapshot of the same instance.
+   */
+  id?: string;
 }
 
 /**
@@ -84,7 +89,16 @@ export async function createSnapshotImageRecord(
   if (await images.composes()) meta.snapshot_write_lock = SNAPSHOT_WRITE_LOCK;
   if (base?.container_format) meta.container_format = base.container_format;
   if (base?.disk_format) meta.disk_format = base.disk_format;
-  return images.create(meta);
+  if (options.id === undefined) return images.create(meta);
+  meta.id = options.id;
+  try {
+    return await images.create(meta);
+  } catch (err) {
+    if (!(err instanceof ImageConflict)) throw err;
+    const existing = await images.get(options.id);
+    if (existing.properties.instance_uuid !== instance.uuid) throw err;
+    return existing;
+  }
 }
 
 async function baseImage(images: ImageClient, id: string): Promise<Image | undefined> {
