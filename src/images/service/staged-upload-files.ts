@@ -142,19 +142,14 @@ export class StagedUploadFiles {
     let pendingBytes = 0;
     const flush = async (): Promise<void> => {
       if (pendingBytes === 0) return;
-      const pieces = pending.splice(0);
-      const length = pendingBytes;
+      const block = pending.length === 1 ? (pending[0] as Buffer) : Buffer.concat(pending, pendingBytes);
+      pending.length = 0;
       pendingBytes = 0;
       // Written first, so that the digests never count a byte the file does not hold; the hash
-      // threads then work on a copy while the next block arrives. Only they need one block.
-      const hashes = options.hashes;
-      if (hashes === undefined) await writeAllv(handle, pieces, length, position);
-      else {
-        const block = pieces.length === 1 ? (pieces[0] as Buffer) : Buffer.concat(pieces, length);
-        await writeAll(handle, block, position);
-        await hashes.update(block);
-      }
-      position += length;
+      // threads then work on a copy while the next block arrives.
+      await writeAll(handle, block, position);
+      position += block.length;
+      await options.hashes?.update(block);
     };
     try {
       // destroyOnReturn false: on an early stop the caller still owns the request and answers it.
@@ -166,11 +161,8 @@ export class StagedUploadFiles {
         if (part.length > 0) {
           pending.push(part);
           pendingBytes += part.length;
-          // Not at every pause of the body: that wrote each 16–64 KiB piece on its own (thousands
-          // of writes per GiB, each a trip through libuv's pool). Whatever stops the body, the bytes
-          // that arrived are written below; a service killed meanwhile loses at most one block, never
-          // acknowledged (the committed length is fsynced bytes only).
-          if (pendingBytes >= WRITE_BLOCK) await flush();
+          // Also whenever nothing more is waiting: a slow sender's bytes reach the disk at once.
+          if (pendingBytes >= WRITE_BLOCK || source.readableLength === 0) await flush();
         }
         if (part.length < buf.length) throw new ImageTooLarge(`Upload exceeds its declared size of ${options.limit} bytes; bytes past it were not kept`);
       }
@@ -238,12 +230,6 @@ export class StagedUploadFiles {
 }
 
 const WRITE_BLOCK = 4 * 1024 * 1024;
-
-/** The pieces written side by side at `position` in one vectored write (and the rest of a short one). */
-async function writeAllv(handle: FileHandle, pieces: Buffer[], length: number, position: number): Promise<void> {
-  const { bytesWritten } = await handle.writev(pieces, position);
-  if (bytesWritten < length) await writeAll(handle, Buffer.concat(pieces, length).subarray(bytesWritten), position + bytesWritten);
-}
 
 async function writeAll(handle: FileHandle, buf: Buffer, position: number): Promise<void> {
   let done = 0;
