@@ -6,7 +6,9 @@
 // without Temporal; each cold method's guest downtime beside managedSave + restore alone. Every
 // produced image is checked with `qemu-img compare` against the disk: a bench that times a wrong
 // result is worthless. Prints tables; asserts no timings.
-// Run: npm run bench:snapshot [-- --reps 3 --written 256,1024]
+// Run: npm run bench:snapshot [-- --reps 3 --written 256,1024 --methods all --baselines true]
+// (`--methods one-pass-live,convert-cold` runs only those engine variants, by their names with dashes;
+// `--baselines false` leaves out the floor, Nova-style and managedSave + restore, e.g. under a profiler.)
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -32,6 +34,11 @@ const ArgsSchema = z.object({
     .string()
     .regex(/^\d+(,\d+)*$/)
     .default('256,1024'),
+  methods: z
+    .string()
+    .regex(/^(all|[a-z-]+(,[a-z-]+)*)$/)
+    .default('all'),
+  baselines: z.enum(['true', 'false']).default('true'),
 });
 
 /** Downloads the image and compares it with the live disk; throws when they differ. */
@@ -79,15 +86,25 @@ const VARIANTS: EngineVariant[] = [
   { method: 'convert cold', mode: 'cold', dataPath: 'convert', env: { SNAP_DISABLE_LIVE_SNAPSHOT: 'true', SNAP_DISABLE_BACKUP_API: 'true' } },
 ];
 
+const variantKey = (method: Method): string => method.replace(/\W+/g, '-');
+
+function chosenVariants(methods: string): EngineVariant[] {
+  if (methods === 'all') return VARIANTS;
+  const keys = methods.split(',');
+  const unknown = keys.filter((k) => !VARIANTS.some((v) => variantKey(v.method) === k));
+  if (unknown.length > 0) throw new Error(`unknown --methods ${unknown.join(', ')} (known: ${VARIANTS.map((v) => variantKey(v.method)).join(', ')})`);
+  return VARIANTS.filter((v) => keys.includes(variantKey(v.method)));
+}
+
 /** One engine per variant; the baselines run in the first round, interleaved per repetition. */
-async function measureGuest(guest: FilledGuest, reps: number, workDir: string): Promise<Samples> {
+async function measureGuest(guest: FilledGuest, variants: readonly EngineVariant[], baselines: boolean, reps: number, workDir: string): Promise<Samples> {
   const samples: Samples = new Map();
   const push = (method: Method, s: Sample): void => {
     samples.set(method, [...(samples.get(method) ?? []), s]);
   };
   const { overlayPath, basePath } = guest.fixture.instance;
   const disk = [{ path: overlayPath, format: 'qcow2' as const }, { path: basePath, format: 'qcow2' as const }];
-  for (const [index, variant] of VARIANTS.entries()) {
+  for (const [index, variant] of variants.entries()) {
     const engine = await startEngine({ hostEnv: variant.env });
     const stopEngine = onCleanup(`engine (${variant.method})`, () => engine.stop());
     const instance = await engine.register(guest.fixture);
@@ -98,12 +115,12 @@ async function measureGuest(guest: FilledGuest, reps: number, workDir: string): 
       await rm(warm.storedPath, { force: true });
     }
     for (let rep = 1; rep <= reps; rep++) {
-      const tag = `${variant.method.replace(/\W+/g, '-')}-${rep}`;
+      const tag = `${variantKey(variant.method)}-${rep}`;
       process.stderr.write(`  ${variant.method} ${rep}/${reps}…\n`);
       const run = await engineSnapshot(engine, instance.uuid, variant, tag, guest);
       await verifyImage(engine, run.imageId, guest, workDir);
       push(variant.method, run.sample);
-      if (index !== 0) continue;
+      if (index !== 0 || !baselines) continue;
       const bare = await bareConvertAndCopy(disk, workDir, storeFiles, tag);
       try {
         await verifyFile(bare.storedPath, guest);
@@ -124,6 +141,7 @@ async function measureGuest(guest: FilledGuest, reps: number, workDir: string): 
 
 runBench('bench:snapshot', async () => {
   const args = parseArgs(ArgsSchema);
+  const variants = chosenVariants(args.methods);
   printTable('Machine', await machineFacts());
   await startBenchTemporal();
   const workDir = await mkdtemp(join(tmpdir(), 'snap-bench-work-'));
@@ -132,7 +150,7 @@ runBench('bench:snapshot', async () => {
     const diskBytes = Math.max(1024, 2 * writtenMiB) * MiB;
     process.stderr.write(`bench:snapshot: a ${diskBytes / MiB} MiB guest disk with ${writtenMiB} MiB written…\n`);
     const guest = await createFilledGuest({ diskBytes, writtenBytes: writtenMiB * MiB });
-    const samples = await measureGuest(guest, args.reps, workDir);
+    const samples = await measureGuest(guest, variants, args.baselines === 'true', args.reps, workDir);
     reportSnapshots(samples, guest, args.reps);
     await guest.fixture.cleanup();
   }

@@ -1,27 +1,35 @@
 // bench:stream — the one-pass stream with the host worker as its own process (as deployed):
 //  1. the host worker's memory while it streams a 4 GiB disk (2 GiB written): VmRSS sampled every
-//     100 ms, and the peak (VmHWM) at the end;
+//     100 ms (its peak and median while the snapshot runs), and the process's peak (VmHWM) at the end;
 //  2. resume: kill -9 of the host worker at about half of a 1 GiB stream, the worker back 2 s later;
 //     the offset the service had acknowledged, where the retry resumed, how long from the worker's
 //     return until the stream moved again, and the image compared with the disk.
 // The guests run no OS, so their disks never change and every image must equal its disk.
-// Prints tables; asserts no timings. Run: npm run bench:stream
+// Prints tables; asserts no timings. Run: npm run bench:stream [-- --parts rss,resume]
 import { readFile, rm } from 'node:fs/promises';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { z } from 'zod';
 import { imagesIdentical } from '../src/host/qemu-img';
 import type { SnapshotResult } from '../src/contract';
 import { startFaultStack, type FaultStack } from '../test/support/fault-stack';
 import { downloadImage } from '../test/support/image-bytes';
+import { parseArgs } from './support/args';
 import { onCleanup, runBench } from './support/cleanup';
 import { createFilledGuest, type FilledGuest } from './support/filled-guest';
 import { machineFacts } from './support/machine';
-import { mib, printTable, seconds } from './support/table';
+import { median, mib, printTable, seconds } from './support/table';
 
 const MiB = 1024 ** 2;
 const GiB = 1024 * MiB;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const ArgsSchema = z.object({
+  parts: z
+    .string()
+    .regex(/^(rss|resume)(,(rss|resume))*$/)
+    .default('rss,resume'),
+});
 
 async function procStatusKiB(pid: number, field: 'VmRSS' | 'VmHWM'): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
@@ -47,11 +55,12 @@ async function memoryWhileStreaming(stack: FaultStack, dir: string): Promise<voi
   const pid = stack.hostWorker.pid;
   if (pid === undefined) throw new Error('host worker not running');
   const rssBefore = await procStatusKiB(pid, 'VmRSS');
-  let rssMax = rssBefore;
+  const rssSamples: number[] = [];
   let sampling = true;
   const sampler = (async () => {
     while (sampling) {
-      rssMax = Math.max(rssMax, await procStatusKiB(pid, 'VmRSS').catch(() => 0));
+      const rss = await procStatusKiB(pid, 'VmRSS').catch(() => NaN);
+      if (Number.isFinite(rss)) rssSamples.push(rss);
       await sleep(100);
     }
   })();
@@ -72,7 +81,9 @@ async function memoryWhileStreaming(stack: FaultStack, dir: string): Promise<voi
       'stream s': seconds(result.steps.upload ?? 0),
       'stream MiB/s': (result.size / MiB / ((result.steps.upload ?? 1) / 1000)).toFixed(0),
       'RSS before MiB': (rssBefore / 1024).toFixed(0),
-      'RSS max while streaming MiB': (rssMax / 1024).toFixed(0),
+      'RSS median while snapshotting MiB': (median(rssSamples) / 1024).toFixed(0),
+      'RSS max while snapshotting MiB': (Math.max(rssBefore, ...rssSamples) / 1024).toFixed(0),
+      samples: String(rssSamples.length),
       'VmHWM (process peak) MiB': (hwm / 1024).toFixed(0),
       'target MiB': '≤ 200',
       'qemu-img compare': compare,
@@ -130,11 +141,12 @@ async function resumeAfterKill(stack: FaultStack, dir: string): Promise<void> {
 }
 
 runBench('bench:stream', async () => {
+  const parts = parseArgs(ArgsSchema).parts.split(',');
   printTable('Machine', await machineFacts());
   const dir = await mkdtemp(join(tmpdir(), 'snap-bench-stream-'));
   onCleanup('bench work dir', () => rm(dir, { recursive: true, force: true }));
   const stack = await startFaultStack();
   onCleanup('engine processes', () => stack.stop());
-  await memoryWhileStreaming(stack, dir);
-  await resumeAfterKill(stack, dir);
+  if (parts.includes('rss')) await memoryWhileStreaming(stack, dir);
+  if (parts.includes('resume')) await resumeAfterKill(stack, dir);
 });
