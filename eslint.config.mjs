@@ -12,6 +12,17 @@ export default tseslint.config(
     },
   },
   {
+    // The fixtures and the demo stack are not built (tsconfig.build.json): nothing built may import them.
+    files: ['src/**/*.ts'],
+    ignores: ['src/testing/**', 'src/stack/**'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ regex: '^(\\.\\./)+(testing|stack)(/|$)', message: 'src/testing and src/stack are not built: production code may not import them.' }] },
+      ],
+    },
+  },
+  {
     files: ['**/*.mjs', '**/*.js'],
     languageOptions: { globals: { process: 'readonly', console: 'readonly', module: 'writable', require: 'readonly' } },
   },

@@ -23,6 +23,7 @@ import { parseArgs } from './support/args';
 import { composedImage } from './support/composed-image';
 import { machineFacts } from './support/machine';
 import { median, printTable, ratio, timed, type Row } from './support/table';
+import { errorStack } from '../src/contract';
 
 const MiB = 1024 * 1024;
 const CHUNK = 256 * 1024;
@@ -180,6 +181,6 @@ async function main(): Promise<void> {
 }
 
 void main().catch((err: unknown) => {
-  process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.stderr.write(`${errorStack(err)}\n`);
   process.exitCode = 1;
 });

@@ -14,6 +14,7 @@ import { composedImage } from './support/composed-image';
 import { parseArgs } from './support/args';
 import { machineFacts } from './support/machine';
 import { median, mib, printTable, ratio, seconds, timed } from './support/table';
+import { errorStack } from '../src/contract';
 
 const MiB = 1024 * 1024;
 const CHUNK = 256 * 1024;
@@ -79,6 +80,6 @@ async function main(): Promise<void> {
 }
 
 void main().catch((err: unknown) => {
-  process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.stderr.write(`${errorStack(err)}\n`);
   process.exitCode = 1;
 });

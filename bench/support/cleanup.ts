@@ -1,6 +1,7 @@
 // Every bench registers what it creates (domains, servers, temp dirs, child processes) here. The
 // stack is unwound in reverse on success, on failure and on SIGINT/SIGTERM, so nothing a bench
 // made outlives it even when it is interrupted half-way through a measurement.
+import { errorMessage, errorStack } from '../../src/contract';
 
 interface CleanupEntry {
   label: string;
@@ -31,7 +32,7 @@ export function runCleanups(): Promise<void> {
       try {
         await entry.run();
       } catch (e) {
-        process.stderr.write(`cleanup "${entry.label}" failed: ${e instanceof Error ? e.message : String(e)}\n`);
+        process.stderr.write(`cleanup "${entry.label}" failed: ${errorMessage(e)}\n`);
       }
     }
   })();
@@ -56,7 +57,7 @@ export function runBench(name: string, body: () => Promise<void>): void {
     .then(
       () => 0,
       (e: unknown) => {
-        process.stderr.write(`${name} failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+        process.stderr.write(`${name} failed: ${errorStack(e)}\n`);
         return 1;
       },
     )

@@ -3,12 +3,12 @@
 import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { UNAUTHENTICATED_ADMIN as admin, type ImageService } from '../../src/images/service';
+import { allDataRawOpen } from '../../test/support/raw-layout';
 
 /** The image's id; `pieces` yields the disk's `bytes` bytes in order. */
 export async function composedImage(service: ImageService, bytes: number, pieces: () => AsyncIterable<Buffer>): Promise<string> {
   const id = (await service.create(admin, { name: 'bench', disk_format: 'raw', container_format: 'bare' })).id;
-  const layout = { format: 'raw' as const, map: { virtualSize: bytes, extents: [[0, bytes, 'd']] as [number, number, 'd'][] } };
-  await service.resumable.open(admin, id, { size: bytes, token: randomUUID(), layout });
+  await service.resumable.open(admin, id, allDataRawOpen(bytes, randomUUID()));
   await service.resumable.append(admin, id, 0, Readable.from(pieces()));
   await service.resumable.commit(admin, id, {});
   return id;

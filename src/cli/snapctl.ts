@@ -11,7 +11,7 @@ import { downloadImageCommand, imageCliError, listImagesCommand, showImageComman
 import { listHostsCommand, listSnapshotsCommand, retryCommand } from './ops-commands';
 import type { Output } from './output';
 import { printable } from './terminal-text';
-import { errorMessage } from '../contract';
+import { errorMessage, errorStack } from '../contract';
 
 export const USAGE = `usage: snapctl <command> [options]
 
@@ -152,7 +152,7 @@ async function imageCommand(command: 'images' | 'image' | 'download', args: stri
 /** What main prints on stderr for a failure, and the exit code: server text escaped for the terminal. */
 export function failureReport(err: unknown): { text: string; code: ExitCodeValue } {
   if (err instanceof CliError) return { text: `snapctl: ${printable(err.message)}\n`, code: err.exitCode };
-  const text = err instanceof Error ? (err.stack ?? err.message) : String(err);
+  const text = errorStack(err);
   return { text: `snapctl: unexpected error: ${text.split('\n').map(printable).join('\n')}\n`, code: ExitCode.server };
 }
 

@@ -1,6 +1,7 @@
 // How every service process starts and stops (compute API, image service, control and host
 // workers): one room below them all, since none of them owns the others' lifecycle.
 import type { Logger } from 'pino';
+import { errorStack } from '../contract';
 
 /**
  * Runs a service's main: failures at start print one clear line and exit 1; SIGTERM/SIGINT call
@@ -31,7 +32,7 @@ export function runMain(name: string, main: () => Promise<{ stop(): Promise<void
       }
     },
     (err: unknown) => {
-      process.stderr.write(`${name} failed to start: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+      process.stderr.write(`${name} failed to start: ${errorStack(err)}\n`);
       process.exit(1);
     },
   );

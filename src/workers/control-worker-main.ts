@@ -14,7 +14,7 @@ import { reconcileConfigFromEnv, SnapshotReconciler, startReconcileLoop, type Re
 import { runMain } from '../process/run-main';
 import { InstanceStore, storeConfigFromEnv } from '../store';
 import { connectClient, connectWorker } from '../temporal/connect';
-import { testBarrierFromEnv } from '../testing/test-barrier';
+import { stepBarrierFromEnv } from '../fault-points/step-barrier';
 import { WORKFLOW_TYPE } from '../contract';
 import { createControlWorker } from './control-worker';
 import { retryOrphanedActivities } from './orphaned-activities';
@@ -51,7 +51,7 @@ runMain(
       releaseTrust: volumes?.releaseTrust,
       volumeSnapshotTimeoutMs: env.SNAP_VOLUME_SNAPSHOT_TIMEOUT_SECONDS * 1000,
       log,
-      testBarrier: testBarrierFromEnv(),
+      stepBarrier: stepBarrierFromEnv(),
       // Runs started without an image (Temporal UI, CLI): the image belongs to the instance's project
       // (an ownerless instance's to the service's project, which only cloud admins see).
       createImageRecord: async (instance, name, metadata, backupType, imageId) => {

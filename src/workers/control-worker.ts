@@ -8,8 +8,8 @@ import type { SnapshotMetrics } from '../observability';
 import type { InstanceStore } from '../store';
 import { CONTROL_TASK_QUEUE } from '../contract';
 import { workerIdentity } from './orphaned-activities';
-import { holdControlActivitiesAtBarriers } from '../testing/step-barriers';
-import type { TestBarrier } from '../testing/test-barrier';
+import { holdControlActivitiesAtBarriers } from '../fault-points/activity-barriers';
+import type { StepBarrier } from '../fault-points/step-barrier';
 
 export interface ControlWorkerOptions {
   connection: NativeConnection;
@@ -21,8 +21,8 @@ export interface ControlWorkerOptions {
   releaseTrust?: ControlActivityDeps['releaseTrust'];
   log: Logger;
   taskQueue?: string;
-  /** test-only (SNAP_TEST_BARRIER_DIR): holds setTaskState open so a fault test lands inside it */
-  testBarrier?: TestBarrier;
+  /** a fault-injection point (SNAP_TEST_BARRIER_DIR, off when absent): holds setTaskState open so a fault test lands inside it */
+  stepBarrier?: StepBarrier;
   metrics?: SnapshotMetrics;
   /** the Temporal worker identity (default workerIdentity('control-worker')) */
   identity?: string;
@@ -51,7 +51,7 @@ export async function createControlWorker(options: ControlWorkerOptions): Promis
     identity,
     taskQueue: options.taskQueue ?? CONTROL_TASK_QUEUE,
     workflowsPath: require.resolve('../workflows'),
-    activities: options.testBarrier ? holdControlActivitiesAtBarriers(activities, options.testBarrier) : activities,
+    activities: options.stepBarrier ? holdControlActivitiesAtBarriers(activities, options.stepBarrier) : activities,
     // A killed worker's sticky queue is abandoned quickly: its runs move to the normal queue.
     stickyQueueScheduleToStartTimeout: '3s',
   });

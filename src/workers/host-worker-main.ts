@@ -7,7 +7,7 @@ import { createLogger, logLevelFromEnv } from '../observability';
 import { runMain } from '../process/run-main';
 import { sweepClosedWorkDirs } from '../reconciler/workdir-sweeper';
 import { connectClient, connectWorker } from '../temporal/connect';
-import { testBarrierFromEnv } from '../testing/test-barrier';
+import { stepBarrierFromEnv } from '../fault-points/step-barrier';
 import { WORKFLOW_TYPE } from '../contract';
 import { createHostWorker } from './host-worker';
 import { retryOrphanedActivities } from './orphaned-activities';
@@ -24,7 +24,7 @@ runMain(
     const client = await connectClient();
     const connection = await connectWorker();
     const { metrics, server: metricsServer } = await startWorkerMetrics('host-worker', { host: config.host });
-    const host = await createHostWorker({ config, connection, client, log, metrics, testBarrier: testBarrierFromEnv() });
+    const host = await createHostWorker({ config, connection, client, log, metrics, stepBarrier: stepBarrierFromEnv() });
     // Before polling: work dirs of runs that closed while no host worker was here to remove them,
     // with the qemu-nbd exports and backup jobs they still hold.
     const releaser = new LibvirtExportReleaser(host.session, { log });

@@ -12,8 +12,8 @@ import { workerVolumeAccess, type CinderForProject } from '../cinder';
 import { serviceTokenSource } from '../auth';
 import type { SnapshotMetrics } from '../observability';
 import { hostTaskQueue } from '../contract';
-import { holdHostActivitiesAtBarriers } from '../testing/step-barriers';
-import type { TestBarrier } from '../testing/test-barrier';
+import { holdHostActivitiesAtBarriers } from '../fault-points/activity-barriers';
+import type { StepBarrier } from '../fault-points/step-barrier';
 import { startInventoryReporter } from './inventory-reporter';
 import { signallingTransferReporter } from './transfer-reporter';
 import { workerIdentity } from './orphaned-activities';
@@ -27,8 +27,8 @@ export interface HostWorkerOptions {
   /** Cinder in a project (default: from SNAP_VOLUME_URL and the Keystone settings in the environment) */
   cinder?: CinderForProject;
   metrics?: SnapshotMetrics;
-  /** test-only (SNAP_TEST_BARRIER_DIR): holds each step open so a fault test lands inside it */
-  testBarrier?: TestBarrier;
+  /** a fault-injection point (SNAP_TEST_BARRIER_DIR, off when absent): holds each step open so a fault test lands inside it */
+  stepBarrier?: StepBarrier;
   /** the Temporal worker identity (default workerIdentity('host-worker')) */
   identity?: string;
 }
@@ -66,7 +66,7 @@ export async function createHostWorker(options: HostWorkerOptions): Promise<Host
     connection: options.connection,
     identity,
     taskQueue: hostTaskQueue(config.host),
-    activities: options.testBarrier ? holdHostActivitiesAtBarriers(activities, options.testBarrier) : activities,
+    activities: options.stepBarrier ? holdHostActivitiesAtBarriers(activities, options.stepBarrier) : activities,
     // restore and inspection steps must not queue behind the heavy ones, which have their own limits
     maxConcurrentActivityTaskExecutions: config.maxConcurrentSnapshots * 2,
   });

@@ -7,6 +7,7 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { errorStack } from '../../src/contract';
 import { PROJECT_ROOT } from '../../src/temporal/dev-server';
 import { describeCell, runCell, type Cell, type CellResult } from '../support/fault-cell';
 import { FAULTS, MODES, RBD_FAULTS, STEPS, VOLUME_FAULTS, notApplicable } from '../support/fault-matrix';
@@ -205,6 +206,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  process.stderr.write(`fault matrix failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.stderr.write(`fault matrix failed: ${errorStack(err)}\n`);
   process.exit(1);
 });

@@ -14,7 +14,7 @@ import { startImageServer, type RunningImageServer } from '../../src/images/serv
 import { InstanceStore, type Instance } from '../../src/store';
 import { CONTROL_TASK_QUEUE, POWER_STATE_RUNNING, snapshotWorkflowId, WORKFLOW_TYPE, type PowerState, type SnapshotResult } from '../../src/contract';
 import { connectClient, connectWorker } from '../../src/temporal/connect';
-import { testBarrierFromEnv } from '../../src/testing/test-barrier';
+import { stepBarrierFromEnv } from '../../src/fault-points/step-barrier';
 import { createControlWorker } from '../../src/workers/control-worker';
 import { createHostWorker, type HostWorker } from '../../src/workers/host-worker';
 import { TEST_INSTANCES_PATH, type InstanceFixture } from './instance-fixture';
@@ -81,7 +81,7 @@ export async function startEngine(options: EngineOptions = {}): Promise<Engine> 
     client,
     log,
     images: options.wrapImages?.(images) ?? images,
-    testBarrier: testBarrierFromEnv(options.hostEnv ?? {}),
+    stepBarrier: stepBarrierFromEnv(options.hostEnv ?? {}),
   });
   const running = Promise.all([control.run(), host.run()]);
 

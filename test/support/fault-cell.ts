@@ -5,7 +5,7 @@ import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { removeInstance } from '../../src/testing/instance-lifecycle';
 import { Libvirt } from '../../src/libvirt';
-import { POWER_STATE_PAUSED, POWER_STATE_RUNNING } from '../../src/contract';
+import { errorMessage, POWER_STATE_PAUSED, POWER_STATE_RUNNING } from '../../src/contract';
 import { guestExec } from '../../src/testing/guest/guest-agent';
 import { checkEndState } from './fault-checks';
 import { deleteInstance, mountFullTmpfs, restartLibvirtd } from './fault-host-ops';
@@ -196,7 +196,7 @@ export async function runCell(stack: FaultStack, cell: Cell, options: CellOption
     const note = result?.resumedFrom ? `resumed from ${(result.resumedFrom / 2 ** 20).toFixed(1)} MiB` : undefined;
     return { ...cell, outcome: ended, ok: violations.length === 0, violations, recoverMs, totalMs: Date.now() - started, ...(note ? { note } : {}) };
   } catch (err) {
-    return { ...cell, outcome: 'error', ok: false, violations: [err instanceof Error ? err.message : String(err)], totalMs: Date.now() - started };
+    return { ...cell, outcome: 'error', ok: false, violations: [errorMessage(err)], totalMs: Date.now() - started };
   } finally {
     stack.proxy.mode = 'pass';
     await release(hold);

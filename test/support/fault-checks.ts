@@ -4,7 +4,7 @@
 import { readdir, rm } from 'node:fs/promises';
 import { DomainState, Libvirt, LibvirtError, VIR_ERR_NO_DOMAIN } from '../../src/libvirt';
 import { imagesIdentical } from '../../src/host/qemu-img';
-import { POWER_STATE_PAUSED, type PowerState } from '../../src/contract';
+import { errorMessage, POWER_STATE_PAUSED, type PowerState } from '../../src/contract';
 import type { FaultStack } from './fault-stack';
 import { downloadImage } from './image-bytes';
 import { guestOf, verifyGuestImage } from './guest/real-guest-run';
@@ -61,7 +61,7 @@ async function imageViolations(stack: FaultStack, fixture: InstanceFixture, expe
     const contents = await verifyGuestImage(stack.images, expect.imageId, guestOf(fixture), expect.fsyncedBefore);
     if (!contents.fsckClean) violations.push(`image filesystem not clean: ${contents.fsckOutput.split('\n').slice(0, 3).join(' | ')}`);
   } catch (err) {
-    violations.push(`image content: ${err instanceof Error ? err.message : String(err)}`);
+    violations.push(`image content: ${errorMessage(err)}`);
   }
   if (expect.priorPowerState === POWER_STATE_PAUSED) {
     const file = await downloadImage(stack.images, expect.imageId, fixture.dir);

@@ -21,7 +21,7 @@ export const STEPS = [
 ] as const;
 export type Step = (typeof STEPS)[number];
 
-/** The barrier name each step holds at (src/testing/step-barriers.ts). */
+/** The barrier name each step holds at (src/fault-points/activity-barriers.ts). */
 export const STEP_BARRIER: Record<Step, string> = {
   task_state: 'task_state_image_snapshot',
   lookup_domain: 'lookup_domain',

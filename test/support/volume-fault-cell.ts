@@ -5,7 +5,7 @@
 import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { WorkflowHandle } from '@temporalio/client';
-import { POWER_STATE_RUNNING, progressQuery, SNAPSHOT_QUOTA_EXCEEDED } from '../../src/contract';
+import { errorMessage, POWER_STATE_RUNNING, progressQuery, SNAPSHOT_QUOTA_EXCEEDED } from '../../src/contract';
 import type { CellResult, CellOptions, Cell } from './fault-cell';
 import { expectedOutcome, STEP_BARRIER, type Fault } from './fault-matrix';
 import type { FaultStack } from './fault-stack';
@@ -172,7 +172,7 @@ export async function runVolumeCell(stack: FaultStack, cell: Cell, options: Cell
     const note = [closed.ended === 'failed' ? (types[0] ?? 'untyped') : quiesce, ...notes].filter(Boolean).join('; ');
     return { ...cell, outcome: closed.ended, ok: violations.length === 0, violations, recoverMs, totalMs: Date.now() - started, ...(note ? { note } : {}) };
   } catch (err) {
-    return { ...cell, outcome: 'error', ok: false, violations: [err instanceof Error ? err.message : String(err)], totalMs: Date.now() - started };
+    return { ...cell, outcome: 'error', ok: false, violations: [errorMessage(err)], totalMs: Date.now() - started };
   } finally {
     await release(hold);
     await restoreCinder(volumes).catch((err: unknown) => process.stderr.write(`cinder restore: ${String(err)}\n`));

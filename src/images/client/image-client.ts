@@ -72,7 +72,7 @@ export interface ImageClient {
    * (404/405/501 on the route, e.g. a real Glance). Throws ImageConflict (409) when a session
    * with another size/token exists.
    */
-  openStagedUpload(id: string, size: number, token: string, layout?: LogicalLayout): Promise<StagedUpload | null>;
+  openStagedUpload(id: string, size: number, token: string, layout: LogicalLayout): Promise<StagedUpload | null>;
   /**
    * Whether the service composes logical uploads (stores chunks, takes incrementals over a parent
    * image): ours does, a real Glance does not. Asked once per client.
@@ -298,7 +298,7 @@ export class GlanceHttpClient implements ImageClient, ImageLocations, ChunkUploa
     return res;
   }
 
-  openStagedUpload(id: string, size: number, token: string, layout?: LogicalLayout): Promise<StagedUpload | null> {
+  openStagedUpload(id: string, size: number, token: string, layout: LogicalLayout): Promise<StagedUpload | null> {
     return this.staged.open(id, size, token, layout);
   }
 

@@ -5,7 +5,7 @@
 import type { IncomingMessage } from 'node:http';
 import { parseOrThrow } from '../../config/validation';
 import { imageFromView, type Image } from './glance-image-view';
-import { ImageChecksumMismatch, ImageConflict, ImageServiceUnavailable, ImageUploadFailed, StagedOffsetMismatch, badRequest, type ImageError } from './image-errors';
+import { ImageConflict, ImageServiceUnavailable, ImageUploadFailed, StagedOffsetMismatch, badRequest, type ImageError } from './image-errors';
 import { checkedId, errorFromResponse, isConnectFailure, readSmallBody, type SendImageRequest } from './http-transport';
 import {
   CommitStagedBodySchema,
@@ -36,9 +36,6 @@ export interface AppendOptions {
 }
 
 export interface StagedCommit {
-  /** Expected digests of the whole data; the server kills the image when its own differ. */
-  md5?: string;
-  sha512?: string;
   /** Merged into the image's custom properties as it turns active. */
   properties?: Record<string, string>;
 }
@@ -52,8 +49,8 @@ export class ResumableUploadClient {
     private readonly uploadIdleTimeoutMs: number,
   ) {}
 
-  async open(id: string, size: number, token: string, layout?: LogicalLayout): Promise<StagedUpload | null> {
-    const body = parseOrThrow(OpenStagedBodySchema, { size, token, ...(layout !== undefined ? { layout } : {}) }, (issues) => badRequest(`Invalid resumable upload: ${issues}`));
+  async open(id: string, size: number, token: string, layout: LogicalLayout): Promise<StagedUpload | null> {
+    const body = parseOrThrow(OpenStagedBodySchema, { size, token, layout }, (issues) => badRequest(`Invalid resumable upload: ${issues}`));
     const res = await this.send({ method: 'POST', path: pathOf(id), headers: JSON_TYPE, body: Buffer.from(JSON.stringify(body)) });
     if (res.statusCode === 200 || res.statusCode === 201) return parseState(res);
     if (NO_EXTENSION.has(res.statusCode ?? 0) && !fromExtension(res)) return ignore(res, null);
@@ -102,9 +99,8 @@ export class ResumableUploadClient {
   }
 
   /**
-   * Commits a complete session; resolves with the active image. A checksum refusal (400) is
-   * ImageChecksumMismatch, a failure server-side (500, e.g. verification) ImageUploadFailed: in
-   * both the image is killed and the upload starts over.
+   * Commits a complete session; resolves with the active image. A failure server-side (500, e.g.
+   * verification) is ImageUploadFailed: the image is killed and the upload starts over.
    */
   async commit(id: string, commit: StagedCommit): Promise<Image> {
     const body = parseOrThrow(CommitStagedBodySchema, commit, (issues) => badRequest(`Invalid commit: ${issues}`));
@@ -118,8 +114,6 @@ export class ResumableUploadClient {
       }
     }
     const error = await this.refusal(res, id);
-    // The body was validated above, so a 400 is the server's digests disagreeing with ours.
-    if (res.statusCode === 400) throw new ImageChecksumMismatch(error.message);
     if (res.statusCode === 500) throw new ImageUploadFailed(`commit failed: ${error.message}`, 500, { cause: error });
     throw error;
   }

@@ -30,16 +30,14 @@ export const OpenStagedBodySchema = z
   .object({
     size: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
     token: UploadTokenSchema,
-    /** a logical upload (guest data, composed at commit); `size` is then the sent pieces' length */
-    layout: LogicalLayoutSchema.optional(),
+    /** the disk the session stages (guest data, composed at commit); `size` is the sent pieces' length */
+    layout: LogicalLayoutSchema,
   })
   .strict();
 export type OpenStagedBody = z.infer<typeof OpenStagedBodySchema>;
 
 export const CommitStagedBodySchema = z
   .object({
-    md5: z.string().regex(/^[0-9a-fA-F]{32}$/, 'md5 must be 32 hex digits').optional(),
-    sha512: z.string().regex(/^[0-9a-fA-F]{128}$/, 'sha512 must be 128 hex digits').optional(),
     properties: z.record(PropertyKeySchema, PropertyValueSchema).optional(),
   })
   .strict();

@@ -121,7 +121,6 @@ export class ImageService {
       onComposedActive: (id) => this.checksums.schedule(id),
       quotas: this.quotas,
       writable: (ctx, id) => this.writable(ctx, id),
-      hashes: this.hashes,
       records,
       blobs,
       composed,

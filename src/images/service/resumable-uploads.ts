@@ -1,21 +1,21 @@
 // Resumable uploads of image data (the extension documented in src/images/README.md): a session
-// is opened for a queued or killed image (→ uploading), takes appends at its committed offset,
-// survives restarts, and is committed into the blob store (→ active), killed on a checksum or
-// verification mismatch, or discarded (→ queued). One request holds a session at a time.
+// is opened for a queued or killed image (→ uploading) with the layout of the disk it stages, takes
+// appends at its committed offset, survives restarts, and is composed into the store at commit
+// (→ active), killed on a verification mismatch, or discarded (→ queued). One request holds a
+// session at a time.
 import type { Readable } from 'node:stream';
 import { parseOrThrow } from '../../config/validation';
 import type { RequestContext } from './image-auth';
-import type { LocalImageBlobStore, ReceivedImageData } from '../store/image-blob-store';
-import { ImageChecksumMismatch, ImageConflict, ImageNotFound, ImageTooLarge, ImageUploadFailed, ImageVerificationFailed, StagedOffsetMismatch, badRequest, forbidden, storageFailure } from '../client/image-errors';
+import type { LocalImageBlobStore } from '../store/image-blob-store';
+import { ImageConflict, ImageNotFound, ImageTooLarge, ImageUploadFailed, ImageVerificationFailed, StagedOffsetMismatch, badRequest, forbidden, storageFailure } from '../client/image-errors';
 import { propertyKeyRefusal, type ImageRecord, type ImageStatus } from '../client/image-record';
 import type { ImageRecordRepository, RepositoryWarning } from './image-record-repository';
 import { CommitStagedBodySchema, OpenStagedBodySchema, type StagedUploadState } from '../client/resumable-wire';
-import type { HashPool } from '../store/hash-pool';
 import type { ComposedImages } from '../store/composed-images';
 import { LOGICAL_DIGEST_PROPERTY, stagesChunkNames, type LogicalLayout } from '../client/logical-layout';
 import type { NamedChunkSessions } from './named-chunk-sessions';
 import { activeRecord, checkOpenLayout, type ActivatedData, commitMarks, stateOf, type CommitMarks } from './resumable-outcomes';
-import type { StagedHashes, StagedSessionMeta, StagedUploadFiles } from './staged-upload-files';
+import type { StagedSessionMeta, StagedUploadFiles } from './staged-upload-files';
 import type { ImageQuotas } from './quotas';
 import { errorMessage, errnoCode } from '../../contract';
 import { appendFailure, commitFailure, deletedDuringUpload } from './upload-failures';
@@ -25,8 +25,6 @@ interface Session {
   meta: StagedSessionMeta;
   /** Committed bytes: written whole and fsynced. */
   offset: number;
-  /** Digests of the committed bytes of a plain session (a logical one's are the store's): undefined after a restart until rebuilt from the file. */
-  hashes?: StagedHashes;
   /** A request (open, append, commit, discard) holds the session; others get 409. */
   busy: boolean;
   /** Aborted when the image is deleted while a request holds the session; that holder cleans up. */
@@ -48,11 +46,9 @@ export interface ResumableUploadsDeps {
   /** As lookup, and 403 when the caller may not write the image (ImageService.writable: the snapshot service's write lock). */
   writable: (ctx: RequestContext, id: string) => ImageRecord;
   maxImageBytes: number;
-  /** where the running digests of every plain session are computed, off the event loop */
-  hashes: HashPool;
   /** A composed image turned active without its md5 and sha512: they are computed after (served-checksums.ts). */
   onComposedActive?: (id: string) => void;
-  /** Re-read the published bytes and check both digests before the image turns active. */
+  /** Re-read every new chunk against its name before the image turns active. */
   verify: boolean;
   timestamp: () => string;
 }
@@ -68,7 +64,7 @@ export class ResumableUploads {
   async recover(warn: RepositoryWarning): Promise<ResumableRecovery> {
     const { resumed, report } = await recoverSessions(this.deps, warn);
     for (const [id, found] of resumed) {
-      if (found.meta.layout !== undefined && stagesChunkNames(found.meta.layout)) await this.deps.named.restore(id);
+      if (stagesChunkNames(found.meta.layout)) await this.deps.named.restore(id);
       this.sessions.set(id, { meta: found.meta, offset: found.committed, busy: false, doomed: new AbortController() });
     }
     return report;
@@ -90,14 +86,14 @@ export class ResumableUploads {
     const opens = (status: ImageStatus) => status === 'queued' || status === 'killed' || status === 'uploading';
     if (!opens(record.status)) throw refusal(record.status);
     if (b.size > this.deps.maxImageBytes) throw new ImageTooLarge(`Image exceeds the storage quota of ${this.deps.maxImageBytes} bytes`);
-    if (b.layout !== undefined) await checkOpenLayout(this.deps, ctx, b.layout, b.size);
+    await checkOpenLayout(this.deps, ctx, b.layout, b.size);
     if (this.sessions.has(id) || this.opening.has(id)) throw new ImageConflict(`Another request on the resumable upload of image ${id} is in progress`);
     // Glance's stage checks (and its upload's size check), on the project that owns the image.
     for (const quota of ['image_stage_total', 'image_size_total'] as const) this.deps.quotas.enforce(record.owner, quota, 0);
     this.deps.quotas.enforce(record.owner, 'image_count_uploading', 0, id);
     // Claimed before any await: a concurrent open sees the claim, a plain PUT the durable `uploading`.
     this.opening.add(id);
-    const meta: StagedSessionMeta = { imageId: id, size: b.size, token: b.token, ...(b.layout !== undefined ? { layout: b.layout } : {}) };
+    const meta: StagedSessionMeta = { imageId: id, size: b.size, token: b.token, layout: b.layout };
     try {
       // The session's files first, then the record: a failure of either leaves the image as it was.
       await this.deps.files.create(meta);
@@ -112,9 +108,9 @@ export class ResumableUploads {
     } finally {
       this.opening.delete(id);
     }
-    // A logical upload's staged bytes are not what anyone downloads: only a plain session's are hashed as they arrive.
-    const session: Session = { meta, offset: 0, ...(b.layout === undefined ? { hashes: this.deps.hashes.open() } : {}), busy: false, doomed: new AbortController() };
-    if (b.layout !== undefined && stagesChunkNames(b.layout)) this.deps.named.start(id);
+    // The staged bytes are guest data, not what anyone downloads: nothing hashes them as they arrive.
+    const session: Session = { meta, offset: 0, busy: false, doomed: new AbortController() };
+    if (stagesChunkNames(b.layout)) this.deps.named.start(id);
     this.sessions.set(id, session);
     return { state: stateOf(session), created: true };
   }
@@ -127,8 +123,7 @@ export class ResumableUploads {
   /** The image's open named upload, held for a chunk request: the project its known chunks come from. 409 without one. */
   namedUpload(ctx: RequestContext, id: string): { owner: string | null } {
     const record = this.deps.writable(ctx, id);
-    const layout = this.require(id).meta.layout;
-    if (layout === undefined || !stagesChunkNames(layout)) throw new ImageConflict(`The upload of image ${id} does not stage chunk names: it takes no chunks`);
+    if (!stagesChunkNames(this.require(id).meta.layout)) throw new ImageConflict(`The upload of image ${id} does not stage chunk names: it takes no chunks`);
     return { owner: record.owner };
   }
 
@@ -157,8 +152,7 @@ export class ResumableUploads {
     }
     let failure: unknown;
     try {
-      if (session.meta.layout === undefined) session.hashes = await this.runningHashes(id, session);
-      const outcome = await this.deps.files.append(id, session.offset, source, { limit: size, ...(session.hashes !== undefined ? { hashes: session.hashes } : {}), signal: session.doomed.signal });
+      const outcome = await this.deps.files.append(id, session.offset, source, { limit: size, signal: session.doomed.signal });
       session.offset = outcome.committed;
       failure = outcome.error;
       if (!outcome.durable) {
@@ -174,9 +168,8 @@ export class ResumableUploads {
   }
 
   /**
-   * Publishes a complete session as the image's data: client digests checked (mismatch → killed,
-   * ImageChecksumMismatch), the file moved into the blob store, re-read and checked when
-   * verification is on (mismatch → killed, ImageVerificationFailed), then active.
+   * Composes a complete session into the store as the image's data (publishComposed), then active;
+   * a verification mismatch kills the image (ImageVerificationFailed).
    */
   async commit(ctx: RequestContext, id: string, body: unknown): Promise<ImageRecord> {
     this.deps.writable(ctx, id);
@@ -188,28 +181,15 @@ export class ResumableUploads {
     const session = this.claim(id);
     let releaseParent: (() => void) | undefined;
     try {
-      const parent = session.meta.layout?.parent;
+      const layout = session.meta.layout;
+      const parent = layout.parent;
       if (parent !== undefined) releaseParent = this.deps.composed.holdParent(parent, id);
       if (session.offset !== session.meta.size) {
         throw new ImageConflict(`Upload of image ${id} is incomplete: ${session.offset} of ${session.meta.size} bytes committed`);
       }
-      const layout = session.meta.layout;
       const commit: CommitMarks = { properties: b.properties ?? {}, ...commitMarks(ctx, session) };
-      if (layout !== undefined) {
-        if (b.md5 !== undefined || b.sha512 !== undefined) throw badRequest(`The upload of image ${id} is a logical one: its staged bytes are not the image, so no md5 or sha512 of them is checked; commit without them`);
-        if (session.doomed.signal.aborted) throw deletedDuringUpload(id);
-        return await this.publishComposed(id, session, layout, commit);
-      }
-      session.hashes = await this.runningHashes(id, session);
-      const received: ReceivedImageData = { size: session.offset, ...(await session.hashes.digests()) };
-      const differing = [b.md5 !== undefined && b.md5.toLowerCase() !== received.md5 ? 'md5' : '', b.sha512 !== undefined && b.sha512.toLowerCase() !== received.sha512 ? 'sha512' : ''].filter(Boolean);
-      if (differing.length > 0) {
-        // When the kill cannot be recorded the session stays, and the same commit fails the same way.
-        await this.end(id, session, 'killed').catch(() => undefined);
-        throw new ImageChecksumMismatch(`The staged data of image ${id} does not match the client's ${differing.join(' and ')}; the image is killed and its staged data removed`);
-      }
       if (session.doomed.signal.aborted) throw deletedDuringUpload(id);
-      return await this.publish(id, session, received, commit);
+      return await this.publishComposed(id, session, layout, commit);
     } finally {
       releaseParent?.();
       await this.release(id, session);
@@ -237,30 +217,6 @@ export class ResumableUploads {
     }
     this.drop(id);
     await this.deps.files.remove(id);
-  }
-
-  private async publish(id: string, session: Session, received: ReceivedImageData, commit: CommitMarks): Promise<ImageRecord> {
-    const { blobs, files } = this.deps;
-    try {
-      await blobs.publish(id, files.dataPath(id));
-      await files.removeMeta(id);
-      if (this.deps.verify) {
-        const stored = await blobs.digest(id);
-        if (stored.size !== received.size || stored.md5 !== received.md5 || stored.sha512 !== received.sha512) {
-          throw new ImageVerificationFailed(
-            `Verification of image ${id} failed: the stored data (${stored.size} bytes, md5 ${stored.md5}) differs from the received data (${received.size} bytes, md5 ${received.md5}); the image is killed`,
-          );
-        }
-      }
-      return await this.activate(id, received, commit);
-    } catch (err) {
-      // Past this point the staged file may be gone (moved): the session cannot be resumed.
-      await blobs.remove(id).catch(() => undefined);
-      await this.end(id, session, 'killed').catch(() => undefined);
-      throw commitFailure(id, err);
-    } finally {
-      if (this.sessions.get(id) === session) this.drop(id);
-    }
   }
 
   /**
@@ -301,28 +257,8 @@ export class ResumableUploads {
     });
   }
 
-  /**
-   * The session's running digests: rebuilt from the committed bytes on disk after a restart, or
-   * when a hash thread died under them (their state went with it).
-   */
-  private async runningHashes(id: string, session: Session): Promise<StagedHashes> {
-    if (session.hashes?.failed === true) {
-      session.hashes.close();
-      session.hashes = undefined;
-    }
-    if (session.hashes !== undefined) return session.hashes;
-    const fresh = this.deps.hashes.open();
-    try {
-      return await this.deps.files.hashPrefix(id, session.offset, fresh);
-    } catch (err) {
-      fresh.close();
-      throw err;
-    }
-  }
-
-  /** Forgets the session and frees its running digests. */
+  /** Forgets the session. */
   private drop(id: string): void {
-    this.sessions.get(id)?.hashes?.close();
     this.sessions.delete(id);
     this.deps.named.drop(id);
   }

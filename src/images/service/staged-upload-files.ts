@@ -1,9 +1,8 @@
 // On-disk state of resumable uploads under <dataDir>/resumable, apart from staging/ (which is
 // wiped at every open): <id>.data holds the committed bytes, <id>.json (written atomically) the
-// session's size and token, <id>.names (a named upload's) the chunk names it may use, 32 bytes each,
+// session's size, token and layout, <id>.names (a named upload's) the chunk names it may use, 32 bytes each,
 // each fsynced before the service says so. The committed length is the data file's size once fsynced: an append
 // truncates a torn tail and fsyncs before it reports, so that size only ever counts whole writes.
-import { createReadStream } from 'node:fs';
 import { mkdir, open, readFile, readdir, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -12,7 +11,6 @@ import { TEMP_SUFFIX, fsyncDirectory, writeFileAtomic } from '../../fs/atomic-fi
 import { ImageTooLarge } from '../client/image-errors';
 import { ImageIdSchema } from '../client/image-record';
 import type { RepositoryWarning } from './image-record-repository';
-import type { StreamHashes } from '../store/hash-pool';
 import { LogicalLayoutSchema } from '../client/logical-layout';
 import { UploadTokenSchema } from '../client/resumable-wire';
 import { errnoCode } from '../../contract';
@@ -22,14 +20,11 @@ const SessionMetaSchema = z
     imageId: ImageIdSchema,
     size: z.number().int().nonnegative(),
     token: UploadTokenSchema,
-    /** a logical upload: the staged bytes are guest data, composed into chunks at commit */
-    layout: LogicalLayoutSchema.optional(),
+    /** the disk staged: the staged bytes are guest data, composed into chunks at commit */
+    layout: LogicalLayoutSchema,
   })
   .strict();
 export type StagedSessionMeta = z.infer<typeof SessionMetaSchema>;
-
-/** Running digests of the committed bytes. Node's Hash cannot be serialized, so after a restart they are rebuilt from the file. */
-export type StagedHashes = StreamHashes;
 
 export interface AppendOutcome {
   /** Bytes on disk after the append: the old length plus every byte written whole. */
@@ -129,15 +124,15 @@ export class StagedUploadFiles {
 
   /**
    * Writes `source` at `from`, never past `limit` bytes in total (the rest is refused with
-   * ImageTooLarge), updating `hashes` (when given: a plain session's) with each byte written. Whatever stops it, the bytes
-   * written whole are kept, fsynced, and counted in `committed`.
+   * ImageTooLarge). Whatever stops it, the bytes written whole are kept, fsynced, and counted in
+   * `committed`.
    */
-  async append(id: string, from: number, source: Readable, options: { limit: number; hashes?: StagedHashes; signal: AbortSignal }): Promise<AppendOutcome> {
+  async append(id: string, from: number, source: Readable, options: { limit: number; signal: AbortSignal }): Promise<AppendOutcome> {
     const handle = await open(this.dataPath(id), 'r+');
     let position = from;
     let error: unknown;
-    // HTTP bodies arrive in 16–64 KiB pieces: gathered into larger writes (and hash updates), the
-    // file and the hash threads see a few hundred operations per 256 MiB instead of thousands.
+    // HTTP bodies arrive in 16–64 KiB pieces: gathered into larger writes, the file sees a few
+    // hundred operations per 256 MiB instead of thousands.
     const pending: Buffer[] = [];
     let pendingBytes = 0;
     const flush = async (): Promise<void> => {
@@ -145,11 +140,8 @@ export class StagedUploadFiles {
       const block = pending.length === 1 ? (pending[0] as Buffer) : Buffer.concat(pending, pendingBytes);
       pending.length = 0;
       pendingBytes = 0;
-      // Written first, so that the digests never count a byte the file does not hold; the hash
-      // threads then work on a copy while the next block arrives.
       await writeAll(handle, block, position);
       position += block.length;
-      await options.hashes?.update(block);
     };
     try {
       // destroyOnReturn false: on an early stop the caller still owns the request and answers it.
@@ -189,19 +181,6 @@ export class StagedUploadFiles {
     return error === undefined ? { committed: position, durable } : { committed: position, error, durable };
   }
 
-  /** Feeds the first `length` staged bytes, read back from disk, into fresh `hashes` (the restart path). */
-  async hashPrefix(id: string, length: number, hashes: StagedHashes): Promise<StagedHashes> {
-    if (length === 0) return hashes;
-    let read = 0;
-    for await (const chunk of createReadStream(this.dataPath(id), { start: 0, end: length - 1, highWaterMark: 4 * 1024 * 1024 })) {
-      const buf = chunk as Buffer;
-      read += buf.length;
-      await hashes.update(buf);
-    }
-    if (read !== length) throw new Error(`staged data of image ${id} holds ${read} bytes, expected ${length}`);
-    return hashes;
-  }
-
   private async readMeta(id: string, warn: RepositoryWarning): Promise<StagedSessionMeta | undefined> {
     let text: string;
     try {
@@ -211,7 +190,12 @@ export class StagedUploadFiles {
       throw err;
     }
     try {
-      const meta = SessionMetaSchema.parse(JSON.parse(text));
+      const parsed: unknown = JSON.parse(text);
+      if (isPlainSession(parsed)) {
+        warn({ imageId: id }, 'discarding a resumable upload session without a layout (a previous version\'s plain upload): it cannot be resumed, its image is killed');
+        return undefined;
+      }
+      const meta = SessionMetaSchema.parse(parsed);
       if (meta.imageId !== id) throw new Error(`session for ${meta.imageId} stored as ${id}`);
       return meta;
     } catch (err) {
@@ -230,6 +214,15 @@ export class StagedUploadFiles {
 }
 
 const WRITE_BLOCK = 4 * 1024 * 1024;
+
+/**
+ * A session a previous version wrote for an upload without a layout (its staged bytes were the
+ * image itself, hashed as they arrived). Retired: such a session is removed at start and its image
+ * killed, as one whose files are gone (resumable-recovery.ts); the client starts a new upload.
+ */
+function isPlainSession(meta: unknown): boolean {
+  return typeof meta === 'object' && meta !== null && !Array.isArray(meta) && !('layout' in meta);
+}
 
 async function writeAll(handle: FileHandle, buf: Buffer, position: number): Promise<void> {
   let done = 0;

@@ -6,7 +6,8 @@ import type { AddressInfo } from 'node:net';
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
-import { GlanceHttpClient, ImageChecksumMismatch, ImageConflict, ImageNotFound, ImageUploadFailed, StagedOffsetMismatch } from '../../../src/images/client';
+import { GlanceHttpClient, ImageConflict, ImageNotFound, ImageUploadFailed, LOGICAL_DIGEST_PROPERTY, StagedOffsetMismatch } from '../../../src/images/client';
+import { allDataRawLayout, allDataRawOpen } from '../../support/raw-layout';
 import { finishUpload, hashBytes, hashStream, raw, startFixture, waitFor, type ImageServerFixture } from './image-server-fixture';
 
 let fx: ImageServerFixture;
@@ -24,28 +25,32 @@ describe('wire contract', () => {
     const image = await client.create({ name: 'wire', disk_format: 'raw', container_format: 'bare' });
     const base = fx.server.url;
     const path = `/v2/images/${image.id}/resumable`;
-    const opened = await raw(base, 'POST', path, { headers: JSON_TYPE, body: JSON.stringify({ size: 10, token: 'snap-1' }) });
-    expect([opened.status, opened.json, opened.headers.get('upload-offset'), opened.headers.get('upload-length')]).toEqual([201, { offset: 0, size: 10, token: 'snap-1' }, '0', '10']);
+    const opened = await raw(base, 'POST', path, { headers: JSON_TYPE, body: JSON.stringify(allDataRawOpen(512, 'snap-1')) });
+    expect([opened.status, opened.json, opened.headers.get('upload-offset'), opened.headers.get('upload-length')]).toEqual([201, { offset: 0, size: 512, token: 'snap-1' }, '0', '512']);
     expect(opened.headers.get('resumable-upload')).toBe('1');
-    expect((await raw(base, 'POST', path, { headers: JSON_TYPE, body: JSON.stringify({ size: 10, token: 'snap-1' }) })).status).toBe(200);
-    const conflict = await raw(base, 'POST', path, { headers: JSON_TYPE, body: JSON.stringify({ size: 10, token: 'snap-2' }) });
+    expect((await raw(base, 'POST', path, { headers: JSON_TYPE, body: JSON.stringify(allDataRawOpen(512, 'snap-1')) })).status).toBe(200);
+    const conflict = await raw(base, 'POST', path, { headers: JSON_TYPE, body: JSON.stringify(allDataRawOpen(512, 'snap-2')) });
     expect([conflict.status, (conflict.json as { error: { message: string } }).error.message]).toEqual([409, expect.stringContaining('DELETE')]);
-    expect((await raw(base, 'POST', path, { headers: JSON_TYPE, body: JSON.stringify({ size: 'ten', token: 'x' }) })).status).toBe(400);
+    expect((await raw(base, 'POST', path, { headers: JSON_TYPE, body: JSON.stringify({ ...allDataRawOpen(512, 'x'), size: 'ten' }) })).status).toBe(400);
+    // Without a layout: the plain resumable upload is retired.
+    expect((await raw(base, 'POST', path, { headers: JSON_TYPE, body: JSON.stringify({ size: 512, token: 'x' }) })).status).toBe(400);
     expect((await client.get(image.id)).status).toBe('uploading');
 
     const octets = { 'Content-Type': 'application/offset+octet-stream' };
-    const first = await raw(base, 'PATCH', path, { headers: { ...octets, 'Upload-Offset': '0' }, body: Buffer.from('01234') });
+    // One 512-byte sector of a raw disk that is all data: the staged bytes are the image.
+    const whole = randomBytes(512);
+    const first = await raw(base, 'PATCH', path, { headers: { ...octets, 'Upload-Offset': '0' }, body: whole.subarray(0, 5) });
     expect([first.status, first.headers.get('upload-offset')]).toEqual([204, '5']);
-    const stale = await raw(base, 'PATCH', path, { headers: { ...octets, 'Upload-Offset': '0' }, body: Buffer.from('01234') });
+    const stale = await raw(base, 'PATCH', path, { headers: { ...octets, 'Upload-Offset': '0' }, body: whole.subarray(0, 5) });
     expect([stale.status, stale.headers.get('upload-offset')]).toEqual([409, '5']);
     expect((stale.json as { error: { message: string } }).error.message).toContain('committed offset 5');
     expect((await raw(base, 'PATCH', path, { headers: { 'Content-Type': 'application/octet-stream', 'Upload-Offset': '5' }, body: 'x' })).status).toBe(415);
     expect((await raw(base, 'PATCH', path, { headers: octets, body: 'x' })).status).toBe(400);
-    const over = await raw(base, 'PATCH', path, { headers: { ...octets, 'Upload-Offset': '5' }, body: Buffer.from('5678901') });
+    const over = await raw(base, 'PATCH', path, { headers: { ...octets, 'Upload-Offset': '5' }, body: randomBytes(508) });
     expect([over.status, over.headers.get('upload-offset')]).toEqual([413, '5']);
     const head = await raw(base, 'HEAD', path);
-    expect([head.status, head.headers.get('upload-offset'), head.headers.get('upload-length'), head.text]).toEqual([200, '5', '10', '']);
-    expect((await raw(base, 'GET', path)).json).toEqual({ offset: 5, size: 10, token: 'snap-1' });
+    expect([head.status, head.headers.get('upload-offset'), head.headers.get('upload-length'), head.text]).toEqual([200, '5', '512', '']);
+    expect((await raw(base, 'GET', path)).json).toEqual({ offset: 5, size: 512, token: 'snap-1' });
 
     const early = await raw(base, 'POST', `${path}/commit`, { headers: JSON_TYPE, body: '{}' });
     expect(early.status).toBe(409);
@@ -54,17 +59,20 @@ describe('wire contract', () => {
     expect((await raw(base, 'PUT', path)).status).toBe(405);
 
     // Chunked (no Content-Length) is accepted too.
-    const chunked = await fetch(`${base}${path}`, { method: 'PATCH', headers: { ...octets, 'Upload-Offset': '5' }, body: Readable.toWeb(Readable.from([Buffer.from('56'), Buffer.from('789')])) as ReadableStream, duplex: 'half' } as RequestInit);
-    expect([chunked.status, chunked.headers.get('upload-offset')]).toEqual([204, '10']);
-    const committed = await raw(base, 'POST', `${path}/commit`, { headers: JSON_TYPE, body: JSON.stringify({ md5: hashBytes(Buffer.from('0123456789')).md5, properties: { k: 'v' } }) });
+    const chunked = await fetch(`${base}${path}`, { method: 'PATCH', headers: { ...octets, 'Upload-Offset': '5' }, body: Readable.toWeb(Readable.from([whole.subarray(5, 7), whole.subarray(7)])) as ReadableStream, duplex: 'half' } as RequestInit);
+    expect([chunked.status, chunked.headers.get('upload-offset')]).toEqual([204, '512']);
+    const withDigest = await raw(base, 'POST', `${path}/commit`, { headers: JSON_TYPE, body: JSON.stringify({ md5: hashBytes(whole).md5 }) });
+    expect(withDigest.status).toBe(400);
+    const committed = await raw(base, 'POST', `${path}/commit`, { headers: JSON_TYPE, body: JSON.stringify({ properties: { k: 'v' } }) });
     expect(committed.status).toBe(200);
-    expect(committed.json).toMatchObject({ id: image.id, status: 'active', size: 10, checksum: hashBytes(Buffer.from('0123456789')).md5, os_hash_algo: 'sha512', k: 'v' });
+    expect(committed.json).toMatchObject({ id: image.id, status: 'active', size: 512, k: 'v' });
+    await waitFor(async () => (await client.get(image.id)).checksum === hashBytes(whole).md5, 'the served checksums');
     const gone = await raw(base, 'HEAD', path);
     expect([gone.status, gone.headers.get('resumable-upload')]).toEqual([404, '1']);
 
     const other = await client.create({ name: 'discarded' });
     const otherPath = `/v2/images/${other.id}/resumable`;
-    await raw(base, 'POST', otherPath, { headers: JSON_TYPE, body: JSON.stringify({ size: 3, token: 't' }) });
+    await raw(base, 'POST', otherPath, { headers: JSON_TYPE, body: JSON.stringify(allDataRawOpen(512, 't')) });
     expect((await raw(base, 'DELETE', otherPath)).status).toBe(204);
     expect((await raw(base, 'DELETE', otherPath)).status).toBe(404);
     expect((await client.get(other.id)).status).toBe('queued');
@@ -75,9 +83,10 @@ describe('wire contract', () => {
 
 describe('GlanceHttpClient', () => {
   it('resumes after the connection is cut mid-PATCH: the server keeps what it received, the result hashes right', async () => {
-    const bytes = randomBytes(3 * 1024 * 1024 + 333);
+    const bytes = randomBytes(3 * 1024 * 1024 + 512);
+    const layout = allDataRawLayout(bytes.length);
     const image = await client.create({ name: 'resumed', disk_format: 'raw', container_format: 'bare' });
-    expect(await client.openStagedUpload(image.id, bytes.length, 'attempt-1')).toEqual({ offset: 0, size: bytes.length, token: 'attempt-1' });
+    expect(await client.openStagedUpload(image.id, bytes.length, 'attempt-1', layout)).toEqual({ offset: 0, size: bytes.length, token: 'attempt-1' });
 
     const cutAt = 1024 * 1024 + 7;
     const source = new PassThrough();
@@ -95,43 +104,46 @@ describe('GlanceHttpClient', () => {
     await waitFor(async () => (await client.stagedUpload(image.id))?.offset === cutAt, 'the committed offset');
     expect((await client.get(image.id)).status).toBe('uploading');
     // The same token re-opens the session where it stands; a stale offset is corrected by the server.
-    expect(await client.openStagedUpload(image.id, bytes.length, 'attempt-1')).toEqual({ offset: cutAt, size: bytes.length, token: 'attempt-1' });
+    expect(await client.openStagedUpload(image.id, bytes.length, 'attempt-1', layout)).toEqual({ offset: cutAt, size: bytes.length, token: 'attempt-1' });
     const stale = await client.appendStaged(image.id, 0, Readable.from([bytes]), { length: bytes.length }).catch((e: unknown) => e);
     expect(stale).toBeInstanceOf(StagedOffsetMismatch);
     expect((stale as StagedOffsetMismatch).committedOffset).toBe(cutAt);
 
     expect(await finishUpload(client, image.id, bytes)).toEqual({ resumedAt: cutAt });
     const expected = hashBytes(bytes);
-    const active = await client.commitStaged(image.id, { md5: expected.md5, sha512: expected.sha512, properties: { image_type: 'snapshot' } });
-    expect(active).toMatchObject({ status: 'active', size: expected.size, checksum: expected.md5, os_hash_algo: 'sha512', os_hash_value: expected.sha512 });
-    expect(active.properties).toEqual({ image_type: 'snapshot' });
+    const active = await client.commitStaged(image.id, { properties: { image_type: 'snapshot' } });
+    expect(active).toMatchObject({ status: 'active', size: expected.size });
+    expect(active.properties).toMatchObject({ image_type: 'snapshot' });
+    await waitFor(async () => (await client.get(image.id)).checksum === expected.md5, 'the served checksums');
+    expect(await client.get(image.id)).toMatchObject({ os_hash_algo: 'sha512', os_hash_value: expected.sha512 });
     expect(await hashStream(await client.download(image.id))).toEqual(expected);
     expect(await client.stagedUpload(image.id)).toBeNull();
   });
 
-  it('maps refusals: another token conflicts, a second concurrent append conflicts, wrong digests kill the image', async () => {
+  it('maps refusals: another token conflicts, a second concurrent append conflicts, a wrong logical digest kills the image', async () => {
     const image = await client.create({ name: 'refusals' });
-    await client.openStagedUpload(image.id, 6, 'a');
-    await expect(client.openStagedUpload(image.id, 6, 'b')).rejects.toBeInstanceOf(ImageConflict);
+    const layout = allDataRawLayout(512);
+    await client.openStagedUpload(image.id, 512, 'a', layout);
+    await expect(client.openStagedUpload(image.id, 512, 'b', layout)).rejects.toBeInstanceOf(ImageConflict);
     const slow = new PassThrough();
-    slow.write(Buffer.from('abc'));
+    slow.write(Buffer.alloc(3, 'a'));
     const first = client.appendStaged(image.id, 0, slow);
     await waitFor(async () => (await stat(join(fx.dir, 'resumable', `${image.id}.data`))).size === 3, 'the first append in flight');
     const second = await client.appendStaged(image.id, 0, Readable.from([Buffer.from('abc')])).catch((e: unknown) => e);
     expect(second).toBeInstanceOf(ImageConflict);
     expect(second).not.toBeInstanceOf(StagedOffsetMismatch);
-    slow.end(Buffer.from('def'));
-    expect(await first).toBe(6);
-    const wrong = await client.commitStaged(image.id, { md5: hashBytes(Buffer.from('abcdeX')).md5 }).catch((e: unknown) => e);
-    expect(wrong).toBeInstanceOf(ImageChecksumMismatch);
+    slow.end(Buffer.alloc(509, 'b'));
+    expect(await first).toBe(512);
+    const wrong = await client.commitStaged(image.id, { properties: { [LOGICAL_DIGEST_PROPERTY]: `sha256-256k-blocks:${'0'.repeat(64)}` } }).catch((e: unknown) => e);
+    expect(wrong).toBeInstanceOf(ImageUploadFailed);
     expect((await client.get(image.id)).status).toBe('killed');
     // A killed image takes a new attempt.
-    expect(await client.openStagedUpload(image.id, 6, 'c')).toEqual({ offset: 0, size: 6, token: 'c' });
+    expect(await client.openStagedUpload(image.id, 512, 'c', layout)).toEqual({ offset: 0, size: 512, token: 'c' });
     await client.discardStaged(image.id);
     await client.discardStaged(image.id);
     expect((await client.get(image.id)).status).toBe('queued');
     await expect(client.appendStaged(image.id, 0, Readable.from([Buffer.from('x')]))).rejects.toBeInstanceOf(ImageConflict);
-    expect(await client.openStagedUpload('00000000-0000-4000-8000-000000000000', 1, 't')).toBeNull();
+    expect(await client.openStagedUpload('00000000-0000-4000-8000-000000000000', 1, 't', allDataRawLayout(512))).toBeNull();
   });
 
   it('uploads an async generator with a declared length through the plain PUT, and refuses a short one', async () => {
@@ -164,7 +176,7 @@ describe('against a server without the extension (a real Glance)', () => {
   it('answers null / nothing to discard, so callers fall back to the plain PUT', async () => {
     const plain = new GlanceHttpClient(`http://127.0.0.1:${(glance.address() as AddressInfo).port}`);
     const id = '3b6f8c1e-6f53-4c43-9b5e-2a5f0d3f6d11';
-    expect(await plain.openStagedUpload(id, 10, 't')).toBeNull();
+    expect(await plain.openStagedUpload(id, 10, 't', allDataRawLayout(512))).toBeNull();
     expect(await plain.stagedUpload(id)).toBeNull();
     await expect(plain.discardStaged(id)).resolves.toBeUndefined();
     await expect(plain.get(id)).rejects.toBeInstanceOf(ImageNotFound);

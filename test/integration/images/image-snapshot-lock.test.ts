@@ -6,9 +6,10 @@
 // trusts is the service's alone. Deleting the image stays the owner's right.
 import { Readable } from 'node:stream';
 import { isOwnCommit } from '../../../src/activities/one-pass-activities';
-import { createSnapshotImageRecord, GlanceHttpClient, ImageError, ImageNotFound, LOGICAL_DIGEST_PROPERTY, type Image } from '../../../src/images/client';
+import { createSnapshotImageRecord, GlanceHttpClient, ImageError, ImageNotFound, type Image } from '../../../src/images/client';
 import type { AuthIdentity } from '../../../src/auth';
 import { raw, startFixture, type ImageServerFixture } from './image-server-fixture';
+import { allDataRawLayout } from '../../support/raw-layout';
 
 const TOKENS: Record<string, AuthIdentity> = {
   'token-owner': { kind: 'project', projectId: 'project-a', projectAdmin: false },
@@ -41,25 +42,25 @@ const snapshotImage = (): Promise<Image> => createSnapshotImageRecord(owner, { u
 it('refuses the owner’s bytes and properties while the snapshot runs, and takes the service’s', async () => {
   const image = await snapshotImage();
   expect(image).toMatchObject({ status: 'queued', owner: 'project-a', snapshot_write_lock: 'service' });
-  const forged = Buffer.from('not the guest');
+  const forged = Buffer.alloc(512, 'not the guest');
 
   await forbidden(owner.upload(image.id, Readable.from([forged]), { length: forged.length }));
-  await forbidden(owner.openStagedUpload(image.id, forged.length, 'export-1'));
+  await forbidden(owner.openStagedUpload(image.id, forged.length, 'export-1', allDataRawLayout(forged.length)));
   await forbidden(owner.setFormats(image.id, { disk_format: 'raw' }));
   const put = await raw(fx.server.url, 'PUT', `/v2/images/${image.id}/file`, { body: forged, headers: { 'X-Auth-Token': 'token-owner', 'Content-Type': 'application/octet-stream' } });
   expect(put.status).toBe(403);
   expect(put.json).toMatchObject({ error: { code: 403, title: 'Forbidden' } });
 
   // The snapshot service's session: the owner can neither feed nor commit nor discard it.
-  const sent = Buffer.from('the guest disk');
-  expect(await service.openStagedUpload(image.id, sent.length, 'export-1')).toMatchObject({ offset: 0 });
+  const sent = Buffer.alloc(512, 'the guest disk');
+  expect(await service.openStagedUpload(image.id, sent.length, 'export-1', allDataRawLayout(sent.length))).toMatchObject({ offset: 0 });
   await forbidden(owner.appendStaged(image.id, 0, Readable.from([forged]), { length: forged.length }));
   await forbidden(owner.commitStaged(image.id, { properties: { snapshot_data_path: 'backup-job' } }));
   await forbidden(owner.discardStaged(image.id));
   expect((await owner.get(image.id)).status).toBe('uploading');
 
   await service.appendStaged(image.id, 0, Readable.from([sent]), { length: sent.length });
-  const active = await service.commitStaged(image.id, { properties: { snapshot_data_path: 'backup-job', snapshot_export_id: 'export-1', [LOGICAL_DIGEST_PROPERTY]: 'sha256-1m-blocks:00' } });
+  const active = await service.commitStaged(image.id, { properties: { snapshot_data_path: 'backup-job', snapshot_export_id: 'export-1' } });
   expect(active).toMatchObject({ status: 'active', size: sent.length, snapshot_commit: 'export-1' });
   expect(active.snapshot_write_lock).toBeUndefined();
   expect(isOwnCommit(await owner.get(image.id), await owner.composes())).toBe(true);
@@ -70,7 +71,7 @@ it('refuses the owner’s bytes and properties while the snapshot runs, and take
 
 it('lets the owner delete a snapshot image while it is locked', async () => {
   const image = await snapshotImage();
-  await service.openStagedUpload(image.id, 4, 'export-1');
+  await service.openStagedUpload(image.id, 512, 'export-1', allDataRawLayout(512));
   await owner.delete(image.id);
   await expect(owner.get(image.id)).rejects.toBeInstanceOf(ImageNotFound);
 });
@@ -78,12 +79,12 @@ it('lets the owner delete a snapshot image while it is locked', async () => {
 it('never lets an owner’s own commit pass for the service’s, even on an image without the lock', async () => {
   // An image made before the lock existed (or by a client that did not ask for it).
   const image = await owner.create({ name: 'old-snap', properties: { image_type: 'snapshot' } });
-  const forged = Buffer.from('not the guest');
-  await owner.openStagedUpload(image.id, forged.length, 'export-1');
+  const forged = Buffer.alloc(512, 'not the guest');
+  await owner.openStagedUpload(image.id, forged.length, 'export-1', allDataRawLayout(forged.length));
   await owner.appendStaged(image.id, 0, Readable.from([forged]), { length: forged.length });
   await forbidden(owner.commitStaged(image.id, { properties: FORGED }));
   const { snapshot_commit: _mark, ...properties } = FORGED;
-  const active = await owner.commitStaged(image.id, { properties: { ...properties, [LOGICAL_DIGEST_PROPERTY]: 'sha256-1m-blocks:00' } });
+  const active = await owner.commitStaged(image.id, { properties });
   expect(active.status).toBe('active');
   expect(active.snapshot_commit).toBeUndefined();
   expect(isOwnCommit(active, await owner.composes())).toBe(false);

@@ -11,6 +11,7 @@ import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { GlanceHttpClient, ImageTooLarge, type LogicalLayout } from '../../../src/images/client';
 import { startImageServer, type RunningImageServer } from '../../../src/images/service';
+import { allDataRawLayout } from '../../support/raw-layout';
 
 const run = promisify(execFile);
 const MiB = 1024 * 1024;
@@ -58,7 +59,7 @@ const startOn = async (dataDir: string): Promise<GlanceHttpClient> => {
 };
 
 /** A full logical upload of `disk` (raw, all data): the staged bytes are the disk's. */
-const layoutOf = (disk: Buffer): LogicalLayout => ({ format: 'raw', map: { virtualSize: disk.length, extents: [[0, disk.length, 'd']] } });
+const layoutOf = (disk: Buffer): LogicalLayout => allDataRawLayout(disk.length);
 
 async function stage(images: GlanceHttpClient, id: string, disk: Buffer): Promise<void> {
   await images.openStagedUpload(id, disk.length, 'export-1', layoutOf(disk));

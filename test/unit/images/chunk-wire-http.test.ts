@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { GlanceHttpClient, MAX_KNOWN_QUERY, NAMED_CHUNK_BYTES, encodeMap, type LogicalLayout } from '../../../src/images/client';
 import { ChunkClient } from '../../../src/images/client/chunk-client';
 import { startImageServer, type RunningImageServer } from '../../../src/images/service';
+import { allDataRawLayout } from '../../support/raw-layout';
 
 let dir: string;
 let server: RunningImageServer;
@@ -35,7 +36,7 @@ it('refuses chunk calls on an image without a session (404) or whose session sta
   const id = (await images.create({ name: 'plain', disk_format: 'raw', container_format: 'bare' })).id;
   const bytes = randomBytes(1024);
   await expect(images.putChunk(id, sha(bytes), bytes)).rejects.toMatchObject({ status: 404 });
-  await images.openStagedUpload(id, 1024, 't');
+  await images.openStagedUpload(id, 1024, 't', allDataRawLayout(1024));
   await expect(images.knownChunks(id, [sha(bytes)])).rejects.toMatchObject({ status: 409 });
   expect(await server.service.chunkStats()).toEqual({ chunks: 0, bytes: 0 });
 });

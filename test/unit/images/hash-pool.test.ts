@@ -10,6 +10,7 @@ import type { Worker } from 'node:worker_threads';
 import { HashPool } from '../../../src/images/store/hash-pool';
 import { ImageService, UNAUTHENTICATED_ADMIN as admin } from '../../../src/images/service';
 import { ImageServiceUnavailable } from '../../../src/images/client';
+import { allDataRawOpen } from '../../support/raw-layout';
 
 const md5 = (b: Buffer): string => createHash('md5').update(b).digest('hex');
 const sha512 = (b: Buffer): string => createHash('sha512').update(b).digest('hex');
@@ -79,22 +80,25 @@ describe('ImageService after a hash thread died', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('finishes the interrupted resumable upload with the right digests, and later uploads work', async () => {
-    const data = randomBytes(200_000);
+  it('finishes the interrupted resumable upload, its digests computed by a new thread, and later uploads work', async () => {
+    const data = randomBytes(390 * 512);
     const { id } = await service.create(admin, { name: 'snap', disk_format: 'raw', container_format: 'bare' });
-    await service.resumable.open(admin, id, { size: data.length, token: 't' });
+    await service.resumable.open(admin, id, allDataRawOpen(data.length, 't'));
     await service.resumable.append(admin, id, 0, Readable.from([data.subarray(0, 100_000)]));
     await kill(service.hashes.runningWorkers());
 
-    // The session's digests went with the thread: rebuilt from the staged bytes on disk.
     await service.resumable.append(admin, id, 100_000, Readable.from([data.subarray(100_000)]));
-    const active = await service.resumable.commit(admin, id, { md5: md5(data), sha512: sha512(data) });
-    expect(active).toMatchObject({ status: 'active', size: data.length, checksum: md5(data), os_hash_value: sha512(data) });
+    expect(await service.resumable.commit(admin, id, {})).toMatchObject({ status: 'active', size: data.length });
+    await service.checksums.idle();
+    expect(service.get(admin, id)).toMatchObject({ checksum: md5(data), os_hash_value: sha512(data) });
 
     await kill(service.hashes.runningWorkers());
     const next = await service.create(admin, { name: 'next', disk_format: 'raw', container_format: 'bare' });
-    await service.resumable.open(admin, next.id, { size: 3, token: 't' });
-    await service.resumable.append(admin, next.id, 0, Readable.from([Buffer.from('abc')]));
-    expect(await service.resumable.commit(admin, next.id, {})).toMatchObject({ status: 'active', checksum: md5(Buffer.from('abc')) });
+    const abc = Buffer.alloc(512, 'abc');
+    await service.resumable.open(admin, next.id, allDataRawOpen(abc.length, 't'));
+    await service.resumable.append(admin, next.id, 0, Readable.from([abc]));
+    expect(await service.resumable.commit(admin, next.id, {})).toMatchObject({ status: 'active' });
+    await service.checksums.idle();
+    expect(service.get(admin, next.id).checksum).toBe(md5(abc));
   });
 });

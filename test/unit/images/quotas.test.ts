@@ -7,6 +7,7 @@ import { Readable } from 'node:stream';
 import { ImageService, startImageServer, type RequestContext } from '../../../src/images/service';
 import { imageLimitsFromEnv } from '../../../src/images/service/image-limits-config';
 import { ImageQuotaExceeded, UNLIMITED_QUOTAS, type ImageQuotaLimits, type ProjectQuotaOverrides } from '../../../src/images/service/quotas';
+import { allDataRawOpen } from '../../support/raw-layout';
 
 const MiB = 1024 * 1024;
 const p1: RequestContext = { projectId: 'p1', isAdmin: false };
@@ -55,8 +56,8 @@ it('image_count_uploading: caps the uploads a project runs at once, plain and re
   const images = await open({ image_count_uploading: 1 });
   const first = await images.create(p1, { name: 'a' });
   const second = await images.create(p1, { name: 'b' });
-  await images.resumable.open(p1, first.id, { size: 3, token: 't' });
-  const err = await refusal(images.resumable.open(p1, second.id, { size: 3, token: 't' }));
+  await images.resumable.open(p1, first.id, allDataRawOpen(512, 't'));
+  const err = await refusal(images.resumable.open(p1, second.id, allDataRawOpen(512, 't')));
   expect(err.message).toMatch(/Resource image_count_uploading is over limit of 1 due to current usage 2 and delta 0\]$/);
   await refusal(images.upload(p1, second.id, bytes(3)));
   expect(images.get(p1, second.id).status).toBe('queued');
@@ -79,7 +80,7 @@ it('image_size_total: refuses uploads once the active images are over the limit 
   await images.upload(p1, b.id, bytes(MiB));
   const err = await refusal(images.upload(p1, c.id, bytes(10)));
   expect(err.message).toMatch(/Resource image_size_total is over limit of 1 due to current usage 2 and delta 0\]$/);
-  await refusal(images.resumable.open(p1, c.id, { size: 10, token: 't' }));
+  await refusal(images.resumable.open(p1, c.id, allDataRawOpen(512, 't')));
   expect(images.get(p1, c.id).status).toBe('queued');
   const theirs = await images.create(p2, { name: 'theirs' });
   await images.upload(p2, theirs.id, bytes(2 * MiB));
@@ -89,8 +90,8 @@ it('image_stage_total: counts the bytes the project\'s open sessions stage', asy
   const images = await open({ image_stage_total: 1 });
   const a = await images.create(p1, { name: 'a' });
   const b = await images.create(p1, { name: 'b' });
-  await images.resumable.open(p1, a.id, { size: 2 * MiB, token: 't' });
-  const err = await refusal(images.resumable.open(p1, b.id, { size: 1, token: 't' }));
+  await images.resumable.open(p1, a.id, allDataRawOpen(2 * MiB, 't'));
+  const err = await refusal(images.resumable.open(p1, b.id, allDataRawOpen(512, 't')));
   expect(err.message).toMatch(/Resource image_stage_total is over limit of 1 due to current usage 2 and delta 0\]$/);
   expect(images.get(p1, b.id).status).toBe('queued');
 });

@@ -1,12 +1,14 @@
 // Resumable sessions across a restart of the service: what survives (committed length, size,
-// token, and the digests rebuilt from the staged bytes) and what ImageService.open repairs.
+// token, layout) and what ImageService.open repairs, a previous version's plain session included.
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { ImageChecksumMismatch, type ImageRecord } from '../../../src/images/client';
+import type { ImageRecord } from '../../../src/images/client';
 import { ImageService, UNAUTHENTICATED_ADMIN as admin } from '../../../src/images/service';
+import { allDataRawLayout, allDataRawOpen } from '../../support/raw-layout';
+import { download } from './composed-fixture';
 
 let dir: string;
 let service: ImageService | undefined;
@@ -32,11 +34,11 @@ const resumableDir = (): string => join(dir, 'resumable');
 const listed = async (sub: string): Promise<string[]> => (await readdir(join(dir, sub))).sort();
 
 describe('a restart in the middle of an upload', () => {
-  it('keeps the committed length, size and token, and the digests of the bytes already staged', async () => {
+  it('keeps the committed length, size, token and layout of the bytes already staged', async () => {
     const first = await open();
     const id = (await first.create(admin, { name: 'snap' })).id;
     const bytes = randomBytes(300 * 1024);
-    await first.resumable.open(admin, id, { size: bytes.length, token: 'run-1:attempt-1' });
+    await first.resumable.open(admin, id, allDataRawOpen(bytes.length, 'run-1:attempt-1'));
     await first.resumable.append(admin, id, 0, Readable.from([bytes.subarray(0, 100_000), bytes.subarray(100_000, 123_457)]));
 
     const second = await open();
@@ -44,31 +46,16 @@ describe('a restart in the middle of an upload', () => {
     expect(second.recovery.killedImageIds).toEqual([]);
     expect(second.get(admin, id).status).toBe('uploading');
     expect(second.resumable.state(admin, id)).toEqual({ offset: 123_457, size: bytes.length, token: 'run-1:attempt-1' });
-    expect((await second.resumable.open(admin, id, { size: bytes.length, token: 'run-1:attempt-1' })).created).toBe(false);
+    expect((await second.resumable.open(admin, id, allDataRawOpen(bytes.length, 'run-1:attempt-1'))).created).toBe(false);
     await second.resumable.append(admin, id, 123_457, Readable.from([bytes.subarray(123_457)]));
 
-    // Restart again before the commit: the digests are rebuilt from the whole staged file.
+    // Restart again before the commit: the layout came back with the session, and composes it.
     const third = await open();
-    const active = await third.resumable.commit(admin, id, { md5: md5(bytes), sha512: sha512(bytes) });
-    expect(active).toMatchObject({ status: 'active', size: bytes.length, checksum: md5(bytes), os_hash_value: sha512(bytes) });
-    expect(await readFile(join(dir, 'files', id))).toEqual(bytes);
+    expect(await third.resumable.commit(admin, id, {})).toMatchObject({ status: 'active', size: bytes.length });
+    expect(await download(third, id)).toEqual(bytes);
+    await third.checksums.idle();
+    expect(third.get(admin, id)).toMatchObject({ checksum: md5(bytes), os_hash_value: sha512(bytes) });
     expect(await listed('resumable')).toEqual([]);
-  });
-
-  it('rebuilds the digests from the disk, so staged bytes changed across the restart fail the client check', async () => {
-    const first = await open();
-    const id = (await first.create(admin, { name: 'snap' })).id;
-    const bytes = Buffer.from('the bytes the client sent');
-    await first.resumable.open(admin, id, { size: bytes.length, token: 't' });
-    await first.resumable.append(admin, id, 0, Readable.from([bytes]));
-    await first.close();
-    await writeFile(join(resumableDir(), `${id}.data`), Buffer.from('the bytes the disk holds!'));
-    const second = await open();
-    const err = await second.resumable.commit(admin, id, { md5: md5(bytes) }).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(ImageChecksumMismatch);
-    expect(second.get(admin, id).status).toBe('killed');
-    expect(await listed('resumable')).toEqual([]);
-    expect(await listed('files')).toEqual([]);
   });
 });
 
@@ -95,9 +82,9 @@ describe('ImageService.open', () => {
   });
 
   it('keeps intact sessions of uploading images and kills uploading images whose session is missing or broken', async () => {
-    const meta = (id: string, size: number): object => ({ imageId: id, size, token: 't' });
+    const meta = (id: string, size: number): object => ({ imageId: id, size, token: 't', layout: allDataRawLayout(size) });
     const intact = record('uploading');
-    await plant(intact, { meta: meta(intact.id, 10), data: 'abcd' });
+    await plant(intact, { meta: meta(intact.id, 512), data: 'abcd' });
     const noSession = record('uploading');
     await plant(noSession, {});
     const dataOnly = record('uploading');
@@ -116,7 +103,7 @@ describe('ImageService.open', () => {
     expect(service.recovery.resumedUploadIds).toEqual([intact.id]);
     expect(new Set(service.recovery.killedImageIds)).toEqual(new Set([noSession.id, dataOnly.id, tooLong.id, unreadable.id, cutCommit.id]));
     expect(warnings).toEqual(['discarding unreadable resumable upload session']);
-    expect(service.resumable.state(admin, intact.id)).toEqual({ offset: 4, size: 10, token: 't' });
+    expect(service.resumable.state(admin, intact.id)).toEqual({ offset: 4, size: 512, token: 't' });
     for (const id of service.recovery.killedImageIds) {
       expect(service.get(admin, id).status).toBe('killed');
       expect(JSON.parse(await readFile(join(dir, 'records', `${id}.json`), 'utf8'))).toMatchObject({ status: 'killed' });
@@ -124,11 +111,27 @@ describe('ImageService.open', () => {
     expect(await listed('resumable')).toEqual([`${intact.id}.data`, `${intact.id}.json`]);
     expect(await listed('files')).toEqual([]);
     // A killed image may open a new session (the snapshot path retries).
-    expect((await service.resumable.open(admin, noSession.id, { size: 1, token: 'retry' })).created).toBe(true);
+    expect((await service.resumable.open(admin, noSession.id, allDataRawOpen(512, 'retry'))).created).toBe(true);
+  });
+
+  it('kills the image of a previous version\'s session without a layout (a plain upload, retired) and removes its files', async () => {
+    const plain = record('uploading');
+    await plant(plain, { meta: { imageId: plain.id, size: 10, token: 't' }, data: 'abcd' });
+    const layered = record('uploading');
+    await plant(layered, { meta: { imageId: layered.id, size: 10, token: 't', layout: allDataRawLayout(10) }, data: 'abcd' });
+    const warnings: string[] = [];
+    service = await ImageService.open({ dataDir: dir, maxImageBytes: 1024, warn: (_d, m) => warnings.push(m) });
+    expect(service.recovery.killedImageIds).toEqual([plain.id]);
+    expect(service.recovery.resumedUploadIds).toEqual([layered.id]);
+    expect(warnings).toEqual([expect.stringMatching(/without a layout .*its image is killed/)]);
+    expect(service.get(admin, plain.id).status).toBe('killed');
+    expect(await listed('resumable')).toEqual([`${layered.id}.data`, `${layered.id}.json`]);
+    // The sender starts over with a layout.
+    expect((await service.resumable.open(admin, plain.id, allDataRawOpen(512, 'again'))).created).toBe(true);
   });
 
   it('removes sessions of images that are active, killed, deleted, queued or missing, and leaves those images alone', async () => {
-    const meta = (id: string): object => ({ imageId: id, size: 4, token: 't' });
+    const meta = (id: string): object => ({ imageId: id, size: 4, token: 't', layout: allDataRawLayout(4) });
     const active = { ...record('active'), size: 4, checksum: 'x' };
     await plant(active, { meta: meta(active.id) }, 'abcd');
     const ids = [active.id];
@@ -151,7 +154,7 @@ describe('ImageService.open', () => {
   it('wipes staging/ at open but never the resumable sessions', async () => {
     const first = await open();
     const id = (await first.create(admin, { name: 'snap' })).id;
-    await first.resumable.open(admin, id, { size: 4, token: 't' });
+    await first.resumable.open(admin, id, allDataRawOpen(512, 't'));
     await first.resumable.append(admin, id, 0, Readable.from([Buffer.from('ab')]));
     await writeFile(join(dir, 'staging', 'leftover.part'), 'x');
     const second = await open();

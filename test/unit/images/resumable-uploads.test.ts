@@ -1,19 +1,22 @@
-// The resumable upload extension at the service level: opening and re-opening sessions, appends
-// at the committed offset only, the size bound, commit checks (client digests, verify-after-commit)
-// and the status machine queued|killed → uploading → active | killed | queued.
+// The resumable upload extension at the service level: opening and re-opening sessions (always
+// with a layout), appends at the committed offset only, the size bound, commit checks and the
+// status machine queued|killed → uploading → active | killed | queued. The sessions here stage an
+// all-data raw disk, whose staged bytes are the served image.
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
-import { ImageChecksumMismatch, ImageConflict, ImageNotFound, ImageRequestRejected, ImageTooLarge, ImageUploadFailed, ImageVerificationFailed, StagedOffsetMismatch } from '../../../src/images/client';
+import { ImageConflict, ImageNotFound, ImageRequestRejected, ImageTooLarge, ImageUploadFailed, StagedOffsetMismatch } from '../../../src/images/client';
 import { ImageService, UNAUTHENTICATED_ADMIN as admin } from '../../../src/images/service';
+import { allDataRawOpen } from '../../support/raw-layout';
+import { download } from './composed-fixture';
 
 let dir: string;
 let service: ImageService;
 
-async function openService(options: { verifyAfterCommit?: boolean } = {}): Promise<ImageService> {
-  return ImageService.open({ dataDir: dir, maxImageBytes: 1024 * 1024, ...options });
+async function openService(): Promise<ImageService> {
+  return ImageService.open({ dataDir: dir, maxImageBytes: 1024 * 1024 });
 }
 
 beforeEach(async () => {
@@ -39,32 +42,36 @@ async function queuedImage(): Promise<string> {
 describe('open', () => {
   it('opens a session (created), re-opens it with the same size and token, refuses another size or token', async () => {
     const id = await queuedImage();
-    expect(await service.resumable.open(admin, id, { size: 10, token: 'attempt-1' })).toEqual({ state: { offset: 0, size: 10, token: 'attempt-1' }, created: true });
+    expect(await service.resumable.open(admin, id, allDataRawOpen(512, 'attempt-1'))).toEqual({ state: { offset: 0, size: 512, token: 'attempt-1' }, created: true });
     expect(service.get(admin, id).status).toBe('uploading');
     expect(await sessionFiles()).toEqual([`${id}.data`, `${id}.json`]);
     await service.resumable.append(admin, id, 0, source(Buffer.from('abcd')));
-    expect(await service.resumable.open(admin, id, { size: 10, token: 'attempt-1' })).toEqual({ state: { offset: 4, size: 10, token: 'attempt-1' }, created: false });
-    for (const other of [{ size: 10, token: 'attempt-2' }, { size: 11, token: 'attempt-1' }]) {
+    expect(await service.resumable.open(admin, id, allDataRawOpen(512, 'attempt-1'))).toEqual({ state: { offset: 4, size: 512, token: 'attempt-1' }, created: false });
+    for (const other of [allDataRawOpen(512, 'attempt-2'), allDataRawOpen(1024, 'attempt-1')]) {
       const err = await failure(service.resumable.open(admin, id, other));
       expect(err).toBeInstanceOf(ImageConflict);
       expect((err as Error).message).toMatch(/DELETE \/v2\/images\/.*\/resumable/);
     }
-    expect(service.resumable.state(admin, id)).toEqual({ offset: 4, size: 10, token: 'attempt-1' });
+    expect(service.resumable.state(admin, id)).toEqual({ offset: 4, size: 512, token: 'attempt-1' });
   });
 
   it('validates the body and the size cap, and opens only for queued or killed images', async () => {
     const id = await queuedImage();
-    for (const body of [{}, { size: -1, token: 't' }, { size: 1.5, token: 't' }, { size: 1, token: '' }, { size: 1, token: 'a b' }, { size: 1, token: 'x'.repeat(129) }, { size: 1, token: 't', extra: 1 }]) {
+    const good = allDataRawOpen(512, 't');
+    const bodies = [{}, { ...good, size: -1 }, { ...good, size: 1.5 }, { ...good, token: '' }, { ...good, token: 'a b' }, { ...good, token: 'x'.repeat(129) }, { ...good, extra: 1 }, { ...good, size: 1024 }];
+    // An upload without a layout (a plain one, whose staged bytes were the image) is retired.
+    bodies.push({ size: 512, token: 't' });
+    for (const body of bodies) {
       const err = await failure(service.resumable.open(admin, id, body));
       expect([(err as ImageRequestRejected).status, body]).toEqual([400, body]);
     }
-    expect(await failure(service.resumable.open(admin, id, { size: 1024 * 1024 + 1, token: 't' }))).toBeInstanceOf(ImageTooLarge);
+    expect(await failure(service.resumable.open(admin, id, allDataRawOpen(1024 * 1024 + 512, 't')))).toBeInstanceOf(ImageTooLarge);
     expect(service.get(admin, id).status).toBe('queued');
     expect(await sessionFiles()).toEqual([]);
     const active = await queuedImage();
     await service.upload(admin, active, source(Buffer.from('done')));
-    expect(await failure(service.resumable.open(admin, active, { size: 1, token: 't' }))).toBeInstanceOf(ImageConflict);
-    expect(await failure(service.resumable.open(admin, '00000000-0000-4000-8000-000000000000', { size: 1, token: 't' }))).toBeInstanceOf(ImageNotFound);
+    expect(await failure(service.resumable.open(admin, active, allDataRawOpen(512, 't')))).toBeInstanceOf(ImageConflict);
+    expect(await failure(service.resumable.open(admin, '00000000-0000-4000-8000-000000000000', allDataRawOpen(512, 't')))).toBeInstanceOf(ImageNotFound);
   });
 
   it('answers 404 for state, append, commit and discard without a session', async () => {
@@ -79,8 +86,8 @@ describe('open', () => {
 describe('append', () => {
   it('refuses an offset other than the committed length with the committed offset, writing nothing', async () => {
     const id = await queuedImage();
-    await service.resumable.open(admin, id, { size: 8, token: 't' });
-    expect(await service.resumable.append(admin, id, 0, source(Buffer.from('abc')))).toEqual({ offset: 3, size: 8, token: 't' });
+    await service.resumable.open(admin, id, allDataRawOpen(512, 't'));
+    expect(await service.resumable.append(admin, id, 0, source(Buffer.from('abc')))).toEqual({ offset: 3, size: 512, token: 't' });
     for (const offset of [0, 2, 4]) {
       const err = await failure(service.resumable.append(admin, id, offset, source(Buffer.from('zzzzz'))));
       expect(err).toBeInstanceOf(StagedOffsetMismatch);
@@ -94,20 +101,21 @@ describe('append', () => {
 
   it('refuses bytes past the size: a declared overflow writes nothing, a streamed one keeps only up to the size', async () => {
     const id = await queuedImage();
-    await service.resumable.open(admin, id, { size: 6, token: 't' });
-    expect(await failure(service.resumable.append(admin, id, 0, source(Buffer.from('1234567')), 7))).toBeInstanceOf(ImageTooLarge);
+    await service.resumable.open(admin, id, allDataRawOpen(512, 't'));
+    const whole = randomBytes(512);
+    expect(await failure(service.resumable.append(admin, id, 0, source(randomBytes(513)), 513))).toBeInstanceOf(ImageTooLarge);
     expect((await stat(dataFile(id))).size).toBe(0);
-    expect(await failure(service.resumable.append(admin, id, 0, source(Buffer.from('1234'), Buffer.from('56789'))))).toBeInstanceOf(ImageTooLarge);
-    expect(await readFile(dataFile(id), 'utf8')).toBe('123456');
-    expect(service.resumable.state(admin, id).offset).toBe(6);
+    expect(await failure(service.resumable.append(admin, id, 0, source(whole.subarray(0, 508), Buffer.concat([whole.subarray(508), Buffer.from('56789')]))))).toBeInstanceOf(ImageTooLarge);
+    expect(await readFile(dataFile(id))).toEqual(whole);
+    expect(service.resumable.state(admin, id).offset).toBe(512);
     // Complete: even one more byte is refused and nothing is added.
-    expect(await failure(service.resumable.append(admin, id, 6, source(Buffer.from('x'))))).toBeInstanceOf(ImageTooLarge);
-    expect((await stat(dataFile(id))).size).toBe(6);
+    expect(await failure(service.resumable.append(admin, id, 512, source(Buffer.from('x'))))).toBeInstanceOf(ImageTooLarge);
+    expect((await stat(dataFile(id))).size).toBe(512);
   });
 
   it('keeps and counts the bytes received before the source broke (a dropped connection)', async () => {
     const id = await queuedImage();
-    await service.resumable.open(admin, id, { size: 100, token: 't' });
+    await service.resumable.open(admin, id, allDataRawOpen(512, 't'));
     const broken = new PassThrough();
     const append = service.resumable.append(admin, id, 0, broken);
     broken.write(Buffer.from('0123456789'));
@@ -122,7 +130,7 @@ describe('append', () => {
 
   it('lets one request hold a session: a concurrent append conflicts without an offset', async () => {
     const id = await queuedImage();
-    await service.resumable.open(admin, id, { size: 4, token: 't' });
+    await service.resumable.open(admin, id, allDataRawOpen(512, 't'));
     const slow = new PassThrough();
     const first = service.resumable.append(admin, id, 0, slow);
     const second = await failure(service.resumable.append(admin, id, 0, source(Buffer.from('x'))));
@@ -135,88 +143,42 @@ describe('append', () => {
 });
 
 describe('commit', () => {
-  it('refuses an incomplete upload, then publishes with both digests and merged properties', async () => {
+  it('refuses an incomplete upload or a bad body, then composes the image with merged properties; its digests follow', async () => {
     const id = (await service.create(admin, { name: 'snap', image_type: 'snapshot' })).id;
-    const bytes = randomBytes(5000);
-    await service.resumable.open(admin, id, { size: bytes.length, token: 't' });
+    const bytes = randomBytes(5120);
+    await service.resumable.open(admin, id, allDataRawOpen(bytes.length, 't'));
     await service.resumable.append(admin, id, 0, source(bytes.subarray(0, 1234)));
     const early = await failure(service.resumable.commit(admin, id, {}));
     expect(early).toBeInstanceOf(ImageConflict);
-    expect((early as Error).message).toContain('1234 of 5000');
+    expect((early as Error).message).toContain('1234 of 5120');
     expect(service.get(admin, id).status).toBe('uploading');
     await service.resumable.append(admin, id, 1234, source(bytes.subarray(1234)));
     expect(await failure(service.resumable.commit(admin, id, { properties: { status: 'x' } }))).toMatchObject({ status: 403 });
-    expect(await failure(service.resumable.commit(admin, id, { md5: 'nothex' }))).toMatchObject({ status: 400 });
+    // The staged bytes are guest data: no client md5 or sha512 of them is taken.
+    expect(await failure(service.resumable.commit(admin, id, { md5: md5(bytes) }))).toMatchObject({ status: 400 });
     expect(await failure(service.resumable.commit(admin, id, { properties: { k: 'v\u001b[2J' } }))).toMatchObject({ status: 400 });
     expect(await failure(service.resumable.commit(admin, id, { properties: { 'k\u0085': 'v' } }))).toMatchObject({ status: 400 });
-    const active = await service.resumable.commit(admin, id, { md5: md5(bytes).toUpperCase(), sha512: sha512(bytes), properties: { stream_format: 'qcow2' } });
-    expect(active).toMatchObject({ status: 'active', size: 5000, checksum: md5(bytes), os_hash_algo: 'sha512', os_hash_value: sha512(bytes) });
-    expect(active.properties).toEqual({ image_type: 'snapshot', stream_format: 'qcow2' });
-    expect(await readFile(join(dir, 'files', id))).toEqual(bytes);
+    const active = await service.resumable.commit(admin, id, { properties: { stream_format: 'raw' } });
+    expect(active).toMatchObject({ status: 'active', size: 5120 });
+    expect(active.properties).toMatchObject({ image_type: 'snapshot', stream_format: 'raw' });
+    expect(await download(service, id)).toEqual(bytes);
+    await service.checksums.idle();
+    expect(service.get(admin, id)).toMatchObject({ checksum: md5(bytes), os_hash_algo: 'sha512', os_hash_value: sha512(bytes) });
     expect(await sessionFiles()).toEqual([]);
     expect(() => service.resumable.state(admin, id)).toThrow(ImageNotFound);
   });
 
-  it('kills the image and removes the staged bytes when a client digest differs; the killed image opens again', async () => {
-    const id = await queuedImage();
-    await service.resumable.open(admin, id, { size: 3, token: 't' });
-    await service.resumable.append(admin, id, 0, source(Buffer.from('abc')));
-    const err = await failure(service.resumable.commit(admin, id, { md5: md5(Buffer.from('abc')), sha512: sha512(Buffer.from('abd')) }));
-    expect(err).toBeInstanceOf(ImageChecksumMismatch);
-    expect(err).toMatchObject({ status: 400 });
-    expect((err as Error).message).toMatch(/sha512.*killed/);
-    expect(service.get(admin, id).status).toBe('killed');
-    expect(await sessionFiles()).toEqual([]);
-    expect(await readdir(join(dir, 'files'))).toEqual([]);
-    await service.resumable.open(admin, id, { size: 3, token: 'retry' });
-    await service.resumable.append(admin, id, 0, source(Buffer.from('abc')));
-    expect((await service.resumable.commit(admin, id, { md5: md5(Buffer.from('abc')) })).status).toBe('active');
-  });
-
-  it('verify-after-commit catches bytes the disk did not keep: the image is killed, nothing is served', async () => {
-    const id = await queuedImage();
-    const bytes = randomBytes(4096);
-    await service.resumable.open(admin, id, { size: bytes.length, token: 't' });
-    await service.resumable.append(admin, id, 0, source(bytes));
-    // The storage loses a byte behind the service's back (same length, other content).
-    const corrupt = Buffer.from(bytes);
-    corrupt[100] = (corrupt[100] ?? 0) ^ 0xff;
-    await writeFile(dataFile(id), corrupt);
-    // The client's digests match what it sent (and what the service received)…
-    const err = await failure(service.resumable.commit(admin, id, { md5: md5(bytes), sha512: sha512(bytes) }));
-    // …so only the re-read of the published file can tell.
-    expect(err).toBeInstanceOf(ImageVerificationFailed);
-    expect(err).toMatchObject({ status: 500 });
-    expect((err as Error).message).toMatch(/Verification of image .* failed/);
-    expect(service.get(admin, id).status).toBe('killed');
-    expect(await readdir(join(dir, 'files'))).toEqual([]);
-    expect(await sessionFiles()).toEqual([]);
-  });
-
-  it('without verification the same corruption goes unnoticed (what the option buys)', async () => {
-    await service.close();
-    service = await openService({ verifyAfterCommit: false });
-    const id = await queuedImage();
-    const bytes = Buffer.from('original bytes');
-    await service.resumable.open(admin, id, { size: bytes.length, token: 't' });
-    await service.resumable.append(admin, id, 0, source(bytes));
-    await writeFile(dataFile(id), Buffer.from('corrupted byte'));
-    const active = await service.resumable.commit(admin, id, { md5: md5(bytes) });
-    expect(active).toMatchObject({ status: 'active', checksum: md5(bytes) });
-    expect(await readFile(join(dir, 'files', id), 'utf8')).toBe('corrupted byte');
-  });
-
   it('commits an empty upload', async () => {
     const id = await queuedImage();
-    expect((await service.resumable.open(admin, id, { size: 0, token: 't' })).state).toEqual({ offset: 0, size: 0, token: 't' });
-    expect(await service.resumable.commit(admin, id, { md5: md5(Buffer.alloc(0)) })).toMatchObject({ status: 'active', size: 0 });
+    expect((await service.resumable.open(admin, id, allDataRawOpen(0, 't'))).state).toEqual({ offset: 0, size: 0, token: 't' });
+    expect(await service.resumable.commit(admin, id, {})).toMatchObject({ status: 'active', size: 0 });
   });
 });
 
 describe('status machine', () => {
   it('queued → uploading → queued on discard → uploading → active; the plain PUT is refused while uploading', async () => {
     const id = await queuedImage();
-    await service.resumable.open(admin, id, { size: 3, token: 'a' });
+    await service.resumable.open(admin, id, allDataRawOpen(512, 'a'));
     await service.resumable.append(admin, id, 0, source(Buffer.from('ab')));
     const put = await failure(service.upload(admin, id, source(Buffer.from('xyz'))));
     expect(put).toBeInstanceOf(ImageConflict);
@@ -225,30 +187,30 @@ describe('status machine', () => {
     await service.resumable.discard(admin, id);
     expect(service.get(admin, id).status).toBe('queued');
     expect(await sessionFiles()).toEqual([]);
-    await service.resumable.open(admin, id, { size: 3, token: 'b' });
+    await service.resumable.open(admin, id, allDataRawOpen(512, 'b'));
     expect(service.resumable.state(admin, id).offset).toBe(0);
-    await service.resumable.append(admin, id, 0, source(Buffer.from('xyz')));
+    await service.resumable.append(admin, id, 0, source(Buffer.alloc(512, 'xyz')));
     expect((await service.resumable.commit(admin, id, {})).status).toBe('active');
-    expect(await failure(service.resumable.open(admin, id, { size: 3, token: 'c' }))).toBeInstanceOf(ImageConflict);
+    expect(await failure(service.resumable.open(admin, id, allDataRawOpen(512, 'c')))).toBeInstanceOf(ImageConflict);
   });
 
   it('does not open while a plain upload is saving', async () => {
     const id = await queuedImage();
     const slow = new PassThrough();
     const put = service.upload(admin, id, slow);
-    expect(await failure(service.resumable.open(admin, id, { size: 3, token: 'a' }))).toBeInstanceOf(ImageConflict);
+    expect(await failure(service.resumable.open(admin, id, allDataRawOpen(512, 'a')))).toBeInstanceOf(ImageConflict);
     slow.end(Buffer.from('abc'));
     expect((await put).status).toBe('active');
   });
 
   it('deleting the image removes its session, also while an append is in flight', async () => {
     const idle = await queuedImage();
-    await service.resumable.open(admin, idle, { size: 3, token: 'a' });
+    await service.resumable.open(admin, idle, allDataRawOpen(512, 'a'));
     await service.delete(admin, idle);
     expect(await sessionFiles()).toEqual([]);
 
     const busy = await queuedImage();
-    await service.resumable.open(admin, busy, { size: 10, token: 'a' });
+    await service.resumable.open(admin, busy, allDataRawOpen(512, 'a'));
     const slow = new PassThrough();
     const append = service.resumable.append(admin, busy, 0, slow);
     slow.write(Buffer.from('abc'));

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { ImageNotFound, SNAPSHOT_WRITE_LOCK } from '../../../src/images/client';
 import { ImageService, contextFor, type RequestContext } from '../../../src/images/service';
+import { allDataRawOpen } from '../../support/raw-layout';
 
 let dir: string;
 let service: ImageService;
@@ -24,7 +25,9 @@ afterEach(async () => {
 });
 
 const statusOf = async (p: Promise<unknown>): Promise<number | undefined> => ((await p.then(() => undefined, (e: unknown) => e)) as { status?: number } | undefined)?.status;
-const bytes = (text: string): Readable => Readable.from([Buffer.from(text)]);
+/** One 512-byte sector of `text` repeated: what a session of SECTOR bytes stages. */
+const bytes = (text: string): Readable => Readable.from([Buffer.alloc(SECTOR, text)]);
+const SECTOR = 512;
 
 /** As the compute API makes a snapshot image: with the owner's token, locked for the service. */
 const lockedImage = async (): Promise<string> => (await service.create(owner, { name: 'snap', image_type: 'snapshot', snapshot_write_lock: SNAPSHOT_WRITE_LOCK })).id;
@@ -34,12 +37,12 @@ describe('an image locked for the snapshot service', () => {
     const id = await lockedImage();
     expect(await statusOf(service.upload(owner, id, bytes('forged')))).toBe(403);
     expect(await statusOf(service.update(owner, id, { disk_format: 'raw' }))).toBe(403);
-    expect(await statusOf(service.resumable.open(owner, id, { size: 6, token: 'mine' }))).toBe(403);
+    expect(await statusOf(service.resumable.open(owner, id, allDataRawOpen(SECTOR, 'mine')))).toBe(403);
     expect(service.get(owner, id)).toMatchObject({ status: 'queued', snapshot_write_lock: SNAPSHOT_WRITE_LOCK, disk_format: null });
 
     // A session the service opened: the owner may read it, not write it.
-    await service.resumable.open(snapshotService, id, { size: 6, token: 'export-1' });
-    expect(service.resumable.state(owner, id)).toEqual({ offset: 0, size: 6, token: 'export-1' });
+    await service.resumable.open(snapshotService, id, allDataRawOpen(SECTOR, 'export-1'));
+    expect(service.resumable.state(owner, id)).toEqual({ offset: 0, size: SECTOR, token: 'export-1' });
     expect(await statusOf(service.resumable.append(owner, id, 0, bytes('forged')))).toBe(403);
     expect(await statusOf(service.resumable.discard(owner, id))).toBe(403);
     await service.resumable.append(snapshotService, id, 0, bytes('by-svc'));
@@ -49,16 +52,16 @@ describe('an image locked for the snapshot service', () => {
 
   it('takes the service’s commit, which records its upload token and releases the lock', async () => {
     const id = await lockedImage();
-    await service.resumable.open(snapshotService, id, { size: 6, token: 'export-1' });
+    await service.resumable.open(snapshotService, id, allDataRawOpen(SECTOR, 'export-1'));
     await service.resumable.append(snapshotService, id, 0, bytes('by-svc'));
     const active = await service.resumable.commit(snapshotService, id, { properties: { snapshot_export_id: 'export-1' } });
-    expect(active).toMatchObject({ status: 'active', size: 6, snapshot_commit: 'export-1', properties: { snapshot_export_id: 'export-1' } });
+    expect(active).toMatchObject({ status: 'active', size: SECTOR, snapshot_commit: 'export-1', properties: { snapshot_export_id: 'export-1' } });
     expect(active.snapshot_write_lock).toBeUndefined();
   });
 
   it('lets its owner delete it while it is locked', async () => {
     const id = await lockedImage();
-    await service.resumable.open(snapshotService, id, { size: 6, token: 'export-1' });
+    await service.resumable.open(snapshotService, id, allDataRawOpen(SECTOR, 'export-1'));
     await service.delete(owner, id);
     expect(() => service.get(owner, id)).toThrow(ImageNotFound);
   });
@@ -67,7 +70,7 @@ describe('an image locked for the snapshot service', () => {
 describe('the commit mark', () => {
   it('is not left by a commit of the image’s owner, and cannot be set by a request', async () => {
     const id = (await service.create(owner, { name: 'unlocked' })).id;
-    await service.resumable.open(owner, id, { size: 3, token: 'export-1' });
+    await service.resumable.open(owner, id, allDataRawOpen(SECTOR, 'export-1'));
     await service.resumable.append(owner, id, 0, bytes('abc'));
     expect(await statusOf(service.resumable.commit(owner, id, { properties: { snapshot_commit: 'export-1' } }))).toBe(403);
     const active = await service.resumable.commit(owner, id, { properties: { snapshot_export_id: 'export-1' } });

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { createHttpApp } from '../../../src/http';
 import { startImageServer, type RunningImageServer } from '../../../src/images/service';
 import { imageLimitsFromEnv } from '../../../src/images/service/image-limits-config';
+import { allDataRawOpen } from '../../support/raw-layout';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 let dir: string;
@@ -71,7 +72,7 @@ it('cuts a plain PUT whose client falls silent, discards its bytes and leaves th
 
 it('cuts a silent resumable append; the session keeps the whole bytes it got and goes on', async () => {
   const id = await createImage();
-  const open = await fetch(`${server.url}/v2/images/${id}/resumable`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ size: 20, token: 't' }) });
+  const open = await fetch(`${server.url}/v2/images/${id}/resumable`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(allDataRawOpen(512, 't')) });
   expect(open.status).toBe(201);
   const { socket, closed } = rawRequest('PATCH', `/v2/images/${id}/resumable`, { 'Content-Type': 'application/offset+octet-stream', 'Upload-Offset': '0', 'Content-Length': '20' });
   socket.write(Buffer.alloc(10, 7));

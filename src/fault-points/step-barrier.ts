@@ -1,4 +1,5 @@
-// Test-only (SNAP_TEST_BARRIER_DIR, off by default): holds a step open so that a fault test can
+// A fault-injection point, off unless SNAP_TEST_BARRIER_DIR names a directory (as etcd's gofail
+// points are off unless GOFAIL_FAILPOINTS names them): holds a step open so that a fault test can
 // land its fault inside the step rather than beside it. Files, not memory, because the tests kill
 // and restart the processes that wait here.
 import { access, writeFile } from 'node:fs/promises';
@@ -13,7 +14,7 @@ const BarrierEnvSchema = z.object({
   SNAP_TEST_BARRIER_DIR: z.string().min(1).optional(),
 });
 
-export class TestBarrier {
+export class StepBarrier {
   constructor(private readonly dir: string) {}
 
   /** Marks `<step>.reached`, then waits while `<step>.hold` exists. */
@@ -25,9 +26,9 @@ export class TestBarrier {
 }
 
 /** The barrier the environment asks for, or undefined when SNAP_TEST_BARRIER_DIR is unset. */
-export function testBarrierFromEnv(env: NodeJS.ProcessEnv = process.env): TestBarrier | undefined {
-  const dir = parseEnv(BarrierEnvSchema, env, 'test barrier').SNAP_TEST_BARRIER_DIR;
-  return dir === undefined ? undefined : new TestBarrier(dir);
+export function stepBarrierFromEnv(env: NodeJS.ProcessEnv = process.env): StepBarrier | undefined {
+  const dir = parseEnv(BarrierEnvSchema, env, 'step barrier').SNAP_TEST_BARRIER_DIR;
+  return dir === undefined ? undefined : new StepBarrier(dir);
 }
 
 async function exists(path: string): Promise<boolean> {

@@ -6,8 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { POWER_STATE_RUNNING, type ControlActivities, type HostActivities, type SnapshotInstanceInfo } from '../../../src/contract';
-import { holdControlActivitiesAtBarriers, holdHostActivitiesAtBarriers } from '../../../src/testing/step-barriers';
-import { TestBarrier, testBarrierFromEnv } from '../../../src/testing/test-barrier';
+import { holdControlActivitiesAtBarriers, holdHostActivitiesAtBarriers } from '../../../src/fault-points/activity-barriers';
+import { StepBarrier, stepBarrierFromEnv } from '../../../src/fault-points/step-barrier';
 
 const INFO: SnapshotInstanceInfo = { uuid: 'u', domainName: 'd', host: 'h', projectId: 'p', powerState: POWER_STATE_RUNNING, imageRef: null };
 
@@ -25,8 +25,8 @@ describe('step barriers', () => {
   });
 
   it('are off unless SNAP_TEST_BARRIER_DIR is set', () => {
-    expect(testBarrierFromEnv({})).toBeUndefined();
-    expect(testBarrierFromEnv({ SNAP_TEST_BARRIER_DIR: dir })).toBeInstanceOf(TestBarrier);
+    expect(stepBarrierFromEnv({})).toBeUndefined();
+    expect(stepBarrierFromEnv({ SNAP_TEST_BARRIER_DIR: dir })).toBeInstanceOf(StepBarrier);
   });
 
   it('hold a host activity at its step before it runs, until the hold file goes', async () => {
@@ -39,7 +39,7 @@ describe('step barriers', () => {
         },
         removeSnapshotWorkDir: async () => void ran.push('remove'),
       } as Partial<HostActivities> as HostActivities,
-      new TestBarrier(dir),
+      new StepBarrier(dir),
     );
     await writeFile(join(dir, 'extract.hold'), '');
     const input = { domainName: 'd', workDirKey: 'k', mode: 'cold' as const, description: {} as Parameters<HostActivities['extractSnapshot']>[0]['description'] };
@@ -63,7 +63,7 @@ describe('step barriers', () => {
           return INFO;
         },
       } as Partial<ControlActivities> as ControlActivities,
-      new TestBarrier(dir),
+      new StepBarrier(dir),
     );
     await writeFile(join(dir, 'task_state_none.hold'), '');
     const setTaskState = (input: Parameters<ControlActivities['setTaskState']>[0]) => new MockActivityEnvironment().run(activities.setTaskState, input);
@@ -86,7 +86,7 @@ describe('step barriers', () => {
           return cut;
         },
       } as Partial<HostActivities> as HostActivities,
-      new TestBarrier(dir),
+      new StepBarrier(dir),
     );
     await writeFile(join(dir, 'snapshot_volumes.hold'), '');
     await writeFile(join(dir, 'snapshot_volumes_done.hold'), '');
@@ -115,7 +115,7 @@ describe('step barriers', () => {
           return { imageId, status: 'active', size: 0, checksum: '' };
         },
       } as Partial<ControlActivities> as ControlActivities,
-      new TestBarrier(dir),
+      new StepBarrier(dir),
     );
     for (const [step, run] of [
       ['await_volume_snapshots', () => new MockActivityEnvironment().run(activities.awaitVolumeSnapshots, { instanceUuid: 'u', snapshotIds: [], deadlineMs: 1 })],

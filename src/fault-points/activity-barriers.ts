@@ -1,13 +1,13 @@
-// Test-only: the fault harness's barriers laid over a worker's activities from outside, so the
-// production activities carry no test hooks. The worker factories apply these only when they are
-// given a TestBarrier (SNAP_TEST_BARRIER_DIR set). Barrier names are the workflow's step names,
-// which is what test/support/fault-matrix.ts holds.
+// The fault harness's barriers laid over a worker's activities from outside, so the activities
+// themselves carry no fault hooks. The worker factories apply these only when they are given a
+// StepBarrier (SNAP_TEST_BARRIER_DIR set); unset, nothing here runs. Barrier names are the
+// workflow's step names, which is what test/support/fault-matrix.ts holds.
 import { withHeartbeat } from '../activities/activity-support';
 import type { ControlActivities, HostActivities } from '../contract';
-import type { TestBarrier } from './test-barrier';
+import type { StepBarrier } from './step-barrier';
 
 /** Host activities hold before they start. */
-export function holdHostActivitiesAtBarriers(activities: HostActivities, barrier: TestBarrier): HostActivities {
+export function holdHostActivitiesAtBarriers(activities: HostActivities, barrier: StepBarrier): HostActivities {
   const first = <A extends unknown[], R>(step: string, activity: (...args: A) => Promise<R>) =>
     async (...args: A): Promise<R> => {
       // Heartbeats while held: a step held longer than its heartbeat timeout must not be timed out
@@ -34,7 +34,7 @@ export function holdHostActivitiesAtBarriers(activities: HostActivities, barrier
   };
 }
 
-function after<A extends unknown[], R>(step: string, activity: (...args: A) => Promise<R>, barrier: TestBarrier) {
+function after<A extends unknown[], R>(step: string, activity: (...args: A) => Promise<R>, barrier: StepBarrier) {
   return async (...args: A): Promise<R> => {
     const result = await activity(...args);
     await withHeartbeat(() => barrier.hold(step));
@@ -46,7 +46,7 @@ function after<A extends unknown[], R>(step: string, activity: (...args: A) => P
  * setTaskState holds at `task_state_<state>` after its write; the volume-backed wait and image
  * step before they start (`await_volume_snapshots`, `complete_image`).
  */
-export function holdControlActivitiesAtBarriers(activities: ControlActivities, barrier: TestBarrier): ControlActivities {
+export function holdControlActivitiesAtBarriers(activities: ControlActivities, barrier: StepBarrier): ControlActivities {
   return {
     ...activities,
     async awaitVolumeSnapshots(input) {
