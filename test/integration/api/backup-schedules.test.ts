@@ -33,6 +33,13 @@ function fault(answer: HttpAnswer, name: string, code: number): string {
   return body[name]?.message ?? '';
 }
 
+it('the OpenAPI document describes the extension', async () => {
+  const doc = (await call(stack.api.url, { path: '/openapi.json' })).json as { paths: Record<string, Record<string, unknown>> };
+  expect(Object.keys(doc.paths['/v2.1/servers/{server_id}/os-backup-schedule'] ?? {}).sort()).toEqual(['delete', 'get', 'put']);
+  expect(Object.keys(doc.paths['/v2.1/servers/{server_id}/os-backup-schedule/action'] ?? {})).toEqual(['post']);
+  expect(Object.keys(doc.paths['/v2.1/os-backup-schedules'] ?? {})).toEqual(['get']);
+});
+
 describe('a bad spec is refused and creates nothing', () => {
   let uuid: string;
   beforeAll(async () => {
