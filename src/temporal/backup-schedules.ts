@@ -91,7 +91,7 @@ export class BackupSchedules {
   }
 
   /** Creates the instance's schedule (one per instance: ScheduleAlreadyRunning when it has one). */
-  async create(instance: { uuid: string; projectId: string | null }, rawSpec: BackupScheduleSpec, rawBackup: BackupSpec): Promise<BackupScheduleView> {
+  async create(instance: { uuid: string; projectId: string | null }, rawSpec: BackupScheduleSpec, rawBackup: BackupSpec, paused?: { note: string | null }): Promise<BackupScheduleView> {
     const spec = BackupScheduleSpecSchema.parse(rawSpec);
     const backup = BackupSpecSchema.parse(rawBackup);
     const input: ScheduledBackupInput = { instanceUuid: instance.uuid, backup };
@@ -107,17 +107,20 @@ export class BackupSchedules {
       },
       policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: `${this.options.catchupWindowSeconds}s` },
       memo: { projectId: instance.projectId, backup, spec },
+      ...(paused !== undefined ? { state: { paused: true, ...(paused.note !== null ? { note: paused.note } : {}) } } : {}),
     });
     return this.describeOrThrow(instance.uuid);
   }
 
   /**
    * Creates the schedule or replaces the instance's one (Temporal keeps a schedule's memo as it was
-   * created, so a new spec is a new schedule; its recent actions start again). A run in flight goes on.
+   * created, so a new spec is a new schedule; its recent actions start again, a pause and its note
+   * stay). A run in flight goes on.
    */
   async replace(instance: { uuid: string; projectId: string | null }, spec: BackupScheduleSpec, backup: BackupSpec): Promise<BackupScheduleView> {
+    const before = await this.describe(instance.uuid);
     await this.delete(instance.uuid);
-    return this.create(instance, spec, backup);
+    return this.create(instance, spec, backup, before?.paused === true ? { note: before.note } : undefined);
   }
 
   /**

@@ -149,15 +149,16 @@ it('a member creates, replaces, shows, pauses, triggers (a real backup), resumes
     temporal_ui_url: null,
   });
   try {
+    expect((await action(TOKENS.demo, inst.uuid, { pause: { note: 'maintenance window' } })).status).toBe(202);
+    expect(await schedules.describe(inst.uuid)).toMatchObject({ paused: true, note: 'maintenance window' });
+
+    // Replaced while paused: the new spec, still paused with its note.
     const replaced = await put(TOKENS.demo, inst.uuid, { backup_schedule: { interval_seconds: 86_400, backup_type: 'weekly', rotation: 2 } });
     expect(replaced.status).toBe(200);
     const shown = await call(stack.api.url, { path: path(inst.uuid), token: TOKENS.demo });
     const view = (shown.json as { backup_schedule: { cron: string | null; interval_seconds: number; backup_type: string; next_runs: string[] } }).backup_schedule;
-    expect(view).toMatchObject({ cron: null, interval_seconds: 86_400, backup_type: 'weekly' });
+    expect(view).toMatchObject({ cron: null, interval_seconds: 86_400, backup_type: 'weekly', paused: true, note: 'maintenance window' });
     expect(view.next_runs.length).toBeGreaterThan(0);
-
-    expect((await action(TOKENS.demo, inst.uuid, { pause: { note: 'maintenance window' } })).status).toBe(202);
-    expect(await schedules.describe(inst.uuid)).toMatchObject({ paused: true, note: 'maintenance window' });
 
     // Triggered while paused: one backup now, a real image of the schedule's type.
     expect((await action(TOKENS.demo, inst.uuid, { trigger: null })).status).toBe(202);
