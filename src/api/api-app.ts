@@ -9,6 +9,7 @@ import type { Registry } from 'prom-client';
 import { isCloudAdmin, isSnapshotService, type Identity, type IdentitySource } from '../auth';
 import { createHttpApp, methodsByUrl, otherMethods } from '../http';
 import { ApiError, badRequest, faultBody, forbidden, INTERNAL_ERROR_MESSAGE, notFound, serviceUnavailable, unauthorized, validationMessage } from './api-errors';
+import { BACKUP_SCHEDULE_ROUTES } from './backup-schedule-routes';
 import { COMPUTE_ROUTES } from './compute-routes';
 import { INSTANCE_ACTION_ROUTES } from './instance-action-routes';
 import { novaRefusal, parseBodiesAsJson, refuseNonJsonBody } from './http-io';
@@ -32,7 +33,7 @@ interface Caller {
   version: Microversion;
 }
 
-const ROUTES = [...COMPUTE_ROUTES, ...INSTANCE_ACTION_ROUTES, ...OPS_ROUTES];
+const ROUTES = [...COMPUTE_ROUTES, ...INSTANCE_ACTION_ROUTES, ...BACKUP_SCHEDULE_ROUTES, ...OPS_ROUTES];
 const pathNotFound = () => notFound('The resource could not be found.');
 
 function v21(baseUrl: string) {
@@ -136,7 +137,7 @@ export async function createApiApp(options: ApiAppOptions) {
       schema: { ...route.schema, ...(route.versioned ? {} : { tags: ['ops'] }) },
       attachValidation: true,
       onRequest: admit(route),
-      ...(route.method === 'POST' ? { preParsing: refuseNonJsonBody } : {}),
+      ...(route.method === 'POST' || route.method === 'PUT' ? { preParsing: refuseNonJsonBody } : {}),
       handler: async (request, reply) => {
         const caller = callers.get(request);
         if (caller === undefined) throw unauthorized();

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { storeConfigFromEnv, type StoreConfigInput } from '../store';
 import { DataDirSchema } from '../config/data-dir';
 import { ImageUrlSchema, parseEnv } from '../config/env';
+import { DEFAULT_CATCHUP_WINDOW_SECONDS } from '../temporal/backup-schedules';
 import { CreateBackupPolicySchema, type CreateBackupPolicy } from './backup-policy';
 
 export const ApiEnvSchema = z.object({
@@ -19,6 +20,10 @@ export const ApiEnvSchema = z.object({
   SNAP_IMAGE_METADATA_QUOTA: z.coerce.number().int().min(0).max(10_000).default(128),
   /** os_compute_api:os-create-backup: Nova's default (a member or admin of the server's project), or cloud admins only. */
   SNAP_POLICY_CREATE_BACKUP: CreateBackupPolicySchema.default('project_member_or_admin'),
+  /** os_compute_api:os-backup-schedule: who may read and manage a server's backup schedule (same values). */
+  SNAP_POLICY_BACKUP_SCHEDULE: CreateBackupPolicySchema.default('project_member_or_admin'),
+  /** A scheduled backup missed by more than this (control plane down) is skipped, not made up. */
+  SNAP_BACKUP_CATCHUP_WINDOW_S: z.coerce.number().int().min(10).max(366 * 86_400).default(DEFAULT_CATCHUP_WINDOW_SECONDS),
 });
 
 export interface ApiConfig {
@@ -32,6 +37,8 @@ export interface ApiConfig {
   store: StoreConfigInput;
   metadataQuota: number;
   createBackupPolicy: CreateBackupPolicy;
+  backupSchedulePolicy: CreateBackupPolicy;
+  backupCatchupWindowSeconds: number;
 }
 
 export function apiConfigFromEnv(env: NodeJS.ProcessEnv = process.env): ApiConfig {
@@ -49,5 +56,7 @@ export function apiConfigFromEnv(env: NodeJS.ProcessEnv = process.env): ApiConfi
     store,
     metadataQuota: e.SNAP_IMAGE_METADATA_QUOTA,
     createBackupPolicy: e.SNAP_POLICY_CREATE_BACKUP,
+    backupSchedulePolicy: e.SNAP_POLICY_BACKUP_SCHEDULE,
+    backupCatchupWindowSeconds: e.SNAP_BACKUP_CATCHUP_WINDOW_S,
   };
 }

@@ -8,6 +8,7 @@ import type { IdentitySource } from '../auth';
 import { GlanceHttpClient } from '../images/client';
 import { createLogger, createSnapshotMetrics, type SnapshotMetrics } from '../observability';
 import { InstanceStore, type StoreConfigInput } from '../store';
+import { BackupSchedules, DEFAULT_CATCHUP_WINDOW_SECONDS } from '../temporal/backup-schedules';
 import { connectClient } from '../temporal/connect';
 import { createApiApp } from './api-app';
 import { listenHttpApp } from '../http';
@@ -44,6 +45,10 @@ export interface StartApiOptions {
   maxBodyBytes?: number;
   /** Who may call createBackup (os_compute_api:os-create-backup). Default Nova's: project_member_or_admin. */
   createBackupPolicy?: CreateBackupPolicy;
+  /** Who may read and manage backup schedules (os_compute_api:os-backup-schedule). Default project_member_or_admin. */
+  backupSchedulePolicy?: CreateBackupPolicy;
+  /** The catch-up window of the schedules this API creates. Default DEFAULT_CATCHUP_WINDOW_SECONDS (1 hour). */
+  backupCatchupWindowSeconds?: number;
   /** How long createImage waits for Temporal to accept the workflow before answering 503. Default 10 s. */
   workflowStartTimeoutMs?: number;
   logger?: Logger;
@@ -89,6 +94,9 @@ export async function startApi(options: StartApiOptions): Promise<RunningApi> {
     baseUrl: '',
     imageUrl,
     createBackupPolicy: options.createBackupPolicy ?? 'project_member_or_admin',
+    schedules: new BackupSchedules(temporal, { catchupWindowSeconds: options.backupCatchupWindowSeconds ?? DEFAULT_CATCHUP_WINDOW_SECONDS }),
+    backupSchedulePolicy: options.backupSchedulePolicy ?? 'project_member_or_admin',
+    temporalUiUrl: (options.temporalUiUrl ?? 'http://127.0.0.1:8233').replace(/\/$/, ''),
     log,
   };
   let listening: { url: string; port: number };

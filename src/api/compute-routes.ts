@@ -34,7 +34,7 @@ function serverId(ctx: RequestContext): string {
   return raw;
 }
 
-async function listed(ctx: RequestContext<undefined, z.infer<typeof ServersQuerySchema>>) {
+export async function listed(ctx: RequestContext<undefined, z.infer<typeof ServersQuerySchema>>) {
   const all = ctx.query.all_tenants !== undefined && ['1', 'true', 'True'].includes(ctx.query.all_tenants);
   if (all && !isCloudAdmin(ctx.identity)) throw forbidden('Policy doesn\'t allow os_compute_api:servers:index:get_all_tenants to be performed.');
   if (all) return ctx.services.store.listAll();

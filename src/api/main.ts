@@ -33,6 +33,8 @@ runMain(
       temporalUiUrl: config.temporalUiUrl,
       metadataQuota: config.metadataQuota,
       createBackupPolicy: config.createBackupPolicy,
+      backupSchedulePolicy: config.backupSchedulePolicy,
+      backupCatchupWindowSeconds: config.backupCatchupWindowSeconds,
       auth: identity.source,
       ...(volumeUrl === undefined ? {} : { volume: { url: volumeUrl, callerToken: identity.mode === 'keystone' } }),
       ...(keystone?.service === undefined ? {} : { trusts: keystoneTrustDelegator(keystone.source, keystone.service.trustTtlSeconds) }),

@@ -13,6 +13,7 @@ import type { SnapshotRuns } from './snapshot-runs';
 import type { SnapshotStarter } from './snapshot-starter';
 import type { CreateBackupPolicy } from './backup-policy';
 import type { TrustDelegator } from './volume-trust';
+import type { BackupSchedules } from '../temporal/backup-schedules';
 
 export interface ApiServices {
   store: InstanceStore;
@@ -28,6 +29,12 @@ export interface ApiServices {
   imageUrl: string;
   /** os_compute_api:os-create-backup: who may call createBackup */
   createBackupPolicy: CreateBackupPolicy;
+  /** instances' backup schedules (Temporal Schedules) */
+  schedules: BackupSchedules;
+  /** os_compute_api:os-backup-schedule: who may read and manage a server's backup schedule */
+  backupSchedulePolicy: CreateBackupPolicy;
+  /** Temporal Web UI base, for the links admins are shown */
+  temporalUiUrl: string;
   log: Logger;
 }
 
@@ -63,7 +70,7 @@ export interface ApiRouteSchema {
 }
 
 export interface ApiRoute {
-  method: 'GET' | 'POST';
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
   /** Fastify's pattern, e.g. /v2.1/servers/:server_id */
   url: string;
   adminOnly: boolean;

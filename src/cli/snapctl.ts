@@ -10,6 +10,7 @@ import { listServersCommand, parseMetadata, showServerCommand, snapshotCommand }
 import { downloadImageCommand, imageCliError, listImagesCommand, showImageCommand, storeVerifyCommand } from './image-commands';
 import { listHostsCommand, listSnapshotsCommand, retryCommand } from './ops-commands';
 import type { Output } from './output';
+import { SCHEDULE_USAGE, scheduleActionCommand, scheduleCreateCommand, scheduleDeleteCommand, scheduleListCommand, scheduleShowCommand } from './schedule-commands';
 import { printable } from './terminal-text';
 import { errorMessage, errorStack } from '../contract';
 
@@ -30,6 +31,15 @@ commands:
   store-verify [--start] [--wait]
                          the image store's verify job: the last or running one and its schedule;
                          --start starts one now, --wait follows it to its end (admin)
+  schedule create <server> (--cron EXPR | --interval DURATION) --type T --keep N
+                  [--time-zone ZONE] [--jitter DURATION]
+                         create (or replace) a server's backup schedule: a backup of type T
+                         at each cron time or interval, the newest N of the type kept
+                         (DURATION: seconds, or 30m, 6h, 1d)
+  schedule list [--all]  backup schedules of your servers (--all: every project's, admin)
+  schedule show <server> a schedule: next runs, recent runs, paused
+  schedule pause <server> [--note TEXT] | resume <server> | trigger <server> | delete <server>
+                         stop scheduled runs, start them again, back up now, or remove it
 
 options:
   --json                 print the API's JSON instead of text
@@ -56,6 +66,14 @@ const OPTIONS = {
   completed: { type: 'boolean' },
   instance: { type: 'string' },
   host: { type: 'string' },
+  cron: { type: 'string' },
+  interval: { type: 'string' },
+  'time-zone': { type: 'string' },
+  jitter: { type: 'string' },
+  type: { type: 'string' },
+  keep: { type: 'string' },
+  note: { type: 'string' },
+  all: { type: 'boolean' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -127,12 +145,46 @@ export async function run(argv: string[], env: NodeJS.ProcessEnv, stdout: NodeJS
       });
       return whole ? ExitCode.ok : ExitCode.snapshotFailed;
     }
+    case 'schedule':
+      await scheduleCommand(args, values, api, out);
+      return ExitCode.ok;
     case 'hosts':
       positionals(args, 0, 'hosts');
       await listHostsCommand(api, out);
       return ExitCode.ok;
     default:
       throw usageError(`unknown command ${JSON.stringify(command)}; see snapctl --help`);
+  }
+}
+
+type Values = ReturnType<typeof parse>['values'];
+
+async function scheduleCommand(args: string[], values: Values, api: ComputeApiClient, out: Output): Promise<void> {
+  const [sub, ...rest] = args;
+  switch (sub) {
+    case 'create': {
+      const [server] = positionals(rest, 1, SCHEDULE_USAGE);
+      return scheduleCreateCommand(api, out, server ?? '', { cron: values.cron, interval: values.interval, timeZone: values['time-zone'], jitter: values.jitter, type: values.type, keep: values.keep });
+    }
+    case 'list':
+      positionals(rest, 0, SCHEDULE_USAGE);
+      return scheduleListCommand(api, out, values.all === true);
+    case 'show': {
+      const [server] = positionals(rest, 1, SCHEDULE_USAGE);
+      return scheduleShowCommand(api, out, server ?? '');
+    }
+    case 'pause':
+    case 'resume':
+    case 'trigger': {
+      const [server] = positionals(rest, 1, SCHEDULE_USAGE);
+      return scheduleActionCommand(api, out, server ?? '', sub, values.note);
+    }
+    case 'delete': {
+      const [server] = positionals(rest, 1, SCHEDULE_USAGE);
+      return scheduleDeleteCommand(api, out, server ?? '');
+    }
+    default:
+      throw usageError(`usage: snapctl ${SCHEDULE_USAGE}`);
   }
 }
 

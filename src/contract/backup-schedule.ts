@@ -7,13 +7,21 @@ import { BackupSpecSchema } from './snapshot-workflow';
 
 export const SCHEDULED_BACKUP_WORKFLOW = 'scheduledBackup';
 
+export const BACKUP_SCHEDULE_ID_PREFIX = 'backup-';
+
 /** One schedule per instance: its id is the instance's. */
 export function backupScheduleId(instanceUuid: string): string {
-  return `backup-${instanceUuid}`;
+  return `${BACKUP_SCHEDULE_ID_PREFIX}${instanceUuid}`;
+}
+
+/** The instance a schedule id names, or null for another kind of schedule. */
+export function instanceOfScheduleId(scheduleId: string): string | null {
+  const rest = scheduleId.startsWith(BACKUP_SCHEDULE_ID_PREFIX) ? scheduleId.slice(BACKUP_SCHEDULE_ID_PREFIX.length) : '';
+  return /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(rest) ? rest : null;
 }
 
 /** A five-field cron expression (Temporal also reads @daily and friends); no TZ prefix: the zone is its own field. */
-const CronSchema = z
+export const CronSchema = z
   .string()
   .max(100)
   .regex(/^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|(\S+\s+){4}\S+)$/, 'a five-field cron expression or @daily, @weekly …');
@@ -27,18 +35,28 @@ function isTimeZone(name: string): boolean {
   }
 }
 
+/** seconds between backups */
+export const IntervalSecondsSchema = z.number().int().min(1).max(366 * 24 * 3600);
+/** IANA name, e.g. Europe/Berlin; cron fields are read in it (default UTC) */
+export const TimeZoneSchema = withoutControlCharacters(z.string().min(1).max(64)).refine(isTimeZone, 'an IANA time zone name, e.g. Europe/Berlin');
+/** each run starts up to this many seconds late, at random: a fleet's runs spread out */
+export const JitterSecondsSchema = z.number().int().min(0).max(24 * 3600);
+
+export const ONE_TIMING_MESSAGE = 'exactly one of cron and intervalSeconds';
+/** A schedule is timed by a cron expression or an interval, never both. */
+export function hasOneTiming(spec: { cron?: unknown; intervalSeconds?: unknown }): boolean {
+  return (spec.cron === undefined) !== (spec.intervalSeconds === undefined);
+}
+
 export const BackupScheduleSpecSchema = z
   .object({
     cron: CronSchema.optional(),
-    /** seconds between backups */
-    intervalSeconds: z.number().int().min(1).max(366 * 24 * 3600).optional(),
-    /** IANA name, e.g. Europe/Berlin; cron fields are read in it (default UTC) */
-    timeZone: withoutControlCharacters(z.string().min(1).max(64)).refine(isTimeZone, 'an IANA time zone name, e.g. Europe/Berlin').optional(),
-    /** each run starts up to this many seconds late, at random: a fleet's runs spread out */
-    jitterSeconds: z.number().int().min(0).max(24 * 3600).optional(),
+    intervalSeconds: IntervalSecondsSchema.optional(),
+    timeZone: TimeZoneSchema.optional(),
+    jitterSeconds: JitterSecondsSchema.optional(),
   })
   .strict()
-  .refine((s) => (s.cron === undefined) !== (s.intervalSeconds === undefined), 'exactly one of cron and intervalSeconds');
+  .refine(hasOneTiming, ONE_TIMING_MESSAGE);
 export type BackupScheduleSpec = z.infer<typeof BackupScheduleSpecSchema>;
 
 export const ScheduledBackupInputSchema = z

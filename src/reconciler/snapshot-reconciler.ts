@@ -17,6 +17,7 @@ import { ImageNotFound, type Image, type ImageClient } from '../images/client';
 import type { Instance, InstanceStore } from '../store';
 import { SNAPSHOT_TASK_STATES } from '../contract';
 import { listOpenSnapshots, snapshotRunIsOpen, type OpenSnapshotIndex } from './open-snapshots';
+import { sweepSchedulesOfDeletedInstances, type ScheduleSweepDeps } from './schedule-sweeper';
 
 /** Image statuses that mean "not finished": an interrupted snapshot leaves one of these. */
 export const UNFINISHED_IMAGE_STATUSES: ReadonlySet<string> = new Set(['queued', 'saving', 'uploading', 'killed']);
@@ -29,6 +30,8 @@ export interface ReconcilerDeps {
   graceMs: number;
   log: Logger;
   now?: () => number;
+  /** when given, each pass also deletes the backup schedules of deleted instances (schedule-sweeper.ts) */
+  schedules?: ScheduleSweepDeps['schedules'];
 }
 
 export type SkipReason = 'grace' | 'open_workflow' | 'changed' | 'active' | 'gone';
@@ -39,6 +42,8 @@ export interface ReconcileReport {
   /** images deleted, with the status they had */
   deletedImages: { id: string; status: string; instanceUuid: string | null }[];
   skipped: { kind: 'instance' | 'image'; id: string; reason: SkipReason }[];
+  /** instances whose backup schedule was deleted because the instance was */
+  deletedSchedules: string[];
   durationMs: number;
 }
 
@@ -52,7 +57,15 @@ export class SnapshotReconciler {
   /** One pass. Failures on one candidate are logged and do not stop the others. */
   async runOnce(): Promise<ReconcileReport> {
     const started = this.now();
-    const report: ReconcileReport = { resetInstances: [], deletedImages: [], skipped: [], durationMs: 0 };
+    const report: ReconcileReport = { resetInstances: [], deletedImages: [], skipped: [], deletedSchedules: [], durationMs: 0 };
+    const { schedules } = this.deps;
+    // A sweep that fails leaves the snapshot clean-up below to run; the next pass sweeps again.
+    if (schedules !== undefined) {
+      report.deletedSchedules = await sweepSchedulesOfDeletedInstances({ schedules, store: this.deps.store, log: this.deps.log }).catch((err: unknown) => {
+        this.deps.log.warn({ err }, 'reconciler: could not sweep the backup schedules of deleted instances; the next pass retries');
+        return [];
+      });
+    }
     // Candidates are read BEFORE the visibility listing: a run started after the listing was
     // taken set its task_state / image before it started, i.e. is younger than the grace period
     // or is caught by the describe of gate 3.

@@ -3,9 +3,11 @@
 // jitter, overlap SKIP (a run due while the last is still going is skipped, and the scheduledBackup
 // action skips itself while any snapshot of the instance runs), and a catch-up window after
 // control-plane downtime. The memo names the instance's project, for project-scoped listings.
-import { ScheduleNotFoundError, ScheduleOverlapPolicy, type Client, type ScheduleDescription, type ScheduleSpec } from '@temporalio/client';
+import { ScheduleNotFoundError, ScheduleOverlapPolicy, type Client, type ScheduleDescription, type ScheduleSpec, type ScheduleSummary } from '@temporalio/client';
 import {
+  BACKUP_SCHEDULE_ID_PREFIX,
   backupScheduleId,
+  instanceOfScheduleId,
   BackupScheduleSpecSchema,
   BackupSpecSchema,
   CONTROL_TASK_QUEUE,
@@ -19,17 +21,41 @@ import {
 /** After downtime, a run missed by more than this is skipped, not made up (Temporal's own default is 1 year). */
 export const DEFAULT_CATCHUP_WINDOW_SECONDS = 3600;
 
-export interface BackupScheduleView {
+/** A schedule as a listing shows it: what the visibility store keeps (the backup from the memo). */
+export interface BackupScheduleListing {
   scheduleId: string;
   instanceUuid: string;
   projectId: string | null;
-  backup: BackupSpec;
+  /** null for a schedule made elsewhere, with no memo */
+  backup: BackupSpec | null;
   spec: BackupScheduleSpec | null;
   paused: boolean;
   note: string | null;
-  catchupWindowSeconds: number;
   nextRuns: string[];
   recentRuns: { scheduledAt: string; takenAt: string; workflowId: string }[];
+}
+
+export interface BackupScheduleView extends BackupScheduleListing {
+  backup: BackupSpec;
+  catchupWindowSeconds: number;
+}
+
+/** The parts a description and a listing share. */
+function listingOf(instanceUuid: string, d: ScheduleDescription | ScheduleSummary): BackupScheduleListing {
+  const memo = d.memo ?? {};
+  const spec = BackupScheduleSpecSchema.safeParse(memo.spec);
+  const backup = BackupSpecSchema.safeParse(memo.backup);
+  return {
+    scheduleId: d.scheduleId,
+    instanceUuid,
+    projectId: typeof memo.projectId === 'string' ? memo.projectId : null,
+    backup: backup.success ? backup.data : null,
+    spec: spec.success ? spec.data : null,
+    paused: d.state.paused,
+    note: d.state.note ?? null,
+    nextRuns: d.info.nextActionTimes.map((t) => t.toISOString()),
+    recentRuns: d.info.recentActions.map((a) => ({ scheduledAt: a.scheduledAt.toISOString(), takenAt: a.takenAt.toISOString(), workflowId: a.action.workflow.workflowId })),
+  };
 }
 
 function temporalSpec(spec: BackupScheduleSpec): ScheduleSpec {
@@ -45,20 +71,11 @@ function temporalSpec(spec: BackupScheduleSpec): ScheduleSpec {
  * memo (Temporal rewrites cron into calendars), null for a schedule made elsewhere (the Temporal CLI).
  */
 function viewOf(instanceUuid: string, d: ScheduleDescription): BackupScheduleView {
-  const memo = d.memo ?? {};
   const args: readonly unknown[] = d.action.args ?? [];
-  const spec = BackupScheduleSpecSchema.safeParse(memo.spec);
   return {
-    scheduleId: d.scheduleId,
-    instanceUuid,
-    projectId: typeof memo.projectId === 'string' ? memo.projectId : null,
+    ...listingOf(instanceUuid, d),
     backup: ScheduledBackupInputSchema.parse(args[0]).backup,
-    spec: spec.success ? spec.data : null,
-    paused: d.state.paused,
-    note: d.state.note ?? null,
     catchupWindowSeconds: Math.round(d.policies.catchupWindow / 1000),
-    nextRuns: d.info.nextActionTimes.map((t) => t.toISOString()),
-    recentRuns: d.info.recentActions.map((a) => ({ scheduledAt: a.scheduledAt.toISOString(), takenAt: a.takenAt.toISOString(), workflowId: a.action.workflow.workflowId })),
   };
 }
 
@@ -68,8 +85,13 @@ export class BackupSchedules {
     private readonly options: { catchupWindowSeconds: number } = { catchupWindowSeconds: DEFAULT_CATCHUP_WINDOW_SECONDS },
   ) {}
 
+  /** The Temporal namespace the schedules live in (the Temporal UI's links name it). */
+  get namespace(): string {
+    return this.client.options.namespace;
+  }
+
   /** Creates the instance's schedule (one per instance: ScheduleAlreadyRunning when it has one). */
-  async create(instance: { uuid: string; projectId: string | null }, rawSpec: BackupScheduleSpec, rawBackup: BackupSpec): Promise<BackupScheduleView> {
+  async create(instance: { uuid: string; projectId: string | null }, rawSpec: BackupScheduleSpec, rawBackup: BackupSpec, paused?: { note: string | null }): Promise<BackupScheduleView> {
     const spec = BackupScheduleSpecSchema.parse(rawSpec);
     const backup = BackupSpecSchema.parse(rawBackup);
     const input: ScheduledBackupInput = { instanceUuid: instance.uuid, backup };
@@ -85,8 +107,35 @@ export class BackupSchedules {
       },
       policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: `${this.options.catchupWindowSeconds}s` },
       memo: { projectId: instance.projectId, backup, spec },
+      ...(paused !== undefined ? { state: { paused: true, ...(paused.note !== null ? { note: paused.note } : {}) } } : {}),
     });
     return this.describeOrThrow(instance.uuid);
+  }
+
+  /**
+   * Creates the schedule or replaces the instance's one (Temporal keeps a schedule's memo as it was
+   * created, so a new spec is a new schedule; its recent actions start again, a pause and its note
+   * stay). A run in flight goes on.
+   */
+  async replace(instance: { uuid: string; projectId: string | null }, spec: BackupScheduleSpec, backup: BackupSpec): Promise<BackupScheduleView> {
+    const before = await this.describe(instance.uuid);
+    await this.delete(instance.uuid);
+    return this.create(instance, spec, backup, before?.paused === true ? { note: before.note } : undefined);
+  }
+
+  /**
+   * Every instance's backup schedule, from Temporal's visibility store (eventually consistent: a
+   * schedule made a moment ago may be missing), optionally only those of the instances named.
+   */
+  async list(instanceUuids?: ReadonlySet<string>): Promise<BackupScheduleListing[]> {
+    const out: BackupScheduleListing[] = [];
+    for await (const summary of this.client.schedule.list({ pageSize: 1000 })) {
+      if (!summary.scheduleId.startsWith(BACKUP_SCHEDULE_ID_PREFIX)) continue;
+      const instanceUuid = instanceOfScheduleId(summary.scheduleId);
+      if (instanceUuid === null || (instanceUuids !== undefined && !instanceUuids.has(instanceUuid))) continue;
+      out.push(listingOf(instanceUuid, summary));
+    }
+    return out.sort((a, b) => a.instanceUuid.localeCompare(b.instanceUuid));
   }
 
   /** null when the instance has no schedule. */

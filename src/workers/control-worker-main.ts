@@ -10,6 +10,7 @@ import { createSnapshotImageRecord, GlanceHttpClient } from '../images/client';
 import { serviceTokenSource } from '../auth';
 import { VolumeSnapshotTimeoutSchema, VolumeUrlSchema, workerVolumeAccess } from '../cinder';
 import { createLogger, logLevelFromEnv } from '../observability';
+import { BackupSchedules } from '../temporal/backup-schedules';
 import { reconcileConfigFromEnv, SnapshotReconciler, startReconcileLoop, type ReconcileLoop } from '../reconciler';
 import { runMain } from '../process/run-main';
 import { InstanceStore, storeConfigFromEnv } from '../store';
@@ -77,7 +78,7 @@ runMain(
     if (orphans > 0) log.info({ retried: orphans }, 'activities of a dead control worker handed back for retry');
     let loop: ReconcileLoop | undefined;
     if (reconcile.enabled) {
-      const reconciler = new SnapshotReconciler({ client, store, images, graceMs: reconcile.graceMs, log });
+      const reconciler = new SnapshotReconciler({ client, store, images, graceMs: reconcile.graceMs, log, schedules: new BackupSchedules(client) });
       loop = startReconcileLoop({ reconciler, intervalMs: reconcile.intervalMs, log });
     }
     return {

@@ -65,6 +65,8 @@ export interface ApiStackOptions {
   metadataQuota?: number;
   /** os_compute_api:os-create-backup (default Nova's project_member_or_admin) */
   createBackupPolicy?: CreateBackupPolicy;
+  /** os_compute_api:os-backup-schedule (default project_member_or_admin) */
+  backupSchedulePolicy?: CreateBackupPolicy;
   /** Another identity source than the fixed TOKENS (a real Keystone), and the token the workers send to the image service. */
   identity?: { source: IdentitySource; serviceToken: string };
   /** A Glance v2 endpoint to use instead of starting the embedded image service. */
@@ -122,6 +124,7 @@ export async function startApiStack(options: ApiStackOptions = {}): Promise<ApiS
     temporal,
     metadataQuota: options.metadataQuota,
     createBackupPolicy: options.createBackupPolicy,
+    backupSchedulePolicy: options.backupSchedulePolicy,
     ...(options.volumes === undefined ? {} : { volume: options.volumes.api, trusts: options.volumes.trusts }),
     logger: log,
   });

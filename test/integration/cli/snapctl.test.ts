@@ -88,6 +88,43 @@ describe('snapctl', () => {
     expect(hosts.stdout).toContain(stack.host);
   });
 
+  it('schedule create|list|show|pause|resume|trigger|delete round trip, by server name, with exit codes for bad input and another project', async () => {
+    const inst = await stack.addInstance();
+    const created = await as(TOKENS.demo, ['schedule', 'create', inst.name, '--cron', '0 3 * * *', '--time-zone', 'Europe/Berlin', '--jitter', '30m', '--type', 'daily', '--keep', '7']);
+    expect({ code: created.code, stderr: created.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(created.stdout).toContain(`Backup schedule backup-${inst.uuid} created`);
+    expect(created.stdout).toMatch(/when\s+cron 0 3 \* \* \* \(Europe\/Berlin\)/);
+    try {
+      const listed = await eventually(async () => {
+        const result = await as(TOKENS.demo, ['schedule', 'list', '--json']);
+        const json = JSON.parse(result.stdout) as { backup_schedules: { server_id: string; rotation: number }[] };
+        return json.backup_schedules.find((s) => s.server_id === inst.uuid);
+      }, 'the schedule in snapctl schedule list');
+      expect(listed.rotation).toBe(7);
+      expect((await as(TOKENS.demo, ['schedule', 'pause', inst.uuid, '--note', 'upgrade'])).code).toBe(0);
+      const shown = await as(TOKENS.demo, ['schedule', 'show', inst.name]);
+      expect(shown.stdout).toMatch(/paused\s+yes \(upgrade\)/);
+      expect((await as(TOKENS.demo, ['schedule', 'resume', inst.uuid])).code).toBe(0);
+      expect((await as(TOKENS.demo, ['schedule', 'show', inst.uuid])).stdout).toMatch(/paused\s+no/);
+      const triggered = await as(TOKENS.demo, ['schedule', 'trigger', inst.uuid]);
+      expect(triggered.stdout).toContain('triggered');
+      const run = await eventually(async () => {
+        const json = JSON.parse((await as(TOKENS.demo, ['schedule', 'show', inst.uuid, '--json'])).stdout) as { backup_schedule: { recent_runs: { workflow_id: string }[] } };
+        return json.backup_schedule.recent_runs[0];
+      }, 'the triggered run');
+      await stack.temporal.workflow.getHandle(run.workflow_id).result();
+
+      expect((await as(TOKENS.other, ['schedule', 'show', inst.uuid])).code).toBe(4);
+      expect((await as(TOKENS.demo, ['schedule', 'create', inst.uuid, '--cron', 'nightly', '--type', 'daily', '--keep', '7'])).code).toBe(2);
+      expect((await as(TOKENS.demo, ['schedule', 'create', inst.uuid, '--interval', '1h', '--type', 'daily'])).code).toBe(2);
+      expect((await as(TOKENS.demo, ['schedule', 'frob', inst.uuid])).code).toBe(2);
+    } finally {
+      const deleted = await as(TOKENS.demo, ['schedule', 'delete', inst.uuid]);
+      expect(deleted.stdout).toContain('deleted');
+    }
+    expect((await as(TOKENS.demo, ['schedule', 'show', inst.uuid])).code).toBe(4);
+  });
+
   it('exits with one code per error class', async () => {
     const inst = await stack.addInstance();
     const cases: [string, Promise<SnapctlResult>, number][] = [
