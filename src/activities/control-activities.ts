@@ -9,6 +9,7 @@ import { InventoryDomainSchema, SNAPSHOT_TASK_STATES, type ControlActivities, ty
 import { translateFailures } from './activity-failures';
 import { withHeartbeat } from './activity-support';
 import { rotateBackups } from './backup-rotation';
+import { pruneBackups } from './backup-prune';
 import type { CinderForProject } from '../cinder';
 import { createVolumeControlActivities } from './volume-activities';
 
@@ -17,7 +18,7 @@ export interface ControlActivityDeps {
   /** acts with a service token: compensations must work whoever started the snapshot */
   images: ImageClient;
   /** Nova's compute API _create_image, shared with the API's createImage path */
-  createImageRecord(instance: Instance, name: string, metadata: Record<string, string>, backupType?: string): Promise<SnapshotImageRef>;
+  createImageRecord(instance: Instance, name: string, metadata: Record<string, string>, backupType?: string, backupScheduleId?: string): Promise<SnapshotImageRef>;
   log: Logger;
   metrics?: SnapshotMetrics;
   /** Cinder in an instance's project (SNAP_VOLUME_URL or Keystone's catalog); undefined: volume-backed snapshots are refused */
@@ -50,12 +51,19 @@ function snapshotInfo(instance: Instance): SnapshotInstanceInfo {
   };
 }
 
+const BACKUP_EVENTS = { 'snapshot.start': 'started', 'snapshot.end': 'completed', 'snapshot.error': 'failed' } as const;
+
+function countBackup(metrics: SnapshotMetrics | undefined, instanceUuid: string, event: SnapshotNotification, backupType: string): void {
+  metrics?.backups.count(BACKUP_EVENTS[event], backupType);
+  if (event === 'snapshot.end') metrics?.backups.recordSuccess(instanceUuid, backupType);
+}
+
 export function createControlActivities(deps: ControlActivityDeps): ControlActivities {
   const { store, images, log } = deps;
   const activities: ControlActivities = {
-    async createSnapshotImage({ instanceUuid, name, metadata, backupType }) {
+    async createSnapshotImage({ instanceUuid, name, metadata, backupType, backupScheduleId }) {
       const instance = await store.getOrThrow(instanceUuid);
-      return deps.createImageRecord(instance, name, metadata, backupType);
+      return deps.createImageRecord(instance, name, metadata, backupType, backupScheduleId);
     },
 
     async setTaskState({ instanceUuid, taskState, expected }) {
@@ -76,7 +84,7 @@ export function createControlActivities(deps: ControlActivityDeps): ControlActiv
       await store.setPowerState(instanceUuid, powerState);
     },
 
-    async notifySnapshot({ instanceUuid, imageId, event, mode, durationMs, quiesced, freezeWindowMs, chain, step, error }) {
+    async notifySnapshot({ instanceUuid, imageId, event, mode, durationMs, quiesced, freezeWindowMs, chain, step, error, backupType }) {
       // Nova's _notify_about_instance_usage: one structured event per transition, for log shippers.
       const chainFields = chain === undefined ? {} : { kind: chain.kind, full_reason: chain.fullReason, parent_image_id: chain.parentImageId, changed_bytes: chain.changedBytes };
       const fields = { event_type: `compute.instance.${event}`, instance_uuid: instanceUuid, image_id: imageId, mode, duration_ms: durationMs, quiesced, freeze_window_ms: freezeWindowMs, ...chainFields, step, error };
@@ -84,6 +92,7 @@ export function createControlActivities(deps: ControlActivityDeps): ControlActiv
       else log.info(fields, event);
       if (event === 'snapshot.end' && mode !== undefined && durationMs !== undefined) deps.metrics?.observeSnapshot(mode, durationMs / 1000);
       if (event === 'snapshot.error') deps.metrics?.countFailure(step ?? 'unknown');
+      if (backupType !== undefined) countBackup(deps.metrics, instanceUuid, event, backupType);
       if (imageId !== undefined) await recordActionEvent(store, { instanceUuid, imageId, event, step, error });
     },
 
@@ -106,7 +115,15 @@ export function createControlActivities(deps: ControlActivityDeps): ControlActiv
     },
 
     async rotateBackups(request) {
-      return withHeartbeat(async (report) => rotateBackups(images, request, log, (imageId) => report({ last: imageId })));
+      const outcome = await withHeartbeat(async (report) => rotateBackups(images, request, log, (imageId) => report({ last: imageId })));
+      deps.metrics?.backups.countDeleted('rotated', request.backupType, outcome.deleted.length);
+      return outcome;
+    },
+
+    async pruneBackups(request) {
+      const outcome = await withHeartbeat(async (report) => pruneBackups(images, request, log, (imageId) => report({ last: imageId })));
+      deps.metrics?.backups.countDeleted('pruned', request.backupType, outcome.deleted.length);
+      return outcome;
     },
 
     async planChain({ instanceUuid }) {

@@ -54,8 +54,8 @@ runMain(
       testBarrier: testBarrierFromEnv(),
       // Runs started without an image (Temporal UI, CLI): the image belongs to the instance's project
       // (an ownerless instance's to the service's project, which only cloud admins see).
-      createImageRecord: async (instance, name, metadata, backupType) => {
-        const image = await createSnapshotImageRecord(images, instance, name, metadata, { owner: instance.projectId ?? undefined, backupType });
+      createImageRecord: async (instance, name, metadata, backupType, backupScheduleId) => {
+        const image = await createSnapshotImageRecord(images, instance, name, metadata, { owner: instance.projectId ?? undefined, backupType, backupScheduleId });
         return { imageId: image.id, status: image.status };
       },
     });

@@ -81,8 +81,8 @@ export class ApiStubCloud {
     return createControlActivities({
       store: this.options.store,
       images: this.images,
-      createImageRecord: async (instance, name, metadata, backupType) => {
-        const image = await createSnapshotImageRecord(this.images, instance, name, metadata, { owner: instance.projectId ?? undefined, backupType });
+      createImageRecord: async (instance, name, metadata, backupType, backupScheduleId) => {
+        const image = await createSnapshotImageRecord(this.images, instance, name, metadata, { owner: instance.projectId ?? undefined, backupType, backupScheduleId });
         return { imageId: image.id, status: image.status };
       },
       cinder: this.options.volumes?.cinder,
