@@ -9,6 +9,7 @@ import type { Registry } from 'prom-client';
 import { isCloudAdmin, isSnapshotService, type Identity, type IdentitySource } from '../auth';
 import { createHttpApp, methodsByUrl, otherMethods } from '../http';
 import { ApiError, badRequest, faultBody, forbidden, INTERNAL_ERROR_MESSAGE, notFound, serviceUnavailable, unauthorized, validationMessage } from './api-errors';
+import { BACKUP_ROUTES } from './backup-routes';
 import { COMPUTE_ROUTES } from './compute-routes';
 import { INSTANCE_ACTION_ROUTES } from './instance-action-routes';
 import { novaRefusal, parseBodiesAsJson, refuseNonJsonBody } from './http-io';
@@ -32,7 +33,7 @@ interface Caller {
   version: Microversion;
 }
 
-const ROUTES = [...COMPUTE_ROUTES, ...INSTANCE_ACTION_ROUTES, ...OPS_ROUTES];
+const ROUTES = [...COMPUTE_ROUTES, ...BACKUP_ROUTES, ...INSTANCE_ACTION_ROUTES, ...OPS_ROUTES];
 const pathNotFound = () => notFound('The resource could not be found.');
 
 function v21(baseUrl: string) {

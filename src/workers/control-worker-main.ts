@@ -18,6 +18,7 @@ import { testBarrierFromEnv } from '../testing/test-barrier';
 import { WORKFLOW_TYPE } from '../contract';
 import { createControlWorker } from './control-worker';
 import { retryOrphanedActivities } from './orphaned-activities';
+import { startBackupAgeRefresh } from './backup-age-refresh';
 import { startWorkerMetrics } from './worker-metrics';
 
 const ControlEnvSchema = z.object({
@@ -61,6 +62,7 @@ runMain(
     });
     const worker = control.worker;
     const running = worker.run();
+    const backupAges = startBackupAgeRefresh({ images, metrics: metrics.backups, log });
     log.info({ taskQueue: worker.options.taskQueue }, 'control worker polling');
     // Once now and then periodically: what a crash left with no workflow (see src/reconciler/).
     const client = await connectClient();
@@ -83,6 +85,7 @@ runMain(
     return {
       async stop() {
         await loop?.stop();
+        backupAges.stop();
         worker.shutdown();
         await running;
         await connection.close();
