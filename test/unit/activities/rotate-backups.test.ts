@@ -12,7 +12,7 @@ import pino from 'pino';
 import { rotateBackups, type RotationRequest } from '../../../src/activities/backup-rotation';
 import { pruneBackups } from '../../../src/activities/backup-prune';
 import type { Identity } from '../../../src/auth';
-import { encodeMap, GlanceHttpClient, imageStatus, type ImageClient } from '../../../src/images/client';
+import { createSnapshotImageRecord, encodeMap, GlanceHttpClient, imageStatus, type ImageClient } from '../../../src/images/client';
 import { startImageServer, UNAUTHENTICATED_ADMIN as admin, type RunningImageServer } from '../../../src/images/service';
 import { diskWith, stage } from '../images/composed-fixture';
 
@@ -208,4 +208,12 @@ describe("a schedule's retention (PBS's prune) over the same backups", () => {
     expect(outcome.kept).toEqual([fresh, later[2], later[1]]);
     expect(outcome.deleted).toEqual([later[0]]);
   });
+});
+
+it("a scheduled backup's image names its schedule; user metadata cannot claim one", async () => {
+  const source = { uuid: instanceUuid, imageRef: null };
+  const forged = await createSnapshotImageRecord(images, source, 'by hand', { backup_schedule_id: 'backup-forged' }, { owner: 'p1', backupType: 'daily' });
+  expect(forged.properties.backup_schedule_id).toBeUndefined();
+  const scheduled = await createSnapshotImageRecord(images, source, 'nightly', { backup_schedule_id: 'backup-forged' }, { owner: 'p1', backupType: 'daily', backupScheduleId: `backup-${instanceUuid}` });
+  expect(scheduled.properties).toMatchObject({ image_type: 'backup', backup_type: 'daily', backup_schedule_id: `backup-${instanceUuid}` });
 });
