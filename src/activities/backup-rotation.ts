@@ -22,7 +22,7 @@ export interface RotationRequest {
 }
 
 /** The instance's active backups of this type in `owner`'s project, newest first, the new one at the head. */
-export function backupsNewestFirst(images: readonly Image[], request: RotationRequest, owner: string): Image[] {
+export function backupsNewestFirst(images: readonly Image[], request: Pick<RotationRequest, 'instanceUuid' | 'imageId' | 'backupType'>, owner: string): Image[] {
   const matching = images.filter(
     (i) =>
       i.status === 'active' &&
@@ -37,10 +37,7 @@ export function backupsNewestFirst(images: readonly Image[], request: RotationRe
   return [...fresh, ...byAge.filter((i) => i.id !== request.imageId)];
 }
 
-/**
- * Lists and deletes; each delete that fails is reported and the rest go on, as Nova's loop does.
- * A repeat (a retried attempt after a crash) lists again, so it finishes what the first left.
- */
+/** Lists and deletes. A repeat (a retried attempt after a crash) lists again, so it finishes what the first left. */
 export async function rotateBackups(images: ImageClient, request: RotationRequest, log: Logger, onDeleted: (imageId: string) => void = () => undefined): Promise<RotationOutcome> {
   const owner = await backupOwner(images, request.imageId);
   if (owner === null) {
@@ -49,9 +46,18 @@ export async function rotateBackups(images: ImageClient, request: RotationReques
   }
   const backups = backupsNewestFirst(await images.list({ owner, status: 'active' }), request, owner);
   const excess = backups.slice(request.rotation);
-  const outcome: RotationOutcome = { kept: backups.slice(0, request.rotation).map((i) => i.id), deleted: [], failed: [] };
   log.info({ instance_uuid: request.instanceUuid, backup_type: request.backupType, rotation: request.rotation, found: backups.length, excess: excess.length }, 'rotating backups');
-  for (const image of excess) {
+  const { deleted, failed } = await deleteBackups(images, excess, log, onDeleted);
+  return { kept: backups.slice(0, request.rotation).map((i) => i.id), deleted, failed };
+}
+
+/**
+ * Deletes one backup after another; each delete that fails is reported and the rest go on, as
+ * Nova's loop does. One already gone counts as deleted (a repeat after a crash).
+ */
+export async function deleteBackups(images: ImageClient, doomed: readonly Image[], log: Logger, onDeleted: (imageId: string) => void): Promise<Pick<RotationOutcome, 'deleted' | 'failed'>> {
+  const outcome: Pick<RotationOutcome, 'deleted' | 'failed'> = { deleted: [], failed: [] };
+  for (const image of doomed) {
     try {
       await images.delete(image.id);
       outcome.deleted.push(image.id);
@@ -68,7 +74,7 @@ export async function rotateBackups(images: ImageClient, request: RotationReques
 }
 
 /** The project the backups live in: the new image's owner (the caller's project, or the instance's). */
-async function backupOwner(images: ImageClient, imageId: string): Promise<string | null> {
+export async function backupOwner(images: ImageClient, imageId: string): Promise<string | null> {
   try {
     return (await images.get(imageId)).owner;
   } catch (err) {

@@ -9,6 +9,7 @@ import { InventoryDomainSchema, SNAPSHOT_TASK_STATES, type ControlActivities, ty
 import { translateFailures } from './activity-failures';
 import { activityCallUuid, withHeartbeat } from './activity-support';
 import { rotateBackups } from './backup-rotation';
+import { pruneBackups } from './backup-prune';
 import type { CinderForProject } from '../cinder';
 import { createVolumeControlActivities } from './volume-activities';
 
@@ -20,7 +21,7 @@ export interface ControlActivityDeps {
    * Nova's compute API _create_image, shared with the API's createImage path; under `imageId`, so
    * that a repeat of the call finds the image the first one made (see createSnapshotImageRecord).
    */
-  createImageRecord(instance: Instance, name: string, metadata: Record<string, string>, backupType: string | undefined, imageId: string): Promise<SnapshotImageRef>;
+  createImageRecord(instance: Instance, name: string, metadata: Record<string, string>, backupType: string | undefined, imageId: string, backupScheduleId?: string): Promise<SnapshotImageRef>;
   log: Logger;
   metrics?: SnapshotMetrics;
   /** Cinder in an instance's project (SNAP_VOLUME_URL or Keystone's catalog); undefined: volume-backed snapshots are refused */
@@ -53,16 +54,23 @@ function snapshotInfo(instance: Instance): SnapshotInstanceInfo {
   };
 }
 
+const BACKUP_EVENTS = { 'snapshot.start': 'started', 'snapshot.end': 'completed', 'snapshot.error': 'failed' } as const;
+
+function countBackup(metrics: SnapshotMetrics | undefined, instanceUuid: string, event: SnapshotNotification, backupType: string): void {
+  metrics?.backups.count(BACKUP_EVENTS[event], backupType);
+  if (event === 'snapshot.end') metrics?.backups.recordSuccess(instanceUuid, backupType);
+}
+
 export function createControlActivities(deps: ControlActivityDeps): ControlActivities {
   const { store, images, log } = deps;
   const activities: ControlActivities = {
-    async createSnapshotImage({ instanceUuid, name, metadata, backupType }) {
+    async createSnapshotImage({ instanceUuid, name, metadata, backupType, backupScheduleId }) {
       const instance = await store.getOrThrow(instanceUuid);
       // A local activity: a control worker killed before its workflow task completed leaves it
       // unrecorded, and the next worker runs it again. Under this call's own id that run finds
       // the image the first made, instead of leaving it queued beside a second (a scheduled backup
       // made twice, its first image never active and never rotated).
-      return deps.createImageRecord(instance, name, metadata, backupType, activityCallUuid());
+      return deps.createImageRecord(instance, name, metadata, backupType, activityCallUuid(), backupScheduleId);
     },
 
     async setTaskState({ instanceUuid, taskState, expected }) {
@@ -83,7 +91,7 @@ export function createControlActivities(deps: ControlActivityDeps): ControlActiv
       await store.setPowerState(instanceUuid, powerState);
     },
 
-    async notifySnapshot({ instanceUuid, imageId, event, mode, durationMs, quiesced, freezeWindowMs, chain, step, error }) {
+    async notifySnapshot({ instanceUuid, imageId, event, mode, durationMs, quiesced, freezeWindowMs, chain, step, error, backupType }) {
       // Nova's _notify_about_instance_usage: one structured event per transition, for log shippers.
       const chainFields = chain === undefined ? {} : { kind: chain.kind, full_reason: chain.fullReason, parent_image_id: chain.parentImageId, changed_bytes: chain.changedBytes };
       const fields = { event_type: `compute.instance.${event}`, instance_uuid: instanceUuid, image_id: imageId, mode, duration_ms: durationMs, quiesced, freeze_window_ms: freezeWindowMs, ...chainFields, step, error };
@@ -91,6 +99,7 @@ export function createControlActivities(deps: ControlActivityDeps): ControlActiv
       else log.info(fields, event);
       if (event === 'snapshot.end' && mode !== undefined && durationMs !== undefined) deps.metrics?.observeSnapshot(mode, durationMs / 1000);
       if (event === 'snapshot.error') deps.metrics?.countFailure(step ?? 'unknown');
+      if (backupType !== undefined) countBackup(deps.metrics, instanceUuid, event, backupType);
       if (imageId !== undefined) await recordActionEvent(store, { instanceUuid, imageId, event, step, error });
     },
 
@@ -113,7 +122,15 @@ export function createControlActivities(deps: ControlActivityDeps): ControlActiv
     },
 
     async rotateBackups(request) {
-      return withHeartbeat(async (report) => rotateBackups(images, request, log, (imageId) => report({ last: imageId })));
+      const outcome = await withHeartbeat(async (report) => rotateBackups(images, request, log, (imageId) => report({ last: imageId })));
+      deps.metrics?.backups.countDeleted('rotated', request.backupType, outcome.deleted.length);
+      return outcome;
+    },
+
+    async pruneBackups(request) {
+      const outcome = await withHeartbeat(async (report) => pruneBackups(images, request, log, (imageId) => report({ last: imageId })));
+      deps.metrics?.backups.countDeleted('pruned', request.backupType, outcome.deleted.length);
+      return outcome;
     },
 
     async planChain({ instanceUuid }) {

@@ -10,6 +10,7 @@ import { isCloudAdmin, isSnapshotService, type Identity, type IdentitySource } f
 import { createHttpApp, methodsByUrl, otherMethods } from '../http';
 import { ApiError, badRequest, faultBody, forbidden, INTERNAL_ERROR_MESSAGE, notFound, serviceUnavailable, unauthorized, validationMessage } from './api-errors';
 import { BACKUP_SCHEDULE_ROUTES } from './backup-schedule-routes';
+import { BACKUP_ROUTES } from './backup-routes';
 import { COMPUTE_ROUTES } from './compute-routes';
 import { INSTANCE_ACTION_ROUTES } from './instance-action-routes';
 import { novaRefusal, parseBodiesAsJson, refuseNonJsonBody } from './http-io';
@@ -33,7 +34,7 @@ interface Caller {
   version: Microversion;
 }
 
-const ROUTES = [...COMPUTE_ROUTES, ...INSTANCE_ACTION_ROUTES, ...BACKUP_SCHEDULE_ROUTES, ...OPS_ROUTES];
+const ROUTES = [...COMPUTE_ROUTES, ...BACKUP_ROUTES, ...INSTANCE_ACTION_ROUTES, ...BACKUP_SCHEDULE_ROUTES, ...OPS_ROUTES];
 const pathNotFound = () => notFound('The resource could not be found.');
 
 function v21(baseUrl: string) {

@@ -27,17 +27,22 @@ function viewContext(ctx: RequestContext): ViewContext {
   return { baseUrl: ctx.services.baseUrl, imageUrl: ctx.services.imageUrl, isAdmin: isCloudAdmin(ctx.identity), version: ctx.version };
 }
 
-function serverId(ctx: RequestContext): string {
+export function serverId(ctx: RequestContext): string {
   const raw = ctx.params.server_id ?? '';
   // Nova answers 404 for an id that cannot be a server (the DB lookup finds nothing).
   if (!ServerIdSchema.safeParse(raw).success) throw notFound(`Instance ${raw.slice(0, 64)} could not be found.`);
   return raw;
 }
 
-export async function listed(ctx: RequestContext<undefined, z.infer<typeof ServersQuerySchema>>) {
+/** Nova's all_tenants: a cloud admin's listing of every project; anyone else asking gets 403 under `policy`. */
+export function wantsAllTenants(ctx: RequestContext<unknown, { all_tenants?: string }>, policy: string): boolean {
   const all = ctx.query.all_tenants !== undefined && ['1', 'true', 'True'].includes(ctx.query.all_tenants);
-  if (all && !isCloudAdmin(ctx.identity)) throw forbidden('Policy doesn\'t allow os_compute_api:servers:index:get_all_tenants to be performed.');
-  if (all) return ctx.services.store.listAll();
+  if (all && !isCloudAdmin(ctx.identity)) throw forbidden(`Policy doesn't allow ${policy} to be performed.`);
+  return all;
+}
+
+export async function listed(ctx: RequestContext<undefined, z.infer<typeof ServersQuerySchema>>) {
+  if (wantsAllTenants(ctx, 'os_compute_api:servers:index:get_all_tenants')) return ctx.services.store.listAll();
   // A system-scoped admin has no project of its own: all_tenants lists everything, ownerless servers too.
   return ctx.identity.projectId === null ? [] : ctx.services.store.listByProject(ctx.identity.projectId);
 }

@@ -6,6 +6,7 @@ import { GlanceHttpClient } from '../images/client';
 import { ComputeApiClient } from './api-client';
 import { cliConfigFromEnv } from './cli-config';
 import { CliError, ExitCode, usageError, type ExitCodeValue } from './cli-errors';
+import { listBackupsCommand } from './backup-commands';
 import { listServersCommand, parseMetadata, showServerCommand, snapshotCommand } from './compute-commands';
 import { downloadImageCommand, imageCliError, listImagesCommand, showImageCommand, storeVerifyCommand } from './image-commands';
 import { listHostsCommand, listSnapshotsCommand, retryCommand } from './ops-commands';
@@ -21,6 +22,9 @@ commands:
                          snapshot a server (id or unique name); --wait shows step and bytes until it ends
   servers                list your servers (admins also see the host)
   show <server>          show one server
+  backups [<server>] [--all]
+                         each server's backups: type, kind (full/incremental), size, age, schedule;
+                         --all: every project's (admin)
   images                 list your images
   image <id>             show one image
   download <id> <file>   download an active image's data (checksum verified)
@@ -117,6 +121,11 @@ export async function run(argv: string[], env: NodeJS.ProcessEnv, stdout: NodeJS
     case 'show': {
       const [server] = positionals(args, 1, 'show <server>');
       await showServerCommand(api, out, server ?? '');
+      return ExitCode.ok;
+    }
+    case 'backups': {
+      if (args.length > 1) throw usageError('usage: snapctl backups [<server>] [--all]');
+      await listBackupsCommand(api, out, { server: args[0], allProjects: values.all === true });
       return ExitCode.ok;
     }
     case 'images':

@@ -2,7 +2,7 @@
 // workflow, which starts the instance's snapshot run as a backup (or skips while one is running).
 // What the API, snapctl and the workflow share. Deterministic-safe.
 import { z } from 'zod';
-import { withoutControlCharacters } from './control-characters';
+import { TimeZoneSchema } from './backup-retention';
 import { BackupSpecSchema } from './snapshot-workflow';
 
 export const SCHEDULED_BACKUP_WORKFLOW = 'scheduledBackup';
@@ -26,19 +26,8 @@ export const CronSchema = z
   .max(100)
   .regex(/^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|(\S+\s+){4}\S+)$/, 'a five-field cron expression or @daily, @weekly …');
 
-function isTimeZone(name: string): boolean {
-  try {
-    new Intl.DateTimeFormat('en-US', { timeZone: name });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** seconds between backups */
 export const IntervalSecondsSchema = z.number().int().min(1).max(366 * 24 * 3600);
-/** IANA name, e.g. Europe/Berlin; cron fields are read in it (default UTC) */
-export const TimeZoneSchema = withoutControlCharacters(z.string().min(1).max(64)).refine(isTimeZone, 'an IANA time zone name, e.g. Europe/Berlin');
 /** each run starts up to this many seconds late, at random: a fleet's runs spread out */
 export const JitterSecondsSchema = z.number().int().min(0).max(24 * 3600);
 

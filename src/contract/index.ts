@@ -1,4 +1,5 @@
 // Public surface of the shared vocabulary. Imports nothing of the project, so every room may use it.
+export * from './backup-retention';
 export * from './backup-schedule';
 export * from './control-characters';
 export * from './error-message';

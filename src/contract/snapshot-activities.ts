@@ -3,6 +3,7 @@
 import type { PowerState, TaskState } from './instance-states';
 import type { InventoryDomain, InventoryVolume } from './inventory';
 import type { ChainPlan, ChainRecordInput, SnapshotChainFacts } from './snapshot-chain';
+import type { PruneOutcome, PruneRequest } from './backup-retention';
 import type { RotationOutcome, SnapshotDataPath, SnapshotMode } from './snapshot-workflow';
 import type { UploadedImage } from './uploaded-image';
 import type { VolumeControlActivities, VolumeHostActivities } from './volume-snapshot-activities';
@@ -30,7 +31,7 @@ export type SnapshotNotification = 'snapshot.start' | 'snapshot.end' | 'snapshot
 /** Activities on `snapshot-control`: instance store, image records, notifications. */
 export interface ControlActivities extends VolumeControlActivities {
   /** Nova's compute API `_create_image` for runs started without an image (ops, Temporal UI). */
-  createSnapshotImage(input: { instanceUuid: string; name: string; metadata: Record<string, string>; backupType?: string }): Promise<SnapshotImageRef>;
+  createSnapshotImage(input: { instanceUuid: string; name: string; metadata: Record<string, string>; backupType?: string; backupScheduleId?: string }): Promise<SnapshotImageRef>;
   /** Compare-and-set of task_state; returns the instance as stored after the change. */
   setTaskState(input: { instanceUuid: string; taskState: TaskState; expected: TaskState[] }): Promise<SnapshotInstanceInfo>;
   savePowerState(input: { instanceUuid: string; powerState: PowerState }): Promise<void>;
@@ -48,6 +49,8 @@ export interface ControlActivities extends VolumeControlActivities {
     chain?: SnapshotChainFacts;
     step?: string;
     error?: string;
+    /** a backup's backup_type: the backup counters go by it (absent for snapshots and older histories) */
+    backupType?: string;
   }): Promise<void>;
   /** Before a live one-pass snapshot: the newest recorded snapshot whose image is active, or why none. */
   planChain(input: { instanceUuid: string }): Promise<ChainPlan>;
@@ -67,6 +70,12 @@ export interface ControlActivities extends VolumeControlActivities {
    * crash deletes what the first attempt left.
    */
   rotateBackups(input: { instanceUuid: string; imageId: string; backupType: string; rotation: number }): Promise<RotationOutcome>;
+  /**
+   * After the rotation of a scheduled backup with a retention: PBS's prune over the same backups
+   * (this instance, this type, the new image's project). The new image is always kept. Idempotent:
+   * a repeat after a crash lists afresh and deletes what the first attempt left.
+   */
+  pruneBackups(input: PruneRequest): Promise<PruneOutcome>;
   /** A host's domain report (the reportInventory workflow): new instances appear, known ones update. */
   recordInventory(input: { host: string; domains: InventoryDomain[] }): Promise<{ instances: number }>;
 }

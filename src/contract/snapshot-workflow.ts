@@ -3,6 +3,7 @@
 import { defineQuery, defineSignal } from '@temporalio/workflow';
 import { z } from 'zod';
 import type { SnapshotKind } from './snapshot-chain';
+import { RetentionSchema, type PruneOutcome } from './backup-retention';
 
 export const MetadataSchema = z
   .record(z.string().min(1).max(255), z.string().max(255))
@@ -16,6 +17,8 @@ export const BackupSpecSchema = z
   .object({
     backupType: z.string().max(255),
     rotation: z.number().int().min(0).max(MAX_ROTATION),
+    /** a schedule's retention beyond the rotation (PBS's keep-X), applied after it */
+    retention: RetentionSchema.optional(),
   })
   .strict();
 export type BackupSpec = z.infer<typeof BackupSpecSchema>;
@@ -30,6 +33,8 @@ export const SnapshotInputSchema = z
     backup: BackupSpecSchema.optional(),
     /** a Keystone trust id (never a token: histories are stored): the caller's roles on the instance's project, for its Cinder calls */
     trustId: z.string().regex(/^[0-9A-Za-z_-]{1,64}$/).optional(),
+    /** a scheduled backup: its schedule's id, recorded on the image as backup_schedule_id */
+    backupScheduleId: z.string().regex(/^[0-9A-Za-z_-]{1,200}$/).optional(),
   })
   .strict();
 export type SnapshotInput = z.infer<typeof SnapshotInputSchema>;
@@ -62,6 +67,7 @@ export const SNAPSHOT_STEPS = [
   'task_state_none',
   'notify_end',
   'rotate_backups',
+  'prune_backups',
   'compensating',
   'done',
   'failed',
@@ -110,6 +116,8 @@ export interface SnapshotResult {
   changedBytes?: number;
   /** backups: what the rotation deleted (the new image too when rotation is 0, as in Nova) */
   rotation?: RotationOutcome;
+  /** scheduled backups with a retention: what the prune after the rotation deleted */
+  prune?: PruneOutcome;
 }
 
 export interface RotationOutcome {

@@ -2,3 +2,4 @@
 export * from './logger';
 export * from './metrics';
 export * from './metrics-http';
+export * from './backup-metrics';

@@ -2,6 +2,7 @@
 // registry, so tests and several components in one process do not collide on metric names).
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { SnapshotMode } from '../contract';
+import { createBackupMetrics, type BackupMetrics } from './backup-metrics';
 
 export interface SnapshotMetrics {
   registry: Registry;
@@ -11,6 +12,8 @@ export interface SnapshotMetrics {
   snapshotFailures: Counter<'step'>;
   /** Image bytes sent to the image service. */
   bytesUploaded: Counter<string>;
+  /** backups started, completed, failed, rotated and pruned by type; the age of each instance's last good backup */
+  backups: BackupMetrics;
   observeSnapshot(mode: SnapshotMode, seconds: number): void;
   countFailure(step: string): void;
   addUploadedBytes(bytes: number): void;
@@ -53,6 +56,7 @@ export function createSnapshotMetrics(options: MetricsOptions = {}): SnapshotMet
     snapshotDuration,
     snapshotFailures,
     bytesUploaded,
+    backups: createBackupMetrics(registry),
     observeSnapshot: (mode, seconds) => snapshotDuration.observe({ mode }, seconds),
     countFailure: (step) => snapshotFailures.inc({ step }),
     addUploadedBytes: (bytes) => {

@@ -79,6 +79,12 @@ function viewOf(instanceUuid: string, d: ScheduleDescription): BackupScheduleVie
   };
 }
 
+/** A retention without a zone counts its days in the schedule's zone, where its cron is read. */
+function withRetentionZone(backup: BackupSpec, spec: BackupScheduleSpec): BackupSpec {
+  if (backup.retention === undefined || backup.retention.timeZone !== undefined || spec.timeZone === undefined) return backup;
+  return { ...backup, retention: { ...backup.retention, timeZone: spec.timeZone } };
+}
+
 export class BackupSchedules {
   constructor(
     private readonly client: Client,
@@ -93,7 +99,7 @@ export class BackupSchedules {
   /** Creates the instance's schedule (one per instance: ScheduleAlreadyRunning when it has one). */
   async create(instance: { uuid: string; projectId: string | null }, rawSpec: BackupScheduleSpec, rawBackup: BackupSpec, paused?: { note: string | null }): Promise<BackupScheduleView> {
     const spec = BackupScheduleSpecSchema.parse(rawSpec);
-    const backup = BackupSpecSchema.parse(rawBackup);
+    const backup = withRetentionZone(BackupSpecSchema.parse(rawBackup), spec);
     const input: ScheduledBackupInput = { instanceUuid: instance.uuid, backup };
     await this.client.schedule.create({
       scheduleId: backupScheduleId(instance.uuid),

@@ -19,6 +19,7 @@ import { stepBarrierFromEnv } from '../fault-points/step-barrier';
 import { WORKFLOW_TYPE } from '../contract';
 import { createControlWorker } from './control-worker';
 import { retryOrphanedActivities } from './orphaned-activities';
+import { startBackupAgeRefresh } from './backup-age-refresh';
 import { startWorkerMetrics } from './worker-metrics';
 
 const ControlEnvSchema = z.object({
@@ -55,13 +56,14 @@ runMain(
       stepBarrier: stepBarrierFromEnv(),
       // Runs started without an image (Temporal UI, CLI): the image belongs to the instance's project
       // (an ownerless instance's to the service's project, which only cloud admins see).
-      createImageRecord: async (instance, name, metadata, backupType, imageId) => {
-        const image = await createSnapshotImageRecord(images, instance, name, metadata, { owner: instance.projectId ?? undefined, backupType, id: imageId });
+      createImageRecord: async (instance, name, metadata, backupType, imageId, backupScheduleId) => {
+        const image = await createSnapshotImageRecord(images, instance, name, metadata, { owner: instance.projectId ?? undefined, backupType, id: imageId, backupScheduleId });
         return { imageId: image.id, status: image.status };
       },
     });
     const worker = control.worker;
     const running = worker.run();
+    const backupAges = startBackupAgeRefresh({ images, metrics: metrics.backups, log });
     log.info({ taskQueue: worker.options.taskQueue }, 'control worker polling');
     // Once now and then periodically: what a crash left with no workflow (see src/reconciler/).
     const client = await connectClient();
@@ -84,6 +86,7 @@ runMain(
     return {
       async stop() {
         await loop?.stop();
+        backupAges.stop();
         worker.shutdown();
         await running;
         await connection.close();

@@ -26,11 +26,11 @@ export const localControlActivities = proxyLocalActivities<ControlActivities>({
 export type ControlProxies = typeof controlActivities;
 
 /**
- * Backup rotation on the control queue as a scheduled activity, not a local one: it deletes one
+ * Backup rotation and retention's prune on the control queue as a scheduled activity, not a local one: it deletes one
  * image after another (each delete collects chunks), so it heartbeats and may take minutes. A worker
  * killed in the middle is noticed by the heartbeat and the rotation runs again, listing afresh.
  */
-export const rotationActivities = proxyActivities<Pick<ControlActivities, 'rotateBackups'>>({
+export const rotationActivities = proxyActivities<Pick<ControlActivities, 'rotateBackups' | 'pruneBackups'>>({
   taskQueue: CONTROL_TASK_QUEUE,
   startToCloseTimeout: '30 minutes',
   heartbeatTimeout: '30 seconds',

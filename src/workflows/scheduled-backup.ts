@@ -3,8 +3,8 @@
 // API's createImage/createBackup, ops): while one runs, this run is skipped, as the schedule's own
 // overlap policy (SKIP) skips a run while the previous scheduled one is still going.
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
-import { ApplicationFailure, executeChild, ParentClosePolicy } from '@temporalio/workflow';
-import { CONTROL_TASK_QUEUE, ErrorTypes, ScheduledBackupInputSchema, snapshotWorkflowId, WORKFLOW_TYPE, type ScheduledBackupInput, type ScheduledBackupResult, type SnapshotInput, type SnapshotResult } from '../contract';
+import { ApplicationFailure, executeChild, ParentClosePolicy, patched } from '@temporalio/workflow';
+import { backupScheduleId, CONTROL_TASK_QUEUE, ErrorTypes, ScheduledBackupInputSchema, snapshotWorkflowId, WORKFLOW_TYPE, type ScheduledBackupInput, type ScheduledBackupResult, type SnapshotInput, type SnapshotResult } from '../contract';
 import { issueText } from '../config/validation';
 
 export async function scheduledBackup(rawInput: ScheduledBackupInput): Promise<ScheduledBackupResult> {
@@ -13,7 +13,9 @@ export async function scheduledBackup(rawInput: ScheduledBackupInput): Promise<S
   const { instanceUuid, backup } = parsed.data;
   // Workflow time is the history's, so the name replays the same.
   const name = `${backup.backupType || 'backup'} ${new Date().toISOString()}`.slice(0, 255);
-  const input: SnapshotInput = { instanceUuid, name, backup };
+  // The image names its schedule (backup_schedule_id); runs started before the tag replay without it.
+  const tag = patched('backup-schedule-tag') ? { backupScheduleId: backupScheduleId(instanceUuid) } : {};
+  const input: SnapshotInput = { instanceUuid, name, backup, ...tag };
   try {
     const result = await executeChild<(i: SnapshotInput) => Promise<SnapshotResult>>(WORKFLOW_TYPE, {
       args: [input],

@@ -70,7 +70,7 @@ export async function snapshotInstance(rawInput: SnapshotInput): Promise<Snapsho
     if (patched('snapshot-error-notification')) {
       await CancellationScope.nonCancellable(() =>
         control
-          .notifySnapshot({ instanceUuid: input.instanceUuid, imageId: progress.state.imageId, event: 'snapshot.error', step: failedStep, error: progress.state.error })
+          .notifySnapshot({ instanceUuid: input.instanceUuid, imageId: progress.state.imageId, event: 'snapshot.error', step: failedStep, error: progress.state.error, ...backupLabel(input) })
           .catch(() => undefined),
       );
     }
@@ -120,10 +120,11 @@ async function runSnapshot(input: SnapshotInput, run: RunContext): Promise<Snaps
   const { instanceUuid } = input;
   const startedAt = Date.now();
   let imageId = input.imageId;
+  const backupType = backupLabel(input);
   if (imageId === undefined) {
-    const backupType = input.backup === undefined ? {} : { backupType: input.backup.backupType };
+    const schedule = input.backupScheduleId === undefined ? {} : { backupScheduleId: input.backupScheduleId };
     const created = await progress.step('create_image', () =>
-      control.createSnapshotImage({ instanceUuid, name: input.name, metadata: input.metadata ?? {}, ...backupType }),
+      control.createSnapshotImage({ instanceUuid, name: input.name, metadata: input.metadata ?? {}, ...backupType, ...schedule }),
     );
     imageId = created.imageId;
   }
@@ -154,7 +155,7 @@ async function runSnapshot(input: SnapshotInput, run: RunContext): Promise<Snaps
       if (current !== POWER_STATE_RUNNING) log.warn('trying to snapshot a non-running instance', { state: current, expected: POWER_STATE_RUNNING });
       return current;
     });
-  const notifyStart = () => progress.step('notify_start', () => control.notifySnapshot({ instanceUuid, imageId: image, event: 'snapshot.start' }));
+  const notifyStart = () => progress.step('notify_start', () => control.notifySnapshot({ instanceUuid, imageId: image, event: 'snapshot.start', ...backupType }));
   const lookupDomain = () => progress.step('lookup_domain', () => host.inspect.describeDomain({ domainName: instance.domainName, instanceUuid }));
   // _action_create_image's other branch: the root disk is a Cinder volume (histories from before volumes never branch).
   if (isVolumeBacked(instance)) {
@@ -184,13 +185,20 @@ async function runSnapshot(input: SnapshotInput, run: RunContext): Promise<Snaps
 
   await progress.step('task_state_none', () => control.setTaskState({ instanceUuid, taskState: null, expected: ['image_uploading', null] }));
   await progress.step('notify_end', () =>
-    control.notifySnapshot({ instanceUuid, imageId: finalImage, event: 'snapshot.end', mode, durationMs: Date.now() - startedAt, ...quiesce, ...(chain !== undefined ? { chain } : {}) }),
+    control.notifySnapshot({ instanceUuid, imageId: finalImage, event: 'snapshot.end', mode, durationMs: Date.now() - startedAt, ...quiesce, ...(chain !== undefined ? { chain } : {}), ...backupType }),
   );
   // Nova's backup_instance: _rotate_backups once the snapshot is done, never after a failed one.
   const backup = input.backup;
-  const rotation = backup === undefined ? undefined : await progress.step('rotate_backups', () => rotationActivities.rotateBackups({ instanceUuid, imageId: finalImage, ...backup }));
+  const rotation = backup === undefined ? undefined : await progress.step('rotate_backups', () => rotationActivities.rotateBackups({ instanceUuid, imageId: finalImage, backupType: backup.backupType, rotation: backup.rotation }));
+  // A schedule's retention (PBS's prune), after Nova's rotation; runs from before it never had one.
+  const retention = backup?.retention;
+  const prune =
+    backup === undefined || retention === undefined || !patched('backup-retention')
+      ? undefined
+      : await progress.step('prune_backups', () => rotationActivities.pruneBackups({ instanceUuid, imageId: finalImage, backupType: backup.backupType, retention }));
   const result: SnapshotResult = { imageId: finalImage, status: uploaded.status, size: uploaded.size, checksum: uploaded.checksum, mode, ...quiesce, dataPath, steps: progress.state.steps };
   if (rotation !== undefined) result.rotation = rotation;
+  if (prune !== undefined) result.prune = prune;
   if (resumedFrom !== undefined) result.resumedFrom = resumedFrom;
   if (logicalDigest !== undefined) result.logicalDigest = logicalDigest;
   if (replacedImageId !== undefined) result.replacedImageId = replacedImageId;
@@ -201,6 +209,11 @@ async function runSnapshot(input: SnapshotInput, run: RunContext): Promise<Snaps
     if (chain.changedBytes !== undefined) result.changedBytes = chain.changedBytes;
   }
   return result;
+}
+
+/** The backup_type a backup's notifications and image carry; nothing for a snapshot. */
+function backupLabel(input: SnapshotInput): { backupType?: string } {
+  return input.backup === undefined ? {} : { backupType: input.backup.backupType };
 }
 
 /** Live when the host can (version, source type, encryption, config), the guest runs, and the block-job probe passes. */

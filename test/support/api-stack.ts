@@ -14,7 +14,7 @@ import type { WorkerVolumeAccess } from '../../src/cinder';
 import { createAuthenticator, imageServiceAuthenticator, type IdentitySource } from '../../src/auth';
 import { GlanceHttpClient, type Image } from '../../src/images/client';
 import { startImageServer, type RunningImageServer } from '../../src/images/service';
-import { createLogger } from '../../src/observability';
+import { createLogger, type SnapshotMetrics } from '../../src/observability';
 import type { InventoryFlavor, InventoryVolume } from '../../src/contract';
 import { InstanceStore, type Instance } from '../../src/store';
 import {
@@ -73,6 +73,8 @@ export interface ApiStackOptions {
   imageBackendUrl?: string;
   /** Cinder: the API's (the quota; its trusts under Keystone) and the control worker's */
   volumes?: { api: NonNullable<StartApiOptions['volume']>; trusts?: TrustDelegator; workers: WorkerVolumeAccess };
+  /** The control worker's metrics (backup counters, last-backup age), when the test reads them */
+  workerMetrics?: SnapshotMetrics;
 }
 
 export async function startApiStack(options: ApiStackOptions = {}): Promise<ApiStack> {
@@ -95,7 +97,7 @@ export async function startApiStack(options: ApiStackOptions = {}): Promise<ApiS
   const store = await InstanceStore.open(storeConfig);
   const temporal = await connectClient();
   const log = createLogger({ name: 'api-test', level: process.env.SNAP_TEST_LOG === '1' ? 'debug' : 'silent' });
-  const cloud = new ApiStubCloud({ store, imageUrl: images.url, serviceToken: options.identity?.serviceToken ?? TOKENS.service, workDir: join(dir, 'work'), log, ...(options.volumes === undefined ? {} : { volumes: options.volumes.workers }) });
+  const cloud = new ApiStubCloud({ store, imageUrl: images.url, serviceToken: options.identity?.serviceToken ?? TOKENS.service, workDir: join(dir, 'work'), log, metrics: options.workerMetrics, ...(options.volumes === undefined ? {} : { volumes: options.volumes.workers }) });
 
   let stopWorkers = async (): Promise<void> => undefined;
   if (options.workers !== false) {

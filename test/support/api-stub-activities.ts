@@ -12,6 +12,7 @@ import { createControlActivities } from '../../src/activities/control-activities
 import { createSnapshotImageRecord, GlanceHttpClient } from '../../src/images/client';
 import type { Instance, InstanceStore } from '../../src/store';
 import type { WorkerVolumeAccess } from '../../src/cinder';
+import type { SnapshotMetrics } from '../../src/observability';
 
 /** The bytes the fake host "extracts" for an instance: deterministic, so tests can compare. */
 export function diskBytesFor(instanceUuid: string, size = 96 * 1024): Buffer {
@@ -42,6 +43,8 @@ export interface StubCloudOptions {
   log: Logger;
   /** Cinder for the real volume control activities (and the run's trusts), when the test runs one */
   volumes?: WorkerVolumeAccess;
+  /** the control worker's metrics, when the test reads them */
+  metrics?: SnapshotMetrics;
 }
 
 export class ApiStubCloud {
@@ -81,13 +84,14 @@ export class ApiStubCloud {
     return createControlActivities({
       store: this.options.store,
       images: this.images,
-      createImageRecord: async (instance, name, metadata, backupType, imageId) => {
-        const image = await createSnapshotImageRecord(this.images, instance, name, metadata, { owner: instance.projectId ?? undefined, backupType, id: imageId });
+      createImageRecord: async (instance, name, metadata, backupType, imageId, backupScheduleId) => {
+        const image = await createSnapshotImageRecord(this.images, instance, name, metadata, { owner: instance.projectId ?? undefined, backupType, id: imageId, backupScheduleId });
         return { imageId: image.id, status: image.status };
       },
       cinder: this.options.volumes?.cinder,
       releaseTrust: this.options.volumes?.releaseTrust,
       log: this.options.log,
+      metrics: this.options.metrics,
     });
   }
 

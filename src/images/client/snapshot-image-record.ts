@@ -17,8 +17,11 @@ export const RESERVED_IMAGE_KEYS: ReadonlySet<string> = new Set([
   'schema', 'direct_url', 'locations', 'deleted', 'deleted_at', 'properties', 'snapshot_commit', 'snapshot_damaged', 'snapshot_write_lock',
 ]);
 
+/** The property that names the schedule a scheduled backup was made by (the service's word, never a user's). */
+export const BACKUP_SCHEDULE_PROPERTY = 'backup_schedule_id';
+
 /** Base-image properties that describe that image's own storage, not the snapshot (Nova's non-inheritable props). */
-const NOT_INHERITED = new Set(['image_type', 'backup_type', 'instance_uuid', 'base_image_ref', 'image_location', 'image_state', 'owner_id', 'user_id', 'block_device_mapping', 'bdm_v2', 'root_device_name']);
+const NOT_INHERITED = new Set(['image_type', 'backup_type', BACKUP_SCHEDULE_PROPERTY, 'instance_uuid', 'base_image_ref', 'image_location', 'image_state', 'owner_id', 'user_id', 'block_device_mapping', 'bdm_v2', 'root_device_name']);
 
 export function isReservedImageKey(key: string): boolean {
   return RESERVED_IMAGE_KEYS.has(key) || key.startsWith('os_glance');
@@ -29,7 +32,7 @@ export function isReservedImageKey(key: string): boolean {
  * base image or the user's metadata carried would otherwise pass for the service's word.
  */
 function isServiceMarkerKey(key: string): boolean {
-  return key.startsWith('snapshot_');
+  return key.startsWith('snapshot_') || key === BACKUP_SCHEDULE_PROPERTY;
 }
 
 /** The instance being snapshotted, as far as its image record needs it. */
@@ -51,6 +54,8 @@ export interface SnapshotImageOptions {
    * answers the image the first made, as long as that image is a snapshot of the same instance.
    */
   id?: string;
+  /** A scheduled backup: the schedule that made it, recorded as `backup_schedule_id`. */
+  backupScheduleId?: string;
 }
 
 /**
@@ -77,6 +82,7 @@ export async function createSnapshotImageRecord(
     ...userMetadata,
     // Markers last: they identify the snapshot and must not be spoofed by user metadata.
     ...(options.backupType === undefined ? { image_type: 'snapshot' } : { image_type: 'backup', backup_type: options.backupType }),
+    ...(options.backupType === undefined || options.backupScheduleId === undefined ? {} : { [BACKUP_SCHEDULE_PROPERTY]: options.backupScheduleId }),
     instance_uuid: instance.uuid,
     base_image_ref: instance.imageRef ?? '',
     ...(options.userId === undefined ? {} : { user_id: options.userId }),

@@ -91,3 +91,38 @@ describe('backups: the snapshot path with task_state image_backup, then rotation
     expect(result?.rotation).toEqual({ kept: [], deleted: [inst.imageId], failed: [] });
   });
 });
+
+describe('a schedule\'s retention: PBS\'s prune after the rotation', () => {
+  const RETAINED = { backupType: 'daily', rotation: 5, retention: { keepLast: 2, keepDaily: 7 } };
+
+  it('prunes last, after the rotation, with the new image; the result carries what it kept', async () => {
+    const { inst, result } = await backup({ guest: 'running' }, true, RETAINED);
+    expect(inst.calls.slice(-2)).toEqual(['rotateBackups', 'pruneBackups']);
+    expect(inst.prunes).toEqual([{ imageId: inst.imageId, retention: { keepLast: 2, keepDaily: 7 } }]);
+    expect(result?.prune).toEqual({ kept: [inst.imageId], deleted: [], failed: [] });
+    expect(result?.steps.prune_backups).toBeGreaterThanOrEqual(0);
+    // The backup counters go by type: start, end and (on failure) error carry it.
+    expect(inst.notifiedBackupTypes).toEqual(['daily', 'daily']);
+  });
+
+  it('without a retention (createBackup) nothing is pruned', async () => {
+    const { inst, result } = await backup({ guest: 'running' });
+    expect(inst.calls).not.toContain('pruneBackups');
+    expect(result?.prune).toBeUndefined();
+  });
+
+  it.each(['uploadSnapshot', 'rotateBackups'])('a backup failing in %s prunes nothing', async (step) => {
+    const { inst, error } = await backup({ guest: 'running', failures: { [step]: 'fatal' } }, true, RETAINED);
+    expect(error).toBeInstanceOf(WorkflowFailedError);
+    expect(inst.calls).not.toContain('pruneBackups');
+    expect(inst.notifiedBackupTypes.at(-1)).toBe('daily');
+    expect(inst.notifications.at(-1)).toBe('snapshot.error');
+  });
+
+  it('a prune that fails once is retried, and the backup completes', async () => {
+    const { inst, result } = await backup({ guest: 'running', failures: { pruneBackups: 'transient' } }, true, RETAINED);
+    expect(result?.status).toBe('active');
+    expect(inst.calls.filter((c) => c === 'pruneBackups')).toHaveLength(2);
+    expect(inst.prunes).toHaveLength(1);
+  });
+});

@@ -3,7 +3,7 @@
 // none; triggered it makes one now; a run due while another snapshot of the instance is in progress
 // is skipped, and the running snapshot is left alone; deleted, it is gone.
 import { randomUUID } from 'node:crypto';
-import { CONTROL_TASK_QUEUE, snapshotWorkflowId, type ScheduledBackupResult } from '../../../src/contract';
+import { backupScheduleId, CONTROL_TASK_QUEUE, snapshotWorkflowId, type ScheduledBackupResult } from '../../../src/contract';
 import { BackupSchedules } from '../../../src/temporal/backup-schedules';
 import { eventually } from '../../support/api-http';
 import { startStubEnvironment, type StubEnvironment } from '../../support/stubs/stub-workers';
@@ -23,7 +23,7 @@ const pause = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 it('runs backups at its interval, rotates each, pauses, triggers and goes away', async () => {
   const uuid = randomUUID();
   const inst = env.cloud.add({ uuid, guest: 'running', taskState: null });
-  const created = await schedules.create({ uuid, projectId: 'p1' }, { intervalSeconds: 2, jitterSeconds: 0 }, { backupType: 'daily', rotation: 1 });
+  const created = await schedules.create({ uuid, projectId: 'p1' }, { intervalSeconds: 2, jitterSeconds: 0, timeZone: 'Europe/Berlin' }, { backupType: 'daily', rotation: 1, retention: { keepDaily: 7 } });
   try {
     expect(created).toMatchObject({ instanceUuid: uuid, projectId: 'p1', backup: { backupType: 'daily', rotation: 1 }, spec: { intervalSeconds: 2 }, paused: false, catchupWindowSeconds: 60 });
     expect(created.nextRuns.length).toBeGreaterThan(0);
@@ -31,6 +31,10 @@ it('runs backups at its interval, rotates each, pauses, triggers and goes away',
     await eventually(async () => (inst.rotations.length >= 2 ? true : undefined), 'two scheduled backups', 60_000);
     expect(inst.rotations.every((r) => r.rotation === 1)).toBe(true);
     expect(inst.imageBackupType).toBe('daily');
+    // Each image names its schedule; the retention, with no zone of its own, counts days in the schedule's.
+    expect(inst.imageScheduleId).toBe(backupScheduleId(uuid));
+    await eventually(async () => (inst.prunes.length >= 2 ? true : undefined), 'two prunes (each after its rotation)');
+    expect(inst.prunes.every((p) => p.retention.keepDaily === 7 && p.retention.timeZone === 'Europe/Berlin')).toBe(true);
     const described = await schedules.describe(uuid);
     expect(described?.recentRuns.length).toBeGreaterThanOrEqual(2);
 

@@ -10,6 +10,7 @@ import {
   type DomainDescription,
   type HostActivities,
   type PowerState,
+  type Retention,
   type SnapshotVolume,
   type TaskState,
 } from '../../../src/contract';
@@ -70,6 +71,12 @@ export class FakeInstance {
   imageBackupType: string | null = null;
   /** rotateBackups calls: the image it was asked to keep newest, and the rotation */
   readonly rotations: { imageId: string; rotation: number }[] = [];
+  /** pruneBackups calls: the image it was asked to keep, and the retention */
+  readonly prunes: { imageId: string; retention: Retention }[] = [];
+  /** the backup_schedule_id the workflow's own image was made with (createSnapshotImage) */
+  imageScheduleId: string | null = null;
+  /** the backup_type each notification carried (null: none) */
+  readonly notifiedBackupTypes: (string | null)[] = [];
   /** the guest agent froze the filesystems and nothing thawed them yet */
   frozen = false;
   readonly cinder = new FakeCinder();
@@ -175,10 +182,11 @@ export class FakeCloud {
 
   controlActivities(): ControlActivities {
     return {
-      createSnapshotImage: async ({ instanceUuid, backupType }) => {
+      createSnapshotImage: async ({ instanceUuid, backupType, backupScheduleId }) => {
         const inst = this.uuid(instanceUuid);
         inst.enter('createSnapshotImage');
         inst.imageBackupType = backupType ?? null;
+        inst.imageScheduleId = backupScheduleId ?? null;
         const imageId = this.createImageFor(inst);
         return { imageId, status: 'queued' };
       },
@@ -191,10 +199,11 @@ export class FakeCloud {
         return { uuid: instanceUuid, domainName: inst.domainName, host: inst.options.host ?? 'stubhost', projectId: 'p1', powerState: inst.powerState(), imageRef: null, volumes: (inst.options.volumes ?? []).map(({ volumeId, device, root }) => ({ volumeId, device, root })) };
       },
       savePowerState: async ({ instanceUuid }) => this.uuid(instanceUuid).enter('savePowerState'),
-      notifySnapshot: async ({ instanceUuid, event }) => {
+      notifySnapshot: async ({ instanceUuid, event, backupType }) => {
         const inst = this.uuid(instanceUuid);
         inst.enter('notifySnapshot');
         inst.notifications.push(event);
+        inst.notifiedBackupTypes.push(backupType ?? null);
       },
       deleteImageUnlessActive: async ({ imageId }) => {
         const inst = this.image(imageId);
@@ -213,6 +222,12 @@ export class FakeCloud {
         inst.enter('rotateBackups');
         inst.rotations.push({ imageId, rotation });
         return { kept: rotation > 0 ? [imageId] : [], deleted: rotation > 0 ? [] : [imageId], failed: [] };
+      },
+      pruneBackups: async ({ instanceUuid, imageId, retention }) => {
+        const inst = this.uuid(instanceUuid);
+        inst.enter('pruneBackups');
+        inst.prunes.push({ imageId, retention });
+        return { kept: [imageId], deleted: [], failed: [] };
       },
       recordInventory: async ({ domains }) => ({ instances: domains.length }),
       planChain: async () => ({ composes: true, parent: null, reason: 'the first snapshot of this instance' }),

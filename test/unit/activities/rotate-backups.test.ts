@@ -2,15 +2,17 @@
 // incremental backups, each composed over the one before and rotated with rotation 3, leave the
 // newest three, and each of those still downloads whole; images of another type, instance or
 // project, snapshots and images without their bytes are never touched; rotation 0 keeps none; a
-// rotation cut short is finished by the next one and never takes the new image.
+// rotation cut short is finished by the next one and never takes the new image. A schedule's
+// retention (PBS's prune) over the same backups keeps every kept incremental whole too.
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { rotateBackups, type RotationRequest } from '../../../src/activities/backup-rotation';
+import { pruneBackups } from '../../../src/activities/backup-prune';
 import type { Identity } from '../../../src/auth';
-import { encodeMap, GlanceHttpClient, imageStatus, type ImageClient } from '../../../src/images/client';
+import { createSnapshotImageRecord, encodeMap, GlanceHttpClient, imageStatus, type ImageClient } from '../../../src/images/client';
 import { startImageServer, UNAUTHENTICATED_ADMIN as admin, type RunningImageServer } from '../../../src/images/service';
 import { diskWith, stage } from '../images/composed-fixture';
 
@@ -173,4 +175,45 @@ describe('backup rotation (Nova _rotate_backups)', () => {
     expect(outcome).toEqual({ kept: [], deleted: [], failed: [] });
     expect(await status(old)).toBe('active');
   });
+});
+
+describe("a schedule's retention (PBS's prune) over the same backups", () => {
+  const prune = (imageId: string, client: ImageClient = images) => pruneBackups(client, { instanceUuid, imageId, backupType: 'daily', retention: { keepLast: 3 } }, log);
+
+  it('ten incremental backups pruned with keep-last 3 leave the newest three, each downloading whole; others untouched', async () => {
+    const { disk, map } = diskWith([[0, 2 * MiB]]);
+    const bystanders = [await backupOf(disk, map, { backupType: 'weekly' }), await backupOf(disk, map, { instance: randomUUID() }), await backupOf(disk, map, { owner: 'p2' })];
+    const made: { id: string; disk: Buffer }[] = [];
+    for (let i = 0; i < 10; i++) {
+      const next = Buffer.from(made[made.length - 1]?.disk ?? disk);
+      const changed: [number, number][] = [[(i % 8) * 256 * KiB, 256 * KiB]];
+      randomBytes(256 * KiB).copy(next, changed[0]![0]);
+      const prev = made[made.length - 1];
+      made.push({ id: await backupOf(next, map, {}, prev === undefined ? undefined : { parent: prev.id, changed }), disk: next });
+      const outcome = await prune(made[made.length - 1]!.id);
+      expect(outcome.kept).toEqual(made.slice(-3).reverse().map((b) => b.id));
+      expect(outcome.failed).toEqual([]);
+    }
+    for (const { id } of made.slice(0, 7)) expect(await status(id)).toBe('deleted');
+    for (const { id, disk: expected } of made.slice(7)) expect((await downloaded(id)).equals(expected)).toBe(true);
+    expect(await Promise.all(bystanders.map(status))).toEqual(['active', 'active', 'active']);
+  }, 60_000);
+
+  it('keeps the new backup first whatever the clock says, and prunes nothing when it is gone', async () => {
+    const { disk, map } = diskWith([[0, MiB]]);
+    const fresh = await backupOf(disk, map);
+    const later = [await backupOf(disk, map), await backupOf(disk, map), await backupOf(disk, map)];
+    expect(await prune(randomUUID())).toEqual({ kept: [], deleted: [], failed: [] });
+    const outcome = await prune(fresh);
+    expect(outcome.kept).toEqual([fresh, later[2], later[1]]);
+    expect(outcome.deleted).toEqual([later[0]]);
+  });
+});
+
+it("a scheduled backup's image names its schedule; user metadata cannot claim one", async () => {
+  const source = { uuid: instanceUuid, imageRef: null };
+  const forged = await createSnapshotImageRecord(images, source, 'by hand', { backup_schedule_id: 'backup-forged' }, { owner: 'p1', backupType: 'daily' });
+  expect(forged.properties.backup_schedule_id).toBeUndefined();
+  const scheduled = await createSnapshotImageRecord(images, source, 'nightly', { backup_schedule_id: 'backup-forged' }, { owner: 'p1', backupType: 'daily', backupScheduleId: `backup-${instanceUuid}` });
+  expect(scheduled.properties).toMatchObject({ image_type: 'backup', backup_type: 'daily', backup_schedule_id: `backup-${instanceUuid}` });
 });
