@@ -1,8 +1,13 @@
 // The benchmark guest: a virtual disk laid out as Nova lays one out (qcow2 base + overlay) with
 // data written by qemu-io before the guest starts — a quarter of it in the base (the image cache)
 // and the rest in the overlay (the guest's own writes), in 2 MiB extents spread over the whole
-// disk so that neither convert, block copy nor the backup export sees one contiguous run.
-import { writePattern } from '../../src/host/qemu-img';
+// disk so that neither convert, block copy nor the backup export sees one contiguous run. Each
+// extent is random: no 256 KiB chunk equals another, so a named upload (which sends each distinct
+// chunk once) carries all of it, as it would a real guest's data.
+import { randomBytes } from 'node:crypto';
+import { rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { runTool } from '../../src/process/tool-process';
 import { createInstanceFixture, type InstanceFixture } from '../../test/support/instance-fixture';
 import { onCleanup } from './cleanup';
 
@@ -28,9 +33,10 @@ export interface FilledGuestOptions {
   prefix?: string;
 }
 
-/** A distinct non-zero byte per extent, so no two extents (and no extent and zeroes) compare equal. */
-function patternByte(index: number): number {
-  return ((index * 37) % 254) + 1;
+/** Writes `length` random bytes at `offset` of the qcow2 `file`, through `scratch` (qemu-io reads them from a file). */
+async function writeRandom(file: string, offset: number, length: number, scratch: string): Promise<void> {
+  await writeFile(scratch, randomBytes(length));
+  await runTool('qemu-io', ['-f', 'qcow2', '-c', `write -s ${scratch} ${offset} ${length}`, file]);
 }
 
 export async function createFilledGuest(options: FilledGuestOptions = {}): Promise<FilledGuest> {
@@ -48,17 +54,18 @@ export async function createFilledGuest(options: FilledGuestOptions = {}): Promi
   const { basePath, overlayPath } = fixture.instance;
   const basePerSlot = Math.max(1, Math.floor(perSlot / 4));
   const spacing = Math.floor((SLOT - SLOT_START) / perSlot / MiB) * MiB;
-  let index = 0;
   let baseBytes = 0;
   let writtenBytes = 0;
+  const scratch = join(fixture.dir, 'extent.random');
   for (let slot = 0; slot < slots; slot++) {
     for (let k = 0; k < perSlot; k++) {
       const inBase = k < basePerSlot;
-      await writePattern(inBase ? basePath : overlayPath, { byte: patternByte(index++), offset: slot * SLOT + SLOT_START + k * spacing, length: EXTENT });
+      await writeRandom(inBase ? basePath : overlayPath, slot * SLOT + SLOT_START + k * spacing, EXTENT, scratch);
       if (inBase) baseBytes += EXTENT;
       writtenBytes += EXTENT;
     }
   }
+  await rm(scratch, { force: true });
   const { client } = fixture;
   fixture.instance.domain = await client.domainCreateWithFlags(fixture.instance.domain, 0);
   return { fixture, diskBytes, writtenBytes, baseBytes };

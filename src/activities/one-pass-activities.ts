@@ -193,7 +193,7 @@ export function createOnePassActivities(deps: HostActivityDeps, limits: OnePassL
               exportId: uploadToken(record.exportId, incremental !== undefined),
               limit: bandwidth,
               signal,
-              namedUploads: config.namedUploads === true,
+              namedUploads: config.namedUploads !== false,
               properties: { snapshot_data_path: record.kind, snapshot_export_id: record.exportId, snapshot_quiesced: String(record.quiesced), ...chainProperties(facts) },
               ...(incremental !== undefined ? { incremental } : {}),
               onProgress: ({ acknowledged, sent, total }) => {

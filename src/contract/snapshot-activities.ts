@@ -158,7 +158,7 @@ export interface StreamedImage extends UploadedImage, Partial<SnapshotChainFacts
   dataPath: SnapshotExport['dataPath'];
   /** the export streamed (a new one when the recorded one was gone) */
   exportId: string;
-  /** the committed offset this attempt resumed from (0: from the start) */
+  /** the committed offset this attempt resumed from (0: from the start); a named upload's counts staged chunk names, 32 bytes a slot */
   resumedFrom: number;
   bytesSent: number;
   logicalDigest: string;

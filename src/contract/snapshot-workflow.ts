@@ -100,7 +100,7 @@ export interface SnapshotResult {
   quiesceError?: string;
   /** which data path ran (absent in results of runs from before the one-pass path) */
   dataPath?: SnapshotDataPath;
-  /** one pass: the image data resumed from this committed offset instead of byte 0 */
+  /** one pass: the committed offset the upload resumed from instead of 0: of the staged guest data, or of a named upload's staged chunk names (32 bytes a slot) */
   resumedFrom?: number;
   /** one pass: SHA-256 over the guest-visible disk's 1 MiB blocks, also the image's snapshot_logical_digest */
   logicalDigest?: string;

@@ -42,10 +42,10 @@ export const HostEnvSchema = z.object({
   SNAP_COLD_RESUME_BEFORE_STREAM: EnvBooleanSchema.default('false'),
   /**
    * A full snapshot names its chunks and sends only those the store lacks (dedup across instances,
-   * protocol 2). Off by default until the resume and fault suites run on it: a named upload resumes
-   * by the chunks the service holds, not from a staged offset.
+   * protocol 2). A retry after a kill re-reads the disk and sends only the chunks the service does
+   * not hold yet. Off: the guest data is staged (protocol 1) and a retry goes on from its offset.
    */
-  SNAP_IMAGE_NAMED_UPLOADS: EnvBooleanSchema.default('false'),
+  SNAP_IMAGE_NAMED_UPLOADS: EnvBooleanSchema.default('true'),
   /** keeps the block-copy + convert + upload path even where libvirt has the backup API (for comparisons) */
   SNAP_DISABLE_BACKUP_API: EnvBooleanSchema.default('false'),
   /** Nova's [ephemeral_storage_encryption] enabled: forces cold snapshots */
@@ -117,7 +117,7 @@ export interface HostConfig {
   disableBackupApi: boolean;
   /** SNAP_COLD_RESUME_BEFORE_STREAM; absent: off */
   coldResumeBeforeStream?: boolean;
-  /** SNAP_IMAGE_NAMED_UPLOADS; absent: off */
+  /** SNAP_IMAGE_NAMED_UPLOADS; absent: on */
   namedUploads?: boolean;
   ephemeralEncryption: boolean;
   imageUrl: string;

@@ -95,15 +95,24 @@ async function sendUnknown(options: StreamImageOptions, images: ChunkUploads, wi
     for (const name of asked) if (!known.has(name)) unknown.push(name);
   }
   let sent = 0;
+  let failed = false;
   const next = async (): Promise<void> => {
-    for (let name = unknown.shift(); name !== undefined; name = unknown.shift()) {
+    for (let name = unknown.shift(); name !== undefined && !failed; name = unknown.shift()) {
       const bytes = byName.get(name) as Buffer;
-      if (options.limit) await options.limit.take(bytes.length, options.signal);
-      await images.putChunk(options.imageId, name, bytes, options.signal);
+      try {
+        if (options.limit) await options.limit.take(bytes.length, options.signal);
+        await images.putChunk(options.imageId, name, bytes, options.signal);
+      } catch (err) {
+        failed = true;
+        throw err;
+      }
       sent += bytes.length;
     }
   };
-  await Promise.all(Array.from({ length: PUTS_IN_FLIGHT }, next));
+  // A failed chunk stops the others from starting more, and every put has ended before the retry
+  // asks again: none of this attempt's chunks is still travelling beside the next attempt's.
+  const ends = await Promise.allSettled(Array.from({ length: PUTS_IN_FLIGHT }, next));
+  for (const end of ends) if (end.status === 'rejected') throw end.reason;
   return sent;
 }
 

@@ -14,6 +14,7 @@ import type { FaultStack } from './fault-stack';
 import type { InstanceFixture } from './instance-fixture';
 import { createRealGuest, fsyncedNow } from './guest/real-guest-run';
 import { waitForFile } from './wait-for-file';
+import { namedChunkBytes, resendViolations } from './named-resume';
 import { awaitClose, killWhileHeld, release } from './fault-wait';
 import { runVolumeCell } from './volume-fault-cell';
 
@@ -52,8 +53,11 @@ function rbdOf(stack: FaultStack) {
   return stack.rbd;
 }
 
-/** Injects the fault while the step is held, and lets the step go at the moment the fault calls for. */
-async function inject(stack: FaultStack, cell: Cell, fixture: InstanceFixture, hold: string): Promise<void> {
+/**
+ * Injects the fault while the step is held, and lets the step go at the moment the fault calls for.
+ * A host worker killed mid-stream: the bytes the image service had received when the new worker started.
+ */
+async function inject(stack: FaultStack, cell: Cell, fixture: InstanceFixture, hold: string): Promise<number | undefined> {
   switch (cell.fault) {
     case 'host-kill':
     case 'host-kill-long':
@@ -96,13 +100,15 @@ async function inject(stack: FaultStack, cell: Cell, fixture: InstanceFixture, h
     case 'disk-full':
       await release(hold);
       return;
-    case 'rbd-host-kill':
+    case 'rbd-host-kill': {
       await release(hold);
       await sleep(RBD_STREAM_FAULT_AT_MS);
       await stack.hostWorker.kill();
       await sleep(3_000);
+      const received = stack.proxy.bodyBytes;
       await stack.hostWorker.start();
-      return;
+      return received;
+    }
     case 'osd-restart': {
       const cluster = rbdOf(stack).cluster;
       await release(hold);
@@ -159,23 +165,24 @@ export async function runCell(stack: FaultStack, cell: Cell, options: CellOption
   let unmount: (() => Promise<void>) | null = null;
   const started = Date.now();
   try {
-    // written zeros are allocated data: the stream has that much to carry
+    // random data: the stream has that much to carry (a chunk of zeros is named, not sent)
     if (onRbd && cell.step === 'upload') {
-      await guestExec(fixture.client, fixture.instance.domain, '/bin/dd', ['if=/dev/zero', 'of=/mnt/fill', 'bs=1M', `count=${RBD_STREAM_FILL_MIB}`, 'conv=fsync'], { timeoutMs: 120_000 });
+      await guestExec(fixture.client, fixture.instance.domain, '/bin/dd', ['if=/dev/urandom', 'of=/mnt/fill', 'bs=1M', `count=${RBD_STREAM_FILL_MIB}`, 'conv=fsync'], { timeoutMs: 120_000 });
     }
     const instance = await stack.register(fixture, paused ? POWER_STATE_PAUSED : POWER_STATE_RUNNING);
     // A nearly full tmpfs: 4 MiB with 64 KiB free, far less than the extracted image needs.
     if (cell.fault === 'disk-full') unmount = await mountFullTmpfs(stack.snapshotsDir, 4096, 64);
     await writeFile(hold, '');
     const fsyncedBefore = await fsyncedNow(fixture);
+    const atStart = stack.proxy.bodyBytes;
     const snap = await stack.startSnapshot(instance.uuid);
     const handle = stack.client.workflow.getHandle(snap.workflowId);
     await waitForFile(reached, 180_000);
     const faultAt = Date.now();
-    await inject(stack, cell, fixture, hold);
+    const atRestart = await inject(stack, cell, fixture, hold);
 
     const closeTimeoutMs = options.closeTimeoutMs ?? 8 * 60_000;
-    const { ended, result } = await awaitClose(handle, closeTimeoutMs);
+    const { ended } = await awaitClose(handle, closeTimeoutMs);
     const recoverMs = Date.now() - faultAt;
     stack.proxy.mode = 'pass';
     if (ended === 'stuck') {
@@ -191,9 +198,13 @@ export async function runCell(stack: FaultStack, cell: Cell, options: CellOption
     });
     const expected = expectedOutcome(cell.fault, cell.step);
     if (expected !== 'either' && expected !== ended) violations.unshift(`ended ${ended}, must end ${expected}`);
-    // the kill landed mid-stream only if the new worker went on from a committed length
-    if (cell.fault === 'rbd-host-kill' && result !== undefined && !(result.resumedFrom !== undefined && result.resumedFrom > 0)) violations.push(`the new worker did not resume the stream (resumedFrom ${String(result.resumedFrom)})`);
-    const note = result?.resumedFrom ? `resumed from ${(result.resumedFrom / 2 ** 20).toFixed(1)} MiB` : undefined;
+    // A named upload (protocol 2): the kill landed mid-stream, and the new worker sent only what the service lacked.
+    let note: string | undefined;
+    if (cell.fault === 'rbd-host-kill' && ended === 'completed' && atRestart !== undefined) {
+      const received = { beforeKill: atRestart - atStart, onRetry: stack.proxy.bodyBytes - atRestart };
+      violations.push(...resendViolations(received, await namedChunkBytes(stack.images, snap.imageId, fixture.dir)));
+      note = `${(received.beforeKill / 2 ** 20).toFixed(1)} MiB received before the kill, ${(received.onRetry / 2 ** 20).toFixed(1)} MiB on the retry`;
+    }
     return { ...cell, outcome: ended, ok: violations.length === 0, violations, recoverMs, totalMs: Date.now() - started, ...(note ? { note } : {}) };
   } catch (err) {
     return { ...cell, outcome: 'error', ok: false, violations: [errorMessage(err)], totalMs: Date.now() - started };

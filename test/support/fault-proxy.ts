@@ -18,10 +18,12 @@ export interface FaultProxy {
 const UPLOAD = /^\/v2\/images\/[^/]+\/file$/;
 /** the resumable upload's appends (src/images/README.md) */
 const APPEND = /^\/v2\/images\/[^/]+\/resumable$/;
+/** a named upload's chunks (protocol 2) */
+const CHUNK = /^\/v2\/images\/[^/]+\/chunks\/[0-9a-f]{64}$/;
 
 function isUpload(req: IncomingMessage): boolean {
   const url = req.url ?? '';
-  return (req.method === 'PUT' && UPLOAD.test(url)) || (req.method === 'PATCH' && APPEND.test(url));
+  return (req.method === 'PUT' && (UPLOAD.test(url) || CHUNK.test(url))) || (req.method === 'PATCH' && APPEND.test(url));
 }
 
 export async function startFaultProxy(targetPort: number): Promise<FaultProxy> {

@@ -2,17 +2,20 @@
 // qcow2 overlay each over one base holding 16 MiB of random data), each snapshotted whole through a
 // read-only qemu-nbd, our NBD client and the real image service over HTTP. The second sends only
 // its own chunks (the bytes the service received, counted by a proxy in front of it), and its image
-// downloads whole, identical to its disk, with the disk's logical digest. A chunk sent under a name
-// its bytes do not hash to is refused and nothing of it is stored.
+// downloads whole, identical to its disk, with the disk's logical digest. A named upload whose
+// connection dies in the middle of a chunk goes on in the next attempt, which sends only the chunks
+// the service lacks. A chunk cut short, or sent under a name its bytes do not hash to, is refused
+// and nothing of it is stored.
 import { createHash, randomBytes } from 'node:crypto';
+import { request } from 'node:http';
 import { createReadStream } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { streamImage } from '../../../src/host/image-stream';
+import { streamImage, type StreamImageOptions } from '../../../src/host/image-stream';
 import { startReadOnlyExport, stopReadOnlyExport } from '../../../src/host/nbd-export';
 import { createQcow2, imagesIdentical, writePattern } from '../../../src/host/qemu-img';
-import { GlanceHttpClient, LOGICAL_DIGEST_PROPERTY, NAMED_CHUNK_BYTES, encodeMap, type LogicalLayout } from '../../../src/images/client';
+import { GlanceHttpClient, LOGICAL_DIGEST_PROPERTY, NAMED_CHUNK_BYTES, encodeMap, type ImageClient, type LogicalLayout } from '../../../src/images/client';
 import { allocationMap, NbdClient } from '../../../src/nbd';
 import { runTool } from '../../../src/process/tool-process';
 import { LOGICAL_DIGEST_ALGORITHM, logicalDigestOf, type AllocationMap } from '../../../src/qcow2';
@@ -39,13 +42,18 @@ let proxy: FaultProxy;
 let images: GlanceHttpClient;
 const instances: Instance[] = [];
 
-/** An instance's disk: an overlay on the base with its own chunks written (whole 256 KiB chunks, a byte each), exported read-only. */
-async function instance(name: string, own: { byte: number; chunk: number }[]): Promise<Instance> {
+/**
+ * An instance's disk, exported read-only: an overlay on the base with its own chunks written (whole
+ * 256 KiB chunks, a byte each), or with `random` bytes of random data at its start and no base.
+ */
+async function instance(name: string, own: { byte: number; chunk: number }[], options: { random?: number } = {}): Promise<Instance> {
   const overlay = path.join(dir, `${name}.qcow2`);
-  await createQcow2(overlay, { backing: base });
+  const backing = options.random === undefined ? [{ path: base, format: 'qcow2' as const }] : [];
+  if (options.random === undefined) await createQcow2(overlay, { backing: base });
+  else await qcow2Of(Buffer.concat([randomBytes(options.random), Buffer.alloc(SIZE - options.random)]), overlay);
   for (const w of own) await writePattern(overlay, { byte: w.byte, offset: w.chunk * NAMED_CHUNK_BYTES, length: NAMED_CHUNK_BYTES });
   const loc = { socketPath: path.join(dir, `${name}.sock`), pidFile: path.join(dir, `${name}.pid`) };
-  await startReadOnlyExport({ diskPath: overlay, format: 'qcow2', backing: [{ path: base, format: 'qcow2' }], exportName: 'vda', ...loc });
+  await startReadOnlyExport({ diskPath: overlay, format: 'qcow2', backing, exportName: 'vda', ...loc });
   const nbd = await NbdClient.connect({ socketPath: loc.socketPath, exportName: 'vda' });
   const map = { virtualSize: nbd.exportSize, extents: await allocationMap(nbd) };
   await nbd.close();
@@ -60,13 +68,18 @@ async function instance(name: string, own: { byte: number; chunk: number }[]): P
   return made;
 }
 
+/** A qcow2 file holding `bytes` (zeros unallocated). */
+async function qcow2Of(bytes: Buffer, file: string): Promise<void> {
+  const raw = `${file}.raw`;
+  await writeFile(raw, bytes);
+  await runTool('qemu-img', ['convert', '-q', '-f', 'raw', '-O', 'qcow2', raw, file]);
+  await rm(raw);
+}
+
 beforeAll(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'named-dedup-'));
-  const baseRaw = path.join(dir, 'base.raw');
-  await writeFile(baseRaw, Buffer.concat([randomBytes(BASE_DATA), Buffer.alloc(SIZE - BASE_DATA)]));
   base = path.join(dir, 'base.qcow2');
-  await runTool('qemu-img', ['convert', '-q', '-f', 'raw', '-O', 'qcow2', baseRaw, base]);
-  await rm(baseRaw);
+  await qcow2Of(Buffer.concat([randomBytes(BASE_DATA), Buffer.alloc(SIZE - BASE_DATA)]), base);
   fixture = await startFixture();
   proxy = await startFaultProxy(fixture.server.address.port);
   images = new GlanceHttpClient(proxy.url);
@@ -79,13 +92,47 @@ afterAll(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
-/** A full snapshot of the instance; the bytes the image service received for it. */
-async function snapshot(of: Instance): Promise<{ id: string; received: number; bytesSent: number }> {
-  const id = (await images.create({ name: 'snap', disk_format: 'qcow2', container_format: 'bare' })).id;
+function streamOptions(of: Instance, id: string, client: ImageClient = images): StreamImageOptions {
+  return { images: client, imageId: id, format: 'qcow2', exportName: 'vda', socketPath: of.socketPath, map: of.map, exportId: `export-${id}` };
+}
+
+/** A full snapshot of the instance (into `id`, else a new image); the bytes the image service received for it. */
+async function snapshot(of: Instance, id?: string): Promise<{ id: string; received: number; bytesSent: number }> {
+  const imageId = id ?? (await images.create({ name: 'snap', disk_format: 'qcow2', container_format: 'bare' })).id;
   const before = proxy.bodyBytes;
-  const outcome = await streamImage({ images, imageId: id, format: 'qcow2', exportName: 'vda', socketPath: of.socketPath, map: of.map, exportId: `export-${id}` });
+  const outcome = await streamImage(streamOptions(of, imageId));
   expect(outcome.image.status).toBe('active');
-  return { id, received: proxy.bodyBytes - before, bytesSent: outcome.bytesSent };
+  return { id: imageId, received: proxy.bodyBytes - before, bytesSent: outcome.bytesSent };
+}
+
+/**
+ * One chunk PUT whose connection dies half-way through its body (the Content-Length promises the
+ * whole chunk); resolves once the socket is closed.
+ */
+function putHalfAndDrop(id: string, name: string, bytes: Buffer): Promise<void> {
+  return new Promise((resolve) => {
+    const req = request(`${fixture.server.url}/v2/images/${id}/chunks/${name}`, { method: 'PUT', headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': bytes.length } });
+    req.on('error', () => undefined);
+    req.on('close', () => resolve());
+    req.write(bytes.subarray(0, bytes.length / 2), () => req.destroy());
+  });
+}
+
+/** The client, whose `after`+1-th chunk PUT loses its connection half-way (and every one after fails at once). */
+function breakingAfter(after: number): { client: ImageClient; cut: () => { name: string; bytes: Buffer } | undefined } {
+  let puts = 0;
+  let cut: { name: string; bytes: Buffer } | undefined;
+  const client = Object.assign(Object.create(images) as GlanceHttpClient, {
+    putChunk: async (id: string, name: string, bytes: Buffer, signal?: AbortSignal): Promise<void> => {
+      if (++puts <= after) return images.putChunk(id, name, bytes, signal);
+      if (cut === undefined) {
+        cut = { name, bytes };
+        await putHalfAndDrop(id, name, bytes);
+      }
+      throw new Error('injected: the connection broke in the middle of a chunk');
+    },
+  });
+  return { client, cut: () => cut };
 }
 
 async function expectIdentical(id: string, of: Instance): Promise<void> {
@@ -129,3 +176,32 @@ test('a chunk sent under a name its bytes do not hash to is refused, and nothing
   await images.putChunk(id, name, bytes);
   expect(await images.knownChunks(id, [name, otherName])).toEqual(new Set([name]));
 }, 60_000);
+
+test('a named upload whose connection dies mid-chunk goes on in the next attempt, which sends only the chunks the service lacks', async () => {
+  const ownBytes = 12 * MiB;
+  const c = await instance('c', [], { random: ownBytes });
+  const id = (await images.create({ name: 'broken', disk_format: 'qcow2', container_format: 'bare' })).id;
+  const stored = async (): Promise<number> => (await fixture.server.service.chunkStats()).bytes;
+  const before = await stored();
+  const breaking = breakingAfter(16);
+  await expect(streamImage({ ...streamOptions(c, id, breaking.client), maxBreaks: 0 })).rejects.toThrow(/connection broke/);
+  const kept = (await stored()) - before;
+  // The chunks that arrived whole are stored; the one cut short is not, nor known to the upload.
+  expect(kept).toBeGreaterThanOrEqual(16 * NAMED_CHUNK_BYTES);
+  expect(kept).toBeLessThan(ownBytes);
+  const cut = breaking.cut();
+  if (cut === undefined) throw new Error('no chunk was cut');
+  expect(await images.knownChunks(id, [cut.name])).toEqual(new Set());
+  // A chunk under a name its bytes do not hash to: refused, nothing stored.
+  await expect(images.putChunk(id, createHash('sha256').update('another chunk').digest('hex'), cut.bytes)).rejects.toMatchObject({ status: 400 });
+  expect(await stored()).toBe(before + kept);
+
+  const next = await snapshot(c, id);
+  const lacking = ownBytes - kept;
+  expect(next.received).toBeGreaterThanOrEqual(lacking);
+  // What it lacked, and the names and questions around it (a few KiB for a 64 MiB disk).
+  expect(next.received).toBeLessThan(lacking + 64 * 1024);
+  expect(next.bytesSent).toBeLessThanOrEqual(next.received);
+  expect(await stored()).toBe(before + ownBytes);
+  await expectIdentical(id, c);
+}, 300_000);

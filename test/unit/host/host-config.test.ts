@@ -37,6 +37,12 @@ describe('loadHostConfig', () => {
     expect(config).toMatchObject({ disableLiveSnapshot: true, snapshotImageFormat: 'raw', snapshotsDir: '/var/snap' });
   });
 
+  it('names the chunks of full snapshots (protocol 2) unless SNAP_IMAGE_NAMED_UPLOADS is false', () => {
+    expect(loadHostConfig({ SNAP_HOST: 'h' }).namedUploads).toBe(true);
+    expect(loadHostConfig({ SNAP_HOST: 'h', SNAP_IMAGE_NAMED_UPLOADS: 'false' }).namedUploads).toBe(false);
+    expect(() => loadHostConfig({ SNAP_HOST: 'h', SNAP_IMAGE_NAMED_UPLOADS: 'sometimes' })).toThrow(/SNAP_IMAGE_NAMED_UPLOADS/);
+  });
+
   it('reads the stream bandwidth limit in MiB/s, 0 (the default) meaning unlimited', () => {
     expect(loadHostConfig({ SNAP_HOST: 'h' }).streamBandwidthBytesPerSecond).toBe(0);
     expect(loadHostConfig({ SNAP_HOST: 'h', SNAP_STREAM_BWLIMIT_MIBS: '40' }).streamBandwidthBytesPerSecond).toBe(40 * 1024 * 1024);
