@@ -12,7 +12,7 @@ import { workerVolumeAccess, type CinderForProject } from '../cinder';
 import { serviceTokenSource } from '../auth';
 import type { SnapshotMetrics } from '../observability';
 import { hostTaskQueue } from '../contract';
-import { holdHostActivitiesAtBarriers } from '../testing/step-barriers';
+import { holdHostActivitiesAtBarriers, holdLibvirtAtBarriers } from '../testing/step-barriers';
 import type { TestBarrier } from '../testing/test-barrier';
 import { startInventoryReporter } from './inventory-reporter';
 import { signallingTransferReporter } from './transfer-reporter';
@@ -54,7 +54,7 @@ export async function createHostWorker(options: HostWorkerOptions): Promise<Host
   const workDirs = new SnapshotWorkDirs(config.snapshotsDir);
   const activities = createHostActivities({
     config,
-    session,
+    session: options.testBarrier ? holdLibvirtAtBarriers(session, options.testBarrier) : session,
     workDirs,
     images: options.images ?? new GlanceHttpClient(config.imageUrl, serviceTokenSource(config.imageToken)),
     transfer: signallingTransferReporter(options.client),

@@ -119,6 +119,7 @@ it('keeps a closed run\'s dir when what it holds cannot be released (libvirt unr
   const unreachable = {
     releaseDir: jest.fn(() => Promise.reject(new Error('libvirt unreachable'))),
     abortJobsUnder: jest.fn(() => Promise.reject(new Error('libvirt unreachable'))),
+    resumeRestartedGuest: jest.fn(() => Promise.reject(new Error('libvirt unreachable'))),
   };
   const report = await sweepClosedWorkDirs({ client: temporal, workDirs, log, releaser: unreachable });
   expect(report).toMatchObject({ removed: [], kept: [runId], abortedJobs: [] });

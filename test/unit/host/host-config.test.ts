@@ -18,6 +18,7 @@ describe('loadHostConfig', () => {
       libvirtUri: 'qemu:///system',
       snapshotsDir: '/srv/snap/.data/snapshots',
       disableLiveSnapshot: false,
+      coldResumeBeforeStream: true,
       ephemeralEncryption: false,
       maxConcurrentSnapshots: 5,
       imageUrl: 'http://127.0.0.1:9292',
@@ -35,6 +36,10 @@ describe('loadHostConfig', () => {
   it('reads the Nova-equivalent switches', () => {
     const config = loadHostConfig({ SNAP_HOST: 'h', SNAP_DISABLE_LIVE_SNAPSHOT: 'true', SNAP_SNAPSHOT_IMAGE_FORMAT: 'raw', SNAP_SNAPSHOTS_DIR: '/var/snap' }, '/x');
     expect(config).toMatchObject({ disableLiveSnapshot: true, snapshotImageFormat: 'raw', snapshotsDir: '/var/snap' });
+  });
+
+  it('keeps the seed\'s cold path (the guest saved until its disk is read) when told to', () => {
+    expect(loadHostConfig({ SNAP_HOST: 'h', SNAP_COLD_RESUME_BEFORE_STREAM: 'false' }).coldResumeBeforeStream).toBe(false);
   });
 
   it('reads the stream bandwidth limit in MiB/s, 0 (the default) meaning unlimited', () => {
