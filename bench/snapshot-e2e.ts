@@ -74,8 +74,9 @@ interface EngineVariant {
 const VARIANTS: EngineVariant[] = [
   { method: 'one-pass live', mode: 'live', dataPath: 'backup-job', env: {} },
   { method: 'block-copy live', mode: 'live', dataPath: 'block-copy', env: { SNAP_DISABLE_BACKUP_API: 'true' } },
-  { method: 'one-pass cold', mode: 'cold', dataPath: 'qemu-nbd', env: { SNAP_DISABLE_LIVE_SNAPSHOT: 'true' } },
-  { method: 'one-pass cold, resumed before the stream', mode: 'cold', dataPath: 'backup-job', env: { SNAP_DISABLE_LIVE_SNAPSHOT: 'true', SNAP_COLD_RESUME_BEFORE_STREAM: 'true' } },
+  // The default: the saved guest restarted with a backup job holding the save, resumed before the stream.
+  { method: 'one-pass cold', mode: 'cold', dataPath: 'backup-job', env: { SNAP_DISABLE_LIVE_SNAPSHOT: 'true' } },
+  { method: 'one-pass cold, saved until read', mode: 'cold', dataPath: 'qemu-nbd', env: { SNAP_DISABLE_LIVE_SNAPSHOT: 'true', SNAP_COLD_RESUME_BEFORE_STREAM: 'false' } },
   { method: 'convert cold', mode: 'cold', dataPath: 'convert', env: { SNAP_DISABLE_LIVE_SNAPSHOT: 'true', SNAP_DISABLE_BACKUP_API: 'true' } },
 ];
 
