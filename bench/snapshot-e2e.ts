@@ -6,7 +6,8 @@
 // without Temporal; each cold method's guest downtime beside managedSave + restore alone. Every
 // produced image is checked with `qemu-img compare` against the disk: a bench that times a wrong
 // result is worthless. Prints tables; asserts no timings.
-// Run: npm run bench:snapshot [-- --reps 3 --written 256,1024]
+// Run: npm run bench:snapshot [-- --reps 3 --written 256,1024 --methods all|cold]
+// (`--methods cold`: the cold methods only, beside the floor, Nova-style and managedSave + restore)
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -32,6 +33,7 @@ const ArgsSchema = z.object({
     .string()
     .regex(/^\d+(,\d+)*$/)
     .default('256,1024'),
+  methods: z.enum(['all', 'cold']).default('all'),
 });
 
 /** Downloads the image and compares it with the live disk; throws when they differ. */
@@ -81,14 +83,14 @@ const VARIANTS: EngineVariant[] = [
 ];
 
 /** One engine per variant; the baselines run in the first round, interleaved per repetition. */
-async function measureGuest(guest: FilledGuest, reps: number, workDir: string): Promise<Samples> {
+async function measureGuest(guest: FilledGuest, reps: number, workDir: string, variants: readonly EngineVariant[]): Promise<Samples> {
   const samples: Samples = new Map();
   const push = (method: Method, s: Sample): void => {
     samples.set(method, [...(samples.get(method) ?? []), s]);
   };
   const { overlayPath, basePath } = guest.fixture.instance;
   const disk = [{ path: overlayPath, format: 'qcow2' as const }, { path: basePath, format: 'qcow2' as const }];
-  for (const [index, variant] of VARIANTS.entries()) {
+  for (const [index, variant] of variants.entries()) {
     const engine = await startEngine({ hostEnv: variant.env });
     const stopEngine = onCleanup(`engine (${variant.method})`, () => engine.stop());
     const instance = await engine.register(guest.fixture);
@@ -133,7 +135,8 @@ runBench('bench:snapshot', async () => {
     const diskBytes = Math.max(1024, 2 * writtenMiB) * MiB;
     process.stderr.write(`bench:snapshot: a ${diskBytes / MiB} MiB guest disk with ${writtenMiB} MiB written…\n`);
     const guest = await createFilledGuest({ diskBytes, writtenBytes: writtenMiB * MiB });
-    const samples = await measureGuest(guest, args.reps, workDir);
+    const variants = args.methods === 'cold' ? VARIANTS.filter((v) => v.mode === 'cold') : VARIANTS;
+    const samples = await measureGuest(guest, args.reps, workDir, variants);
     reportSnapshots(samples, guest, args.reps);
     await guest.fixture.cleanup();
   }

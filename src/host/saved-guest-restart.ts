@@ -43,8 +43,7 @@ export async function beginOnRestartedGuest(ctx: SavedGuestContext): Promise<Bac
   let dom = ctx.dom;
   if (state === DomainState.Shutoff && (await client.domainHasManagedSaveImage(dom))) {
     // Before the start: a worker killed right after it must know the pause is this run's.
-    const named: RestartMarker = { domainUuid: dom.uuid, domainName: dom.name };
-    await writeFile(marker, `${JSON.stringify(named)}\n`, { mode: 0o600 });
+    await writeRestartMarker(workDir, dom);
     dom = await client.domainCreateWithFlags(dom, VIR_DOMAIN_START_PAUSED);
   } else if (!(state === DomainState.Paused && existsSync(marker))) {
     return null;
@@ -68,6 +67,12 @@ export async function resumeRestartedGuest(client: Libvirt, dom: Domain, workDir
   const { state } = await client.domainGetState(dom);
   if (state === DomainState.Paused) await client.domainResume(dom);
   await rm(marker, { force: true });
+}
+
+/** Marks the guest as restarted paused by the work dir's run (written before the restart). */
+export async function writeRestartMarker(workDir: string, dom: Domain): Promise<void> {
+  const named: RestartMarker = { domainUuid: dom.uuid, domainName: dom.name };
+  await writeFile(exportPaths(workDir).restartedGuest, `${JSON.stringify(named)}\n`, { mode: 0o600 });
 }
 
 /** The domain the work dir's run restarted paused and has not resumed, or null when it holds no marker. */
