@@ -6,9 +6,14 @@
 // without Temporal; each cold method's guest downtime beside managedSave + restore alone. Every
 // produced image is checked with `qemu-img compare` against the disk: a bench that times a wrong
 // result is worthless. Prints tables; asserts no timings.
+<<<<<<< HEAD
 // Run: npm run bench:snapshot [-- --reps 3 --written 256,1024 --methods all --baselines true]
 // (`--methods one-pass-live,convert-cold` runs only those engine variants, by their names with dashes;
 // `--baselines false` leaves out the floor, Nova-style and managedSave + restore, e.g. under a profiler.)
+=======
+// Run: npm run bench:snapshot [-- --reps 3 --written 256,1024 --methods all|cold]
+// (`--methods cold`: the cold methods only, beside the floor, Nova-style and managedSave + restore)
+>>>>>>> cold-default
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -34,11 +39,15 @@ const ArgsSchema = z.object({
     .string()
     .regex(/^\d+(,\d+)*$/)
     .default('256,1024'),
+<<<<<<< HEAD
   methods: z
     .string()
     .regex(/^(all|[a-z-]+(,[a-z-]+)*)$/)
     .default('all'),
   baselines: z.enum(['true', 'false']).default('true'),
+=======
+  methods: z.enum(['all', 'cold']).default('all'),
+>>>>>>> cold-default
 });
 
 /** Downloads the image and compares it with the live disk; throws when they differ. */
@@ -81,8 +90,9 @@ interface EngineVariant {
 const VARIANTS: EngineVariant[] = [
   { method: 'one-pass live', mode: 'live', dataPath: 'backup-job', env: {} },
   { method: 'block-copy live', mode: 'live', dataPath: 'block-copy', env: { SNAP_DISABLE_BACKUP_API: 'true' } },
-  { method: 'one-pass cold', mode: 'cold', dataPath: 'qemu-nbd', env: { SNAP_DISABLE_LIVE_SNAPSHOT: 'true' } },
-  { method: 'one-pass cold, resumed before the stream', mode: 'cold', dataPath: 'backup-job', env: { SNAP_DISABLE_LIVE_SNAPSHOT: 'true', SNAP_COLD_RESUME_BEFORE_STREAM: 'true' } },
+  // The default: the saved guest restarted with a backup job holding the save, resumed before the stream.
+  { method: 'one-pass cold', mode: 'cold', dataPath: 'backup-job', env: { SNAP_DISABLE_LIVE_SNAPSHOT: 'true' } },
+  { method: 'one-pass cold, saved until read', mode: 'cold', dataPath: 'qemu-nbd', env: { SNAP_DISABLE_LIVE_SNAPSHOT: 'true', SNAP_COLD_RESUME_BEFORE_STREAM: 'false' } },
   { method: 'convert cold', mode: 'cold', dataPath: 'convert', env: { SNAP_DISABLE_LIVE_SNAPSHOT: 'true', SNAP_DISABLE_BACKUP_API: 'true' } },
 ];
 
@@ -97,7 +107,11 @@ function chosenVariants(methods: string): EngineVariant[] {
 }
 
 /** One engine per variant; the baselines run in the first round, interleaved per repetition. */
+<<<<<<< HEAD
 async function measureGuest(guest: FilledGuest, variants: readonly EngineVariant[], baselines: boolean, reps: number, workDir: string): Promise<Samples> {
+=======
+async function measureGuest(guest: FilledGuest, reps: number, workDir: string, variants: readonly EngineVariant[]): Promise<Samples> {
+>>>>>>> cold-default
   const samples: Samples = new Map();
   const push = (method: Method, s: Sample): void => {
     samples.set(method, [...(samples.get(method) ?? []), s]);
@@ -150,7 +164,12 @@ runBench('bench:snapshot', async () => {
     const diskBytes = Math.max(1024, 2 * writtenMiB) * MiB;
     process.stderr.write(`bench:snapshot: a ${diskBytes / MiB} MiB guest disk with ${writtenMiB} MiB written…\n`);
     const guest = await createFilledGuest({ diskBytes, writtenBytes: writtenMiB * MiB });
+<<<<<<< HEAD
     const samples = await measureGuest(guest, variants, args.baselines === 'true', args.reps, workDir);
+=======
+    const variants = args.methods === 'cold' ? VARIANTS.filter((v) => v.mode === 'cold') : VARIANTS;
+    const samples = await measureGuest(guest, args.reps, workDir, variants);
+>>>>>>> cold-default
     reportSnapshots(samples, guest, args.reps);
     await guest.fixture.cleanup();
   }

@@ -4,7 +4,7 @@ import type { SnapshotResult, SnapshotStep } from '../../src/contract';
 import type { FilledGuest } from './filled-guest';
 import { median, mib, printTable, ratio, seconds, type Row } from './table';
 
-const COLD_METHODS = ['one-pass cold', 'one-pass cold, resumed before the stream', 'convert cold'] as const;
+const COLD_METHODS = ['one-pass cold', 'one-pass cold, saved until read', 'convert cold'] as const;
 export type Method = 'one-pass live' | 'block-copy live' | (typeof COLD_METHODS)[number] | 'bare convert + copy' | 'nova-style convert + upload' | 'managedSave + restore';
 
 export interface Sample {

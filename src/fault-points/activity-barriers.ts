@@ -4,7 +4,13 @@
 // workflow's step names, which is what test/support/fault-matrix.ts holds.
 import { withHeartbeat } from '../activities/activity-support';
 import type { ControlActivities, HostActivities } from '../contract';
+<<<<<<< HEAD:src/fault-points/activity-barriers.ts
 import type { StepBarrier } from './step-barrier';
+=======
+import type { CallOptions, Domain, Libvirt } from '../libvirt';
+import type { LibvirtSession } from '../host/libvirt-session';
+import type { TestBarrier } from './test-barrier';
+>>>>>>> cold-default:src/testing/step-barriers.ts
 
 /** Host activities hold before they start. */
 export function holdHostActivitiesAtBarriers(activities: HostActivities, barrier: StepBarrier): HostActivities {
@@ -34,7 +40,41 @@ export function holdHostActivitiesAtBarriers(activities: HostActivities, barrier
   };
 }
 
+<<<<<<< HEAD:src/fault-points/activity-barriers.ts
 function after<A extends unknown[], R>(step: string, activity: (...args: A) => Promise<R>, barrier: StepBarrier) {
+=======
+/**
+ * The activities' libvirt calls that are a step of their own inside one activity: `resume_guest`
+ * holds every resume of a guest, so a test lands between a cold run's restart of its guest (paused,
+ * from the save) and its resume, which one activity does back to back.
+ */
+export function holdLibvirtAtBarriers(session: LibvirtSession, barrier: TestBarrier): LibvirtSession {
+  return new Proxy(session, {
+    get(target, prop) {
+      if (prop === 'client') return async () => holdResumes(await target.client(), barrier);
+      const value: unknown = Reflect.get(target, prop, target);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+}
+
+function holdResumes(client: Libvirt, barrier: TestBarrier): Libvirt {
+  return new Proxy(client, {
+    get(target, prop) {
+      if (prop === 'domainResume') {
+        return async (dom: Domain, opts?: CallOptions) => {
+          await barrier.hold('resume_guest');
+          return target.domainResume(dom, opts);
+        };
+      }
+      const value: unknown = Reflect.get(target, prop, target);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+}
+
+function after<A extends unknown[], R>(step: string, activity: (...args: A) => Promise<R>, barrier: TestBarrier) {
+>>>>>>> cold-default:src/testing/step-barriers.ts
   return async (...args: A): Promise<R> => {
     const result = await activity(...args);
     await withHeartbeat(() => barrier.hold(step));

@@ -39,7 +39,7 @@ export const HostEnvSchema = z.object({
    * on its disk and resumes it before the stream (src/host/saved-guest-restart.ts); false: the guest
    * stays saved until its disk has been read, as in the seed.
    */
-  SNAP_COLD_RESUME_BEFORE_STREAM: EnvBooleanSchema.default('false'),
+  SNAP_COLD_RESUME_BEFORE_STREAM: EnvBooleanSchema.default('true'),
   /**
    * A full snapshot names its chunks and sends only those the store lacks (dedup across instances,
    * protocol 2). A retry after a kill re-reads the disk and sends only the chunks the service does
@@ -115,7 +115,7 @@ export interface HostConfig {
   snapshotImageFormat?: 'qcow2' | 'raw';
   disableLiveSnapshot: boolean;
   disableBackupApi: boolean;
-  /** SNAP_COLD_RESUME_BEFORE_STREAM; absent: off */
+  /** SNAP_COLD_RESUME_BEFORE_STREAM; absent: off (the variable's default is on) */
   coldResumeBeforeStream?: boolean;
   /** SNAP_IMAGE_NAMED_UPLOADS; absent: on */
   namedUploads?: boolean;

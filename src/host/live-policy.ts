@@ -41,9 +41,11 @@ export function isLiveCapable(f: LivePolicyFacts): boolean {
 /**
  * Whether a cold snapshot of a running guest may restart it with a backup job on its disk before
  * the stream (src/host/saved-guest-restart.ts): the job then runs beside the running guest as a
- * live snapshot's does, so the live rule holds for the source, the encryption and the versions;
- * only Nova's disable_libvirt_livesnapshot does not apply, since the cut itself is taken stopped.
+ * live snapshot's does, so the live rule holds for the encryption (the job's copy-before-write
+ * scratch would hold the guest's plaintext) and the versions. Nova's disable_libvirt_livesnapshot
+ * and the operator's choice to keep block devices cold do not apply: both are about a point in
+ * time taken while the guest runs, and this one is the save's, taken stopped.
  */
 export function mayRestartWithBackupJob(f: LivePolicyFacts): boolean {
-  return f.backupCapable && isLiveCapable({ ...f, disableLiveSnapshot: false });
+  return f.backupCapable && isLiveCapable({ ...f, disableLiveSnapshot: false, allowLiveBlockDevices: true });
 }

@@ -4,6 +4,9 @@
 // worker was there leaves them behind; a backup job left running blocks every other job on the
 // domain, managedSave among them, and keeps its copy-before-write scratch file growing.
 //
+// A guest the cold path restarted paused from its save is left so by a run terminated before the
+// resume; the sweep resumes it here once no snapshot run owns the instance.
+//
 // A job is recognised as a run's by where it serves: its NBD socket lies in the run's work dir
 // (exportPaths(workDir).socketPath). Jobs whose socket lies anywhere else are never touched.
 import path from 'node:path';
@@ -13,6 +16,7 @@ import { abortBackupJob, currentBackupJob } from './backup-export';
 import { BackupXmlError } from './backup-xml';
 import { exportPaths, isInside, workDirRunIdOf } from './export-paths';
 import { stopReadOnlyExport } from './nbd-export';
+import { resumeAbandonedRestart } from './saved-guest-restart';
 
 export interface AbortedBackupJob {
   domain: string;
@@ -34,6 +38,11 @@ export interface ExportReleaser {
    * `isClosed(runId)` answers true (the dir may be gone already).
    */
   abortJobsUnder(root: string, isClosed: (runId: string) => Promise<boolean>): Promise<AbortedBackupJob[]>;
+  /**
+   * Resumes the guest the dir's cold run restarted paused and never resumed (saved-guest-restart.ts);
+   * the caller knows no snapshot run owns the instance now. The domain's name when it resumed one.
+   */
+  resumeRestartedGuest(dir: string): Promise<string | null>;
 }
 
 interface RunningBackup {
@@ -62,6 +71,12 @@ export class LibvirtExportReleaser implements ExportReleaser {
       if (isInside(dir, job.socketPath) && (await this.abort(job, dir))) abortedJobs.push({ domain: job.dom.name, socketPath: job.socketPath });
     }
     return { stoppedExport: stopped, abortedJobs };
+  }
+
+  async resumeRestartedGuest(dir: string): Promise<string | null> {
+    const resumed = await resumeAbandonedRestart(await this.session.client(), dir);
+    if (resumed !== null) this.options.log?.info({ domain: resumed }, 'resumed a guest a closed snapshot run had left paused');
+    return resumed;
   }
 
   async abortJobsUnder(root: string, isClosed: (runId: string) => Promise<boolean>): Promise<AbortedBackupJob[]> {

@@ -13,10 +13,17 @@
 // on a socket in the dir), so with a `releaser` the sweep ends those before removing the dir, and
 // then aborts the backup jobs still serving from a closed or vanished run's dir. Whatever cannot
 // be released (libvirt unreachable) keeps its dir for the next start-up.
+//
+// A closed cold run terminated between restarting its guest paused and resuming it leaves a marker
+// naming the guest (src/host/saved-guest-restart.ts): the sweep resumes the guest, unless a newer
+// run of the instance's snapshot workflow is open; that run found the guest paused and brings it
+// back paused, so the dir and its marker stay until that run closes and a later sweep resumes it.
+import { existsSync } from 'node:fs';
 import type { Client } from '@temporalio/client';
 import type { Logger } from 'pino';
 import type { AbortedBackupJob, ExportReleaser } from '../host/orphan-exports';
 import type { SnapshotWorkDirs } from '../host/snapshot-workdir';
+import { exportPaths } from '../host/export-paths';
 import { workflowIsOpen } from './open-snapshots';
 
 export interface SweepOptions {
@@ -36,21 +43,29 @@ export interface SweepReport {
   /** run ids whose qemu-nbd export was stopped */
   stoppedExports: string[];
   abortedJobs: AbortedBackupJob[];
+  /** guests a closed run had left paused, resumed */
+  resumedGuests: string[];
 }
 
 type Verdict = 'open' | 'closed' | 'unknown';
+interface Ownership {
+  verdict: Verdict;
+  /** the owning run's workflow id, when known */
+  workflowId?: string;
+}
 const RUN_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export async function sweepClosedWorkDirs(options: SweepOptions): Promise<SweepReport> {
   const { client, workDirs, log } = options;
   const now = options.now ?? Date.now;
   const orphanAfterMs = options.orphanAfterMs ?? 60 * 60_000;
-  const report: SweepReport = { removed: [], kept: [], stoppedExports: [], abortedJobs: [] };
+  const report: SweepReport = { removed: [], kept: [], stoppedExports: [], abortedJobs: [], resumedGuests: [] };
   for (const key of await workDirs.list()) {
     // Not a run id: not ours to judge (and never interpolated into a visibility query).
     if (!RUN_ID.test(key)) continue;
     try {
-      let verdict = await ownerVerdict(client, workDirs, key);
+      const ownership = await ownerVerdict(client, workDirs, key);
+      let verdict = ownership.verdict;
       if (verdict === 'unknown') {
         const modified = await workDirs.modifiedAt(key);
         verdict = modified !== undefined && now() - modified >= orphanAfterMs ? 'closed' : 'open';
@@ -59,10 +74,17 @@ export async function sweepClosedWorkDirs(options: SweepOptions): Promise<SweepR
         report.kept.push(key);
         continue;
       }
+      let heldGuest = false;
       if (options.releaser !== undefined) {
-        const released = await options.releaser.releaseDir(workDirs.pathFor(key));
+        const dir = workDirs.pathFor(key);
+        heldGuest = await resumeRestartedGuest(options.releaser, client, dir, ownership.workflowId, report);
+        const released = await options.releaser.releaseDir(dir);
         if (released.stoppedExport) report.stoppedExports.push(key);
         report.abortedJobs.push(...released.abortedJobs);
+      }
+      if (heldGuest) {
+        report.kept.push(key);
+        continue;
       }
       await workDirs.remove(key);
       report.removed.push(key);
@@ -95,12 +117,24 @@ async function abortVanishedRunJobs(releaser: ExportReleaser, workDirs: Snapshot
   }
 }
 
-async function ownerVerdict(client: Client, workDirs: SnapshotWorkDirs, runId: string): Promise<Verdict> {
+/**
+ * A closed run's guest left paused is resumed unless a newer run of the same workflow (the
+ * instance's) is open. True when the guest stays paused for that run, and the dir with it.
+ */
+async function resumeRestartedGuest(releaser: ExportReleaser, client: Client, dir: string, workflowId: string | undefined, report: SweepReport): Promise<boolean> {
+  if (!existsSync(exportPaths(dir).restartedGuest)) return false;
+  if (workflowId !== undefined && (await workflowIsOpen(client, workflowId))) return true;
+  const resumed = await releaser.resumeRestartedGuest(dir);
+  if (resumed !== null) report.resumedGuests.push(resumed);
+  return false;
+}
+
+async function ownerVerdict(client: Client, workDirs: SnapshotWorkDirs, runId: string): Promise<Ownership> {
   const owner = await workDirs.readOwner(runId);
-  if (owner !== undefined) return (await workflowIsOpen(client, owner.workflowId, owner.runId)) ? 'open' : 'closed';
+  if (owner !== undefined) return { verdict: (await workflowIsOpen(client, owner.workflowId, owner.runId)) ? 'open' : 'closed', workflowId: owner.workflowId };
   // runId matched RUN_ID above, so it is safe inside the query string.
   for await (const run of client.workflow.list({ query: `RunId = '${runId}'` })) {
-    return (await workflowIsOpen(client, run.workflowId, run.runId)) ? 'open' : 'closed';
+    return { verdict: (await workflowIsOpen(client, run.workflowId, run.runId)) ? 'open' : 'closed', workflowId: run.workflowId };
   }
-  return 'unknown';
+  return { verdict: 'unknown' };
 }

@@ -5,13 +5,13 @@ import { loadHostConfig } from '../host/host-config';
 import { LibvirtExportReleaser } from '../host/orphan-exports';
 import { createLogger, logLevelFromEnv } from '../observability';
 import { runMain } from '../process/run-main';
-import { sweepClosedWorkDirs } from '../reconciler/workdir-sweeper';
 import { connectClient, connectWorker } from '../temporal/connect';
 import { stepBarrierFromEnv } from '../fault-points/step-barrier';
 import { WORKFLOW_TYPE } from '../contract';
 import { createHostWorker } from './host-worker';
 import { retryOrphanedActivities } from './orphaned-activities';
 import { startWorkerMetrics } from './worker-metrics';
+import { startWorkDirSweeps } from './workdir-sweeps';
 
 const log = createLogger({ name: 'host-worker', level: logLevelFromEnv() });
 
@@ -26,12 +26,9 @@ runMain(
     const { metrics, server: metricsServer } = await startWorkerMetrics('host-worker', { host: config.host });
     const host = await createHostWorker({ config, connection, client, log, metrics, stepBarrier: stepBarrierFromEnv() });
     // Before polling: work dirs of runs that closed while no host worker was here to remove them,
-    // with the qemu-nbd exports and backup jobs they still hold.
+    // with the qemu-nbd exports, backup jobs and paused guests they still hold; then periodically.
     const releaser = new LibvirtExportReleaser(host.session, { log });
-    const swept = await sweepClosedWorkDirs({ client, workDirs: host.workDirs, log, releaser });
-    if (swept.removed.length + swept.kept.length + swept.abortedJobs.length > 0) {
-      log.info({ removed: swept.removed.length, kept: swept.kept.length, stopped_exports: swept.stoppedExports.length, aborted_jobs: swept.abortedJobs.length }, 'snapshot work dirs swept at start-up');
-    }
+    const sweeps = await startWorkDirSweeps({ client, workDirs: host.workDirs, log, releaser, intervalMs: config.inventoryIntervalMs });
     const running = host.run();
     // Polling first, so that the retries this hands back find a worker at once.
     const orphans = await retryOrphanedActivities({
@@ -49,6 +46,7 @@ runMain(
     log.info({ host: config.host, taskQueue: host.worker.options.taskQueue, libvirt: config.libvirtUri }, 'host worker polling');
     return {
       async stop() {
+        sweeps.stop();
         host.shutdown();
         await running;
         await connection.close();

@@ -2,9 +2,9 @@
 // `<disk type='block'>`, raw, named `<vg>/<instance uuid>_disk`), through the whole engine. No
 // device-mapper on this machine kind, so a loop device over a sparse file stands in for the
 // logical volume, named through a symlink as LVM names /dev/<vg>/<lv>. One guest: refused while no
-// setting admits block devices; then cold by default (managedSave, a read-only qemu-nbd of the
-// stopped device, the guest back running as the same kernel), live through the backup job where
-// the operator allows it, and shut off (the image identical to the device). Every image is raw, a
+// setting admits block devices; then cold by default (managedSave, the guest restarted from the
+// save with a backup job on the device (host_device) holding the save's point in time, back running
+// as the same kernel before the stream), live through the backup job where the operator allows it, and shut off (the image identical to the device). Every image is raw, a
 // clean ext4 with the log contiguous; at the end the loop device is detached and its file gone.
 import { access, readdir } from 'node:fs/promises';
 import { WorkflowFailedError } from '@temporalio/client';
@@ -74,7 +74,7 @@ describe('block device, no block device configured', () => {
   });
 });
 
-describe('block device, default settings (the seed: LVM is cold)', () => {
+describe('block device, default settings (the seed: LVM is cold; the guest comes back before the stream)', () => {
   let engine: Engine;
   beforeAll(async () => {
     engine = await startEngine({ hostEnv: block().hostEnv });
@@ -83,7 +83,7 @@ describe('block device, default settings (the seed: LVM is cold)', () => {
     await engine?.stop();
   });
 
-  it('running: managed-saved, the stopped device read as raw, restored running as the same kernel; a clean raw image', async () => {
+  it('running: managed-saved, restarted with a backup job on the device holding the save, running as the same kernel; a clean raw image', async () => {
     const f = guest();
     const xml = await f.client.domainGetXMLDesc(f.instance.domain, 0);
     expect(xml).toContain(`<source dev='${f.instance.block?.devicePath ?? ''}'`);
@@ -91,7 +91,7 @@ describe('block device, default settings (the seed: LVM is cold)', () => {
     const bootBefore = await bootId(f);
     const run = await snapshotRealGuest(engine, f);
     expect(run.error).toBeUndefined();
-    expect(run.result).toMatchObject({ mode: 'cold', status: 'active', dataPath: 'qemu-nbd' });
+    expect(run.result).toMatchObject({ mode: 'cold', status: 'active', dataPath: 'backup-job', quiesced: false });
     expect(run.state).toBe(DomainState.Running);
     expect(await f.client.domainHasManagedSaveImage(f.instance.domain)).toBe(false);
     const fsyncedAtRestore = lastFsynced(await readConsole(f.instance.consolePath), 'log');

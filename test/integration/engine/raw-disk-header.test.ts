@@ -93,7 +93,7 @@ describe('a raw guest disk that poses as qcow2', () => {
     ['block-copy (SNAP_DISABLE_BACKUP_API)', { SNAP_DISABLE_BACKUP_API: 'true' }, 'live', 'block-copy'],
     ['one pass (backup job)', {}, 'live', 'backup-job'],
     ['cold convert', { SNAP_DISABLE_BACKUP_API: 'true', SNAP_DISABLE_LIVE_SNAPSHOT: 'true' }, 'cold', 'convert'],
-    ['cold one pass (qemu-nbd)', { SNAP_DISABLE_LIVE_SNAPSHOT: 'true' }, 'cold', 'qemu-nbd'],
+    ['cold one pass, the guest saved until its disk is read (qemu-nbd)', { SNAP_DISABLE_LIVE_SNAPSHOT: 'true', SNAP_COLD_RESUME_BEFORE_STREAM: 'false' }, 'cold', 'qemu-nbd'],
   ])('snapshot through the %s path', (_name, hostEnv, mode, dataPath) => {
     let engine: Engine;
     beforeAll(async () => {

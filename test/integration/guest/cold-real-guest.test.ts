@@ -1,6 +1,8 @@
 // Cold snapshots of real Linux guests: a running guest is managed-saved and comes back as the same
-// kernel (same boot_id, the writer's counter goes on, no second boot), a paused one comes back
-// paused, a shut-off one stays off; every image is a clean ext4 whose workload verifies.
+// kernel (same boot_id, the writer's counter goes on, no second boot), before its disk streams
+// (restarted from the save with a backup job holding the save's point in time); a paused one comes
+// back paused, a shut-off one stays off (both read through a read-only qemu-nbd: no downtime to
+// shorten); every image is a clean ext4 whose workload verifies.
 import { DomainState } from '../../../src/libvirt';
 import { POWER_STATE_PAUSED } from '../../../src/contract';
 import { imagesIdentical } from '../../../src/host/qemu-img';
@@ -30,8 +32,8 @@ describe('cold snapshots of real guests', () => {
       const bootBefore = (await guestExec(fixture.client, dom, '/bin/cat', ['/proc/sys/kernel/random/boot_id'], { timeoutMs: 20_000 })).stdout.trim();
       const run = await snapshotRealGuest(engine, fixture);
       expect(run.error).toBeUndefined();
-      // One pass: the saved guest's disk read through a read-only qemu-nbd, streamed into the image service.
-      expect(run.result).toMatchObject({ mode: 'cold', status: 'active', dataPath: 'qemu-nbd' });
+      // One pass: the save's point in time held by a backup job on the restarted guest, streamed into the image service.
+      expect(run.result).toMatchObject({ mode: 'cold', status: 'active', dataPath: 'backup-job', quiesced: false });
       expect(run.state).toBe(DomainState.Running);
       expect(await fixture.client.domainHasManagedSaveImage(dom)).toBe(false);
 

@@ -1,3 +1,4 @@
+<<<<<<< HEAD
 // A cold snapshot of a running, writing guest that comes back before its disk streams
 // (SNAP_COLD_RESUME_BEFORE_STREAM): managedSave, restarted paused from the save with a backup job on
 // its disk, resumed, streamed from the job. The image is the disk at the save (its logical digest
@@ -5,6 +6,16 @@
 // stream runs, and a host worker killed mid-stream leaves the guest running and nothing of ours:
 // the retry, a named upload as every full snapshot, sends only the chunks the service lacks.
 import { rm, writeFile } from 'node:fs/promises';
+=======
+// A cold snapshot of a running, writing guest that comes back before its disk streams (the
+// default; SNAP_COLD_RESUME_BEFORE_STREAM=false keeps the seed's path): managedSave, restarted paused
+// from the save with a backup job on its disk, resumed, streamed from the job. The image is the disk
+// at the save (its logical digest is the one of the disk read while the guest was saved), the guest
+// runs and writes on while the stream runs, and a host worker killed mid-stream leaves the guest
+// running and nothing of ours. A run terminated between the restart and the resume, its host worker
+// killed, leaves the guest paused only until a host worker starts: its sweep resumes it.
+import { readdir, rm, writeFile } from 'node:fs/promises';
+>>>>>>> cold-default
 import { join } from 'node:path';
 import { POWER_STATE_RUNNING, type SnapshotResult } from '../../../src/contract';
 import { currentBackupJob } from '../../../src/host/backup-export';
@@ -63,7 +74,7 @@ async function fillingGuest(stack: FaultStack, prefix: string): Promise<{ fixtur
 describe('cold snapshot of a running guest, resumed before the stream', () => {
   let stack: FaultStack | undefined;
   beforeAll(async () => {
-    stack = await startFaultStack({ liveDisabled: true, hostEnv: { SNAP_COLD_RESUME_BEFORE_STREAM: 'true', SNAP_STREAM_BWLIMIT_MIBS: String(LIMIT_MIBS) } });
+    stack = await startFaultStack({ liveDisabled: true, hostEnv: { SNAP_STREAM_BWLIMIT_MIBS: String(LIMIT_MIBS) } });
   }, 240_000);
   afterAll(async () => {
     await stack?.stop();
@@ -164,6 +175,41 @@ describe('cold snapshot of a running guest, resumed before the stream', () => {
       expect(await backupJobLeft(fixture)).toBe(false);
     } finally {
       await rm(upload.hold, { force: true });
+      await fixture.cleanup();
+    }
+  }, 420_000);
+
+  it('terminated between the restart and the resume, its host worker killed: the next host worker resumes the guest, which writes on', async () => {
+    if (!stack) throw new Error('fault stack did not start');
+    const fixture = await createRealGuest({ prefix: 'snapcoldterm', diskSizeBytes: 128 * MiB, linux: { workload: 'log', rateKiB: 256 } });
+    const resume = barrier('resume_guest');
+    let imageId: string | undefined;
+    try {
+      const { uuid } = await stack.register(fixture, POWER_STATE_RUNNING);
+      await rm(resume.reached, { force: true });
+      await writeFile(resume.hold, '');
+      const snap = await stack.startSnapshot(uuid);
+      imageId = snap.imageId;
+      // Restarted paused from the save, the job on its disk, the resume held.
+      await waitForFile(resume.reached, 180_000);
+      expect(await guestState(fixture)).toEqual({ state: DomainState.Paused, saved: false });
+      await stack.client.workflow.getHandle(snap.workflowId).terminate('test: abandon the run between the restart and the resume');
+      await stack.hostWorker.kill();
+      await rm(resume.hold, { force: true });
+      // Nothing of the run is left to resume it: no compensation, no worker.
+      await sleep(2_000);
+      expect((await guestState(fixture)).state).toBe(DomainState.Paused);
+      const pausedAt = await fsyncedOnConsole(fixture);
+
+      await stack.hostWorker.start();
+      expect(await guestState(fixture)).toEqual({ state: DomainState.Running, saved: false });
+      await waitForFsynced(fixture.instance.consolePath, 'log', pausedAt + 2, 60_000);
+      expect(await backupJobLeft(fixture)).toBe(false);
+      expect((await readdir(stack.snapshotsDir)).filter((n) => n.startsWith('snap-'))).toEqual([]);
+    } finally {
+      await rm(resume.hold, { force: true });
+      // The terminated run's queued image: the control side's reconciler would delete it; the next test must not see it.
+      if (imageId !== undefined) await stack.images.delete(imageId).catch(() => undefined);
       await fixture.cleanup();
     }
   }, 420_000);

@@ -99,12 +99,12 @@ describe('cold snapshots of running RBD guests (live snapshots disabled, as Nova
     await engine?.stop();
   });
 
-  it('running: managed-saved, the stopped image read, restored running as the same kernel; a clean image', async () => {
+  it('running: managed-saved, restarted with a backup job on the RBD disk holding the save, running as the same kernel; a clean image', async () => {
     const fixture = await createRbdGuest({ linux: { workload: 'log', rateKiB: 512 } });
     try {
       const run = await snapshotRealGuest(engine, fixture);
       expect(run.error).toBeUndefined();
-      expect(run.result).toMatchObject({ mode: 'cold', status: 'active', dataPath: 'qemu-nbd' });
+      expect(run.result).toMatchObject({ mode: 'cold', status: 'active', dataPath: 'backup-job', quiesced: false });
       expect(run.state).toBe(DomainState.Running);
       expect(await fixture.client.domainHasManagedSaveImage(fixture.instance.domain)).toBe(false);
       const fsyncedAtRestore = lastFsynced(await readConsole(fixture.instance.consolePath), 'log');

@@ -2,18 +2,20 @@
 // OS): a job serving from a closed run's work dir is aborted before the dir goes, one serving
 // from a run dir that is gone already is aborted too, and one serving from an open run's dir (or
 // from outside the snapshots dir) keeps running. One domain runs one backup job at a time, so the
-// cases take turns.
+// cases take turns. A guest a closed cold run left paused (its restart marker) is resumed, unless a
+// newer run of the instance's snapshot workflow is open.
 import type { Client } from '@temporalio/client';
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { buildPullBackupXml } from '../../../src/host/backup-xml';
 import { exportPaths } from '../../../src/host/export-paths';
 import { LibvirtExportReleaser } from '../../../src/host/orphan-exports';
+import { writeRestartMarker } from '../../../src/host/saved-guest-restart';
 import { SnapshotWorkDirs } from '../../../src/host/snapshot-workdir';
-import { DomainJobType, isBackupJobRunning, isLibvirtError, VIR_ERR_OPERATION_INVALID } from '../../../src/libvirt';
+import { DomainJobType, DomainState, isBackupJobRunning, isLibvirtError, VIR_ERR_OPERATION_INVALID } from '../../../src/libvirt';
 import { createLogger } from '../../../src/observability';
 import { sweepClosedWorkDirs } from '../../../src/reconciler';
 import { connectClient } from '../../../src/temporal/connect';
@@ -119,6 +121,7 @@ it('keeps a closed run\'s dir when what it holds cannot be released (libvirt unr
   const unreachable = {
     releaseDir: jest.fn(() => Promise.reject(new Error('libvirt unreachable'))),
     abortJobsUnder: jest.fn(() => Promise.reject(new Error('libvirt unreachable'))),
+    resumeRestartedGuest: jest.fn(() => Promise.reject(new Error('libvirt unreachable'))),
   };
   const report = await sweepClosedWorkDirs({ client: temporal, workDirs, log, releaser: unreachable });
   expect(report).toMatchObject({ removed: [], kept: [runId], abortedJobs: [] });
@@ -126,4 +129,53 @@ it('keeps a closed run\'s dir when what it holds cannot be released (libvirt unr
   expect(existsSync(dir)).toBe(true);
   // The next start-up, with libvirt back, releases and removes it.
   expect((await sweepClosedWorkDirs({ client: temporal, workDirs, log, releaser })).removed).toEqual([runId]);
+});
+
+describe('a guest a closed cold run restarted paused and never resumed', () => {
+  async function domainState(): Promise<DomainState> {
+    return (await fixture.client.domainGetState(fixture.instance.domain)).state;
+  }
+  afterEach(async () => {
+    if ((await domainState()) === DomainState.Paused) await fixture.client.domainResume(fixture.instance.domain);
+  });
+
+  it('is resumed, and the dir removed, when no run of its snapshot workflow is open', async () => {
+    const { runId, dir } = await closedRunDir();
+    await writeRestartMarker(dir, fixture.instance.domain);
+    await fixture.client.domainSuspend(fixture.instance.domain);
+
+    const report = await sweepClosedWorkDirs({ client: temporal, workDirs, log, releaser });
+    expect(report).toMatchObject({ removed: [runId], resumedGuests: [fixture.instance.name] });
+    expect(await domainState()).toBe(DomainState.Running);
+    expect(existsSync(dir)).toBe(false);
+  });
+
+  it('stays paused, its dir kept, while a newer run of the same workflow is open; resumed once it closes', async () => {
+    const runId = randomUUID();
+    const workflowId = `orphan-test-newer-${runId}`;
+    const dir = await workDirs.create(runId, true);
+    await workDirs.writeOwner(runId, workflowId);
+    await writeRestartMarker(dir, fixture.instance.domain);
+    await fixture.client.domainSuspend(fixture.instance.domain);
+    // The newer run: open as long as no worker takes it (this dir's own run id is not Temporal's, so it counts as closed).
+    const newer = await temporal.workflow.start('noSuchWorkflow', { taskQueue: `orphan-test-${runId}`, workflowId });
+    try {
+      const held = await sweepClosedWorkDirs({ client: temporal, workDirs, log, releaser });
+      expect(held).toMatchObject({ removed: [], kept: [runId], resumedGuests: [] });
+      expect(await domainState()).toBe(DomainState.Paused);
+    } finally {
+      await newer.terminate('test: the newer run closes');
+    }
+    const after = await sweepClosedWorkDirs({ client: temporal, workDirs, log, releaser });
+    expect(after).toMatchObject({ removed: [runId], resumedGuests: [fixture.instance.name] });
+    expect(await domainState()).toBe(DomainState.Running);
+  });
+
+  it('keeps a dir whose marker names no domain, and leaves the guest as it is', async () => {
+    const { runId, dir } = await closedRunDir();
+    await writeFile(exportPaths(dir).restartedGuest, '');
+    const report = await sweepClosedWorkDirs({ client: temporal, workDirs, log, releaser });
+    expect(report).toMatchObject({ removed: [], kept: [runId], resumedGuests: [] });
+    await rm(dir, { recursive: true, force: true });
+  });
 });

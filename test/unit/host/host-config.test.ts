@@ -18,6 +18,7 @@ describe('loadHostConfig', () => {
       libvirtUri: 'qemu:///system',
       snapshotsDir: '/srv/snap/.data/snapshots',
       disableLiveSnapshot: false,
+      coldResumeBeforeStream: true,
       ephemeralEncryption: false,
       maxConcurrentSnapshots: 5,
       imageUrl: 'http://127.0.0.1:9292',
@@ -41,6 +42,10 @@ describe('loadHostConfig', () => {
     expect(loadHostConfig({ SNAP_HOST: 'h' }).namedUploads).toBe(true);
     expect(loadHostConfig({ SNAP_HOST: 'h', SNAP_IMAGE_NAMED_UPLOADS: 'false' }).namedUploads).toBe(false);
     expect(() => loadHostConfig({ SNAP_HOST: 'h', SNAP_IMAGE_NAMED_UPLOADS: 'sometimes' })).toThrow(/SNAP_IMAGE_NAMED_UPLOADS/);
+  });
+
+  it('keeps the seed\'s cold path (the guest saved until its disk is read) when told to', () => {
+    expect(loadHostConfig({ SNAP_HOST: 'h', SNAP_COLD_RESUME_BEFORE_STREAM: 'false' }).coldResumeBeforeStream).toBe(false);
   });
 
   it('reads the stream bandwidth limit in MiB/s, 0 (the default) meaning unlimited', () => {
