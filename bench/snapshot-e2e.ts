@@ -6,14 +6,10 @@
 // without Temporal; each cold method's guest downtime beside managedSave + restore alone. Every
 // produced image is checked with `qemu-img compare` against the disk: a bench that times a wrong
 // result is worthless. Prints tables; asserts no timings.
-<<<<<<< HEAD
-// Run: npm run bench:snapshot [-- --reps 3 --written 256,1024 --methods all --baselines true]
-// (`--methods one-pass-live,convert-cold` runs only those engine variants, by their names with dashes;
+// Run: npm run bench:snapshot [-- --reps 3 --written 256,1024 --methods all|cold|<names> --baselines true]
+// (`--methods cold`: the cold methods only, beside the floor, Nova-style and managedSave + restore;
+// `--methods one-pass-live,convert-cold` runs only those engine variants, by their names with dashes;
 // `--baselines false` leaves out the floor, Nova-style and managedSave + restore, e.g. under a profiler.)
-=======
-// Run: npm run bench:snapshot [-- --reps 3 --written 256,1024 --methods all|cold]
-// (`--methods cold`: the cold methods only, beside the floor, Nova-style and managedSave + restore)
->>>>>>> cold-default
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -39,15 +35,11 @@ const ArgsSchema = z.object({
     .string()
     .regex(/^\d+(,\d+)*$/)
     .default('256,1024'),
-<<<<<<< HEAD
   methods: z
     .string()
     .regex(/^(all|[a-z-]+(,[a-z-]+)*)$/)
     .default('all'),
   baselines: z.enum(['true', 'false']).default('true'),
-=======
-  methods: z.enum(['all', 'cold']).default('all'),
->>>>>>> cold-default
 });
 
 /** Downloads the image and compares it with the live disk; throws when they differ. */
@@ -100,6 +92,7 @@ const variantKey = (method: Method): string => method.replace(/\W+/g, '-');
 
 function chosenVariants(methods: string): EngineVariant[] {
   if (methods === 'all') return VARIANTS;
+  if (methods === 'cold') return VARIANTS.filter((v) => v.mode === 'cold');
   const keys = methods.split(',');
   const unknown = keys.filter((k) => !VARIANTS.some((v) => variantKey(v.method) === k));
   if (unknown.length > 0) throw new Error(`unknown --methods ${unknown.join(', ')} (known: ${VARIANTS.map((v) => variantKey(v.method)).join(', ')})`);
@@ -107,11 +100,7 @@ function chosenVariants(methods: string): EngineVariant[] {
 }
 
 /** One engine per variant; the baselines run in the first round, interleaved per repetition. */
-<<<<<<< HEAD
 async function measureGuest(guest: FilledGuest, variants: readonly EngineVariant[], baselines: boolean, reps: number, workDir: string): Promise<Samples> {
-=======
-async function measureGuest(guest: FilledGuest, reps: number, workDir: string, variants: readonly EngineVariant[]): Promise<Samples> {
->>>>>>> cold-default
   const samples: Samples = new Map();
   const push = (method: Method, s: Sample): void => {
     samples.set(method, [...(samples.get(method) ?? []), s]);
@@ -164,12 +153,7 @@ runBench('bench:snapshot', async () => {
     const diskBytes = Math.max(1024, 2 * writtenMiB) * MiB;
     process.stderr.write(`bench:snapshot: a ${diskBytes / MiB} MiB guest disk with ${writtenMiB} MiB written…\n`);
     const guest = await createFilledGuest({ diskBytes, writtenBytes: writtenMiB * MiB });
-<<<<<<< HEAD
     const samples = await measureGuest(guest, variants, args.baselines === 'true', args.reps, workDir);
-=======
-    const variants = args.methods === 'cold' ? VARIANTS.filter((v) => v.mode === 'cold') : VARIANTS;
-    const samples = await measureGuest(guest, args.reps, workDir, variants);
->>>>>>> cold-default
     reportSnapshots(samples, guest, args.reps);
     await guest.fixture.cleanup();
   }

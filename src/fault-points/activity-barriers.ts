@@ -4,13 +4,9 @@
 // workflow's step names, which is what test/support/fault-matrix.ts holds.
 import { withHeartbeat } from '../activities/activity-support';
 import type { ControlActivities, HostActivities } from '../contract';
-<<<<<<< HEAD:src/fault-points/activity-barriers.ts
-import type { StepBarrier } from './step-barrier';
-=======
 import type { CallOptions, Domain, Libvirt } from '../libvirt';
 import type { LibvirtSession } from '../host/libvirt-session';
-import type { TestBarrier } from './test-barrier';
->>>>>>> cold-default:src/testing/step-barriers.ts
+import type { StepBarrier } from './step-barrier';
 
 /** Host activities hold before they start. */
 export function holdHostActivitiesAtBarriers(activities: HostActivities, barrier: StepBarrier): HostActivities {
@@ -40,15 +36,12 @@ export function holdHostActivitiesAtBarriers(activities: HostActivities, barrier
   };
 }
 
-<<<<<<< HEAD:src/fault-points/activity-barriers.ts
-function after<A extends unknown[], R>(step: string, activity: (...args: A) => Promise<R>, barrier: StepBarrier) {
-=======
 /**
  * The activities' libvirt calls that are a step of their own inside one activity: `resume_guest`
  * holds every resume of a guest, so a test lands between a cold run's restart of its guest (paused,
  * from the save) and its resume, which one activity does back to back.
  */
-export function holdLibvirtAtBarriers(session: LibvirtSession, barrier: TestBarrier): LibvirtSession {
+export function holdLibvirtAtBarriers(session: LibvirtSession, barrier: StepBarrier): LibvirtSession {
   return new Proxy(session, {
     get(target, prop) {
       if (prop === 'client') return async () => holdResumes(await target.client(), barrier);
@@ -58,7 +51,7 @@ export function holdLibvirtAtBarriers(session: LibvirtSession, barrier: TestBarr
   });
 }
 
-function holdResumes(client: Libvirt, barrier: TestBarrier): Libvirt {
+function holdResumes(client: Libvirt, barrier: StepBarrier): Libvirt {
   return new Proxy(client, {
     get(target, prop) {
       if (prop === 'domainResume') {
@@ -73,8 +66,7 @@ function holdResumes(client: Libvirt, barrier: TestBarrier): Libvirt {
   });
 }
 
-function after<A extends unknown[], R>(step: string, activity: (...args: A) => Promise<R>, barrier: TestBarrier) {
->>>>>>> cold-default:src/testing/step-barriers.ts
+function after<A extends unknown[], R>(step: string, activity: (...args: A) => Promise<R>, barrier: StepBarrier) {
   return async (...args: A): Promise<R> => {
     const result = await activity(...args);
     await withHeartbeat(() => barrier.hold(step));

@@ -12,13 +12,8 @@ import { workerVolumeAccess, type CinderForProject } from '../cinder';
 import { serviceTokenSource } from '../auth';
 import type { SnapshotMetrics } from '../observability';
 import { hostTaskQueue } from '../contract';
-<<<<<<< HEAD
-import { holdHostActivitiesAtBarriers } from '../fault-points/activity-barriers';
+import { holdHostActivitiesAtBarriers, holdLibvirtAtBarriers } from '../fault-points/activity-barriers';
 import type { StepBarrier } from '../fault-points/step-barrier';
-=======
-import { holdHostActivitiesAtBarriers, holdLibvirtAtBarriers } from '../testing/step-barriers';
-import type { TestBarrier } from '../testing/test-barrier';
->>>>>>> cold-default
 import { startInventoryReporter } from './inventory-reporter';
 import { signallingTransferReporter } from './transfer-reporter';
 import { workerIdentity } from './orphaned-activities';
@@ -59,7 +54,7 @@ export async function createHostWorker(options: HostWorkerOptions): Promise<Host
   const workDirs = new SnapshotWorkDirs(config.snapshotsDir);
   const activities = createHostActivities({
     config,
-    session: options.testBarrier ? holdLibvirtAtBarriers(session, options.testBarrier) : session,
+    session: options.stepBarrier ? holdLibvirtAtBarriers(session, options.stepBarrier) : session,
     workDirs,
     images: options.images ?? new GlanceHttpClient(config.imageUrl, serviceTokenSource(config.imageToken)),
     transfer: signallingTransferReporter(options.client),

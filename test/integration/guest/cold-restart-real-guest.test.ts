@@ -1,21 +1,12 @@
-<<<<<<< HEAD
-// A cold snapshot of a running, writing guest that comes back before its disk streams
-// (SNAP_COLD_RESUME_BEFORE_STREAM): managedSave, restarted paused from the save with a backup job on
-// its disk, resumed, streamed from the job. The image is the disk at the save (its logical digest
-// is the one of the disk read while the guest was saved), the guest runs and writes on while the
-// stream runs, and a host worker killed mid-stream leaves the guest running and nothing of ours:
-// the retry, a named upload as every full snapshot, sends only the chunks the service lacks.
-import { rm, writeFile } from 'node:fs/promises';
-=======
 // A cold snapshot of a running, writing guest that comes back before its disk streams (the
 // default; SNAP_COLD_RESUME_BEFORE_STREAM=false keeps the seed's path): managedSave, restarted paused
 // from the save with a backup job on its disk, resumed, streamed from the job. The image is the disk
 // at the save (its logical digest is the one of the disk read while the guest was saved), the guest
 // runs and writes on while the stream runs, and a host worker killed mid-stream leaves the guest
-// running and nothing of ours. A run terminated between the restart and the resume, its host worker
+// running and nothing of ours: the retry, a named upload as every full snapshot, sends only the
+// chunks the service lacks. A run terminated between the restart and the resume, its host worker
 // killed, leaves the guest paused only until a host worker starts: its sweep resumes it.
 import { readdir, rm, writeFile } from 'node:fs/promises';
->>>>>>> cold-default
 import { join } from 'node:path';
 import { POWER_STATE_RUNNING, type SnapshotResult } from '../../../src/contract';
 import { currentBackupJob } from '../../../src/host/backup-export';
