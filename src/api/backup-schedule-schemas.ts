@@ -7,7 +7,9 @@ import {
   hasOneTiming,
   IntervalSecondsSchema,
   JitterSecondsSchema,
+  RetentionSchema,
   TimeZoneSchema,
+  type Retention,
   type BackupScheduleSpec,
   type BackupSpec,
 } from '../contract';
@@ -16,6 +18,45 @@ import { MetadataValueSchema } from './api-schemas';
 
 /** A schedule keeps at least its newest backup; beyond a thousand an operator wants retention, not rotation. */
 export const MAX_SCHEDULE_ROTATION = 1000;
+
+/** The contract's retention in the API's snake_case (PBS's keep-last … keep-yearly). */
+const RETENTION_FIELDS = [
+  ['keep_last', 'keepLast'],
+  ['keep_hourly', 'keepHourly'],
+  ['keep_daily', 'keepDaily'],
+  ['keep_weekly', 'keepWeekly'],
+  ['keep_monthly', 'keepMonthly'],
+  ['keep_yearly', 'keepYearly'],
+] as const;
+const RetentionBodySchema = z
+  .object({
+    keep_last: z.number().optional(),
+    keep_hourly: z.number().optional(),
+    keep_daily: z.number().optional(),
+    keep_weekly: z.number().optional(),
+    keep_monthly: z.number().optional(),
+    keep_yearly: z.number().optional(),
+    time_zone: z.string().optional(),
+  })
+  .strict()
+  .transform((r, ctx) => {
+    const camel: Record<string, unknown> = { ...(r.time_zone !== undefined ? { timeZone: r.time_zone } : {}) };
+    for (const [snake, key] of RETENTION_FIELDS) if (r[snake] !== undefined) camel[key] = r[snake];
+    const parsed = RetentionSchema.safeParse(camel);
+    if (!parsed.success) {
+      for (const issue of parsed.error.issues) ctx.addIssue({ ...issue, path: issue.path.map((k) => RETENTION_FIELDS.find(([, c]) => c === k)?.[0] ?? (k === 'timeZone' ? 'time_zone' : k)) });
+      return z.NEVER;
+    }
+    return parsed.data;
+  });
+
+function retentionView(r: Retention | undefined): Record<string, number | string> | null {
+  if (r === undefined) return null;
+  const view: Record<string, number | string> = {};
+  for (const [snake, key] of RETENTION_FIELDS) if (r[key] !== undefined) view[snake] = r[key];
+  if (r.timeZone !== undefined) view.time_zone = r.timeZone;
+  return view;
+}
 
 export const ScheduleBodySchema = z
   .object({
@@ -27,6 +68,7 @@ export const ScheduleBodySchema = z
         jitter_seconds: JitterSecondsSchema.optional().describe('each run starts up to this many seconds late, at random'),
         backup_type: MetadataValueSchema.pipe(z.string().min(1)).describe("createBackup's backup_type, e.g. 'daily'"),
         rotation: z.number().int().min(1).max(MAX_SCHEDULE_ROTATION).describe("createBackup's rotation: how many backups of the type to keep"),
+        retention: RetentionBodySchema.optional().describe("Proxmox Backup Server's prune, applied after the rotation: keep_last, keep_hourly, keep_daily, keep_weekly, keep_monthly, keep_yearly (each at least 1), time_zone"),
       })
       .strict()
       .refine((s) => hasOneTiming({ cron: s.cron, intervalSeconds: s.interval_seconds }), 'exactly one of cron and interval_seconds'),
@@ -55,6 +97,7 @@ export const ScheduleViewSchema = z.object({
   jitter_seconds: z.number().nullable(),
   backup_type: z.string().nullable(),
   rotation: z.number().nullable(),
+  retention: z.record(z.union([z.number(), z.string()])).nullable(),
   paused: z.boolean(),
   note: z.string().nullable(),
   catchup_window_seconds: z.number().optional().describe('show only'),
@@ -75,7 +118,7 @@ export function specOf(body: ScheduleBody): { spec: BackupScheduleSpec; backup: 
       ...(s.time_zone !== undefined ? { timeZone: s.time_zone } : {}),
       ...(s.jitter_seconds !== undefined ? { jitterSeconds: s.jitter_seconds } : {}),
     },
-    backup: { backupType: s.backup_type, rotation: s.rotation },
+    backup: { backupType: s.backup_type, rotation: s.rotation, ...(s.retention !== undefined ? { retention: s.retention } : {}) },
   };
 }
 
@@ -90,6 +133,7 @@ export function scheduleView(s: BackupScheduleListing | BackupScheduleView, temp
     jitter_seconds: s.spec?.jitterSeconds ?? null,
     backup_type: s.backup?.backupType ?? null,
     rotation: s.backup?.rotation ?? null,
+    retention: retentionView(s.backup?.retention),
     paused: s.paused,
     note: s.note,
     ...('catchupWindowSeconds' in s ? { catchup_window_seconds: s.catchupWindowSeconds } : {}),
