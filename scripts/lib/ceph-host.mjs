@@ -1,12 +1,13 @@
 // Ceph for the RBD tests on a test machine: Debian's mon, mgr and OSD daemons and the rbd/ceph
-// CLIs, QEMU's rbd block driver, and the python bindings a Glance on RBD needs. Nothing is
+// CLIs, QEMU's rbd block driver, the python bindings a Glance on RBD needs, and the RADOS Gateway
+// (radosgw, radosgw-admin) the image store's S3 backend is tested on. Nothing is
 // configured or started here: each test suite brings up its own single-node cluster under a temp
 // dir (test/support/ceph.ts). Idempotent: skipped when every tool and the rbd driver are present.
 import { existsSync, readdirSync } from 'node:fs';
 import { aptInstall, onPath, probe } from './run.mjs';
 
-const PACKAGES = ['ceph-mon', 'ceph-osd', 'ceph-mgr', 'ceph-common', 'qemu-block-extra', 'python3-rbd', 'python3-rados'];
-const TOOLS = ['ceph-mon', 'ceph-osd', 'ceph-mgr', 'ceph', 'rbd', 'ceph-authtool', 'monmaptool'];
+const PACKAGES = ['ceph-mon', 'ceph-osd', 'ceph-mgr', 'ceph-common', 'qemu-block-extra', 'python3-rbd', 'python3-rados', 'radosgw'];
+const TOOLS = ['ceph-mon', 'ceph-osd', 'ceph-mgr', 'ceph', 'rbd', 'ceph-authtool', 'monmaptool', 'radosgw', 'radosgw-admin'];
 const DIST_PACKAGES = '/usr/lib/python3/dist-packages';
 
 function qemuHasRbd() {

@@ -8,6 +8,7 @@ import type { RepositoryWarning } from './image-record-repository';
 import type { ImageQuotaLimits, ProjectQuotaOverrides } from './quotas';
 import type { UploadLimits } from './upload-limits';
 import type { VerifyJobSettings } from './verify-jobs';
+import type { SharedStoreBackend } from '../store/store-backend';
 
 export interface StartImageServerOptions {
   host?: string;
@@ -32,6 +33,9 @@ export interface StartImageServerOptions {
   uploadLimits?: UploadLimits;
   /** The store's verify jobs: see ImageServiceOptions.verifyJobs. */
   verifyJobs?: Partial<VerifyJobSettings>;
+  /** Chunks and indexes in a backend other services share, and how often it is swept: see ImageServiceOptions.sharedStore. */
+  sharedStore?: SharedStoreBackend;
+  sharedStoreSweepMs?: number;
   warn?: RepositoryWarning;
   onRequestError?: (err: unknown) => void;
 }
@@ -54,6 +58,8 @@ export async function startImageServer(options: StartImageServerOptions): Promis
     quotas: options.quotas,
     quotaOverrides: options.quotaOverrides,
     verifyJobs: options.verifyJobs,
+    sharedStore: options.sharedStore,
+    sharedStoreSweepMs: options.sharedStoreSweepMs,
     warn: options.warn,
   });
   let url = '';

@@ -24,6 +24,8 @@ import { ImageQuotas, UNLIMITED_QUOTAS, type ImageQuotaLimits, type ProjectQuota
 import { errorMessage } from '../../contract';
 import { damageMarker } from './damage-marks';
 import { DEFAULT_REVERIFY_AFTER_MS, StoreVerifyJobs, type VerifyJobSettings } from './verify-jobs';
+import type { SharedStoreBackend } from '../store/store-backend';
+import { SharedStoreSweeps } from './shared-store-sweeps';
 
 export interface ImageServiceOptions {
   dataDir: string;
@@ -48,11 +50,16 @@ export interface ImageServiceOptions {
   quotaOverrides?: ProjectQuotaOverrides;
   /** The store's verify jobs: their interval (none: on request only) and re-verify age (default 30 days). */
   verifyJobs?: Partial<VerifyJobSettings>;
+  /** Chunks and indexes in a bucket other services share (closed by the caller), swept in the background every sharedStoreSweepMs (default hourly). */
+  sharedStore?: SharedStoreBackend;
+  sharedStoreSweepMs?: number;
 }
 
 /** Glance keeps deleted rows until an operator purges them; here a week, then they go by themselves. */
 export const DEFAULT_DELETED_RETENTION_MS = 7 * 24 * 3600_000;
 const PURGE_INTERVAL_MS = 10 * 60_000;
+/** How often a shared store is swept: its chunks wait out the grace period anyway. */
+const SHARED_SWEEP_MS = 3600_000;
 
 export interface ImageListFilter {
   owner?: string;
@@ -87,6 +94,9 @@ export class ImageService {
   private readonly quotas: ImageQuotas;
   private readonly deletedRetentionMs: number;
   private purgeTimer: NodeJS.Timeout | undefined;
+  /** a shared store's background mark and sweep */
+  private sweeps: SharedStoreSweeps | undefined;
+  private readonly sharedStore: boolean;
   /** md5/sha512 of uploads, off the event loop (public for tests that kill its threads). */
   readonly hashes = new HashPool();
   /** Glance's plain upload (PUT …/file). */
@@ -110,6 +120,7 @@ export class ImageService {
     options: ImageServiceOptions,
   ) {
     this.verify = options.verifyAfterCommit ?? true;
+    this.sharedStore = options.sharedStore !== undefined;
     this.warn = options.warn ?? (() => undefined);
     this.deletedRetentionMs = options.deletedRetentionMs ?? DEFAULT_DELETED_RETENTION_MS;
     this.quotas = new ImageQuotas(options.quotas ?? UNLIMITED_QUOTAS, { records: () => records.all(), stagedBytes: (id) => this.resumable.stagedBytes(id) }, options.quotaOverrides);
@@ -159,6 +170,7 @@ export class ImageService {
         if (record?.status === 'active') await records.put({ ...record, status: 'killed', updated_at: now().toISOString() });
       },
       onDamaged: (id, damage) => markDamaged(id, 'download', damage.message),
+      shared: options.sharedStore,
     });
     const files = await StagedUploadFiles.open(join(options.dataDir, 'resumable'));
     const removedStagingFiles = await blobs.clearStaging();
@@ -187,6 +199,7 @@ export class ImageService {
     await service.purgeDeleted();
     service.purgeTimer = setInterval(() => void service.purgeDeleted().catch((err: unknown) => warn({ err }, 'purging deleted image records failed')), Math.min(PURGE_INTERVAL_MS, Math.max(service.deletedRetentionMs, 1000)));
     service.purgeTimer.unref();
+    if (options.sharedStore !== undefined) service.sweeps = new SharedStoreSweeps(() => service.collectChunks(), warn, options.sharedStoreSweepMs ?? SHARED_SWEEP_MS);
     // Checksums a stop or a crash left to compute, after the collection (which may have removed their images' data).
     await service.checksums.resume();
     service.recoveryReport = {
@@ -335,8 +348,10 @@ export class ImageService {
    */
   collectChunks(): ReturnType<ComposedImages['collect']> {
     return this.composed.collect((id) => {
-      const status = this.records.get(id)?.status;
-      return status === 'active' || status === 'uploading';
+      const record = this.records.get(id);
+      // An index of a shared store whose image this service has no record of is another service's.
+      if (record === undefined) return this.sharedStore;
+      return record.status === 'active' || record.status === 'uploading';
     });
   }
 
@@ -370,6 +385,7 @@ export class ImageService {
 
   async close(): Promise<void> {
     clearInterval(this.purgeTimer);
+    await this.sweeps?.close();
     await this.checksums.stop();
     await this.verifyJobs.close();
     await this.records.flush();

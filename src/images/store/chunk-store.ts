@@ -13,17 +13,20 @@
 //
 // A chunk file's mtime is when a verify job last found it whole (verify-job.ts, chunk-checker.ts); a new chunk is
 // written with the epoch, never verified, so the next job reads it whatever its re-verify age.
-import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { errnoCode } from '../../contract';
-import { dirname, join } from 'node:path';
-import { fsyncDirectory, fsyncPath } from '../../fs/atomic-file';
+import { join } from 'node:path';
+import { fsyncDirectory } from '../../fs/atomic-file';
+import { ChunkChecker, type ChunkCheck } from './chunk-checker';
+import { ChunkBatch } from './chunk-batch';
+import { remoteChunkChecks } from './remote-chunk-checks';
+import type { RemoteChunks } from './store-backend';
+
+export { ChunkBatch };
 
 export const CHUNK_HASH_BYTES = 32;
 const HEX_RE = /^[0-9a-f]{64}$/;
-const SYNC_BATCH = 32;
-/** A chunk's mtime until a verify job finds it whole. */
-const NEVER_VERIFIED = new Date(0);
 
 /** A chunk whose bytes no longer hash to its name, or that is gone while an index names it. */
 export class ChunkDamaged extends Error {
@@ -52,93 +55,6 @@ export interface CollectOutcome {
   keptChunks: number;
 }
 
-/**
- * The chunks one compose writes and uses. Every chunk it names (written or found stored) is pinned
- * until release(), after its index is on disk: a collection running meanwhile keeps it. put()
- * writes under a temporary name; sync() makes the batch's chunks durable under their names.
- */
-export class ChunkBatch {
-  private readonly pending = new Map<string, { temp: string; final: string }>();
-  private readonly pinned = new Set<string>();
-
-  constructor(private readonly store: ChunkStore) {}
-
-  /** Whether the chunk is stored (or written by this batch); pins it either way. */
-  async has(hash: Buffer): Promise<boolean> {
-    const hex = hash.toString('hex');
-    if (!this.pinned.has(hex)) {
-      this.pinned.add(hex);
-      this.store.pin(hex);
-    }
-    return this.pending.has(hex) || (await this.store.exists(hash));
-  }
-
-  /**
-   * Writes `bytes` for `hash` unless a chunk of that name is stored or pending here; true when it
-   * wrote one. The chunk gets its name at sync(), once its bytes are durable.
-   */
-  async put(hash: Buffer, bytes: Uint8Array): Promise<boolean> {
-    if (await this.has(hash)) return false;
-    const final = this.store.pathOf(hash);
-    await mkdir(dirname(final), { recursive: true });
-    const temp = `${final}.${randomBytes(6).toString('hex')}.tmp`;
-    this.pending.set(hash.toString('hex'), { temp, final });
-    this.store.liveTemps.add(temp);
-    try {
-      await writeFile(temp, bytes, { flag: 'wx', mode: 0o600 });
-      await utimes(temp, NEVER_VERIFIED, NEVER_VERIFIED);
-    } catch (err) {
-      this.pending.delete(hash.toString('hex'));
-      await this.store.dropTemp(temp);
-      throw err;
-    }
-    return true;
-  }
-
-  /**
-   * Makes every put() since the last call durable under its name: the files fsynced side by side
-   * (the journal takes them in a few commits, not one each), renamed, their directories fsynced.
-   * Called before an index names the chunks.
-   */
-  async sync(): Promise<void> {
-    const pending = [...this.pending.values()];
-    this.pending.clear();
-    try {
-      for (let i = 0; i < pending.length; i += SYNC_BATCH) {
-        await Promise.all(pending.slice(i, i + SYNC_BATCH).map((p) => fsyncPath(p.temp)));
-      }
-      for (const p of pending) {
-        await rename(p.temp, p.final);
-        this.store.liveTemps.delete(p.temp);
-      }
-    } catch (err) {
-      await Promise.all(pending.map((p) => this.store.dropTemp(p.temp)));
-      throw err;
-    }
-    const dirs = new Set(pending.map((p) => dirname(p.final)));
-    await Promise.all([...dirs].map((d) => fsyncDirectory(d)));
-    if (dirs.size > 0) await this.store.syncRoot();
-  }
-
-  /** Drops the chunks put since the last sync() (a compose that failed). */
-  async abandon(): Promise<void> {
-    const pending = [...this.pending.values()];
-    this.pending.clear();
-    await Promise.all(pending.map((p) => this.store.dropTemp(p.temp)));
-  }
-
-  /**
-   * The batch's chunks are named by an index on disk now (or not needed): unpinned. Returns them,
-   * so the caller can reclaim those no index counts (a compose that failed wrote them for nothing).
-   */
-  release(): string[] {
-    const released = [...this.pinned];
-    for (const hex of released) this.store.unpin(hex);
-    this.pinned.clear();
-    return released;
-  }
-}
-
 export class ChunkStore {
   /** chunks a compose in flight names, by hex name: how many composes */
   private readonly pins = new Map<string, number>();
@@ -153,11 +69,13 @@ export class ChunkStore {
     private readonly dir: string,
     /** where damaged chunks are moved, as `<hex>.<ms>` */
     private readonly quarantineDir: string,
+    /** a shared backend's chunks (store-backend.ts) instead of the files under `dir` */
+    readonly remote: { chunks: RemoteChunks; graceMs: number } | undefined,
   ) {}
 
-  static async open(dir: string, quarantineDir: string): Promise<ChunkStore> {
+  static async open(dir: string, quarantineDir: string, remote?: { chunks: RemoteChunks; graceMs: number }): Promise<ChunkStore> {
     await mkdir(dir, { recursive: true });
-    return new ChunkStore(dir, quarantineDir);
+    return new ChunkStore(dir, quarantineDir, remote);
   }
 
   batch(): ChunkBatch {
@@ -171,6 +89,7 @@ export class ChunkStore {
       await removal;
       return false;
     }
+    if (this.remote !== undefined) return (await this.remoteSize(hash)) !== undefined;
     try {
       await stat(this.pathOf(hash));
       return true;
@@ -183,7 +102,22 @@ export class ChunkStore {
   async storedSize(hash: Buffer): Promise<number | undefined> {
     const removal = this.removing.get(hash.toString('hex'));
     if (removal !== undefined) await removal;
+    if (this.remote !== undefined) return this.remoteSize(hash);
     return (await stat(this.pathOf(hash)).catch(() => undefined))?.size;
+  }
+
+  /**
+   * A shared backend's chunk size, asked by a compose about to name the chunk: one older than half
+   * the grace period is touched, so another service's sweep, which spares what is younger than the
+   * grace, keeps it until this compose's index is installed (PBS's atime rule).
+   */
+  private async remoteSize(hash: Buffer): Promise<number | undefined> {
+    const remote = this.remote as NonNullable<ChunkStore['remote']>;
+    const hex = hash.toString('hex');
+    const found = await remote.chunks.stat(hex);
+    if (found === undefined) return undefined;
+    if (Date.now() - found.lastModified.getTime() > remote.graceMs / 2) await remote.chunks.touch(hex);
+    return found.size;
   }
 
   pin(hex: string): void {
@@ -209,6 +143,11 @@ export class ChunkStore {
 
   /** The chunk's bytes, checked against its name: ChunkDamaged (and the chunk quarantined) when they differ or it is gone. */
   async read(hash: Buffer): Promise<Buffer> {
+    if (this.remote !== undefined) {
+      const bytes = await this.remote.chunks.get(hash.toString('hex'));
+      if (bytes === undefined) throw new ChunkDamaged(hash.toString('hex'), 'missing');
+      return this.checked(hash, bytes);
+    }
     return this.checked(hash, await readFile(this.pathOf(hash)).catch((err: unknown) => missingOr(hash, err)));
   }
 
@@ -232,6 +171,7 @@ export class ChunkStore {
   /** Moves a damaged chunk out of the store's names, to be looked at; a rename, so its bytes stay as found. */
   async quarantine(hash: Buffer): Promise<void> {
     const hex = hash.toString('hex');
+    if (this.remote !== undefined) return this.remote.chunks.quarantine(hex);
     await mkdir(this.quarantineDir, { recursive: true });
     await rename(this.pathOf(hash), join(this.quarantineDir, `${hex}.${Date.now()}`)).catch((err: unknown) => {
       // Another reader moved it first.
@@ -243,6 +183,13 @@ export class ChunkStore {
   async storedBytes(): Promise<{ chunks: number; bytes: number }> {
     let chunks = 0;
     let bytes = 0;
+    if (this.remote !== undefined) {
+      for await (const chunk of this.remote.chunks.list()) {
+        chunks++;
+        bytes += chunk.size;
+      }
+      return { chunks, bytes };
+    }
     for (const file of await this.files()) {
       chunks++;
       bytes += (await stat(file.path)).size;
@@ -262,7 +209,12 @@ export class ChunkStore {
     const unpinned = new Set<string>();
     this.collecting = unpinned;
     try {
+      const markStart = Date.now();
       const named = await mark();
+      if (this.remote !== undefined) {
+        await this.sweepRemote(this.remote, markStart, (hex) => named(hex) || unpinned.has(hex), outcome);
+        return outcome;
+      }
       for (const file of await this.files(true)) {
         if (file.hash === null) {
           if (!this.liveTemps.has(file.path)) await rm(file.path, { force: true });
@@ -283,8 +235,48 @@ export class ChunkStore {
    */
   async reclaim(hexes: Iterable<string>, named: (hex: string) => boolean): Promise<CollectOutcome> {
     const outcome: CollectOutcome = { removedChunks: 0, removedBytes: 0, keptChunks: 0 };
+    // On a shared backend this process's counts do not know other services' indexes: only the sweep removes.
+    if (this.remote !== undefined) return { ...outcome, keptChunks: [...hexes].length };
     for (const hex of hexes) await this.removeUnless(hex, this.pathOf(Buffer.from(hex, 'hex')), () => named(hex), outcome);
     return outcome;
+  }
+
+  /**
+   * The sweep of a shared backend: a chunk goes when no index named it at the mark, no compose here
+   * pins it, and it was written or touched before the grace period preceding the mark's start.
+   */
+  private async sweepRemote(remote: NonNullable<ChunkStore['remote']>, markStart: number, kept: (hex: string) => boolean, outcome: CollectOutcome): Promise<void> {
+    const cutoff = markStart - remote.graceMs;
+    for await (const chunk of remote.chunks.list()) {
+      const { hex } = chunk;
+      if (kept(hex) || this.pins.has(hex) || chunk.lastModified.getTime() >= cutoff) {
+        outcome.keptChunks++;
+        continue;
+      }
+      await this.removal(hex, remote.chunks.remove(hex), chunk.size, outcome);
+    }
+  }
+
+  /** A removal under way, claimed for its chunk (a compose asking meanwhile waits for it), then counted. */
+  private async removal(hex: string, removal: Promise<void>, size: number, outcome: CollectOutcome): Promise<void> {
+    this.removing.set(hex, removal);
+    try {
+      await removal;
+    } finally {
+      this.removing.delete(hex);
+    }
+    outcome.removedChunks++;
+    outcome.removedBytes += size;
+  }
+
+  /** A verify job's chunk checks: the local files in a worker thread, a shared backend's objects here. */
+  startChecks(): { check(hashes: Buffer[], verifiedSince: number): Promise<ChunkCheck[]>; stop(): Promise<void> } {
+    if (this.remote !== undefined) return remoteChunkChecks(this.remote.chunks);
+    const checker = ChunkChecker.start();
+    return {
+      check: (hashes, since) => checker.check(hashes.map((hash) => ({ path: this.pathOf(hash), name: hash.toString('hex') })), since),
+      stop: () => checker.stop(),
+    };
   }
 
   private async removeUnless(hex: string, path: string, kept: () => boolean, outcome: CollectOutcome): Promise<void> {
@@ -301,15 +293,7 @@ export class ChunkStore {
     }
     if (size === undefined) return;
     // Claimed before the first await of the removal: a compose asking now waits for it.
-    const removal = rm(path, { force: true });
-    this.removing.set(hex, removal);
-    try {
-      await removal;
-    } finally {
-      this.removing.delete(hex);
-    }
-    outcome.removedChunks++;
-    outcome.removedBytes += size;
+    await this.removal(hex, rm(path, { force: true }), size, outcome);
   }
 
   private async files(withTemps = false): Promise<{ path: string; hash: string | null }[]> {

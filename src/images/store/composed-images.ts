@@ -29,6 +29,7 @@ import { servedPlan, stagesChunkNames, type LogicalLayout } from '../client/logi
 import { composeNamed } from './compose-named';
 import { servedStream } from './served-image';
 import { verifyChunks, type VerifyPass } from './verify-job';
+import type { SharedStoreBackend } from './store-backend';
 
 export interface ComposedCommit {
   /** the served image's bytes, from its plan: the commit reads none of them (md5 and sha512 come after activation) */
@@ -63,6 +64,11 @@ export interface ComposedImagesOptions {
   onQuarantine: (id: string, reason: string) => Promise<void>;
   /** a chunk of the image was found damaged while it was served: the download fails, the image is to be marked */
   onDamaged: (id: string, damage: ChunkDamaged) => Promise<void>;
+  /**
+   * Chunks and indexes in a backend several services share (store-backend.ts) instead of the data
+   * dir's files: a delete then removes its index only, and chunks go by collect()'s sweep alone.
+   */
+  shared?: SharedStoreBackend;
 }
 
 export class ComposedImages {
@@ -87,8 +93,10 @@ export class ComposedImages {
   ) {}
 
   static async open(options: ComposedImagesOptions): Promise<ComposedImages> {
-    const indexes = await ImageIndexes.open({ dir: options.indexesDir, quarantineDir: options.quarantineDir, maxImageBytes: options.maxImageBytes, onQuarantine: options.onQuarantine });
-    return new ComposedImages(await ChunkStore.open(options.chunksDir, options.chunkQuarantineDir), indexes, options.maxImageBytes, options.onDamaged);
+    const { shared } = options;
+    const indexes = await ImageIndexes.open({ dir: options.indexesDir, quarantineDir: options.quarantineDir, maxImageBytes: options.maxImageBytes, onQuarantine: options.onQuarantine, remote: shared?.indexes });
+    const chunks = await ChunkStore.open(options.chunksDir, options.chunkQuarantineDir, shared === undefined ? undefined : { chunks: shared.chunks, graceMs: shared.graceMs });
+    return new ComposedImages(chunks, indexes, options.maxImageBytes, options.onDamaged);
   }
 
   /** The parent an incremental names must be held as chunks, a disk of the same size: ImageConflict otherwise. */

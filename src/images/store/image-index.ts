@@ -23,6 +23,7 @@ import { ImageIdSchema } from '../client/image-record';
 import { layoutBodyLimit } from './layout-bounds';
 import { EncodedMapSchema } from '../client/logical-layout';
 import { errnoCode } from '../../contract';
+import type { RemoteIndexes, RemoteIndexReader } from './store-backend';
 
 export const CHUNK_BYTES = LOGICAL_DIGEST_BLOCK;
 /** The block of the logical digest an index before the 256 KiB digest holds a table of. */
@@ -93,11 +94,26 @@ const tablesBytes = (header: Pick<IndexHeader, 'virtualSize' | 'digest'>): numbe
 /** Slots of a table read at once when a whole table is walked: 1 MiB of hashes. */
 const WINDOW_SLOTS = 32 * 1024;
 
+/** Positional reads of an index: a local file's handle, or ranges of a shared backend's object. */
+type IndexReader = Pick<FileHandle, 'close'> & { read(buffer: Buffer, offset: number, length: number, position: number): Promise<{ bytesRead: number }> };
+
+function remoteReader(remote: RemoteIndexReader): IndexReader {
+  return {
+    async read(buffer, offset, length, position) {
+      // Never past the object's end: a range beyond it is the object store's error, not a short read.
+      const bytes = await remote.read(position, Math.max(0, Math.min(length, remote.size - position)));
+      bytes.copy(buffer, offset);
+      return { bytesRead: bytes.length };
+    },
+    close: () => Promise.resolve(),
+  };
+}
+
 /** An index open for reading: its checked header, and its tables read a window at a time. */
 export class IndexFile {
   constructor(
     readonly header: IndexHeader,
-    private readonly handle: FileHandle,
+    private readonly handle: IndexReader,
     /** where the chunk table starts in the file */
     private readonly start: number,
   ) {}
@@ -141,6 +157,8 @@ export interface ImageIndexesOptions {
   maxImageBytes: number;
   /** told of every index quarantined, with why */
   onQuarantine: (id: string, reason: string) => Promise<void>;
+  /** a shared backend's indexes; `dir` then only holds the temporary files of indexes being written */
+  remote?: RemoteIndexes;
 }
 
 /** The indexes directory: one file per composed image, named by its validated id. */
@@ -163,15 +181,31 @@ export class ImageIndexes {
    * plain upload, none yet, or one that could not be read and is quarantined now.
    */
   async open(id: string): Promise<IndexFile | undefined> {
-    let handle: FileHandle;
-    try {
-      handle = await open(this.pathOf(id), 'r');
-    } catch (err) {
-      if (errnoCode(err) === 'ENOENT') return undefined;
-      throw err;
+    let handle: IndexReader;
+    let size: number;
+    if (this.options.remote !== undefined) {
+      const remote = await this.options.remote.open(id);
+      if (remote === undefined) return undefined;
+      handle = remoteReader(remote);
+      size = remote.size;
+    } else {
+      try {
+        const file = await open(this.pathOf(id), 'r');
+        handle = file;
+        size = await file.stat().then(
+          (st) => st.size,
+          async (err: unknown) => {
+            await file.close();
+            throw err;
+          },
+        );
+      } catch (err) {
+        if (errnoCode(err) === 'ENOENT') return undefined;
+        throw err;
+      }
     }
     try {
-      return await this.check(handle);
+      return await this.check(handle, size);
     } catch (err) {
       await handle.close();
       if (!(err instanceof ImageIndexError)) throw err;
@@ -203,11 +237,17 @@ export class ImageIndexes {
 
   /** A whole, fsynced index file at `tempPath` becomes the index of `id`, durably. */
   async install(id: string, tempPath: string): Promise<void> {
+    if (this.options.remote !== undefined) {
+      await this.options.remote.install(id, tempPath);
+      await rm(tempPath, { force: true });
+      return;
+    }
     await rename(tempPath, this.pathOf(id));
     await fsyncDirectory(this.options.dir);
   }
 
   async remove(id: string): Promise<void> {
+    if (this.options.remote !== undefined) return this.options.remote.remove(id);
     await rm(this.pathOf(id), { force: true });
   }
 
@@ -216,18 +256,19 @@ export class ImageIndexes {
    * but not the temp file of an index being written now (a commit runs beside a collection).
    */
   async ids(): Promise<string[]> {
-    const out: string[] = [];
+    const out: string[] = this.options.remote === undefined ? [] : await this.options.remote.ids();
     for (const name of await readdir(this.options.dir)) {
       const id = name.endsWith('.idx') ? name.slice(0, -4) : '';
-      if (ImageIdSchema.safeParse(id).success) out.push(id);
+      if (ImageIdSchema.safeParse(id).success) {
+        if (this.options.remote === undefined) out.push(id);
+      }
       else if (!this.writing.has(/^\.([^.]+)\.idx\./.exec(name)?.[1] ?? '')) await rm(join(this.options.dir, name), { force: true });
     }
     return out;
   }
 
   /** Bounds first, from the file's own size, then the header, then the whole-file length. */
-  private async check(handle: FileHandle): Promise<IndexFile> {
-    const { size } = await handle.stat();
+  private async check(handle: IndexReader, size: number): Promise<IndexFile> {
     const prefix = Buffer.alloc(MAGIC.length + 4);
     const { bytesRead } = await handle.read(prefix, 0, prefix.length, 0);
     if (bytesRead < prefix.length || !prefix.subarray(0, MAGIC.length).equals(MAGIC)) throw new ImageIndexError('not an image index');
@@ -246,6 +287,11 @@ export class ImageIndexes {
   }
 
   private async quarantine(id: string, reason: string): Promise<void> {
+    if (this.options.remote !== undefined) {
+      await this.options.remote.quarantine(id);
+      await this.options.onQuarantine(id, reason);
+      return;
+    }
     await mkdir(this.options.quarantineDir, { recursive: true });
     try {
       await rename(this.pathOf(id), join(this.options.quarantineDir, `${id}.${Date.now()}.idx`));

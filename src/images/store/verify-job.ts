@@ -5,9 +5,10 @@
 // a damaged chunk are reported, so the service can mark them. The pass holds one window of one
 // index's table and one batch of chunks at a time, whatever the store's size. The reading and
 // hashing run in a worker thread (chunk-checker.ts).
-import { ChunkChecker } from './chunk-checker';
 import { CHUNK_HASH_BYTES, ChunkDamaged, type ChunkStore } from './chunk-store';
 import { slotHash, type ImageIndexes } from './image-index';
+
+type Checks = ReturnType<ChunkStore['startChecks']>;
 
 /** Chunks the worker checks per message: 64 MiB, so progress moves and a stop is heard. */
 const BATCH_CHUNKS = 256;
@@ -44,7 +45,7 @@ export interface VerifyPass {
 export async function verifyChunks(pass: VerifyPass): Promise<void> {
   const ids = (await pass.indexes.ids()).filter(pass.keep);
   pass.progress.imagesTotal = ids.length;
-  const checker = ChunkChecker.start();
+  const checker = pass.chunks.startChecks();
   try {
     for (const id of ids) {
       if (pass.stopped()) return;
@@ -56,7 +57,7 @@ export async function verifyChunks(pass: VerifyPass): Promise<void> {
   }
 }
 
-async function verifyImage(pass: VerifyPass, checker: ChunkChecker, id: string): Promise<void> {
+async function verifyImage(pass: VerifyPass, checker: Checks, id: string): Promise<void> {
   const index = await pass.indexes.open(id);
   if (index === undefined) return;
   try {
@@ -83,7 +84,7 @@ async function verifyImage(pass: VerifyPass, checker: ChunkChecker, id: string):
 }
 
 /** The damage among `hashes` (known from earlier in the pass, or found now); the rest is counted. */
-async function checkBatch(pass: VerifyPass, checker: ChunkChecker, hashes: Buffer[]): Promise<ChunkDamaged[]> {
+async function checkBatch(pass: VerifyPass, checker: Checks, hashes: Buffer[]): Promise<ChunkDamaged[]> {
   const { progress } = pass;
   const damage: ChunkDamaged[] = [];
   const unknown: Buffer[] = [];
@@ -92,7 +93,7 @@ async function checkBatch(pass: VerifyPass, checker: ChunkChecker, hashes: Buffe
     if (known !== undefined) damage.push(known);
     else unknown.push(hash);
   }
-  const results = await checker.check(unknown.map((hash) => ({ path: pass.chunks.pathOf(hash), name: hash.toString('hex') })), pass.verifiedSince);
+  const results = await checker.check(unknown, pass.verifiedSince);
   for (const [i, result] of results.entries()) {
     const hash = unknown[i] as Buffer;
     if (result.outcome === 'recent') progress.chunksSkipped++;

@@ -1,0 +1,123 @@
+// bench:s3 — the composing store on an S3 bucket of a RADOS Gateway against the local one, side by
+// side: the same image of random data (no chunk shared, none of zeros) uploaded (a logical upload
+// and its commit, which writes the chunks and the index) and downloaded whole, through each
+// backend, verify-after-commit off in both (it would add one read of every new chunk to each). The
+// RGW runs on a single-node Ceph with one OSD on a sparse file in the same machine's temp dir.
+// The cost named: requests per chunk (a commit asks HEAD then PUT per new chunk; a download one
+// GET per chunk) and one request's latency, measured here for a 256 KiB PUT and GET.
+// Run: npm run bench:s3 -- [--mib 256] [--reps 3]
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { z } from 'zod';
+import { ImageService, UNAUTHENTICATED_ADMIN as admin } from '../src/images/service';
+import { s3StoreBackend } from '../src/images/store/s3-store';
+import { S3Objects, type S3Location } from '../src/images/store/s3-objects';
+import type { SharedStoreBackend } from '../src/images/store/store-backend';
+import { startCephCluster } from '../src/testing/ceph/ceph-cluster';
+import { startRadosGateway } from '../src/testing/ceph/rados-gateway';
+import { composedImage } from './support/composed-image';
+import { parseArgs } from './support/args';
+import { machineFacts } from './support/machine';
+import { median, printTable, ratio, seconds, timed } from './support/table';
+
+const MiB = 1024 * 1024;
+const CHUNK = 256 * 1024;
+
+const args = parseArgs(
+  z.object({
+    mib: z.coerce.number().int().min(16).default(256),
+    reps: z.coerce.number().int().min(1).default(3),
+  }),
+);
+
+async function download(service: ImageService, id: string): Promise<number> {
+  const { data } = await service.openData(admin, id);
+  let bytes = 0;
+  for await (const b of data ?? []) bytes += (b as Buffer).length;
+  return bytes;
+}
+
+/** Median ms of upload and download of a fresh image per rep, on a service over `shared` (or the local files). */
+async function measure(shared: () => SharedStoreBackend | undefined): Promise<{ upload: number; download: number }> {
+  const uploads: number[] = [];
+  const downloads: number[] = [];
+  const bytes = args.mib * MiB;
+  for (let r = 0; r < args.reps; r++) {
+    const dir = await mkdtemp(join(tmpdir(), 'bench-s3-'));
+    const backend = shared();
+    try {
+      const service = await ImageService.open({ dataDir: dir, maxImageBytes: 64 * 1024 * MiB, verifyAfterCommit: false, sharedStore: backend });
+      const data = randomBytes(bytes);
+      const up = await timed(() => composedImage(service, bytes, async function* () {
+        for (let at = 0; at < bytes; at += 16 * MiB) yield data.subarray(at, at + 16 * MiB);
+      }));
+      const down = await timed(() => download(service, up.value));
+      if (down.value !== bytes) throw new Error(`downloaded ${down.value} bytes of ${bytes}`);
+      uploads.push(up.ms);
+      downloads.push(down.ms);
+      await service.close();
+    } finally {
+      backend?.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+  return { upload: median(uploads), download: median(downloads) };
+}
+
+/** Median ms of one 256 KiB PUT and one GET of it, 50 each. */
+async function latency(location: S3Location): Promise<{ put: number; get: number }> {
+  const objects = new S3Objects(location);
+  const puts: number[] = [];
+  const gets: number[] = [];
+  try {
+    for (let i = 0; i < 50; i++) {
+      const body = randomBytes(CHUNK);
+      puts.push((await timed(() => objects.put(`latency/${i}`, body))).ms);
+      gets.push((await timed(() => objects.get(`latency/${i}`, CHUNK))).ms);
+      await objects.remove(`latency/${i}`);
+    }
+  } finally {
+    objects.close();
+  }
+  return { put: median(puts), get: median(gets) };
+}
+
+async function main(): Promise<void> {
+  printTable('machine', await machineFacts());
+  const cluster = await startCephCluster();
+  try {
+    const gateway = await startRadosGateway(cluster);
+    try {
+      const location: S3Location = { endpoint: gateway.endpoint, region: 'default', bucket: 'bench-store', prefix: '', pathStyle: true, credentials: { accessKeyId: gateway.accessKeyId, secretAccessKey: gateway.secretAccessKey } };
+      const s3 = new S3Client({ endpoint: location.endpoint, region: location.region, forcePathStyle: true, credentials: location.credentials });
+      await s3.send(new CreateBucketCommand({ Bucket: location.bucket }));
+      s3.destroy();
+      let run = 0;
+      const local = await measure(() => undefined);
+      // Each rep in its own prefix: nothing of the last rep is deduplicated.
+      const onS3 = await measure(() => s3StoreBackend({ ...location, prefix: `rep-${run++}/` }, 24 * 3600_000));
+      const rtt = await latency(location);
+      const chunks = (args.mib * MiB) / CHUNK;
+      const rate = (ms: number): string => (args.mib / (ms / 1000)).toFixed(0);
+      printTable(`store backends: ${args.mib} MiB image of random data (${chunks} chunks), median of ${args.reps}; Ceph up in ${seconds(cluster.startMs)} s, RGW ${seconds(gateway.startMs)} s later`, [
+        { case: 'upload + commit, local files', seconds: seconds(local.upload), 'MiB/s': rate(local.upload), 'vs local': '1.00×', requests: '-' },
+        { case: 'upload + commit, S3 on RGW', seconds: seconds(onS3.upload), 'MiB/s': rate(onS3.upload), 'vs local': ratio(onS3.upload, local.upload), requests: `${2 * chunks + 1} (HEAD + PUT per chunk, PUT of the index)` },
+        { case: 'download, local files', seconds: seconds(local.download), 'MiB/s': rate(local.download), 'vs local': '1.00×', requests: '-' },
+        { case: 'download, S3 on RGW', seconds: seconds(onS3.download), 'MiB/s': rate(onS3.download), 'vs local': ratio(onS3.download, local.download), requests: `${chunks} GETs of chunks, HEAD + ranged GETs of the index` },
+        { case: 'one 256 KiB PUT / GET on RGW', seconds: `${rtt.put.toFixed(1)} ms / ${rtt.get.toFixed(1)} ms`, 'MiB/s': '-', 'vs local': '-', requests: 'median of 50' },
+      ]);
+    } finally {
+      await gateway.stop();
+    }
+  } finally {
+    await cluster.stop();
+  }
+}
+
+void main().catch((err: unknown) => {
+  process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exitCode = 1;
+});

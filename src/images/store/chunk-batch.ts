@@ -1,0 +1,103 @@
+// The chunks one compose writes (chunk-store.ts): pinned while it runs, written under temporary
+// names and made durable under their own names together, before an index names them.
+import { randomBytes } from 'node:crypto';
+import { mkdir, rename, utimes, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { fsyncDirectory, fsyncPath } from '../../fs/atomic-file';
+import type { ChunkStore } from './chunk-store';
+
+const SYNC_BATCH = 32;
+/** A chunk's mtime until a verify job finds it whole. */
+const NEVER_VERIFIED = new Date(0);
+
+/**
+ * The chunks one compose writes and uses. Every chunk it names (written or found stored) is pinned
+ * until release(), after its index is on disk: a collection running meanwhile keeps it. put()
+ * writes under a temporary name; sync() makes the batch's chunks durable under their names.
+ */
+export class ChunkBatch {
+  private readonly pending = new Map<string, { temp: string; final: string }>();
+  private readonly pinned = new Set<string>();
+
+  constructor(private readonly store: ChunkStore) {}
+
+  /** Whether the chunk is stored (or written by this batch); pins it either way. */
+  async has(hash: Buffer): Promise<boolean> {
+    const hex = hash.toString('hex');
+    if (!this.pinned.has(hex)) {
+      this.pinned.add(hex);
+      this.store.pin(hex);
+    }
+    return this.pending.has(hex) || (await this.store.exists(hash));
+  }
+
+  /**
+   * Writes `bytes` for `hash` unless a chunk of that name is stored or pending here; true when it
+   * wrote one. The chunk gets its name at sync(), once its bytes are durable.
+   */
+  async put(hash: Buffer, bytes: Uint8Array): Promise<boolean> {
+    if (await this.has(hash)) return false;
+    // An object store's PUT is whole and durable when it answers: nothing to sync, nothing to rename.
+    if (this.store.remote !== undefined) {
+      await this.store.remote.chunks.put(hash.toString('hex'), bytes);
+      return true;
+    }
+    const final = this.store.pathOf(hash);
+    await mkdir(dirname(final), { recursive: true });
+    const temp = `${final}.${randomBytes(6).toString('hex')}.tmp`;
+    this.pending.set(hash.toString('hex'), { temp, final });
+    this.store.liveTemps.add(temp);
+    try {
+      await writeFile(temp, bytes, { flag: 'wx', mode: 0o600 });
+      await utimes(temp, NEVER_VERIFIED, NEVER_VERIFIED);
+    } catch (err) {
+      this.pending.delete(hash.toString('hex'));
+      await this.store.dropTemp(temp);
+      throw err;
+    }
+    return true;
+  }
+
+  /**
+   * Makes every put() since the last call durable under its name: the files fsynced side by side
+   * (the journal takes them in a few commits, not one each), renamed, their directories fsynced.
+   * Called before an index names the chunks.
+   */
+  async sync(): Promise<void> {
+    const pending = [...this.pending.values()];
+    this.pending.clear();
+    try {
+      for (let i = 0; i < pending.length; i += SYNC_BATCH) {
+        await Promise.all(pending.slice(i, i + SYNC_BATCH).map((p) => fsyncPath(p.temp)));
+      }
+      for (const p of pending) {
+        await rename(p.temp, p.final);
+        this.store.liveTemps.delete(p.temp);
+      }
+    } catch (err) {
+      await Promise.all(pending.map((p) => this.store.dropTemp(p.temp)));
+      throw err;
+    }
+    const dirs = new Set(pending.map((p) => dirname(p.final)));
+    await Promise.all([...dirs].map((d) => fsyncDirectory(d)));
+    if (dirs.size > 0) await this.store.syncRoot();
+  }
+
+  /** Drops the chunks put since the last sync() (a compose that failed). */
+  async abandon(): Promise<void> {
+    const pending = [...this.pending.values()];
+    this.pending.clear();
+    await Promise.all(pending.map((p) => this.store.dropTemp(p.temp)));
+  }
+
+  /**
+   * The batch's chunks are named by an index on disk now (or not needed): unpinned. Returns them,
+   * so the caller can reclaim those no index counts (a compose that failed wrote them for nothing).
+   */
+  release(): string[] {
+    const released = [...this.pinned];
+    for (const hex of released) this.store.unpin(hex);
+    this.pinned.clear();
+    return released;
+  }
+}

@@ -1,0 +1,107 @@
+// The shared store backend on an S3 bucket (store-backend.ts): chunks as `chunks/<2 hex>/<64 hex>`,
+// indexes as `indexes/<id>.idx`, what is found damaged under `quarantine/`. An object is written
+// whole by one PUT, so a chunk or an index under its name is always whole, as the local backend's
+// rename makes it. A chunk read is at most a chunk's size and an index range at most what the
+// caller asks for (sizes from the index's header, checked against the image size cap first).
+import { LOGICAL_DIGEST_BLOCK } from '../../qcow2';
+import { ImageIdSchema } from '../client/image-record';
+import { S3Objects, type S3Location } from './s3-objects';
+import type { RemoteChunk, RemoteChunks, RemoteIndexes, RemoteIndexReader, SharedStoreBackend } from './store-backend';
+
+const HEX_RE = /^[0-9a-f]{64}$/;
+const chunkKey = (hex: string): string => {
+  if (!HEX_RE.test(hex)) throw new Error(`not a chunk name: ${hex}`);
+  return `chunks/${hex.slice(0, 2)}/${hex}`;
+};
+const indexKey = (id: string): string => `indexes/${ImageIdSchema.parse(id)}.idx`;
+
+class S3Chunks implements RemoteChunks {
+  constructor(private readonly objects: S3Objects) {}
+
+  async stat(hex: string): Promise<RemoteChunk | undefined> {
+    const found = await this.objects.head(chunkKey(hex));
+    return found === undefined ? undefined : { hex, size: found.size, lastModified: found.lastModified };
+  }
+
+  get(hex: string): Promise<Buffer | undefined> {
+    return this.objects.get(chunkKey(hex), LOGICAL_DIGEST_BLOCK);
+  }
+
+  put(hex: string, bytes: Uint8Array): Promise<void> {
+    return this.objects.put(chunkKey(hex), Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+  }
+
+  touch(hex: string): Promise<void> {
+    return this.objects.copy(chunkKey(hex), chunkKey(hex));
+  }
+
+  remove(hex: string): Promise<void> {
+    return this.objects.remove(chunkKey(hex));
+  }
+
+  async quarantine(hex: string): Promise<void> {
+    // Copy then delete: S3 has no rename. A copy of a chunk another reader removed first fails: it is quarantined already.
+    if ((await this.objects.head(chunkKey(hex))) === undefined) return;
+    await this.objects.copy(chunkKey(hex), `quarantine/chunks/${hex}.${Date.now()}`);
+    await this.objects.remove(chunkKey(hex));
+  }
+
+  async *list(): AsyncGenerator<RemoteChunk> {
+    for await (const o of this.objects.list('chunks/')) {
+      const hex = o.key.slice(o.key.lastIndexOf('/') + 1);
+      if (HEX_RE.test(hex) && o.key === chunkKey(hex)) yield { hex, size: o.size, lastModified: o.lastModified };
+    }
+  }
+}
+
+class S3Indexes implements RemoteIndexes {
+  constructor(private readonly objects: S3Objects) {}
+
+  async open(id: string): Promise<RemoteIndexReader | undefined> {
+    const key = indexKey(id);
+    const found = await this.objects.head(key);
+    if (found === undefined) return undefined;
+    const objects = this.objects;
+    return {
+      size: found.size,
+      async read(position, length) {
+        if (length === 0) return Buffer.alloc(0);
+        return (await objects.get(key, length, { start: position, length })) ?? Buffer.alloc(0);
+      },
+    };
+  }
+
+  install(id: string, localPath: string): Promise<void> {
+    return this.objects.putFile(indexKey(id), localPath);
+  }
+
+  remove(id: string): Promise<void> {
+    return this.objects.remove(indexKey(id));
+  }
+
+  async ids(): Promise<string[]> {
+    const out: string[] = [];
+    for await (const o of this.objects.list('indexes/')) {
+      const id = /^indexes\/([^/]+)\.idx$/.exec(o.key)?.[1] ?? '';
+      if (ImageIdSchema.safeParse(id).success) out.push(id);
+    }
+    return out;
+  }
+
+  async quarantine(id: string): Promise<void> {
+    if ((await this.objects.head(indexKey(id))) === undefined) return;
+    await this.objects.copy(indexKey(id), `quarantine/indexes/${id}.${Date.now()}.idx`);
+    await this.objects.remove(indexKey(id));
+  }
+}
+
+export function s3StoreBackend(location: S3Location, graceMs: number): SharedStoreBackend {
+  const objects = new S3Objects(location);
+  return {
+    name: `s3://${location.bucket}/${location.prefix}`,
+    chunks: new S3Chunks(objects),
+    indexes: new S3Indexes(objects),
+    graceMs,
+    close: () => objects.close(),
+  };
+}

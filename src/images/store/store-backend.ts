@@ -1,0 +1,60 @@
+// Where a composing store keeps what it writes: its chunks (by digest) and its indexes (by image).
+// The default is the local filesystem under the data dir (chunk-store.ts, image-index.ts hold that
+// backend's files, unchanged). A shared backend puts both in an object store (s3-store.ts) that
+// several image services use at once; a store on one then changes how chunks go away:
+//
+// - no process's in-memory counts decide a removal, since another service's index may name a chunk
+//   this one has never seen: a delete removes the image's index only;
+// - chunks go by a mark and sweep over every index in the backend (ComposedImages.collect, in the
+//   background), which removes a chunk only when no index names it, no compose of this process pins
+//   it, and it is older than the grace period: a compose of another service that wrote or reused it
+//   recently (a reused chunk older than half the grace is touched, PBS's atime rule) may be about to
+//   install the index that names it.
+
+/** What a chunk object's listing or head tells. */
+export interface RemoteChunk {
+  hex: string;
+  size: number;
+  /** written or last touched (by the object store's clock) */
+  lastModified: Date;
+}
+
+export interface RemoteChunks {
+  stat(hex: string): Promise<RemoteChunk | undefined>;
+  /** the chunk's bytes, refused above a chunk's size; undefined when it is not stored */
+  get(hex: string): Promise<Buffer | undefined>;
+  /** stored whole and durably once this resolves */
+  put(hex: string, bytes: Uint8Array): Promise<void>;
+  /** renews its time: a compose reuses it */
+  touch(hex: string): Promise<void>;
+  remove(hex: string): Promise<void>;
+  /** out of the store's names, kept for an operator */
+  quarantine(hex: string): Promise<void>;
+  list(): AsyncIterable<RemoteChunk>;
+}
+
+/** An index object open for reading: its length, and ranges of it. */
+export interface RemoteIndexReader {
+  size: number;
+  read(position: number, length: number): Promise<Buffer>;
+}
+
+export interface RemoteIndexes {
+  open(id: string): Promise<RemoteIndexReader | undefined>;
+  /** a whole local index file becomes the image's index object */
+  install(id: string, localPath: string): Promise<void>;
+  remove(id: string): Promise<void>;
+  ids(): Promise<string[]>;
+  quarantine(id: string): Promise<void>;
+}
+
+export interface SharedStoreBackend {
+  /** names the backend in logs and errors (`s3://bucket/prefix`) */
+  readonly name: string;
+  readonly chunks: RemoteChunks;
+  readonly indexes: RemoteIndexes;
+  /** a chunk younger than this is never swept */
+  readonly graceMs: number;
+  close(): void;
+}
+

@@ -1,0 +1,165 @@
+// The composing store on an S3 bucket of a real RADOS Gateway (one single-node Ceph and one RGW for
+// the file): images composed into the bucket download whole over HTTP, a byte flipped in a stored
+// chunk object fails the download and is found by a verify job, and two services on the same
+// bucket share its chunks (dedup) while a delete through one frees, after the sweep, its unique
+// chunks and leaves the other's. No chunk or index is written under either data dir.
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { GlanceHttpClient } from '../../../src/images/client';
+import { startImageServer, UNAUTHENTICATED_ADMIN as admin, type RunningImageServer } from '../../../src/images/service';
+import { s3StoreBackend } from '../../../src/images/store/s3-store';
+import type { SharedStoreBackend } from '../../../src/images/store/store-backend';
+import { useRadosGateway } from '../../support/ceph';
+import { composedRawImage, diskWith } from '../../unit/images/composed-fixture';
+
+const MiB = 1024 * 1024;
+const CHUNK = 256 * 1024;
+const gateway = useRadosGateway();
+
+const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+
+let s3: S3Client;
+const opened: { server: RunningImageServer; backend: SharedStoreBackend; dir: string }[] = [];
+
+function client(): S3Client {
+  const g = gateway();
+  return new S3Client({ endpoint: g.endpoint, region: 'default', forcePathStyle: true, credentials: { accessKeyId: g.accessKeyId, secretAccessKey: g.secretAccessKey } });
+}
+
+async function newBucket(): Promise<string> {
+  const bucket = `snap-store-${randomBytes(4).toString('hex')}`;
+  await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+  return bucket;
+}
+
+/** An image service on its own data dir, its store in `bucket`; a grace of 0: the sweep takes any chunk no index names. */
+async function serviceOn(bucket: string): Promise<RunningImageServer> {
+  const g = gateway();
+  const backend = s3StoreBackend({ endpoint: g.endpoint, region: 'default', bucket, prefix: '', pathStyle: true, credentials: { accessKeyId: g.accessKeyId, secretAccessKey: g.secretAccessKey } }, 0);
+  const dir = await mkdtemp(join(tmpdir(), 's3-store-'));
+  const server = await startImageServer({ port: 0, dataDir: dir, maxImageBytes: 64 * MiB, sharedStore: backend });
+  opened.push({ server, backend, dir });
+  return server;
+}
+
+async function keys(bucket: string, prefix: string): Promise<string[]> {
+  const out: string[] = [];
+  let token: string | undefined;
+  do {
+    const page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
+    for (const o of page.Contents ?? []) if (o.Key !== undefined) out.push(o.Key);
+    token = page.IsTruncated === true ? page.NextContinuationToken : undefined;
+  } while (token !== undefined);
+  return out.sort();
+}
+
+const chunkKey = (hex: string): string => `chunks/${hex.slice(0, 2)}/${hex}`;
+
+/** Rot in a stored chunk object: its bytes read, one bit flipped, written back under its name. */
+async function flipChunkByte(bucket: string, hex: string, at: number): Promise<void> {
+  const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: chunkKey(hex) }));
+  const bytes = Buffer.from(await (got.Body as NonNullable<typeof got.Body>).transformToByteArray());
+  bytes[at] = (bytes[at] ?? 0) ^ 0x01;
+  await s3.send(new PutObjectCommand({ Bucket: bucket, Key: chunkKey(hex), Body: bytes }));
+}
+
+async function downloaded(server: RunningImageServer, id: string): Promise<{ bytes: Buffer; error?: unknown }> {
+  const parts: Buffer[] = [];
+  try {
+    for await (const b of await new GlanceHttpClient(server.url, 'no-auth').download(id)) parts.push(b as Buffer);
+    return { bytes: Buffer.concat(parts) };
+  } catch (error) {
+    return { bytes: Buffer.concat(parts), error };
+  }
+}
+
+/** Names of every chunk of `disk` that holds data (all-zero chunks are not stored). */
+const chunksOf = (disk: Buffer, from: number, to: number): string[] => {
+  const out: string[] = [];
+  for (let at = from; at < to; at += CHUNK) out.push(sha256(disk.subarray(at, at + CHUNK)));
+  return out;
+};
+
+beforeAll(() => {
+  s3 = client();
+});
+afterEach(async () => {
+  for (const { server, backend, dir } of opened.splice(0)) {
+    await server.close();
+    backend.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+afterAll(() => s3.destroy());
+
+describe('the composing store on a RADOS Gateway bucket', () => {
+  it('stores chunks and indexes as objects, serves them whole, and catches a flipped byte on download and in a verify job', async () => {
+    const bucket = await newBucket();
+    const a = await serviceOn(bucket);
+    const { disk, map } = diskWith([[0, 2 * MiB]], 2 * MiB);
+    const id = await composedRawImage(a.service, disk, map, 'on-rgw');
+    expect(await keys(bucket, 'indexes/')).toEqual([`indexes/${id}.idx`]);
+    expect(await keys(bucket, 'chunks/')).toEqual(chunksOf(disk, 0, 2 * MiB).map(chunkKey).sort());
+    const local = opened[0]?.dir as string;
+    expect(await readdir(join(local, 'chunks'))).toEqual([]);
+    expect(await readdir(join(local, 'indexes'))).toEqual([]);
+    expect((await downloaded(a, id)).bytes.equals(disk)).toBe(true);
+
+    // Rot in the third chunk: the download fails short of the whole image, the image is marked, the chunk quarantined.
+    const victim = sha256(disk.subarray(2 * CHUNK, 3 * CHUNK));
+    await flipChunkByte(bucket, victim, 1000);
+    const got = await downloaded(a, id);
+    expect(got.error).toBeDefined();
+    expect(got.bytes.length).toBeLessThan(disk.length);
+    expect(await keys(bucket, 'quarantine/chunks/')).toEqual([expect.stringMatching(new RegExp(`^quarantine/chunks/${victim}\\.\\d+$`))]);
+    expect(await keys(bucket, chunkKey(victim))).toEqual([]);
+    expect(a.service.get(admin, id).snapshot_damaged).toContain(`chunk ${victim} does not hash to its name`);
+
+    // A verify job reads every chunk object: a second flipped chunk is found and the first one's absence reported.
+    const second = sha256(disk.subarray(5 * CHUNK, 6 * CHUNK));
+    await flipChunkByte(bucket, second, 7);
+    const job = await a.service.verifyJobs.start('request').finished;
+    expect(job.state).toBe('damaged');
+    expect([...job.damaged_chunks].sort((x, y) => x.chunk.localeCompare(y.chunk))).toEqual(
+      [
+        { chunk: victim, reason: 'missing' },
+        { chunk: second, reason: 'mismatch' },
+      ].sort((x, y) => x.chunk.localeCompare(y.chunk)),
+    );
+    expect(job.damaged_images).toEqual([id]);
+    expect(await keys(bucket, chunkKey(second))).toEqual([]);
+  });
+
+  it('two services on one bucket: chunks stored through one are reused by the other, and a delete plus the sweep frees only its own chunks', async () => {
+    const bucket = await newBucket();
+    const a = await serviceOn(bucket);
+    const b = await serviceOn(bucket);
+    // The first MiB is the same base in both images; the second MiB is each one's own.
+    const { disk: diskA, map } = diskWith([[0, 2 * MiB]], 2 * MiB);
+    const { disk: diskB } = diskWith([[0, 2 * MiB]], 2 * MiB);
+    diskA.copy(diskB, 0, 0, MiB);
+    const idA = await composedRawImage(a.service, diskA, map, 'through-a');
+    const before = (await keys(bucket, 'chunks/')).length;
+    const idB = await composedRawImage(b.service, diskB, map, 'through-b');
+    // B stored only its own MiB: the shared base was already in the bucket.
+    expect((await keys(bucket, 'chunks/')).length - before).toBe(4);
+    expect(await keys(bucket, 'indexes/')).toEqual([`indexes/${idA}.idx`, `indexes/${idB}.idx`].sort());
+
+    // B's sweep does not take A's index or chunks (B has no record of A's image).
+    const sweptByB = await b.service.collectChunks();
+    expect(sweptByB).toMatchObject({ removedChunks: 0, removedIndexes: [] });
+    expect((await downloaded(a, idA)).bytes.equals(diskA)).toBe(true);
+
+    // A's delete removes its index at once; its unique chunks go at the next sweep, by either service.
+    await a.service.delete(admin, idA);
+    expect(await keys(bucket, 'indexes/')).toEqual([`indexes/${idB}.idx`]);
+    expect((await keys(bucket, 'chunks/')).length).toBe(12);
+    const swept = await b.service.collectChunks();
+    expect(swept).toMatchObject({ removedChunks: 4, removedBytes: 4 * CHUNK, removedIndexes: [] });
+    expect(await keys(bucket, 'chunks/')).toEqual(chunksOf(diskB, 0, 2 * MiB).map(chunkKey).sort());
+    expect((await downloaded(b, idB)).bytes.equals(diskB)).toBe(true);
+  });
+});
