@@ -11,6 +11,7 @@ const ScheduleAnswerSchema = z.object({ backup_schedule: ScheduleViewSchema });
 const SchedulesAnswerSchema = z.object({ backup_schedules: z.array(ScheduleViewSchema) });
 
 export const SCHEDULE_USAGE = `schedule create <server> (--cron EXPR | --interval DURATION) --type T --keep N [--time-zone Z] [--jitter DURATION]
+  [--keep-last N] [--keep-hourly N] [--keep-daily N] [--keep-weekly N] [--keep-monthly N] [--keep-yearly N]
 schedule list [--all] | schedule show|trigger|resume|delete <server> | schedule pause <server> [--note TEXT]`;
 
 const UNIT_SECONDS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400 };
@@ -29,6 +30,21 @@ export interface ScheduleCreateOptions {
   jitter?: string;
   type?: string;
   keep?: string;
+  /** Proxmox Backup Server's prune options, the API's retention (keep_last … keep_yearly) */
+  retention?: Partial<Record<(typeof RETENTION_KEEPS)[number], string>>;
+}
+
+export const RETENTION_KEEPS = ['last', 'hourly', 'daily', 'weekly', 'monthly', 'yearly'] as const;
+
+function retentionBody(given: ScheduleCreateOptions['retention']): Record<string, number> | undefined {
+  const body: Record<string, number> = {};
+  for (const keep of RETENTION_KEEPS) {
+    const value = given?.[keep];
+    if (value === undefined) continue;
+    if (!/^[0-9]{1,6}$/.test(value)) throw usageError(`--keep-${keep} expects a count, got ${JSON.stringify(value)}`);
+    body[`keep_${keep}`] = Number(value);
+  }
+  return Object.keys(body).length > 0 ? body : undefined;
 }
 
 /** The PUT body; the API checks the values, snapctl only that the command line names what it needs. */
@@ -36,6 +52,7 @@ export function scheduleBody(o: ScheduleCreateOptions): { backup_schedule: Recor
   if ((o.cron === undefined) === (o.interval === undefined)) throw usageError('schedule create needs exactly one of --cron and --interval');
   if (o.type === undefined) throw usageError('schedule create needs --type (the backup_type, e.g. daily)');
   if (o.keep === undefined || !/^[0-9]+$/.test(o.keep)) throw usageError('schedule create needs --keep N (how many backups of the type to keep)');
+  const retention = retentionBody(o.retention);
   return {
     backup_schedule: {
       ...(o.cron !== undefined ? { cron: o.cron } : {}),
@@ -44,6 +61,7 @@ export function scheduleBody(o: ScheduleCreateOptions): { backup_schedule: Recor
       ...(o.jitter !== undefined ? { jitter_seconds: parseDuration('jitter', o.jitter) } : {}),
       backup_type: o.type,
       rotation: Number(o.keep),
+      ...(retention !== undefined ? { retention } : {}),
     },
   };
 }
@@ -63,6 +81,7 @@ function showText(s: ScheduleView): string {
     ['jitter_seconds', s.jitter_seconds],
     ['backup_type', s.backup_type],
     ['rotation', s.rotation],
+    ['retention', s.retention === null ? null : Object.entries(s.retention).map(([k, v]) => `${k}=${v}`).join(' ')],
     ['paused', s.note !== null && s.paused ? `yes (${s.note})` : s.paused ? 'yes' : 'no'],
     ['catchup_window_seconds', s.catchup_window_seconds],
     ['next_runs', s.next_runs.slice(0, 3).join(', ')],

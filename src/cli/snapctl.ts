@@ -11,7 +11,7 @@ import { listServersCommand, parseMetadata, showServerCommand, snapshotCommand }
 import { downloadImageCommand, imageCliError, listImagesCommand, showImageCommand, storeVerifyCommand } from './image-commands';
 import { listHostsCommand, listSnapshotsCommand, retryCommand } from './ops-commands';
 import type { Output } from './output';
-import { SCHEDULE_USAGE, scheduleActionCommand, scheduleCreateCommand, scheduleDeleteCommand, scheduleListCommand, scheduleShowCommand } from './schedule-commands';
+import { RETENTION_KEEPS, SCHEDULE_USAGE, type ScheduleCreateOptions, scheduleActionCommand, scheduleCreateCommand, scheduleDeleteCommand, scheduleListCommand, scheduleShowCommand } from './schedule-commands';
 import { printable } from './terminal-text';
 import { errorMessage, errorStack } from '../contract';
 
@@ -76,6 +76,12 @@ const OPTIONS = {
   jitter: { type: 'string' },
   type: { type: 'string' },
   keep: { type: 'string' },
+  'keep-last': { type: 'string' },
+  'keep-hourly': { type: 'string' },
+  'keep-daily': { type: 'string' },
+  'keep-weekly': { type: 'string' },
+  'keep-monthly': { type: 'string' },
+  'keep-yearly': { type: 'string' },
   note: { type: 'string' },
   all: { type: 'boolean' },
   json: { type: 'boolean' },
@@ -168,12 +174,16 @@ export async function run(argv: string[], env: NodeJS.ProcessEnv, stdout: NodeJS
 
 type Values = ReturnType<typeof parse>['values'];
 
+function retentionOptions(values: Values): ScheduleCreateOptions['retention'] {
+  return Object.fromEntries(RETENTION_KEEPS.map((keep) => [keep, values[`keep-${keep}`]]));
+}
+
 async function scheduleCommand(args: string[], values: Values, api: ComputeApiClient, out: Output): Promise<void> {
   const [sub, ...rest] = args;
   switch (sub) {
     case 'create': {
       const [server] = positionals(rest, 1, SCHEDULE_USAGE);
-      return scheduleCreateCommand(api, out, server ?? '', { cron: values.cron, interval: values.interval, timeZone: values['time-zone'], jitter: values.jitter, type: values.type, keep: values.keep });
+      return scheduleCreateCommand(api, out, server ?? '', { cron: values.cron, interval: values.interval, timeZone: values['time-zone'], jitter: values.jitter, type: values.type, keep: values.keep, retention: retentionOptions(values) });
     }
     case 'list':
       positionals(rest, 0, SCHEDULE_USAGE);

@@ -1,6 +1,6 @@
 // The os-backup-schedule body: what it accepts becomes the schedule contract's spec unchanged, what
 // the contract would refuse it refuses; and the snake_case view of a schedule.
-import { BackupScheduleSpecSchema } from '../../../src/contract';
+import { BackupScheduleSpecSchema, RetentionSchema } from '../../../src/contract';
 import { MAX_SCHEDULE_ROTATION, ScheduleActionBodySchema, ScheduleBodySchema, scheduleView, specOf } from '../../../src/api/backup-schedule-schemas';
 
 const body = (extra: Record<string, unknown>) => ({ backup_schedule: { backup_type: 'daily', rotation: 7, ...extra } });
@@ -37,6 +37,26 @@ describe('ScheduleBodySchema', () => {
   });
 });
 
+describe('a schedule body\'s retention', () => {
+  it('becomes the contract\'s retention (PBS\'s keep options) and is shown back in snake_case', () => {
+    const parsed = specOf(ScheduleBodySchema.parse(body({ cron: '@daily', retention: { keep_last: 3, keep_daily: 7, keep_monthly: 12, time_zone: 'Europe/Berlin' } })));
+    expect(parsed.backup).toEqual({ backupType: 'daily', rotation: 7, retention: { keepLast: 3, keepDaily: 7, keepMonthly: 12, timeZone: 'Europe/Berlin' } });
+    expect(RetentionSchema.parse(parsed.backup.retention)).toEqual(parsed.backup.retention);
+  });
+
+  it.each([
+    ['no keep option', { time_zone: 'UTC' }, []],
+    ['a zero count', { keep_daily: 0 }, ['retention', 'keep_daily']],
+    ['a fractional count', { keep_last: 1.5 }, ['retention', 'keep_last']],
+    ['an unknown zone', { keep_last: 1, time_zone: 'Nowhere/Land' }, ['retention', 'time_zone']],
+    ['PBS\'s dashed name', { 'keep-last': 1 }, []],
+  ])('refuses %s, naming the field', (_what, retention, path) => {
+    const result = ScheduleBodySchema.safeParse(body({ cron: '@daily', retention }));
+    expect(result.success).toBe(false);
+    if (!result.success && path.length > 0) expect(result.error.issues[0]?.path).toEqual(['backup_schedule', ...path]);
+  });
+});
+
 describe('ScheduleActionBodySchema', () => {
   it('takes pause with or without a note, resume and trigger with null', () => {
     expect(ScheduleActionBodySchema.parse({ pause: { note: 'upgrade' } })).toEqual({ pause: { note: 'upgrade' } });
@@ -70,12 +90,14 @@ describe('scheduleView', () => {
       jitter_seconds: null,
       backup_type: 'daily',
       rotation: 7,
+      retention: null,
       paused: true,
       note: 'n',
       next_runs: ['2026-01-01T00:00:00.000Z'],
       recent_runs: [{ scheduled_at: 'a', taken_at: 'b', workflow_id: 'w' }],
       temporal_ui_url: null,
     });
+    expect(scheduleView({ ...listing, backup: { ...listing.backup, retention: { keepLast: 2, timeZone: 'UTC' } } }, null).retention).toEqual({ keep_last: 2, time_zone: 'UTC' });
     expect(scheduleView({ ...listing, catchupWindowSeconds: 3600 }, 'http://ui/x')).toMatchObject({ catchup_window_seconds: 3600, temporal_ui_url: 'http://ui/x' });
   });
 });

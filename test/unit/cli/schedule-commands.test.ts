@@ -26,6 +26,13 @@ describe('scheduleBody', () => {
     expect(scheduleBody({ interval: '6h', type: 'hourly', keep: '4' })).toEqual({ backup_schedule: { interval_seconds: 21_600, backup_type: 'hourly', rotation: 4 } });
   });
 
+  it('adds the --keep-X options as the retention', () => {
+    expect(scheduleBody({ cron: '@daily', type: 'daily', keep: '30', retention: { last: '3', weekly: '8', daily: undefined } })).toEqual({
+      backup_schedule: { cron: '@daily', backup_type: 'daily', rotation: 30, retention: { keep_last: 3, keep_weekly: 8 } },
+    });
+    expect(() => scheduleBody({ cron: '@daily', type: 'daily', keep: '30', retention: { monthly: 'twelve' } })).toThrow(/--keep-monthly/);
+  });
+
   it.each([
     ['both --cron and --interval', { cron: '@daily', interval: '1h', type: 'd', keep: '1' }, /exactly one of --cron and --interval/],
     ['neither', { type: 'd', keep: '1' }, /exactly one/],
