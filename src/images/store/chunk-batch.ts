@@ -4,7 +4,19 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, rename, utimes, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { fsyncDirectory, fsyncPath } from '../../fs/atomic-file';
-import type { ChunkStore } from './chunk-store';
+import type { RemoteChunks } from './store-backend';
+
+/** What a batch needs of its chunk store (chunk-store.ts's ChunkStore), named here so the two files do not import each other. */
+export interface BatchStore {
+  readonly remote: { chunks: Pick<RemoteChunks, 'put'> } | undefined;
+  readonly liveTemps: Set<string>;
+  pin(hex: string): void;
+  unpin(hex: string): void;
+  exists(hash: Buffer): Promise<boolean>;
+  pathOf(hash: Buffer): string;
+  dropTemp(temp: string): Promise<void>;
+  syncRoot(): Promise<void>;
+}
 
 const SYNC_BATCH = 32;
 /** A chunk's mtime until a verify job finds it whole. */
@@ -19,7 +31,7 @@ export class ChunkBatch {
   private readonly pending = new Map<string, { temp: string; final: string }>();
   private readonly pinned = new Set<string>();
 
-  constructor(private readonly store: ChunkStore) {}
+  constructor(private readonly store: BatchStore) {}
 
   /** Whether the chunk is stored (or written by this batch); pins it either way. */
   async has(hash: Buffer): Promise<boolean> {
