@@ -122,8 +122,8 @@ export interface DomainDescription {
   directSnapshot?: boolean;
   /**
    * A cold snapshot of the guest running may restart it paused from its managed save with a backup
-   * job on its disk and resume it before the stream (SNAP_COLD_RESUME_BEFORE_STREAM and the live
-   * rule for the source). Absent where it does not apply, and in descriptions recorded before it.
+   * job on its disk and resume it before the stream (SNAP_COLD_RESUME_BEFORE_STREAM, on by default, and
+   * mayRestartWithBackupJob for the source). Absent where it does not apply, and in descriptions recorded before it.
    */
   coldRestart?: boolean;
 }
