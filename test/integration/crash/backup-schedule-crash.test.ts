@@ -4,8 +4,9 @@
 // database in the middle of another (held at the upload, down longer than the interval). Then,
 // from the schedule's own counts, Temporal's visibility and the image service: every tick was
 // either taken or skipped by the overlap policy, none missed; every action taken made exactly one
-// snapshot run and one image or skipped itself; no image twice; the instance keeps exactly
-// `rotation` backups of the type (Nova's rule), each downloading whole as a clean filesystem; no
+// snapshot run and one image or skipped itself; no image twice; after Nova's rotation (3) and the
+// schedule's retention (keep-last 2) the instance keeps exactly the newest two backups of the type,
+// each downloading whole as a clean filesystem; no
 // workflow left open; the guest running, nothing left behind.
 import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -22,7 +23,9 @@ import type { InstanceFixture } from '../../support/instance-fixture';
 import { waitForFile } from '../../support/wait-for-file';
 
 const INTERVAL_S = 6;
-const ROTATION = 2;
+/** Nova's rotation keeps three; the schedule's retention (PBS's keep-last) then keeps two. */
+const ROTATION = 3;
+const KEEP_LAST = 2;
 const BACKUP_TYPE = 'sched';
 const PROJECT = 'p-sched';
 
@@ -67,7 +70,7 @@ async function holdNextAt(s: FaultStack, barrier: string): Promise<string> {
   return hold;
 }
 
-it('loses no scheduled run and runs none twice through a control worker kill -9 and a Temporal restart, and rotates to exactly `rotation`', async () => {
+it('loses no scheduled run and runs none twice through a control worker kill -9 and a Temporal restart, and rotation then retention keep exactly the newest two', async () => {
   const t0 = Date.now();
   stack = await startFaultStack();
   const s = stack;
@@ -79,7 +82,7 @@ it('loses no scheduled run and runs none twice through a control worker kill -9 
   const setupMs = Date.now() - t0;
 
   const createdAt = Date.now();
-  await schedules.create({ uuid: instance.uuid, projectId: PROJECT }, { intervalSeconds: INTERVAL_S, jitterSeconds: 0 }, { backupType: BACKUP_TYPE, rotation: ROTATION });
+  await schedules.create({ uuid: instance.uuid, projectId: PROJECT }, { intervalSeconds: INTERVAL_S, jitterSeconds: 0 }, { backupType: BACKUP_TYPE, rotation: ROTATION, retention: { keepLast: KEEP_LAST } });
   let pausedAt = createdAt;
   try {
     const backupsAtLeast = (n: number, what: string) =>
@@ -130,8 +133,8 @@ it('loses no scheduled run and runs none twice through a control worker kill -9 
     expect(snapshotRuns.map((r) => r.status)).toEqual(made.map(() => 'COMPLETED'));
     expect(snapshotRuns.map((r) => r.imageId).sort()).toEqual([...made].sort());
 
-    // Nova's rotation: the newest `rotation` backups of the type kept, every older one gone.
-    const kept = made.slice(-ROTATION);
+    // Nova's rotation, then the retention after it: the newest KEEP_LAST backups of the type kept, every older one gone.
+    const kept = made.slice(-KEEP_LAST);
     const backups = (await s.images.list()).filter((i) => i.properties.instance_uuid === instance.uuid && i.properties.backup_type === BACKUP_TYPE);
     // (a second image of one run would show here, left queued)
     expect(backups.map((i) => ({ id: i.id, status: i.status })).sort((a, b) => a.id.localeCompare(b.id))).toEqual([...kept].sort().map((id) => ({ id, status: 'active' })));
