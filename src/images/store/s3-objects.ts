@@ -38,7 +38,17 @@ export interface StoredObject {
   key: string;
   size: number;
   lastModified: Date;
+  /** the object's version tag, what a conditional write names */
+  etag?: string;
 }
+
+/** A whole small object read with its version tag. */
+export interface TaggedObject {
+  bytes: Buffer;
+  etag: string;
+}
+
+const preconditionFailed = (err: unknown): boolean => err instanceof S3ServiceException && (err.$metadata.httpStatusCode === 412 || err.name === 'PreconditionFailed');
 
 const notFound = (err: unknown): boolean => err instanceof S3ServiceException && (err.$metadata.httpStatusCode === 404 || err.name === 'NotFound' || err.name === 'NoSuchKey');
 
@@ -67,7 +77,7 @@ export class S3Objects {
   async head(key: string): Promise<StoredObject | undefined> {
     try {
       const out = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.prefix + key }));
-      return { key, size: out.ContentLength ?? 0, lastModified: out.LastModified ?? new Date(0) };
+      return { key, size: out.ContentLength ?? 0, lastModified: out.LastModified ?? new Date(0), etag: out.ETag };
     } catch (err) {
       if (notFound(err)) return undefined;
       throw this.failure('HEAD', key, err);
@@ -106,6 +116,43 @@ export class S3Objects {
       body.destroy();
     }
     return done === declared ? out : out.subarray(0, done);
+  }
+
+  /** A whole object of at most `maxBytes` and its ETag; undefined when there is none. */
+  async getTagged(key: string, maxBytes: number): Promise<TaggedObject | undefined> {
+    const found = await this.head(key);
+    if (found === undefined) return undefined;
+    let out;
+    try {
+      out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.prefix + key, IfMatch: found.etag }));
+    } catch (err) {
+      // Gone or replaced between the HEAD and the GET: read again.
+      if (notFound(err)) return undefined;
+      if (preconditionFailed(err)) return this.getTagged(key, maxBytes);
+      throw this.failure('GET', key, err);
+    }
+    const declared = out.ContentLength ?? -1;
+    if (declared < 0 || declared > maxBytes) {
+      (out.Body as Readable | undefined)?.destroy();
+      throw new ObjectStoreError(`object ${key} is ${declared} bytes, more than the ${maxBytes} it may be`);
+    }
+    const bytes = Buffer.from(await (out.Body as NonNullable<typeof out.Body>).transformToByteArray());
+    if (bytes.length > maxBytes) throw new ObjectStoreError(`object ${key} sent more than the ${maxBytes} bytes it may be`);
+    return { bytes, etag: out.ETag ?? found.etag ?? '' };
+  }
+
+  /**
+   * Writes an object whole only if it is still the version `etag` names (S3's If-Match on PUT):
+   * false when another writer changed or removed it since.
+   */
+  async putIfMatch(key: string, body: Buffer, etag: string): Promise<boolean> {
+    try {
+      await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.prefix + key, Body: body, ContentLength: body.length, IfMatch: etag }));
+      return true;
+    } catch (err) {
+      if (preconditionFailed(err) || notFound(err)) return false;
+      throw this.failure('PUT', key, err);
+    }
   }
 
   /** Writes an object whole (S3 makes it visible whole or not at all). */
@@ -158,7 +205,7 @@ export class S3Objects {
       }
       for (const o of page.Contents ?? []) {
         if (o.Key === undefined) continue;
-        yield { key: o.Key.slice(this.prefix.length), size: o.Size ?? 0, lastModified: o.LastModified ?? new Date(0) };
+        yield { key: o.Key.slice(this.prefix.length), size: o.Size ?? 0, lastModified: o.LastModified ?? new Date(0), etag: o.ETag };
       }
       token = page.IsTruncated === true ? page.NextContinuationToken : undefined;
     } while (token !== undefined);
