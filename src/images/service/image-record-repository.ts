@@ -1,6 +1,6 @@
 // Image records as one JSON file per image under <dataDir>/records. All records are held in memory
 // (the service owns its data dir exclusively); a change is written atomically first and reaches
-// memory only once it is durable.
+// memory only once it is durable, then goes to the mirror (a shared store's bucket), if any.
 import { mkdir, readFile, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { TEMP_SUFFIX, writeFileAtomic } from '../../fs/atomic-file';

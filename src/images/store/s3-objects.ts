@@ -147,7 +147,8 @@ export class S3Objects {
    */
   async putIfMatch(key: string, body: Buffer, etag: string): Promise<boolean> {
     try {
-      await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.prefix + key, Body: body, ContentLength: body.length, IfMatch: etag }));
+      // RGW (16) compares If-Match on a PUT with the bare tag: the quoted form S3 returns never matches.
+      await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.prefix + key, Body: body, ContentLength: body.length, IfMatch: etag.replace(/^"(.*)"$/, '$1') }));
       return true;
     } catch (err) {
       if (preconditionFailed(err) || notFound(err)) return false;
