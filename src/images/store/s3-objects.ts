@@ -118,27 +118,33 @@ export class S3Objects {
     return done === declared ? out : out.subarray(0, done);
   }
 
-  /** A whole object of at most `maxBytes` and its ETag; undefined when there is none. */
+  /** A whole object of at most `maxBytes` and its ETag (of the same response); undefined when there is none. */
   async getTagged(key: string, maxBytes: number): Promise<TaggedObject | undefined> {
-    const found = await this.head(key);
-    if (found === undefined) return undefined;
     let out;
     try {
-      out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.prefix + key, IfMatch: found.etag }));
+      out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.prefix + key }));
     } catch (err) {
-      // Gone or replaced between the HEAD and the GET: read again.
       if (notFound(err)) return undefined;
-      if (preconditionFailed(err)) return this.getTagged(key, maxBytes);
       throw this.failure('GET', key, err);
     }
+    const body = out.Body as Readable;
     const declared = out.ContentLength ?? -1;
     if (declared < 0 || declared > maxBytes) {
-      (out.Body as Readable | undefined)?.destroy();
+      body.destroy();
       throw new ObjectStoreError(`object ${key} is ${declared} bytes, more than the ${maxBytes} it may be`);
     }
-    const bytes = Buffer.from(await (out.Body as NonNullable<typeof out.Body>).transformToByteArray());
-    if (bytes.length > maxBytes) throw new ObjectStoreError(`object ${key} sent more than the ${maxBytes} bytes it may be`);
-    return { bytes, etag: out.ETag ?? found.etag ?? '' };
+    const parts: Buffer[] = [];
+    let done = 0;
+    try {
+      for await (const part of body) {
+        done += (part as Buffer).length;
+        if (done > declared) throw new ObjectStoreError(`object ${key} sent more than the ${declared} bytes it announced`);
+        parts.push(part as Buffer);
+      }
+    } finally {
+      body.destroy();
+    }
+    return { bytes: Buffer.concat(parts), etag: out.ETag ?? '' };
   }
 
   /**
