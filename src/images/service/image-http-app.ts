@@ -109,7 +109,7 @@ export async function createImageHttpApp(options: ImageHttpAppOptions): Promise<
       throw badRequest(`Invalid query: ${issueText(new ZodError(issues))}`);
     }
     const { marker, limit, ...filter } = request.query;
-    const page = service.list(caller(request), filter, { limit, marker });
+    const page = await service.listing(caller(request), filter, { limit, marker });
     const body: Record<string, unknown> = { images: page.images.map(toGlanceView), first: IMAGES_URL, schema: '/v2/schemas/images' };
     if (page.nextMarker !== undefined) {
       const next = new URLSearchParams(request.url.split('?')[1] ?? '');
@@ -118,7 +118,7 @@ export async function createImageHttpApp(options: ImageHttpAppOptions): Promise<
     }
     return reply.type(JSON_TYPE).send(body);
   });
-  app.get<{ Params: { image_id: string } }>(IMAGE_URL, async (request, reply) => reply.type(JSON_TYPE).send(toGlanceView(service.get(caller(request), request.params.image_id))));
+  app.get<{ Params: { image_id: string } }>(IMAGE_URL, async (request, reply) => reply.type(JSON_TYPE).send(toGlanceView(await service.lookup(caller(request), request.params.image_id))));
   app.delete<{ Params: { image_id: string } }>(IMAGE_URL, async (request, reply) => {
     await service.delete(caller(request), request.params.image_id);
     return reply.code(204).send();

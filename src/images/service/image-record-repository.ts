@@ -1,6 +1,6 @@
 // Image records as one JSON file per image under <dataDir>/records. All records are held in memory
 // (the service owns its data dir exclusively); a change is written atomically first and reaches
-// memory only once it is durable.
+// memory only once it is durable, then goes to the mirror (a shared store's bucket), if any.
 import { mkdir, readFile, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { TEMP_SUFFIX, writeFileAtomic } from '../../fs/atomic-file';
@@ -10,16 +10,25 @@ export interface RepositoryWarning {
   (details: Record<string, unknown>, message: string): void;
 }
 
+/** Follows every durable change (a shared store's copy of the records, shared-records.ts). */
+export interface RecordMirror {
+  written(record: ImageRecord): Promise<void>;
+  removed(id: string): Promise<void>;
+}
+
 export class ImageRecordRepository {
   private readonly records = new Map<string, ImageRecord>();
   /** Per-image write chains keep successive writes of one record in order. */
   private readonly writes = new Map<string, Promise<void>>();
 
-  private constructor(private readonly dir: string) {}
+  private constructor(
+    private readonly dir: string,
+    private readonly mirror: RecordMirror | undefined,
+  ) {}
 
-  static async load(dir: string, warn: RepositoryWarning): Promise<ImageRecordRepository> {
+  static async load(dir: string, warn: RepositoryWarning, mirror?: RecordMirror): Promise<ImageRecordRepository> {
     await mkdir(dir, { recursive: true });
-    const repo = new ImageRecordRepository(dir);
+    const repo = new ImageRecordRepository(dir, mirror);
     for (const entry of await readdir(dir)) {
       if (entry.endsWith(TEMP_SUFFIX)) {
         // An interrupted atomic write: the previous version (if any) is still intact.
@@ -61,6 +70,7 @@ export class ImageRecordRepository {
       if (record.id !== key) throw new Error(`record ${record.id} cannot be stored as ${key}`);
       await writeFileAtomic(this.pathFor(key), JSON.stringify(record));
       this.records.set(key, record);
+      await this.mirror?.written(record);
       return record;
     });
   }
@@ -76,6 +86,7 @@ export class ImageRecordRepository {
     return this.inOrder(key, async () => {
       await rm(this.pathFor(key), { force: true });
       this.records.delete(key);
+      await this.mirror?.removed(key);
     });
   }
 

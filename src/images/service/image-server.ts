@@ -36,6 +36,8 @@ export interface StartImageServerOptions {
   /** Chunks and indexes in a backend other services share, and how often it is swept: see ImageServiceOptions.sharedStore. */
   sharedStore?: SharedStoreBackend;
   sharedStoreSweepMs?: number;
+  /** See ImageServiceOptions.sharedRecordsTtlMs. */
+  sharedRecordsTtlMs?: number;
   warn?: RepositoryWarning;
   onRequestError?: (err: unknown) => void;
 }
@@ -60,6 +62,7 @@ export async function startImageServer(options: StartImageServerOptions): Promis
     verifyJobs: options.verifyJobs,
     sharedStore: options.sharedStore,
     sharedStoreSweepMs: options.sharedStoreSweepMs,
+    sharedRecordsTtlMs: options.sharedRecordsTtlMs,
     warn: options.warn,
   });
   let url = '';

@@ -7,7 +7,7 @@ import type { Readable } from 'node:stream';
 import { canSee, mayChooseOwner, mayReadData, writeLockRefusal, type RequestContext } from './image-auth';
 import { LocalImageBlobStore } from '../store/image-blob-store';
 import { ImageConflict, ImageNotFound, badRequest, forbidden } from '../client/image-errors';
-import { CreateImageBodySchema, ImageIdSchema, READ_ONLY_ATTRIBUTES, customPropertiesOf, type ImagePatch, type ImageRecord, type ImageStatus } from '../client/image-record';
+import { CreateImageBodySchema, ImageIdSchema, READ_ONLY_ATTRIBUTES, customPropertiesOf, type ImagePatch, type ImageRecord } from '../client/image-record';
 import { ImageRecordRepository, type RepositoryWarning } from './image-record-repository';
 import { join } from 'node:path';
 import { parseOrThrow } from '../../config/validation';
@@ -20,71 +20,25 @@ import { ServedChecksums } from './served-checksums';
 import { ResumableUploads } from './resumable-uploads';
 import { presentOrGone } from './upload-failures';
 import { StagedUploadFiles } from './staged-upload-files';
-import { ImageQuotas, UNLIMITED_QUOTAS, type ImageQuotaLimits, type ProjectQuotaOverrides } from './quotas';
+import { ImageQuotas, UNLIMITED_QUOTAS } from './quotas';
 import { errorMessage } from '../../contract';
 import { damageMarker } from './damage-marks';
-import { DEFAULT_REVERIFY_AFTER_MS, StoreVerifyJobs, type VerifyJobSettings } from './verify-jobs';
-import type { SharedStoreBackend } from '../store/store-backend';
+import { DEFAULT_REVERIFY_AFTER_MS, StoreVerifyJobs } from './verify-jobs';
 import { SharedStoreSweeps } from './shared-store-sweeps';
+import { SharedRecords } from './shared-records';
+import { SharedImageReads, adoptDeletions } from './shared-image-reads';
+import { listImages, type ImageListFilter, type ImageListPage } from './image-listing';
 
-export interface ImageServiceOptions {
-  dataDir: string;
-  /** Upper bound for one image's data (Glance's image_size_cap). */
-  maxImageBytes: number;
-  now?: () => Date;
-  warn?: RepositoryWarning;
-  /**
-   * Re-read an image's bytes once they are published (plain PUT and resumable commit) and check
-   * size, md5 and sha512 against what was received before the image turns active; a mismatch
-   * kills it. Default true; SNAP_IMAGE_VERIFY for the standalone server.
-   */
-  verifyAfterCommit?: boolean;
-  /**
-   * How long a deleted image's record is kept (its id stays taken, a GET answers 404) before it
-   * is purged from memory and disk, at open and by a timer. Default DEFAULT_DELETED_RETENTION_MS.
-   */
-  deletedRetentionMs?: number;
-  /** Per-project limits (Glance's unified limits names); default unlimited. */
-  quotas?: ImageQuotaLimits;
-  /** Limits of named projects that differ from `quotas`. */
-  quotaOverrides?: ProjectQuotaOverrides;
-  /** The store's verify jobs: their interval (none: on request only) and re-verify age (default 30 days). */
-  verifyJobs?: Partial<VerifyJobSettings>;
-  /** Chunks and indexes in a bucket other services share (closed by the caller), swept in the background every sharedStoreSweepMs (default hourly). */
-  sharedStore?: SharedStoreBackend;
-  sharedStoreSweepMs?: number;
-}
+export type { ImageListFilter, ImageListPage } from './image-listing';
+export type { ImageServiceOptions, RecoveryReport } from './image-service-options';
+import type { ImageServiceOptions, RecoveryReport } from './image-service-options';
 
 /** Glance keeps deleted rows until an operator purges them; here a week, then they go by themselves. */
 export const DEFAULT_DELETED_RETENTION_MS = 7 * 24 * 3600_000;
 const PURGE_INTERVAL_MS = 10 * 60_000;
 /** How often a shared store is swept: its chunks wait out the grace period anyway. */
 const SHARED_SWEEP_MS = 3600_000;
-
-export interface ImageListFilter {
-  owner?: string;
-  status?: ImageStatus;
-  name?: string;
-}
-
-export interface ImageListPage {
-  images: ImageRecord[];
-  /** Id to pass as marker for the next page, when there is one. */
-  nextMarker?: string;
-}
-
-export interface RecoveryReport {
-  removedStagingFiles: string[];
-  killedImageIds: string[];
-  /** uploading images whose resumable session survived the restart */
-  resumedUploadIds: string[];
-  /** resumable session files removed: broken ones, and those of images no longer uploading */
-  removedUploadSessionIds: string[];
-  /** indexes of images not active, removed */
-  removedIndexIds: string[];
-  /** chunks no index named any more, removed */
-  removedChunks: number;
-}
+export const DEFAULT_SHARED_RECORDS_TTL_MS = 5000;
 
 export class ImageService {
   /** The resumable upload extension: open / append / commit / discard of staged uploads. */
@@ -97,6 +51,8 @@ export class ImageService {
   /** a shared store's background mark and sweep */
   private sweeps: SharedStoreSweeps | undefined;
   private readonly sharedStore: boolean;
+  /** the records of a shared store's bucket: other services' images, deletes made through them */
+  private readonly shared: SharedImageReads | undefined;
   /** md5/sha512 of uploads, off the event loop (public for tests that kill its threads). */
   readonly hashes = new HashPool();
   /** Glance's plain upload (PUT …/file). */
@@ -118,9 +74,11 @@ export class ImageService {
     readonly maxImageBytes: number,
     private readonly now: () => Date,
     options: ImageServiceOptions,
+    sharedRecords: SharedRecords | undefined,
   ) {
     this.verify = options.verifyAfterCommit ?? true;
     this.sharedStore = options.sharedStore !== undefined;
+    this.shared = sharedRecords === undefined ? undefined : new SharedImageReads(records, sharedRecords, (id) => this.forgetLocalData(id));
     this.warn = options.warn ?? (() => undefined);
     this.deletedRetentionMs = options.deletedRetentionMs ?? DEFAULT_DELETED_RETENTION_MS;
     this.quotas = new ImageQuotas(options.quotas ?? UNLIMITED_QUOTAS, { records: () => records.all(), stagedBytes: (id) => this.resumable.stagedBytes(id) }, options.quotaOverrides);
@@ -153,7 +111,14 @@ export class ImageService {
    */
   static async open(options: ImageServiceOptions): Promise<ImageService> {
     const warn = options.warn ?? (() => undefined);
-    const records = await ImageRecordRepository.load(join(options.dataDir, 'records'), warn);
+    const sharedRecords = options.sharedStore === undefined ? undefined : new SharedRecords(options.sharedStore.records, warn, options.sharedRecordsTtlMs ?? DEFAULT_SHARED_RECORDS_TTL_MS);
+    const records = await ImageRecordRepository.load(
+      join(options.dataDir, 'records'),
+      warn,
+      sharedRecords === undefined ? undefined : { written: (r) => sharedRecords.publish(r), removed: (id) => sharedRecords.unpublish(id) },
+    );
+    // Deletes made through another service while this one was down, before the repair kills their images.
+    if (sharedRecords !== undefined) await adoptDeletions(records, await sharedRecords.all());
     const blobs = await LocalImageBlobStore.open(options.dataDir);
     const now = options.now ?? (() => new Date());
     const markDamaged = damageMarker(records, now, warn);
@@ -192,7 +157,7 @@ export class ImageService {
       { composed, dir: join(options.dataDir, 'verify'), isActive: (id) => records.get(id)?.status === 'active', markDamaged, warn, now },
       { reverifyAfterMs: DEFAULT_REVERIFY_AFTER_MS, ...options.verifyJobs },
     );
-    const service = new ImageService(records, blobs, composed, files, verifyJobs, options.maxImageBytes, now, options);
+    const service = new ImageService(records, blobs, composed, files, verifyJobs, options.maxImageBytes, now, options, sharedRecords);
     const resumable = await service.resumable.recover(warn);
     // Indexes of images that are not active (a deletion or a commit cut short), then their chunks.
     const collected = await service.collectChunks();
@@ -225,7 +190,7 @@ export class ImageService {
 
     const id = b.id ?? randomUUID();
     const exists = () => new ImageConflict(`Image with identifier ${id} already exists!`);
-    if (this.records.get(id) !== undefined) throw exists();
+    if (this.records.get(id) !== undefined || (b.id !== undefined && (await this.shared?.find(id)) !== undefined)) throw exists();
     const owner = b.owner !== undefined ? b.owner : ctx.projectId;
     this.quotas.enforce(owner, 'image_count_total', 1);
     const ts = this.timestamp();
@@ -262,6 +227,10 @@ export class ImageService {
    * at any time, by whoever may see the image: its owner or an admin (Glance's modify_image).
    */
   async update(ctx: RequestContext, id: string, patch: ImagePatch): Promise<ImageRecord> {
+    if (this.isForeign(id)) {
+      await this.lookup(ctx, id);
+      throw new ImageConflict(`Image ${id} belongs to another image service sharing this store; change it through that one.`);
+    }
     this.writable(ctx, id);
     const formats = patch.disk_format !== undefined || patch.container_format !== undefined;
     return this.records.update(id, (current) => {
@@ -286,6 +255,22 @@ export class ImageService {
     return record;
   }
 
+  /**
+   * get() through a shared store's records: another service's image (read-only here), or this
+   * one's after a delete made elsewhere. On the local store, get().
+   */
+  async lookup(ctx: RequestContext, id: string, maxAgeMs?: number): Promise<ImageRecord> {
+    if (this.shared === undefined || !ImageIdSchema.safeParse(id).success) return this.get(ctx, id);
+    const record = await this.shared.find(id, maxAgeMs);
+    if (record === undefined || record.status === 'deleted' || !canSee(ctx, record.owner)) throw new ImageNotFound(id);
+    return record;
+  }
+
+  /** list() over every service's records on a shared store; on the local store, list(). */
+  async listing(ctx: RequestContext, filter: ImageListFilter, page: { limit: number; marker?: string }): Promise<ImageListPage> {
+    return this.shared === undefined ? this.list(ctx, filter, page) : listImages(await this.shared.all(), ctx, filter, page);
+  }
+
   /** The image, when the caller may change its data or attributes: 403 while the snapshot service holds its write lock. */
   writable(ctx: RequestContext, id: string): ImageRecord {
     const record = this.get(ctx, id);
@@ -296,38 +281,41 @@ export class ImageService {
 
   /** Newest first (Glance's default created_at desc, id desc), marker/limit paginated. */
   list(ctx: RequestContext, filter: ImageListFilter, page: { limit: number; marker?: string }): ImageListPage {
-    const visible = this.records
-      .all()
-      .filter((r) => r.status !== 'deleted' && canSee(ctx, r.owner))
-      .filter((r) => filter.owner === undefined || r.owner === filter.owner)
-      .filter((r) => filter.status === undefined || r.status === filter.status)
-      .filter((r) => filter.name === undefined || r.name === filter.name)
-      .sort((a, b) => (a.created_at === b.created_at ? b.id.localeCompare(a.id) : b.created_at.localeCompare(a.created_at)));
-    let start = 0;
-    if (page.marker !== undefined) {
-      const idx = visible.findIndex((r) => r.id === page.marker);
-      if (idx < 0) throw badRequest(`Invalid marker. Image ${page.marker} could not be found.`);
-      start = idx + 1;
-    }
-    const images = visible.slice(start, start + page.limit);
-    const last = images[images.length - 1];
-    return start + page.limit < visible.length && last !== undefined ? { images, nextMarker: last.id } : { images };
+    return listImages(this.records.all(), ctx, filter, page);
   }
 
   async delete(ctx: RequestContext, id: string): Promise<void> {
-    const record = this.get(ctx, id);
+    // Another service's image: a fresh read, so the conditional write names its current version.
+    const record = this.isForeign(id) ? await this.lookup(ctx, id, 0) : this.get(ctx, id);
     if (record.protected) throw forbidden(`Image ${id} is protected and cannot be deleted.`);
+    if (this.shared !== undefined && this.isForeign(id)) {
+      await this.shared.deleteForeign(record, this.timestamp());
+      await this.dropIndex(id);
+      return;
+    }
     // Status first: an upload in flight checks it on completion and discards its data.
     await this.records.update(id, (current) => ({ ...presentOrGone(id, current), status: 'deleted', updated_at: this.timestamp() }));
-    await this.blobs.remove(id);
-    await this.resumable.forget(id);
-    // The image is deleted once its record says so; its chunks are housekeeping, reclaimed from
-    // its own index alone, which the next start's repair finishes if this fails.
+    await this.forgetLocalData(id);
+    await this.dropIndex(id);
+  }
+
+  /** The image is deleted once its record says so; its chunks are housekeeping, reclaimed from its own index alone, which the next start's repair (or a shared store's sweep) finishes if this fails. */
+  private async dropIndex(id: string): Promise<void> {
     try {
       await this.composed.removeIndex(id);
     } catch (err) {
       this.warn({ imageId: id, err: errorMessage(err) }, 'chunk collection after a delete failed; the next one finishes it');
     }
+  }
+
+  private async forgetLocalData(id: string): Promise<void> {
+    await this.blobs.remove(id);
+    await this.resumable.forget(id);
+  }
+
+  /** On a shared store, an image this service holds no record of (another service's, or none). */
+  private isForeign(id: string): boolean {
+    return this.shared !== undefined && ImageIdSchema.safeParse(id).success && this.records.get(id) === undefined;
   }
 
   /**
@@ -373,12 +361,14 @@ export class ImageService {
   /** The image's data stream, or null when it has none yet (Glance answers 204). */
   async openData(ctx: RequestContext, id: string): Promise<{ record: ImageRecord; data: Readable | null }> {
     if (!mayReadData(ctx)) throw forbidden('The snapshot service may not download image data.');
-    const record = this.get(ctx, id);
+    const record = await this.lookup(ctx, id);
     if (record.status !== 'active') return { record, data: null };
     const composed = await this.composed.openData(id);
     if (composed !== null) return { record, data: composed };
+    // A plain upload's data stays in its service's data dir: another service has none to serve.
+    if (this.isForeign(id)) throw new ImageConflict(`Image ${id} was uploaded whole (not composed) through another image service; download it through that one.`);
     // An index found unreadable just now was quarantined and its image killed: no data to serve.
-    const current = this.get(ctx, id);
+    const current = await this.lookup(ctx, id);
     if (current.status !== 'active') return { record: current, data: null };
     return { record, data: this.blobs.openRead(id) };
   }

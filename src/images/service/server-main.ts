@@ -28,6 +28,7 @@ runMain(
       authenticate,
       sharedStore,
       sharedStoreSweepMs: shared?.sweepMs,
+      sharedRecordsTtlMs: shared?.recordsTtlMs,
       warn: (details, message) => log.warn(details, message),
       onRequestError: (err) => log.error({ err }, 'request failed'),
     });

@@ -34,6 +34,8 @@ export const StoreBackendEnvSchema = z.object({
   SNAP_IMAGE_STORE_GC_GRACE_HOURS: z.coerce.number().nonnegative().max(24 * 365).default(DEFAULT_GC_GRACE_HOURS),
   /** minutes between a shared store's background sweeps */
   SNAP_IMAGE_STORE_SWEEP_MINUTES: z.coerce.number().positive().max(24 * 24 * 60).default(60),
+  /** how stale another service's image record may be when served (0: read the bucket every time) */
+  SNAP_IMAGE_STORE_RECORDS_TTL_SECONDS: z.coerce.number().nonnegative().max(3600).default(5),
 });
 
 const CredentialsFileSchema = z.object({ accessKeyId: z.string().min(1), secretAccessKey: z.string().min(1) }).strict();
@@ -42,6 +44,7 @@ export interface SharedStoreSettings {
   location: S3Location;
   graceMs: number;
   sweepMs: number;
+  recordsTtlMs: number;
 }
 
 /** The S3 store's settings, or undefined for the local one; InvalidEnvironment naming what is wrong. */
@@ -60,6 +63,7 @@ export async function storeBackendFromEnv(env: NodeJS.ProcessEnv): Promise<Share
     location: { endpoint: e.SNAP_IMAGE_S3_ENDPOINT, region: e.SNAP_IMAGE_S3_REGION, bucket: e.SNAP_IMAGE_S3_BUCKET, prefix: e.SNAP_IMAGE_S3_PREFIX, pathStyle: e.SNAP_IMAGE_S3_PATH_STYLE, credentials },
     graceMs: e.SNAP_IMAGE_STORE_GC_GRACE_HOURS * 3600_000,
     sweepMs: e.SNAP_IMAGE_STORE_SWEEP_MINUTES * 60_000,
+    recordsTtlMs: e.SNAP_IMAGE_STORE_RECORDS_TTL_SECONDS * 1000,
   };
 }
 

@@ -38,7 +38,17 @@ export interface StoredObject {
   key: string;
   size: number;
   lastModified: Date;
+  /** the object's version tag, what a conditional write names */
+  etag?: string;
 }
+
+/** A whole small object read with its version tag. */
+export interface TaggedObject {
+  bytes: Buffer;
+  etag: string;
+}
+
+const preconditionFailed = (err: unknown): boolean => err instanceof S3ServiceException && (err.$metadata.httpStatusCode === 412 || err.name === 'PreconditionFailed');
 
 const notFound = (err: unknown): boolean => err instanceof S3ServiceException && (err.$metadata.httpStatusCode === 404 || err.name === 'NotFound' || err.name === 'NoSuchKey');
 
@@ -67,7 +77,7 @@ export class S3Objects {
   async head(key: string): Promise<StoredObject | undefined> {
     try {
       const out = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.prefix + key }));
-      return { key, size: out.ContentLength ?? 0, lastModified: out.LastModified ?? new Date(0) };
+      return { key, size: out.ContentLength ?? 0, lastModified: out.LastModified ?? new Date(0), etag: out.ETag };
     } catch (err) {
       if (notFound(err)) return undefined;
       throw this.failure('HEAD', key, err);
@@ -106,6 +116,50 @@ export class S3Objects {
       body.destroy();
     }
     return done === declared ? out : out.subarray(0, done);
+  }
+
+  /** A whole object of at most `maxBytes` and its ETag (of the same response); undefined when there is none. */
+  async getTagged(key: string, maxBytes: number): Promise<TaggedObject | undefined> {
+    let out;
+    try {
+      out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.prefix + key }));
+    } catch (err) {
+      if (notFound(err)) return undefined;
+      throw this.failure('GET', key, err);
+    }
+    const body = out.Body as Readable;
+    const declared = out.ContentLength ?? -1;
+    if (declared < 0 || declared > maxBytes) {
+      body.destroy();
+      throw new ObjectStoreError(`object ${key} is ${declared} bytes, more than the ${maxBytes} it may be`);
+    }
+    const parts: Buffer[] = [];
+    let done = 0;
+    try {
+      for await (const part of body) {
+        done += (part as Buffer).length;
+        if (done > declared) throw new ObjectStoreError(`object ${key} sent more than the ${declared} bytes it announced`);
+        parts.push(part as Buffer);
+      }
+    } finally {
+      body.destroy();
+    }
+    return { bytes: Buffer.concat(parts), etag: out.ETag ?? '' };
+  }
+
+  /**
+   * Writes an object whole only if it is still the version `etag` names (S3's If-Match on PUT):
+   * false when another writer changed or removed it since.
+   */
+  async putIfMatch(key: string, body: Buffer, etag: string): Promise<boolean> {
+    try {
+      // RGW (16) compares If-Match on a PUT with the bare tag: the quoted form S3 returns never matches.
+      await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.prefix + key, Body: body, ContentLength: body.length, IfMatch: etag.replace(/^"(.*)"$/, '$1') }));
+      return true;
+    } catch (err) {
+      if (preconditionFailed(err) || notFound(err)) return false;
+      throw this.failure('PUT', key, err);
+    }
   }
 
   /** Writes an object whole (S3 makes it visible whole or not at all). */
@@ -158,7 +212,7 @@ export class S3Objects {
       }
       for (const o of page.Contents ?? []) {
         if (o.Key === undefined) continue;
-        yield { key: o.Key.slice(this.prefix.length), size: o.Size ?? 0, lastModified: o.LastModified ?? new Date(0) };
+        yield { key: o.Key.slice(this.prefix.length), size: o.Size ?? 0, lastModified: o.LastModified ?? new Date(0), etag: o.ETag };
       }
       token = page.IsTruncated === true ? page.NextContinuationToken : undefined;
     } while (token !== undefined);

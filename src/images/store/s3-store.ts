@@ -1,12 +1,12 @@
 // The shared store backend on an S3 bucket (store-backend.ts): chunks as `chunks/<2 hex>/<64 hex>`,
-// indexes as `indexes/<id>.idx`, what is found damaged under `quarantine/`. An object is written
+// indexes as `indexes/<id>.idx`, image records as `records/<id>.json`, what is found damaged under `quarantine/`. An object is written
 // whole by one PUT, so a chunk or an index under its name is always whole, as the local backend's
 // rename makes it. A chunk read is at most a chunk's size and an index range at most what the
 // caller asks for (sizes from the index's header, checked against the image size cap first).
 import { LOGICAL_DIGEST_BLOCK } from '../../qcow2';
 import { ImageIdSchema } from '../client/image-record';
 import { S3Objects, type S3Location } from './s3-objects';
-import type { RemoteChunk, RemoteChunks, RemoteIndexes, RemoteIndexReader, SharedStoreBackend } from './store-backend';
+import type { RemoteChunk, RemoteChunks, RemoteIndexes, RemoteIndexReader, RemoteRecord, RemoteRecords, SharedStoreBackend } from './store-backend';
 
 const HEX_RE = /^[0-9a-f]{64}$/;
 const chunkKey = (hex: string): string => {
@@ -14,6 +14,9 @@ const chunkKey = (hex: string): string => {
   return `chunks/${hex.slice(0, 2)}/${hex}`;
 };
 const indexKey = (id: string): string => `indexes/${ImageIdSchema.parse(id)}.idx`;
+const recordKey = (id: string): string => `records/${ImageIdSchema.parse(id)}.json`;
+/** A record is a few KiB; anything far larger is not one and is never read whole. */
+const MAX_RECORD_BYTES = 1024 * 1024;
 
 class S3Chunks implements RemoteChunks {
   constructor(private readonly objects: S3Objects) {}
@@ -95,12 +98,42 @@ class S3Indexes implements RemoteIndexes {
   }
 }
 
+class S3Records implements RemoteRecords {
+  constructor(private readonly objects: S3Objects) {}
+
+  get(id: string): Promise<RemoteRecord | undefined> {
+    return this.objects.getTagged(recordKey(id), MAX_RECORD_BYTES);
+  }
+
+  put(id: string, bytes: Buffer): Promise<void> {
+    return this.objects.put(recordKey(id), bytes);
+  }
+
+  replace(id: string, bytes: Buffer, etag: string): Promise<boolean> {
+    return this.objects.putIfMatch(recordKey(id), bytes, etag);
+  }
+
+  remove(id: string): Promise<void> {
+    return this.objects.remove(recordKey(id));
+  }
+
+  async list(): Promise<{ id: string; etag: string }[]> {
+    const out: { id: string; etag: string }[] = [];
+    for await (const o of this.objects.list('records/')) {
+      const id = /^records\/([^/]+)\.json$/.exec(o.key)?.[1] ?? '';
+      if (ImageIdSchema.safeParse(id).success) out.push({ id, etag: o.etag ?? '' });
+    }
+    return out;
+  }
+}
+
 export function s3StoreBackend(location: S3Location, graceMs: number): SharedStoreBackend {
   const objects = new S3Objects(location);
   return {
     name: `s3://${location.bucket}/${location.prefix}`,
     chunks: new S3Chunks(objects),
     indexes: new S3Indexes(objects),
+    records: new S3Records(objects),
     graceMs,
     close: () => objects.close(),
   };

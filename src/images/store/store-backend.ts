@@ -48,11 +48,29 @@ export interface RemoteIndexes {
   quarantine(id: string): Promise<void>;
 }
 
+/** An image record's JSON as the backend holds it, with the version tag a conditional write names. */
+export interface RemoteRecord {
+  bytes: Buffer;
+  etag: string;
+}
+
+/** Image records shared through the backend (the service's shared-records.ts gives them meaning). */
+export interface RemoteRecords {
+  get(id: string): Promise<RemoteRecord | undefined>;
+  put(id: string, bytes: Buffer): Promise<void>;
+  /** writes only over the version `etag` names; false when another service changed or removed it since */
+  replace(id: string, bytes: Buffer, etag: string): Promise<boolean>;
+  remove(id: string): Promise<void>;
+  /** every stored record's id and version tag */
+  list(): Promise<{ id: string; etag: string }[]>;
+}
+
 export interface SharedStoreBackend {
   /** names the backend in logs and errors (`s3://bucket/prefix`) */
   readonly name: string;
   readonly chunks: RemoteChunks;
   readonly indexes: RemoteIndexes;
+  readonly records: RemoteRecords;
   /** a chunk younger than this is never swept */
   readonly graceMs: number;
   close(): void;

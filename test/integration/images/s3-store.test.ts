@@ -2,24 +2,36 @@
 // the file): images composed into the bucket download whole over HTTP, a byte flipped in a stored
 // chunk object fails the download and is found by a verify job, and two services on the same
 // bucket share its chunks (dedup) while a delete through one frees, after the sweep, its unique
-// chunks and leaves the other's. No chunk or index is written under either data dir.
+// chunks and leaves the other's. No chunk or index is written under either data dir. The two
+// services share the image records too: an image composed through either is listed, shown and
+// downloaded through the other, a delete through one makes it 404 on the other, another project's
+// token sees none of it, and a damaged record in the bucket is skipped.
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { GlanceHttpClient } from '../../../src/images/client';
+import type { AuthIdentity } from '../../../src/auth';
+import { encodeMap, GlanceHttpClient, ImageConflict, ImageNotFound } from '../../../src/images/client';
 import { startImageServer, UNAUTHENTICATED_ADMIN as admin, type RunningImageServer } from '../../../src/images/service';
 import { s3StoreBackend } from '../../../src/images/store/s3-store';
 import type { SharedStoreBackend } from '../../../src/images/store/store-backend';
 import { useRadosGateway } from '../../support/ceph';
-import { composedRawImage, diskWith } from '../../unit/images/composed-fixture';
+import { composedRawImage, diskWith, stage } from '../../unit/images/composed-fixture';
+import type { AllocationMap } from '../../../src/qcow2';
 
 const MiB = 1024 * 1024;
 const CHUNK = 256 * 1024;
 const gateway = useRadosGateway();
 
 const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+
+const TOKENS: Record<string, AuthIdentity> = {
+  'token-admin': { kind: 'cloud-admin', projectId: 'project-ops' },
+  'token-a': { kind: 'project', projectId: 'project-a', projectAdmin: false },
+  'token-b': { kind: 'project', projectId: 'project-b', projectAdmin: false },
+};
+const as = (server: RunningImageServer, token: string): GlanceHttpClient => new GlanceHttpClient(server.url, token);
 
 let s3: S3Client;
 const opened: { server: RunningImageServer; backend: SharedStoreBackend; dir: string }[] = [];
@@ -40,7 +52,8 @@ async function serviceOn(bucket: string): Promise<RunningImageServer> {
   const g = gateway();
   const backend = s3StoreBackend({ endpoint: g.endpoint, region: 'default', bucket, prefix: '', pathStyle: true, credentials: { accessKeyId: g.accessKeyId, secretAccessKey: g.secretAccessKey } }, 0);
   const dir = await mkdtemp(join(tmpdir(), 's3-store-'));
-  const server = await startImageServer({ port: 0, dataDir: dir, maxImageBytes: 64 * MiB, sharedStore: backend });
+  // A records TTL of 0: every read sees the bucket's latest record.
+  const server = await startImageServer({ port: 0, dataDir: dir, maxImageBytes: 64 * MiB, sharedStore: backend, sharedRecordsTtlMs: 0, authenticate: async (token) => TOKENS[token] ?? null });
   opened.push({ server, backend, dir });
   return server;
 }
@@ -69,7 +82,7 @@ async function flipChunkByte(bucket: string, hex: string, at: number): Promise<v
 async function downloaded(server: RunningImageServer, id: string): Promise<{ bytes: Buffer; error?: unknown }> {
   const parts: Buffer[] = [];
   try {
-    for await (const b of await new GlanceHttpClient(server.url, 'no-auth').download(id)) parts.push(b as Buffer);
+    for await (const b of await as(server, 'token-admin').download(id)) parts.push(b as Buffer);
     return { bytes: Buffer.concat(parts) };
   } catch (error) {
     return { bytes: Buffer.concat(parts), error };
@@ -82,6 +95,20 @@ const chunksOf = (disk: Buffer, from: number, to: number): string[] => {
   for (let at = from; at < to; at += CHUNK) out.push(sha256(disk.subarray(at, at + CHUNK)));
   return out;
 };
+
+/** A composed image of project-a's, as the snapshot path makes one (its owner chosen by the service). */
+async function projectImage(server: RunningImageServer, disk: Buffer, map: AllocationMap, name: string): Promise<string> {
+  const id = (await server.service.create(admin, { name, disk_format: 'raw', container_format: 'bare', owner: 'project-a' })).id;
+  await stage(server.service, id, { format: 'raw', map: encodeMap(map) }, disk);
+  await server.service.resumable.commit(admin, id, {});
+  return id;
+}
+
+async function downloadedAs(server: RunningImageServer, token: string, id: string): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const b of await as(server, token).download(id)) parts.push(b as Buffer);
+  return Buffer.concat(parts);
+}
 
 beforeAll(() => {
   s3 = client();
@@ -161,5 +188,57 @@ describe('the composing store on a RADOS Gateway bucket', () => {
     expect(swept).toMatchObject({ removedChunks: 4, removedBytes: 4 * CHUNK, removedIndexes: [] });
     expect(await keys(bucket, 'chunks/')).toEqual(chunksOf(diskB, 0, 2 * MiB).map(chunkKey).sort());
     expect((await downloaded(b, idB)).bytes.equals(diskB)).toBe(true);
+  });
+
+  it('two services on one bucket share image records: listed, shown and downloaded through either, deleted through either, by project', async () => {
+    const bucket = await newBucket();
+    const a = await serviceOn(bucket);
+    const b = await serviceOn(bucket);
+    const { disk: diskA, map } = diskWith([[0, MiB]], MiB);
+    const { disk: diskB } = diskWith([[0, MiB]], MiB);
+    const idA = await projectImage(a, diskA, map, 'through-a');
+    const idB = await projectImage(b, diskB, map, 'through-b');
+    expect(await keys(bucket, 'records/')).toEqual([`records/${idA}.json`, `records/${idB}.json`].sort());
+
+    for (const [server, id, disk, other] of [
+      [b, idA, diskA, a],
+      [a, idB, diskB, b],
+    ] as const) {
+      expect(new Set((await as(server, 'token-a').list()).map((i) => i.id))).toEqual(new Set([idA, idB]));
+      expect(await as(server, 'token-a').get(id)).toMatchObject({ id, owner: 'project-a', status: 'active', size: disk.length });
+      expect((await downloadedAs(server, 'token-a', id)).equals(disk)).toBe(true);
+      // Another project's token sees nothing of either service's images.
+      expect(await as(server, 'token-b').list()).toEqual([]);
+      await expect(as(server, 'token-b').get(id)).rejects.toBeInstanceOf(ImageNotFound);
+      await expect(as(server, 'token-b').download(id)).rejects.toBeInstanceOf(ImageNotFound);
+      await expect(as(server, 'token-b').delete(id)).rejects.toBeInstanceOf(ImageNotFound);
+      // Only the service that holds the record changes its attributes.
+      await expect(as(server, 'token-a').setProperties(id, { k: 'v' })).rejects.toBeInstanceOf(ImageConflict);
+      expect((await as(other, 'token-a').get(id)).properties).not.toHaveProperty('k');
+    }
+
+    // A damaged record in the bucket is skipped, never served.
+    const damaged = '00000000-0000-4000-8000-000000000001';
+    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: `records/${damaged}.json`, Body: '{"id":"not a record"' }));
+    await expect(as(a, 'token-admin').get(damaged)).rejects.toBeInstanceOf(ImageNotFound);
+    expect((await as(a, 'token-admin').list()).map((i) => i.id).sort()).toEqual([idA, idB].sort());
+
+    // A delete through B of A's image: 404 through both at once, its index gone; A adopts the delete on its next read.
+    await as(b, 'token-a').delete(idA);
+    await expect(as(a, 'token-a').get(idA)).rejects.toBeInstanceOf(ImageNotFound);
+    await expect(as(b, 'token-a').get(idA)).rejects.toBeInstanceOf(ImageNotFound);
+    expect(() => a.service.get(admin, idA)).toThrow(ImageNotFound);
+    expect(await keys(bucket, 'indexes/')).toEqual([`indexes/${idB}.idx`]);
+    expect((await as(a, 'token-a').list()).map((i) => i.id)).toEqual([idB]);
+    // A's delete of its own image is seen by B at once.
+    await as(a, 'token-a').delete(idB);
+    await expect(as(b, 'token-a').download(idB)).rejects.toBeInstanceOf(ImageNotFound);
+    expect(await as(b, 'token-a').list()).toEqual([]);
+
+    // RGW honours If-Match on PUT: a write over a version another service replaced since is refused.
+    const records = opened[0]?.backend.records;
+    const read = await records?.get(idB);
+    await records?.put(idB, Buffer.from('{}'));
+    expect(await records?.replace(idB, Buffer.from('{}'), read?.etag ?? '')).toBe(false);
   });
 });
