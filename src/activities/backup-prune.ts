@@ -6,17 +6,13 @@
 import type { Logger } from 'pino';
 import type { ImageClient } from '../images/client';
 import type { PruneOutcome, PruneRequest } from '../contract';
-import { backupOwner, backupsNewestFirst, deleteBackups } from './backup-rotation';
+import { currentBackups, deleteBackups } from './backup-rotation';
 import { selectRetained } from './retention-selection';
 
 /** Lists and deletes; a repeat (a retried attempt after a crash) lists again and finishes what the first left. */
 export async function pruneBackups(images: ImageClient, request: PruneRequest, log: Logger, onDeleted: (imageId: string) => void = () => undefined): Promise<PruneOutcome> {
-  const owner = await backupOwner(images, request.imageId);
-  if (owner === null) {
-    log.warn({ image_id: request.imageId, instance_uuid: request.instanceUuid }, 'the new backup is gone or has no owner: nothing pruned');
-    return { kept: [], deleted: [], failed: [] };
-  }
-  const backups = backupsNewestFirst(await images.list({ owner, status: 'active' }), request, owner);
+  const backups = await currentBackups(images, request, log, 'pruned');
+  if (backups === null) return { kept: [], deleted: [], failed: [] };
   const retained = selectRetained(
     backups.map((b) => ({ id: b.id, createdAt: new Date(b.created_at) })),
     request.retention,

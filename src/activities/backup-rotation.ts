@@ -21,8 +21,22 @@ export interface RotationRequest {
   rotation: number;
 }
 
+/**
+ * The instance's active backups of the request's type in the new image's project, newest first, the
+ * new one at the head; null, with a warning naming what was not `done`, when the new backup is gone
+ * or has no owner. Rotation and prune both select from this.
+ */
+export async function currentBackups(images: ImageClient, request: Pick<RotationRequest, 'instanceUuid' | 'imageId' | 'backupType'>, log: Logger, done: 'rotated' | 'pruned'): Promise<Image[] | null> {
+  const owner = await backupOwner(images, request.imageId);
+  if (owner === null) {
+    log.warn({ image_id: request.imageId, instance_uuid: request.instanceUuid }, `the new backup is gone or has no owner: nothing ${done}`);
+    return null;
+  }
+  return backupsNewestFirst(await images.list({ owner, status: 'active' }), request, owner);
+}
+
 /** The instance's active backups of this type in `owner`'s project, newest first, the new one at the head. */
-export function backupsNewestFirst(images: readonly Image[], request: Pick<RotationRequest, 'instanceUuid' | 'imageId' | 'backupType'>, owner: string): Image[] {
+function backupsNewestFirst(images: readonly Image[], request: Pick<RotationRequest, 'instanceUuid' | 'imageId' | 'backupType'>, owner: string): Image[] {
   const matching = images.filter(
     (i) =>
       i.status === 'active' &&
@@ -39,12 +53,8 @@ export function backupsNewestFirst(images: readonly Image[], request: Pick<Rotat
 
 /** Lists and deletes. A repeat (a retried attempt after a crash) lists again, so it finishes what the first left. */
 export async function rotateBackups(images: ImageClient, request: RotationRequest, log: Logger, onDeleted: (imageId: string) => void = () => undefined): Promise<RotationOutcome> {
-  const owner = await backupOwner(images, request.imageId);
-  if (owner === null) {
-    log.warn({ image_id: request.imageId, instance_uuid: request.instanceUuid }, 'the new backup is gone or has no owner: nothing rotated');
-    return { kept: [], deleted: [], failed: [] };
-  }
-  const backups = backupsNewestFirst(await images.list({ owner, status: 'active' }), request, owner);
+  const backups = await currentBackups(images, request, log, 'rotated');
+  if (backups === null) return { kept: [], deleted: [], failed: [] };
   const excess = backups.slice(request.rotation);
   log.info({ instance_uuid: request.instanceUuid, backup_type: request.backupType, rotation: request.rotation, found: backups.length, excess: excess.length }, 'rotating backups');
   const { deleted, failed } = await deleteBackups(images, excess, log, onDeleted);
@@ -74,7 +84,7 @@ export async function deleteBackups(images: ImageClient, doomed: readonly Image[
 }
 
 /** The project the backups live in: the new image's owner (the caller's project, or the instance's). */
-export async function backupOwner(images: ImageClient, imageId: string): Promise<string | null> {
+async function backupOwner(images: ImageClient, imageId: string): Promise<string | null> {
   try {
     return (await images.get(imageId)).owner;
   } catch (err) {
