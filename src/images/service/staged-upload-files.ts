@@ -90,12 +90,6 @@ export class StagedUploadFiles {
     await fsyncDirectory(this.dir);
   }
 
-  /** Removes only the meta file, once the data file has been moved elsewhere (published). */
-  async removeMeta(id: string): Promise<void> {
-    await rm(this.metaPath(id), { force: true });
-    await fsyncDirectory(this.dir);
-  }
-
   /** Adds chunk names (32 bytes each) to the session's durable list of names it may use. */
   async appendNames(id: string, names: Buffer): Promise<void> {
     const handle = await open(this.namesPath(id), 'a', 0o600);

@@ -1,7 +1,7 @@
 // Local-filesystem image data backend. Uploads land in <dataDir>/staging under a unique name and
 // are renamed into <dataDir>/files/<id> only after every byte is fsynced, so a file under files/
 // is always complete; anything left in staging after a crash is garbage by definition. Resumable
-// uploads keep their own files (staged-upload-files.ts) and are published here once committed.
+// uploads keep their own files (staged-upload-files.ts) and are composed into the chunk store.
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
@@ -73,15 +73,6 @@ export class LocalImageBlobStore {
       await rm(published ? finalPath : staged, { force: true });
       throw classifyReceiveError(err);
     }
-  }
-
-  /**
-   * Moves a complete, fsynced file (a committed resumable upload) into place as the image's data:
-   * rename then fsync of files/, as receive() publishes. Both paths are on the same filesystem.
-   */
-  async publish(id: string, completePath: string): Promise<void> {
-    await rename(completePath, this.pathFor(id));
-    await fsyncDirectory(this.filesDir);
   }
 
   /** Re-reads the stored data and hashes it (off the event loop): what verify-after-commit compares with the received digests. */
