@@ -95,7 +95,7 @@ export class ComposedImages {
   static async open(options: ComposedImagesOptions): Promise<ComposedImages> {
     const { shared } = options;
     const indexes = await ImageIndexes.open({ dir: options.indexesDir, quarantineDir: options.quarantineDir, maxImageBytes: options.maxImageBytes, onQuarantine: options.onQuarantine, remote: shared?.indexes });
-    const chunks = await ChunkStore.open(options.chunksDir, options.chunkQuarantineDir, shared === undefined ? undefined : { chunks: shared.chunks, graceMs: shared.graceMs });
+    const chunks = await ChunkStore.open(options.chunksDir, options.chunkQuarantineDir, shared);
     return new ComposedImages(chunks, indexes, options.maxImageBytes, options.onDamaged);
   }
 
@@ -109,7 +109,7 @@ export class ComposedImages {
     return this.exclusive(request.id, async () => {
       const { id, layout } = request;
       const parentId = layout.parent;
-      const batch = this.chunks.batch();
+      const batch = this.chunks.batch((hex) => this.refs.has(hex));
       let parentPinned = false;
       let counted = false;
       try {

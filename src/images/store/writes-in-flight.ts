@@ -1,0 +1,43 @@
+// Writes that go on while their caller carries on, at most `limit` at once: an object store's PUT
+// is a round trip, and one after another those round trips, not the bytes, bound a commit. The
+// first failure is kept and thrown to the caller at its next start() or at drain(), so a caller
+// never learns "all written" while one write failed; nothing is started after a failure.
+
+export class WritesInFlight {
+  private readonly running = new Set<Promise<void>>();
+  private failure: { error: unknown } | undefined;
+
+  constructor(private readonly limit: number) {
+    if (!Number.isSafeInteger(limit) || limit < 1) throw new RangeError(`writes in flight must be a whole number from 1, got ${limit}`);
+  }
+
+  /** Starts `write` once fewer than `limit` are running; throws the first failure of an earlier one instead. */
+  async start(write: () => Promise<void>): Promise<void> {
+    this.throwFailure();
+    while (this.running.size >= this.limit) {
+      await Promise.race(this.running);
+      this.throwFailure();
+    }
+    const run: Promise<void> = write()
+      .catch((error: unknown) => {
+        this.failure ??= { error };
+      })
+      .finally(() => this.running.delete(run));
+    this.running.add(run);
+  }
+
+  /** Every write started has ended; throws the first failure among them. */
+  async drain(): Promise<void> {
+    await this.settle();
+    this.throwFailure();
+  }
+
+  /** Every write started has ended, whatever their outcome (a caller that gives up waits for what it started). */
+  async settle(): Promise<void> {
+    while (this.running.size > 0) await Promise.all(this.running);
+  }
+
+  private throwFailure(): void {
+    if (this.failure !== undefined) throw this.failure.error;
+  }
+}

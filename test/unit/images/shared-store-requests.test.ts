@@ -1,0 +1,143 @@
+// What the composing store asks of a shared backend, counted on one held in memory (each chunk
+// request a round trip of a few ms): a commit keeps at most the backend's putsInFlight chunk PUTs
+// going and asks no HEAD of a chunk no index names; a chunk an installed index names is looked up
+// and not sent again; a PUT that fails among several in flight fails the commit with nothing left
+// running, the image killed and no index naming anything; a received named chunk is one PUT; a
+// download reads a bounded number of chunks ahead and stops reading when its reader goes away.
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ImageService, UNAUTHENTICATED_ADMIN as admin, contextFor } from '../../../src/images/service';
+import { encodeMap, stagedLength, type LogicalLayout } from '../../../src/images/client';
+import { chunkHash } from '../../../src/images/store/chunk-store';
+import { composedRawImage, diskWith, download } from './composed-fixture';
+import { memoryStoreBackend, type MemoryStoreBackend } from './memory-store-backend';
+
+const MiB = 1024 * 1024;
+const CHUNK = 256 * 1024;
+
+let dir: string;
+let service: ImageService | undefined;
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'shared-store-requests-'));
+});
+afterEach(async () => {
+  await service?.close();
+  service = undefined;
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function serviceOn(backend: MemoryStoreBackend): Promise<ImageService> {
+  service = await ImageService.open({ dataDir: dir, maxImageBytes: 64 * MiB, verifyAfterCommit: false, sharedStore: backend });
+  return service;
+}
+
+/** An image of random data staged (every chunk new), not yet committed. */
+async function staged(s: ImageService, bytes: number): Promise<{ id: string; disk: Buffer }> {
+  const { disk, map } = diskWith([[0, bytes]], bytes);
+  const id = (await s.create(admin, { name: 'staged', disk_format: 'raw', container_format: 'bare' })).id;
+  await s.resumable.open(admin, id, { size: bytes, token: 'export-1', layout: { format: 'raw', map: encodeMap(map) } });
+  await s.resumable.append(admin, id, 0, Readable.from([disk]));
+  return { id, disk };
+}
+
+describe('a commit on a shared backend', () => {
+  it.each([1, 3, 8])('keeps at most %i chunk PUTs in flight, asks no HEAD of a new chunk, and the image downloads whole', async (putsInFlight) => {
+    const backend = memoryStoreBackend({ putsInFlight, latencyMs: 40 });
+    const s = await serviceOn(backend);
+    const { id, disk } = await staged(s, 4 * MiB);
+    backend.chunks.heads.reset();
+
+    await s.resumable.commit(admin, id, {});
+
+    expect(backend.chunks.puts.started).toBe(16);
+    expect(backend.chunks.puts.mostAtOnce).toBe(putsInFlight);
+    expect(backend.chunks.heads.started).toBe(0);
+    expect(backend.chunks.objects.size).toBe(16);
+    expect((await download(s, id)).equals(disk)).toBe(true);
+  });
+
+  it('looks up a chunk an installed index names instead of sending it again', async () => {
+    const backend = memoryStoreBackend({ putsInFlight: 8, latencyMs: 5 });
+    const s = await serviceOn(backend);
+    const { disk, map } = diskWith([[0, 2 * MiB]], 2 * MiB);
+    await composedRawImage(s, disk, map, 'first');
+    backend.chunks.puts.reset();
+    backend.chunks.heads.reset();
+
+    const second = await composedRawImage(s, disk, map, 'second');
+
+    expect(backend.chunks.puts.started).toBe(0);
+    expect(backend.chunks.heads.started).toBe(8);
+    expect((await download(s, second)).equals(disk)).toBe(true);
+  });
+
+  it('fails when one PUT among several in flight fails: the image killed, no index, no PUT left running', async () => {
+    const backend = memoryStoreBackend({ putsInFlight: 4, latencyMs: 40 });
+    const s = await serviceOn(backend);
+    const { id } = await staged(s, 4 * MiB);
+    backend.chunks.failPut = (nth) => nth === 6;
+
+    await expect(s.resumable.commit(admin, id, {})).rejects.toThrow();
+
+    // Answered only once every PUT it started had ended; none started after the failure was seen.
+    expect(backend.chunks.puts.running).toBe(0);
+    expect(backend.chunks.puts.started).toBeLessThan(16);
+    await sleep(100);
+    expect(backend.chunks.puts.started).toBeLessThanOrEqual(6 + 4);
+    expect(s.get(admin, id).status).toBe('killed');
+    expect([...backend.indexes.objects.keys()]).toEqual([]);
+  });
+});
+
+describe('a named upload on a shared backend', () => {
+  it('stores a received chunk with one PUT and no HEAD (its uploader was just told it is unknown)', async () => {
+    const backend = memoryStoreBackend({ putsInFlight: 8, latencyMs: 5 });
+    const s = await serviceOn(backend);
+    const snapshotService = contextFor({ kind: 'service', projectId: 'service' });
+    const layout: LogicalLayout = { format: 'raw', map: { virtualSize: CHUNK, extents: [[0, CHUNK, 'd']] }, staged: 'chunk-names' };
+    const id = (await s.create(snapshotService, { disk_format: 'raw', container_format: 'bare', owner: 'p1', snapshot_write_lock: 'service' })).id;
+    await s.resumable.open(snapshotService, id, { size: stagedLength(layout), token: 'export-1', layout });
+    const bytes = randomBytes(CHUNK);
+    const hex = chunkHash(bytes).toString('hex');
+    backend.chunks.heads.reset();
+
+    await s.namedChunks.receive(id, hex, Readable.from([bytes]));
+
+    expect(backend.chunks.puts.started).toBe(1);
+    expect(backend.chunks.heads.started).toBe(0);
+    expect(backend.chunks.objects.get(hex)?.bytes.equals(bytes)).toBe(true);
+  });
+});
+
+describe('a download from a shared backend', () => {
+  it('reads a bounded number of chunks ahead, and stops reading when its reader goes away', async () => {
+    const backend = memoryStoreBackend({ putsInFlight: 8, latencyMs: 20 });
+    const s = await serviceOn(backend);
+    const { disk, map } = diskWith([[0, 32 * MiB]], 32 * MiB);
+    const id = await composedRawImage(s, disk, map, 'big');
+    // The checksums after activation read the image once: not this download's reads.
+    await s.checksums.idle();
+    backend.chunks.gets.reset();
+
+    expect((await download(s, id)).equals(disk)).toBe(true);
+    expect(backend.chunks.gets.started).toBe(128);
+    expect(backend.chunks.gets.mostAtOnce).toBeGreaterThan(1);
+    expect(backend.chunks.gets.mostAtOnce).toBeLessThanOrEqual(32);
+
+    backend.chunks.gets.reset();
+    const { data } = await s.openData(admin, id);
+    const stream = data as Readable;
+    for await (const first of stream) {
+      expect((first as Buffer).length).toBeGreaterThan(0);
+      break;
+    }
+    await sleep(200);
+    expect(backend.chunks.gets.running).toBe(0);
+    expect(backend.chunks.gets.started).toBeLessThanOrEqual(48);
+  });
+});
