@@ -83,11 +83,19 @@ export class MemoryChunks implements RemoteChunks {
 
 class MemoryIndexes implements RemoteIndexes {
   readonly objects = new Map<string, Buffer>();
+  /** ranged reads of index objects */
+  reads = 0;
 
   async open(id: string) {
     const bytes = this.objects.get(id);
     if (bytes === undefined) return undefined;
-    return { size: bytes.length, read: async (position: number, length: number) => Buffer.from(bytes.subarray(position, position + length)) };
+    return {
+      size: bytes.length,
+      read: async (position: number, length: number) => {
+        this.reads++;
+        return Buffer.from(bytes.subarray(position, position + length));
+      },
+    };
   }
 
   async install(id: string, localPath: string): Promise<void> {

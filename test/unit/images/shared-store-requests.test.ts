@@ -3,7 +3,8 @@
 // going and asks no HEAD of a chunk no index names; a chunk an installed index names is looked up
 // and not sent again; a PUT that fails among several in flight fails the commit with nothing left
 // running, the image killed and no index naming anything; a received named chunk is one PUT; a
-// download reads a bounded number of chunks ahead and stops reading when its reader goes away.
+// download reads its index's table a window at a time, a bounded number of chunks ahead, and
+// stops reading when its reader goes away.
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -123,8 +124,11 @@ describe('a download from a shared backend', () => {
     // The checksums after activation read the image once: not this download's reads.
     await s.checksums.idle();
     backend.chunks.gets.reset();
+    const indexReads = backend.indexes.reads;
 
     expect((await download(s, id)).equals(disk)).toBe(true);
+    // The index's header (its length, then the rest), then its table in one window, not a range per 2 MiB read (16 of them).
+    expect(backend.indexes.reads - indexReads).toBe(3);
     expect(backend.chunks.gets.started).toBe(128);
     expect(backend.chunks.gets.mostAtOnce).toBeGreaterThan(1);
     expect(backend.chunks.gets.mostAtOnce).toBeLessThanOrEqual(32);
