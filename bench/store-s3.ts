@@ -117,7 +117,7 @@ async function main(): Promise<void> {
         row('upload + commit, local files', local.upload, local.upload, '-'),
         ...onS3.map((m) => row(`upload + commit, S3 on RGW, ${m.puts} PUTs in flight`, m.upload, local.upload, `${chunks + 1} (PUT per chunk, PUT of the index)`)),
         row('download, local files', local.download, local.download, '-'),
-        ...onS3.map((m) => row(`download, S3 on RGW (after ${m.puts} in flight)`, m.download, local.download, `${chunks} GETs of chunks, HEAD + ranged GETs of the index`)),
+        ...onS3.map((m) => row(`download, S3 on RGW (after ${m.puts} in flight)`, m.download, local.download, `${chunks} GETs of chunks (about 32 in flight), HEAD + 2 ranged GETs of the index's header, 1 of its table`)),
         { case: 'one 256 KiB PUT / GET on RGW', seconds: `${rtt.put.toFixed(1)} ms / ${rtt.get.toFixed(1)} ms`, 'MiB/s': '-', 'vs local': '-', requests: 'median of 50' },
       ]);
     } finally {
