@@ -7,7 +7,7 @@ import { mkdir, rename, utimes, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { fsyncDirectory, fsyncPath } from '../../fs/atomic-file';
 import type { RemoteChunks } from './store-backend';
-import { WritesInFlight } from './writes-in-flight';
+import { RequestsInFlight } from './requests-in-flight';
 
 /** What a batch needs of its chunk store (chunk-store.ts's ChunkStore), named here so the two files do not import each other. */
 export interface BatchStore {
@@ -16,6 +16,7 @@ export interface BatchStore {
   pin(hex: string): void;
   unpin(hex: string): void;
   exists(hash: Buffer): Promise<boolean>;
+  storedSize(hash: Buffer): Promise<number | undefined>;
   /** resolves once a collection's removal of the chunk under way is over */
   removed(hex: string): Promise<void>;
   pathOf(hash: Buffer): string;
@@ -37,20 +38,26 @@ export class ChunkBatch {
   /** chunks this batch PUT, or is putting, to a shared backend */
   private readonly sent = new Set<string>();
   private readonly pinned = new Set<string>();
-  private readonly puts: WritesInFlight | undefined;
+  private readonly puts: RequestsInFlight | undefined;
 
   constructor(
     private readonly store: BatchStore,
     /** chunks an installed index names: on a shared backend, looked up before they are written */
     private readonly known: (hex: string) => boolean,
   ) {
-    this.puts = store.remote === undefined ? undefined : new WritesInFlight(store.remote.putsInFlight);
+    this.puts = store.remote === undefined ? undefined : new RequestsInFlight(store.remote.putsInFlight);
   }
 
   /** Whether the chunk is stored (or written by this batch); pins it either way. */
   async has(hash: Buffer): Promise<boolean> {
     const hex = this.pin(hash);
     return this.pending.has(hex) || this.sent.has(hex) || (await this.store.exists(hash));
+  }
+
+  /** The stored chunk's length (undefined when it is not stored), for a compose about to name it; pins it either way. */
+  storedSize(hash: Buffer): Promise<number | undefined> {
+    this.pin(hash);
+    return this.store.storedSize(hash);
   }
 
   /**
@@ -88,7 +95,7 @@ export class ChunkBatch {
     if (this.sent.has(hex)) return false;
     if (this.known(hex) && (await this.store.exists(hash))) return false;
     this.sent.add(hex);
-    await (this.puts as WritesInFlight).start(async () => {
+    await (this.puts as RequestsInFlight).start(async () => {
       // Not before a removal of it this process's collection has under way: it would undo the PUT.
       await this.store.removed(hex);
       await chunks.put(hex, bytes);

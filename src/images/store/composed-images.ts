@@ -284,7 +284,7 @@ export class ComposedImages {
       };
       const { mayName } = request;
       const composed: Composed = stagesChunkNames(layout)
-        ? await composeNamed({ id, layout, table: writer.chunks, readStaged, chunks: this.chunks, batch, mayName: mayName ?? (() => false) }).then(() => ({ written: [], writtenBytes: 0 }))
+        ? await composeNamed({ id, layout, table: writer.chunks, readStaged, batch, mayName: mayName ?? (() => false) }).then(() => ({ written: [], writtenBytes: 0 }))
         : await composeChunks({ layout, incremental: parent !== null, table: writer.chunks, chunks: this.chunks, batch, readStaged });
       await batch.sync();
       if (request.verify) {

@@ -2,8 +2,8 @@
 // request a round trip of a few ms): a commit keeps at most the backend's putsInFlight chunk PUTs
 // going and asks no HEAD of a chunk no index names; a chunk an installed index names is looked up
 // and not sent again; a PUT that fails among several in flight fails the commit with nothing left
-// running, the image killed and no index naming anything; a received named chunk is one PUT; a
-// download reads its index's table a window at a time, a bounded number of chunks ahead, and
+// running, the image killed and no index naming anything; a received named chunk is one PUT, and a
+// named upload's commit looks each distinct chunk up once, several at a time; a download reads its index's table a window at a time, a bounded number of chunks ahead, and
 // stops reading when its reader goes away.
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -96,10 +96,57 @@ describe('a commit on a shared backend', () => {
 });
 
 describe('a named upload on a shared backend', () => {
+  const snapshotService = contextFor({ kind: 'service', projectId: 'service' });
+
+  /** A named upload of `disk` opened, every chunk received, its names staged: ready to commit. */
+  async function namedStaged(s: ImageService, disk: Buffer): Promise<{ id: string; names: string[] }> {
+    const layout: LogicalLayout = { format: 'raw', map: { virtualSize: disk.length, extents: [[0, disk.length, 'd']] }, staged: 'chunk-names' };
+    const id = (await s.create(snapshotService, { disk_format: 'raw', container_format: 'bare', owner: 'p1', snapshot_write_lock: 'service' })).id;
+    await s.resumable.open(snapshotService, id, { size: stagedLength(layout), token: 'export-1', layout });
+    const names: string[] = [];
+    for (let at = 0; at < disk.length; at += CHUNK) {
+      const bytes = disk.subarray(at, at + CHUNK);
+      names.push(chunkHash(bytes).toString('hex'));
+      if (!s.namedChunks.mayName(id, names[names.length - 1] as string)) await s.namedChunks.receive(id, names[names.length - 1] as string, Readable.from([bytes]));
+    }
+    await s.resumable.append(snapshotService, id, 0, Readable.from([Buffer.from(names.join(''), 'hex')]));
+    return { id, names };
+  }
+
+  it('commits with one look-up per distinct chunk, several at a time, and downloads whole', async () => {
+    const backend = memoryStoreBackend({ putsInFlight: 8, latencyMs: 20 });
+    const s = await serviceOn(backend);
+    // 16 slots, 15 distinct chunks: the last MiB's first chunk repeats the first.
+    const { disk } = diskWith([[0, 4 * MiB]], 4 * MiB);
+    disk.copy(disk, 3 * MiB, 0, CHUNK);
+    const { id, names } = await namedStaged(s, disk);
+    expect(new Set(names).size).toBe(15);
+    backend.chunks.heads.reset();
+
+    const active = await s.resumable.commit(snapshotService, id, {});
+
+    expect(active.status).toBe('active');
+    expect(backend.chunks.heads.started).toBe(15);
+    expect(backend.chunks.heads.mostAtOnce).toBeGreaterThan(1);
+    expect(backend.chunks.heads.mostAtOnce).toBeLessThanOrEqual(8);
+    expect((await download(s, id)).equals(disk)).toBe(true);
+  });
+
+  it('refuses a commit naming a chunk gone from the store: the image killed, no index', async () => {
+    const backend = memoryStoreBackend({ putsInFlight: 8, latencyMs: 5 });
+    const s = await serviceOn(backend);
+    const { disk } = diskWith([[0, 2 * MiB]], 2 * MiB);
+    const { id, names } = await namedStaged(s, disk);
+    backend.chunks.objects.delete(names[5] as string);
+
+    await expect(s.resumable.commit(snapshotService, id, {})).rejects.toThrow(`chunk ${names[5] as string} of slot 5 is not in the store`);
+    expect(s.get(admin, id).status).toBe('killed');
+    expect([...backend.indexes.objects.keys()]).toEqual([]);
+  });
+
   it('stores a received chunk with one PUT and no HEAD (its uploader was just told it is unknown)', async () => {
     const backend = memoryStoreBackend({ putsInFlight: 8, latencyMs: 5 });
     const s = await serviceOn(backend);
-    const snapshotService = contextFor({ kind: 'service', projectId: 'service' });
     const layout: LogicalLayout = { format: 'raw', map: { virtualSize: CHUNK, extents: [[0, CHUNK, 'd']] }, staged: 'chunk-names' };
     const id = (await s.create(snapshotService, { disk_format: 'raw', container_format: 'bare', owner: 'p1', snapshot_write_lock: 'service' })).id;
     await s.resumable.open(snapshotService, id, { size: stagedLength(layout), token: 'export-1', layout });
