@@ -1,7 +1,9 @@
 // bench:s3 — the composing store on an S3 bucket of a RADOS Gateway against the local one, side by
 // side: the same image of random data (no chunk shared, none of zeros) uploaded (a logical upload
-// and its commit, which writes the chunks and the index) and downloaded whole, through each
-// backend, verify-after-commit off in both (it would add one read of every new chunk to each). The
+// and its commit, which writes the chunks and the index) and downloaded whole, and another sent as
+// the host's named upload sends one (each chunk PUT to the service, 4 at a time, then the names
+// committed), through each backend, verify-after-commit off in both (it would add one read of every
+// new chunk to each). The
 // RGW runs on a single-node Ceph with one OSD on a sparse file in the same machine's temp dir.
 // The cost named: requests per chunk (a commit PUTs each new chunk unasked, --puts of them in
 // flight; a download one GET per chunk, read ahead) and one request's latency, measured here for a
@@ -20,6 +22,7 @@ import { DEFAULT_CHUNK_PUTS_IN_FLIGHT, MAX_CHUNK_PUTS_IN_FLIGHT, type SharedStor
 import { startCephCluster } from '../src/testing/ceph/ceph-cluster';
 import { startRadosGateway } from '../src/testing/ceph/rados-gateway';
 import { composedImage } from './support/composed-image';
+import { namedImage } from './support/named-image';
 import { parseArgs } from './support/args';
 import { machineFacts } from './support/machine';
 import { median, printTable, ratio, seconds, timed } from './support/table';
@@ -47,10 +50,11 @@ async function download(service: ImageService, id: string): Promise<number> {
   return bytes;
 }
 
-/** Median ms of upload and download of a fresh image per rep, on a service over `shared` (or the local files). */
-async function measure(shared: () => SharedStoreBackend | undefined): Promise<{ upload: number; download: number }> {
+/** Median ms of upload and download of a fresh image, and of a named upload of another, per rep, on a service over `shared` (or the local files). */
+async function measure(shared: () => SharedStoreBackend | undefined): Promise<{ upload: number; download: number; named: number }> {
   const uploads: number[] = [];
   const downloads: number[] = [];
+  const nameds: number[] = [];
   const bytes = args.mib * MiB;
   for (let r = 0; r < args.reps; r++) {
     const dir = await mkdtemp(join(tmpdir(), 'bench-s3-'));
@@ -67,13 +71,14 @@ async function measure(shared: () => SharedStoreBackend | undefined): Promise<{ 
       if (down.value !== bytes) throw new Error(`downloaded ${down.value} bytes of ${bytes}`);
       uploads.push(up.ms);
       downloads.push(down.ms);
+      nameds.push((await timed(() => namedImage(service, randomBytes(bytes)))).ms);
       await service.close();
     } finally {
       backend?.close();
       await rm(dir, { recursive: true, force: true });
     }
   }
-  return { upload: median(uploads), download: median(downloads) };
+  return { upload: median(uploads), download: median(downloads), named: median(nameds) };
 }
 
 /** Median ms of one 256 KiB PUT and one GET of it, 50 each. */
@@ -106,7 +111,7 @@ async function main(): Promise<void> {
       s3.destroy();
       let run = 0;
       const local = await measure(() => undefined);
-      const onS3: { puts: number; upload: number; download: number }[] = [];
+      const onS3: { puts: number; upload: number; download: number; named: number }[] = [];
       // Each rep in its own prefix: nothing of the last rep is deduplicated.
       for (const puts of args.puts) onS3.push({ puts, ...(await measure(() => s3StoreBackend({ ...location, prefix: `rep-${run++}/` }, 24 * 3600_000, puts))) });
       const rtt = await latency(location);
@@ -116,6 +121,8 @@ async function main(): Promise<void> {
       printTable(`store backends: ${args.mib} MiB image of random data (${chunks} chunks), median of ${args.reps}; Ceph up in ${seconds(cluster.startMs)} s, RGW ${seconds(gateway.startMs)} s later`, [
         row('upload + commit, local files', local.upload, local.upload, '-'),
         ...onS3.map((m) => row(`upload + commit, S3 on RGW, ${m.puts} PUTs in flight`, m.upload, local.upload, `${chunks + 1} (PUT per chunk, PUT of the index)`)),
+        row('named upload (4 chunk PUTs in flight) + commit, local files', local.named, local.named, '-'),
+        ...onS3.map((m) => row(`named upload + commit, S3 on RGW, ${m.puts} PUTs in flight`, m.named, local.named, `${chunks} PUTs of chunks, ${chunks} HEADs at commit, PUT of the index`)),
         row('download, local files', local.download, local.download, '-'),
         ...onS3.map((m) => row(`download, S3 on RGW (after ${m.puts} in flight)`, m.download, local.download, `${chunks} GETs of chunks (about 32 in flight), HEAD + 2 ranged GETs of the index's header, 1 of its table`)),
         { case: 'one 256 KiB PUT / GET on RGW', seconds: `${rtt.put.toFixed(1)} ms / ${rtt.get.toFixed(1)} ms`, 'MiB/s': '-', 'vs local': '-', requests: 'median of 50' },
