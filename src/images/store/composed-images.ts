@@ -30,6 +30,10 @@ import { composeNamed } from './compose-named';
 import { servedStream } from './served-image';
 import { verifyChunks, type VerifyPass } from './verify-job';
 import type { SharedStoreBackend } from './store-backend';
+import { RequestsInFlight } from './requests-in-flight';
+
+/** Chunks read back at once by a commit's verification. */
+const VERIFY_READS_IN_FLIGHT = 8;
 
 export interface ComposedCommit {
   /** the served image's bytes, from its plan: the commit reads none of them (md5 and sha512 come after activation) */
@@ -287,11 +291,7 @@ export class ComposedImages {
         ? await composeNamed({ id, layout, table: writer.chunks, readStaged, batch, mayName: mayName ?? (() => false) }).then(() => ({ written: [], writtenBytes: 0 }))
         : await composeChunks({ layout, incremental: parent !== null, table: writer.chunks, chunks: this.chunks, batch, readStaged });
       await batch.sync();
-      if (request.verify) {
-        for (const hash of composed.written) {
-          if (!(await this.chunks.verify(hash))) throw new ImageVerificationFailed(`Verification of image ${id} failed: chunk ${hash.toString('hex')} does not hold the bytes written; the image is killed`);
-        }
-      }
+      if (request.verify) await this.verifyWritten(id, composed.written);
       const { logicalDigest } = await writer.finishTables();
       const served = { size: servedPlan(header).size };
       await writer.seal(served);
@@ -304,6 +304,21 @@ export class ComposedImages {
     } finally {
       this.indexes.releaseTemp(id);
       await Promise.all([parent?.close(), staged?.close()]);
+    }
+  }
+
+  /** Every chunk the commit wrote read back and checked against its name, a few at a time (each a GET on a shared backend). */
+  private async verifyWritten(id: string, written: readonly Buffer[]): Promise<void> {
+    const reads = new RequestsInFlight(VERIFY_READS_IN_FLIGHT);
+    try {
+      for (const hash of written) {
+        await reads.start(async () => {
+          if (!(await this.chunks.verify(hash))) throw new ImageVerificationFailed(`Verification of image ${id} failed: chunk ${hash.toString('hex')} does not hold the bytes written; the image is killed`);
+        });
+      }
+      await reads.drain();
+    } finally {
+      await reads.settle();
     }
   }
 

@@ -36,6 +36,8 @@ export class MemoryChunks implements RemoteChunks {
   readonly gets = new RequestCounts();
   /** the PUT of the chunk (by its place among the PUTs started, from 1) fails when this says so */
   failPut: (nth: number, hex: string) => boolean = () => false;
+  /** what a GET of the chunk answers, given what is stored: rot, when a test says so */
+  answer: (hex: string, stored: Buffer) => Buffer = (_hex, stored) => stored;
 
   constructor(private readonly latencyMs: number) {}
 
@@ -50,7 +52,8 @@ export class MemoryChunks implements RemoteChunks {
   get(hex: string): Promise<Buffer | undefined> {
     return this.gets.around(async () => {
       await sleep(this.latencyMs);
-      return this.objects.get(hex)?.bytes;
+      const stored = this.objects.get(hex)?.bytes;
+      return stored === undefined ? undefined : this.answer(hex, stored);
     });
   }
 
