@@ -2,9 +2,9 @@
 // with SIGKILL and start it again on the same data dir.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join, resolve } from 'node:path';
-import type { RecoveryReport } from '../../../src/images/service';
+import type { RecoveryReport } from '../../src/images/service';
 
-export const repoRoot = resolve(__dirname, '../../..');
+export const repoRoot = resolve(__dirname, '../..');
 
 export interface ImageServerProcess {
   proc: ChildProcess;
