@@ -19,7 +19,7 @@ import { createControlWorker } from '../../src/workers/control-worker';
 import { createHostWorker, type HostWorker } from '../../src/workers/host-worker';
 import { TEST_INSTANCES_PATH, type InstanceFixture } from './instance-fixture';
 import { fixtureInventoryDomain } from './fixture-inventory';
-import { killAll, startServerProcess } from './image-server-process';
+import { startServerProcess, stopServerProcess } from './image-server-process';
 
 export interface Engine {
   client: Client;
@@ -62,7 +62,7 @@ async function startEmbeddedImages(dataDir: string, where: 'in-process' | 'own-p
     return { url: server.url, close: () => server.close() };
   }
   const child = await startServerProcess(dataDir, { SNAP_IMAGE_MAX_BYTES: String(MAX_IMAGE_BYTES), SNAP_IMAGE_VERIFY_JOB_INTERVAL_HOURS: '0' });
-  return { url: child.url, close: () => killAll([child.proc]) };
+  return { url: child.url, close: () => stopServerProcess(child.proc) };
 }
 
 export async function startEngine(options: EngineOptions = {}): Promise<Engine> {

@@ -40,6 +40,15 @@ export function exited(proc: ChildProcess): Promise<number | null> {
   return new Promise((r) => proc.once('exit', (code) => r(code)));
 }
 
+/** Stops the service as an operator does (SIGTERM: it closes and exits, writing a profile it was asked for), SIGKILL after `graceMs`. */
+export async function stopServerProcess(proc: ChildProcess, graceMs = 10_000): Promise<void> {
+  if (proc.exitCode !== null || proc.signalCode !== null) return;
+  const timer = setTimeout(() => proc.kill('SIGKILL'), graceMs);
+  proc.kill('SIGTERM');
+  await exited(proc);
+  clearTimeout(timer);
+}
+
 /** SIGKILLs every process still running (afterEach). */
 export async function killAll(children: ChildProcess[]): Promise<void> {
   for (const c of children.splice(0)) {
