@@ -14,7 +14,9 @@ export interface ImageServerProcess {
 
 /** Starts server-main.ts and waits for its "listening" log line. */
 export function startServerProcess(dataDir: string, env: Record<string, string> = {}): Promise<ImageServerProcess> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', join('src', 'images', 'service', 'server-main.ts')], {
+  // A bench run under --cpu-prof profiles the service it starts too (bench:profile reads both).
+  const profiling = process.execArgv.filter((a) => a.startsWith('--cpu-prof'));
+  const proc = spawn(process.execPath, [...profiling, '--import', 'tsx', join('src', 'images', 'service', 'server-main.ts')], {
     cwd: repoRoot,
     env: { ...process.env, SNAP_IMAGE_PORT: '0', SNAP_IMAGE_DIR: dataDir, SNAP_IMAGE_AUTH: 'none', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
