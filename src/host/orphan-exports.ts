@@ -77,7 +77,7 @@ export class LibvirtExportReleaser implements ExportReleaser {
 
   async returnAbandonedGuest(dir: string): Promise<ReturnedGuest | null> {
     const returned = await returnAbandonedGuest(await this.session.client(), dir);
-    if (returned !== null) this.options.log?.info({ domain: returned.domainName, outcome: returned.outcome }, 'the guest a closed snapshot run held, as the sweep left it');
+    if (returned !== null) this.options.log?.info({ domain: returned.domainName, outcome: returned.outcome }, 'swept the guest a closed snapshot run held');
     return returned;
   }
 

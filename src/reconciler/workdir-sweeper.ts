@@ -16,10 +16,11 @@
 //
 // A closed cold run terminated while it held its guest (managed-saved, or restarted paused from
 // the save and not resumed) leaves a marker naming the guest (src/host/guest-markers.ts): the sweep
-// brings the guest back in the power state the run found (src/host/abandoned-guest.ts), unless a
-// newer run of the instance's snapshot workflow is open; that run found the guest saved or paused
-// and leaves it so, so the dir and its marker stay until that run closes and a later sweep returns
-// it. A guest saved or paused by an operator has no marker and is never touched.
+// ends the run's export, then brings the guest back in the power state the run found
+// (src/host/abandoned-guest.ts), unless a newer run of the instance's snapshot workflow is open;
+// that run found the guest saved or paused and leaves it so, so the dir and its marker stay until
+// that run closes and a later sweep returns it. A guest saved or paused by an operator has no
+// marker and is never touched.
 import type { Client } from '@temporalio/client';
 import type { Logger } from 'pino';
 import type { AbortedBackupJob, ExportReleaser } from '../host/orphan-exports';
@@ -78,10 +79,13 @@ export async function sweepClosedWorkDirs(options: SweepOptions): Promise<SweepR
       let heldGuest = false;
       if (options.releaser !== undefined) {
         const dir = workDirs.pathFor(key);
-        heldGuest = await returnHeldGuest(options.releaser, client, dir, ownership.workflowId, report);
+        heldGuest = await heldForNewerRun(client, dir, ownership.workflowId);
+        // Before the guest comes back, as the run's own close comes before its restore: QEMU needs
+        // the disk's write lock, which the closed run's qemu-nbd holds.
         const released = await options.releaser.releaseDir(dir);
         if (released.stoppedExport) report.stoppedExports.push(key);
         report.abortedJobs.push(...released.abortedJobs);
+        if (!heldGuest) await returnHeldGuest(options.releaser, dir, report);
       }
       // Without a releaser nobody here can bring a held guest back: its marker keeps the dir.
       if (heldGuest || !(await workDirs.remove(key))) {
@@ -119,15 +123,18 @@ async function abortVanishedRunJobs(releaser: ExportReleaser, workDirs: Snapshot
 }
 
 /**
- * A closed run's guest left saved or paused is brought back unless a newer run of the same workflow
- * (the instance's) is open. True when the guest stays as it is for that run, and the dir with it.
+ * True when the closed run's dir holds its guest (saved or paused) and a newer run of the same
+ * workflow (the instance's) is open: the guest stays as it is for that run, and the dir with it.
  */
-async function returnHeldGuest(releaser: ExportReleaser, client: Client, dir: string, workflowId: string | undefined, report: SweepReport): Promise<boolean> {
-  if (!holdsGuest(dir)) return false;
-  if (workflowId !== undefined && (await workflowIsOpen(client, workflowId))) return true;
+async function heldForNewerRun(client: Client, dir: string, workflowId: string | undefined): Promise<boolean> {
+  return holdsGuest(dir) && workflowId !== undefined && (await workflowIsOpen(client, workflowId));
+}
+
+/** Brings back the guest a closed run left saved or paused, when its dir names one. */
+async function returnHeldGuest(releaser: ExportReleaser, dir: string, report: SweepReport): Promise<void> {
+  if (!holdsGuest(dir)) return;
   const returned = await releaser.returnAbandonedGuest(dir);
   if (returned !== null && returned.outcome !== 'left as found') report.returnedGuests.push(returned.domainName);
-  return false;
 }
 
 async function ownerVerdict(client: Client, workDirs: SnapshotWorkDirs, runId: string): Promise<Ownership> {

@@ -34,13 +34,20 @@ function temporal(open: { workflowId: string; runId?: string }[]): Client {
   return fake as unknown as Client;
 }
 
-function releaser(): ExportReleaser & { returned: string[] } {
+/** A releaser that records what it is asked, in order: `returned` the dirs whose guest it brought back. */
+function releaser(): ExportReleaser & { returned: string[]; calls: string[] } {
   const returned: string[] = [];
+  const calls: string[] = [];
   return {
     returned,
-    releaseDir: async () => ({ stoppedExport: false, abortedJobs: [] }),
+    calls,
+    releaseDir: async () => {
+      calls.push('release the export');
+      return { stoppedExport: true, abortedJobs: [] };
+    },
     abortJobsUnder: async () => [],
     returnAbandonedGuest: async (dir: string) => {
+      calls.push('return the guest');
       returned.push(dir);
       await rm(join(dir, 'saved-guest'), { force: true });
       return { domainName: DOM.name, outcome: 'started from its save' };
@@ -67,11 +74,12 @@ describe('sweepClosedWorkDirs over a run that holds its guest saved', () => {
     return { runId, dir };
   }
 
-  it("brings back a closed run's guest and removes its dir", async () => {
+  it("ends a closed run's export, then brings back its guest (QEMU needs the disk's write lock), and removes its dir", async () => {
     const { runId, dir } = await savedRunDir('snapshot-a');
     const host = releaser();
     const report = await sweepClosedWorkDirs({ client: temporal([]), workDirs: dirs, log, releaser: host });
-    expect(report).toMatchObject({ removed: [runId], kept: [], returnedGuests: [DOM.name] });
+    expect(report).toMatchObject({ removed: [runId], kept: [], stoppedExports: [runId], returnedGuests: [DOM.name] });
+    expect(host.calls).toEqual(['release the export', 'return the guest']);
     expect(host.returned).toEqual([dir]);
     expect(await dirs.list()).toEqual([]);
   });
