@@ -5,9 +5,11 @@
 // is on disk (<id>.names) before the upload's table may use it, so a restarted service pins the
 // same names again before its first collection and the commit finds every chunk it was promised.
 //
-// Received chunks are made durable together, not one by one: a chunk is written at once and
-// answered, and the session's chunks received since the last time are fsynced, named and recorded
-// in <id>.names in one go before the next append of names or the commit (settle). Each fsync
+// Received chunks are made durable together, not one by one: a chunk is written at once (on a
+// shared backend its PUT started, several in flight) and answered, and the session's chunks
+// received since the last time are fsynced (their PUTs answered), named and recorded in <id>.names
+// in one go before the next append of names or the commit (settle). A write that fails drops the
+// window's names: asked again, the service answers them unknown. Each fsync
 // forces a journal commit of the whole filesystem, and a window of chunks pays a few instead of
 // four per chunk. A service killed before a settle loses those chunks' names, and the uploader,
 // asking again, sends them again.
@@ -162,10 +164,25 @@ export class NamedChunkSessions {
     batch.writes.add(write);
     try {
       await write;
+    } catch (err) {
+      this.dropWindow(id, batch);
+      throw err;
     } finally {
       batch.writes.delete(write);
       writing.delete(hex);
     }
+  }
+
+  /**
+   * A write of the window failed: its names are not the session's, and the next chunk starts a new
+   * window. On a shared backend a window's chunk PUTs run in flight and the batch keeps its first
+   * failure, failing every later put and the settle: kept, the window would refuse every chunk
+   * the uploader sends again until a settle that cannot succeed.
+   */
+  private dropWindow(id: string, window: Unsettled): void {
+    if (this.unsettled.get(id) !== window) return;
+    this.unsettled.delete(id);
+    void window.abandon().catch(() => undefined);
   }
 
   /** The name is the session's, pinned for it. */

@@ -185,6 +185,31 @@ describe('a named upload on a shared backend', () => {
     expect([...backend.indexes.objects.keys()]).toEqual([]);
   });
 
+  it('drops the window of a chunk whose PUT failed: asked again, its chunks are unknown, sent again, and the upload commits', async () => {
+    const backend = memoryStoreBackend({ putsInFlight: 8, latencyMs: 5 });
+    const s = await serviceOn(backend);
+    const { disk } = diskWith([[0, MiB]], MiB);
+    const layout: LogicalLayout = { format: 'raw', map: { virtualSize: MiB, extents: [[0, MiB, 'd']] }, staged: 'chunk-names' };
+    const id = (await s.create(snapshotService, { disk_format: 'raw', container_format: 'bare', owner: 'p1', snapshot_write_lock: 'service' })).id;
+    await s.resumable.open(snapshotService, id, { size: stagedLength(layout), token: 'export-1', layout });
+    const chunks = [0, 1, 2, 3].map((i) => disk.subarray(i * CHUNK, (i + 1) * CHUNK));
+    const names = chunks.map((c) => chunkHash(c).toString('hex'));
+    backend.chunks.failPut = (nth) => nth === 2;
+
+    await s.namedChunks.receive(id, names[0] as string, Readable.from([chunks[0]]));
+    await s.namedChunks.receive(id, names[1] as string, Readable.from([chunks[1]]));
+    await sleep(50);
+    await expect(s.namedChunks.receive(id, names[2] as string, Readable.from([chunks[2]]))).rejects.toThrow('refused by the test');
+
+    // The uploader's retry: asks, sends what is unknown (all of it), stages the names, commits.
+    backend.chunks.failPut = () => false;
+    expect(await s.namedChunks.known(id, 'p1', names)).toEqual([]);
+    for (const [i, c] of chunks.entries()) await s.namedChunks.receive(id, names[i] as string, Readable.from([c]));
+    await s.resumable.append(snapshotService, id, 0, Readable.from([Buffer.from(names.join(''), 'hex')]));
+    expect((await s.resumable.commit(snapshotService, id, {})).status).toBe('active');
+    expect((await download(s, id)).equals(disk)).toBe(true);
+  });
+
   it('stores a received chunk with one PUT and no HEAD (its uploader was just told it is unknown)', async () => {
     const backend = memoryStoreBackend({ putsInFlight: 8, latencyMs: 5 });
     const s = await serviceOn(backend);
@@ -196,6 +221,7 @@ describe('a named upload on a shared backend', () => {
     backend.chunks.heads.reset();
 
     await s.namedChunks.receive(id, hex, Readable.from([bytes]));
+    await s.namedChunks.settle(id);
 
     expect(backend.chunks.puts.started).toBe(1);
     expect(backend.chunks.heads.started).toBe(0);
