@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { removeInstance } from '../../src/testing/instance-lifecycle';
 import { Libvirt } from '../../src/libvirt';
 import { errorMessage, POWER_STATE_PAUSED, POWER_STATE_RUNNING } from '../../src/contract';
-import { guestExec } from '../../src/testing/guest/guest-agent';
+import { guestExec, waitForAgent } from '../../src/testing/guest/guest-agent';
 import { checkEndState } from './fault-checks';
 import { deleteInstance, mountFullTmpfs, restartLibvirtd } from './fault-host-ops';
 import { expectedOutcome, LONG_ABSENCE_MS, MON_DOWN_MS, notApplicable, RBD_FAULTS, STEP_BARRIER, VOLUME_FAULTS, type Fault, type Mode, type Step } from './fault-matrix';
@@ -167,6 +167,8 @@ export async function runCell(stack: FaultStack, cell: Cell, options: CellOption
   try {
     // random data: the stream has that much to carry (a chunk of zeros is named, not sent)
     if (onRbd && cell.step === 'upload') {
+      // The agent may be reconnecting just after boot on a loaded machine (a failed cell once said "not connected").
+      await waitForAgent(fixture.client, fixture.instance.domain, { timeoutMs: 60_000 });
       await guestExec(fixture.client, fixture.instance.domain, '/bin/dd', ['if=/dev/urandom', 'of=/mnt/fill', 'bs=1M', `count=${RBD_STREAM_FILL_MIB}`, 'conv=fsync'], { timeoutMs: 120_000 });
     }
     const instance = await stack.register(fixture, paused ? POWER_STATE_PAUSED : POWER_STATE_RUNNING);
