@@ -19,6 +19,9 @@ const OwnerSchema = z.object({ workflowId: z.string().min(1).max(1000), runId: W
 export type WorkDirOwner = z.infer<typeof OwnerSchema>;
 
 export class SnapshotWorkDirs {
+  /** Removals started by removeAfterAnswer and not finished yet, by key. */
+  private readonly removals = new Map<string, Promise<void>>();
+
   constructor(readonly root: string) {
     assertSafePath(root);
   }
@@ -30,6 +33,7 @@ export class SnapshotWorkDirs {
   /** A fresh, empty dir: 0700, or 0701 for live snapshots because QEMU must reach the delta inside. */
   async create(key: string, live: boolean): Promise<string> {
     const dir = this.pathFor(key);
+    await this.removals.get(key);
     await mkdir(this.root, { recursive: true, mode: 0o711 });
     await rm(dir, { recursive: true, force: true });
     await mkdir(dir, { mode: 0o700 });
@@ -43,6 +47,7 @@ export class SnapshotWorkDirs {
    */
   async ensure(key: string, live: boolean): Promise<string> {
     const dir = this.pathFor(key);
+    await this.removals.get(key);
     await mkdir(this.root, { recursive: true, mode: 0o711 });
     await mkdir(dir, { recursive: true, mode: 0o700 });
     await chmod(dir, live ? 0o701 : 0o700);
@@ -75,11 +80,38 @@ export class SnapshotWorkDirs {
   }
 
   async remove(key: string): Promise<void> {
-    await rm(this.pathFor(key), { recursive: true, force: true });
+    const dir = this.pathFor(key);
+    await this.removals.get(key);
+    await rm(dir, { recursive: true, force: true });
   }
 
-  /** Work dirs present now (for the reconciler and for tests asserting nothing is left). */
+  /**
+   * Removes the dir without the caller waiting for it: a step that has released what the dir's
+   * files served answers first, since unlinking on a busy shared disk can take a second. Create,
+   * ensure, remove and list wait for it. A failure goes to `onFailure`; the dir then stays, as it
+   * does when the worker dies first, for the work-dir sweep to remove once the run has closed
+   * (src/reconciler/workdir-sweeper.ts).
+   */
+  removeAfterAnswer(key: string, onFailure: (err: unknown) => void): void {
+    const dir = this.pathFor(key);
+    const previous = this.removals.get(key) ?? Promise.resolve();
+    const removal: Promise<void> = previous
+      .then(() => rm(dir, { recursive: true, force: true }))
+      .catch(onFailure)
+      .finally(() => {
+        if (this.removals.get(key) === removal) this.removals.delete(key);
+      });
+    this.removals.set(key, removal);
+  }
+
+  /** Resolves once the removals under way have ended (a worker's shutdown waits for them). */
+  async settled(): Promise<void> {
+    await Promise.all(this.removals.values());
+  }
+
+  /** Work dirs present once the removals under way have ended (for the sweep and for tests asserting nothing is left). */
   async list(): Promise<string[]> {
+    await this.settled();
     try {
       return (await readdir(this.root)).filter((n) => n.startsWith(PREFIX)).map((n) => n.slice(PREFIX.length));
     } catch (err) {
