@@ -275,17 +275,17 @@ export function createOnePassActivities(deps: HostActivityDeps, limits: OnePassL
       return discardedPoint !== undefined ? { discardedPoint } : undefined;
     },
 
+    // No heartbeat of its own, as the close and the retention had none: a few libvirt calls, well
+    // inside the step's heartbeat timeout, and each heartbeat is one more call to the server.
     async closeExportAndRetain({ domainName, workDirKey, keep, description }) {
-      return withHeartbeat(async () => {
-        const { log } = Context.current();
-        const client = await session.client();
-        const dom = await lookupUnlessGone(client, domainName);
-        // Nothing of ours reads the disk before a checkpoint goes; the export's files go with the dir.
-        await releaseExport(client, dom, workDirs.pathFor(workDirKey));
-        const retention = await retain(client, () => (dom !== null ? Promise.resolve(dom) : client.domainLookupByName(domainName)), { domainName, keep, description });
-        workDirs.removeAfterAnswer(workDirKey, (err) => log.warn('could not remove the work dir after the close; the work-dir sweep removes it once the run closed', { workDirKey, error: errorMessage(err) }));
-        return retention;
-      });
+      const { log } = Context.current();
+      const client = await session.client();
+      const dom = await lookupUnlessGone(client, domainName);
+      // Nothing of ours reads the disk before a checkpoint goes; the export's files go with the dir.
+      await releaseExport(client, dom, workDirs.pathFor(workDirKey));
+      const retention = await retain(client, () => (dom !== null ? Promise.resolve(dom) : client.domainLookupByName(domainName)), { domainName, keep, description });
+      workDirs.removeAfterAnswer(workDirKey, (err) => log.warn('could not remove the work dir after the close; the work-dir sweep removes it once the run closed', { workDirKey, error: errorMessage(err) }));
+      return retention;
     },
   };
 }

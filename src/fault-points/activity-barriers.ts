@@ -76,7 +76,8 @@ function holdCheckpointListing(checkpoints: Libvirt['checkpoints'], barrier: Ste
     get(target, prop) {
       if (prop === 'listAll') {
         return async (...args: Parameters<Libvirt['checkpoints']['listAll']>) => {
-          await barrier.hold('retain_checkpoints');
+          // Heartbeats while held: closeExportAndRetain has no heartbeat of its own.
+          await withHeartbeat(() => barrier.hold('retain_checkpoints'));
           return target.listAll(...args);
         };
       }
