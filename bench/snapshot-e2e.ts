@@ -6,10 +6,11 @@
 // without Temporal; each cold method's guest downtime beside managedSave + restore alone. Every
 // produced image is checked with `qemu-img compare` against the disk: a bench that times a wrong
 // result is worthless. Prints tables; asserts no timings.
-// Run: npm run bench:snapshot [-- --reps 3 --written 256,1024 --methods all|cold|<names> --baselines true]
+// Run: npm run bench:snapshot [-- --reps 3 --written 256,1024 --methods all|cold|<names> --baselines true --service own-process]
 // (`--methods cold`: the cold methods only, beside the floor, Nova-style and managedSave + restore;
 // `--methods one-pass-live,convert-cold` runs only those engine variants, by their names with dashes;
-// `--baselines false` leaves out the floor, Nova-style and managedSave + restore, e.g. under a profiler.)
+// `--baselines false` leaves out the floor, Nova-style and managedSave + restore, e.g. under a profiler;
+// `--service in-process` runs the image service inside the bench's process, sharing its main thread.)
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -40,6 +41,8 @@ const ArgsSchema = z.object({
     .regex(/^(all|[a-z-]+(,[a-z-]+)*)$/)
     .default('all'),
   baselines: z.enum(['true', 'false']).default('true'),
+  /** where the image service runs: its own process, as `npm start` runs it, or inside the bench's */
+  service: z.enum(['own-process', 'in-process']).default('own-process'),
 });
 
 /** Downloads the image and compares it with the live disk; throws when they differ. */
@@ -100,7 +103,9 @@ function chosenVariants(methods: string): EngineVariant[] {
 }
 
 /** One engine per variant; the baselines run in the first round, interleaved per repetition. */
-async function measureGuest(guest: FilledGuest, variants: readonly EngineVariant[], baselines: boolean, reps: number, workDir: string): Promise<Samples> {
+async function measureGuest(guest: FilledGuest, variants: readonly EngineVariant[], args: z.infer<typeof ArgsSchema>, workDir: string): Promise<Samples> {
+  const baselines = args.baselines === 'true';
+  const { reps } = args;
   const samples: Samples = new Map();
   const push = (method: Method, s: Sample): void => {
     samples.set(method, [...(samples.get(method) ?? []), s]);
@@ -108,7 +113,7 @@ async function measureGuest(guest: FilledGuest, variants: readonly EngineVariant
   const { overlayPath, basePath } = guest.fixture.instance;
   const disk = [{ path: overlayPath, format: 'qcow2' as const }, { path: basePath, format: 'qcow2' as const }];
   for (const [index, variant] of variants.entries()) {
-    const engine = await startEngine({ hostEnv: variant.env });
+    const engine = await startEngine({ hostEnv: variant.env, imageService: args.service });
     const stopEngine = onCleanup(`engine (${variant.method})`, () => engine.stop());
     const instance = await engine.register(guest.fixture);
     const storeFiles = join(engine.dir, 'images', 'files');
@@ -146,6 +151,7 @@ runBench('bench:snapshot', async () => {
   const args = parseArgs(ArgsSchema);
   const variants = chosenVariants(args.methods);
   printTable('Machine', await machineFacts());
+  process.stderr.write(`bench:snapshot: the image service runs ${args.service === 'own-process' ? 'in its own process, as npm start runs it' : 'inside the bench process'}\n`);
   await startBenchTemporal();
   const workDir = await mkdtemp(join(tmpdir(), 'snap-bench-work-'));
   onCleanup('bench work dir', () => rm(workDir, { recursive: true, force: true }));
@@ -153,7 +159,7 @@ runBench('bench:snapshot', async () => {
     const diskBytes = Math.max(1024, 2 * writtenMiB) * MiB;
     process.stderr.write(`bench:snapshot: a ${diskBytes / MiB} MiB guest disk with ${writtenMiB} MiB written…\n`);
     const guest = await createFilledGuest({ diskBytes, writtenBytes: writtenMiB * MiB });
-    const samples = await measureGuest(guest, variants, args.baselines === 'true', args.reps, workDir);
+    const samples = await measureGuest(guest, variants, args, workDir);
     reportSnapshots(samples, guest, args.reps);
     await guest.fixture.cleanup();
   }

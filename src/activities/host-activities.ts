@@ -11,6 +11,7 @@ import { novaPowerState } from '../host/power-state';
 import { convertImage } from '../host/qemu-img-convert';
 import { describedChain } from '../host/disk-chain';
 import { restoreGuestState, saveGuestForColdSnapshot } from '../host/cold-snapshot';
+import { removeGuestMarkers } from '../host/guest-markers';
 import { translateFailures } from './activity-failures';
 import { Semaphore, withHeartbeat } from './activity-support';
 import type { HostActivities } from '../contract';
@@ -20,6 +21,13 @@ import { createVolumeHostActivities } from './volume-activities';
 import type { HostActivityDeps } from './host-activity-deps';
 
 export type { HostActivityDeps, TransferReporter } from './host-activity-deps';
+
+/** The workflow run of the activity: its run id names the run's work dir, as the workflow's workDirKey does. */
+function activityRun(): { workflowId: string; runId: string } {
+  const run = Context.current().info.workflowExecution;
+  if (run === undefined) throw new Error('a cold snapshot step runs inside a workflow run: its guest marker lives in that run\'s work dir');
+  return run;
+}
 
 export function createHostActivities(deps: HostActivityDeps): HostActivities {
   const { config, session, workDirs, images } = deps;
@@ -46,10 +54,15 @@ export function createHostActivities(deps: HostActivityDeps): HostActivities {
       return probeLiveSnapshot(client, dom, diskTarget);
     },
 
-    async prepareColdSnapshot({ domainName }) {
+    async prepareColdSnapshot({ domainName, powerState }) {
       return withHeartbeat(async () => {
         const { client, dom } = await lookup(domainName);
-        const { detachedDevices } = await saveGuestForColdSnapshot(client, dom);
+        // The run's work dir (the one its extract uses) holds the save's marker, so the input is the
+        // seed's and recorded histories replay unchanged; its owner record lets the sweep judge it.
+        const run = activityRun();
+        const workDir = await workDirs.ensure(run.runId, false);
+        await workDirs.writeOwner(run.runId, run.workflowId);
+        const { detachedDevices } = await saveGuestForColdSnapshot(client, dom, { workDir, powerState });
         return { detachedDevices };
       });
     },
@@ -93,6 +106,10 @@ export function createHostActivities(deps: HostActivityDeps): HostActivities {
       return withHeartbeat(async () => {
         const client = await session.client();
         const outcome = await restoreGuestState(client, domainName, priorPowerState, resumePaused === true ? { resumePaused } : {});
+        // The guest is as it was (or gone): the run holds it no longer, and a dir its close left for the marker goes.
+        const { runId } = activityRun();
+        await removeGuestMarkers(workDirs.pathFor(runId));
+        await workDirs.removeEmpty(runId);
         return { recreated: outcome.recreated, reattached: outcome.reattached };
       });
     },

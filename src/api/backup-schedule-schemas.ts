@@ -7,6 +7,8 @@ import {
   hasOneTiming,
   IntervalSecondsSchema,
   JitterSecondsSchema,
+  RETENTION_PERIODS,
+  retentionOption,
   RetentionSchema,
   TimeZoneSchema,
   type Retention,
@@ -19,23 +21,11 @@ import { MetadataValueSchema } from './api-schemas';
 /** A schedule keeps at least its newest backup; beyond a thousand an operator wants retention, not rotation. */
 export const MAX_SCHEDULE_ROTATION = 1000;
 
-/** The contract's retention in the API's snake_case (PBS's keep-last … keep-yearly). */
-const RETENTION_FIELDS = [
-  ['keep_last', 'keepLast'],
-  ['keep_hourly', 'keepHourly'],
-  ['keep_daily', 'keepDaily'],
-  ['keep_weekly', 'keepWeekly'],
-  ['keep_monthly', 'keepMonthly'],
-  ['keep_yearly', 'keepYearly'],
-] as const;
+/** The contract's retention in the API's snake_case (PBS's keep-last … keep-yearly): [keep_x, keepX]. */
+const RETENTION_FIELDS = RETENTION_PERIODS.map((period) => [`keep_${period}`, retentionOption(period)] as const);
 const RetentionBodySchema = z
   .object({
-    keep_last: z.number().optional(),
-    keep_hourly: z.number().optional(),
-    keep_daily: z.number().optional(),
-    keep_weekly: z.number().optional(),
-    keep_monthly: z.number().optional(),
-    keep_yearly: z.number().optional(),
+    ...(Object.fromEntries(RETENTION_FIELDS.map(([snake]) => [snake, z.number().optional()])) as Record<(typeof RETENTION_FIELDS)[number][0], z.ZodOptional<z.ZodNumber>>),
     time_zone: z.string().optional(),
   })
   .strict()

@@ -2,6 +2,7 @@
 // the compute API's os-backup-schedule extension.
 import { z } from 'zod';
 import { ScheduleViewSchema, type ScheduleView } from '../api/backup-schedule-schemas';
+import { RETENTION_PERIODS, type RetentionPeriod } from '../contract';
 import { parseAnswer, type ComputeApiClient } from './api-client';
 import { resolveServer } from './compute-commands';
 import { usageError } from './cli-errors';
@@ -31,14 +32,13 @@ export interface ScheduleCreateOptions {
   type?: string;
   keep?: string;
   /** Proxmox Backup Server's prune options, the API's retention (keep_last … keep_yearly) */
-  retention?: Partial<Record<(typeof RETENTION_KEEPS)[number], string>>;
+  retention?: Partial<Record<RetentionPeriod, string>>;
 }
 
-export const RETENTION_KEEPS = ['last', 'hourly', 'daily', 'weekly', 'monthly', 'yearly'] as const;
 
 function retentionBody(given: ScheduleCreateOptions['retention']): Record<string, number> | undefined {
   const body: Record<string, number> = {};
-  for (const keep of RETENTION_KEEPS) {
+  for (const keep of RETENTION_PERIODS) {
     const value = given?.[keep];
     if (value === undefined) continue;
     if (!/^[0-9]{1,6}$/.test(value)) throw usageError(`--keep-${keep} expects a count, got ${JSON.stringify(value)}`);

@@ -11,9 +11,9 @@ import { listServersCommand, parseMetadata, showServerCommand, snapshotCommand }
 import { downloadImageCommand, imageCliError, listImagesCommand, showImageCommand, storeVerifyCommand } from './image-commands';
 import { listHostsCommand, listSnapshotsCommand, retryCommand } from './ops-commands';
 import type { Output } from './output';
-import { RETENTION_KEEPS, SCHEDULE_USAGE, type ScheduleCreateOptions, scheduleActionCommand, scheduleCreateCommand, scheduleDeleteCommand, scheduleListCommand, scheduleShowCommand } from './schedule-commands';
+import { SCHEDULE_USAGE, type ScheduleCreateOptions, scheduleActionCommand, scheduleCreateCommand, scheduleDeleteCommand, scheduleListCommand, scheduleShowCommand } from './schedule-commands';
 import { printable } from './terminal-text';
-import { errorMessage, errorStack } from '../contract';
+import { errorMessage, errorStack, RETENTION_PERIODS } from '../contract';
 
 export const USAGE = `usage: snapctl <command> [options]
 
@@ -175,7 +175,7 @@ export async function run(argv: string[], env: NodeJS.ProcessEnv, stdout: NodeJS
 type Values = ReturnType<typeof parse>['values'];
 
 function retentionOptions(values: Values): ScheduleCreateOptions['retention'] {
-  return Object.fromEntries(RETENTION_KEEPS.map((keep) => [keep, values[`keep-${keep}`]]));
+  return Object.fromEntries(RETENTION_PERIODS.map((keep) => [keep, values[`keep-${keep}`]]));
 }
 
 async function scheduleCommand(args: string[], values: Values, api: ComputeApiClient, out: Output): Promise<void> {

@@ -19,8 +19,13 @@ export const TimeZoneSchema = withoutControlCharacters(z.string().min(1).max(64)
 /** PBS's keep-X options are counts of at least 1; an absent option keeps nothing by itself. */
 const KeepCount = z.number().int().min(1).max(100_000);
 
-export const RETENTION_OPTIONS = ['keepLast', 'keepHourly', 'keepDaily', 'keepWeekly', 'keepMonthly', 'keepYearly'] as const;
-export type RetentionOption = (typeof RETENTION_OPTIONS)[number];
+/** PBS's keep-X periods: the one list the contract's keepX options, the API's keep_x fields and snapctl's --keep-x flags are named from. */
+export const RETENTION_PERIODS = ['last', 'hourly', 'daily', 'weekly', 'monthly', 'yearly'] as const;
+export type RetentionPeriod = (typeof RETENTION_PERIODS)[number];
+export type RetentionOption = `keep${Capitalize<RetentionPeriod>}`;
+
+export const retentionOption = (period: RetentionPeriod): RetentionOption => `keep${period.charAt(0).toUpperCase()}${period.slice(1)}` as RetentionOption;
+export const RETENTION_OPTIONS: readonly RetentionOption[] = RETENTION_PERIODS.map(retentionOption);
 
 export const RetentionSchema = z
   .object({
@@ -35,7 +40,7 @@ export const RetentionSchema = z
   })
   .strict()
   // PBS keeps everything when no option is given; here that is no retention at all, said by leaving it out.
-  .refine((r) => RETENTION_OPTIONS.some((o) => r[o] !== undefined), 'at least one of keepLast, keepHourly, keepDaily, keepWeekly, keepMonthly, keepYearly');
+  .refine((r) => RETENTION_OPTIONS.some((o) => r[o] !== undefined), `at least one of ${RETENTION_OPTIONS.join(', ')}`);
 export type Retention = z.infer<typeof RetentionSchema>;
 
 export interface PruneOutcome {

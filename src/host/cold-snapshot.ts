@@ -1,6 +1,8 @@
 // The cold path's guest handling (Nova's LibvirtDriver.snapshot around managedSave): detach PCI
 // host devices and SR-IOV ports, managedSave; afterwards recreate the domain in its prior power
 // state and re-attach. Both halves are idempotent so a retried or resumed activity converges.
+// The save is marked in the run's work dir first (guest-markers.ts): a run that ends without its
+// restore (terminated) leaves the host's sweep the guest to bring back (abandoned-guest.ts).
 import {
   DomainState,
   isLibvirtError,
@@ -13,6 +15,7 @@ import {
 } from '../libvirt';
 import { POWER_STATE_PAUSED, POWER_STATE_RUNNING, type PowerState } from '../contract';
 import { missingPassthrough, parseDomainXml, type DomainFacts, type PassthroughDevice } from './domain-xml';
+import { namedDomain, writeGuestMarker } from './guest-markers';
 
 async function facts(client: Libvirt, dom: Domain, inactive: boolean): Promise<DomainFacts> {
   return parseDomainXml(await client.domainGetXMLDesc(dom, inactive ? VIR_DOMAIN_XML_INACTIVE : 0));
@@ -23,8 +26,13 @@ function inNovaOrder(devices: readonly PassthroughDevice[]): PassthroughDevice[]
   return [...devices.filter((d) => d.kind === 'hostdev'), ...devices.filter((d) => d.kind === 'sriov-port')];
 }
 
-/** Detaches passthrough devices (PCI first, then SR-IOV ports, as Nova does) and managed-saves. */
-export async function saveGuestForColdSnapshot(client: Libvirt, dom: Domain): Promise<{ detachedDevices: number; alreadySaved: boolean }> {
+/**
+ * Detaches passthrough devices (PCI first, then SR-IOV ports, as Nova does) and managed-saves,
+ * having marked in `workDir` (the run's) that the run holds the guest saved, to return it to `powerState`.
+ */
+export async function saveGuestForColdSnapshot(client: Libvirt, dom: Domain, run: { workDir: string; powerState: PowerState }): Promise<{ detachedDevices: number; alreadySaved: boolean }> {
+  // Before the save, so that no save of ours is ever unmarked; a retry that finds the guest saved rewrites the same.
+  await writeGuestMarker(run.workDir, 'saved', { ...namedDomain(dom), powerState: run.powerState });
   const { state } = await client.domainGetState(dom);
   if (state === DomainState.Shutoff && (await client.domainHasManagedSaveImage(dom))) {
     return { detachedDevices: 0, alreadySaved: true };

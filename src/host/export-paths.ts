@@ -11,12 +11,18 @@ export const EXPORT_SOCKET_NAME = 'export.sock';
 export const QEMU_NBD_PID_NAME = 'qemu-nbd.pid';
 /** Present while a cold run's guest, restarted paused from its save, has not been resumed yet. */
 export const RESTARTED_GUEST_NAME = 'restarted-paused';
+/** Present from before a cold run's managedSave until its guest is back in its prior power state. */
+export const SAVED_GUEST_NAME = 'saved-guest';
+/** The markers of a guest the run holds (src/host/guest-markers.ts): kept while the run's files go. */
+export const GUEST_MARKER_NAMES: readonly string[] = [RESTARTED_GUEST_NAME, SAVED_GUEST_NAME];
 
 export interface ExportPaths {
   socketPath: string;
   pidFile: string;
   /** marks the guest restarted paused by this run and not resumed since (src/host/saved-guest-restart.ts) */
   restartedGuest: string;
+  /** marks the guest managed-saved by this run and not brought back since (src/host/guest-markers.ts) */
+  savedGuest: string;
   /** the backup job's copy-before-write qcow2 for one disk (libvirt creates and deletes it) */
   scratchFile(target: string): string;
 }
@@ -27,6 +33,7 @@ export function exportPaths(workDir: string): ExportPaths {
     socketPath: path.join(workDir, EXPORT_SOCKET_NAME),
     pidFile: path.join(workDir, QEMU_NBD_PID_NAME),
     restartedGuest: path.join(workDir, RESTARTED_GUEST_NAME),
+    savedGuest: path.join(workDir, SAVED_GUEST_NAME),
     scratchFile: (target) => path.join(workDir, `scratch-${assertDiskTarget(target)}.qcow2`),
   };
 }

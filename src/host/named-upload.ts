@@ -24,8 +24,8 @@ import { LOGICAL_DIGEST_ALGORITHM, LogicalDigest } from '../qcow2';
 import type { StreamImageOptions, StreamOutcome } from './image-stream-types';
 import { BreakBudget, ExportChanged, openStagedSession } from './staged-session';
 
-/** Slots read, named and asked about at once: 32 MiB of disk held while the service answers. */
-const WINDOW_SLOTS = 128;
+/** Slots read, named and asked about at once: 16 MiB of disk; two windows (32 MiB) are held, one travelling, one read ahead. */
+const WINDOW_SLOTS = 64;
 /** Chunks sent side by side. */
 const PUTS_IN_FLIGHT = 4;
 const ZEROS = Buffer.alloc(NAMED_CHUNK_BYTES);
@@ -56,8 +56,18 @@ export async function namedUpload(options: StreamImageOptions, nbd: NbdClient, i
   let bytesSent = 0;
   const progress = (): void => options.onProgress?.({ acknowledged: named, sent: named, total });
   progress();
-  for (let first = 0; first < slots.length; ) {
-    const window = await reader.read(slots.slice(first, first + WINDOW_SLOTS));
+  // The next window is read and named while this one travels: the disk, the hashing and the service work side by side.
+  const readWindow = (first: number): Promise<NamedChunk[]> | null => {
+    if (first >= slots.length) return null;
+    const reading = reader.read(slots.slice(first, first + WINDOW_SLOTS));
+    // A stream that fails never awaits the window ahead: not an unhandled rejection.
+    reading.catch(() => undefined);
+    return reading;
+  };
+  let ahead = readWindow(0);
+  for (let first = 0; ahead !== null; ) {
+    const window = await ahead;
+    ahead = readWindow(first + window.length);
     const windowStart = first * CHUNK_NAME_BYTES;
     const windowEnd = windowStart + window.length * CHUNK_NAME_BYTES;
     while (offset < windowEnd) {
@@ -116,9 +126,15 @@ async function sendUnknown(options: StreamImageOptions, images: ChunkUploads, wi
   return sent;
 }
 
-/** The disk's chunks through NBD: the map's data extents read, zeros elsewhere, each named. */
+/**
+ * The disk's chunks through NBD: the map's data extents read, zeros elsewhere, each named. The
+ * bytes go into two window-sized buffers used in turn, so a stream allocates them once: a window's
+ * chunk bytes stay valid until the read after the next one starts.
+ */
 class ChunkReader {
   private readonly data: { offset: number; end: number }[];
+  private readonly buffers = [Buffer.allocUnsafe(0), Buffer.allocUnsafe(0)];
+  private turn = 0;
   private cursor = 0;
 
   constructor(
@@ -128,9 +144,16 @@ class ChunkReader {
     this.data = layout.map.extents.filter(([, , kind]) => kind === 'd').map(([offset, length]) => ({ offset, end: offset + length }));
   }
 
-  /** Slots in increasing order, never one before the last call's. */
+  /** Slots in increasing order, never one before the last call's, at most WINDOW_SLOTS of them. */
   read(slots: readonly number[]): Promise<NamedChunk[]> {
-    return Promise.all(slots.map((slot) => this.chunk(slot, this.piecesOf(slot))));
+    const buffer = this.windowBuffer(slots.length);
+    return Promise.all(slots.map((slot, i) => this.chunk(slot, this.piecesOf(slot), buffer.subarray(i * NAMED_CHUNK_BYTES, (i + 1) * NAMED_CHUNK_BYTES))));
+  }
+
+  private windowBuffer(slots: number): Buffer {
+    this.turn = 1 - this.turn;
+    if ((this.buffers[this.turn] as Buffer).length < slots * NAMED_CHUNK_BYTES) this.buffers[this.turn] = Buffer.allocUnsafe(WINDOW_SLOTS * NAMED_CHUNK_BYTES);
+    return this.buffers[this.turn] as Buffer;
   }
 
   private piecesOf(slot: number): { offset: number; end: number }[] {
@@ -145,11 +168,13 @@ class ChunkReader {
     return out;
   }
 
-  private async chunk(slot: number, pieces: readonly { offset: number; end: number }[]): Promise<NamedChunk> {
+  private async chunk(slot: number, pieces: readonly { offset: number; end: number }[], room: Buffer): Promise<NamedChunk> {
     const start = slot * NAMED_CHUNK_BYTES;
-    const bytes = Buffer.alloc(slotLength(slot, this.layout.map.virtualSize));
-    await Promise.all(pieces.map(async (p) => (await this.nbd.read(p.offset, p.end - p.offset)).copy(bytes, p.offset - start)));
+    const bytes = room.subarray(0, slotLength(slot, this.layout.map.virtualSize));
     const data = pieces.reduce((n, p) => n + (p.end - p.offset), 0);
+    // Only a chunk the data does not cover whole reads zeros between its pieces.
+    if (data < bytes.length) bytes.fill(0);
+    await Promise.all(pieces.map((p) => this.nbd.readInto(bytes.subarray(p.offset - start, p.end - start), p.offset)));
     // A chunk of zeros is named by zeros: neither stored nor sent (the disk reads zeros there anyway).
     if (bytes.equals(ZEROS.subarray(0, bytes.length))) return { slot, name: ZERO_CHUNK_NAME, bytes: null, data };
     return { slot, name: createHash('sha256').update(bytes).digest(), bytes, data };

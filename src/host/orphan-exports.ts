@@ -4,8 +4,9 @@
 // worker was there leaves them behind; a backup job left running blocks every other job on the
 // domain, managedSave among them, and keeps its copy-before-write scratch file growing.
 //
-// A guest the cold path restarted paused from its save is left so by a run terminated before the
-// resume; the sweep resumes it here once no snapshot run owns the instance.
+// A guest the cold path managed-saved, or restarted paused from its save, is left so by a run
+// terminated before its restore or its resume; the sweep brings it back here (abandoned-guest.ts)
+// once no snapshot run owns the instance.
 //
 // A job is recognised as a run's by where it serves: its NBD socket lies in the run's work dir
 // (exportPaths(workDir).socketPath). Jobs whose socket lies anywhere else are never touched.
@@ -16,7 +17,7 @@ import { abortBackupJob, currentBackupJob } from './backup-export';
 import { BackupXmlError } from './backup-xml';
 import { exportPaths, isInside, workDirRunIdOf } from './export-paths';
 import { stopReadOnlyExport } from './nbd-export';
-import { resumeAbandonedRestart } from './saved-guest-restart';
+import { returnAbandonedGuest, type ReturnedGuest } from './abandoned-guest';
 
 export interface AbortedBackupJob {
   domain: string;
@@ -39,10 +40,11 @@ export interface ExportReleaser {
    */
   abortJobsUnder(root: string, isClosed: (runId: string) => Promise<boolean>): Promise<AbortedBackupJob[]>;
   /**
-   * Resumes the guest the dir's cold run restarted paused and never resumed (saved-guest-restart.ts);
-   * the caller knows no snapshot run owns the instance now. The domain's name when it resumed one.
+   * Brings back the guest the dir's closed cold run holds (saved, or restarted paused: its marker,
+   * guest-markers.ts) when it is still as the run left it; the caller knows no snapshot run owns
+   * the instance now. Null when the dir names no guest, or its domain is gone.
    */
-  resumeRestartedGuest(dir: string): Promise<string | null>;
+  returnAbandonedGuest(dir: string): Promise<ReturnedGuest | null>;
 }
 
 interface RunningBackup {
@@ -73,10 +75,10 @@ export class LibvirtExportReleaser implements ExportReleaser {
     return { stoppedExport: stopped, abortedJobs };
   }
 
-  async resumeRestartedGuest(dir: string): Promise<string | null> {
-    const resumed = await resumeAbandonedRestart(await this.session.client(), dir);
-    if (resumed !== null) this.options.log?.info({ domain: resumed }, 'resumed a guest a closed snapshot run had left paused');
-    return resumed;
+  async returnAbandonedGuest(dir: string): Promise<ReturnedGuest | null> {
+    const returned = await returnAbandonedGuest(await this.session.client(), dir);
+    if (returned !== null) this.options.log?.info({ domain: returned.domainName, outcome: returned.outcome }, 'swept the guest a closed snapshot run held');
+    return returned;
   }
 
   async abortJobsUnder(root: string, isClosed: (runId: string) => Promise<boolean>): Promise<AbortedBackupJob[]> {

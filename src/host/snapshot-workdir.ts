@@ -1,11 +1,17 @@
 // The private temp dir each snapshot extracts into, under the configured snapshots directory
 // (Nova's utils.tempdir(dir=CONF.libvirt.snapshots_directory)). Its name comes from the workflow
 // run, so a retried or resumed attempt finds — and first wipes — what an earlier one left.
-import { chmod, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+//
+// A dir whose run holds its guest (a marker of guest-markers.ts: saved, or restarted paused) keeps
+// that marker and its owner record through every wipe and removal of the run's files: the marker
+// goes only once the guest is back (the run's restore, or the host's sweep), so a run ended at any
+// point never leaves a guest of ours that nothing names.
+import { chmod, mkdir, readdir, readFile, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { assertSafePath } from '../fs/safe-path';
 import { errnoCode } from '../contract';
+import { GUEST_MARKER_NAMES } from './export-paths';
 
 const WorkDirKeySchema = z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, 'a workflow run id (UUID)');
 const PREFIX = 'snap-';
@@ -30,14 +36,16 @@ export class SnapshotWorkDirs {
     return join(this.root, `${PREFIX}${WorkDirKeySchema.parse(key)}`);
   }
 
-  /** A fresh, empty dir: 0700, or 0701 for live snapshots because QEMU must reach the delta inside. */
+  /**
+   * A fresh dir, empty but for the run's guest marker (with its owner record) when it holds one:
+   * 0700, or 0701 for live snapshots because QEMU must reach the delta inside.
+   */
   async create(key: string, live: boolean): Promise<string> {
     const dir = this.pathFor(key);
     await this.removals.get(key);
     await mkdir(this.root, { recursive: true, mode: 0o711 });
-    await rm(dir, { recursive: true, force: true });
-    await mkdir(dir, { mode: 0o700 });
-    if (live) await chmod(dir, 0o701);
+    if (!(await this.removeRunFiles(dir))) await mkdir(dir, { mode: 0o700 });
+    await chmod(dir, live ? 0o701 : 0o700);
     return dir;
   }
 
@@ -79,16 +87,56 @@ export class SnapshotWorkDirs {
     }
   }
 
-  async remove(key: string): Promise<void> {
+  /**
+   * Removes the dir; of a dir whose run still holds its guest, all but the guest marker and the
+   * owner record (the restore or the sweep removes the rest, removeEmpty). True when it is gone.
+   */
+  async remove(key: string): Promise<boolean> {
     const dir = this.pathFor(key);
     await this.removals.get(key);
-    await rm(dir, { recursive: true, force: true });
+    return !(await this.removeRunFiles(dir));
+  }
+
+  /** Removes the dir when nothing but its owner record is left in it (its guest came back after its files went). */
+  async removeEmpty(key: string): Promise<void> {
+    const dir = this.pathFor(key);
+    await this.removals.get(key);
+    const names = await this.entries(dir);
+    if (names === undefined || names.some((n) => n !== OWNER_FILE)) return;
+    await rm(join(dir, OWNER_FILE), { force: true });
+    await rmdir(dir).catch((err: unknown) => {
+      // Written into meanwhile, or removed meanwhile: either way not ours to remove now.
+      if (errnoCode(err) !== 'ENOTEMPTY' && errnoCode(err) !== 'ENOENT') throw err;
+    });
+  }
+
+  /** Removes the run's files; the dir stays (true) only for its guest marker and owner record. */
+  private async removeRunFiles(dir: string): Promise<boolean> {
+    const names = await this.entries(dir);
+    if (names === undefined) return false;
+    if (!names.some((n) => GUEST_MARKER_NAMES.includes(n))) {
+      await rm(dir, { recursive: true, force: true });
+      return false;
+    }
+    const kept = new Set([...GUEST_MARKER_NAMES, OWNER_FILE]);
+    for (const name of names) if (!kept.has(name)) await rm(join(dir, name), { recursive: true, force: true });
+    return true;
+  }
+
+  /** The names inside a work dir, undefined when it does not exist. */
+  private async entries(dir: string): Promise<string[] | undefined> {
+    try {
+      return await readdir(dir);
+    } catch (err) {
+      if (errnoCode(err) === 'ENOENT') return undefined;
+      throw err;
+    }
   }
 
   /**
-   * Removes the dir without the caller waiting for it: a step that has released what the dir's
-   * files served answers first, since unlinking on a busy shared disk can take a second. Create,
-   * ensure, remove and list wait for it. A failure goes to `onFailure`; the dir then stays, as it
+   * Removes the dir as remove() does, without the caller waiting for it: a step that has released
+   * what the dir's files served answers first, since unlinking on a busy shared disk can take a
+   * second. Create, ensure, remove, removeEmpty and list wait for it. A failure goes to `onFailure`; the dir then stays, as it
    * does when the worker dies first, for the work-dir sweep to remove once the run has closed
    * (src/reconciler/workdir-sweeper.ts).
    */
@@ -96,7 +144,7 @@ export class SnapshotWorkDirs {
     const dir = this.pathFor(key);
     const previous = this.removals.get(key) ?? Promise.resolve();
     const removal: Promise<void> = previous
-      .then(() => rm(dir, { recursive: true, force: true }))
+      .then(async () => void (await this.removeRunFiles(dir)))
       .catch(onFailure)
       .finally(() => {
         if (this.removals.get(key) === removal) this.removals.delete(key);

@@ -14,16 +14,18 @@
 // then aborts the backup jobs still serving from a closed or vanished run's dir. Whatever cannot
 // be released (libvirt unreachable) keeps its dir for the next start-up.
 //
-// A closed cold run terminated between restarting its guest paused and resuming it leaves a marker
-// naming the guest (src/host/saved-guest-restart.ts): the sweep resumes the guest, unless a newer
-// run of the instance's snapshot workflow is open; that run found the guest paused and brings it
-// back paused, so the dir and its marker stay until that run closes and a later sweep resumes it.
-import { existsSync } from 'node:fs';
+// A closed cold run terminated while it held its guest (managed-saved, or restarted paused from
+// the save and not resumed) leaves a marker naming the guest (src/host/guest-markers.ts): the sweep
+// ends the run's export, then brings the guest back in the power state the run found
+// (src/host/abandoned-guest.ts), unless a newer run of the instance's snapshot workflow is open;
+// that run found the guest saved or paused and leaves it so, so the dir and its marker stay until
+// that run closes and a later sweep returns it. A guest saved or paused by an operator has no
+// marker and is never touched.
 import type { Client } from '@temporalio/client';
 import type { Logger } from 'pino';
 import type { AbortedBackupJob, ExportReleaser } from '../host/orphan-exports';
 import type { SnapshotWorkDirs } from '../host/snapshot-workdir';
-import { exportPaths } from '../host/export-paths';
+import { holdsGuest } from '../host/guest-markers';
 import { workflowIsOpen } from './open-snapshots';
 
 export interface SweepOptions {
@@ -43,8 +45,8 @@ export interface SweepReport {
   /** run ids whose qemu-nbd export was stopped */
   stoppedExports: string[];
   abortedJobs: AbortedBackupJob[];
-  /** guests a closed run had left paused, resumed */
-  resumedGuests: string[];
+  /** guests a closed run had left saved or paused, brought back (started from the save, or resumed) */
+  returnedGuests: string[];
 }
 
 type Verdict = 'open' | 'closed' | 'unknown';
@@ -59,7 +61,7 @@ export async function sweepClosedWorkDirs(options: SweepOptions): Promise<SweepR
   const { client, workDirs, log } = options;
   const now = options.now ?? Date.now;
   const orphanAfterMs = options.orphanAfterMs ?? 60 * 60_000;
-  const report: SweepReport = { removed: [], kept: [], stoppedExports: [], abortedJobs: [], resumedGuests: [] };
+  const report: SweepReport = { removed: [], kept: [], stoppedExports: [], abortedJobs: [], returnedGuests: [] };
   for (const key of await workDirs.list()) {
     // Not a run id: not ours to judge (and never interpolated into a visibility query).
     if (!RUN_ID.test(key)) continue;
@@ -77,16 +79,19 @@ export async function sweepClosedWorkDirs(options: SweepOptions): Promise<SweepR
       let heldGuest = false;
       if (options.releaser !== undefined) {
         const dir = workDirs.pathFor(key);
-        heldGuest = await resumeRestartedGuest(options.releaser, client, dir, ownership.workflowId, report);
+        heldGuest = await heldForNewerRun(client, dir, ownership.workflowId);
+        // Before the guest comes back, as the run's own close comes before its restore: QEMU needs
+        // the disk's write lock, which the closed run's qemu-nbd holds.
         const released = await options.releaser.releaseDir(dir);
         if (released.stoppedExport) report.stoppedExports.push(key);
         report.abortedJobs.push(...released.abortedJobs);
+        if (!heldGuest) await returnHeldGuest(options.releaser, dir, report);
       }
-      if (heldGuest) {
+      // Without a releaser nobody here can bring a held guest back: its marker keeps the dir.
+      if (heldGuest || !(await workDirs.remove(key))) {
         report.kept.push(key);
         continue;
       }
-      await workDirs.remove(key);
       report.removed.push(key);
       log.info({ run_id: key }, 'removed the work dir of a closed snapshot run');
     } catch (err) {
@@ -118,15 +123,18 @@ async function abortVanishedRunJobs(releaser: ExportReleaser, workDirs: Snapshot
 }
 
 /**
- * A closed run's guest left paused is resumed unless a newer run of the same workflow (the
- * instance's) is open. True when the guest stays paused for that run, and the dir with it.
+ * True when the closed run's dir holds its guest (saved or paused) and a newer run of the same
+ * workflow (the instance's) is open: the guest stays as it is for that run, and the dir with it.
  */
-async function resumeRestartedGuest(releaser: ExportReleaser, client: Client, dir: string, workflowId: string | undefined, report: SweepReport): Promise<boolean> {
-  if (!existsSync(exportPaths(dir).restartedGuest)) return false;
-  if (workflowId !== undefined && (await workflowIsOpen(client, workflowId))) return true;
-  const resumed = await releaser.resumeRestartedGuest(dir);
-  if (resumed !== null) report.resumedGuests.push(resumed);
-  return false;
+async function heldForNewerRun(client: Client, dir: string, workflowId: string | undefined): Promise<boolean> {
+  return holdsGuest(dir) && workflowId !== undefined && (await workflowIsOpen(client, workflowId));
+}
+
+/** Brings back the guest a closed run left saved or paused, when its dir names one. */
+async function returnHeldGuest(releaser: ExportReleaser, dir: string, report: SweepReport): Promise<void> {
+  if (!holdsGuest(dir)) return;
+  const returned = await releaser.returnAbandonedGuest(dir);
+  if (returned !== null && returned.outcome !== 'left as found') report.returnedGuests.push(returned.domainName);
 }
 
 async function ownerVerdict(client: Client, workDirs: SnapshotWorkDirs, runId: string): Promise<Ownership> {

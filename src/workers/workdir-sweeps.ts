@@ -1,8 +1,8 @@
 // The host worker's sweeps of snapshot work dirs (src/reconciler/workdir-sweeper.ts): one before
 // it polls, for what runs closed while no worker was here left behind, then one per interval while
 // it runs, for a run terminated meanwhile: nothing of it compensates, and a cold run terminated
-// between restarting its guest paused and resuming it would leave the guest paused until the next
-// start-up.
+// after its managedSave and before its restore (or between restarting its guest paused and resuming
+// it) would leave the guest saved (or paused) until the next start-up.
 import type { Logger } from 'pino';
 import { sweepClosedWorkDirs, type SweepOptions, type SweepReport } from '../reconciler/workdir-sweeper';
 
@@ -11,9 +11,9 @@ export interface WorkDirSweeps {
 }
 
 function logReport(log: Logger, report: SweepReport, when: string): void {
-  const { removed, kept, stoppedExports, abortedJobs, resumedGuests } = report;
-  if (removed.length + abortedJobs.length + resumedGuests.length === 0 && (when !== 'start-up' || kept.length === 0)) return;
-  log.info({ removed: removed.length, kept: kept.length, stopped_exports: stoppedExports.length, aborted_jobs: abortedJobs.length, resumed_guests: resumedGuests }, `snapshot work dirs swept (${when})`);
+  const { removed, kept, stoppedExports, abortedJobs, returnedGuests } = report;
+  if (removed.length + abortedJobs.length + returnedGuests.length === 0 && (when !== 'start-up' || kept.length === 0)) return;
+  log.info({ removed: removed.length, kept: kept.length, stopped_exports: stoppedExports.length, aborted_jobs: abortedJobs.length, returned_guests: returnedGuests }, `snapshot work dirs swept (${when})`);
 }
 
 /** Runs the start-up sweep, then one sweep every `intervalMs` (never two at once) until stop(). */

@@ -198,6 +198,12 @@ async function main(): Promise<void> {
       'managedSave and the recreate only in cold modes, image faults only in upload, a full disk',
       'only in extract, the RBD faults in live mode at their one step.',
       '',
+      'A run terminated in Temporal (no compensation runs) is not a cell: its end state waits for the',
+      "host's work-dir sweep. A cold run terminated after its managedSave, or between restarting its",
+      'guest paused and resuming it, leaves a marker naming the guest; the sweep brings the guest back',
+      'and leaves a guest saved by hand saved (README, "A run that ends holding its guest";',
+      '`test/integration/guest/saved-guest-sweep.test.ts`, `cold-restart-real-guest.test.ts`).',
+      '',
     ].join('\n');
     await writeFile(join(PROJECT_ROOT, 'docs', 'faults.md'), doc);
     process.stdout.write('written: docs/faults.md\n');

@@ -10,7 +10,7 @@ import type { NativeConnection } from '@temporalio/worker';
 import pino from 'pino';
 import { loadHostConfig, type HostConfig } from '../../src/host/host-config';
 import { GlanceHttpClient, type ImageClient } from '../../src/images/client';
-import { startImageServer, type RunningImageServer } from '../../src/images/service';
+import { startImageServer } from '../../src/images/service';
 import { InstanceStore, type Instance } from '../../src/store';
 import { CONTROL_TASK_QUEUE, POWER_STATE_RUNNING, snapshotWorkflowId, WORKFLOW_TYPE, type PowerState, type SnapshotResult } from '../../src/contract';
 import { connectClient, connectWorker } from '../../src/temporal/connect';
@@ -19,12 +19,12 @@ import { createControlWorker } from '../../src/workers/control-worker';
 import { createHostWorker, type HostWorker } from '../../src/workers/host-worker';
 import { TEST_INSTANCES_PATH, type InstanceFixture } from './instance-fixture';
 import { fixtureInventoryDomain } from './fixture-inventory';
+import { startServerProcess, stopServerProcess } from './image-server-process';
 
 export interface Engine {
   client: Client;
   store: InstanceStore;
   images: ImageClient;
-  imageServer: RunningImageServer;
   host: HostWorker;
   hostConfig: HostConfig;
   dir: string;
@@ -49,6 +49,20 @@ export interface EngineOptions {
   cinder?: CinderForProject;
   /** keep the control worker's info-level log records in `logs` */
   captureLogs?: boolean;
+  /** the embedded image service in this process (default), or in its own as `npm start` runs it */
+  imageService?: 'in-process' | 'own-process';
+}
+
+const MAX_IMAGE_BYTES = 4 * 1024 ** 3;
+
+/** The embedded image service, and how to stop it. */
+async function startEmbeddedImages(dataDir: string, where: 'in-process' | 'own-process'): Promise<{ url: string; close: () => Promise<void> }> {
+  if (where === 'in-process') {
+    const server = await startImageServer({ port: 0, dataDir, maxImageBytes: MAX_IMAGE_BYTES });
+    return { url: server.url, close: () => server.close() };
+  }
+  const child = await startServerProcess(dataDir, { SNAP_IMAGE_MAX_BYTES: String(MAX_IMAGE_BYTES), SNAP_IMAGE_VERIFY_JOB_INTERVAL_HOURS: '0' });
+  return { url: child.url, close: () => stopServerProcess(child.proc) };
 }
 
 export async function startEngine(options: EngineOptions = {}): Promise<Engine> {
@@ -59,7 +73,7 @@ export async function startEngine(options: EngineOptions = {}): Promise<Engine> 
     : pino({ level: 'warn' });
   const hostName = `e2e-${randomBytes(3).toString('hex')}`;
   const hostConfig = loadHostConfig({ SNAP_HOST: hostName, SNAP_DATA_DIR: dir, SNAP_INVENTORY_INTERVAL_S: '3600', SNAP_INSTANCES_PATH: TEST_INSTANCES_PATH, ...options.hostEnv });
-  const imageServer = await startImageServer({ port: 0, dataDir: join(dir, 'images'), maxImageBytes: 4 * 1024 ** 3 });
+  const imageServer = await startEmbeddedImages(join(dir, 'images'), options.imageService ?? 'in-process');
   const images = options.images ?? new GlanceHttpClient(imageServer.url);
   const store = await InstanceStore.open({ kind: 'sqlite', path: join(dir, 'instances.sqlite') });
   const client = await connectClient();
@@ -89,7 +103,6 @@ export async function startEngine(options: EngineOptions = {}): Promise<Engine> 
     client,
     store,
     images,
-    imageServer,
     host,
     hostConfig,
     dir,

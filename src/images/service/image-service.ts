@@ -378,6 +378,7 @@ export class ImageService {
     await this.sweeps?.close();
     await this.checksums.stop();
     await this.verifyJobs.close();
+    await this.namedChunks.settleAll(this.warn);
     await this.records.flush();
     await this.hashes.stop();
   }

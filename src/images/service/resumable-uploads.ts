@@ -152,6 +152,8 @@ export class ResumableUploads {
     }
     let failure: unknown;
     try {
+      // The names about to be staged may be of chunks received since the last append: durable first.
+      if (stagesChunkNames(session.meta.layout)) await this.settleChunks(id);
       const outcome = await this.deps.files.append(id, session.offset, source, { limit: size, signal: session.doomed.signal });
       session.offset = outcome.committed;
       failure = outcome.error;
@@ -189,6 +191,7 @@ export class ResumableUploads {
       }
       const commit: CommitMarks = { properties: b.properties ?? {}, ...commitMarks(ctx, session) };
       if (session.doomed.signal.aborted) throw deletedDuringUpload(id);
+      if (stagesChunkNames(layout)) await this.settleChunks(id);
       return await this.publishComposed(id, session, layout, commit);
     } finally {
       releaseParent?.();
@@ -255,6 +258,15 @@ export class ResumableUploads {
       if (current?.status !== 'uploading') throw deletedDuringUpload(id);
       return activeRecord(current, digests, commit, this.deps.timestamp());
     });
+  }
+
+  /** The named upload's received chunks made durable (NamedChunkSessions.settle); a failure of the service's storage is a 500 that changes nothing staged. */
+  private async settleChunks(id: string): Promise<void> {
+    try {
+      await this.deps.named.settle(id);
+    } catch (err) {
+      throw storageFailure(err, (detail) => new ImageUploadFailed(`The chunks received for image ${id} could not be made durable: ${detail}`, 500, { cause: err }));
+    }
   }
 
   /** Forgets the session. */

@@ -21,7 +21,7 @@ runMain(
     const authMode = z.enum(['tokens', 'none']).default('tokens').parse(process.env.SNAP_IMAGE_AUTH);
     const authenticate = authMode === 'none' ? undefined : imageServiceAuthenticator((await identitySourceFromEnv()).source);
     const shared = await storeBackendFromEnv(process.env);
-    const sharedStore = shared === undefined ? undefined : s3StoreBackend(shared.location, shared.graceMs);
+    const sharedStore = shared === undefined ? undefined : s3StoreBackend(shared.location, shared.graceMs, shared.putsInFlight);
     const server = await startImageServer({
       ...config,
       ...limits,

@@ -8,6 +8,7 @@ import { EnvBooleanSchema, InvalidEnvironment, parseEnv } from '../../config/env
 import { parseOrThrow } from '../../config/validation';
 import { errorMessage } from '../../contract';
 import type { S3Location } from '../store/s3-objects';
+import { DEFAULT_CHUNK_PUTS_IN_FLIGHT, MAX_CHUNK_PUTS_IN_FLIGHT } from '../store/store-backend';
 
 /** PBS's default: a chunk newer than a day (and five minutes) is never swept. */
 export const DEFAULT_GC_GRACE_HOURS = 24;
@@ -30,6 +31,8 @@ export const StoreBackendEnvSchema = z.object({
   SNAP_IMAGE_S3_ACCESS_KEY_ID: z.string().min(1).optional(),
   SNAP_IMAGE_S3_SECRET_ACCESS_KEY: z.string().min(1).optional(),
   SNAP_IMAGE_S3_CREDENTIALS_FILE: z.string().min(1).optional(),
+  /** chunk PUTs a commit keeps in flight; 1: one after another */
+  SNAP_IMAGE_S3_CHUNK_PUTS_IN_FLIGHT: z.coerce.number().int().min(1).max(MAX_CHUNK_PUTS_IN_FLIGHT).default(DEFAULT_CHUNK_PUTS_IN_FLIGHT),
   /** a shared store's chunk younger than this is never swept */
   SNAP_IMAGE_STORE_GC_GRACE_HOURS: z.coerce.number().nonnegative().max(24 * 365).default(DEFAULT_GC_GRACE_HOURS),
   /** minutes between a shared store's background sweeps */
@@ -43,6 +46,7 @@ const CredentialsFileSchema = z.object({ accessKeyId: z.string().min(1), secretA
 export interface SharedStoreSettings {
   location: S3Location;
   graceMs: number;
+  putsInFlight: number;
   sweepMs: number;
   recordsTtlMs: number;
 }
@@ -62,6 +66,7 @@ export async function storeBackendFromEnv(env: NodeJS.ProcessEnv): Promise<Share
   return {
     location: { endpoint: e.SNAP_IMAGE_S3_ENDPOINT, region: e.SNAP_IMAGE_S3_REGION, bucket: e.SNAP_IMAGE_S3_BUCKET, prefix: e.SNAP_IMAGE_S3_PREFIX, pathStyle: e.SNAP_IMAGE_S3_PATH_STYLE, credentials },
     graceMs: e.SNAP_IMAGE_STORE_GC_GRACE_HOURS * 3600_000,
+    putsInFlight: e.SNAP_IMAGE_S3_CHUNK_PUTS_IN_FLIGHT,
     sweepMs: e.SNAP_IMAGE_STORE_SWEEP_MINUTES * 60_000,
     recordsTtlMs: e.SNAP_IMAGE_STORE_RECORDS_TTL_SECONDS * 1000,
   };

@@ -1,18 +1,24 @@
 // The chunks one compose writes (chunk-store.ts): pinned while it runs, written under temporary
-// names and made durable under their own names together, before an index names them.
+// names and made durable under their own names together, before an index names them. On a shared
+// backend each chunk is one PUT, several in flight while the compose goes on, all answered before
+// sync() returns.
 import { randomBytes } from 'node:crypto';
 import { mkdir, rename, utimes, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { fsyncDirectory, fsyncPath } from '../../fs/atomic-file';
 import type { RemoteChunks } from './store-backend';
+import { RequestsInFlight } from './requests-in-flight';
 
 /** What a batch needs of its chunk store (chunk-store.ts's ChunkStore), named here so the two files do not import each other. */
 export interface BatchStore {
-  readonly remote: { chunks: Pick<RemoteChunks, 'put'> } | undefined;
+  readonly remote: { chunks: Pick<RemoteChunks, 'put'>; putsInFlight: number } | undefined;
   readonly liveTemps: Set<string>;
   pin(hex: string): void;
   unpin(hex: string): void;
   exists(hash: Buffer): Promise<boolean>;
+  storedSize(hash: Buffer): Promise<number | undefined>;
+  /** resolves once a collection's removal of the chunk under way is over */
+  removed(hex: string): Promise<void>;
   pathOf(hash: Buffer): string;
   dropTemp(temp: string): Promise<void>;
   syncRoot(): Promise<void>;
@@ -29,18 +35,29 @@ const NEVER_VERIFIED = new Date(0);
  */
 export class ChunkBatch {
   private readonly pending = new Map<string, { temp: string; final: string }>();
+  /** chunks this batch PUT, or is putting, to a shared backend */
+  private readonly sent = new Set<string>();
   private readonly pinned = new Set<string>();
+  private readonly puts: RequestsInFlight | undefined;
 
-  constructor(private readonly store: BatchStore) {}
+  constructor(
+    private readonly store: BatchStore,
+    /** chunks an installed index names: on a shared backend, looked up before they are written */
+    private readonly known: (hex: string) => boolean,
+  ) {
+    this.puts = store.remote === undefined ? undefined : new RequestsInFlight(store.remote.putsInFlight);
+  }
 
   /** Whether the chunk is stored (or written by this batch); pins it either way. */
   async has(hash: Buffer): Promise<boolean> {
-    const hex = hash.toString('hex');
-    if (!this.pinned.has(hex)) {
-      this.pinned.add(hex);
-      this.store.pin(hex);
-    }
-    return this.pending.has(hex) || (await this.store.exists(hash));
+    const hex = this.pin(hash);
+    return this.pending.has(hex) || this.sent.has(hex) || (await this.store.exists(hash));
+  }
+
+  /** The stored chunk's length (undefined when it is not stored), for a compose about to name it; pins it either way. */
+  storedSize(hash: Buffer): Promise<number | undefined> {
+    this.pin(hash);
+    return this.store.storedSize(hash);
   }
 
   /**
@@ -48,12 +65,8 @@ export class ChunkBatch {
    * wrote one. The chunk gets its name at sync(), once its bytes are durable.
    */
   async put(hash: Buffer, bytes: Uint8Array): Promise<boolean> {
+    if (this.store.remote !== undefined) return this.putRemote(hash, bytes, this.store.remote.chunks);
     if (await this.has(hash)) return false;
-    // An object store's PUT is whole and durable when it answers: nothing to sync, nothing to rename.
-    if (this.store.remote !== undefined) {
-      await this.store.remote.chunks.put(hash.toString('hex'), bytes);
-      return true;
-    }
     const final = this.store.pathOf(hash);
     await mkdir(dirname(final), { recursive: true });
     const temp = `${final}.${randomBytes(6).toString('hex')}.tmp`;
@@ -71,11 +84,42 @@ export class ChunkBatch {
   }
 
   /**
+   * A shared backend's chunk, its PUT started (sync() waits for it). Only a chunk an installed index
+   * names is looked up first: it is most likely stored, and the HEAD that finds it saves the PUT
+   * (and touches an old one, chunk-store.ts). Any other is PUT unasked, since a HEAD would only
+   * confirm what is nearly always so: a chunk is named by its bytes, so a PUT of one the bucket
+   * already holds writes the same bytes, and the Last-Modified it renews only delays a sweep.
+   */
+  private async putRemote(hash: Buffer, bytes: Uint8Array, chunks: Pick<RemoteChunks, 'put'>): Promise<boolean> {
+    const hex = this.pin(hash);
+    if (this.sent.has(hex)) return false;
+    if (this.known(hex) && (await this.store.exists(hash))) return false;
+    this.sent.add(hex);
+    await (this.puts as RequestsInFlight).start(async () => {
+      // Not before a removal of it this process's collection has under way: it would undo the PUT.
+      await this.store.removed(hex);
+      await chunks.put(hex, bytes);
+    });
+    return true;
+  }
+
+  private pin(hash: Buffer): string {
+    const hex = hash.toString('hex');
+    if (!this.pinned.has(hex)) {
+      this.pinned.add(hex);
+      this.store.pin(hex);
+    }
+    return hex;
+  }
+
+  /**
    * Makes every put() since the last call durable under its name: the files fsynced side by side
-   * (the journal takes them in a few commits, not one each), renamed, their directories fsynced.
-   * Called before an index names the chunks.
+   * (the journal takes them in a few commits, not one each), renamed, their directories fsynced;
+   * on a shared backend, every PUT answered (an object is whole and durable once its PUT is), the
+   * first failure thrown. Called before an index names the chunks.
    */
   async sync(): Promise<void> {
+    if (this.puts !== undefined) return this.puts.drain();
     const pending = [...this.pending.values()];
     this.pending.clear();
     try {
@@ -95,8 +139,12 @@ export class ChunkBatch {
     if (dirs.size > 0) await this.store.syncRoot();
   }
 
-  /** Drops the chunks put since the last sync() (a compose that failed). */
+  /**
+   * Drops the chunks put since the last sync() (a compose that failed); a shared backend's PUTs in
+   * flight are waited for (their chunks are left to the sweep, as a failed commit's are).
+   */
   async abandon(): Promise<void> {
+    await this.puts?.settle();
     const pending = [...this.pending.values()];
     this.pending.clear();
     await Promise.all(pending.map((p) => this.store.dropTemp(p.temp)));

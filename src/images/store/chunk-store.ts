@@ -21,7 +21,7 @@ import { fsyncDirectory } from '../../fs/atomic-file';
 import { ChunkChecker, type ChunkCheck } from './chunk-checker';
 import { ChunkBatch } from './chunk-batch';
 import { remoteChunkChecks } from './remote-chunk-checks';
-import type { RemoteChunks } from './store-backend';
+import type { SharedStoreBackend } from './store-backend';
 
 export { ChunkBatch };
 
@@ -55,6 +55,9 @@ export interface CollectOutcome {
   keptChunks: number;
 }
 
+/** A shared backend's side of a chunk store (store-backend.ts's SharedStoreBackend). */
+export type RemoteChunkStore = Pick<SharedStoreBackend, 'chunks' | 'graceMs' | 'putsInFlight'>;
+
 export class ChunkStore {
   /** chunks a compose in flight names, by hex name: how many composes */
   private readonly pins = new Map<string, number>();
@@ -70,16 +73,25 @@ export class ChunkStore {
     /** where damaged chunks are moved, as `<hex>.<ms>` */
     private readonly quarantineDir: string,
     /** a shared backend's chunks (store-backend.ts) instead of the files under `dir` */
-    readonly remote: { chunks: RemoteChunks; graceMs: number } | undefined,
+    readonly remote: RemoteChunkStore | undefined,
   ) {}
 
-  static async open(dir: string, quarantineDir: string, remote?: { chunks: RemoteChunks; graceMs: number }): Promise<ChunkStore> {
+  static async open(dir: string, quarantineDir: string, remote?: RemoteChunkStore): Promise<ChunkStore> {
     await mkdir(dir, { recursive: true });
     return new ChunkStore(dir, quarantineDir, remote);
   }
 
-  batch(): ChunkBatch {
-    return new ChunkBatch(this);
+  /**
+   * The chunks of one compose. `known` names chunks an installed index holds: on a shared backend
+   * those are looked up before they are written (one may save its PUT); any other is written unasked.
+   */
+  batch(known: (hex: string) => boolean = () => false): ChunkBatch {
+    return new ChunkBatch(this, known);
+  }
+
+  /** Resolves once a removal of the chunk under way (a collection's) is over: a write after it is not undone by it. */
+  async removed(hex: string): Promise<void> {
+    await this.removing.get(hex);
   }
 
   /** Whether a chunk of that name is stored (after any removal of it under way). */

@@ -30,6 +30,10 @@ import { composeNamed } from './compose-named';
 import { servedStream } from './served-image';
 import { verifyChunks, type VerifyPass } from './verify-job';
 import type { SharedStoreBackend } from './store-backend';
+import { RequestsInFlight } from './requests-in-flight';
+
+/** Chunks read back at once by a commit's verification. */
+const VERIFY_READS_IN_FLIGHT = 8;
 
 export interface ComposedCommit {
   /** the served image's bytes, from its plan: the commit reads none of them (md5 and sha512 come after activation) */
@@ -95,7 +99,7 @@ export class ComposedImages {
   static async open(options: ComposedImagesOptions): Promise<ComposedImages> {
     const { shared } = options;
     const indexes = await ImageIndexes.open({ dir: options.indexesDir, quarantineDir: options.quarantineDir, maxImageBytes: options.maxImageBytes, onQuarantine: options.onQuarantine, remote: shared?.indexes });
-    const chunks = await ChunkStore.open(options.chunksDir, options.chunkQuarantineDir, shared === undefined ? undefined : { chunks: shared.chunks, graceMs: shared.graceMs });
+    const chunks = await ChunkStore.open(options.chunksDir, options.chunkQuarantineDir, shared);
     return new ComposedImages(chunks, indexes, options.maxImageBytes, options.onDamaged);
   }
 
@@ -109,7 +113,7 @@ export class ComposedImages {
     return this.exclusive(request.id, async () => {
       const { id, layout } = request;
       const parentId = layout.parent;
-      const batch = this.chunks.batch();
+      const batch = this.chunks.batch((hex) => this.refs.has(hex));
       let parentPinned = false;
       let counted = false;
       try {
@@ -284,14 +288,10 @@ export class ComposedImages {
       };
       const { mayName } = request;
       const composed: Composed = stagesChunkNames(layout)
-        ? await composeNamed({ id, layout, table: writer.chunks, readStaged, chunks: this.chunks, batch, mayName: mayName ?? (() => false) }).then(() => ({ written: [], writtenBytes: 0 }))
+        ? await composeNamed({ id, layout, table: writer.chunks, readStaged, batch, mayName: mayName ?? (() => false) }).then(() => ({ written: [], writtenBytes: 0 }))
         : await composeChunks({ layout, incremental: parent !== null, table: writer.chunks, chunks: this.chunks, batch, readStaged });
       await batch.sync();
-      if (request.verify) {
-        for (const hash of composed.written) {
-          if (!(await this.chunks.verify(hash))) throw new ImageVerificationFailed(`Verification of image ${id} failed: chunk ${hash.toString('hex')} does not hold the bytes written; the image is killed`);
-        }
-      }
+      if (request.verify) await this.verifyWritten(id, composed.written);
       const { logicalDigest } = await writer.finishTables();
       const served = { size: servedPlan(header).size };
       await writer.seal(served);
@@ -304,6 +304,21 @@ export class ComposedImages {
     } finally {
       this.indexes.releaseTemp(id);
       await Promise.all([parent?.close(), staged?.close()]);
+    }
+  }
+
+  /** Every chunk the commit wrote read back and checked against its name, a few at a time (each a GET on a shared backend). */
+  private async verifyWritten(id: string, written: readonly Buffer[]): Promise<void> {
+    const reads = new RequestsInFlight(VERIFY_READS_IN_FLIGHT);
+    try {
+      for (const hash of written) {
+        await reads.start(async () => {
+          if (!(await this.chunks.verify(hash))) throw new ImageVerificationFailed(`Verification of image ${id} failed: chunk ${hash.toString('hex')} does not hold the bytes written; the image is killed`);
+        });
+      }
+      await reads.drain();
+    } finally {
+      await reads.settle();
     }
   }
 

@@ -6,7 +6,7 @@
 import { LOGICAL_DIGEST_BLOCK } from '../../qcow2';
 import { ImageIdSchema } from '../client/image-record';
 import { S3Objects, type S3Location } from './s3-objects';
-import type { RemoteChunk, RemoteChunks, RemoteIndexes, RemoteIndexReader, RemoteRecord, RemoteRecords, SharedStoreBackend } from './store-backend';
+import { DEFAULT_CHUNK_PUTS_IN_FLIGHT, type RemoteChunk, type RemoteChunks, type RemoteIndexes, type RemoteIndexReader, type RemoteRecord, type RemoteRecords, type SharedStoreBackend } from './store-backend';
 
 const HEX_RE = /^[0-9a-f]{64}$/;
 const chunkKey = (hex: string): string => {
@@ -127,7 +127,7 @@ class S3Records implements RemoteRecords {
   }
 }
 
-export function s3StoreBackend(location: S3Location, graceMs: number): SharedStoreBackend {
+export function s3StoreBackend(location: S3Location, graceMs: number, putsInFlight = DEFAULT_CHUNK_PUTS_IN_FLIGHT): SharedStoreBackend {
   const objects = new S3Objects(location);
   return {
     name: `s3://${location.bucket}/${location.prefix}`,
@@ -135,6 +135,7 @@ export function s3StoreBackend(location: S3Location, graceMs: number): SharedSto
     indexes: new S3Indexes(objects),
     records: new S3Records(objects),
     graceMs,
+    putsInFlight,
     close: () => objects.close(),
   };
 }

@@ -1,11 +1,14 @@
 // A composed image as a client downloads it: the guest disk the index describes, laid out by the
 // same one-pass writer as the host's (qcow2 or raw) from the allocation map it was uploaded with, so
 // every download of an image is the same bytes, and those are what the digests fixed at commit hash.
-// The chunk table is read a window at a time, as the writer asks for guest bytes: a download holds
-// the slots of its reads in flight, not the image's table.
+// The chunk table is read a window at a time (4,096 slots, 128 KiB of names), as the writer asks
+// for guest bytes: a download holds one window, not the image's table, and on a shared backend its
+// reads cost one request per window, not one per read. The writer reads a few ranges ahead (each
+// a few chunks, read side by side), so a download keeps a bounded number of chunk reads in flight
+// and starts no more once its reader is gone.
 import { Readable } from 'node:stream';
 import { emitFrom } from '../../qcow2';
-import type { ChunkStore } from './chunk-store';
+import { CHUNK_HASH_BYTES, type ChunkStore } from './chunk-store';
 import { CHUNK_BYTES, slotHash, type IndexFile, type IndexHeader } from './image-index';
 import { servedPlan } from '../client/logical-layout';
 
@@ -39,9 +42,24 @@ export function servedBytes(header: Pick<IndexHeader, 'map' | 'format'>, slots: 
   return emitFrom(servedPlan(header), from, chunkReader(slots, chunks));
 }
 
+/** Slots of the chunk table a download reads at once: 1 GiB of disk. */
+const TABLE_WINDOW_SLOTS = 4096;
+
+/** The index's slots, read a window at a time: a download's reads, in order, share one read of the table per window. */
+export function windowedSlots(index: Pick<IndexFile, 'chunkHashes'>): ChunkSlots {
+  let window: { first: number; slots: Promise<Buffer> } | undefined;
+  return async (first, count) => {
+    if (count > TABLE_WINDOW_SLOTS) return index.chunkHashes(first, count);
+    if (window === undefined || first < window.first || first + count > window.first + TABLE_WINDOW_SLOTS) window = { first, slots: index.chunkHashes(first, TABLE_WINDOW_SLOTS) };
+    const held = window;
+    const from = (first - held.first) * CHUNK_HASH_BYTES;
+    return (await held.slots).subarray(from, from + count * CHUNK_HASH_BYTES);
+  };
+}
+
 /** The download of an open index; the index file is closed when the stream ends or is destroyed. */
 export function servedStream(index: IndexFile, chunks: ChunkStore): Readable {
-  const stream = Readable.from(servedBytes(index.header, (first, count) => index.chunkHashes(first, count), chunks), { objectMode: false });
+  const stream = Readable.from(servedBytes(index.header, windowedSlots(index), chunks), { objectMode: false });
   // 'close' comes after the end and after a destroy, even one before the first read.
   stream.once('close', () => void index.close().catch(() => undefined));
   return stream;

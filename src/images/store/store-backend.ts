@@ -10,6 +10,14 @@
 //   it, and it is older than the grace period: a compose of another service that wrote or reused it
 //   recently (a reused chunk older than half the grace is touched, PBS's atime rule) may be about to
 //   install the index that names it.
+//
+// A commit's chunk PUTs go several at a time (putsInFlight): each is a round trip to the object
+// store, and one after another they, not the bytes, bound a commit (docs/benchmarks.md, bench:s3).
+
+/** Chunk PUTs one commit keeps in flight when the backend's settings name none. */
+export const DEFAULT_CHUNK_PUTS_IN_FLIGHT = 8;
+/** More buys nothing on one gateway and holds more chunks in memory (256 KiB each) per commit. */
+export const MAX_CHUNK_PUTS_IN_FLIGHT = 64;
 
 /** What a chunk object's listing or head tells. */
 export interface RemoteChunk {
@@ -73,6 +81,8 @@ export interface SharedStoreBackend {
   readonly records: RemoteRecords;
   /** a chunk younger than this is never swept */
   readonly graceMs: number;
+  /** chunk PUTs one commit (or one received chunk) keeps in flight at most */
+  readonly putsInFlight: number;
   close(): void;
 }
 

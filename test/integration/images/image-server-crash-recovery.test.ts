@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { GlanceHttpClient, ImageUploadFailed } from '../../../src/images/client';
 import { listDir } from './image-server-fixture';
-import { exited, killAll, repoRoot, startServerProcess } from './image-server-process';
+import { exited, killAll, repoRoot, startServerProcess } from '../../support/image-server-process';
 
 let dir: string;
 const children: ChildProcess[] = [];

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { GlanceHttpClient, ImageUploadFailed } from '../../../src/images/client';
 import { finishUpload, hashBytes, hashStream, listDir, waitFor } from './image-server-fixture';
-import { exited, killAll, startServerProcess } from './image-server-process';
+import { exited, killAll, startServerProcess } from '../../support/image-server-process';
 import { allDataRawLayout } from '../../support/raw-layout';
 
 let dir: string;

@@ -2,7 +2,9 @@
 // the file): images composed into the bucket download whole over HTTP, a byte flipped in a stored
 // chunk object fails the download and is found by a verify job, and two services on the same
 // bucket share its chunks (dedup) while a delete through one frees, after the sweep, its unique
-// chunks and leaves the other's. No chunk or index is written under either data dir. The two
+// chunks and leaves the other's. No chunk or index is written under either data dir. A chunk PUT
+// the gateway refuses among the several a commit keeps in flight fails the commit: the image is
+// killed and no index is written; the same upload commits once the PUT is allowed. The two
 // services share the image records too: an image composed through either is listed, shown and
 // downloaded through the other, a delete through one makes it 404 on the other, another project's
 // token sees none of it, and a damaged record in the bucket is skipped.
@@ -10,7 +12,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, DeleteBucketPolicyCommand, GetObjectCommand, ListObjectsV2Command, PutBucketPolicyCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import type { AuthIdentity } from '../../../src/auth';
 import { encodeMap, GlanceHttpClient, ImageConflict, ImageNotFound } from '../../../src/images/client';
 import { startImageServer, UNAUTHENTICATED_ADMIN as admin, type RunningImageServer } from '../../../src/images/service';
@@ -160,6 +162,30 @@ describe('the composing store on a RADOS Gateway bucket', () => {
     expect(await keys(bucket, chunkKey(second))).toEqual([]);
   });
 
+  it('fails a commit whose chunk PUT the gateway refuses among several in flight: the image killed, no index; the same upload commits once allowed', async () => {
+    const bucket = await newBucket();
+    const a = await serviceOn(bucket);
+    const { disk, map } = diskWith([[0, 4 * MiB]], 4 * MiB);
+    const names = chunksOf(disk, 0, 4 * MiB);
+    // The tenth of sixteen chunks: PUTs before and after it are in flight when it is refused.
+    const refused = names[9] as string;
+    const deny = { Version: '2012-10-17', Statement: [{ Effect: 'Deny', Principal: '*', Action: 's3:PutObject', Resource: `arn:aws:s3:::${bucket}/${chunkKey(refused)}` }] };
+    await s3.send(new PutBucketPolicyCommand({ Bucket: bucket, Policy: JSON.stringify(deny) }));
+
+    const id = (await a.service.create(admin, { name: 'refused', disk_format: 'raw', container_format: 'bare' })).id;
+    await stage(a.service, id, { format: 'raw', map: encodeMap(map) }, disk);
+    await expect(a.service.resumable.commit(admin, id, {})).rejects.toThrow(chunkKey(refused));
+    expect(a.service.get(admin, id).status).toBe('killed');
+    expect(await keys(bucket, 'indexes/')).toEqual([]);
+    expect(await keys(bucket, chunkKey(refused))).toEqual([]);
+
+    await s3.send(new DeleteBucketPolicyCommand({ Bucket: bucket }));
+    const again = await composedRawImage(a.service, disk, map, 'allowed');
+    expect(await keys(bucket, 'indexes/')).toEqual([`indexes/${again}.idx`]);
+    expect(await keys(bucket, 'chunks/')).toEqual(names.map(chunkKey).sort());
+    expect((await downloaded(a, again)).bytes.equals(disk)).toBe(true);
+  });
+
   it('two services on one bucket: chunks stored through one are reused by the other, and a delete plus the sweep frees only its own chunks', async () => {
     const bucket = await newBucket();
     const a = await serviceOn(bucket);
@@ -171,7 +197,7 @@ describe('the composing store on a RADOS Gateway bucket', () => {
     const idA = await composedRawImage(a.service, diskA, map, 'through-a');
     const before = (await keys(bucket, 'chunks/')).length;
     const idB = await composedRawImage(b.service, diskB, map, 'through-b');
-    // B stored only its own MiB: the shared base was already in the bucket.
+    // The bucket gained only B's own MiB: the shared base's chunks are the objects A stored.
     expect((await keys(bucket, 'chunks/')).length - before).toBe(4);
     expect(await keys(bucket, 'indexes/')).toEqual([`indexes/${idA}.idx`, `indexes/${idB}.idx`].sort());
 

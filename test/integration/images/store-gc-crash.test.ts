@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { GlanceHttpClient, ImageNotFound, encodeMap } from '../../../src/images/client';
 import { ImageService, UNAUTHENTICATED_ADMIN as admin } from '../../../src/images/service';
 import { composedRawImage, stage } from '../../unit/images/composed-fixture';
-import { exited, killAll, startServerProcess } from './image-server-process';
+import { exited, killAll, startServerProcess } from '../../support/image-server-process';
 
 const MiB = 1024 * 1024;
 const CHUNK = 256 * 1024;

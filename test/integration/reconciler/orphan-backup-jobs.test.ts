@@ -2,8 +2,9 @@
 // OS): a job serving from a closed run's work dir is aborted before the dir goes, one serving
 // from a run dir that is gone already is aborted too, and one serving from an open run's dir (or
 // from outside the snapshots dir) keeps running. One domain runs one backup job at a time, so the
-// cases take turns. A guest a closed cold run left paused (its restart marker) is resumed, unless a
-// newer run of the instance's snapshot workflow is open.
+// cases take turns. A guest a closed cold run left paused (its restart marker) is resumed, and one it
+// left managed-saved (its saved marker) started from its save, unless a newer run of the instance's
+// snapshot workflow is open; a guest saved by hand, with no marker, stays saved.
 import type { Client } from '@temporalio/client';
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -13,8 +14,9 @@ import path from 'node:path';
 import { buildPullBackupXml } from '../../../src/host/backup-xml';
 import { exportPaths } from '../../../src/host/export-paths';
 import { LibvirtExportReleaser } from '../../../src/host/orphan-exports';
-import { writeRestartMarker } from '../../../src/host/saved-guest-restart';
+import { namedDomain, writeGuestMarker, type SavedGuestMarker } from '../../../src/host/guest-markers';
 import { SnapshotWorkDirs } from '../../../src/host/snapshot-workdir';
+import { POWER_STATE_RUNNING } from '../../../src/contract';
 import { DomainJobType, DomainState, isBackupJobRunning, isLibvirtError, VIR_ERR_OPERATION_INVALID } from '../../../src/libvirt';
 import { createLogger } from '../../../src/observability';
 import { sweepClosedWorkDirs } from '../../../src/reconciler';
@@ -121,7 +123,7 @@ it('keeps a closed run\'s dir when what it holds cannot be released (libvirt unr
   const unreachable = {
     releaseDir: jest.fn(() => Promise.reject(new Error('libvirt unreachable'))),
     abortJobsUnder: jest.fn(() => Promise.reject(new Error('libvirt unreachable'))),
-    resumeRestartedGuest: jest.fn(() => Promise.reject(new Error('libvirt unreachable'))),
+    returnAbandonedGuest: jest.fn(() => Promise.reject(new Error('libvirt unreachable'))),
   };
   const report = await sweepClosedWorkDirs({ client: temporal, workDirs, log, releaser: unreachable });
   expect(report).toMatchObject({ removed: [], kept: [runId], abortedJobs: [] });
@@ -141,11 +143,11 @@ describe('a guest a closed cold run restarted paused and never resumed', () => {
 
   it('is resumed, and the dir removed, when no run of its snapshot workflow is open', async () => {
     const { runId, dir } = await closedRunDir();
-    await writeRestartMarker(dir, fixture.instance.domain);
+    await writeGuestMarker(dir, 'restartedPaused', namedDomain(fixture.instance.domain));
     await fixture.client.domainSuspend(fixture.instance.domain);
 
     const report = await sweepClosedWorkDirs({ client: temporal, workDirs, log, releaser });
-    expect(report).toMatchObject({ removed: [runId], resumedGuests: [fixture.instance.name] });
+    expect(report).toMatchObject({ removed: [runId], returnedGuests: [fixture.instance.name] });
     expect(await domainState()).toBe(DomainState.Running);
     expect(existsSync(dir)).toBe(false);
   });
@@ -155,19 +157,19 @@ describe('a guest a closed cold run restarted paused and never resumed', () => {
     const workflowId = `orphan-test-newer-${runId}`;
     const dir = await workDirs.create(runId, true);
     await workDirs.writeOwner(runId, workflowId);
-    await writeRestartMarker(dir, fixture.instance.domain);
+    await writeGuestMarker(dir, 'restartedPaused', namedDomain(fixture.instance.domain));
     await fixture.client.domainSuspend(fixture.instance.domain);
     // The newer run: open as long as no worker takes it (this dir's own run id is not Temporal's, so it counts as closed).
     const newer = await temporal.workflow.start('noSuchWorkflow', { taskQueue: `orphan-test-${runId}`, workflowId });
     try {
       const held = await sweepClosedWorkDirs({ client: temporal, workDirs, log, releaser });
-      expect(held).toMatchObject({ removed: [], kept: [runId], resumedGuests: [] });
+      expect(held).toMatchObject({ removed: [], kept: [runId], returnedGuests: [] });
       expect(await domainState()).toBe(DomainState.Paused);
     } finally {
       await newer.terminate('test: the newer run closes');
     }
     const after = await sweepClosedWorkDirs({ client: temporal, workDirs, log, releaser });
-    expect(after).toMatchObject({ removed: [runId], resumedGuests: [fixture.instance.name] });
+    expect(after).toMatchObject({ removed: [runId], returnedGuests: [fixture.instance.name] });
     expect(await domainState()).toBe(DomainState.Running);
   });
 
@@ -175,7 +177,67 @@ describe('a guest a closed cold run restarted paused and never resumed', () => {
     const { runId, dir } = await closedRunDir();
     await writeFile(exportPaths(dir).restartedGuest, '');
     const report = await sweepClosedWorkDirs({ client: temporal, workDirs, log, releaser });
-    expect(report).toMatchObject({ removed: [], kept: [runId], resumedGuests: [] });
+    expect(report).toMatchObject({ removed: [], kept: [runId], returnedGuests: [] });
     await rm(dir, { recursive: true, force: true });
+  });
+});
+
+describe('a guest a closed cold run managed-saved and never restored', () => {
+  async function facts(): Promise<{ state: DomainState; saved: boolean }> {
+    const dom = fixture.instance.domain;
+    return { state: (await fixture.client.domainGetState(dom)).state, saved: await fixture.client.domainHasManagedSaveImage(dom) };
+  }
+  const savedMarker = (): SavedGuestMarker => ({ ...namedDomain(fixture.instance.domain), powerState: POWER_STATE_RUNNING });
+  afterEach(async () => {
+    const dom = fixture.instance.domain;
+    if ((await facts()).state === DomainState.Shutoff) await fixture.client.domainCreateWithFlags(dom, 0);
+  });
+
+  it('is started from its save, and the dir removed, when no run of its snapshot workflow is open', async () => {
+    const { runId, dir } = await closedRunDir();
+    await writeGuestMarker(dir, 'saved', savedMarker());
+    await fixture.client.domainManagedSave(fixture.instance.domain, 0);
+
+    const report = await sweepClosedWorkDirs({ client: temporal, workDirs, log, releaser });
+    expect(report).toMatchObject({ removed: [runId], returnedGuests: [fixture.instance.name] });
+    // Started from the save image, which libvirt deletes once it has restored from it.
+    expect(await facts()).toEqual({ state: DomainState.Running, saved: false });
+    expect(existsSync(dir)).toBe(false);
+  });
+
+  it('stays saved, its dir kept, while a newer run of the same workflow is open; started once it closes', async () => {
+    const runId = randomUUID();
+    const workflowId = `orphan-test-saved-${runId}`;
+    const dir = await workDirs.create(runId, false);
+    await workDirs.writeOwner(runId, workflowId);
+    await writeGuestMarker(dir, 'saved', savedMarker());
+    await fixture.client.domainManagedSave(fixture.instance.domain, 0);
+    const newer = await temporal.workflow.start('noSuchWorkflow', { taskQueue: `orphan-test-${runId}`, workflowId });
+    try {
+      const held = await sweepClosedWorkDirs({ client: temporal, workDirs, log, releaser });
+      expect(held).toMatchObject({ removed: [], kept: [runId], returnedGuests: [] });
+      expect(await facts()).toEqual({ state: DomainState.Shutoff, saved: true });
+    } finally {
+      await newer.terminate('test: the newer run closes');
+    }
+    const after = await sweepClosedWorkDirs({ client: temporal, workDirs, log, releaser });
+    expect(after).toMatchObject({ removed: [runId], returnedGuests: [fixture.instance.name] });
+    expect(await facts()).toEqual({ state: DomainState.Running, saved: false });
+  });
+
+  it('is left as found when it was started meanwhile, or saved again by hand after its marker went', async () => {
+    // Started by someone else since: the marker goes, nothing is done to the guest.
+    const first = await closedRunDir();
+    await writeGuestMarker(first.dir, 'saved', savedMarker());
+    const started = await sweepClosedWorkDirs({ client: temporal, workDirs, log, releaser });
+    expect(started).toMatchObject({ removed: [first.runId], returnedGuests: [] });
+    expect(await facts()).toEqual({ state: DomainState.Running, saved: false });
+
+    // An operator's managedsave, beside a closed run's dir that names no guest: not ours to start.
+    const second = await closedRunDir();
+    await fixture.client.domainManagedSave(fixture.instance.domain, 0);
+    const byHand = await sweepClosedWorkDirs({ client: temporal, workDirs, log, releaser });
+    expect(byHand).toMatchObject({ removed: [second.runId], returnedGuests: [] });
+    expect(await facts()).toEqual({ state: DomainState.Shutoff, saved: true });
   });
 });

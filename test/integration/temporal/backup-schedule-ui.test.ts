@@ -41,7 +41,8 @@ class UiSession {
   async get(path: string): Promise<{ status: number; json: unknown }> {
     const res = await fetch(`${this.base}${path}`);
     this.remember(res);
-    return { status: res.status, json: await res.json() };
+    const text = await res.text();
+    return { status: res.status, json: res.ok ? (JSON.parse(text) as unknown) : text };
   }
 
   async post(path: string, body: unknown): Promise<number> {
@@ -68,7 +69,12 @@ it('shows the next runs; pause and trigger in the UI take effect', async () => {
   const session = new UiSession(ui);
   await schedules.create({ uuid, projectId: 'demo' }, { cron: '0 3 * * *', timeZone: 'Europe/Berlin' }, { backupType: 'daily', rotation: 7 });
   try {
-    const shown = await session.get(path);
+    // A fresh dev server answers a schedule's describe with 503 until its per-namespace scheduler
+    // worker is up (seconds, longer on a loaded machine); the UI passes that through.
+    const shown = await eventually(async () => {
+      const answer = await session.get(path);
+      return answer.status === 503 ? undefined : answer;
+    }, 'the UI describing the schedule', 60_000);
     expect(shown.status).toBe(200);
     const next = (shown.json as UiSchedule).info.futureActionTimes ?? [];
     expect(next.length).toBeGreaterThan(0);

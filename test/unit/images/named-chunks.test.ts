@@ -3,7 +3,7 @@
 // its name, a table naming a chunk the upload may not use refused, and a named image that downloads
 // as the disk with the digest the bytes give. Staged logical uploads are not md5/sha512-hashed.
 import { createHash } from 'node:crypto';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -138,5 +138,53 @@ describe('a named upload', () => {
     await service.resumable.append(snapshotService, id, 0, Readable.from([Buffer.concat(chunks.map((c) => Buffer.from(c.name, 'hex')))]));
     await service.resumable.commit(snapshotService, id, {});
     expect((await download(service, id)).equals(disk)).toBe(true);
+  });
+});
+
+describe('received chunks made durable together', () => {
+  const chunkFiles = async (): Promise<string[]> => {
+    const out: string[] = [];
+    for (const sub of await readdir(join(dir, 'chunks')).catch(() => [])) out.push(...(await readdir(join(dir, 'chunks', sub))));
+    return out.sort();
+  };
+  const namesFile = async (): Promise<string[]> => {
+    const out: string[] = [];
+    for (const f of (await readdir(dir, { recursive: true })).filter((n) => n.endsWith('.names'))) {
+      const bytes = await readFile(join(dir, f));
+      for (let at = 0; at < bytes.length; at += CHUNK_NAME_BYTES) out.push(bytes.subarray(at, at + CHUNK_NAME_BYTES).toString('hex'));
+    }
+    return out.sort();
+  };
+
+  it('are the upload’s at once, and under their names and in the session’s names file only once the next append of names begins', async () => {
+    const { disk, map } = diskWith([[0, 2 * NAMED_CHUNK_BYTES]], 2 * NAMED_CHUNK_BYTES);
+    const layout: LogicalLayout = { format: 'raw', map: encodeMap(map), staged: 'chunk-names' };
+    const id = await openNamed('p1', layout);
+    const chunks = chunksOf(disk, layout);
+    const names = chunks.map((c) => c.name);
+    for (const c of chunks) await service.namedChunks.receive(id, c.name, Readable.from([c.bytes as Buffer]));
+    expect((await chunkFiles()).every((f) => f.endsWith('.tmp'))).toBe(true);
+    expect(await namesFile()).toEqual([]);
+    expect((await service.namedChunks.known(id, 'p1', names)).sort()).toEqual([...names].sort());
+    await service.resumable.append(snapshotService, id, 0, Readable.from([Buffer.concat(names.map((n) => Buffer.from(n, 'hex')))]));
+    expect(await chunkFiles()).toEqual([...names].sort());
+    expect(await namesFile()).toEqual([...names].sort());
+    await service.resumable.commit(snapshotService, id, {});
+    expect((await download(service, id)).equals(disk)).toBe(true);
+  });
+
+  it('take a name sent twice at once once, and leave no temporary file when the session goes unsettled', async () => {
+    const { disk, map } = diskWith([[0, NAMED_CHUNK_BYTES]], 2 * NAMED_CHUNK_BYTES);
+    const layout: LogicalLayout = { format: 'raw', map: encodeMap(map), staged: 'chunk-names' };
+    const id = await openNamed('p1', layout);
+    const [chunk] = chunksOf(disk, layout);
+    const bytes = chunk?.bytes as Buffer;
+    const name = chunk?.name as string;
+    await Promise.all([service.namedChunks.receive(id, name, Readable.from([bytes])), service.namedChunks.receive(id, name, Readable.from([bytes]))]);
+    expect(await chunkFiles()).toHaveLength(1);
+    await service.resumable.discard(snapshotService, id);
+    for (let i = 0; i < 50 && (await chunkFiles()).length > 0; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(await chunkFiles()).toEqual([]);
+    expect(service.namedChunks.mayName(id, name)).toBe(false);
   });
 });

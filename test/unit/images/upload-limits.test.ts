@@ -40,18 +40,22 @@ async function settledStatus(id: string): Promise<string> {
 }
 
 /** Opens a raw connection and sends a request's head, promising a body it may never send. */
-function rawRequest(method: string, path: string, headers: Record<string, string>): { socket: Socket; closed: Promise<string> } {
+/** A request written by hand; `answered` settles when the first bytes of the answer arrive. */
+function rawRequest(method: string, path: string, headers: Record<string, string>): { socket: Socket; closed: Promise<string>; answered: Promise<void> } {
   const { port } = server.address;
   const socket = connect(port, '127.0.0.1');
   let received = '';
+  let answer: () => void = () => undefined;
+  const answered = new Promise<void>((resolve) => (answer = resolve));
   socket.on('data', (d: Buffer) => {
     received += d.toString('latin1');
+    answer();
   });
   const closed = new Promise<string>((resolve) => socket.on('close', () => resolve(received)));
   socket.on('error', () => undefined);
   const head = [`${method} ${path} HTTP/1.1`, 'Host: localhost', ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`), '', ''].join('\r\n');
   socket.write(head);
-  return { socket, closed };
+  return { socket, closed, answered };
 }
 
 it('cuts a plain PUT whose client falls silent, discards its bytes and leaves the image queued', async () => {
@@ -89,12 +93,13 @@ it('cuts a silent resumable append; the session keeps the whole bytes it got and
 
 it('does not cut a slow client that keeps sending', async () => {
   const id = await createImage();
-  const { socket, closed } = rawRequest('PUT', `/v2/images/${id}/file`, { 'Content-Type': 'application/octet-stream', 'Content-Length': '12' });
+  const { socket, closed, answered } = rawRequest('PUT', `/v2/images/${id}/file`, { 'Content-Type': 'application/octet-stream', 'Content-Length': '12' });
   for (let i = 0; i < 12; i += 1) {
     socket.write(Buffer.from([i]));
     await sleep(150);
   }
-  await sleep(200);
+  // Ended once answered: a client that hangs up first may never hear the answer (a loaded machine is slow to give it).
+  await answered;
   socket.end();
   expect(await closed).toMatch(/^HTTP\/1\.1 204/);
   expect(await statusOf(id)).toBe('active');
@@ -105,7 +110,7 @@ it('refuses an upload past the cap with 503 and Retry-After, reading none of it,
   server = await startImageServer({ port: 0, dataDir: dir, maxImageBytes: 1024 * 1024, uploadLimits: { maxConcurrentUploads: 1, bodyIdleTimeoutMs: 10_000 } });
   const busy = await createImage();
   const waiting = await createImage();
-  const { socket, closed } = rawRequest('PUT', `/v2/images/${busy}/file`, { 'Content-Type': 'application/octet-stream', 'Content-Length': '4' });
+  const { socket, closed, answered } = rawRequest('PUT', `/v2/images/${busy}/file`, { 'Content-Type': 'application/octet-stream', 'Content-Length': '4' });
   socket.write(Buffer.from('ab'));
   await sleep(100);
   const refused = await fetch(`${server.url}/v2/images/${waiting}/file`, { method: 'PUT', headers: { 'Content-Type': 'application/octet-stream' }, body: Buffer.from('xyz') });
@@ -114,7 +119,7 @@ it('refuses an upload past the cap with 503 and Retry-After, reading none of it,
   expect(await refused.json()).toMatchObject({ error: { code: 503 } });
   expect(await statusOf(waiting)).toBe('queued');
   socket.write(Buffer.from('cd'));
-  await sleep(500);
+  await answered;
   socket.end();
   expect(await closed).toMatch(/^HTTP\/1\.1 204/);
   const taken = await fetch(`${server.url}/v2/images/${waiting}/file`, { method: 'PUT', headers: { 'Content-Type': 'application/octet-stream' }, body: Buffer.from('xyz') });

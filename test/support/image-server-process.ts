@@ -2,9 +2,9 @@
 // with SIGKILL and start it again on the same data dir.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join, resolve } from 'node:path';
-import type { RecoveryReport } from '../../../src/images/service';
+import type { RecoveryReport } from '../../src/images/service';
 
-export const repoRoot = resolve(__dirname, '../../..');
+export const repoRoot = resolve(__dirname, '../..');
 
 export interface ImageServerProcess {
   proc: ChildProcess;
@@ -14,7 +14,9 @@ export interface ImageServerProcess {
 
 /** Starts server-main.ts and waits for its "listening" log line. */
 export function startServerProcess(dataDir: string, env: Record<string, string> = {}): Promise<ImageServerProcess> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', join('src', 'images', 'service', 'server-main.ts')], {
+  // A bench run under --cpu-prof profiles the service it starts too (bench:profile reads both).
+  const profiling = process.execArgv.filter((a) => a.startsWith('--cpu-prof'));
+  const proc = spawn(process.execPath, [...profiling, '--import', 'tsx', join('src', 'images', 'service', 'server-main.ts')], {
     cwd: repoRoot,
     env: { ...process.env, SNAP_IMAGE_PORT: '0', SNAP_IMAGE_DIR: dataDir, SNAP_IMAGE_AUTH: 'none', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -38,6 +40,15 @@ export function startServerProcess(dataDir: string, env: Record<string, string> 
 export function exited(proc: ChildProcess): Promise<number | null> {
   if (proc.exitCode !== null || proc.signalCode !== null) return Promise.resolve(proc.exitCode);
   return new Promise((r) => proc.once('exit', (code) => r(code)));
+}
+
+/** Stops the service as an operator does (SIGTERM: it closes and exits, writing a profile it was asked for), SIGKILL after `graceMs`. */
+export async function stopServerProcess(proc: ChildProcess, graceMs = 10_000): Promise<void> {
+  if (proc.exitCode !== null || proc.signalCode !== null) return;
+  const timer = setTimeout(() => proc.kill('SIGKILL'), graceMs);
+  proc.kill('SIGTERM');
+  await exited(proc);
+  clearTimeout(timer);
 }
 
 /** SIGKILLs every process still running (afterEach). */

@@ -1,0 +1,44 @@
+// Requests to the store that go on while their caller carries on, at most `limit` at once: an
+// object store's PUT or HEAD is a round trip, and one after another those round trips, not the
+// bytes, bound a commit. The first failure is kept and thrown to the caller at its next start() or
+// at drain(), so a caller never learns "all done" while one failed; nothing is started after a
+// failure.
+
+export class RequestsInFlight {
+  private readonly running = new Set<Promise<void>>();
+  private failure: { error: unknown } | undefined;
+
+  constructor(private readonly limit: number) {
+    if (!Number.isSafeInteger(limit) || limit < 1) throw new RangeError(`requests in flight must be a whole number from 1, got ${limit}`);
+  }
+
+  /** Starts `request` once fewer than `limit` are running; throws the first failure of an earlier one instead. */
+  async start(request: () => Promise<void>): Promise<void> {
+    this.throwFailure();
+    while (this.running.size >= this.limit) {
+      await Promise.race(this.running);
+      this.throwFailure();
+    }
+    const run: Promise<void> = request()
+      .catch((error: unknown) => {
+        this.failure ??= { error };
+      })
+      .finally(() => this.running.delete(run));
+    this.running.add(run);
+  }
+
+  /** Every request started has ended; throws the first failure among them. */
+  async drain(): Promise<void> {
+    await this.settle();
+    this.throwFailure();
+  }
+
+  /** Every request started has ended, whatever their outcome (a caller that gives up waits for what it started). */
+  async settle(): Promise<void> {
+    while (this.running.size > 0) await Promise.all(this.running);
+  }
+
+  private throwFailure(): void {
+    if (this.failure !== undefined) throw this.failure.error;
+  }
+}
