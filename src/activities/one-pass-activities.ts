@@ -1,22 +1,22 @@
 // The one-pass data path's host activities: open the point-in-time export, stream it into the
-// image service, close it. Each re-derives what it needs from the work dir and libvirt, so that a
+// image service, close it (with the checkpoint retention, in one step, for a run that keeps one). Each re-derives what it needs from the work dir and libvirt, so that a
 // retry on a new host worker, or a Temporal reset after the compensations ran, finds or remakes
 // the export and resumes or restarts the upload.
 import { Context } from '@temporalio/activity';
-import { boundedPlainText, type ChainPlan, type HostActivities, type SnapshotChainFacts, type SnapshotExport, type StreamedImage, errorMessage } from '../contract';
+import { boundedPlainText, type ChainPlan, type CheckpointRetention, type DomainDescription, type HostActivities, type SnapshotChainFacts, type SnapshotExport, type StreamedImage, errorMessage } from '../contract';
 import { ImageGone, LOGICAL_DIGEST_PROPERTY, piecesLength, sentPieces, type Image } from '../images/client';
-import { isLibvirtError, VIR_ERR_NO_DOMAIN } from '../libvirt';
+import { isLibvirtError, VIR_ERR_NO_DOMAIN, type Domain, type Libvirt } from '../libvirt';
 import { planImage } from '../qcow2';
 import { BandwidthLimit } from '../host/bandwidth-limit';
 import { layoutOf, ParentUnusable, streamImage, type IncrementalSource } from '../host/image-stream';
 import { retainCheckpoints } from '../host/checkpoint-chain';
-import { closeExport, demoteToFull, ensureExport, type ExportContext, type LiveExport } from '../host/snapshot-export';
+import { closeExport, demoteToFull, ensureExport, releaseExport, type ExportContext, type LiveExport } from '../host/snapshot-export';
 import { diskSourceOf } from '../host/disk-source/root-disk';
 import { resumeRestartedGuest } from '../host/saved-guest-restart';
 import type { HostActivityDeps } from './host-activity-deps';
 import { Semaphore, withHeartbeat } from './activity-support';
 
-type OnePassActivities = Pick<HostActivities, 'openSnapshotExport' | 'streamSnapshot' | 'closeSnapshotExport' | 'retainCheckpoints'>;
+type OnePassActivities = Pick<HostActivities, 'openSnapshotExport' | 'streamSnapshot' | 'closeSnapshotExport' | 'retainCheckpoints' | 'closeExportAndRetain'>;
 
 export interface OnePassLimits {
   extracts: Semaphore;
@@ -114,6 +114,14 @@ function committedChain(properties: Record<string, string>): Partial<SnapshotCha
   return { kind, ...(parent !== undefined ? { parentImageId: parent } : {}), ...(reason !== undefined ? { fullReason: reason } : {}) };
 }
 
+/** The domain, or null when it is gone: a deleted instance took its job with it, but a qemu-nbd may still need stopping. */
+async function lookupUnlessGone(client: Libvirt, domainName: string): Promise<Domain | null> {
+  return client.domainLookupByName(domainName).catch((err: unknown) => {
+    if (isLibvirtError(err, VIR_ERR_NO_DOMAIN)) return null;
+    throw err;
+  });
+}
+
 export function createOnePassActivities(deps: HostActivityDeps, limits: OnePassLimits): OnePassActivities {
   const { config, session, workDirs, images } = deps;
   // One limit for every stream of this host (Proxmox's bwlimit).
@@ -142,6 +150,19 @@ export function createOnePassActivities(deps: HostActivityDeps, limits: OnePassL
       ...(input.chain !== undefined ? { chain: input.chain } : {}),
       ...(input.restartSavedGuest === true ? { restartSavedGuest: true } : {}),
     };
+  };
+
+  /** Retention; never fails the snapshot, which is done: a checkpoint left over is deleted by the next one's retention. */
+  const retain = async (client: Libvirt, domain: () => Promise<Domain>, { domainName, keep, description }: { domainName: string; keep: string; description?: DomainDescription }): Promise<CheckpointRetention> => {
+    try {
+      // A disk whose storage tracks changes keeps its points there, not in libvirt.
+      const snapshots = description !== undefined ? diskSourceOf(description, config.rbd).snapshots : undefined;
+      if (snapshots !== undefined) return { checkpointXml: null, deleted: await snapshots.retain(keep) };
+      return await retainCheckpoints(client, await domain(), keep);
+    } catch (err) {
+      Context.current().log.warn('checkpoint retention failed', { domain: domainName, keep, error: errorMessage(err) });
+      return { checkpointXml: null, deleted: [], error: errorMessage(err) };
+    }
   };
 
   return {
@@ -239,26 +260,12 @@ export function createOnePassActivities(deps: HostActivityDeps, limits: OnePassL
 
     async retainCheckpoints({ domainName, keep, description }) {
       const client = await session.client();
-      try {
-        // A disk whose storage tracks changes keeps its points there, not in libvirt.
-        const snapshots = description !== undefined ? diskSourceOf(description, config.rbd).snapshots : undefined;
-        if (snapshots !== undefined) return { checkpointXml: null, deleted: await snapshots.retain(keep) };
-        const dom = await client.domainLookupByName(domainName);
-        return await retainCheckpoints(client, dom, keep);
-      } catch (err) {
-        // The snapshot is done; a checkpoint left over is deleted by the next one's retention.
-        Context.current().log.warn('checkpoint retention failed', { domain: domainName, keep, error: errorMessage(err) });
-        return { checkpointXml: null, deleted: [], error: errorMessage(err) };
-      }
+      return retain(client, () => client.domainLookupByName(domainName), { domainName, keep, description });
     },
 
     async closeSnapshotExport({ domainName, workDirKey, discardPointOf }) {
       const client = await session.client();
-      const dom = await client.domainLookupByName(domainName).catch((err: unknown) => {
-        // A deleted instance took its job with it; a qemu-nbd may still need stopping.
-        if (isLibvirtError(err, VIR_ERR_NO_DOMAIN)) return null;
-        throw err;
-      });
+      const dom = await lookupUnlessGone(client, domainName);
       await closeExport(client, dom, workDirs.pathFor(workDirKey));
       // After the export that read it is closed. libvirt's checkpoints of a failed run stay: the
       // next run's retention merges them away.
@@ -266,6 +273,19 @@ export function createOnePassActivities(deps: HostActivityDeps, limits: OnePassL
       const discardedPoint = snapshots !== undefined ? await snapshots.discard(snapshots.nameFor(workDirKey)) : undefined;
       await workDirs.remove(workDirKey);
       return discardedPoint !== undefined ? { discardedPoint } : undefined;
+    },
+
+    // No heartbeat of its own, as the close and the retention had none: a few libvirt calls, well
+    // inside the step's heartbeat timeout, and each heartbeat is one more call to the server.
+    async closeExportAndRetain({ domainName, workDirKey, keep, description }) {
+      const { log } = Context.current();
+      const client = await session.client();
+      const dom = await lookupUnlessGone(client, domainName);
+      // Nothing of ours reads the disk before a checkpoint goes; the export's files go with the dir.
+      await releaseExport(client, dom, workDirs.pathFor(workDirKey));
+      const retention = await retain(client, () => (dom !== null ? Promise.resolve(dom) : client.domainLookupByName(domainName)), { domainName, keep, description });
+      workDirs.removeAfterAnswer(workDirKey, (err) => log.warn('could not remove the work dir after the close; the work-dir sweep removes it once the run closed', { workDirKey, error: errorMessage(err) }));
+      return retention;
     },
   };
 }

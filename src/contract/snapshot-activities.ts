@@ -235,5 +235,21 @@ export interface HostActivities extends VolumeHostActivities {
    * description says which), its other points in time of ours (RBD snapshots). Never fails the
    * snapshot: an error is reported.
    */
-  retainCheckpoints(input: { domainName: string; keep: string; description?: DomainDescription }): Promise<{ checkpointXml: string | null; deleted: string[]; error?: string }>;
+  retainCheckpoints(input: { domainName: string; keep: string; description?: DomainDescription }): Promise<CheckpointRetention>;
+  /**
+   * closeSnapshotExport then retainCheckpoints in one step, for a live run that keeps checkpoint
+   * `keep`: one activity, one domain lookup. The export is ended first (the retention deletes
+   * checkpoints only once no job of ours reads the disk), and the run's work dir is removed after
+   * the answer (by the work-dir sweep once the run closed, if the worker dies before). A close that
+   * fails fails the attempt (retried: both halves are idempotent); the retention never does, as
+   * retainCheckpoints.
+   */
+  closeExportAndRetain(input: { domainName: string; workDirKey: string; keep: string; description: DomainDescription }): Promise<CheckpointRetention>;
+}
+
+/** What retention did: the kept point's description for the store (null: none to record), what it deleted, and why it stopped if it failed. */
+export interface CheckpointRetention {
+  checkpointXml: string | null;
+  deleted: string[];
+  error?: string;
 }

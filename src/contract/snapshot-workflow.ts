@@ -63,6 +63,8 @@ export const SNAPSHOT_STEPS = [
   'upload',
   'close_export',
   'retain_checkpoints',
+  // close_export and retain_checkpoints as one host step: a live run that keeps a checkpoint
+  'close_and_retain',
   'record_chain',
   'task_state_none',
   'notify_end',

@@ -30,6 +30,8 @@ export function holdHostActivitiesAtBarriers(activities: HostActivities, barrier
     openSnapshotExport: first('extract', activities.openSnapshotExport),
     streamSnapshot: first('upload', activities.streamSnapshot),
     closeSnapshotExport: first('close_export', activities.closeSnapshotExport),
+    // The close and the retention in one step starts as the close does (retain_checkpoints holds inside it).
+    closeExportAndRetain: first('close_export', activities.closeExportAndRetain),
     // Volume-backed: before the freeze and the create calls, and after them (the snapshots asked
     // for, the guest thawed) before the attempt reports: a worker killed there leaves them unreported.
     snapshotVolumes: first('snapshot_volumes', after('snapshot_volumes_done', activities.snapshotVolumes, barrier)),
@@ -39,25 +41,44 @@ export function holdHostActivitiesAtBarriers(activities: HostActivities, barrier
 /**
  * The activities' libvirt calls that are a step of their own inside one activity: `resume_guest`
  * holds every resume of a guest, so a test lands between a cold run's restart of its guest (paused,
- * from the save) and its resume, which one activity does back to back.
+ * from the save) and its resume, which one activity does back to back; `retain_checkpoints` holds
+ * the retention's listing of a domain's checkpoints, so a test lands between the close of a run's
+ * export and its retention, which closeExportAndRetain does back to back.
  */
 export function holdLibvirtAtBarriers(session: LibvirtSession, barrier: StepBarrier): LibvirtSession {
   return new Proxy(session, {
     get(target, prop) {
-      if (prop === 'client') return async () => holdResumes(await target.client(), barrier);
+      if (prop === 'client') return async () => holdLibvirtSteps(await target.client(), barrier);
       const value: unknown = Reflect.get(target, prop, target);
       return typeof value === 'function' ? value.bind(target) : value;
     },
   });
 }
 
-function holdResumes(client: Libvirt, barrier: StepBarrier): Libvirt {
+function holdLibvirtSteps(client: Libvirt, barrier: StepBarrier): Libvirt {
   return new Proxy(client, {
     get(target, prop) {
       if (prop === 'domainResume') {
         return async (dom: Domain, opts?: CallOptions) => {
           await barrier.hold('resume_guest');
           return target.domainResume(dom, opts);
+        };
+      }
+      if (prop === 'checkpoints') return holdCheckpointListing(target.checkpoints, barrier);
+      const value: unknown = Reflect.get(target, prop, target);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+}
+
+function holdCheckpointListing(checkpoints: Libvirt['checkpoints'], barrier: StepBarrier): Libvirt['checkpoints'] {
+  return new Proxy(checkpoints, {
+    get(target, prop) {
+      if (prop === 'listAll') {
+        return async (...args: Parameters<Libvirt['checkpoints']['listAll']>) => {
+          // Heartbeats while held: closeExportAndRetain has no heartbeat of its own.
+          await withHeartbeat(() => barrier.hold('retain_checkpoints'));
+          return target.listAll(...args);
         };
       }
       const value: unknown = Reflect.get(target, prop, target);

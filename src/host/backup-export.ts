@@ -55,13 +55,21 @@ export async function currentBackupJob(client: Libvirt, dom: Domain): Promise<Ba
   };
 }
 
+export interface AbortOptions {
+  /** how long to wait for QEMU to remove the socket after the abort (default 5 s) */
+  socketGoneTimeoutMs?: number;
+  /** leave the socket and scratch files: the caller removes the whole work dir afterwards */
+  keepFiles?: boolean;
+}
+
 /**
  * Aborts the domain's job if it still serves on `socketPath` (it may have ended, and another begun,
  * since it was looked at), waits for QEMU to remove the socket, then removes the socket and any
  * scratch file left inside `workDir` (libvirt deletes the scratch files it made; one made with
- * REUSE_EXTERNAL stays). False when there was no such job any more.
+ * REUSE_EXTERNAL stays), unless `keepFiles`. False when there was no such job any more.
  */
-export async function abortBackupJob(client: Libvirt, dom: Domain, socketPath: string, workDir: string, socketGoneTimeoutMs = 5_000): Promise<boolean> {
+export async function abortBackupJob(client: Libvirt, dom: Domain, socketPath: string, workDir: string, options: AbortOptions = {}): Promise<boolean> {
+  const socketGoneTimeoutMs = options.socketGoneTimeoutMs ?? 5_000;
   const job = await currentBackupJob(client, dom);
   if (job === null || job.socketPath !== socketPath) return false;
   try {
@@ -84,7 +92,9 @@ export async function abortBackupJob(client: Libvirt, dom: Domain, socketPath: s
     }
     await new Promise((r) => setTimeout(r, 25));
   }
-  for (const file of [socketPath, ...job.scratchFiles]) if (isInside(workDir, file)) await rm(file, { force: true });
+  if (options.keepFiles !== true) {
+    for (const file of [socketPath, ...job.scratchFiles]) if (isInside(workDir, file)) await rm(file, { force: true });
+  }
   return true;
 }
 

@@ -118,7 +118,7 @@ export class LibvirtExportReleaser implements ExportReleaser {
 
   /** Aborts the job when the domain still runs this one, and removes what it left in `workDir`. */
   private async abort(job: RunningBackup, workDir: string): Promise<boolean> {
-    const aborted = await abortBackupJob(await this.session.client(), job.dom, job.socketPath, workDir, this.options.socketGoneTimeoutMs);
+    const aborted = await abortBackupJob(await this.session.client(), job.dom, job.socketPath, workDir, { socketGoneTimeoutMs: this.options.socketGoneTimeoutMs });
     if (aborted) this.options.log?.info({ domain: job.dom.name, socket: job.socketPath }, 'aborted the backup job of a closed snapshot run');
     return aborted;
   }

@@ -7,7 +7,7 @@ import { DomainState, type Domain, type Libvirt } from '../libvirt';
 import { allocationMap, BASE_ALLOCATION, dirtyBitmapContext, dirtyRanges, NbdClient, type Range } from '../nbd';
 import type { ChainPlan, DomainDescription, SnapshotMode } from '../contract';
 import { decodeMap, encodeMap } from '../images/client';
-import { beginBackupExport, endBackupExport, EXPORT_BITMAP, findBackupExport, type BackupJobRef } from './backup-export';
+import { abortBackupJob, beginBackupExport, endBackupExport, EXPORT_BITMAP, findBackupExport, type BackupJobRef } from './backup-export';
 import { checkChainStart, checkpointNameFor, isUnusableCheckpoint } from './checkpoint-chain';
 import type { DiskSource } from './disk-source/disk-source';
 import type { QuiesceOutcome } from './quiesce';
@@ -151,7 +151,19 @@ async function readExportMaps(socketPath: string, exportName: string, incrementa
   }
 }
 
-/** Ends whatever export this work dir holds (our backup job, our qemu-nbd); idempotent. */
+/**
+ * Ends what holds the disk (our backup job, our qemu-nbd) and nothing more: the files the export
+ * leaves in the work dir (socket, scratch, record) go with the dir, which the caller removes;
+ * idempotent. For a step that answers before the dir is removed (closeExportAndRetain).
+ */
+export async function releaseExport(client: Libvirt, dom: Domain | null, workDir: string): Promise<void> {
+  const paths = exportPaths(workDir);
+  if (dom !== null) await abortBackupJob(client, dom, paths.socketPath, workDir, { keepFiles: true });
+  // Only a running qemu-nbd is stopped (which removes its socket and pid file); a dead one's files go with the dir.
+  if ((await findReadOnlyExport(paths)) !== undefined) await stopReadOnlyExport(paths);
+}
+
+/** Ends whatever export this work dir holds (our backup job, our qemu-nbd) and removes its files; idempotent. */
 export async function closeExport(client: Libvirt, dom: Domain | null, workDir: string): Promise<void> {
   const paths = exportPaths(workDir);
   if (dom !== null) await endBackupExport(client, dom, workDir);

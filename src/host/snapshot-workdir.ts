@@ -25,6 +25,9 @@ const OwnerSchema = z.object({ workflowId: z.string().min(1).max(1000), runId: W
 export type WorkDirOwner = z.infer<typeof OwnerSchema>;
 
 export class SnapshotWorkDirs {
+  /** Removals started by removeAfterAnswer and not finished yet, by key. */
+  private readonly removals = new Map<string, Promise<void>>();
+
   constructor(readonly root: string) {
     assertSafePath(root);
   }
@@ -39,6 +42,7 @@ export class SnapshotWorkDirs {
    */
   async create(key: string, live: boolean): Promise<string> {
     const dir = this.pathFor(key);
+    await this.removals.get(key);
     await mkdir(this.root, { recursive: true, mode: 0o711 });
     if (!(await this.removeRunFiles(dir))) await mkdir(dir, { mode: 0o700 });
     await chmod(dir, live ? 0o701 : 0o700);
@@ -51,6 +55,7 @@ export class SnapshotWorkDirs {
    */
   async ensure(key: string, live: boolean): Promise<string> {
     const dir = this.pathFor(key);
+    await this.removals.get(key);
     await mkdir(this.root, { recursive: true, mode: 0o711 });
     await mkdir(dir, { recursive: true, mode: 0o700 });
     await chmod(dir, live ? 0o701 : 0o700);
@@ -87,12 +92,15 @@ export class SnapshotWorkDirs {
    * owner record (the restore or the sweep removes the rest, removeEmpty). True when it is gone.
    */
   async remove(key: string): Promise<boolean> {
-    return !(await this.removeRunFiles(this.pathFor(key)));
+    const dir = this.pathFor(key);
+    await this.removals.get(key);
+    return !(await this.removeRunFiles(dir));
   }
 
   /** Removes the dir when nothing but its owner record is left in it (its guest came back after its files went). */
   async removeEmpty(key: string): Promise<void> {
     const dir = this.pathFor(key);
+    await this.removals.get(key);
     const names = await this.entries(dir);
     if (names === undefined || names.some((n) => n !== OWNER_FILE)) return;
     await rm(join(dir, OWNER_FILE), { force: true });
@@ -125,8 +133,33 @@ export class SnapshotWorkDirs {
     }
   }
 
-  /** Work dirs present now (for the reconciler and for tests asserting nothing is left). */
+  /**
+   * Removes the dir as remove() does, without the caller waiting for it: a step that has released
+   * what the dir's files served answers first, since unlinking on a busy shared disk can take a
+   * second. Create, ensure, remove, removeEmpty and list wait for it. A failure goes to `onFailure`; the dir then stays, as it
+   * does when the worker dies first, for the work-dir sweep to remove once the run has closed
+   * (src/reconciler/workdir-sweeper.ts).
+   */
+  removeAfterAnswer(key: string, onFailure: (err: unknown) => void): void {
+    const dir = this.pathFor(key);
+    const previous = this.removals.get(key) ?? Promise.resolve();
+    const removal: Promise<void> = previous
+      .then(async () => void (await this.removeRunFiles(dir)))
+      .catch(onFailure)
+      .finally(() => {
+        if (this.removals.get(key) === removal) this.removals.delete(key);
+      });
+    this.removals.set(key, removal);
+  }
+
+  /** Resolves once the removals under way have ended (a worker's shutdown waits for them). */
+  async settled(): Promise<void> {
+    await Promise.all(this.removals.values());
+  }
+
+  /** Work dirs present once the removals under way have ended (for the sweep and for tests asserting nothing is left). */
   async list(): Promise<string[]> {
+    await this.settled();
     try {
       return (await readdir(this.root)).filter((n) => n.startsWith(PREFIX)).map((n) => n.slice(PREFIX.length));
     } catch (err) {

@@ -83,6 +83,8 @@ export async function createHostWorker(options: HostWorkerOptions): Promise<Host
         await worker.run();
       } finally {
         inventory.stop();
+        // A close answers before its work dir is gone: a clean stop leaves none behind for the sweep.
+        await workDirs.settled();
         await session.close();
       }
     },

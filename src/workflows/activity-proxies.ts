@@ -50,7 +50,7 @@ export interface HostActivityProxies {
   inspect: Pick<HostActivities, 'getDomainPowerState' | 'describeDomain' | 'probeLiveSnapshot'>;
   prepare: Pick<HostActivities, 'prepareColdSnapshot'>;
   extract: Pick<HostActivities, 'extractSnapshot' | 'openSnapshotExport'>;
-  restore: Pick<HostActivities, 'restoreGuest' | 'removeSnapshotWorkDir' | 'closeSnapshotExport' | 'retainCheckpoints' | 'discardDirectSnapshot'>;
+  restore: Pick<HostActivities, 'restoreGuest' | 'removeSnapshotWorkDir' | 'closeSnapshotExport' | 'retainCheckpoints' | 'closeExportAndRetain' | 'discardDirectSnapshot'>;
   upload: Pick<HostActivities, 'uploadSnapshot' | 'streamSnapshot' | 'directSnapshot'>;
   /** the one-point cut of a volume-backed instance's volumes; the guest is frozen only inside it */
   volumes: Pick<HostActivities, 'snapshotVolumes' | 'thawGuest'>;

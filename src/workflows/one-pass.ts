@@ -10,6 +10,7 @@ import {
   POWER_STATE_PAUSED,
   POWER_STATE_RUNNING,
   type ChainPlan,
+  type CheckpointRetention,
   type SnapshotChainFacts,
   type StreamedImage,
   type UploadedImage,
@@ -43,6 +44,7 @@ export async function streamOnePass(ctx: ExtractContext): Promise<ExtractOutcome
   const closeAfterFailure = () => host.restore.closeSnapshotExport({ domainName, workDirKey, ...(chained && mode === 'live' && !recorded ? { discardPointOf: description } : {}) });
   let restored = false;
   let closed = false;
+  let retained: CheckpointRetention | undefined;
 
   let streamed: StreamedImage;
   let replacedImageId: string | undefined;
@@ -92,7 +94,15 @@ export async function streamOnePass(ctx: ExtractContext): Promise<ExtractOutcome
       }
     });
     progress.state.bytesDone = streamed.changedBytes ?? streamed.size;
-    await progress.step('close_export', close);
+    // A live run that keeps a checkpoint closes and retains in one host step (one round trip, one
+    // domain lookup; the work dir goes after the answer), not in histories recorded before it. A
+    // cold guest is never kept waiting for a retention (and a cold run keeps no checkpoint).
+    const keep = chained ? streamed.checkpoint : undefined;
+    if (keep !== undefined && !touchesGuest && patched('close-and-retain')) {
+      retained = await progress.step('close_and_retain', () => host.restore.closeExportAndRetain({ domainName, workDirKey, keep, description }));
+    } else {
+      await progress.step('close_export', close);
+    }
     closed = true;
   } finally {
     // Nova's `finally:` around the extract: the guest comes back whatever happened above, once
@@ -103,7 +113,7 @@ export async function streamOnePass(ctx: ExtractContext): Promise<ExtractOutcome
       restored = true;
     }
   }
-  const chain = chained ? await recordChain(ctx, streamed) : undefined;
+  const chain = chained ? await recordChain(ctx, streamed, retained) : undefined;
   recorded = true;
   const quiesce: QuiesceFacts = { quiesced: streamed.quiesced, freezeWindowMs: streamed.freezeWindowMs };
   if (streamed.quiesceError !== undefined) quiesce.quiesceError = streamed.quiesceError;
@@ -120,10 +130,11 @@ export async function streamOnePass(ctx: ExtractContext): Promise<ExtractOutcome
 }
 
 /**
- * After the export closed: older checkpoints go (retention), and the snapshot joins the instance's
- * chain with what it was and why, so the next one knows what it may build on.
+ * After the export closed: older checkpoints go (retention, unless the close did it: `retained`),
+ * and the snapshot joins the instance's chain with what it was and why, so the next one knows what
+ * it may build on.
  */
-async function recordChain(ctx: ExtractContext, streamed: StreamedImage): Promise<SnapshotChainFacts> {
+async function recordChain(ctx: ExtractContext, streamed: StreamedImage, retained: CheckpointRetention | undefined): Promise<SnapshotChainFacts> {
   const { instance, description, host, control, progress } = ctx;
   const facts: SnapshotChainFacts = {
     kind: streamed.kind ?? 'full',
@@ -134,9 +145,9 @@ async function recordChain(ctx: ExtractContext, streamed: StreamedImage): Promis
     ...(streamed.diskIdentity !== undefined ? { diskIdentity: streamed.diskIdentity } : {}),
     ...(streamed.changedBytes !== undefined ? { changedBytes: streamed.changedBytes } : {}),
   };
-  let checkpointXml: string | null = null;
+  let checkpointXml: string | null = retained?.checkpointXml ?? null;
   const keep = facts.checkpoint;
-  if (keep !== undefined) {
+  if (keep !== undefined && retained === undefined) {
     checkpointXml = (await progress.step('retain_checkpoints', () => host.restore.retainCheckpoints({ domainName: instance.domainName, keep, description }))).checkpointXml;
   }
   await progress.step('record_chain', () =>

@@ -156,6 +156,7 @@ export class ApiStubCloud {
       streamSnapshot: async () => notOnePass(),
       closeSnapshotExport: async () => undefined,
       retainCheckpoints: async () => ({ checkpointXml: null, deleted: [] }),
+      closeExportAndRetain: async () => ({ checkpointXml: null, deleted: [] }),
       directSnapshot: async () => ({ done: false, reason: 'the stub host has no RBD disks' }),
       // the API tests' instances boot from images
       thawGuest: async () => undefined,

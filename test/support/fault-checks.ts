@@ -107,9 +107,23 @@ export async function checkEndState(stack: FaultStack, fixture: InstanceFixture,
   if (stack.rbd !== null && fixture.instance.rbd !== null) {
     for (const left of await rbdLeftovers(stack.rbd.cluster, fixture, stack.store.chain)) violations.push(`left in Ceph: ${left}`);
   }
-  const left = (await readdir(stack.snapshotsDir)).filter((n) => n !== FILLER_NAME && n !== 'lost+found');
+  const left = await leftUnderSnapshotsDir(stack.snapshotsDir);
   if (left.length > 0) violations.push(`left under snapshots dir: ${left.join(', ')}`);
   const open = await openSnapshotWorkflows(stack);
   if (open.length > 0) violations.push(`workflows still open: ${open.join(', ')}`);
   return violations;
+}
+
+/**
+ * What stays under the snapshots dir. A live run that kept a checkpoint removes its work dir after
+ * its close answered (closeExportAndRetain), so the dir may outlive the run by a moment: it is
+ * given 10 s, far more than a few unlinks take.
+ */
+async function leftUnderSnapshotsDir(snapshotsDir: string): Promise<string[]> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const left = (await readdir(snapshotsDir)).filter((n) => n !== FILLER_NAME && n !== 'lost+found');
+    if (left.length === 0 || Date.now() > deadline) return left;
+    await new Promise((r) => setTimeout(r, 200));
+  }
 }

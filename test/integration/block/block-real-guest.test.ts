@@ -24,6 +24,8 @@ const block = useBlockGuests();
 /** The shared checks of a raw image, and no work dir of ours left under the snapshots directory. */
 async function expectCleanImage(engine: Engine, run: RealGuestRun): Promise<void> {
   await expectCleanRawImage(engine, run);
+  // A live run's close answers before its work dir is gone: the removals under way end first.
+  await engine.host.workDirs.settled();
   expect(await readdir(engine.hostConfig.snapshotsDir).catch(() => [])).toEqual([]);
 }
 

@@ -25,6 +25,8 @@ async function createRbdGuest(options: Parameters<typeof createRealGuest>[0]): P
 /** Nothing of ours is left: nothing in the cluster but what the chain records (here: nothing), no work dir under the snapshots directory. */
 async function expectNothingLeft(engine: Engine, fixture: InstanceFixture): Promise<void> {
   expect(await rbdLeftovers(rbd().cluster, fixture, engine.store.chain)).toEqual([]);
+  // A live run's close answers before its work dir is gone: the removals under way end first.
+  await engine.host.workDirs.settled();
   expect(await readdir(engine.hostConfig.snapshotsDir).catch(() => [])).toEqual([]);
 }
 

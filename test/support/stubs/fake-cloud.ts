@@ -83,6 +83,8 @@ export class FakeInstance {
   /** the trust each Cinder-using step was handed (undefined: the workers' own token) */
   readonly trustsUsed: (string | undefined)[] = [];
   imageProperties: Record<string, string> = {};
+  /** the checkpoint description recordChain was given (undefined: never called) */
+  recordedCheckpointXml: string | null | undefined;
   private readonly counts = new Map<string, number>();
   private released = false;
   /** resolves when the held activity is entered */
@@ -231,7 +233,9 @@ export class FakeCloud {
       },
       recordInventory: async ({ domains }) => ({ instances: domains.length }),
       planChain: async () => ({ composes: true, parent: null, reason: 'the first snapshot of this instance' }),
-      recordChain: async () => undefined,
+      recordChain: async ({ instanceUuid, checkpointXml }) => {
+        this.uuid(instanceUuid).recordedCheckpointXml = checkpointXml;
+      },
       ...fakeVolumeControlActivities(this),
     };
   }
@@ -373,6 +377,15 @@ export class FakeCloud {
       retainCheckpoints: async ({ domainName }) => {
         this.byDomain.get(domainName)?.calls.push('retainCheckpoints');
         return { checkpointXml: null, deleted: [] };
+      },
+      closeExportAndRetain: async ({ domainName, workDirKey, keep }) => {
+        for (const each of this.byUuid.values()) each.workDirs.delete(workDirKey);
+        const inst = this.byDomain.get(domainName);
+        if (!inst) return { checkpointXml: null, deleted: [], error: `domain ${domainName} is gone` };
+        inst.calls.push('closeExportAndRetain');
+        inst.exportOpen = false;
+        inst.exportKind = null;
+        return { checkpointXml: `<domaincheckpoint><name>${keep}</name></domaincheckpoint>`, deleted: [] };
       },
       ...fakeVolumeHostActivities(this),
     };

@@ -6,7 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { POWER_STATE_RUNNING, type ControlActivities, type HostActivities, type SnapshotInstanceInfo } from '../../../src/contract';
-import { holdControlActivitiesAtBarriers, holdHostActivitiesAtBarriers } from '../../../src/fault-points/activity-barriers';
+import { holdControlActivitiesAtBarriers, holdHostActivitiesAtBarriers, holdLibvirtAtBarriers } from '../../../src/fault-points/activity-barriers';
+import type { LibvirtSession } from '../../../src/host/libvirt-session';
+import type { Domain, DomainCheckpoint, Libvirt } from '../../../src/libvirt';
 import { StepBarrier, stepBarrierFromEnv } from '../../../src/fault-points/step-barrier';
 
 const INFO: SnapshotInstanceInfo = { uuid: 'u', domainName: 'd', host: 'h', projectId: 'p', powerState: POWER_STATE_RUNNING, imageRef: null };
@@ -131,5 +133,34 @@ describe('step barriers', () => {
       expect(ran).toHaveLength(before + 1);
     }
     expect(ran).toEqual(['await', 'image']);
+  });
+
+  it('hold the listing of checkpoints that begins a retention at retain_checkpoints, the rest of libvirt untouched', async () => {
+    const ran: string[] = [];
+    const client = {
+      checkpoints: {
+        listAll: async () => {
+          ran.push('listAll');
+          return [];
+        },
+        delete: async () => void ran.push('delete'),
+      },
+      domainLookupByName: async () => {
+        ran.push('lookup');
+        return { name: 'd' };
+      },
+    } as unknown as Libvirt;
+    const session = holdLibvirtAtBarriers({ client: async () => client } as unknown as LibvirtSession, new StepBarrier(dir));
+    const held = await session.client();
+    await writeFile(join(dir, 'retain_checkpoints.hold'), '');
+    await held.domainLookupByName('d');
+    await held.checkpoints.delete({} as DomainCheckpoint);
+    // Inside an activity, which the hold heartbeats for.
+    const listing = new MockActivityEnvironment().run(() => held.checkpoints.listAll({} as Domain));
+    await until(() => existsSync(join(dir, 'retain_checkpoints.reached')));
+    expect(ran).toEqual(['lookup', 'delete']);
+    await unlink(join(dir, 'retain_checkpoints.hold'));
+    await expect(listing).resolves.toEqual([]);
+    expect(ran).toEqual(['lookup', 'delete', 'listAll']);
   });
 });
