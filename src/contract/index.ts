@@ -13,3 +13,4 @@ export * from './snapshot-workflow';
 export * from './temporal-names';
 export * from './volume-backed-image';
 export * from './volume-snapshot-activities';
+export * from './requests-in-flight';

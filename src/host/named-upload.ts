@@ -19,6 +19,7 @@ import {
   type ImageClient,
   type LogicalLayout,
 } from '../images/client';
+import { RequestsInFlight } from '../contract';
 import type { NbdClient } from '../nbd';
 import { LOGICAL_DIGEST_ALGORITHM, LogicalDigest } from '../qcow2';
 import type { StreamImageOptions, StreamOutcome } from './image-stream-types';
@@ -105,24 +106,22 @@ async function sendUnknown(options: StreamImageOptions, images: ChunkUploads, wi
     for (const name of asked) if (!known.has(name)) unknown.push(name);
   }
   let sent = 0;
-  let failed = false;
-  const next = async (): Promise<void> => {
-    for (let name = unknown.shift(); name !== undefined && !failed; name = unknown.shift()) {
+  // A failed chunk stops more from starting, and every put has ended before the retry asks again:
+  // none of this attempt's chunks is still travelling beside the next attempt's.
+  const puts = new RequestsInFlight(PUTS_IN_FLIGHT);
+  try {
+    for (const name of unknown) {
       const bytes = byName.get(name) as Buffer;
-      try {
+      await puts.start(async () => {
         if (options.limit) await options.limit.take(bytes.length, options.signal);
         await images.putChunk(options.imageId, name, bytes, options.signal);
-      } catch (err) {
-        failed = true;
-        throw err;
-      }
-      sent += bytes.length;
+        sent += bytes.length;
+      });
     }
-  };
-  // A failed chunk stops the others from starting more, and every put has ended before the retry
-  // asks again: none of this attempt's chunks is still travelling beside the next attempt's.
-  const ends = await Promise.allSettled(Array.from({ length: PUTS_IN_FLIGHT }, next));
-  for (const end of ends) if (end.status === 'rejected') throw end.reason;
+    await puts.drain();
+  } finally {
+    await puts.settle();
+  }
   return sent;
 }
 

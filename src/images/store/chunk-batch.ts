@@ -7,7 +7,7 @@ import { mkdir, rename, utimes, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { fsyncDirectory, fsyncPath } from '../../fs/atomic-file';
 import type { RemoteChunks } from './store-backend';
-import { RequestsInFlight } from './requests-in-flight';
+import { RequestsInFlight } from '../../contract';
 
 /** What a batch needs of its chunk store (chunk-store.ts's ChunkStore), named here so the two files do not import each other. */
 export interface BatchStore {

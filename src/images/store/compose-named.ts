@@ -10,7 +10,7 @@ import type { LogicalLayout } from '../client/logical-layout';
 import type { ChunkBatch } from './chunk-store';
 import { setSlotHash } from './image-index';
 import type { TableWindows } from './index-writer';
-import { RequestsInFlight } from './requests-in-flight';
+import { RequestsInFlight } from '../../contract';
 
 /** Names read from the staged list at once: 128 KiB, a GiB of disk. */
 const NAMES_AT_ONCE = 4096;

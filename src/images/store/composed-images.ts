@@ -30,7 +30,7 @@ import { composeNamed } from './compose-named';
 import { servedStream } from './served-image';
 import { verifyChunks, type VerifyPass } from './verify-job';
 import type { SharedStoreBackend } from './store-backend';
-import { RequestsInFlight } from './requests-in-flight';
+import { RequestsInFlight } from '../../contract';
 
 /** Chunks read back at once by a commit's verification. */
 const VERIFY_READS_IN_FLIGHT = 8;

@@ -1,7 +1,7 @@
 // Requests in flight: never more than the limit at once; the first failure reaches the caller at its
 // next start and at drain, nothing is started after it, and settle waits for what runs.
 import { setTimeout as sleep } from 'node:timers/promises';
-import { RequestsInFlight } from '../../../src/images/store/requests-in-flight';
+import { RequestsInFlight } from '../../../src/contract';
 
 describe('requests in flight', () => {
   it('runs at most the limit at once, and drain waits for every one', async () => {

@@ -1,6 +1,6 @@
-// Requests to the store that go on while their caller carries on, at most `limit` at once: an
-// object store's PUT or HEAD is a round trip, and one after another those round trips, not the
-// bytes, bound a commit. The first failure is kept and thrown to the caller at its next start() or
+// Requests (to an object store, to the image service) that go on while their caller carries on, at
+// most `limit` at once: each is a round trip, and one after another those round trips, not the
+// bytes, bound a commit or a stream. The first failure is kept and thrown to the caller at its next start() or
 // at drain(), so a caller never learns "all done" while one failed; nothing is started after a
 // failure.
 
