@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import type { SnapshotMetrics } from '../observability/metrics';
 import { ImageNotFound, imageStatus, type ImageClient } from '../images/client';
 import { UnexpectedDeletingTaskState, UnexpectedTaskState, type Instance, type InstanceStore } from '../store';
-import { InventoryDomainSchema, SNAPSHOT_TASK_STATES, type ControlActivities, type SnapshotImageRef, type SnapshotInstanceInfo, type SnapshotNotification, type TaskState } from '../contract';
+import { InventoryDomainSchema, SNAPSHOT_TASK_STATES, type ControlActivities, type InventoryDomain, type SnapshotImageRef, type SnapshotInstanceInfo, type SnapshotNotification, type TaskState } from '../contract';
 import { translateFailures } from './activity-failures';
 import { activityCallUuid, withHeartbeat } from './activity-support';
 import { rotateBackups } from './backup-rotation';
@@ -156,7 +156,14 @@ export function createControlActivities(deps: ControlActivityDeps): ControlActiv
     },
 
     async recordInventory({ host, domains }) {
-      const instances = await store.upsertFromInventory(domains.map((d) => InventoryDomainSchema.parse({ ...d, host })));
+      // One domain the schema refuses (odd metadata on the host) must not keep the host's others out of the inventory.
+      const valid: InventoryDomain[] = [];
+      for (const d of domains) {
+        const parsed = InventoryDomainSchema.safeParse({ ...d, host });
+        if (parsed.success) valid.push(parsed.data);
+        else log.warn({ host, domain: String(d.name).slice(0, 256), uuid: String(d.uuid).slice(0, 64), issues: parsed.error.issues.slice(0, 5) }, 'inventory: a domain left out of the report');
+      }
+      const instances = await store.upsertFromInventory(valid);
       return { instances: instances.length };
     },
 

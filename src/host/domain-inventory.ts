@@ -5,7 +5,7 @@
 // vCPUs and memory.
 import { XMLParser } from 'fast-xml-parser';
 import { isLibvirtError, VIR_ERR_NO_DOMAIN, type DomainState, type Libvirt } from '../libvirt';
-import type { InventoryDisk, InventoryDomain, InventoryFlavor } from '../contract';
+import { errorMessage, InventoryDomainSchema, type InventoryDisk, type InventoryDomain, type InventoryFlavor } from '../contract';
 import { parseDomainXml } from './domain-xml';
 import { novaPowerState } from './power-state';
 import { volumeDisks } from './volume-disks';
@@ -105,10 +105,18 @@ export function inventoryDomain(dom: { uuid: string; name: string }, state: Doma
   };
 }
 
-export async function scanDomains(client: Libvirt, host: string, defaultProject?: string): Promise<InventoryDomain[]> {
-  const domains = await client.connectListAllDomains(0);
-  const found: InventoryDomain[] = [];
-  for (const dom of domains) {
+/** A domain the host could not describe in a valid report: left out, with the reason, so the others still go. */
+export interface SkippedDomain {
+  uuid: string;
+  name: string;
+  reason: string;
+}
+
+export async function scanDomains(client: Libvirt, host: string, defaultProject?: string): Promise<{ domains: InventoryDomain[]; skipped: SkippedDomain[] }> {
+  const listed = await client.connectListAllDomains(0);
+  const domains: InventoryDomain[] = [];
+  const skipped: SkippedDomain[] = [];
+  for (const dom of listed) {
     let state: DomainState;
     let xml: string;
     try {
@@ -118,7 +126,11 @@ export async function scanDomains(client: Libvirt, host: string, defaultProject?
       if (isLibvirtError(err, VIR_ERR_NO_DOMAIN)) continue;
       throw err;
     }
-    found.push(inventoryDomain(dom, state, xml, host, defaultProject));
+    try {
+      domains.push(InventoryDomainSchema.parse(inventoryDomain(dom, state, xml, host, defaultProject)));
+    } catch (err) {
+      skipped.push({ uuid: dom.uuid, name: dom.name, reason: errorMessage(err).slice(0, 500) });
+    }
   }
-  return found;
+  return { domains, skipped };
 }

@@ -4,11 +4,12 @@ import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { portAnswers, waitForPort } from '../net/port-probe';
-import { describeTokens, ensureServiceToken, loadOrCreateTokens, tokenOptionsFromEnv } from '../auth';
+import { DEFAULT_ADMIN_PROJECT, describeTokens, ensureServiceToken, loadOrCreateTokens, tokenOptionsFromEnv } from '../auth';
 import { PROJECT_ROOT, startDevServer, type DevServer } from '../temporal/dev-server';
 import { SupervisedService, stopServices } from './child-services';
 import { DEMO_INSTANCE_NAME, ensureDemoInstance, stopDemoInstance, type DemoInstance } from './demo-instance';
 import { DemoStorageSchema, startDemoCeph, type DemoCeph } from './demo-storage';
+import { waitForInstanceListed } from './inventory-readiness';
 import { INSTANCE_NAME_RE } from '../testing/instance-layout';
 import { DataDirSchema } from '../config/data-dir';
 import { errorMessage } from '../contract';
@@ -92,6 +93,10 @@ async function main(): Promise<void> {
     }
     await waitForPort('image service', env.SNAP_IMAGE_PORT);
     await waitForPort('compute API', env.SNAP_API_PORT);
+    const admin = tokens.config.tokens.find((t) => t.projectId === DEFAULT_ADMIN_PROJECT && t.roles.includes('admin'));
+    if (demo && admin) {
+      await waitForInstanceListed(`http://127.0.0.1:${env.SNAP_API_PORT}`, admin.token, demo.uuid, { timeoutMs: 180_000, say, stillStarting: () => !stopping });
+    }
     process.stdout.write(
       [
         '',

@@ -17,7 +17,8 @@ export interface InventoryReporterOptions {
 /** Reports the host's domains now and then periodically; a failed round is logged and retried next time. */
 export function startInventoryReporter(options: InventoryReporterOptions): { reportNow(): Promise<number>; stop(): void } {
   const reportNow = async (): Promise<number> => {
-    const domains = await scanDomains(await options.session.client(), options.host, options.defaultProject);
+    const { domains, skipped } = await scanDomains(await options.session.client(), options.host, options.defaultProject);
+    for (const domain of skipped) options.log.warn({ host: options.host, domain }, 'inventory: a domain left out of the report');
     return options.client.workflow.execute(REPORT_INVENTORY_WORKFLOW, {
       taskQueue: CONTROL_TASK_QUEUE,
       workflowId: inventoryWorkflowId(options.host),

@@ -22,6 +22,7 @@ describe('npm start with SNAP_DEMO_STORAGE=rbd', () => {
   const demoName = uniqueDomainName('snaptest-rbddemo');
   let dataDir: string;
   let stack: StackProcess;
+  const stackOutput = (): string => `the stack's output (its end):\n${stack.output().slice(-12_000)}`;
 
   beforeAll(async () => {
     dataDir = await mkdtemp(join(tmpdir(), 'snap-stack-rbd-'));
@@ -48,11 +49,11 @@ describe('npm start with SNAP_DEMO_STORAGE=rbd', () => {
     if (!demo) throw new Error('demo token missing');
     const api = `http://127.0.0.1:${stack.ports.api}`;
     const images = new GlanceHttpClient(`http://127.0.0.1:${stack.ports.image}`, demo.token);
-    await until('the instance in the inventory', async () => ((await call(api, { path: `/v2.1/servers/${uuid}`, token: demo.token })).status === 200 ? true : undefined));
+    await until('the instance in the inventory', async () => ((await call(api, { path: `/v2.1/servers/${uuid}`, token: demo.token })).status === 200 ? true : undefined), undefined, stackOutput);
     const accepted = await call(api, { method: 'POST', path: `/v2.1/servers/${uuid}/action`, token: demo.token, headers: { 'OpenStack-API-Version': 'compute 2.45' }, body: { createImage: { name: 'rbd-demo' } } });
     expect(accepted.status).toBe(202);
     const imageId = z.object({ image_id: z.string().uuid() }).parse(accepted.json).image_id;
-    await until('an active image', async () => ((await images.get(imageId)).status === 'active' ? true : undefined), 180_000);
+    await until('an active image', async () => ((await images.get(imageId)).status === 'active' ? true : undefined), 180_000, stackOutput);
     const image = await images.get(imageId);
     expect(image.disk_format).toBe('raw');
     // live from the run's own RBD snapshot (Ceph's change tracking, on by default; the demo's image service composes)

@@ -28,6 +28,7 @@ describe('npm start', () => {
   let dataDir: string;
   let barrierDir: string;
   let stack: StackProcess;
+  const stackOutput = (): string => `the stack's output (its end):\n${stack.output().slice(-12_000)}`;
 
   beforeAll(async () => {
     dataDir = await mkdtemp(join(tmpdir(), 'snap-stack-'));
@@ -60,7 +61,7 @@ describe('npm start', () => {
     const api = `http://127.0.0.1:${stack.ports.api}`;
     const images = new GlanceHttpClient(`http://127.0.0.1:${stack.ports.image}`, demo.token);
     // The host worker's inventory report makes the guest an instance of the default project.
-    await until('the instance in the inventory', async () => ((await call(api, { path: `/v2.1/servers/${uuid}`, token: demo.token })).status === 200 ? true : undefined));
+    await until('the instance in the inventory', async () => ((await call(api, { path: `/v2.1/servers/${uuid}`, token: demo.token })).status === 200 ? true : undefined), undefined, stackOutput);
     const createImage = async (name: string): Promise<string> => {
       const accepted = await call(api, {
         method: 'POST',
@@ -74,12 +75,12 @@ describe('npm start', () => {
     };
     const taskStateNone = async () => {
       const server = z.object({ server: z.object({ 'OS-EXT-STS:task_state': z.null() }) });
-      await until('task_state None', async () => (server.safeParse((await call(api, { path: `/v2.1/servers/${uuid}`, token: demo.token })).json).success ? true : undefined));
+      await until('task_state None', async () => (server.safeParse((await call(api, { path: `/v2.1/servers/${uuid}`, token: demo.token })).json).success ? true : undefined), undefined, stackOutput);
     };
 
     const fsyncedBefore1 = lastFsynced(await readConsole(consolePath), 'blocks');
     const first = await createImage('s1');
-    await until('an active image', async () => ((await images.get(first)).status === 'active' ? true : undefined));
+    await until('an active image', async () => ((await images.get(first)).status === 'active' ? true : undefined), undefined, stackOutput);
     const contents1 = await verifyGuestImage(images, first, guest, fsyncedBefore1);
     expect(contents1.fsckClean).toBe(true);
     expect(contents1.blocks?.written).toBeGreaterThan(0);
@@ -99,7 +100,7 @@ describe('npm start', () => {
     await unlink(join(barrierDir, 'upload.hold'));
     await stack.waitForOutput(/\[stack\] host-worker exited unexpectedly \(SIGKILL\); restarting/, 30_000);
     await stack.waitForOutput(/\[stack\] host-worker started \(pid \d+, restart 1\)/, 60_000);
-    await until('the interrupted snapshot active', async () => ((await images.get(second)).status === 'active' ? true : undefined), 180_000);
+    await until('the interrupted snapshot active', async () => ((await images.get(second)).status === 'active' ? true : undefined), 180_000, stackOutput);
     const contents2 = await verifyGuestImage(images, second, guest, fsyncedBefore2);
     expect(contents2.fsckClean).toBe(true);
     await taskStateNone();

@@ -1,5 +1,5 @@
-import { domainFlavor, inventoryDomain, novaOwnership } from '../../../src/host/domain-inventory';
-import { DomainState } from '../../../src/libvirt';
+import { domainFlavor, inventoryDomain, novaOwnership, scanDomains } from '../../../src/host/domain-inventory';
+import { DomainState, LibvirtError, VIR_ERR_NO_DOMAIN, type Libvirt } from '../../../src/libvirt';
 
 const novaDomain = `<domain type='kvm'><name>instance-00000001</name><vcpu placement='static'>4</vcpu><memory unit='KiB'>8388608</memory><metadata>
   <nova:instance xmlns:nova="http://openstack.org/xmlns/libvirt/nova/1.1">
@@ -71,5 +71,26 @@ describe('domainFlavor', () => {
   it('gives null when the domain states no sizes or an unknown unit', () => {
     expect(domainFlavor(`<domain><name>x</name></domain>`)).toBeNull();
     expect(domainFlavor(`<domain><vcpu>1</vcpu><memory unit='parsec'>1</memory></domain>`)).toBeNull();
+  });
+});
+
+describe('scanDomains', () => {
+  const good = { uuid: 'f3a1c2d4-5b6e-4f70-8192-a3b4c5d6e7f8', name: 'good' };
+  const odd = { uuid: '0b6a57d4-3c1e-4a8f-9d2b-7e5f4c3b2a19', name: 'odd' };
+  const gone = { uuid: '5e2f1a3b-8c7d-4e6f-a5b4-c3d2e1f0a9b8', name: 'gone' };
+  // a project id longer than the inventory's 255: the schema refuses this one domain's report
+  const oddXml = novaDomain.replace('uuid="9f1c2b"', `uuid="${'p'.repeat(300)}"`);
+  const host = (domains: { uuid: string; name: string }[]) =>
+    ({
+      connectListAllDomains: () => Promise.resolve(domains),
+      domainGetState: (d: { name: string }) =>
+        d.name === 'gone' ? Promise.reject(new LibvirtError({ code: VIR_ERR_NO_DOMAIN, domain: 10, message: 'no domain', level: 2, str1: null, str2: null, str3: null, int1: 0, int2: 0 })) : Promise.resolve({ state: DomainState.Running, reason: 1 }),
+      domainGetXMLDesc: (d: { name: string }) => Promise.resolve(d.name === 'odd' ? oddXml : novaDomain),
+    }) as unknown as Libvirt;
+
+  it("leaves out a domain whose report the schema refuses, says why, and still reports the host's others", async () => {
+    const { domains, skipped } = await scanDomains(host([odd, good, gone]), 'h1');
+    expect(domains.map((d) => d.name)).toEqual(['good']);
+    expect(skipped).toEqual([{ uuid: odd.uuid, name: 'odd', reason: expect.stringContaining('projectId') as string }]);
   });
 });
