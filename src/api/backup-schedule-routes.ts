@@ -26,6 +26,7 @@ import {
 import { listed } from './compute-routes';
 import { faultResponse, UNAUTHORIZED_RESPONSE } from './openapi';
 import { defineRoute, visibleInstance, type ApiRoute, type RequestContext } from './request-context';
+import { refuseVolumeBackedBackup } from './snapshot-starter';
 
 const ParamsSchema = z.object({ server_id: z.string().describe('server uuid') });
 const SCHEDULE_URL = '/v2.1/servers/:server_id/os-backup-schedule';
@@ -94,7 +95,7 @@ const putSchedule = defineRoute<ScheduleBody>({
     response: {
       200: ScheduleResponseSchema.describe('replaced'),
       201: ScheduleResponseSchema.describe('created'),
-      400: faultResponse('invalid spec: cron, interval, time zone, jitter, backup_type or rotation'),
+      400: faultResponse('invalid spec: cron, interval, time zone, jitter, backup_type or rotation; or a volume-backed server (Nova backs none up)'),
       ...UNAUTHORIZED_RESPONSE,
       403: faultResponse('refused by os_compute_api:os-backup-schedule'),
       404: faultResponse("unknown server or another project's"),
@@ -104,6 +105,8 @@ const putSchedule = defineRoute<ScheduleBody>({
   },
   async handle(ctx) {
     const instance = await scheduledServer(ctx);
+    // Each of its runs is a createBackup, which Nova refuses for a volume-backed server.
+    refuseVolumeBackedBackup(instance);
     const { spec, backup } = specOf(ctx.body);
     const { schedules } = ctx.services;
     const existed = (await onTemporal(ctx, instance.uuid, () => schedules.describe(instance.uuid))) !== null;

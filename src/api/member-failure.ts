@@ -3,7 +3,7 @@
 // admin-only; a non-Nova exception's message is reduced to its class name): the full text can name
 // host paths, tool stderr, libvirt's and the guest agent's words and internal URLs. Here a member
 // sees the failure's type and one fixed sentence for it; admins see the text through /ops.
-import { ErrorTypes } from '../contract';
+import { ErrorTypes, VOLUME_BACKED_BACKUP_REFUSAL } from '../contract';
 
 /** How a run that closed without an activity failure ended, as failure types of their own. */
 export const RunEndings = {
@@ -21,6 +21,7 @@ const SENTENCES: ReadonlyMap<string, string> = new Map(Object.entries({
   [ErrorTypes.UnexpectedTaskState]: 'Another operation on the instance was in progress.',
   [ErrorTypes.ImageNotFound]: 'The snapshot image was deleted while the snapshot was taken.',
   [ErrorTypes.InvalidInput]: 'The snapshot request or the instance\'s disk cannot be snapshotted.',
+  [ErrorTypes.VolumeBackedBackup]: VOLUME_BACKED_BACKUP_REFUSAL,
   // Types of src/activities/activity-failures.ts that have no constant in the contract.
   ImageRejected: 'The image service refused the snapshot image.',
   InsufficientSpace: 'The compute host had no space left for the snapshot.',

@@ -3,6 +3,7 @@
 // instance store; what has no meaning here takes Nova's own empty or default form (no addresses,
 // no tags, not locked), never an invented value.
 import { createHash } from 'node:crypto';
+import { isVolumeBacked } from '../contract';
 import type { Instance } from '../store';
 import type { ServerDetail } from './api-schemas';
 import { atLeast, type Microversion } from './microversion';
@@ -72,11 +73,6 @@ function flavorView(ctx: ViewContext, instance: Instance): ServerDetail['flavor'
   return { original_name: f?.name ?? '', vcpus: f?.vcpus ?? 0, ram: f?.memoryMiB ?? 0, disk: f?.diskGiB ?? 0, ephemeral: f?.ephemeralGiB ?? 0, swap: f?.swapMiB ?? 0 };
 }
 
-/** Nova shows image "" for a server that boots from a volume. */
-export function bootsFromVolume(instance: Pick<Instance, 'volumes'>): boolean {
-  return instance.volumes.some((v) => v.root);
-}
-
 export function serverSummary(ctx: ViewContext, instance: Instance): { id: string; name: string; links: Link[] } {
   return { id: instance.uuid, name: instance.name, links: serverLinks(ctx, instance) };
 }
@@ -92,7 +88,8 @@ export function serverDetail(ctx: ViewContext, instance: Instance, one = false):
     user_id: instance.userId ?? '',
     metadata: {},
     hostId: hostId(instance.projectId ?? '', instance.host),
-    image: instance.imageRef === null || bootsFromVolume(instance) ? '' : { id: instance.imageRef, links: [{ rel: 'bookmark', href: `${ctx.imageUrl}/v2/images/${instance.imageRef}` }] },
+    // Nova shows image "" for a server that boots from a volume.
+    image: instance.imageRef === null || isVolumeBacked(instance) ? '' : { id: instance.imageRef, links: [{ rel: 'bookmark', href: `${ctx.imageUrl}/v2/images/${instance.imageRef}` }] },
     flavor: flavorView(ctx, instance),
     created: novaTime(instance.createdAt),
     updated: novaTime(instance.updatedAt),

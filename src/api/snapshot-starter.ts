@@ -7,10 +7,10 @@ import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/c
 import type { Logger } from 'pino';
 import { createSnapshotImageRecord, ImageNotFound, ImageTooLarge, isReservedImageKey, type Image, type ImageClient } from '../images/client';
 import { InstanceNotFound, UnexpectedTaskState, type Instance, type InstanceStore } from '../store';
-import { CONTROL_TASK_QUEUE, SnapshotInputSchema, snapshotQuotaExceeded, snapshotWorkflowId, WORKFLOW_TYPE, type BackupSpec, type SnapshotInput, type TaskState, type VmState } from '../contract';
+import { CONTROL_TASK_QUEUE, isVolumeBacked, SnapshotInputSchema, snapshotQuotaExceeded, snapshotWorkflowId, WORKFLOW_TYPE, type BackupSpec, type SnapshotInput, type TaskState, type VmState, VOLUME_BACKED_BACKUP_REFUSAL } from '../contract';
 import type { SnapshotQuota } from '../cinder';
 import { ComputeHostKey, ImageIdKey, InstanceUuidKey } from '../temporal/search-attributes';
-import { ApiError, conflict, forbidden, invalidState, serverNotFound, serviceUnavailable } from './api-errors';
+import { ApiError, badRequest, conflict, forbidden, invalidState, serverNotFound, serviceUnavailable } from './api-errors';
 import { trustRefusal, type RequestTrust } from './volume-trust';
 
 /** vm_states Nova's snapshot() accepts (@check_instance_state(vm_state=[ACTIVE, STOPPED, PAUSED, SUSPENDED])). */
@@ -72,6 +72,14 @@ export function checkSnapshotState(instance: Instance, action: 'createImage' | '
   if (instance.taskState !== null) throw invalidState(action, instance.uuid, 'task_state', instance.taskState);
 }
 
+/**
+ * Nova's backup() after its state checks: no backup of a volume-backed instance (400). A backup
+ * schedule is refused the same way, so that none is made whose every run would fail.
+ */
+export function refuseVolumeBackedBackup(instance: Pick<Instance, 'volumes'>): void {
+  if (isVolumeBacked(instance)) throw badRequest(VOLUME_BACKED_BACKUP_REFUSAL);
+}
+
 export class SnapshotStarter {
   constructor(private readonly deps: SnapshotStarterDeps) {}
 
@@ -80,6 +88,7 @@ export class SnapshotStarter {
     const { action } = actionOf(request);
     checkMetadata(request.metadata, request.checkMetadataQuota === false ? null : this.deps.metadataQuota);
     checkSnapshotState(instance, action);
+    if (request.backup !== undefined) refuseVolumeBackedBackup(instance);
     const log = this.deps.log.child({ instance_uuid: instance.uuid });
     await checkVolumeSnapshotQuota(request, log);
     if (request.trust === undefined) return this.startRun(request, undefined);
@@ -186,7 +195,7 @@ export class SnapshotStarter {
  */
 async function checkVolumeSnapshotQuota(request: SnapshotRequest, log: Logger): Promise<void> {
   const { volumes } = request.instance;
-  if (request.snapshotQuota === undefined || !volumes.some((v) => v.root)) return;
+  if (request.snapshotQuota === undefined || !isVolumeBacked(request.instance)) return;
   let quota: SnapshotQuota;
   try {
     quota = await request.snapshotQuota();

@@ -1,14 +1,14 @@
 // The compute API's side of Keystone trusts for volume-backed snapshots. Nova makes a volume-backed
 // instance's Cinder snapshots with the user's token, so they are the tenant's; a durable run outlives
-// any token, so here the API, when it accepts createImage/createBackup, has the caller (trustor)
-// delegate its roles on the instance's project to the workers' service user (trustee),
-// impersonating, for a short while, and hands the workflow only the trust's id. The run deletes the
-// trust when it ends. Without Keystone, or when the caller's token is not scoped to the instance's
-// project (a cloud admin acting on another project's server), there is no trust: the workers act
-// with their own token, as before.
+// any token, so here the API, when it accepts createImage (a createBackup of such an instance is
+// refused, as Nova refuses it), has the caller (trustor) delegate its roles on the instance's
+// project to the workers' service user (trustee), impersonating, for a short while, and hands the
+// workflow only the trust's id. The run deletes the trust when it ends. Without Keystone, or when
+// the caller's token is not scoped to the instance's project (a cloud admin acting on another
+// project's server), there is no trust: the workers act with their own token, as before.
 import type { Logger } from 'pino';
 import { createTrust, deleteTrust, KeystoneUnavailable, tokenSubject, type Identity, type KeystoneAuthenticator } from '../auth';
-import { errorMessage } from '../contract';
+import { errorMessage, isVolumeBacked } from '../contract';
 import type { Instance } from '../store';
 import { forbidden, serviceUnavailable, type ApiError } from './api-errors';
 
@@ -33,7 +33,7 @@ export interface RequestTrust {
  */
 export function delegates(identity: Identity, instance: Pick<Instance, 'projectId' | 'volumes'>, delegator: TrustDelegator | undefined): boolean {
   if (delegator === undefined || instance.projectId === null) return false;
-  if (!instance.volumes.some((v) => v.root)) return false;
+  if (!isVolumeBacked(instance)) return false;
   return identity.kind !== 'service' && identity.projectId === instance.projectId;
 }
 

@@ -7,4 +7,6 @@ export const ErrorTypes = {
   InstanceNotRunning: 'InstanceNotRunning',
   ImageNotFound: 'ImageNotFound',
   InvalidInput: 'InvalidSnapshotInput',
+  /** a backup of a volume-backed instance, which Nova refuses (VOLUME_BACKED_BACKUP_REFUSAL) */
+  VolumeBackedBackup: 'VolumeBackedBackup',
 } as const;

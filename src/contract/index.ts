@@ -11,6 +11,7 @@ export * from './uploaded-image';
 export * from './snapshot-chain';
 export * from './snapshot-workflow';
 export * from './temporal-names';
+export * from './volume-backed';
 export * from './volume-backed-image';
 export * from './volume-snapshot-activities';
 export * from './requests-in-flight';

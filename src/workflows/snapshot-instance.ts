@@ -12,6 +12,7 @@ import {
 } from '@temporalio/workflow';
 import {
   ErrorTypes,
+  isVolumeBacked,
   POWER_STATE_PAUSED,
   POWER_STATE_RUNNING,
   progressQuery,
@@ -24,6 +25,7 @@ import {
   type SnapshotMode,
   type SnapshotResult,
   type TaskState,
+  VOLUME_BACKED_BACKUP_REFUSAL,
 } from '../contract';
 import { ComputeHostKey, ImageIdKey, InstanceUuidKey } from '../temporal/search-attributes';
 import { failureText, failureType } from './failure-type';
@@ -32,7 +34,7 @@ import type { ExtractContext, ExtractOutcome, QuiesceFacts } from './extract-con
 import { streamOnePass } from './one-pass';
 import { controlActivities, hostActivities, localControlActivities, rotationActivities, type ControlProxies, type HostActivityProxies } from './activity-proxies';
 import { Saga } from './saga';
-import { isVolumeBacked, snapshotVolumeBacked } from './volume-backed';
+import { snapshotVolumeBacked } from './volume-backed';
 import { issueText } from '../config/validation';
 
 const VANISHED = new Set<string>([ErrorTypes.InstanceNotFound, ErrorTypes.UnexpectedDeletingTaskState, ErrorTypes.InstanceNotRunning]);
@@ -159,6 +161,14 @@ async function runSnapshot(input: SnapshotInput, run: RunContext): Promise<Snaps
   const lookupDomain = () => progress.step('lookup_domain', () => host.inspect.describeDomain({ domainName: instance.domainName, instanceUuid }));
   // _action_create_image's other branch: the root disk is a Cinder volume (histories from before volumes never branch).
   if (isVolumeBacked(instance)) {
+    // Nova's backup() refuses a volume-backed instance; the API does too, so a backup run gets here
+    // from a schedule made before the refusal or an instance whose root disk became a volume. Nothing
+    // is made in Cinder; the saga deletes the image. Runs recorded before it replay the volume path.
+    if (input.backup !== undefined && patched('no-volume-backed-backup')) {
+      const { trustId } = input;
+      if (trustId !== undefined) saga.add('release trust', () => control.releaseTrust({ trustId }));
+      throw ApplicationFailure.nonRetryable(VOLUME_BACKED_BACKUP_REFUSAL, ErrorTypes.VolumeBackedBackup);
+    }
     const current = await readPowerState();
     await notifyStart();
     return snapshotVolumeBacked({ instance, imageId: image, name: input.name, trustId: input.trustId, powerState: current, host, control, progress, saga, startedAt });

@@ -33,11 +33,6 @@ export interface VolumeBackedContext {
   startedAt: number;
 }
 
-/** Nova's compute_utils.is_volume_backed_instance: the root disk is a volume. */
-export function isVolumeBacked(instance: SnapshotInstanceInfo): boolean {
-  return (instance.volumes ?? []).some((v) => v.root);
-}
-
 export async function snapshotVolumeBacked(ctx: VolumeBackedContext): Promise<SnapshotResult> {
   const { instance, imageId, host, control, progress, saga } = ctx;
   const instanceUuid = instance.uuid;

@@ -1,11 +1,12 @@
 // The os-backup-schedule extension over real HTTP, on the real Temporal server with the stub cloud's
-// workers: a bad spec is 400 and creates nothing; another project's server is 404 on every route, the
-// snapshot service 403, the policy's admin rule 403 for members; a member's schedule is created,
-// replaced, listed in its project only, paused, triggered (a real backup image), resumed and
-// deleted; and the reconciler deletes the schedule of an instance once the instance is deleted.
+// workers: a bad spec, or a volume-backed server, is 400 and creates nothing; another project's
+// server is 404 on every route, the snapshot service 403, the policy's admin rule 403 for members;
+// a member's schedule is created, replaced, listed in its project only, paused, triggered (a real
+// backup image), resumed and deleted; and the reconciler deletes the schedule of an instance once
+// the instance is deleted.
 import pino from 'pino';
 import type { ScheduledBackupResult } from '../../../src/contract';
-import { backupScheduleId } from '../../../src/contract';
+import { backupScheduleId, VOLUME_BACKED_BACKUP_REFUSAL } from '../../../src/contract';
 import { SnapshotReconciler } from '../../../src/reconciler';
 import { BackupSchedules } from '../../../src/temporal/backup-schedules';
 import { call, eventually, type HttpAnswer } from '../../support/api-http';
@@ -63,6 +64,12 @@ describe('a bad spec is refused and creates nothing', () => {
   ])('%s: 400', async (_what, body, message) => {
     expect(fault(await put(TOKENS.demo, uuid, body), 'badRequest', 400)).toMatch(message);
     expect(await schedules.describe(uuid)).toBeNull();
+  });
+
+  it("a volume-backed server: createBackup's 400 (each run would be a backup Nova refuses), and no schedule", async () => {
+    const inst = await stack.addInstance({ volumes: [{ volumeId: '0b6a57d4-3c1e-4a8f-9d2b-7e5f4c3b2a19', device: 'vda', root: true }] });
+    expect(fault(await put(TOKENS.demo, inst.uuid, nightly()), 'badRequest', 400)).toBe(VOLUME_BACKED_BACKUP_REFUSAL);
+    expect(await schedules.describe(inst.uuid)).toBeNull();
   });
 
   it('an action body with no, two or an unknown action: 400', async () => {

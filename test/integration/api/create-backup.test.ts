@@ -1,9 +1,11 @@
 // Nova's createBackup over real HTTP: its schema's refusals (400) changing nothing, 404 across
-// projects, 403 for the metadata quota before 2.39 and for the policy, 409 for a busy server; the
+// projects, 403 for the metadata quota before 2.39 and for the policy, 409 for a busy server, 400
+// for a volume-backed one (Nova's backup() refuses it, after its state checks); the
 // accepted backup (202, Location unless rotation is 0, {"image_id"} from 2.45, checked with
 // Tempest's schemas) running to an active image marked as a backup, its older backups of the type
 // rotated away once it is active, and the createBackup action with its compute_backup_instance event.
-import { snapshotWorkflowId } from '../../../src/contract';
+import { WorkflowNotFoundError } from '@temporalio/client';
+import { snapshotWorkflowId, VOLUME_BACKED_BACKUP_REFUSAL } from '../../../src/contract';
 import { call, createBackup, createImage, type HttpAnswer } from '../../support/api-http';
 import { TOKENS, startApiStack, type ApiStack } from '../../support/api-stack';
 import { tempestRefusals, type SchemaCase } from '../../support/tempest-schemas';
@@ -79,6 +81,19 @@ describe('createBackup refusals change nothing', () => {
     await stack.store.setTaskStateOrThrow(inst.uuid, [null], 'image_uploading');
     expect(fault(await createBackup(url, TOKENS.demo, inst.uuid, daily()), 'conflictingRequest', 409)).toBe(`Cannot 'createBackup' instance ${inst.uuid} while it is in task_state image_uploading`);
     expect(await stack.imagesOf(inst.uuid)).toEqual([]);
+  });
+
+  it("400 for a volume-backed server, as Nova's backup() answers, once its state checks pass: no image, no action, no run", async () => {
+    const inst = await stack.addInstance({ volumes: [{ volumeId: '0b6a57d4-3c1e-4a8f-9d2b-7e5f4c3b2a19', device: 'vda', root: true }] });
+    await stack.store.setTaskStateOrThrow(inst.uuid, [null], 'image_uploading');
+    fault(await createBackup(url, TOKENS.demo, inst.uuid, daily()), 'conflictingRequest', 409);
+    await stack.store.setTaskStateOrThrow(inst.uuid, ['image_uploading'], null);
+    expect(fault(await createBackup(url, TOKENS.demo, inst.uuid, daily()), 'badRequest', 400)).toBe(VOLUME_BACKED_BACKUP_REFUSAL);
+    expect((await stack.store.getOrThrow(inst.uuid)).taskState).toBeNull();
+    expect(await stack.imagesOf(inst.uuid)).toEqual([]);
+    const actions = (await call(url, { path: `/v2.1/servers/${inst.uuid}/os-instance-actions`, token: TOKENS.demo })).json as { instanceActions: unknown[] };
+    expect(actions.instanceActions).toEqual([]);
+    await expect(stack.temporal.workflow.getHandle(snapshotWorkflowId(inst.uuid)).describe()).rejects.toBeInstanceOf(WorkflowNotFoundError);
   });
 
   it('403 for metadata over the quota before 2.39 (Nova stops checking it there)', async () => {

@@ -2,7 +2,7 @@
 // bytes match the disk, listings, ops as admin, and one exit code per error class.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { snapshotWorkflowId } from '../../../src/contract';
+import { snapshotWorkflowId, VOLUME_BACKED_BACKUP_REFUSAL } from '../../../src/contract';
 import { memberFailureText } from '../../../src/api/member-failure';
 import { call, eventually } from '../../support/api-http';
 import { TOKENS, startApiStack, type ApiStack } from '../../support/api-stack';
@@ -122,6 +122,14 @@ describe('snapctl', () => {
       const deleted = await as(TOKENS.demo, ['schedule', 'delete', inst.uuid]);
       expect(deleted.stdout).toContain('deleted');
     }
+    expect((await as(TOKENS.demo, ['schedule', 'show', inst.uuid])).code).toBe(4);
+  });
+
+  it("schedule create for a volume-backed server prints Nova's refusal and exits 2", async () => {
+    const inst = await stack.addInstance({ volumes: [{ volumeId: '0b6a57d4-3c1e-4a8f-9d2b-7e5f4c3b2a19', device: 'vda', root: true }] });
+    const refused = await as(TOKENS.demo, ['schedule', 'create', inst.name, '--cron', '@daily', '--type', 'daily', '--keep', '7']);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain(`${VOLUME_BACKED_BACKUP_REFUSAL} (HTTP 400)`);
     expect((await as(TOKENS.demo, ['schedule', 'show', inst.uuid])).code).toBe(4);
   });
 

@@ -1,11 +1,12 @@
 // Nova's snapshot_volume_backed branch of the real workflow on the real dev server, with the fake
 // cloud's activities (the real run-snapshot logic over an in-memory Cinder): the image Nova makes,
 // the quota refusal, and the compensations of a failed run (snapshots deleted, image deleted,
-// guest thawed), and a retried cut that makes no second snapshot.
+// guest thawed), and a retried cut that makes no second snapshot; and a backup of a volume-backed
+// instance, which Nova refuses, failed before anything is made in Cinder, alone or from a schedule.
 import { randomUUID } from 'node:crypto';
-import { WorkflowFailedError } from '@temporalio/client';
-import { failureType } from '../../../src/workflows/failure-type';
-import { CONTROL_TASK_QUEUE, snapshotWorkflowId, type SnapshotResult, type SnapshotVolume } from '../../../src/contract';
+import { ChildWorkflowFailure, WorkflowFailedError } from '@temporalio/client';
+import { failureText, failureType } from '../../../src/workflows/failure-type';
+import { CONTROL_TASK_QUEUE, ErrorTypes, snapshotWorkflowId, VOLUME_BACKED_BACKUP_REFUSAL, type ScheduledBackupInput, type SnapshotInput, type SnapshotResult, type SnapshotVolume } from '../../../src/contract';
 import type { FakeInstance, FakeInstanceOptions } from '../../support/stubs/fake-cloud';
 import { startStubEnvironment, type StubEnvironment } from '../../support/stubs/stub-workers';
 
@@ -141,5 +142,49 @@ describe('snapshot_volume_backed (stubbed activities, real Temporal)', () => {
     expect(result?.dataPath).not.toBe('cinder-snapshot');
     expect(inst.calls).not.toContain('planVolumeSnapshots');
     expect(inst.cinder.creates).toBe(0);
+  });
+});
+
+describe("a backup of a volume-backed instance: Nova's backup() refuses it", () => {
+  const BACKUP = { backupType: 'daily', rotation: 2 };
+
+  /** Outcomes a refused backup must show: nothing made in Cinder, the guest untouched, the image gone, a failed backup of its type. */
+  function expectRefused(inst: FakeInstance, error: unknown): void {
+    expect(failureType(error)).toBe(ErrorTypes.VolumeBackedBackup);
+    expect(failureText(error)).toBe(VOLUME_BACKED_BACKUP_REFUSAL);
+    expect(inst.cinder.creates).toBe(0);
+    for (const call of ['planVolumeSnapshots', 'getDomainPowerState', 'snapshotVolumes', 'rotateBackups', 'pruneBackups']) expect(inst.calls).not.toContain(call);
+    expect(inst.imageStatus).toBe('deleted');
+    expect(inst.taskState).toBeNull();
+    // snapshot.error with its backup_type: backups_failed_total{backup_type="daily"}
+    expect(inst.notifications).toEqual(['snapshot.error']);
+    expect(inst.notifiedBackupTypes).toEqual(['daily']);
+  }
+
+  it('a createBackup run (image made by the API, a trust) fails non-retryably, its image deleted and its trust released', async () => {
+    const uuid = randomUUID();
+    const inst = env.cloud.add({ uuid, guest: 'running', volumes: volumes(), taskState: 'image_backup' });
+    const trustId = randomUUID().replace(/-/g, '');
+    const input: SnapshotInput = { instanceUuid: uuid, name: 'nightly', imageId: env.cloud.createImageFor(inst), backup: BACKUP, trustId };
+    const handle = await env.client.workflow.start('snapshotInstance', { taskQueue: CONTROL_TASK_QUEUE, workflowId: snapshotWorkflowId(uuid), args: [input] });
+    const error = await handle.result().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(WorkflowFailedError);
+    expectRefused(inst, (error as WorkflowFailedError).cause);
+    expect(env.cloud.releasedTrusts.filter((t) => t === trustId)).toHaveLength(1);
+    // one attempt: a workflow failure, not an activity retried
+    expect(inst.calls.filter((c) => c === 'setTaskState')).toHaveLength(1);
+  });
+
+  it('a scheduled backup (a schedule made before the refusal) fails with its child, whose image the child made and deleted', async () => {
+    const uuid = randomUUID();
+    const inst = env.cloud.add({ uuid, guest: 'running', volumes: volumes(), taskState: null });
+    const input: ScheduledBackupInput = { instanceUuid: uuid, backup: BACKUP };
+    const handle = await env.client.workflow.start('scheduledBackup', { taskQueue: CONTROL_TASK_QUEUE, workflowId: `scheduled-backup-${uuid}`, args: [input] });
+    const error = await handle.result().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(WorkflowFailedError);
+    const child = (error as WorkflowFailedError).cause;
+    expect(child).toBeInstanceOf(ChildWorkflowFailure);
+    expect(inst.calls[0]).toBe('createSnapshotImage');
+    expectRefused(inst, child?.cause);
   });
 });

@@ -6,6 +6,8 @@ it('names the known failure types with a fixed sentence each', () => {
   expect(memberFailureText(ErrorTypes.InstanceNotFound)).toBe('InstanceNotFound: The instance was deleted, or its domain disappeared from the host, during the snapshot.');
   expect(memberFailureText('InsufficientSpace')).toBe('InsufficientSpace: The compute host had no space left for the snapshot.');
   expect(memberFailureText('Terminated')).toBe('Terminated: The snapshot was stopped by an administrator.');
+  // Nova's own words, which name nothing of the host
+  expect(memberFailureText(ErrorTypes.VolumeBackedBackup)).toBe('VolumeBackedBackup: Backup is not supported for volume-backed instances.');
   const texts = ['InstanceNotFound', 'UnexpectedTaskState', 'ImageNotFound', 'InvalidSnapshotInput', 'ImageRejected', 'TimedOut', 'Cancelled'].map(memberFailureText);
   for (const text of texts) expect(text).toMatch(/^[A-Za-z]+: [A-Z][^:/]*\.$/);
 });
