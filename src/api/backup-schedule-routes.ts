@@ -141,7 +141,7 @@ const scheduleAction = defineRoute<ScheduleActionBody>({
     summary: 'pause (no scheduled runs until resumed), resume, or trigger a backup now (skipped while a snapshot of the server runs)',
     params: ParamsSchema,
     body: ScheduleActionBodySchema,
-    response: { 202: z.undefined().describe('done'), 400: faultResponse('no, two or an unknown action'), ...UNAUTHORIZED_RESPONSE, 403: faultResponse('refused by os_compute_api:os-backup-schedule'), ...NOT_FOUND_RESPONSE, ...UNAVAILABLE_RESPONSE },
+    response: { 202: z.undefined().describe('done'), 400: faultResponse('no, two or an unknown action; trigger on a volume-backed server (Nova backs none up)'), ...UNAUTHORIZED_RESPONSE, 403: faultResponse('refused by os_compute_api:os-backup-schedule'), ...NOT_FOUND_RESPONSE, ...UNAVAILABLE_RESPONSE },
   },
   async handle(ctx) {
     const instance = await scheduledServer(ctx);
@@ -150,7 +150,11 @@ const scheduleAction = defineRoute<ScheduleActionBody>({
     const act = (): Promise<void> => {
       if (pause !== undefined) return schedules.pause(instance.uuid, pause?.note);
       if (resume !== undefined) return schedules.resume(instance.uuid, resume?.note);
-      if ('trigger' in ctx.body) return schedules.trigger(instance.uuid);
+      if ('trigger' in ctx.body) {
+        // A run now would be a backup Nova refuses (a schedule made before the refusal, a root disk that became a volume).
+        refuseVolumeBackedBackup(instance);
+        return schedules.trigger(instance.uuid);
+      }
       throw badRequest('Malformed request body');
     };
     await onTemporal(ctx, instance.uuid, act);

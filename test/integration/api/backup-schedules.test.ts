@@ -72,6 +72,20 @@ describe('a bad spec is refused and creates nothing', () => {
     expect(await schedules.describe(inst.uuid)).toBeNull();
   });
 
+  it('a schedule a volume-backed server already has (made before the refusal): trigger is 400 and starts nothing; pause still works', async () => {
+    const inst = await stack.addInstance({ volumes: [{ volumeId: '5e2f1a3b-8c7d-4e6f-a5b4-c3d2e1f0a9b8', device: 'vda', root: true }] });
+    await schedules.create(inst, { cron: '0 3 * * *' }, { backupType: 'daily', rotation: 7 });
+    try {
+      expect(fault(await action(TOKENS.demo, inst.uuid, { trigger: null }), 'badRequest', 400)).toBe(VOLUME_BACKED_BACKUP_REFUSAL);
+      expect((await action(TOKENS.demo, inst.uuid, { pause: { note: 'volume-backed' } })).status).toBe(202);
+      const after = await schedules.describe(inst.uuid);
+      expect(after?.paused).toBe(true);
+      expect(after?.recentRuns).toEqual([]);
+    } finally {
+      await schedules.delete(inst.uuid);
+    }
+  });
+
   it('an action body with no, two or an unknown action: 400', async () => {
     await put(TOKENS.demo, uuid, nightly());
     try {
