@@ -21,7 +21,7 @@ import { fsyncDirectory } from '../../fs/atomic-file';
 import { ChunkChecker, type ChunkCheck } from './chunk-checker';
 import { ChunkBatch } from './chunk-batch';
 import { remoteChunkChecks } from './remote-chunk-checks';
-import type { SharedStoreBackend } from './store-backend';
+import type { RemoteChunks, SharedStoreBackend } from './store-backend';
 
 export { ChunkBatch };
 
@@ -58,11 +58,27 @@ export interface CollectOutcome {
 /** A shared backend's side of a chunk store (store-backend.ts's SharedStoreBackend). */
 export type RemoteChunkStore = Pick<SharedStoreBackend, 'chunks' | 'graceMs' | 'putsInFlight'>;
 
+/** What one removal did: the bytes it freed, or none, the chunk being gone or written again meanwhile. */
+type Removal = { freed: number } | 'gone' | 'renewed';
+
+/**
+ * A listed chunk's removal, its time read again first: the listing may be minutes old by now, and
+ * a writer of another service may have touched or re-PUT the chunk since, about to name it. The
+ * delete is itself conditional on the time (removeIfOlder), so a touch between this HEAD and the
+ * DELETE keeps the chunk too. One gone meanwhile (another service's sweep took it) freed nothing here.
+ */
+async function removeIfStillOld(chunks: RemoteChunks, hex: string, cutoff: number): Promise<Removal> {
+  const now = await chunks.stat(hex);
+  if (now === undefined) return 'gone';
+  if (now.lastModified.getTime() >= cutoff) return 'renewed';
+  return (await chunks.removeIfOlder(hex, new Date(cutoff))) ? { freed: now.size } : 'renewed';
+}
+
 export class ChunkStore {
   /** chunks a compose in flight names, by hex name: how many composes */
   private readonly pins = new Map<string, number>();
   /** chunks a collection is removing right now: a compose that wants one waits and writes it again */
-  private readonly removing = new Map<string, Promise<void>>();
+  private readonly removing = new Map<string, Promise<Removal>>();
   /** chunks unpinned while a collection runs: it keeps them */
   private collecting: Set<string> | null = null;
   /** temporary files of puts in flight: not a crash's leftovers */
@@ -97,10 +113,8 @@ export class ChunkStore {
   /** Whether a chunk of that name is stored (after any removal of it under way). */
   async exists(hash: Buffer): Promise<boolean> {
     const removal = this.removing.get(hash.toString('hex'));
-    if (removal !== undefined) {
-      await removal;
-      return false;
-    }
+    // A removal that found the chunk written again left it stored: asked as any other.
+    if (removal !== undefined && (await removal) !== 'renewed') return false;
     if (this.remote !== undefined) return (await this.remoteSize(hash)) !== undefined;
     try {
       await stat(this.pathOf(hash));
@@ -255,30 +269,39 @@ export class ChunkStore {
 
   /**
    * The sweep of a shared backend: a chunk goes when no index named it at the mark, no compose here
-   * pins it, and it was written or touched before the grace period preceding the mark's start.
+   * pins it, and it was written or touched before the grace period preceding the mark's start (to
+   * the whole second before), as listed and still when it is deleted (removeIfStillOld). One chunk
+   * at a time, a HEAD and a DELETE each: a background pass, in no commit's way.
    */
   private async sweepRemote(remote: NonNullable<ChunkStore['remote']>, markStart: number, kept: (hex: string) => boolean, outcome: CollectOutcome): Promise<void> {
-    const cutoff = markStart - remote.graceMs;
+    // A whole second, as the object store compares times (a HEAD's Last-Modified, the DELETE's condition).
+    const cutoff = Math.floor((markStart - remote.graceMs) / 1000) * 1000;
     for await (const chunk of remote.chunks.list()) {
       const { hex } = chunk;
       if (kept(hex) || this.pins.has(hex) || chunk.lastModified.getTime() >= cutoff) {
         outcome.keptChunks++;
         continue;
       }
-      await this.removal(hex, remote.chunks.remove(hex), chunk.size, outcome);
+      await this.removal(hex, removeIfStillOld(remote.chunks, hex, cutoff), outcome);
     }
   }
 
   /** A removal under way, claimed for its chunk (a compose asking meanwhile waits for it), then counted. */
-  private async removal(hex: string, removal: Promise<void>, size: number, outcome: CollectOutcome): Promise<void> {
+  private async removal(hex: string, removal: Promise<Removal>, outcome: CollectOutcome): Promise<void> {
     this.removing.set(hex, removal);
+    let done: Removal;
     try {
-      await removal;
+      done = await removal;
     } finally {
       this.removing.delete(hex);
     }
+    if (done === 'gone') return;
+    if (done === 'renewed') {
+      outcome.keptChunks++;
+      return;
+    }
     outcome.removedChunks++;
-    outcome.removedBytes += size;
+    outcome.removedBytes += done.freed;
   }
 
   /** A verify job's chunk checks: the local files in a worker thread, a shared backend's objects here. */
@@ -305,7 +328,7 @@ export class ChunkStore {
     }
     if (size === undefined) return;
     // Claimed before the first await of the removal: a compose asking now waits for it.
-    await this.removal(hex, rm(path, { force: true }), size, outcome);
+    await this.removal(hex, rm(path, { force: true }).then(() => ({ freed: size })), outcome);
   }
 
   private async files(withTemps = false): Promise<{ path: string; hash: string | null }[]> {

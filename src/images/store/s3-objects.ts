@@ -200,6 +200,39 @@ export class S3Objects {
     }
   }
 
+  /**
+   * Deletes an object only if it was last written at or before `since`, in whole seconds, as the
+   * object store checks it in the same operation as the delete (RGW's
+   * `x-amz-delete-if-unmodified-since`, which its lifecycle expiry uses for the same race); false
+   * when it was written since, and kept. An object already gone answers true (RGW answers 204).
+   * S3's own conditions do not serve here: If-Match compares the ETag, the MD5 of the bytes, which
+   * a touch or a re-PUT of the same bytes leaves as it was; x-amz-if-match-last-modified-time is
+   * directory buckets' on AWS and Tentacle's (20) on RGW, not Pacific's (16).
+   */
+  async removeUnmodifiedSince(key: string, since: Date): Promise<boolean> {
+    const command = new DeleteObjectCommand({ Bucket: this.bucket, Key: this.prefix + key });
+    // RGW parses the date as `YYYY-MM-DDTHH:MM:SS` (UTC) or `<sec>.<usec>`, never as an HTTP date.
+    const header = since.toISOString().slice(0, 19);
+    command.middlewareStack.add(
+      (next) => (args) => {
+        const request = args.request as { headers?: Record<string, string> };
+        // Never sent without it: an unconditional delete could take a chunk a writer just renewed.
+        if (request.headers === undefined) throw new ObjectStoreError(`S3 DELETE of ${key}: no request headers to set its condition on`);
+        request.headers['x-amz-delete-if-unmodified-since'] = header;
+        return next(args);
+      },
+      // Before signing (finalizeRequest): the header is signed with the rest.
+      { step: 'build', name: 'deleteIfUnmodifiedSince' },
+    );
+    try {
+      await this.client.send(command);
+      return true;
+    } catch (err) {
+      if (preconditionFailed(err)) return false;
+      throw this.failure('DELETE', key, err);
+    }
+  }
+
   /** Every object under `under` (keys without the store's prefix), a page of 1,000 at a time. */
   async *list(under: string): AsyncGenerator<StoredObject> {
     let token: string | undefined;

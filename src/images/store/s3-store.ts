@@ -38,8 +38,10 @@ class S3Chunks implements RemoteChunks {
     return this.objects.copy(chunkKey(hex), chunkKey(hex));
   }
 
-  remove(hex: string): Promise<void> {
-    return this.objects.remove(chunkKey(hex));
+  removeIfOlder(hex: string, cutoff: Date): Promise<boolean> {
+    // RGW compares whole seconds, at or before: the last second wholly before the cutoff.
+    const lastOld = new Date(Math.floor(cutoff.getTime() / 1000) * 1000 - 1000);
+    return this.objects.removeUnmodifiedSince(chunkKey(hex), lastOld);
   }
 
   async quarantine(hex: string): Promise<void> {

@@ -7,9 +7,10 @@
 //   this one has never seen: a delete removes the image's index only;
 // - chunks go by a mark and sweep over every index in the backend (ComposedImages.collect, in the
 //   background), which removes a chunk only when no index names it, no compose of this process pins
-//   it, and it is older than the grace period: a compose of another service that wrote or reused it
-//   recently (a reused chunk older than half the grace is touched, PBS's atime rule) may be about to
-//   install the index that names it.
+//   it, and it is older than the grace period, as listed and again at its delete (a HEAD, then a
+//   DELETE the object store refuses if the chunk was written since): a compose of another service
+//   that wrote or reused it recently (a reused chunk older than half the grace is touched, PBS's
+//   atime rule) may be about to install the index that names it.
 //
 // A commit's chunk PUTs go several at a time (putsInFlight): each is a round trip to the object
 // store, and one after another they, not the bytes, bound a commit (docs/benchmarks.md, bench:s3).
@@ -35,7 +36,12 @@ export interface RemoteChunks {
   put(hex: string, bytes: Uint8Array): Promise<void>;
   /** renews its time: a compose reuses it */
   touch(hex: string): Promise<void>;
-  remove(hex: string): Promise<void>;
+  /**
+   * Removes it only if it was written or last touched before `cutoff`, which the object store
+   * checks in the same operation as the delete, to the whole second (a chunk of the cutoff's own
+   * second is kept); false when it was written or touched since, and kept. One already gone: true.
+   */
+  removeIfOlder(hex: string, cutoff: Date): Promise<boolean>;
   /** out of the store's names, kept for an operator */
   quarantine(hex: string): Promise<void>;
   list(): AsyncIterable<RemoteChunk>;

@@ -2,7 +2,9 @@
 // the file): images composed into the bucket download whole over HTTP, a byte flipped in a stored
 // chunk object fails the download and is found by a verify job, and two services on the same
 // bucket share its chunks (dedup) while a delete through one frees, after the sweep, its unique
-// chunks and leaves the other's. No chunk or index is written under either data dir. A chunk PUT
+// chunks and leaves the other's; a sweep keeps the chunks the other service re-PUTs after its
+// listing or touches between its HEAD and its DELETE (RGW refuses the DELETE, conditional on the
+// time). No chunk or index is written under either data dir. A chunk PUT
 // the gateway refuses among the several a commit keeps in flight fails the commit: the image is
 // killed and no index is written; the same upload commits once the PUT is allowed. The two
 // services share the image records too: an image composed through either is listed, shown and
@@ -12,13 +14,15 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CreateBucketCommand, DeleteBucketPolicyCommand, GetObjectCommand, ListObjectsV2Command, PutBucketPolicyCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { CreateBucketCommand, DeleteBucketPolicyCommand, DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, PutBucketPolicyCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import type { AuthIdentity } from '../../../src/auth';
 import { encodeMap, GlanceHttpClient, ImageConflict, ImageNotFound } from '../../../src/images/client';
 import { startImageServer, UNAUTHENTICATED_ADMIN as admin, type RunningImageServer } from '../../../src/images/service';
 import { s3StoreBackend } from '../../../src/images/store/s3-store';
 import type { SharedStoreBackend } from '../../../src/images/store/store-backend';
 import { useRadosGateway } from '../../support/ceph';
+import { withSweepPoints, type SweepPoints } from '../../support/sweep-points';
 import { composedRawImage, diskWith, stage } from '../../unit/images/composed-fixture';
 import type { AllocationMap } from '../../../src/qcow2';
 
@@ -49,16 +53,31 @@ async function newBucket(): Promise<string> {
   return bucket;
 }
 
-/** An image service on its own data dir, its store in `bucket`; a grace of 0: the sweep takes any chunk no index names. */
-async function serviceOn(bucket: string): Promise<RunningImageServer> {
+/**
+ * An image service on its own data dir, its store in `bucket`; a grace of 0: the sweep takes any
+ * chunk no index names that was written before the second of the sweep's start (RGW compares whole
+ * seconds). `points` are laid over its chunks (test/support/sweep-points.ts).
+ */
+async function serviceOn(bucket: string, points?: SweepPoints): Promise<RunningImageServer> {
   const g = gateway();
   const backend = s3StoreBackend({ endpoint: g.endpoint, region: 'default', bucket, prefix: '', pathStyle: true, credentials: { accessKeyId: g.accessKeyId, secretAccessKey: g.secretAccessKey } }, 0);
   const dir = await mkdtemp(join(tmpdir(), 's3-store-'));
+  const store = points === undefined ? backend : { ...backend, chunks: withSweepPoints(backend.chunks, points) };
   // A records TTL of 0: every read sees the bucket's latest record.
-  const server = await startImageServer({ port: 0, dataDir: dir, maxImageBytes: 64 * MiB, sharedStore: backend, sharedRecordsTtlMs: 0, authenticate: async (token) => TOKENS[token] ?? null });
+  const server = await startImageServer({ port: 0, dataDir: dir, maxImageBytes: 64 * MiB, sharedStore: store, sharedRecordsTtlMs: 0, authenticate: async (token) => TOKENS[token] ?? null });
   opened.push({ server, backend, dir });
   return server;
 }
+
+/** The service's backend as made, without any points laid over it. */
+const backendOf = (server: RunningImageServer): SharedStoreBackend => {
+  const found = opened.find((o) => o.server === server);
+  if (found === undefined) throw new Error('not a service of this test');
+  return found.backend;
+};
+
+/** Until the clock is in the next whole second: what was written before is then old to a sweep with a grace of 0. */
+const intoNextSecond = (): Promise<void> => sleep(1000 - (Date.now() % 1000) + 20);
 
 async function keys(bucket: string, prefix: string): Promise<string[]> {
   const out: string[] = [];
@@ -210,9 +229,50 @@ describe('the composing store on a RADOS Gateway bucket', () => {
     await a.service.delete(admin, idA);
     expect(await keys(bucket, 'indexes/')).toEqual([`indexes/${idB}.idx`]);
     expect((await keys(bucket, 'chunks/')).length).toBe(12);
+    await intoNextSecond();
     const swept = await b.service.collectChunks();
     expect(swept).toMatchObject({ removedChunks: 4, removedBytes: 4 * CHUNK, removedIndexes: [] });
     expect(await keys(bucket, 'chunks/')).toEqual(chunksOf(diskB, 0, 2 * MiB).map(chunkKey).sort());
+    expect((await downloaded(b, idB)).bytes.equals(diskB)).toBe(true);
+  });
+
+  it("a sweep keeps a chunk another service re-PUTs after its listing or touches between its HEAD and its DELETE, and removes the untouched", async () => {
+    const bucket = await newBucket();
+    const points: SweepPoints = {};
+    const a = await serviceOn(bucket, points);
+    const b = await serviceOn(bucket);
+    // A's image of 8 chunks, deleted: all 8 are garbage, written before the sweep's second.
+    const { disk: diskA, map: mapA } = diskWith([[0, 2 * MiB]], 2 * MiB);
+    const idA = await composedRawImage(a.service, diskA, mapA, 'garbage');
+    await a.service.delete(admin, idA);
+    const names = chunksOf(diskA, 0, 2 * MiB);
+    await intoNextSecond();
+
+    // After A's sweep listed them: B composes the first MiB again (its commit PUTs those 4 chunks
+    // anew, as a chunk no index of B's names is sent), and another sweep takes the last chunk.
+    const { disk: diskB, map: mapB } = diskWith([[0, MiB]], MiB);
+    diskA.copy(diskB, 0, 0, MiB);
+    let idB = '';
+    points.afterListing = async () => {
+      idB = await composedRawImage(b.service, diskB, mapB, 'reuses-garbage');
+      await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: chunkKey(names[7] as string) }));
+    };
+    // The fifth chunk is touched by B (a compose's reuse) after A's HEAD found it old: only the
+    // condition the DELETE carries, checked by RGW, can keep it.
+    let headBeforeTouch: Date | undefined;
+    points.afterHead = async (hex) => {
+      if (hex !== names[4] || headBeforeTouch !== undefined) return;
+      headBeforeTouch = (await backendOf(b).chunks.stat(hex))?.lastModified;
+      await backendOf(b).chunks.touch(hex);
+    };
+
+    const swept = await a.service.collectChunks();
+
+    expect(swept).toMatchObject({ removedChunks: 2, removedBytes: 2 * CHUNK, keptChunks: 5, removedIndexes: [] });
+    expect(await keys(bucket, 'chunks/')).toEqual(names.slice(0, 5).map(chunkKey).sort());
+    // RGW renewed the touched chunk's time, and the sweep had seen it older than its start.
+    const touched = await backendOf(b).chunks.stat(names[4] as string);
+    expect(touched?.lastModified.getTime()).toBeGreaterThan(headBeforeTouch?.getTime() ?? Infinity);
     expect((await downloaded(b, idB)).bytes.equals(diskB)).toBe(true);
   });
 

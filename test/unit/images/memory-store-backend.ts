@@ -38,6 +38,8 @@ export class MemoryChunks implements RemoteChunks {
   failPut: (nth: number, hex: string) => boolean = () => false;
   /** what a GET of the chunk answers, given what is stored: rot, when a test says so */
   answer: (hex: string, stored: Buffer) => Buffer = (_hex, stored) => stored;
+  /** removeIfOlder removes whatever the time, as a store that ignores the condition would */
+  ignoresRemoveCondition = false;
 
   constructor(private readonly latencyMs: number) {}
 
@@ -71,8 +73,12 @@ export class MemoryChunks implements RemoteChunks {
     if (o !== undefined) o.lastModified = new Date();
   }
 
-  async remove(hex: string): Promise<void> {
+  /** As RGW checks it: whole seconds, a chunk of the cutoff's own second kept; unchecked when a test says so (a store that ignores RGW's header). */
+  async removeIfOlder(hex: string, cutoff: Date): Promise<boolean> {
+    const o = this.objects.get(hex);
+    if (o !== undefined && !this.ignoresRemoveCondition && Math.floor(o.lastModified.getTime() / 1000) >= Math.floor(cutoff.getTime() / 1000)) return false;
     this.objects.delete(hex);
+    return true;
   }
 
   async quarantine(hex: string): Promise<void> {
