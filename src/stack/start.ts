@@ -97,6 +97,8 @@ async function main(): Promise<void> {
     if (demo && admin) {
       await waitForInstanceListed(`http://127.0.0.1:${env.SNAP_API_PORT}`, admin.token, demo.uuid, { timeoutMs: 180_000, say, stillStarting: () => !stopping });
     }
+    // Ctrl-C during the wait: the shutdown speaks, not the banner.
+    if (stopping) return;
     process.stdout.write(
       [
         '',
