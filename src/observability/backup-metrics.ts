@@ -1,6 +1,7 @@
 // Backup metrics of the control worker: backups started, completed and failed by backup_type, the
 // older backups that rotation and retention deleted, and, per instance and type, when its last good
-// backup was made and how old it is now (what docs/alerts/backups.rules.yml alerts on).
+// backup was made and how old it is now, and how old its schedule lets it grow (what
+// docs/alerts/backups.rules.yml compares).
 import { Counter, Gauge, type Registry } from 'prom-client';
 
 export const BACKUP_METRIC_NAMES = {
@@ -11,6 +12,7 @@ export const BACKUP_METRIC_NAMES = {
   pruned: 'backups_pruned_total',
   lastSuccess: 'backup_last_success_timestamp_seconds',
   lastSuccessAge: 'backup_last_success_age_seconds',
+  scheduleMaxAge: 'backup_schedule_max_age_seconds',
 } as const;
 
 export type BackupEvent = 'started' | 'completed' | 'failed';
@@ -20,6 +22,13 @@ export interface LastBackup {
   instanceUuid: string;
   backupType: string;
   at: Date;
+}
+
+/** How old an instance's last good backup of a type may be, by its (unpaused) backup schedule. */
+export interface ScheduleAllowance {
+  instanceUuid: string;
+  backupType: string;
+  maxAgeSeconds: number;
 }
 
 export interface BackupMetrics {
@@ -33,6 +42,8 @@ export interface BackupMetrics {
    * whose backups are all gone (deleted instances) drop out, and a restarted worker knows them all.
    */
   replaceLastBackups(listing: readonly LastBackup[]): void;
+  /** Replaces the schedules' allowances with a listing of the schedules: a deleted or paused one drops out. */
+  replaceScheduleAllowances(listing: readonly ScheduleAllowance[]): void;
 }
 
 const key = (instanceUuid: string, backupType: string): string => `${instanceUuid}\n${backupType}`;
@@ -68,6 +79,17 @@ export function createBackupMetrics(registry: Registry, now: () => number = Date
       for (const b of last.values()) this.set(labels(b), Math.max(0, (now() - b.at.getTime()) / 1000));
     },
   });
+  let allowances: readonly ScheduleAllowance[] = [];
+  new Gauge({
+    name: BACKUP_METRIC_NAMES.scheduleMaxAge,
+    help: 'Seconds the last good backup of each instance and backup_type may be old under its backup schedule (none while paused)',
+    labelNames: ['instance_uuid', 'backup_type'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const a of allowances) this.set({ instance_uuid: a.instanceUuid, backup_type: a.backupType }, a.maxAgeSeconds);
+    },
+  });
   const remember = (b: LastBackup): void => {
     const known = last.get(key(b.instanceUuid, b.backupType));
     if (known === undefined || known.at < b.at) last.set(key(b.instanceUuid, b.backupType), b);
@@ -81,6 +103,9 @@ export function createBackupMetrics(registry: Registry, now: () => number = Date
     replaceLastBackups: (listing) => {
       last.clear();
       for (const b of listing) remember(b);
+    },
+    replaceScheduleAllowances: (listing) => {
+      allowances = [...listing];
     },
   };
 }

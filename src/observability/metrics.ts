@@ -12,7 +12,7 @@ export interface SnapshotMetrics {
   snapshotFailures: Counter<'step'>;
   /** Image bytes sent to the image service. */
   bytesUploaded: Counter<string>;
-  /** backups started, completed, failed, rotated and pruned by type; the age of each instance's last good backup */
+  /** backups started, completed, failed, rotated and pruned by type; the age of each instance's last good backup and the age its schedule allows */
   backups: BackupMetrics;
   observeSnapshot(mode: SnapshotMode, seconds: number): void;
   countFailure(step: string): void;

@@ -31,8 +31,19 @@ export interface BackupScheduleListing {
   spec: BackupScheduleSpec | null;
   paused: boolean;
   note: string | null;
+  timing: ScheduleTiming;
   nextRuns: string[];
   recentRuns: { scheduledAt: string; takenAt: string; workflowId: string }[];
+}
+
+/**
+ * When the schedule fires as Temporal runs it (its compiled spec, which an edit in the Temporal UI
+ * changes and the memo's `spec` does not): the periods of its intervals (none for a cron, whose
+ * calendar shows only in `nextRuns`) and its jitter.
+ */
+export interface ScheduleTiming {
+  intervalsSeconds: number[];
+  jitterSeconds: number;
 }
 
 export interface BackupScheduleView extends BackupScheduleListing {
@@ -53,6 +64,10 @@ function listingOf(instanceUuid: string, d: ScheduleDescription | ScheduleSummar
     spec: spec.success ? spec.data : null,
     paused: d.state.paused,
     note: d.state.note ?? null,
+    timing: {
+      intervalsSeconds: (d.spec?.intervals ?? []).map((i) => i.every / 1000),
+      jitterSeconds: (d.spec?.jitter ?? 0) / 1000,
+    },
     nextRuns: d.info.nextActionTimes.map((t) => t.toISOString()),
     recentRuns: d.info.recentActions.map((a) => ({ scheduledAt: a.scheduledAt.toISOString(), takenAt: a.takenAt.toISOString(), workflowId: a.action.workflow.workflowId })),
   };

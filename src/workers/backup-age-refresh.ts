@@ -1,10 +1,15 @@
-// The control worker's view of each instance's last good backup, refreshed from the image service:
-// at start (a restarted worker knows every instance, not only those it backed up since) and every
-// few minutes (an instance whose backups are all gone, e.g. deleted with it, drops out of the age
-// gauge instead of alerting forever). Between refreshes, each completed backup updates it at once.
+// The control worker's view of each instance's last good backup, refreshed from the image service,
+// and of how old its backup schedule lets it grow, refreshed from Temporal's schedule listing: at
+// start (a restarted worker knows every instance, not only those it backed up since) and every few
+// minutes (an instance whose backups are all gone, e.g. deleted with it, drops out of the age gauge
+// instead of alerting forever; a deleted or paused schedule drops out of the allowance). Between
+// refreshes, each completed backup updates the age at once. Either source failing keeps what is
+// known of it and leaves the other's refresh alone.
 import type { Logger } from 'pino';
 import type { Image, ImageClient } from '../images/client';
-import type { BackupMetrics, LastBackup } from '../observability';
+import type { BackupMetrics, LastBackup, ScheduleAllowance } from '../observability';
+import type { BackupScheduleListing, BackupSchedules } from '../temporal/backup-schedules';
+import { scheduleMaxAgeSeconds } from '../temporal/schedule-allowance';
 
 export const BACKUP_AGE_REFRESH_MS = 5 * 60_000;
 
@@ -23,16 +28,47 @@ export function lastBackupsOf(images: readonly Image[]): LastBackup[] {
   return [...newest.values()];
 }
 
-export function startBackupAgeRefresh(options: { images: ImageClient; metrics: BackupMetrics; log: Logger; intervalMs?: number }): { stop(): void } {
-  const refresh = async (): Promise<void> => {
+/**
+ * Each schedule's allowance under the backup_type it makes. A schedule made outside our API has no
+ * memo naming its type, so it has no series to be compared with and is left out.
+ */
+export function scheduleAllowancesOf(schedules: readonly BackupScheduleListing[]): ScheduleAllowance[] {
+  return schedules.flatMap((s) => {
+    const maxAgeSeconds = scheduleMaxAgeSeconds(s);
+    return s.backup === null || maxAgeSeconds === null ? [] : [{ instanceUuid: s.instanceUuid, backupType: s.backup.backupType, maxAgeSeconds }];
+  });
+}
+
+export interface BackupAgeRefreshOptions {
+  images: ImageClient;
+  metrics: BackupMetrics;
+  log: Logger;
+  /** without it, no schedule allowances are exported */
+  schedules?: Pick<BackupSchedules, 'list'>;
+  intervalMs?: number;
+}
+
+/** One refresh of both gauges; a source that fails is logged and its gauge kept as it was. */
+export async function refreshBackupAges(options: Omit<BackupAgeRefreshOptions, 'intervalMs'>): Promise<void> {
+  const { images, metrics, log, schedules } = options;
+  const refresh = async (replace: () => Promise<void>, warning: string): Promise<void> => {
     try {
-      options.metrics.replaceLastBackups(lastBackupsOf(await options.images.list({ status: 'active' })));
+      await replace();
     } catch (err) {
-      options.log.warn({ err }, 'could not list backups for the last-backup age gauge; keeping what is known');
+      log.warn({ err }, warning);
     }
   };
-  void refresh();
-  const timer = setInterval(() => void refresh(), options.intervalMs ?? BACKUP_AGE_REFRESH_MS);
+  await Promise.all([
+    refresh(async () => metrics.replaceLastBackups(lastBackupsOf(await images.list({ status: 'active' }))), 'could not list backups for the last-backup age gauge; keeping what is known'),
+    schedules === undefined
+      ? undefined
+      : refresh(async () => metrics.replaceScheduleAllowances(scheduleAllowancesOf(await schedules.list())), 'could not list backup schedules for the schedule allowance gauge; keeping what is known'),
+  ]);
+}
+
+export function startBackupAgeRefresh(options: BackupAgeRefreshOptions): { stop(): void } {
+  void refreshBackupAges(options);
+  const timer = setInterval(() => void refreshBackupAges(options), options.intervalMs ?? BACKUP_AGE_REFRESH_MS);
   timer.unref();
   return { stop: () => clearInterval(timer) };
 }

@@ -63,10 +63,11 @@ runMain(
     });
     const worker = control.worker;
     const running = worker.run();
-    const backupAges = startBackupAgeRefresh({ images, metrics: metrics.backups, log });
     log.info({ taskQueue: worker.options.taskQueue }, 'control worker polling');
-    // Once now and then periodically: what a crash left with no workflow (see src/reconciler/).
     const client = await connectClient();
+    const schedules = new BackupSchedules(client);
+    const backupAges = startBackupAgeRefresh({ images, metrics: metrics.backups, log, schedules });
+    // Once now and then periodically: what a crash left with no workflow (see src/reconciler/).
     const orphans = await retryOrphanedActivities({
       client,
       log,
@@ -80,7 +81,7 @@ runMain(
     if (orphans > 0) log.info({ retried: orphans }, 'activities of a dead control worker handed back for retry');
     let loop: ReconcileLoop | undefined;
     if (reconcile.enabled) {
-      const reconciler = new SnapshotReconciler({ client, store, images, graceMs: reconcile.graceMs, log, schedules: new BackupSchedules(client) });
+      const reconciler = new SnapshotReconciler({ client, store, images, graceMs: reconcile.graceMs, log, schedules });
       loop = startReconcileLoop({ reconciler, intervalMs: reconcile.intervalMs, log });
     }
     return {

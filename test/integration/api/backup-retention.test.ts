@@ -3,11 +3,15 @@
 // keep-last 2 triggered four times leaves the two newest backups, each naming its schedule; an
 // earlier createBackup of the type counts toward the retention and goes too. The backups listing
 // shows them to the project (type, kind, size, age, schedule) and to no other; the metrics count the
-// backups by type, what the retention pruned, and the age of the instance's last good backup.
+// backups by type, what the retention pruned, and the age of the instance's last good backup; the
+// control worker's refresh exports the schedule's allowance from Temporal's listing while it is
+// there and not paused.
+import pino from 'pino';
 import { Registry } from 'prom-client';
 import { backupScheduleId, snapshotWorkflowId, type ScheduledBackupResult } from '../../../src/contract';
 import { BACKUP_METRIC_NAMES, createSnapshotMetrics, type SnapshotMetrics } from '../../../src/observability';
 import { BackupSchedules } from '../../../src/temporal/backup-schedules';
+import { refreshBackupAges } from '../../../src/workers/backup-age-refresh';
 import { call, createBackup, eventually } from '../../support/api-http';
 import { TOKENS, startApiStack, type ApiStack } from '../../support/api-stack';
 
@@ -38,6 +42,16 @@ async function runOnce(uuid: string, runsBefore: number): Promise<ScheduledBacku
   return stack.temporal.workflow.getHandle(run.workflowId).result();
 }
 
+/** The schedule allowance the control worker's refresh exports for the instance, once it is as expected (visibility lags). */
+async function allowanceOnceListed(uuid: string, expected: (value: number | undefined) => boolean): Promise<number | undefined> {
+  const found = await eventually(async () => {
+    await refreshBackupAges({ images: stack.imageClient(), metrics: metrics.backups, log: pino({ level: 'silent' }), schedules });
+    const value = await metric(BACKUP_METRIC_NAMES.scheduleMaxAge, { instance_uuid: uuid, backup_type: 'daily' });
+    return expected(value) ? { value } : undefined;
+  }, 'the schedule allowance as expected');
+  return found.value;
+}
+
 it('keeps the newest two of four scheduled backups (and prunes an older createBackup), lists them to their project and counts them', async () => {
   const instance = await stack.addInstance({ projectId: 'demo' });
   const uuid = instance.uuid;
@@ -54,9 +68,17 @@ it('keeps the newest two of four scheduled backups (and prunes an older createBa
       expect(result.started).toBe(true);
       made.push(result.imageId ?? '');
     }
+    // A yearly cron: five next times listed, a leap year among their gaps, so two periods of 366
+    // days, no jitter, and the run's hour. Paused, it allows nothing (the listing says so eventually).
+    expect(await allowanceOnceListed(uuid, (v) => v !== undefined)).toBe(2 * 366 * 86_400 + 3600);
+    await schedules.pause(uuid, 'maintenance');
+    expect(await allowanceOnceListed(uuid, (v) => v === undefined)).toBeUndefined();
+    await schedules.resume(uuid);
+    expect(await allowanceOnceListed(uuid, (v) => v !== undefined)).toBe(2 * 366 * 86_400 + 3600);
   } finally {
     await schedules.delete(uuid);
   }
+  expect(await allowanceOnceListed(uuid, (v) => v === undefined)).toBeUndefined();
 
   const active = (await stack.imagesOf(uuid)).filter((i) => i.status === 'active');
   expect(active.map((i) => i.id).sort()).toEqual(made.slice(2).sort());

@@ -77,6 +77,7 @@ describe('scheduleView', () => {
       spec: { intervalSeconds: 60 },
       paused: true,
       note: 'n',
+      timing: { intervalsSeconds: [60], jitterSeconds: 0 },
       nextRuns: ['2026-01-01T00:00:00.000Z'],
       recentRuns: [{ scheduledAt: 'a', takenAt: 'b', workflowId: 'w' }],
     };

@@ -45,7 +45,7 @@ async function apiWith(instance: Instance, policy: CreateBackupPolicy = 'project
   } as unknown as ImageClient;
   const view = (backup: BackupScheduleView['backup']): BackupScheduleView => ({
     scheduleId: `backup-${instance.uuid}`, instanceUuid: instance.uuid, projectId: instance.projectId, backup, spec: { cron: '@daily' },
-    paused: false, note: null, nextRuns: [], recentRuns: [], catchupWindowSeconds: 3600,
+    paused: false, note: null, timing: { intervalsSeconds: [], jitterSeconds: 0 }, nextRuns: [], recentRuns: [], catchupWindowSeconds: 3600,
   });
   const schedules = {
     namespace: 'default',

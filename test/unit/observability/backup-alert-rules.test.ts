@@ -1,6 +1,8 @@
 // docs/alerts/backups.rules.yml is a Prometheus rule file (groups of recording and alerting rules),
 // every metric its expressions name is one the control worker exports (or a rule records), with the
-// labels the expressions group by; and the backup metrics count and age as the rules expect.
+// labels the expressions group by; BackupTooOld compares each instance's age with its own
+// schedule's allowance; the example in its header (unscheduled backups) reads known metrics too;
+// and the backup metrics count and age as the rules expect.
 // `promtool test rules docs/alerts/backups.rules.test.yml` checks the PromQL itself where promtool is installed.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -41,16 +43,38 @@ function groupedLabels(expr: string): string[] {
   return [...expr.matchAll(/\b(?:by|on)\s*\(([^)]*)\)/g)].flatMap((m) => (m[1] ?? '').split(',').map((l) => l.trim()).filter((l) => l !== ''));
 }
 
-it('is a rule file whose expressions read only metrics the control worker exports, grouped by their labels', async () => {
-  const file = RuleFileSchema.parse(parse(await readFile(RULES, 'utf8')));
-  const rules = file.groups.flatMap((g) => g.rules);
+/** The rules the header's commented example shows (an operator's fallback for unscheduled backups). */
+function headerExample(text: string): unknown {
+  const lines = text.split('\n');
+  const from = lines.findIndex((l) => l.startsWith('#   - record:'));
+  const rest = from < 0 ? [] : lines.slice(from);
+  const end = rest.findIndex((l) => !l.startsWith('#'));
+  return parse(rest.slice(0, end < 0 ? rest.length : end).map((l) => l.slice(2)).join('\n'));
+}
+
+/** Every name the rules read is exported by the control worker or recorded by one of them. */
+async function expectKnownMetrics(rules: z.infer<typeof RuleSchema>[]): Promise<string[]> {
   const recorded = new Set(rules.flatMap((r) => ('record' in r ? [r.record] : [])));
   const exported = new Set((await createSnapshotMetrics().registry.getMetricsAsJSON()).map((m) => m.name));
   const read = rules.flatMap((r) => metricNames(r.expr));
-  expect(read).toEqual(expect.arrayContaining([BACKUP_METRIC_NAMES.lastSuccessAge, BACKUP_METRIC_NAMES.failed, BACKUP_METRIC_NAMES.completed]));
   for (const name of read) expect({ name, known: exported.has(name) || recorded.has(name) }).toEqual({ name, known: true });
-  expect(rules.map((r) => ('alert' in r ? r.alert : r.record))).toEqual(expect.arrayContaining(['BackupTooOld', 'BackupsFailing']));
   for (const label of rules.flatMap((r) => groupedLabels(r.expr))) expect(['instance_uuid', 'backup_type']).toContain(label);
+  return read;
+}
+
+it('is a rule file whose expressions read only metrics the control worker exports, grouped by their labels', async () => {
+  const text = await readFile(RULES, 'utf8');
+  const rules = RuleFileSchema.parse(parse(text)).groups.flatMap((g) => g.rules);
+  const read = await expectKnownMetrics(rules);
+  expect(read).toEqual(expect.arrayContaining([BACKUP_METRIC_NAMES.lastSuccessAge, BACKUP_METRIC_NAMES.scheduleMaxAge, BACKUP_METRIC_NAMES.failed, BACKUP_METRIC_NAMES.completed]));
+  expect(rules.map((r) => ('alert' in r ? r.alert : r.record))).toEqual(['BackupTooOld', 'BackupsFailing']);
+  // Each instance and type against its own schedule's allowance, not a per-type one.
+  const tooOld = rules.find((r) => 'alert' in r && r.alert === 'BackupTooOld');
+  expect(metricNames(tooOld?.expr ?? '')).toEqual([BACKUP_METRIC_NAMES.lastSuccessAge, BACKUP_METRIC_NAMES.scheduleMaxAge]);
+  expect([...(tooOld?.expr ?? '').matchAll(/\bon\s*\(([^)]*)\)/g)].map((m) => m[1])).toEqual(['instance_uuid, backup_type']);
+  const example = z.array(RuleSchema).parse(headerExample(text));
+  expect(example.map((r) => ('alert' in r ? r.alert : r.record))).toEqual(['backup_type:backup_max_age_seconds', 'UnscheduledBackupTooOld']);
+  expect(await expectKnownMetrics(example)).toEqual(expect.arrayContaining([BACKUP_METRIC_NAMES.lastSuccessAge, BACKUP_METRIC_NAMES.scheduleMaxAge]));
 });
 
 it('comes with a promtool test file that loads it', async () => {

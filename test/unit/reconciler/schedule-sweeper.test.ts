@@ -6,7 +6,7 @@ import { apiConfigFromEnv } from '../../../src/api/api-config';
 import { sweepSchedulesOfDeletedInstances, type ScheduleSweepDeps } from '../../../src/reconciler';
 import type { BackupScheduleListing } from '../../../src/temporal/backup-schedules';
 
-const listing = (instanceUuid: string): BackupScheduleListing => ({ scheduleId: `backup-${instanceUuid}`, instanceUuid, projectId: 'p', backup: null, spec: null, paused: false, note: null, nextRuns: [], recentRuns: [] });
+const listing = (instanceUuid: string): BackupScheduleListing => ({ scheduleId: `backup-${instanceUuid}`, instanceUuid, projectId: 'p', backup: null, spec: null, paused: false, note: null, timing: { intervalsSeconds: [], jitterSeconds: 0 }, nextRuns: [], recentRuns: [] });
 
 function deps(o: { listed: string[]; live: string[]; storedSince?: string[]; alreadyGone?: string[] }) {
   const deleted: string[] = [];
