@@ -13,25 +13,29 @@ import type { BackupScheduleListing } from './backup-schedules';
 export const BACKUP_RUN_ALLOWANCE_SECONDS = 3600;
 
 /**
- * The schedule's period in seconds: its shortest interval (a run comes at least that often), or for a
- * cron/calendar the widest gap between its next action times as Temporal lists them (five, so a
- * weekdays-only cron shows its weekend gap). Those times already carry their jitter, so a gap may be
- * up to one jitter shorter than the calendar's: it is added. null when there is nothing to go by
- * (fewer than two next times: a schedule that ends).
+ * The schedule's period in seconds: the widest gap between its runs as Temporal lists them, from the
+ * newest run it took through its next five (so the gap the current backup must last through counts:
+ * after Friday's run of a weekdays-only cron, the weekend), and never less than its shortest interval
+ * (a run comes at least that often unless skipped). The listed times already carry their jitter, so a
+ * gap may be up to one jitter shorter than the calendar's: it is added. null when there is nothing to
+ * go by (no interval, fewer than two times: a schedule that ends).
  */
-export function schedulePeriodSeconds(schedule: Pick<BackupScheduleListing, 'timing' | 'nextRuns'>): number | null {
+export function schedulePeriodSeconds(schedule: Pick<BackupScheduleListing, 'timing' | 'nextRuns' | 'recentRuns'>): number | null {
   const intervals = schedule.timing.intervalsSeconds.filter((s) => s > 0);
-  if (intervals.length > 0) return Math.min(...intervals);
-  const times = schedule.nextRuns.map((t) => Date.parse(t)).filter((t) => Number.isFinite(t)).sort((a, b) => a - b);
+  const interval = intervals.length > 0 ? Math.min(...intervals) : 0;
+  const taken = schedule.recentRuns.map((r) => Date.parse(r.scheduledAt)).filter((t) => Number.isFinite(t));
+  const newestTaken = taken.length > 0 ? [Math.max(...taken)] : [];
+  const times = [...newestTaken, ...schedule.nextRuns.map((t) => Date.parse(t)).filter((t) => Number.isFinite(t))].sort((a, b) => a - b);
   const widest = Math.max(0, ...times.slice(1).map((t, i) => (t - (times[i] ?? t)) / 1000));
-  return widest > 0 ? widest + schedule.timing.jitterSeconds : null;
+  const period = Math.max(interval, widest > 0 ? widest + schedule.timing.jitterSeconds : 0);
+  return period > 0 ? period : null;
 }
 
 /**
  * Seconds the last good backup may be old under this schedule; null for a paused schedule (pausing
  * is the operator's decision, not a fault to alert on) and for one whose period cannot be told.
  */
-export function scheduleMaxAgeSeconds(schedule: Pick<BackupScheduleListing, 'paused' | 'timing' | 'nextRuns'>): number | null {
+export function scheduleMaxAgeSeconds(schedule: Pick<BackupScheduleListing, 'paused' | 'timing' | 'nextRuns' | 'recentRuns'>): number | null {
   if (schedule.paused) return null;
   const period = schedulePeriodSeconds(schedule);
   if (period === null) return null;

@@ -67,8 +67,16 @@ export async function refreshBackupAges(options: Omit<BackupAgeRefreshOptions, '
 }
 
 export function startBackupAgeRefresh(options: BackupAgeRefreshOptions): { stop(): void } {
-  void refreshBackupAges(options);
-  const timer = setInterval(() => void refreshBackupAges(options), options.intervalMs ?? BACKUP_AGE_REFRESH_MS);
+  // A tick while the last refresh still runs is skipped: a slow older listing landing after a newer one would bring back what is gone.
+  let running: Promise<void> | null = null;
+  const tick = (): void => {
+    if (running !== null) return;
+    running = refreshBackupAges(options).finally(() => {
+      running = null;
+    });
+  };
+  tick();
+  const timer = setInterval(tick, options.intervalMs ?? BACKUP_AGE_REFRESH_MS);
   timer.unref();
   return { stop: () => clearInterval(timer) };
 }

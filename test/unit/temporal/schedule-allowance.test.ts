@@ -7,10 +7,11 @@ import { BACKUP_RUN_ALLOWANCE_SECONDS, scheduleMaxAgeSeconds, schedulePeriodSeco
 const HOUR = 3600;
 const DAY = 24 * HOUR;
 const at = (iso: string, plusSeconds = 0): string => new Date(Date.parse(iso) + plusSeconds * 1000).toISOString();
-const schedule = (o: { intervals?: number[]; jitter?: number; nextRuns?: string[]; paused?: boolean } = {}) => ({
+const schedule = (o: { intervals?: number[]; jitter?: number; nextRuns?: string[]; taken?: string[]; paused?: boolean } = {}) => ({
   paused: o.paused ?? false,
   timing: { intervalsSeconds: o.intervals ?? [], jitterSeconds: o.jitter ?? 0 },
   nextRuns: o.nextRuns ?? [],
+  recentRuns: (o.taken ?? []).map((t) => ({ scheduledAt: t, takenAt: t, workflowId: `backup-${t}` })),
 });
 
 it('allows an interval schedule two periods plus the run allowance', () => {
@@ -38,6 +39,20 @@ it('takes the widest gap of a cron that is not even (weekdays only: the weekend)
   // Thursday 2026-01-08 … Wednesday: Thu, Fri, Mon, Tue, Wed at 03:00.
   const weekdays = ['2026-01-08', '2026-01-09', '2026-01-12', '2026-01-13', '2026-01-14'].map((d) => at(`${d}T03:00:00Z`));
   expect(schedulePeriodSeconds(schedule({ nextRuns: weekdays }))).toBe(3 * DAY);
+});
+
+it("counts the gap from the newest run taken: after Friday's run of a weekdays-only cron, the weekend", () => {
+  // Listed after Friday 2026-01-09's run: Mon … Fri, all one day apart; the backup must last Fri → Mon.
+  const nextWeek = ['2026-01-12', '2026-01-13', '2026-01-14', '2026-01-15', '2026-01-16'].map((d) => at(`${d}T03:00:00Z`));
+  expect(schedulePeriodSeconds(schedule({ nextRuns: nextWeek }))).toBe(DAY);
+  const s = schedule({ nextRuns: nextWeek, taken: [at('2026-01-08T03:00:00Z'), at('2026-01-09T03:00:00Z')] });
+  expect(schedulePeriodSeconds(s)).toBe(3 * DAY);
+  expect(scheduleMaxAgeSeconds(s)).toBe(6 * DAY + HOUR);
+});
+
+it("never takes less than an interval schedule's interval, nor less than a gap its runs show (a skip set in the Temporal UI)", () => {
+  const skipped = schedule({ intervals: [DAY], nextRuns: [at('2026-01-05T03:00:00Z'), at('2026-01-07T03:00:00Z')] });
+  expect(schedulePeriodSeconds(skipped)).toBe(2 * DAY);
 });
 
 it('widens a cron\'s period by its jitter, as the listed times carry it, and adds the jitter again for the next run', () => {

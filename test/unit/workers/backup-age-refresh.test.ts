@@ -120,3 +120,32 @@ it('refreshes at start and then every interval, until stopped', async () => {
     jest.useRealTimers();
   }
 });
+
+it('skips a tick while the last refresh still runs: a slow older listing never lands after a newer one', async () => {
+  jest.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate'] });
+  try {
+    const t = setup();
+    let listings = 0;
+    let release: () => void = () => undefined;
+    const slowFirst = new Promise<void>((resolve) => (release = resolve));
+    const schedules = {
+      list: async () => {
+        listings += 1;
+        if (listings === 1) await slowFirst;
+        return [listing('i1', { backupType: 'daily', intervalSeconds: listings * HOUR })];
+      },
+    };
+    const refresh = startBackupAgeRefresh({ images: t.images, metrics: t.metrics, log: t.log, schedules, intervalMs: 60_000 });
+    await jest.advanceTimersByTimeAsync(150_000);
+    expect(listings).toBe(1);
+    release();
+    await jest.advanceTimersByTimeAsync(0);
+    expect(await t.series(BACKUP_METRIC_NAMES.scheduleMaxAge)).toEqual({ 'i1/daily': 3 * HOUR });
+    await jest.advanceTimersByTimeAsync(30_000);
+    expect(listings).toBe(2);
+    expect(await t.series(BACKUP_METRIC_NAMES.scheduleMaxAge)).toEqual({ 'i1/daily': 5 * HOUR });
+    refresh.stop();
+  } finally {
+    jest.useRealTimers();
+  }
+});
