@@ -36,8 +36,8 @@ export function startReconcileLoop(options: ReconcileLoopOptions): ReconcileLoop
   const pass = async (): Promise<ReconcileReport | undefined> => {
     try {
       const report = await reconciler.runOnce();
-      if (report.resetInstances.length > 0 || report.deletedImages.length > 0 || report.deletedSchedules.length > 0) {
-        log.info({ reset: report.resetInstances.length, deleted: report.deletedImages.length, schedules_deleted: report.deletedSchedules.length, skipped: report.skipped.length, ms: report.durationMs }, 'reconcile pass cleaned interrupted snapshots and deleted instances\' schedules');
+      if (report.resetInstances.length > 0 || report.deletedImages.length > 0 || report.deletedSchedules.length > 0 || report.pausedSchedules.length > 0) {
+        log.info({ reset: report.resetInstances.length, deleted: report.deletedImages.length, schedules_deleted: report.deletedSchedules.length, schedules_paused: report.pausedSchedules.length, skipped: report.skipped.length, ms: report.durationMs }, 'reconcile pass cleaned interrupted snapshots and swept backup schedules');
       }
       options.onPass?.(report);
       return report;

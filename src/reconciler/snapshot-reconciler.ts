@@ -17,7 +17,7 @@ import { ImageNotFound, type Image, type ImageClient } from '../images/client';
 import type { Instance, InstanceStore } from '../store';
 import { SNAPSHOT_TASK_STATES } from '../contract';
 import { listOpenSnapshots, snapshotRunIsOpen, type OpenSnapshotIndex } from './open-snapshots';
-import { sweepSchedulesOfDeletedInstances, type ScheduleSweepDeps } from './schedule-sweeper';
+import { sweepBackupSchedules, type ScheduleSweepDeps } from './schedule-sweeper';
 
 /** Image statuses that mean "not finished": an interrupted snapshot leaves one of these. */
 export const UNFINISHED_IMAGE_STATUSES: ReadonlySet<string> = new Set(['queued', 'saving', 'uploading', 'killed']);
@@ -30,7 +30,7 @@ export interface ReconcilerDeps {
   graceMs: number;
   log: Logger;
   now?: () => number;
-  /** when given, each pass also deletes the backup schedules of deleted instances (schedule-sweeper.ts) */
+  /** when given, each pass also deletes the backup schedules of deleted instances and pauses those of volume-backed ones (schedule-sweeper.ts) */
   schedules?: ScheduleSweepDeps['schedules'];
 }
 
@@ -44,6 +44,8 @@ export interface ReconcileReport {
   skipped: { kind: 'instance' | 'image'; id: string; reason: SkipReason }[];
   /** instances whose backup schedule was deleted because the instance was */
   deletedSchedules: string[];
+  /** volume-backed instances whose backup schedule this pass paused */
+  pausedSchedules: string[];
   durationMs: number;
 }
 
@@ -57,14 +59,16 @@ export class SnapshotReconciler {
   /** One pass. Failures on one candidate are logged and do not stop the others. */
   async runOnce(): Promise<ReconcileReport> {
     const started = this.now();
-    const report: ReconcileReport = { resetInstances: [], deletedImages: [], skipped: [], deletedSchedules: [], durationMs: 0 };
+    const report: ReconcileReport = { resetInstances: [], deletedImages: [], skipped: [], deletedSchedules: [], pausedSchedules: [], durationMs: 0 };
     const { schedules } = this.deps;
     // A sweep that fails leaves the snapshot clean-up below to run; the next pass sweeps again.
     if (schedules !== undefined) {
-      report.deletedSchedules = await sweepSchedulesOfDeletedInstances({ schedules, store: this.deps.store, log: this.deps.log }).catch((err: unknown) => {
-        this.deps.log.warn({ err }, 'reconciler: could not sweep the backup schedules of deleted instances; the next pass retries');
-        return [];
+      const sweep = await sweepBackupSchedules({ schedules, store: this.deps.store, log: this.deps.log }).catch((err: unknown) => {
+        this.deps.log.warn({ err }, 'reconciler: could not sweep the backup schedules; the next pass retries');
+        return { deleted: [], paused: [] };
       });
+      report.deletedSchedules = sweep.deleted;
+      report.pausedSchedules = sweep.paused;
     }
     // Candidates are read BEFORE the visibility listing: a run started after the listing was
     // taken set its task_state / image before it started, i.e. is younger than the grace period

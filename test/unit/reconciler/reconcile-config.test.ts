@@ -3,7 +3,7 @@
 import pino from 'pino';
 import { InvalidReconcileConfig, reconcileConfigFromEnv, startReconcileLoop, type ReconcileReport } from '../../../src/reconciler';
 
-const empty: ReconcileReport = { resetInstances: [], deletedImages: [], skipped: [], deletedSchedules: [], durationMs: 0 };
+const empty: ReconcileReport = { resetInstances: [], deletedImages: [], skipped: [], deletedSchedules: [], pausedSchedules: [], durationMs: 0 };
 const log = pino({ level: 'silent' });
 
 describe('reconcileConfigFromEnv', () => {
