@@ -94,8 +94,9 @@ async function main(): Promise<void> {
     await waitForPort('image service', env.SNAP_IMAGE_PORT);
     await waitForPort('compute API', env.SNAP_API_PORT);
     const admin = tokens.config.tokens.find((t) => t.projectId === DEFAULT_ADMIN_PROJECT && t.roles.includes('admin'));
+    let listed = true;
     if (demo && admin) {
-      await waitForInstanceListed(`http://127.0.0.1:${env.SNAP_API_PORT}`, admin.token, demo.uuid, { timeoutMs: 180_000, say, stillStarting: () => !stopping });
+      listed = await waitForInstanceListed(`http://127.0.0.1:${env.SNAP_API_PORT}`, admin.token, demo.uuid, { timeoutMs: 180_000, say, stillStarting: () => !stopping });
     }
     // Ctrl-C during the wait: the shutdown speaks, not the banner.
     if (stopping) return;
@@ -110,7 +111,7 @@ async function main(): Promise<void> {
         `  metrics         http://127.0.0.1:${env.SNAP_API_PORT}/metrics (API), :${env.SNAP_CONTROL_METRICS_PORT}/metrics (control worker), :${env.SNAP_HOST_METRICS_PORT}/metrics (host worker)`,
         `  tokens          ${tokens.file}`,
         tokens.created ? describeTokens(tokens.config).replace(/^/gm, '    ') : '',
-        demo ? `  demo instance   ${demo.name} (${demo.uuid}), a Linux guest writing blocks to its disk${demo.rbdLayout?.rbd ? ` in RBD (${demo.rbdLayout.rbd.pool}/${demo.rbdLayout.rbd.image})` : ''}` : '  demo instance   none (this host already has domains)',
+        demo ? `  demo instance   ${demo.name} (${demo.uuid}), a Linux guest writing blocks to its disk${demo.rbdLayout?.rbd ? ` in RBD (${demo.rbdLayout.rbd.pool}/${demo.rbdLayout.rbd.image})` : ''}${listed ? '' : '; NOT in the inventory yet (see above)'}` : '  demo instance   none (this host already has domains)',
         ceph ? `  Ceph (demo)     ${ceph.cluster.confPath} (user ${ceph.cluster.client.user}), stopped with the stack` : '',
         demo ? `  guest console   ${demo.consolePath}` : '',
         '',

@@ -36,6 +36,7 @@ describe('npm start with SNAP_DEMO_STORAGE=rbd', () => {
   });
 
   it('runs the demo guest on a Ceph of its own, snapshots it, and stops the cluster with the stack', async () => {
+    // npm start waits up to 180 s for the demo instance in the inventory: past that its own words show here.
     await stack.waitForOutput(/the stack is up/, 240_000);
     const out = stack.output();
     const uuid = new RegExp(`demo instance\\s+${demoName} \\(([0-9a-f-]{36})\\).* in RBD \\(vms/\\1_disk\\)`).exec(out)?.[1];
@@ -70,5 +71,5 @@ describe('npm start with SNAP_DEMO_STORAGE=rbd', () => {
       await client.close();
     }
     await expect(readFile(cephConf)).rejects.toMatchObject({ code: 'ENOENT' });
-  });
+  }, 480_000);
 });

@@ -134,5 +134,5 @@ describe('npm start', () => {
     const pidsAtEnd = stack.childPids();
     expect(await stack.interrupt()).toBe(0);
     expect([...pids, ...pidsAtEnd].filter(alive)).toEqual([]);
-  });
+  }, 600_000);
 });
