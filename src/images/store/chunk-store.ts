@@ -65,7 +65,8 @@ type Removal = { freed: number } | 'gone' | 'renewed';
  * A listed chunk's removal, its time read again first: the listing may be minutes old by now, and
  * a writer of another service may have touched or re-PUT the chunk since, about to name it. The
  * delete is itself conditional on the time (removeIfOlder), so a touch between this HEAD and the
- * DELETE keeps the chunk too. One gone meanwhile (another service's sweep took it) freed nothing here.
+ * DELETE keeps the chunk too. One gone before the HEAD (another service's sweep took it) freed nothing
+ * here; one gone between the HEAD and the DELETE counts as freed (S3 answers that delete as done).
  */
 async function removeIfStillOld(chunks: RemoteChunks, hex: string, cutoff: number): Promise<Removal> {
   const now = await chunks.stat(hex);
