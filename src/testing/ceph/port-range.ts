@@ -2,7 +2,8 @@
 // (Ceph's `ms bind port min/max`) rather than on a port the kernel picks.
 import { createServer } from 'node:net';
 
-function portFree(port: number): Promise<boolean> {
+/** Whether loopback `port` can be bound right now. */
+export function portFree(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const server = createServer();
     server.once('error', () => resolve(false));
