@@ -9,7 +9,7 @@
 // hour for the run.
 import type { BackupScheduleListing } from './backup-schedules';
 
-/** What a backup run itself may take before it counts (the age runs on until its image is active). */
+/** What a backup run itself may take before it counts (the age runs on until its image is active); SNAP_BACKUP_RUN_ALLOWANCE_S. */
 export const BACKUP_RUN_ALLOWANCE_SECONDS = 3600;
 
 /**
@@ -35,9 +35,9 @@ export function schedulePeriodSeconds(schedule: Pick<BackupScheduleListing, 'tim
  * Seconds the last good backup may be old under this schedule; null for a paused schedule (pausing
  * is the operator's decision, not a fault to alert on) and for one whose period cannot be told.
  */
-export function scheduleMaxAgeSeconds(schedule: Pick<BackupScheduleListing, 'paused' | 'timing' | 'nextRuns' | 'recentRuns'>): number | null {
+export function scheduleMaxAgeSeconds(schedule: Pick<BackupScheduleListing, 'paused' | 'timing' | 'nextRuns' | 'recentRuns'>, runAllowanceSeconds = BACKUP_RUN_ALLOWANCE_SECONDS): number | null {
   if (schedule.paused) return null;
   const period = schedulePeriodSeconds(schedule);
   if (period === null) return null;
-  return Math.ceil(2 * period + schedule.timing.jitterSeconds + BACKUP_RUN_ALLOWANCE_SECONDS);
+  return Math.ceil(2 * period + schedule.timing.jitterSeconds + runAllowanceSeconds);
 }

@@ -32,9 +32,9 @@ export function lastBackupsOf(images: readonly Image[]): LastBackup[] {
  * Each schedule's allowance under the backup_type it makes. A schedule made outside our API has no
  * memo naming its type, so it has no series to be compared with and is left out.
  */
-export function scheduleAllowancesOf(schedules: readonly BackupScheduleListing[]): ScheduleAllowance[] {
+export function scheduleAllowancesOf(schedules: readonly BackupScheduleListing[], runAllowanceSeconds?: number): ScheduleAllowance[] {
   return schedules.flatMap((s) => {
-    const maxAgeSeconds = scheduleMaxAgeSeconds(s);
+    const maxAgeSeconds = scheduleMaxAgeSeconds(s, runAllowanceSeconds);
     return s.backup === null || maxAgeSeconds === null ? [] : [{ instanceUuid: s.instanceUuid, backupType: s.backup.backupType, maxAgeSeconds }];
   });
 }
@@ -45,12 +45,14 @@ export interface BackupAgeRefreshOptions {
   log: Logger;
   /** without it, no schedule allowances are exported */
   schedules?: Pick<BackupSchedules, 'list'>;
+  /** what a backup run itself may take, in each allowance (SNAP_BACKUP_RUN_ALLOWANCE_S; 1 h when unset) */
+  runAllowanceSeconds?: number;
   intervalMs?: number;
 }
 
 /** One refresh of both gauges; a source that fails is logged and its gauge kept as it was. */
 export async function refreshBackupAges(options: Omit<BackupAgeRefreshOptions, 'intervalMs'>): Promise<void> {
-  const { images, metrics, log, schedules } = options;
+  const { images, metrics, log, schedules, runAllowanceSeconds } = options;
   const refresh = async (replace: () => Promise<void>, warning: string): Promise<void> => {
     try {
       await replace();
@@ -62,7 +64,7 @@ export async function refreshBackupAges(options: Omit<BackupAgeRefreshOptions, '
     refresh(async () => metrics.replaceLastBackups(lastBackupsOf(await images.list({ status: 'active' }))), 'could not list backups for the last-backup age gauge; keeping what is known'),
     schedules === undefined
       ? undefined
-      : refresh(async () => metrics.replaceScheduleAllowances(scheduleAllowancesOf(await schedules.list())), 'could not list backup schedules for the schedule allowance gauge; keeping what is known'),
+      : refresh(async () => metrics.replaceScheduleAllowances(scheduleAllowancesOf(await schedules.list(), runAllowanceSeconds)), 'could not list backup schedules for the schedule allowance gauge; keeping what is known'),
   ]);
 }
 

@@ -27,6 +27,8 @@ const ControlEnvSchema = z.object({
   SNAP_IMAGE_TOKEN: z.string().min(1).optional(),
   SNAP_VOLUME_URL: VolumeUrlSchema,
   SNAP_VOLUME_SNAPSHOT_TIMEOUT_SECONDS: VolumeSnapshotTimeoutSchema,
+  /** what a backup run itself may take in each schedule's allowance (backup_schedule_max_age_seconds) */
+  SNAP_BACKUP_RUN_ALLOWANCE_S: z.coerce.number().int().min(0).max(7 * 86_400).default(3600),
 });
 
 const log = createLogger({ name: 'control-worker', level: logLevelFromEnv() });
@@ -66,7 +68,7 @@ runMain(
     log.info({ taskQueue: worker.options.taskQueue }, 'control worker polling');
     const client = await connectClient();
     const schedules = new BackupSchedules(client);
-    const backupAges = startBackupAgeRefresh({ images, metrics: metrics.backups, log, schedules });
+    const backupAges = startBackupAgeRefresh({ images, metrics: metrics.backups, log, schedules, runAllowanceSeconds: env.SNAP_BACKUP_RUN_ALLOWANCE_S });
     // Once now and then periodically: what a crash left with no workflow (see src/reconciler/).
     const orphans = await retryOrphanedActivities({
       client,

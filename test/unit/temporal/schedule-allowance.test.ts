@@ -72,3 +72,8 @@ it('allows nothing when the period cannot be told (a cron with fewer than two ne
   expect(scheduleMaxAgeSeconds(schedule())).toBeNull();
   expect(scheduleMaxAgeSeconds(schedule({ nextRuns: ['not a time', at('2026-01-05T03:00:00Z')] }))).toBeNull();
 });
+
+it("takes the operator's run allowance instead of the hour where one is set", () => {
+  expect(scheduleMaxAgeSeconds(schedule({ intervals: [DAY] }), 4 * HOUR)).toBe(2 * DAY + 4 * HOUR);
+  expect(scheduleMaxAgeSeconds(schedule({ intervals: [DAY] }), 0)).toBe(2 * DAY);
+});
