@@ -27,6 +27,20 @@ export class RequestsInFlight {
     this.running.add(run);
   }
 
+  /**
+   * One request per item, at most `limit` at once; resolves when all have ended. A failure stops
+   * more from starting, and is thrown only once every request started has ended, so none of them
+   * is still going beside whatever the caller does next (a retry, a clean-up).
+   */
+  async each<T>(items: Iterable<T>, request: (item: T) => Promise<void>): Promise<void> {
+    try {
+      for (const item of items) await this.start(() => request(item));
+      await this.drain();
+    } finally {
+      await this.settle();
+    }
+  }
+
   /** Every request started has ended; throws the first failure among them. */
   async drain(): Promise<void> {
     await this.settle();

@@ -108,20 +108,12 @@ async function sendUnknown(options: StreamImageOptions, images: ChunkUploads, wi
   let sent = 0;
   // A failed chunk stops more from starting, and every put has ended before the retry asks again:
   // none of this attempt's chunks is still travelling beside the next attempt's.
-  const puts = new RequestsInFlight(PUTS_IN_FLIGHT);
-  try {
-    for (const name of unknown) {
-      const bytes = byName.get(name) as Buffer;
-      await puts.start(async () => {
-        if (options.limit) await options.limit.take(bytes.length, options.signal);
-        await images.putChunk(options.imageId, name, bytes, options.signal);
-        sent += bytes.length;
-      });
-    }
-    await puts.drain();
-  } finally {
-    await puts.settle();
-  }
+  await new RequestsInFlight(PUTS_IN_FLIGHT).each(unknown, async (name) => {
+    const bytes = byName.get(name) as Buffer;
+    if (options.limit) await options.limit.take(bytes.length, options.signal);
+    await images.putChunk(options.imageId, name, bytes, options.signal);
+    sent += bytes.length;
+  });
   return sent;
 }
 

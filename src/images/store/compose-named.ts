@@ -60,14 +60,9 @@ export async function composeNamed(input: ComposeNamedInput): Promise<void> {
 /** Each distinct chunk's stored length (absent: not stored), looked up once, a few at a time. */
 async function storedSizes(batch: ChunkBatch, named: readonly { name: Buffer; hex: string }[]): Promise<Map<string, number | undefined>> {
   const sizes = new Map<string, number | undefined>();
-  const lookups = new RequestsInFlight(LOOKUPS_IN_FLIGHT);
-  for (const { name, hex } of named) {
-    if (sizes.has(hex)) continue;
-    sizes.set(hex, undefined);
-    await lookups.start(async () => {
-      sizes.set(hex, await batch.storedSize(name));
-    });
-  }
-  await lookups.drain();
+  const distinct = new Map(named.map(({ name, hex }) => [hex, name]));
+  await new RequestsInFlight(LOOKUPS_IN_FLIGHT).each(distinct, async ([hex, name]) => {
+    sizes.set(hex, await batch.storedSize(name));
+  });
   return sizes;
 }

@@ -309,17 +309,9 @@ export class ComposedImages {
 
   /** Every chunk the commit wrote read back and checked against its name, a few at a time (each a GET on a shared backend). */
   private async verifyWritten(id: string, written: readonly Buffer[]): Promise<void> {
-    const reads = new RequestsInFlight(VERIFY_READS_IN_FLIGHT);
-    try {
-      for (const hash of written) {
-        await reads.start(async () => {
-          if (!(await this.chunks.verify(hash))) throw new ImageVerificationFailed(`Verification of image ${id} failed: chunk ${hash.toString('hex')} does not hold the bytes written; the image is killed`);
-        });
-      }
-      await reads.drain();
-    } finally {
-      await reads.settle();
-    }
+    await new RequestsInFlight(VERIFY_READS_IN_FLIGHT).each(written, async (hash) => {
+      if (!(await this.chunks.verify(hash))) throw new ImageVerificationFailed(`Verification of image ${id} failed: chunk ${hash.toString('hex')} does not hold the bytes written; the image is killed`);
+    });
   }
 
   private async openParent(parentId: string, virtualSize: number): Promise<IndexFile> {

@@ -45,4 +45,22 @@ describe('requests in flight', () => {
   it('refuses a limit below one', () => {
     expect(() => new RequestsInFlight(0)).toThrow(RangeError);
   });
+
+  it('each: one request per item within the limit; a failure starts no more and is thrown only once every started one has ended', async () => {
+    const started: number[] = [];
+    let running = 0;
+    let most = 0;
+    let endedAfterThrow = -1;
+    const failing = new RequestsInFlight(2).each([0, 1, 2, 3, 4, 5], async (i) => {
+      started.push(i);
+      most = Math.max(most, ++running);
+      await sleep(i === 1 ? 5 : 30);
+      running--;
+      if (i === 1) throw new Error('chunk 1 failed');
+    });
+    await expect(failing).rejects.toThrow('chunk 1 failed');
+    endedAfterThrow = running;
+    expect({ most, endedAfterThrow }).toEqual({ most: 2, endedAfterThrow: 0 });
+    expect(started).toEqual([0, 1]);
+  });
 });
