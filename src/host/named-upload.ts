@@ -25,10 +25,20 @@ import { LOGICAL_DIGEST_ALGORITHM, LogicalDigest } from '../qcow2';
 import type { StreamImageOptions, StreamOutcome } from './image-stream-types';
 import { BreakBudget, ExportChanged, openStagedSession } from './staged-session';
 
+/** A window of chunks and where its names go in the staged table (bytes). */
+interface Window {
+  /** its first slot's index in the upload's slots */
+  first: number;
+  /** after a break, only the names and data counts are still its own: the bytes belong to a later window */
+  chunks: NamedChunk[];
+  start: number;
+  end: number;
+}
+
 /** Slots read, named and asked about at once: 16 MiB of disk; two windows (32 MiB) are held, one travelling, one read ahead. */
 const WINDOW_SLOTS = 64;
 /** Chunks sent side by side. */
-const PUTS_IN_FLIGHT = 4;
+const PUTS_IN_FLIGHT = 12;
 const ZEROS = Buffer.alloc(NAMED_CHUNK_BYTES);
 
 interface NamedChunk {
@@ -57,36 +67,86 @@ export async function namedUpload(options: StreamImageOptions, nbd: NbdClient, i
   let bytesSent = 0;
   const progress = (): void => options.onProgress?.({ acknowledged: named, sent: named, total });
   progress();
-  // The next window is read and named while this one travels: the disk, the hashing and the service work side by side.
-  const readWindow = (first: number): Promise<NamedChunk[]> | null => {
-    if (first >= slots.length) return null;
-    const reading = reader.read(slots.slice(first, first + WINDOW_SLOTS));
+  const readWindow = (first: number): Promise<Window | null> => {
+    if (first >= slots.length) return Promise.resolve(null);
+    const reading = reader.read(slots.slice(first, first + WINDOW_SLOTS)).then((chunks) => ({ first, chunks, start: first * CHUNK_NAME_BYTES, end: (first + chunks.length) * CHUNK_NAME_BYTES }));
     // A stream that fails never awaits the window ahead: not an unhandled rejection.
     reading.catch(() => undefined);
     return reading;
   };
-  let ahead = readWindow(0);
-  for (let first = 0; ahead !== null; ) {
-    const window = await ahead;
-    ahead = readWindow(first + window.length);
-    const windowStart = first * CHUNK_NAME_BYTES;
-    const windowEnd = windowStart + window.length * CHUNK_NAME_BYTES;
-    while (offset < windowEnd) {
-      // The service's committed names never go back past what it acknowledged.
-      if (offset < windowStart) throw new ExportChanged(`the image service holds ${offset} bytes of names, ${windowStart} were acknowledged`);
-      try {
-        bytesSent += await sendUnknown(options, images, window);
-        const names = Buffer.concat(window.map((c) => c.name)).subarray(offset - windowStart);
-        offset = await images.appendStaged(imageId, offset, Readable.from([names]), { length: names.length, signal: options.signal });
-        bytesSent += names.length;
-      } catch (err) {
-        offset = await budget.resumeAfter(err, offset);
-      }
-    }
-    for (const chunk of window) if (chunk.bytes !== null) digest.updateBlockHash(chunk.slot * NAMED_CHUNK_BYTES, chunk.name);
-    named += window.reduce((n, c) => n + c.data, 0);
+  const appendNames = async (window: Window): Promise<number> => {
+    // The service's committed names never go back past what it acknowledged.
+    if (offset < window.start) throw new ExportChanged(`the image service holds ${offset} bytes of names, ${window.start} were acknowledged`);
+    const names = Buffer.concat(window.chunks.map((c) => c.name)).subarray(offset - window.start);
+    const at = await images.appendStaged(imageId, offset, Readable.from([names]), { length: names.length, signal: options.signal });
+    bytesSent += names.length;
+    return at;
+  };
+  const acknowledged = (window: Window): void => {
+    named += window.chunks.reduce((n, c) => n + c.data, 0);
     progress();
-    first += window.length;
+  };
+  // After a break: the windows not acknowledged read again from the export (their buffers went to
+  // the windows after them), sent and appended from the service's committed length, one by one.
+  const redeliver = async (err: unknown, held: readonly Window[]): Promise<void> => {
+    offset = await budget.resumeAfter(err, offset);
+    for (const window of held) {
+      if (offset < window.end) {
+        const again = (await readWindow(window.first)) as Window;
+        while (offset < again.end) {
+          try {
+            bytesSent += await sendUnknown(options, images, again.chunks);
+            offset = await appendNames(again);
+          } catch (next) {
+            offset = await budget.resumeAfter(next, offset);
+          }
+        }
+      }
+      acknowledged(window);
+    }
+  };
+  // A window's chunks travel while the previous window's names are appended (the service makes
+  // its chunks durable first) and the next window is read into the buffer the previous one used.
+  let previous: { window: Window; append: Promise<number> } | null = null;
+  for (let window = await readWindow(0); window !== null; ) {
+    // Named in order, once: a window read again after a break is not.
+    for (const chunk of window.chunks) if (chunk.bytes !== null) digest.updateBlockHash(chunk.slot * NAMED_CHUNK_BYTES, chunk.name);
+    const next = window.first + window.chunks.length;
+    if (window.end <= startAt) {
+      // Named before the break this stream goes on from: only its digest was wanted.
+      acknowledged(window);
+      window = await readWindow(next);
+      continue;
+    }
+    const appending = previous?.append ?? Promise.resolve(offset);
+    const readAhead = readWindow(next);
+    const [sent, appended] = await Promise.allSettled([sendUnknown(options, images, window.chunks), appending]);
+    if (sent.status === 'fulfilled') bytesSent += sent.value;
+    if (appended.status === 'fulfilled') {
+      offset = appended.value;
+      if (previous !== null) acknowledged(previous.window);
+    }
+    if (appended.status === 'rejected' || sent.status === 'rejected') {
+      const held = appended.status === 'rejected' && previous !== null ? [previous.window, window] : [window];
+      // The window ahead is read again once the held ones are through: its buffer is theirs meanwhile.
+      await readAhead.catch(() => undefined);
+      await redeliver(appended.status === 'rejected' ? appended.reason : (sent as PromiseRejectedResult).reason, held);
+      previous = null;
+      window = await readWindow(next);
+      continue;
+    }
+    const append = appendNames(window);
+    append.catch(() => undefined);
+    previous = { window, append };
+    window = await readAhead;
+  }
+  if (previous !== null) {
+    try {
+      offset = await previous.append;
+      acknowledged(previous.window);
+    } catch (err) {
+      await redeliver(err, [previous.window]);
+    }
   }
   const logicalDigest = digest.digest();
   const claimed = { [LOGICAL_DIGEST_PROPERTY]: `${LOGICAL_DIGEST_ALGORITHM}:${logicalDigest}` };
@@ -127,6 +187,7 @@ class ChunkReader {
   private readonly buffers = [Buffer.allocUnsafe(0), Buffer.allocUnsafe(0)];
   private turn = 0;
   private cursor = 0;
+  private lastSlot = 0;
 
   constructor(
     private readonly nbd: NbdClient,
@@ -135,9 +196,14 @@ class ChunkReader {
     this.data = layout.map.extents.filter(([, , kind]) => kind === 'd').map(([offset, length]) => ({ offset, end: offset + length }));
   }
 
-  /** Slots in increasing order, never one before the last call's, at most WINDOW_SLOTS of them. */
+  /**
+   * Slots in increasing order, at most WINDOW_SLOTS of them, into the buffer the read before the
+   * last one used. A read may go back (a window read again after a break).
+   */
   read(slots: readonly number[]): Promise<NamedChunk[]> {
     const buffer = this.windowBuffer(slots.length);
+    if (slots.length > 0 && (slots[0] as number) < this.lastSlot) this.cursor = 0;
+    this.lastSlot = slots[slots.length - 1] ?? this.lastSlot;
     return Promise.all(slots.map((slot, i) => this.chunk(slot, this.piecesOf(slot), buffer.subarray(i * NAMED_CHUNK_BYTES, (i + 1) * NAMED_CHUNK_BYTES))));
   }
 

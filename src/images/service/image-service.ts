@@ -83,7 +83,7 @@ export class ImageService {
     this.deletedRetentionMs = options.deletedRetentionMs ?? DEFAULT_DELETED_RETENTION_MS;
     this.quotas = new ImageQuotas(options.quotas ?? UNLIMITED_QUOTAS, { records: () => records.all(), stagedBytes: (id) => this.resumable.stagedBytes(id) }, options.quotaOverrides);
     this.plain = new PlainUploads({ records, blobs, quotas: this.quotas, writable: (ctx, id) => this.writable(ctx, id), maxImageBytes, verify: this.verify, timestamp: () => this.timestamp() });
-    this.namedChunks = new NamedChunkSessions(files, composed.chunks, new ProjectChunks(records, composed));
+    this.namedChunks = new NamedChunkSessions(files, composed.chunks, new ProjectChunks(records, composed), () => composed.chunkBatch());
     this.checksums = new ServedChecksums({ records, composed, hashes: this.hashes, warn: this.warn });
     this.resumable = new ResumableUploads({
       named: this.namedChunks,

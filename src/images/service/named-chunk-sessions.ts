@@ -48,6 +48,8 @@ export class NamedChunkSessions {
     private readonly files: StagedUploadFiles,
     private readonly chunks: ChunkStore,
     private readonly projects: ProjectChunks,
+    /** a batch that looks for a received chunk only when an installed index names it (ComposedImages.chunkBatch) */
+    private readonly newBatch: () => ChunkBatch,
   ) {}
 
   start(id: string): void {
@@ -154,7 +156,7 @@ export class NamedChunkSessions {
     if (under !== undefined) return under;
     if (this.mayName(id, hex) || !this.allowed.has(id)) return;
     let unsettled = this.unsettled.get(id);
-    if (unsettled === undefined) this.unsettled.set(id, (unsettled = new Unsettled(this.chunks.batch())));
+    if (unsettled === undefined) this.unsettled.set(id, (unsettled = new Unsettled(this.newBatch())));
     const batch = unsettled;
     const write = (async () => {
       await batch.batch.put(name, bytes);

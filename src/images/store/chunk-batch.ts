@@ -3,7 +3,7 @@
 // backend each chunk is one PUT, several in flight while the compose goes on, all answered before
 // sync() returns.
 import { randomBytes } from 'node:crypto';
-import { mkdir, rename, utimes, writeFile } from 'node:fs/promises';
+import { rename, utimes, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { fsyncDirectory, fsyncPath } from '../../fs/atomic-file';
 import type { RemoteChunks } from './store-backend';
@@ -22,6 +22,8 @@ export interface BatchStore {
   pathOf(hash: Buffer): string;
   dropTemp(temp: string): Promise<void>;
   syncRoot(): Promise<void>;
+  /** makes a chunk directory, once per process */
+  makeDir(dir: string): Promise<void>;
 }
 
 const SYNC_BATCH = 32;
@@ -66,9 +68,16 @@ export class ChunkBatch {
    */
   async put(hash: Buffer, bytes: Uint8Array): Promise<boolean> {
     if (this.store.remote !== undefined) return this.putRemote(hash, bytes, this.store.remote.chunks);
-    if (await this.has(hash)) return false;
+    const hex = this.pin(hash);
+    if (this.pending.has(hex)) return false;
+    // Only a chunk an installed index names is looked for, as on a shared backend: any other is
+    // nearly never stored (a deleted image's, not yet reclaimed), and writing it again under its
+    // name changes nothing but its mtime. Never before a removal of it under way is over.
+    if (this.known(hex)) {
+      if (await this.store.exists(hash)) return false;
+    } else await this.store.removed(hex);
     const final = this.store.pathOf(hash);
-    await mkdir(dirname(final), { recursive: true });
+    await this.store.makeDir(dirname(final));
     const temp = `${final}.${randomBytes(6).toString('hex')}.tmp`;
     this.pending.set(hash.toString('hex'), { temp, final });
     this.store.liveTemps.add(temp);

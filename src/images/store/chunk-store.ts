@@ -84,6 +84,8 @@ export class ChunkStore {
   private collecting: Set<string> | null = null;
   /** temporary files of puts in flight: not a crash's leftovers */
   readonly liveTemps = new Set<string>();
+  /** chunk directories made (or found) by this process: a put makes its directory once, not once per chunk */
+  private readonly madeDirs = new Set<string>();
 
   private constructor(
     private readonly dir: string,
@@ -104,6 +106,12 @@ export class ChunkStore {
    */
   batch(known: (hex: string) => boolean = () => false): ChunkBatch {
     return new ChunkBatch(this, known);
+  }
+
+  async makeDir(dir: string): Promise<void> {
+    if (this.madeDirs.has(dir)) return;
+    await mkdir(dir, { recursive: true });
+    this.madeDirs.add(dir);
   }
 
   /** Resolves once a removal of the chunk under way (a collection's) is over: a write after it is not undone by it. */

@@ -113,7 +113,7 @@ export class ComposedImages {
     return this.exclusive(request.id, async () => {
       const { id, layout } = request;
       const parentId = layout.parent;
-      const batch = this.chunks.batch((hex) => this.refs.has(hex));
+      const batch = this.chunkBatch();
       let parentPinned = false;
       let counted = false;
       try {
@@ -138,6 +138,11 @@ export class ComposedImages {
    * The image's download. A chunk found damaged on the way fails the stream (the client never gets
    * a whole, successful response) and is reported through onDamaged.
    */
+  /** A batch of new chunks: one an installed index names is looked for before it is written, any other written unasked. */
+  chunkBatch(): ChunkBatch {
+    return this.chunks.batch((hex) => this.refs.has(hex));
+  }
+
   async openData(id: string): Promise<Readable | null> {
     const index = await this.indexes.open(id);
     if (index === undefined) return null;

@@ -15,7 +15,7 @@ import path from 'node:path';
 import { streamImage, type StreamImageOptions } from '../../../src/host/image-stream';
 import { startReadOnlyExport, stopReadOnlyExport } from '../../../src/host/nbd-export';
 import { createQcow2, imagesIdentical, writePattern } from '../../../src/host/qemu-img';
-import { GlanceHttpClient, LOGICAL_DIGEST_PROPERTY, NAMED_CHUNK_BYTES, encodeMap, type ImageClient, type LogicalLayout } from '../../../src/images/client';
+import { GlanceHttpClient, ImageServiceUnavailable, LOGICAL_DIGEST_PROPERTY, NAMED_CHUNK_BYTES, encodeMap, type ImageClient, type LogicalLayout } from '../../../src/images/client';
 import { allocationMap, NbdClient } from '../../../src/nbd';
 import { runTool } from '../../../src/process/tool-process';
 import { LOGICAL_DIGEST_ALGORITHM, logicalDigestOf, type AllocationMap } from '../../../src/qcow2';
@@ -213,4 +213,33 @@ test('a named upload whose connection dies mid-chunk goes on in the next attempt
   expect(next.bytesSent).toBeLessThanOrEqual(next.received);
   expect(await stored()).toBe(before + ownBytes);
   await expectIdentical(id, c);
+}, 300_000);
+
+test('a named upload broken at an append of names and at a chunk goes on within the call, each window sent once more at most', async () => {
+  // Four windows of data (16 MiB each): a chunk of the second breaks while the first's names are
+  // appended; the third's append breaks while the fourth's chunks travel.
+  const ownBytes = 56 * MiB;
+  const d = await instance('d', [], { random: ownBytes });
+  const id = (await images.create({ name: 'broken-within', disk_format: 'qcow2', container_format: 'bare' })).id;
+  let appends = 0;
+  let puts = 0;
+  const client = Object.assign(Object.create(images) as GlanceHttpClient, {
+    appendStaged: (...args: Parameters<ImageClient['appendStaged']>) => {
+      if (++appends === 3) return Promise.reject(new ImageServiceUnavailable('injected: the append of names broke'));
+      return images.appendStaged(...args);
+    },
+    putChunk: (imageId: string, name: string, bytes: Buffer, signal?: AbortSignal) => {
+      if (++puts === 100) return Promise.reject(new ImageServiceUnavailable('injected: a chunk PUT broke'));
+      return images.putChunk(imageId, name, bytes, signal);
+    },
+  });
+  const before = proxy.bodyBytes;
+  const outcome = await streamImage(streamOptions(d, id, client));
+  expect(outcome.image.status).toBe('active');
+  expect(appends).toBe(5);
+  expect(puts).toBeGreaterThan(ownBytes / NAMED_CHUNK_BYTES);
+  // Every chunk once, and the ones of a window the service had not made durable when a break came, once more at most.
+  expect(proxy.bodyBytes - before).toBeGreaterThanOrEqual(ownBytes);
+  expect(proxy.bodyBytes - before).toBeLessThan(ownBytes + 2 * 16 * MiB);
+  await expectIdentical(id, d);
 }, 300_000);
