@@ -20,5 +20,9 @@ export function openStoreDatabase(input: StoreConfigInput): StoreDb {
     return new Kysely<StoreDatabase>({ dialect: new SqliteDialect({ database: sqlite }) });
   }
   const pool = new Pool({ connectionString: config.connectionString, max: config.maxConnections });
+  // An idle connection that dies (the server restarted or stopped, an administrator ended it) is
+  // dropped by the pool, and the next query opens another; without a listener its 'error' event
+  // would end the process.
+  pool.on('error', () => undefined);
   return new Kysely<StoreDatabase>({ dialect: new PostgresDialect({ pool }) });
 }
