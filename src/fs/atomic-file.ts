@@ -3,6 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { syncPath } from './descriptor-io';
 
 export const TEMP_SUFFIX = '.tmp';
 
@@ -11,14 +12,7 @@ export function fsyncDirectory(dir: string): Promise<void> {
 }
 
 /** fsync of a file or a directory by its path. */
-export async function fsyncPath(path: string): Promise<void> {
-  const handle = await open(path, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
+export const fsyncPath = syncPath;
 
 export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
   const temp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}${TEMP_SUFFIX}`);

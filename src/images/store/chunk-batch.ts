@@ -3,9 +3,10 @@
 // backend each chunk is one PUT, several in flight while the compose goes on, all answered before
 // sync() returns.
 import { randomBytes } from 'node:crypto';
-import { rename, utimes, writeFile } from 'node:fs/promises';
+import { rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { fsyncDirectory, fsyncPath } from '../../fs/atomic-file';
+import { writeNewFile } from '../../fs/descriptor-io';
 import type { RemoteChunks } from './store-backend';
 import { RequestsInFlight } from '../../contract';
 
@@ -82,8 +83,7 @@ export class ChunkBatch {
     this.pending.set(hash.toString('hex'), { temp, final });
     this.store.liveTemps.add(temp);
     try {
-      await writeFile(temp, bytes, { flag: 'wx', mode: 0o600 });
-      await utimes(temp, NEVER_VERIFIED, NEVER_VERIFIED);
+      await writeNewFile(temp, bytes, { mode: 0o600, times: NEVER_VERIFIED });
     } catch (err) {
       this.pending.delete(hash.toString('hex'));
       await this.store.dropTemp(temp);
@@ -135,10 +135,15 @@ export class ChunkBatch {
       for (let i = 0; i < pending.length; i += SYNC_BATCH) {
         await Promise.all(pending.slice(i, i + SYNC_BATCH).map((p) => fsyncPath(p.temp)));
       }
-      for (const p of pending) {
-        await rename(p.temp, p.final);
-        this.store.liveTemps.delete(p.temp);
-      }
+      // Side by side, each ended before a failure drops the temporary files.
+      const renamed = await Promise.allSettled(
+        pending.map(async (p) => {
+          await rename(p.temp, p.final);
+          this.store.liveTemps.delete(p.temp);
+        }),
+      );
+      const failed = renamed.find((r) => r.status === 'rejected');
+      if (failed !== undefined) throw failed.reason;
     } catch (err) {
       await Promise.all(pending.map((p) => this.store.dropTemp(p.temp)));
       throw err;
