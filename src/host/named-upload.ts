@@ -37,8 +37,11 @@ interface Window {
 
 /** Slots read, named and asked about at once: 16 MiB of disk; two windows (32 MiB) are held, one travelling, one read ahead. */
 const WINDOW_SLOTS = 64;
-/** Chunks sent side by side. */
-const PUTS_IN_FLIGHT = 12;
+/**
+ * Chunks sent side by side: with 4 the service waited between requests; 6 to 12 measured alike
+ * (docs/benchmarks.md), and a worker killed mid-stream leaves at most 1.5 MiB cut short.
+ */
+const PUTS_IN_FLIGHT = 6;
 const ZEROS = Buffer.alloc(NAMED_CHUNK_BYTES);
 
 interface NamedChunk {

@@ -14,7 +14,7 @@ const MiB = 1024 * 1024;
 
 /**
  * What the retry may send beyond what the service lacked: the chunks in flight at the kill (the
- * host sends four side by side; a chunk cut short is refused and sent again), plus the names and
+ * host sends six side by side; a chunk cut short is refused and sent again), plus the names and
  * the known-chunks questions of a window (a few KiB).
  */
 export const RESEND_BOUND_BYTES = 2 * MiB;
