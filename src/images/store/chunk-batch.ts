@@ -64,8 +64,9 @@ export class ChunkBatch {
   }
 
   /**
-   * Writes `bytes` for `hash` unless a chunk of that name is stored or pending here; true when it
-   * wrote one. The chunk gets its name at sync(), once its bytes are durable.
+   * Writes `bytes` for `hash` unless a chunk of that name is pending here, or stored and named by
+   * an installed index; true when it wrote one. The chunk gets its name at sync(), once its bytes
+   * are durable.
    */
   async put(hash: Buffer, bytes: Uint8Array): Promise<boolean> {
     if (this.store.remote !== undefined) return this.putRemote(hash, bytes, this.store.remote.chunks);
@@ -80,12 +81,12 @@ export class ChunkBatch {
     const final = this.store.pathOf(hash);
     await this.store.makeDir(dirname(final));
     const temp = `${final}.${randomBytes(6).toString('hex')}.tmp`;
-    this.pending.set(hash.toString('hex'), { temp, final });
+    this.pending.set(hex, { temp, final });
     this.store.liveTemps.add(temp);
     try {
       await writeNewFile(temp, bytes, { mode: 0o600, times: NEVER_VERIFIED });
     } catch (err) {
-      this.pending.delete(hash.toString('hex'));
+      this.pending.delete(hex);
       await this.store.dropTemp(temp);
       throw err;
     }

@@ -134,15 +134,15 @@ export class ComposedImages {
     });
   }
 
-  /**
-   * The image's download. A chunk found damaged on the way fails the stream (the client never gets
-   * a whole, successful response) and is reported through onDamaged.
-   */
   /** A batch of new chunks: one an installed index names is looked for before it is written, any other written unasked. */
   chunkBatch(): ChunkBatch {
     return this.chunks.batch((hex) => this.refs.has(hex));
   }
 
+  /**
+   * The image's download. A chunk found damaged on the way fails the stream (the client never gets
+   * a whole, successful response) and is reported through onDamaged.
+   */
   async openData(id: string): Promise<Readable | null> {
     const index = await this.indexes.open(id);
     if (index === undefined) return null;
