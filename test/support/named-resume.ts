@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import { open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { CHUNK_PUTS_IN_FLIGHT } from '../../src/host/named-upload';
 import { NAMED_CHUNK_BYTES, type ImageClient } from '../../src/images/client';
 import { runTool } from '../../src/process/tool-process';
 import { downloadImage } from './image-bytes';
@@ -14,10 +15,10 @@ const MiB = 1024 * 1024;
 
 /**
  * What the retry may send beyond what the service lacked: the chunks in flight at the kill (the
- * host sends six side by side; a chunk cut short is refused and sent again), plus the names and
- * the known-chunks questions of a window (a few KiB).
+ * host's CHUNK_PUTS_IN_FLIGHT; a chunk cut short is refused and sent again), plus 1 MiB for the
+ * names and the known-chunks questions of a window (a few KiB).
  */
-export const RESEND_BOUND_BYTES = 2 * MiB;
+export const RESEND_BOUND_BYTES = CHUNK_PUTS_IN_FLIGHT * NAMED_CHUNK_BYTES + MiB;
 
 /** Bytes the service received for one run: before the kill, and from the new worker's start to the end. */
 export interface ReceivedAroundKill {
