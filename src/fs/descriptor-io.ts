@@ -1,7 +1,7 @@
 // Small-file writes and syncs on plain descriptors (the callback API, promisified). A chunk store
 // makes and syncs thousands of 256 KiB files per GiB; fs/promises' FileHandle objects cost the
-// event loop several times the CPU per call of a plain descriptor (docs/benchmarks.md, 2026-12-07
-// "one-pass live pipelined").
+// event loop several times the CPU per call of a plain descriptor (docs/benchmarks.md, "One-pass
+// live, pipelined").
 import { close, fsync, futimes, open, write } from 'node:fs';
 import { promisify } from 'node:util';
 

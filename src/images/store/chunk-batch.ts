@@ -51,12 +51,6 @@ export class ChunkBatch {
     this.puts = store.remote === undefined ? undefined : new RequestsInFlight(store.remote.putsInFlight);
   }
 
-  /** Whether the chunk is stored (or written by this batch); pins it either way. */
-  async has(hash: Buffer): Promise<boolean> {
-    const hex = this.pin(hash);
-    return this.pending.has(hex) || this.sent.has(hex) || (await this.store.exists(hash));
-  }
-
   /** The stored chunk's length (undefined when it is not stored), for a compose about to name it; pins it either way. */
   storedSize(hash: Buffer): Promise<number | undefined> {
     this.pin(hash);
