@@ -154,7 +154,15 @@ export class ImageService {
       }
     }
     const verifyJobs = await StoreVerifyJobs.open(
-      { composed, dir: join(options.dataDir, 'verify'), isActive: (id) => records.get(id)?.status === 'active', markDamaged, warn, now },
+      {
+        composed,
+        dir: join(options.dataDir, 'verify'),
+        stampsFile: options.sharedStore === undefined ? undefined : join(options.dataDir, 'verify', 'chunk-stamps.sqlite'),
+        isActive: (id) => records.get(id)?.status === 'active',
+        markDamaged,
+        warn,
+        now,
+      },
       { reverifyAfterMs: DEFAULT_REVERIFY_AFTER_MS, ...options.verifyJobs },
     );
     const service = new ImageService(records, blobs, composed, files, verifyJobs, options.maxImageBytes, now, options, sharedRecords);

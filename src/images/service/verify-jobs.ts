@@ -15,6 +15,7 @@ import { ImageConflict } from '../client/image-errors';
 import { VerifyJobSchema, type StoreVerifyStatus, type VerifyJob } from '../client/store-verify-wire';
 import type { ComposedImages } from '../store/composed-images';
 import { newVerifyProgress, type VerifyProgress } from '../store/verify-job';
+import { VerifiedChunks } from '../store/verified-chunks';
 import type { MarkDamaged } from './damage-marks';
 import type { RepositoryWarning } from './image-record-repository';
 
@@ -34,6 +35,8 @@ export const DEFAULT_REVERIFY_AFTER_MS = 30 * DAY_MS;
 export interface VerifyJobsDeps {
   composed: ComposedImages;
   dir: string;
+  /** a shared backend's chunks: when jobs found them whole is kept in this file (store/verified-chunks.ts) */
+  stampsFile?: string;
   /** whether an image's chunks are checked: it is active */
   isActive: (id: string) => boolean;
   markDamaged: MarkDamaged;
@@ -106,17 +109,24 @@ export class StoreVerifyJobs {
   private async run(running: Running): Promise<VerifyJob> {
     const { composed, isActive, markDamaged, warn } = this.deps;
     let error: string | null = null;
+    const verifiedSince = Date.parse(running.job.verified_since);
+    let stamps: VerifiedChunks | undefined;
     try {
+      if (this.deps.stampsFile !== undefined) stamps = VerifiedChunks.open(this.deps.stampsFile, warn);
       await composed.verify({
         keep: isActive,
-        verifiedSince: Date.parse(running.job.verified_since),
+        verifiedSince,
+        stamps,
         progress: running.progress,
         onDamaged: (id, damage) => markDamaged(id, 'verify job', damage.message),
         stopped: () => this.stopping,
       });
+      stamps?.prune(verifiedSince);
     } catch (err) {
       error = errorMessage(err);
       warn({ jobId: running.job.id, err: error }, 'store verify job failed');
+    } finally {
+      stamps?.close();
     }
     const finished = this.view(running);
     finished.finished_at = this.deps.now().toISOString();

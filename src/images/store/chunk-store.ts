@@ -22,6 +22,7 @@ import { ChunkChecker, type ChunkCheck } from './chunk-checker';
 import { ChunkBatch } from './chunk-batch';
 import { remoteChunkChecks } from './remote-chunk-checks';
 import type { RemoteChunks, SharedStoreBackend } from './store-backend';
+import type { VerifiedChunks } from './verified-chunks';
 
 export { ChunkBatch };
 
@@ -313,9 +314,12 @@ export class ChunkStore {
     outcome.removedBytes += done.freed;
   }
 
-  /** A verify job's chunk checks: the local files in a worker thread, a shared backend's objects here. */
-  startChecks(): { check(hashes: Buffer[], verifiedSince: number): Promise<ChunkCheck[]>; stop(): Promise<void> } {
-    if (this.remote !== undefined) return remoteChunkChecks(this.remote.chunks);
+  /**
+   * A verify job's chunk checks: the local files in a worker thread (a file's mtime says when a job
+   * found it whole), a shared backend's objects here (`stamps` says when).
+   */
+  startChecks(stamps?: VerifiedChunks): { check(hashes: Buffer[], verifiedSince: number): Promise<ChunkCheck[]>; stop(): Promise<void> } {
+    if (this.remote !== undefined) return remoteChunkChecks(this.remote.chunks, stamps);
     const checker = ChunkChecker.start();
     return {
       check: (hashes, since) => checker.check(hashes.map((hash) => ({ path: this.pathOf(hash), name: hash.toString('hex') })), since),

@@ -1,12 +1,14 @@
 // One pass of a verify job over the store, as Proxmox Backup Server runs them: every chunk that the
 // kept images' indexes name is read and hashed against its name, unless a job found it whole
-// within the re-verify age (its mtime, chunk-store.ts). A chunk is read once per pass however many
-// images name it: the first reading stamps it, and the others find it recent. The images that name
-// a damaged chunk are reported, so the service can mark them. The pass holds one window of one
-// index's table and one batch of chunks at a time, whatever the store's size. The reading and
-// hashing run in a worker thread (chunk-checker.ts).
+// within the re-verify age (a file's mtime, chunk-store.ts; on a shared backend the service's
+// record, verified-chunks.ts). A chunk is read once per pass however many images name it: the
+// first reading stamps it, and the others find it recent. The images that name a damaged chunk are
+// reported, so the service can mark them. The pass holds one window of one index's table and one
+// batch of chunks at a time, whatever the store's size. The local files are read and hashed in a
+// worker thread (chunk-checker.ts).
 import { CHUNK_HASH_BYTES, ChunkDamaged, type ChunkStore } from './chunk-store';
 import { slotHash, type ImageIndexes } from './image-index';
+import type { VerifiedChunks } from './verified-chunks';
 
 type Checks = ReturnType<ChunkStore['startChecks']>;
 
@@ -35,6 +37,8 @@ export interface VerifyPass {
   keep: (id: string) => boolean;
   /** ms: chunks a job found whole since then are not read again */
   verifiedSince: number;
+  /** a shared backend's record of when jobs found its chunks whole (the local files keep theirs in their mtime) */
+  stamps?: VerifiedChunks;
   progress: VerifyProgress;
   /** an image names a damaged chunk (once per image and pass, at its first) */
   onDamaged: (id: string, damage: ChunkDamaged) => Promise<void>;
@@ -45,7 +49,7 @@ export interface VerifyPass {
 export async function verifyChunks(pass: VerifyPass): Promise<void> {
   const ids = (await pass.indexes.ids()).filter(pass.keep);
   pass.progress.imagesTotal = ids.length;
-  const checker = pass.chunks.startChecks();
+  const checker = pass.chunks.startChecks(pass.stamps);
   try {
     for (const id of ids) {
       if (pass.stopped()) return;

@@ -1,6 +1,7 @@
 // The composing store on an S3 bucket of a real RADOS Gateway (one single-node Ceph and one RGW for
 // the file): images composed into the bucket download whole over HTTP, a byte flipped in a stored
-// chunk object fails the download and is found by a verify job, and two services on the same
+// chunk object fails the download and is found by a verify job (the next job reads none of the
+// chunks it found whole), and two services on the same
 // bucket share its chunks (dedup) while a delete through one frees, after the sweep, its unique
 // chunks and leaves the other's; a sweep keeps the chunks the other service re-PUTs after its
 // listing or touches between its HEAD and its DELETE (RGW refuses the DELETE, conditional on the
@@ -179,6 +180,12 @@ describe('the composing store on a RADOS Gateway bucket', () => {
     );
     expect(job.damaged_images).toEqual([id]);
     expect(await keys(bucket, chunkKey(second))).toEqual([]);
+    expect(job.chunks_verified).toBe(6);
+
+    // The next job reads none of the six it found whole: the service keeps when (an object has no time a reader may set).
+    const next = await a.service.verifyJobs.start('request').finished;
+    expect(next).toMatchObject({ state: 'damaged', chunks_verified: 0, chunks_skipped: 6, bytes_read: 0 });
+    expect(next.damaged_chunks.map((d) => d.reason)).toEqual(['missing', 'missing']);
   });
 
   it('fails a commit whose chunk PUT the gateway refuses among several in flight: the image killed, no index; the same upload commits once allowed', async () => {
