@@ -2,11 +2,12 @@
 // everything a half-created or already-removed instance may have left.
 import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { isLibvirtError, VIR_DOMAIN_UNDEFINE_MANAGED_SAVE, VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA, VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA, VIR_ERR_NO_DOMAIN, VIR_ERR_OPERATION_INVALID, type Domain, type Libvirt } from '../libvirt';
 import { assertSafePath } from '../fs/safe-path';
 import { createQcow2, writePattern } from '../host/qemu-img';
 import { runTool } from '../process/tool-process';
-import { RbdClient } from '../ceph';
+import { CephCommandError, RbdClient } from '../ceph';
 import { attachLoopDevice, detachLoopDevices } from './loop-device';
 import { BASE_PATTERN, OVERLAY_PATTERN, buildDomainXml, planInstance, validateInstanceName, type InstanceLayout, type InstanceSpec, type RbdDiskSpec } from './instance-layout';
 
@@ -130,5 +131,22 @@ async function removeRbdDisk(rbd: RbdDiskSpec): Promise<void> {
   if ((await client.find(rbd)) === null) return;
   for (const snap of await client.snapList(rbd)) if (snap.protected) await client.snapUnprotect(rbd, snap.name);
   for (const snap of await client.snapList(rbd)) await client.snapRemove(rbd, snap.name);
-  await client.remove(rbd);
+  await removeOnceUnwatched(client, rbd);
+}
+
+/**
+ * A QEMU destroyed while an OSD was restarting can leave its watch on the image until the OSD
+ * times it out (30 s, osd_client_watch_timeout): `rbd rm` answers EBUSY until then.
+ */
+async function removeOnceUnwatched(client: RbdClient, rbd: RbdDiskSpec): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    try {
+      await client.remove(rbd);
+      return;
+    } catch (err) {
+      if (!(err instanceof CephCommandError && err.busy) || Date.now() > deadline) throw err;
+      await sleep(2000);
+    }
+  }
 }

@@ -34,7 +34,14 @@ export async function restartLibvirtd(uri: string): Promise<void> {
   const pid = Number.parseInt((await readFile(LIBVIRTD_PID_FILE, 'utf8')).trim(), 10);
   if (!Number.isSafeInteger(pid) || pid <= 1) throw new Error(`bad pid in ${LIBVIRTD_PID_FILE}`);
   process.kill(pid, 'SIGTERM');
-  await waitUntil('libvirtd exit', 30_000, async () => !alive(pid));
+  // A libvirtd in the middle of a job (a restore) can take longer than that to stop; it is killed
+  // then, and started again either way, so no later cell runs without one.
+  try {
+    await waitUntil('libvirtd exit', 30_000, async () => !alive(pid));
+  } catch {
+    process.kill(pid, 'SIGKILL');
+    await waitUntil('libvirtd exit after SIGKILL', 10_000, async () => !alive(pid));
+  }
   await run('libvirtd', ['-d']);
   await waitUntil('libvirtd answering', 30_000, async () => {
     try {
