@@ -153,11 +153,12 @@ export class ImageService {
         await blobs.remove(record.id);
       }
     }
+    const verifyDir = join(options.dataDir, 'verify');
     const verifyJobs = await StoreVerifyJobs.open(
       {
         composed,
-        dir: join(options.dataDir, 'verify'),
-        stampsFile: options.sharedStore === undefined ? undefined : join(options.dataDir, 'verify', 'chunk-stamps.sqlite'),
+        dir: verifyDir,
+        stampsFile: options.sharedStore === undefined ? undefined : join(verifyDir, 'chunk-stamps.sqlite'),
         isActive: (id) => records.get(id)?.status === 'active',
         markDamaged,
         warn,

@@ -7,6 +7,7 @@ import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ImageService } from '../../../src/images/service';
+import { DEFAULT_REVERIFY_AFTER_MS } from '../../../src/images/service/verify-jobs';
 import type { VerifyJob } from '../../../src/images/client';
 import { composedRawImage, diskWith } from './composed-fixture';
 import { memoryStoreBackend, type MemoryStoreBackend } from './memory-store-backend';
@@ -27,7 +28,7 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function serviceOn(backend: MemoryStoreBackend, reverifyAfterMs = 30 * 24 * 3600_000): Promise<ImageService> {
+async function serviceOn(backend: MemoryStoreBackend, reverifyAfterMs = DEFAULT_REVERIFY_AFTER_MS): Promise<ImageService> {
   await service?.close();
   service = await ImageService.open({ dataDir: dir, maxImageBytes: 64 * MiB, verifyAfterCommit: false, sharedStore: backend, verifyJobs: { reverifyAfterMs } });
   return service;
